@@ -1,0 +1,48 @@
+"""Published measurements shipped with memtier, loaded through ``importlib.resources``.
+
+Each CSV in the top-level ``data/`` folder is one source, with a ``#`` header giving the
+citation, units and every interpretation made.  An installed wheel carries them as
+``memtier/data``; a source checkout (``pip install -e .``) reads the folder directly.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from .measurements import load_measurements
+
+RFC_2019 = "zi_yan_2019_rfc.csv"
+OTHER_PUBLISHED = "other_published_migration.csv"
+
+
+def data_path(name: str) -> Path:
+    """Path of a shipped data file, wherever memtier is installed from."""
+    packaged = resources.files("memtier") / "data" / name
+    if packaged.is_file():
+        return Path(str(packaged))
+    checkout = Path(__file__).resolve().parent.parent / "data" / name
+    if checkout.is_file():
+        return checkout
+    raise FileNotFoundError(f"memtier's data file {name} is missing; reinstall memtier")
+
+
+def provenance(name: str) -> str:
+    """The ``#`` header of a shipped data file, without the ``#`` marks."""
+    lines = []
+    for line in data_path(name).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].removeprefix(" "))
+    return "\n".join(lines)
+
+
+def rfc_2019() -> pd.DataFrame:
+    """The 52 throughput figures of the RFC's cover letter (26 configurations x 2 scopes)."""
+    return load_measurements(data_path(RFC_2019))
+
+
+def other_published() -> pd.DataFrame:
+    """Syscall-level figures from two other mails by Zi Yan (2017, 2019), three machines."""
+    return load_measurements(data_path(OTHER_PUBLISHED))
