@@ -12,3 +12,11 @@ __all__ = [
     "parse_page_size",
     "save_measurements",
 ]
+
+
+def quick_mode() -> bool:
+    """True when ``MEMTIER_QUICK`` is set: notebooks and ``reproduce --quick`` use smaller
+    traces and fewer bootstrap rounds, so the test suite can run every notebook."""
+    import os
+
+    return os.environ.get("MEMTIER_QUICK", "").strip() not in ("", "0", "false", "False")
