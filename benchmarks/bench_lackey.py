@@ -1,0 +1,119 @@
+"""How fast memtier parses lackey text, against ``pandas.read_csv`` on the same file.
+
+    python3 benchmarks/bench_lackey.py              # 256 MB synthetic log
+    python3 benchmarks/bench_lackey.py --mb 1024    # a bigger one
+    python3 benchmarks/bench_lackey.py --log my.lackey
+
+The synthetic log mimics what lackey prints for an ordinary program (measured on ``sort``):
+about 74% instruction lines, 18% loads, 8% stores, 1% modifies, addresses drawn from a few
+hot pages (stack, code, heap) and a large cold heap, and a few ``==PID==`` lines.  memtier's
+parser is timed converting the log into a ``.npy`` trace (the real work: parse, page,
+renumber, write); ``pandas.read_csv`` is timed only splitting each line at the comma into two
+columns, which is less work than memtier does, so the ratio is a lower bound.  Both read the
+file from the page cache (it is read once before timing).  Peak memory is the process's
+maximum resident set, which stays flat as the log grows.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from memtier.traces import convert_lackey, parse_lackey  # noqa: E402
+
+LINES_PER_BLOCK = 500_000
+
+
+def synthetic_block(rng, n_lines: int) -> bytes:
+    """``n_lines`` lackey lines with a realistic mix of kinds and addresses."""
+    kinds = rng.choice(np.array(["I  ", " L ", " S ", " M "]), size=n_lines, p=[0.74, 0.18, 0.07, 0.01])
+    hot = rng.random(n_lines) < 0.9
+    addresses = np.where(
+        hot,
+        0x1FFF000000 + rng.integers(0, 64 << 12, n_lines),  # stack and hot heap: 64 pages
+        0x04000000 + rng.integers(0, 1 << 30, n_lines),  # a cold gigabyte
+    )
+    sizes = rng.choice(np.array([1, 2, 4, 8, 16]), size=n_lines, p=[0.1, 0.05, 0.3, 0.5, 0.05])
+    lines = [f"{k}{a:08x},{s}\n" for k, a, s in zip(kinds.tolist(), addresses.tolist(), sizes.tolist())]
+    return "".join(lines).encode()
+
+
+def write_log(path: Path, megabytes: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    target = megabytes * 1_000_000
+    written = 0
+    with open(path, "wb") as out:
+        out.write(b"==4492== Lackey, an example Valgrind tool\n==4492== Command: synthetic\n")
+        while written < target:
+            block = synthetic_block(rng, LINES_PER_BLOCK)
+            out.write(block)
+            written += len(block)
+        out.write(b"==4492== \n==4492== Exit code:       0\n")
+
+
+def best_of(repeats, function):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=256, help="size of the synthetic log, MB (default 256)")
+    parser.add_argument("--log", type=Path, help="benchmark this lackey log instead")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        log = args.log
+        if log is None:
+            log = folder / "synthetic.lackey"
+            print(f"writing a {args.mb} MB synthetic lackey log ...", flush=True)
+            write_log(log, args.mb)
+        size_mb = log.stat().st_size / 1e6
+        with open(log, "rb") as warm:  # into the page cache, a chunk at a time
+            while warm.read(1 << 24):
+                pass
+        parse_lackey(b" L 1000,8\n")  # compile (or load the cached machine code) before timing
+
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out = folder / "trace.npy"
+
+        def memtier_convert():
+            convert_lackey(log, out, force=True)
+
+        memtier_s = best_of(args.repeats, memtier_convert)
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        info = convert_lackey(log, out, force=True)
+
+        import pandas as pd
+
+        def pandas_read():
+            pd.read_csv(log, sep=",", header=None, names=["access", "size"], comment="=",
+                        dtype={"access": str, "size": np.int64})
+
+        pandas_s = best_of(max(1, args.repeats - 2), pandas_read)
+
+    memtier_rate = size_mb / memtier_s
+    pandas_rate = size_mb / pandas_s
+    print(f"log: {size_mb:.0f} MB, {info['accesses']:,} data accesses, "
+          f"{info['distinct_pages']:,} distinct 4 KiB pages")
+    print(f"memtier convert_lackey: {memtier_rate:8.0f} MB/s  ({memtier_s:.2f} s)")
+    print(f"pandas.read_csv:        {pandas_rate:8.0f} MB/s  ({pandas_s:.2f} s)")
+    print(f"ratio memtier / pandas: {memtier_rate / pandas_rate:8.1f}x")
+    print(f"peak memory: {rss_before:.0f} MiB before memtier's runs, {rss_after:.0f} MiB after")
+
+
+if __name__ == "__main__":
+    main()
