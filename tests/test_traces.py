@@ -1,0 +1,219 @@
+"""The lackey parser against a slow, obviously correct twin; recording real programs."""
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memtier import traces
+from memtier.cli import main
+from memtier.traces import (LackeyFormatError, ValgrindNotFound, convert_lackey, load_trace,
+                            parse_lackey, record)
+
+needs_valgrind = pytest.mark.skipif(
+    shutil.which("valgrind") is None,
+    reason="valgrind is not installed (apt-get install valgrind); CI installs it")
+
+ACCESS = re.compile(rb"( [LSM] |I  )([0-9a-fA-F]{1,16}),([0-9]{1,12})")
+COUNTERS = {b" L ": "loads", b" S ": "stores", b" M ": "modifies", b"I  ": "instruction_lines"}
+
+
+def reference(text: bytes, page_size=4096, instructions=False):
+    """Line by line with a regular expression and a dict: the behaviour the kernel must have."""
+    counts = dict.fromkeys(traces._COUNTER_NAMES, 0)
+    lines = text.split(b"\n")
+    if lines[-1]:
+        counts["truncated_lines"] += 1
+    pages, dense = [], {}
+    for line in lines[:-1]:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.startswith(b"I  ") and len(line) >= 6 and not instructions:
+            counts["instruction_lines"] += 1
+            continue
+        match = ACCESS.fullmatch(line)
+        if match:
+            address, size = int(match[2], 16), int(match[3])
+            last_byte = min(address + max(size, 1) - 1, (1 << 64) - 1)  # clamped at the top
+            first, last = address // page_size, last_byte // page_size
+            if last - first + 1 <= traces.MAX_PAGES_PER_ACCESS:
+                for page in range(first, last + 1):
+                    pages.append(dense.setdefault(page, len(dense)))
+                counts[COUNTERS[match[1]]] += 1
+                counts["page_crossings"] += last > first
+                continue
+        if not line:
+            counts["blank_lines"] += 1
+        elif line.startswith((b"==", b"--")):
+            counts["valgrind_lines"] += 1
+        elif line.startswith(b"SB "):
+            counts["superblock_lines"] += 1
+        else:
+            counts["unrecognised_lines"] += 1
+    return np.array(pages, dtype=np.int64), counts
+
+
+def check_against_reference(text, chunk_bytes, page_size=4096, instructions=False):
+    trace = parse_lackey(text, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes)
+    pages, counts = reference(text, page_size, instructions)
+    np.testing.assert_array_equal(trace.pages, pages)
+    assert {name: trace.info[name] for name in counts} == counts
+    assert trace.info["accesses"] == len(pages)
+    assert trace.info["distinct_pages"] == (pages.max() + 1 if len(pages) else 0)
+    return trace
+
+
+access_line = st.builds(
+    lambda kind, address, size, upper: (kind + (f"{address:X}" if upper else f"{address:08x}") + f",{size}"),
+    st.sampled_from([" L ", " S ", " M ", "I  "]),
+    st.one_of(st.integers(0, 1 << 20), st.integers(0, (1 << 64) - 1)),
+    st.sampled_from([1, 2, 4, 8, 16, 64, 4096, 300000]),
+    st.booleans())
+other_line = st.sampled_from(["==4492== Command: sort", "--4492-- warning", "", "SB 04001f40",
+                              " L zz,8", " L 1000", "I  04001f40,3", " X 1000,8", "\r"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(st.one_of(access_line, access_line, access_line, other_line), min_size=1, max_size=80),
+       cut=st.integers(0, 12), chunk_bytes=st.integers(64, 200), page_size=st.sampled_from([4096, 1 << 21]),
+       instructions=st.booleans(), crlf=st.booleans())
+def test_kernel_agrees_with_reference(lines, cut, chunk_bytes, page_size, instructions, crlf):
+    text = ("\r\n" if crlf else "\n").join(lines).encode() + b"\n"
+    text = text[:len(text) - cut] if cut < len(text) else text
+    pages, counts = reference(text, page_size, instructions)
+    known = sum(counts[name] for name in traces._COUNTER_NAMES[:traces._UNRECOGNISED])
+    if counts["unrecognised_lines"] > known or not any(counts[name] for name in COUNTERS.values()):
+        with pytest.raises(LackeyFormatError):
+            parse_lackey(text, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes)
+    else:
+        check_against_reference(text, chunk_bytes, page_size, instructions)
+
+
+def test_small_log_exactly():
+    text = (b"==1== Lackey\nI  04001f40,3\n L 00001000,8\n S 00002ffc,8\n M 00001008,4\n"
+            b" L 00005000,1\n L 00002000,4\n==1== Exit code: 0\n")
+    trace = parse_lackey(text)
+    # 0x1000 -> 0, 0x2ffc+8 crosses into 0x3000 -> 1 and 2, 0x1008 -> 0, 0x5000 -> 3, 0x2000 -> 1
+    np.testing.assert_array_equal(trace.pages, [0, 1, 2, 0, 3, 1])
+    assert trace.pages.dtype == np.int32
+    assert (trace.info["loads"], trace.info["stores"], trace.info["modifies"]) == (3, 1, 1)
+    assert trace.info["instruction_lines"] == 1 and trace.info["valgrind_lines"] == 2
+    assert trace.info["page_crossings"] == 1 and trace.info["distinct_pages"] == 4
+    np.testing.assert_array_equal(trace.page_addresses, [0x1000, 0x2000, 0x3000, 0x5000])
+    with_code = parse_lackey(text, instructions=True)
+    np.testing.assert_array_equal(with_code.pages, [0, 1, 2, 3, 1, 0, 4, 2])
+    huge = parse_lackey(text, page_size="2M")
+    np.testing.assert_array_equal(huge.pages, [0, 0, 0, 0, 0, 0])
+
+
+def test_truncated_last_line_and_overlong_line():
+    text = b" L 1000,8\n" + b"x" * 500 + b"\n L 2000,8\n L 3000,8\n S 40"
+    trace = parse_lackey(text, chunk_bytes=64)
+    np.testing.assert_array_equal(trace.pages, [0, 1, 2])
+    assert trace.info["truncated_lines"] == 1 and trace.info["unrecognised_lines"] == 1
+
+
+def test_many_distinct_pages_grow_the_table():
+    rng = np.random.default_rng(1)
+    pages = rng.integers(0, 1 << 40, 50_000)
+    pages = np.concatenate([pages, pages[::-1], rng.integers(0, 1 << 40, 150_000)])
+    text = "".join(f" L {page << 12:x},8\n" for page in pages.tolist()).encode()
+    trace = parse_lackey(text, chunk_bytes=1 << 16)
+    _, first_seen, inverse = np.unique(pages, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first_seen))  # dense id = rank of first touch
+    np.testing.assert_array_equal(trace.pages, order[inverse])
+    np.testing.assert_array_equal(trace.page_addresses[trace.pages], pages << 12)
+
+
+def test_chunk_boundaries_do_not_matter():
+    rng = np.random.default_rng(2)
+    kinds = rng.choice([" L ", " S ", " M ", "I  "], 3000)
+    text = "".join(f"{k}{a:08x},{s}\n" for k, a, s in zip(
+        kinds, rng.integers(0, 1 << 24, 3000), rng.choice([1, 4, 8, 4000], 3000))).encode()
+    whole = parse_lackey(text).pages
+    for chunk_bytes in range(64, 96):
+        np.testing.assert_array_equal(parse_lackey(text, chunk_bytes=chunk_bytes).pages, whole)
+    check_against_reference(text, 77)
+
+
+@pytest.mark.parametrize("content", [
+    b"",
+    b"page,time\n1,2\n3,4\n5,6\n",
+    bytes(range(256)) * 64,
+    b"==1== only valgrind talking\n==1== \n",
+])
+def test_not_lackey_is_refused(tmp_path, content):
+    path = tmp_path / "not.lackey"
+    path.write_bytes(content)
+    with pytest.raises(LackeyFormatError, match="not a lackey log"):
+        parse_lackey(path)
+    assert main(["trace", "convert", str(path), "--out", str(tmp_path / "t.npy")]) == 2
+    assert not (tmp_path / "t.npy").exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_convert_writes_npy_and_sidecar_and_never_overwrites(tmp_path, capsys):
+    log = tmp_path / "prog.lackey"
+    log.write_bytes(b"==7== Command: prog\n L 1000,8\n S 9000,4\nI  1000,2\n L 1004,4\n L 20")
+    out = tmp_path / "prog.npy"
+    assert main(["trace", "convert", str(log), "--out", str(out)]) == 0
+    pages = np.load(out)
+    assert pages.dtype == np.int32
+    np.testing.assert_array_equal(pages, [0, 1, 0])
+    info = json.loads((tmp_path / "prog.json").read_text())
+    assert info["accesses"] == 3 and info["distinct_pages"] == 2 and info["page_size"] == 4096
+    assert (info["loads"], info["stores"], info["instruction_lines"], info["truncated_lines"]) == (2, 1, 1, 1)
+    assert load_trace(out).info == info
+    before = out.read_bytes()
+    log.write_bytes(b" L 5000,8\n")
+    assert main(["trace", "convert", str(log), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == before
+    with pytest.raises(FileExistsError):
+        convert_lackey(log, out)
+    assert main(["trace", "convert", str(log), "--out", str(out), "--force", "--page-size", "2M"]) == 0
+    assert np.load(out).tolist() == [0] and load_trace(out).info["page_size"] == 2 << 20
+
+
+def test_valgrind_missing_says_how_to_install(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(traces.shutil, "which", lambda name: None)
+    with pytest.raises(ValgrindNotFound, match="apt-get install valgrind"):
+        record(["true"])
+    assert main(["trace", "record", "--out", str(tmp_path / "t.npy"), "--", "true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "conda install -c conda-forge valgrind" in err
+
+
+@needs_valgrind
+def test_record_a_real_program(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(["pear", "apple", "fig", "kiwi"] * 50) + "\n")
+    trace = record(["sort", str(words)], program_output=subprocess.DEVNULL)
+    info = trace.info
+    assert info["source"]["exit_status"] == 0 and info["source"]["program"][0] == "sort"
+    assert info["accesses"] == trace.pages.size > 10_000
+    assert info["loads"] > info["stores"] > info["modifies"] > 0
+    assert info["instruction_lines"] > info["loads"] and info["valgrind_lines"] > 0
+    assert info["unrecognised_lines"] == 0 and info["truncated_lines"] == 0
+    assert info["loads"] + info["stores"] + info["modifies"] + info["page_crossings"] == info["accesses"]
+    # dense, first-touch order: each new page number is one more than the largest so far
+    assert trace.pages.min() == 0 and trace.pages.max() + 1 == info["distinct_pages"]
+    seen = np.maximum.accumulate(trace.pages)
+    assert np.all(np.diff(seen) <= 1)
+    assert len(np.unique(trace.page_addresses)) == info["distinct_pages"]
+
+
+@needs_valgrind
+def test_record_command_line(tmp_path, capsys):
+    out = tmp_path / "ls.npy"
+    assert main(["trace", "record", "--out", str(out), "--quiet", "--", "ls", str(tmp_path)]) == 0
+    pages = np.load(out)
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["source"]["program"] == ["ls", str(tmp_path)]
+    assert pages.dtype == np.int32 and pages.size == info["accesses"] > 0
+    assert pages.max() + 1 == info["distinct_pages"]
+    assert main(["trace", "record", "--out", str(out), "--", "ls"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["trace", "record", "--out", str(tmp_path / "x.npy"), "--", "no-such-program-xyz"]) == 2
