@@ -139,6 +139,106 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--scope", default="migrate", choices=("syscall", "migrate", "copy"))
 
 
+# --- real traces: valgrind lackey and DAMON records ------------------------------------------
+
+
+def _trace_summary(out, info) -> str:
+    skipped = ", ".join(f"{info[name]:,} {name.replace('_', ' ')}" for name in
+                        ("instruction_lines", "valgrind_lines", "unrecognised_lines", "truncated_lines")
+                        if info.get(name) and not (name == "instruction_lines" and info.get("instructions_included")))
+    text = (f"wrote {out}: {info['accesses']:,} accesses to {info['distinct_pages']:,} distinct "
+            f"{info['page_size_text']} pages ({info['loads']:,} loads, {info['stores']:,} stores, "
+            f"{info['modifies']:,} modifies)")
+    return text + (f"; skipped {skipped}" if skipped else "")
+
+
+def _trace_record(args) -> int:
+    from .traces import record
+
+    program = args.program[1:] if args.program[:1] == ["--"] else args.program
+    if not program:
+        raise CliError("no program given; e.g. memtier trace record --out ls.npy -- ls /usr")
+    info = record(program, args.out, page_size=args.page_size, instructions=args.instructions,
+                  force=args.force, progress=not args.quiet)
+    print(_trace_summary(args.out, info))
+    if info["source"]["exit_status"] != 0:
+        print(f"note: {program[0]} exited with status {info['source']['exit_status']}")
+    return 0
+
+
+def _trace_convert(args) -> int:
+    from .traces import convert_lackey
+
+    info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
+                          force=args.force, progress=not args.quiet)
+    print(_trace_summary(args.out, info))
+    return 0
+
+
+def _trace_damon(args) -> int:
+    from pathlib import Path
+
+    from .damon import damon_trace, read_damon_record
+    from .traces import _check_outputs, save_trace
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    if args.trace:
+        _check_outputs(args.trace, args.force)
+    table = read_damon_record(args.record)
+    trace = damon_trace(table, n_accesses=args.accesses, page_size=args.page_size, seed=args.seed) if args.trace else None
+    temporary = out.with_name(f".{out.name}.partial")
+    table.to_csv(temporary, index=False)
+    temporary.replace(out)
+    print(f"wrote {out}: {len(table):,} regions in {table['snapshot'].nunique():,} snapshots "
+          f"of {table['target_id'].nunique()} target(s), {table['time_s'].max():.3f} s")
+    if trace is not None:
+        save_trace(trace, args.trace, force=args.force)
+        print(f"wrote {args.trace}: {trace.info['accesses']:,} accesses to "
+              f"{trace.info['distinct_pages']:,} distinct pages (seed {args.seed})")
+    return 0
+
+
+def _add_trace_commands(sub) -> None:
+    trace = sub.add_parser("trace", help="Record or convert real page-access traces (valgrind, DAMON).",
+                           description="Record or convert real page-access traces for the simulator.",
+                           formatter_class=_formatter)
+    actions = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
+
+    def common(p):
+        p.add_argument("--out", required=True, help="trace file to write (.npy; a .json sidecar goes beside it)")
+        p.add_argument("--page-size", default="4K", help="page size: 4K, 64K, 2M, 1G or bytes (default: 4K)")
+        p.add_argument("--instructions", action="store_true",
+                       help="count instruction fetches as accesses too (default: data only)")
+        p.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _command(actions, "record",
+                 "Run a program under valgrind's lackey and save its page-access trace.",
+                 "memtier trace record --out sort.npy -- sort /etc/services", _trace_record)
+    common(p)
+    p.add_argument("program", nargs=argparse.REMAINDER, help="-- then the program and its arguments")
+
+    p = _command(actions, "convert",
+                 "Convert a saved lackey log (valgrind --tool=lackey --trace-mem=yes) into a trace.",
+                 "memtier trace convert prog.lackey --out prog.npy --page-size 2M", _trace_convert)
+    p.add_argument("log", help="lackey output saved with --log-file")
+    common(p)
+
+    p = _command(actions, "damon",
+                 "Read a DAMON record written by damo into a CSV table (and optionally a trace).",
+                 "memtier trace damon damon.data --out heat.csv --trace heat.npy --accesses 1000000",
+                 _trace_damon)
+    p.add_argument("record", help="damo record file (json_compressed or json)")
+    p.add_argument("--out", required=True, help="CSV table to write: one row per region per snapshot")
+    p.add_argument("--trace", help="also draw a page trace (.npy) from the regions' access counts")
+    p.add_argument("--accesses", type=int, default=1_000_000, help="length of that trace (default: %(default)s)")
+    p.add_argument("--page-size", default="4K", help="page size of that trace (default: 4K)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memtier",
@@ -147,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_model_commands(sub)
+    _add_trace_commands(sub)
     return parser
 
 

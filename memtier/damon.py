@@ -109,6 +109,8 @@ def _intervals_us(record):
 
 def _nr_accesses(value, intervals, where):
     """Samples in which the region was found accessed; damo may store a percentage instead."""
+    if value is None:
+        raise DamonRecordError(f"{where} has a region with no access count (nr_accesses)")
     if not isinstance(value, dict):
         return int(_number(value, f"nr_accesses of {where}"))
     if value.get("samples") is not None:
@@ -131,6 +133,29 @@ def _age(value, intervals, where):
         usec = _with_unit(value["usec"], {"us": 1, "ms": 1000, "s": 10**6}, f"age of {where}")
         return int(usec / intervals[1])
     return None
+
+
+def _regions(records, path):
+    """One tuple per region per snapshot, and the intervals of the first record that has them."""
+    rows = []
+    intervals_seen = None
+    for record in records:
+        target = int(_number(record.get("target_id", 0) or 0, "target_id"))
+        intervals = _intervals_us(record)
+        intervals_seen = intervals_seen or intervals
+        for index, snapshot in enumerate(record["snapshots"]):
+            where = f"snapshot {index} of target {target} in {path}"
+            start_ns = int(_with_unit(snapshot["start_time"], _NS_PER_UNIT, f"start_time of {where}"))
+            end_ns = int(_with_unit(snapshot["end_time"], _NS_PER_UNIT, f"end_time of {where}"))
+            for region in snapshot["regions"]:
+                start = int(_with_unit(region["start"], _BYTES_PER_UNIT, f"a region start in {where}"))
+                end = int(_with_unit(region["end"], _BYTES_PER_UNIT, f"a region end in {where}"))
+                if end <= start:
+                    raise DamonRecordError(f"{where} has a region that ends before it starts ({start:#x}-{end:#x})")
+                rows.append((target, index, start_ns, end_ns, start, end,
+                             _nr_accesses(region.get("nr_accesses"), intervals, where),
+                             _age(region.get("age"), intervals, where)))
+    return rows, intervals_seen
 
 
 def read_damon_record(path) -> pd.DataFrame:
@@ -165,24 +190,11 @@ def read_damon_record(path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"DAMON record {path} does not exist or is not a file")
     records = _load_json(path)
-    rows = []
-    intervals_seen = None
-    for record in records:
-        target = int(_number(record.get("target_id", 0) or 0, "target_id"))
-        intervals = _intervals_us(record)
-        intervals_seen = intervals_seen or intervals
-        for index, snapshot in enumerate(record["snapshots"]):
-            where = f"snapshot {index} of target {target} in {path}"
-            start_ns = int(_with_unit(snapshot["start_time"], _NS_PER_UNIT, f"start_time of {where}"))
-            end_ns = int(_with_unit(snapshot["end_time"], _NS_PER_UNIT, f"end_time of {where}"))
-            for region in snapshot["regions"]:
-                start = int(_with_unit(region["start"], _BYTES_PER_UNIT, f"a region start in {where}"))
-                end = int(_with_unit(region["end"], _BYTES_PER_UNIT, f"a region end in {where}"))
-                if end <= start:
-                    raise DamonRecordError(f"{where} has a region that ends before it starts ({start:#x}-{end:#x})")
-                rows.append((target, index, start_ns, end_ns, start, end,
-                             _nr_accesses(region.get("nr_accesses"), intervals, where),
-                             _age(region.get("age"), intervals, where)))
+    try:
+        rows, intervals_seen = _regions(records, path)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise DamonRecordError(f"{path} is not a damo record memtier understands "
+                               f"({type(error).__name__}: {error})") from None
     if not rows:
         raise DamonRecordError(f"{path} holds no regions")
     table = pd.DataFrame(rows, columns=["target_id", "snapshot", "start_ns", "end_ns", "start_addr",
