@@ -2,12 +2,26 @@
 
 After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management" (2019).
 """
+from .damon import DamonRecordError, damon_trace, read_damon_record
 from .measurements import MeasurementError, load_measurements, parse_page_size, save_measurements
+from .traces import (LackeyFormatError, Trace, ValgrindNotFound, convert_lackey, load_trace, parse_lackey,
+                     record_trace, save_trace)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DamonRecordError",
+    "LackeyFormatError",
     "MeasurementError",
+    "Trace",
+    "ValgrindNotFound",
+    "convert_lackey",
+    "damon_trace",
+    "load_trace",
+    "parse_lackey",
+    "read_damon_record",
+    "record_trace",
+    "save_trace",
     "load_measurements",
     "parse_page_size",
     "save_measurements",

@@ -153,12 +153,12 @@ def _trace_summary(out, info) -> str:
 
 
 def _trace_record(args) -> int:
-    from .traces import record
+    from .traces import record_trace
 
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         raise CliError("no program given; e.g. memtier trace record --out ls.npy -- ls /usr")
-    info = record(program, args.out, page_size=args.page_size, instructions=args.instructions,
+    info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
                   force=args.force, progress=not args.quiet)
     print(_trace_summary(args.out, info))
     if info["source"]["exit_status"] != 0:

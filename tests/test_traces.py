@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from memtier import _lackey as lackey
 from memtier import traces
 from memtier.cli import main
 from memtier.traces import (LackeyFormatError, ValgrindNotFound, convert_lackey, load_trace,
-                            parse_lackey, record)
+                            parse_lackey, record_trace)
 
 needs_valgrind = pytest.mark.skipif(
     shutil.which("valgrind") is None,
@@ -24,7 +25,7 @@ COUNTERS = {b" L ": "loads", b" S ": "stores", b" M ": "modifies", b"I  ": "inst
 
 def reference(text: bytes, page_size=4096, instructions=False):
     """Line by line with a regular expression and a dict: the behaviour the kernel must have."""
-    counts = dict.fromkeys(traces._COUNTER_NAMES, 0)
+    counts = dict.fromkeys(lackey._COUNTER_NAMES, 0)
     lines = text.split(b"\n")
     if lines[-1]:
         counts["truncated_lines"] += 1
@@ -40,7 +41,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
             address, size = int(match[2], 16), int(match[3])
             last_byte = min(address + max(size, 1) - 1, (1 << 64) - 1)  # clamped at the top
             first, last = address // page_size, last_byte // page_size
-            if last - first + 1 <= traces.MAX_PAGES_PER_ACCESS:
+            if last - first + 1 <= lackey.MAX_PAGES_PER_ACCESS:
                 for page in range(first, last + 1):
                     pages.append(dense.setdefault(page, len(dense)))
                 counts[COUNTERS[match[1]]] += 1
@@ -85,7 +86,7 @@ def test_kernel_agrees_with_reference(lines, cut, chunk_bytes, page_size, instru
     text = ("\r\n" if crlf else "\n").join(lines).encode() + b"\n"
     text = text[:len(text) - cut] if cut < len(text) else text
     pages, counts = reference(text, page_size, instructions)
-    known = sum(counts[name] for name in traces._COUNTER_NAMES[:traces._UNRECOGNISED])
+    known = sum(counts[name] for name in lackey._COUNTER_NAMES[:lackey._UNRECOGNISED])
     if counts["unrecognised_lines"] > known or not any(counts[name] for name in COUNTERS.values()):
         with pytest.raises(LackeyFormatError):
             parse_lackey(text, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes)
@@ -180,7 +181,7 @@ def test_convert_writes_npy_and_sidecar_and_never_overwrites(tmp_path, capsys):
 def test_valgrind_missing_says_how_to_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(traces.shutil, "which", lambda name: None)
     with pytest.raises(ValgrindNotFound, match="apt-get install valgrind"):
-        record(["true"])
+        record_trace(["true"])
     assert main(["trace", "record", "--out", str(tmp_path / "t.npy"), "--", "true"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "conda install -c conda-forge valgrind" in err
@@ -190,7 +191,7 @@ def test_valgrind_missing_says_how_to_install(monkeypatch, tmp_path, capsys):
 def test_record_a_real_program(tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(["pear", "apple", "fig", "kiwi"] * 50) + "\n")
-    trace = record(["sort", str(words)], program_output=subprocess.DEVNULL)
+    trace = record_trace(["sort", str(words)], program_output=subprocess.DEVNULL)
     info = trace.info
     assert info["source"]["exit_status"] == 0 and info["source"]["program"][0] == "sort"
     assert info["accesses"] == trace.pages.size > 10_000
@@ -217,3 +218,15 @@ def test_record_command_line(tmp_path, capsys):
     assert main(["trace", "record", "--out", str(out), "--", "ls"]) == 2
     assert "--force" in capsys.readouterr().err
     assert main(["trace", "record", "--out", str(tmp_path / "x.npy"), "--", "no-such-program-xyz"]) == 2
+
+
+def test_popularity_and_heatmap():
+    pages = np.array([0, 1, 0, 2, 0, 1, 3, 0])
+    np.testing.assert_allclose(traces.popularity(pages), [4 / 8, 6 / 8, 7 / 8, 1.0])
+    grid = traces.heatmap(pages, time_bins=2, page_bins=2)
+    # first half of time: pages 0,1,0,2 -> band 0 gets 3, band 1 gets 1; second: 0,1,3,0 -> 3, 1
+    np.testing.assert_array_equal(grid, [[3, 3], [1, 1]])
+    assert traces.heatmap(pages, time_bins=5, page_bins=100).shape == (4, 5)
+    assert traces.heatmap(pages, 3, 3).sum() == pages.size
+    with pytest.raises(ValueError, match="non-empty"):
+        traces.popularity([])

@@ -1,0 +1,320 @@
+"""The lackey text parser: a numba kernel over byte chunks and the loop that feeds it.
+
+Used by :mod:`memtier.traces`; the format and the modelling choices are described there.
+The kernel handles lines split across chunk boundaries (a line is consumed whole or not at
+all), a truncated final line, and lines longer than a whole chunk; it renumbers pages densely
+with an open-addressing hash table held in numpy arrays, which the caller doubles when it is
+half full.  Memory is the read buffer, the output buffer and the table: it grows with the
+distinct pages, never with the length of the log.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit
+from .measurements import parse_page_size
+
+#: Sizes of the pieces the parser reads at a time: big enough that the per-call overhead is
+#: negligible, small enough to stay in the L2 cache.
+DEFAULT_CHUNK_BYTES = 1 << 20
+MIN_CHUNK_BYTES = 64
+#: The input is judged (lackey or not) once this many bytes have been parsed, or at its end.
+SNIFF_BYTES = 1 << 16
+#: One access line may touch at most this many pages; a larger size is not a real access.
+MAX_PAGES_PER_ACCESS = 64
+#: Dense page numbers are stored as int32: 2**31 distinct pages of 4 KiB is 8 TiB of footprint.
+MAX_DISTINCT_PAGES = 2**31 - 1
+
+# Indices into the counters array the kernel fills.
+_LOADS, _STORES, _MODIFIES, _INSTRUCTIONS = 0, 1, 2, 3
+_VALGRIND, _BLANK, _SUPERBLOCKS, _UNRECOGNISED, _TRUNCATED, _CROSSINGS = 4, 5, 6, 7, 8, 9
+_COUNTER_NAMES = ("loads", "stores", "modifies", "instruction_lines", "valgrind_lines",
+                  "blank_lines", "superblock_lines", "unrecognised_lines", "truncated_lines",
+                  "page_crossings")
+# Indices into the kernel's int64 state array.
+_N_DISTINCT, _LAST_ID, _SKIPPING = 0, 1, 2
+# Why the kernel returned.
+_DONE, _GROW, _OUT_FULL = 0, 1, 2
+
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # no page number reaches this (they are < 2**52)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
+
+
+class LackeyFormatError(ValueError):
+    """Input that is not a lackey log (``valgrind --tool=lackey --trace-mem=yes`` output)."""
+
+
+# --- the kernel -----------------------------------------------------------------------------
+
+
+@njit
+def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, ids, last_page,
+                  state, counts, out):
+    """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``.
+
+    Returns ``(pos, n_out, why)``: where parsing stopped, how many page numbers were written,
+    and why it stopped (``_DONE``: no complete line left; ``_GROW``: the hash table is half
+    full; ``_OUT_FULL``: ``out`` has no room).  A line is consumed whole or not at all, so the
+    caller resumes at ``pos``.
+    """
+    mask = keys.size - 1
+    limit = keys.size // 2
+    n_out = 0
+    n_distinct = state[_N_DISTINCT]
+    last_id = state[_LAST_ID]
+    why = _DONE
+    if state[_SKIPPING] == 1:  # the tail of a line longer than the whole buffer
+        while pos < end and buf[pos] != 10:
+            pos += 1
+        if pos == end:
+            if final:
+                counts[_UNRECOGNISED] += 1
+            return end, 0, _DONE
+        pos += 1
+        state[_SKIPPING] = 0
+        counts[_UNRECOGNISED] += 1
+    while pos < end:
+        nl = pos
+        while nl < end and buf[nl] != 10:
+            nl += 1
+        if nl == end and not final:
+            break  # incomplete line: the caller carries it into the next chunk
+        stop = nl
+        if stop > pos and buf[stop - 1] == 13:
+            stop -= 1
+        if nl == end:  # a final line without its newline: cut short
+            counts[_TRUNCATED] += 1
+            pos = end
+            break
+        length = stop - pos
+        kind = -1
+        if length >= 6 and buf[pos + 2] == 32:
+            c0 = buf[pos]
+            c1 = buf[pos + 1]
+            if c0 == 32:
+                if c1 == 76:
+                    kind = _LOADS
+                elif c1 == 83:
+                    kind = _STORES
+                elif c1 == 77:
+                    kind = _MODIFIES
+            elif c0 == 73 and c1 == 32:
+                kind = _INSTRUCTIONS
+        if kind == -1:
+            if length == 0:
+                counts[_BLANK] += 1
+            elif length >= 2 and (buf[pos] == 61 and buf[pos + 1] == 61
+                                  or buf[pos] == 45 and buf[pos + 1] == 45):
+                counts[_VALGRIND] += 1  # "==PID==" and "--PID--" lines
+            elif length >= 3 and buf[pos] == 83 and buf[pos + 1] == 66 and buf[pos + 2] == 32:
+                counts[_SUPERBLOCKS] += 1  # "SB addr" (--trace-superblocks=yes)
+            else:
+                counts[_UNRECOGNISED] += 1
+            pos = nl + 1
+            continue
+        if kind == _INSTRUCTIONS and not instructions:
+            counts[_INSTRUCTIONS] += 1
+            pos = nl + 1
+            continue
+        # address: 1 to 16 hex digits, then a comma, then the size: 1 to 12 decimal digits
+        p = pos + 3
+        address = np.uint64(0)
+        digits = 0
+        while p < stop:
+            c = buf[p]
+            if 48 <= c <= 57:
+                d = c - 48
+            elif 97 <= c <= 102:
+                d = c - 87
+            elif 65 <= c <= 70:
+                d = c - 55
+            else:
+                break
+            address = (address << np.uint64(4)) | np.uint64(d)
+            digits += 1
+            p += 1
+        good = 0 < digits <= 16 and p < stop and buf[p] == 44
+        p += 1
+        size = 0
+        size_digits = 0
+        while p < stop and 48 <= buf[p] <= 57:
+            size = size * 10 + (buf[p] - 48)
+            size_digits += 1
+            p += 1
+        good = good and 0 < size_digits <= 12 and p == stop
+        if not good:
+            counts[_UNRECOGNISED] += 1
+            pos = nl + 1
+            continue
+        first = address >> shift
+        last_byte = address + np.uint64(max(size, 1) - 1)
+        if last_byte < address:  # wrapped past the top of the address space
+            last_byte = _EMPTY
+        last = last_byte >> shift
+        n_touched = np.int64(last - first) + 1
+        if n_touched > MAX_PAGES_PER_ACCESS:
+            counts[_UNRECOGNISED] += 1
+            pos = nl + 1
+            continue
+        if n_out + n_touched > out.size:
+            why = _OUT_FULL
+            break
+        if n_distinct + n_touched > limit:
+            why = _GROW
+            break
+        for k in range(n_touched):
+            page = first + np.uint64(k)
+            if page != last_page[0]:
+                slot = np.int64((page * _GOLDEN) >> hash_shift)
+                while True:
+                    key = keys[slot]
+                    if key == page:
+                        last_id = ids[slot]
+                        break
+                    if key == _EMPTY:
+                        keys[slot] = page
+                        ids[slot] = n_distinct
+                        last_id = n_distinct
+                        n_distinct += 1
+                        break
+                    slot = (slot + 1) & mask
+                last_page[0] = page
+            out[n_out] = last_id
+            n_out += 1
+        counts[kind] += 1
+        if n_touched > 1:
+            counts[_CROSSINGS] += 1
+        pos = nl + 1
+    state[_N_DISTINCT] = n_distinct
+    state[_LAST_ID] = last_id
+    return pos, n_out, why
+
+
+@njit
+def _rehash(old_keys, old_ids, keys, ids, hash_shift):
+    """Insert every filled slot of the old table into the (larger, empty) new one."""
+    mask = keys.size - 1
+    for i in range(old_keys.size):
+        page = old_keys[i]
+        if page != _EMPTY:
+            slot = np.int64((page * _GOLDEN) >> hash_shift)
+            while keys[slot] != _EMPTY:
+                slot = (slot + 1) & mask
+            keys[slot] = page
+            ids[slot] = old_ids[i]
+
+
+# --- the streaming parser -------------------------------------------------------------------
+
+
+class _LackeyParser:
+    """Feeds a binary stream through :func:`_parse_lackey`, chunk by chunk.
+
+    Memory is the read buffer, the output buffer and the page table (which grows with the
+    distinct pages, never with the length of the log).
+    """
+
+    def __init__(self, page_size, instructions, chunk_bytes, name):
+        self.page_size = parse_page_size(page_size)
+        self.shift = np.uint64(self.page_size.bit_length() - 1)
+        self.instructions = bool(instructions)
+        chunk_bytes = int(chunk_bytes)
+        if chunk_bytes < MIN_CHUNK_BYTES:
+            raise ValueError(f"chunk_bytes={chunk_bytes} is too small; use at least {MIN_CHUNK_BYTES}")
+        self.chunk_bytes = chunk_bytes
+        self.name = name
+        self._table(1 << 16)
+        self.last_page = np.full(1, _EMPTY, dtype=np.uint64)
+        self.state = np.zeros(3, dtype=np.int64)
+        self.counts = np.zeros(len(_COUNTER_NAMES), dtype=np.int64)
+        # the shortest access line, " L 0,1\n", is 7 bytes and touches at most 2 pages here
+        self.out = np.empty(max(2 * (chunk_bytes // 7 + 1), MAX_PAGES_PER_ACCESS), dtype=np.int32)
+        self.bytes_parsed = 0
+        self.head = b""
+        self.judged = False
+
+    def _table(self, capacity):
+        self.keys = np.full(capacity, _EMPTY, dtype=np.uint64)
+        self.ids = np.zeros(capacity, dtype=np.int32)
+        self.hash_shift = np.uint64(64 - (capacity.bit_length() - 1))
+
+    def _grow(self):
+        if 2 * self.state[_N_DISTINCT] >= MAX_DISTINCT_PAGES:
+            raise ValueError(f"{self.name} touches more than {MAX_DISTINCT_PAGES} distinct pages; "
+                             "use a larger page size")
+        old_keys, old_ids = self.keys, self.ids
+        self._table(2 * old_keys.size)
+        _rehash(old_keys, old_ids, self.keys, self.ids, self.hash_shift)
+
+    def run(self, stream, sink, progress=None):
+        """Parse everything ``stream`` (a binary file object) yields; pass page arrays to ``sink``."""
+        buf = np.empty(self.chunk_bytes, dtype=np.uint8)
+        view = memoryview(buf)
+        filled = 0
+        while True:
+            got = stream.readinto(view[filled:]) or 0
+            final = got == 0
+            if not self.head:
+                self.head = bytes(view[:min(filled + got, 80)])
+            filled += got
+            pos = 0
+            while True:
+                pos, n_out, why = _parse_lackey(
+                    buf, pos, filled, final, self.shift, self.instructions, self.hash_shift,
+                    self.keys, self.ids, self.last_page, self.state, self.counts, self.out)
+                if n_out:
+                    sink(self.out[:n_out])
+                if why == _GROW:
+                    self._grow()
+                elif why == _DONE:
+                    break
+            self.bytes_parsed += pos
+            if progress is not None:
+                progress.update(pos)
+            if not self.judged and (self.bytes_parsed >= SNIFF_BYTES or final):
+                self._judge()
+            if final:
+                break
+            if pos == 0 and filled == buf.size:  # one line fills the whole buffer
+                self.state[_SKIPPING] = 1
+                self.bytes_parsed += filled
+                filled = 0
+                continue
+            remainder = filled - pos
+            buf[:remainder] = buf[pos:filled].copy()
+            filled = remainder
+        if self.accesses_lines == 0:
+            raise LackeyFormatError(self._not_lackey("it holds no lackey access lines"))
+        return self.info()
+
+    @property
+    def accesses_lines(self) -> int:
+        return int(self.counts[[_LOADS, _STORES, _MODIFIES, _INSTRUCTIONS]].sum())
+
+    def _judge(self):
+        """Refuse input whose first lines are mostly not lackey's."""
+        self.judged = True
+        known = int(self.counts[:_UNRECOGNISED].sum())
+        if self.counts[_UNRECOGNISED] > known:
+            raise LackeyFormatError(self._not_lackey(
+                f"{self.counts[_UNRECOGNISED]} of its first {known + self.counts[_UNRECOGNISED]} "
+                "lines are not lackey lines"))
+
+    def _not_lackey(self, why):
+        start = self.head.decode("utf-8", "replace").split("\n")[0][:60]
+        return (f"{self.name} is not a lackey log ({why}; it starts {start!r}); expected the output "
+                "of 'valgrind --tool=lackey --trace-mem=yes', lines like ' L 1fff000778,8'")
+
+    def info(self) -> dict:
+        counts = {name: int(value) for name, value in zip(_COUNTER_NAMES, self.counts)}
+        counts["instructions_included"] = self.instructions
+        counts["distinct_pages"] = int(self.state[_N_DISTINCT])
+        counts["bytes_parsed"] = int(self.bytes_parsed)
+        return counts
+
+    def page_addresses(self) -> np.ndarray:
+        """First byte address of each dense page, indexed by dense page number."""
+        filled = self.keys != _EMPTY
+        addresses = np.empty(int(self.state[_N_DISTINCT]), dtype=np.uint64)
+        addresses[self.ids[filled]] = self.keys[filled] << self.shift
+        return addresses
