@@ -291,3 +291,53 @@ def damon_trace(table: pd.DataFrame, n_accesses: int = 100_000, page_size="4K", 
         "snapshots": int(snapshot_rank.max() + 1),
     }
     return Trace(pages=dense, info=info, page_addresses=page_addresses)
+
+
+def damon_heatmap(table: pd.DataFrame, start_addr=None, end_addr=None, address_bins: int = 200):
+    """DAMON's access counts on a grid of address bands against snapshots, for plotting.
+
+    Each cell holds the ``nr_accesses`` of the region that covers the middle of its address
+    band in that snapshot (0 where no region does).  One target only: pass a table filtered
+    to one ``target_id`` when the record holds several.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`read_damon_record`.
+    start_addr, end_addr : int, optional
+        Address range to show (bytes); by default all the regions' span.
+    address_bins : int
+        Number of address bands.
+
+    Returns
+    -------
+    grid : numpy.ndarray of int64, shape (address_bins, n_snapshots)
+    edges : numpy.ndarray of float64, shape (address_bins + 1,)
+        Band boundaries (bytes).
+    times : numpy.ndarray of float64, shape (n_snapshots + 1,)
+        Snapshot boundaries (seconds since the record's start).
+    """
+    if table["target_id"].nunique() != 1:
+        raise ValueError("damon_heatmap draws one target; filter the table by target_id first")
+    if int(address_bins) < 1:
+        raise ValueError("address_bins must be positive")
+    low = float(table["start_addr"].min() if start_addr is None else start_addr)
+    high = float(table["end_addr"].max() if end_addr is None else end_addr)
+    if not high > low:
+        raise ValueError(f"empty address range {low:#x}-{high:#x}")
+    edges = np.linspace(low, high, int(address_bins) + 1)
+    middles = (edges[:-1] + edges[1:]) / 2
+    snapshots = table.groupby("snapshot", sort=True)
+    grid = np.zeros((edges.size - 1, snapshots.ngroups), dtype=np.int64)
+    base_ns = table.attrs.get("base_ns", int(table["start_ns"].min()))
+    times = np.empty(snapshots.ngroups + 1)
+    for column, (_, rows) in enumerate(snapshots):
+        rows = rows.sort_values("start_addr")
+        starts = rows["start_addr"].to_numpy(np.float64)
+        ends = rows["end_addr"].to_numpy(np.float64)
+        region = np.searchsorted(starts, middles, side="right") - 1
+        inside = (region >= 0) & (middles < ends[np.maximum(region, 0)])
+        grid[inside, column] = rows["nr_accesses"].to_numpy()[region[inside]]
+        times[column] = (rows["start_ns"].iloc[0] - base_ns) / 1e9
+        times[column + 1] = (rows["end_ns"].iloc[0] - base_ns) / 1e9
+    return grid, edges, times

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ._lackey import DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser
-from .measurements import format_page_size
+from .measurements import format_page_size, parse_page_size
 
 INSTALL_HINT = "install it with 'apt-get install valgrind' or 'conda install -c conda-forge valgrind'"
 
@@ -438,3 +438,27 @@ def heatmap(pages, time_bins: int = 200, page_bins: int = 200) -> np.ndarray:
     page_band = pages.astype(np.int64) * page_bins // n_pages
     counts = np.bincount(page_band * time_bins + time_band, minlength=page_bins * time_bins)
     return counts.reshape(page_bins, time_bins)
+
+
+def coarsen(trace: Trace, page_size) -> Trace:
+    """The same accesses seen at a larger page size (e.g. 4 KiB pages folded into 2 MiB ones).
+
+    Needs ``trace.page_addresses`` (kept by :func:`parse_lackey`, :func:`record_trace` and
+    :func:`~memtier.damon.damon_trace`).  Pages are renumbered densely in first-touch order.
+    """
+    new_size = parse_page_size(page_size)
+    old_size = int(trace.info.get("page_size", 0))
+    if trace.page_addresses is None:
+        raise ValueError("this trace has no page addresses (traces loaded from .npy files lose them)")
+    if new_size < old_size:
+        raise ValueError(f"page size {format_page_size(new_size)} is smaller than the trace's "
+                         f"{format_page_size(old_size)}; record it again at the smaller size")
+    big = trace.page_addresses[trace.pages] >> np.uint64(new_size.bit_length() - 1)
+    unique, first_seen, inverse = np.unique(big, return_index=True, return_inverse=True)
+    rank = np.empty(unique.size, dtype=np.int64)
+    rank[np.argsort(first_seen, kind="stable")] = np.arange(unique.size)
+    info = dict(trace.info, page_size=new_size, page_size_text=format_page_size(new_size),
+                distinct_pages=int(unique.size))
+    addresses = np.empty(unique.size, dtype=np.uint64)
+    addresses[rank] = unique << np.uint64(new_size.bit_length() - 1)
+    return Trace(pages=rank[inverse.ravel()].astype(np.int32), info=info, page_addresses=addresses)

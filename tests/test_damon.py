@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from memtier.cli import main
-from memtier.damon import DamonRecordError, damon_trace, read_damon_record
+from memtier.damon import DamonRecordError, damon_heatmap, damon_trace, read_damon_record
 from memtier.traces import load_trace
 
 DAMON = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "damon"
@@ -149,3 +149,17 @@ def test_command_line(tmp_path, capsys):
     assert loaded.pages.size == loaded.info["accesses"] == 5000
     assert main(argv) == 2 and "exists" in capsys.readouterr().err
     assert main(argv + ["--force", "--seed", "1"]) == 0
+
+
+def test_heatmap_places_regions(tmp_path):
+    record = {"target_id": 1, "snapshots": [
+        {"start_time": 0, "end_time": 10**8, "regions": [
+            {"start": 0, "end": 4096, "nr_accesses": 5, "age": 0},
+            {"start": 8192, "end": 16384, "nr_accesses": 2, "age": 0}]},
+        {"start_time": 10**8, "end_time": 2 * 10**8, "regions": [
+            {"start": 0, "end": 16384, "nr_accesses": 1, "age": 0}]}]}
+    table = read_damon_record(write_record(tmp_path / "r.json", record, False))
+    grid, edges, times = damon_heatmap(table, address_bins=4)
+    np.testing.assert_array_equal(grid, [[5, 1], [0, 1], [2, 1], [2, 1]])
+    np.testing.assert_allclose(edges, [0, 4096, 8192, 12288, 16384])
+    np.testing.assert_allclose(times, [0, 0.1, 0.2])

@@ -230,3 +230,16 @@ def test_popularity_and_heatmap():
     assert traces.heatmap(pages, 3, 3).sum() == pages.size
     with pytest.raises(ValueError, match="non-empty"):
         traces.popularity([])
+
+
+def test_coarsen_folds_pages():
+    text = b" L 1000,8\n L 201000,8\n L 2000,8\n L 400000,8\n L 1008,8\n"
+    small = parse_lackey(text)
+    np.testing.assert_array_equal(small.pages, [0, 1, 2, 3, 0])
+    big = traces.coarsen(small, "2M")
+    np.testing.assert_array_equal(big.pages, [0, 1, 0, 2, 0])
+    assert big.info["distinct_pages"] == 3 and big.info["page_size"] == 2 << 20
+    np.testing.assert_array_equal(big.pages, parse_lackey(text, page_size="2M").pages)
+    np.testing.assert_array_equal(big.page_addresses, [0, 0x200000, 0x400000])
+    with pytest.raises(ValueError, match="smaller"):
+        traces.coarsen(big, "4K")
