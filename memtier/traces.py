@@ -286,6 +286,7 @@ def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: 
     contents.  Raises :class:`FileExistsError` if ``out`` or its sidecar exists and ``force``
     is false, :class:`LackeyFormatError` if ``log`` is not a lackey log.
     """
+    parse_page_size(page_size)
     log = Path(log)
     if not log.is_file():
         raise FileNotFoundError(f"lackey log {log} does not exist or is not a file")
@@ -346,9 +347,11 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
     program = [str(arg) for arg in program]
     if not program:
         raise ValueError("no program given; e.g. record_trace(['ls', '/'])")
+    parse_page_size(page_size)
     valgrind = valgrind_path()
     if shutil.which(program[0]) is None:
-        raise FileNotFoundError(f"program {program[0]!r} not found (not a file, not on PATH)")
+        raise FileNotFoundError(f"program {program[0]!r} not found, or not executable (give a path or a "
+                                "command on PATH)")
     if out is not None:
         out, _ = _check_outputs(out, force)
     version = subprocess.run([valgrind, "--version"], capture_output=True, text=True).stdout.strip()
@@ -369,10 +372,17 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
                 bar = _progress_bar(progress, None, program[0])
                 parser, info = _parse_stream(stream, f"valgrind's output for {program[0]}",
                                              page_size, instructions, chunk_bytes, sink, bar)
-        finally:
-            if process.poll() is None:
-                process.kill()
+        except LackeyFormatError as error:
+            process.kill()  # it may still be writing; nobody reads the pipe any more
             status = process.wait()
+            raise LackeyFormatError(
+                f"valgrind recorded no usable memory accesses of {program[0]} (exit status {status}); "
+                f"run 'valgrind --tool=lackey --trace-mem=yes {program[0]}' to see why") from error
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        status = process.wait()  # the pipe is at its end: valgrind has finished
         info = _describe(info, parser.page_size, {"kind": "valgrind lackey", "program": program,
                                                   "valgrind": version, "exit_status": status})
         if writer is not None:

@@ -218,6 +218,13 @@ def test_record_command_line(tmp_path, capsys):
     assert main(["trace", "record", "--out", str(out), "--", "ls"]) == 2
     assert "--force" in capsys.readouterr().err
     assert main(["trace", "record", "--out", str(tmp_path / "x.npy"), "--", "no-such-program-xyz"]) == 2
+    assert "not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.sh"
+    broken.write_text("#!/no/such/interpreter\n")
+    broken.chmod(0o755)
+    with pytest.raises(LackeyFormatError, match="no usable memory accesses"):
+        record_trace([str(broken)], tmp_path / "x.npy", program_output=subprocess.DEVNULL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sh", "ls.json", "ls.npy"]
 
 
 def test_popularity_and_heatmap():
