@@ -4,8 +4,7 @@ After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management"
 """
 from .damon import DamonRecordError, damon_trace, read_damon_record
 from .measurements import MeasurementError, load_measurements, parse_page_size, save_measurements
-from .traces import (LackeyFormatError, Trace, ValgrindNotFound, convert_lackey, load_trace, parse_lackey,
-                     record_trace, save_trace)
+from .traces import LackeyFormatError, Trace, ValgrindNotFound, convert_lackey, parse_lackey, record_trace
 
 __version__ = "0.1.0"
 
@@ -17,11 +16,9 @@ __all__ = [
     "ValgrindNotFound",
     "convert_lackey",
     "damon_trace",
-    "load_trace",
     "parse_lackey",
     "read_damon_record",
     "record_trace",
-    "save_trace",
     "load_measurements",
     "parse_page_size",
     "save_measurements",

@@ -179,7 +179,7 @@ def _trace_damon(args) -> int:
     from pathlib import Path
 
     from .damon import damon_trace, read_damon_record
-    from .traces import _check_outputs, save_trace
+    from .traces import _check_outputs, write_trace
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -194,7 +194,7 @@ def _trace_damon(args) -> int:
     print(f"wrote {out}: {len(table):,} regions in {table['snapshot'].nunique():,} snapshots "
           f"of {table['target_id'].nunique()} target(s), {table['time_s'].max():.3f} s")
     if trace is not None:
-        save_trace(trace, args.trace, force=args.force)
+        write_trace(trace, args.trace, force=args.force)
         print(f"wrote {args.trace}: {trace.info['accesses']:,} accesses to "
               f"{trace.info['distinct_pages']:,} distinct pages (seed {args.seed})")
     return 0

@@ -164,7 +164,7 @@ def _describe(info, page_size, source):
     return described
 
 
-def save_trace(trace: Trace, path, force: bool = False) -> Path:
+def write_trace(trace: Trace, path, force: bool = False) -> Path:
     """Save ``trace.pages`` as an int32 ``.npy`` file and ``trace.info`` as its JSON sidecar.
 
     Raises
@@ -191,7 +191,7 @@ def save_trace(trace: Trace, path, force: bool = False) -> Path:
     return path
 
 
-def load_trace(path) -> Trace:
+def read_trace(path) -> Trace:
     """Read a trace saved by memtier (``.npy`` plus its JSON sidecar, if present)."""
     path = Path(path)
     pages = np.load(path, allow_pickle=False)

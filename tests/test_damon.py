@@ -10,7 +10,7 @@ import pytest
 
 from memtier.cli import main
 from memtier.damon import DamonRecordError, damon_heatmap, damon_trace, read_damon_record
-from memtier.traces import load_trace
+from memtier.traces import read_trace
 
 DAMON = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "damon"
 RECORDS = ["damon.data", "damon.data.json_compressed"]
@@ -145,7 +145,7 @@ def test_command_line(tmp_path, capsys):
     assert main(argv) == 0
     table = pd.read_csv(out)
     assert len(table) == sum(s["nr_regions"] for s in damo_report(DAMON / "report-raw"))
-    loaded = load_trace(trace)
+    loaded = read_trace(trace)
     assert loaded.pages.size == loaded.info["accesses"] == 5000
     assert main(argv) == 2 and "exists" in capsys.readouterr().err
     assert main(argv + ["--force", "--seed", "1"]) == 0

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from memtier import _lackey as lackey
 from memtier import traces
 from memtier.cli import main
-from memtier.traces import (LackeyFormatError, ValgrindNotFound, convert_lackey, load_trace,
+from memtier.traces import (LackeyFormatError, ValgrindNotFound, convert_lackey, read_trace,
                             parse_lackey, record_trace)
 
 needs_valgrind = pytest.mark.skipif(
@@ -167,7 +167,7 @@ def test_convert_writes_npy_and_sidecar_and_never_overwrites(tmp_path, capsys):
     info = json.loads((tmp_path / "prog.json").read_text())
     assert info["accesses"] == 3 and info["distinct_pages"] == 2 and info["page_size"] == 4096
     assert (info["loads"], info["stores"], info["instruction_lines"], info["truncated_lines"]) == (2, 1, 1, 1)
-    assert load_trace(out).info == info
+    assert read_trace(out).info == info
     before = out.read_bytes()
     log.write_bytes(b" L 5000,8\n")
     assert main(["trace", "convert", str(log), "--out", str(out)]) == 2
@@ -175,7 +175,7 @@ def test_convert_writes_npy_and_sidecar_and_never_overwrites(tmp_path, capsys):
     with pytest.raises(FileExistsError):
         convert_lackey(log, out)
     assert main(["trace", "convert", str(log), "--out", str(out), "--force", "--page-size", "2M"]) == 0
-    assert np.load(out).tolist() == [0] and load_trace(out).info["page_size"] == 2 << 20
+    assert np.load(out).tolist() == [0] and read_trace(out).info["page_size"] == 2 << 20
 
 
 def test_valgrind_missing_says_how_to_install(monkeypatch, tmp_path, capsys):
