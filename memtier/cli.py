@@ -203,6 +203,10 @@ def _trace_damon(args) -> int:
 def _add_trace_commands(sub) -> None:
     trace = sub.add_parser("trace", help="Record or convert real page-access traces (valgrind, DAMON).",
                            description="Record or convert real page-access traces for the simulator.",
+                           epilog="examples:\n"
+                                  "  memtier trace record --out sort.npy -- sort words.txt\n"
+                                  "  memtier trace convert prog.lackey --out prog.npy --page-size 2M\n"
+                                  "  memtier trace damon damon.data --out heat.csv --trace heat.npy",
                            formatter_class=_formatter)
     actions = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
 
