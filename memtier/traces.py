@@ -178,8 +178,11 @@ def write_trace(trace: Trace, path, force: bool = False) -> Path:
     pages = np.asarray(trace.pages)
     if pages.ndim != 1 or not np.issubdtype(pages.dtype, np.integer):
         raise ValueError(f"trace pages must be a 1-D integer array, got {pages.dtype} of shape {pages.shape}")
-    if pages.size and (pages.min() < 0 or pages.max() > MAX_DISTINCT_PAGES):
-        raise ValueError("trace pages must be dense page numbers from 0 that fit in int32")
+    if pages.size and (pages.min() < 0 or pages.max() >= MAX_DISTINCT_PAGES):
+        raise ValueError("trace pages must be page numbers from 0 that fit in int32")
+    if pages.size and not np.bincount(pages).all():
+        raise ValueError("trace pages must be dense: every page number from 0 to the largest must occur "
+                         "(renumber them, e.g. with np.unique(pages, return_inverse=True)[1])")
     writer = _NpyAppender(path)
     try:
         writer(pages)
@@ -187,7 +190,8 @@ def write_trace(trace: Trace, path, force: bool = False) -> Path:
     except BaseException:
         writer.abort()
         raise
-    _write_sidecar(path, dict(trace.info), force)
+    distinct = int(pages.max()) + 1 if pages.size else 0
+    _write_sidecar(path, dict(trace.info, accesses=int(pages.size), distinct_pages=distinct), force)
     return path
 
 

@@ -250,3 +250,17 @@ def test_coarsen_folds_pages():
     np.testing.assert_array_equal(big.page_addresses, [0, 0x200000, 0x400000])
     with pytest.raises(ValueError, match="smaller"):
         traces.coarsen(big, "4K")
+
+
+def test_write_and_read_trace(tmp_path):
+    trace = traces.Trace(pages=np.array([0, 2, 1, 2], dtype=np.int64), info={"source": "by hand"})
+    path = traces.write_trace(trace, tmp_path / "t.npy")
+    back = traces.read_trace(path)
+    assert back.pages.dtype == np.int32 and back.pages.tolist() == [0, 2, 1, 2]
+    assert back.info == {"source": "by hand", "accesses": 4, "distinct_pages": 3}
+    with pytest.raises(FileExistsError):
+        traces.write_trace(trace, path)
+    with pytest.raises(ValueError, match="dense"):
+        traces.write_trace(traces.Trace(pages=np.array([0, 5])), tmp_path / "u.npy", force=True)
+    with pytest.raises(ValueError, match=r"\.npy"):
+        traces.write_trace(trace, tmp_path / "t.txt")
