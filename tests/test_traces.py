@@ -264,3 +264,22 @@ def test_write_and_read_trace(tmp_path):
         traces.write_trace(traces.Trace(pages=np.array([0, 5])), tmp_path / "u.npy", force=True)
     with pytest.raises(ValueError, match=r"\.npy"):
         traces.write_trace(trace, tmp_path / "t.txt")
+
+
+def test_convert_memory_does_not_grow_with_the_log(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    block = "".join(f" L {8 * a:x},8\n" for a in rng.integers(0, 1 << 23, 10_000)).encode()
+    log = tmp_path / "big.lackey"
+    with open(log, "wb") as out:
+        for _ in range(100):  # 10 MB, a million accesses
+            out.write(block)
+    convert_lackey(log, tmp_path / "warm.npy", chunk_bytes=1 << 16)  # compile outside the measurement
+    tracemalloc.start()
+    info = convert_lackey(log, tmp_path / "big.npy", chunk_bytes=1 << 16)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert info["accesses"] == 1_000_000 and np.load(tmp_path / "big.npy").size == 1_000_000
+    # buffers and the page table (~10k pages): well under the 4 MB the trace itself takes
+    assert peak < 2_000_000, f"peak {peak} bytes"
