@@ -268,13 +268,16 @@ def damon_trace(table: pd.DataFrame, n_accesses: int = 100_000, page_size="4K", 
     snapshot_rank = pd.factorize(when, sort=True)[0]
     order = np.lexsort((rng.random(row.size), snapshot_rank[row]))
     pages, row = pages[order], row[order]
-    keys = np.stack([target_index[row].astype(np.uint64), pages], axis=1)
-    unique_keys, first_seen, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    if len(targets) > 4096:
+        raise ValueError(f"{len(targets)} targets in one record; memtier draws traces for at most 4096")
+    # one 64-bit key per (target, page): pages are below 2**52 (4 KiB pages of a 64-bit space)
+    keys = (target_index[row].astype(np.uint64) << np.uint64(52)) | pages
+    unique_keys, first_seen, inverse = np.unique(keys, return_index=True, return_inverse=True)
     rank = np.empty(len(unique_keys), dtype=np.int64)
     rank[np.argsort(first_seen, kind="stable")] = np.arange(len(unique_keys))
     dense = rank[inverse.ravel()].astype(np.int32)
     page_addresses = np.empty(len(unique_keys), dtype=np.uint64)
-    page_addresses[rank] = unique_keys[:, 1] << np.uint64(shift)
+    page_addresses[rank] = (unique_keys & np.uint64((1 << 52) - 1)) << np.uint64(shift)
     from . import __version__
 
     info = {

@@ -163,3 +163,16 @@ def test_heatmap_places_regions(tmp_path):
     np.testing.assert_array_equal(grid, [[5, 1], [0, 1], [2, 1], [2, 1]])
     np.testing.assert_allclose(edges, [0, 4096, 8192, 12288, 16384])
     np.testing.assert_allclose(times, [0, 0.1, 0.2])
+
+
+def test_targets_are_separate_address_spaces(tmp_path):
+    snapshot = {"start_time": 0, "end_time": 100,
+                "regions": [{"start": 0, "end": 4096 * 4, "nr_accesses": 2, "age": 0}]}
+    records = [{"target_id": t, "snapshots": [snapshot]} for t in (7, 9)]
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(records))
+    table = read_damon_record(path)
+    assert table["target_id"].tolist() == [7, 9]
+    trace = damon_trace(table, n_accesses=2000, seed=1)
+    assert trace.info["targets"] == 2 and trace.info["distinct_pages"] == 8  # 4 pages in each target
+    assert sorted(trace.page_addresses.tolist()) == [0, 0, 4096, 4096, 8192, 8192, 12288, 12288]
