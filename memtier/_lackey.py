@@ -227,7 +227,8 @@ class _LackeyParser:
         self.last_page = np.full(1, _EMPTY, dtype=np.uint64)
         self.state = np.zeros(3, dtype=np.int64)
         self.counts = np.zeros(len(_COUNTER_NAMES), dtype=np.int64)
-        # the shortest access line, " L 0,1\n", is 7 bytes and touches at most 2 pages here
+        # room for a chunk of the shortest access lines (" L 0,1\n", 7 bytes) each crossing a
+        # page boundary; a chunk of wider accesses makes the kernel return _OUT_FULL and resume
         self.out = np.empty(max(2 * (chunk_bytes // 7 + 1), MAX_PAGES_PER_ACCESS), dtype=np.int32)
         self.bytes_parsed = 0
         self.head = b""
