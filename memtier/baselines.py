@@ -1,0 +1,201 @@
+"""Numba kernels of the two reference policies: the fast node as an exact LRU cache, and the
+oracle.  Private, like :mod:`memtier.lists`, whose flags, state slots and output columns they
+share; the public entry point is :func:`memtier.simulate`.
+
+The LRU keeps no linked list.  Every access appends the page to a queue and records the
+queue position in ``last_position[page]``; an entry is *live* when it is its page's latest.
+The least recently used cached page is the oldest live entry, so eviction pops the queue's
+tail, skipping stale entries.  When the queue is full it is compacted in place (only the at
+most ``fast_capacity`` live entries survive, renumbered).  Each access costs one random
+write and one sequential write, amortised O(1), with exactly LRU's decisions; the test suite
+checks them against libCacheSim's LRU.
+"""
+import numpy as np
+
+from ._jit import njit
+from .lists import (
+    C_ACCESSES, C_CLASSIFIED, C_DEMOTED, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
+    C_SLOW_USED, C_STATIC_HITS, C_TRUE_HOT, C_TRUE_POSITIVE, FAST, IN_TRUE_SET, K_BATCH_PAGES,
+    K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_IN_PERIOD, S_QUEUE_HEAD,
+    S_QUEUE_TAIL, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _batches_cost_us, _true_hot_set,
+)
+
+
+@njit
+def _compact(queue, last_position, tail, head):
+    kept = 0
+    for i in range(tail, head):
+        page = queue[i]
+        if last_position[page] == i:
+            queue[kept] = page
+            last_position[page] = kept
+            kept += 1
+    return kept
+
+
+@njit
+def _close_lru_period(row, config, migrate_cost, flags, counts, touched, state, out):
+    """Charge the period's moves (in calls of ``batch_pages``) and measure how well the
+    cached set matches the period's true hot set."""
+    batch = config[K_BATCH_PAGES]
+    out[row, C_MIGRATION_US] = (_batches_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
+                                + _batches_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
+    n_touched = state[S_TOUCHED]
+    true_hot = _true_hot_set(config[K_FAST_CAPACITY], counts, touched, n_touched, flags)
+    true_positive = 0
+    for i in range(n_touched):
+        page = touched[i]
+        f = flags[page]
+        if f & IN_TRUE_SET and f & FAST:
+            true_positive += 1
+        flags[page] = f & ~IN_TRUE_SET
+        counts[page] = 0
+    state[S_TOUCHED] = 0
+    state[S_IN_PERIOD] = 0
+    out[row, C_CLASSIFIED] = state[S_FAST_USED]
+    out[row, C_TRUE_HOT] = true_hot
+    out[row, C_TRUE_POSITIVE] = true_positive
+    out[row, C_FAST_USED] = state[S_FAST_USED]
+    out[row, C_SLOW_USED] = state[S_DISTINCT] - state[S_FAST_USED]
+
+
+@njit
+def _run_lru(trace, config, migrate_cost, flags, last_position, queue, counts, touched, state, out):
+    """The fast node as an LRU cache of the slow one: an access to a page not on the fast
+    node (its first access included: pages start on the slow node) is served slow, then the
+    page is promoted and, the fast node full, the least recently used page demoted."""
+    capacity = config[K_FAST_CAPACITY]
+    period = config[K_PERIOD]
+    queue_size = queue.shape[0]
+    head = state[S_QUEUE_HEAD]
+    tail = state[S_QUEUE_TAIL]
+    fast_used = state[S_FAST_USED]
+    distinct = state[S_DISTINCT]
+    n_touched = state[S_TOUCHED]
+    in_period = state[S_IN_PERIOD]
+    row = 0
+    hits = 0
+    static_hits = 0
+    promoted = 0
+    demoted = 0
+    for i in range(trace.shape[0]):
+        page = trace[i]
+        f = flags[page]
+        if f == 0:
+            distinct += 1
+            f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
+        static_hits += (f >> 4) & 1
+        if f & FAST:
+            hits += 1
+        else:
+            if fast_used == capacity:
+                while True:
+                    victim = queue[tail]
+                    tail += 1
+                    if last_position[victim] == tail - 1:
+                        break
+                flags[victim] &= ~FAST
+                demoted += 1
+            else:
+                fast_used += 1
+            f |= FAST
+            promoted += 1
+        flags[page] = f
+        if head == queue_size:
+            head = _compact(queue, last_position, tail, head)
+            tail = 0
+        queue[head] = page
+        last_position[page] = head
+        head += 1
+        c = counts[page]
+        if c == 0:
+            touched[n_touched] = page
+            n_touched += 1
+        counts[page] = c + 1
+        in_period += 1
+        if in_period == period or i == trace.shape[0] - 1:
+            out[row, C_ACCESSES] = in_period
+            out[row, C_FAST_HITS] = hits
+            out[row, C_STATIC_HITS] = static_hits
+            out[row, C_PROMOTED] = promoted
+            out[row, C_DEMOTED] = demoted
+            state[S_FAST_USED] = fast_used
+            state[S_DISTINCT] = distinct
+            state[S_TOUCHED] = n_touched
+            _close_lru_period(row, config, migrate_cost, flags, counts, touched, state, out)
+            row += 1
+            hits = static_hits = promoted = demoted = 0
+            in_period = 0
+            n_touched = 0
+    state[S_QUEUE_HEAD] = head
+    state[S_QUEUE_TAIL] = tail
+    return row
+
+
+@njit
+def _run_oracle(trace, config, flags, fast_pages, counts, touched, state, out):
+    """Each period, the ``fast_capacity`` pages the period will touch most (ties: first
+    touch) are on the fast node for the whole period: the best placement that changes only
+    at period boundaries.  Moves are counted but cost no time (the policy is a bound)."""
+    capacity = config[K_FAST_CAPACITY]
+    period = config[K_PERIOD]
+    n = trace.shape[0]
+    row = 0
+    for start in range(0, n, period):
+        stop = min(n, start + period)
+        n_touched = 0
+        static_hits = 0
+        distinct = state[S_DISTINCT]
+        for i in range(start, stop):
+            page = trace[i]
+            f = flags[page]
+            if f == 0:
+                distinct += 1
+                f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
+                flags[page] = f
+            static_hits += (f >> 4) & 1
+            c = counts[page]
+            if c == 0:
+                touched[n_touched] = page
+                n_touched += 1
+            counts[page] = c + 1
+        state[S_DISTINCT] = distinct
+        chosen = _true_hot_set(capacity, counts, touched, n_touched, flags)
+        # pages leaving the fast node
+        demoted = 0
+        kept = 0
+        for j in range(state[S_FAST_USED]):
+            page = fast_pages[j]
+            if flags[page] & IN_TRUE_SET:
+                fast_pages[kept] = page
+                kept += 1
+            else:
+                flags[page] &= ~FAST
+                demoted += 1
+        promoted = 0
+        hits = 0
+        for j in range(n_touched):
+            page = touched[j]
+            f = flags[page]
+            if f & IN_TRUE_SET:
+                hits += counts[page]
+                if not f & FAST:
+                    f |= FAST
+                    fast_pages[kept] = page
+                    kept += 1
+                    promoted += 1
+            flags[page] = f & ~IN_TRUE_SET
+            counts[page] = 0
+        state[S_FAST_USED] = kept
+        out[row, C_ACCESSES] = stop - start
+        out[row, C_FAST_HITS] = hits
+        out[row, C_STATIC_HITS] = static_hits
+        out[row, C_PROMOTED] = promoted
+        out[row, C_DEMOTED] = demoted
+        out[row, C_CLASSIFIED] = chosen
+        out[row, C_TRUE_HOT] = chosen
+        out[row, C_TRUE_POSITIVE] = chosen
+        out[row, C_FAST_USED] = kept
+        out[row, C_SLOW_USED] = distinct - kept
+        row += 1
+    return row

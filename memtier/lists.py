@@ -1,0 +1,394 @@
+"""Numba kernels of the simulator: the kernel's page lists, an exact LRU and an oracle.
+
+Private: :mod:`memtier.simulator` validates every input before calling anything here
+(numba does not check bounds).  The pure-Python twin of these rules is
+``tests/naive_lists.py``; the tests hold the two equal on random traces.
+
+State is kept in compact per-page arrays, so memory beyond the trace is a few bytes a page:
+
+- ``flags`` (uint8): the bits below;
+- ``link`` (int32): the next page towards the head of the page's list.  The kernel's lists
+  only ever gain pages at the head and lose them at the tail (scans, isolation for
+  migration: :func:`_pop_tail`), so one link per page is enough: each list is a FIFO queue;
+- ``counts`` (int32): accesses in the current period, and ``touched`` (int32): the pages
+  touched in it, in first-touch order (for the true hot set and the oracle).
+
+Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
+3 slow active.  ``heads``, ``tails``, ``sizes`` (int64, length 4) describe them.
+"""
+import numpy as np
+
+from ._jit import njit
+
+# Page flags.
+PRESENT = 1        # allocated (touched at least once)
+FAST = 2           # on the fast node
+ACTIVE = 4         # PG_active: on an active list
+ACCESSED = 8       # the page-table entry's accessed (young) bit, set by every access
+STATIC_FAST = 16   # where first-touch placement (the static policy) puts the page
+IN_TRUE_SET = 32   # scratch: in the period's true hot set
+
+FAST_INACTIVE, FAST_ACTIVE, SLOW_INACTIVE, SLOW_ACTIVE = 0, 1, 2, 3
+
+# Policies.
+STATIC, RECLAIM, ACTIVE_SHRINK, LRU, ORACLE = 0, 1, 2, 3, 4
+
+# Slots of the int64 ``state`` array carried from chunk to chunk.
+S_FAST_USED, S_SLOW_USED, S_DISTINCT, S_TOUCHED, S_IN_PERIOD, S_QUEUE_HEAD, S_QUEUE_TAIL = range(7)
+STATE_SIZE = 7
+
+# Slots of the int64 ``config`` and float64 ``fconfig`` arrays (fixed for a run).
+(K_POLICY, K_FAST_CAPACITY, K_SLOW_CAPACITY, K_PAGE_BYTES, K_BATCH_PAGES, K_MAX_PAGES, K_EXCHANGE,
+ K_PERIOD) = range(8)
+CONFIG_SIZE = 8
+F_FAST_NS, F_SLOW_NS, F_MIGRATION_SHARE = range(3)
+
+# Columns of the per-period ``out`` rows (float64).
+(C_ACCESSES, C_FAST_HITS, C_STATIC_HITS, C_PROMOTED, C_DEMOTED, C_EXCHANGED, C_MIGRATION_US,
+ C_CLASSIFIED, C_TRUE_HOT, C_TRUE_POSITIVE, C_FAST_USED, C_SLOW_USED, C_BUDGET_US) = range(13)
+N_COLUMNS = 13
+
+#: Pages reclaim tries to free per invocation (the kernel's ``SWAP_CLUSTER_MAX``) and the
+#: batch in which it scans a list.
+SWAP_CLUSTER_MAX = 32
+
+
+@njit
+def _push_head(lst, page, link, heads, tails, sizes):
+    link[page] = -1
+    if sizes[lst] == 0:
+        tails[lst] = page
+    else:
+        link[heads[lst]] = page
+    heads[lst] = page
+    sizes[lst] += 1
+
+
+@njit
+def _pop_tail(lst, link, heads, tails, sizes):
+    page = tails[lst]
+    tails[lst] = link[page]
+    sizes[lst] -= 1
+    if sizes[lst] == 0:
+        heads[lst] = -1
+        tails[lst] = -1
+    return page
+
+
+@njit
+def _int_sqrt(x):
+    root = np.int64(np.sqrt(np.float64(x)))
+    while root * root > x:
+        root -= 1
+    while (root + 1) * (root + 1) <= x:
+        root += 1
+    return root
+
+
+@njit
+def _inactive_is_low(node, sizes, page_bytes):
+    """``inactive_list_is_low()``: ``inactive * ratio < active`` with
+    ``ratio = int_sqrt(10 * GB on the node's lists)``, 1 under 1 GB."""
+    inactive = sizes[node * 2]
+    active = sizes[node * 2 + 1]
+    gigabytes = ((inactive + active) * page_bytes) >> 30
+    ratio = _int_sqrt(10 * gigabytes) if gigabytes > 0 else 1
+    return inactive * ratio < active
+
+
+@njit
+def _shrink_inactive(node, n_scan, flags, link, heads, tails, sizes):
+    """Scan ``n_scan`` pages from the tail of ``node``'s inactive list
+    (``shrink_inactive_list`` + ``page_check_references`` for anonymous pages): a page
+    whose accessed bit is set is activated, the bit cleared; an unreferenced page is cold and
+    is put back at the head of the inactive list (nothing is reclaimed)."""
+    inactive = node * 2
+    for _ in range(n_scan):
+        page = _pop_tail(inactive, link, heads, tails, sizes)
+        f = flags[page]
+        if f & ACCESSED:
+            flags[page] = (f & ~ACCESSED) | ACTIVE
+            _push_head(inactive + 1, page, link, heads, tails, sizes)
+        else:
+            _push_head(inactive, page, link, heads, tails, sizes)
+
+
+@njit
+def _shrink_active(node, n_scan, flags, link, heads, tails, sizes):
+    """``shrink_active_list`` for anonymous pages: every page scanned from the tail moves
+    to the inactive list, its accessed bit tested and cleared on the way."""
+    active = node * 2 + 1
+    for _ in range(n_scan):
+        page = _pop_tail(active, link, heads, tails, sizes)
+        flags[page] = flags[page] & ~(ACCESSED | ACTIVE)
+        _push_head(active - 1, page, link, heads, tails, sizes)
+
+
+@njit
+def _shrink_node(node, flags, link, heads, tails, sizes, page_bytes):
+    """The RFC's shrink on demand: half of each list, in the kernel's list order (inactive,
+    then active, the latter only while the inactive list is low)."""
+    n_inactive = sizes[node * 2] // 2
+    n_active = sizes[node * 2 + 1] // 2
+    _shrink_inactive(node, n_inactive, flags, link, heads, tails, sizes)
+    if _inactive_is_low(node, sizes, page_bytes):
+        _shrink_active(node, n_active, flags, link, heads, tails, sizes)
+
+
+@njit
+def _move(page, to_fast, flags, link, heads, tails, sizes, state):
+    """Put an isolated page on the other node: it keeps ``PG_active`` and goes to the head
+    of the matching list; its new page-table entry starts old (``remove_migration_pte``
+    makes it with ``pte_mkold``), so the accessed bit is cleared."""
+    f = flags[page] & ~ACCESSED
+    if to_fast:
+        f |= FAST
+        state[S_FAST_USED] += 1
+        state[S_SLOW_USED] -= 1
+    else:
+        f &= ~FAST
+        state[S_FAST_USED] -= 1
+        state[S_SLOW_USED] += 1
+    flags[page] = f
+    lst = (0 if to_fast else 2) + (1 if f & ACTIVE else 0)
+    _push_head(lst, page, link, heads, tails, sizes)
+
+
+@njit
+def _batches_cost_us(n_pages, batch_pages, cost_us):
+    """Time to move ``n_pages`` in calls of at most ``batch_pages`` (``cost_us[k]``: one
+    call moving ``k``)."""
+    full = n_pages // batch_pages
+    rest = n_pages - full * batch_pages
+    return full * cost_us[batch_pages] + cost_us[rest]
+
+
+@njit
+def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, link, heads, tails, sizes,
+             state, out):
+    """mm_manage's migration (patches 23-25), in calls of at most ``batch_pages`` pages, while
+    the period's time budget lasts: promote the slow node's active pages into free room on
+    the fast node; then, the fast node full, exchange them one for one with its inactive
+    pages (``exchange``), or demote a batch of inactive pages and promote as many."""
+    fast_capacity = config[K_FAST_CAPACITY]
+    slow_capacity = config[K_SLOW_CAPACITY]
+    batch = config[K_BATCH_PAGES]
+    max_pages = config[K_MAX_PAGES]
+    exchange = config[K_EXCHANGE]
+    hot = sizes[SLOW_ACTIVE]
+    if max_pages >= 0 and max_pages < hot:
+        hot = max_pages
+    spent = 0.0
+    while hot > 0 and state[S_FAST_USED] < fast_capacity:
+        k = min(batch, hot, fast_capacity - state[S_FAST_USED])
+        if spent + migrate_cost[k] > budget_us:
+            hot = 0
+            break
+        spent += migrate_cost[k]
+        for _ in range(k):
+            page = _pop_tail(SLOW_ACTIVE, link, heads, tails, sizes)
+            _move(page, True, flags, link, heads, tails, sizes, state)
+        out[row, C_PROMOTED] += k
+        hot -= k
+    while hot > 0 and sizes[FAST_INACTIVE] > 0:
+        k = min(batch, hot, sizes[FAST_INACTIVE])
+        if exchange:
+            cost = exchange_cost[k]
+        else:
+            k = min(k, slow_capacity - state[S_SLOW_USED])
+            if k == 0:
+                break  # both nodes full: only an exchange can swap pages
+            cost = 2.0 * migrate_cost[k]
+        if spent + cost > budget_us:
+            break
+        spent += cost
+        for _ in range(k):
+            cold = _pop_tail(FAST_INACTIVE, link, heads, tails, sizes)
+            _move(cold, False, flags, link, heads, tails, sizes, state)
+            page = _pop_tail(SLOW_ACTIVE, link, heads, tails, sizes)
+            _move(page, True, flags, link, heads, tails, sizes, state)
+        if exchange:
+            out[row, C_EXCHANGED] += k
+        else:
+            out[row, C_DEMOTED] += k
+            out[row, C_PROMOTED] += k
+        hot -= k
+    out[row, C_MIGRATION_US] += spent
+
+
+@njit
+def _reclaim(row, config, migrate_cost, flags, link, heads, tails, sizes, state, out):
+    """Reclaim on the fast node at its limit (Linux default, with demotion in place of
+    swap): scan in batches of ``SWAP_CLUSTER_MAX``, deactivating while the inactive list is
+    low, until that many cold pages are demoted or the lists were scanned twice over."""
+    slow_capacity, batch = config[K_SLOW_CAPACITY], config[K_BATCH_PAGES]
+    demoted = 0
+    scanned = 0
+    limit = 2 * (sizes[FAST_INACTIVE] + sizes[FAST_ACTIVE]) + SWAP_CLUSTER_MAX
+    page_bytes = config[K_PAGE_BYTES]
+    while demoted < SWAP_CLUSTER_MAX and scanned < limit:
+        if _inactive_is_low(0, sizes, page_bytes):
+            n = min(SWAP_CLUSTER_MAX, sizes[FAST_ACTIVE])
+            _shrink_active(0, n, flags, link, heads, tails, sizes)
+            scanned += n
+        n = min(SWAP_CLUSTER_MAX, sizes[FAST_INACTIVE])
+        if n == 0:
+            break
+        for _ in range(n):
+            page = _pop_tail(FAST_INACTIVE, link, heads, tails, sizes)
+            f = flags[page]
+            if f & ACCESSED:
+                flags[page] = (f & ~ACCESSED) | ACTIVE
+                _push_head(FAST_ACTIVE, page, link, heads, tails, sizes)
+            elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
+                _move(page, False, flags, link, heads, tails, sizes, state)
+                demoted += 1
+            else:
+                _push_head(FAST_INACTIVE, page, link, heads, tails, sizes)
+        scanned += n
+    out[row, C_DEMOTED] += demoted
+    out[row, C_MIGRATION_US] += _batches_cost_us(demoted, batch, migrate_cost)
+
+
+@njit
+def _true_hot_set(k, counts, touched, n_touched, flags):
+    """Mark (``IN_TRUE_SET``) the ``k`` most accessed pages of the period, ties broken by
+    first touch in the period; return how many were marked."""
+    k = min(k, n_touched)
+    if k == 0:
+        return 0
+    most = 0
+    for i in range(n_touched):
+        most = max(most, counts[touched[i]])
+    histogram = np.zeros(most + 2, dtype=np.int64)
+    for i in range(n_touched):
+        histogram[counts[touched[i]]] += 1
+    # threshold: the largest count c with at least k pages at c or above
+    above = 0
+    threshold = most
+    while above + histogram[threshold] < k:
+        above += histogram[threshold]
+        threshold -= 1
+    ties = k - above
+    for i in range(n_touched):
+        page = touched[i]
+        c = counts[page]
+        if c > threshold or (c == threshold and ties > 0):
+            if c == threshold:
+                ties -= 1
+            flags[page] |= IN_TRUE_SET
+    return k
+
+
+@njit
+def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link, heads, tails,
+                  sizes, counts, touched, state, out):
+    """End of a period: the policy's periodic work, then the classification metrics."""
+    policy = config[K_POLICY]
+    fast_capacity = config[K_FAST_CAPACITY]
+    n_touched = state[S_TOUCHED]
+    if policy == ACTIVE_SHRINK:
+        hits = out[row, C_FAST_HITS]
+        slow = out[row, C_ACCESSES] - hits
+        access_us = (hits * fconfig[F_FAST_NS] + slow * fconfig[F_SLOW_NS]) * 1e-3
+        budget = fconfig[F_MIGRATION_SHARE] * access_us
+        out[row, C_BUDGET_US] = budget
+        _shrink_node(1, flags, link, heads, tails, sizes, config[K_PAGE_BYTES])
+        _shrink_node(0, flags, link, heads, tails, sizes, config[K_PAGE_BYTES])
+        _migrate(row, config, budget, migrate_cost, exchange_cost, flags, link, heads, tails, sizes,
+                 state, out)
+    true_hot = _true_hot_set(fast_capacity, counts, touched, n_touched, flags)
+    if policy == LRU:
+        classified_bit = FAST
+        classified = state[S_FAST_USED]
+    else:
+        classified_bit = ACTIVE
+        classified = sizes[FAST_ACTIVE] + sizes[SLOW_ACTIVE]
+    true_positive = 0
+    for i in range(n_touched):
+        page = touched[i]
+        f = flags[page]
+        if f & IN_TRUE_SET and f & classified_bit:
+            true_positive += 1
+        flags[page] = f & ~IN_TRUE_SET
+        counts[page] = 0
+    state[S_TOUCHED] = 0
+    state[S_IN_PERIOD] = 0
+    out[row, C_CLASSIFIED] = classified
+    out[row, C_TRUE_HOT] = true_hot
+    out[row, C_TRUE_POSITIVE] = true_positive
+    out[row, C_FAST_USED] = state[S_FAST_USED]
+    out[row, C_SLOW_USED] = state[S_SLOW_USED]
+
+
+@njit
+def _first_touch(page, row, config, migrate_cost, flags, link, heads, tails, sizes, state, out):
+    """Allocate a page at its first access: on the fast node while under its limit, else on
+    the slow node (MPOL_PREFERRED with MPOL_F_MEMCG); ``reclaim`` first tries to make room.
+    New anonymous pages join the active list."""
+    fast_capacity = config[K_FAST_CAPACITY]
+    state[S_DISTINCT] += 1
+    f = PRESENT | ACTIVE
+    if state[S_DISTINCT] <= fast_capacity:
+        f |= STATIC_FAST
+    if config[K_POLICY] == RECLAIM and state[S_FAST_USED] >= fast_capacity:
+        _reclaim(row, config, migrate_cost, flags, link, heads, tails, sizes, state, out)
+    if state[S_FAST_USED] < fast_capacity:
+        f |= FAST
+        state[S_FAST_USED] += 1
+        _push_head(FAST_ACTIVE, page, link, heads, tails, sizes)
+    else:
+        state[S_SLOW_USED] += 1
+        _push_head(SLOW_ACTIVE, page, link, heads, tails, sizes)
+    flags[page] = f
+    return f
+
+
+@njit
+def _run_lists(trace, config, fconfig, migrate_cost, exchange_cost, flags, link, heads, tails, sizes,
+               counts, touched, state, out):
+    """Run the ``static``, ``reclaim`` or ``active-shrink`` policy over ``trace``, which holds
+    whole periods (the trace's last may be shorter); return the rows written to ``out``."""
+    period = config[K_PERIOD]
+    row = 0
+    hits = 0
+    static_hits = 0
+    in_period = state[S_IN_PERIOD]
+    n_touched = state[S_TOUCHED]
+    for i in range(trace.shape[0]):
+        page = trace[i]
+        f = flags[page]
+        if f == 0:
+            state[S_TOUCHED] = n_touched
+            f = _first_touch(page, row, config, migrate_cost, flags, link, heads, tails, sizes,
+                             state, out)
+        hits += (f >> 1) & 1              # FAST
+        static_hits += (f >> 4) & 1       # STATIC_FAST
+        flags[page] = f | ACCESSED
+        c = counts[page]
+        if c == 0:
+            touched[n_touched] = page
+            n_touched += 1
+        counts[page] = c + 1
+        in_period += 1
+        if in_period == period:
+            out[row, C_ACCESSES] = in_period
+            out[row, C_FAST_HITS] += hits
+            out[row, C_STATIC_HITS] += static_hits
+            state[S_TOUCHED] = n_touched
+            _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link, heads,
+                          tails, sizes, counts, touched, state, out)
+            row += 1
+            hits = 0
+            static_hits = 0
+            in_period = 0
+            n_touched = 0
+    state[S_TOUCHED] = n_touched
+    if in_period > 0:
+        out[row, C_ACCESSES] = in_period
+        out[row, C_FAST_HITS] += hits
+        out[row, C_STATIC_HITS] += static_hits
+        _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link, heads,
+                      tails, sizes, counts, touched, state, out)
+        row += 1
+    return row
