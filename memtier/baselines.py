@@ -16,8 +16,8 @@ from ._jit import njit
 from .lists import (
     C_ACCESSES, C_CLASSIFIED, C_DEMOTED, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
     C_SLOW_USED, C_STATIC_HITS, C_TRUE_HOT, C_TRUE_POSITIVE, FAST, IN_TRUE_SET, K_BATCH_PAGES,
-    K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_IN_PERIOD, S_QUEUE_HEAD,
-    S_QUEUE_TAIL, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _batches_cost_us, _true_hot_set,
+    K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_QUEUE_HEAD, S_QUEUE_TAIL,
+    S_TOUCHED, STATIC_FAST, _batches_cost_us, _score, _true_hot_set,
 )
 
 
@@ -34,24 +34,15 @@ def _compact(queue, last_position, tail, head):
 
 
 @njit
-def _close_lru_period(row, config, migrate_cost, flags, counts, touched, state, out):
+def _close_lru_period(row, config, migrate_cost, flags, counts, touched, histogram, state, out):
     """Charge the period's moves (in calls of ``batch_pages``) and measure how well the
     cached set matches the period's true hot set."""
     batch = config[K_BATCH_PAGES]
     out[row, C_MIGRATION_US] = (_batches_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
                                 + _batches_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
-    n_touched = state[S_TOUCHED]
-    true_hot = _true_hot_set(config[K_FAST_CAPACITY], counts, touched, n_touched, flags)
-    true_positive = 0
-    for i in range(n_touched):
-        page = touched[i]
-        f = flags[page]
-        if f & IN_TRUE_SET and f & FAST:
-            true_positive += 1
-        flags[page] = f & ~IN_TRUE_SET
-        counts[page] = 0
+    true_positive, true_hot = _score(config[K_FAST_CAPACITY], FAST, counts, touched,
+                                     state[S_TOUCHED], flags, histogram)
     state[S_TOUCHED] = 0
-    state[S_IN_PERIOD] = 0
     out[row, C_CLASSIFIED] = state[S_FAST_USED]
     out[row, C_TRUE_HOT] = true_hot
     out[row, C_TRUE_POSITIVE] = true_positive
@@ -60,7 +51,8 @@ def _close_lru_period(row, config, migrate_cost, flags, counts, touched, state, 
 
 
 @njit
-def _run_lru(trace, config, migrate_cost, flags, last_position, queue, counts, touched, state, out):
+def _run_lru(trace, config, migrate_cost, flags, last_position, queue, counts, touched, histogram,
+             state, out):
     """The fast node as an LRU cache of the slow one: an access to a page not on the fast
     node (its first access included: pages start on the slow node) is served slow, then the
     page is promoted and, the fast node full, the least recently used page demoted."""
@@ -71,8 +63,8 @@ def _run_lru(trace, config, migrate_cost, flags, last_position, queue, counts, t
     tail = state[S_QUEUE_TAIL]
     fast_used = state[S_FAST_USED]
     distinct = state[S_DISTINCT]
-    n_touched = state[S_TOUCHED]
-    in_period = state[S_IN_PERIOD]
+    n_touched = 0
+    in_period = 0
     row = 0
     hits = 0
     static_hits = 0
@@ -122,7 +114,7 @@ def _run_lru(trace, config, migrate_cost, flags, last_position, queue, counts, t
             state[S_FAST_USED] = fast_used
             state[S_DISTINCT] = distinct
             state[S_TOUCHED] = n_touched
-            _close_lru_period(row, config, migrate_cost, flags, counts, touched, state, out)
+            _close_lru_period(row, config, migrate_cost, flags, counts, touched, histogram, state, out)
             row += 1
             hits = static_hits = promoted = demoted = 0
             in_period = 0
@@ -133,7 +125,7 @@ def _run_lru(trace, config, migrate_cost, flags, last_position, queue, counts, t
 
 
 @njit
-def _run_oracle(trace, config, flags, fast_pages, counts, touched, state, out):
+def _run_oracle(trace, config, flags, fast_pages, counts, touched, histogram, state, out):
     """Each period, the ``fast_capacity`` pages the period will touch most (ties: first
     touch) are on the fast node for the whole period: the best placement that changes only
     at period boundaries.  Moves are counted but cost no time (the policy is a bound)."""
@@ -160,7 +152,7 @@ def _run_oracle(trace, config, flags, fast_pages, counts, touched, state, out):
                 n_touched += 1
             counts[page] = c + 1
         state[S_DISTINCT] = distinct
-        chosen = _true_hot_set(capacity, counts, touched, n_touched, flags)
+        chosen = _true_hot_set(capacity, counts, touched, n_touched, flags, histogram)
         # pages leaving the fast node
         demoted = 0
         kept = 0

@@ -7,14 +7,18 @@ Private: :mod:`memtier.simulator` validates every input before calling anything 
 State is kept in compact per-page arrays, so memory beyond the trace is a few bytes a page:
 
 - ``flags`` (uint8): the bits below;
-- ``link`` (int32): the next page towards the head of the page's list.  The kernel's lists
+- ``ring`` (int32) and ``meta`` (int64, shape (4, 4)): the four lists.  The kernel's lists
   only ever gain pages at the head and lose them at the tail (scans, isolation for
-  migration: :func:`_pop_tail`), so one link per page is enough: each list is a FIFO queue;
+  migration), so each list is a FIFO queue, kept as a ring buffer in its own region of
+  ``ring``, as long as the node's limit; ``meta[list]`` holds the region's start, its length,
+  the position of the tail page and the list's size.  A scan reads its list sequentially,
+  which lets the processor fetch ahead (a linked list would make every step wait for the
+  previous load);
 - ``counts`` (int32): accesses in the current period, and ``touched`` (int32): the pages
   touched in it, in first-touch order (for the true hot set and the oracle).
 
 Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
-3 slow active.  ``heads``, ``tails``, ``sizes`` (int64, length 4) describe them.
+3 slow active.
 """
 import numpy as np
 
@@ -53,25 +57,26 @@ N_COLUMNS = 13
 SWAP_CLUSTER_MAX = 32
 
 
-@njit
-def _push_head(lst, page, link, heads, tails, sizes):
-    link[page] = -1
-    if sizes[lst] == 0:
-        tails[lst] = page
-    else:
-        link[heads[lst]] = page
-    heads[lst] = page
-    sizes[lst] += 1
+# Columns of ``meta``.
+M_START, M_LENGTH, M_TAIL, M_SIZE = range(4)
 
 
 @njit
-def _pop_tail(lst, link, heads, tails, sizes):
-    page = tails[lst]
-    tails[lst] = link[page]
-    sizes[lst] -= 1
-    if sizes[lst] == 0:
-        heads[lst] = -1
-        tails[lst] = -1
+def _push_head(lst, page, ring, meta):
+    position = meta[lst, M_TAIL] + meta[lst, M_SIZE]
+    if position >= meta[lst, M_LENGTH]:
+        position -= meta[lst, M_LENGTH]
+    ring[meta[lst, M_START] + position] = page
+    meta[lst, M_SIZE] += 1
+
+
+@njit
+def _pop_tail(lst, ring, meta):
+    tail = meta[lst, M_TAIL]
+    page = ring[meta[lst, M_START] + tail]
+    tail += 1
+    meta[lst, M_TAIL] = 0 if tail == meta[lst, M_LENGTH] else tail
+    meta[lst, M_SIZE] -= 1
     return page
 
 
@@ -86,57 +91,57 @@ def _int_sqrt(x):
 
 
 @njit
-def _inactive_is_low(node, sizes, page_bytes):
+def _inactive_is_low(node, meta, page_bytes):
     """``inactive_list_is_low()``: ``inactive * ratio < active`` with
     ``ratio = int_sqrt(10 * GB on the node's lists)``, 1 under 1 GB."""
-    inactive = sizes[node * 2]
-    active = sizes[node * 2 + 1]
+    inactive = meta[node * 2, M_SIZE]
+    active = meta[node * 2 + 1, M_SIZE]
     gigabytes = ((inactive + active) * page_bytes) >> 30
     ratio = _int_sqrt(10 * gigabytes) if gigabytes > 0 else 1
     return inactive * ratio < active
 
 
 @njit
-def _shrink_inactive(node, n_scan, flags, link, heads, tails, sizes):
+def _shrink_inactive(node, n_scan, flags, ring, meta):
     """Scan ``n_scan`` pages from the tail of ``node``'s inactive list
     (``shrink_inactive_list`` + ``page_check_references`` for anonymous pages): a page
     whose accessed bit is set is activated, the bit cleared; an unreferenced page is cold and
     is put back at the head of the inactive list (nothing is reclaimed)."""
     inactive = node * 2
     for _ in range(n_scan):
-        page = _pop_tail(inactive, link, heads, tails, sizes)
+        page = _pop_tail(inactive, ring, meta)
         f = flags[page]
         if f & ACCESSED:
             flags[page] = (f & ~ACCESSED) | ACTIVE
-            _push_head(inactive + 1, page, link, heads, tails, sizes)
+            _push_head(inactive + 1, page, ring, meta)
         else:
-            _push_head(inactive, page, link, heads, tails, sizes)
+            _push_head(inactive, page, ring, meta)
 
 
 @njit
-def _shrink_active(node, n_scan, flags, link, heads, tails, sizes):
+def _shrink_active(node, n_scan, flags, ring, meta):
     """``shrink_active_list`` for anonymous pages: every page scanned from the tail moves
     to the inactive list, its accessed bit tested and cleared on the way."""
     active = node * 2 + 1
     for _ in range(n_scan):
-        page = _pop_tail(active, link, heads, tails, sizes)
+        page = _pop_tail(active, ring, meta)
         flags[page] = flags[page] & ~(ACCESSED | ACTIVE)
-        _push_head(active - 1, page, link, heads, tails, sizes)
+        _push_head(active - 1, page, ring, meta)
 
 
 @njit
-def _shrink_node(node, flags, link, heads, tails, sizes, page_bytes):
+def _shrink_node(node, flags, ring, meta, page_bytes):
     """The RFC's shrink on demand: half of each list, in the kernel's list order (inactive,
     then active, the latter only while the inactive list is low)."""
-    n_inactive = sizes[node * 2] // 2
-    n_active = sizes[node * 2 + 1] // 2
-    _shrink_inactive(node, n_inactive, flags, link, heads, tails, sizes)
-    if _inactive_is_low(node, sizes, page_bytes):
-        _shrink_active(node, n_active, flags, link, heads, tails, sizes)
+    n_inactive = meta[node * 2, M_SIZE] // 2
+    n_active = meta[node * 2 + 1, M_SIZE] // 2
+    _shrink_inactive(node, n_inactive, flags, ring, meta)
+    if _inactive_is_low(node, meta, page_bytes):
+        _shrink_active(node, n_active, flags, ring, meta)
 
 
 @njit
-def _move(page, to_fast, flags, link, heads, tails, sizes, state):
+def _move(page, to_fast, flags, ring, meta, state):
     """Put an isolated page on the other node: it keeps ``PG_active`` and goes to the head
     of the matching list; its new page-table entry starts old (``remove_migration_pte``
     makes it with ``pte_mkold``), so the accessed bit is cleared."""
@@ -151,7 +156,7 @@ def _move(page, to_fast, flags, link, heads, tails, sizes, state):
         state[S_SLOW_USED] += 1
     flags[page] = f
     lst = (0 if to_fast else 2) + (1 if f & ACTIVE else 0)
-    _push_head(lst, page, link, heads, tails, sizes)
+    _push_head(lst, page, ring, meta)
 
 
 @njit
@@ -164,7 +169,7 @@ def _batches_cost_us(n_pages, batch_pages, cost_us):
 
 
 @njit
-def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, link, heads, tails, sizes,
+def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, meta,
              state, out):
     """mm_manage's migration (patches 23-25), in calls of at most ``batch_pages`` pages, while
     the period's time budget lasts: promote the slow node's active pages into free room on
@@ -175,7 +180,7 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, link, h
     batch = config[K_BATCH_PAGES]
     max_pages = config[K_MAX_PAGES]
     exchange = config[K_EXCHANGE]
-    hot = sizes[SLOW_ACTIVE]
+    hot = meta[SLOW_ACTIVE, M_SIZE]
     if max_pages >= 0 and max_pages < hot:
         hot = max_pages
     spent = 0.0
@@ -186,12 +191,12 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, link, h
             break
         spent += migrate_cost[k]
         for _ in range(k):
-            page = _pop_tail(SLOW_ACTIVE, link, heads, tails, sizes)
-            _move(page, True, flags, link, heads, tails, sizes, state)
+            page = _pop_tail(SLOW_ACTIVE, ring, meta)
+            _move(page, True, flags, ring, meta, state)
         out[row, C_PROMOTED] += k
         hot -= k
-    while hot > 0 and sizes[FAST_INACTIVE] > 0:
-        k = min(batch, hot, sizes[FAST_INACTIVE])
+    while hot > 0 and meta[FAST_INACTIVE, M_SIZE] > 0:
+        k = min(batch, hot, meta[FAST_INACTIVE, M_SIZE])
         if exchange:
             cost = exchange_cost[k]
         else:
@@ -203,10 +208,10 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, link, h
             break
         spent += cost
         for _ in range(k):
-            cold = _pop_tail(FAST_INACTIVE, link, heads, tails, sizes)
-            _move(cold, False, flags, link, heads, tails, sizes, state)
-            page = _pop_tail(SLOW_ACTIVE, link, heads, tails, sizes)
-            _move(page, True, flags, link, heads, tails, sizes, state)
+            cold = _pop_tail(FAST_INACTIVE, ring, meta)
+            page = _pop_tail(SLOW_ACTIVE, ring, meta)
+            _move(cold, False, flags, ring, meta, state)
+            _move(page, True, flags, ring, meta, state)
         if exchange:
             out[row, C_EXCHANGED] += k
         else:
@@ -217,59 +222,70 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, link, h
 
 
 @njit
-def _reclaim(row, config, migrate_cost, flags, link, heads, tails, sizes, state, out):
+def _reclaim(row, config, migrate_cost, flags, ring, meta, state, out):
     """Reclaim on the fast node at its limit (Linux default, with demotion in place of
     swap): scan in batches of ``SWAP_CLUSTER_MAX``, deactivating while the inactive list is
     low, until that many cold pages are demoted or the lists were scanned twice over."""
     slow_capacity, batch = config[K_SLOW_CAPACITY], config[K_BATCH_PAGES]
     demoted = 0
     scanned = 0
-    limit = 2 * (sizes[FAST_INACTIVE] + sizes[FAST_ACTIVE]) + SWAP_CLUSTER_MAX
+    limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
     page_bytes = config[K_PAGE_BYTES]
     while demoted < SWAP_CLUSTER_MAX and scanned < limit:
-        if _inactive_is_low(0, sizes, page_bytes):
-            n = min(SWAP_CLUSTER_MAX, sizes[FAST_ACTIVE])
-            _shrink_active(0, n, flags, link, heads, tails, sizes)
+        if _inactive_is_low(0, meta, page_bytes):
+            n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
+            _shrink_active(0, n, flags, ring, meta)
             scanned += n
-        n = min(SWAP_CLUSTER_MAX, sizes[FAST_INACTIVE])
+        n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
         if n == 0:
             break
         for _ in range(n):
-            page = _pop_tail(FAST_INACTIVE, link, heads, tails, sizes)
+            page = _pop_tail(FAST_INACTIVE, ring, meta)
             f = flags[page]
             if f & ACCESSED:
                 flags[page] = (f & ~ACCESSED) | ACTIVE
-                _push_head(FAST_ACTIVE, page, link, heads, tails, sizes)
+                _push_head(FAST_ACTIVE, page, ring, meta)
             elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
-                _move(page, False, flags, link, heads, tails, sizes, state)
+                _move(page, False, flags, ring, meta, state)
                 demoted += 1
             else:
-                _push_head(FAST_INACTIVE, page, link, heads, tails, sizes)
+                _push_head(FAST_INACTIVE, page, ring, meta)
         scanned += n
     out[row, C_DEMOTED] += demoted
     out[row, C_MIGRATION_US] += _batches_cost_us(demoted, batch, migrate_cost)
 
 
 @njit
-def _true_hot_set(k, counts, touched, n_touched, flags):
-    """Mark (``IN_TRUE_SET``) the ``k`` most accessed pages of the period, ties broken by
-    first touch in the period; return how many were marked."""
+def _hot_threshold(k, counts, touched, n_touched, histogram):
+    """The period's true hot set: its ``k`` most accessed pages, ties broken by first touch.
+
+    Returns ``(k, threshold, ties)``: a page is in the set when its count exceeds
+    ``threshold``, or equals it and is among the first ``ties`` such pages in ``touched``.
+    ``histogram`` (zeros, longer than the largest count) is left zeroed."""
     k = min(k, n_touched)
     if k == 0:
-        return 0
+        return 0, 0, 0
     most = 0
     for i in range(n_touched):
-        most = max(most, counts[touched[i]])
-    histogram = np.zeros(most + 2, dtype=np.int64)
-    for i in range(n_touched):
-        histogram[counts[touched[i]]] += 1
-    # threshold: the largest count c with at least k pages at c or above
+        c = counts[touched[i]]
+        histogram[c] += 1
+        if c > most:
+            most = c
     above = 0
     threshold = most
     while above + histogram[threshold] < k:
         above += histogram[threshold]
         threshold -= 1
-    ties = k - above
+    histogram[:most + 1] = 0
+    return k, threshold, k - above
+
+
+@njit
+def _true_hot_set(k, counts, touched, n_touched, flags, histogram):
+    """Mark the true hot set (see :func:`_hot_threshold`) with ``IN_TRUE_SET``; its size."""
+    k, threshold, ties = _hot_threshold(k, counts, touched, n_touched, histogram)
+    if k == 0:
+        return 0
     for i in range(n_touched):
         page = touched[i]
         c = counts[page]
@@ -281,40 +297,40 @@ def _true_hot_set(k, counts, touched, n_touched, flags):
 
 
 @njit
-def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link, heads, tails,
-                  sizes, counts, touched, state, out):
+def _score(k, classified_bit, counts, touched, n_touched, flags, histogram):
+    """How many of the period's true hot pages carry ``classified_bit``; the true hot set's
+    size; the period's counts are reset on the way."""
+    k, threshold, ties = _hot_threshold(k, counts, touched, n_touched, histogram)
+    true_positive = 0
+    for i in range(n_touched):
+        page = touched[i]
+        c = counts[page]
+        counts[page] = 0
+        if c > threshold or (c == threshold and ties > 0):
+            if c == threshold:
+                ties -= 1
+            if flags[page] & classified_bit:
+                true_positive += 1
+    return true_positive, k
+
+
+@njit
+def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta,
+                  counts, touched, histogram, state, out):
     """End of a period: the policy's periodic work, then the classification metrics."""
-    policy = config[K_POLICY]
-    fast_capacity = config[K_FAST_CAPACITY]
-    n_touched = state[S_TOUCHED]
-    if policy == ACTIVE_SHRINK:
+    if config[K_POLICY] == ACTIVE_SHRINK:
         hits = out[row, C_FAST_HITS]
         slow = out[row, C_ACCESSES] - hits
         access_us = (hits * fconfig[F_FAST_NS] + slow * fconfig[F_SLOW_NS]) * 1e-3
         budget = fconfig[F_MIGRATION_SHARE] * access_us
         out[row, C_BUDGET_US] = budget
-        _shrink_node(1, flags, link, heads, tails, sizes, config[K_PAGE_BYTES])
-        _shrink_node(0, flags, link, heads, tails, sizes, config[K_PAGE_BYTES])
-        _migrate(row, config, budget, migrate_cost, exchange_cost, flags, link, heads, tails, sizes,
-                 state, out)
-    true_hot = _true_hot_set(fast_capacity, counts, touched, n_touched, flags)
-    if policy == LRU:
-        classified_bit = FAST
-        classified = state[S_FAST_USED]
-    else:
-        classified_bit = ACTIVE
-        classified = sizes[FAST_ACTIVE] + sizes[SLOW_ACTIVE]
-    true_positive = 0
-    for i in range(n_touched):
-        page = touched[i]
-        f = flags[page]
-        if f & IN_TRUE_SET and f & classified_bit:
-            true_positive += 1
-        flags[page] = f & ~IN_TRUE_SET
-        counts[page] = 0
+        _shrink_node(1, flags, ring, meta, config[K_PAGE_BYTES])
+        _shrink_node(0, flags, ring, meta, config[K_PAGE_BYTES])
+        _migrate(row, config, budget, migrate_cost, exchange_cost, flags, ring, meta, state, out)
+    true_positive, true_hot = _score(config[K_FAST_CAPACITY], ACTIVE, counts, touched,
+                                     state[S_TOUCHED], flags, histogram)
     state[S_TOUCHED] = 0
-    state[S_IN_PERIOD] = 0
-    out[row, C_CLASSIFIED] = classified
+    out[row, C_CLASSIFIED] = meta[FAST_ACTIVE, M_SIZE] + meta[SLOW_ACTIVE, M_SIZE]
     out[row, C_TRUE_HOT] = true_hot
     out[row, C_TRUE_POSITIVE] = true_positive
     out[row, C_FAST_USED] = state[S_FAST_USED]
@@ -322,73 +338,61 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link
 
 
 @njit
-def _first_touch(page, row, config, migrate_cost, flags, link, heads, tails, sizes, state, out):
-    """Allocate a page at its first access: on the fast node while under its limit, else on
-    the slow node (MPOL_PREFERRED with MPOL_F_MEMCG); ``reclaim`` first tries to make room.
-    New anonymous pages join the active list."""
-    fast_capacity = config[K_FAST_CAPACITY]
-    state[S_DISTINCT] += 1
-    f = PRESENT | ACTIVE
-    if state[S_DISTINCT] <= fast_capacity:
-        f |= STATIC_FAST
-    if config[K_POLICY] == RECLAIM and state[S_FAST_USED] >= fast_capacity:
-        _reclaim(row, config, migrate_cost, flags, link, heads, tails, sizes, state, out)
-    if state[S_FAST_USED] < fast_capacity:
-        f |= FAST
-        state[S_FAST_USED] += 1
-        _push_head(FAST_ACTIVE, page, link, heads, tails, sizes)
-    else:
-        state[S_SLOW_USED] += 1
-        _push_head(SLOW_ACTIVE, page, link, heads, tails, sizes)
-    flags[page] = f
-    return f
-
-
-@njit
-def _run_lists(trace, config, fconfig, migrate_cost, exchange_cost, flags, link, heads, tails, sizes,
-               counts, touched, state, out):
+def _run_lists(trace, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, counts,
+               touched, histogram, state, out):
     """Run the ``static``, ``reclaim`` or ``active-shrink`` policy over ``trace``, which holds
-    whole periods (the trace's last may be shorter); return the rows written to ``out``."""
+    whole periods (the trace's last may be shorter); return the rows written to ``out``.
+
+    A page is allocated at its first access: on the fast node while under its limit, else
+    on the slow node (MPOL_PREFERRED with MPOL_F_MEMCG); ``reclaim`` first tries to make
+    room.  New anonymous pages join the active list."""
     period = config[K_PERIOD]
+    fast_capacity = config[K_FAST_CAPACITY]
+    reclaim = config[K_POLICY] == RECLAIM
     row = 0
     hits = 0
     static_hits = 0
-    in_period = state[S_IN_PERIOD]
-    n_touched = state[S_TOUCHED]
-    for i in range(trace.shape[0]):
+    in_period = 0
+    n_touched = 0
+    distinct = state[S_DISTINCT]
+    n = trace.shape[0]
+    for i in range(n):
         page = trace[i]
         f = flags[page]
         if f == 0:
-            state[S_TOUCHED] = n_touched
-            f = _first_touch(page, row, config, migrate_cost, flags, link, heads, tails, sizes,
-                             state, out)
+            distinct += 1
+            f = PRESENT | ACTIVE
+            if distinct <= fast_capacity:
+                f |= STATIC_FAST
+            if reclaim and state[S_FAST_USED] >= fast_capacity:
+                _reclaim(row, config, migrate_cost, flags, ring, meta, state, out)
+            if state[S_FAST_USED] < fast_capacity:
+                f |= FAST
+                state[S_FAST_USED] += 1
+                _push_head(FAST_ACTIVE, page, ring, meta)
+            else:
+                state[S_SLOW_USED] += 1
+                _push_head(SLOW_ACTIVE, page, ring, meta)
         hits += (f >> 1) & 1              # FAST
         static_hits += (f >> 4) & 1       # STATIC_FAST
         flags[page] = f | ACCESSED
+        # branch-free: the slot is overwritten unless this is the page's first touch
         c = counts[page]
-        if c == 0:
-            touched[n_touched] = page
-            n_touched += 1
+        touched[n_touched] = page
+        n_touched += c == 0
         counts[page] = c + 1
         in_period += 1
-        if in_period == period:
+        if in_period == period or i == n - 1:
             out[row, C_ACCESSES] = in_period
-            out[row, C_FAST_HITS] += hits
-            out[row, C_STATIC_HITS] += static_hits
+            out[row, C_FAST_HITS] = hits
+            out[row, C_STATIC_HITS] = static_hits
             state[S_TOUCHED] = n_touched
-            _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link, heads,
-                          tails, sizes, counts, touched, state, out)
+            state[S_DISTINCT] = distinct
+            _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta,
+                          counts, touched, histogram, state, out)
             row += 1
             hits = 0
             static_hits = 0
             in_period = 0
             n_touched = 0
-    state[S_TOUCHED] = n_touched
-    if in_period > 0:
-        out[row, C_ACCESSES] = in_period
-        out[row, C_FAST_HITS] += hits
-        out[row, C_STATIC_HITS] += static_hits
-        _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, link, heads,
-                      tails, sizes, counts, touched, state, out)
-        row += 1
     return row

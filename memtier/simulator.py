@@ -106,7 +106,7 @@ def _policy_code(policy) -> int:
 
 def _chunks(trace, chunk):
     for start in range(0, len(trace), chunk):
-        yield start, np.ascontiguousarray(trace[start:start + chunk])
+        yield start, np.ascontiguousarray(np.asarray(trace[start:start + chunk]))
 
 
 def _page_range(trace, chunk) -> tuple[int, int]:
@@ -239,13 +239,23 @@ def simulate(
     )
 
 
+def _lists_storage(fast_length: int, slow_length: int):
+    """Ring buffers of the four lists, each as long as its node's limit."""
+    lengths = np.array([fast_length, fast_length, slow_length, slow_length], dtype=np.int64)
+    meta = np.zeros((4, 4), dtype=np.int64)
+    meta[:, lists.M_START] = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    meta[:, lists.M_LENGTH] = np.maximum(lengths, 1)
+    return np.zeros(int(lengths.sum()) + 1, dtype=np.int32), meta
+
+
 def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk, progress):
     """Feed the validated trace to the policy's kernel chunk by chunk; per-period rows."""
     period = int(config[lists.K_PERIOD])
     fast_capacity = int(config[lists.K_FAST_CAPACITY])
     flags = np.zeros(n_pages, dtype=np.uint8)
     counts = np.zeros(n_pages, dtype=np.int32)
-    touched = np.zeros(min(period, n_pages), dtype=np.int32)
+    touched = np.zeros(min(period, n_pages) + 1, dtype=np.int32)  # + 1: see _run_lists
+    histogram = np.zeros(min(period, len(trace)) + 2, dtype=np.int32)
     state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
     if code == lists.LRU:
         last_position = np.full(n_pages, -1, dtype=np.int32)
@@ -253,10 +263,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     elif code == lists.ORACLE:
         fast_pages = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
     else:
-        link = np.full(n_pages, -1, dtype=np.int32)
-        heads = np.full(4, -1, dtype=np.int64)
-        tails = np.full(4, -1, dtype=np.int64)
-        sizes = np.zeros(4, dtype=np.int64)
+        ring, meta = _lists_storage(min(fast_capacity, n_pages), min(int(config[lists.K_SLOW_CAPACITY]), n_pages))
     results = []
     with tqdm(total=len(trace), disable=not progress, unit="access", unit_scale=True,
               desc="simulating", leave=False) as bar:
@@ -265,12 +272,13 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             out = np.zeros((-(-len(part) // period), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
                 n = baselines._run_lru(part, config, migrate_cost, flags, last_position, queue, counts,
-                                       touched, state, out)
+                                       touched, histogram, state, out)
             elif code == lists.ORACLE:
-                n = baselines._run_oracle(part, config, flags, fast_pages, counts, touched, state, out)
+                n = baselines._run_oracle(part, config, flags, fast_pages, counts, touched, histogram,
+                                          state, out)
             else:
-                n = lists._run_lists(part, config, fconfig, migrate_cost, exchange_cost, flags, link,
-                                     heads, tails, sizes, counts, touched, state, out)
+                n = lists._run_lists(part, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta,
+                                     counts, touched, histogram, state, out)
             results.append(out[:n])
             bar.update(len(part))
     return np.concatenate(results)
