@@ -5,6 +5,10 @@ After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management"
 from .fitting import Fit, default_fit, fit, load_fit
 from .measurements import MeasurementError, load_measurements, parse_page_size, save_measurements
 from .model import ModelParams, call_time_us, throughput_gbps
+from . import workloads
+from .mechanisms import MECHANISMS, Mechanism
+from .sim_result import SimulationResult
+from .simulator import simulate
 
 __version__ = "0.1.0"
 
@@ -20,6 +24,11 @@ __all__ = [
     "load_measurements",
     "parse_page_size",
     "save_measurements",
+    "MECHANISMS",
+    "Mechanism",
+    "SimulationResult",
+    "simulate",
+    "workloads",
 ]
 
 

@@ -91,10 +91,12 @@ def _int_sqrt(x):
 
 
 @njit
-def _inactive_is_low(node, meta, page_bytes):
+def _inactive_is_low(node, meta, page_bytes, isolated):
     """``inactive_list_is_low()``: ``inactive * ratio < active`` with
-    ``ratio = int_sqrt(10 * GB on the node's lists)``, 1 under 1 GB."""
-    inactive = meta[node * 2, M_SIZE]
+    ``ratio = int_sqrt(10 * GB on the node's lists)``, 1 under 1 GB.  ``isolated`` inactive
+    pages, taken off the list for migration, still count (the kernel puts its isolated
+    pages back before it looks at the active list)."""
+    inactive = meta[node * 2, M_SIZE] + isolated
     active = meta[node * 2 + 1, M_SIZE]
     gigabytes = ((inactive + active) * page_bytes) >> 30
     ratio = _int_sqrt(10 * gigabytes) if gigabytes > 0 else 1
@@ -102,20 +104,27 @@ def _inactive_is_low(node, meta, page_bytes):
 
 
 @njit
-def _shrink_inactive(node, n_scan, flags, ring, meta):
+def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     """Scan ``n_scan`` pages from the tail of ``node``'s inactive list
     (``shrink_inactive_list`` + ``page_check_references`` for anonymous pages): a page
-    whose accessed bit is set is activated, the bit cleared; an unreferenced page is cold and
-    is put back at the head of the inactive list (nothing is reclaimed)."""
+    whose accessed bit is set is activated, the bit cleared; an unreferenced page is cold.
+    With ``isolate``, cold pages are kept off the lists in ``cold`` (mm_manage isolates them
+    as demotion candidates) and their number returned; otherwise they go back to the head
+    of the inactive list (nothing is reclaimed)."""
     inactive = node * 2
+    n_cold = 0
     for _ in range(n_scan):
         page = _pop_tail(inactive, ring, meta)
         f = flags[page]
         if f & ACCESSED:
             flags[page] = (f & ~ACCESSED) | ACTIVE
             _push_head(inactive + 1, page, ring, meta)
+        elif isolate:
+            cold[n_cold] = page
+            n_cold += 1
         else:
             _push_head(inactive, page, ring, meta)
+    return n_cold
 
 
 @njit
@@ -130,14 +139,16 @@ def _shrink_active(node, n_scan, flags, ring, meta):
 
 
 @njit
-def _shrink_node(node, flags, ring, meta, page_bytes):
+def _shrink_node(node, flags, ring, meta, page_bytes, cold, isolate):
     """The RFC's shrink on demand: half of each list, in the kernel's list order (inactive,
-    then active, the latter only while the inactive list is low)."""
+    then active, the latter only while the inactive list is low).  Returns the number of
+    cold pages isolated into ``cold`` (with ``isolate``)."""
     n_inactive = meta[node * 2, M_SIZE] // 2
     n_active = meta[node * 2 + 1, M_SIZE] // 2
-    _shrink_inactive(node, n_inactive, flags, ring, meta)
-    if _inactive_is_low(node, meta, page_bytes):
+    n_cold = _shrink_inactive(node, n_inactive, flags, ring, meta, cold, isolate)
+    if _inactive_is_low(node, meta, page_bytes, n_cold):
         _shrink_active(node, n_active, flags, ring, meta)
+    return n_cold
 
 
 @njit
@@ -169,12 +180,23 @@ def _batches_cost_us(n_pages, batch_pages, cost_us):
 
 
 @njit
-def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, meta,
+def _affordable(k, cost_us, factor, room_us):
+    """The largest call size up to ``k`` whose time (``factor * cost_us[size]``) fits in
+    ``room_us``; 0 if none does (costs grow with the size)."""
+    while k > 0 and factor * cost_us[k] > room_us:
+        k -= 1
+    return k
+
+
+@njit
+def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
              state, out):
-    """mm_manage's migration (patches 23-25), in calls of at most ``batch_pages`` pages, while
-    the period's time budget lasts: promote the slow node's active pages into free room on
-    the fast node; then, the fast node full, exchange them one for one with its inactive
-    pages (``exchange``), or demote a batch of inactive pages and promote as many."""
+    """mm_manage's migration (patches 23-25), in calls of at most ``batch_pages`` pages (a
+    smaller last call when a whole batch no longer fits), while the period's time budget
+    lasts: promote the slow node's active pages into free room on
+    the fast node; then, the fast node full, exchange them one for one with the fast node's
+    isolated cold pages (``exchange``), or demote a batch of cold pages and promote as many.
+    Cold pages left over go back to the head of the fast inactive list."""
     fast_capacity = config[K_FAST_CAPACITY]
     slow_capacity = config[K_SLOW_CAPACITY]
     batch = config[K_BATCH_PAGES]
@@ -185,8 +207,9 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, m
         hot = max_pages
     spent = 0.0
     while hot > 0 and state[S_FAST_USED] < fast_capacity:
-        k = min(batch, hot, fast_capacity - state[S_FAST_USED])
-        if spent + migrate_cost[k] > budget_us:
+        k = _affordable(min(batch, hot, fast_capacity - state[S_FAST_USED]), migrate_cost, 1.0,
+                        budget_us - spent)
+        if k == 0:
             hot = 0
             break
         spent += migrate_cost[k]
@@ -195,23 +218,25 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, m
             _move(page, True, flags, ring, meta, state)
         out[row, C_PROMOTED] += k
         hot -= k
-    while hot > 0 and meta[FAST_INACTIVE, M_SIZE] > 0:
-        k = min(batch, hot, meta[FAST_INACTIVE, M_SIZE])
+    next_cold = 0
+    while hot > 0 and next_cold < n_cold:
+        k = min(batch, hot, n_cold - next_cold)
         if exchange:
+            k = _affordable(k, exchange_cost, 1.0, budget_us - spent)
             cost = exchange_cost[k]
         else:
-            k = min(k, slow_capacity - state[S_SLOW_USED])
-            if k == 0:
-                break  # both nodes full: only an exchange can swap pages
+            # a demotion call, then a promotion call; both nodes full, only exchange can swap
+            k = _affordable(min(k, slow_capacity - state[S_SLOW_USED]), migrate_cost, 2.0,
+                            budget_us - spent)
             cost = 2.0 * migrate_cost[k]
-        if spent + cost > budget_us:
+        if k == 0:
             break
         spent += cost
         for _ in range(k):
-            cold = _pop_tail(FAST_INACTIVE, ring, meta)
             page = _pop_tail(SLOW_ACTIVE, ring, meta)
-            _move(cold, False, flags, ring, meta, state)
+            _move(cold[next_cold], False, flags, ring, meta, state)
             _move(page, True, flags, ring, meta, state)
+            next_cold += 1
         if exchange:
             out[row, C_EXCHANGED] += k
         else:
@@ -219,6 +244,8 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, m
             out[row, C_PROMOTED] += k
         hot -= k
     out[row, C_MIGRATION_US] += spent
+    for j in range(next_cold, n_cold):
+        _push_head(FAST_INACTIVE, cold[j], ring, meta)
 
 
 @njit
@@ -232,7 +259,7 @@ def _reclaim(row, config, migrate_cost, flags, ring, meta, state, out):
     limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
     page_bytes = config[K_PAGE_BYTES]
     while demoted < SWAP_CLUSTER_MAX and scanned < limit:
-        if _inactive_is_low(0, meta, page_bytes):
+        if _inactive_is_low(0, meta, page_bytes, 0):
             n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
             _shrink_active(0, n, flags, ring, meta)
             scanned += n
@@ -315,7 +342,7 @@ def _score(k, classified_bit, counts, touched, n_touched, flags, histogram):
 
 
 @njit
-def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta,
+def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                   counts, touched, histogram, state, out):
     """End of a period: the policy's periodic work, then the classification metrics."""
     if config[K_POLICY] == ACTIVE_SHRINK:
@@ -324,9 +351,10 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
         access_us = (hits * fconfig[F_FAST_NS] + slow * fconfig[F_SLOW_NS]) * 1e-3
         budget = fconfig[F_MIGRATION_SHARE] * access_us
         out[row, C_BUDGET_US] = budget
-        _shrink_node(1, flags, ring, meta, config[K_PAGE_BYTES])
-        _shrink_node(0, flags, ring, meta, config[K_PAGE_BYTES])
-        _migrate(row, config, budget, migrate_cost, exchange_cost, flags, ring, meta, state, out)
+        _shrink_node(1, flags, ring, meta, config[K_PAGE_BYTES], cold, False)
+        n_cold = _shrink_node(0, flags, ring, meta, config[K_PAGE_BYTES], cold, True)
+        _migrate(row, config, budget, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
+                 state, out)
     true_positive, true_hot = _score(config[K_FAST_CAPACITY], ACTIVE, counts, touched,
                                      state[S_TOUCHED], flags, histogram)
     state[S_TOUCHED] = 0
@@ -338,7 +366,7 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
 
 
 @njit
-def _run_lists(trace, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, counts,
+def _run_lists(trace, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, counts,
                touched, histogram, state, out):
     """Run the ``static``, ``reclaim`` or ``active-shrink`` policy over ``trace``, which holds
     whole periods (the trace's last may be shorter); return the rows written to ``out``.
@@ -388,7 +416,7 @@ def _run_lists(trace, config, fconfig, migrate_cost, exchange_cost, flags, ring,
             out[row, C_STATIC_HITS] = static_hits
             state[S_TOUCHED] = n_touched
             state[S_DISTINCT] = distinct
-            _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta,
+            _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                           counts, touched, histogram, state, out)
             row += 1
             hits = 0

@@ -56,12 +56,15 @@ class SimulationResult:
           placement and with every page slow; ``speedup_vs_static`` and
           ``speedup_vs_all_slow``: those times over ``time_us``;
         - ``fast_used``, ``slow_used``: pages on each node at the period's end.
+    final_node : numpy.ndarray of int8, shape (n_pages,)
+        Where each page ends: 0 fast node, 1 slow node, -1 never touched.
     config : dict
         The run's settings (policy, mechanism, capacities, period, latencies, budget).
     """
 
-    def __init__(self, rows: np.ndarray, **config):
+    def __init__(self, rows: np.ndarray, final_node: np.ndarray, **config):
         self.config = config
+        self.final_node = final_node
         fast_ns, slow_ns = config["fast_access_ns"], config["slow_access_ns"]
         page_bytes = config["mechanism"].page_bytes
         table = pd.DataFrame({name: rows[:, column] for column, name in _RAW.items()})

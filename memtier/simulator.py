@@ -18,8 +18,10 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   at its limit; reclaim demotes up to 32 cold pages (``SWAP_CLUSTER_MAX``) to make room, and
   nothing is ever promoted.  ``active-shrink`` (the RFC): at the end of every period,
   ``mm_manage`` shrinks half of each list, slow node then fast node, then promotes the slow
-  node's active pages, demoting the fast node's inactive pages (or exchanging them with the
-  ``exchange`` mechanisms) when the fast node is full.  ``lru``: the fast node is an exact
+  node's active pages, demoting (or, with the ``exchange`` mechanisms, exchanging) the fast
+  node's cold pages when the fast node is full.  Cold pages are those its inactive-list
+  scan found unreferenced; ``mm_manage`` isolates them for migration and puts back those
+  it did not move.  ``lru``: the fast node is an exact
   LRU cache of the slow one.  ``oracle``: in each period, the ``fast_capacity`` pages that
   period touches most are fast (the bound for a placement that changes once a period).
 - **Time.**  An access costs ``fast_access_ns`` or ``slow_access_ns`` (defaults 82 ns and
@@ -230,13 +232,18 @@ def simulate(
     config[lists.K_EXCHANGE] = int(mechanism.exchange)
     config[lists.K_PERIOD] = period
     fconfig = np.array([fast_access_ns, slow_access_ns, migration_share], dtype=np.float64)
-    rows = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk, progress)
-    return SimulationResult(
-        rows, policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
+    rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk,
+                         progress)
+    flags = storage["flags"]
+    final_node = np.where(flags & lists.PRESENT == 0, -1, np.where(flags & lists.FAST, 0, 1)).astype(np.int8)
+    result = SimulationResult(
+        rows, final_node=final_node, policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
         slow_capacity=slow_capacity, n_pages=n_pages, period=period,
         fast_access_ns=fast_access_ns, slow_access_ns=slow_access_ns,
         migration_share=migration_share, max_migrate_pages=max_migrate_pages,
     )
+    result._storage = storage  # the kernels' final state, for the tests' invariant checks
+    return result
 
 
 def _lists_storage(fast_length: int, slow_length: int):
@@ -264,6 +271,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
         fast_pages = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
     else:
         ring, meta = _lists_storage(min(fast_capacity, n_pages), min(int(config[lists.K_SLOW_CAPACITY]), n_pages))
+        cold = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
     results = []
     with tqdm(total=len(trace), disable=not progress, unit="access", unit_scale=True,
               desc="simulating", leave=False) as bar:
@@ -278,7 +286,9 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
                                           state, out)
             else:
                 n = lists._run_lists(part, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta,
-                                     counts, touched, histogram, state, out)
+                                     cold, counts, touched, histogram, state, out)
             results.append(out[:n])
             bar.update(len(part))
-    return np.concatenate(results)
+    storage = {name: value for name, value in locals().items()
+               if name in ("flags", "ring", "meta", "queue", "last_position", "fast_pages", "state")}
+    return np.concatenate(results), storage
