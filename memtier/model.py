@@ -358,7 +358,7 @@ def table_time_us(params, table) -> np.ndarray:
         batched=table["batched"].to_numpy(bool),
         exchange=table["exchange"].to_numpy(bool),
         scope=table["scope"].to_numpy(object),
-        ptes_per_page=table["ptes_per_page"].to_numpy(np.float64) if "ptes_per_page" in table else None,
+        ptes_per_page=table["ptes_per_page"].to_numpy(np.float64),
     )
 
 
