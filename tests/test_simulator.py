@@ -235,3 +235,27 @@ def test_mechanism_presets_and_validation(params):
         Mechanism(dma=True, exchange=True)
     with pytest.raises(ValueError, match="batch_pages"):
         Mechanism(batch_pages=0)
+
+
+def test_command_line_simulate(tmp_path, capsys):
+    from memtier.cli import main
+
+    out = tmp_path / "periods.csv"
+    argv = ["simulate", "--workload", "zipf", "--pages", "2000", "--accesses", "20000",
+            "--fast-capacity", "10%", "--policy", "static,lru", "--period", "5000", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "fast capacity 200 pages" in printed and "lru" in printed
+    table = pd.read_csv(out)
+    assert list(table["policy"].unique()) == ["static", "lru"] and len(table) == 8
+    expected = simulate(workloads.zipf(2000, 20_000, seed=0), "lru", 200, period=5000)
+    assert table.loc[table["policy"] == "lru", "fast_hits"].sum() == expected.periods["fast_hits"].sum()
+    assert main(argv) == 2  # refuses to overwrite
+    assert "--force" in capsys.readouterr().err
+    assert main(argv + ["--force"]) == 0
+    trace_file = workloads.save_trace(workloads.scan(100, 1000), tmp_path / "scan.npy")
+    assert main(["simulate", "--trace", str(trace_file), "--fast-capacity", "10", "--policy", "lru"]) == 0
+    assert "0 " in capsys.readouterr().out  # a scan larger than the fast node never hits an LRU
+    assert main(["simulate", "--pages", "10", "--accesses", "100", "--fast-capacity", "5",
+                 "--policy", "fifo"]) == 2
+    assert "unknown policy 'fifo'" in capsys.readouterr().err
