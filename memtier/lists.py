@@ -38,7 +38,7 @@ FAST_INACTIVE, FAST_ACTIVE, SLOW_INACTIVE, SLOW_ACTIVE = 0, 1, 2, 3
 STATIC, RECLAIM, ACTIVE_SHRINK, LRU, ORACLE = 0, 1, 2, 3, 4
 
 # Slots of the int64 ``state`` array carried from chunk to chunk.
-S_FAST_USED, S_SLOW_USED, S_DISTINCT, S_TOUCHED, S_IN_PERIOD, S_QUEUE_HEAD, S_QUEUE_TAIL = range(7)
+S_FAST_USED, S_SLOW_USED, S_DISTINCT, S_TOUCHED, S_IN_PERIOD, S_QUEUE_HEAD, S_QUEUE_TAIL = range(7)  # QUEUE: the LRU's newest and oldest page
 STATE_SIZE = 7
 
 # Slots of the int64 ``config`` and float64 ``fconfig`` arrays (fixed for a run).
@@ -288,21 +288,35 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
 
     Returns ``(k, threshold, ties)``: a page is in the set when its count exceeds
     ``threshold``, or equals it and is among the first ``ties`` such pages in ``touched``.
-    ``histogram`` (zeros, longer than the largest count) is left zeroed."""
+    Counts are histogrammed (the last bin gathers every count beyond it, and is resolved
+    exactly by sorting when the threshold falls there); ``histogram`` is left zeroed."""
     k = min(k, n_touched)
     if k == 0:
         return 0, 0, 0
+    top = histogram.shape[0] - 1
     most = 0
     for i in range(n_touched):
-        c = counts[touched[i]]
+        c = min(counts[touched[i]], top)
         histogram[c] += 1
-        if c > most:
-            most = c
+        most = max(most, c)
     above = 0
     threshold = most
     while above + histogram[threshold] < k:
         above += histogram[threshold]
         threshold -= 1
+    if threshold == top:  # above == 0 here: the k-th largest count is among the pages >= top
+        big = np.empty(histogram[top], dtype=np.int64)
+        j = 0
+        for i in range(n_touched):
+            c = counts[touched[i]]
+            if c >= top:
+                big[j] = c
+                j += 1
+        big.sort()
+        threshold = big[big.shape[0] - k]
+        for j in range(big.shape[0]):
+            if big[j] > threshold:
+                above += 1
     histogram[:most + 1] = 0
     return k, threshold, k - above
 

@@ -74,6 +74,10 @@ CHUNK_ACCESSES = 1 << 22
 
 _MAX_PAGES = np.iinfo(np.int32).max
 
+#: Bins of the per-period access-count histogram that finds the true hot set (counts
+#: beyond it are sorted exactly; they are rare, a period holds few pages that hot).
+HISTOGRAM_BINS = 1 << 16
+
 
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
     if value is None and allow_none:
@@ -262,11 +266,11 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     flags = np.zeros(n_pages, dtype=np.uint8)
     counts = np.zeros(n_pages, dtype=np.int32)
     touched = np.zeros(min(period, n_pages) + 1, dtype=np.int32)  # + 1: see _run_lists
-    histogram = np.zeros(min(period, len(trace)) + 2, dtype=np.int32)
+    histogram = np.zeros(min(period, len(trace), HISTOGRAM_BINS) + 2, dtype=np.int32)
     state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
     if code == lists.LRU:
-        last_position = np.full(n_pages, -1, dtype=np.int32)
-        queue = np.zeros(2 * min(fast_capacity, n_pages) + 64, dtype=np.int32)
+        links = np.full((n_pages, 2), baselines.NOT_CACHED, dtype=np.int32)
+        state[lists.S_QUEUE_HEAD] = state[lists.S_QUEUE_TAIL] = -1
     elif code == lists.ORACLE:
         fast_pages = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
     else:
@@ -279,8 +283,8 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             part = part.astype(np.int32, copy=False)
             out = np.zeros((-(-len(part) // period), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
-                n = baselines._run_lru(part, config, migrate_cost, flags, last_position, queue, counts,
-                                       touched, histogram, state, out)
+                n = baselines._run_lru(part, config, migrate_cost, flags, links, counts, touched,
+                                       histogram, state, out)
             elif code == lists.ORACLE:
                 n = baselines._run_oracle(part, config, flags, fast_pages, counts, touched, histogram,
                                           state, out)
@@ -290,5 +294,6 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             results.append(out[:n])
             bar.update(len(part))
     storage = {name: value for name, value in locals().items()
-               if name in ("flags", "ring", "meta", "queue", "last_position", "fast_pages", "state")}
+               if name in ("flags", "ring", "meta", "cold", "links", "fast_pages", "counts", "touched",
+                            "histogram", "state")}
     return np.concatenate(results), storage

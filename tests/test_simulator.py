@@ -69,6 +69,20 @@ def test_kernel_agrees_with_pure_python_reference(policy, case, params):
     np.testing.assert_array_equal(result.final_node, final_node)
 
 
+@pytest.mark.parametrize("policy", ["active-shrink", "lru", "oracle"])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=scenarios())
+def test_true_hot_set_exact_when_counts_overflow_the_histogram(policy, case, params, monkeypatch):
+    import memtier.simulator
+
+    monkeypatch.setattr(memtier.simulator, "HISTOGRAM_BINS", 1)  # every count >= 2 gets sorted
+    result = simulate(policy=policy, fit=params, **case)
+    expected, _ = naive(policy, case, params)
+    for column in ("true_hot", "true_positive", "fast_hits"):
+        np.testing.assert_array_equal(result.periods[column].to_numpy(), expected[column].to_numpy())
+
+
 @pytest.mark.parametrize("policy", ["static", "reclaim", "active-shrink"])
 @settings(max_examples=40, **FAST)
 @given(case=scenarios())
