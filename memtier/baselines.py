@@ -2,8 +2,7 @@
 oracle.  Private, like :mod:`memtier.lists`, whose flags, state slots and output columns they
 share; the public entry point is :func:`memtier.simulate`.
 
-The LRU is a doubly linked list in one (n_pages, 2) int32 array, so that both links of a
-page come in one cache line; the test suite checks its decisions against libCacheSim's LRU.
+The LRU is a doubly linked list kept in one (n_pages, 4) int32 array of page records; the test suite checks its decisions against libCacheSim's LRU.
 (A queue of access positions with lazy deletion, tried first, was half as fast: evicting
 skips stale entries, each a dependent random read.)
 """
@@ -11,7 +10,8 @@ import numpy as np
 
 from ._jit import njit
 
-#: ``links[page, 0]`` of a page not on the fast node.
+#: Fields of the LRU's per-page records, and ``[OLDER]`` of a page not on the fast node.
+OLDER, NEWER, COUNT, FLAGS = range(4)
 NOT_CACHED = -2
 from .lists import (
     C_ACCESSES, C_CLASSIFIED, C_DEMOTED, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
@@ -39,14 +39,18 @@ def _close_lru_period(row, config, migrate_cost, flags, counts, touched, histogr
 
 
 @njit
-def _run_lru(trace, config, migrate_cost, flags, links, counts, touched, histogram, state, out):
+def _run_lru(trace, config, migrate_cost, pages, touched, histogram, state, out):
     """The fast node as an LRU cache of the slow one: an access to a page not on the fast
     node (its first access included: pages start on the slow node) is served slow, then the
     page is promoted and, the fast node full, the least recently used page demoted.
 
-    ``links[page]`` holds the page's neighbours in recency order (``[0]`` towards the least,
-    ``[1]`` towards the most recently used; -1 at an end); ``links[page, 0] == NOT_CACHED``
-    when the page is not on the fast node.  Both links of a page share a cache line."""
+    ``pages[page]`` is the page's record, 16 bytes in one cache line: its neighbours in
+    recency order (``[OLDER]`` towards the least, ``[NEWER]`` towards the most recently
+    used; -1 at an end; ``[OLDER] == NOT_CACHED`` when the page is not on the fast node),
+    its accesses in the period (``[COUNT]``) and its flags (``[FLAGS]``).  One record per
+    page, rather than one array per field, halves the cache misses of an access."""
+    flags = pages[:, FLAGS]
+    counts = pages[:, COUNT]
     capacity = config[K_FAST_CAPACITY]
     period = config[K_PERIOD]
     newest = state[S_QUEUE_HEAD]
@@ -63,49 +67,49 @@ def _run_lru(trace, config, migrate_cost, flags, links, counts, touched, histogr
     n = trace.shape[0]
     for i in range(n):
         page = trace[i]
-        f = flags[page]
+        f = pages[page, FLAGS]
         if f == 0:
             distinct += 1
             f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
         static_hits += (f >> 4) & 1
-        older = links[page, 0]
+        older = pages[page, OLDER]
         if older != NOT_CACHED:
             hits += 1
             if page != newest:  # unlink, to be pushed as the newest below
-                newer = links[page, 1]
+                newer = pages[page, NEWER]
                 if older >= 0:
-                    links[older, 1] = newer
+                    pages[older, NEWER] = newer
                 else:
                     oldest = newer
-                links[newer, 0] = older
+                pages[newer, OLDER] = older
         else:
             if fast_used == capacity:
                 victim = oldest
-                oldest = links[victim, 1]
+                oldest = pages[victim, NEWER]
                 if oldest >= 0:
-                    links[oldest, 0] = -1
+                    pages[oldest, OLDER] = -1
                 else:
                     newest = -1
-                links[victim, 0] = NOT_CACHED
-                flags[victim] &= ~FAST
+                pages[victim, OLDER] = NOT_CACHED
+                pages[victim, FLAGS] &= ~FAST
                 demoted += 1
             else:
                 fast_used += 1
             f |= FAST
             promoted += 1
         if page != newest:
-            links[page, 0] = newest
-            links[page, 1] = -1
+            pages[page, OLDER] = newest
+            pages[page, NEWER] = -1
             if newest >= 0:
-                links[newest, 1] = page
+                pages[newest, NEWER] = page
             else:
                 oldest = page
             newest = page
-        flags[page] = f
-        c = counts[page]
+        pages[page, FLAGS] = f
+        c = pages[page, COUNT]
         touched[n_touched] = page
         n_touched += c == 0
-        counts[page] = c + 1
+        pages[page, COUNT] = c + 1
         in_period += 1
         if in_period == period or i == n - 1:
             out[row, C_ACCESSES] = in_period

@@ -238,7 +238,7 @@ def simulate(
     fconfig = np.array([fast_access_ns, slow_access_ns, migration_share], dtype=np.float64)
     rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk,
                          progress)
-    flags = storage["flags"]
+    flags = storage["pages"][:, baselines.FLAGS] if "pages" in storage else storage["flags"]
     final_node = np.where(flags & lists.PRESENT == 0, -1, np.where(flags & lists.FAST, 0, 1)).astype(np.int8)
     result = SimulationResult(
         rows, final_node=final_node, policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
@@ -263,19 +263,26 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     """Feed the validated trace to the policy's kernel chunk by chunk; per-period rows."""
     period = int(config[lists.K_PERIOD])
     fast_capacity = int(config[lists.K_FAST_CAPACITY])
-    flags = np.zeros(n_pages, dtype=np.uint8)
-    counts = np.zeros(n_pages, dtype=np.int32)
     touched = np.zeros(min(period, n_pages) + 1, dtype=np.int32)  # + 1: see _run_lists
     histogram = np.zeros(min(period, len(trace), HISTOGRAM_BINS) + 2, dtype=np.int32)
     state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
+    storage = {"touched": touched, "histogram": histogram, "state": state}
     if code == lists.LRU:
-        links = np.full((n_pages, 2), baselines.NOT_CACHED, dtype=np.int32)
+        pages = np.zeros((n_pages, 4), dtype=np.int32)
+        pages[:, baselines.OLDER] = baselines.NOT_CACHED
         state[lists.S_QUEUE_HEAD] = state[lists.S_QUEUE_TAIL] = -1
-    elif code == lists.ORACLE:
-        fast_pages = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
+        storage["pages"] = pages
     else:
+        flags = np.zeros(n_pages, dtype=np.uint8)
+        counts = np.zeros(n_pages, dtype=np.int32)
+        storage.update(flags=flags, counts=counts)
+    if code == lists.ORACLE:
+        fast_pages = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
+        storage["fast_pages"] = fast_pages
+    elif code != lists.LRU:
         ring, meta = _lists_storage(min(fast_capacity, n_pages), min(int(config[lists.K_SLOW_CAPACITY]), n_pages))
         cold = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
+        storage.update(ring=ring, meta=meta, cold=cold)
     results = []
     with tqdm(total=len(trace), disable=not progress, unit="access", unit_scale=True,
               desc="simulating", leave=False) as bar:
@@ -283,8 +290,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             part = part.astype(np.int32, copy=False)
             out = np.zeros((-(-len(part) // period), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
-                n = baselines._run_lru(part, config, migrate_cost, flags, links, counts, touched,
-                                       histogram, state, out)
+                n = baselines._run_lru(part, config, migrate_cost, pages, touched, histogram, state, out)
             elif code == lists.ORACLE:
                 n = baselines._run_oracle(part, config, flags, fast_pages, counts, touched, histogram,
                                           state, out)
@@ -293,7 +299,4 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
                                      cold, counts, touched, histogram, state, out)
             results.append(out[:n])
             bar.update(len(part))
-    storage = {name: value for name, value in locals().items()
-               if name in ("flags", "ring", "meta", "cold", "links", "fast_pages", "counts", "touched",
-                            "histogram", "state")}
     return np.concatenate(results), storage
