@@ -43,91 +43,100 @@ def _run_lru(trace, config, migrate_cost, pages, touched, histogram, state, out)
     """The fast node as an LRU cache of the slow one: an access to a page not on the fast
     node (its first access included: pages start on the slow node) is served slow, then the
     page is promoted and, the fast node full, the least recently used page demoted.
+    ``trace`` holds whole periods (the trace's last may be shorter).
 
     ``pages[page]`` is the page's record, 16 bytes in one cache line: its neighbours in
     recency order (``[OLDER]`` towards the least, ``[NEWER]`` towards the most recently
     used; -1 at an end; ``[OLDER] == NOT_CACHED`` when the page is not on the fast node),
-    its accesses in the period (``[COUNT]``) and its flags (``[FLAGS]``).  One record per
-    page, rather than one array per field, halves the cache misses of an access."""
-    flags = pages[:, FLAGS]
-    counts = pages[:, COUNT]
+    its accesses in the period (``[COUNT]``) and its flags (``[FLAGS]``, written at first
+    touch; the ``FAST`` bit is brought up to date only at the end of a period, from
+    ``[OLDER]``).  One record per page, rather than one array per field, halves the cache
+    misses of an access."""
     capacity = config[K_FAST_CAPACITY]
     period = config[K_PERIOD]
     newest = state[S_QUEUE_HEAD]
     oldest = state[S_QUEUE_TAIL]
     fast_used = state[S_FAST_USED]
     distinct = state[S_DISTINCT]
-    n_touched = 0
-    in_period = 0
-    row = 0
-    hits = 0
-    static_hits = 0
-    promoted = 0
-    demoted = 0
     n = trace.shape[0]
-    for i in range(n):
-        page = trace[i]
-        f = pages[page, FLAGS]
-        if f == 0:
-            distinct += 1
-            f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
-        static_hits += (f >> 4) & 1
-        older = pages[page, OLDER]
-        if older != NOT_CACHED:
-            hits += 1
-            if page != newest:  # unlink, to be pushed as the newest below
-                newer = pages[page, NEWER]
-                if older >= 0:
-                    pages[older, NEWER] = newer
-                else:
-                    oldest = newer
-                pages[newer, OLDER] = older
-        else:
-            if fast_used == capacity:
-                victim = oldest
-                oldest = pages[victim, NEWER]
-                if oldest >= 0:
-                    pages[oldest, OLDER] = -1
-                else:
-                    newest = -1
-                pages[victim, OLDER] = NOT_CACHED
-                pages[victim, FLAGS] &= ~FAST
-                demoted += 1
+    row = 0
+    for start in range(0, n, period):
+        stop = min(n, start + period)
+        n_touched = 0
+        hits = 0
+        static_hits = 0
+        promoted = 0
+        demoted = 0
+        for i in range(start, stop):
+            page = trace[i]
+            f = pages[page, FLAGS]
+            if f == 0:
+                distinct += 1
+                f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
+                pages[page, FLAGS] = f
+            static_hits += (f >> 4) & 1
+            older = pages[page, OLDER]
+            if older != NOT_CACHED:
+                hits += 1
+                if page != newest:  # unlink, to be pushed as the newest below
+                    newer = pages[page, NEWER]
+                    if older >= 0:
+                        pages[older, NEWER] = newer
+                    else:
+                        oldest = newer
+                    pages[newer, OLDER] = older
             else:
-                fast_used += 1
-            f |= FAST
-            promoted += 1
-        if page != newest:
-            pages[page, OLDER] = newest
-            pages[page, NEWER] = -1
-            if newest >= 0:
-                pages[newest, NEWER] = page
-            else:
-                oldest = page
-            newest = page
-        pages[page, FLAGS] = f
-        c = pages[page, COUNT]
-        touched[n_touched] = page
-        n_touched += c == 0
-        pages[page, COUNT] = c + 1
-        in_period += 1
-        if in_period == period or i == n - 1:
-            out[row, C_ACCESSES] = in_period
-            out[row, C_FAST_HITS] = hits
-            out[row, C_STATIC_HITS] = static_hits
-            out[row, C_PROMOTED] = promoted
-            out[row, C_DEMOTED] = demoted
-            state[S_FAST_USED] = fast_used
-            state[S_DISTINCT] = distinct
-            state[S_TOUCHED] = n_touched
-            _close_lru_period(row, config, migrate_cost, flags, counts, touched, histogram, state, out)
-            row += 1
-            hits = static_hits = promoted = demoted = 0
-            in_period = 0
-            n_touched = 0
+                if fast_used == capacity:
+                    victim = oldest
+                    oldest = pages[victim, NEWER]
+                    if oldest >= 0:
+                        pages[oldest, OLDER] = -1
+                    else:
+                        newest = -1
+                    pages[victim, OLDER] = NOT_CACHED
+                    demoted += 1
+                else:
+                    fast_used += 1
+                promoted += 1
+            if page != newest:
+                pages[page, OLDER] = newest
+                pages[page, NEWER] = -1
+                if newest >= 0:
+                    pages[newest, NEWER] = page
+                else:
+                    oldest = page
+                newest = page
+            c = pages[page, COUNT]
+            touched[n_touched] = page
+            n_touched += c == 0
+            pages[page, COUNT] = c + 1
+        out[row, C_ACCESSES] = stop - start
+        out[row, C_FAST_HITS] = hits
+        out[row, C_STATIC_HITS] = static_hits
+        out[row, C_PROMOTED] = promoted
+        out[row, C_DEMOTED] = demoted
+        state[S_FAST_USED] = fast_used
+        state[S_DISTINCT] = distinct
+        state[S_TOUCHED] = n_touched
+        _mark_cached(pages, touched, n_touched)
+        _close_lru_period(row, config, migrate_cost, pages[:, FLAGS], pages[:, COUNT], touched,
+                          histogram, state, out)
+        row += 1
     state[S_QUEUE_HEAD] = newest
     state[S_QUEUE_TAIL] = oldest
     return row
+
+
+@njit
+def _mark_cached(pages, touched, n_touched):
+    """Bring the ``FAST`` flag of the period's pages up to date (pages not touched in the
+    period cannot be in its true hot set, so the metrics need no others)."""
+    for i in range(n_touched):
+        page = touched[i]
+        if pages[page, OLDER] != NOT_CACHED:
+            pages[page, FLAGS] |= FAST
+        else:
+            pages[page, FLAGS] &= ~FAST
 
 
 @njit

@@ -238,7 +238,12 @@ def simulate(
     fconfig = np.array([fast_access_ns, slow_access_ns, migration_share], dtype=np.float64)
     rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk,
                          progress)
-    flags = storage["pages"][:, baselines.FLAGS] if "pages" in storage else storage["flags"]
+    if "pages" in storage:  # the LRU's records: on the fast node when linked
+        pages = storage["pages"]
+        cached = pages[:, baselines.OLDER] != baselines.NOT_CACHED
+        flags = np.where(cached, pages[:, baselines.FLAGS] | lists.FAST, pages[:, baselines.FLAGS] & ~lists.FAST)
+    else:
+        flags = storage["flags"]
     final_node = np.where(flags & lists.PRESENT == 0, -1, np.where(flags & lists.FAST, 0, 1)).astype(np.int8)
     result = SimulationResult(
         rows, final_node=final_node, policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
