@@ -16,7 +16,7 @@ NOT_CACHED = -2
 from .lists import (
     C_ACCESSES, C_CLASSIFIED, C_DEMOTED, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
     C_SLOW_USED, C_STATIC_HITS, C_TRUE_HOT, C_TRUE_POSITIVE, FAST, IN_TRUE_SET, K_BATCH_PAGES,
-    K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_QUEUE_HEAD, S_QUEUE_TAIL,
+    K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_LRU_NEWEST, S_LRU_OLDEST,
     S_TOUCHED, STATIC_FAST, _batches_cost_us, _score, _true_hot_set,
 )
 
@@ -28,9 +28,10 @@ def _close_lru_period(row, config, migrate_cost, flags, counts, touched, histogr
     batch = config[K_BATCH_PAGES]
     out[row, C_MIGRATION_US] = (_batches_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
                                 + _batches_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
-    true_positive, true_hot = _score(config[K_FAST_CAPACITY], FAST, counts, touched,
-                                     state[S_TOUCHED], flags, histogram)
+    true_positive, true_hot, static_hits = _score(config[K_FAST_CAPACITY], FAST, counts, touched,
+                                                  state[S_TOUCHED], flags, histogram)
     state[S_TOUCHED] = 0
+    out[row, C_STATIC_HITS] = static_hits
     out[row, C_CLASSIFIED] = state[S_FAST_USED]
     out[row, C_TRUE_HOT] = true_hot
     out[row, C_TRUE_POSITIVE] = true_positive
@@ -54,8 +55,8 @@ def _run_lru(trace, config, migrate_cost, pages, touched, histogram, state, out)
     misses of an access."""
     capacity = config[K_FAST_CAPACITY]
     period = config[K_PERIOD]
-    newest = state[S_QUEUE_HEAD]
-    oldest = state[S_QUEUE_TAIL]
+    newest = state[S_LRU_NEWEST]
+    oldest = state[S_LRU_OLDEST]
     fast_used = state[S_FAST_USED]
     distinct = state[S_DISTINCT]
     n = trace.shape[0]
@@ -64,17 +65,13 @@ def _run_lru(trace, config, migrate_cost, pages, touched, histogram, state, out)
         stop = min(n, start + period)
         n_touched = 0
         hits = 0
-        static_hits = 0
         promoted = 0
         demoted = 0
         for i in range(start, stop):
             page = trace[i]
-            f = pages[page, FLAGS]
-            if f == 0:
+            if pages[page, FLAGS] == 0:
                 distinct += 1
-                f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
-                pages[page, FLAGS] = f
-            static_hits += (f >> 4) & 1
+                pages[page, FLAGS] = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
             older = pages[page, OLDER]
             if older != NOT_CACHED:
                 hits += 1
@@ -107,12 +104,12 @@ def _run_lru(trace, config, migrate_cost, pages, touched, histogram, state, out)
                     oldest = page
                 newest = page
             c = pages[page, COUNT]
-            touched[n_touched] = page
-            n_touched += c == 0
+            if c == 0:
+                touched[n_touched] = page
+                n_touched += 1
             pages[page, COUNT] = c + 1
         out[row, C_ACCESSES] = stop - start
         out[row, C_FAST_HITS] = hits
-        out[row, C_STATIC_HITS] = static_hits
         out[row, C_PROMOTED] = promoted
         out[row, C_DEMOTED] = demoted
         state[S_FAST_USED] = fast_used
@@ -122,8 +119,8 @@ def _run_lru(trace, config, migrate_cost, pages, touched, histogram, state, out)
         _close_lru_period(row, config, migrate_cost, pages[:, FLAGS], pages[:, COUNT], touched,
                           histogram, state, out)
         row += 1
-    state[S_QUEUE_HEAD] = newest
-    state[S_QUEUE_TAIL] = oldest
+    state[S_LRU_NEWEST] = newest
+    state[S_LRU_OLDEST] = oldest
     return row
 
 

@@ -119,7 +119,7 @@ def _page_range(trace, chunk) -> tuple[int, int]:
     """Smallest and largest page number, read chunk by chunk (memory-mapped traces too)."""
     low, high = None, None
     for _, part in _chunks(trace, chunk):
-        part_low, part_high = int(part.min()), int(part.max())
+        part_low, part_high = (int(v) for v in lists._min_max(part))
         low = part_low if low is None else min(low, part_low)
         high = part_high if high is None else max(high, part_high)
     return low, high
@@ -275,7 +275,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     if code == lists.LRU:
         pages = np.zeros((n_pages, 4), dtype=np.int32)
         pages[:, baselines.OLDER] = baselines.NOT_CACHED
-        state[lists.S_QUEUE_HEAD] = state[lists.S_QUEUE_TAIL] = -1
+        state[lists.S_LRU_NEWEST] = state[lists.S_LRU_OLDEST] = -1
         storage["pages"] = pages
     else:
         flags = np.zeros(n_pages, dtype=np.uint8)
