@@ -223,7 +223,8 @@ def simulate(
     if fast_capacity + slow_capacity < n_pages:
         raise ValueError(
             f"limits smaller than needed: fast_capacity + slow_capacity = {fast_capacity + slow_capacity} "
-            f"pages cannot hold the {n_pages} pages of the trace; raise slow_capacity")
+            f"pages cannot hold all n_pages = {n_pages} pages the trace may touch; raise slow_capacity "
+            "(or fast_capacity)")
     migrate_cost, exchange_cost = mechanism.call_costs_us(_cost_params(fit))
 
     config = np.zeros(lists.CONFIG_SIZE, dtype=np.int64)
