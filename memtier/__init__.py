@@ -2,11 +2,20 @@
 
 After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management" (2019).
 """
+from .fitting import Fit, default_fit, fit, load_fit
 from .measurements import MeasurementError, load_measurements, parse_page_size, save_measurements
+from .model import ModelParams, call_time_us, throughput_gbps
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Fit",
+    "ModelParams",
+    "call_time_us",
+    "default_fit",
+    "fit",
+    "load_fit",
+    "throughput_gbps",
     "MeasurementError",
     "load_measurements",
     "parse_page_size",

@@ -79,9 +79,8 @@ def _predict(args) -> int:
         "batched": args.batched,
         "exchange": args.exchange,
         "scope": args.scope,
-        "gbps": 1.0,  # placeholder throughput so the row passes the schema; it is not used
     }
-    config = load_measurements(pd.DataFrame([row]), name="the command line")
+    config = load_measurements(pd.DataFrame([row]), name="the command line", throughput=False)
     gbps = float(result.predict(config)[0])
     time_us = config["page_size"].iloc[0] * config["n_pages"].iloc[0] / gbps / 1e3
     low, high = result.predict_interval(config)
