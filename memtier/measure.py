@@ -10,13 +10,16 @@ What is measured, and how (the RFC's own method, moved to user space where it ha
     migration.  On a NUMA machine the source buffer is bound to ``source`` and the
     destination to ``target`` with ``mbind(2)``; on a one-node machine both are on node 0,
     and the rows say so.
+    A call of several pages is one dispatch of the whole list (``batched=True``), as the
+    RFC's ``copy_page_lists_mt``.
 ``scope=syscall``
     ``n_pages`` pages (4 KiB, or 2 MiB transparent huge pages asked for with
     ``madvise(MADV_HUGEPAGE)``) are placed on ``source``, touched, and moved to ``target``
     with one ``move_pages(2)`` call, which is timed; the per-page status array is checked and
     pages that did not move are reported.  Between repeats the pages are moved back,
     untimed.  A one-node machine cannot migrate: the same-node path (the call's overhead,
-    no data moved) is measured only when asked, and labelled in ``notes``.
+    no data moved) is measured only when asked, and labelled in ``notes``.  A stock kernel
+    copies with the calling thread, so these rows have ``workers=1``, ``batched=False``.
 
 Every figure is the median of ``repeats`` timed runs after ``warmup`` untimed ones, with
 the sample standard deviation kept as ``gbps_sd``.  GB/s is 10^9 bytes per second.
@@ -38,6 +41,15 @@ from ._copy import copy_pages, max_threads
 from .measurements import format_page_size, save_measurements
 
 KIB, MIB = 1 << 10, 1 << 20
+
+#: Parameters of :class:`memtier.model.ModelParams` that ``scope=copy`` rows with CPU threads
+#: can constrain: the copy's bandwidth per thread and its ceiling, the per-call, per-page and
+#: dispatch costs.  Kernel work, system call, DMA and exchange parameters never enter a copy
+#: row's time.  Which of these a given file pins down depends on its thread counts (a 2-core
+#: machine never reaches the ceiling); :func:`memtier.fitting.identifiable` with
+#: ``candidates=COPY_PARAMETERS`` says which.
+COPY_PARAMETERS = ("copy_gbps_per_thread", "link_gbps", "ceiling_sharpness", "dispatch_us",
+                   "dispatch_thread_us", "copy_page_us", "mt_page_us", "copy_call_us")
 MAX_CALL_BYTES = 32 * MIB  # larger calls than this are not what a migration looks like
 
 
@@ -158,6 +170,37 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
             messages.append(f"transparent huge pages are {numa.thp_setting()} here: 2 MiB move_pages rows are skipped")
     return Plan(source, target, single_node, same_node, page_sizes, pages_per_call, threads,
                 int(buffer_bytes), syscall, int(repeats), 1 if quick else 2, tuple(messages))
+
+
+def fit_copy(measurements, *, base=None, bootstrap: int = 200):
+    """Fit the copy parameters of the cost model to the ``scope=copy`` rows of a measured file.
+
+    The fit starts from ``base`` (default: the model's defaults, the RFC's machine) with one
+    change: the copy ceiling ``link_gbps`` is raised to twice the fastest measured copy when
+    it lies below 1.5 times it.  A machine faster than the RFC's 2014 Xeon would otherwise
+    start against a ceiling below its own single-thread copy, where the fit can only explain
+    the data by pinning everything to that ceiling.  Parameters are those of
+    :data:`COPY_PARAMETERS` the rows constrain (:func:`memtier.fitting.identifiable`); the
+    ceiling is among them only when the measured thread counts reach it.
+
+    Returns
+    -------
+    memtier.fitting.Fit
+    """
+    from .fitting import _as_params, fit, identifiable
+    from .measurements import load_measurements
+    from .model import ModelParams
+
+    table = load_measurements(measurements)
+    copy = table[table["scope"] == "copy"].reset_index(drop=True)
+    if copy.empty:
+        raise ValueError("no scope=copy rows to fit; measure with 'memtier measure' first")
+    start = _as_params(base)
+    peak = float(copy["gbps"].max())
+    if start.link_gbps < 1.5 * peak:
+        start = start.replace(link_gbps=min(2 * peak, ModelParams.bounds()["link_gbps"][1]))
+    free = identifiable(copy, start, candidates=COPY_PARAMETERS)
+    return fit(copy, free=free, base=start, bootstrap=bootstrap)
 
 
 def _summary(samples: list[float]) -> tuple[float, float]:
@@ -325,12 +368,21 @@ def _version() -> str:
 
 def _row(plan: Plan, machine: str, scope: str, page_bytes: int, n_pages: int, workers: int,
          gbps: float, sd: float, notes: str) -> dict:
+    # A copy call hands its whole list to the threads at once, as the batched copy of patches
+    # 09-11 does (copy_page_lists_mt: one dispatch per list, not one per page), so copy rows of
+    # more than one page are batched.  move_pages(2) of a stock kernel migrates page by page.
     return {
         "page_size": page_bytes, "n_pages": n_pages, "copy": "cpu", "workers": workers,
-        "batched": False, "exchange": False, "scope": scope, "gbps": gbps,
+        "batched": scope == "copy" and n_pages > 1, "exchange": False, "scope": scope, "gbps": gbps,
         "gbps_sd": sd if np.isfinite(sd) and sd > 0 else np.nan,
         "source": f"memtier measure {_version()}", "machine": machine, "notes": notes,
     }
+
+
+def measure(out, *, quick: bool = False, force: bool = False, progress: bool = True, echo=print,
+            **choices) -> RowFile:
+    """Plan (:func:`make_plan` with ``choices``) and run (:func:`run_measurements`) in one call."""
+    return run_measurements(out, make_plan(quick=quick, **choices), force=force, progress=progress, echo=echo)
 
 
 def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = True, echo=print) -> RowFile:
