@@ -366,3 +366,27 @@ def table_gbps(params, table) -> np.ndarray:
     """Modelled GB/s for every row of a validated measurement table."""
     moved = table["page_size"].to_numpy(np.float64) * table["n_pages"].to_numpy(np.float64)
     return moved / table_time_us(params, table) / 1e3
+
+
+def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
+    """Where the time of one call goes, in microseconds, as a table.
+
+    Columns: ``data copy`` (bytes over the copy bandwidth), ``copy overheads`` (dispatch,
+    per-page copy set-up, DMA descriptors), ``kernel work`` (unmap, allocate, remap: the
+    ``migrate`` scope beyond the copy), ``system call`` (the ``syscall`` scope beyond that).
+    Arguments as :func:`call_time_us` except ``scope``, which is always ``syscall`` here.
+    """
+    import pandas as pd
+
+    config.pop("scope", None)
+    bare = params.replace(copy_call_us=0.0, copy_page_us=0.0, mt_page_us=0.0, dispatch_us=0.0,
+                          dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0)
+    data = call_time_us(bare, page_bytes, n_pages, scope="copy", **config)
+    copy, migrate, syscall = (call_time_us(params, page_bytes, n_pages, scope=s, **config)
+                              for s in ("copy", "migrate", "syscall"))
+    return pd.DataFrame({
+        "data copy": np.atleast_1d(data),
+        "copy overheads": np.atleast_1d(copy - data),
+        "kernel work": np.atleast_1d(migrate - copy),
+        "system call": np.atleast_1d(syscall - migrate),
+    })

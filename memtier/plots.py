@@ -61,3 +61,52 @@ def plot_scaling(fit, table, x="workers", ax=None, label_by=("batched", "exchang
     ax.set(xlabel=x, ylabel="GB/s", title=title or "")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_breakdown(params, configurations: dict, ax=None, title="Where the time of one call goes"):
+    """Stacked bars of :func:`memtier.model.time_breakdown`, one bar per named configuration,
+    as a share of the call so that a 4 KiB page and a batch of THPs compare at a glance.
+
+    ``configurations`` maps a label to the keyword arguments of ``call_time_us``
+    (``page_bytes``, ``n_pages``, ``workers``, ...)."""
+    import pandas as pd
+
+    from .model import time_breakdown
+
+    ax = _axes(ax, figsize=(7, 3.6))
+    rows = [time_breakdown(params, **config).iloc[0] for config in configurations.values()]
+    table = pd.DataFrame(rows, index=list(configurations))
+    share = table.div(table.sum(axis=1), axis=0) * 100
+    share.plot.barh(stacked=True, ax=ax, width=0.7, color=["C0", "C1", "C2", "C7"])
+    totals = table.sum(axis=1)
+    for i, (label, total) in enumerate(totals.items()):
+        gb = configurations[label]["page_bytes"] * configurations[label]["n_pages"] / total / 1e3
+        ax.text(101, i, f"{total:,.0f} us, {gb:.2f} GB/s", va="center", fontsize="small")
+    ax.set(xlim=(0, 140), xlabel="share of the system call's time (%)", title=title)
+    ax.invert_yaxis()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.18), ncol=4, fontsize="small")
+    return ax
+
+
+def plot_what_if(params, *, page_bytes=2 << 20, n_pages=16, batched=True, exchange=False,
+                 scope="migrate", dma=False, max_workers=32, compare=None, ax=None):
+    """Modelled GB/s against threads (or DMA channels) for ``params`` and, dashed, for
+    ``compare`` (the fitted machine) so a what-if reads against the reference."""
+    from .model import throughput_gbps
+
+    ax = _axes(ax, figsize=(6, 4))
+    workers = np.unique(np.geomspace(1, max_workers, 40).round().astype(int))
+    config = dict(batched=batched, exchange=exchange, scope=scope, dma=dma)
+    ax.plot(workers, throughput_gbps(params, page_bytes, n_pages, workers=workers, **config),
+            lw=2, label="what if")
+    if compare is not None:
+        ax.plot(workers, throughput_gbps(compare, page_bytes, n_pages, workers=workers, **config),
+                "--", color="0.4", label="fitted to the RFC")
+    ax.axhline(params.link_gbps, color="C3", lw=1, ls=":", label="copy ceiling (link_gbps)")
+    ax.set(xscale="log", xlabel="DMA channels" if dma else "copy threads", ylabel="GB/s",
+           title=f"{n_pages} x {format_page_size(page_bytes)}, {scope}"
+                 f"{', batched' if batched else ''}{', exchange' if exchange else ''}")
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small")
+    return ax
