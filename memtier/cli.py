@@ -185,13 +185,14 @@ def _measure(args) -> int:
         rows = run_measurements(args.out, plan, force=args.force, progress=not args.no_progress)
     except NumaError as error:
         raise CliError(str(error)) from None
-    except KeyboardInterrupt:
-        import pathlib
-
-        kept = pathlib.Path(args.out)
-        if kept.exists():
-            print(f"memtier: interrupted; {kept} keeps the rows finished so far", file=sys.stderr)
-        raise
+    except KeyboardInterrupt as stop:
+        kept = getattr(stop, "rows", None)
+        if kept is not None and kept.rows:
+            print(f"memtier: interrupted; {kept.path} keeps the {len(kept.rows)} row(s) finished so far",
+                  file=sys.stderr)
+        else:
+            print("memtier: interrupted before the first row was finished; nothing written", file=sys.stderr)
+        return 130
     print(f"{len(rows.rows)} rows written to {rows.path} (machine: {sidecar_path(rows.path)})")
     return 0
 

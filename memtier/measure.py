@@ -325,6 +325,14 @@ def sidecar_path(path) -> Path:
     return path.with_name(path.name + ".json")
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_measurements`; ``rows`` is the :class:`RowFile` as left."""
+
+    def __init__(self, rows: "RowFile"):
+        super().__init__(f"interrupted after {len(rows.rows)} row(s)")
+        self.rows = rows
+
+
 class RowFile:
     """A measurement CSV rewritten, whole and atomically, after every finished row.
 
@@ -402,8 +410,9 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
     Returns
     -------
     RowFile
-        The written file's path and rows.  On Ctrl-C the ``KeyboardInterrupt`` propagates
-        after the file was left holding the rows finished so far.
+        The written file's path and rows.  On Ctrl-C, :class:`Interrupted` (a
+        ``KeyboardInterrupt``) is raised after the file was left holding the rows finished
+        so far; its ``rows`` attribute says how many.
     """
     from tqdm.auto import tqdm
 
@@ -447,6 +456,9 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
             rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, gbps, sd, notes))
             bar.update()
         rows.write_sidecar(complete=True)
+    except KeyboardInterrupt:
+        rows.discard_partials()
+        raise Interrupted(rows) from None
     except BaseException:
         rows.discard_partials()
         raise

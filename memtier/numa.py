@@ -325,9 +325,15 @@ class Region:
         return anon_huge_bytes(self.address, self.nbytes)
 
     def close(self) -> None:
+        """Unmap the region.  Where a view of it is still alive (the frames of a traceback
+        being handled hold the arrays a kernel was copying), the mapping is unmapped when the
+        last view goes instead: unmapping under a live view would let it crash the process."""
         if self._map is not None:
             self.array = None
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:
+                pass
             self._map = None
 
     def __enter__(self):

@@ -8,7 +8,12 @@ run leaves (also when interrupted), and fitting a measured file.
 import ctypes
 import errno
 import json
-import mmap
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -316,9 +321,17 @@ def test_existing_file_is_kept_unless_forced(tmp_path):
         measure.run_measurements(out, plan, progress=False)
 
 
-def test_interrupted_run_leaves_the_finished_rows(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_the_finished_rows_and_frees_its_buffers(tmp_path, monkeypatch):
     real = measure.measure_copy
     done = []
+    regions = []
+
+    class Tracked(numa.Region):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            regions.append(self)
+
+    monkeypatch.setattr(numa, "Region", Tracked)
 
     def interrupted(*args, **kwargs):
         if len(done) == 2:
@@ -328,12 +341,35 @@ def test_interrupted_run_leaves_the_finished_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(measure, "measure_copy", interrupted)
     out = tmp_path / "m.csv"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as caught:
         measure.run_measurements(out, tiny_plan(), progress=False, echo=lambda m: None)
+    assert len(caught.value.rows.rows) == 2
     assert len(load_measurements(out)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "m.csv.json"]
     sidecar = json.loads((tmp_path / "m.csv.json").read_text())
     assert sidecar["complete"] is False and sidecar["rows"] == 2
+    assert len(regions) == 2 and all(region._map is None for region in regions)
+
+
+def test_ctrl_c_in_a_real_run_keeps_a_valid_file(tmp_path):
+    out = tmp_path / "m.csv"
+    command = [sys.executable, "-m", "memtier", "measure", "--quick", "--no-progress", "--buffer", "32M",
+               "--repeats", "20", "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    table = load_measurements(out)
+    assert len(table) >= 1
+    assert not list(tmp_path.glob("*.partial"))
+    if process.returncode == 130:  # interrupted mid-run, as intended (not finished before the signal)
+        assert "row(s) finished so far" in err and "Traceback" not in err
+        assert len(table) < len(tiny_plan().copy_configs()) + 10
+    else:
+        assert process.returncode == 0
 
 
 def test_interrupt_on_the_command_line_says_what_was_kept(tmp_path, monkeypatch, capsys):
@@ -349,8 +385,20 @@ def test_interrupt_on_the_command_line_says_what_was_kept(tmp_path, monkeypatch,
     out = tmp_path / "m.csv"
     code = cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--out", str(out)])
     assert code == 130
-    assert "keeps the rows finished so far" in capsys.readouterr().err
+    assert "keeps the 1 row(s) finished so far" in capsys.readouterr().err
     assert len(load_measurements(out)) == 1
+
+
+def test_interrupt_before_the_first_row_keeps_the_old_file(tmp_path, monkeypatch, capsys):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measure, "measure_copy", stop)
+    out = tmp_path / "m.csv"
+    out.write_text("an earlier run\n")
+    code = cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--force", "--out", str(out)])
+    assert code == 130 and "nothing written" in capsys.readouterr().err
+    assert out.read_text() == "an earlier run\n"
 
 
 def test_measured_file_fitted_end_to_end(tmp_path, capsys):
