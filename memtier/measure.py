@@ -84,7 +84,7 @@ class Plan:
 def _default_buffer_bytes() -> int:
     """Twice the last-level cache, at least 256 MiB, at most an eighth of the free memory."""
     llc = numa.last_level_cache_bytes()
-    free = numa.os.sysconf("SC_AVPHYS_PAGES") * numa.mmap.PAGESIZE
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     wanted = max(256 * MIB, 2 * llc)
     return max(16 * MIB, min(wanted, free // 8) // (2 * MIB) * (2 * MIB))
 
@@ -117,6 +117,8 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
         Any other choice out of range.
     """
     found = numa.nodes()
+    if same_node and target is not None and source is not None and int(target) != int(source):
+        raise numa.NumaError(f"--same-node stays on one node; drop --to {target} or --same-node")
     with_memory = [n.node for n in found if n.memory_bytes > 0]
     source = with_memory[0] if source is None else numa.check_node(int(source), found).node
     if target is None:
@@ -387,7 +389,7 @@ def _row(plan: Plan, machine: str, scope: str, page_bytes: int, n_pages: int, wo
     }
 
 
-def measure(out, *, quick: bool = False, force: bool = False, progress: bool = True, echo=print,
+def measure_machine(out, *, quick: bool = False, force: bool = False, progress: bool = True, echo=print,
             **choices) -> RowFile:
     """Plan (:func:`make_plan` with ``choices``) and run (:func:`run_measurements`) in one call."""
     return run_measurements(out, make_plan(quick=quick, **choices), force=force, progress=progress, echo=echo)
