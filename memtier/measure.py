@@ -263,7 +263,7 @@ def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
 
     Raises
     ------
-    memtier.numa.NumaError
+    memtier.numa.ThpNotObtained
         When 2 MiB pages were asked for and the kernel did not back them with THPs.
     """
     huge = page_bytes >= 2 * MIB
@@ -272,7 +272,7 @@ def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
         region.touch()
         numa.bind(region.address, nbytes, None)  # placed; later moves are not fought by the policy
         if huge and region.huge_bytes() < nbytes:
-            raise numa.NumaError(
+            raise numa.ThpNotObtained(
                 f"transparent huge pages were not obtained ({region.huge_bytes() // KIB} of {nbytes // KIB} KiB; "
                 f"THP is '{numa.thp_setting()}'): enable THP or leave 2 MiB pages out"
             )
@@ -450,8 +450,17 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
             buffers.close()
             buffers = None
         for page_bytes, count in plan.syscall:
-            gbps, sd, problems = measure_move_pages(page_bytes, count, plan.source, plan.target,
-                                                    plan.repeats, plan.warmup)
+            try:
+                gbps, sd, problems = measure_move_pages(page_bytes, count, plan.source, plan.target,
+                                                        plan.repeats, plan.warmup)
+            except numa.ThpNotObtained as error:
+                # The other rows still stand; the sidecar records that THPs were not obtained.
+                say(f"move_pages {format_page_size(page_bytes)} x{count} skipped: {error}")
+                rows.sidecar["thp_obtained"] = False
+                bar.update()
+                continue
+            if page_bytes >= 2 * MIB:
+                rows.sidecar["thp_obtained"] = rows.sidecar.get("thp_obtained", True)
             if problems:
                 say(f"move_pages {format_page_size(page_bytes)} x{count}: {problems}")
             notes = "; ".join(filter(None, [syscall_notes(plan), problems]))

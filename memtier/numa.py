@@ -50,6 +50,10 @@ class NumaError(RuntimeError):
     """A NUMA operation the machine or the user's choice does not allow (one-line message)."""
 
 
+class ThpNotObtained(NumaError):
+    """The kernel backed a region asked to be huge with base pages (THP off, or no free 2 MiB)."""
+
+
 @dataclass(frozen=True)
 class Node:
     """One NUMA node: its number, CPUs and memory (bytes)."""

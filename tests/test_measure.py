@@ -27,10 +27,11 @@ from memtier.measurements import load_measurements
 from memtier.model import ModelParams, table_gbps
 
 MIB = 1 << 20
+THREADS = sorted({1, min(2, _copy.max_threads())})  # one and two threads, where there are two cores
 
 
 def tiny_plan(**changes):
-    choices = dict(quick=True, page_sizes=[4096, 2 * MIB], pages_per_call=[1, 2], threads=[1, 2],
+    choices = dict(quick=True, page_sizes=[4096, 2 * MIB], pages_per_call=[1, 2], threads=THREADS,
                    buffer_bytes=4 * MIB, repeats=2)
     choices.update(changes)
     return measure.make_plan(**choices)
@@ -277,10 +278,20 @@ def test_no_thp_skips_huge_move_pages_rows_with_a_message(monkeypatch):
     assert any("huge pages are never" in m for m in plan.messages)
 
 
-def test_thp_not_obtained_is_an_error_not_a_mislabelled_row(monkeypatch):
+def test_thp_not_obtained_is_reported_not_a_mislabelled_row(monkeypatch, tmp_path):
     monkeypatch.setattr(numa.Region, "huge_bytes", lambda self: 0)
-    with pytest.raises(numa.NumaError, match="transparent huge pages were not obtained"):
-        measure.measure_move_pages(2 * MIB, 1, 0, 0, repeats=2, warmup=0)
+    node = numa.nodes()[0].node
+    with pytest.raises(numa.ThpNotObtained, match="transparent huge pages were not obtained"):
+        measure.measure_move_pages(2 * MIB, 1, node, node, repeats=2, warmup=0)
+    monkeypatch.setattr(numa, "thp_available", lambda root=None: True)
+    plan = tiny_plan(same_node=True, page_sizes=[4096], threads=[1], pages_per_call=[1])
+    said = []
+    measure.run_measurements(tmp_path / "m.csv", plan, progress=False, echo=said.append)
+    table = load_measurements(tmp_path / "m.csv")
+    assert not ((table["scope"] == "syscall") & (table["page_size"] == 2 * MIB)).any()
+    assert ((table["scope"] == "syscall") & (table["page_size"] == 4096)).any()
+    assert any("2M x1 skipped: transparent huge pages were not obtained" in line for line in said)
+    assert json.loads((tmp_path / "m.csv.json").read_text())["thp_obtained"] is False
 
 
 # --- the run and its file ---------------------------------------------------------------------
@@ -292,7 +303,7 @@ def test_quick_run_writes_schema_rows_and_the_machine(tmp_path):
     table = load_measurements(out)
     assert len(table) == len(rows.rows) == len(tiny_plan().copy_configs()) + len(tiny_plan(same_node=True).syscall)
     copy = table[table["scope"] == "copy"]
-    assert set(copy["copy"]) == {"cpu"} and set(copy["workers"]) == {1, 2}
+    assert set(copy["copy"]) == {"cpu"} and set(copy["workers"]) == set(THREADS)
     assert (copy["batched"] == (copy["n_pages"] > 1)).all()
     assert copy["gbps"].gt(0).all() and copy["gbps_sd"].notna().any()
     assert table["machine"].str.contains("NUMA node").all()
@@ -305,6 +316,8 @@ def test_quick_run_writes_schema_rows_and_the_machine(tmp_path):
     assert machine["cores"] >= 1 and machine["numa_nodes"][0]["memory_bytes"] > 0
     assert machine["kernel"] and machine["thp"] in ("always", "madvise", "never", "unsupported")
     assert "# Machine:" in out.read_text()
+    if (syscall["page_size"] == 2 * MIB).any():
+        assert sidecar["thp_obtained"] is True
 
 
 def test_existing_file_is_kept_unless_forced(tmp_path):
