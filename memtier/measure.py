@@ -18,7 +18,8 @@ What is measured, and how (the RFC's own method, moved to user space where it ha
     with one ``move_pages(2)`` call, which is timed; the per-page status array is checked and
     pages that did not move are reported.  Between repeats the pages are moved back,
     untimed.  A one-node machine cannot migrate: the same-node path (the call's overhead,
-    no data moved) is measured only when asked, and labelled in ``notes``.  A stock kernel
+    no data moved) is measured only when asked, labelled in ``notes``, and given as
+    ``time_us`` (a throughput of bytes that did not move would mean nothing).  A stock kernel
     copies with the calling thread, so these rows have ``workers=1``, ``batched=False``.
 
 Every figure is the median of ``repeats`` timed runs after ``warmup`` untimed ones, with
@@ -251,13 +252,15 @@ def measure_copy(buffers: CopyBuffers, page_bytes: int, pages_per_call: int, thr
 
 
 def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
-                       repeats: int, warmup: int) -> tuple[float, float, str]:
+                       repeats: int, warmup: int) -> tuple[float, float, float, str]:
     """Median and standard deviation (GB/s) of one ``move_pages`` call, and what went wrong.
 
     Returns
     -------
     gbps, gbps_sd : float
         Bytes of the pages asked to move over the call's time.
+    time_us : float
+        Median microseconds of the call.
     problems : str
         ``""``, or which pages did not move (status array) and whether THPs were split.
 
@@ -288,14 +291,14 @@ def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
             status = forward.move()
             elapsed = time.perf_counter() - start
             if run >= warmup:
-                samples.append(nbytes / elapsed / 1e9)
+                samples.append(elapsed)
                 problems = problems or numa.describe_status(status, target)
             if target != source:
                 back.move()
         if huge and region.huge_bytes() < nbytes:
             problems = "; ".join(filter(None, [problems, "THPs were split during the moves"]))
-    gbps, sd = _summary(samples)
-    return gbps, sd, problems
+    gbps, sd = _summary([nbytes / elapsed / 1e9 for elapsed in samples])
+    return gbps, sd, float(np.median(samples)) * 1e6, problems
 
 
 def copy_notes(plan: Plan) -> str:
@@ -312,10 +315,11 @@ def syscall_notes(plan: Plan) -> str:
 
 
 def format_row(row: dict) -> str:
-    """One line for the progress log: ``copy 2M x1, 2 threads: 9.81 GB/s (sd 0.12)``."""
+    """One line for the progress log: ``copy 2M x1, 2 thread(s): 9.810 GB/s (sd 0.120)``."""
     size = format_page_size(row["page_size"])
-    return (f"{row['scope']} {size} x{row['n_pages']}, {row['workers']} thread(s): "
-            f"{row['gbps']:.3f} GB/s (sd {row['gbps_sd']:.3f})")
+    figure = (f"{row['time_us']:.1f} us" if np.isnan(row["gbps"])
+              else f"{row['gbps']:.3f} GB/s (sd {row['gbps_sd']:.3f})")
+    return f"{row['scope']} {size} x{row['n_pages']}, {row['workers']} thread(s): {figure}"
 
 
 # --- the run: rows written one by one ----------------------------------------------------------
@@ -377,14 +381,14 @@ def _version() -> str:
 
 
 def _row(plan: Plan, machine: str, scope: str, page_bytes: int, n_pages: int, workers: int,
-         gbps: float, sd: float, notes: str) -> dict:
+         gbps: float, sd: float, notes: str, time_us: float = np.nan) -> dict:
     # A copy call hands its whole list to the threads at once, as the batched copy of patches
     # 09-11 does (copy_page_lists_mt: one dispatch per list, not one per page), so copy rows of
     # more than one page are batched.  move_pages(2) of a stock kernel migrates page by page.
     return {
         "page_size": page_bytes, "n_pages": n_pages, "copy": "cpu", "workers": workers,
-        "batched": scope == "copy" and n_pages > 1, "exchange": False, "scope": scope, "gbps": gbps,
-        "gbps_sd": sd if np.isfinite(sd) and sd > 0 else np.nan,
+        "batched": scope == "copy" and n_pages > 1, "exchange": False, "scope": scope,
+        "gbps": gbps, "time_us": time_us, "gbps_sd": sd if np.isfinite(sd) and sd > 0 else np.nan,
         "source": f"memtier measure {_version()}", "machine": machine, "notes": notes,
     }
 
@@ -451,7 +455,7 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
             buffers = None
         for page_bytes, count in plan.syscall:
             try:
-                gbps, sd, problems = measure_move_pages(page_bytes, count, plan.source, plan.target,
+                gbps, sd, time_us, problems = measure_move_pages(page_bytes, count, plan.source, plan.target,
                                                         plan.repeats, plan.warmup)
             except numa.ThpNotObtained as error:
                 # The other rows still stand; the sidecar records that THPs were not obtained.
@@ -464,7 +468,12 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
             if problems:
                 say(f"move_pages {format_page_size(page_bytes)} x{count}: {problems}")
             notes = "; ".join(filter(None, [syscall_notes(plan), problems]))
-            rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, gbps, sd, notes))
+            if plan.source == plan.target:
+                # No data moved: a throughput would be a made-up figure; the call's time is not.
+                rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, np.nan, np.nan, notes, time_us))
+            else:
+                rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, gbps, sd, notes))
+            bar.set_postfix_str(format_row(rows.rows[-1]), refresh=False)
             bar.update()
         rows.write_sidecar(complete=True)
     except KeyboardInterrupt:

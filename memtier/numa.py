@@ -200,11 +200,12 @@ def _numbers() -> tuple[int, int, int]:
 _ERRORS = {
     errno.EPERM: "permission denied (EPERM): the kernel or a container's seccomp profile forbids "
     "{call}; run outside the container or grant CAP_SYS_NICE",
-    errno.EACCES: "permission denied (EACCES) for {call}",
+    errno.EACCES: "{call}: a target node outside this process's cpuset (EACCES); "
+    "check the cgroup's cpuset.mems",
     errno.ENOSYS: "the kernel has no {call} (ENOSYS): it was built without NUMA support (CONFIG_NUMA)",
     errno.ENODEV: "{call}: the target node has no memory or is offline (ENODEV)",
-    errno.EINVAL: "{call} refused its arguments (EINVAL): a node outside the machine or a policy it "
-    "does not support",
+    errno.EINVAL: "{call} refused its arguments (EINVAL): a node outside the machine or outside "
+    "this process's cpuset (cpuset.mems)",
     errno.ENOMEM: "{call}: the node has no free memory left (ENOMEM)",
     errno.EFAULT: "{call}: an address outside the process (EFAULT)",
 }
@@ -230,14 +231,13 @@ def bind(address: int, length: int, node: int | None) -> None:
     Only pages touched afterwards are placed by the policy; pages already present stay where
     they are (no ``MPOL_MF_MOVE``), which is what a measurement that moves them itself wants.
     """
-    mbind_nr = _numbers()[0]
     if node is None:
-        result = _libc().syscall(mbind_nr, ctypes.c_void_p(address), ctypes.c_ulong(length),
-                                 MPOL_DEFAULT, None, ctypes.c_ulong(0), 0)
+        mode, mask, maxnode = MPOL_DEFAULT, None, 0
     else:
-        mask, maxnode = _nodemask(node)
-        result = _libc().syscall(mbind_nr, ctypes.c_void_p(address), ctypes.c_ulong(length),
-                                 MPOL_BIND, mask, ctypes.c_ulong(maxnode), 0)
+        mode, (mask, maxnode) = MPOL_BIND, _nodemask(node)
+    # syscall(3) is variadic: every argument is passed as a full machine word.
+    result = _libc().syscall(ctypes.c_long(_numbers()[0]), ctypes.c_void_p(address), ctypes.c_ulong(length),
+                             ctypes.c_long(mode), mask, ctypes.c_ulong(maxnode), ctypes.c_ulong(0))
     if result != 0:
         _raise_errno("mbind")
 
@@ -251,10 +251,11 @@ class PageMover:
         self.status = np.empty(self.pages.size, dtype=np.int32)
         self.targets = None if node is None else np.full(self.pages.size, node, dtype=np.int32)
         self._syscall = _libc().syscall
-        self._args = (
-            _numbers()[2], 0, ctypes.c_ulong(self.pages.size), ctypes.c_void_p(self.pages.ctypes.data),
-            None if self.targets is None else ctypes.c_void_p(self.targets.ctypes.data),
-            ctypes.c_void_p(self.status.ctypes.data), MPOL_MF_MOVE,
+        self._args = (  # full machine words: syscall(3) is variadic
+            ctypes.c_long(_numbers()[2]), ctypes.c_long(0), ctypes.c_ulong(self.pages.size),
+            ctypes.c_void_p(self.pages.ctypes.data),
+            ctypes.c_void_p(None if self.targets is None else self.targets.ctypes.data),
+            ctypes.c_void_p(self.status.ctypes.data), ctypes.c_long(MPOL_MF_MOVE),
         )
 
     def move(self) -> np.ndarray:

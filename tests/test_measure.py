@@ -309,6 +309,8 @@ def test_quick_run_writes_schema_rows_and_the_machine(tmp_path):
     assert table["machine"].str.contains("NUMA node").all()
     syscall = table[table["scope"] == "syscall"]
     assert len(syscall) and syscall["notes"].str.startswith("same-node").all()
+    assert (syscall["given"] == "time_us").all() and syscall["time_us"].gt(0).all()
+    assert (copy["given"] == "gbps").all()
     assert (syscall["workers"] == 1).all() and not syscall["batched"].any()
     sidecar = json.loads((tmp_path / "m.csv.json").read_text())
     assert sidecar["complete"] and sidecar["rows"] == len(table)
