@@ -77,7 +77,7 @@ class Plan:
             (page, count, threads)
             for page in self.page_sizes
             for count in self.pages_per_call
-            if page * count <= min(MAX_CALL_BYTES, self.buffer_bytes)
+            if page * count <= self.buffer_bytes and (count == 1 or page * count <= MAX_CALL_BYTES)
             for threads in self.threads
         ]
 
@@ -118,8 +118,11 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
         Any other choice out of range.
     """
     found = numa.nodes()
-    if same_node and target is not None and source is not None and int(target) != int(source):
-        raise numa.NumaError(f"--same-node stays on one node; drop --to {target} or --same-node")
+    if same_node:
+        if source is None:
+            source = target
+        if target is not None and int(target) != int(source):
+            raise numa.NumaError(f"--same-node stays on one node; drop --to {target} or --same-node")
     with_memory = [n.node for n in found if n.memory_bytes > 0]
     source = with_memory[0] if source is None else numa.check_node(int(source), found).node
     if target is None:
@@ -166,11 +169,15 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
     if not same_node and single_node:
         syscall = ()
     else:
-        wanted = ((4 * KIB, 1), (4 * KIB, 64), (2 * MIB, 1)) if quick else (
-            (4 * KIB, 1), (4 * KIB, 512), (2 * MIB, 1), (2 * MIB, 16))
-        syscall = tuple(w for w in wanted if w[0] != 2 * MIB or numa.thp_available())
+        # Pages the kernel really has: its base page (4 KiB on x86, 4 or 64 KiB on arm64 and
+        # Power) and its PMD-sized transparent huge page (2 MiB on x86).
+        base, huge = numa.base_page_bytes(), numa.thp_bytes()
+        wanted = ((base, 1), (base, 64), (huge, 1)) if quick else ((base, 1), (base, 512), (huge, 1), (huge, 16))
+        # A THP of 512 MiB (arm64 with 64 KiB pages) is no page a migration moves often.
+        syscall = tuple(w for w in wanted if w[0] != huge or (numa.thp_available() and huge <= MAX_CALL_BYTES))
         if len(syscall) < len(wanted):
-            messages.append(f"transparent huge pages are {numa.thp_setting()} here: 2 MiB move_pages rows are skipped")
+            messages.append(f"transparent huge pages are {numa.thp_setting()} here (THP size "
+                            f"{format_page_size(huge)}): huge-page move_pages rows are skipped")
     return Plan(source, target, single_node, same_node, page_sizes, pages_per_call, threads,
                 int(buffer_bytes), syscall, int(repeats), 1 if quick else 2, tuple(messages))
 
@@ -269,9 +276,9 @@ def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
     memtier.numa.ThpNotObtained
         When 2 MiB pages were asked for and the kernel did not back them with THPs.
     """
-    huge = page_bytes >= 2 * MIB
+    huge = page_bytes > numa.base_page_bytes()
     nbytes = page_bytes * n_pages
-    with numa.Region(nbytes, node=source, huge=huge, align=max(page_bytes, 2 * MIB)) as region:
+    with numa.Region(nbytes, node=source, huge=huge, align=max(page_bytes, numa.thp_bytes())) as region:
         region.touch()
         numa.bind(region.address, nbytes, None)  # placed; later moves are not fought by the policy
         if huge and region.huge_bytes() < nbytes:
@@ -463,7 +470,7 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
                 rows.sidecar["thp_obtained"] = False
                 bar.update()
                 continue
-            if page_bytes >= 2 * MIB:
+            if page_bytes > numa.base_page_bytes():
                 rows.sidecar["thp_obtained"] = rows.sidecar.get("thp_obtained", True)
             if problems:
                 say(f"move_pages {format_page_size(page_bytes)} x{count}: {problems}")

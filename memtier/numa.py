@@ -125,6 +125,20 @@ def thp_setting(root: Path = THP_ROOT) -> str:
     return match.group(1) if match else "unsupported"
 
 
+def base_page_bytes() -> int:
+    """The kernel's base page size (4 KiB on x86-64; 4 or 64 KiB on arm64 and Power)."""
+    return mmap.PAGESIZE
+
+
+def thp_bytes(root: Path = THP_ROOT) -> int:
+    """Size of a transparent huge page (``hpage_pmd_size``; 2 MiB where the kernel does not say)."""
+    path = Path(root) / "hpage_pmd_size"
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return HUGE_PAGE_BYTES
+
+
 def thp_available(root: Path = THP_ROOT) -> bool:
     """True when an ``madvise(MADV_HUGEPAGE)`` region may be backed by 2 MiB pages."""
     return thp_setting(root) in ("always", "madvise") and hasattr(mmap, "MADV_HUGEPAGE")

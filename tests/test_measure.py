@@ -87,6 +87,12 @@ def test_thp_setting_is_the_bracketed_word(tmp_path, text, setting):
 def test_thp_missing_means_unsupported(tmp_path):
     assert numa.thp_setting(tmp_path) == "unsupported"
     assert not numa.thp_available(tmp_path)
+    assert numa.thp_bytes(tmp_path) == 2 * MIB
+
+
+def test_thp_size_is_read_from_the_kernel(tmp_path):
+    (tmp_path / "hpage_pmd_size").write_text("16777216\n")
+    assert numa.thp_bytes(tmp_path) == 16 * MIB
 
 
 def test_invalid_node_refused_by_the_plan_and_the_command_line(capsys):
@@ -257,6 +263,11 @@ def test_two_node_plan_moves_between_them_and_refuses_one_node_without_same_node
     with pytest.raises(numa.NumaError, match="pass --same-node"):
         tiny_plan(source=1, target=1)
     assert tiny_plan(source=1, same_node=True).target == 1
+    assert (tiny_plan(target=1, same_node=True).source, tiny_plan(target=1, same_node=True).target) == (1, 1)
+    with pytest.raises(numa.NumaError, match="--same-node stays on one node"):
+        tiny_plan(source=0, target=1, same_node=True)
+    with pytest.raises(numa.NumaError, match="does not exist"):
+        tiny_plan(target=2)
 
 
 def test_plan_refuses_bad_choices():
@@ -274,7 +285,7 @@ def test_no_thp_skips_huge_move_pages_rows_with_a_message(monkeypatch):
     monkeypatch.setattr(numa, "thp_available", lambda root=None: False)
     monkeypatch.setattr(numa, "thp_setting", lambda root=None: "never")
     plan = tiny_plan(same_node=True)
-    assert all(page == 4096 for page, _ in plan.syscall)
+    assert plan.syscall and all(page == numa.base_page_bytes() for page, _ in plan.syscall)
     assert any("huge pages are never" in m for m in plan.messages)
 
 
