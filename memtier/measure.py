@@ -229,16 +229,17 @@ class CopyBuffers:
 
     @classmethod
     def allocate(cls, plan: Plan) -> "CopyBuffers":
-        source = numa.Region(plan.buffer_bytes, node=plan.source, huge=True)
+        regions = []
         try:
-            target = numa.Region(plan.buffer_bytes, node=plan.target, huge=True)
+            for node, fill in ((plan.source, 1), (plan.target, 0)):
+                regions.append(numa.Region(plan.buffer_bytes, node=node, huge=True))
+                regions[-1].touch(fill)  # allocated now, on its node, not inside a timed copy
         except BaseException:
-            source.close()
+            for region in regions:
+                region.close()
             raise
-        source.touch(1)
-        target.touch(0)
-        huge = (source.huge_bytes() + target.huge_bytes()) / (2 * plan.buffer_bytes)
-        return cls(source, target, huge)
+        huge = sum(region.huge_bytes() for region in regions) / (2 * plan.buffer_bytes)
+        return cls(regions[0], regions[1], huge)
 
     def close(self) -> None:
         self.source.close()
