@@ -449,3 +449,18 @@ def test_measured_file_fitted_end_to_end(tmp_path, capsys):
     fit_out = tmp_path / "mine.json"
     assert cli.main(["fit", str(out), "--bootstrap", "0", "--out", str(fit_out)]) == 0
     assert "copy_gbps_per_thread" in capsys.readouterr().out and fit_out.exists()
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["--threads", "1,x"], "--threads must be comma-separated whole numbers"),
+    (["--pages", "0"], "--pages must be positive"),
+    (["--page-sizes", "3K"], "power of two"),
+    (["--buffer", "lots"], "--buffer 'lots'"),
+    (["--repeats", "1"], "repeats must be at least 2"),
+])
+def test_command_line_choices_are_checked_in_one_line(tmp_path, capsys, arguments, words):
+    out = tmp_path / "m.csv"
+    assert cli.main(["measure", "--quick", "--no-progress", "--out", str(out), *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("memtier: error: ") and words in error and error.count("\n") == 1
+    assert not out.exists()
