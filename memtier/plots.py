@@ -44,9 +44,9 @@ def plot_scaling(fit, table, x="workers", ax=None, label_by=("batched", "exchang
                      if c != x]
     for key, rows in table.groupby(group_columns, sort=False):
         config = dict(zip(group_columns, key))
-        name = ", ".join([format_page_size(config["page_size"]), f"{config['n_pages']} pages",
+        name = ", ".join([format_page_size(config["page_size"]), f"{config['n_pages']} page{'s' if config['n_pages'] > 1 else ''}",
                           config["scope"]] + [c for c in label_by if config.get(c)])
-        grid_values = np.unique(np.r_[np.geomspace(rows[x].min(), rows[x].max() * 2, 24).round(),
+        grid_values = np.unique(np.r_[np.geomspace(1, rows[x].max() * 2, 24).round(),
                                       rows[x]]).astype(int) if x == "workers" else np.sort(rows[x].unique())
         grid = pd.DataFrame([{**config, x: v} for v in grid_values])
         modelled = fit.predict(grid)
