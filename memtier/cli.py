@@ -241,6 +241,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (memtier fit ... | head): not an error of ours.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("memtier: interrupted", file=sys.stderr)
         return 130

@@ -185,11 +185,8 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
 def fit_copy(measurements, *, base=None, bootstrap: int = 200):
     """Fit the copy parameters of the cost model to the ``scope=copy`` rows of a measured file.
 
-    The fit starts from ``base`` (default: the model's defaults, the RFC's machine) with one
-    change: the copy ceiling ``link_gbps`` is raised to twice the fastest measured copy when
-    it lies below 1.5 times it.  A machine faster than the RFC's 2014 Xeon would otherwise
-    start against a ceiling below its own single-thread copy, where the fit can only explain
-    the data by pinning everything to that ceiling.  Parameters are those of
+    The fit starts from ``base`` (default: the model's defaults, the RFC's machine), with
+    ceilings below what the data reach raised as :func:`memtier.fit` does.  Parameters are those of
     :data:`COPY_PARAMETERS` the rows constrain (:func:`memtier.fitting.identifiable`); the
     ceiling is among them only when the measured thread counts reach it.
 
@@ -197,18 +194,14 @@ def fit_copy(measurements, *, base=None, bootstrap: int = 200):
     -------
     memtier.fitting.Fit
     """
-    from .fitting import _as_params, fit, identifiable
+    from .fitting import _as_params, _room_for_the_data, fit, identifiable
     from .measurements import load_measurements
-    from .model import ModelParams
 
     table = load_measurements(measurements)
     copy = table[table["scope"] == "copy"].reset_index(drop=True)
     if copy.empty:
         raise ValueError("no scope=copy rows to fit; measure with 'memtier measure' first")
-    start = _as_params(base)
-    peak = float(copy["gbps"].max())
-    if start.link_gbps < 1.5 * peak:
-        start = start.replace(link_gbps=min(2 * peak, ModelParams.bounds()["link_gbps"][1]))
+    start = _room_for_the_data(copy, _as_params(base))
     free = identifiable(copy, start, candidates=COPY_PARAMETERS)
     return fit(copy, free=free, base=start, bootstrap=bootstrap)
 
