@@ -3,6 +3,7 @@
 After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management" (2019).
 """
 from .fitting import Fit, default_fit, fit, load_fit
+from .measure import fit_copy, make_plan, measure_machine, run_measurements
 from .measurements import MeasurementError, load_measurements, parse_page_size, save_measurements
 from .model import ModelParams, call_time_us, throughput_gbps
 from . import workloads
@@ -20,6 +21,10 @@ __all__ = [
     "fit",
     "load_fit",
     "throughput_gbps",
+    "fit_copy",
+    "make_plan",
+    "measure_machine",
+    "run_measurements",
     "MeasurementError",
     "load_measurements",
     "parse_page_size",

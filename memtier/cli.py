@@ -259,6 +259,92 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+# --- measuring this machine -------------------------------------------------------------------
+
+
+def _size_list(text: str) -> list[int]:
+    from .measurements import parse_page_size
+
+    return [parse_page_size(part) for part in text.split(",") if part.strip()]
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CliError(f"{what} must be comma-separated whole numbers, e.g. 1,16,512; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise CliError(f"{what} must be positive; got {text!r}")
+    return values
+
+
+def _bytes(text: str) -> int:
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise CliError(f"--buffer {text!r}: give bytes with a binary unit, e.g. 256M or 2G")
+    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]
+
+
+def _measure(args) -> int:
+    from .measure import make_plan, run_measurements, sidecar_path
+    from .numa import NumaError
+
+    choices = {}
+    if args.page_sizes:
+        choices["page_sizes"] = _size_list(args.page_sizes)
+    if args.pages:
+        choices["pages_per_call"] = _int_list(args.pages, "--pages")
+    if args.threads:
+        choices["threads"] = _int_list(args.threads, "--threads")
+    if args.buffer:
+        choices["buffer_bytes"] = _bytes(args.buffer)
+    try:
+        plan = make_plan(quick=args.quick, source=args.source, target=args.target,
+                         same_node=args.same_node, repeats=args.repeats, **choices)
+        rows = run_measurements(args.out, plan, force=args.force, progress=not args.no_progress)
+    except NumaError as error:
+        raise CliError(str(error)) from None
+    except KeyboardInterrupt as stop:
+        kept = getattr(stop, "rows", None)
+        if kept is not None and kept.rows:
+            print(f"memtier: interrupted; {kept.path} keeps the {len(kept.rows)} row(s) finished so far",
+                  file=sys.stderr)
+        else:
+            print("memtier: interrupted before the first row was finished; nothing written", file=sys.stderr)
+        return 130
+    print(f"{len(rows.rows)} rows written to {rows.path} (machine: {sidecar_path(rows.path)})")
+    return 0
+
+
+def _add_measure_commands(sub) -> None:
+    p = _command(
+        sub,
+        "measure",
+        "Measure page copy bandwidth and move_pages(2) on this machine, as rows to fit.",
+        """
+        memtier measure --out measurements.csv
+        memtier measure --quick --out quick.csv && memtier fit quick.csv
+        memtier measure --from 0 --to 2 --threads 1,2,4,8 --out cxl.csv
+        """,
+        _measure,
+    )
+    p.add_argument("--out", default="measurements.csv", help="CSV to write (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="overwrite --out and its .json sidecar")
+    p.add_argument("--quick", action="store_true", help="a few seconds: small buffers, fewer sizes and repeats")
+    p.add_argument("--from", dest="source", type=int, help="NUMA node the pages start on (default: the first)")
+    p.add_argument("--to", dest="target", type=int, help="NUMA node they move to (default: the next with memory)")
+    p.add_argument("--same-node", action="store_true",
+                   help="time move_pages within one node (no data moves; labelled in notes)")
+    p.add_argument("--page-sizes", help="comma-separated, e.g. 4K,64K,2M (default: 4K,64K,2M)")
+    p.add_argument("--pages", help="pages per copy call, e.g. 1,16,512 (default)")
+    p.add_argument("--threads", help="copy thread counts, e.g. 1,2,4 (default: 1, 2, 4 ... cores)")
+    p.add_argument("--buffer", help="bytes of each copy buffer, e.g. 1G (default: 2x last-level cache)")
+    p.add_argument("--repeats", type=int, help="timed runs per figure (default: 7; 3 with --quick)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memtier",
@@ -268,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_model_commands(sub)
     _add_simulator_commands(sub)
+    _add_measure_commands(sub)
     return parser
 
 
@@ -276,6 +363,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (memtier fit ... | head): not an error of ours.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("memtier: interrupted", file=sys.stderr)
         return 130

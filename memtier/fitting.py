@@ -289,6 +289,25 @@ def load_fit(path) -> Fit:
     return Fit(ModelParams(**data["params"]), list(data["free"]), table, samples, data["confidence"])
 
 
+def _room_for_the_data(table: pd.DataFrame, start: ModelParams) -> ModelParams:
+    """Raise a starting ceiling that lies below what the data already reach.
+
+    A machine faster than the RFC's 2014 Xeon measured against the RFC's 12.7 GB/s copy
+    ceiling would start where the fit can only explain the data by pinning everything to that
+    ceiling (and the prior would hold it there).  Each ceiling (CPU copy, exchange, DMA) below
+    1.5 times its rows' fastest throughput starts at twice that throughput instead.
+    """
+    cpu = table["copy"] == "cpu"
+    changes = {}
+    for name, rows in (("link_gbps", cpu & ~table["exchange"]), ("exchange_ceiling_gbps", cpu & table["exchange"]),
+                       ("dma_ceiling_gbps", table["copy"] == "dma")):
+        if rows.any():
+            peak = float(table.loc[rows, "gbps"].max())
+            if getattr(start, name) < 1.5 * peak:
+                changes[name] = min(2 * peak, ModelParams.bounds()[name][1])
+    return start.replace(**changes) if changes else start
+
+
 def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int = 0) -> Fit:
     """Fit the cost model to measurements.
 
@@ -297,8 +316,9 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     measurements : str, os.PathLike or pandas.DataFrame
         Measurements in memtier's schema (see :func:`memtier.load_measurements`).
     free : list of str, optional
-        Parameters to fit; the others are taken from ``base``.  By default, those the
-        measurements constrain (:func:`identifiable`).
+        Parameters to fit; the others are taken from ``base`` unchanged.  By default, those the
+        measurements constrain (:func:`identifiable`), and a ceiling of ``base`` below what the
+        data already reach is raised first (to twice the fastest row).
     base : Fit, ModelParams or dict, optional
         Where the fixed parameters come from, and where the fit starts.  Defaults to
         :class:`ModelParams`' defaults (the RFC's machine).
@@ -312,9 +332,12 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     Fit
     """
     table = load_measurements(measurements)
-    start = _as_params(base)
+    base = _as_params(base)
+    roomy = _room_for_the_data(table, base)
     if free is None:
-        free = identifiable(table, start)
+        # memtier chooses what to fit, so it also chooses ceilings that leave room for the data.
+        base = roomy
+        free = identifiable(table, roomy)
     else:
         free = list(free)
         unknown = [n for n in free if n not in ModelParams.names()]
@@ -324,6 +347,8 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
             raise ValueError("a parameter is named twice in free")
     if not free:
         raise ValueError("no parameter to fit: the measurements constrain none; name some with free=")
+    # Fixed parameters are the base's; a raised ceiling only moves where a free one starts.
+    start = base.replace(**{n: getattr(roomy, n) for n in free})
     if len(free) > len(table):
         warnings.warn(f"fitting {len(free)} parameters to {len(table)} measurements: "
                       "the fit is not determined; name fewer with free=", stacklevel=2)
