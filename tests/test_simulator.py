@@ -34,7 +34,8 @@ def scenarios(draw):
     slow = draw(st.sampled_from([n_pages, max(0, n_pages - fast), max(0, n_pages - fast) + 1]))
     mechanism = Mechanism(workers=draw(st.sampled_from([1, 4])), batched=draw(st.booleans()),
                           exchange=draw(st.booleans()), batch_pages=draw(st.integers(1, 5)),
-                          page_bytes=draw(st.sampled_from([4096, 2 << 20])))
+                          # 1 GiB pages: a few make gigabytes of lists, so the inactive ratio exceeds 1
+                          page_bytes=draw(st.sampled_from([4096, 2 << 20, 1 << 30])))
     return dict(
         trace=np.array(trace, dtype=np.int64), n_pages=n_pages, fast_capacity=fast, slow_capacity=slow,
         period=draw(st.integers(1, 40)), mechanism=mechanism,
@@ -126,6 +127,33 @@ def test_lru_matches_libcachesim(trace_kind, capacity, tmp_path, params):
     hits = int(result.periods["fast_hits"].sum())
     assert hits == round((1 - miss_ratio) * len(trace))
     assert result.fast_hit_ratio == pytest.approx(1 - miss_ratio, abs=1e-12)
+
+
+def test_reclaim_demotes_only_to_make_room_and_never_promotes(params):
+    trace = workloads.hot_set(2000, 50_000, phases=2, seed=8)
+    periods = simulate(trace, "reclaim", 200, period=5000, fit=params).periods
+    assert (periods["promoted"] == 0).all() and periods["demoted"].sum() > 0
+    touched = [len(np.unique(trace[:stop])) for stop in np.cumsum(periods["accesses"].to_numpy())]
+    # once every page has been allocated, nothing more is scanned or moved
+    done = np.flatnonzero(np.array(touched) == touched[-1])[0]
+    assert (periods["demoted"].iloc[done + 1:] == 0).all()
+    roomy = simulate(trace, "reclaim", 2000, period=5000, fit=params).periods
+    assert (roomy["demoted"] == 0).all()
+
+
+def test_inactive_ratio_follows_the_kernel():
+    sizes = np.zeros((4, 4), dtype=np.int64)
+    # 1 GiB of 4 KiB pages on the fast node: ratio int_sqrt(10) = 3
+    sizes[lists.FAST_INACTIVE, lists.M_SIZE] = 65_536
+    sizes[lists.FAST_ACTIVE, lists.M_SIZE] = 196_608 + 1
+    assert lists._inactive_is_low(0, sizes, 4096, 0)          # 65536 * 3 < 196609
+    assert not lists._inactive_is_low(0, sizes, 4096, 1)      # one isolated page counts
+    sizes[lists.FAST_ACTIVE, lists.M_SIZE] = 196_608
+    assert not lists._inactive_is_low(0, sizes, 4096, 0)
+    # under 1 GB the ratio is 1
+    sizes[lists.FAST_INACTIVE, lists.M_SIZE], sizes[lists.FAST_ACTIVE, lists.M_SIZE] = 10, 11
+    assert lists._inactive_is_low(0, sizes, 4096, 0)
+    assert [lists._int_sqrt(x) for x in (0, 1, 3, 4, 99, 100, 240)] == [0, 1, 1, 2, 9, 10, 15]
 
 
 def test_chunks_and_memory_map_do_not_change_results(tmp_path, params):
