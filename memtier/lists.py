@@ -59,17 +59,6 @@ N_COLUMNS = 13
 SWAP_CLUSTER_MAX = 32
 
 
-@njit
-def _min_max(values):
-    """Smallest and largest entry of a non-empty array, in one pass (validating a trace)."""
-    low = values[0]
-    high = values[0]
-    for value in values:
-        low = min(low, value)
-        high = max(high, value)
-    return low, high
-
-
 # Columns of ``meta``.
 M_START, M_LENGTH, M_TAIL, M_SIZE = range(4)
 
@@ -123,32 +112,69 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     whose accessed bit is set is activated, the bit cleared; an unreferenced page is cold.
     With ``isolate``, cold pages are kept off the lists in ``cold`` (mm_manage isolates them
     as demotion candidates) and their number returned; otherwise they go back to the head
-    of the inactive list (nothing is reclaimed)."""
+    of the inactive list (nothing is reclaimed).
+
+    The two lists' ring positions are kept in local variables for the scan (the same
+    arithmetic as :func:`_pop_tail` and :func:`_push_head`): numba cannot tell that ``meta``
+    and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step."""
     inactive = node * 2
+    active = inactive + 1
+    i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
+    a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     n_cold = 0
     for _ in range(n_scan):
-        page = _pop_tail(inactive, ring, meta)
+        page = ring[i_start + i_tail]
+        i_tail += 1
+        if i_tail == i_length:
+            i_tail = 0
+        i_size -= 1
         f = flags[page]
         if f & ACCESSED:
             flags[page] = (f & ~ACCESSED) | ACTIVE
-            _push_head(inactive + 1, page, ring, meta)
+            position = a_tail + a_size
+            if position >= a_length:
+                position -= a_length
+            ring[a_start + position] = page
+            a_size += 1
         elif isolate:
             cold[n_cold] = page
             n_cold += 1
         else:
-            _push_head(inactive, page, ring, meta)
+            position = i_tail + i_size
+            if position >= i_length:
+                position -= i_length
+            ring[i_start + position] = page
+            i_size += 1
+    meta[inactive, M_TAIL] = i_tail
+    meta[inactive, M_SIZE] = i_size
+    meta[active, M_SIZE] = a_size
     return n_cold
 
 
 @njit
 def _shrink_active(node, n_scan, flags, ring, meta):
     """``shrink_active_list`` for anonymous pages: every page scanned from the tail moves
-    to the inactive list, its accessed bit tested and cleared on the way."""
+    to the inactive list, its accessed bit tested and cleared on the way (ring positions in
+    local variables, as in :func:`_shrink_inactive`)."""
     active = node * 2 + 1
+    inactive = active - 1
+    a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
+    i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
     for _ in range(n_scan):
-        page = _pop_tail(active, ring, meta)
+        page = ring[a_start + a_tail]
+        a_tail += 1
+        if a_tail == a_length:
+            a_tail = 0
+        a_size -= 1
         flags[page] = flags[page] & ~(ACCESSED | ACTIVE)
-        _push_head(active - 1, page, ring, meta)
+        position = i_tail + i_size
+        if position >= i_length:
+            position -= i_length
+        ring[i_start + position] = page
+        i_size += 1
+    meta[active, M_TAIL] = a_tail
+    meta[active, M_SIZE] = a_size
+    meta[inactive, M_SIZE] = i_size
 
 
 @njit

@@ -18,12 +18,15 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   at its limit; reclaim demotes up to 32 cold pages (``SWAP_CLUSTER_MAX``) to make room, and
   nothing is ever promoted.  ``active-shrink`` (the RFC): at the end of every period,
   ``mm_manage`` shrinks half of each list, slow node then fast node, then promotes the slow
-  node's active pages, demoting (or, with the ``exchange`` mechanisms, exchanging) the fast
-  node's cold pages when the fast node is full.  Cold pages are those its inactive-list
-  scan found unreferenced; ``mm_manage`` isolates them for migration and puts back those
-  it did not move.  ``lru``: the fast node is an exact
-  LRU cache of the slow one.  ``oracle``: in each period, the ``fast_capacity`` pages that
-  period touches most are fast (the bound for a placement that changes once a period).
+  node's active pages, oldest first (from the list's tail, as the kernel isolates pages),
+  demoting (or, with the ``exchange`` mechanisms, exchanging) the fast node's cold pages
+  when the fast node is full.  Cold pages are those the fast node's inactive-list scan found
+  unreferenced (``linux-lru.md``: "not referenced -> a cold page, a candidate for
+  demotion"); ``mm_manage`` isolates them for migration and puts back those it did not move.
+  Migrated pages keep ``PG_active`` and start with the accessed bit clear (the kernel makes
+  their new page-table entry old).  ``lru``: the fast node is an exact LRU cache of the slow
+  one.  ``oracle``: in each period, the ``fast_capacity`` pages that period touches most are
+  fast (the bound for a placement that changes once a period).
 - **Time.**  An access costs ``fast_access_ns`` or ``slow_access_ns`` (defaults 82 ns and
   1000 ns, the figures of HeMem's simulator, SOSP'21).  Moving pages costs what the cost
   model (:func:`memtier.model.call_time_us`, scope ``migrate``) gives for the mechanism, call
@@ -32,8 +35,9 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   competes for memory bandwidth; this makes speedups conservative).
 - **Budget.**  ``mm_manage`` may spend at most ``migration_share`` of the period's access
   time migrating (default 0.1: a manager that takes more than a tenth of the run is the CPU
-  competition the RFC's cover letter worries about).  It stops at the first call that would
-  exceed the budget, so a faster mechanism moves more pages per period.  ``max_migrate_pages``
+  competition the RFC's cover letter worries about).  When a whole batch no longer fits, it
+  makes the largest call that does, then stops; so a faster mechanism moves more pages per
+  period.  Without exchange, a demotion call and a promotion call move each pair.  ``max_migrate_pages``
   caps the pages promoted per period (``mm_manage``'s ``nr_pages``).  Reclaim's demotions and
   the LRU's moves are not budgeted (they must happen); the oracle's moves cost nothing.
 
@@ -119,7 +123,7 @@ def _page_range(trace, chunk) -> tuple[int, int]:
     """Smallest and largest page number, read chunk by chunk (memory-mapped traces too)."""
     low, high = None, None
     for _, part in _chunks(trace, chunk):
-        part_low, part_high = (int(v) for v in lists._min_max(part))
+        part_low, part_high = int(part.min()), int(part.max())  # numpy's SIMD reductions
         low = part_low if low is None else min(low, part_low)
         high = part_high if high is None else max(high, part_high)
     return low, high
