@@ -17,8 +17,9 @@ from .lists import (
     C_ACCESSES, C_CLASSIFIED, C_DEMOTED, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
     C_SLOW_USED, C_STATIC_HITS, C_TRUE_HOT, C_TRUE_POSITIVE, FAST, IN_TRUE_SET, K_BATCH_PAGES,
     K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_LRU_NEWEST, S_LRU_OLDEST,
-    S_TOUCHED, STATIC_FAST, _batches_cost_us, _score, _true_hot_set,
+    S_TOUCHED, STATIC_FAST, _batches_cost_us,
 )
+from .hotset import _score, _true_hot_set
 
 
 @njit
