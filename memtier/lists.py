@@ -291,15 +291,21 @@ def _migrate(row, config, budget_us, migrate_cost, exchange_cost, flags, ring, m
 @njit
 def _reclaim(row, config, migrate_cost, flags, ring, meta, state, out):
     """Reclaim on the fast node at its limit (Linux default, with demotion in place of
-    swap): scan in batches of ``SWAP_CLUSTER_MAX``, deactivating while the inactive list is
-    low, until that many cold pages are demoted or the lists were scanned twice over."""
+    swap): deactivate until the inactive list is no longer low, then scan its tail in
+    batches of ``SWAP_CLUSTER_MAX`` until that many cold pages are demoted or the lists were
+    scanned twice over."""
     slow_capacity, batch = config[K_SLOW_CAPACITY], config[K_BATCH_PAGES]
     demoted = 0
     scanned = 0
     limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
     page_bytes = config[K_PAGE_BYTES]
     while demoted < SWAP_CLUSTER_MAX and scanned < limit:
-        if _inactive_is_low(0, meta, page_bytes, 0):
+        # Refill the inactive list before scanning it, as the inactive-ratio rule intends:
+        # a page deactivated (its accessed bit cleared) must get the inactive list's whole
+        # length of time to be referenced again.  Deactivating one batch and scanning it at
+        # once would demote every page whose next access is more than a batch away, hot
+        # pages included (an earlier version did, and reclaim lost the whole hot set).
+        while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
             n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
             _shrink_active(0, n, flags, ring, meta)
             scanned += n

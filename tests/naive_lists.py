@@ -95,7 +95,7 @@ class NaiveSimulator:
         demoted = scanned = 0
         limit = 2 * self.used(0) + SWAP_CLUSTER_MAX
         while demoted < SWAP_CLUSTER_MAX and scanned < limit:
-            if self.inactive_is_low(0):
+            while self.inactive_is_low(0) and self.lists[(0, True)]:
                 n = min(SWAP_CLUSTER_MAX, len(self.lists[(0, True)]))
                 self.shrink_active(0, n)
                 scanned += n
