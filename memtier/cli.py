@@ -7,6 +7,7 @@ line on stderr (``memtier: error: ...``) and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 
@@ -79,9 +80,8 @@ def _predict(args) -> int:
         "batched": args.batched,
         "exchange": args.exchange,
         "scope": args.scope,
-        "gbps": 1.0,  # placeholder throughput so the row passes the schema; it is not used
     }
-    config = load_measurements(pd.DataFrame([row]), name="the command line")
+    config = load_measurements(pd.DataFrame([row]), name="the command line", throughput=False)
     gbps = float(result.predict(config)[0])
     time_us = config["page_size"].iloc[0] * config["n_pages"].iloc[0] / gbps / 1e3
     low, high = result.predict_interval(config)
@@ -137,6 +137,212 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--batched", action="store_true", help="concurrent (batched) migration of the list")
     p.add_argument("--exchange", action="store_true", help="exchange pages instead of migrating them")
     p.add_argument("--scope", default="migrate", choices=("syscall", "migrate", "copy"))
+
+
+# --- the simulator ----------------------------------------------------------------------------
+
+
+def _capacity(text: str, n_pages: int, name: str) -> int:
+    """Pages from ``"4096"`` or a share of the trace's pages, ``"10%"``."""
+    text = str(text).strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1]) / 100
+            if not 0 <= share:
+                raise ValueError
+            return max(1, int(round(share * n_pages)))
+        return int(text)
+    except ValueError:
+        raise CliError(f"{name} {text!r} is not a page count (4096) or a share of the pages (10%)") from None
+
+
+def _simulate(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from . import workloads
+    from .mechanisms import Mechanism
+    from .simulator import POLICIES, simulate
+
+    if args.out and os.path.exists(args.out) and not args.force:
+        raise FileExistsError(f"{args.out} exists; pass --force to overwrite it")
+    if args.trace:
+        trace = workloads.load_trace(args.trace)
+        n_pages = args.pages
+    else:
+        if args.pages is None or args.accesses is None:
+            raise CliError("give --pages and --accesses for a generated workload (or --trace FILE.npy)")
+        options = {"seed": args.seed} if args.workload != "scan" else {}
+        if args.workload == "zipf":
+            options["alpha"] = args.alpha
+        if args.workload == "hot_set":
+            options.update(hot_fraction=args.hot_fraction, hot_probability=args.hot_probability,
+                           phases=args.phases)
+        trace = workloads.GENERATORS[args.workload](args.pages, args.accesses, **options)
+        n_pages = args.pages
+    pages_for_shares = n_pages if n_pages is not None else int(np.max(trace)) + 1
+    policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
+    mechanism = Mechanism.named(args.mechanism, page_bytes=args.page_size, batch_pages=args.batch_pages)
+    fit = None
+    if args.fit:
+        from .fitting import load_fit
+
+        fit = load_fit(args.fit)
+    fast = _capacity(args.fast_capacity, pages_for_shares, "--fast-capacity")
+    slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
+                                                              "--slow-capacity")
+    progress = not args.quiet and len(trace) >= 5_000_000
+    summaries, tables = [], []
+    for policy in policies:
+        result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
+                          mechanism=mechanism, fit=fit, migration_share=args.migration_share,
+                          max_migrate_pages=args.max_migrate_pages, progress=progress)
+        summaries.append(result.summary())
+        tables.append(result.periods.assign(policy=policy))
+    summary = pd.DataFrame(summaries).set_index("policy")
+    columns = ["fast_hit_ratio", "precision", "recall", "promoted", "demoted", "exchanged",
+               "migration_us", "time_us", "speedup_vs_static", "speedup_vs_all_slow"]
+    print(f"{len(trace)} accesses, fast capacity {fast} pages, period {result.config['period']} accesses, "
+          f"{mechanism.label}")
+    print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
+    if args.out:
+        table = pd.concat(tables, ignore_index=True)
+        table.insert(0, "policy", table.pop("policy"))
+        temporary = args.out + ".tmp"
+        table.to_csv(temporary, index=False)
+        os.replace(temporary, args.out)
+        print(f"per-period results written to {args.out}")
+    return 0
+
+
+def _add_simulator_commands(sub) -> None:
+    from .mechanisms import MECHANISMS
+    from .simulator import POLICIES
+    from .workloads import GENERATORS
+
+    p = _command(
+        sub,
+        "simulate",
+        "Simulate tiering policies on a generated or saved page-access trace.",
+        """
+        memtier simulate --workload hot_set --pages 100000 --accesses 10000000 --fast-capacity 10%
+        memtier simulate --trace trace.npy --policy all --fast-capacity 4096 --mechanism exchange-mt16 --page-size 2M --out results.csv
+        """,
+        _simulate,
+    )
+    p.add_argument("--workload", default="hot_set", choices=sorted(GENERATORS),
+                   help="generated trace (default: %(default)s)")
+    p.add_argument("--trace", help="a .npy trace of page numbers (read memory-mapped) instead of --workload")
+    p.add_argument("--pages", type=int, help="pages in the address space")
+    p.add_argument("--accesses", type=int, help="accesses to generate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated trace (default: 0)")
+    p.add_argument("--alpha", type=float, default=1.0, help="zipf skew (default: 1.0)")
+    p.add_argument("--hot-fraction", type=float, default=0.1, help="hot_set: share of pages hot (default: 0.1)")
+    p.add_argument("--hot-probability", type=float, default=0.9,
+                   help="hot_set: share of accesses to the hot set (default: 0.9)")
+    p.add_argument("--phases", type=int, default=1, help="hot_set: hot-set changes (default: 1)")
+    p.add_argument("--policy", default="active-shrink",
+                   help=f"{', '.join(POLICIES)}; several separated by commas, or 'all' (default: %(default)s)")
+    p.add_argument("--fast-capacity", required=True, help="fast-node limit: pages, or a share such as 10%%")
+    p.add_argument("--slow-capacity", help="slow-node limit: pages or a share (default: every page)")
+    p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
+    p.add_argument("--mechanism", default="linux", choices=list(MECHANISMS), metavar="MECHANISM",
+                   help=f"how pages move: {', '.join(MECHANISMS)} (default: %(default)s)")
+    p.add_argument("--page-size", default="4K", help="bytes of one page: 4K, 2M, ... (default: 4K)")
+    p.add_argument("--batch-pages", type=int, default=16, help="pages per migration call (default: 16)")
+    p.add_argument("--migration-share", type=float, default=0.1,
+                   help="share of a period's access time migration may take (default: 0.1)")
+    p.add_argument("--max-migrate-pages", type=int, help="pages promoted per period at most")
+    p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
+    p.add_argument("--out", help="write the per-period results of every policy to this CSV")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# --- measuring this machine -------------------------------------------------------------------
+
+
+def _size_list(text: str) -> list[int]:
+    from .measurements import parse_page_size
+
+    return [parse_page_size(part) for part in text.split(",") if part.strip()]
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CliError(f"{what} must be comma-separated whole numbers, e.g. 1,16,512; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise CliError(f"{what} must be positive; got {text!r}")
+    return values
+
+
+def _bytes(text: str) -> int:
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise CliError(f"--buffer {text!r}: give bytes with a binary unit, e.g. 256M or 2G")
+    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]
+
+
+def _measure(args) -> int:
+    from .measure import make_plan, run_measurements, sidecar_path
+    from .numa import NumaError
+
+    choices = {}
+    if args.page_sizes:
+        choices["page_sizes"] = _size_list(args.page_sizes)
+    if args.pages:
+        choices["pages_per_call"] = _int_list(args.pages, "--pages")
+    if args.threads:
+        choices["threads"] = _int_list(args.threads, "--threads")
+    if args.buffer:
+        choices["buffer_bytes"] = _bytes(args.buffer)
+    try:
+        plan = make_plan(quick=args.quick, source=args.source, target=args.target,
+                         same_node=args.same_node, repeats=args.repeats, **choices)
+        rows = run_measurements(args.out, plan, force=args.force, progress=not args.no_progress)
+    except NumaError as error:
+        raise CliError(str(error)) from None
+    except KeyboardInterrupt as stop:
+        kept = getattr(stop, "rows", None)
+        if kept is not None and kept.rows:
+            print(f"memtier: interrupted; {kept.path} keeps the {len(kept.rows)} row(s) finished so far",
+                  file=sys.stderr)
+        else:
+            print("memtier: interrupted before the first row was finished; nothing written", file=sys.stderr)
+        return 130
+    print(f"{len(rows.rows)} rows written to {rows.path} (machine: {sidecar_path(rows.path)})")
+    return 0
+
+
+def _add_measure_commands(sub) -> None:
+    p = _command(
+        sub,
+        "measure",
+        "Measure page copy bandwidth and move_pages(2) on this machine, as rows to fit.",
+        """
+        memtier measure --out measurements.csv
+        memtier measure --quick --out quick.csv && memtier fit quick.csv
+        memtier measure --from 0 --to 2 --threads 1,2,4,8 --out cxl.csv
+        """,
+        _measure,
+    )
+    p.add_argument("--out", default="measurements.csv", help="CSV to write (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="overwrite --out and its .json sidecar")
+    p.add_argument("--quick", action="store_true", help="a few seconds: small buffers, fewer sizes and repeats")
+    p.add_argument("--from", dest="source", type=int, help="NUMA node the pages start on (default: the first)")
+    p.add_argument("--to", dest="target", type=int, help="NUMA node they move to (default: the next with memory)")
+    p.add_argument("--same-node", action="store_true",
+                   help="time move_pages within one node (no data moves; labelled in notes)")
+    p.add_argument("--page-sizes", help="comma-separated, e.g. 4K,64K,2M (default: 4K,64K,2M)")
+    p.add_argument("--pages", help="pages per copy call, e.g. 1,16,512 (default)")
+    p.add_argument("--threads", help="copy thread counts, e.g. 1,2,4 (default: 1, 2, 4 ... cores)")
+    p.add_argument("--buffer", help="bytes of each copy buffer, e.g. 1G (default: 2x last-level cache)")
+    p.add_argument("--repeats", type=int, help="timed runs per figure (default: 7; 3 with --quick)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # --- real traces: valgrind lackey and DAMON records ------------------------------------------
@@ -251,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_model_commands(sub)
+    _add_simulator_commands(sub)
+    _add_measure_commands(sub)
     _add_trace_commands(sub)
     return parser
 
@@ -260,6 +468,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (memtier fit ... | head): not an error of ours.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("memtier: interrupted", file=sys.stderr)
         return 130

@@ -16,8 +16,10 @@ gbps       throughput in GB/s (10^9 bytes per second), *or*
 time_us    elapsed microseconds of one call (exactly one of the two per row)
 ========== =================================================================================
 
-Optional columns: ``source``, ``machine``, ``notes`` (text) and ``gbps_sd`` (the spread of
-repeated runs, GB/s).  Page sizes written as strings use binary units (``2M`` is 2 MiB), as
+Optional columns: ``source``, ``machine``, ``notes`` (text), ``gbps_sd`` (the spread of
+repeated runs, GB/s) and ``ptes_per_page`` (page-table entries that map one page; by default
+the x86-64 rule of :func:`memtier.model.default_ptes_per_page`: 1 for 4 KiB, 2 MiB and 1 GiB
+pages, one per 4 KiB otherwise.  Power's 64 KiB base pages and 16 MiB huge pages are 1).  Page sizes written as strings use binary units (``2M`` is 2 MiB), as
 page sizes always are.
 
 Every refusal names the file, the row (as numbered in the file: the first data row is 1) and
@@ -37,7 +39,7 @@ SCOPES = ("syscall", "migrate", "copy")
 REQUIRED = ("page_size", "n_pages", "copy", "workers", "batched", "exchange", "scope")
 THROUGHPUT = ("gbps", "time_us")
 OPTIONAL_TEXT = ("source", "machine", "notes")
-COLUMNS = REQUIRED + THROUGHPUT + ("gbps_sd",) + OPTIONAL_TEXT
+COLUMNS = REQUIRED + THROUGHPUT + ("gbps_sd", "ptes_per_page") + OPTIONAL_TEXT
 
 MIN_PAGE_BYTES = 4096
 MAX_PAGE_BYTES = 1 << 30
@@ -94,6 +96,14 @@ def format_page_size(page_bytes: int) -> str:
     return f"{page_bytes}B"
 
 
+def _default_ptes(page_bytes: int) -> int:
+    # x86-64: 4 KiB pages, 2 MiB PMD and 1 GiB PUD mappings are one entry; other folios one
+    # 4 KiB PTE per subpage. Kept in step with memtier.model.default_ptes_per_page.
+    if page_bytes in (4096, 2 << 20, 1 << 30):
+        return 1
+    return page_bytes // MIN_PAGE_BYTES
+
+
 def _where(name: str, row: int, column: str) -> str:
     return f"{name}: row {row}, column '{column}'"
 
@@ -135,7 +145,7 @@ def _is_missing(value) -> bool:
     )
 
 
-def load_measurements(source, *, name: str | None = None) -> pd.DataFrame:
+def load_measurements(source, *, name: str | None = None, throughput: bool = True) -> pd.DataFrame:
     """Read and validate measurements in memtier's schema.
 
     Parameters
@@ -144,6 +154,9 @@ def load_measurements(source, *, name: str | None = None) -> pd.DataFrame:
         A CSV file (lines starting with ``#`` are comments: the provenance header) or a table.
     name : str, optional
         What to call the source in error messages (defaults to the file name).
+    throughput : bool
+        Whether rows must carry a measured ``gbps`` or ``time_us``.  ``False`` validates
+        configurations to predict (their throughput columns are NaN).
 
     Returns
     -------
@@ -181,7 +194,7 @@ def load_measurements(source, *, name: str | None = None) -> pd.DataFrame:
             f"{name}: missing column(s) {', '.join(missing)}; the schema needs "
             f"{', '.join(REQUIRED)} and one of gbps or time_us"
         )
-    if not any(c in table.columns for c in THROUGHPUT):
+    if throughput and not any(c in table.columns for c in THROUGHPUT):
         raise MeasurementError(f"{name}: needs a 'gbps' or a 'time_us' column")
     if len(table) == 0:
         raise MeasurementError(f"{name}: no rows of measurements")
@@ -204,24 +217,44 @@ def load_measurements(source, *, name: str | None = None) -> pd.DataFrame:
             row[column] = value
         for column in ("batched", "exchange"):
             row[column] = _to_bool(record[column], _where(name, index, column))
-        given = [c for c in THROUGHPUT if c in record and not _is_missing(record[c])]
-        if len(given) != 1:
+        if not throughput:
+            given = []
+        elif record.get("given") in THROUGHPUT:
+            # An already validated table: both are filled, one was measured, one derived.
+            given = [record["given"]]
+        else:
+            given = [c for c in THROUGHPUT if c in record and not _is_missing(record[c])]
+        if throughput and len(given) != 1:
             raise MeasurementError(
                 f"{name}: row {index}: give exactly one of 'gbps' or 'time_us' "
                 f"({'both are' if given else 'neither is'} set)"
             )
-        column = given[0]
-        value = _to_positive_float(record[column], _where(name, index, column))
-        bytes_moved = row["page_size"] * row["n_pages"]
-        if column == "gbps":
-            row["gbps"], row["time_us"] = value, bytes_moved / value / 1e3
+        if given:
+            column = given[0]
+            value = _to_positive_float(record[column], _where(name, index, column))
+            bytes_moved = row["page_size"] * row["n_pages"]
+            if column == "gbps":
+                row["gbps"], row["time_us"] = value, bytes_moved / value / 1e3
+            else:
+                row["gbps"], row["time_us"] = bytes_moved / value / 1e3, value
+            row["given"] = column
         else:
-            row["gbps"], row["time_us"] = bytes_moved / value / 1e3, value
-        row["given"] = column
+            row["gbps"] = row["time_us"] = np.nan
+            row["given"] = ""
         sd = record.get("gbps_sd")
         row["gbps_sd"] = (
             np.nan if _is_missing(sd) else _to_positive_float(sd, _where(name, index, "gbps_sd"))
         )
+        ptes = record.get("ptes_per_page")
+        if _is_missing(ptes):
+            row["ptes_per_page"] = _default_ptes(row["page_size"])
+        else:
+            row["ptes_per_page"] = _to_positive_int(ptes, _where(name, index, "ptes_per_page"))
+            if row["ptes_per_page"] > row["page_size"] // MIN_PAGE_BYTES:
+                raise MeasurementError(
+                    f"{_where(name, index, 'ptes_per_page')}: {ptes!r} entries cannot map a "
+                    f"{format_page_size(row['page_size'])} page (at most one per 4 KiB)"
+                )
         for column in OPTIONAL_TEXT:
             value = record.get(column)
             row[column] = "" if _is_missing(value) else str(value)

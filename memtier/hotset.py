@@ -1,0 +1,92 @@
+"""The period's true hot set, and how well a policy's classification matches it.
+
+Numba kernels shared by :mod:`memtier.lists` and :mod:`memtier.baselines` (private, like
+them).  The true hot set of a period is its ``k`` most accessed pages (``k`` is the fast
+node's limit), ties broken by first touch in the period; it is found from a histogram of
+the period's access counts in time linear in the pages touched, without sorting them.
+"""
+import numpy as np
+
+from ._jit import njit
+
+# Page flags these kernels read or set (the others are in memtier.lists).
+STATIC_FAST = 16   # where first-touch placement (the static policy) puts the page
+IN_TRUE_SET = 32   # scratch: in the period's true hot set
+
+
+@njit
+def _hot_threshold(k, counts, touched, n_touched, histogram):
+    """The period's true hot set: its ``k`` most accessed pages, ties broken by first touch.
+
+    Returns ``(k, threshold, ties)``: a page is in the set when its count exceeds
+    ``threshold``, or equals it and is among the first ``ties`` such pages in ``touched``.
+    Counts are histogrammed (the last bin gathers every count beyond it, and is resolved
+    exactly by sorting when the threshold falls there); ``histogram`` is left zeroed."""
+    k = min(k, n_touched)
+    if k == 0:
+        return 0, 0, 0
+    top = histogram.shape[0] - 1
+    most = 0
+    for i in range(n_touched):
+        c = min(counts[touched[i]], top)
+        histogram[c] += 1
+        most = max(most, c)
+    above = 0
+    threshold = most
+    while above + histogram[threshold] < k:
+        above += histogram[threshold]
+        threshold -= 1
+    if threshold == top:  # above == 0 here: the k-th largest count is among the pages >= top
+        big = np.empty(histogram[top], dtype=np.int64)
+        j = 0
+        for i in range(n_touched):
+            c = counts[touched[i]]
+            if c >= top:
+                big[j] = c
+                j += 1
+        big.sort()
+        threshold = big[big.shape[0] - k]
+        for j in range(big.shape[0]):
+            if big[j] > threshold:
+                above += 1
+    histogram[:most + 1] = 0
+    return k, threshold, k - above
+
+
+@njit
+def _true_hot_set(k, counts, touched, n_touched, flags, histogram):
+    """Mark the true hot set (see :func:`_hot_threshold`) with ``IN_TRUE_SET``; its size."""
+    k, threshold, ties = _hot_threshold(k, counts, touched, n_touched, histogram)
+    if k == 0:
+        return 0
+    for i in range(n_touched):
+        page = touched[i]
+        c = counts[page]
+        if c > threshold or (c == threshold and ties > 0):
+            if c == threshold:
+                ties -= 1
+            flags[page] |= IN_TRUE_SET
+    return k
+
+
+@njit
+def _score(k, classified_bit, counts, touched, n_touched, flags, histogram):
+    """How many of the period's true hot pages carry ``classified_bit``; the true hot set's
+    size; and the accesses first-touch placement would have served fast (summed here, once a
+    period, rather than at every access).  The period's counts are reset on the way."""
+    k, threshold, ties = _hot_threshold(k, counts, touched, n_touched, histogram)
+    true_positive = 0
+    static_hits = 0
+    for i in range(n_touched):
+        page = touched[i]
+        c = counts[page]
+        counts[page] = 0
+        f = flags[page]
+        if f & STATIC_FAST:
+            static_hits += c
+        if c > threshold or (c == threshold and ties > 0):
+            if c == threshold:
+                ties -= 1
+            if f & classified_bit:
+                true_positive += 1
+    return true_positive, k, static_hits

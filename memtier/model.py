@@ -1,0 +1,392 @@
+"""An analytic model of the time one page-migration call takes.
+
+The model follows what Linux 5.0 plus the RFC's patches do when they migrate a list of
+``n_pages`` pages of ``page_bytes`` each, and charges time to each step.  Throughput follows
+as ``page_bytes * n_pages / time``.  Three timer scopes nest, as in the RFC:
+
+``copy``
+    ``migrate_page_copy()`` / ``copy_page_lists_*()``: only moving the data.
+``migrate``
+    the kernel's ``migrate_pages()``: the copy plus unmapping, allocating and remapping.
+``syscall``
+    ``move_pages(2)`` end to end: the above plus the system call's own work (looking the
+    pages up, isolating them from the LRU lists, ``lru_add_drain_all()``, the status array).
+
+The evidence for each term is the RFC's table (``data/zi_yan_2019_rfc.csv``) unless stated;
+the numbers quoted are read straight from it.  See :class:`ModelParams` for every parameter.
+
+Copy, CPU threads
+    One thread (``workers=1``) copies in the calling thread: no dispatch.  The RFC's single
+    2 MiB copy runs at 2.48 GB/s and 512 4 KiB pages at 1.98 GB/s, i.e. about 0.2 us of
+    per-page cost on top of the bandwidth term (``copy_page_us``); a single 4 KiB page costs
+    0.9 us more (``copy_call_us``: a cold first access and the timer).
+    With several threads the kernel queues work on other CPUs and waits for them
+    (``dispatch_us`` + ``dispatch_thread_us`` per thread), and the thread that builds the work
+    items pays ``mt_page_us`` per page, serially.  That serial term is why 512 4 KiB pages
+    exchange at 3.2-3.9 GB/s whatever the thread count (1 to 16 threads), while one 2 MiB page
+    scales from 2.48 to 9.03 GB/s with 8 threads.
+    Aggregate bandwidth grows with threads until it meets a shared ceiling (the socket link
+    and the memory controllers): ``smooth_min(w * copy_gbps_per_thread, link_gbps)`` with a
+    sharpness ``ceiling_sharpness``; beyond the ceiling, contending threads lose
+    (``contention``): 8 to 16 threads lowers exchange from 10.5 to 10.1 GB/s.
+Copy, DMA engine
+    The RFC has a single DMA figure (16 channels, one 2 MiB page: 4.54 GB/s), so only one DMA
+    parameter can be fitted to it; the others keep the values stated in :class:`ModelParams`
+    and the fit reports them as fixed.  A page is split across the channels: one descriptor per
+    channel per page (``dma_descriptor_us``, submitted serially), a set-up per call
+    (``dma_setup_us``: mapping the pages for the device, taking the channels), and bandwidth
+    ``smooth_min(channels * dma_channel_gbps, dma_ceiling_gbps)``.
+Batching
+    Unbatched, each page is a separate copy with its own dispatch; batched (patches 09-11), the
+    whole list is copied by one dispatch and pages are unmapped and remapped together, saving a
+    share ``batch_saving`` of the kernel's per-page work (fewer TLB flushes): 16 THPs with 2
+    threads cost 34.5 us of kernel work per page unbatched and 24 us batched.
+Exchange
+    Pages are exchanged in pairs (patches 12-17); ``n_pages`` counts every page moved, so 16
+    exchanged THPs are 8 pairs (the RFC counts pages this way for migration; it does not say
+    for exchange, and this is the model's choice).  Each thread reads and writes both pages,
+    so data crosses the link in both directions at once: per-thread bandwidth is
+    ``exchange_gain`` times the one-way figure (1-thread 16-THP exchange copies at 4.23 GB/s,
+    1.7x migration's 2.48) up to its own ceiling ``exchange_ceiling_gbps`` (both sockets'
+    memory is read and written).  No page is allocated: exchange saves a share
+    ``exchange_saving`` of the per-4-KiB-subpage kernel work (THP kernel work falls from 24 us
+    batched to 10.7 us exchanged; 4 KiB pages from 2.7 to 2.0 us).
+Kernel work (``migrate`` and ``syscall`` scopes)
+    ``call_us`` once per call, then per page ``page_us`` + ``subpage_ns`` for every 4 KiB of
+    the page (struct pages of a compound page: 2 MiB THP migration costs 33 us of kernel work
+    against 2.7 us for a 4 KiB page) + ``pte_us`` for every page-table entry after the first
+    that maps the page (a 64 KiB folio on x86 is mapped by 16 PTEs; a THP by one PMD; the
+    RFC's data cannot fit this and the default is an estimate, see the field).
+System call
+    ``syscall_call_us`` per call and ``syscall_page_us`` per page; on the RFC's machine a
+    single 4 KiB page takes ~100 us through ``migrate_pages(2)`` against 13 us inside the
+    kernel function (``lru_add_drain_all()`` sends work to every CPU).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._jit import njit
+
+SCOPE_CODES = {"copy": 0, "migrate": 1, "syscall": 2}
+SUBPAGE_BYTES = 4096
+
+
+def _param(default, low, high, unit, doc):
+    return field(default=default, metadata={"bounds": (low, high), "unit": unit, "doc": doc})
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Parameters of the migration cost model, with their units in their names.
+
+    Defaults are the fit to the RFC's table (rounded), except where a field says the data
+    cannot constrain it; ``bounds`` in each field's metadata are the physical range a fit may
+    use.
+    """
+
+    # --- CPU copy ---
+    copy_gbps_per_thread: float = _param(2.28, 0.1, 100.0, "GB/s",
+        "bandwidth of one copy thread, cross-node")
+    link_gbps: float = _param(12.7, 0.5, 1000.0, "GB/s",
+        "shared ceiling of the copy: the socket link and memory (the RFC's QPI is 19.2 GB/s "
+        "nominal, both directions)")
+    ceiling_sharpness: float = _param(2.3, 1.0, 20.0, "1",
+        "how abruptly aggregate bandwidth meets the ceiling (smooth-min exponent)")
+    contention: float = _param(0.044, 0.0, 2.0, "1",
+        "bandwidth lost per unit of demand beyond the ceiling")
+    dispatch_us: float = _param(50.0, 0.0, 5000.0, "us",
+        "queueing copy work to other CPUs and waiting for it, per dispatch")
+    dispatch_thread_us: float = _param(0.5, 0.0, 500.0, "us",
+        "dispatch cost per thread woken")
+    copy_page_us: float = _param(0.22, 0.0, 100.0, "us",
+        "per-page cost of an in-thread copy besides the bytes (kmap, cold lines)")
+    mt_page_us: float = _param(0.58, 0.0, 100.0, "us",
+        "per-page cost of building multi-threaded copy work, paid serially")
+    copy_call_us: float = _param(0.92, 0.0, 1000.0, "us",
+        "per-call cost of the copy step (first touch, timer)")
+    exchange_gain: float = _param(1.9, 1.0, 2.0, "1",
+        "exchange bandwidth per thread over one-way copy (at most 2: both directions)")
+    exchange_ceiling_gbps: float = _param(12.3, 0.5, 1000.0, "GB/s",
+        "ceiling of exchange copy (both nodes' memory read and written)")
+    # --- DMA copy ---
+    dma_channel_gbps: float = _param(1.0, 0.05, 100.0, "GB/s",
+        "bandwidth of one DMA channel; not constrained by the RFC (one DMA figure): an "
+        "estimate for Intel I/OAT on Haswell-EP, about 1 GB/s per channel")
+    dma_ceiling_gbps: float = _param(5.1, 0.1, 1000.0, "GB/s",
+        "ceiling of the DMA engine over all channels")
+    dma_setup_us: float = _param(20.0, 0.0, 5000.0, "us",
+        "per-call DMA set-up (map pages for the device, take the channels); an estimate")
+    dma_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
+        "per-descriptor submission, one per channel per page; an estimate")
+    # --- kernel work ---
+    call_us: float = _param(7.5, 0.0, 10000.0, "us",
+        "migrate_pages() per call")
+    page_us: float = _param(2.66, 0.0, 1000.0, "us",
+        "migrate_pages() per page (isolate, unmap, allocate, remap)")
+    subpage_ns: float = _param(50.0, 0.0, 10000.0, "ns",
+        "migrate_pages() per 4 KiB of a page (struct pages of a compound page)")
+    pte_us: float = _param(0.1, 0.0, 100.0, "us",
+        "per page-table entry after the first mapping a page; not constrained by the RFC "
+        "(all its pages are mapped by one entry): an estimate of a PTE clear, rmap walk step "
+        "and set")
+    batch_saving: float = _param(0.24, 0.0, 0.95, "1",
+        "share of per-page kernel work saved by batching (TLB flushes shared)")
+    exchange_saving: float = _param(0.56, 0.0, 0.95, "1",
+        "share of per-subpage kernel work saved by exchange (no allocation)")
+    # --- system call ---
+    syscall_call_us: float = _param(90.0, 0.0, 100000.0, "us",
+        "move_pages(2)/migrate_pages(2) per call beyond migrate_pages(): estimated from "
+        "Zi Yan's 2019-03-27 mail (~40 MB/s for one 4 KiB page)")
+    syscall_page_us: float = _param(0.6, 0.0, 1000.0, "us",
+        "system call per page beyond migrate_pages() (lookup, status)")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def bounds(cls) -> dict[str, tuple[float, float]]:
+        return {f.name: f.metadata["bounds"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def units(cls) -> dict[str, str]:
+        return {f.name: f.metadata["unit"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def docs(cls) -> dict[str, str]:
+        return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
+
+    def to_array(self) -> np.ndarray:
+        return np.array([getattr(self, name) for name in self.names()], dtype=np.float64)
+
+    @classmethod
+    def from_array(cls, values) -> "ModelParams":
+        return cls(**{name: float(v) for name, v in zip(cls.names(), values)})
+
+    def replace(self, **changes) -> "ModelParams":
+        return dataclasses.replace(self, **changes)
+
+    def __post_init__(self):
+        for name, (low, high) in self.bounds().items():
+            value = getattr(self, name)
+            if not (np.isfinite(value) and low <= value <= high):
+                raise ValueError(f"parameter {name}={value!r} is outside its physical range [{low}, {high}]")
+
+
+# Positions of the parameters in the array the kernel reads.
+(_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
+ _DMACEIL, _DMASET, _DMADESC, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL,
+ _SPAGE) = range(23)
+assert len(ModelParams.names()) == 23
+
+
+@njit
+def _smooth_min(a, b, sharpness):
+    # (a^-k + b^-k)^(-1/k): a when a << b, b when a >> b.
+    return a / (1.0 + (a / b) ** sharpness) ** (1.0 / sharpness)
+
+
+@njit
+def _cpu_bandwidth_gbps(p, workers, exchange):
+    per_thread = p[_B] * (p[_XGAIN] if exchange else 1.0)
+    ceiling = p[_XCEIL] if exchange else p[_LINK]
+    demand = workers * per_thread
+    bandwidth = _smooth_min(demand, ceiling, p[_SHARP])
+    if demand > ceiling:
+        bandwidth /= 1.0 + p[_CONT] * (demand - ceiling) / ceiling
+    return bandwidth
+
+
+@njit
+def _copy_time_us(p, page_bytes, n_pages, dma, workers, batched, exchange):
+    """Microseconds of the copy step for one call (the ``copy`` scope)."""
+    total_bytes = page_bytes * n_pages
+    # GB/s is 1e3 bytes per microsecond.
+    if dma:
+        bandwidth = _smooth_min(workers * p[_DMACH], p[_DMACEIL], p[_SHARP])
+        setups = 1.0 if batched else n_pages
+        return (p[_CCALL] + setups * p[_DMASET] + n_pages * workers * p[_DMADESC]
+                + total_bytes / (bandwidth * 1e3))
+    bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
+    if workers == 1:
+        return p[_CCALL] + n_pages * p[_CPAGE] + total_bytes / (bandwidth * 1e3)
+    dispatches = 1.0 if batched else n_pages
+    return (p[_CCALL] + dispatches * (p[_DISP] + workers * p[_DISPT]) + n_pages * p[_MTPAGE]
+            + total_bytes / (bandwidth * 1e3))
+
+
+@njit
+def _kernel_time_us(p, page_bytes, n_pages, ptes_per_page, batched, exchange):
+    """Microseconds of migrate_pages()'s own work besides the copy."""
+    subpages = page_bytes / 4096.0
+    per_page = (p[_PAGE] + (ptes_per_page - 1.0) * p[_PTE]
+                + subpages * p[_SUBNS] * 1e-3 * ((1.0 - p[_XSAVE]) if exchange else 1.0))
+    if batched:
+        per_page *= 1.0 - p[_BSAVE]
+    return p[_CALL] + n_pages * per_page
+
+
+@njit
+def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope):
+    time_us = _copy_time_us(p, page_bytes, n_pages, dma, workers, batched, exchange)
+    if scope >= 1:
+        time_us += _kernel_time_us(p, page_bytes, n_pages, ptes_per_page, batched, exchange)
+    if scope >= 2:
+        time_us += p[_SCALL] + n_pages * p[_SPAGE]
+    return time_us
+
+
+@njit
+def _call_times_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, out):
+    for i in range(out.shape[0]):
+        out[i] = _call_time_us(p, page_bytes[i], n_pages[i], ptes_per_page[i], dma[i],
+                               workers[i], batched[i], exchange[i], scope[i])
+
+
+def default_ptes_per_page(page_bytes) -> np.ndarray:
+    """Page-table entries that map one page on x86-64: one for 4 KiB, 2 MiB (PMD) and 1 GiB
+    (PUD) pages; a folio between those sizes is mapped by one 4 KiB PTE per subpage (a 64 KiB
+    folio by 16).  Machines with other page tables (Power's 64 KiB base pages, arm64's
+    contiguous bit) pass their own counts."""
+    page_bytes = np.asarray(page_bytes, dtype=np.int64)
+    leaf = (page_bytes == 4096) | (page_bytes == 2 << 20) | (page_bytes == 1 << 30)
+    return np.where(leaf, 1, page_bytes // SUBPAGE_BYTES).astype(np.float64)
+
+
+def _scope_codes(scope, size):
+    if isinstance(scope, str):
+        if scope not in SCOPE_CODES:
+            raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPE_CODES)}")
+        return np.full(size, SCOPE_CODES[scope], dtype=np.int64)
+    values = np.asarray(scope)
+    if values.dtype.kind in "iu":
+        if values.size and (values.min() < 0 or values.max() > 2):
+            raise ValueError("scope codes must be 0 (copy), 1 (migrate) or 2 (syscall)")
+        return np.broadcast_to(values, (size,)).astype(np.int64)
+    codes = np.empty(values.size, dtype=np.int64)
+    for i, s in enumerate(values.ravel()):
+        if s not in SCOPE_CODES:
+            raise ValueError(f"scope {s!r} is not one of {', '.join(SCOPE_CODES)}")
+        codes[i] = SCOPE_CODES[s]
+    return np.broadcast_to(codes.reshape(values.shape), (size,)).astype(np.int64)
+
+
+def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=False, workers=1,
+                 batched=False, exchange=False, scope="migrate", ptes_per_page=None):
+    """Microseconds one call takes to migrate ``n_pages`` pages of ``page_bytes`` each.
+
+    Every argument broadcasts (numpy rules), so a grid of configurations is one call.
+
+    Parameters
+    ----------
+    params : ModelParams
+        The model's parameters (``Fit.params`` of a fit).
+    page_bytes : int or array of int
+        Bytes of one page, 4 KiB to 1 GiB, a power of two.
+    n_pages : int or array of int
+        Pages moved by one call (>= 1).
+    dma : bool or array of bool
+        Copy with a DMA engine (``workers`` channels) instead of CPU threads.
+    workers : int or array of int
+        Copy threads, or DMA channels (>= 1).
+    batched, exchange : bool or array of bool
+        Concurrent (batched) migration of the list; exchange instead of migration.
+    scope : {"copy", "migrate", "syscall"} or array of those
+        What the timer surrounds.
+    ptes_per_page : array, optional
+        Page-table entries mapping each page; by default :func:`default_ptes_per_page`.
+
+    Returns
+    -------
+    numpy.ndarray of float64 (or a float for scalar input)
+        Microseconds per call.
+    """
+    p = params.to_array() if isinstance(params, ModelParams) else np.ascontiguousarray(params, np.float64)
+    if p.shape != (len(ModelParams.names()),):
+        raise ValueError(f"params must be a ModelParams (or an array of {len(ModelParams.names())} values)")
+    arrays = np.broadcast_arrays(np.asarray(page_bytes), np.asarray(n_pages), np.asarray(dma),
+                                 np.asarray(workers), np.asarray(batched), np.asarray(exchange))
+    shape = arrays[0].shape
+    size = int(np.prod(shape)) if shape else 1
+    page_b, pages, dma_a, workers_a, batched_a, exchange_a = (a.reshape(size) for a in arrays)
+    page_b = page_b.astype(np.float64)
+    if np.any(page_b < 4096) or np.any(page_b > 1 << 30) or np.any(page_b != np.round(page_b)):
+        raise ValueError("page_bytes must be whole numbers of bytes from 4096 (4 KiB) to 1 GiB")
+    pages = pages.astype(np.float64)
+    if np.any(pages < 1) or not np.all(np.isfinite(pages)):
+        raise ValueError("n_pages must be at least 1")
+    workers_i = workers_a.astype(np.int64)
+    if np.any(workers_i < 1) or np.any(workers_i != workers_a):
+        raise ValueError("workers must be whole numbers of threads or DMA channels, at least 1")
+    dma_b, batched_b, exchange_b = (a.astype(np.bool_) for a in (dma_a, batched_a, exchange_a))
+    if np.any(dma_b & exchange_b):
+        raise ValueError("exchange is implemented with CPU copy threads only (patches 12-17); "
+                         "set dma=False for exchange")
+    if ptes_per_page is None:
+        ptes = default_ptes_per_page(page_b)
+    else:
+        ptes = np.broadcast_to(np.asarray(ptes_per_page, dtype=np.float64), shape).reshape(size)
+        if np.any(ptes < 1):
+            raise ValueError("ptes_per_page must be at least 1")
+    codes = _scope_codes(scope, size)
+    out = np.empty(size, dtype=np.float64)
+    _call_times_us(p, np.ascontiguousarray(page_b), np.ascontiguousarray(pages), np.ascontiguousarray(ptes),
+                   np.ascontiguousarray(dma_b), np.ascontiguousarray(workers_i),
+                   np.ascontiguousarray(batched_b), np.ascontiguousarray(exchange_b),
+                   np.ascontiguousarray(codes), out)
+    return out.reshape(shape) if shape else float(out[0])
+
+
+def throughput_gbps(params, page_bytes, n_pages, **config):
+    """GB/s (10^9 bytes per second) of one call; arguments as :func:`call_time_us`."""
+    time_us = call_time_us(params, page_bytes, n_pages, **config)
+    return np.asarray(page_bytes, dtype=np.float64) * np.asarray(n_pages) / time_us / 1e3
+
+
+def table_time_us(params, table) -> np.ndarray:
+    """Modelled microseconds for every row of a validated measurement table."""
+    return call_time_us(
+        params,
+        table["page_size"].to_numpy(np.int64),
+        table["n_pages"].to_numpy(np.int64),
+        dma=(table["copy"] == "dma").to_numpy(),
+        workers=table["workers"].to_numpy(np.int64),
+        batched=table["batched"].to_numpy(bool),
+        exchange=table["exchange"].to_numpy(bool),
+        scope=table["scope"].to_numpy(object),
+        ptes_per_page=table["ptes_per_page"].to_numpy(np.float64),
+    )
+
+
+def table_gbps(params, table) -> np.ndarray:
+    """Modelled GB/s for every row of a validated measurement table."""
+    moved = table["page_size"].to_numpy(np.float64) * table["n_pages"].to_numpy(np.float64)
+    return moved / table_time_us(params, table) / 1e3
+
+
+def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
+    """Where the time of one call goes, in microseconds, as a table.
+
+    Columns: ``data copy`` (bytes over the copy bandwidth), ``copy overheads`` (dispatch,
+    per-page copy set-up, DMA descriptors), ``kernel work`` (unmap, allocate, remap: the
+    ``migrate`` scope beyond the copy), ``system call`` (the ``syscall`` scope beyond that).
+    Arguments as :func:`call_time_us` except ``scope``, which is always ``syscall`` here.
+    """
+    import pandas as pd
+
+    config.pop("scope", None)
+    bare = params.replace(copy_call_us=0.0, copy_page_us=0.0, mt_page_us=0.0, dispatch_us=0.0,
+                          dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0)
+    data = call_time_us(bare, page_bytes, n_pages, scope="copy", **config)
+    copy, migrate, syscall = (call_time_us(params, page_bytes, n_pages, scope=s, **config)
+                              for s in ("copy", "migrate", "syscall"))
+    return pd.DataFrame({
+        "data copy": np.atleast_1d(data),
+        "copy overheads": np.atleast_1d(copy - data),
+        "kernel work": np.atleast_1d(migrate - copy),
+        "system call": np.atleast_1d(syscall - migrate),
+    })

@@ -1,0 +1,40 @@
+"""A slow, obviously correct twin of memtier.model's kernel, written from its docstring.
+
+One configuration at a time, plain Python floats, each term named as in the model's prose.
+"""
+
+
+def smooth_min(a, b, k):
+    return (a ** -k + b ** -k) ** (-1.0 / k)
+
+
+def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, scope, ptes):
+    total = page_bytes * n_pages
+    if dma:
+        bandwidth = smooth_min(workers * p.dma_channel_gbps, p.dma_ceiling_gbps, p.ceiling_sharpness)
+        setups = 1 if batched else n_pages
+        copy = (p.copy_call_us + setups * p.dma_setup_us + n_pages * workers * p.dma_descriptor_us
+                + total / (bandwidth * 1000))
+    else:
+        per_thread = p.copy_gbps_per_thread * (p.exchange_gain if exchange else 1)
+        ceiling = p.exchange_ceiling_gbps if exchange else p.link_gbps
+        demand = workers * per_thread
+        bandwidth = smooth_min(demand, ceiling, p.ceiling_sharpness)
+        if demand > ceiling:
+            bandwidth = bandwidth / (1 + p.contention * (demand / ceiling - 1))
+        if workers == 1:
+            copy = p.copy_call_us + n_pages * p.copy_page_us + total / (bandwidth * 1000)
+        else:
+            dispatches = 1 if batched else n_pages
+            copy = (p.copy_call_us + dispatches * (p.dispatch_us + workers * p.dispatch_thread_us)
+                    + n_pages * p.mt_page_us + total / (bandwidth * 1000))
+    if scope == "copy":
+        return copy
+    subpage_us = p.subpage_ns / 1000 * (page_bytes / 4096) * ((1 - p.exchange_saving) if exchange else 1)
+    per_page = p.page_us + (ptes - 1) * p.pte_us + subpage_us
+    if batched:
+        per_page *= 1 - p.batch_saving
+    kernel = p.call_us + n_pages * per_page
+    if scope == "migrate":
+        return copy + kernel
+    return copy + kernel + p.syscall_call_us + n_pages * p.syscall_page_us

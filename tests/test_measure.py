@@ -1,0 +1,466 @@
+"""memtier measure: NUMA bindings, copy kernels, the measurement run and its file.
+
+The CI machine has one NUMA node and two cores: cross-node moves cannot happen here, so
+these tests cover node discovery (on real and on made-up sysfs trees), refusals, the
+single-node and same-node paths, the copy kernels against a plain reference, the file a
+run leaves (also when interrupted), and fitting a measured file.
+"""
+import ctypes
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memtier import _copy, cli, measure, numa
+from memtier.fitting import identifiable
+from memtier.measurements import load_measurements
+from memtier.model import ModelParams, table_gbps
+
+MIB = 1 << 20
+THREADS = sorted({1, min(2, _copy.max_threads())})  # one and two threads, where there are two cores
+
+
+def tiny_plan(**changes):
+    choices = dict(quick=True, page_sizes=[4096, 2 * MIB], pages_per_call=[1, 2], threads=THREADS,
+                   buffer_bytes=4 * MIB, repeats=2)
+    choices.update(changes)
+    return measure.make_plan(**choices)
+
+
+# --- node discovery and refusals --------------------------------------------------------------
+
+
+def fake_sysfs(tmp_path, layout):
+    """A /sys/devices/system/node tree: layout maps node -> (cpulist, MemTotal kB)."""
+    for node, (cpus, kb) in layout.items():
+        folder = tmp_path / f"node{node}"
+        folder.mkdir()
+        (folder / "cpulist").write_text(cpus + "\n")
+        (folder / "meminfo").write_text(f"Node {node} MemTotal:       {kb} kB\nNode {node} MemFree: 1 kB\n")
+    return tmp_path
+
+
+def test_cpulist_ranges_and_singletons():
+    assert numa._parse_cpulist("0-3,8,10-11\n") == (0, 1, 2, 3, 8, 10, 11)
+    assert numa._parse_cpulist("\n") == ()
+
+
+def test_nodes_read_from_sysfs_in_numeric_order(tmp_path):
+    root = fake_sysfs(tmp_path, {0: ("0-1", 1024), 10: ("", 0), 2: ("2-3", 2048)})
+    found = numa.nodes(root)
+    assert [n.node for n in found] == [0, 2, 10]
+    assert found[1] == numa.Node(2, (2, 3), 2048 * 1024)
+    with pytest.raises(numa.NumaError, match="node 10 has no memory"):
+        numa.check_node(10, found)
+    with pytest.raises(numa.NumaError, match=r"node 5 does not exist; this machine has node\(s\) 0 .*2 .*10"):
+        numa.check_node(5, found)
+
+
+def test_this_machine_has_a_node_with_its_cpus_and_memory():
+    found = numa.nodes()
+    assert found and all(n.memory_bytes > 0 for n in found)
+    assert set().union(*(n.cpus for n in found)) >= set(__import__("os").sched_getaffinity(0))
+    description = numa.describe_machine()
+    assert {"cpu_model", "cores", "numa_nodes", "kernel", "thp"} <= set(description)
+    assert "NUMA node" in numa.machine_summary(description)
+
+
+@pytest.mark.parametrize("text, setting", [("always [madvise] never", "madvise"),
+                                           ("[always] madvise never", "always"),
+                                           ("always madvise [never]", "never")])
+def test_thp_setting_is_the_bracketed_word(tmp_path, text, setting):
+    (tmp_path / "enabled").write_text(text + "\n")
+    assert numa.thp_setting(tmp_path) == setting
+    assert numa.thp_available(tmp_path) == (setting != "never")
+
+
+def test_thp_missing_means_unsupported(tmp_path):
+    assert numa.thp_setting(tmp_path) == "unsupported"
+    assert not numa.thp_available(tmp_path)
+    assert numa.thp_bytes(tmp_path) == 2 * MIB
+
+
+def test_thp_size_is_read_from_the_kernel(tmp_path):
+    (tmp_path / "hpage_pmd_size").write_text("16777216\n")
+    assert numa.thp_bytes(tmp_path) == 16 * MIB
+
+
+def test_invalid_node_refused_by_the_plan_and_the_command_line(capsys):
+    missing = max(n.node for n in numa.nodes()) + 7
+    with pytest.raises(numa.NumaError, match=f"node {missing} does not exist"):
+        measure.make_plan(quick=True, target=missing)
+    assert cli.main(["measure", "--quick", "--from", str(missing), "--out", "never.csv"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("memtier: error: NUMA node") and error.count("\n") == 1
+
+
+def test_kernel_refuses_a_move_to_a_node_that_does_not_exist():
+    with numa.Region(1 * MIB) as region:
+        region.touch()
+        with pytest.raises(numa.NumaError, match="move_pages") as caught:
+            numa.move_pages(np.array([region.address], dtype=np.uint64), 63)
+        assert "\n" not in str(caught.value)
+
+
+class RefusingLibc:
+    """A C library whose syscall fails with one errno, as under a strict seccomp profile."""
+
+    def __init__(self, code):
+        self.code = code
+
+    def syscall(self, *args):
+        ctypes.set_errno(self.code)
+        return -1
+
+
+@pytest.mark.parametrize("code, words", [(errno.EPERM, "permission denied (EPERM)"),
+                                         (errno.ENOSYS, "without NUMA support"),
+                                         (errno.ENOMEM, "no free memory")])
+def test_system_call_errors_become_one_line_messages(monkeypatch, code, words):
+    monkeypatch.setattr(numa, "_libc", lambda: RefusingLibc(code))
+    with pytest.raises(numa.NumaError) as caught:
+        numa.move_pages(np.zeros(1, dtype=np.uint64), 0)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(numa.NumaError, match="mbind"):
+        numa.bind(0, 4096, 0)
+
+
+def test_permission_error_reaches_the_user_as_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(numa, "_libc", lambda: RefusingLibc(errno.EPERM))
+    out = tmp_path / "m.csv"
+    assert cli.main(["measure", "--quick", "--same-node", "--no-progress", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("memtier: error: ") and "EPERM" in error and "\n" not in error
+
+
+def test_status_array_described_per_errno():
+    assert numa.describe_status(np.array([1, 1, 1]), 1) == ""
+    text = numa.describe_status(np.array([1, -errno.EBUSY, -errno.EBUSY, -errno.ENOENT, 0]), 1)
+    assert text.startswith("4 of 5 pages did not move")
+    assert "EBUSY x2" in text and "ENOENT x1" in text and "on node 0 x1" in text
+
+
+def test_pages_are_found_on_this_node_and_a_same_node_move_keeps_them():
+    node = numa.nodes()[0].node
+    with numa.Region(4 * 4096, node=node) as region:
+        region.touch()
+        addresses = region.address + np.arange(4, dtype=np.uint64) * np.uint64(4096)
+        assert (numa.move_pages(addresses, None) == node).all()
+        assert (numa.move_pages(addresses, node) == node).all()
+
+
+def test_untouched_pages_are_reported_absent():
+    with numa.Region(2 * 4096) as region:
+        status = numa.move_pages(np.array([region.address], dtype=np.uint64), None)
+        assert status[0] == -errno.ENOENT
+
+
+@pytest.mark.skipif(not numa.thp_available(), reason="THP disabled on this machine")
+def test_thp_obtained_is_read_from_smaps():
+    with numa.Region(4 * MIB, huge=True) as huge, numa.Region(4 * MIB, huge=False) as small:
+        huge.touch()
+        small.touch()
+        assert huge.huge_bytes() == 4 * MIB or numa.thp_setting() == "never"
+        if numa.thp_setting() == "madvise":
+            assert small.huge_bytes() == 0
+
+
+# --- the copy kernels -------------------------------------------------------------------------
+
+
+def reference_shares(call_start, page_bytes, pages_per_call, threads):
+    """Plain Python: pages split among threads, or cache lines when pages are fewer."""
+    unit = page_bytes if pages_per_call >= threads else 64
+    units = pages_per_call * page_bytes // unit
+    return [(call_start + t * units // threads * unit, call_start + (t + 1) * units // threads * unit)
+            for t in range(threads)]
+
+
+@settings(deadline=None)  # the first example compiles the kernel
+@given(st.sampled_from([4096, 65536, 2 * MIB]), st.integers(1, 600), st.integers(1, 64), st.integers(0, 9))
+def test_thread_shares_tile_the_call(page_bytes, pages, threads, call):
+    start = call * page_bytes * pages
+    shares = [tuple(_copy._share(start, page_bytes, pages, threads, t)) for t in range(threads)]
+    assert shares == reference_shares(start, page_bytes, pages, threads)
+    assert shares[0][0] == start and shares[-1][1] == start + page_bytes * pages
+    assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([4096, 8192, 65536]), st.integers(1, 7), st.integers(1, _copy.max_threads()),
+       st.data())
+def test_copy_matches_the_source_and_stops_at_the_last_call(page_bytes, pages, threads, data):
+    size = 1 * MIB
+    fit_calls = size // (page_bytes * pages)
+    calls = data.draw(st.integers(1, fit_calls))
+    rng = np.random.default_rng(page_bytes + pages + threads + calls)
+    with numa.Region(size) as src, numa.Region(size) as dst:
+        src.array[:] = rng.integers(0, 256, size, dtype=np.uint8)
+        dst.array[:] = 7
+        copied = _copy.copy_pages(src.array, dst.array, page_bytes, pages, threads, calls=calls)
+        assert copied == calls * pages * page_bytes
+        assert np.array_equal(dst.array[:copied], src.array[:copied])
+        assert (dst.array[copied:] == 7).all()
+
+
+def test_big_blocks_use_the_interleaved_path_correctly():
+    size = 8 * MIB
+    with numa.Region(size) as src, numa.Region(size) as dst:
+        src.array[:] = np.arange(size, dtype=np.uint64).astype(np.uint8) ^ 0x5A
+        for threads in sorted({1, _copy.max_threads()}):
+            dst.array[:] = 0
+            _copy.copy_pages(src.array, dst.array, 2 * MIB, 1, threads)
+            assert np.array_equal(dst.array, src.array)
+
+
+def test_copy_refuses_what_would_corrupt_memory():
+    with numa.Region(1 * MIB) as src, numa.Region(1 * MIB) as dst:
+        with pytest.raises(ValueError, match="64-byte boundary"):
+            _copy.copy_pages(src.array[8:8 + 4096 * 4], dst.array[8:8 + 4096 * 4], 4096, 1)
+        with pytest.raises(ValueError, match="differ in size"):
+            _copy.copy_pages(src.array, dst.array[: 512 * 1024], 4096, 1)
+        with pytest.raises(ValueError, match="threads=.* must be from 1"):
+            _copy.copy_pages(src.array, dst.array, 4096, 1, threads=_copy.max_threads() + 1)
+        with pytest.raises(ValueError, match="power of two"):
+            _copy.copy_pages(src.array, dst.array, 3000, 1)
+        with pytest.raises(ValueError, match="calls=.* out of range"):
+            _copy.copy_pages(src.array, dst.array, 4096, 1, calls=1000)
+        with pytest.raises(TypeError, match="uint8"):
+            _copy.copy_pages(src.array.view(np.uint32), dst.array.view(np.uint32), 4096, 1)
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+def test_single_node_plan_says_so_and_skips_migration_unless_asked(monkeypatch):
+    monkeypatch.setattr(numa, "nodes", lambda root=None: [numa.Node(0, (0, 1), 8 << 30)])
+    plan = tiny_plan()
+    assert plan.single_node and plan.source == plan.target == 0
+    assert plan.syscall == ()
+    assert any("one NUMA node" in m and "cannot be measured" in m for m in plan.messages)
+    same = tiny_plan(same_node=True)
+    assert same.syscall and same.target == 0
+    assert "same-node" in measure.syscall_notes(same)
+
+
+def test_two_node_plan_moves_between_them_and_refuses_one_node_without_same_node(monkeypatch):
+    two = [numa.Node(0, (0,), 8 << 30), numa.Node(1, (1,), 8 << 30)]
+    monkeypatch.setattr(numa, "nodes", lambda root=None: two)
+    plan = tiny_plan()
+    assert (plan.source, plan.target, plan.single_node) == (0, 1, False)
+    assert measure.copy_notes(plan) == "node 0 to node 1"
+    assert plan.syscall
+    with pytest.raises(numa.NumaError, match="pass --same-node"):
+        tiny_plan(source=1, target=1)
+    assert tiny_plan(source=1, same_node=True).target == 1
+    assert (tiny_plan(target=1, same_node=True).source, tiny_plan(target=1, same_node=True).target) == (1, 1)
+    with pytest.raises(numa.NumaError, match="--same-node stays on one node"):
+        tiny_plan(source=0, target=1, same_node=True)
+    with pytest.raises(numa.NumaError, match="does not exist"):
+        tiny_plan(target=2)
+
+
+def test_plan_refuses_bad_choices():
+    with pytest.raises(ValueError, match="at least 2"):
+        tiny_plan(repeats=1)
+    with pytest.raises(ValueError, match="copy threads"):
+        tiny_plan(threads=[_copy.max_threads() + 1])
+    with pytest.raises(ValueError, match="multiple of 2 MiB"):
+        tiny_plan(buffer_bytes=3 * MIB)
+    # Calls larger than the buffer are left out, not attempted.
+    assert all(p * n <= 4 * MIB for p, n, _ in tiny_plan(pages_per_call=[1, 4]).copy_configs())
+
+
+def test_no_thp_skips_huge_move_pages_rows_with_a_message(monkeypatch):
+    monkeypatch.setattr(numa, "thp_available", lambda root=None: False)
+    monkeypatch.setattr(numa, "thp_setting", lambda root=None: "never")
+    plan = tiny_plan(same_node=True)
+    assert plan.syscall and all(page == numa.base_page_bytes() for page, _ in plan.syscall)
+    assert any("huge pages are never" in m for m in plan.messages)
+
+
+def test_thp_not_obtained_is_reported_not_a_mislabelled_row(monkeypatch, tmp_path):
+    monkeypatch.setattr(numa.Region, "huge_bytes", lambda self: 0)
+    node = numa.nodes()[0].node
+    with pytest.raises(numa.ThpNotObtained, match="transparent huge pages were not obtained"):
+        measure.measure_move_pages(2 * MIB, 1, node, node, repeats=2, warmup=0)
+    monkeypatch.setattr(numa, "thp_available", lambda root=None: True)
+    plan = tiny_plan(same_node=True, page_sizes=[4096], threads=[1], pages_per_call=[1])
+    said = []
+    measure.run_measurements(tmp_path / "m.csv", plan, progress=False, echo=said.append)
+    table = load_measurements(tmp_path / "m.csv")
+    assert not ((table["scope"] == "syscall") & (table["page_size"] == 2 * MIB)).any()
+    assert ((table["scope"] == "syscall") & (table["page_size"] == 4096)).any()
+    assert any("2M x1 skipped: transparent huge pages were not obtained" in line for line in said)
+    assert json.loads((tmp_path / "m.csv.json").read_text())["thp_obtained"] is False
+
+
+# --- the run and its file ---------------------------------------------------------------------
+
+
+def test_quick_run_writes_schema_rows_and_the_machine(tmp_path):
+    out = tmp_path / "m.csv"
+    rows = measure.run_measurements(out, tiny_plan(same_node=True), progress=False, echo=lambda m: None)
+    table = load_measurements(out)
+    assert len(table) == len(rows.rows) == len(tiny_plan().copy_configs()) + len(tiny_plan(same_node=True).syscall)
+    copy = table[table["scope"] == "copy"]
+    assert set(copy["copy"]) == {"cpu"} and set(copy["workers"]) == set(THREADS)
+    assert (copy["batched"] == (copy["n_pages"] > 1)).all()
+    assert copy["gbps"].gt(0).all() and copy["gbps_sd"].notna().any()
+    assert table["machine"].str.contains("NUMA node").all()
+    syscall = table[table["scope"] == "syscall"]
+    assert len(syscall) and syscall["notes"].str.startswith("same-node").all()
+    assert (syscall["given"] == "time_us").all() and syscall["time_us"].gt(0).all()
+    assert (copy["given"] == "gbps").all()
+    assert (syscall["workers"] == 1).all() and not syscall["batched"].any()
+    sidecar = json.loads((tmp_path / "m.csv.json").read_text())
+    assert sidecar["complete"] and sidecar["rows"] == len(table)
+    machine = sidecar["machine"]
+    assert machine["cores"] >= 1 and machine["numa_nodes"][0]["memory_bytes"] > 0
+    assert machine["kernel"] and machine["thp"] in ("always", "madvise", "never", "unsupported")
+    assert "# Machine:" in out.read_text()
+    if (syscall["page_size"] == 2 * MIB).any():
+        assert sidecar["thp_obtained"] is True
+
+
+def test_existing_file_is_kept_unless_forced(tmp_path):
+    out = tmp_path / "m.csv"
+    out.write_text("mine\n")
+    plan = tiny_plan(page_sizes=[2 * MIB], pages_per_call=[1], threads=[1])
+    with pytest.raises(FileExistsError, match="--force"):
+        measure.run_measurements(out, plan, progress=False)
+    assert out.read_text() == "mine\n"
+    measure.run_measurements(out, plan, force=True, progress=False, echo=lambda m: None)
+    assert len(load_measurements(out)) == 1
+    out.unlink()
+    with pytest.raises(FileExistsError, match="m.csv.json exists"):  # the sidecar is guarded too
+        measure.run_measurements(out, plan, progress=False)
+
+
+def test_interrupted_run_leaves_the_finished_rows_and_frees_its_buffers(tmp_path, monkeypatch):
+    real = measure.measure_copy
+    done = []
+    regions = []
+
+    class Tracked(numa.Region):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            regions.append(self)
+
+    monkeypatch.setattr(numa, "Region", Tracked)
+
+    def interrupted(*args, **kwargs):
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "measure_copy", interrupted)
+    out = tmp_path / "m.csv"
+    with pytest.raises(KeyboardInterrupt) as caught:
+        measure.run_measurements(out, tiny_plan(), progress=False, echo=lambda m: None)
+    assert len(caught.value.rows.rows) == 2
+    assert len(load_measurements(out)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "m.csv.json"]
+    sidecar = json.loads((tmp_path / "m.csv.json").read_text())
+    assert sidecar["complete"] is False and sidecar["rows"] == 2
+    assert len(regions) == 2 and all(region._map is None for region in regions)
+
+
+def test_ctrl_c_in_a_real_run_keeps_a_valid_file(tmp_path):
+    out = tmp_path / "m.csv"
+    command = [sys.executable, "-m", "memtier", "measure", "--quick", "--no-progress", "--buffer", "32M",
+               "--repeats", "20", "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    table = load_measurements(out)
+    assert len(table) >= 1
+    assert not list(tmp_path.glob("*.partial"))
+    if process.returncode == 130:  # interrupted mid-run, as intended (not finished before the signal)
+        assert "row(s) finished so far" in err and "Traceback" not in err
+        assert len(table) < len(tiny_plan().copy_configs()) + 10
+    else:
+        assert process.returncode == 0
+
+
+def test_interrupt_on_the_command_line_says_what_was_kept(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def stop_after_one(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return 1.0, 0.1
+
+    monkeypatch.setattr(measure, "measure_copy", stop_after_one)
+    out = tmp_path / "m.csv"
+    code = cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--out", str(out)])
+    assert code == 130
+    assert "keeps the 1 row(s) finished so far" in capsys.readouterr().err
+    assert len(load_measurements(out)) == 1
+
+
+def test_interrupt_before_the_first_row_keeps_the_old_file(tmp_path, monkeypatch, capsys):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measure, "measure_copy", stop)
+    out = tmp_path / "m.csv"
+    out.write_text("an earlier run\n")
+    code = cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--force", "--out", str(out)])
+    assert code == 130 and "nothing written" in capsys.readouterr().err
+    assert out.read_text() == "an earlier run\n"
+
+
+def test_measured_file_fitted_end_to_end(tmp_path, capsys):
+    out = tmp_path / "mine.csv"
+    assert cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--out", str(out)]) == 0
+    assert "rows written" in capsys.readouterr().out
+    table = load_measurements(out)
+    assert set(table["scope"]) == {"copy"}  # one node, no --same-node: no migration rows
+    # Copy rows constrain copy parameters only, whichever way the fit chooses them.
+    assert set(identifiable(table)) <= set(measure.COPY_PARAMETERS)
+    result = measure.fit_copy(out, bootstrap=0)
+    assert result.free and set(result.free) <= set(measure.COPY_PARAMETERS)
+    defaults = ModelParams()
+    for name in ModelParams.names():
+        if name not in measure.COPY_PARAMETERS:
+            assert getattr(result.params, name) == getattr(defaults, name), name
+    peak = table["gbps"].max()
+    start = defaults if defaults.link_gbps >= 1.5 * peak else defaults.replace(link_gbps=2 * peak)
+    before = np.sum((table_gbps(start, table) / table["gbps"] - 1) ** 2)
+    after = np.sum((result.predict(table) / table["gbps"] - 1) ** 2)
+    assert after <= before + 1e-9  # the fit moved towards this machine, never away
+    fit_out = tmp_path / "mine.json"
+    assert cli.main(["fit", str(out), "--bootstrap", "0", "--out", str(fit_out)]) == 0
+    assert "copy_gbps_per_thread" in capsys.readouterr().out and fit_out.exists()
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["--threads", "1,x"], "--threads must be comma-separated whole numbers"),
+    (["--pages", "0"], "--pages must be positive"),
+    (["--page-sizes", "3K"], "power of two"),
+    (["--buffer", "lots"], "--buffer 'lots'"),
+    (["--repeats", "1"], "repeats must be at least 2"),
+])
+def test_command_line_choices_are_checked_in_one_line(tmp_path, capsys, arguments, words):
+    out = tmp_path / "m.csv"
+    assert cli.main(["measure", "--quick", "--no-progress", "--out", str(out), *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("memtier: error: ") and words in error and error.count("\n") == 1
+    assert not out.exists()
