@@ -215,6 +215,9 @@ def test_record_command_line(tmp_path, capsys):
     assert info["source"]["program"] == ["ls", str(tmp_path)]
     assert pages.dtype == np.int32 and pages.size == info["accesses"] > 0
     assert pages.max() + 1 == info["distinct_pages"]
+    # the simulator takes the file as it is
+    assert main(["simulate", "--trace", str(out), "--fast-capacity", "8", "--policy", "lru", "--quiet"]) == 0
+    assert f"{pages.size} accesses" in capsys.readouterr().out
     assert main(["trace", "record", "--out", str(out), "--", "ls"]) == 2
     assert "--force" in capsys.readouterr().err
     assert main(["trace", "record", "--out", str(tmp_path / "x.npy"), "--", "no-such-program-xyz"]) == 2
