@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 from . import baselines, lists
 from .mechanisms import Mechanism, as_mechanism
 from .sim_result import SimulationResult
-from .workloads import check_trace
+from .workloads import _positive_int, check_trace
 
 POLICIES = {
     "static": lists.STATIC,
@@ -86,14 +86,7 @@ HISTOGRAM_BINS = 1 << 16
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
     if value is None and allow_none:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
+    return _positive_int(value, name, minimum)
 
 
 def _positive_float(value, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
