@@ -40,8 +40,9 @@ FAST_INACTIVE, FAST_ACTIVE, SLOW_INACTIVE, SLOW_ACTIVE = 0, 1, 2, 3
 STATIC, RECLAIM, ACTIVE_SHRINK, LRU, ORACLE = 0, 1, 2, 3, 4
 
 # Slots of the int64 ``state`` array carried from chunk to chunk: pages on each node, pages
-# touched so far, pages touched in the period, and the LRU's newest and oldest page.
-S_FAST_USED, S_SLOW_USED, S_DISTINCT, S_TOUCHED, S_LRU_NEWEST, S_LRU_OLDEST = range(6)
+# touched so far, pages touched in the period, and the positions of the head and tail of the
+# LRU's queue (memtier.baselines).
+S_FAST_USED, S_SLOW_USED, S_DISTINCT, S_TOUCHED, S_LRU_HEAD, S_LRU_TAIL = range(6)
 STATE_SIZE = 6
 
 # Slots of the int64 ``config`` and float64 ``fconfig`` arrays (fixed for a run).

@@ -236,12 +236,10 @@ def simulate(
     fconfig = np.array([fast_access_ns, slow_access_ns, migration_share], dtype=np.float64)
     rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk,
                          progress)
-    if "pages" in storage:  # the LRU's records: on the fast node when linked
-        pages = storage["pages"]
-        cached = pages[:, baselines.OLDER] != baselines.NOT_CACHED
-        flags = np.where(cached, pages[:, baselines.FLAGS] | lists.FAST, pages[:, baselines.FLAGS] & ~lists.FAST)
-    else:
-        flags = storage["flags"]
+    flags = storage["flags"]
+    if "pages" in storage:  # the LRU's records: on the fast node when in its queue
+        cached = storage["pages"][:, baselines.SLOT] >= 0
+        flags = np.where(cached, flags | lists.FAST, flags & (0xFF ^ lists.FAST))
     final_node = np.where(flags & lists.PRESENT == 0, -1, np.where(flags & lists.FAST, 0, 1)).astype(np.int8)
     result = SimulationResult(
         rows, final_node=final_node, policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
@@ -270,15 +268,16 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     histogram = np.zeros(min(period, len(trace), HISTOGRAM_BINS) + 2, dtype=np.int32)
     state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
     storage = {"touched": touched, "histogram": histogram, "state": state}
+    flags = np.zeros(n_pages, dtype=np.uint8)
+    storage["flags"] = flags
     if code == lists.LRU:
-        pages = np.zeros((n_pages, 4), dtype=np.int32)
-        pages[:, baselines.OLDER] = baselines.NOT_CACHED
-        state[lists.S_LRU_NEWEST] = state[lists.S_LRU_OLDEST] = -1
-        storage["pages"] = pages
+        pages = np.zeros((n_pages, 2), dtype=np.int32)
+        pages[:, baselines.SLOT] = baselines.UNTOUCHED
+        queue = np.zeros(baselines.lru_queue_slots(fast_capacity, n_pages), dtype=np.int32)
+        storage.update(pages=pages, queue=queue)
     else:
-        flags = np.zeros(n_pages, dtype=np.uint8)
         counts = np.zeros(n_pages, dtype=np.int32)
-        storage.update(flags=flags, counts=counts)
+        storage["counts"] = counts
     if code == lists.ORACLE:
         fast_pages = np.zeros(min(fast_capacity, n_pages), dtype=np.int32)
         storage["fast_pages"] = fast_pages
@@ -293,7 +292,8 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             part = part.astype(np.int32, copy=False)
             out = np.zeros((-(-len(part) // period), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
-                n = baselines._run_lru(part, config, migrate_cost, pages, touched, histogram, state, out)
+                n = baselines._run_lru(part, config, migrate_cost, pages, flags, queue, touched, histogram,
+                                        state, out)
             elif code == lists.ORACLE:
                 n = baselines._run_oracle(part, config, flags, fast_pages, counts, touched, histogram,
                                           state, out)

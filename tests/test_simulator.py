@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import memtier
 from memtier import lists, workloads
 from memtier.fitting import default_fit
-from memtier.mechanisms import MECHANISMS, Mechanism
+from memtier.mechanisms import MECHANISMS, Mechanism, as_mechanism
 from memtier.simulator import POLICIES, simulate
 
 from naive_lists import NaiveSimulator
@@ -127,6 +127,25 @@ def test_lru_matches_libcachesim(trace_kind, capacity, tmp_path, params):
     hits = int(result.periods["fast_hits"].sum())
     assert hits == round((1 - miss_ratio) * len(trace))
     assert result.fast_hit_ratio == pytest.approx(1 - miss_ratio, abs=1e-12)
+
+
+def test_lru_queue_compaction_and_wraparound_across_chunks(params):
+    """Bursts of hits on a small fast node fill the LRU's queue with holes (compacted every
+    few accesses) and wrap it many times; in chunks, its decisions still match the
+    pure-Python reference."""
+    rng = np.random.default_rng(5)
+    groups = rng.integers(0, 60, size=(400, 4))  # each burst: 50 accesses to 4 pages
+    trace = np.concatenate([rng.choice(group, 50) for group in groups])
+    case = dict(trace=trace, n_pages=60, fast_capacity=4, slow_capacity=60, period=111,
+                mechanism=as_mechanism("linux"), migration_share=0.1, max_migrate_pages=None)
+    result = simulate(policy="lru", fit=params, chunk_accesses=333, **case)
+    expected, final_node = naive("lru", case, params)
+    for column in ("fast_hits", "promoted", "demoted", "true_positive", "fast_used"):
+        np.testing.assert_array_equal(result.periods[column].to_numpy(), expected[column].to_numpy(),
+                                      err_msg=column)
+    np.testing.assert_array_equal(result.final_node, final_node)
+    tail = result._storage["state"][lists.S_LRU_TAIL]
+    assert 8 * len(result._storage["queue"]) < tail < len(trace)  # wrapped; compacted
 
 
 def test_reclaim_demotes_only_to_make_room_and_never_promotes(params):
