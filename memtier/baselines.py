@@ -27,7 +27,7 @@ UNTOUCHED, NOT_CACHED = -2, -1
 #: A queue entry whose page was accessed again later (its newer entry is the live one).
 HOLE = -1
 #: Accesses ahead whose page record is prefetched: enough to cover a cache miss (about
-#: 100 ns at ~10 ns an access); 8, 16, 32 and 64 measured within 3 % of each other.
+#: 100 ns at ~10 ns an access); 8 to 64 measured within 3 % of each other.
 PREFETCH_DISTANCE = 16
 
 
@@ -102,13 +102,17 @@ def _run_lru(trace, config, migrate_cost, pages, flags, queue, touched, histogra
 
     Why this rather than a doubly linked list: an access to a cached page reads and writes
     only its own record, plus one queue slot, where unlinking a list node also writes both
-    neighbours' records, two more cache misses on a trace larger than the cache.  The
-    record of the page ``PREFETCH_DISTANCE`` accesses ahead is prefetched, so its miss
-    overlaps the work on this one (the hit-or-miss branch is unpredictable, and without
-    the hint every mispredicted branch waits for a load).  Measured on 30 M accesses of the
-    benchmark's trace (2-core x86 VM): linked list 52 M accesses/s, this queue without the
-    prefetch 62 M/s, with it 95 M/s; a queue compacted to position 0 each time it filled
-    (no wrap-around) 79 M/s, its compactions being frequent.
+    neighbours' records, two more cache misses on a trace larger than the cache.  Holes,
+    rather than checking at eviction whether an entry is still its page's newest, keep
+    eviction from reading the records of long-gone entries.  The record of the page
+    ``PREFETCH_DISTANCE`` accesses ahead is prefetched, so its miss overlaps the work on
+    this one (the hit-or-miss branch is unpredictable; without the hint the processor
+    cannot run far ahead of a load).  Measured, kernel alone, on the first 30 M accesses of
+    ``benchmarks/bench_simulator.py``'s trace (2-core x86 VM, accesses/s): this kernel
+    93-95 M; with a queue compacted back to position 0 whenever its end is reached (4 slots
+    a fast page, no wrap-around) 79 M, without the prefetch 62 M, and 48 M
+    when also checking entries at eviction instead of leaving holes; a prefetched second look-up of the queue slot ahead 68 M.
+    Through :func:`memtier.simulate`, the whole benchmark: 80-82 M, the linked list 50-54 M.
     """
     capacity = config[K_FAST_CAPACITY]
     period = config[K_PERIOD]
