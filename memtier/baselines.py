@@ -7,6 +7,7 @@ checks its decisions against libCacheSim's LRU and a pure-Python reference.
 """
 import numpy as np
 from llvmlite import ir
+from llvmlite.binding import llvm_version_info
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -38,6 +39,11 @@ def lru_queue_slots(fast_capacity: int, n_pages: int) -> int:
     return 1 << max(1, 2 * min(fast_capacity, n_pages) - 1).bit_length()
 
 
+# The prefetch intrinsic is overloaded on its pointer type: LLVM 17 and later have only opaque
+# pointers ("p0"); llvmlite builds on older LLVM use typed ones ("p0i8").
+_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
+
+
 @intrinsic
 def _prefetch_row(typingctx, array, index):
     """Ask the CPU to start loading (for writing) the cache line of ``array[index, 0]``: a
@@ -53,7 +59,7 @@ def _prefetch_row(typingctx, array, index):
         byte_pointer = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0")
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _PREFETCH)
         # (address, 1 = for writing, 3 = keep in all cache levels, 1 = data)
         builder.call(prefetch, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
         return context.get_dummy_value()
