@@ -11,6 +11,7 @@ from . import workloads
 from .mechanisms import MECHANISMS, Mechanism
 from .sim_result import SimulationResult
 from .simulator import simulate
+from .sweep import read_sweep, sweep
 from .traces import LackeyFormatError, Trace, ValgrindNotFound, convert_lackey, parse_lackey, record_trace
 
 __version__ = "0.1.0"
@@ -44,6 +45,8 @@ __all__ = [
     "Mechanism",
     "SimulationResult",
     "simulate",
+    "read_sweep",
+    "sweep",
     "workloads",
 ]
 
