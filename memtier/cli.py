@@ -259,6 +259,97 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+# --- parameter sweeps -------------------------------------------------------------------------
+
+
+def _grid_value(text: str):
+    """A value of ``--param``: none, a whole number, a number, or text."""
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _sweep(args) -> int:
+    from pathlib import Path
+
+    from .sweep import RUN_COLUMNS, sweep
+
+    if args.scheduler and args.workers is not None:
+        raise CliError("give --scheduler (a running cluster) or --workers (a local one), not both")
+    grid = {}
+    for item in args.param or []:
+        name, equals, values = item.partition("=")
+        if not equals or not name.strip() or not values.strip():
+            raise CliError(f"--param {item!r}: write NAME=VALUE[,VALUE...], e.g. --param period=10000,100000")
+        grid[name.strip().replace("-", "_")] = [_grid_value(v) for v in values.split(",") if v.strip()]
+    options = {}
+    if args.fit:
+        from .fitting import load_fit
+
+        options["fit"] = load_fit(args.fit)
+    traces = {}
+    for path in args.trace:
+        name = Path(path).stem
+        if name in traces:
+            raise CliError(f"two --trace files are named {name!r} ({traces[name]}, {path}); rename one")
+        traces[name] = path
+    try:
+        table = sweep(traces, args.policy, args.fast_capacity, args.mechanism, grid=grid, out=args.out,
+                      client=args.scheduler, workers=args.workers, progress=not args.quiet,
+                      connect_timeout=args.connect_timeout, **options)
+    except KeyboardInterrupt:
+        if args.out and Path(args.out).is_dir():
+            saved = sum(1 for p in Path(args.out).iterdir() if p.name.startswith("cell-"))
+            print(f"memtier: interrupted; {args.out} keeps {saved} finished cell(s): run the same command "
+                  "again to resume", file=sys.stderr)
+        else:
+            print("memtier: interrupted; nothing saved (give --out to make a sweep resumable)", file=sys.stderr)
+        return 130
+    shown = [c for c in table.columns if c in ("trace", "policy", "mechanism", "fast_capacity_spec", "status")
+             or c in grid or c in ("fast_hit_ratio", "speedup_vs_static", "speedup_vs_all_slow")]
+    shown += list(RUN_COLUMNS[:1])
+    print(table[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    counts = table.attrs
+    print(f"{counts['cells']} cells: {counts['ran']} run, {counts['skipped']} already done, "
+          f"{counts['failed']} failed" + (f"; saved in {args.out}" if args.out else ""))
+    for error in table.loc[table["status"] != "ok", "error"].drop_duplicates().head(5):
+        print(f"  failed: {error}")
+    return 1 if counts["failed"] else 0
+
+
+def _add_sweep_commands(sub) -> None:
+    p = _command(
+        sub,
+        "sweep",
+        "Simulate every cell of a grid (traces x policies x capacities x mechanisms) on Dask.",
+        """
+        memtier sweep --trace sort.npy --trace hot.npy --policy all --fast-capacity 5%,10%,20% --mechanism linux,mt8 --out study.parquet
+        memtier sweep --trace sort.npy --fast-capacity 10% --param period=10000,100000 --scheduler tcp://HOST:8786
+        """,
+        _sweep,
+    )
+    p.add_argument("--trace", action="append", required=True,
+                   help=".npy trace (repeat for several; read memory-mapped where the cell runs)")
+    p.add_argument("--policy", default="all", help="policies, comma-separated, or 'all' (default: all)")
+    p.add_argument("--fast-capacity", required=True, help="fast-node limits: pages or shares, e.g. 5%%,10%%,4096")
+    p.add_argument("--mechanism", default="linux", help="mechanisms, comma-separated (default: linux)")
+    p.add_argument("--param", action="append", metavar="NAME=V1,V2",
+                   help="another memtier.simulate argument to sweep, e.g. period=10000,100000 (repeatable)")
+    p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
+    p.add_argument("--out", help="folder of Parquet files, one per finished cell; run again to resume")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: no cluster)")
+    p.add_argument("--connect-timeout", type=float, default=10.0,
+                   help="seconds to wait for --scheduler (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 # --- measuring this machine -------------------------------------------------------------------
 
 
@@ -458,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_model_commands(sub)
     _add_simulator_commands(sub)
+    _add_sweep_commands(sub)
     _add_measure_commands(sub)
     _add_trace_commands(sub)
     return parser

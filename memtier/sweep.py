@@ -459,7 +459,7 @@ def _run_dask(client, cells, sources, options, finish):
         for cell in cells:
             future = client.submit(_run_cell, shared[cell.trace], cell.kwargs, options, pure=False)
             futures[future] = cell
-        for future in as_completed(list(futures)):
+        for future in as_completed(list(futures), loop=client.loop):
             cell = futures.pop(future)
             try:
                 outcome = future.result()

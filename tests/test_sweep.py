@@ -1,0 +1,305 @@
+"""memtier.sweep and `memtier sweep`: the grid, the table, resuming, and a real Dask cluster.
+
+The cluster tests start a `dask scheduler` and two `dask worker` processes on 127.0.0.1,
+each in its own process group, and stop every one of them afterwards, also when a test
+fails (the fixture's `finally`)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import memtier
+from memtier import workloads
+from memtier.datasets import rfc_2019
+from memtier.simulator import POLICIES
+from memtier.sweep import RUN_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+N_PAGES, N_ACCESSES = 200_000, 1_000_000   # about 0.1 s a cell on one core
+CAPACITIES = ["5%", "20%"]
+MECHANISMS = ["linux", "mt8"]
+
+
+@pytest.fixture(scope="module")
+def fit():
+    # A fit without bootstrap: a second, where default_fit() takes ten; every run here uses it.
+    return memtier.fit(rfc_2019(), bootstrap=0)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, fit):
+    folder = tmp_path_factory.mktemp("sweep")
+    workloads.save_trace(workloads.hot_set(N_PAGES, N_ACCESSES, hot_fraction=0.1, phases=2, seed=1),
+                         folder / "hot.npy")
+    workloads.save_trace(workloads.zipf(N_PAGES, N_ACCESSES, alpha=1.0, seed=2), folder / "zipf.npy")
+    fit.save(folder / "fit.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(files, fit):
+    """The CLI tests' grid run in-process, without out=."""
+    return memtier.sweep({"hot": files / "hot.npy", "zipf": files / "zipf.npy"}, "all", CAPACITIES, MECHANISMS,
+                         workers=1, fit=fit, progress=False)
+
+
+def _comparable(table):
+    order = ["trace", "policy", "mechanism", "fast_capacity"]
+    return table.drop(columns=list(RUN_COLUMNS)).sort_values(order).reset_index(drop=True)
+
+
+def _memtier(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "memtier", "sweep", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, **kwargs)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- in-process ---------------------------------------------------------------------------
+
+
+def test_table_holds_one_row_per_cell_with_the_simulators_summary(fit):
+    trace = workloads.hot_set(20_000, 200_000, hot_fraction=0.1, seed=3)
+    table = memtier.sweep({"hot": trace}, ["static", "lru"], ["10%", 500], ["linux", "exchange-mt8"],
+                          grid={"period": [2_000, 20_000]}, workers=1, fit=fit, progress=False)
+    assert len(table) == 2 * 2 * 2 * 2 and (table["status"] == "ok").all() and table["error"].isna().all()
+    assert table["cell"].is_unique
+    # grid order: trace, policy, capacity, mechanism, then grid=
+    assert list(table["policy"][:8]) == ["static"] * 8
+    assert list(table["fast_capacity_spec"][:4]) == ["10%"] * 4
+    assert list(table["fast_capacity"].unique()) == [2_000, 500]
+    assert list(table["period"][:2]) == [2_000, 20_000]
+    row = table.iloc[-1]
+    expected = memtier.simulate(trace, "lru", 500, mechanism="exchange-mt8", period=20_000, fit=fit).summary()
+    assert row["result_mechanism"] == expected["mechanism"] != row["mechanism"]  # the label, not the name
+    for key, value in expected.items():
+        # a summary key equal to the parameter of the same name is not repeated
+        assert row[f"result_{key}" if f"result_{key}" in table else key] == value, key
+    assert table.attrs == {"cells": 16, "ran": 16, "skipped": 0, "failed": 0}
+    assert (table["worker"] == "in-process").all() and (table["seconds"] > 0).all()
+
+
+def test_policies_all_is_the_simulators_list(fit):
+    table = memtier.sweep([np.arange(100) % 50], "all", [10], workers=1, fit=fit, progress=False)
+    assert list(table["policy"]) == list(POLICIES)
+    assert list(table["trace"]) == ["trace0"] * len(POLICIES)
+
+
+def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path, fit):
+    trace = workloads.uniform(1_000, 20_000, seed=4)
+    # no room on the slow node: only a fast node holding every page can take the trace
+    kwargs = dict(workers=1, fit=fit, slow_capacity=0, progress=False, out=tmp_path / "s")
+    table = memtier.sweep({"u": trace}, ["static", "lru"], ["10%", "100%"], **kwargs)
+    failed = table[table["status"] == "failed"]
+    assert list(failed["fast_capacity_spec"]) == ["10%", "10%"]
+    assert failed["error"].str.contains("limits smaller than needed").all()
+    assert failed["fast_hit_ratio"].isna().all()
+    ok = table[table["status"] == "ok"]
+    assert list(ok["fast_hit_ratio"]) == [memtier.simulate(trace, p, 1_000, slow_capacity=0, fit=fit).fast_hit_ratio
+                                          for p in ("static", "lru")]
+    assert table.attrs["failed"] == 2
+    again = memtier.sweep({"u": trace}, ["static", "lru"], ["10%", "100%"], **kwargs)
+    assert again.attrs == {"cells": 4, "ran": 2, "skipped": 2, "failed": 2}  # failed cells are tried again
+    assert len(memtier.read_sweep(tmp_path / "s")) == 4
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(policies=["static", "lur"]), "unknown policy 'lur' (did you mean 'lru'?)"),
+    (dict(traces={"gone": "missing.npy"}), "does not exist"),
+    (dict(fast_capacity=[0]), "at least 1 page"),
+    (dict(fast_capacity=["0%"]), "out of range"),
+    (dict(fast_capacity=["ten"]), "neither pages nor a share"),
+    (dict(mechanisms=["mt3"]), "unknown mechanism 'mt3'"),
+    (dict(grid={"period": [100, 0]}), "period=0: period must be at least 1"),
+    (dict(migration_shar=0.1), "not an argument of memtier.simulate (did you mean 'migration_share'?)"),
+    (dict(grid={"policy": ["lru"]}), "is a sweep dimension"),
+    (dict(workers=0), "workers must be a whole number >= 1"),
+    (dict(client="tcp://127.0.0.1:{port}", connect_timeout=1), "no Dask scheduler answers at"),
+])
+def test_bad_input_is_refused_in_one_line_before_any_cell_runs(tmp_path, monkeypatch, fit, change, message):
+    arguments = dict(traces={"t": np.arange(1000) % 100}, policies=["static"], fast_capacity=["10%"],
+                     mechanisms=["linux"], out=tmp_path / "study", fit=fit, progress=False)
+    arguments.update(change)
+    if isinstance(arguments.get("client"), str):
+        arguments["client"] = arguments["client"].format(port=_free_port())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises((ValueError, FileNotFoundError)) as error:
+        memtier.sweep(**arguments)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "study").exists()  # created when the first cell finishes
+
+
+def test_out_that_is_not_a_sweep_folder_is_refused(tmp_path, fit):
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt, which is not a memtier sweep's"):
+        memtier.sweep([np.arange(10)], ["static"], [2], workers=1, fit=fit, out=tmp_path / "study")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="not a sweep folder"):
+        memtier.sweep([np.arange(10)], ["static"], [2], workers=1, fit=fit, out=tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_cli_refuses_bad_input_in_one_line(files):
+    result = _memtier("--trace", files / "hot.npy", "--policy", "lur", "--fast-capacity", "5%",
+                      "--fit", files / "fit.json", "--out", files / "never")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "memtier: error: unknown policy 'lur' (did you mean 'lru'?); choose from " + ", ".join(POLICIES)
+        + " or 'all'"]
+    result = _memtier("--trace", files / "hot.npy", "--fast-capacity", "0", "--fit", files / "fit.json")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert not (files / "never").exists()
+
+
+def test_an_interrupted_sweep_resumes_where_it_stopped(files, reference, tmp_path):
+    out = tmp_path / "study.parquet"
+    command = [sys.executable, "-m", "memtier", "sweep", "--trace", str(files / "hot.npy"), "--trace",
+               str(files / "zipf.npy"), "--fast-capacity", ",".join(CAPACITIES), "--mechanism",
+               ",".join(MECHANISMS), "--fit", str(files / "fit.json"), "--workers", "1", "--out", str(out),
+               "--quiet"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("cell-*.parquet"))) < 3 and process.poll() is None:
+            assert time.monotonic() < deadline, "no cell finished within a minute"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("cell-*.parquet")}
+    assert 3 <= len(kept) < len(reference), "the interrupt came too late to test anything"
+    assert "run the same command again to resume" in stderr
+    assert not [p for p in out.iterdir() if not p.name.startswith("cell-")]
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(reference)} cells: {len(reference) - len(kept)} run, {len(kept)} already done, 0 failed" \
+        in result.stdout
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # not run again
+    pd.testing.assert_frame_equal(_comparable(memtier.read_sweep(out)), _comparable(reference))
+
+
+# --- a real cluster: `dask scheduler` and two `dask worker` processes ----------------------
+
+
+class Cluster:
+    def __init__(self, address, scheduler, workers):
+        self.address, self.scheduler, self.workers = address, scheduler, workers
+
+
+def _stop(process):
+    """Stop a process and everything it started (its process group)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+    try:  # a worker's child left behind when its nanny was killed
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    processes = []
+
+    def start(name, *args):
+        log = open(folder / f"{name}.log", "w")
+        process = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=folder, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        processes.append(process)
+        return process
+
+    try:
+        scheduler = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                          "--no-dashboard")
+        workers = [start(f"worker{i}", "worker", address, "--nthreads", "1", "--nworkers", "1",
+                         "--host", "127.0.0.1", "--no-dashboard", "--name", f"worker{i}",
+                         "--local-directory", str(folder), "--death-timeout", "60")
+                   for i in range(2)]
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield Cluster(address, scheduler, workers)
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+        assert all(p.poll() is not None for p in processes)
+
+
+def test_cli_on_a_cluster_gives_the_in_process_table(cluster, files, reference, tmp_path):
+    from distributed import Client
+
+    result = _memtier("--trace", files / "hot.npy", "--trace", files / "zipf.npy", "--policy", "all",
+                      "--fast-capacity", ",".join(CAPACITIES), "--mechanism", ",".join(MECHANISMS),
+                      "--fit", files / "fit.json", "--scheduler", cluster.address, "--out",
+                      tmp_path / "study.parquet", "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = memtier.read_sweep(tmp_path / "study.parquet")
+    assert len(table) == len(reference) and (table["status"] == "ok").all()
+    assert table["worker"].str.startswith("tcp://127.0.0.1:").all()
+    pd.testing.assert_frame_equal(_comparable(table), _comparable(reference))
+    # the cluster was someone else's: it is left running
+    assert cluster.scheduler.poll() is None
+    with Client(cluster.address, timeout=10) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_a_sweep_survives_a_worker_killed_in_the_middle(cluster, files, fit, tmp_path):
+    # arrays this time: scattered to the workers once, then referred to by every cell
+    traces = {"hot": workloads.hot_set(N_PAGES, N_ACCESSES, hot_fraction=0.1, phases=2, seed=5),
+              "zipf": np.load(files / "zipf.npy")}
+    grid = dict(policies="all", fast_capacity=CAPACITIES, mechanisms=MECHANISMS, fit=fit)
+    out = tmp_path / "study"
+    outcome = {}
+
+    def run():
+        try:
+            outcome["table"] = memtier.sweep(traces, client=cluster.address, out=out, progress=False, **grid)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertions below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not list(out.glob("cell-*.parquet")) and thread.is_alive():
+        assert time.monotonic() < deadline, "no cell finished within a minute"
+        time.sleep(0.01)
+    victim = cluster.workers[1]
+    os.killpg(victim.pid, signal.SIGKILL)  # the worker and its nanny, no goodbye
+    finished_at_kill = len(list(out.glob("cell-*.parquet")))
+    thread.join(timeout=120)
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+    table = outcome["table"]
+    assert finished_at_kill < len(table), "the sweep ended before the kill"
+    assert (table["status"] == "ok").all() and table.attrs["failed"] == 0
+    assert len(list(out.glob("cell-*.parquet"))) == len(table) == 2 * len(POLICIES) * 4
+    expected = memtier.sweep(traces, workers=1, progress=False, **grid)
+    pd.testing.assert_frame_equal(_comparable(table), _comparable(expected))
