@@ -24,9 +24,10 @@ How data reach the workers:
 With ``out=`` the sweep is resumable: ``out`` is a folder of Parquet files, one per
 finished cell (``cell-<key>.parquet``, written under a temporary name and renamed, so a file
 is there whole or not at all).  A cell's key is a hash of everything that decides its result:
-the trace's contents (not its name or path), the policy, the mechanism, the fast capacity and
-the other arguments.  Running the same sweep again reads the folder and runs only the cells
-that are missing or failed.  :func:`read_sweep` reads such a folder back.
+the trace's contents (not its name or path), the policy, the mechanism, the fast capacity,
+the other arguments and memtier's version.  Running the same sweep again reads the folder and
+runs only the cells that are missing or failed.  It trusts the cells already saved: after
+changing the simulator's code, give a new ``out=``.  :func:`read_sweep` reads a folder back.
 
 A cell that raises is recorded with ``status="failed"`` and its ``error`` and does not stop
 the others; a cell whose worker died (Dask retries it on another worker, up to its
@@ -236,6 +237,12 @@ def _column_value(value):
     return repr(value)
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _cells(traces, policies, specs, mechanisms, grid, options) -> list[_Cell]:
     names = list(grid)
     cells = []
@@ -247,7 +254,7 @@ def _cells(traces, policies, specs, mechanisms, grid, options) -> list[_Cell]:
                 chosen = dict(zip(names, values))
                 mechanism_name = mechanism if isinstance(mechanism, str) else mechanism.label
                 identity = {
-                    "trace": trace.digest, "trace_name": trace.name, "policy": policy,
+                    "memtier": _version(), "trace": trace.digest, "trace_name": trace.name, "policy": policy,
                     "mechanism": mechanism if isinstance(mechanism, str) else repr(mechanism),
                     "fast_capacity": pages, "fast_capacity_spec": _spec_text(spec),
                     "grid": {k: _token(v) for k, v in chosen.items()},

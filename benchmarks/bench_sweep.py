@@ -1,0 +1,84 @@
+"""A sweep on a local Dask cluster of 2 worker processes against the same sweep in-process.
+
+Target (issue 12): a grid of at least 24 cells on a 2-core machine, speedup >= 1.6x.
+
+    python3 benchmarks/bench_sweep.py                       # 30 cells, 20 M accesses a trace
+    python3 benchmarks/bench_sweep.py --accesses 5000000    # a quicker run
+
+The grid: two traces over 1 M pages (a GUPS-like hot set given by path, read memory-mapped
+by the workers; a zipf trace given as an array, scattered once to each worker) x every
+policy of the simulator x three fast capacities, mechanism ``mt8``.  Times are wall-clock
+of the whole ``memtier.sweep`` call:
+
+- in-process: ``workers=1``, after a one-cell warm-up that loads the compiled kernels;
+- local cluster: ``workers=2``, starting the cluster (two processes that import memtier and
+  load the kernels) and stopping it inside the timed call: what a user waits for;
+- the same on a cluster already running (``client=``), which is how a study of many
+  sweeps runs.
+
+Both give the same table (checked, timing columns aside).  The cost model is fitted once,
+before timing, and passed to every run.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import memtier
+from memtier import workloads
+from memtier.sweep import RUN_COLUMNS
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=1_000_000)
+    parser.add_argument("--accesses", type=int, default=20_000_000, help="accesses per trace")
+    parser.add_argument("--dir", default=None, help="where to keep the trace file (default: a temporary folder)")
+    args = parser.parse_args()
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="bench_sweep_"))
+    hot = folder / f"hot_{args.pages}_{args.accesses}.npy"
+    if not hot.exists():
+        workloads.save_trace(workloads.hot_set(args.pages, args.accesses, hot_fraction=0.1, phases=4, seed=1), hot)
+    traces = {"hot": hot, "zipf": workloads.zipf(args.pages, args.accesses, alpha=1.0, seed=2)}
+    grid = dict(policies="all", fast_capacity=["5%", "10%", "20%"], mechanisms=["mt8"],
+                fit=memtier.default_fit(), progress=False)
+    cells = len(traces) * len(memtier.simulator.POLICIES) * 3
+    print(f"{cells} cells: 2 traces of {args.accesses:,} accesses over {args.pages:,} pages, "
+          f"{os.cpu_count()} cores")
+
+    memtier.sweep({"hot": hot}, ["lru"], ["5%"], ["mt8"], workers=1, fit=grid["fit"], progress=False)  # warm-up
+    start = time.perf_counter()
+    here = memtier.sweep(traces, workers=1, **grid)
+    t_here = time.perf_counter() - start
+    print(f"in-process:                    {t_here:7.1f} s  ({cells / t_here:.2f} cells/s)")
+
+    start = time.perf_counter()
+    local = memtier.sweep(traces, workers=2, **grid)
+    t_local = time.perf_counter() - start
+    print(f"local cluster, 2 workers:      {t_local:7.1f} s  speedup {t_here / t_local:.2f}x "
+          "(cluster start and stop included; target >= 1.6x)")
+
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        client.run(lambda: __import__("memtier"))  # the workers import memtier before timing
+        start = time.perf_counter()
+        warm = memtier.sweep(traces, client=client, **grid)
+        t_warm = time.perf_counter() - start
+    print(f"running cluster, 2 workers:    {t_warm:7.1f} s  speedup {t_here / t_warm:.2f}x")
+
+    for table in (local, warm):
+        pd.testing.assert_frame_equal(here.drop(columns=list(RUN_COLUMNS)), table.drop(columns=list(RUN_COLUMNS)))
+    print("tables identical (timing columns aside); cell times in-process: "
+          f"median {here['seconds'].median():.2f} s, total {here['seconds'].sum():.1f} s")
+
+
+if __name__ == "__main__":
+    main()
