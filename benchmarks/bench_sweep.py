@@ -14,7 +14,11 @@ of the whole ``memtier.sweep`` call:
 - local cluster: ``workers=2``, starting the cluster (two processes that import memtier and
   load the kernels) and stopping it inside the timed call: what a user waits for;
 - the same on a cluster already running (``client=``), which is how a study of many
-  sweeps runs.
+  sweeps runs;
+- a control without Dask: the same simulations by two processes of
+  ``concurrent.futures.ProcessPoolExecutor`` (both traces read from files, the pool started
+  inside the timing).  On a machine whose two cores are busy with other work, this says how
+  much two processes can gain at all there.
 
 Both give the same table (checked, timing columns aside).  The cost model is fitted once,
 before timing, and passed to every run.
@@ -33,6 +37,12 @@ import pandas as pd
 import memtier
 from memtier import workloads
 from memtier.sweep import RUN_COLUMNS
+
+
+def _simulate(trace_path, policy, share, fit):
+    trace = workloads.load_trace(trace_path)
+    n_pages = int(trace.max()) + 1
+    return memtier.simulate(trace, policy, max(1, round(share * n_pages)), mechanism="mt8", fit=fit).summary()
 
 
 def main():
@@ -73,6 +83,19 @@ def main():
         warm = memtier.sweep(traces, client=client, **grid)
         t_warm = time.perf_counter() - start
     print(f"running cluster, 2 workers:    {t_warm:7.1f} s  speedup {t_here / t_warm:.2f}x")
+
+    from concurrent.futures import ProcessPoolExecutor
+
+    zipf_path = folder / f"zipf_{args.pages}_{args.accesses}.npy"
+    workloads.save_trace(traces["zipf"], zipf_path, force=True)
+    jobs = [(path, policy, share, grid["fit"].params) for path in (hot, zipf_path)
+            for policy in memtier.simulator.POLICIES for share in (0.05, 0.10, 0.20)]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(2) as pool:
+        control = list(pool.map(_simulate, *zip(*jobs)))
+    t_pool = time.perf_counter() - start
+    print(f"control, 2 plain processes:    {t_pool:7.1f} s  speedup {t_here / t_pool:.2f}x (no Dask)")
+    assert [s["fast_hit_ratio"] for s in control] == list(here["fast_hit_ratio"])
 
     for table in (local, warm):
         pd.testing.assert_frame_equal(here.drop(columns=list(RUN_COLUMNS)), table.drop(columns=list(RUN_COLUMNS)))
