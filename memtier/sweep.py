@@ -155,6 +155,15 @@ def _spec_text(spec) -> str:
     return spec.strip() if isinstance(spec, str) else str(int(spec))
 
 
+def _check_paths(traces) -> None:
+    """Refuse a missing trace file at once (reading the traces comes later)."""
+    values = traces.values() if isinstance(traces, dict) else \
+        [traces] if isinstance(traces, (str, os.PathLike)) else traces
+    for value in values:
+        if isinstance(value, (str, os.PathLike)) and not Path(value).expanduser().is_file():
+            raise FileNotFoundError(f"trace file {Path(value).expanduser().absolute()} does not exist")
+
+
 def _traces(traces) -> list[_Trace]:
     """Name, source and identity of every trace; a path is checked and read once here."""
     from .traces import Trace
@@ -449,6 +458,31 @@ def _local_cluster(workers: int):
     return Client(cluster, set_as_default=False), cluster
 
 
+class _Starting:
+    """A local cluster started in a thread, so that the caller can read its inputs meanwhile."""
+
+    def __init__(self, workers: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="memtier-cluster")
+        self._future = self._executor.submit(_local_cluster, workers)
+
+    def get(self):
+        try:
+            return self._future.result()
+        finally:
+            self._executor.shutdown()
+
+    def discard(self):
+        """Stop the cluster (once started): the sweep ended before it was needed."""
+        try:
+            client, cluster = self.get()
+        except Exception:  # noqa: BLE001 - it never started: nothing to stop
+            return
+        client.close()
+        cluster.close()
+
+
 def _run_here(cells, sources, options, finish):
     for cell in cells:
         finish(cell, _run_cell(sources[cell.trace], cell.kwargs, options))
@@ -560,62 +594,70 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
     policies = _policies(policies)
     mechanisms = _mechanisms(mechanisms)
     specs = _capacity_specs(fast_capacity)
-    traces = _traces(traces)
-    if options.get("n_pages") is not None:
-        for trace in traces:
-            if trace.n_pages > options["n_pages"]:
-                raise ValueError(f"trace {trace.name!r} touches page {trace.n_pages - 1}, outside "
-                                 f"n_pages={options['n_pages']}; pass n_pages >= {trace.n_pages}")
-    cells = _cells(traces, policies, specs, mechanisms, grid, options)
-    if "fit" not in options and "fit" not in grid:
-        from .fitting import default_fit
-
-        run_options = {**options, "fit": default_fit().params}
-    else:
-        run_options = {**options, "fit": getattr(options["fit"], "params", options["fit"])} \
-            if "fit" in options else dict(options)
-    _probe(cells, run_options)
+    _check_paths(traces)
     out = _check_out(out) if out is not None else None
-
-    done = {}
-    if out is not None:
-        wanted = {cell.key for cell in cells}
-        done = {k: row for k, row in _read_parts(out).items() if k in wanted and row.get("status") == "ok"}
-        for entry in out.iterdir() if out.is_dir() else ():
-            if _TEMPORARY.fullmatch(entry.name):
-                entry.unlink(missing_ok=True)  # left by an interrupted write
-    pending = [cell for cell in cells if cell.key not in done]
-    sources = {trace.name: trace.source for trace in traces if any(c.trace == trace.name for c in pending)}
-
-    own_cluster = None
-    if pending and client is None and (workers or _default_workers()) > 1:
-        client, own_cluster = _local_cluster(workers or _default_workers())
-        own_client = client
-    elif pending and isinstance(client, str):
-        client = own_client = _connect(client, connect_timeout)
-    else:
-        own_client = None
-
-    rows = dict(done)
-    failed = 0
-    bar = tqdm(total=len(cells), initial=len(done), unit="cell", desc="sweep", disable=not progress)
-
-    def finish(cell, outcome):
-        nonlocal failed
-        row = _row(cell, outcome)
-        if out is not None:
-            _write_part(out, row)
-        rows[cell.key] = row
-        failed += row["status"] != "ok"
-        bar.update(1)
-
+    local = (workers or _default_workers()) if client is None else 1
+    # A new sweep starts its local cluster now, while the traces are read, the cost model is
+    # fitted and the arguments are checked (seconds each); a resumed one once it knows that
+    # cells are left.
+    starting = _Starting(local) if local > 1 and (out is None or not out.is_dir()) else None
+    own_client = own_cluster = None
     try:
-        if pending and client is not None:
-            _run_dask(client, pending, sources, run_options, finish)
-        elif pending:
-            _run_here(pending, sources, run_options, finish)
+        traces = _traces(traces)
+        if options.get("n_pages") is not None:
+            for trace in traces:
+                if trace.n_pages > options["n_pages"]:
+                    raise ValueError(f"trace {trace.name!r} touches page {trace.n_pages - 1}, outside "
+                                     f"n_pages={options['n_pages']}; pass n_pages >= {trace.n_pages}")
+        cells = _cells(traces, policies, specs, mechanisms, grid, options)
+        if "fit" not in options and "fit" not in grid:
+            from .fitting import default_fit
+
+            run_options = {**options, "fit": default_fit().params}
+        else:
+            run_options = {**options, "fit": getattr(options["fit"], "params", options["fit"])} \
+                if "fit" in options else dict(options)
+        _probe(cells, run_options)
+
+        done = {}
+        if out is not None:
+            wanted = {cell.key for cell in cells}
+            done = {k: row for k, row in _read_parts(out).items() if k in wanted and row.get("status") == "ok"}
+            for entry in out.iterdir() if out.is_dir() else ():
+                if _TEMPORARY.fullmatch(entry.name):
+                    entry.unlink(missing_ok=True)  # left by an interrupted write
+        pending = [cell for cell in cells if cell.key not in done]
+        sources = {trace.name: trace.source for trace in traces if any(c.trace == trace.name for c in pending)}
+
+        if pending and local > 1:
+            client, own_cluster = starting.get() if starting is not None else _local_cluster(local)
+            own_client, starting = client, None
+        elif pending and isinstance(client, str):
+            client = own_client = _connect(client, connect_timeout)
+
+        rows = dict(done)
+        failed = 0
+        bar = tqdm(total=len(cells), initial=len(done), unit="cell", desc="sweep", disable=not progress)
+
+        def finish(cell, outcome):
+            nonlocal failed
+            row = _row(cell, outcome)
+            if out is not None:
+                _write_part(out, row)
+            rows[cell.key] = row
+            failed += row["status"] != "ok"
+            bar.update(1)
+
+        try:
+            if pending and client is not None:
+                _run_dask(client, pending, sources, run_options, finish)
+            elif pending:
+                _run_here(pending, sources, run_options, finish)
+        finally:
+            bar.close()
     finally:
-        bar.close()
+        if starting is not None:
+            starting.discard()
         if own_client is not None:
             own_client.close()
         if own_cluster is not None:

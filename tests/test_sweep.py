@@ -127,14 +127,16 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path, fit):
     (dict(migration_shar=0.1), "not an argument of memtier.simulate (did you mean 'migration_share'?)"),
     (dict(grid={"policy": ["lru"]}), "is a sweep dimension"),
     (dict(workers=0), "workers must be a whole number >= 1"),
+    (dict(workers=2, grid={"migration_share": [-1.0]}), "migration_share must be a non-negative number"),
     (dict(client="tcp://127.0.0.1:{port}", connect_timeout=1), "no Dask scheduler answers at"),
 ])
 def test_bad_input_is_refused_in_one_line_before_any_cell_runs(tmp_path, monkeypatch, fit, change, message):
     arguments = dict(traces={"t": np.arange(1000) % 100}, policies=["static"], fast_capacity=["10%"],
-                     mechanisms=["linux"], out=tmp_path / "study", fit=fit, progress=False)
+                     mechanisms=["linux"], out=tmp_path / "study", fit=fit, progress=False, workers=1)
     arguments.update(change)
     if isinstance(arguments.get("client"), str):
         arguments["client"] = arguments["client"].format(port=_free_port())
+        del arguments["workers"]
     monkeypatch.chdir(tmp_path)
     with pytest.raises((ValueError, FileNotFoundError)) as error:
         memtier.sweep(**arguments)
