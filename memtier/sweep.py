@@ -99,9 +99,10 @@ def _policies(policies) -> list[str]:
     policies = list(policies)
     if not policies:
         raise ValueError("policies is empty; give at least one of " + ", ".join(known) + " (or 'all')")
+    accepted = known + list(getattr(simulator, "POLICY_ALIASES", {}))  # former names, where kept
     for policy in policies:
-        if policy not in known:
-            close = difflib.get_close_matches(str(policy), known, n=1)
+        if policy not in accepted:
+            close = difflib.get_close_matches(str(policy), accepted, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"unknown policy {policy!r}{hint}; choose from {', '.join(known)} or 'all'")
     return list(dict.fromkeys(policies))
