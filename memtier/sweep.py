@@ -443,19 +443,20 @@ def _connect(address: str, timeout: float):
                          "start one with 'dask scheduler' or check the address") from None
 
 
+def _has_bokeh() -> bool:
+    """Dask's dashboard needs bokeh (the ``notebooks`` extra installs it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
 def _local_cluster(workers: int):
     """A local cluster of ``workers`` single-threaded processes, its dashboard on a free port
     when bokeh is installed."""
     from distributed import Client, LocalCluster
 
-    try:
-        import bokeh  # noqa: F401
-
-        dashboard = ":0"
-    except ImportError:
-        dashboard = None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=dashboard, silence_logs=logging.ERROR)
+                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.ERROR)
     return Client(cluster, set_as_default=False), cluster
 
 
@@ -633,6 +634,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
         if pending and local > 1:
             client, own_cluster = starting.get() if starting is not None else _local_cluster(local)
             own_client, starting = client, None
+            if progress and _has_bokeh():
+                tqdm.write(f"sweep: Dask's dashboard at {own_cluster.dashboard_link}", file=sys.stderr)
         elif pending and isinstance(client, str):
             client = own_client = _connect(client, connect_timeout)
 
