@@ -16,7 +16,8 @@ How data reach the workers:
   shared filesystem); it is made absolute first;
 - a trace given as an array is scattered once to every worker (``Client.scatter`` with
   ``broadcast=True``), and the cells refer to that copy: it crosses the network once per
-  worker, not once per cell;
+  worker, not once per cell (Dask's memory manager drops the copies no queued cell waits
+  for; when a lost worker took the last one, the array is sent again and its cells rerun);
 - the cost model's parameters are computed once, here (``default_fit()`` takes seconds
   and would otherwise be fitted again in every worker process), and travel with each cell
   (a few hundred bytes).
@@ -490,27 +491,51 @@ def _run_here(cells, sources, options, finish):
         finish(cell, _run_cell(sources[cell.trace], cell.kwargs, options))
 
 
-def _run_dask(client, cells, sources, options, finish):
+#: Times a cell is submitted again after its worker's data were lost (not after it killed
+#: workers: Dask already tried that cell on ``allowed-failures`` workers).
+RESUBMITS = 3
+
+
+def _run_dask(client, cells, sources, options, finish) -> int:
+    """Run the cells on Dask; returns how many times cells were submitted again."""
     from distributed import as_completed
 
-    shared, futures = {}, {}
+    shared, futures, tries = {}, {}, {}
+
+    def share(name):
+        # Arrays go to every worker once; cells carry only a reference to that copy.
+        source = sources[name]
+        shared[name] = source if isinstance(source, str) else client.scatter(source, broadcast=True, hash=False)
+
+    def submit(cell):
+        future = client.submit(_run_cell, shared[cell.trace], cell.kwargs, options, pure=False)
+        futures[future] = cell
+        return future
+
     try:
-        for name, source in sources.items():
-            # Arrays go to every worker once; cells carry only a reference to that copy.
-            shared[name] = source if isinstance(source, str) else client.scatter(source, broadcast=True,
-                                                                                 hash=False)
-        for cell in cells:
-            future = client.submit(_run_cell, shared[cell.trace], cell.kwargs, options, pure=False)
-            futures[future] = cell
-        for future in as_completed(list(futures), loop=client.loop):
+        for name in sources:
+            share(name)
+        running = as_completed([submit(cell) for cell in cells], loop=client.loop)
+        for future in running:
             cell = futures.pop(future)
             try:
                 outcome = future.result()
-            except Exception as error:  # noqa: BLE001 - e.g. KilledWorker: the cell failed
+            except Exception as error:  # noqa: BLE001 - the cell never ran to its end
+                tries[cell.key] = tries.get(cell.key, 0) + 1
+                if type(error).__name__ != "KilledWorker" and tries[cell.key] <= RESUBMITS:
+                    # Dask keeps a scattered array on fewer workers than it was sent to (its
+                    # memory manager drops replicas), so a lost worker can take the last copy:
+                    # send it again and run the cell again.
+                    if not isinstance(shared[cell.trace], str) and shared[cell.trace].status != "finished":
+                        share(cell.trace)
+                    future.release()
+                    running.add(submit(cell))
+                    continue
                 outcome = {"summary": None, "error": f"{type(error).__name__}: {error}",
                            "seconds": float("nan"), "worker": None}
             future.release()
             finish(cell, outcome)
+        return sum(tries.values())
     finally:
         # On Ctrl-C or an error, stop what is still queued (a shared cluster stays up).
         pending = list(futures) + [f for f in shared.values() if not isinstance(f, str)]
@@ -576,7 +601,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
         of ``SimulationResult.summary()`` (a key that repeats a parameter with another value is
         prefixed ``result_``), and :data:`RUN_COLUMNS`: ``seconds`` (the simulation's wall
         time) and ``worker`` (the Dask worker's address, or ``"in-process"``).
-        ``table.attrs`` counts the cells: ``cells``, ``ran``, ``skipped``, ``failed``.
+        ``table.attrs`` counts the cells: ``cells``, ``ran``, ``skipped``, ``failed``, and
+        ``resubmitted`` when cells were sent again after a lost worker took their data.
     """
     grid = dict(grid or {})
     _option_names(grid, "grid argument")
@@ -640,7 +666,7 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
             client = own_client = _connect(client, connect_timeout)
 
         rows = dict(done)
-        failed = 0
+        failed = resubmitted = 0
         bar = tqdm(total=len(cells), initial=len(done), unit="cell", desc="sweep", disable=not progress)
 
         def finish(cell, outcome):
@@ -654,7 +680,7 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
 
         try:
             if pending and client is not None:
-                _run_dask(client, pending, sources, run_options, finish)
+                resubmitted = _run_dask(client, pending, sources, run_options, finish)
             elif pending:
                 _run_here(pending, sources, run_options, finish)
         finally:
@@ -668,6 +694,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
             own_cluster.close()
     table = _table([rows[cell.key] for cell in cells])
     table.attrs.update(cells=len(cells), ran=len(pending), skipped=len(done), failed=failed)
+    if resubmitted:
+        table.attrs["resubmitted"] = resubmitted
     if progress:
         saved = f"; saved in {out}" if out is not None else ""
         tqdm.write(f"sweep: {len(cells)} cells, {len(pending)} run, {len(done)} already done, "
