@@ -2,7 +2,7 @@
 
 Target (issue 12): a grid of at least 24 cells on a 2-core machine, speedup >= 1.6x.
 
-    python3 benchmarks/bench_sweep.py                       # 30 cells, 20 M accesses a trace
+    python3 benchmarks/bench_sweep.py                       # 30 cells, 50 M accesses a trace
     python3 benchmarks/bench_sweep.py --accesses 5000000    # a quicker run
 
 The grid: two traces over 1 M pages (a GUPS-like hot set given by path, read memory-mapped
@@ -48,7 +48,7 @@ def _simulate(trace_path, policy, share, fit):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=1_000_000)
-    parser.add_argument("--accesses", type=int, default=20_000_000, help="accesses per trace")
+    parser.add_argument("--accesses", type=int, default=50_000_000, help="accesses per trace")
     parser.add_argument("--dir", default=None, help="where to keep the trace file (default: a temporary folder)")
     args = parser.parse_args()
     folder = Path(args.dir or tempfile.mkdtemp(prefix="bench_sweep_"))
@@ -77,7 +77,7 @@ def main():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         client.run(lambda: __import__("memtier"))  # the workers import memtier before timing
         start = time.perf_counter()
         warm = memtier.sweep(traces, client=client, **grid)

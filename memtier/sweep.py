@@ -456,8 +456,10 @@ def _local_cluster(workers: int):
     when bokeh is installed."""
     from distributed import Client, LocalCluster
 
+    # Log lines of the cluster's own processes are silenced: on closing, workers log heartbeats
+    # that found the scheduler gone; what matters, a cell's error or a lost worker, is in the table.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.ERROR)
+                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL)
     return Client(cluster, set_as_default=False), cluster
 
 
