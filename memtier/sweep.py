@@ -401,8 +401,12 @@ def _write_part(out: Path, row: dict) -> None:
     out.mkdir(exist_ok=True)
     final = out / f"cell-{row['cell']}.parquet"
     temporary = out / f".cell-{row['cell']}.{os.getpid()}.tmp"
-    pd.DataFrame([row]).to_parquet(temporary, index=False)
-    os.replace(temporary, final)
+    try:
+        pd.DataFrame([row]).to_parquet(temporary, index=False)
+        os.replace(temporary, final)
+    except BaseException:  # Ctrl-C in the middle of a write: leave no half-written file
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_sweep(out) -> pd.DataFrame:
