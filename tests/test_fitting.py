@@ -17,11 +17,12 @@ def rfc_fit():
 
 
 def test_rfc_accuracy(rfc_fit):
-    """The issue's bound: all 52 figures, both scopes, one fit."""
+    """Issue 8's bound: all 52 figures, both scopes, one fit, no worse than before the
+    robust fit and the new DMA terms (median 2.4%, largest 9.0%): at most 2.5% and 9.5%."""
     errors = np.abs(rfc_fit.residuals()["relative_error"])
-    assert len(errors) == 52
-    assert np.median(errors) <= 0.05
-    assert errors.max() <= 0.15
+    assert len(errors) == 52 and not rfc_fit.excluded
+    assert np.median(errors) <= 0.025
+    assert errors.max() <= 0.095
 
 
 def test_rfc_held_out_configurations():
@@ -38,7 +39,9 @@ def test_rfc_held_out_configurations():
 
 def test_report_and_intervals(rfc_fit):
     report = rfc_fit.report()
-    assert "median |error|" in report and "copy_gbps_per_thread" in report and "fixed" in report
+    assert "median |error|" in report and "copy_gbps_per_thread" in report and "open" in report
+    # One DMA figure: the data cannot tell the structures apart, and the report says so.
+    assert "DMA structure: split (cannot tell" in report
     table = rfc_fit.intervals()
     fitted = table[table["status"] == "fitted"]
     # Percentile intervals of a skewed bootstrap need not hold the best fit, but for nearly all
@@ -139,3 +142,133 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
+
+
+# --- issue 8: a machine the model was not made on (AMD Zen3, PTDMA) ---------------------------
+
+from memtier.datasets import amd_zen3_2026  # noqa: E402
+from memtier.fitting import contradicted_rows, errors_by_count, neutral_params  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def amd_fit():
+    return fit(amd_zen3_2026(), bootstrap=10)
+
+
+def _contradicted_v4_row(table):
+    return table.index[(table["source"] == "SG-RFCv4-2026-03") & (table["copy"] == "dma")
+                       & (table["workers"] == 1) & (table["page_size"] == 1 << 20)].tolist()
+
+
+def test_amd_contradicted_row_found_and_reported(amd_fit):
+    """The v4 posting's 1M-folio, 1-channel DMA figure (7.38 GB/s) against 4.57-4.75 GB/s in the
+    later postings: the only row the others contradict; left out, and reported."""
+    table = amd_zen3_2026()
+    check = contradicted_rows(table)
+    assert check.index[check["contradicted"]].tolist() == _contradicted_v4_row(table)
+    assert amd_fit.excluded == _contradicted_v4_row(table)
+    report = amd_fit.report()
+    assert "1 contradicted, left out" in report and "the others' median 4.6" in report
+
+
+def test_amd_in_sample_reached(amd_fit):
+    """What the model reaches on the AMD file today (67 rows fitted): median 10.2%, largest
+    30.9%.  A regression guard with 1.5 points of room; the issue's target is below."""
+    assert amd_fit.median_error <= 0.115
+    assert amd_fit.max_error <= 0.33
+    assert set(amd_fit.free) & {"dma_channel_gbps", "dma_entry_us", "pte_us"} == {
+        "dma_channel_gbps", "dma_entry_us", "pte_us"}
+    # Every parameter is fitted, open or fixed, and the report says which.
+    statuses = set(amd_fit.intervals()["status"])
+    assert statuses <= {"fitted", "open"} and "open" in statuses
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8's target is not met: the model reaches median 10.2%, "
+                                       "largest 30.9% on the AMD file")
+def test_amd_in_sample_target(amd_fit):
+    assert amd_fit.median_error <= 0.05 and amd_fit.max_error <= 0.15
+
+
+@pytest.fixture(scope="module")
+def amd_held_out():
+    return cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma")
+
+
+def test_hold_out_counts_mode(amd_held_out):
+    """Fit without the 8- and 16-channel DMA rows, predict them; one summary row per count."""
+    assert set(amd_held_out["held_out_count"]) == {8, 16}
+    assert (amd_held_out["copy"] == "dma").all() and len(amd_held_out) == 16
+    summary = errors_by_count(amd_held_out)
+    assert summary.index.tolist() == [8, 16] and (summary["rows"] == 8).all()
+    assert (summary["largest"] >= summary["median"]).all()
+    assert np.isfinite(amd_held_out["predicted_gbps"]).all()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
+                                       "at median 19.8%, largest 55.4%")
+def test_amd_held_out_target(amd_held_out):
+    errors = amd_held_out["relative_error"].abs()
+    assert errors.median() <= 0.06 and errors.max() <= 0.20
+
+
+def test_amd_fit_does_not_depend_on_the_start(amd_fit):
+    """From the RFC's machine and from a neutral one: the DMA and page-table parameters the
+    data pin down agree within their bootstrap intervals."""
+    other = fit(amd_zen3_2026(), base=neutral_params(), bootstrap=10)
+    assert other.median_error == pytest.approx(amd_fit.median_error, abs=0.01)
+    first, second = amd_fit.intervals().set_index("parameter"), other.intervals().set_index("parameter")
+    for name in ("dma_channel_gbps", "dma_entry_us", "dma_descriptor_us", "pte_us"):
+        assert second.loc[name, "low"] <= first.loc[name, "value"] <= second.loc[name, "high"], name
+        assert first.loc[name, "low"] <= second.loc[name, "value"] <= first.loc[name, "high"], name
+
+
+def _dma_design():
+    rows = []
+    for page, channels in itertools.product(["4K", "64K", "1M", "2M"], [1, 2, 4, 8, 16]):
+        rows.append(dict(page_size=page, n_pages=(1 << 30) // memtier_page(page), copy="dma",
+                         workers=channels, batched=True, exchange=False, scope="syscall"))
+    for page in ["4K", "64K", "1M", "2M"]:
+        rows.append(dict(page_size=page, n_pages=(1 << 30) // memtier_page(page), copy="cpu", workers=1,
+                         batched=True, exchange=False, scope="syscall"))
+    return pd.DataFrame(rows)
+
+
+def memtier_page(text):
+    from memtier import parse_page_size
+
+    return parse_page_size(text)
+
+
+def test_structure_chosen_when_the_data_tell():
+    """Rows made by the folio structure (with a floor of serial work) at 1-16 channels: the
+    fit picks folio, says it is clear, and describes the rows."""
+    truth = ModelParams(dma_structure="folio", dma_channel_gbps=8.0, dma_ceiling_gbps=60.0, dma_entry_us=0.2,
+                        dma_descriptor_us=0.3, dma_map_entry_us=0.1, dma_overlap=0.9, pte_us=0.3)
+    design = _dma_design()
+    design["gbps"] = table_gbps(truth, _configs(design))
+    result = fit(design, bootstrap=0)
+    assert result.params.dma_structure == "folio"
+    assert result.structure["how"].startswith("clear")
+    assert result.median_error < 0.01
+    assert "DMA structure: folio (clear" in result.report()
+
+
+def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path):
+    from memtier.cli import main
+
+    rows = rfc_2019().head(6).copy()
+    rows.loc[rows.index[:2], "notes"] = "same-node: pages already on node 0, no data moved"
+    with pytest.raises(ValueError, match="within one node"):
+        fit(rows, bootstrap=0)
+    path = tmp_path / "mixed.csv"
+    rows.drop(columns=["given", "time_us"]).to_csv(path, index=False)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "memtier", "fit", str(path), "--bootstrap", "0"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    warning = [line for line in done.stderr.splitlines() if "within one node" in line]
+    assert len(warning) == 1 and "2 row(s)" in warning[0]
+    assert "4 measurements fitted" in done.stdout
+    assert main is not None
