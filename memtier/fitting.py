@@ -61,7 +61,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from .measurements import load_measurements
-from .model import (ARRAY_SIZE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
+from .model import (ARRAY_SIZE, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
                     prepared_gbps, table_gbps)
 
 FORMAT_VERSION = 2
@@ -75,11 +75,15 @@ MAX_ROUNDS = 4
 SPREAD_STARTS = 3
 #: How much smaller one structure's misfit must be to be chosen "clearly" / "likely".
 STRUCTURE_CLEAR, STRUCTURE_LIKELY = 2.0, 1.2
+#: Channels per engine the fit tries when the data have several channel counts.
+ENGINE_CHOICES = (1, 2, 4)
 #: A spread printed as 0.00 GB/s is read as half the last printed digit.
 ROUNDED_SD_GBPS = 0.005
 #: The ``notes`` of rows timed within one node (``memtier measure --same-node``): no data
 #: moved, so they are not migrations and are not fitted.
 SAME_NODE_NOTE = "same-node"
+#: The array slots after the numeric parameters (ModelParams.to_array): never fitted.
+_LAYOUT = ["dma_structure", "dma_channels_per_engine"]
 
 
 def _as_params(base) -> ModelParams:
@@ -90,7 +94,7 @@ def _as_params(base) -> ModelParams:
     if isinstance(base, Fit):
         return base.params
     if isinstance(base, dict):
-        unknown = set(base) - set(ModelParams.names()) - {"dma_structure"}
+        unknown = set(base) - set(ModelParams.names()) - set(_LAYOUT)
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(ModelParams.names())}, dma_structure")
@@ -98,7 +102,7 @@ def _as_params(base) -> ModelParams:
     raise TypeError("base must be a Fit, a ModelParams or a dict of parameter values")
 
 
-def neutral_params(structure: str = "split") -> ModelParams:
+def neutral_params() -> ModelParams:
     """A machine that favours nothing: bandwidths 10 GB/s, times 1 us (100 ns per subpage),
     shares one half, gains and sharpness at the geometric middle of their ranges.  One of
     the fit's starting points."""
@@ -116,7 +120,7 @@ def neutral_params(structure: str = "split") -> ModelParams:
         else:
             value = float(np.sqrt(low * high))
         values[name] = float(np.clip(value, low, high))
-    return ModelParams(**values, dma_structure=structure)
+    return ModelParams(**values)
 
 
 def same_node_rows(table: pd.DataFrame) -> np.ndarray:
@@ -258,12 +262,12 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
     values = start.to_array()
     names = list(ModelParams.names())
     if free is not None:
-        values = np.where(np.isin(names + ["dma_structure"], free), values, centre)
+        values = np.where(np.isin(names + _LAYOUT, free), values, centre)
         values, cost = _solve(prepared, values, free, target, centre, max_nfev=max_nfev)
         return values, cost, list(free)
     chosen = _identifiable(prepared, values, names)
     # Only the chosen parameters start where this start puts them; the others are stated.
-    values = np.where(np.isin(names + ["dma_structure"], chosen), values, centre)
+    values = np.where(np.isin(names + _LAYOUT, chosen), values, centre)
     best = (values, np.inf, chosen)
     seen = []
     for _ in range(MAX_ROUNDS):
@@ -283,10 +287,11 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
     return best
 
 
-def _starts(base: ModelParams, structure: str, seed: int) -> list[ModelParams]:
-    """The RFC's machine (or ``base``), the neutral machine, and spread points around ``base``."""
-    first = base.replace(dma_structure=structure)
-    starts = [first, neutral_params(structure)]
+def _starts(first: ModelParams, seed: int) -> list[ModelParams]:
+    """``first`` (the RFC's machine, or ``base``), the neutral machine, and spread points
+    around ``first``; all with ``first``'s DMA layout."""
+    layout = dict(dma_structure=first.dma_structure, dma_channels_per_engine=first.dma_channels_per_engine)
+    starts = [first, neutral_params().replace(**layout)]
     rng = np.random.default_rng(seed)
     bounds = ModelParams.bounds()
     for _ in range(SPREAD_STARTS):
@@ -299,6 +304,36 @@ def _starts(base: ModelParams, structure: str, seed: int) -> list[ModelParams]:
                 values[i] = np.clip(values[i] * np.exp(rng.normal(0.0, 0.7)), low, high)
         starts.append(ModelParams.from_array(values))
     return starts
+
+
+def _layouts_to_try(used, stated, structure, channels_per_engine):
+    """Which DMA structures and channels-per-engine to fit, and why only those."""
+    dma = (used["copy"] == "dma").any()
+    several = _channel_counts_seen(used) >= 2
+    reason = None if several else ("no DMA rows" if not dma else "cannot tell: one channel count")
+    if structure is not None:
+        kinds, how = [structure], "set"
+    else:
+        kinds, how = (list(DMA_STRUCTURES), None) if several else ([stated.dma_structure], reason)
+    if channels_per_engine is not None:
+        engines, engine_how = [channels_per_engine], "set"
+    else:
+        engines, engine_how = (list(ENGINE_CHOICES), None) if several else (
+            [stated.dma_channels_per_engine], reason)
+    return kinds, engines, how, engine_how
+
+
+def _verdict(misfit: dict, stated, how):
+    """The choice with the smallest misfit, if it is clearly or likely better; else ``stated``."""
+    if how is not None:
+        return next(iter(misfit)), how
+    ordered = sorted(misfit, key=misfit.get)
+    ratio = misfit[ordered[1]] / max(misfit[ordered[0]], 1e-300)
+    if ratio >= STRUCTURE_CLEAR:
+        return ordered[0], f"clear: the next best misfit is {ratio:.1f} times larger"
+    if ratio >= STRUCTURE_LIKELY:
+        return ordered[0], f"likely: the next best misfit is {ratio:.2f} times larger"
+    return stated, f"cannot tell (misfits within {ratio:.2f} times): the stated value kept"
 
 
 def _channel_counts_seen(table) -> int:
@@ -412,12 +447,15 @@ class Fit:
         return pd.DataFrame(rows)
 
     def structure_line(self) -> str:
-        """One line: which DMA structure, and how clearly the data chose it."""
-        info = self.structure or {"chosen": self.params.dma_structure, "how": "not recorded"}
+        """One line: which DMA structure and channels per engine, and how clearly the data
+        chose them."""
+        info = self.structure or {"how": "not recorded"}
+        line = (f"DMA structure: {self.params.dma_structure} ({info['how']}); "
+                f"{self.params.dma_channels_per_engine} channel(s) per engine ({info.get('engine_how', info['how'])})")
         misfit = info.get("misfit", {})
-        detail = ", ".join(f"{k} {v:.3g}" for k, v in misfit.items())
-        return (f"DMA structure: {info['chosen']} ({info['how']}"
-                + (f"; misfit {detail}" if detail else "") + ")")
+        if len(misfit) > 1:
+            line += "; misfit " + ", ".join(f"{k}: {v:.3g}" for k, v in sorted(misfit.items(), key=lambda kv: kv[1]))
+        return line
 
     def report(self) -> str:
         """A readable report: structure, parameters (fitted, open or fixed) with intervals,
@@ -466,6 +504,7 @@ class Fit:
         measured = self.measurements
         params = {n: getattr(self.params, n) for n in ModelParams.names()}
         params["dma_structure"] = self.params.dma_structure
+        params["dma_channels_per_engine"] = self.params.dma_channels_per_engine
         return {
             "memtier_fit": FORMAT_VERSION,
             "params": params,
@@ -552,7 +591,7 @@ def _check_free(free):
 
 
 def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int = 0,
-        structure: str | None = None) -> Fit:
+        structure: str | None = None, channels_per_engine: int | None = None) -> Fit:
     """Fit the cost model to measurements.
 
     Parameters
@@ -573,6 +612,9 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         Seed of the spread starts and of the bootstrap.
     structure : {"split", "folio"}, optional
         The DMA structure; by default fitted both ways when the data can tell.
+    channels_per_engine : {1, 2, 4, 8}, optional
+        DMA channels sharing one engine's bandwidth; by default 1, 2 and 4 are tried when
+        the data have several channel counts.
 
     Returns
     -------
@@ -585,6 +627,9 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
                          "no data moved) and cannot be fitted as migrations; drop them first")
     if structure is not None and structure not in DMA_STRUCTURES:
         raise ValueError(f"structure {structure!r} is not one of {', '.join(DMA_STRUCTURES)}")
+    if channels_per_engine is not None and channels_per_engine not in CHANNELS_PER_ENGINE:
+        raise ValueError(f"channels_per_engine {channels_per_engine!r} is not one of "
+                         f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
     stated = _room_for_the_data(table, _as_params(base))
     if free is not None:
         free = _check_free(free)
@@ -595,34 +640,27 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     prepared = prepare_table(used)
     target = used["gbps"].to_numpy(np.float64)
 
-    if structure is not None:
-        tried, how = [structure], "set"
-    elif _channel_counts_seen(used) >= 2:
-        tried, how = list(DMA_STRUCTURES), None
-    else:
-        tried = [stated.dma_structure]
-        how = "no DMA rows" if not (used["copy"] == "dma").any() else "cannot tell: one channel count"
-    results = {}
-    for kind in tried:
-        best = None
-        for start in _starts(stated, kind, seed):
-            values, cost, chosen = _fit_from(prepared, start, stated.replace(dma_structure=kind), target, free)
-            if best is None or cost < best[1]:
-                best = (values, cost, chosen)
-        results[kind] = best
-    misfit = {kind: _misfit(r[0], prepared, target) for kind, r in results.items()}
-    chosen_kind = min(misfit, key=misfit.get)
-    if how is None:
-        ordered = sorted(misfit.values())
-        ratio = ordered[1] / max(ordered[0], 1e-300)
-        if ratio >= STRUCTURE_CLEAR:
-            how = f"clear: the other's misfit is {ratio:.1f} times larger"
-        elif ratio >= STRUCTURE_LIKELY:
-            how = f"likely: the other's misfit is {ratio:.2f} times larger"
-        else:
-            chosen_kind = stated.dma_structure
-            how = f"cannot tell (misfits within {ratio:.2f} times): the stated structure kept"
-    values, _, chosen = results[chosen_kind]
+    kinds, engines, how, engine_how = _layouts_to_try(used, stated, structure, channels_per_engine)
+    # Screen every layout (structure x channels per engine) from the stated start ...
+    screened = {}
+    for kind in kinds:
+        for per_engine in engines:
+            first = stated.replace(dma_structure=kind, dma_channels_per_engine=per_engine)
+            screened[(kind, per_engine)] = _fit_from(prepared, first, first, target, free)
+    misfit = {layout: _misfit(r[0], prepared, target) for layout, r in screened.items()}
+    chosen_kind, how = _verdict({k: min(v for (kind, _), v in misfit.items() if kind == k) for k in kinds},
+                                stated.dma_structure, how)
+    per_engine, engine_how = _verdict({e: misfit[(chosen_kind, e)] for e in engines},
+                                      stated.dma_channels_per_engine, engine_how)
+    # ... then fit the chosen one from every start, and keep the best.
+    first = stated.replace(dma_structure=chosen_kind, dma_channels_per_engine=per_engine)
+    best = screened[(chosen_kind, per_engine)]
+    for start in _starts(first, seed)[1:]:
+        values, cost, chosen = _fit_from(prepared, start, first, target, free)
+        if cost < best[1]:
+            best = (values, cost, chosen)
+    misfit[(chosen_kind, per_engine)] = _misfit(best[0], prepared, target)
+    values, _, chosen = best
     if not chosen:
         raise ValueError("no parameter to fit: the measurements constrain none; name some with free=")
     if len(chosen) > len(used):
@@ -635,14 +673,15 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         rng = np.random.default_rng(seed)
         fitted = prepared_gbps(values, prepared)
         relative = target / fitted - 1.0
-        centre = stated.replace(dma_structure=chosen_kind).to_array()
+        centre = first.to_array()
         for _ in range(bootstrap):
             resampled = fitted * (1.0 + rng.choice(relative, size=len(relative), replace=True))
             sample, _ = _solve(prepared, values, chosen, resampled, centre, max_nfev=300)
             samples.append(sample)
     samples = np.array(samples, dtype=np.float64).reshape(-1, ARRAY_SIZE)
     open_ = [] if free is not None else [n for n in ModelParams.names() if n not in chosen]
-    info = {"chosen": chosen_kind, "how": how, "misfit": {k: round(v, 6) for k, v in misfit.items()}}
+    info = {"chosen": chosen_kind, "how": how, "channels_per_engine": per_engine, "engine_how": engine_how,
+            "misfit": {f"{kind}, {e} per engine": round(v, 6) for (kind, e), v in misfit.items()}}
     return Fit(best, list(chosen), table, samples, open=open_, structure=info, excluded=excluded)
 
 

@@ -62,6 +62,18 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     31 us) until the engine's ceiling.  Throughput of 4 KiB folios *rises* with channels
     (2.33 to 3.29 GB/s from 1 to 16), which the split structure cannot give: it adds a
     descriptor per channel per page.
+
+    Channels and engines (``ModelParams.dma_channels_per_engine``, both structures).  A DMA
+    channel is a hardware queue; where several queues sit on one engine they share its
+    bandwidth, and a lone queue gets nearly all of it.  The bytes therefore move at
+    ``smooth_min(engines * dma_channel_gbps, dma_ceiling_gbps)`` with ``engines =
+    ceil(channels / dma_channels_per_engine)``; the per-entry channel work is spread over
+    every queue.  This is the model's reading of the AMD series, not a documented fact about
+    PTDMA: 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
+    then 27, 46.5 and 67 on 4, 8 and 16 (two, four, eight engines, under the ceiling), while
+    small folios, whose time is per-entry queue work, gain 1.6x from one channel to two.
+    The default, 1, is the model of the RFC (every channel its own engine); the fit tries
+    1, 2 and 4 when the data have several channel counts, like the structure.
 Batching
     Unbatched, each page is a separate copy with its own dispatch; batched (patches 09-11), the
     whole list is copied by one dispatch and pages are unmapped and remapped together, saving a
@@ -102,6 +114,9 @@ SUBPAGE_BYTES = 4096
 #: How a DMA driver uses the channels: ``split`` each page across all of them (the RFC's
 #: I/OAT patch), or hand whole folios to them (``folio``) (AMD's dcbm driver).
 DMA_STRUCTURES = ("split", "folio")
+#: How many channels (hardware queues) share one engine's bandwidth: 1 where every channel
+#: is its own engine (the model of the RFC's I/OAT), more where queues share a device.
+CHANNELS_PER_ENGINE = (1, 2, 4, 8)
 
 
 def _param(default, low, high, unit, doc):
@@ -143,8 +158,9 @@ class ModelParams:
         "ceiling of exchange copy (both nodes' memory read and written)")
     # --- DMA copy ---
     dma_channel_gbps: float = _param(1.0, 0.05, 100.0, "GB/s",
-        "bandwidth of one DMA channel; not constrained by the RFC (one DMA figure): an "
-        "estimate for Intel I/OAT on Haswell-EP, about 1 GB/s per channel")
+        "bandwidth of one DMA channel (of one engine, when dma_channels_per_engine channels "
+        "share it); not constrained by the RFC (one DMA figure): an estimate for Intel I/OAT "
+        "on Haswell-EP, about 1 GB/s per channel")
     dma_ceiling_gbps: float = _param(5.1, 0.1, 1000.0, "GB/s",
         "ceiling of the DMA engine over all channels")
     dma_setup_us: float = _param(20.0, 0.0, 5000.0, "us",
@@ -184,6 +200,7 @@ class ModelParams:
         "system call per page beyond migrate_pages() (lookup, status)")
     # --- structure (not a number: chosen, not fitted continuously) ---
     dma_structure: str = field(default="split", metadata={"choices": DMA_STRUCTURES})
+    dma_channels_per_engine: int = field(default=1, metadata={"choices": CHANNELS_PER_ENGINE})
 
     @classmethod
     def _numeric(cls):
@@ -208,9 +225,11 @@ class ModelParams:
 
     def to_array(self) -> np.ndarray:
         """The numeric parameters in :meth:`names` order, then the DMA structure's code
-        (0 split, 1 folio): the array the kernel reads, of length ``ARRAY_SIZE``."""
+        (0 split, 1 folio) and the channels per engine: the array the kernel reads, of
+        length ``ARRAY_SIZE``."""
         values = [getattr(self, name) for name in self.names()]
         values.append(float(DMA_STRUCTURES.index(self.dma_structure)))
+        values.append(float(self.dma_channels_per_engine))
         return np.array(values, dtype=np.float64)
 
     @classmethod
@@ -220,6 +239,8 @@ class ModelParams:
         changes = {name: float(v) for name, v in zip(names, values)}
         if len(values) > len(names):
             changes["dma_structure"] = DMA_STRUCTURES[int(round(values[len(names)]))]
+        if len(values) > len(names) + 1:
+            changes["dma_channels_per_engine"] = int(round(values[len(names) + 1]))
         return cls(**changes)
 
     def replace(self, **changes) -> "ModelParams":
@@ -228,6 +249,11 @@ class ModelParams:
     def __post_init__(self):
         if self.dma_structure not in DMA_STRUCTURES:
             raise ValueError(f"dma_structure={self.dma_structure!r} is not one of {', '.join(DMA_STRUCTURES)}")
+        if (isinstance(self.dma_channels_per_engine, bool)
+                or self.dma_channels_per_engine not in CHANNELS_PER_ENGINE):
+            raise ValueError(f"dma_channels_per_engine={self.dma_channels_per_engine!r} is not one of "
+                             f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
+        object.__setattr__(self, "dma_channels_per_engine", int(self.dma_channels_per_engine))
         for name, (low, high) in self.bounds().items():
             value = getattr(self, name)
             if not (np.isfinite(value) and low <= value <= high):
@@ -237,10 +263,11 @@ class ModelParams:
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
  _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE,
- _XSAVE, _SCALL, _SPAGE, _DMASTRUCT) = range(27)
+ _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(28)
 assert len(ModelParams.names()) == 26
-#: Length of the array the kernel reads: the numeric parameters and the structure's code.
-ARRAY_SIZE = 27
+#: Length of the array the kernel reads: the numeric parameters, the structure's code and
+#: the channels per engine.
+ARRAY_SIZE = 28
 
 
 @njit
@@ -282,8 +309,10 @@ def _dma_serial_us(p, n_pages, ptes_per_page, workers):
 
 @njit
 def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels):
-    """Time the channels are busy: bytes over the engine's bandwidth, per-entry work shared."""
-    bandwidth = _smooth_min(channels * p[_DMACH], p[_DMACEIL], p[_SHARP])
+    """Time the channels are busy: bytes over the engines' bandwidth, per-entry work shared
+    by the channels (each queue walks its own descriptors)."""
+    engines = np.ceil(channels / p[_DMAPERENG])
+    bandwidth = _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
     return (n_pages * ptes_per_page * p[_DMAENT] / channels
             + page_bytes * n_pages / (bandwidth * 1e3))
 

@@ -2,6 +2,7 @@
 
 One configuration at a time, plain Python floats, each term named as in the model's prose.
 """
+import math
 
 
 def smooth_min(a, b, k):
@@ -26,7 +27,9 @@ def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
         # dcbm: whole folios handed to channels; one folio at a time when unbatched.
         channels = min(workers, n_pages) if batched else 1
         serial = n_pages * (p.dma_descriptor_us + (ptes - 1) * p.dma_map_entry_us)
-    bandwidth = smooth_min(channels * p.dma_channel_gbps, p.dma_ceiling_gbps, p.ceiling_sharpness)
+    # Queues on one engine share its bandwidth.
+    engines = math.ceil(channels / p.dma_channels_per_engine)
+    bandwidth = smooth_min(engines * p.dma_channel_gbps, p.dma_ceiling_gbps, p.ceiling_sharpness)
     busy = n_pages * ptes * p.dma_entry_us / channels + page_bytes * n_pages / (bandwidth * 1000)
     return channels, serial, busy
 

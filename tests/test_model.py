@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtier.model import DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
+from memtier.model import CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
 from naive_model import call_time_us as naive_time_us
 
 PAGE_SIZES = [4096, 65536, 2 << 20, 16 << 20, 1 << 30]
@@ -16,7 +16,8 @@ def params(draw):
     for name, (low, high) in ModelParams.bounds().items():
         top = min(high, 100.0) if high > 1 else high
         values[name] = draw(st.floats(max(low, 1e-3 if low == 0 and high > 1 else low), top))
-    return ModelParams(**values, dma_structure=draw(st.sampled_from(DMA_STRUCTURES)))
+    return ModelParams(**values, dma_structure=draw(st.sampled_from(DMA_STRUCTURES)),
+                       dma_channels_per_engine=draw(st.sampled_from(CHANNELS_PER_ENGINE)))
 
 
 @settings(max_examples=300, deadline=None)
@@ -113,7 +114,8 @@ def test_dma_throughput_below_its_ceilings(p, page, n, channels, batched, scope)
     """Whatever the structure, DMA never beats the engine's ceiling nor its channels' sum."""
     gbps = throughput_gbps(p, page, n, dma=True, workers=channels, batched=batched, scope=scope)
     assert gbps <= p.dma_ceiling_gbps * (1 + 1e-9)
-    assert gbps <= channels * p.dma_channel_gbps * (1 + 1e-9)
+    engines = -(-channels // p.dma_channels_per_engine)
+    assert gbps <= engines * p.dma_channel_gbps * (1 + 1e-9)
 
 
 @settings(max_examples=100, deadline=None)
@@ -150,5 +152,7 @@ def test_folio_structure_floor_and_split_difference():
 def test_structure_is_validated_and_round_trips():
     with pytest.raises(ValueError, match="dma_structure"):
         ModelParams(dma_structure="scatter")
-    p = ModelParams(dma_structure="folio", dma_overlap=0.3)
+    with pytest.raises(ValueError, match="dma_channels_per_engine"):
+        ModelParams(dma_channels_per_engine=3)
+    p = ModelParams(dma_structure="folio", dma_overlap=0.3, dma_channels_per_engine=2)
     assert ModelParams.from_array(p.to_array()) == p
