@@ -254,7 +254,8 @@ def _misfit(values, prepared, target) -> float:
     return float(np.sum((prepared_gbps(values, prepared) / target - 1.0) ** 2))
 
 
-def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=None, max_nfev=600):
+def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=None, max_nfev=600,
+              candidates=None):
     """One start: choose what to fit, fit, choose again at the solution, until stable.
     Parameters that leave the free set go back to their stated value; the round with the
     lowest cost is kept (the set can cycle between two choices)."""
@@ -265,8 +266,14 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
         values = np.where(np.isin(names + _LAYOUT, free), values, centre)
         values, cost = _solve(prepared, values, free, target, centre, max_nfev=max_nfev)
         return values, cost, list(free)
-    chosen = _identifiable(prepared, values, names)
-    # Only the chosen parameters start where this start puts them; the others are stated.
+    candidates = list(candidates or names)
+    # First every parameter that moves a row is fitted, the prior holding the directions the
+    # data leave open, to come near the solution; what the data constrain is decided there.
+    influential = _identifiable(prepared, values, candidates, tolerance=0.0)
+    values = np.where(np.isin(names + _LAYOUT, influential), values, centre)
+    if influential:
+        values, _ = _solve(prepared, values, influential, target, centre, max_nfev=max_nfev)
+    chosen = _identifiable(prepared, values, candidates)
     values = np.where(np.isin(names + _LAYOUT, chosen), values, centre)
     best = (values, np.inf, chosen)
     seen = []
@@ -277,7 +284,7 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
         values, cost = _solve(prepared, values, chosen, target, centre, max_nfev=max_nfev)
         if cost < best[1]:
             best = (values, cost, chosen)
-        again = _identifiable(prepared, values, names)
+        again = _identifiable(prepared, values, candidates)
         if set(again) == set(chosen):
             break
         values = values.copy()
@@ -287,10 +294,11 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
     return best
 
 
-def _starts(first: ModelParams, seed: int) -> list[ModelParams]:
-    """``first`` (the RFC's machine, or ``base``), the neutral machine, and spread points
-    around ``first``; all with ``first``'s DMA layout."""
+def _starts(first: ModelParams, seed: int, start: ModelParams | None = None) -> list[ModelParams]:
+    """``start`` (by default ``first``: the RFC's machine, or ``base``), the neutral machine,
+    and spread points around ``start``; all with ``first``'s DMA layout."""
     layout = dict(dma_structure=first.dma_structure, dma_channels_per_engine=first.dma_channels_per_engine)
+    first = first if start is None else start.replace(**layout)
     starts = [first, neutral_params().replace(**layout)]
     rng = np.random.default_rng(seed)
     bounds = ModelParams.bounds()
@@ -334,6 +342,18 @@ def _verdict(misfit: dict, stated, how):
     if ratio >= STRUCTURE_LIKELY:
         return ordered[0], f"likely: the next best misfit is {ratio:.2f} times larger"
     return stated, f"cannot tell (misfits within {ratio:.2f} times): the stated value kept"
+
+
+#: Parameters that measure a contrast: only data holding both sides of it can fit them
+#: (``batch_saving`` needs batched and unbatched rows; all-batched rows see only the product
+#: of per-page work and ``1 - batch_saving``).
+CONTRASTS = {"batch_saving": "batched", "exchange_saving": "exchange", "exchange_gain": "exchange"}
+
+
+def _candidates(table) -> list[str]:
+    """The parameters a fit may free: all but contrasts the rows do not hold both sides of."""
+    return [n for n in ModelParams.names()
+            if n not in CONTRASTS or table[CONTRASTS[n]].nunique() == 2]
 
 
 def _channel_counts_seen(table) -> int:
@@ -591,7 +611,7 @@ def _check_free(free):
 
 
 def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int = 0,
-        structure: str | None = None, channels_per_engine: int | None = None) -> Fit:
+        structure: str | None = None, channels_per_engine: int | None = None, start=None) -> Fit:
     """Fit the cost model to measurements.
 
     Parameters
@@ -610,6 +630,9 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         Residual-bootstrap replicates for the intervals (0 for none).
     seed : int
         Seed of the spread starts and of the bootstrap.
+    start : Fit, ModelParams or dict, optional
+        Where the first start lies (by default ``base``); the neutral machine and points
+        spread around ``start`` are the other starts.  Stated values stay ``base``'s.
     structure : {"split", "folio"}, optional
         The DMA structure; by default fitted both ways when the data can tell.
     channels_per_engine : {1, 2, 4, 8}, optional
@@ -640,13 +663,19 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     prepared = prepare_table(used)
     target = used["gbps"].to_numpy(np.float64)
 
+    candidates = _candidates(used)
+    start = None if start is None else _as_params(start)
     kinds, engines, how, engine_how = _layouts_to_try(used, stated, structure, channels_per_engine)
-    # Screen every layout (structure x channels per engine) from the stated start ...
+    # Screen every layout (structure x channels per engine) from the stated and the neutral
+    # start ...
     screened = {}
     for kind in kinds:
         for per_engine in engines:
             first = stated.replace(dma_structure=kind, dma_channels_per_engine=per_engine)
-            screened[(kind, per_engine)] = _fit_from(prepared, first, first, target, free)
+            for point in _starts(first, seed, start)[:2]:
+                result = _fit_from(prepared, point, first, target, free, candidates=candidates)
+                if (kind, per_engine) not in screened or result[1] < screened[(kind, per_engine)][1]:
+                    screened[(kind, per_engine)] = result
     misfit = {layout: _misfit(r[0], prepared, target) for layout, r in screened.items()}
     chosen_kind, how = _verdict({k: min(v for (kind, _), v in misfit.items() if kind == k) for k in kinds},
                                 stated.dma_structure, how)
@@ -655,8 +684,8 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     # ... then fit the chosen one from every start, and keep the best.
     first = stated.replace(dma_structure=chosen_kind, dma_channels_per_engine=per_engine)
     best = screened[(chosen_kind, per_engine)]
-    for start in _starts(first, seed)[1:]:
-        values, cost, chosen = _fit_from(prepared, start, first, target, free)
+    for point in _starts(first, seed, start)[2:]:
+        values, cost, chosen = _fit_from(prepared, point, first, target, free, candidates=candidates)
         if cost < best[1]:
             best = (values, cost, chosen)
     misfit[(chosen_kind, per_engine)] = _misfit(best[0], prepared, target)
