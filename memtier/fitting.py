@@ -24,10 +24,11 @@ Several starts
 The DMA structure
     How a driver uses the channels (``ModelParams.dma_structure``: ``split`` pages across
     channels, or hand out whole folios: ``folio``) is fitted both ways when the DMA rows have at
-    least two channel counts, and the better kept if its misfit (sum of squared relative
-    errors) is at least :data:`STRUCTURE_CLEAR` times smaller: "clear" beyond twice,
-    "likely" beyond 1.2 times; closer than that the data cannot tell and ``base``'s
-    structure is kept.  ``structure=`` sets it.
+    least two channel counts, and so is the number of channels that share one engine
+    (``dma_channels_per_engine``: 1, 2 or 4).  Each layout is fitted from the stated and the
+    neutral start; the one with the lowest AIC is kept if the next best's is higher by at
+    least 4 ("likely"; 10: "clear"); closer than that the data cannot tell and ``base``'s
+    layout is kept.  ``structure=`` and ``channels_per_engine=`` set them.
 
 A weak prior
     Every fitted parameter is pulled gently (:data:`PRIOR_WEIGHT`) towards ``base``'s value
@@ -73,8 +74,8 @@ PRIOR_WEIGHT = 0.03
 MAX_ROUNDS = 4
 #: Starts spread around ``base`` besides ``base`` itself and the neutral machine.
 SPREAD_STARTS = 3
-#: How much smaller one structure's misfit must be to be chosen "clearly" / "likely".
-STRUCTURE_CLEAR, STRUCTURE_LIKELY = 2.0, 1.2
+#: How much higher the next best DMA layout's AIC must be for the best to be "clear" / "likely".
+AIC_CLEAR, AIC_LIKELY = 10.0, 4.0
 #: Channels per engine the fit tries when the data have several channel counts.
 ENGINE_CHOICES = (1, 2, 4)
 #: A spread printed as 0.00 GB/s is read as half the last printed digit.
@@ -331,17 +332,23 @@ def _layouts_to_try(used, stated, structure, channels_per_engine):
     return kinds, engines, how, engine_how
 
 
-def _verdict(misfit: dict, stated, how):
-    """The choice with the smallest misfit, if it is clearly or likely better; else ``stated``."""
+def _verdict(misfit: dict, n_free: dict, n_rows: int, stated, how):
+    """The choice the data support, and how clearly, by Akaike's criterion for least squares
+    (Burnham and Anderson, *Model Selection and Multimodel Inference*, 2002, sec. 2.2 and
+    2.6): ``AIC = n ln(RSS / n) + 2 k``.  The best choice is kept if the next best's AIC is
+    larger by at least :data:`AIC_LIKELY` (4: "considerably less support") and called
+    clear from :data:`AIC_CLEAR` (10: "essentially none"); closer than that the data cannot
+    tell and ``stated`` is kept."""
     if how is not None:
         return next(iter(misfit)), how
-    ordered = sorted(misfit, key=misfit.get)
-    ratio = misfit[ordered[1]] / max(misfit[ordered[0]], 1e-300)
-    if ratio >= STRUCTURE_CLEAR:
-        return ordered[0], f"clear: the next best misfit is {ratio:.1f} times larger"
-    if ratio >= STRUCTURE_LIKELY:
-        return ordered[0], f"likely: the next best misfit is {ratio:.2f} times larger"
-    return stated, f"cannot tell (misfits within {ratio:.2f} times): the stated value kept"
+    aic = {k: n_rows * np.log(max(v, 1e-300) / n_rows) + 2 * n_free[k] for k, v in misfit.items()}
+    ordered = sorted(aic, key=aic.get)
+    gap = aic[ordered[1]] - aic[ordered[0]]
+    if gap >= AIC_CLEAR:
+        return ordered[0], f"clear: the next best's AIC is {gap:.0f} higher"
+    if gap >= AIC_LIKELY:
+        return ordered[0], f"likely: the next best's AIC is {gap:.1f} higher"
+    return stated, f"cannot tell (AIC within {gap:.1f}): the stated value kept"
 
 
 #: Parameters that measure a contrast: only data holding both sides of it can fit them
@@ -677,9 +684,12 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
                 if (kind, per_engine) not in screened or result[1] < screened[(kind, per_engine)][1]:
                     screened[(kind, per_engine)] = result
     misfit = {layout: _misfit(r[0], prepared, target) for layout, r in screened.items()}
-    chosen_kind, how = _verdict({k: min(v for (kind, _), v in misfit.items() if kind == k) for k in kinds},
-                                stated.dma_structure, how)
+    n_free = {layout: len(r[2]) for layout, r in screened.items()}
+    best_of_kind = {k: min((layout for layout in misfit if layout[0] == k), key=misfit.get) for k in kinds}
+    chosen_kind, how = _verdict({k: misfit[best_of_kind[k]] for k in kinds},
+                                {k: n_free[best_of_kind[k]] for k in kinds}, len(used), stated.dma_structure, how)
     per_engine, engine_how = _verdict({e: misfit[(chosen_kind, e)] for e in engines},
+                                      {e: n_free[(chosen_kind, e)] for e in engines}, len(used),
                                       stated.dma_channels_per_engine, engine_how)
     # ... then fit the chosen one from every start, and keep the best.
     first = stated.replace(dma_structure=chosen_kind, dma_channels_per_engine=per_engine)

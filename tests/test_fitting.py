@@ -41,7 +41,7 @@ def test_report_and_intervals(rfc_fit):
     report = rfc_fit.report()
     assert "median |error|" in report and "copy_gbps_per_thread" in report and "open" in report
     # One DMA figure: the data cannot tell the structures apart, and the report says so.
-    assert "DMA structure: split (cannot tell" in report
+    assert "DMA structure: split (cannot tell: one channel count)" in report
     table = rfc_fit.intervals()
     fitted = table[table["status"] == "fitted"]
     # Percentile intervals of a skewed bootstrap need not hold the best fit, but for nearly all
@@ -96,7 +96,8 @@ def test_parameter_recovery_from_synthetic_data():
              "dma_ceiling_gbps", "page_us", "subpage_ns", "pte_us", "syscall_call_us", "batch_saving"]
     free = identifiable(_synthetic(0.0), ModelParams())
     assert set(names) <= set(free)
-    result = fit(_synthetic(0.01), free=free, bootstrap=0)
+    # The layout is the truth's (split, one channel per engine); choosing it is tested below.
+    result = fit(_synthetic(0.01), free=free, bootstrap=0, structure="split", channels_per_engine=1)
     for name in names:
         assert getattr(result.params, name) == pytest.approx(getattr(TRUTH, name), rel=0.1), name
     assert result.median_error < 0.012
@@ -171,22 +172,25 @@ def test_amd_contradicted_row_found_and_reported(amd_fit):
     assert "1 contradicted, left out" in report and "the others' median 4.6" in report
 
 
-def test_amd_in_sample_reached(amd_fit):
-    """What the model reaches on the AMD file today (67 rows fitted): median 10.2%, largest
-    30.9%.  A regression guard with 1.5 points of room; the issue's target is below."""
-    assert amd_fit.median_error <= 0.115
-    assert amd_fit.max_error <= 0.33
-    assert set(amd_fit.free) & {"dma_channel_gbps", "dma_entry_us", "pte_us"} == {
-        "dma_channel_gbps", "dma_entry_us", "pte_us"}
-    # Every parameter is fitted, open or fixed, and the report says which.
+def test_amd_in_sample(amd_fit):
+    """Issue 8's in-sample bound on the median: at most 5% over the 67 rows the sources do not
+    contradict (reached: 4.6%).  The layout found: whole folios to the channels, two channels
+    per engine, clearly."""
+    assert amd_fit.median_error <= 0.05
+    assert amd_fit.max_error <= 0.30  # reached 28.1%; the issue's 15% is below, not met
+    assert amd_fit.params.dma_structure == "folio" and amd_fit.params.dma_channels_per_engine == 2
+    assert amd_fit.structure["how"].startswith("clear")
+    assert {"dma_channel_gbps", "dma_entry_us", "pte_us", "dma_overlap"} <= set(amd_fit.free)
+    # Every parameter is fitted or open (nothing was named), and the report says which.
     statuses = set(amd_fit.intervals()["status"])
-    assert statuses <= {"fitted", "open"} and "open" in statuses
+    assert statuses == {"fitted", "open"}
+    assert "open" in amd_fit.report() and "DMA structure: folio (clear" in amd_fit.report()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8's target is not met: the model reaches median 10.2%, "
-                                       "largest 30.9% on the AMD file")
-def test_amd_in_sample_target(amd_fit):
-    assert amd_fit.median_error <= 0.05 and amd_fit.max_error <= 0.15
+@pytest.mark.xfail(strict=True, reason="issue 8's bound on the largest in-sample error (15%) is not met: "
+                                       "28.1%, 64 KiB folios at one channel (dcbm_sg posting)")
+def test_amd_in_sample_largest_target(amd_fit):
+    assert amd_fit.max_error <= 0.15
 
 
 @pytest.fixture(scope="module")
@@ -205,21 +209,25 @@ def test_hold_out_counts_mode(amd_held_out):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
-                                       "at median 19.8%, largest 55.4%")
+                                       "at median 22.9%, largest 45.0% (the engine's ceiling is not "
+                                       "reached at 1-4 channels)")
 def test_amd_held_out_target(amd_held_out):
     errors = amd_held_out["relative_error"].abs()
     assert errors.median() <= 0.06 and errors.max() <= 0.20
 
 
 def test_amd_fit_does_not_depend_on_the_start(amd_fit):
-    """From the RFC's machine and from a neutral one: the DMA and page-table parameters the
-    data pin down agree within their bootstrap intervals."""
-    other = fit(amd_zen3_2026(), base=neutral_params(), bootstrap=10)
-    assert other.median_error == pytest.approx(amd_fit.median_error, abs=0.01)
+    """From the RFC's machine and from a neutral one (the other starts spread around it): the
+    same layout, the same fitted set, each value inside the other's bootstrap interval."""
+    other = fit(amd_zen3_2026(), start=neutral_params(), bootstrap=10)
+    assert other.median_error == pytest.approx(amd_fit.median_error, abs=0.005)
+    assert (other.params.dma_structure, other.params.dma_channels_per_engine) == (
+        amd_fit.params.dma_structure, amd_fit.params.dma_channels_per_engine)
+    assert set(other.free) == set(amd_fit.free)
     first, second = amd_fit.intervals().set_index("parameter"), other.intervals().set_index("parameter")
-    for name in ("dma_channel_gbps", "dma_entry_us", "dma_descriptor_us", "pte_us"):
-        assert second.loc[name, "low"] <= first.loc[name, "value"] <= second.loc[name, "high"], name
-        assert first.loc[name, "low"] <= second.loc[name, "value"] <= first.loc[name, "high"], name
+    for name in amd_fit.free:
+        assert second.loc[name, "low"] * 0.999 <= first.loc[name, "value"] <= second.loc[name, "high"] * 1.001, name
+        assert first.loc[name, "low"] * 0.999 <= second.loc[name, "value"] <= first.loc[name, "high"] * 1.001, name
 
 
 def _dma_design():
