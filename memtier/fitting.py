@@ -8,15 +8,19 @@ Which parameters to fit, decided at the solution
     A parameter is fitted only if the data constrain it.  memtier takes the sensitivity of
     every row's log-throughput to every log-parameter, and adds parameters in order of
     influence while the sensitivity matrix keeps full rank (smallest singular value above
-    1e-3 of the largest).  Sensitivities depend on where they are taken, and the starting
-    point (the RFC's machine, say) can be far from the machine being fitted: so the choice is
-    made again at the solution, and the fit repeated until the set no longer changes (at most
-    :data:`MAX_ROUNDS` rounds).  A parameter the data leave *open* keeps its stated value
-    (``base``'s) and the report says so; ``free=`` overrides the choice, and then the others
-    are reported *fixed*.
+    1e-3 of the largest).  Sensitivities depend on where they are taken, and a starting point
+    (the RFC's machine, say) can be far from the machine being fitted, where a parameter that
+    matters looks idle.  So each start first fits every parameter that moves any row by 2%
+    (the prior holds the directions the data leave open), takes the choice *there*, fits the
+    chosen set, and chooses again at that solution until the set no longer changes (at most
+    :data:`MAX_ROUNDS` rounds; the round of lowest cost is kept).  A parameter that measures a
+    contrast (:data:`CONTRASTS`: what batching saves, what exchange saves or gains) is a
+    candidate only when the rows hold both sides of it.  A parameter the data leave *open*
+    keeps its stated value (``base``'s) and the report says so; ``free=`` overrides the choice,
+    and then the others are reported *fixed*.
 
 Several starts
-    The fit starts from the RFC's machine (or ``base``), from a neutral machine
+    The fit starts from the RFC's machine (or ``start=``, by default ``base``), from a neutral machine
     (:func:`neutral_params`: 10 GB/s, 1 us, 100 ns, shares of one half) and from
     :data:`SPREAD_STARTS` points spread around the first (log-normal, seeded), and keeps the
     best.  A result that the data determine does not depend on where it started.
@@ -72,7 +76,7 @@ CONFIG_COLUMNS = ["page_size", "n_pages", "copy", "workers", "batched", "exchang
 PRIOR_WEIGHT = 0.03
 #: Rounds of "choose what to fit, fit, choose again at the solution".
 MAX_ROUNDS = 4
-#: Starts spread around ``base`` besides ``base`` itself and the neutral machine.
+#: Starts spread around the first start, besides it and the neutral machine.
 SPREAD_STARTS = 3
 #: How much higher the next best DMA layout's AIC must be for the best to be "clear" / "likely".
 AIC_CLEAR, AIC_LIKELY = 10.0, 4.0
