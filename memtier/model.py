@@ -93,8 +93,13 @@ Kernel work (``migrate`` and ``syscall`` scopes)
     ``call_us`` once per call, then per page ``page_us`` + ``subpage_ns`` for every 4 KiB of
     the page (struct pages of a compound page: 2 MiB THP migration costs 33 us of kernel work
     against 2.7 us for a 4 KiB page) + ``pte_us`` for every page-table entry after the first
-    that maps the page (a 64 KiB folio on x86 is mapped by 16 PTEs; a THP by one PMD; the
-    RFC's data cannot fit this and the default is an estimate, see the field).
+    that maps the page: PTE-mapped folios (mTHP, 16 KiB-1 MiB on x86-64) are mapped by one
+    PTE per 4 KiB, so unmapping and remapping walks every entry, while a PMD-mapped THP is
+    one entry (``ptes_per_page``; :func:`default_ptes_per_page`).  The RFC's data have no
+    mTHP and cannot fit ``pte_us`` (the default is an estimate); AMD's one-thread rows can:
+    1 GB moved as 4 KiB to 1 MiB folios takes time linear in the PTE count, about 0.58 us per
+    4 KiB of which the copy is about 0.3, while the 2 MiB THP (one PMD) is faster per byte
+    than the 1 MiB mTHP (11 against 7 GB/s).
 System call
     ``syscall_call_us`` per call and ``syscall_page_us`` per page; on the RFC's machine a
     single 4 KiB page takes ~100 us through ``migrate_pages(2)`` against 13 us inside the
