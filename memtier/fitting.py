@@ -228,7 +228,7 @@ def identifiable(table: pd.DataFrame, base=None, candidates=None, tolerance: flo
 
 
 def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre: np.ndarray,
-           prior_weight: float = PRIOR_WEIGHT, max_nfev: int = 2000):
+           prior_weight: float = PRIOR_WEIGHT, max_nfev: int = 2000, tolerance: float = 1e-10):
     """Least squares over ``free`` from the array ``start``; returns (values, cost)."""
     names = ModelParams.names()
     index = [names.index(n) for n in free]
@@ -249,7 +249,7 @@ def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre
         return np.concatenate([misfit, prior_weight * np.log((x + floor) / (middle + floor))])
 
     solution = least_squares(residuals, x0, bounds=(low, high), x_scale=scale, method="trf",
-                             xtol=1e-10, ftol=1e-10, max_nfev=max_nfev)
+                             xtol=tolerance, ftol=tolerance, max_nfev=max_nfev)
     values = full.copy()
     values[index] = solution.x
     return values, float(solution.cost)
@@ -719,7 +719,8 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         centre = first.to_array()
         for _ in range(bootstrap):
             resampled = fitted * (1.0 + rng.choice(relative, size=len(relative), replace=True))
-            sample, _ = _solve(prepared, values, chosen, resampled, centre, max_nfev=300)
+            # A replicate starts at the best fit and only needs the interval's precision.
+            sample, _ = _solve(prepared, values, chosen, resampled, centre, max_nfev=300, tolerance=1e-6)
             samples.append(sample)
     samples = np.array(samples, dtype=np.float64).reshape(-1, ARRAY_SIZE)
     open_ = [] if free is not None else [n for n in ModelParams.names() if n not in chosen]
