@@ -55,7 +55,10 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     serial CPU work of one folio overlaps copies running on the *other* channels: a share
     ``dma_overlap * (1 - 1/c)`` of the smaller of the two totals is hidden.  With one
     channel nothing is hidden; with many, the time falls to the larger of the two: a
-    floor set by the serial per-folio work.  Evidence: AMD's Zen3 series
+    floor set by the serial per-folio work.  An unbatched migration hands the engine one
+    folio at a time (one channel busy, nothing to overlap); a batch of ``n`` folios keeps at
+    most ``n`` channels busy (dcbm: ``thread_count = min(thread_count, folios_cnt_total)``,
+    folios assigned round-robin).  Evidence: AMD's Zen3 series
     (``data/amd_zen3_2026.csv``): per folio, 1 MiB mTHPs take 229 us at 1 channel and
     93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work); 4 KiB folios 1.8 us then
     1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep scaling (165, 77, 45,
