@@ -47,15 +47,24 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     add DMA batch copy driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30:
     "batch-copies folios via DMA memcpy channels"; the batch flow of "[RFC PATCH 0/5]
     Enhancements to Page Migration with Batch Offloading via DMA", 2024-06-14: unmap the
-    batch, copy the batch, then remap folio by folio).  The CPU pays, serially and per
-    folio, the kernel work below plus one descriptor (``dma_descriptor_us``) plus mapping
-    each further 4 KiB entry of a PTE-mapped folio for the device (``dma_map_entry_us``).
+    batch, copy the batch, then remap folio by folio; the driver's code as posted in "[PATCH
+    RFC V2 7/9] dcbm: add dma core batch migrator for batch page offloading", 2025-03-19,
+    ``folios_copy_dma_parallel()``: per folio ``dma_map_page()`` of source and destination,
+    ``device_prep_dma_memcpy()`` and ``tx_submit()`` on channel ``i % channels``, then
+    ``dma_async_issue_pending()`` on every channel and a wait for all).  The CPU pays,
+    serially and per folio, the kernel work below plus one descriptor
+    (``dma_descriptor_us``) plus mapping each further 4 KiB entry of a PTE-mapped folio for
+    the device (``dma_map_entry_us``).
     The channels pay the bytes and, per page-table entry of the folio, ``dma_entry_us``
     (one for a PMD-mapped THP, one per 4 KiB for an mTHP).  With ``c`` channels, the
     serial CPU work of one folio overlaps copies running on the *other* channels: a share
     ``dma_overlap * (1 - 1/c)`` of the smaller of the two totals is hidden.  With one
     channel nothing is hidden; with many, the time falls to the larger of the two: a
-    floor set by the serial per-folio work.  An unbatched migration hands the engine one
+    floor set by the serial per-folio work.  The overlap is the model's reading of the
+    data, not of that code (which submits a whole batch before starting the channels: the
+    overlap can only come from successive batches, or from an engine that starts on
+    submission); ``dma_overlap`` is therefore fitted, and 0 makes every cost add up.
+    An unbatched migration hands the engine one
     folio at a time (one channel busy, nothing to overlap); a batch of ``n`` folios keeps at
     most ``n`` channels busy (dcbm: ``thread_count = min(thread_count, folios_cnt_total)``,
     folios assigned round-robin).  Evidence: AMD's Zen3 series
