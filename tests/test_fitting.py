@@ -261,7 +261,7 @@ def test_structure_chosen_when_the_data_tell():
     assert "DMA structure: folio (clear" in result.report()
 
 
-def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path):
+def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path, capsys):
     from memtier.cli import main
 
     rows = rfc_2019().head(6).copy()
@@ -270,13 +270,8 @@ def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path):
         fit(rows, bootstrap=0)
     path = tmp_path / "mixed.csv"
     rows.drop(columns=["given", "time_us"]).to_csv(path, index=False)
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "memtier", "fit", str(path), "--bootstrap", "0"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    warning = [line for line in done.stderr.splitlines() if "within one node" in line]
+    assert main(["fit", str(path), "--bootstrap", "0"]) == 0
+    out, err = capsys.readouterr()
+    warning = [line for line in err.splitlines() if "within one node" in line]
     assert len(warning) == 1 and "2 row(s)" in warning[0]
-    assert "4 measurements fitted" in done.stdout
-    assert main is not None
+    assert "4 measurements fitted" in out
