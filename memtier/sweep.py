@@ -462,8 +462,12 @@ def _local_cluster(workers: int):
 
     # Log lines of the cluster's own processes are silenced: on closing, workers log heartbeats
     # that found the scheduler gone; what matters, a cell's error or a lost worker, is in the table.
+    # Ctrl-C in a terminal reaches every process of its group, workers too; a worker that
+    # ignores it is stopped by this process when it closes the cluster, instead of printing
+    # its own traceback.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL)
+                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL,
+                           preload=["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"])
     return Client(cluster, set_as_default=False), cluster
 
 
