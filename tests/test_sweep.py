@@ -172,30 +172,49 @@ def test_cli_refuses_bad_input_in_one_line(files, capsys):
     assert not (files / "never").exists()
 
 
+def _group_alive(group: int) -> list[int]:
+    """Processes (not zombies) of a process group, read from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
 def test_an_interrupted_sweep_resumes_where_it_stopped(files, reference, tmp_path):
     out = tmp_path / "study.parquet"
     command = [sys.executable, "-m", "memtier", "sweep", "--trace", str(files / "hot.npy"), "--trace",
                str(files / "zipf.npy"), "--fast-capacity", ",".join(CAPACITIES), "--mechanism",
-               ",".join(MECHANISMS), "--fit", str(files / "fit.json"), "--workers", "1", "--out", str(out),
-               "--quiet"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               ",".join(MECHANISMS), "--fit", str(files / "fit.json"), "--out", str(out), "--quiet"]
+    # First on a local cluster of two workers, in a process group of its own, as in a terminal
+    process = subprocess.Popen(command + ["--workers", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 180  # compiling the kernels, if no test did before
         while len(list(out.glob("cell-*.parquet"))) < 3 and process.poll() is None:
             assert time.monotonic() < deadline, "no cell finished within three minutes"
             time.sleep(0.02)
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-        _, stderr = process.communicate(timeout=30)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole group, workers too
+        _, stderr = process.communicate(timeout=60)
+        deadline = time.monotonic() + 20
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_alive(process.pid), "the local cluster's workers outlived the sweep"
     finally:
-        if process.poll() is None:
-            process.kill()
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.splitlines()[-1].endswith("run the same command again to resume")
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("cell-*.parquet")}
     assert 3 <= len(kept) < len(reference), "the interrupt came too late to test anything"
-    assert "run the same command again to resume" in stderr
     assert not [p for p in out.iterdir() if not p.name.startswith("cell-")]
 
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # then resumed in-process
+    result = subprocess.run(command + ["--workers", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert f"{len(reference)} cells: {len(reference) - len(kept)} run, {len(kept)} already done, 0 failed" \
         in result.stdout
