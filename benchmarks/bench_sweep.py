@@ -2,12 +2,14 @@
 
 Target (issue 12): a grid of at least 24 cells on a 2-core machine, speedup >= 1.6x.
 
-    python3 benchmarks/bench_sweep.py                       # 30 cells, 50 M accesses a trace
+    python3 benchmarks/bench_sweep.py                       # 100 cells, 50 M accesses a trace
     python3 benchmarks/bench_sweep.py --accesses 5000000    # a quicker run
 
-The grid: two traces over 1 M pages (a GUPS-like hot set given by path, read memory-mapped
-by the workers; a zipf trace given as an array, scattered once to each worker) x every
-policy of the simulator x three fast capacities, mechanism ``mt8``.  Times are wall-clock
+The grid: two traces over 100,000 pages (a GUPS-like hot set given by path, read
+memory-mapped by the workers; a zipf trace given as an array, scattered once to each worker)
+x every policy of the simulator x five fast capacities x two mechanisms (``linux``, ``mt8``).
+With ``--pages 1000000`` a cell's state no longer fits the caches, and on a 2-core VM two
+processes then slow each other down (the control below shows it).  Times are wall-clock
 of the whole ``memtier.sweep`` call:
 
 - in-process: ``workers=1``, after a one-cell warm-up that loads the compiled kernels;
@@ -39,15 +41,15 @@ from memtier import workloads
 from memtier.sweep import RUN_COLUMNS
 
 
-def _simulate(trace_path, policy, share, fit):
+def _simulate(trace_path, policy, share, mechanism, fit):
     trace = workloads.load_trace(trace_path)
     n_pages = int(trace.max()) + 1
-    return memtier.simulate(trace, policy, max(1, round(share * n_pages)), mechanism="mt8", fit=fit).summary()
+    return memtier.simulate(trace, policy, max(1, round(share * n_pages)), mechanism=mechanism, fit=fit).summary()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=1_000_000)
+    parser.add_argument("--pages", type=int, default=100_000)
     parser.add_argument("--accesses", type=int, default=50_000_000, help="accesses per trace")
     parser.add_argument("--dir", default=None, help="where to keep the trace file (default: a temporary folder)")
     args = parser.parse_args()
@@ -56,9 +58,11 @@ def main():
     if not hot.exists():
         workloads.save_trace(workloads.hot_set(args.pages, args.accesses, hot_fraction=0.1, phases=4, seed=1), hot)
     traces = {"hot": hot, "zipf": workloads.zipf(args.pages, args.accesses, alpha=1.0, seed=2)}
-    grid = dict(policies="all", fast_capacity=["5%", "10%", "20%"], mechanisms=["mt8"],
+    shares = [0.02, 0.05, 0.10, 0.20, 0.40]
+    mechanisms = ["linux", "mt8"]
+    grid = dict(policies="all", fast_capacity=[f"{100 * s:g}%" for s in shares], mechanisms=mechanisms,
                 fit=memtier.default_fit(), progress=False)
-    cells = len(traces) * len(memtier.simulator.POLICIES) * 3
+    cells = len(traces) * len(memtier.simulator.POLICIES) * len(shares) * len(mechanisms)
     print(f"{cells} cells: 2 traces of {args.accesses:,} accesses over {args.pages:,} pages, "
           f"{os.cpu_count()} cores")
 
@@ -88,8 +92,8 @@ def main():
 
     zipf_path = folder / f"zipf_{args.pages}_{args.accesses}.npy"
     workloads.save_trace(traces["zipf"], zipf_path, force=True)
-    jobs = [(path, policy, share, grid["fit"].params) for path in (hot, zipf_path)
-            for policy in memtier.simulator.POLICIES for share in (0.05, 0.10, 0.20)]
+    jobs = [(path, policy, share, mechanism, grid["fit"].params) for path in (hot, zipf_path)
+            for policy in memtier.simulator.POLICIES for share in shares for mechanism in mechanisms]
     start = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
         control = list(pool.map(_simulate, *zip(*jobs)))

@@ -328,6 +328,10 @@ def _run_cell(trace, kwargs: dict, options: dict) -> dict:
     try:
         if isinstance(trace, str):
             trace = workloads.load_trace(trace)
+        elif isinstance(trace, np.ndarray) and not trace.flags.aligned:
+            # Dask may hand a scattered array over at an odd address; the compiled kernels in
+            # the cache are for aligned arrays, and an unaligned one would be compiled anew.
+            trace = np.require(trace, requirements="A")
         start = time.perf_counter()
         summary = simulator.simulate(trace, **kwargs, **options).summary()
         summary = {str(k): _scalar(v) for k, v in summary.items()}
