@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import lists
+from . import lists, policies
 
 _RAW = {
     lists.C_ACCESSES: "accesses",
@@ -37,7 +37,7 @@ _COUNTS = ["accesses", "fast_hits", "static_fast_hits", "reactive_fast_hits", "p
 # Counted at the close of period t + 1 about the decision at the end of period t.
 _JUDGED_NEXT = ["promotions_worth", "demotions_worth", "missed_worth", "fast_worth"]
 #: Policies that decide once a period (their moves are judged against the next period).
-_DECIDING = {"reclaim-demotion", "active-shrink", "reactive-oracle"}
+_DECIDING = {"reclaim-demotion", "active-shrink", "reactive-oracle", *policies.MODULES}
 
 
 def _ratio(numerator, denominator):

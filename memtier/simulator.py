@@ -69,7 +69,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import baselines, lists
+from . import baselines, lists, policies
 from .mechanisms import Mechanism, as_mechanism
 from .sim_result import SimulationResult
 from .workloads import _positive_int, check_trace
@@ -82,6 +82,7 @@ POLICIES = {
     "lru": lists.LRU,
     "oracle": lists.ORACLE,
     "reactive-oracle": lists.REACTIVE_ORACLE,
+    **policies.CODES,  # the classifiers of memtier.policies, each with its parameters
 }
 #: Former names still accepted.
 POLICY_ALIASES = {"reclaim": "reclaim-demotion"}
@@ -235,6 +236,7 @@ def simulate(
     writes=None,
     progress: bool = False,
     chunk_accesses: int = CHUNK_ACCESSES,
+    **policy_params,
 ) -> SimulationResult:
     """Simulate a tiering policy on a page-access trace.
 
@@ -281,11 +283,16 @@ def simulate(
         before.
     writes : array of bool, shape (n_accesses,), optional
         Which accesses write (a trace file's ``.writes.npy``); reported per period as
-        ``writes``.  No policy here treats writes apart yet.
+        ``writes``; ``hemem`` samples loads and stores apart.
     progress : bool
         Show a progress bar (tqdm).
     chunk_accesses : int
         Accesses read and simulated at once.
+    **policy_params
+        Parameters of a policy of :mod:`memtier.policies` (``numa-balancing``, ``tpp``,
+        ``hemem``), named after the kernel's or the paper's own, e.g.
+        ``hot_threshold_ms=500``; :func:`memtier.policies.parameters` lists them with their
+        defaults and sources.
 
     Returns
     -------
@@ -293,6 +300,7 @@ def simulate(
     """
     policy = _policy_name(policy)
     code = POLICIES[policy]
+    policy_params = policies.check_params(policy, policy_params)
     trace = check_trace(trace)
     n_accesses = len(trace)
     fast_capacity = _whole(fast_capacity, "fast_capacity", 1)
@@ -352,7 +360,7 @@ def simulate(
     concurrent = mechanism.batched or "batch-every-mechanism" in chosen_variants
     most_moved = min(fast_capacity, n_pages)
     call_pages = mechanism.batch_pages if concurrent else most_moved
-    if code in (lists.LRU, lists.RECLAIM_DEMOTION, lists.ORACLE):
+    if code in (lists.LRU, lists.RECLAIM_DEMOTION, lists.ORACLE) or policy in policies.MODULES:
         call_pages = mechanism.batch_pages
     single_thread_base = code == lists.ACTIVE_SHRINK and "mt-base-pages" not in chosen_variants
     migrate_cost, exchange_cost = _cost_arrays(mechanism, _cost_params(fit),
@@ -389,8 +397,12 @@ def simulate(
         fconfig[lists.F_UNIT_FAST] = fconfig[lists.F_UNIT_SLOW] = 1.0
     fconfig[lists.F_RMAP_NS] = rmap_ns
     fconfig[lists.F_WORTH_MIN] = worth_min
-    rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk_accesses,
-                         progress)
+    if policy in policies.MODULES:
+        rows, storage = policies.run(trace, writes, policy, policy_params, config, fconfig, migrate_cost, n_pages,
+                                     chunk_accesses, progress, _rows_bound)
+    else:
+        rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk_accesses,
+                             progress)
     flags = storage["flags"]
     if "pages" in storage:  # the LRU's records: on the fast node when in its queue
         on_fast = storage["pages"][:, baselines.SLOT] >= 0
@@ -411,6 +423,7 @@ def simulate(
         fast_access_ns=fast_access_ns, slow_access_ns=slow_access_ns, rmap_ns=rmap_ns,
         migration_share=migration_share, max_migrate_pages=max_migrate_pages,
         variants=chosen_variants, move_us=move_us, pingpong_periods=pingpong_periods,
+        policy_params=policy_params,
     )
     result._storage = storage  # the kernels' final state, for the tests' invariant checks
     return result

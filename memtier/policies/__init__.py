@@ -1,0 +1,94 @@
+"""Hot/cold classifiers since 2019, one module per policy, over one shared driver.
+
+Each module holds one policy's numba kernel (``_run``), its state, its parameters with
+their defaults and sources (``PARAMETERS``), and a docstring that cites what it models:
+
+- :mod:`memtier.policies.numa_balancing`: ``numa-balancing`` (Linux memory tiering,
+  ``numa_balancing=2``, 5.18-6.1) and its ``tpp`` variant (Meta's TPP, ASPLOS'23);
+- :mod:`memtier.policies.hemem`: ``hemem`` (HeMem, SOSP'21).
+
+:mod:`memtier.policies._driver` owns what they share: placing pages, serving accesses on
+the simulated clock, moving pages and charging the moves through the fitted cost model,
+closing and scoring periods with the simulator's metrics.  Adding a policy is one new
+module and one line in :data:`MODULES`; :func:`memtier.simulate` accepts it by name, its
+parameters as keyword arguments.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+
+import numpy as np
+
+from . import _driver, hemem, numa_balancing
+
+#: Policy name -> its module.
+MODULES = {name: module for module in (numa_balancing, hemem) for name in module.NAMES}
+#: Codes after memtier.lists' (0-6), for memtier.simulator.POLICIES.
+CODES = {name: 100 + i for i, name in enumerate(MODULES)}
+
+
+def parameters(policy: str) -> dict:
+    """The parameters ``policy`` accepts: ``{name: (default, source)}``."""
+    return dict(MODULES[policy].PARAMETERS)
+
+
+def check_params(policy: str, params: dict) -> dict:
+    """Defaults filled in, names and values checked (one clear line for a bad one)."""
+    known = MODULES[policy].PARAMETERS if policy in MODULES else {}
+    chosen = {}
+    for name, value in params.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            accepted = ", ".join(known) if known else "none"
+            raise TypeError(f"simulate() got parameter {name!r}{hint}, which policy {policy!r} does not take; "
+                            f"its parameters: {accepted}")
+        if value is None and known[name][0] is None:
+            chosen[name] = None
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if math.isnan(number) or math.isinf(number) or number < 0:
+            raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+        chosen[name] = number
+    for name, (default, _) in known.items():
+        chosen.setdefault(name, default)
+    if policy in MODULES and hasattr(MODULES[policy], "check"):
+        MODULES[policy].check(chosen)
+    return chosen
+
+
+def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, chunk, progress, rows_bound):
+    """Feed the validated trace to the policy's kernel chunk by chunk: ``(rows, storage)``."""
+    from tqdm.auto import tqdm
+
+    from ..lists import F_PERIOD, F_UNIT_SLOW, K_FAST_CAPACITY, K_PAGE_BYTES, K_SLOW_CAPACITY, N_COLUMNS
+
+    module = MODULES[policy]
+    period_accesses = len(trace) if fconfig[F_UNIT_SLOW] != 1.0 else int(fconfig[F_PERIOD])
+    shared = _driver.shared_storage(n_pages, int(config[K_FAST_CAPACITY]), min(period_accesses, len(trace)),
+                                    fconfig)
+    pconfig = module.make_pconfig(policy, params, int(config[K_FAST_CAPACITY]), int(config[K_SLOW_CAPACITY]),
+                                  n_pages, int(config[K_PAGE_BYTES]))
+    own = module.make_state(pconfig, config, n_pages)
+    no_writes = np.zeros(0, dtype=np.uint8)
+    results = []
+    n = len(trace)
+    with tqdm(total=n, disable=not progress, unit="access", unit_scale=True, desc="simulating",
+              leave=False) as bar:
+        for start in range(0, n, chunk):
+            part = np.ascontiguousarray(np.asarray(trace[start:start + chunk])).astype(np.int32, copy=False)
+            part_writes = no_writes if writes is None else np.ascontiguousarray(
+                np.asarray(writes[start:start + len(part)]), dtype=np.uint8)
+            out = np.zeros((rows_bound(len(part), fconfig), N_COLUMNS), dtype=np.float64)
+            rows = module._run(part, part_writes, start + len(part) >= n, config, fconfig, pconfig, migrate_cost,
+                               *shared.values(), out, *own.values())
+            results.append(out[:rows])
+            bar.update(len(part))
+    storage = dict(shared)
+    storage.update(own)
+    storage["pconfig"] = pconfig
+    return np.concatenate(results), storage
