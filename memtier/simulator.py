@@ -82,8 +82,10 @@ POLICIES = {
     "lru": lists.LRU,
     "oracle": lists.ORACLE,
     "reactive-oracle": lists.REACTIVE_ORACLE,
-    **policies.CODES,  # the classifiers of memtier.policies, each with its parameters
 }
+#: Every policy :func:`simulate` accepts: the above, and the classifiers of
+#: :mod:`memtier.policies` (each with its own parameters).
+ALL_POLICIES = {**POLICIES, **policies.CODES}
 #: Former names still accepted.
 POLICY_ALIASES = {"reclaim": "reclaim-demotion"}
 
@@ -144,10 +146,11 @@ def _positive_float(value, name: str, *, allow_zero: bool = False, allow_inf: bo
 def _policy_name(policy) -> str:
     if policy in POLICY_ALIASES:
         return POLICY_ALIASES[policy]
-    if policy not in POLICIES:
-        close = difflib.get_close_matches(str(policy).replace("_", "-"), list(POLICIES) + list(POLICY_ALIASES), n=1)
+    if policy not in ALL_POLICIES:
+        close = difflib.get_close_matches(str(policy).replace("_", "-"), list(ALL_POLICIES) + list(POLICY_ALIASES),
+                                          n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown policy {policy!r}{hint}; choose one of {', '.join(POLICIES)}")
+        raise ValueError(f"unknown policy {policy!r}{hint}; choose one of {', '.join(ALL_POLICIES)}")
     return policy
 
 
@@ -299,7 +302,7 @@ def simulate(
     SimulationResult
     """
     policy = _policy_name(policy)
-    code = POLICIES[policy]
+    code = ALL_POLICIES[policy]
     policy_params = policies.check_params(policy, policy_params)
     trace = check_trace(trace)
     n_accesses = len(trace)

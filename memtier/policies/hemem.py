@@ -228,12 +228,11 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, l
             _enqueue(NVM_COLD, page, on_list, newer, older, ends)
             continue
         if state[S_FAST_USED] >= capacity:
-            victim = _dequeue(DRAM_COLD, on_list, newer, older, ends, pstate)
-            if victim == NONE or state[S_SLOW_USED] >= slow_capacity:
-                if victim != NONE:  # no slow room to demote into: leave both
-                    _enqueue(DRAM_COLD, victim, on_list, newer, older, ends)
+            if ends[DRAM_COLD, 1] == NONE or state[S_SLOW_USED] >= slow_capacity:
+                # every fast page hot (or no slow room): put it back, end the pass (goto out)
                 _enqueue(NVM_HOT, page, on_list, newer, older, ends)
-                return  # goto out: no cooling this pass
+                return
+            victim = _dequeue(DRAM_COLD, on_list, newer, older, ends, pstate)
             _move(victim, False, flags, state, last_demoted, stay, nxt, config, fconfig, pending)
             _enqueue(NVM_COLD, victim, on_list, newer, older, ends)
             _charge_migration(migrate_cost[1], fstate, pending)

@@ -32,7 +32,9 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
 - **Allocation.**  A page is allocated at its first access on the fast node while its
   free pages are above the low watermark; below it kswapd is woken and the allocation
   takes the fast node while above the min watermark, else falls back to the slow node
-  (``get_page_from_freelist``, ``ALLOC_WMARK_LOW`` then ``ALLOC_WMARK_MIN``).  New
+  (``get_page_from_freelist``, ``ALLOC_WMARK_LOW`` then ``ALLOC_WMARK_MIN``); with the slow
+  node at its limit it takes a free fast page below the watermarks (the kernel would
+  reclaim directly or dip into its reserves; limits make a free page exist).  New
   anonymous pages join the inactive list (``lru_cache_add_inactive_or_unevictable``, since
   5.9).
 - **Demotion** (kswapd, ``balance_pgdat`` -> ``shrink_node``).  Until the fast node's free
@@ -342,7 +344,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark: wake kswapd
                 _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, last_demoted,
                         stay, nxt, pending)
-            fast = capacity - state[S_FAST_USED] > wmark_min
+            fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
             _first_touch(page, fast, flags, state, config)
             if fast:
                 _push_head(FAST_INACTIVE, page, ring, meta)

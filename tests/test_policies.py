@@ -1,0 +1,132 @@
+"""The classifier policies of memtier.policies: agreement with their pure-Python twins,
+the shared driver's invariants for every policy, and one hand-made trace per policy whose
+outcome is worked out below."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import memtier
+from memtier import policies
+from memtier.fitting import default_fit
+from memtier.mechanisms import Mechanism
+from memtier.policies import hemem, numa_balancing
+from memtier.policies._driver import FS_NOW_NS
+
+from naive_policies import NaiveHeMem, NaiveNumaBalancing
+
+NEW_POLICIES = list(policies.MODULES)
+FAST = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# Timers short enough that a few hundred accesses (about 0.1-0.3 ms) see them fire.
+QUICK = {
+    "numa-balancing": dict(scan_delay_ms=0.02, hot_threshold_ms=1, scan_size_mb=0.05, scan_period_max_ms=0.1,
+                           promote_rate_limit_mbps=40),
+    "tpp": dict(scan_delay_ms=0.02, scan_size_mb=0.05),
+    "hemem": dict(sample_period=3, hot_read_threshold=2, hot_write_threshold=1, cooling_threshold=3,
+                  kswapd_interval_us=20, migrate_rate_mb=0.02, cooling_pages=3),
+}
+
+
+@pytest.fixture(scope="module")
+def params():
+    return default_fit().params
+
+
+@st.composite
+def cases(draw):
+    n_pages = draw(st.integers(2, 40))
+    trace = draw(st.lists(st.integers(0, n_pages - 1), min_size=1, max_size=400))
+    fast = draw(st.integers(1, n_pages))
+    slow = draw(st.sampled_from([n_pages, n_pages - fast, n_pages - fast + 1]))
+    return dict(trace=np.array(trace), n_pages=n_pages, fast_capacity=fast, slow_capacity=slow,
+                writes=np.array(draw(st.lists(st.booleans(), min_size=len(trace), max_size=len(trace)))),
+                mechanism=Mechanism(batch_pages=draw(st.integers(1, 4)),
+                                    page_bytes=draw(st.sampled_from([4096, 2 << 20]))),
+                wsf=draw(st.sampled_from([10, 1000])), min_free=draw(st.sampled_from([None, 0, 64])))
+
+
+def twin(policy, case, params, quick):
+    mechanism = case["mechanism"]
+    migrate_cost, _ = mechanism.call_costs_us(params)
+    pconfig = policies.MODULES[policy].make_pconfig(policy, quick, case["fast_capacity"], case["slow_capacity"],
+                                                    case["n_pages"], mechanism.page_bytes)
+    common = dict(fast_ns=82.0, slow_ns=1000.0, migrate_cost=migrate_cost, batch_pages=mechanism.batch_pages)
+    if policy == "hemem":
+        model = NaiveHeMem(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
+        rows = model.run(case["trace"], case["writes"])
+    else:
+        model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
+                                   mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)
+        rows = model.run(case["trace"], case["n_pages"])
+    return rows, model
+
+
+def run(policy, case, params, quick):
+    kwargs = {k: case[k] for k in ("trace", "n_pages", "fast_capacity", "slow_capacity", "mechanism", "writes")}
+    return memtier.simulate(policy=policy, fit=params, period=1, **kwargs, **quick)
+
+
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+@settings(max_examples=40, **FAST)
+@given(case=cases())
+def test_kernel_agrees_with_its_twin(policy, case, params):
+    quick = policies.check_params(policy, QUICK[policy])
+    if policy != "hemem":
+        quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"])
+    result = run(policy, case, params, quick)
+    rows, model = twin(policy, case, params, quick)
+    got = result.periods
+    assert len(got) == len(rows)
+    for column, key in (("fast_hits", "fast"), ("promoted", "promoted"), ("demoted", "demoted"),
+                        ("scanned", "events")):
+        np.testing.assert_array_equal(got[column].to_numpy(), [r[key] for r in rows], err_msg=column)
+    for column, key in (("scan_us", "overhead_us"), ("migration_us", "migration_us")):
+        np.testing.assert_allclose(got[column].to_numpy(), [r[key] for r in rows], rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    np.testing.assert_array_equal(result.final_node, model.final_node(case["n_pages"]))
+
+
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+@settings(max_examples=15, **FAST)
+@given(case=cases(), period=st.integers(1, 60))
+def test_limits_conservation_clock_and_determinism(policy, case, period, params):
+    quick = QUICK[policy]
+    kwargs = {k: case[k] for k in ("trace", "n_pages", "fast_capacity", "slow_capacity", "mechanism", "writes")}
+    result = memtier.simulate(policy=policy, fit=params, period=period, **kwargs, **quick)
+    p = result.periods
+    assert (p["fast_used"] <= case["fast_capacity"]).all()
+    assert (p["slow_used"] <= case["slow_capacity"]).all()
+    # conservation: every page touched so far is on exactly one node
+    touched = [len(set(case["trace"][:end].tolist())) for end in p["first_access"] + p["accesses"]]
+    np.testing.assert_array_equal(p["fast_used"] + p["slow_used"], touched)
+    assert p["accesses"].sum() == len(case["trace"])
+    np.testing.assert_array_equal(np.bincount(result.final_node[result.final_node >= 0], minlength=2),
+                                  [p["fast_used"].iloc[-1], p["slow_used"].iloc[-1]])
+    # the simulated clock is the sum of the accesses' time and the work charged
+    now_us = result._storage["fstate"][FS_NOW_NS] * 1e-3
+    assert now_us == pytest.approx(p["time_us"].sum(), rel=1e-9)
+    for column in ("placement_accuracy", "promotion_precision", "promotion_recall", "demotion_precision",
+                   "demotion_recall", "fast_hit_ratio"):
+        values = p[column].dropna()
+        assert ((values >= 0) & (values <= 1)).all(), column
+    again = memtier.simulate(policy=policy, fit=params, period=period, **kwargs, **quick)
+    assert again.periods.equals(p)
+    np.testing.assert_array_equal(again.final_node, result.final_node)
+
+
+def test_unknown_parameters_and_values_are_refused():
+    trace = np.arange(10)
+    with pytest.raises(TypeError, match="hot_threshold_ms"):
+        memtier.simulate(trace, "numa-balancing", 4, hot_treshold_ms=3)
+    with pytest.raises(TypeError, match="does not take"):
+        memtier.simulate(trace, "active-shrink", 4, sample_period=3)
+    with pytest.raises(ValueError, match="sample_period"):
+        memtier.simulate(trace, "hemem", 4, sample_period=0)
+    with pytest.raises(ValueError, match="scan_delay_ms"):
+        memtier.simulate(trace, "numa-balancing", 4, scan_delay_ms="soon")
+
+
+def test_every_policy_lists_its_parameters_with_a_source():
+    for policy in NEW_POLICIES:
+        for name, (default, source) in policies.parameters(policy).items():
+            assert source and (default is None or default >= 0), name
