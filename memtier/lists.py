@@ -582,8 +582,8 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
         out[row, C_SCAN_US] += (scanned_slow + scanned_fast) * fconfig[F_RMAP_NS] * 1e-3
         _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
                    iso_slow, iso_fast, state, moved, last_demoted, stay, out)
-    else:
-        out[row, C_FAST_BEFORE] = state[S_FAST_USED]
+    else:  # reclaim decided during the period: the pages it demoted were fast then
+        out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
     out[row, C_FAST_USED] = state[S_FAST_USED]
     out[row, C_SLOW_USED] = state[S_SLOW_USED]
     state[S_PERIOD] += 1

@@ -428,7 +428,9 @@ def simulate(
         variants=chosen_variants, move_us=move_us, pingpong_periods=pingpong_periods,
         policy_params=policy_params,
     )
-    result._storage = storage  # the kernels' final state, for the tests' invariant checks
+    # the kernels' final state and inputs, for the tests' invariant checks and the twin
+    storage.update(migrate_cost=migrate_cost, exchange_cost=exchange_cost, config=config, fconfig=fconfig)
+    result._storage = storage
     return result
 
 
