@@ -130,3 +130,84 @@ def test_every_policy_lists_its_parameters_with_a_source():
     for policy in NEW_POLICIES:
         for name, (default, source) in policies.parameters(policy).items():
             assert source and (default is None or default >= 0), name
+
+
+# Hand-made traces.  numa-balancing and tpp: a 64-page fast node, 128 pages, watermarks
+# min 0, low 6, high 12, promo 18 (min_free_kbytes=0, watermark_scale_factor=1000: 6 pages a
+# step).  Phase 1 touches every page once: the fast node fills, kswapd demotes the oldest to
+# keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.
+NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1)
+# tpp: a demotion watermark 6 pages above high (demote_scale_factor 10 %), like promo
+TPP = dict(NB, demote_scale_factor=1000)
+HIGH = 12
+
+
+def _phase_one(policy, params):
+    first = np.arange(128)
+    result = memtier.simulate(first, policy, fit=params, period=len(first), **(TPP if policy == "tpp" else NB))
+    fast_page = int(np.flatnonzero(result.final_node == 0)[-1])
+    slow_pages = np.flatnonzero(result.final_node == 1)
+    free = NB["fast_capacity"] - int(result.periods["fast_used"].iloc[-1])
+    return first, fast_page, slow_pages, free
+
+
+def _wait(page, ms):
+    """Accesses to one fast page lasting ``ms`` of simulated time (82 ns each)."""
+    return np.full(int(ms * 1e6 / 82) + 1, page)
+
+
+def test_numa_balancing_promotes_every_slow_page_touched_after_it_was_armed(params):
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1))  # promotions need free > high + 1 (migrate_balanced_pgdat)
+    assert k > 0 and len(slow) > k
+    touched = slow[:k]
+    # touched before any scan (the first is 1 ms in): never armed, never promoted
+    early = np.concatenate([first, touched])
+    result = memtier.simulate(early, "numa-balancing", fit=params, period=len(first), **NB)
+    assert result.periods["promoted"].iloc[1] == 0
+    # touched after the scan armed them, within the hot threshold: every one promoted
+    trace = np.concatenate([first, _wait(fast_page, 1.5), touched])
+    result = memtier.simulate(trace, "numa-balancing", fit=params, period=len(trace) - k, **NB)
+    last = result.periods.iloc[-1]
+    assert (last["promoted"], last["demoted"]) == (k, 0)
+    assert (result.final_node[touched] == 0).all()
+    assert (result.final_node[slow[k:]] == 1).all()
+    # with a 1 ms hot threshold, touched 2 ms after the scan: a latency too long, none promoted
+    trace = np.concatenate([first, _wait(fast_page, 3.5), touched])
+    result = memtier.simulate(trace, "numa-balancing", fit=params, period=len(trace) - k, hot_threshold_ms=1, **NB)
+    assert result.periods["promoted"].iloc[-1] == 0
+    assert (result.final_node[touched] == 1).all()
+
+
+def test_tpp_promotes_an_inactive_page_at_its_third_hint_fault(params):
+    first, fast_page, slow, free = _phase_one("tpp", params)
+    page = slow[0]
+    # three rounds: wait for the next scan to arm the page, then touch it
+    rounds = [np.concatenate([_wait(fast_page, 1.1), [page]]) for _ in range(3)]
+    trace = np.concatenate([first, *rounds])
+    bounds = np.cumsum([len(first)] + [len(r) for r in rounds])
+    for policy, promoted_at in (("tpp", 3), ("numa-balancing", 1)):
+        for n_rounds in range(1, 4):
+            result = memtier.simulate(trace[:bounds[n_rounds]], policy, fit=params,
+                                      **(TPP if policy == "tpp" else NB))
+            assert result.final_node[page] == (0 if n_rounds >= promoted_at else 1), (policy, n_rounds)
+
+
+def test_hemem_never_promotes_a_page_sampled_fewer_times_than_its_threshold(params):
+    # Every access sampled (sample_period=1), a policy pass after every access: a 4-page fast
+    # node holds pages 0-3 (cold), pages 4-9 start slow.  Page 4 is read 7 times in all and
+    # page 6 written 3 times: under the thresholds (8 reads, 4 writes), never promoted.
+    # Page 5 reaches 8 reads and page 7 4 writes: each promoted at the next pass, demoting
+    # the fast node's oldest cold page (0, then 1).
+    trace = np.concatenate([np.arange(10), [4] * 6, [5] * 7, [6] * 3, [7] * 4])
+    writes = np.zeros(len(trace), dtype=bool)
+    writes[-7:] = True  # the accesses to pages 6 and 7 after the first touch write
+    result = memtier.simulate(trace, "hemem", 4, fit=params, n_pages=10, writes=writes, sample_period=1,
+                              kswapd_interval_us=0.05)
+    assert result.final_node.tolist() == [1, 1, 0, 0, 1, 0, 1, 0, 1, 1]
+    assert (result.periods["promoted"].sum(), result.periods["demoted"].sum()) == (2, 2)
+    # one read fewer for page 5: it stays slow too
+    fewer = np.delete(trace, 16)
+    result = memtier.simulate(fewer, "hemem", 4, fit=params, n_pages=10, writes=np.delete(writes, 16),
+                              sample_period=1, kswapd_interval_us=0.05)
+    assert result.final_node[5] == 1 and result.final_node[7] == 0
