@@ -39,9 +39,12 @@ PEBS assist that writes a record to the buffer from microcode.
 import numpy as np
 
 from .._jit import njit
-from ..lists import K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED
+from ..lists import (
+    ACCESSED, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED,
+    S_SLOW_USED, S_TOUCHED,
+)
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _move, _serve,
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
 )
 
 NAMES = ("hemem",)
@@ -250,33 +253,75 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, l
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, last_demoted, stay, judged, nxt, pending, out, reads, writes_count, local_clock,
          on_list, newer, older, ends, pstate, pfstate):
-    """Run one chunk of the trace; the number of periods closed (rows of ``out``)."""
+    """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
+    access: a first touch allocates, the access is served, the sampler counts it (a sample
+    when its counter runs out), then the policy thread's pass runs if its time has come
+    and the period closes if it is over."""
     capacity = config[K_FAST_CAPACITY]
     period = np.int64(pconfig[P_PERIOD])
+    fast_ns, slow_ns = fconfig[F_FAST_NS], fconfig[F_SLOW_NS]
+    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
     has_writes = writes.shape[0] > 0
     n = trace.shape[0]
     row = 0
+    now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    next_pass = pfstate[PF_NEXT_PASS_NS]
+    read_left, write_left = pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]
+    accesses = 0
+    hits = 0
     for j in range(n):
         page = trace[j]
-        if flags[page] == 0:
+        f = flags[page]
+        if f == 0:
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
             fast = state[S_FAST_USED] < capacity
-            _first_touch(page, fast, flags, state, config)
+            f = _first_touch(page, fast, flags, state, config)
             _enqueue(DRAM_COLD if fast else NVM_COLD, page, on_list, newer, older, ends)
-        _serve(page, fconfig, flags, counts, touched, state, fstate, pending)
+        # serve the access (memtier.policies._driver._serve, on local variables)
+        fast = (f >> 1) & 1
+        c = counts[page]
+        first = np.int64(c == 0)
+        flags[page] = f | ACCESSED | (fast << 6) * first
+        touched[n_touched] = page
+        n_touched += first
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        if fast:
+            now += fast_ns
+            remaining -= unit_fast
+        else:
+            now += slow_ns
+            remaining -= unit_slow
         is_write = has_writes and writes[j] != 0
-        slot = PS_WRITE_LEFT if is_write else PS_READ_LEFT
-        pstate[slot] -= 1
-        if pstate[slot] == 0:
-            pstate[slot] = period
-            _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
-            _sample(page, is_write, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older, ends,
-                    pstate)
-        if fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PASS_NS]:
-            _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, last_demoted, stay, nxt,
-                         pending, reads, writes_count, local_clock, on_list, newer, older, ends, pstate)
-            pfstate[PF_NEXT_PASS_NS] = fstate[FS_NOW_NS] + pconfig[P_INTERVAL_NS]
-        if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
-            _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged, nxt,
-                   fstate, pending, out)
-            row += 1
+        if is_write:
+            write_left -= 1
+            sampled = write_left == 0
+        else:
+            read_left -= 1
+            sampled = read_left == 0
+        if sampled or now >= next_pass or remaining <= 0 or (final and j == n - 1):
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            if sampled:
+                if is_write:
+                    write_left = period
+                else:
+                    read_left = period
+                _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
+                _sample(page, is_write, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older,
+                        ends, pstate)
+            if fstate[FS_NOW_NS] >= next_pass:
+                _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, last_demoted, stay, nxt,
+                             pending, reads, writes_count, local_clock, on_list, newer, older, ends, pstate)
+                next_pass = fstate[FS_NOW_NS] + pconfig[P_INTERVAL_NS]
+                pfstate[PF_NEXT_PASS_NS] = next_pass
+            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged,
+                       nxt, fstate, pending, out)
+                row += 1
+            now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT] = read_left, write_left
     return row

@@ -82,12 +82,12 @@ import numpy as np
 
 from .._jit import njit
 from ..lists import (
-    ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_RMAP_NS, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, S_FAST_USED, S_SLOW_USED, SWAP_CLUSTER_MAX, _calls_cost_us, _inactive_is_low, _pop_tail,
+    ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
+    K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us, _inactive_is_low, _pop_tail,
     _push_head, _shrink_active,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _move, _serve,
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
 )
 
 NAMES = ("numa-balancing", "tpp")
@@ -331,33 +331,66 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, last_demoted, stay, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
          pstate, pfstate):
-    """Run one chunk of the trace; the number of periods closed (rows of ``out``)."""
+    """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
+    access: a first touch allocates, an armed page faults, the access is served, then the
+    scanner runs if its time has come and the period closes if it is over."""
     capacity = config[K_FAST_CAPACITY]
     wake = pconfig[P_WAKE]
     wmark_min = pconfig[P_MIN]
+    fast_ns, slow_ns = fconfig[F_FAST_NS], fconfig[F_SLOW_NS]
+    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
     n = trace.shape[0]
     row = 0
+    now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    next_scan = pfstate[PF_NEXT_SCAN_NS]
+    accesses = 0
+    hits = 0
     for j in range(n):
         page = trace[j]
         f = flags[page]
-        if f == 0:
-            if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark: wake kswapd
-                _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, last_demoted,
-                        stay, nxt, pending)
-            fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            _first_touch(page, fast, flags, state, config)
-            if fast:
-                _push_head(FAST_INACTIVE, page, ring, meta)
-        elif f & ARMED:
-            _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
-                        fstate, pstate, last_demoted, stay, nxt, pending)
-        _serve(page, fconfig, flags, counts, touched, state, fstate, pending)
-        if fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-            _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
-            pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_PERIOD_NS]
-        if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
-            _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged, nxt,
-                   fstate, pending, out)
-            row += 1
+        if f == 0 or f & ARMED:
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            if f == 0:
+                if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark
+                    _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, last_demoted,
+                            stay, nxt, pending)
+                fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
+                _first_touch(page, fast, flags, state, config)
+                if fast:
+                    _push_head(FAST_INACTIVE, page, ring, meta)
+            else:
+                _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
+                            state, fstate, pstate, last_demoted, stay, nxt, pending)
+            now = fstate[FS_NOW_NS]
+            f = flags[page]
+        # serve the access (memtier.policies._driver._serve, on local variables)
+        fast = (f >> 1) & 1
+        c = counts[page]
+        first = np.int64(c == 0)
+        flags[page] = f | ACCESSED | (fast << 6) * first
+        touched[n_touched] = page
+        n_touched += first
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        if fast:
+            now += fast_ns
+            remaining -= unit_fast
+        else:
+            now += slow_ns
+            remaining -= unit_slow
+        if now >= next_scan or remaining <= 0 or (final and j == n - 1):
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            if now >= next_scan:
+                _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
+                next_scan = fstate[FS_NOW_NS] + pconfig[P_SCAN_PERIOD_NS]
+                pfstate[PF_NEXT_SCAN_NS] = next_scan
+            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged,
+                       nxt, fstate, pending, out)
+                row += 1
+            now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row
-
