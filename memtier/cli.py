@@ -156,11 +156,34 @@ def _capacity(text: str, n_pages: int, name: str) -> int:
         raise CliError(f"{name} {text!r} is not a page count (4096) or a share of the pages (10%)") from None
 
 
+def _policy_params(pairs, policies) -> dict:
+    """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
+    from . import policies as classifiers
+
+    accepted = {name for policy in policies if policy in classifiers.MODULES
+                for name in classifiers.parameters(policy)}
+    chosen = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not value:
+            raise CliError(f"--param {pair!r}: give NAME=VALUE, e.g. --param hot_threshold_ms=500")
+        if name not in accepted:
+            raise CliError(f"--param {name}: no chosen policy takes it; the chosen policies take "
+                           f"{', '.join(sorted(accepted)) or 'no parameters'}")
+        try:
+            chosen[name] = float(value)
+        except ValueError:
+            raise CliError(f"--param {name}={value!r}: the value must be a number") from None
+    return chosen
+
+
 def _simulate(args) -> int:
     import numpy as np
     import pandas as pd
 
     from . import workloads
+    from . import policies as classifiers
     from .mechanisms import Mechanism
     from .simulator import POLICIES, simulate
 
@@ -192,11 +215,15 @@ def _simulate(args) -> int:
     slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
                                                               "--slow-capacity")
     progress = not args.quiet and len(trace) >= 5_000_000
+    chosen = _policy_params(args.param, policies)
     summaries, tables = [], []
     for policy in policies:
+        if policy in classifiers.MODULES:  # their own parameters; no mm_manage budget
+            options = {name: value for name, value in chosen.items() if name in classifiers.parameters(policy)}
+        else:
+            options = dict(migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
         result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
-                          mechanism=mechanism, fit=fit, migration_share=args.migration_share,
-                          max_migrate_pages=args.max_migrate_pages, progress=progress)
+                          mechanism=mechanism, fit=fit, progress=progress, **options)
         summaries.append(result.summary())
         tables.append(result.periods.assign(policy=policy))
     summary = pd.DataFrame(summaries).set_index("policy")
@@ -217,7 +244,7 @@ def _simulate(args) -> int:
 
 def _add_simulator_commands(sub) -> None:
     from .mechanisms import MECHANISMS
-    from .simulator import POLICIES
+    from .simulator import ALL_POLICIES, POLICIES
     from .workloads import GENERATORS
 
     p = _command(
@@ -242,7 +269,11 @@ def _add_simulator_commands(sub) -> None:
                    help="hot_set: share of accesses to the hot set (default: 0.9)")
     p.add_argument("--phases", type=int, default=1, help="hot_set: hot-set changes (default: 1)")
     p.add_argument("--policy", default="active-shrink",
-                   help=f"{', '.join(POLICIES)}; several separated by commas, or 'all' (default: %(default)s)")
+                   help=f"{', '.join(ALL_POLICIES)}; several separated by commas, or 'all' (the list policies "
+                        "and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a parameter of numa-balancing, tpp or hemem, named as in the kernel or the paper, e.g. "
+                        "hot_threshold_ms=500 or sample_period=101 (repeatable; see memtier.policies)")
     p.add_argument("--fast-capacity", required=True, help="fast-node limit: pages, or a share such as 10%%")
     p.add_argument("--slow-capacity", help="slow-node limit: pages or a share (default: every page)")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
