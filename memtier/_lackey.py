@@ -49,8 +49,10 @@ class LackeyFormatError(ValueError):
 
 @njit
 def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, ids, last_page,
-                  state, counts, out):
-    """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``.
+                  state, counts, out, out_writes):
+    """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``, and
+    in ``out_writes`` whether each access writes (``S`` and ``M`` lines: a modify reads and
+    writes the same bytes).
 
     Returns ``(pos, n_out, why)``: where parsing stopped, how many page numbers were written,
     and why it stopped (``_DONE``: no complete line left; ``_GROW``: the hash table is half
@@ -180,6 +182,7 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
                     slot = (slot + 1) & mask
                 last_page[0] = page
             out[n_out] = last_id
+            out_writes[n_out] = kind == _STORES or kind == _MODIFIES
             n_out += 1
         counts[kind] += 1
         if n_touched > 1:
@@ -230,6 +233,7 @@ class _LackeyParser:
         # room for a chunk of the shortest access lines (" L 0,1\n", 7 bytes) each crossing a
         # page boundary; a chunk of wider accesses makes the kernel return _OUT_FULL and resume
         self.out = np.empty(max(2 * (chunk_bytes // 7 + 1), MAX_PAGES_PER_ACCESS), dtype=np.int32)
+        self.out_writes = np.empty(self.out.size, dtype=np.uint8)
         self.bytes_parsed = 0
         self.head = b""
         self.judged = False
@@ -247,8 +251,9 @@ class _LackeyParser:
         self._table(2 * old_keys.size)
         _rehash(old_keys, old_ids, self.keys, self.ids, self.hash_shift)
 
-    def run(self, stream, sink, progress=None):
-        """Parse everything ``stream`` (a binary file object) yields; pass page arrays to ``sink``."""
+    def run(self, stream, sink, progress=None, write_sink=None):
+        """Parse everything ``stream`` (a binary file object) yields; pass page arrays to
+        ``sink`` and, with ``write_sink``, the matching write flags (uint8) to it."""
         buf = np.empty(self.chunk_bytes, dtype=np.uint8)
         view = memoryview(buf)
         filled = 0
@@ -262,9 +267,11 @@ class _LackeyParser:
             while True:
                 pos, n_out, why = _parse_lackey(
                     buf, pos, filled, final, self.shift, self.instructions, self.hash_shift,
-                    self.keys, self.ids, self.last_page, self.state, self.counts, self.out)
+                    self.keys, self.ids, self.last_page, self.state, self.counts, self.out, self.out_writes)
                 if n_out:
                     sink(self.out[:n_out])
+                    if write_sink is not None:
+                        write_sink(self.out_writes[:n_out])
                 if why == _GROW:
                     self._grow()
                 elif why == _DONE:

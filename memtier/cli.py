@@ -203,6 +203,13 @@ def _simulate(args) -> int:
                            phases=args.phases)
         trace = workloads.GENERATORS[args.workload](args.pages, args.accesses, **options)
         n_pages = args.pages
+    writes = None
+    if args.trace:
+        writes_file = workloads.writes_path(args.trace)
+        if writes_file.exists():
+            writes = np.load(writes_file, mmap_mode="r")
+    elif args.write_share:
+        writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
     pages_for_shares = n_pages if n_pages is not None else int(np.max(trace)) + 1
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
     mechanism = Mechanism.named(args.mechanism, page_bytes=args.page_size, batch_pages=args.batch_pages)
@@ -221,16 +228,20 @@ def _simulate(args) -> int:
         if policy in classifiers.MODULES:  # their own parameters; no mm_manage budget
             options = {name: value for name, value in chosen.items() if name in classifiers.parameters(policy)}
         else:
-            options = dict(migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
+            options = dict(variants=args.variants if policy == "active-shrink" else None,
+                           migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
         result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
-                          mechanism=mechanism, fit=fit, progress=progress, **options)
+                          period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
+                          writes=writes, progress=progress, **options)
         summaries.append(result.summary())
         tables.append(result.periods.assign(policy=policy))
     summary = pd.DataFrame(summaries).set_index("policy")
-    columns = ["fast_hit_ratio", "precision", "recall", "promoted", "demoted", "exchanged",
-               "migration_us", "time_us", "speedup_vs_static", "speedup_vs_all_slow"]
-    print(f"{len(trace)} accesses, fast capacity {fast} pages, period {result.config['period']} accesses, "
-          f"{mechanism.label}")
+    columns = ["fast_hit_ratio", "vs_reactive", "placement_accuracy", "promotion_precision",
+               "promotion_recall", "promoted", "demoted", "exchanged", "migration_us", "scan_us", "time_us",
+               "speedup_vs_static"]
+    period = (f"period {args.period_s} s" if args.period_s is not None
+              else f"period {result.config['period']} accesses")
+    print(f"{len(trace)} accesses, fast capacity {fast} pages, {period}, {mechanism.label}")
     print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
     if args.out:
         table = pd.concat(tables, ignore_index=True)
@@ -244,7 +255,7 @@ def _simulate(args) -> int:
 
 def _add_simulator_commands(sub) -> None:
     from .mechanisms import MECHANISMS
-    from .simulator import ALL_POLICIES, POLICIES
+    from .simulator import ALL_POLICIES, POLICIES, RMAP_WALK_NS, VARIANTS
     from .workloads import GENERATORS
 
     p = _command(
@@ -268,22 +279,30 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--hot-probability", type=float, default=0.9,
                    help="hot_set: share of accesses to the hot set (default: 0.9)")
     p.add_argument("--phases", type=int, default=1, help="hot_set: hot-set changes (default: 1)")
+    p.add_argument("--fast-capacity", required=True, help="fast-node limit: pages, or a share such as 10%%")
+    p.add_argument("--slow-capacity", help="slow-node limit: pages or a share (default: every page)")
+    p.add_argument("--write-share", type=float, default=0.0,
+                   help="generated workloads: share of accesses that write (default: 0)")
     p.add_argument("--policy", default="active-shrink",
                    help=f"{', '.join(ALL_POLICIES)}; several separated by commas, or 'all' (the list policies "
-                        "and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
+                        f"and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of numa-balancing, tpp or hemem, named as in the kernel or the paper, e.g. "
                         "hot_threshold_ms=500 or sample_period=101 (repeatable; see memtier.policies)")
-    p.add_argument("--fast-capacity", required=True, help="fast-node limit: pages, or a share such as 10%%")
-    p.add_argument("--slow-capacity", help="slow-node limit: pages or a share (default: every page)")
+    p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
+    p.add_argument("--period-s", type=float,
+                   help="seconds of simulated access time between mm_manage calls (the RFC: 1-5 s), "
+                        "instead of --period")
+    p.add_argument("--rmap-ns", type=float, default=RMAP_WALK_NS,
+                   help="ns charged per page a list scan looks at (default: %(default)s, an estimate)")
     p.add_argument("--mechanism", default="linux", choices=list(MECHANISMS), metavar="MECHANISM",
                    help=f"how pages move: {', '.join(MECHANISMS)} (default: %(default)s)")
     p.add_argument("--page-size", default="4K", help="bytes of one page: 4K, 2M, ... (default: 4K)")
     p.add_argument("--batch-pages", type=int, default=16, help="pages per migration call (default: 16)")
-    p.add_argument("--migration-share", type=float, default=0.1,
-                   help="share of a period's access time migration may take (default: 0.1)")
-    p.add_argument("--max-migrate-pages", type=int, help="pages promoted per period at most")
+    p.add_argument("--migration-share", type=float,
+                   help="share of a period's access time migration may take (default: no budget, as the RFC)")
+    p.add_argument("--max-migrate-pages", type=int, help="mm_manage's nr_pages: slow pages isolated per period")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
     p.add_argument("--out", help="write the per-period results of every policy to this CSV")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -156,16 +156,25 @@ class SimulationResult:
         """Simulated run time: accesses, migration and scanning (microseconds)."""
         return float(self.periods["time_us"].sum())
 
-    def recovery_periods(self, at_access: int, share: float = 0.9) -> float:
+    def recovery_periods(self, at_access: int, share: float = 0.9, until_access: int | None = None) -> float:
         """Periods after a phase change until the fast hit ratio reaches ``share`` of the
         reactive oracle's.
 
-        Counted from the first period that starts at or after access ``at_access``: 0 if
-        that period already reaches it; NaN if no later period does.
+        The periods from the first one starting at or after access ``at_access`` (up to
+        ``until_access``, the next change) are considered.  The reactive oracle itself
+        misses in the first of them (it places the old phase's pages), so the reference is
+        its median fast hit ratio over the others, its level in the new phase.  Returns the
+        index, counted from that first period, of the first period whose fast hit ratio
+        reaches ``share`` of the reference: 0 if the change costs nothing, NaN if no
+        period does.
         """
         p = self.periods
-        after = p[p["first_access"] >= at_access]
-        reached = np.flatnonzero((after["fast_hits"] >= share * after["reactive_fast_hits"]).to_numpy())
+        after = p[(p["first_access"] >= at_access)
+                  & (p["first_access"] < (until_access if until_access is not None else np.inf))]
+        if len(after) < 2:
+            return float("nan")
+        level = float(np.median(after["reactive_fast_hit_ratio"].to_numpy()[1:]))
+        reached = np.flatnonzero((after["fast_hit_ratio"] >= share * level).to_numpy())
         return float(reached[0]) if reached.size else float("nan")
 
     def summary(self) -> pd.Series:

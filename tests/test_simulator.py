@@ -429,17 +429,19 @@ def test_static_is_its_own_baseline_and_oracles_bound_what_they_bound(params):
     assert (runs["oracle"]["placement_accuracy"] == 1).all()
 
 
-def test_active_shrink_variants_as_before_follow_a_phase_change_that_static_cannot(params):
+def test_active_shrink_with_referenced_cold_pages_follows_a_phase_change_that_static_cannot(params):
     trace = workloads.hot_set(4000, 400_000, hot_fraction=0.05, phases=2, seed=2)
     kwargs = dict(period=10_000, fit=params, mechanism=Mechanism.named("batched-mt16", page_bytes="4K"))
-    before = ("inactive-ratio-gate", "halves-first", "referenced-cold")
-    shrink = simulate(trace, "active-shrink", 400, variants=before, **kwargs)
-    static = simulate(trace, "static", 400, **kwargs).periods
+    shrink = simulate(trace, "active-shrink", 400, variants="referenced-cold", **kwargs)
+    static = simulate(trace, "static", 400, **kwargs)
     late = shrink.periods["first_access"] >= 350_000
     assert shrink.periods.loc[late, "fast_hit_ratio"].mean() > 0.5
-    assert static.loc[late, "fast_hit_ratio"].mean() < 0.15
-    assert shrink.recovery_periods(200_000) < 10
-    assert np.isnan(simulate(trace, "static", 400, **kwargs).recovery_periods(200_000))
+    assert static.periods.loc[late, "fast_hit_ratio"].mean() < 0.15
+    recovery = shrink.recovery_periods(200_000, share=0.6)
+    assert 1 < recovery < 20
+    assert np.isnan(static.recovery_periods(200_000, share=0.6))
+    # the reactive oracle recovers in the period after the change
+    assert simulate(trace, "reactive-oracle", 400, **kwargs).recovery_periods(200_000) == 1
 
 
 def test_budget_limits_promotions_and_faster_mechanism_moves_more(params):
@@ -533,6 +535,11 @@ def test_command_line_simulate(tmp_path, capsys):
     assert main(argv) == 2  # refuses to overwrite
     assert "--force" in capsys.readouterr().err
     assert main(argv + ["--force"]) == 0
+    timed = ["simulate", "--pages", "2000", "--accesses", "20000", "--fast-capacity", "200", "--policy",
+             "active-shrink,reactive-oracle", "--period-s", "0.001", "--variants", "referenced-cold",
+             "--write-share", "0.25"]
+    assert main(timed) == 0
+    assert "period 0.001 s" in capsys.readouterr().out
     trace_file = workloads.save_trace(workloads.scan(100, 1000), tmp_path / "scan.npy")
     assert main(["simulate", "--trace", str(trace_file), "--fast-capacity", "10", "--policy", "lru"]) == 0
     assert "0 " in capsys.readouterr().out  # a scan larger than the fast node never hits an LRU
