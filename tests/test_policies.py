@@ -211,3 +211,29 @@ def test_hemem_never_promotes_a_page_sampled_fewer_times_than_its_threshold(para
     result = memtier.simulate(fewer, "hemem", 4, fit=params, n_pages=10, writes=np.delete(writes, 16),
                               sample_period=1, kswapd_interval_us=0.05)
     assert result.final_node[5] == 1 and result.final_node[7] == 0
+
+
+def test_time_scaled_divides_times_and_sampling_and_multiplies_rates():
+    scaled = policies.time_scaled("numa-balancing", 100, hot_threshold_ms=500)
+    assert scaled["scan_delay_ms"] == 10 and scaled["hot_threshold_ms"] == 5
+    assert scaled["promote_rate_limit_mbps"] == 6553600 and scaled["scan_size_mb"] == 256
+    scaled = policies.time_scaled("hemem", 1000)
+    assert scaled["sample_period"] == 5 and scaled["kswapd_interval_us"] == 10
+    assert scaled["hot_read_threshold"] == 8
+    assert policies.time_scaled("hemem", 1e6)["sample_period"] == 1
+    with pytest.raises(ValueError, match="factor"):
+        policies.time_scaled("tpp", 0)
+
+
+def test_command_line_takes_policy_parameters(tmp_path, capsys):
+    from memtier.cli import main
+
+    out = tmp_path / "runs.csv"
+    assert main(["simulate", "--workload", "hot_set", "--pages", "400", "--accesses", "20000",
+                 "--fast-capacity", "10%", "--policy", "numa-balancing,hemem,static", "--param",
+                 "scan_delay_ms=0.1", "--param", "sample_period=7", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "numa-balancing" in printed and "hemem" in printed
+    assert main(["simulate", "--workload", "hot_set", "--pages", "400", "--accesses", "2000",
+                 "--fast-capacity", "10%", "--policy", "static", "--param", "sample_period=7"]) == 2
+    assert "no chosen policy takes it" in capsys.readouterr().err

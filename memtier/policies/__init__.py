@@ -33,6 +33,33 @@ def parameters(policy: str) -> dict:
     return dict(MODULES[policy].PARAMETERS)
 
 
+def time_scaled(policy: str, factor: float, **params) -> dict:
+    """Parameters for a trace ``factor`` times shorter than the run it stands for.
+
+    The policies' defaults are made for programs that run for minutes on gigabytes: a
+    scan period of a second, a sample in 5003 accesses.  A generated trace of a few million
+    accesses lasts a second or two of simulated time and gives each page a few hundred
+    accesses, so at the defaults the timers barely fire and the samplers barely sample.
+    Scaling every time constant down (``TIME_SCALED``: periods, intervals, thresholds in
+    time), every rate up (``RATE_SCALED``) and every sampling period down
+    (``SAMPLE_SCALED``, at least 1) by the same ``factor`` keeps each policy's decisions per
+    page access what they would be in the longer run.  This is a change of the experiment's
+    time scale, not a tuning: every ratio between the policy's own constants is kept, and
+    count thresholds are left alone.  ``params`` are taken as given, then scaled.
+    """
+    if not factor > 0:
+        raise ValueError(f"factor must be positive, got {factor!r}")
+    module = MODULES[policy]
+    chosen = check_params(policy, params)
+    for name in getattr(module, "TIME_SCALED", ()):
+        chosen[name] = chosen[name] / factor
+    for name in getattr(module, "RATE_SCALED", ()):
+        chosen[name] = chosen[name] * factor
+    for name in getattr(module, "SAMPLE_SCALED", ()):
+        chosen[name] = float(max(1, round(chosen[name] / factor)))
+    return chosen
+
+
 def check_params(policy: str, params: dict) -> dict:
     """Defaults filled in, names and values checked (one clear line for a bad one)."""
     known = MODULES[policy].PARAMETERS if policy in MODULES else {}

@@ -60,6 +60,10 @@ PARAMETERS = {
     "sample_ns": (250.0, "cost of one PEBS sample (estimate, see the module)"),
 }
 
+#: What :func:`memtier.policies.time_scaled` divides: the pass interval and the sampling period.
+TIME_SCALED = ("kswapd_interval_us",)
+SAMPLE_SCALED = ("sample_period",)
+
 # Lists: hot and cold, per node.
 DRAM_HOT, DRAM_COLD, NVM_HOT, NVM_COLD = range(4)
 NONE = -1

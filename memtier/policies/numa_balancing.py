@@ -106,6 +106,10 @@ PARAMETERS = {
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
 }
 
+#: What :func:`memtier.policies.time_scaled` divides (times) and multiplies (rates).
+TIME_SCALED = ("scan_delay_ms", "scan_period_max_ms", "hot_threshold_ms")
+RATE_SCALED = ("promote_rate_limit_mbps",)
+
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS) = range(16)
