@@ -217,8 +217,9 @@ def test_time_scaled_divides_times_and_sampling_and_multiplies_rates():
     scaled = policies.time_scaled("numa-balancing", 100, hot_threshold_ms=500)
     assert scaled["scan_delay_ms"] == 10 and scaled["hot_threshold_ms"] == 5
     assert scaled["promote_rate_limit_mbps"] == 6553600 and scaled["scan_size_mb"] == 256
+    assert scaled["hint_fault_ns"] == 10 and scaled["scan_pte_ns"] == 0.5
     scaled = policies.time_scaled("hemem", 1000)
-    assert scaled["sample_period"] == 5 and scaled["kswapd_interval_us"] == 10
+    assert scaled["sample_period"] == 5 and scaled["kswapd_interval_us"] == 10 and scaled["sample_ns"] == 0.25
     assert scaled["hot_read_threshold"] == 8
     assert policies.time_scaled("hemem", 1e6)["sample_period"] == 1
     with pytest.raises(ValueError, match="factor"):

@@ -43,9 +43,14 @@ def time_scaled(policy: str, factor: float, **params) -> dict:
     Scaling every time constant down (``TIME_SCALED``: periods, intervals, thresholds in
     time), every rate up (``RATE_SCALED``) and every sampling period down
     (``SAMPLE_SCALED``, at least 1) by the same ``factor`` keeps each policy's decisions per
-    page access what they would be in the longer run.  This is a change of the experiment's
-    time scale, not a tuning: every ratio between the policy's own constants is kept, and
-    count thresholds are left alone.  ``params`` are taken as given, then scaled.
+    page access what they would be in the longer run.  The events this makes ``factor``
+    times more frequent per access (scans, hint faults, samples) have their cost divided by
+    ``factor`` (``COST_SCALED``), so that management overhead keeps its share of the run.
+    Migrations are not scaled: a move is amortised over fewer accesses than in the long
+    run, which makes every moving policy's overhead look larger alike.  This is a change of
+    the experiment's time scale, not a tuning: every ratio between the policy's own
+    constants is kept, and count thresholds are left alone.  ``params`` are taken as given,
+    then scaled.
     """
     if not factor > 0:
         raise ValueError(f"factor must be positive, got {factor!r}")
@@ -55,6 +60,8 @@ def time_scaled(policy: str, factor: float, **params) -> dict:
         chosen[name] = chosen[name] / factor
     for name in getattr(module, "RATE_SCALED", ()):
         chosen[name] = chosen[name] * factor
+    for name in getattr(module, "COST_SCALED", ()):
+        chosen[name] = chosen[name] / factor
     for name in getattr(module, "SAMPLE_SCALED", ()):
         chosen[name] = float(max(1, round(chosen[name] / factor)))
     return chosen

@@ -63,6 +63,7 @@ PARAMETERS = {
 #: What :func:`memtier.policies.time_scaled` divides: the pass interval and the sampling period.
 TIME_SCALED = ("kswapd_interval_us",)
 SAMPLE_SCALED = ("sample_period",)
+COST_SCALED = ("sample_ns",)
 
 # Lists: hot and cold, per node.
 DRAM_HOT, DRAM_COLD, NVM_HOT, NVM_COLD = range(4)

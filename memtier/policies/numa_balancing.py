@@ -109,6 +109,7 @@ PARAMETERS = {
 #: What :func:`memtier.policies.time_scaled` divides (times) and multiplies (rates).
 TIME_SCALED = ("scan_delay_ms", "scan_period_max_ms", "hot_threshold_ms")
 RATE_SCALED = ("promote_rate_limit_mbps",)
+COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
