@@ -264,14 +264,14 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     and the period closes if it is over."""
     capacity = config[K_FAST_CAPACITY]
     period = np.int64(pconfig[P_PERIOD])
-    fast_ns, slow_ns = fconfig[F_FAST_NS], fconfig[F_SLOW_NS]
-    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
+    latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
+    unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
     has_writes = writes.shape[0] > 0
     n = trace.shape[0]
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     next_pass = pfstate[PF_NEXT_PASS_NS]
-    read_left, write_left = pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]
+    left = np.array([pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]])  # samplers' countdowns: loads, stores
     accesses = 0
     hits = 0
     for j in range(n):
@@ -293,29 +293,18 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         counts[page] = c + 1
         accesses += 1
         hits += fast
-        if fast:
-            now += fast_ns
-            remaining -= unit_fast
-        else:
-            now += slow_ns
-            remaining -= unit_slow
-        is_write = has_writes and writes[j] != 0
-        if is_write:
-            write_left -= 1
-            sampled = write_left == 0
-        else:
-            read_left -= 1
-            sampled = read_left == 0
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        is_write = np.int64(has_writes and writes[j] != 0)
+        left[is_write] -= 1  # the load and the store samplers count apart
+        sampled = left[is_write] == 0
         if sampled or now >= next_pass or remaining <= 0 or (final and j == n - 1):
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if sampled:
-                if is_write:
-                    write_left = period
-                else:
-                    read_left = period
+                left[is_write] = period
                 _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
-                _sample(page, is_write, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older,
+                _sample(page, is_write != 0, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older,
                         ends, pstate)
             if fstate[FS_NOW_NS] >= next_pass:
                 _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, last_demoted, stay, nxt,
@@ -328,5 +317,5 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
-    pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT] = read_left, write_left
+    pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT] = left[0], left[1]
     return row

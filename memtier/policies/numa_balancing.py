@@ -342,8 +342,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     capacity = config[K_FAST_CAPACITY]
     wake = pconfig[P_WAKE]
     wmark_min = pconfig[P_MIN]
-    fast_ns, slow_ns = fconfig[F_FAST_NS], fconfig[F_SLOW_NS]
-    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
+    latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
+    unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
     n = trace.shape[0]
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
@@ -379,12 +379,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         counts[page] = c + 1
         accesses += 1
         hits += fast
-        if fast:
-            now += fast_ns
-            remaining -= unit_fast
-        else:
-            now += slow_ns
-            remaining -= unit_slow
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
         if now >= next_scan or remaining <= 0 or (final and j == n - 1):
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
