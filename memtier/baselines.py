@@ -17,7 +17,7 @@ from .hotset import _true_hot_set
 from .lists import (
     C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
     C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FIRST_FAST, FS_REMAINING, IN_TRUE_SET,
-    K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, PRESENT, PREV_TOP, S_DISTINCT, S_FAST_USED,
+    K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, P_MARKS, PRESENT, PREV_TOP, S_DISTINCT, S_FAST_USED,
     S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _calls_cost_us,
     _mark_move,
     _score,
@@ -70,12 +70,12 @@ def _prefetch_row(typingctx, array, index):
 
 @njit
 def _close_lru_period(row, config, fconfig, migrate_cost, flags, counts, touched, histogram, top, state,
-                      moved, stay, out):
+                      moved, pagestat, out):
     """Charge the period's moves (in calls of ``batch_pages``) and score the period."""
     batch = config[K_BATCH_PAGES]
     out[row, C_MIGRATION_US] = (_calls_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
                                 + _calls_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, stay, out)
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     out[row, C_FAST_BEFORE] = state[S_FAST_USED]
     out[row, C_FAST_USED] = state[S_FAST_USED]
     out[row, C_SLOW_USED] = state[S_DISTINCT] - state[S_FAST_USED]
@@ -84,7 +84,7 @@ def _close_lru_period(row, config, fconfig, migrate_cost, flags, counts, touched
 
 @njit
 def _run_lru(trace, final, config, fconfig, migrate_cost, pages, flags, queue, touched, histogram, top,
-             state, fstate, moved, stay, pending, out):
+             state, fstate, moved, pagestat, pending, out):
     """The fast node as an LRU cache of the slow one: an access to a page not on the fast
     node (its first access included: pages start on the slow node) is served slow, then the
     page is promoted and, the fast node full, the least recently used page demoted.
@@ -188,7 +188,7 @@ def _run_lru(trace, final, config, fconfig, migrate_cost, pages, flags, queue, t
             out[row, :] = pending[0, :]
             pending[0, :] = 0.0
             _close_lru_period(row, config, fconfig, migrate_cost, flags, pages[:, COUNT], touched, histogram,
-                              top, state, moved, stay, out)
+                              top, state, moved, pagestat, out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining
@@ -213,7 +213,7 @@ def _compact_lru(pages, queue, head, tail):
 
 @njit
 def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touched, histogram, top, state,
-                         moved, stay, out):
+                         moved, pagestat, out):
     """The clairvoyant oracle's period: its top pages are fast for the whole period."""
     capacity = config[K_FAST_CAPACITY]
     n_touched = state[S_TOUCHED]
@@ -247,7 +247,7 @@ def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touche
     out[row, C_FAST_HITS] = hits
     out[row, C_PROMOTED] = promoted
     out[row, C_DEMOTED] = demoted
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, stay, out)
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     out[row, C_FAST_BEFORE] = kept
     out[row, C_FAST_USED] = kept
     out[row, C_SLOW_USED] = state[S_SLOW_USED]
@@ -256,7 +256,7 @@ def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touche
 
 @njit
 def _run_oracle(trace, final, config, fconfig, flags, fast_pages, counts, touched, histogram, top, state,
-                fstate, moved, stay, pending, out):
+                fstate, moved, pagestat, pending, out):
     """The clairvoyant oracle: each period, the ``fast_capacity`` pages the period will touch
     most (ties: first touch) are on the fast node for the whole period.  It bounds the fast
     hits of any placement that changes only at period boundaries, with periods of the same
@@ -291,7 +291,7 @@ def _run_oracle(trace, final, config, fconfig, flags, fast_pages, counts, touche
             out[row, :] = pending[0, :]
             pending[0, :] = 0.0
             _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touched, histogram, top,
-                                 state, moved, stay, out)
+                                 state, moved, pagestat, out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining
@@ -300,26 +300,26 @@ def _run_oracle(trace, final, config, fconfig, flags, fast_pages, counts, touche
 
 @njit
 def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages, counts, touched, histogram,
-                           top, state, moved, last_demoted, stay, out):
+                           top, state, moved, pagestat, out):
     """The reactive oracle's period end: score it (which records its top pages), then make
     exactly those pages fast, moves charged like ``mm_manage``'s calls."""
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, stay, out)
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     out[row, C_FAST_BEFORE] = state[S_FAST_USED]
     kept = 0
     demoted = 0
     for j in range(state[S_FAST_USED]):
         page = fast_pages[j]
-        if flags[page] & PREV_TOP:
+        if pagestat[page, P_MARKS] & PREV_TOP:
             fast_pages[kept] = page
             kept += 1
         else:
-            _mark_move(page, False, flags, state, moved, last_demoted, stay, config, fconfig, out, row, True)
+            _mark_move(page, False, flags, state, moved, pagestat, config, fconfig, out, row, True)
             demoted += 1
     promoted = 0
     for j in range(state[S_N_TOP]):
         page = top[j]
         if not flags[page] & FAST:
-            _mark_move(page, True, flags, state, moved, last_demoted, stay, config, fconfig, out, row, True)
+            _mark_move(page, True, flags, state, moved, pagestat, config, fconfig, out, row, True)
             fast_pages[kept] = page
             kept += 1
             promoted += 1
@@ -335,7 +335,7 @@ def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages
 
 @njit
 def _run_reactive(trace, final, config, fconfig, migrate_cost, flags, fast_pages, counts, touched, histogram,
-                  top, state, fstate, moved, last_demoted, stay, pending, out):
+                  top, state, fstate, moved, pagestat, pending, out):
     """The reactive oracle: the top pages of period ``t`` (its ``fast_capacity`` most
     accessed) are placed on the fast node for period ``t + 1``, and nothing else is; in the
     first period, pages are placed as first touch places them.  It knows the past exactly,
@@ -384,7 +384,7 @@ def _run_reactive(trace, final, config, fconfig, migrate_cost, flags, fast_pages
             out[row, :] = pending[0, :]
             pending[0, :] = 0.0
             _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages, counts, touched,
-                                   histogram, top, state, moved, last_demoted, stay, out)
+                                   histogram, top, state, moved, pagestat, out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining

@@ -11,7 +11,10 @@ evident intent is modelled and the comment says so.
 
 State is kept in compact per-page arrays:
 
-- ``flags`` (uint16): the bits below;
+- ``flags`` (uint8): the bits the access loop reads and writes, below; ``pagestat`` (int32,
+  shape (n_pages, 3)): what only the metrics use, kept together so that a move touches one
+  cache line: accesses since the page's promotion (``P_STAY``), the period of its last
+  demotion (``P_LAST_DEMOTED``) and the marks below (``P_MARKS``);
 - ``ring`` (int32) and ``meta`` (int64, shape (4, 4)): the four lists.  The kernel's lists
   only ever gain pages at the head and lose them at the tail (scans, isolation for
   migration), so each list is a FIFO queue, kept as a ring buffer in its own region of
@@ -46,11 +49,15 @@ ACCESSED = 8       # the page-table entry's accessed (young) bit, set by every a
 # IN_TRUE_SET = 32: scratch, in the period's top pages (both from memtier.hotset)
 FIRST_FAST = 64    # on the fast node at its first access of the period (= FAST << 5)
 NEW = 128          # allocated during the current period
-PREV_TOP = 256     # among the previous period's top pages: the reactive oracle's placement
-PROMOTED = 512     # moved to the fast node at the last decision (judged in this period)
-DEMOTED = 1024     # moved to the slow node at the last decision (judged in this period)
-IN_STAY = 2048     # promoted and on the fast node ever since
-DEMOTED_NEXT = 4096  # demoted during this period by reclaim (judged in the next one)
+
+# Marks (``pagestat[page, P_MARKS]``).
+PREV_TOP = 1       # among the previous period's top pages: the reactive oracle's placement
+PROMOTED = 2       # moved to the fast node at the last decision (judged in this period)
+DEMOTED = 4        # moved to the slow node at the last decision (judged in this period)
+IN_STAY = 8        # promoted and on the fast node ever since
+DEMOTED_NEXT = 16  # demoted during this period by reclaim (judged in the next one)
+# Columns of ``pagestat``.
+P_STAY, P_LAST_DEMOTED, P_MARKS = range(3)
 
 FAST_INACTIVE, FAST_ACTIVE, SLOW_INACTIVE, SLOW_ACTIVE = 0, 1, 2, 3
 
@@ -237,43 +244,46 @@ def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
 
 
 @njit
-def _mark_move(page, to_fast, flags, state, moved, last_demoted, stay, config, fconfig, out, row, judged_now):
+def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
     """Move ``page`` to the other node in the flags and the node counts, and record the move
     for the metrics (ping-pong, stays, the pages the next period judges); returns its new
     flags.  The accessed bit is cleared: the new page-table entry starts old
     (``remove_migration_pte`` makes it with ``pte_mkold``)."""
     f = flags[page] & ~ACCESSED
+    m = pagestat[page, P_MARKS]
     if to_fast:
-        f |= FAST | PROMOTED | IN_STAY
+        f |= FAST
+        m |= PROMOTED | IN_STAY
         state[S_FAST_USED] += 1
         state[S_SLOW_USED] -= 1
-        if state[S_PERIOD] - last_demoted[page] <= config[K_PINGPONG_PERIODS]:
+        if state[S_PERIOD] - pagestat[page, P_LAST_DEMOTED] <= config[K_PINGPONG_PERIODS]:
             out[row, C_PINGPONG] += 1
-        stay[page] = 0
+        pagestat[page, P_STAY] = 0
     else:
         f &= ~FAST
-        f |= DEMOTED if judged_now else DEMOTED_NEXT
+        m |= DEMOTED if judged_now else DEMOTED_NEXT
         state[S_FAST_USED] -= 1
         state[S_SLOW_USED] += 1
-        last_demoted[page] = state[S_PERIOD]
-        if f & IN_STAY:
+        pagestat[page, P_LAST_DEMOTED] = state[S_PERIOD]
+        if m & IN_STAY:
             out[row, C_STAYS_ENDED] += 1
-            if stay[page] > fconfig[F_WORTH_MIN]:
+            if pagestat[page, P_STAY] > fconfig[F_WORTH_MIN]:
                 out[row, C_STAYS_REPAID] += 1
-            f &= ~IN_STAY
+            m &= ~IN_STAY
     flags[page] = f
+    pagestat[page, P_MARKS] = m
     moved[state[S_N_MOVED]] = page
     state[S_N_MOVED] += 1
     return f
 
 
 @njit
-def _move(page, to_fast, flags, ring, meta, state, moved, last_demoted, stay, config, fconfig, out,
+def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
           row, judged_now):
     """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
     (``migrate_page_states``) and goes to the head of the matching list
     (``putback_lru_page`` of the new page)."""
-    f = _mark_move(page, to_fast, flags, state, moved, last_demoted, stay, config, fconfig, out, row,
+    f = _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row,
                    judged_now)
     lst = (0 if to_fast else 2) + (1 if f & ACTIVE else 0)
     _push_head(lst, page, ring, meta)
@@ -313,7 +323,7 @@ def _affordable_pages(limit, call_pages, migrate_cost, budget_us):
 
 @njit
 def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
-               iso_slow, iso_fast, state, moved, last_demoted, stay, out):
+               iso_slow, iso_fast, state, moved, pagestat, out):
     """Patch 23, ``do_mm_manage()``, with patches 24 (batches) and 25 (exchange).
 
     1. ``nr_pages`` is capped by the fast node's limit and the pages on the slow node
@@ -390,9 +400,9 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
             for j in range(exchanged):
                 slow_page = iso_slow[n_slow - 1 - j]
                 fast_page = iso_fast[n_fast - 1 - j]
-                _move(fast_page, False, flags, ring, meta, state, moved, last_demoted, stay, config, fconfig,
+                _move(fast_page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, True)
-                _move(slow_page, True, flags, ring, meta, state, moved, last_demoted, stay, config, fconfig,
+                _move(slow_page, True, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, True)
             spent += _calls_cost_us(exchanged, call, exchange_cost)
             out[row, C_EXCHANGED] += exchanged
@@ -401,7 +411,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         room = config[K_SLOW_CAPACITY] - state[S_SLOW_USED]
         demoted = min(n_fast, room)
         for j in range(demoted):
-            _move(iso_fast[j], False, flags, ring, meta, state, moved, last_demoted, stay, config, fconfig,
+            _move(iso_fast[j], False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                   out, row, True)
         for j in range(n_fast - 1, demoted - 1, -1):
             _putback(iso_fast[j], flags, ring, meta)
@@ -417,7 +427,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
     for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
         _putback(cold[j], flags, ring, meta)
     for j in range(n_slow - kept, n_slow):  # 5. promote
-        _move(iso_slow[j], True, flags, ring, meta, state, moved, last_demoted, stay, config, fconfig,
+        _move(iso_slow[j], True, flags, ring, meta, state, moved, pagestat, config, fconfig,
               out, row, True)
     for j in range(n_slow - kept - 1, -1, -1):
         _putback(iso_slow[j], flags, ring, meta)
@@ -427,7 +437,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
 
 
 @njit
-def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved, last_demoted, stay, out):
+def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, out):
     """Demotion on reclaim (Linux 5.15 and later: ``demote_page_list`` from
     ``shrink_page_list``) when an allocation finds the fast node at its limit: deactivate
     until the inactive list is no longer low, then scan its tail in batches of
@@ -457,7 +467,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
                 flags[page] = (f & ~ACCESSED) | ACTIVE
                 _push_head(FAST_ACTIVE, page, ring, meta)
             elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
-                _move(page, False, flags, ring, meta, state, moved, last_demoted, stay, config, fconfig,
+                _move(page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, False)
                 demoted += 1
             else:
@@ -470,7 +480,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
 
 
 @njit
-def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, stay, out):
+def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
     """The period's metrics, in one pass over the pages it touched (then a second one that
     records its top pages for the reactive oracle); the period's counts are reset.
 
@@ -485,7 +495,7 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
       i.e. its count exceeds ``F_WORTH_MIN``.  ``C_PROMOTED_WORTH``, ``C_DEMOTED_WORTH``:
       moved pages worth it; ``C_MISSED_WORTH``: pages left on the slow node that were worth
       promoting; ``C_FAST_WORTH``: pages on the fast node at the decision worth keeping;
-    - stays: accesses of promoted pages while they stay fast are added to ``stay``.
+    - stays: accesses of promoted pages while they stay fast are added to ``P_STAY``.
 
     Then the pages moved at the last decision are unmarked, and those demoted by reclaim
     during this period become the ones judged in the next."""
@@ -504,9 +514,10 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
         c = counts[page]
         counts[page] = 0
         f = flags[page]
+        m = pagestat[page, P_MARKS]
         if f & STATIC_FAST:
             static_hits += c
-        if f & PREV_TOP:
+        if m & PREV_TOP:
             reactive_hits += c
         if c > threshold or (c == threshold and ties > 0):
             if c == threshold:
@@ -515,9 +526,9 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
             if f & FIRST_FAST:
                 top_fast += 1
         if c > worth_min:
-            if f & PROMOTED:
+            if m & PROMOTED:
                 promoted_worth += 1
-            elif f & DEMOTED:
+            elif m & DEMOTED:
                 demoted_worth += 1
                 fast_worth += 1
             elif not f & NEW:
@@ -525,20 +536,21 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
                     fast_worth += 1
                 else:
                     missed_worth += 1
-        if f & IN_STAY:
-            stay[page] += c
+        if m & IN_STAY:
+            pagestat[page, P_STAY] += c
         flags[page] = f & ~(FIRST_FAST | NEW)
     if state[S_PERIOD] == 0:
         reactive_hits = static_hits
     # the reactive oracle's placement for the next period: this period's top pages
     for j in range(state[S_N_TOP]):
-        flags[top[j]] &= ~PREV_TOP
+        pagestat[top[j], P_MARKS] &= ~PREV_TOP
     n_top = 0
     for i in range(state[S_TOUCHED]):
         page = touched[i]
         f = flags[page]
         if f & IN_TRUE_SET:
-            flags[page] = (f & ~IN_TRUE_SET) | PREV_TOP
+            flags[page] = f & ~IN_TRUE_SET
+            pagestat[page, P_MARKS] |= PREV_TOP
             top[n_top] = page
             n_top += 1
     state[S_N_TOP] = n_top
@@ -546,12 +558,12 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     kept = 0
     for j in range(state[S_N_MOVED]):
         page = moved[j]
-        f = flags[page] & ~(PROMOTED | DEMOTED)
-        if f & DEMOTED_NEXT:
-            f = (f & ~DEMOTED_NEXT) | DEMOTED
+        m = pagestat[page, P_MARKS] & ~(PROMOTED | DEMOTED)
+        if m & DEMOTED_NEXT:
+            m = (m & ~DEMOTED_NEXT) | DEMOTED
             moved[kept] = page
             kept += 1
-        flags[page] = f
+        pagestat[page, P_MARKS] = m
     state[S_N_MOVED] = kept
     out[row, C_TOP] = k
     out[row, C_TOP_FAST] = top_fast
@@ -565,11 +577,11 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
 
 @njit
 def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                  iso_fast, counts, touched, histogram, top, state, moved, last_demoted, stay, out):
+                  iso_fast, counts, touched, histogram, top, state, moved, pagestat, out):
     """End of a period: its metrics, then the policy's periodic work (``mm_manage`` for
     ``active-shrink``: patch 22's ``shrink_lists()``, slow node then fast node, then patch
     23's ``do_mm_manage()``), each scanned page charged an rmap walk."""
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, stay, out)
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     if config[K_POLICY] == ACTIVE_SHRINK:
         hits = out[row, C_FAST_HITS]
         slow = out[row, C_ACCESSES] - hits
@@ -581,7 +593,7 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
         out[row, C_SCANNED] += scanned_slow + scanned_fast
         out[row, C_SCAN_US] += (scanned_slow + scanned_fast) * fconfig[F_RMAP_NS] * 1e-3
         _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
-                   iso_slow, iso_fast, state, moved, last_demoted, stay, out)
+                   iso_slow, iso_fast, state, moved, pagestat, out)
     else:  # reclaim decided during the period: the pages it demoted were fast then
         out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
     out[row, C_FAST_USED] = state[S_FAST_USED]
@@ -591,8 +603,8 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
 
 @njit
 def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
-               iso_slow, iso_fast, counts, touched, histogram, top, state, fstate, moved, last_demoted,
-               stay, pending, out):
+               iso_slow, iso_fast, counts, touched, histogram, top, state, fstate, moved, pagestat,
+               pending, out):
     """Run ``static``, ``reclaim-*`` or ``active-shrink`` over ``trace`` (one chunk); return
     the number of periods completed (rows written to ``out``).  ``pending`` holds the running
     period, carried to the next chunk; with ``final``, a last partial period is closed too.
@@ -622,8 +634,8 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
                 if distinct <= fast_capacity:
                     f |= STATIC_FAST
                 if demotion and state[S_FAST_USED] >= fast_capacity:
-                    _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, last_demoted,
-                             stay, pending)
+                    _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat,
+                             pending)
                 if state[S_FAST_USED] < fast_capacity:
                     f |= FAST
                     state[S_FAST_USED] += 1
@@ -651,7 +663,7 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             out[row, :] = pending[0, :]
             pending[0, :] = 0.0
             _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                          iso_fast, counts, touched, histogram, top, state, moved, last_demoted, stay, out)
+                          iso_fast, counts, touched, histogram, top, state, moved, pagestat, out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining

@@ -234,9 +234,16 @@ class SimulationResult:
                 f"({s['vs_reactive']:.2f} of the reactive oracle's), placement accuracy "
                 f"{s['placement_accuracy']:.3f}, speedup {s['speedup_vs_static']:.2f}x vs static>")
 
+    def _last_period_complete(self) -> bool:
+        last = self.periods.iloc[-1]
+        if self.config.get("period_s") is not None:
+            return bool(last["access_us"] >= self.config["period_s"] * 1e6)
+        return bool(last["accesses"] >= self.config["period"])
+
     def plot(self, axes=None):
         """Per period: fast hit ratio (against static's and the reactive oracle's), placement
-        accuracy, pages moved.
+        accuracy (and the promotions' break-even precision), pages moved.  A last period
+        shorter than the others (the trace ended inside it) is left out.
 
         Parameters
         ----------
@@ -254,6 +261,8 @@ class SimulationResult:
         else:
             figure = axes[0].figure
         p = self.periods
+        if len(p) > 1 and not self._last_period_complete():
+            p = p.iloc[:-1]  # a shorter last period's ratios are noisier: left out
         x = p["first_access"] + p["accesses"]
         axes[0].plot(x, p["fast_hit_ratio"], label=self.policy)
         axes[0].plot(x, p["reactive_fast_hit_ratio"], ls=":", color="black", label="reactive oracle")

@@ -413,14 +413,15 @@ def simulate(
         on_fast = (flags & lists.FAST) != 0
     final_node = np.where(flags & lists.PRESENT == 0, -1, np.where(on_fast, 0, 1)).astype(np.int8)
     # stays still open at the end of the run: judged with the accesses they had
-    open_stays = (flags & lists.IN_STAY) != 0
+    pagestat = storage["pagestat"]
+    open_stays = (pagestat[:, lists.P_MARKS] & lists.IN_STAY) != 0
     write_counts = None
     if writes is not None:
         bounds = np.concatenate([[0], np.cumsum(rows[:, lists.C_ACCESSES])[:-1]]).astype(np.int64)
         write_counts = np.add.reduceat(np.asarray(writes, dtype=np.int64), bounds)
     result = SimulationResult(
         rows, final_node=final_node, writes=write_counts,
-        open_stays=(int(open_stays.sum()), int((storage["stay"][open_stays] > worth_min).sum())),
+        open_stays=(int(open_stays.sum()), int((pagestat[open_stays, lists.P_STAY] > worth_min).sum())),
         policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
         slow_capacity=slow_capacity, n_pages=n_pages, period=period, period_s=period_s,
         fast_access_ns=fast_access_ns, slow_access_ns=slow_access_ns, rmap_ns=rmap_ns,
@@ -453,13 +454,13 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
     fstate = np.array([fconfig[lists.F_PERIOD]], dtype=np.float64)
     pending = np.zeros((1, lists.N_COLUMNS), dtype=np.float64)
-    flags = np.zeros(n_pages, dtype=np.uint16)
+    flags = np.zeros(n_pages, dtype=np.uint8)
     top = np.zeros(fast_length + 1, dtype=np.int32)
     moved = np.zeros(n_pages + 1, dtype=np.int32)
-    stay = np.zeros(n_pages, dtype=np.int32)
-    last_demoted = np.full(n_pages, -(1 << 30), dtype=np.int32)
+    pagestat = np.zeros((n_pages, 3), dtype=np.int32)
+    pagestat[:, lists.P_LAST_DEMOTED] = -(1 << 30)
     storage = dict(touched=touched, histogram=histogram, state=state, flags=flags, top=top, moved=moved,
-                   stay=stay, last_demoted=last_demoted)
+                   pagestat=pagestat)
     if code == lists.LRU:
         pages = np.zeros((n_pages, 2), dtype=np.int32)
         pages[:, baselines.SLOT] = baselines.UNTOUCHED
@@ -488,18 +489,18 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             out = np.zeros((_rows_bound(len(part), fconfig), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
                 rows = baselines._run_lru(part, final, config, fconfig, migrate_cost, pages, flags, queue, touched,
-                                          histogram, top, state, fstate, moved, stay, pending, out)
+                                          histogram, top, state, fstate, moved, pagestat, pending, out)
             elif code == lists.ORACLE:
                 rows = baselines._run_oracle(part, final, config, fconfig, flags, fast_pages, counts, touched,
-                                             histogram, top, state, fstate, moved, stay, pending, out)
+                                             histogram, top, state, fstate, moved, pagestat, pending, out)
             elif code == lists.REACTIVE_ORACLE:
                 rows = baselines._run_reactive(part, final, config, fconfig, migrate_cost, flags, fast_pages,
                                                counts, touched, histogram, top, state, fstate, moved,
-                                               last_demoted, stay, pending, out)
+                                               pagestat, pending, out)
             else:
                 rows = lists._run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
                                         meta, cold, iso_slow, iso_fast, counts, touched, histogram, top, state,
-                                        fstate, moved, last_demoted, stay, pending, out)
+                                        fstate, moved, pagestat, pending, out)
             results.append(out[:rows])
             bar.update(len(part))
     return np.concatenate(results), storage
