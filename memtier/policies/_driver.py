@@ -17,8 +17,9 @@ policies' timers (a scan period, a migration thread's interval) run on this cloc
 rows are periods of the accesses' own time (``period_s``) or counts (``period``), as for
 every other policy, so the work charged lengthens a run but not its periods.
 
-Flags are :mod:`memtier.lists`'s, plus two bits used here only: ``PROMOTED_NEXT`` (promoted
-during the current period, judged in the next) and ``IN_NEXT`` (listed in ``nxt``).
+Flags and marks (``pagestat[page, P_MARKS]``) are :mod:`memtier.lists`'s, plus two marks used
+here only: ``PROMOTED_NEXT`` (promoted during the current period, judged in the next) and
+``IN_NEXT`` (listed in ``nxt``).
 """
 import numpy as np
 
@@ -27,12 +28,13 @@ from ..lists import (
     ACCESSED, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
     C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
     F_FAST_NS, F_PERIOD, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, F_WORTH_MIN, IN_STAY, K_FAST_CAPACITY,
-    K_PINGPONG_PERIODS, NEW, PRESENT, PROMOTED, S_DISTINCT, S_FAST_USED, S_PERIOD, S_SLOW_USED, S_TOUCHED,
-    STATIC_FAST, _score,
+    K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED, S_DISTINCT, S_FAST_USED,
+    S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _score,
 )
 
-PROMOTED_NEXT = 8192
-IN_NEXT = 16384
+# Marks beyond memtier.lists' (1-16).
+PROMOTED_NEXT = 32
+IN_NEXT = 64
 
 # Slots of ``state`` beyond memtier.lists' nine: pages judged in this period (in
 # ``judged``) and pages moved during it (in ``nxt``).
@@ -116,58 +118,62 @@ def _charge_migration(us, fstate, pending):
 
 
 @njit
-def _move(page, to_fast, flags, state, last_demoted, stay, nxt, config, fconfig, pending):
+def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
     """Move ``page`` to the other node: flags, node counts, and the metrics' records
     (ping-pong, stays, the move judged by the next period).  The accessed bit is cleared:
     the new page-table entry starts old (``remove_migration_pte`` makes it ``pte_mkold``)."""
     f = flags[page] & ~ACCESSED
-    if not f & IN_NEXT:
+    m = pagestat[page, P_MARKS]
+    if not m & IN_NEXT:
         nxt[state[S_N_NEXT]] = page
         state[S_N_NEXT] += 1
-        f |= IN_NEXT
+        m |= IN_NEXT
     if to_fast:
-        f = (f & ~DEMOTED_NEXT) | FAST | PROMOTED_NEXT | IN_STAY
+        f |= FAST
+        m = (m & ~DEMOTED_NEXT) | PROMOTED_NEXT | IN_STAY
         state[S_FAST_USED] += 1
         state[S_SLOW_USED] -= 1
-        if state[S_PERIOD] - last_demoted[page] <= config[K_PINGPONG_PERIODS]:
+        if state[S_PERIOD] - pagestat[page, P_LAST_DEMOTED] <= config[K_PINGPONG_PERIODS]:
             pending[0, C_PINGPONG] += 1
-        stay[page] = 0
+        pagestat[page, P_STAY] = 0
         pending[0, C_PROMOTED] += 1
     else:
-        f = (f & ~(FAST | PROMOTED_NEXT)) | DEMOTED_NEXT
+        f &= ~FAST
+        m = (m & ~PROMOTED_NEXT) | DEMOTED_NEXT
         state[S_FAST_USED] -= 1
         state[S_SLOW_USED] += 1
-        last_demoted[page] = state[S_PERIOD]
-        if f & IN_STAY:
+        pagestat[page, P_LAST_DEMOTED] = state[S_PERIOD]
+        if m & IN_STAY:
             pending[0, C_STAYS_ENDED] += 1
-            if stay[page] > fconfig[F_WORTH_MIN]:
+            if pagestat[page, P_STAY] > fconfig[F_WORTH_MIN]:
                 pending[0, C_STAYS_REPAID] += 1
-            f &= ~IN_STAY
+            m &= ~IN_STAY
         pending[0, C_DEMOTED] += 1
     flags[page] = f
+    pagestat[page, P_MARKS] = m
 
 
 @njit
-def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged, nxt,
+def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged, nxt,
            fstate, pending, out):
     """End of a period: write its row, score it (``memtier.lists._score``, which judges the
-    pages flagged ``PROMOTED`` / ``DEMOTED``: the moves of the previous period), then make
+    pages marked ``PROMOTED`` / ``DEMOTED``: the moves of the previous period), then make
     this period's moves the ones the next period judges."""
     out[row, :] = pending[0, :]
     pending[0, :] = 0.0
     out[row, C_FAST_BEFORE] = state[S_FAST_USED]
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, stay, out)
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     for j in range(state[S_N_JUDGED]):
         page = judged[j]
-        flags[page] &= ~(PROMOTED | DEMOTED)
+        pagestat[page, P_MARKS] &= ~(PROMOTED | DEMOTED)
     for j in range(state[S_N_NEXT]):
         page = nxt[j]
-        f = flags[page] & ~IN_NEXT
-        if f & PROMOTED_NEXT:
-            f = (f & ~PROMOTED_NEXT) | PROMOTED
-        elif f & DEMOTED_NEXT:
-            f = (f & ~DEMOTED_NEXT) | DEMOTED
-        flags[page] = f
+        m = pagestat[page, P_MARKS] & ~IN_NEXT
+        if m & PROMOTED_NEXT:
+            m = (m & ~PROMOTED_NEXT) | PROMOTED
+        elif m & DEMOTED_NEXT:
+            m = (m & ~DEMOTED_NEXT) | DEMOTED
+        pagestat[page, P_MARKS] = m
         judged[j] = page
     state[S_N_JUDGED] = state[S_N_NEXT]
     state[S_N_NEXT] = 0
@@ -182,10 +188,12 @@ def shared_storage(n_pages: int, fast_capacity: int, period_accesses: int, fconf
     from ..simulator import HISTOGRAM_BINS
 
     fast_length = min(fast_capacity, n_pages)
+    pagestat = np.zeros((n_pages, 3), dtype=np.int32)
+    pagestat[:, P_LAST_DEMOTED] = -(1 << 30)
     fstate = np.zeros(FSTATE_SIZE, dtype=np.float64)
     fstate[FS_REMAINING] = fconfig[F_PERIOD]
     return dict(
-        flags=np.zeros(n_pages, dtype=np.uint16),
+        flags=np.zeros(n_pages, dtype=np.uint8),
         counts=np.zeros(n_pages, dtype=np.int32),
         touched=np.zeros(n_pages + 1, dtype=np.int32),
         histogram=np.zeros(min(period_accesses, HISTOGRAM_BINS) + 2, dtype=np.int32),
@@ -193,8 +201,7 @@ def shared_storage(n_pages: int, fast_capacity: int, period_accesses: int, fconf
         state=np.zeros(STATE_SIZE, dtype=np.int64),
         fstate=fstate,
         moved=np.zeros(1, dtype=np.int32),  # _score's list of moves: unused here (S_N_MOVED stays 0)
-        last_demoted=np.full(n_pages, -(1 << 30), dtype=np.int32),
-        stay=np.zeros(n_pages, dtype=np.int32),
+        pagestat=pagestat,
         judged=np.zeros(n_pages + 1, dtype=np.int32),
         nxt=np.zeros(n_pages + 1, dtype=np.int32),
         pending=np.zeros((1, out_columns()), dtype=np.float64),

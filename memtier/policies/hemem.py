@@ -221,7 +221,7 @@ def _cool(hot_list, cold_list, cursor_slot, flag_slot, pconfig, reads, writes_co
 
 
 @njit
-def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, last_demoted, stay, nxt, pending,
+def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
                  reads, writes_count, local_clock, on_list, newer, older, ends, pstate):
     """One pass of the policy thread: promotions (demoting cold pages for room), cooling."""
     capacity = config[K_FAST_CAPACITY]
@@ -241,10 +241,10 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, l
                 _enqueue(NVM_HOT, page, on_list, newer, older, ends)
                 return
             victim = _dequeue(DRAM_COLD, on_list, newer, older, ends, pstate)
-            _move(victim, False, flags, state, last_demoted, stay, nxt, config, fconfig, pending)
+            _move(victim, False, flags, state, pagestat, nxt, config, fconfig, pending)
             _enqueue(NVM_COLD, victim, on_list, newer, older, ends)
             _charge_migration(migrate_cost[1], fstate, pending)
-        _move(page, True, flags, state, last_demoted, stay, nxt, config, fconfig, pending)
+        _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _enqueue(DRAM_HOT, page, on_list, newer, older, ends)
         _charge_migration(migrate_cost[1], fstate, pending)
         migrated += 1
@@ -256,7 +256,7 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, l
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
-         state, fstate, moved, last_demoted, stay, judged, nxt, pending, out, reads, writes_count, local_clock,
+         state, fstate, moved, pagestat, judged, nxt, pending, out, reads, writes_count, local_clock,
          on_list, newer, older, ends, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates, the access is served, the sampler counts it (a sample
@@ -307,12 +307,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 _sample(page, is_write != 0, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older,
                         ends, pstate)
             if fstate[FS_NOW_NS] >= next_pass:
-                _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, last_demoted, stay, nxt,
+                _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt,
                              pending, reads, writes_count, local_clock, on_list, newer, older, ends, pstate)
                 next_pass = fstate[FS_NOW_NS] + pconfig[P_INTERVAL_NS]
                 pfstate[PF_NEXT_PASS_NS] = next_pass
             if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged,
+                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]

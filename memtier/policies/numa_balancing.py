@@ -122,8 +122,8 @@ PS_SIZE = 9
 # pfstate slots (float64)
 PF_NEXT_SCAN_NS = 0
 
-#: A page made PROT_NONE by the scanner (a flag bit the shared flags leave free).
-ARMED = 32768
+#: ``scan_ms`` of a page not ``PROT_NONE``; an armed page holds its scan time (ms, >= 0).
+NOT_ARMED = -1
 
 
 def _int_sqrt(x: int) -> int:
@@ -183,7 +183,7 @@ def make_state(pconfig, config, n_pages):
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
         meta=meta,
-        scan_ms=np.zeros(n_pages, dtype=np.int32),
+        scan_ms=np.full(n_pages, NOT_ARMED, dtype=np.int32),
         referenced=np.zeros(n_pages, dtype=np.uint8),
         pstate=pstate,
         pfstate=pfstate,
@@ -191,7 +191,7 @@ def make_state(pconfig, config, n_pages):
 
 
 @njit
-def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, last_demoted, stay, nxt,
+def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
             pending):
     """``balance_pgdat``: demote until the fast node's free pages exceed ``P_TARGET``
     (``zone_watermark_ok``: free > mark), or the lists were scanned twice over."""
@@ -217,7 +217,7 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fs
                 flags[page] = (f & ~ACCESSED) | ACTIVE
                 _push_head(FAST_ACTIVE, page, ring, meta)
             elif state[S_SLOW_USED] < slow_capacity:
-                _move(page, False, flags, state, last_demoted, stay, nxt, config, fconfig, pending)
+                _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
                 demoted += 1
             else:
                 _push_head(FAST_INACTIVE, page, ring, meta)
@@ -262,12 +262,13 @@ def _adjust_threshold(pconfig, pstate, now_ms):
 
 @njit
 def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
-                fstate, pstate, last_demoted, stay, nxt, pending):
+                fstate, pstate, pagestat, nxt, pending):
     """``do_numa_page`` on an armed (slow) page."""
     _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
     pstate[PS_FAULTS] += 1
-    f = flags[page] & ~ARMED
-    flags[page] = f
+    f = flags[page]
+    scanned_ms = scan_ms[page]
+    scan_ms[page] = NOT_ARMED
     if f & FAST:
         return
     if pconfig[P_TPP] != 0 and not f & ACTIVE:  # TPP: only active pages migrate
@@ -285,16 +286,16 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
     else:
         _adjust_threshold(pconfig, pstate, now_ms)
         th = pstate[PS_TH] if pstate[PS_TH] != 0 else np.int64(pconfig[P_HOT_MS])
-        if now_ms - scan_ms[page] >= th:
+        if now_ms - scanned_ms >= th:
             return
         if _rate_limited(pconfig, pstate, now_ms):
             return
     if free > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
-        _move(page, True, flags, state, last_demoted, stay, nxt, config, fconfig, pending)
+        _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
     else:
-        _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, last_demoted, stay, nxt,
+        _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
                 pending)
 
 
@@ -318,8 +319,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
             f = flags[page]
             if f != 0:  # present
                 walked += 1
-                if not f & FAST and not f & ARMED:
-                    flags[page] = f | ARMED
+                if not f & FAST and scan_ms[page] == NOT_ARMED:
                     scan_ms[page] = now_ms
                     updates += 1
         if updates > 0:
@@ -334,7 +334,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
-         state, fstate, moved, last_demoted, stay, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
+         state, fstate, moved, pagestat, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
          pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates, an armed page faults, the access is served, then the
@@ -353,20 +353,20 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     for j in range(n):
         page = trace[j]
         f = flags[page]
-        if f == 0 or f & ARMED:
+        if f == 0 or scan_ms[page] != NOT_ARMED:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if f == 0:
                 if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark
-                    _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, last_demoted,
-                            stay, nxt, pending)
+                    _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat,
+                            nxt, pending)
                 fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
                 _first_touch(page, fast, flags, state, config)
                 if fast:
                     _push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
-                            state, fstate, pstate, last_demoted, stay, nxt, pending)
+                            state, fstate, pstate, pagestat, nxt, pending)
             now = fstate[FS_NOW_NS]
             f = flags[page]
         # serve the access (memtier.policies._driver._serve, on local variables)
@@ -389,7 +389,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 next_scan = fstate[FS_NOW_NS] + pconfig[P_SCAN_PERIOD_NS]
                 pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, stay, judged,
+                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
