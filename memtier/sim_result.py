@@ -80,7 +80,7 @@ class SimulationResult:
         - ``vs_reactive`` = ``fast_hits / reactive_fast_hits``: the share of accesses served
           fast against the reactive oracle's (can exceed 1: ``lru`` moves at every miss);
         - break-even classification of the decision taken at the period's end (by
-          ``mm_manage``, or by reclaim during the period), judged by the next period: a page
+          ``mm_manage``, or by reclaim or a classifier of :mod:`memtier.policies` during the period), judged by the next period: a page
           is *worth* having fast if its accesses in the next period times
           (``slow_access_ns - fast_access_ns``) exceed the cost of moving it (one page of a
           full ``batch_pages`` call, from the fit: ``config["move_us"]``).
