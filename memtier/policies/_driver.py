@@ -63,42 +63,21 @@ def _first_touch(page, fast, flags, state, config):
 
 @njit
 def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending):
-    """Write back the access loop's running figures before anything else reads them.  A
-    policy's loop keeps the clock, what is left of the period, the pages touched and the
+    """Write back the access loop's running figures before anything else reads them.
+
+    Each policy's loop serves an access the way ``memtier.lists._run_lists`` does: the
+    clock advances by the access's latency and the period's remainder by its units, the
+    page's accessed bit is set, its count of the period incremented, and its first access
+    of the period recorded in ``touched`` with ``FIRST_FAST`` if it was on the fast node.
+    The loop keeps the clock, what is left of the period, the pages touched and the
     accesses and fast hits of the period in local variables (numba cannot keep array slots
-    in registers, the arrays might overlap), and flushes them before every event (a first
-    touch, a fault, a sample, a timer, a period's end), then reloads them."""
+    in registers, the arrays might overlap), and flushes them here before every event (a
+    first touch, a fault, a sample, a timer, a period's end), then reloads them."""
     pending[0, C_ACCESSES] += accesses
     pending[0, C_FAST_HITS] += hits
     fstate[FS_NOW_NS] = now_ns
     fstate[FS_REMAINING] = remaining
     state[S_TOUCHED] = n_touched
-
-
-@njit
-def _serve(page, fconfig, flags, counts, touched, state, fstate, pending):
-    """Serve one access to ``page`` from the node it is on: the clock advances by its
-    latency, the page's accessed bit is set, and the period's counts are kept; returns
-    whether it was served fast.  (The same bookkeeping as ``memtier.lists._run_lists``.)
-    The policies' loops do this inline on local variables (see :func:`_flush`); this is
-    the reference form of one access, for a policy that needs no speed."""
-    f = flags[page]
-    fast = (f >> 1) & 1
-    c = counts[page]
-    first = np.int64(c == 0)
-    flags[page] = f | ACCESSED | (fast << 6) * first
-    touched[state[S_TOUCHED]] = page
-    state[S_TOUCHED] += first
-    counts[page] = c + 1
-    pending[0, C_ACCESSES] += 1
-    if fast:
-        pending[0, C_FAST_HITS] += 1
-        fstate[FS_NOW_NS] += fconfig[F_FAST_NS]
-        fstate[FS_REMAINING] -= fconfig[F_UNIT_FAST]
-    else:
-        fstate[FS_NOW_NS] += fconfig[F_SLOW_NS]
-        fstate[FS_REMAINING] -= fconfig[F_UNIT_SLOW]
-    return fast
 
 
 @njit

@@ -283,7 +283,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             fast = state[S_FAST_USED] < capacity
             f = _first_touch(page, fast, flags, state, config)
             _enqueue(DRAM_COLD if fast else NVM_COLD, page, on_list, newer, older, ends)
-        # serve the access (memtier.policies._driver._serve, on local variables)
+        # serve the access (see memtier.policies._driver._flush)
         fast = (f >> 1) & 1
         c = counts[page]
         first = np.int64(c == 0)

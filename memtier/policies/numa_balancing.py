@@ -369,7 +369,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                             state, fstate, pstate, pagestat, nxt, pending)
             now = fstate[FS_NOW_NS]
             f = flags[page]
-        # serve the access (memtier.policies._driver._serve, on local variables)
+        # serve the access (see memtier.policies._driver._flush)
         fast = (f >> 1) & 1
         c = counts[page]
         first = np.int64(c == 0)
