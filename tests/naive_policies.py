@@ -79,13 +79,15 @@ class NaiveNumaBalancing(_Base):
         self.armed = {}  # page -> scan time (ms)
         self.offset = 0
         self.next_scan = p[0]
+        self.period_ms = p[0] * 1e-6
+        self.seq = self.placement_seq = 0
         self.nr_cand = self.rl_start = self.rl_nr_cand = self.th = self.th_start = self.th_nr_cand = 0
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
-    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns
+    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms)
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
-                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns"]
+                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -172,8 +174,21 @@ class NaiveNumaBalancing(_Base):
             self.move(page, True)
             (self.active if page in self.is_active else self.inactive).append(page)
             self.migration(self.cost[1])
+            self.placement()
         else:
             self.kswapd()
+
+    def placement(self):
+        """The first promoting fault of a new scan pass lengthens the scan period by 30 %."""
+        if self.seq == self.placement_seq:
+            return
+        self.placement_seq = self.seq
+        rss = max(len(self.node), 1)
+        scan_pages = int(self._p("scan_pages"))
+        windows = -(-rss // scan_pages)
+        shortest = max(self._p("floor"), self._p("period_min") / windows)
+        longest = max(shortest, self._p("th_period") / windows)
+        self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
 
     def scan(self, n_pages):
         now_ms = int(self.now // 1e6)
@@ -184,6 +199,7 @@ class NaiveNumaBalancing(_Base):
         while True:
             if start >= n_pages:
                 start = 0
+                self.seq += 1
                 break
             end = min(-(-(start + pages) // align) * align, n_pages)
             updates = 0
@@ -219,7 +235,7 @@ class NaiveNumaBalancing(_Base):
             self.accessed.add(page)
             if self.now >= self.next_scan:
                 self.scan(n_pages)
-                self.next_scan = self.now + self._p("scan_ns")
+                self.next_scan = self.now + self.period_ms * 1e6
         return self.record.rows
 
 

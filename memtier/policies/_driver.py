@@ -140,7 +140,9 @@ def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, 
     this period's moves the ones the next period judges."""
     out[row, :] = pending[0, :]
     pending[0, :] = 0.0
-    out[row, C_FAST_BEFORE] = state[S_FAST_USED]
+    # the pages the period's decisions were made about: on the fast node at its end, and
+    # those demoted during it (each demotion once), so that demotion recall stays a share
+    out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
     _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     for j in range(state[S_N_JUDGED]):
         page = judged[j]

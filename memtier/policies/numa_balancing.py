@@ -11,11 +11,18 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   too, and each page armed records the scan time (``xchg_page_access_time``).  A range
   counts against ``scan_size`` only if it armed a page (``if (nr_pte_updates) pages -=
   ...``), and at most 8x ``scan_size`` of address space is walked (``virtpages``).
-  The scan period: the task starts at ``numa_balancing_scan_delay_ms`` (1000 ms,
-  ``init_numa_balancing``) and changes only in ``update_task_scan_period``, called from
-  ``task_numa_placement`` from ``task_numa_fault``, which in tiering mode returns before it
-  for faults on the slow node ("NUMA faults statistics are unnecessary for the slow memory
-  node"); fast pages are not armed, so the period stays ``scan_delay_ms``.
+  The scan period (``numa_scan_period``) starts at ``scan_delay_ms`` (1000 ms,
+  ``init_numa_balancing``) and changes in ``update_task_scan_period``, which
+  ``task_numa_placement`` runs at the first recorded fault after each full pass of the
+  scanner (``numa_scan_seq``).  In tiering mode only a fault that promoted its page is
+  recorded (``task_numa_fault`` returns early for a page left on the slow node, and fast
+  pages are not armed), and it is local: ``lr_ratio`` (or ``ps_ratio``: one task, private
+  and shared not told apart, either extreme gives the same) is 10, so the period grows by
+  three slots of a tenth, ``+30 %``, within ``[task_scan_min, task_scan_max]``: the
+  shortest is ``max(1000 ms x scan_size / 2560 MB (MAX_SCAN_WINDOW), scan_period_min_ms /
+  windows)``, the longest ``scan_period_max_ms / windows``, with ``windows`` the resident
+  set in ``scan_size`` pieces (``task_nr_scan_windows``).  (The kernel rounds a tenth of the
+  period up to whole milliseconds, which matters only under 100 ms; the simulation does not.)
 - **Hint faults** (``do_numa_page``).  An access to an armed page faults (charged
   ``hint_fault_ns``), the page is unarmed, and ``should_numa_migrate_memory`` decides:
   promote at once if the fast node has room above its promotion watermark plus
@@ -83,7 +90,8 @@ import numpy as np
 from .._jit import njit
 from ..lists import (
     ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us, _inactive_is_low, _pop_tail,
+    K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
+    _calls_cost_us, _inactive_is_low, _pop_tail,
     _push_head, _shrink_active,
 )
 from ._driver import (
@@ -94,9 +102,12 @@ NAMES = ("numa-balancing", "tpp")
 
 #: Parameters, their defaults and where they come from.
 PARAMETERS = {
-    "scan_delay_ms": (1000.0, "numa_balancing_scan_delay_ms: first scan, and the scan period in tiering mode"),
+    "scan_delay_ms": (1000.0, "numa_balancing_scan_delay_ms: the first scan, and the first scan period"),
+    "scan_period_min_ms": (1000.0, "numa_balancing_scan_period_min_ms: the shortest full pass"),
     "scan_size_mb": (256.0, "numa_balancing_scan_size_mb: address space armed per scan"),
-    "scan_period_max_ms": (60000.0, "numa_balancing_scan_period_max_ms: the hot threshold's adjustment interval"),
+    "scan_period_max_ms": (60000.0, "numa_balancing_scan_period_max_ms: the longest full pass, and the hot "
+                                    "threshold's adjustment interval"),
+    "max_scan_window_mbps": (2560.0, "MAX_SCAN_WINDOW (fair.c): the scanner covers at most this many MB a second"),
     "hot_threshold_ms": (1000.0, "numa_balancing_hot_threshold_ms: hint-fault latency under which a page is hot"),
     "promote_rate_limit_mbps": (65536.0, "numa_balancing_promote_rate_limit_MBps"),
     "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
@@ -107,20 +118,20 @@ PARAMETERS = {
 }
 
 #: What :func:`memtier.policies.time_scaled` divides (times) and multiplies (rates).
-TIME_SCALED = ("scan_delay_ms", "scan_period_max_ms", "hot_threshold_ms")
-RATE_SCALED = ("promote_rate_limit_mbps",)
+TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
+RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps")
 COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
- P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS) = range(16)
-P_SIZE = 16
+ P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS) = range(18)
+P_SIZE = 18
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
- PS_KSWAPD_DEMOTED) = range(9)
-PS_SIZE = 9
-# pfstate slots (float64)
-PF_NEXT_SCAN_NS = 0
+ PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ) = range(11)
+PS_SIZE = 11
+# pfstate slots (float64): the next scan, the scan period
+PF_NEXT_SCAN_NS, PF_PERIOD_MS = 0, 1
 
 #: ``scan_ms`` of a page not ``PROT_NONE``; an armed page holds its scan time (ms, >= 0).
 NOT_ARMED = -1
@@ -167,6 +178,8 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
         p[P_TARGET] = promo
     p[P_FAULT_NS] = params["hint_fault_ns"]
     p[P_PTE_NS] = params["scan_pte_ns"]
+    p[P_PERIOD_MIN_MS] = params["scan_period_min_ms"]
+    p[P_FLOOR_MS] = 1000.0 * params["scan_size_mb"] / params["max_scan_window_mbps"]
     return p
 
 
@@ -179,7 +192,8 @@ def make_state(pconfig, config, n_pages):
     meta[:, M_LENGTH] = [fast_length, fast_length, 1, 1]
     meta[:, M_START] = [0, fast_length, 2 * fast_length, 2 * fast_length + 1]
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
-    pfstate = np.array([pconfig[P_SCAN_PERIOD_NS]], dtype=np.float64)  # the first scan: scan_delay
+    # the first scan after scan_delay, and the first period scan_delay
+    pfstate = np.array([pconfig[P_SCAN_PERIOD_NS], pconfig[P_SCAN_PERIOD_NS] * 1e-6], dtype=np.float64)
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
         meta=meta,
@@ -261,8 +275,24 @@ def _adjust_threshold(pconfig, pstate, now_ms):
 
 
 @njit
+def _placement(pconfig, config, state, pstate, pfstate):
+    """``task_numa_placement`` -> ``update_task_scan_period`` at the first recorded (promoting)
+    fault of a new pass: the period grows by three tenths, within the task's bounds."""
+    if pstate[PS_SCAN_SEQ] == pstate[PS_PLACEMENT_SEQ]:
+        return
+    pstate[PS_PLACEMENT_SEQ] = pstate[PS_SCAN_SEQ]
+    scan_pages = np.int64(pconfig[P_SCAN_PAGES])
+    rss = max(state[S_DISTINCT], 1)
+    windows = (rss + scan_pages - 1) // scan_pages  # task_nr_scan_windows
+    shortest = max(pconfig[P_FLOOR_MS], pconfig[P_PERIOD_MIN_MS] / windows)  # task_scan_min
+    longest = max(shortest, pconfig[P_TH_PERIOD_MS] / windows)  # task_scan_max
+    period = pfstate[PF_PERIOD_MS]
+    pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
+
+
+@njit
 def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
-                fstate, pstate, pagestat, nxt, pending):
+                fstate, pstate, pfstate, pagestat, nxt, pending):
     """``do_numa_page`` on an armed (slow) page."""
     _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
     pstate[PS_FAULTS] += 1
@@ -294,6 +324,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
+        _placement(pconfig, config, state, pstate, pfstate)
     else:
         _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
                 pending)
@@ -310,8 +341,9 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     start = pstate[PS_OFFSET]
     walked = 0
     while True:
-        if start >= n_pages:  # past the last VMA: reset_ptenuma_scan
+        if start >= n_pages:  # past the last VMA: reset_ptenuma_scan, a new pass
             start = 0
+            pstate[PS_SCAN_SEQ] += 1
             break
         end = min(((start + pages + align - 1) // align) * align, n_pages)
         updates = 0
@@ -366,7 +398,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                     _push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
-                            state, fstate, pstate, pagestat, nxt, pending)
+                            state, fstate, pstate, pfstate, pagestat, nxt, pending)
             now = fstate[FS_NOW_NS]
             f = flags[page]
         # serve the access (see memtier.policies._driver._flush)
@@ -386,7 +418,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             if now >= next_scan:
                 _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
-                next_scan = fstate[FS_NOW_NS] + pconfig[P_SCAN_PERIOD_NS]
+                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
                 pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
