@@ -253,3 +253,23 @@ def test_chunks_do_not_change_results(policy, params):
         pd.testing.assert_frame_equal(other.periods, runs[0].periods)
         np.testing.assert_array_equal(other.final_node, runs[0].final_node)
     assert runs[0].periods["promoted"].sum() > 0  # the run exercises the policy's moves
+
+
+def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass(params):
+    """update_task_scan_period: the first promotion after a full pass lengthens the period
+    by 30 %, once per pass; without promotions it stays.  Bounds made loose here
+    (scan_period_min_ms=0.5, max_scan_window_mbps large) so that they do not clamp it."""
+    from memtier.policies.numa_balancing import PF_PERIOD_MS
+
+    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9)
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1))
+    trace = np.concatenate([first, _wait(fast_page, 1.5), slow[:k]])  # one pass (the first scan), k promotions
+    result = memtier.simulate(trace, "numa-balancing", fit=params, **loose)
+    assert result.periods["promoted"].sum() == k > 1
+    assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.3)
+    # no promotion: the faults of a 1 ms hot threshold come too late, the period stays 1 ms
+    trace = np.concatenate([first, _wait(fast_page, 3.5), slow[:k]])
+    result = memtier.simulate(trace, "numa-balancing", fit=params, hot_threshold_ms=1, **loose)
+    assert result.periods["promoted"].sum() == 0
+    assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.0)
