@@ -290,12 +290,11 @@ def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fcon
 
 
 @njit
-def _putback(page, flags, ring, meta):
+def _putback(page, lst, ring, meta):
     """``putback_movable_pages`` -> ``putback_lru_page``: an isolated page that is not moved
-    returns to the head of its list on its own node."""
-    f = flags[page]
-    node = 0 if f & FAST else 1
-    _push_head(node * 2 + (1 if f & ACTIVE else 0), page, ring, meta)
+    returns to the head of the list it was isolated from (its node and ``PG_active`` are
+    unchanged, so the caller knows which: no need to read the page's flags)."""
+    _push_head(lst, page, ring, meta)
 
 
 @njit
@@ -377,6 +376,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         while n_slow < nr and meta[SLOW_INACTIVE, M_SIZE] > 0:
             iso_slow[n_slow] = _pop_tail(SLOW_INACTIVE, ring, meta)
             n_slow += 1
+    n_slow_inactive = n_slow  # iso_slow[:n_slow_inactive] came from the inactive list
     while n_slow < nr and meta[SLOW_ACTIVE, M_SIZE] > 0:
         iso_slow[n_slow] = _pop_tail(SLOW_ACTIVE, ring, meta)
         n_slow += 1
@@ -414,10 +414,10 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
             _move(iso_fast[j], False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                   out, row, True)
         for j in range(n_fast - 1, demoted - 1, -1):
-            _putback(iso_fast[j], flags, ring, meta)
+            _putback(iso_fast[j], FAST_INACTIVE, ring, meta)
         if config[K_COLD_CHECK] != 0:  # the variant's unused cold pages go back too
             for j in range(n_cold - 1, n_fast + exchanged - 1, -1):
-                _putback(cold[j], flags, ring, meta)
+                _putback(cold[j], FAST_INACTIVE, ring, meta)
             n_cold = 0
         spent += _calls_cost_us(demoted, call, migrate_cost)
         out[row, C_DEMOTED] += demoted
@@ -425,12 +425,12 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         limit = free // 2 + demoted if config[K_HUGE] == 0 else free + demoted
         kept = 0 if limit <= 2 else min(n_slow, limit - 1)
     for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
-        _putback(cold[j], flags, ring, meta)
+        _putback(cold[j], FAST_INACTIVE, ring, meta)
     for j in range(n_slow - kept, n_slow):  # 5. promote
         _move(iso_slow[j], True, flags, ring, meta, state, moved, pagestat, config, fconfig,
               out, row, True)
     for j in range(n_slow - kept - 1, -1, -1):
-        _putback(iso_slow[j], flags, ring, meta)
+        _putback(iso_slow[j], SLOW_INACTIVE if j < n_slow_inactive else SLOW_ACTIVE, ring, meta)
     spent += _calls_cost_us(kept, call, migrate_cost)
     out[row, C_PROMOTED] += kept
     out[row, C_MIGRATION_US] += spent
