@@ -83,7 +83,7 @@ VARIANT_SETS = [None, ("inactive-ratio-gate",), ("halves-first", "referenced-col
 
 
 @pytest.mark.parametrize("policy", [p for p in POLICIES if p != "reclaim-no-demotion"])
-@settings(max_examples=60, **FAST)
+@settings(max_examples=40, **FAST)
 @given(case=scenarios(), variant=st.sampled_from(VARIANT_SETS))
 def test_kernel_agrees_with_pure_python_reference(policy, case, variant, params):
     case = policy_cases(policy, case, variant)
@@ -123,7 +123,7 @@ def list_pages(storage, lst):
 
 
 @pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
-@settings(max_examples=40, **FAST)
+@settings(max_examples=30, **FAST)
 @given(case=scenarios(), variant=st.sampled_from(VARIANT_SETS))
 def test_every_page_on_exactly_one_list_within_limits(policy, case, variant, params):
     case = policy_cases(policy, case, variant)
@@ -150,7 +150,7 @@ def test_every_page_on_exactly_one_list_within_limits(policy, case, variant, par
 
 
 @pytest.mark.parametrize("policy", list(POLICIES))
-@settings(max_examples=30, **FAST)
+@settings(max_examples=20, **FAST)
 @given(case=scenarios())
 def test_clock_is_the_sum_of_charged_work_and_metrics_are_shares(policy, case, params):
     case = policy_cases(policy, case)
