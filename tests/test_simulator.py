@@ -540,6 +540,9 @@ def test_command_line_simulate(tmp_path, capsys):
              "--write-share", "0.25"]
     assert main(timed) == 0
     assert "period 0.001 s" in capsys.readouterr().out
+    assert main(timed[:8] + ["all"] + timed[9:11]) == 0
+    printed = capsys.readouterr().out
+    assert "oracle left out" in printed and "reactive-oracle" in printed
     trace_file = workloads.save_trace(workloads.scan(100, 1000), tmp_path / "scan.npy")
     assert main(["simulate", "--trace", str(trace_file), "--fast-capacity", "10", "--policy", "lru"]) == 0
     assert "0 " in capsys.readouterr().out  # a scan larger than the fast node never hits an LRU
