@@ -17,7 +17,7 @@ from .hotset import _true_hot_set
 from .lists import (
     C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
     C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FIRST_FAST, FS_REMAINING, IN_TRUE_SET,
-    K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, P_MARKS, PRESENT, PREV_TOP, S_DISTINCT, S_FAST_USED,
+    K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, PRESENT, S_DISTINCT, S_FAST_USED,
     S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _calls_cost_us,
     _mark_move,
     _score,
@@ -305,11 +305,13 @@ def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages
     exactly those pages fast, moves charged like ``mm_manage``'s calls."""
     _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     out[row, C_FAST_BEFORE] = state[S_FAST_USED]
+    for j in range(state[S_N_TOP]):  # the new placement, marked for the demotions below
+        flags[top[j]] |= IN_TRUE_SET
     kept = 0
     demoted = 0
     for j in range(state[S_FAST_USED]):
         page = fast_pages[j]
-        if pagestat[page, P_MARKS] & PREV_TOP:
+        if flags[page] & IN_TRUE_SET:
             fast_pages[kept] = page
             kept += 1
         else:
@@ -318,6 +320,7 @@ def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages
     promoted = 0
     for j in range(state[S_N_TOP]):
         page = top[j]
+        flags[page] &= ~IN_TRUE_SET
         if not flags[page] & FAST:
             _mark_move(page, True, flags, state, moved, pagestat, config, fconfig, out, row, True)
             fast_pages[kept] = page

@@ -223,6 +223,9 @@ def _simulate(args) -> int:
         writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
     pages_for_shares = n_pages if n_pages is not None else int(np.max(trace)) + 1
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
+    if args.policy == "all" and args.period_s is not None:
+        policies.remove("oracle")  # its periods must be counts of accesses
+        print("oracle left out: with --period-s its periods' lengths would depend on its own placement")
     mechanism = Mechanism.named(args.mechanism, page_bytes=args.page_size, batch_pages=args.batch_pages)
     fit = None
     if args.fit:

@@ -11,7 +11,8 @@ evident intent is modelled and the comment says so.
 
 State is kept in compact per-page arrays:
 
-- ``flags`` (uint8): the bits the access loop reads and writes, below; ``pagestat`` (int32,
+- ``flags`` (uint8): the bits the access loop reads and writes, below (``IN_TRUE_SET`` is
+  scratch at a period's end); ``pagestat`` (int32,
   shape (n_pages, 3)): what only the metrics use, kept together so that a move touches one
   cache line: accesses since the page's promotion (``P_STAY``), the period of its last
   demotion (``P_LAST_DEMOTED``) and the marks below (``P_MARKS``);
@@ -51,7 +52,6 @@ FIRST_FAST = 64    # on the fast node at its first access of the period (= FAST 
 NEW = 128          # allocated during the current period
 
 # Marks (``pagestat[page, P_MARKS]``).
-PREV_TOP = 1       # among the previous period's top pages: the reactive oracle's placement
 PROMOTED = 2       # moved to the fast node at the last decision (judged in this period)
 DEMOTED = 4        # moved to the slow node at the last decision (judged in this period)
 IN_STAY = 8        # promoted and on the fast node ever since
@@ -290,12 +290,11 @@ def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fcon
 
 
 @njit
-def _putback(page, flags, ring, meta):
+def _putback(page, lst, ring, meta):
     """``putback_movable_pages`` -> ``putback_lru_page``: an isolated page that is not moved
-    returns to the head of its list on its own node."""
-    f = flags[page]
-    node = 0 if f & FAST else 1
-    _push_head(node * 2 + (1 if f & ACTIVE else 0), page, ring, meta)
+    returns to the head of the list it was isolated from (its node and ``PG_active`` are
+    unchanged, so the caller knows which: no need to read the page's flags)."""
+    _push_head(lst, page, ring, meta)
 
 
 @njit
@@ -377,6 +376,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         while n_slow < nr and meta[SLOW_INACTIVE, M_SIZE] > 0:
             iso_slow[n_slow] = _pop_tail(SLOW_INACTIVE, ring, meta)
             n_slow += 1
+    n_slow_inactive = n_slow  # iso_slow[:n_slow_inactive] came from the inactive list
     while n_slow < nr and meta[SLOW_ACTIVE, M_SIZE] > 0:
         iso_slow[n_slow] = _pop_tail(SLOW_ACTIVE, ring, meta)
         n_slow += 1
@@ -414,10 +414,10 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
             _move(iso_fast[j], False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                   out, row, True)
         for j in range(n_fast - 1, demoted - 1, -1):
-            _putback(iso_fast[j], flags, ring, meta)
+            _putback(iso_fast[j], FAST_INACTIVE, ring, meta)
         if config[K_COLD_CHECK] != 0:  # the variant's unused cold pages go back too
             for j in range(n_cold - 1, n_fast + exchanged - 1, -1):
-                _putback(cold[j], flags, ring, meta)
+                _putback(cold[j], FAST_INACTIVE, ring, meta)
             n_cold = 0
         spent += _calls_cost_us(demoted, call, migrate_cost)
         out[row, C_DEMOTED] += demoted
@@ -425,12 +425,12 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         limit = free // 2 + demoted if config[K_HUGE] == 0 else free + demoted
         kept = 0 if limit <= 2 else min(n_slow, limit - 1)
     for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
-        _putback(cold[j], flags, ring, meta)
+        _putback(cold[j], FAST_INACTIVE, ring, meta)
     for j in range(n_slow - kept, n_slow):  # 5. promote
         _move(iso_slow[j], True, flags, ring, meta, state, moved, pagestat, config, fconfig,
               out, row, True)
     for j in range(n_slow - kept - 1, -1, -1):
-        _putback(iso_slow[j], flags, ring, meta)
+        _putback(iso_slow[j], SLOW_INACTIVE if j < n_slow_inactive else SLOW_ACTIVE, ring, meta)
     spent += _calls_cost_us(kept, call, migrate_cost)
     out[row, C_PROMOTED] += kept
     out[row, C_MIGRATION_US] += spent
@@ -481,8 +481,8 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
 
 @njit
 def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
-    """The period's metrics, in one pass over the pages it touched (then a second one that
-    records its top pages for the reactive oracle); the period's counts are reset.
+    """The period's metrics, in one pass over the pages it touched; the period's counts are
+    reset and its top pages kept in ``top`` (the reactive oracle's placement for the next).
 
     - ``C_TOP``: the period's top pages, its ``fast_capacity`` most accessed (fewer if it
       touched fewer; ties broken by first touch); ``C_TOP_FAST``: those of them that were on
@@ -490,69 +490,63 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     - ``C_STATIC_HITS``: accesses first-touch placement serves fast; ``C_REACTIVE_HITS``:
       accesses the reactive oracle (the previous period's top pages fast) serves fast, and in
       the first period what first-touch placement serves;
-    - break-even, of the moves made at the last decision: a page is *worth* having fast if
-      its accesses in this period times (slow - fast latency) exceed the cost of moving it,
-      i.e. its count exceeds ``F_WORTH_MIN``.  ``C_PROMOTED_WORTH``, ``C_DEMOTED_WORTH``:
-      moved pages worth it; ``C_MISSED_WORTH``: pages left on the slow node that were worth
-      promoting; ``C_FAST_WORTH``: pages on the fast node at the decision worth keeping;
+    - break-even, of the moves made at the last decision (policies that decide only): a page
+      is *worth* having fast if its accesses in this period times (slow - fast latency)
+      exceed the cost of moving it, i.e. its count exceeds ``F_WORTH_MIN``.
+      ``C_PROMOTED_WORTH``, ``C_DEMOTED_WORTH``: moved pages worth it; ``C_MISSED_WORTH``:
+      pages left on the slow node that were worth promoting; ``C_FAST_WORTH``: pages on the
+      fast node at the decision worth keeping;
     - stays: accesses of promoted pages while they stay fast are added to ``P_STAY``.
 
     Then the pages moved at the last decision are unmarked, and those demoted by reclaim
     during this period become the ones judged in the next."""
-    k, threshold, ties = _hot_threshold(config[K_FAST_CAPACITY], counts, touched, state[S_TOUCHED],
-                                        histogram)
+    n_touched = state[S_TOUCHED]
+    reactive_hits = 0
+    for j in range(state[S_N_TOP]):  # before the counts are reset
+        reactive_hits += counts[top[j]]
+    k, threshold, ties = _hot_threshold(config[K_FAST_CAPACITY], counts, touched, n_touched, histogram)
+    policy = config[K_POLICY]
+    deciding = policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
     worth_min = fconfig[F_WORTH_MIN]
     top_fast = 0
     static_hits = 0
-    reactive_hits = 0
     promoted_worth = 0
     demoted_worth = 0
     missed_worth = 0
     fast_worth = 0
-    for i in range(state[S_TOUCHED]):
+    n_top = 0
+    for i in range(n_touched):
         page = touched[i]
         c = counts[page]
         counts[page] = 0
         f = flags[page]
-        m = pagestat[page, P_MARKS]
         if f & STATIC_FAST:
             static_hits += c
-        if m & PREV_TOP:
-            reactive_hits += c
         if c > threshold or (c == threshold and ties > 0):
             if c == threshold:
                 ties -= 1
-            f |= IN_TRUE_SET
+            top[n_top] = page
+            n_top += 1
             if f & FIRST_FAST:
                 top_fast += 1
-        if c > worth_min:
-            if m & PROMOTED:
-                promoted_worth += 1
-            elif m & DEMOTED:
-                demoted_worth += 1
-                fast_worth += 1
-            elif not f & NEW:
-                if f & FIRST_FAST:
+        if deciding:
+            m = pagestat[page, P_MARKS]
+            if c > worth_min:
+                if m & PROMOTED:
+                    promoted_worth += 1
+                elif m & DEMOTED:
+                    demoted_worth += 1
                     fast_worth += 1
-                else:
-                    missed_worth += 1
-        if m & IN_STAY:
-            pagestat[page, P_STAY] += c
+                elif not f & NEW:
+                    if f & FIRST_FAST:
+                        fast_worth += 1
+                    else:
+                        missed_worth += 1
+            if m & IN_STAY:
+                pagestat[page, P_STAY] += c
         flags[page] = f & ~(FIRST_FAST | NEW)
     if state[S_PERIOD] == 0:
         reactive_hits = static_hits
-    # the reactive oracle's placement for the next period: this period's top pages
-    for j in range(state[S_N_TOP]):
-        pagestat[top[j], P_MARKS] &= ~PREV_TOP
-    n_top = 0
-    for i in range(state[S_TOUCHED]):
-        page = touched[i]
-        f = flags[page]
-        if f & IN_TRUE_SET:
-            flags[page] = f & ~IN_TRUE_SET
-            pagestat[page, P_MARKS] |= PREV_TOP
-            top[n_top] = page
-            n_top += 1
     state[S_N_TOP] = n_top
     state[S_TOUCHED] = 0
     kept = 0

@@ -83,7 +83,7 @@ VARIANT_SETS = [None, ("inactive-ratio-gate",), ("halves-first", "referenced-col
 
 
 @pytest.mark.parametrize("policy", [p for p in POLICIES if p != "reclaim-no-demotion"])
-@settings(max_examples=60, **FAST)
+@settings(max_examples=40, **FAST)
 @given(case=scenarios(), variant=st.sampled_from(VARIANT_SETS))
 def test_kernel_agrees_with_pure_python_reference(policy, case, variant, params):
     case = policy_cases(policy, case, variant)
@@ -123,7 +123,7 @@ def list_pages(storage, lst):
 
 
 @pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
-@settings(max_examples=40, **FAST)
+@settings(max_examples=30, **FAST)
 @given(case=scenarios(), variant=st.sampled_from(VARIANT_SETS))
 def test_every_page_on_exactly_one_list_within_limits(policy, case, variant, params):
     case = policy_cases(policy, case, variant)
@@ -150,7 +150,7 @@ def test_every_page_on_exactly_one_list_within_limits(policy, case, variant, par
 
 
 @pytest.mark.parametrize("policy", list(POLICIES))
-@settings(max_examples=30, **FAST)
+@settings(max_examples=20, **FAST)
 @given(case=scenarios())
 def test_clock_is_the_sum_of_charged_work_and_metrics_are_shares(policy, case, params):
     case = policy_cases(policy, case)
@@ -540,6 +540,9 @@ def test_command_line_simulate(tmp_path, capsys):
              "--write-share", "0.25"]
     assert main(timed) == 0
     assert "period 0.001 s" in capsys.readouterr().out
+    assert main(timed[:8] + ["all"] + timed[9:11]) == 0
+    printed = capsys.readouterr().out
+    assert "oracle left out" in printed and "reactive-oracle" in printed
     trace_file = workloads.save_trace(workloads.scan(100, 1000), tmp_path / "scan.npy")
     assert main(["simulate", "--trace", str(trace_file), "--fast-capacity", "10", "--policy", "lru"]) == 0
     assert "0 " in capsys.readouterr().out  # a scan larger than the fast node never hits an LRU
