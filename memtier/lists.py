@@ -637,15 +637,13 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
                 else:
                     state[S_SLOW_USED] += 1
                     _push_head(SLOW_ACTIVE, page, ring, meta)
-            fast = (f >> 1) & 1
-            hits += fast
-            # branch-free: FIRST_FAST (= FAST << 5) and the touched slot count only at the
-            # page's first access in the period
+            hits += (f >> 1) & 1
+            # FIRST_FAST (= FAST << 5) and the touched slot count only at the page's first
+            # access in the period (a select and an add, no branch)
             c = counts[page]
-            first = np.int64(c == 0)
-            flags[page] = f | ACCESSED | (fast << 6) * first
+            flags[page] = f | ACCESSED | ((f & FAST) << 5 if c == 0 else 0)
             touched[n_touched] = page
-            n_touched += first
+            n_touched += c == 0
             counts[page] = c + 1
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct
