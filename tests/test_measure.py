@@ -602,3 +602,18 @@ def test_command_line_choices_are_checked_in_one_line(tmp_path, capsys, argument
     error = capsys.readouterr().err
     assert error.startswith("memtier: error: ") and words in error and error.count("\n") == 1
     assert not out.exists()
+
+
+def test_measuring_does_not_import_the_fit_or_the_plots():
+    """`memtier measure` must start fast on a slow machine (the emulated NUMA guest of
+    tests/test_numa_vm.py): `import memtier` is lazy, and measuring needs neither scipy's
+    optimiser nor matplotlib."""
+    code = ("import sys, memtier, memtier.cli, memtier.measure; "
+            "print(sorted(m for m in ('scipy.optimize', 'matplotlib', 'memtier.fitting') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+    import memtier
+    assert memtier.fit_copy is measure.fit_copy and memtier.numa is numa  # names still there on use
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        memtier.no_such_name
