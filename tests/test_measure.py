@@ -617,3 +617,16 @@ def test_measuring_does_not_import_the_fit_or_the_plots():
     assert memtier.fit_copy is measure.fit_copy and memtier.numa is numa  # names still there on use
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         memtier.no_such_name
+
+
+def test_shipped_guest_run_shows_pages_moved_to_the_cpu_less_node():
+    """data/numa_guest_run.csv (notebook 07): a run in the two-node guest, with its provenance."""
+    from memtier.datasets import data_path, provenance
+
+    table = load_measurements(data_path("numa_guest_run.csv"))
+    syscall = table[table["scope"] == "syscall"]
+    assert set(syscall["page_size"]) == {4096, 2 * MIB}
+    assert syscall["notes"].str.startswith("move_pages node 0 to node 1, called on node 0 CPUs 0,1").all()
+    assert not table["notes"].str.contains("did not move|not on node|same-node").any()
+    text = provenance("numa_guest_run.csv")
+    assert "NOT PERFORMANCE FIGURES" in text and "node 1: no CPUs" in text and "tests/numa_vm.py" in text

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.numa_vm
 # 4 MiB buffers, 2 repeats (the quick plan's move_pages rows: 4 KiB x1, x64, 2 MiB x1).
 PLAN = ["--quick", "--no-progress", "--page-sizes", "4K,2M", "--pages", "1,16", "--threads", "1,2",
         "--buffer", "4M", "--repeats", "2"]
-TIMEOUT_S = 270  # the whole guest part, a second boot included; CI gives the test 300 s
+TIMEOUT_S = 240  # the whole guest part, a second boot included; .ci/numa_vm stops the test at 330 s
 
 # Inside the guest, after the measurement: every 4 KiB address of two THPs passed to one
 # move_pages call, the pattern that gives -EBUSY for a subpage although the THP moved.
