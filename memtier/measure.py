@@ -7,17 +7,20 @@ What is measured, and how (the RFC's own method, moved to user space where it ha
     buffer with ``workers`` threads, each thread taking a share of the pages (see
     :mod:`memtier._copy`).  One timed pass makes calls one after another across buffers
     larger than the last-level cache, so every byte comes from and goes to memory, as in a
-    migration.  On a machine with several NUMA nodes every thread of the run
-    is pinned to the source node's CPUs (to the target's where the source has none), so a
-    CPU-less target node (persistent memory, CXL memory) is measured as it is used: by
-    CPUs elsewhere.  The RFC's ``copy_page_multithread()`` (mm/copy_page.c of the patches)
-    takes its threads from ``cpumask_of_node(to_node)`` instead, the target node's CPUs
-    ("pulling", which its author measured faster than pushing on Xeon and Power8); on a
-    CPU-less target that mask is empty and the function has no thread to run.  memtier
-    follows the source node by default; ``make_plan(cpus_of="target")`` gives the RFC's
-    choice where the target has CPUs.  On a NUMA machine the source buffer is bound to ``source`` and the
-    destination to ``target`` with ``mbind(2)``; on a one-node machine both are on node 0,
-    and the rows say so.
+    migration.  On a NUMA machine the source buffer is bound to ``source`` and the
+    destination to ``target`` with ``mbind(2)``, and where every base page of both lies is
+    checked; on a one-node machine both are on node 0, and the rows say so.
+    With several nodes every thread of the run is pinned to the source node's CPUs (to the
+    target's where the source has none), so a CPU-less target node (persistent memory, CXL
+    memory) is measured as it is used: from CPUs elsewhere.  The RFC's
+    ``copy_page_multithread()`` (mm/copy_page.c of the patches) takes its threads from
+    ``cpumask_of_node(to_node)``, the target node's CPUs: "pulling" the data, which its
+    author measured faster than pushing on Xeon and Power8 while saying it "might not be the
+    case for other machines" (Zi Yan in "Re: [PATCH 3/5] migrate: Add copy_page_mt to use
+    multi-threaded page migration", linux-mm, 2016-11-28; the reviewer asked why not the
+    source node's CPUs).  For a CPU-less target that mask is empty and the function's thread
+    count is 0.  ``make_plan(cpus_of="target")`` gives the RFC's choice where the target has
+    CPUs.
     A call of several pages is one dispatch of the whole list (``batched=True``), as the
     RFC's ``copy_page_lists_mt``.
 ``scope=syscall``
