@@ -6,6 +6,12 @@ library with :mod:`ctypes`.  The system call numbers differ per architecture; th
 taken from the kernel's ``asm/unistd*.h`` and only architectures listed in
 :data:`SYSCALLS` are supported (others get a clear error, never a wrong call).
 
+What the kernel says is checked, not trusted blindly: a ``-EBUSY`` in ``move_pages``'s status
+array is asked again (:func:`settle_busy`: Linux 6.1 reports it for a subpage of a THP that did
+move), and :class:`pin_threads` keeps every thread of a measurement on one node's CPUs (a
+CPU-less node, as persistent and CXL memory appear, has none to offer).  Both were run on a
+real two-node kernel in a QEMU guest (tests/test_numa_vm.py).
+
 Everything a user can get wrong (a node that does not exist, a node without memory, no
 permission to move pages, no THP) raises :class:`NumaError` with a one-line message that
 says what to do.  The machine itself is described by :func:`describe_machine` from

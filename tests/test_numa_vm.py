@@ -30,14 +30,18 @@ pytestmark = pytest.mark.numa_vm
 # 4 MiB buffers, 2 repeats (the quick plan's move_pages rows: 4 KiB x1, x64, 2 MiB x1).
 PLAN = ["--quick", "--no-progress", "--page-sizes", "4K,2M", "--pages", "1,16", "--threads", "1,2",
         "--buffer", "4M", "--repeats", "2"]
-TIMEOUT_S = 240  # the whole guest part, a second boot included; .ci/numa_vm stops the test at 330 s
+TIMEOUT_S = 270  # the whole guest part, a second boot included; .ci/numa_vm stops the test at 320 s
 
-# Inside the guest, after the measurement: every 4 KiB address of two THPs passed to one
-# move_pages call, the pattern that gives -EBUSY for a subpage although the THP moved.
-EBUSY_PROBE = """
+# What the guest runs: `memtier measure` (memtier.cli.main, the `memtier` command's entry
+# point), then, in the same process (a second Python start costs tens of seconds under
+# emulation), every 4 KiB address of two THPs passed to one move_pages call: the pattern that
+# gives -EBUSY for a subpage although the THP moved.
+GUEST_MAIN = """
 import errno, json, sys
 import numpy as np
-from memtier import numa
+from memtier import cli, numa
+out = sys.argv[1]
+status = cli.main(["measure", "--from", "0", "--to", "1", *sys.argv[2:], "--out", out + "/guest.csv"])
 size = 4 << 20
 with numa.Region(size, node=0, huge=True) as region:
     region.touch()
@@ -51,7 +55,8 @@ with numa.Region(size, node=0, huge=True) as region:
               "raw_on_target": int((raw == 1).sum()), "settled_on_target": int((settled == 1).sum()),
               "moved_after_busy": moved_after_busy, "after_on_target": int((after == 1).sum()),
               "huge_bytes_after": region.huge_bytes()}
-json.dump(result, open(sys.argv[1], "w"))
+json.dump(result, open(out + "/ebusy.json", "w"))
+sys.exit(status)
 """
 
 
@@ -73,10 +78,9 @@ def guest(tmp_path_factory):
     # compiling them under emulation would take minutes.  Same plan, on this one node.
     subprocess.run([sys.executable, "-m", "memtier", "measure", "--same-node", *PLAN, "--out", str(out / "host.csv")],
                    env=env, check=True, capture_output=True, timeout=300)
-    (out / "ebusy_probe.py").write_text(EBUSY_PROBE)
-    command = (f"memtier measure --from 0 --to 1 {' '.join(PLAN)} --out {out}/guest.csv; "
-               f"status=$?; {sys.executable} {out}/ebusy_probe.py {out}/ebusy.json; exit $status")
-    run = numa_vm.run_in_guest(command, out, timeout=TIMEOUT_S, boot_timeout=110)
+    (out / "guest_main.py").write_text(GUEST_MAIN)
+    command = f"{sys.executable} {out}/guest_main.py {out} {' '.join(PLAN)}"
+    run = numa_vm.run_in_guest(command, out, timeout=TIMEOUT_S, boot_timeout=100)
     print(f"guest: {run.seconds:.0f} s, {run.attempts} boot attempt(s)")
     assert run.returncode == 0, f"memtier measure failed in the guest:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     return out, run
