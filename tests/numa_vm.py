@@ -106,8 +106,11 @@ def _loose_mounts() -> list[str]:
     return tops
 
 
-def guest_script(command: str, rwdir: Path) -> str:
-    """The shell script the guest runs: environment, then ``command``, then its status."""
+def guest_script(command: str, rwdir: Path, wait_for: str | None = None) -> str:
+    """The shell script the guest runs: environment, then ``command``, then its status.
+
+    With ``wait_for``, the command starts once that file exists in ``rwdir`` (written by the
+    host while the guest boots)."""
     python = sys.executable
     mounts = "\n".join(f"mount --bind /run/memtier-host/{top} /{top} 2>/dev/null || true" for top in _loose_mounts())
     return f"""#!/bin/sh
@@ -124,6 +127,7 @@ export NUMBA_CACHE_DIR={rwdir}/numba-cache NUMBA_CPU_NAME=generic
 export HOME=/tmp MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1 OUT={rwdir}
 memtier() {{ {shlex.quote(python)} -m memtier "$@"; }}
 cd {shlex.quote(str(CHECKOUT))}
+{f"while [ ! -e {rwdir}/{wait_for} ]; do sleep 0.2; done" if wait_for else ""}
 ( {command} )
 status=$?
 echo $status > {rwdir}/.status
@@ -216,7 +220,7 @@ def _attempt(vng: str, kernel: str, rwdir: Path, script: Path, boot_timeout: flo
 
 
 def run_in_guest(command, rwdir, *, timeout: float = 240, boot_timeout: float = 120, attempts: int = 2,
-                 kernel: str | None = None, capture: bool = True) -> GuestRun:
+                 kernel: str | None = None, capture: bool = True, wait_for: str | None = None) -> GuestRun:
     """Run ``command`` (a shell string or an argument list) in the two-node guest.
 
     Parameters
@@ -228,6 +232,9 @@ def run_in_guest(command, rwdir, *, timeout: float = 240, boot_timeout: float = 
     boot_timeout : float
         Seconds a boot may take to reach the command; a boot that does not is ended and
         retried, ``attempts`` times in all.  A command that started is never retried.
+    wait_for : str, optional
+        A file name in ``rwdir``: the guest waits for it before running ``command``, so the
+        host can prepare something (compile) while the guest boots.
 
     Raises
     ------
@@ -241,7 +248,7 @@ def run_in_guest(command, rwdir, *, timeout: float = 240, boot_timeout: float = 
     if not isinstance(command, str):
         command = shlex.join(command)
     script = rwdir / "guest.sh"
-    script.write_text(guest_script(command, rwdir))
+    script.write_text(guest_script(command, rwdir, wait_for))
     started = time.monotonic()
     deadline = started + timeout
     stderr = ""
