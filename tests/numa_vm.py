@@ -5,7 +5,8 @@
         --from 0 --to 1 --out '$OUT/m.csv'
 
 The guest is QEMU started by virtme-ng (``vng``) with software emulation (no KVM needed, so it
-is slow: a boot takes 15-50 s, a Python import of numpy and pandas some tens of seconds):
+is slow: on this project's 2-core VM, shared with other work, a boot took 15-85 s and starting
+Python with numpy, pandas and numba about a minute):
 2 virtual CPUs and 2 GiB; node 0 has 1 GiB and both CPUs, node 1 has 1 GiB and no CPU, the
 way persistent memory and CXL memory appear to Linux.  The guest runs the host's kernel
 package (``linux-image-amd64``) and sees the host's files read-only over 9p, so this checkout

@@ -3,7 +3,9 @@
 The CI machine has one NUMA node, so cross-node placement (``mbind``), ``move_pages`` between
 nodes, the per-page status check and THP moves are run in a guest (tests/numa_vm.py, software
 emulation: slow, so one boot runs everything and the plan is small).  The file comes back and
-is checked here, on the host.  The speeds are an emulator's and are not checked.
+is checked here, on the host.  The speeds are an emulator's and are not checked.  One Python
+process in the guest measures (`memtier measure`'s entry point) and then moves two THPs by all
+their 4 KiB addresses, to see the kernel's -EBUSY-then-moved status on a real kernel.
 
 Deselected by default (``-m "not numa_vm"`` in pyproject.toml); ``.ci/numa_vm`` installs QEMU,
 a guest kernel and virtme-ng and runs ``python3 -m pytest -m numa_vm``.  Skipped only where those
