@@ -630,3 +630,11 @@ def test_shipped_guest_run_shows_pages_moved_to_the_cpu_less_node():
     assert not table["notes"].str.contains("did not move|not on node|same-node").any()
     text = provenance("numa_guest_run.csv")
     assert "NOT PERFORMANCE FIGURES" in text and "node 1: no CPUs" in text and "tests/numa_vm.py" in text
+
+
+def test_fit_accepts_the_shipped_guest_run(tmp_path, capsys):
+    from memtier.datasets import data_path
+
+    out = tmp_path / "guest_fit.json"
+    assert cli.main(["fit", str(data_path("numa_guest_run.csv")), "--bootstrap", "0", "--out", str(out)]) == 0
+    assert out.exists() and "syscall" in capsys.readouterr().out
