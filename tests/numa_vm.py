@@ -91,18 +91,20 @@ def find_tools(kernel: str | None = None) -> tuple[str, str]:
     return vng, kernel
 
 
-def _loose_mounts() -> list[str]:
+def _loose_mounts(rwdir: Path) -> list[str]:
     """Top folders holding this Python and this checkout that are not overlaid in the guest.
 
     The guest's root is 9p without a cache: every file Python opens is a round trip through
     the emulated machine.  These folders are mounted a second time with ``cache=loose`` (the
     host's files do not change while the guest runs), which halved the time of importing
-    numpy and pandas in the guest.
+    numpy and pandas in the guest.  A folder holding ``rwdir`` is left alone: mounting over
+    it would hide the writable folder.
     """
     tops = []
     for path in (sys.prefix, sys.base_prefix, str(CHECKOUT), str(Path(sys.executable).resolve())):
         parts = Path(path).resolve().parts
-        if len(parts) > 1 and parts[1] not in OVERLAID and parts[1] not in tops:
+        if (len(parts) > 1 and parts[1] not in OVERLAID and parts[1] not in tops
+                and Path(rwdir).resolve().parts[1:2] != parts[1:2]):
             tops.append(parts[1])
     return tops
 
@@ -113,9 +115,11 @@ def guest_script(command: str, rwdir: Path, wait_for: str | None = None) -> str:
     With ``wait_for``, the command starts once that file exists in ``rwdir`` (written by the
     host while the guest boots)."""
     python = sys.executable
-    mounts = "\n".join(f"mount --bind /run/memtier-host/{top} /{top} 2>/dev/null || true" for top in _loose_mounts())
+    mounts = "\n".join(f"mount --bind /run/memtier-host/{top} /{top} 2>/dev/null || true"
+                       for top in _loose_mounts(rwdir))
+    rw = shlex.quote(str(rwdir))
     return f"""#!/bin/sh
-: > {rwdir}/.booted
+: > {rw}/.booted
 if mkdir -p /run/memtier-host && mount -t 9p -o trans=virtio,version=9p2000.L,cache=loose,msize=524288,ro,access=any \\
     memtierhost /run/memtier-host 2>/dev/null; then
 {mounts}
@@ -124,14 +128,14 @@ export PATH={shlex.quote(str(Path(python).parent))}:$PATH
 export PYTHONPATH={shlex.quote(str(CHECKOUT))}${{PYTHONPATH:+:$PYTHONPATH}}
 # Kernels compiled on the host for a generic x86-64 CPU are found here (compiling under
 # emulation takes minutes); the guest's own compilations are kept here too.
-export NUMBA_CACHE_DIR={rwdir}/numba-cache NUMBA_CPU_NAME=generic
-export HOME=/tmp MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1 OUT={rwdir}
+export NUMBA_CACHE_DIR={rw}/numba-cache NUMBA_CPU_NAME=generic
+export HOME=/tmp MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1 OUT={rw}
 memtier() {{ {shlex.quote(python)} -m memtier "$@"; }}
 cd {shlex.quote(str(CHECKOUT))}
-{f"while [ ! -e {rwdir}/{wait_for} ]; do sleep 0.2; done" if wait_for else ""}
+{f"while [ ! -e {rw}/{wait_for} ]; do sleep 0.2; done" if wait_for else ""}
 ( {command} )
 status=$?
-echo $status > {rwdir}/.status
+echo $status > {rw}/.status
 exit $status
 """
 
@@ -142,7 +146,9 @@ def _group_alive(pgid: int) -> bool:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # field 5 of /proc/PID/stat: the process group
+        # Fields 3 and 5 of /proc/PID/stat: the state and the process group.  A zombie (our
+        # own child not yet waited for) runs nothing.
+        if int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
 

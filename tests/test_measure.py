@@ -638,3 +638,43 @@ def test_fit_accepts_the_shipped_guest_run(tmp_path, capsys):
     out = tmp_path / "guest_fit.json"
     assert cli.main(["fit", str(data_path("numa_guest_run.csv")), "--bootstrap", "0", "--out", str(out)]) == 0
     assert out.exists() and "syscall" in capsys.readouterr().out
+
+
+# --- the NUMA guest runner (tests/numa_vm.py), the parts that need no guest --------------------
+
+
+def test_guest_runner_names_every_missing_tool(monkeypatch, tmp_path):
+    import numa_vm
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(numa_vm.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(numa_vm.VmUnavailable) as caught:
+        numa_vm.find_tools(kernel=str(tmp_path / "no-vmlinuz"))
+    message = str(caught.value)
+    for tool in ("vng", "qemu-system-x86_64", "busybox", "no-vmlinuz"):
+        assert tool in message
+    assert "\n" not in message
+
+
+def test_guest_script_waits_for_the_host_and_keeps_the_writable_folder(tmp_path):
+    import numa_vm
+
+    script = numa_vm.guest_script("memtier measure --quick", tmp_path, ".host-ready")
+    assert f"while [ ! -e {tmp_path}/.host-ready ]" in script
+    assert f"NUMBA_CACHE_DIR={tmp_path}/numba-cache NUMBA_CPU_NAME=generic" in script
+    assert f'{sys.executable} -m memtier "$@"' in script and "( memtier measure --quick )" in script
+    top = Path(tmp_path).resolve().parts[1]
+    assert f"/run/memtier-host/{top} /{top}" not in script  # never mounted over the writable folder
+
+
+def test_guest_process_group_is_ended():
+    import numa_vm
+
+    process = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], start_new_session=True)
+    try:
+        assert numa_vm._group_alive(process.pid)
+        numa_vm._end_group(process.pid)
+        assert not numa_vm._group_alive(process.pid)  # the shell and its child, both
+    finally:
+        process.kill()
+        process.wait()
