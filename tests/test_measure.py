@@ -3,7 +3,10 @@
 The CI machine has one NUMA node and two cores: cross-node moves cannot happen here, so
 these tests cover node discovery (on real and on made-up sysfs trees), refusals, the
 single-node and same-node paths, the copy kernels against a plain reference, the file a
-run leaves (also when interrupted), and fitting a measured file.
+run leaves (also when interrupted), and fitting a measured file.  Cross-node behaviour is
+tested here with made-up node layouts and a made-up status array (the -EBUSY pattern a 6.1
+kernel gives), and on a real two-node kernel by tests/test_numa_vm.py (a QEMU guest, run by
+.ci/numa_vm).
 """
 import ctypes
 import errno
