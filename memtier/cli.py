@@ -449,13 +449,18 @@ def _add_trace_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``memtier`` parser; ``command="trace"`` builds only the trace commands (the others
+    import the simulator, whose numba kernels and pandas a trace conversion never needs)."""
     parser = argparse.ArgumentParser(
         prog="memtier",
         description="Model, measure and simulate page migration between memory tiers.",
         formatter_class=_formatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    if command == "trace":
+        _add_trace_commands(sub)
+        return parser
     _add_model_commands(sub)
     _add_simulator_commands(sub)
     _add_measure_commands(sub)
@@ -464,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser("trace" if argv[:1] == ["trace"] else None)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
