@@ -79,21 +79,14 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
         state[_SKIPPING] = 0
         counts[_UNRECOGNISED] += 1
     while pos < end:
-        nl = pos
-        while nl < end and buf[nl] != 10:
-            nl += 1
-        if nl == end and not final:
-            break  # incomplete line: the caller carries it into the next chunk
-        stop = nl
-        if stop > pos and buf[stop - 1] == 13:
-            stop -= 1
-        if nl == end:  # a final line without its newline: cut short
-            counts[_TRUNCATED] += 1
-            pos = end
-            break
-        length = stop - pos
+        # Fast path: a well-formed line, read in one pass (most lines are).  Anything else is
+        # left to the careful path below, which finds the line's end first and classifies it.
+        good = False
         kind = -1
-        if length >= 6 and buf[pos + 2] == 32:
+        address = np.uint64(0)
+        size = 0
+        nl = pos
+        if pos + 3 < end and buf[pos + 2] == 32:
             c0 = buf[pos]
             c1 = buf[pos + 1]
             if c0 == 32:
@@ -105,52 +98,124 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
                     kind = _MODIFIES
             elif c0 == 73 and c1 == 32:
                 kind = _INSTRUCTIONS
-        if kind == -1:
-            if length == 0:
-                counts[_BLANK] += 1
-            elif length >= 2 and (buf[pos] == 61 and buf[pos + 1] == 61
-                                  or buf[pos] == 45 and buf[pos + 1] == 45):
-                counts[_VALGRIND] += 1  # "==PID==" and "--PID--" lines
-            elif length >= 3 and buf[pos] == 83 and buf[pos + 1] == 66 and buf[pos + 2] == 32:
-                counts[_SUPERBLOCKS] += 1  # "SB addr" (--trace-superblocks=yes)
-            else:
-                counts[_UNRECOGNISED] += 1
-            pos = nl + 1
-            continue
-        if kind == _INSTRUCTIONS and not instructions:
-            counts[_INSTRUCTIONS] += 1
-            pos = nl + 1
-            continue
-        # address: 1 to 16 hex digits, then a comma, then the size: 1 to 12 decimal digits
-        p = pos + 3
-        address = np.uint64(0)
-        digits = 0
-        while p < stop:
-            c = buf[p]
-            if 48 <= c <= 57:
-                d = c - 48
-            elif 97 <= c <= 102:
-                d = c - 87
-            elif 65 <= c <= 70:
-                d = c - 55
-            else:
-                break
-            address = (address << np.uint64(4)) | np.uint64(d)
-            digits += 1
-            p += 1
-        good = 0 < digits <= 16 and p < stop and buf[p] == 44
-        p += 1
-        size = 0
-        size_digits = 0
-        while p < stop and 48 <= buf[p] <= 57:
-            size = size * 10 + (buf[p] - 48)
-            size_digits += 1
-            p += 1
-        good = good and 0 < size_digits <= 12 and p == stop
+            if kind == _INSTRUCTIONS and not instructions:
+                nl = pos + 3
+                while nl < end and buf[nl] != 10:
+                    nl += 1
+                if nl < end:
+                    stop = nl
+                    if buf[stop - 1] == 13:
+                        stop -= 1
+                    if stop - pos >= 6:
+                        counts[_INSTRUCTIONS] += 1
+                        pos = nl + 1
+                        continue
+            elif kind >= 0:
+                p = pos + 3
+                digits = 0
+                while p < end:
+                    c = buf[p]
+                    if 48 <= c <= 57:
+                        d = c - 48
+                    elif 97 <= c <= 102:
+                        d = c - 87
+                    elif 65 <= c <= 70:
+                        d = c - 55
+                    else:
+                        break
+                    address = (address << np.uint64(4)) | np.uint64(d)
+                    digits += 1
+                    p += 1
+                if 0 < digits <= 16 and p < end and buf[p] == 44:
+                    p += 1
+                    size_digits = 0
+                    while p < end and 48 <= buf[p] <= 57:
+                        size = size * 10 + (buf[p] - 48)
+                        size_digits += 1
+                        p += 1
+                    if 0 < size_digits <= 12 and p < end:
+                        if buf[p] == 10:
+                            nl = p
+                            good = True
+                        elif buf[p] == 13 and p + 1 < end and buf[p + 1] == 10:
+                            nl = p + 1
+                            good = True
         if not good:
-            counts[_UNRECOGNISED] += 1
-            pos = nl + 1
-            continue
+            kind = -1
+            address = np.uint64(0)
+            size = 0
+            nl = pos
+            while nl < end and buf[nl] != 10:
+                nl += 1
+            if nl == end and not final:
+                break  # incomplete line: the caller carries it into the next chunk
+            stop = nl
+            if stop > pos and buf[stop - 1] == 13:
+                stop -= 1
+            if nl == end:  # a final line without its newline: cut short
+                counts[_TRUNCATED] += 1
+                pos = end
+                break
+            length = stop - pos
+            kind = -1
+            if length >= 6 and buf[pos + 2] == 32:
+                c0 = buf[pos]
+                c1 = buf[pos + 1]
+                if c0 == 32:
+                    if c1 == 76:
+                        kind = _LOADS
+                    elif c1 == 83:
+                        kind = _STORES
+                    elif c1 == 77:
+                        kind = _MODIFIES
+                elif c0 == 73 and c1 == 32:
+                    kind = _INSTRUCTIONS
+            if kind == -1:
+                if length == 0:
+                    counts[_BLANK] += 1
+                elif length >= 2 and (buf[pos] == 61 and buf[pos + 1] == 61
+                                      or buf[pos] == 45 and buf[pos + 1] == 45):
+                    counts[_VALGRIND] += 1  # "==PID==" and "--PID--" lines
+                elif length >= 3 and buf[pos] == 83 and buf[pos + 1] == 66 and buf[pos + 2] == 32:
+                    counts[_SUPERBLOCKS] += 1  # "SB addr" (--trace-superblocks=yes)
+                else:
+                    counts[_UNRECOGNISED] += 1
+                pos = nl + 1
+                continue
+            if kind == _INSTRUCTIONS and not instructions:
+                counts[_INSTRUCTIONS] += 1
+                pos = nl + 1
+                continue
+            # address: 1 to 16 hex digits, then a comma, then the size: 1 to 12 decimal digits
+            p = pos + 3
+            address = np.uint64(0)
+            digits = 0
+            while p < stop:
+                c = buf[p]
+                if 48 <= c <= 57:
+                    d = c - 48
+                elif 97 <= c <= 102:
+                    d = c - 87
+                elif 65 <= c <= 70:
+                    d = c - 55
+                else:
+                    break
+                address = (address << np.uint64(4)) | np.uint64(d)
+                digits += 1
+                p += 1
+            good = 0 < digits <= 16 and p < stop and buf[p] == 44
+            p += 1
+            size = 0
+            size_digits = 0
+            while p < stop and 48 <= buf[p] <= 57:
+                size = size * 10 + (buf[p] - 48)
+                size_digits += 1
+                p += 1
+            good = good and 0 < size_digits <= 12 and p == stop
+            if not good:
+                counts[_UNRECOGNISED] += 1
+                pos = nl + 1
+                continue
         first = address >> shift
         last_byte = address + np.uint64(max(size, 1) - 1)
         if last_byte < address:  # wrapped past the top of the address space
