@@ -161,6 +161,13 @@ class Fit:
     samples: np.ndarray = field(repr=False)
     confidence: float = 0.95
 
+    def __repr__(self) -> str:
+        # one line: the dataclass repr printed every parameter and the whole table
+        return (f"<Fit: {len(self.free)} of {len(self.params.__dataclass_fields__)} parameters "
+                f"fitted to {len(self.measurements)} measurements, median error "
+                f"{self.median_error:.1%}, largest {self.max_error:.1%}, {len(self.samples)} "
+                "bootstrap rounds; .report() for the parameters>")
+
     # --- prediction ---
     def predict(self, configurations) -> np.ndarray:
         """Modelled GB/s for each row of a table of configurations (throughput columns, if

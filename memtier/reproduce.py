@@ -129,7 +129,7 @@ def other_machines(base: Fit) -> pd.DataFrame:
 
 
 def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False,
-              bootstrap: int | None = None) -> Path:
+              bootstrap: int | None = None, progress=None) -> Path:
     """Fit the model to the RFC's table and write every figure and table into ``out``.
 
     Parameters
@@ -141,6 +141,9 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         Fewer bootstrap rounds (the test suite's mode).
     bootstrap : int, optional
         Bootstrap rounds (default 200, or 20 with ``quick``).
+    progress : callable, optional
+        Called with a line of text as each step starts, and with the time it took
+        (``memtier reproduce`` prints them on stderr).
 
     Returns
     -------
@@ -160,18 +163,31 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     out.mkdir(parents=True, exist_ok=True)
     rounds = bootstrap if bootstrap is not None else (20 if quick else 200)
 
+    import time
+
+    started = [time.perf_counter()]
+
+    def step(message):
+        if progress is not None:
+            now = time.perf_counter()
+            progress(f"{message} ({now - started[0]:.0f} s so far)")
+
     table = datasets.rfc_2019()
+    step(f"fitting the cost model to the RFC's {len(table)} figures, {rounds} bootstrap rounds")
     result = fit(table, bootstrap=rounds)
     result.save(out / "rfc_fit.json", force=True)
     (out / "fit_report.txt").write_text(result.report() + "\n", encoding="utf-8")
     result.residuals().drop(columns="given").to_csv(out / "rfc_measured_vs_modelled.csv", index=False)
 
+    step("predicting each configuration from a fit that never saw it (one fit per configuration)")
     cv = cross_validate(table, free=result.free)
     cv.drop(columns="given").to_csv(out / "cross_validation.csv", index=False)
     genuine = cv[cv["lost"] == ""]
+    step("fitting the other published machines")
     machines = other_machines(result)
     machines.to_csv(out / "other_machines.csv", index=False)
 
+    step("drawing the figures")
     figures = {
         "fig_fit.png": result.plot().figure,
         "fig_multithreaded_copy.png": figure_multithreaded_copy(result, table),
@@ -210,6 +226,7 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         "",
     ] + [f"- `{name}`: {what}" for name, what in OUTPUTS.items()]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    step(f"done: {len(OUTPUTS)} files in {out}")
     return out
 
 
