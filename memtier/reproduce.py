@@ -42,50 +42,100 @@ def _rfc_groups(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+#: Each scaling figure's subtitle: what its marks are.
+KEY = ("points measured, lines modelled (dotted where nothing was measured), "
+       "shaded: 95% bootstrap interval of the fitted parameters")
+
+
+def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, factor: float = 2.0):
+    """What the DMA parameters the fit kept *fixed* leave open: GB/s over ``workers`` channels
+    with each fixed DMA parameter divided or multiplied by ``factor`` (every combination), the
+    free DMA parameters refitted each time to the measured DMA ``rows``.
+
+    The RFC has one DMA figure (16 channels), so one DMA parameter is fitted and the others are
+    held at stated estimates; the bootstrap band covers only the fitted one.  This envelope
+    shows how much the curve at other channel counts rests on those estimates.  Returns the
+    lower and upper GB/s, and the names of the parameters varied.
+    """
+    import itertools
+
+    names = [n for n in result.params.__dataclass_fields__ if n.startswith("dma_")]
+    fixed = [n for n in names if n not in result.free]
+    free = [n for n in names if n in result.free]
+    from .model import throughput_gbps
+
+    row = rows.iloc[0]
+    curves = []
+    for factors in itertools.product((1 / factor, factor), repeat=len(fixed)):
+        base = result.params.replace(**{n: getattr(result.params, n) * f for n, f in zip(fixed, factors)})
+        params = fit(rows, free=free, base=base, bootstrap=0).params if free else base
+        curves.append(throughput_gbps(params, int(row["page_size"]), int(row["n_pages"]), workers=workers,
+                                      dma=True, batched=bool(row["batched"]), exchange=bool(row["exchange"]),
+                                      scope=row["scope"]))
+    curves = np.array(curves)
+    return curves.min(axis=0), curves.max(axis=0), fixed
+
+
 def figure_multithreaded_copy(result: Fit, table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
-    from .plots import plot_scaling
+    from .plots import figure_legend, plot_scaling
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.6), layout="constrained", sharey=True)
     single = _rfc_groups(table)["single"]
     for ax, scope in zip(axes, ("migrate", "copy")):
         cpu = single[(single["copy"] == "cpu") & (single["scope"] == scope)]
-        plot_scaling(result, cpu, ax=ax, title=f"one 2 MiB THP, scope {scope}")
+        plot_scaling(result, cpu, ax=ax, label="CPU copy threads", legend=False)
         dma = single[(single["copy"] == "dma") & (single["scope"] == scope)]
-        plot_scaling(result, dma, ax=ax, title=f"one 2 MiB THP, scope {scope}")
-        ax.lines[-2].set_label(f"DMA channels, {scope}")
+        plot_scaling(result, dma, ax=ax, label="DMA channels", x_max=2 * cpu["workers"].max(),
+                     title=f"one 2 MiB THP, scope {scope}", legend=False)
+        workers = np.unique(np.geomspace(1, 2 * cpu["workers"].max(), 24).round()).astype(int)
+        low, high, fixed = dma_fixed_envelope(result, dma, workers)
+        ax.fill_between(workers, low, high, facecolor="none", edgecolor="C1", hatch="///", lw=0,
+                        alpha=0.6, label="DMA, its fixed parameters halved or doubled")
         ax.set_xlabel("copy threads or DMA channels")
-        ax.legend(fontsize="small")
-    fig.suptitle("Multi-threaded and DMA copy (patches 01-08): points measured, lines modelled")
+    figure_legend(fig, ncol=2)
+    fig.suptitle("Multi-threaded and DMA copy (patches 01-08)\n" + KEY
+                 + "\nThe RFC measured DMA at 16 channels only; hatched: the curve if the fixed "
+                 + ", ".join(fixed) + " were halved or doubled (refitting the others)",
+                 fontsize="medium")
     return fig
 
 
 def figure_batched(result: Fit, table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
-    from .plots import plot_scaling
+    from .plots import figure_legend, plot_scaling
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.5, 6), layout="constrained")
     rows = _rfc_groups(table)["batch16"]
     plot_scaling(result, rows[rows["scope"] == "migrate"], ax=ax,
-                 title="16 THPs migrated, batched or one by one (scope migrate)")
+                 title="16 THPs migrated, batched or one by one (scope migrate)", legend=False)
+    figure_legend(fig, ncol=1)
+    fig.suptitle("Batched migration (patches 09-11)\n" + KEY.replace(", shaded", ",\nshaded"),
+                 fontsize="medium")
     return fig
 
 
 def figure_exchange(result: Fit, table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
-    from .plots import plot_scaling
+    from .plots import figure_legend, legend_below, plot_scaling
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6.2), layout="constrained")
     groups = _rfc_groups(table)
     thp = groups["exchange"]
     plot_scaling(result, thp[(thp["scope"] == "migrate") & thp["page_size"].eq(2 << 20)], ax=axes[0],
-                 title="16 THPs: batched exchange vs batched migration")
+                 title="16 THPs: batched exchange vs batched migration", legend=False)
     small = groups["small"]
     plot_scaling(result, small[small["exchange"]], ax=axes[1],
-                 title="512 4 KiB pages, batched exchange")
+                 title="512 4 KiB pages, batched exchange", legend=False)
+    for ax in axes:  # each panel its own series: the colours repeat from one panel to the other
+        legend_below(ax, key=False)
+    figure_legend(fig, ncol=3, series=False)
+    fig.suptitle("Exchanging pages (patches 12-17)\n" + KEY + "\nThe RFC measured exchange one "
+                 "page at a time (not batched) with one thread only: that line is a prediction beyond it",
+                 fontsize="medium")
     return fig
 
 
@@ -196,7 +246,7 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         "fig_cross_validation.png": figure_cross_validation(cv),
     }
     for name, figure in figures.items():
-        figure.savefig(out / name, dpi=120)
+        figure.savefig(out / name, dpi=120, bbox_inches="tight")
         plt.close(figure)
 
     held = np.abs(genuine["relative_error"])
