@@ -149,12 +149,15 @@ def figure_cross_validation(cv: pd.DataFrame):
     if len(lost):
         ax.scatter(lost["gbps"], lost["predicted_gbps"], marker="x", color="C3",
                    label="held out, a parameter lost")
-    line = np.geomspace(0.1, 15, 20)
-    ax.plot(line, line, "k", lw=1)
+    values = np.r_[cv["gbps"], cv["predicted_gbps"]]
+    line = np.geomspace(0.8 * values.min(), 1.25 * values.max(), 20)
+    ax.plot(line, line, "k", lw=1, label="predicted = measured")
     ax.fill_between(line, line * 0.85, line * 1.15, color="0.85", zorder=0, label="±15%")
     ax.set(xscale="log", yscale="log", xlabel="measured GB/s", ylabel="predicted GB/s (never seen)",
            title="leave one configuration out")
-    ax.legend()
+    ax.legend(fontsize="small")
+    fig.suptitle("each point: a measured figure (x) against the model fitted without its\n"
+                 "configuration (y); x: a parameter only that configuration constrains", fontsize="medium")
     return fig
 
 
@@ -239,7 +242,8 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
 
     step("drawing the figures")
     figures = {
-        "fig_fit.png": result.plot().figure,
+        "fig_fit.png": _titled(result.plot().figure, "each point: a measured figure (x) against the "
+                               "fitted model (y);\nthe line is equality, grey within ±15%"),
         "fig_multithreaded_copy.png": figure_multithreaded_copy(result, table),
         "fig_batched_migration.png": figure_batched(result, table),
         "fig_exchange.png": figure_exchange(result, table),
@@ -278,6 +282,11 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     step(f"done: {len(OUTPUTS)} files in {out}")
     return out
+
+
+def _titled(figure, text):
+    figure.suptitle(text, fontsize="medium")
+    return figure
 
 
 def _worst(table: pd.DataFrame) -> str:
