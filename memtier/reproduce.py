@@ -47,10 +47,12 @@ KEY = ("points measured, lines modelled (dotted where nothing was measured), "
        "shaded: 95% bootstrap interval of the fitted parameters")
 
 
-def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, factor: float = 2.0):
+def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, scope: str | None = None,
+                       factor: float = 2.0):
     """What the DMA parameters the fit kept *fixed* leave open: GB/s over ``workers`` channels
-    with each fixed DMA parameter divided or multiplied by ``factor`` (every combination), the
-    free DMA parameters refitted each time to the measured DMA ``rows``.
+    (for the configuration of ``rows`` in timer ``scope``, by default its first row's) with each
+    fixed DMA parameter divided or multiplied by ``factor`` (every combination), the free DMA
+    parameters refitted each time to all the measured DMA ``rows``.
 
     The RFC has one DMA figure (16 channels), so one DMA parameter is fitted and the others are
     held at stated estimates; the bootstrap band covers only the fitted one.  This envelope
@@ -64,7 +66,7 @@ def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, factor: float =
     free = [n for n in names if n in result.free]
     from .model import throughput_gbps
 
-    row = rows.iloc[0]
+    row = (rows[rows["scope"] == scope] if scope else rows).iloc[0]
     curves = []
     for factors in itertools.product((1 / factor, factor), repeat=len(fixed)):
         base = result.params.replace(**{n: getattr(result.params, n) * f for n, f in zip(fixed, factors)})
@@ -90,7 +92,7 @@ def figure_multithreaded_copy(result: Fit, table: pd.DataFrame):
         plot_scaling(result, dma, ax=ax, label="DMA channels", x_max=2 * cpu["workers"].max(),
                      title=f"one 2 MiB THP, scope {scope}", legend=False)
         workers = np.unique(np.geomspace(1, 2 * cpu["workers"].max(), 24).round()).astype(int)
-        low, high, fixed = dma_fixed_envelope(result, dma, workers)
+        low, high, fixed = dma_fixed_envelope(result, single[single["copy"] == "dma"], workers, scope)
         ax.fill_between(workers, low, high, facecolor="none", edgecolor="C1", hatch="///", lw=0,
                         alpha=0.6, label="DMA, its fixed parameters halved or doubled")
         ax.set_xlabel("copy threads or DMA channels")
