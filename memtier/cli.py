@@ -424,10 +424,33 @@ def _trace_record(args) -> int:
 def _trace_convert(args) -> int:
     from .traces import convert_lackey
 
-    info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
-                          force=args.force, progress=not args.quiet)
+    with _no_blas_probe():
+        info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
+                              force=args.force, progress=not args.quiet)
     print(_trace_summary(args.out, info))
     return 0
+
+
+class _no_blas_probe:
+    """Hide scipy while numba loads its first kernel in this process.
+
+    On its first dispatch numba imports ``numba.np.arraymath``, which imports scipy.linalg to
+    look for BLAS (``numba.np.linalg.ensure_blas``): 0.3-0.7 s here, a third of what
+    ``memtier trace convert`` of a 300 MB log takes in all.  The lackey parser uses no BLAS,
+    so the command hides scipy.linalg during that probe (numba then finds no BLAS for this process,
+    which the command never needs) and restores it afterwards.  Only the command line does
+    this; ``import memtier`` in a notebook leaves numba alone.
+    """
+
+    def __enter__(self):
+        self.hidden = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
+        if self.hidden:
+            sys.modules["scipy.linalg"] = None  # "import scipy.linalg..." raises ImportError at once
+
+    def __exit__(self, *exc):
+        if self.hidden and sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+        return False
 
 
 def _trace_damon(args) -> int:
