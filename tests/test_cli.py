@@ -112,3 +112,21 @@ def test_errors_are_one_line(tmp_path, args, words):
 def test_help_shows_an_example(command):
     done = run(command, "--help")
     assert done.returncode == 0 and "example:" in done.stdout and f"memtier {command}" in done.stdout
+
+
+def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
+    """`import memtier` loads no pandas, scipy or matplotlib; `memtier trace convert` never does."""
+    log = tmp_path / "prog.lackey"
+    log.write_bytes(b" L 1000,8\n S 2000,4\n")
+    code = (
+        "import sys, memtier\n"
+        "heavy = ('pandas', 'scipy', 'matplotlib')\n"
+        "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]\n"
+        "from memtier.cli import main\n"
+        f"assert main(['trace', 'convert', {str(log)!r}, '--out', {str(tmp_path / 't.npy')!r}, '--quiet']) == 0\n"
+        "assert not [m for m in ('pandas', 'scipy.linalg', 'matplotlib') if sys.modules.get(m)]\n"
+        "assert 'scipy.linalg' not in sys.modules  # the probe's stand-in is gone\n"
+        "assert memtier.fit is memtier.fitting.fit and 'pandas' in sys.modules  # loaded on first use\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
