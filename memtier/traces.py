@@ -293,12 +293,15 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
         path = Path(source)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder, not a lackey log")
-        if not path.is_file():
-            raise FileNotFoundError(f"lackey log {path} does not exist or is not a file")
+        if not path.exists():
+            raise FileNotFoundError(f"lackey log {path} does not exist")
         name = str(path)
-        parser, info = _parse_file(path, page_size, instructions, chunk_bytes, pieces.append, None,
-                                   workers)
-        stream = None
+        if path.is_file():  # memory-mapped, on every core
+            parser, info = _parse_file(path, page_size, instructions, chunk_bytes, pieces.append, None,
+                                       workers)
+            stream = None
+        else:  # a pipe or a device: streamed
+            stream, owned = open(path, "rb"), True
     if stream is not None:
         try:
             parser, info = _parse_stream(stream, name, page_size, instructions, chunk_bytes,
