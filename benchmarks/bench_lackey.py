@@ -134,6 +134,8 @@ def main() -> None:
     process_rate = size_mb / process_s
     print(f"log: {size_mb:.0f} MB, {info['accesses']:,} data accesses, "
           f"{info['distinct_pages']:,} distinct 4 KiB pages; {default_workers()} cores; best of {args.repeats}")
+    print(f"load average over the last minute, at the end: {os.getloadavg()[0]:.1f} "
+          f"(above {default_workers()}, other processes took cores from these runs)")
     print(f"whole process, memtier trace convert: {process_rate:8.0f} MB/s  ({process_s:.2f} s)"
           f"  target {TARGET_MB_S} MB/s: ratio {process_rate / TARGET_MB_S:.2f}")
     print(f"in-process convert_lackey, all cores: {memtier_rate:8.0f} MB/s  ({memtier_s:.2f} s)")
