@@ -104,8 +104,22 @@ def main() -> None:
         environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
         subprocess.run(command, check=True, capture_output=True, env=environment)  # numba's cache, warm
 
-        def whole_process():
-            subprocess.run(command, check=True, capture_output=True, env=environment)
+        cpu_seconds = []
+
+        def whole_process(argv=command):
+            import resource
+
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(argv, check=True, capture_output=True, env=environment)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_seconds.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+        tiny = folder / "tiny.lackey"  # start-up alone: interpreter, imports, loading the kernels
+        tiny.write_bytes(b" L 1000,8\n")
+        tiny_command = command[:5] + [str(tiny)] + command[6:]
+        startup_s = best_of(args.repeats, lambda: whole_process(tiny_command))
+        startup_cpu = min(cpu_seconds)
+        cpu_seconds.clear()
 
         def memtier_convert():
             convert_lackey(log, out, force=True)
@@ -114,6 +128,7 @@ def main() -> None:
             convert_lackey(log, out, force=True, workers=1)
 
         process_s = best_of(args.repeats, whole_process)
+        process_cpu = min(cpu_seconds)
         memtier_s = best_of(args.repeats, memtier_convert)
         one_core_s = best_of(args.repeats, one_core)
         tracemalloc.start()  # one more, untimed run: what memtier allocates while converting
@@ -138,6 +153,8 @@ def main() -> None:
           f"(above {default_workers()}, other processes took cores from these runs)")
     print(f"whole process, memtier trace convert: {process_rate:8.0f} MB/s  ({process_s:.2f} s)"
           f"  target {TARGET_MB_S} MB/s: ratio {process_rate / TARGET_MB_S:.2f}")
+    print(f"  start-up alone (a one-line log): {startup_s:.2f} s; least CPU time of the whole command "
+          f"{process_cpu:.2f} s, of its start-up {startup_cpu:.2f} s")
     print(f"in-process convert_lackey, all cores: {memtier_rate:8.0f} MB/s  ({memtier_s:.2f} s)")
     print(f"in-process convert_lackey, one core:  {size_mb / one_core_s:8.0f} MB/s  ({one_core_s:.2f} s)")
     print(f"pandas.read_csv:                      {pandas_rate:8.0f} MB/s  ({pandas_s:.2f} s)")
