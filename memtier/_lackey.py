@@ -6,6 +6,10 @@ all), a truncated final line, and lines longer than a whole chunk; it renumbers 
 with an open-addressing hash table held in numpy arrays, which the caller doubles when it is
 half full.  Memory is the read buffer, the output buffer and the table: it grows with the
 distinct pages, never with the length of the log.
+
+A saved log is parsed on every core (:func:`parse_file`): memory-mapped, cut into slices at
+line ends, each worker thread numbering pages in its own table (the kernel releases the GIL),
+the tables merged in file order so that the trace is the one a single core would give.
 """
 from __future__ import annotations
 
