@@ -9,7 +9,8 @@ import importlib
 # for pandas, scipy or matplotlib, which only the fit, the tables and the figures need.
 _PUBLIC = {
     "DamonRecordError": "damon", "damon_trace": "damon", "read_damon_record": "damon",
-    "Fit": "fitting", "default_fit": "fitting", "fit": "fitting", "load_fit": "fitting",
+    "Fit": "fitting", "cross_validate": "fitting", "default_fit": "fitting", "fit": "fitting",
+    "load_fit": "fitting",
     "fit_copy": "measure", "make_plan": "measure", "measure_machine": "measure",
     "run_measurements": "measure",
     "MeasurementError": "measurements", "load_measurements": "measurements",
@@ -45,6 +46,7 @@ __all__ = [
     "Fit",
     "ModelParams",
     "call_time_us",
+    "cross_validate",
     "default_fit",
     "fit",
     "load_fit",

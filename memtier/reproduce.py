@@ -49,33 +49,43 @@ KEY = ("points measured, lines modelled (dotted where nothing was measured), "
 
 def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, scope: str | None = None,
                        factor: float = 2.0):
-    """What the DMA parameters the fit kept *fixed* leave open: GB/s over ``workers`` channels
-    (for the configuration of ``rows`` in timer ``scope``, by default its first row's) with each
-    fixed DMA parameter divided or multiplied by ``factor`` (every combination), the free DMA
-    parameters refitted each time to all the measured DMA ``rows``.
+    """What the DMA parameters the fit kept at stated values leave open: GB/s over ``workers``
+    channels (for the configuration of ``rows`` in timer ``scope``, by default its first row's)
+    with each such DMA parameter in turn divided or multiplied by ``factor`` (within its
+    bounds), the fitted DMA parameters refitted each time to all the measured DMA ``rows``
+    (the DMA structure kept as fitted).
 
     The RFC has one DMA figure (16 channels), so one DMA parameter is fitted and the others are
     held at stated estimates; the bootstrap band covers only the fitted one.  This envelope
     shows how much the curve at other channel counts rests on those estimates.  Returns the
-    lower and upper GB/s, and the names of the parameters varied.
+    lower and upper GB/s, and the names of the parameters varied (those that change the curve).
     """
-    import itertools
-
-    names = [n for n in result.params.__dataclass_fields__ if n.startswith("dma_")]
-    fixed = [n for n in names if n not in result.free]
-    free = [n for n in names if n in result.free]
     from .model import throughput_gbps
 
+    bounds = result.params.bounds()
+    names = [n for n in bounds if n.startswith("dma_")]
+    free = [n for n in names if n in result.free]
     row = (rows[rows["scope"] == scope] if scope else rows).iloc[0]
-    curves = []
-    for factors in itertools.product((1 / factor, factor), repeat=len(fixed)):
-        base = result.params.replace(**{n: getattr(result.params, n) * f for n, f in zip(fixed, factors)})
-        params = fit(rows, free=free, base=base, bootstrap=0).params if free else base
-        curves.append(throughput_gbps(params, int(row["page_size"]), int(row["n_pages"]), workers=workers,
-                                      dma=True, batched=bool(row["batched"]), exchange=bool(row["exchange"]),
-                                      scope=row["scope"]))
+
+    def curve(params):
+        return throughput_gbps(params, int(row["page_size"]), int(row["n_pages"]), workers=workers, dma=True,
+                               batched=bool(row["batched"]), exchange=bool(row["exchange"]),
+                               scope=row["scope"])
+
+    reference = curve(result.params)
+    curves, varied = [reference], []
+    for name in (n for n in names if n not in result.free):
+        low, high = bounds[name]
+        value = getattr(result.params, name)
+        for f in (1 / factor, factor):
+            base = result.params.replace(**{name: min(max(value * f, low), high)})
+            params = fit(rows, free=free, base=base, bootstrap=0, structure=base.dma_structure,
+                         channels_per_engine=base.dma_channels_per_engine).params if free else base
+            curves.append(curve(params))
+            if not np.allclose(curves[-1], reference, rtol=1e-3) and name not in varied:
+                varied.append(name)
     curves = np.array(curves)
-    return curves.min(axis=0), curves.max(axis=0), fixed
+    return curves.min(axis=0), curves.max(axis=0), varied
 
 
 def figure_multithreaded_copy(result: Fit, table: pd.DataFrame):
@@ -94,12 +104,13 @@ def figure_multithreaded_copy(result: Fit, table: pd.DataFrame):
         workers = np.unique(np.geomspace(1, 2 * cpu["workers"].max(), 24).round()).astype(int)
         low, high, fixed = dma_fixed_envelope(result, single[single["copy"] == "dma"], workers, scope)
         ax.fill_between(workers, low, high, facecolor="none", edgecolor="C1", hatch="///", lw=0,
-                        alpha=0.6, label="DMA, its fixed parameters halved or doubled")
+                        alpha=0.6, label="DMA, its stated (not fitted) parameters halved or doubled")
         ax.set_xlabel("copy threads or DMA channels")
     figure_legend(fig, ncol=2)
     fig.suptitle("Multi-threaded and DMA copy (patches 01-08)\n" + KEY
-                 + "\nThe RFC measured DMA at 16 channels only; hatched: the curve if the fixed "
-                 + ", ".join(fixed) + " were halved or doubled (refitting the others)",
+                 + "\nThe RFC measured DMA at 16 channels only; hatched: the curve when "
+                 + ", ".join(fixed) + ",\nkept at stated values by the fit, is halved or doubled in turn "
+                 "(the fitted DMA parameters refitted)",
                  fontsize="medium")
     return fig
 
