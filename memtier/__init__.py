@@ -3,43 +3,42 @@
 After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management" (2019).
 """
 import importlib
-import importlib.util
 
-# Each public name and the module it lives in.  They are imported when first used (PEP 562):
-# `import memtier` alone loads nothing heavy, so `memtier measure` on a slow machine (an
-# emulated NUMA guest: tests/test_numa_vm.py) does not wait for scipy it never calls.
-_EXPORTS = {
-    "DamonRecordError": "damon",
-    "damon_trace": "damon",
-    "read_damon_record": "damon",
-    "Fit": "fitting",
-    "cross_validate": "fitting",
-    "default_fit": "fitting",
-    "fit": "fitting",
+# Public names and the module each lives in.  They are imported on first use (PEP 562), so
+# that ``import memtier`` stays light: a command such as ``memtier trace convert`` never pays
+# for pandas, scipy or matplotlib, which only the fit, the tables and the figures need.
+_PUBLIC = {
+    "DamonRecordError": "damon", "damon_trace": "damon", "read_damon_record": "damon",
+    "Fit": "fitting", "cross_validate": "fitting", "default_fit": "fitting", "fit": "fitting",
     "load_fit": "fitting",
-    "fit_copy": "measure",
-    "make_plan": "measure",
-    "measure_machine": "measure",
+    "fit_copy": "measure", "make_plan": "measure", "measure_machine": "measure",
     "run_measurements": "measure",
-    "MeasurementError": "measurements",
-    "load_measurements": "measurements",
-    "parse_page_size": "measurements",
-    "save_measurements": "measurements",
-    "ModelParams": "model",
-    "call_time_us": "model",
-    "throughput_gbps": "model",
-    "workloads": "workloads",
-    "MECHANISMS": "mechanisms",
-    "Mechanism": "mechanisms",
+    "MeasurementError": "measurements", "load_measurements": "measurements",
+    "parse_page_size": "measurements", "save_measurements": "measurements",
+    "ModelParams": "model", "call_time_us": "model", "throughput_gbps": "model",
+    "MECHANISMS": "mechanisms", "Mechanism": "mechanisms",
     "SimulationResult": "sim_result",
     "simulate": "simulator",
-    "LackeyFormatError": "traces",
-    "Trace": "traces",
-    "ValgrindNotFound": "traces",
-    "convert_lackey": "traces",
-    "parse_lackey": "traces",
-    "record_trace": "traces",
+    "LackeyFormatError": "traces", "Trace": "traces", "ValgrindNotFound": "traces",
+    "convert_lackey": "traces", "parse_lackey": "traces", "record_trace": "traces",
 }
+_SUBMODULES = ("workloads",)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'memtier' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBMODULES))
+
 
 __version__ = "0.1.0"
 
@@ -83,21 +82,3 @@ def quick_mode() -> bool:
     import os
 
     return os.environ.get("MEMTIER_QUICK", "").strip() not in ("", "0", "false", "False")
-
-
-def __getattr__(name: str):
-    """A public name (or a submodule, ``memtier.numa``) imported on first use."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        module = name
-    value = importlib.import_module(f".{module}", __name__)
-    if name != module:
-        value = getattr(value, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
