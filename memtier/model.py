@@ -134,6 +134,13 @@ DMA_STRUCTURES = ("split", "folio")
 #: How many channels (hardware queues) share one engine's bandwidth: 1 where every channel
 #: is its own engine (the model of the RFC's I/OAT), more where queues share a device.
 CHANNELS_PER_ENGINE = (1, 2, 4, 8)
+#: Folios one ``migrate_pages_batch()`` call unmaps, copies and remaps together: the
+#: kernel's ``NR_MAX_BATCHED_MIGRATION`` (512), as the copy-offload series counts it ("[RFC
+#: V3 0/9] Accelerate page migration with batch copying and hardware offload", Shivank Garg,
+#: linux-mm 2025-09-23: "migrate_pages_batch() // NR_MAX_BATCHED_MIGRATION (512) folios at
+#: a time").  Used by the folio structure only.
+BATCH_FOLIOS = 512.0
+DMA_SEGMENT_BYTES = 65536.0
 
 
 def _param(default, low, high, unit, doc):
@@ -194,6 +201,10 @@ class ModelParams:
     dma_overlap: float = _param(0.8, 0.0, 1.0, "1",
         "share of the serial per-folio CPU work hidden behind copies on other channels "
         "(folio structure only; times 1 - 1/channels); an estimate")
+    dma_channel_descriptor_us: float = _param(0.5, 0.0, 100.0, "us",
+        "channel time per descriptor besides its bytes (fetch, completion, starting the "
+        "next); not constrained by the RFC (one descriptor per channel): an estimate for "
+        "I/OAT, which chains descriptors in a ring")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -279,12 +290,12 @@ class ModelParams:
 
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
- _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE,
- _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(28)
-assert len(ModelParams.names()) == 26
+ _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _CALL, _PAGE, _SUBNS, _PTE,
+ _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(29)
+assert len(ModelParams.names()) == 27
 #: Length of the array the kernel reads: the numeric parameters, the structure's code and
 #: the channels per engine.
-ARRAY_SIZE = 28
+ARRAY_SIZE = 29
 
 
 @njit
@@ -306,14 +317,15 @@ def _cpu_bandwidth_gbps(p, workers, exchange):
 
 @njit
 def _dma_channels_used(p, n_pages, workers, batched):
-    """Channels that carry data at once: all of them when a page is split (split), as many
-    as there are folios in the batch when whole folios are handed out (folio), and one when
-    an unbatched migration hands the engine one folio at a time."""
+    """Channels that carry data at once: all of them when a page is split (split); when
+    whole folios are handed out (folio), as many as there are folios in a batch (at most
+    :data:`BATCH_FOLIOS`), and one when an unbatched migration hands the engine one folio
+    at a time."""
     if p[_DMASTRUCT] < 0.5:
         return float(workers)
     if not batched:
         return 1.0
-    return min(float(workers), n_pages)
+    return min(float(workers), min(n_pages, BATCH_FOLIOS))
 
 
 @njit
@@ -325,13 +337,57 @@ def _dma_serial_us(p, n_pages, ptes_per_page, workers):
 
 
 @njit
-def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels):
-    """Time the channels are busy: bytes over the engines' bandwidth, per-entry work shared
-    by the channels (each queue walks its own descriptors)."""
+def _dma_bandwidth_gbps(p, channels):
+    """Bytes per microsecond / 1e3 of ``channels`` queues: engines' bandwidth under the ceiling."""
     engines = np.ceil(channels / p[_DMAPERENG])
-    bandwidth = _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
-    return (n_pages * ptes_per_page * p[_DMAENT] / channels
-            + page_bytes * n_pages / (bandwidth * 1e3))
+    return _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
+
+
+@njit
+def _dma_setups(p, n_pages, workers, batched):
+    """How many times the DMA set-up is paid: once per call (split), once per channel of
+    every batch (folio: each channel has its own mapped lists and its own completion), once
+    per page when unbatched."""
+    if not batched:
+        return n_pages
+    if p[_DMASTRUCT] < 0.5:
+        return 1.0
+    full = np.floor(n_pages / BATCH_FOLIOS)
+    rest = n_pages - full * BATCH_FOLIOS
+    setups = full * min(float(workers), BATCH_FOLIOS)
+    if rest > 0.0:
+        setups += min(float(workers), rest)
+    return setups
+
+
+@njit
+def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
+    """Time the copy waits for the channels.
+
+    split: every page on every channel: the bytes over the engines' bandwidth plus the
+    per-entry work shared by the channels.  folio: batch by batch, the busiest channel's
+    folios (``ceil(folios / channels)``: a batch that does not divide evenly waits for its
+    fullest channel), each paying its entries and its bytes at the channel's share of the
+    bandwidth."""
+    if p[_DMASTRUCT] < 0.5:
+        channels = float(workers)
+        return (n_pages * p[_DMACHDESC] + n_pages * ptes_per_page * p[_DMAENT] / channels
+                + page_bytes * n_pages / (_dma_bandwidth_gbps(p, channels) * 1e3))
+    descriptors = min(1.0, page_bytes / DMA_SEGMENT_BYTES)
+    if not batched:
+        return n_pages * (p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
+                          + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3))
+    full = np.floor(n_pages / BATCH_FOLIOS)
+    rest = n_pages - full * BATCH_FOLIOS
+    total = 0.0
+    for folios, batches in ((float(BATCH_FOLIOS), full), (rest, 1.0)):
+        if folios <= 0.0 or batches <= 0.0:
+            continue
+        used = min(float(workers), folios)
+        per_folio = (descriptors * p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
+                     + page_bytes * used / (_dma_bandwidth_gbps(p, used) * 1e3))
+        total += batches * np.ceil(folios / used) * per_folio
+    return total
 
 
 @njit
@@ -340,10 +396,9 @@ def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, 
     total_bytes = page_bytes * n_pages
     # GB/s is 1e3 bytes per microsecond.
     if dma:
-        channels = _dma_channels_used(p, n_pages, workers, batched)
-        setups = 1.0 if batched else n_pages
-        return (p[_CCALL] + setups * p[_DMASET] + _dma_serial_us(p, n_pages, ptes_per_page, workers)
-                + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels))
+        return (p[_CCALL] + _dma_setups(p, n_pages, workers, batched) * p[_DMASET]
+                + _dma_serial_us(p, n_pages, ptes_per_page, workers)
+                + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched))
     bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
     if workers == 1:
         return p[_CCALL] + n_pages * p[_CPAGE] + total_bytes / (bandwidth * 1e3)
@@ -371,7 +426,7 @@ def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
     channels = _dma_channels_used(p, n_pages, workers, batched)
     serial = (_dma_serial_us(p, n_pages, ptes_per_page, workers)
               + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
-    copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels)
+    copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
