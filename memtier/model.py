@@ -42,48 +42,74 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     taking the channels), and the bytes move at ``smooth_min(channels * dma_channel_gbps,
     dma_ceiling_gbps)``.  The CPU waits for the copy: nothing overlaps.
 
-    ``"folio"``: whole folios are distributed over the channels, one descriptor per folio
-    (AMD's dcbm driver for PTDMA, Shivank Garg, "[RFC PATCH v4 5/6] drivers/migrate_offload:
-    add DMA batch copy driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30:
-    "batch-copies folios via DMA memcpy channels"; the batch flow of "[RFC PATCH 0/5]
-    Enhancements to Page Migration with Batch Offloading via DMA", 2024-06-14: unmap the
-    batch, copy the batch, then remap folio by folio; the driver's code as posted in "[PATCH
-    RFC V2 7/9] dcbm: add dma core batch migrator for batch page offloading", 2025-03-19,
-    ``folios_copy_dma_parallel()``: per folio ``dma_map_page()`` of source and destination,
-    ``device_prep_dma_memcpy()`` and ``tx_submit()`` on channel ``i % channels``, then
-    ``dma_async_issue_pending()`` on every channel and a wait for all).  The CPU pays,
-    serially and per folio, the kernel work below plus one descriptor
-    (``dma_descriptor_us``) plus mapping each further 4 KiB entry of a PTE-mapped folio for
-    the device (``dma_map_entry_us``).
-    The channels pay the bytes and, per page-table entry of the folio, ``dma_entry_us``
-    (one for a PMD-mapped THP, one per 4 KiB for an mTHP).  With ``c`` channels, the
-    serial CPU work of one folio overlaps copies running on the *other* channels: a share
-    ``dma_overlap * (1 - 1/c)`` of the smaller of the two totals is hidden.  With one
-    channel nothing is hidden; with many, the time falls to the larger of the two: a
-    floor set by the serial per-folio work.  The overlap is the model's reading of the
-    data, not of that code (which submits a whole batch before starting the channels: the
-    overlap can only come from successive batches, or from an engine that starts on
-    submission); ``dma_overlap`` is therefore fitted, and 0 makes every cost add up.
-    An unbatched migration hands the engine one
-    folio at a time (one channel busy, nothing to overlap); a batch of ``n`` folios keeps at
-    most ``n`` channels busy (dcbm: ``thread_count = min(thread_count, folios_cnt_total)``,
-    folios assigned round-robin).  Evidence: AMD's Zen3 series
-    (``data/amd_zen3_2026.csv``): per folio, 1 MiB mTHPs take 229 us at 1 channel and
-    93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work); 4 KiB folios 1.8 us then
-    1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep scaling (165, 77, 45,
-    31 us) until the engine's ceiling.  Throughput of 4 KiB folios *rises* with channels
-    (2.33 to 3.29 GB/s from 1 to 16), which the split structure cannot give: it adds a
-    descriptor per channel per page.
+    ``"folio"``: whole folios are distributed over the channels (AMD's dcbm driver for
+    PTDMA, Shivank Garg, "[RFC PATCH v4 5/6] drivers/migrate_offload: add DMA batch copy
+    driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30: "batch-copies folios via DMA
+    memcpy channels"; the batch flow of "[RFC V3 0/9] Accelerate page migration with batch
+    copying and hardware offload", 2025-09-23: ``migrate_pages_batch()`` takes
+    ``NR_MAX_BATCHED_MIGRATION`` (512) folios at a time, unmaps them, copies the batch, then
+    remaps folio by folio; V3 changelog: "Switched from per-folio dma_map_page() to batch
+    dma_map_sgtable()", "Single completion interrupt per batch").  The model follows that
+    code batch by batch (:data:`BATCH_FOLIOS`):
+
+    - each batch of ``k`` folios uses ``u = min(channels, k)`` channels, and every channel
+      used pays a set-up (``dma_setup_us``: its scatter-gather tables, mapping them for the
+      device, its completion), so a call pays ``u`` set-ups per batch;
+    - the copy waits for the fullest channel: ``ceil(k / u)`` folios (a batch that does not
+      divide evenly waits for the channel with one folio more);
+    - a channel pays, per folio, its descriptors (``dma_channel_descriptor_us`` each), one
+      entry of work per page-table entry (``dma_entry_us``: one for a PMD-mapped THP, one
+      per 4 KiB for a PTE-mapped folio) and its bytes at its share of the bandwidth.
+      Descriptors: dcbm issues one ``dmaengine_prep_dma_memcpy()`` per mapped
+      scatter-gather segment ("dcbm = per-segment dmaengine_prep_dma_memcpy", Garg,
+      2026-04-23), and PTDMA runs a channel's descriptors one at a time: the next is started
+      from the completion of the previous (``pt_cmd_callback()`` in
+      ``drivers/dma/ptdma/ptdma-dmaengine.c``; one command queue, one channel per PTDMA
+      device).  Mapping a list through the IOMMU merges consecutive small folios into
+      segments of at most the device's maximum segment (``iommu_dma_map_sg()``; the PCI
+      core's default ``dma_set_max_seg_size(65536)``, which ``ptdma-pci.c`` does not raise):
+      a folio under :data:`DMA_SEGMENT_BYTES` costs ``folio / 64 KiB`` of a descriptor, a
+      larger one a whole descriptor (mapping never splits an entry).  This is the one rule
+      here that assumes an IOMMU in translated mode (Linux's default on EPYC); without one
+      every folio is its own descriptor;
+    - the CPU pays, serially and per folio, the kernel work below plus its share of the
+      submission (``dma_descriptor_us``) and of mapping each further 4 KiB entry of a
+      PTE-mapped folio for the device (``dma_map_entry_us``).
+
+    With ``u`` channels, the serial CPU work overlaps copies running on the *other* channels:
+    a share ``dma_overlap * (1 - 1/u)`` of the smaller of the two totals is hidden; with one
+    channel nothing is hidden, with many the time falls towards the larger of the two (a
+    floor set by the serial per-folio work).  The overlap is the model's reading of the
+    data, not of that code (which submits a batch before it starts the channels, channel by
+    channel: only submission can overlap copies already running); ``dma_overlap`` is
+    therefore fitted, and 0 makes every cost add up.  An unbatched migration hands the
+    engine one folio at a time (one channel busy, one set-up per folio, nothing to overlap).
+
+    Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
+    229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
+    4 KiB folios 1.8 us then 1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep
+    scaling (165, 77, 45, 31 us) until the engine's ceiling.  Throughput of 4 KiB folios
+    *rises* with channels (2.33 to 3.29 GB/s from 1 to 16), which the split structure
+    cannot give: it adds a descriptor per channel per page.  The per-descriptor channel
+    time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
+    folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
+    2 MiB against 8 and 2); without it the fit's largest in-sample error was 28%, with it
+    21% (the fit puts a descriptor at about 8 us of channel time: the completion interrupt
+    and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
+    slowed by 512 descriptors per 2 MiB, which is the evidence for merging into 64 KiB
+    segments.
 
     Channels and engines (``ModelParams.dma_channels_per_engine``, both structures).  A DMA
     channel is a hardware queue; where several queues sit on one engine they share its
     bandwidth, and a lone queue gets nearly all of it.  The bytes therefore move at
     ``smooth_min(engines * dma_channel_gbps, dma_ceiling_gbps)`` with ``engines =
-    ceil(channels / dma_channels_per_engine)``; the per-entry channel work is spread over
-    every queue.  This is the model's reading of the AMD series, not a documented fact about
-    PTDMA: 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
+    ceil(channels / dma_channels_per_engine)``; per-descriptor and per-entry work is each
+    queue's own.  This is the model's reading of the AMD series, not a documented fact about
+    PTDMA, whose driver gives each device one queue and one channel (so what two channels
+    would share there is not a device but the path behind it): 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
     then 27, 46.5 and 67 on 4, 8 and 16 (two, four, eight engines, under the ceiling), while
-    small folios, whose time is per-entry queue work, gain 1.6x from one channel to two.
+    small folios, whose time is per-descriptor and per-entry queue work, gain 1.6x from one
+    channel to two.
     The default, 1, is the model of the RFC (every channel its own engine); the fit tries
     1, 2 and 4 when the data have several channel counts, like the structure.
 Batching
