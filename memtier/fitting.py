@@ -79,7 +79,7 @@ from .measurements import load_measurements
 from .model import (ARRAY_SIZE, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
                     prepared_gbps, table_gbps)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_COLUMNS = ["page_size", "n_pages", "copy", "workers", "batched", "exchange"]
 #: Weight of the prior that pulls each fitted parameter towards ``base``: moving a parameter
 #: by a factor e costs as much as a 3% misfit of one row.
@@ -586,7 +586,7 @@ def load_fit(path) -> Fit:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a memtier fit (not JSON: {error})") from None
-    if not isinstance(data, dict) or data.get("memtier_fit") not in (1, FORMAT_VERSION):
+    if not isinstance(data, dict) or data.get("memtier_fit") not in (1, 2, FORMAT_VERSION):
         raise ValueError(f"{path}: not a memtier fit (written by Fit.save / memtier fit --out)")
     table = load_measurements(pd.DataFrame(data["measurements"]), name=str(path))
     params = ModelParams(**data["params"])
@@ -594,6 +594,11 @@ def load_fit(path) -> Fit:
     if data["memtier_fit"] == 1:
         # Version 1 had no structure and fewer DMA terms: the old parameters, the new ones stated.
         samples = np.zeros((0, ARRAY_SIZE))
+    elif data["memtier_fit"] == 2 and samples.size:
+        # Version 2 had no per-descriptor channel time: its stated value in every replicate.
+        samples = samples.reshape(len(samples), -1)
+        at = ModelParams.names().index("dma_channel_descriptor_us")
+        samples = np.insert(samples, at, params.dma_channel_descriptor_us, axis=1)
     samples = samples.reshape(-1, ARRAY_SIZE)
     return Fit(params, list(data["free"]), table, samples, data["confidence"],
                open=list(data.get("open", [])), structure=data.get("structure", {}),

@@ -1,5 +1,6 @@
 """Fitting: accuracy on the RFC, prediction of held-out rows, parameter recovery, persistence."""
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,17 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
+    # A fit written before the per-descriptor channel time (format 2) loads with its stated value.
+    data = json.loads(path.read_text())
+    at = ModelParams.names().index("dma_channel_descriptor_us")
+    data["memtier_fit"] = 2
+    del data["params"]["dma_channel_descriptor_us"]
+    data["samples"] = np.delete(np.array(data["samples"]), at, axis=1).tolist()
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = load_fit(tmp_path / "old.json")
+    assert old.params == rfc_fit.params.replace(dma_channel_descriptor_us=ModelParams().dma_channel_descriptor_us)
+    assert old.samples.shape == rfc_fit.samples.shape
+    assert (old.samples[:, at] == ModelParams().dma_channel_descriptor_us).all()
 
 
 # --- issue 8: a machine the model was not made on (AMD Zen3, PTDMA) ---------------------------
