@@ -214,7 +214,8 @@ class ModelParams:
     dma_ceiling_gbps: float = _param(5.1, 0.1, 1000.0, "GB/s",
         "ceiling of the DMA engine over all channels")
     dma_setup_us: float = _param(20.0, 0.0, 5000.0, "us",
-        "per-call DMA set-up (map pages for the device, take the channels); an estimate")
+        "DMA set-up (map pages for the device, take the channels, wait for completion): per "
+        "call (split) or per channel of every batch (folio); an estimate")
     dma_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
         "per-descriptor submission, paid serially by the CPU: one per channel per page "
         "(split) or one per folio (folio); an estimate for the RFC's machine")
