@@ -50,7 +50,10 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     ``NR_MAX_BATCHED_MIGRATION`` (512) folios at a time, unmaps them, copies the batch, then
     remaps folio by folio; V3 changelog: "Switched from per-folio dma_map_page() to batch
     dma_map_sgtable()", "Single completion interrupt per batch").  The model follows that
-    code batch by batch (:data:`BATCH_FOLIOS`):
+    code batch by batch (:data:`BATCH_FOLIOS`).  Mainline's ``migrate_pages()`` counts the
+    512 in base pages (a batch of one 2 MiB THP); with one folio per batch a THP could use
+    one channel only, which AMD's 2 MiB rows (12.6 to 67 GB/s from 1 to 16 channels)
+    contradict, so the model counts folios, as the series' own description does:
 
     - each batch of ``k`` folios uses ``u = min(channels, k)`` channels, and every channel
       used pays a set-up (``dma_setup_us``: its scatter-gather tables, mapping them for the
@@ -70,8 +73,8 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
       core's default ``dma_set_max_seg_size(65536)``, which ``ptdma-pci.c`` does not raise):
       a folio under :data:`DMA_SEGMENT_BYTES` costs ``folio / 64 KiB`` of a descriptor, a
       larger one a whole descriptor (mapping never splits an entry).  This is the one rule
-      here that assumes an IOMMU in translated mode (Linux's default on EPYC); without one
-      every folio is its own descriptor;
+      here that assumes an IOMMU in translated mode (the kernel's default unless booted
+      with ``iommu=pt``); without one every folio is its own descriptor;
     - the CPU pays, serially and per folio, the kernel work below plus its share of the
       submission (``dma_descriptor_us``) and of mapping each further 4 KiB entry of a
       PTE-mapped folio for the device (``dma_map_entry_us``).
@@ -89,8 +92,8 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
     4 KiB folios 1.8 us then 1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep
     scaling (165, 77, 45, 31 us) until the engine's ceiling.  Throughput of 4 KiB folios
-    *rises* with channels (2.33 to 3.29 GB/s from 1 to 16), which the split structure
-    cannot give: it adds a descriptor per channel per page.  The per-descriptor channel
+    *rises* with channels (2.33 to 3.29 GB/s from 1 to 16), which the split structure gives
+    only where bytes outweigh descriptors: it adds a descriptor per channel per page.  The per-descriptor channel
     time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
     folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
     2 MiB against 8 and 2); without it the fit's largest in-sample error was 28%, with it
