@@ -417,6 +417,13 @@ class Fit:
     structure: dict = field(default_factory=dict)
     excluded: list = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        # one line: the dataclass repr printed every parameter and the whole table
+        return (f"<Fit: {len(self.free)} of {len(self.params.bounds())} parameters "
+                f"fitted to {len(self.measurements)} measurements, median error "
+                f"{self.median_error:.1%}, largest {self.max_error:.1%}, {len(self.samples)} "
+                "bootstrap rounds; .report() for the parameters>")
+
     # --- prediction ---
     def predict(self, configurations) -> np.ndarray:
         """Modelled GB/s for each row of a table of configurations (throughput columns, if
