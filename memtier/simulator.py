@@ -7,7 +7,7 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   fast node while under its limit, else on the slow node (``MPOL_PREFERRED`` with
   ``MPOL_F_MEMCG``, patches 18-19).
 - **Lists** (list policies), per node, with the kernel's rules for anonymous pages
-  (``shared/reference/linux-lru.md``): new pages join the active list; every access sets the
+  (``docs/linux-lru.md``): new pages join the active list; every access sets the
   page's accessed bit; a scan of the inactive list activates a page whose bit is set
   (clearing it) and leaves an unreferenced page inactive; a scan of the active list moves
   every page to the inactive list, clearing its bit.
