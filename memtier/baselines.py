@@ -16,7 +16,7 @@ from ._jit import njit
 from .hotset import _true_hot_set
 from .lists import (
     C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
-    C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FIRST_FAST, FS_REMAINING, IN_TRUE_SET,
+    C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FS_REMAINING, IN_TRUE_SET,
     K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, PRESENT, S_DISTINCT, S_FAST_USED,
     S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _calls_cost_us,
     _mark_move,
@@ -102,8 +102,8 @@ def _run_lru(trace, final, config, fconfig, migrate_cost, pages, flags, queue, t
     ``pages[page]`` is the page's record, 8 bytes: its queue slot (``[SLOT]``;
     ``NOT_CACHED`` off the fast node, ``UNTOUCHED`` before its first access) and its
     accesses in the period (``[COUNT]``).  ``flags`` are written at a page's first access
-    (``PRESENT``, ``STATIC_FAST``) and at its first access of a period (``FIRST_FAST`` on a
-    hit), not at every access.
+    (``PRESENT``, ``STATIC_FAST``), not at every access; a hit at the page's first access of
+    a period is kept in ``touched`` (``~page``, :mod:`memtier.hotset`).
 
     Why this rather than a doubly linked list: an access to a cached page reads and writes
     only its own record, plus one queue slot, where unlinking a list node also writes both
@@ -168,10 +168,8 @@ def _run_lru(trace, final, config, fconfig, migrate_cost, pages, flags, queue, t
             tail += 1
             c = pages[page, COUNT]
             if c == 0:
-                touched[n_touched] = page
+                touched[n_touched] = ~page if hit else page  # memtier.hotset
                 n_touched += 1
-                if hit:
-                    flags[page] |= FIRST_FAST
             pages[page, COUNT] = c + 1
         state[S_LRU_HEAD] = head
         state[S_LRU_TAIL] = tail
@@ -235,7 +233,7 @@ def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touche
         f = flags[page]
         if f & IN_TRUE_SET:
             hits += counts[page]
-            f |= FIRST_FAST
+            touched[j] = ~page  # fast for the whole period, from its first access on
             if not f & FAST:
                 f |= FAST
                 fast_pages[kept] = page
@@ -371,11 +369,10 @@ def _run_reactive(trace, final, config, fconfig, migrate_cost, flags, fast_pages
                     state[S_SLOW_USED] += 1
             fast = (f >> 1) & 1
             hits += fast
+            flags[page] = f
             c = counts[page]
-            first = np.int64(c == 0)
-            flags[page] = f | (fast << 6) * first
-            touched[n_touched] = page
-            n_touched += first
+            touched[n_touched] = page ^ -fast  # memtier.hotset
+            n_touched += c == 0
             counts[page] = c + 1
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct

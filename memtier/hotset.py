@@ -5,6 +5,9 @@ them).  The top pages of a period are its ``k`` most accessed pages (``k`` is th
 node's limit), ties broken by first touch in the period; they are found from a histogram of
 the period's access counts in time linear in the pages touched, without sorting them.  The
 metrics built on them are computed in :func:`memtier.lists._score`.
+
+``touched`` holds the period's pages in first-touch order, each stored as ``~page`` (negative)
+when the page was on the fast node at that first access: ``page ^ (page >> 31)`` reads it.
 """
 import numpy as np
 
@@ -29,7 +32,8 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
     top = histogram.shape[0] - 1
     most = 0
     for i in range(n_touched):
-        c = min(counts[touched[i]], top)
+        page = touched[i]
+        c = min(counts[page ^ (page >> 31)], top)
         histogram[c] += 1
         most = max(most, c)
     above = 0
@@ -41,7 +45,8 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
         big = np.empty(histogram[top], dtype=np.int64)
         j = 0
         for i in range(n_touched):
-            c = counts[touched[i]]
+            page = touched[i]
+            c = counts[page ^ (page >> 31)]
             if c >= top:
                 big[j] = c
                 j += 1
@@ -62,6 +67,7 @@ def _true_hot_set(k, counts, touched, n_touched, flags, histogram):
         return 0
     for i in range(n_touched):
         page = touched[i]
+        page ^= page >> 31
         c = counts[page]
         if c > threshold or (c == threshold and ties > 0):
             if c == threshold:

@@ -48,7 +48,8 @@ ACTIVE = 4         # PG_active: on an active list
 ACCESSED = 8       # the page-table entry's accessed (young) bit, set by every access
 # STATIC_FAST = 16: where first-touch placement (the static policy) puts the page, and
 # IN_TRUE_SET = 32: scratch, in the period's top pages (both from memtier.hotset)
-FIRST_FAST = 64    # on the fast node at its first access of the period (= FAST << 5)
+# 64 is free (whether a page was fast at its first access of the period is kept in
+# ``touched``, as the sign of its entry: memtier.hotset)
 NEW = 128          # allocated during the current period
 
 # Marks (``pagestat[page, P_MARKS]``).
@@ -517,6 +518,8 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     n_top = 0
     for i in range(n_touched):
         page = touched[i]
+        first_fast = page < 0
+        page ^= page >> 31
         c = counts[page]
         counts[page] = 0
         f = flags[page]
@@ -527,7 +530,7 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
                 ties -= 1
             top[n_top] = page
             n_top += 1
-            if f & FIRST_FAST:
+            if first_fast:
                 top_fast += 1
         if deciding:
             m = pagestat[page, P_MARKS]
@@ -538,13 +541,13 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
                     demoted_worth += 1
                     fast_worth += 1
                 elif not f & NEW:
-                    if f & FIRST_FAST:
+                    if first_fast:
                         fast_worth += 1
                     else:
                         missed_worth += 1
             if m & IN_STAY:
                 pagestat[page, P_STAY] += c
-        flags[page] = f & ~(FIRST_FAST | NEW)
+        flags[page] = f & ~NEW
     if state[S_PERIOD] == 0:
         reactive_hits = static_hits
     state[S_N_TOP] = n_top
@@ -596,6 +599,27 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
 
 
 @njit
+def _allocate(page, distinct, demotion, config, fconfig, migrate_cost, flags, ring, meta, state, moved,
+              pagestat, pending):
+    """A page's first access: its flags, and its place on a list (the slow path of the access
+    loop, kept out of it)."""
+    fast_capacity = config[K_FAST_CAPACITY]
+    f = PRESENT | ACTIVE | NEW
+    if distinct <= fast_capacity:
+        f |= STATIC_FAST
+    if demotion and state[S_FAST_USED] >= fast_capacity:
+        _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
+    if state[S_FAST_USED] < fast_capacity:
+        f |= FAST
+        state[S_FAST_USED] += 1
+        _push_head(FAST_ACTIVE, page, ring, meta)
+    else:
+        state[S_SLOW_USED] += 1
+        _push_head(SLOW_ACTIVE, page, ring, meta)
+    return f
+
+
+@njit
 def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                iso_slow, iso_fast, counts, touched, histogram, top, state, fstate, moved, pagestat,
                pending, out):
@@ -624,28 +648,16 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             f = flags[page]
             if f == 0:
                 distinct += 1
-                f = PRESENT | ACTIVE | NEW
-                if distinct <= fast_capacity:
-                    f |= STATIC_FAST
-                if demotion and state[S_FAST_USED] >= fast_capacity:
-                    _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat,
-                             pending)
-                if state[S_FAST_USED] < fast_capacity:
-                    f |= FAST
-                    state[S_FAST_USED] += 1
-                    _push_head(FAST_ACTIVE, page, ring, meta)
-                else:
-                    state[S_SLOW_USED] += 1
-                    _push_head(SLOW_ACTIVE, page, ring, meta)
+                f = _allocate(page, distinct, demotion, config, fconfig, migrate_cost, flags, ring, meta, state,
+                              moved, pagestat, pending)
             fast = (f >> 1) & 1
             hits += fast
-            # branch-free: FIRST_FAST (= FAST << 5) and the touched slot count only at the
-            # page's first access in the period
+            flags[page] = f | ACCESSED
+            # branch-free: the slot is overwritten unless this is the page's first access in
+            # the period; ~page when it is on the fast node then (memtier.hotset)
             c = counts[page]
-            first = np.int64(c == 0)
-            flags[page] = f | ACCESSED | (fast << 6) * first
-            touched[n_touched] = page
-            n_touched += first
+            touched[n_touched] = page ^ -fast
+            n_touched += c == 0
             counts[page] = c + 1
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct

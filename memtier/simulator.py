@@ -7,7 +7,7 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   fast node while under its limit, else on the slow node (``MPOL_PREFERRED`` with
   ``MPOL_F_MEMCG``, patches 18-19).
 - **Lists** (list policies), per node, with the kernel's rules for anonymous pages
-  (``shared/reference/linux-lru.md``): new pages join the active list; every access sets the
+  (``docs/linux-lru.md``): new pages join the active list; every access sets the
   page's accessed bit; a scan of the inactive list activates a page whose bit is set
   (clearing it) and leaves an unreferenced page inactive; a scan of the active list moves
   every page to the inactive list, clearing its bit.
@@ -202,7 +202,21 @@ def _cost_params(fit):
 def _cost_arrays(mechanism: Mechanism, params, largest_call: int, single_thread_base: bool):
     """Microseconds of one call moving ``k`` pages (or exchanging ``k`` pairs), ``k = 0 ..
     largest_call``.  With ``single_thread_base``, 4 KiB pages are copied by one thread
-    (patch 23: ``mode & ~MIGRATE_MT`` for base pages; DMA is kept)."""
+    (patch 23: ``mode & ~MIGRATE_MT`` for base pages; DMA is kept).  Cached: a sweep asks
+    for the same arrays run after run (copies are returned)."""
+    key = (mechanism, tuple(params.to_array().tolist()), largest_call, single_thread_base)
+    if key not in _COSTS:
+        if len(_COSTS) > 64:
+            _COSTS.clear()
+        _COSTS[key] = _compute_cost_arrays(mechanism, params, largest_call, single_thread_base)
+    migrate, exchange = _COSTS[key]
+    return migrate.copy(), exchange.copy()
+
+
+_COSTS: dict = {}
+
+
+def _compute_cost_arrays(mechanism: Mechanism, params, largest_call: int, single_thread_base: bool):
     from .model import call_time_us
 
     workers = mechanism.workers
@@ -363,7 +377,7 @@ def simulate(
     concurrent = mechanism.batched or "batch-every-mechanism" in chosen_variants
     most_moved = min(fast_capacity, n_pages)
     call_pages = mechanism.batch_pages if concurrent else most_moved
-    if code in (lists.LRU, lists.RECLAIM_DEMOTION, lists.ORACLE) or policy in policies.MODULES:
+    if code not in (lists.ACTIVE_SHRINK, lists.REACTIVE_ORACLE):  # their moves are charged per batch
         call_pages = mechanism.batch_pages
     single_thread_base = code == lists.ACTIVE_SHRINK and "mt-base-pages" not in chosen_variants
     migrate_cost, exchange_cost = _cost_arrays(mechanism, _cost_params(fit),
