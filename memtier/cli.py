@@ -188,7 +188,6 @@ def _capacity(text: str, n_pages: int, name: str) -> int:
         raise CliError(f"{name} {text!r} is not a page count (4096) or a share of the pages (10%)") from None
 
 
-<<<<<<< HEAD
 def _policy_params(pairs, policies) -> dict:
     """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
     from . import policies as classifiers
@@ -209,7 +208,8 @@ def _policy_params(pairs, policies) -> dict:
         except ValueError:
             raise CliError(f"--param {name}={value!r}: the value must be a number") from None
     return chosen
-=======
+
+
 def _generated_trace(args):
     """The trace ``--workload`` names; ``mix`` interleaves the ``--mix-of`` workloads, each on
     its own share of the pages and of the accesses (``workloads.mix``)."""
@@ -238,7 +238,6 @@ def _generated_trace(args):
     parts = [one(kind, n_pages, n_accesses, args.seed + j)
              for j, (kind, (n_pages, n_accesses)) in enumerate(zip(kinds, shares))]
     return workloads.mix(*parts, seed=args.seed)
->>>>>>> issue9
 
 
 def _simulate(args) -> int:
