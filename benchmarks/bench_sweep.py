@@ -38,7 +38,8 @@ import pandas as pd
 
 import memtier
 from memtier import workloads
-from memtier.sweep import RUN_COLUMNS
+from memtier.simulator import POLICIES
+from memtier.sweeps import RUN_COLUMNS
 
 
 def _simulate(trace_path, policy, share, mechanism, fit):
@@ -62,7 +63,7 @@ def main():
     mechanisms = ["linux", "mt8"]
     grid = dict(policies="all", fast_capacity=[f"{100 * s:g}%" for s in shares], mechanisms=mechanisms,
                 fit=memtier.default_fit(), progress=False)
-    cells = len(traces) * len(memtier.simulator.POLICIES) * len(shares) * len(mechanisms)
+    cells = len(traces) * len(POLICIES) * len(shares) * len(mechanisms)
     print(f"{cells} cells: 2 traces of {args.accesses:,} accesses over {args.pages:,} pages, "
           f"{os.cpu_count()} cores")
 
@@ -93,7 +94,7 @@ def main():
     zipf_path = folder / f"zipf_{args.pages}_{args.accesses}.npy"
     workloads.save_trace(traces["zipf"], zipf_path, force=True)
     jobs = [(path, policy, share, mechanism, grid["fit"].params) for path in (hot, zipf_path)
-            for policy in memtier.simulator.POLICIES for share in shares for mechanism in mechanisms]
+            for policy in POLICIES for share in shares for mechanism in mechanisms]
     start = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
         control = list(pool.map(_simulate, *zip(*jobs)))

@@ -41,7 +41,11 @@ def _command(sub, name: str, summary: str, example: str, handler):
 def _reproduce(args) -> int:
     from .reproduce import reproduce
 
-    out = reproduce(args.out, quick=args.quick, force=args.force, bootstrap=args.bootstrap)
+    def step(message):
+        print(f"memtier reproduce: {message}", file=sys.stderr, flush=True)
+
+    out = reproduce(args.out, quick=args.quick, force=args.force, bootstrap=args.bootstrap,
+                    progress=None if args.quiet else step)
     print(f"figures and tables written to {out}")
     return 0
 
@@ -100,7 +104,21 @@ def _predict(args) -> int:
         f"{gbps:.3f} GB/s ({time_us:.1f} us per call); "
         f"{result.confidence:.0%} interval {low[0]:.3f}-{high[0]:.3f} GB/s"
     )
+    print(f"for: {_describe_configuration(config.iloc[0])}; model fitted in {args.fit}")
     return 0
+
+
+def _describe_configuration(row) -> str:
+    """One migration configuration in words, as ``predict`` computed it."""
+    from .measurements import format_page_size
+
+    n_pages = int(row["n_pages"])
+    workers = int(row["workers"])
+    copier = (f"{workers} DMA channel{'s' * (workers > 1)}" if row["copy"] == "dma"
+              else f"{workers} copy thread{'s' * (workers > 1)}")
+    return (f"{n_pages} x {format_page_size(int(row['page_size']))} page{'s' * (n_pages > 1)}, {copier}, "
+            f"{'batched' if row['batched'] else 'one page at a time'}, "
+            f"{'exchanged' if row['exchange'] else 'migrated'}, timer scope {row['scope']}")
 
 
 def _add_model_commands(sub) -> None:
@@ -115,6 +133,7 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer bootstrap rounds, smaller simulations")
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap rounds for the intervals")
     p.add_argument("--force", action="store_true", help="overwrite files already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
 
     p = _command(
         sub,
@@ -147,7 +166,9 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--dma", action="store_true", help="copy with a DMA engine instead of CPU threads")
     p.add_argument("--batched", action="store_true", help="concurrent (batched) migration of the list")
     p.add_argument("--exchange", action="store_true", help="exchange pages instead of migrating them")
-    p.add_argument("--scope", default="migrate", choices=("syscall", "migrate", "copy"))
+    p.add_argument("--scope", default="migrate", choices=("syscall", "migrate", "copy"),
+                   help="what the time covers: syscall (move_pages end to end), migrate (the kernel's "
+                        "migrate_pages()) or copy (the data copy only) (default: %(default)s)")
 
 
 # --- the simulator ----------------------------------------------------------------------------
@@ -167,11 +188,64 @@ def _capacity(text: str, n_pages: int, name: str) -> int:
         raise CliError(f"{name} {text!r} is not a page count (4096) or a share of the pages (10%)") from None
 
 
+def _policy_params(pairs, policies) -> dict:
+    """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
+    from . import policies as classifiers
+
+    accepted = {name for policy in policies if policy in classifiers.MODULES
+                for name in classifiers.parameters(policy)}
+    chosen = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not value:
+            raise CliError(f"--param {pair!r}: give NAME=VALUE, e.g. --param hot_threshold_ms=500")
+        if name not in accepted:
+            raise CliError(f"--param {name}: no chosen policy takes it; the chosen policies take "
+                           f"{', '.join(sorted(accepted)) or 'no parameters'}")
+        try:
+            chosen[name] = float(value)
+        except ValueError:
+            raise CliError(f"--param {name}={value!r}: the value must be a number") from None
+    return chosen
+
+
+def _generated_trace(args):
+    """The trace ``--workload`` names; ``mix`` interleaves the ``--mix-of`` workloads, each on
+    its own share of the pages and of the accesses (``workloads.mix``)."""
+    from . import workloads
+
+    def one(kind, n_pages, n_accesses, seed):
+        options = {"seed": seed} if kind != "scan" else {}
+        if kind == "zipf":
+            options["alpha"] = args.alpha
+        if kind == "hot_set":
+            options.update(hot_fraction=args.hot_fraction, hot_probability=args.hot_probability,
+                           phases=args.phases)
+        return workloads.GENERATORS[kind](n_pages, n_accesses, **options)
+
+    if args.workload != "mix":
+        return one(args.workload, args.pages, args.accesses, args.seed)
+    kinds = [kind.strip() for kind in args.mix_of.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in workloads.GENERATORS]
+    if not kinds or unknown:
+        raise CliError(f"--mix-of {args.mix_of!r}: give workloads from {', '.join(sorted(workloads.GENERATORS))} "
+                       "separated by commas, e.g. zipf,scan")
+    if args.pages < len(kinds) or args.accesses < len(kinds):
+        raise CliError(f"--pages and --accesses must be at least {len(kinds)} to mix {len(kinds)} workloads")
+    shares = [(args.pages * (j + 1) // len(kinds) - args.pages * j // len(kinds),
+               args.accesses * (j + 1) // len(kinds) - args.accesses * j // len(kinds)) for j in range(len(kinds))]
+    parts = [one(kind, n_pages, n_accesses, args.seed + j)
+             for j, (kind, (n_pages, n_accesses)) in enumerate(zip(kinds, shares))]
+    return workloads.mix(*parts, seed=args.seed)
+
+
 def _simulate(args) -> int:
     import numpy as np
     import pandas as pd
 
     from . import workloads
+    from . import policies as classifiers
     from .mechanisms import Mechanism
     from .simulator import POLICIES, simulate
 
@@ -183,16 +257,20 @@ def _simulate(args) -> int:
     else:
         if args.pages is None or args.accesses is None:
             raise CliError("give --pages and --accesses for a generated workload (or --trace FILE.npy)")
-        options = {"seed": args.seed} if args.workload != "scan" else {}
-        if args.workload == "zipf":
-            options["alpha"] = args.alpha
-        if args.workload == "hot_set":
-            options.update(hot_fraction=args.hot_fraction, hot_probability=args.hot_probability,
-                           phases=args.phases)
-        trace = workloads.GENERATORS[args.workload](args.pages, args.accesses, **options)
+        trace = _generated_trace(args)
         n_pages = args.pages
+    writes = None
+    if args.trace:
+        writes_file = workloads.writes_path(args.trace)
+        if writes_file.exists():
+            writes = np.load(writes_file, mmap_mode="r")
+    elif args.write_share:
+        writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
     pages_for_shares = n_pages if n_pages is not None else int(np.max(trace)) + 1
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
+    if args.policy == "all" and args.period_s is not None:
+        policies.remove("oracle")  # its periods must be counts of accesses
+        print("oracle left out: with --period-s its periods' lengths would depend on its own placement")
     mechanism = Mechanism.named(args.mechanism, page_bytes=args.page_size, batch_pages=args.batch_pages)
     fit = None
     if args.fit:
@@ -203,18 +281,26 @@ def _simulate(args) -> int:
     slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
                                                               "--slow-capacity")
     progress = not args.quiet and len(trace) >= 5_000_000
+    chosen = _policy_params(args.param, policies)
     summaries, tables = [], []
     for policy in policies:
+        if policy in classifiers.MODULES:  # their own parameters; no mm_manage budget
+            options = {name: value for name, value in chosen.items() if name in classifiers.parameters(policy)}
+        else:
+            options = dict(variants=args.variants if policy == "active-shrink" else None,
+                           migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
         result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
-                          mechanism=mechanism, fit=fit, migration_share=args.migration_share,
-                          max_migrate_pages=args.max_migrate_pages, progress=progress)
+                          period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
+                          writes=writes, progress=progress, **options)
         summaries.append(result.summary())
         tables.append(result.periods.assign(policy=policy))
     summary = pd.DataFrame(summaries).set_index("policy")
-    columns = ["fast_hit_ratio", "precision", "recall", "promoted", "demoted", "exchanged",
-               "migration_us", "time_us", "speedup_vs_static", "speedup_vs_all_slow"]
-    print(f"{len(trace)} accesses, fast capacity {fast} pages, period {result.config['period']} accesses, "
-          f"{mechanism.label}")
+    columns = ["fast_hit_ratio", "vs_reactive", "placement_accuracy", "promotion_precision",
+               "promotion_recall", "promoted", "demoted", "exchanged", "migration_us", "scan_us", "time_us",
+               "speedup_vs_static"]
+    period = (f"period {args.period_s} s" if args.period_s is not None
+              else f"period {result.config['period']} accesses")
+    print(f"{len(trace)} accesses, fast capacity {fast} pages, {period}, {mechanism.label}")
     print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
     if args.out:
         table = pd.concat(tables, ignore_index=True)
@@ -228,7 +314,7 @@ def _simulate(args) -> int:
 
 def _add_simulator_commands(sub) -> None:
     from .mechanisms import MECHANISMS
-    from .simulator import POLICIES
+    from .simulator import ALL_POLICIES, POLICIES, RMAP_WALK_NS, VARIANTS
     from .workloads import GENERATORS
 
     p = _command(
@@ -241,8 +327,11 @@ def _add_simulator_commands(sub) -> None:
         """,
         _simulate,
     )
-    p.add_argument("--workload", default="hot_set", choices=sorted(GENERATORS),
-                   help="generated trace (default: %(default)s)")
+    p.add_argument("--workload", default="hot_set", choices=sorted(GENERATORS) + ["mix"],
+                   help="generated trace (default: %(default)s); mix: the --mix-of workloads interleaved")
+    p.add_argument("--mix-of", default="zipf,scan",
+                   help="mix: workloads to interleave, each on an equal share of pages and accesses "
+                        "(default: %(default)s)")
     p.add_argument("--trace", help="a .npy trace of page numbers (read memory-mapped) instead of --workload")
     p.add_argument("--pages", type=int, help="pages in the address space")
     p.add_argument("--accesses", type=int, help="accesses to generate")
@@ -252,18 +341,30 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--hot-probability", type=float, default=0.9,
                    help="hot_set: share of accesses to the hot set (default: 0.9)")
     p.add_argument("--phases", type=int, default=1, help="hot_set: hot-set changes (default: 1)")
-    p.add_argument("--policy", default="active-shrink",
-                   help=f"{', '.join(POLICIES)}; several separated by commas, or 'all' (default: %(default)s)")
     p.add_argument("--fast-capacity", required=True, help="fast-node limit: pages, or a share such as 10%%")
     p.add_argument("--slow-capacity", help="slow-node limit: pages or a share (default: every page)")
+    p.add_argument("--write-share", type=float, default=0.0,
+                   help="generated workloads: share of accesses that write (default: 0)")
+    p.add_argument("--policy", default="active-shrink",
+                   help=f"{', '.join(ALL_POLICIES)}; several separated by commas, or 'all' (the list policies "
+                        f"and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a parameter of numa-balancing, tpp or hemem, named as in the kernel or the paper, e.g. "
+                        "hot_threshold_ms=500 or sample_period=101 (repeatable; see memtier.policies)")
+    p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
+    p.add_argument("--period-s", type=float,
+                   help="seconds of simulated access time between mm_manage calls (the RFC: 1-5 s), "
+                        "instead of --period")
+    p.add_argument("--rmap-ns", type=float, default=RMAP_WALK_NS,
+                   help="ns charged per page a list scan looks at (default: %(default)s, an estimate)")
     p.add_argument("--mechanism", default="linux", choices=list(MECHANISMS), metavar="MECHANISM",
                    help=f"how pages move: {', '.join(MECHANISMS)} (default: %(default)s)")
     p.add_argument("--page-size", default="4K", help="bytes of one page: 4K, 2M, ... (default: 4K)")
     p.add_argument("--batch-pages", type=int, default=16, help="pages per migration call (default: 16)")
-    p.add_argument("--migration-share", type=float, default=0.1,
-                   help="share of a period's access time migration may take (default: 0.1)")
-    p.add_argument("--max-migrate-pages", type=int, help="pages promoted per period at most")
+    p.add_argument("--migration-share", type=float,
+                   help="share of a period's access time migration may take (default: no budget, as the RFC)")
+    p.add_argument("--max-migrate-pages", type=int, help="mm_manage's nr_pages: slow pages isolated per period")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
     p.add_argument("--out", help="write the per-period results of every policy to this CSV")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -289,7 +390,7 @@ def _grid_value(text: str):
 def _sweep(args) -> int:
     from pathlib import Path
 
-    from .sweep import RUN_COLUMNS, sweep
+    from .sweeps import RUN_COLUMNS, sweep
 
     if args.scheduler and args.workers is not None:
         raise CliError("give --scheduler (a running cluster) or --workers (a local one), not both")
@@ -468,19 +569,43 @@ def _trace_record(args) -> int:
         raise CliError("no program given; e.g. memtier trace record --out ls.npy -- ls /usr")
     info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
                   force=args.force, progress=not args.quiet)
-    print(_trace_summary(args.out, info))
+    # stderr: stdout is the recorded program's, and its output stays apart from ours
+    print(_trace_summary(args.out, info), file=sys.stderr)
     if info["source"]["exit_status"] != 0:
-        print(f"note: {program[0]} exited with status {info['source']['exit_status']}")
+        print(f"note: {program[0]} exited with status {info['source']['exit_status']}", file=sys.stderr)
     return 0
 
 
 def _trace_convert(args) -> int:
     from .traces import convert_lackey
 
-    info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
-                          force=args.force, progress=not args.quiet)
+    with _no_blas_probe():
+        info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
+                              force=args.force, progress=not args.quiet)
     print(_trace_summary(args.out, info))
     return 0
+
+
+class _no_blas_probe:
+    """Hide scipy while numba loads its first kernel in this process.
+
+    On its first dispatch numba imports ``numba.np.arraymath``, which imports scipy.linalg to
+    look for BLAS (``numba.np.linalg.ensure_blas``): 0.3-0.7 s here, a third of what
+    ``memtier trace convert`` of a 300 MB log takes in all.  The lackey parser uses no BLAS,
+    so the command hides scipy.linalg during that probe (numba then finds no BLAS for this process,
+    which the command never needs) and restores it afterwards.  Only the command line does
+    this; ``import memtier`` in a notebook leaves numba alone.
+    """
+
+    def __enter__(self):
+        self.hidden = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
+        if self.hidden:
+            sys.modules["scipy.linalg"] = None  # "import scipy.linalg..." raises ImportError at once
+
+    def __exit__(self, *exc):
+        if self.hidden and sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+        return False
 
 
 def _trace_damon(args) -> int:
@@ -551,13 +676,18 @@ def _add_trace_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``memtier`` parser; ``command="trace"`` builds only the trace commands (the others
+    import the simulator, whose numba kernels and pandas a trace conversion never needs)."""
     parser = argparse.ArgumentParser(
         prog="memtier",
         description="Model, measure and simulate page migration between memory tiers.",
         formatter_class=_formatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    if command == "trace":
+        _add_trace_commands(sub)
+        return parser
     _add_model_commands(sub)
     _add_simulator_commands(sub)
     _add_sweep_commands(sub)
@@ -567,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser("trace" if argv[:1] == ["trace"] else None)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -32,7 +32,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 COPY_KINDS = ("cpu", "dma")
 SCOPES = ("syscall", "migrate", "copy")
@@ -183,6 +182,8 @@ def load_measurements(source, *, name: str | None = None, throughput: bool = Tru
     MeasurementError
         Naming the file, the row and the column, and saying what is expected.
     """
+    import pandas as pd  # here, not at the top: ``memtier trace convert`` never needs pandas
+
     if isinstance(source, pd.DataFrame):
         table = source.copy()
         name = name or "measurements"

@@ -14,7 +14,8 @@ length of the log), turns each access into the page(s) it touches at a chosen pa
 renumbers the pages densely in first-touch order, so the result is exactly what the simulator
 takes: an integer array of page numbers ``0 .. n_pages - 1``.  Saved traces are ``.npy`` files
 (``np.save`` layout, ``int32``) with a JSON sidecar (``prog.npy`` -> ``prog.json``) that says
-where the trace came from and what was counted and skipped.
+where the trace came from and what was counted and skipped, and the accesses' write flags
+(``prog.writes.npy``, uint8: 1 for an ``S`` or ``M`` line) that ``memtier simulate`` reads.
 
 Modelling choices, made here once:
 
@@ -41,8 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._lackey import DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser
+from ._lackey import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser,
+                      parse_file)
 from .measurements import format_page_size, parse_page_size
+from .workloads import writes_path
 
 INSTALL_HINT = "install it with 'apt-get install valgrind' or 'conda install -c conda-forge valgrind'"
 
@@ -64,11 +67,15 @@ class Trace:
         pages, loads, stores, modifies and skipped lines.
     page_addresses : numpy.ndarray of uint64, shape (n_pages,), optional
         First byte address of each dense page (``page_addresses[p]``), when known.
+    writes : numpy.ndarray of bool, shape (n_accesses,), optional
+        Whether each access writes (lackey's ``S`` and ``M`` lines), when known; saved
+        beside the trace as ``prog.writes.npy``.
     """
 
     pages: np.ndarray
     info: dict = field(default_factory=dict)
     page_addresses: np.ndarray | None = None
+    writes: np.ndarray | None = None
 
     @property
     def n_pages(self) -> int:
@@ -93,7 +100,7 @@ def _check_outputs(path, force):
         raise FileNotFoundError(f"folder {path.parent} does not exist; create it first")
     side = sidecar_path(path)
     if not force:
-        for existing in (path, side):
+        for existing in (path, side, writes_path(path)):
             if existing.exists():
                 raise FileExistsError(f"{existing} exists; pass force=True (--force) to overwrite it")
     return path, side
@@ -109,20 +116,21 @@ class _NpyAppender:
 
     HEADER_BYTES = 128
 
-    def __init__(self, path):
+    def __init__(self, path, descr="<i4"):
         self.path = Path(path)
+        self.descr = descr
         self.temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         self.file = open(self.temporary, "wb")
         self.length = 0
         self.file.write(self._header(0))
 
     def _header(self, length):
-        text = "{'descr': '<i4', 'fortran_order': False, 'shape': (%d,), }" % length
+        text = "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }" % (self.descr, length)
         text = text.ljust(self.HEADER_BYTES - 10 - 1) + "\n"
         return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
     def __call__(self, pages):
-        self.file.write(pages.astype("<i4", copy=False).tobytes())
+        self.file.write(pages.astype(self.descr, copy=False).tobytes())
         self.length += pages.size
 
     def close(self, force):
@@ -190,9 +198,30 @@ def write_trace(trace: Trace, path, force: bool = False) -> Path:
     except BaseException:
         writer.abort()
         raise
+    info = dict(trace.info)
+    if trace.writes is not None:
+        writes = np.asarray(trace.writes)
+        if writes.shape != pages.shape:
+            raise ValueError(f"trace writes must have one flag per access ({pages.size}), got shape {writes.shape}")
+        _write_flags(path, writes, force)
+        info["writes_file"] = writes_path(path).name
     distinct = int(pages.max()) + 1 if pages.size else 0
-    _write_sidecar(path, dict(trace.info, accesses=int(pages.size), distinct_pages=distinct), force)
+    _write_sidecar(path, dict(info, accesses=int(pages.size), distinct_pages=distinct), force)
     return path
+
+
+def _write_flags(path, writes, force):
+    """Save the write flags beside the trace (``prog.writes.npy``, uint8), atomically."""
+    flags_path = writes_path(path)
+    if flags_path.exists() and not force:
+        raise FileExistsError(f"{flags_path} exists; pass force=True (--force) to overwrite it")
+    writer = _NpyAppender(flags_path, descr="|u1")
+    try:
+        writer(np.asarray(writes, dtype=np.uint8))
+        writer.close(force)
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def read_trace(path) -> Trace:
@@ -201,7 +230,9 @@ def read_trace(path) -> Trace:
     pages = np.load(path, allow_pickle=False)
     side = sidecar_path(path)
     info = json.loads(side.read_text()) if side.exists() else {}
-    return Trace(pages=pages, info=info)
+    flags_path = writes_path(path)
+    writes = np.load(flags_path, allow_pickle=False).astype(bool) if flags_path.exists() else None
+    return Trace(pages=pages, info=info, writes=writes)
 
 
 # --- public entry points ----------------------------------------------------------------------
@@ -216,7 +247,7 @@ def _progress_bar(enabled, total, description):
                 leave=False)
 
 
-def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress):
+def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress, write_sink=None):
     parser = _LackeyParser(page_size, instructions, chunk_bytes, name)
     accesses = [0]
 
@@ -225,7 +256,25 @@ def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, prog
         sink(pages)
 
     try:
-        info = parser.run(stream, counting_sink, progress)
+        info = parser.run(stream, counting_sink, progress, write_sink)
+    finally:
+        if progress is not None:
+            progress.close()
+    info["accesses"] = accesses[0]
+    return parser, info
+
+
+def _parse_file(path, page_size, instructions, chunk_bytes, sink, progress, workers, write_sink=None):
+    """:func:`memtier._lackey.parse_file`, counting the accesses like :func:`_parse_stream`."""
+    accesses = [0]
+
+    def counting_sink(pages):
+        accesses[0] += pages.size
+        sink(pages)
+
+    try:
+        parser, info = parse_file(path, page_size, instructions, chunk_bytes, counting_sink, progress,
+                                  workers, write_sink)
     finally:
         if progress is not None:
             progress.close()
@@ -234,7 +283,7 @@ def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, prog
 
 
 def parse_lackey(source, page_size="4K", instructions: bool = False,
-                 chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Trace:
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None) -> Trace:
     """Parse lackey text into a dense page trace held in memory.
 
     Parameters
@@ -246,7 +295,11 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
     instructions : bool
         Count instruction fetches (``I`` lines) as accesses too; by default they are skipped.
     chunk_bytes : int
-        Bytes read at a time.
+        Bytes read at a time (for a file: bytes each worker parses at a time).
+    workers : int, optional
+        Threads parsing a file at once (default: every core this process may use); a file is
+        memory-mapped and cut into slices at line ends, and the result is the same whatever
+        the number of workers.  Text and streams are parsed on one core.
 
     Returns
     -------
@@ -261,6 +314,7 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
     """
     import io
 
+    pieces, write_pieces = [], []
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream, name, owned = io.BytesIO(bytes(source)), "the given text", True
     elif hasattr(source, "readinto"):
@@ -269,25 +323,37 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
         path = Path(source)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder, not a lackey log")
-        stream, name, owned = open(path, "rb"), str(path), True
-    pieces = []
-    try:
-        parser, info = _parse_stream(stream, name, page_size, instructions, chunk_bytes,
-                                     lambda pages: pieces.append(pages.copy()), None)
-    finally:
-        if owned:
-            stream.close()
+        if not path.exists():
+            raise FileNotFoundError(f"lackey log {path} does not exist")
+        name = str(path)
+        if path.is_file():  # memory-mapped, on every core
+            parser, info = _parse_file(path, page_size, instructions, chunk_bytes, pieces.append, None,
+                                       workers, lambda writes: write_pieces.append(writes.astype(bool)))
+            stream = None
+        else:  # a pipe or a device: streamed
+            stream, owned = open(path, "rb"), True
+    if stream is not None:
+        try:
+            parser, info = _parse_stream(stream, name, page_size, instructions, chunk_bytes,
+                                         lambda pages: pieces.append(pages.copy()), None,
+                                         lambda writes: write_pieces.append(writes.astype(bool)))
+        finally:
+            if owned:
+                stream.close()
     pages = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
+    writes = np.concatenate(write_pieces) if write_pieces else np.empty(0, dtype=bool)
     return Trace(pages=pages, info=_describe(info, parser.page_size, {"kind": "lackey text", "name": name}),
-                 page_addresses=parser.page_addresses())
+                 page_addresses=parser.page_addresses(), writes=writes)
 
 
 def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: bool = False,
-                   progress: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
+                   progress: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                   workers: int | None = None) -> dict:
     """Convert a saved lackey log into a trace file ``out`` (``.npy``) and its JSON sidecar.
 
-    The log is streamed: memory stays constant whatever its length.  Returns the sidecar's
-    contents.  Raises :class:`FileExistsError` if ``out`` or its sidecar exists and ``force``
+    The log is memory-mapped and parsed on ``workers`` cores (default: all this process may
+    use), ``chunk_bytes`` per worker at a time; memory stays constant whatever its length.
+    The trace is the same whatever the number of workers.  Returns the sidecar's contents.  Raises :class:`FileExistsError` if ``out`` or its sidecar exists and ``force``
     is false, :class:`LackeyFormatError` if ``log`` is not a lackey log.
     """
     parse_page_size(page_size)
@@ -296,15 +362,18 @@ def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: 
         raise FileNotFoundError(f"lackey log {log} does not exist or is not a file")
     out, _ = _check_outputs(out, force)
     writer = _NpyAppender(out)
+    flag_writer = _NpyAppender(writes_path(out), descr="|u1")
     try:
-        with open(log, "rb") as stream:
-            bar = _progress_bar(progress, log.stat().st_size, log.name)
-            parser, info = _parse_stream(stream, str(log), page_size, instructions, chunk_bytes,
-                                         writer, bar)
+        bar = _progress_bar(progress, log.stat().st_size, log.name)
+        parser, info = _parse_file(log, page_size, instructions, chunk_bytes, writer, bar, workers,
+                                   flag_writer)
         info = _describe(info, parser.page_size, {"kind": "lackey log", "path": str(log.resolve())})
+        info["writes_file"] = writes_path(out).name
         writer.close(force)
+        flag_writer.close(force)
     except BaseException:
         writer.abort()
+        flag_writer.abort()
         raise
     _write_sidecar(out, info, force)
     return info
@@ -364,9 +433,11 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
         out, _ = _check_outputs(out, force)
     version = subprocess.run([valgrind, "--version"], capture_output=True, text=True).stdout.strip()
     read_end, write_end = os.pipe()
-    pieces = []
+    pieces, write_pieces = [], []
     writer = _NpyAppender(out) if out is not None else None
+    flag_writer = _NpyAppender(writes_path(out), descr="|u1") if out is not None else None
     sink = writer if writer is not None else (lambda pages: pieces.append(pages.copy()))
+    write_sink = flag_writer if flag_writer is not None else (lambda w: write_pieces.append(w.astype(bool)))
     try:
         process = subprocess.Popen(
             [valgrind, "--tool=lackey", "--trace-mem=yes", "--basic-counts=no", f"--log-fd={write_end}",
@@ -380,7 +451,7 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
                 read_end = None
                 bar = _progress_bar(progress, None, program[0])
                 parser, info = _parse_stream(stream, f"valgrind's output for {program[0]}",
-                                             page_size, instructions, chunk_bytes, sink, bar)
+                                             page_size, instructions, chunk_bytes, sink, bar, write_sink)
         except LackeyFormatError as error:
             process.kill()  # it may still be writing; nobody reads the pipe any more
             status = process.wait()
@@ -395,10 +466,13 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
         info = _describe(info, parser.page_size, {"kind": "valgrind lackey", "program": program,
                                                   "valgrind": version, "exit_status": status})
         if writer is not None:
+            info["writes_file"] = writes_path(out).name
             writer.close(force)
+            flag_writer.close(force)
     except BaseException:
         if writer is not None:
             writer.abort()
+            flag_writer.abort()
         raise
     finally:
         for end in (read_end, write_end):
@@ -406,7 +480,8 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
                 os.close(end)
     if writer is None:
         pages = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
-        return Trace(pages=pages, info=info, page_addresses=parser.page_addresses())
+        writes = np.concatenate(write_pieces) if write_pieces else np.empty(0, dtype=bool)
+        return Trace(pages=pages, info=info, page_addresses=parser.page_addresses(), writes=writes)
     _write_sidecar(out, info, force)
     return info
 
@@ -480,4 +555,5 @@ def coarsen(trace: Trace, page_size) -> Trace:
                 distinct_pages=int(unique.size))
     addresses = np.empty(unique.size, dtype=np.uint64)
     addresses[rank] = unique << np.uint64(new_size.bit_length() - 1)
-    return Trace(pages=rank[inverse.ravel()].astype(np.int32), info=info, page_addresses=addresses)
+    return Trace(pages=rank[inverse.ravel()].astype(np.int32), info=info, page_addresses=addresses,
+                 writes=trace.writes)

@@ -20,7 +20,7 @@ import memtier
 from memtier import workloads
 from memtier.datasets import rfc_2019
 from memtier.simulator import POLICIES
-from memtier.sweep import RUN_COLUMNS
+from memtier.sweeps import RUN_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 N_PAGES, N_ACCESSES = 200_000, 1_000_000   # about 0.1 s a cell on one core

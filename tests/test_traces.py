@@ -29,7 +29,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
     lines = text.split(b"\n")
     if lines[-1]:
         counts["truncated_lines"] += 1
-    pages, dense = [], {}
+    pages, dense, writes = [], {}, []
     for line in lines[:-1]:
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -44,6 +44,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
             if last - first + 1 <= lackey.MAX_PAGES_PER_ACCESS:
                 for page in range(first, last + 1):
                     pages.append(dense.setdefault(page, len(dense)))
+                    writes.append(match[1] in (b" S ", b" M "))
                 counts[COUNTERS[match[1]]] += 1
                 counts["page_crossings"] += last > first
                 continue
@@ -55,6 +56,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
             counts["superblock_lines"] += 1
         else:
             counts["unrecognised_lines"] += 1
+    reference.writes = np.array(writes, dtype=bool)
     return np.array(pages, dtype=np.int64), counts
 
 
@@ -62,6 +64,7 @@ def check_against_reference(text, chunk_bytes, page_size=4096, instructions=Fals
     trace = parse_lackey(text, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes)
     pages, counts = reference(text, page_size, instructions)
     np.testing.assert_array_equal(trace.pages, pages)
+    np.testing.assert_array_equal(trace.writes, reference.writes)  # S and M lines write
     assert {name: trace.info[name] for name in counts} == counts
     assert trace.info["accesses"] == len(pages)
     assert trace.info["distinct_pages"] == (pages.max() + 1 if len(pages) else 0)
@@ -94,12 +97,52 @@ def test_kernel_agrees_with_reference(lines, cut, chunk_bytes, page_size, instru
         check_against_reference(text, chunk_bytes, page_size, instructions)
 
 
+@settings(max_examples=100, deadline=None)
+@given(lines=st.lists(st.one_of(access_line, access_line, access_line, other_line), min_size=1, max_size=80),
+       cut=st.integers(0, 12), chunk_bytes=st.integers(64, 200), workers=st.integers(1, 4),
+       page_size=st.sampled_from([4096, 1 << 21]), instructions=st.booleans())
+def test_file_parser_on_several_cores_agrees_with_reference(tmp_path_factory, lines, cut, chunk_bytes,
+                                                            workers, page_size, instructions):
+    """A file is cut into slices parsed by several workers and merged: the same trace as one core."""
+    text = "\n".join(lines).encode() + b"\n"
+    text = text[:len(text) - cut] if cut < len(text) else text
+    path = tmp_path_factory.mktemp("logs") / "prog.lackey"
+    path.write_bytes(text)
+    pages, counts = reference(text, page_size, instructions)
+    known = sum(counts[name] for name in lackey._COUNTER_NAMES[:lackey._UNRECOGNISED])
+    if counts["unrecognised_lines"] > known or not any(counts[name] for name in COUNTERS.values()):
+        with pytest.raises(LackeyFormatError):
+            parse_lackey(path, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes,
+                         workers=workers)
+        return
+    trace = parse_lackey(path, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes,
+                         workers=workers)
+    np.testing.assert_array_equal(trace.pages, pages)
+    assert {name: trace.info[name] for name in counts} == counts
+    assert trace.info["distinct_pages"] == (pages.max() + 1 if len(pages) else 0)
+    one_core = parse_lackey(text, page_size=page_size, instructions=instructions)
+    np.testing.assert_array_equal(trace.page_addresses, one_core.page_addresses)
+
+
+def test_many_workers_many_pages(tmp_path):
+    """Tables that grow in every worker and in the merge; first-touch numbering kept."""
+    rng = np.random.default_rng(11)
+    addresses = 8 * rng.integers(0, 1 << 37, 60_000)  # aligned: no access straddles two pages
+    text = "".join(f" S {a:x},8\n" for a in addresses).encode()
+    path = tmp_path / "wide.lackey"
+    path.write_bytes(text)
+    trace = parse_lackey(path, chunk_bytes=4096, workers=3)
+    np.testing.assert_array_equal(trace.pages, reference(text)[0])
+    np.testing.assert_array_equal(trace.page_addresses[trace.pages], (addresses >> 12) << 12)
+
+
 def test_small_log_exactly():
     text = (b"==1== Lackey\nI  04001f40,3\n L 00001000,8\n S 00002ffc,8\n M 00001008,4\n"
             b" L 00005000,1\n L 00002000,4\n==1== Exit code: 0\n")
     trace = parse_lackey(text)
     # 0x1000 -> 0, 0x2ffc+8 crosses into 0x3000 -> 1 and 2, 0x1008 -> 0, 0x5000 -> 3, 0x2000 -> 1
     np.testing.assert_array_equal(trace.pages, [0, 1, 2, 0, 3, 1])
+    np.testing.assert_array_equal(trace.writes, [False, True, True, True, False, False])
     assert trace.pages.dtype == np.int32
     assert (trace.info["loads"], trace.info["stores"], trace.info["modifies"]) == (3, 1, 1)
     assert trace.info["instruction_lines"] == 1 and trace.info["valgrind_lines"] == 2
@@ -168,6 +211,9 @@ def test_convert_writes_npy_and_sidecar_and_never_overwrites(tmp_path, capsys):
     assert info["accesses"] == 3 and info["distinct_pages"] == 2 and info["page_size"] == 4096
     assert (info["loads"], info["stores"], info["instruction_lines"], info["truncated_lines"]) == (2, 1, 1, 1)
     assert read_trace(out).info == info
+    assert info["writes_file"] == "prog.writes.npy"
+    np.testing.assert_array_equal(np.load(tmp_path / "prog.writes.npy"), [0, 1, 0])
+    np.testing.assert_array_equal(read_trace(out).writes, [False, True, False])
     before = out.read_bytes()
     log.write_bytes(b" L 5000,8\n")
     assert main(["trace", "convert", str(log), "--out", str(out)]) == 2
@@ -227,7 +273,7 @@ def test_record_command_line(tmp_path, capsys):
     broken.chmod(0o755)
     with pytest.raises(LackeyFormatError, match="no usable memory accesses"):
         record_trace([str(broken)], tmp_path / "x.npy", program_output=subprocess.DEVNULL)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sh", "ls.json", "ls.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sh", "ls.json", "ls.npy", "ls.writes.npy"]
 
 
 def test_popularity_and_heatmap():
@@ -260,7 +306,10 @@ def test_write_and_read_trace(tmp_path):
     path = traces.write_trace(trace, tmp_path / "t.npy")
     back = traces.read_trace(path)
     assert back.pages.dtype == np.int32 and back.pages.tolist() == [0, 2, 1, 2]
-    assert back.info == {"source": "by hand", "accesses": 4, "distinct_pages": 3}
+    assert back.info == {"source": "by hand", "accesses": 4, "distinct_pages": 3} and back.writes is None
+    flagged = traces.Trace(pages=trace.pages, writes=np.array([True, False, False, True]))
+    path = traces.write_trace(flagged, tmp_path / "w.npy")
+    assert traces.read_trace(path).writes.tolist() == [True, False, False, True]
     with pytest.raises(FileExistsError):
         traces.write_trace(trace, path)
     with pytest.raises(ValueError, match="dense"):
@@ -274,15 +323,18 @@ def test_convert_memory_does_not_grow_with_the_log(tmp_path):
 
     rng = np.random.default_rng(3)
     block = "".join(f" L {8 * a:x},8\n" for a in rng.integers(0, 1 << 23, 10_000)).encode()
-    log = tmp_path / "big.lackey"
-    with open(log, "wb") as out:
-        for _ in range(100):  # 10 MB, a million accesses
-            out.write(block)
-    convert_lackey(log, tmp_path / "warm.npy", chunk_bytes=1 << 16)  # compile outside the measurement
-    tracemalloc.start()
-    info = convert_lackey(log, tmp_path / "big.npy", chunk_bytes=1 << 16)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert info["accesses"] == 1_000_000 and np.load(tmp_path / "big.npy").size == 1_000_000
-    # buffers and the page table (~10k pages): well under the 4 MB the trace itself takes
-    assert peak < 2_000_000, f"peak {peak} bytes"
+    peaks = []
+    for blocks in (100, 200):  # 10 and 20 MB, one and two million accesses
+        log = tmp_path / f"big{blocks}.lackey"
+        with open(log, "wb") as out:
+            for _ in range(blocks):
+                out.write(block)
+        convert_lackey(log, tmp_path / "warm.npy", chunk_bytes=1 << 16, workers=2, force=True)  # compile
+        tracemalloc.start()
+        info = convert_lackey(log, tmp_path / f"big{blocks}.npy", chunk_bytes=1 << 16, workers=2)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert info["accesses"] == blocks * 10_000 and np.load(tmp_path / f"big{blocks}.npy").size == blocks * 10_000
+    # buffers and the page tables of two workers and the merge (~16k pages each): the same for
+    # both logs, and well under the 8 MB the longer trace itself takes
+    assert peaks[1] < 1.1 * peaks[0] + 100_000 and peaks[1] < 4_000_000, f"peaks {peaks} bytes"
