@@ -94,9 +94,12 @@ class _Cell:
 
 
 def _policies(policies) -> list[str]:
-    known = list(simulator.POLICIES)  # the simulator's own list, read when the sweep starts
+    # The simulator's own lists, read when the sweep starts: "all" is its list policies and
+    # oracles (as `memtier simulate --policy all`); any policy it accepts may be named.
+    known = list(simulator.POLICIES)
     if isinstance(policies, str):
         policies = known if policies == "all" else [p.strip() for p in policies.split(",") if p.strip()]
+    known = list(getattr(simulator, "ALL_POLICIES", known))
     policies = list(policies)
     if not policies:
         raise ValueError("policies is empty; give at least one of " + ", ".join(known) + " (or 'all')")
@@ -212,7 +215,16 @@ def _scan(pages) -> tuple[int, int, str]:
 
 
 def _option_names(names, what: str) -> None:
-    accepted = [name for name in inspect.signature(simulator.simulate).parameters if name not in _SWEPT]
+    parameters = inspect.signature(simulator.simulate).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        # simulate() takes policy parameters by keyword: the probe on a one-access trace
+        # checks those names, the simulator's own way
+        parameters = {name: p for name, p in parameters.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+        for name in names:
+            if name in _SWEPT:
+                raise ValueError(f"{what} {name!r} is a sweep dimension; give it as sweep's own argument")
+        return
+    accepted = [name for name in parameters if name not in _SWEPT]
     accepted = [name for name in accepted if name != "progress"]
     for name in names:
         if name in _SWEPT:
