@@ -591,8 +591,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
         names when a list is given), arrays of page numbers (generated workloads), or
         :class:`memtier.Trace`.
     policies : "all", str or list of str
-        Policy names from the simulator's list (``memtier.simulator.POLICIES``); ``"all"``
-        for every one.
+        Policy names :func:`memtier.simulate` accepts; ``"all"`` for the simulator's list
+        policies and oracles (``memtier.simulator.POLICIES``, as ``memtier simulate --policy all``).
     fast_capacity : list of int or str
         Fast-node limits: pages (``4096``) or shares of each trace's pages (``"10%"``;
         largest page number + 1, or ``n_pages=`` if given).
