@@ -260,33 +260,124 @@ class Fit:
 
     def save(self, path, *, force: bool = False) -> Path:
         """Write the fit as JSON; an existing file is kept unless ``force`` is true."""
-        path = Path(path)
-        if path.exists() and not force:
-            raise FileExistsError(f"{path} exists; choose another name or pass force=True (--force)")
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        partial.replace(path)
-        return path
+        from .outputs import write_text
+
+        return write_text(path, json.dumps(self.to_dict(), indent=1), force=force)
 
 
 def _configurations(configurations) -> pd.DataFrame:
     return load_measurements(pd.DataFrame(configurations), name="configurations", throughput=False)
 
 
+#: Largest fit file read (a fit with 200 bootstrap rounds is about 60 kB).
+MAX_FIT_BYTES = 64 << 20
+
+
 def load_fit(path) -> Fit:
-    """Read a fit written by :meth:`Fit.save`; the round trip is lossless."""
+    """Read a fit written by :meth:`Fit.save`; the round trip is lossless.
+
+    The file is checked against its schema before anything uses it (:func:`check_fit_data`).
+    """
     path = Path(path)
     try:
+        if path.is_dir():
+            raise ValueError(f"{path}: is a folder, not a memtier fit")
+        if path.stat().st_size > MAX_FIT_BYTES:
+            raise ValueError(f"{path}: {path.stat().st_size:,} bytes is too large for a memtier fit "
+                             f"(at most {MAX_FIT_BYTES:,})")
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a memtier fit (not JSON: {error})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a memtier fit (JSON nested too deeply)") from None
+    params, free, table, samples, confidence = check_fit_data(data, str(path))
+    return Fit(params, free, table, samples, confidence)
+
+
+def _fit_problem(name: str, what: str) -> ValueError:
+    return ValueError(f"{name}: not a valid memtier fit: {what}; save it again with Fit.save / memtier fit --out")
+
+
+def _real(value) -> bool:
+    """A JSON number (not a boolean) that is finite as a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
+def check_fit_data(data, name: str = "fit"):
+    """Check a decoded fit file against its schema; return its parts.
+
+    The schema (``Fit.to_dict``): ``memtier_fit`` (the format version, 1); ``params``, every
+    parameter of :class:`~memtier.model.ModelParams` as a number inside its bounds, and no
+    other; ``free``, a list of distinct parameter names; ``confidence``, a number in (0, 1);
+    ``samples``, a list of bootstrap parameter sets, each a list of one finite number per
+    parameter inside its bounds; ``measurements``, rows in the measurement schema.
+
+    Returns
+    -------
+    params, free, measurements, samples, confidence
+
+    Raises
+    ------
+    ValueError
+        Naming the key and what it should hold.
+    """
     if not isinstance(data, dict) or data.get("memtier_fit") != FORMAT_VERSION:
-        raise ValueError(f"{path}: not a memtier fit (written by Fit.save / memtier fit --out)")
-    table = load_measurements(pd.DataFrame(data["measurements"]), name=str(path))
-    samples = np.array(data["samples"], dtype=np.float64).reshape(-1, len(ModelParams.names()))
-    return Fit(ModelParams(**data["params"]), list(data["free"]), table, samples, data["confidence"])
+        raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
+    expected = ("params", "free", "confidence", "samples", "measurements")
+    missing = [key for key in expected if key not in data]
+    if missing:
+        raise _fit_problem(name, f"key(s) {', '.join(missing)} missing")
+    names = ModelParams.names()
+    bounds = ModelParams.bounds()
+    params = data["params"]
+    if not isinstance(params, dict):
+        raise _fit_problem(name, "'params' must map each parameter name to its value")
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise _fit_problem(name, f"unknown parameter(s) {', '.join(map(str, unknown))} in 'params'")
+    absent = [n for n in names if n not in params]
+    if absent:
+        raise _fit_problem(name, f"parameter(s) {', '.join(absent)} missing from 'params'")
+    for key in names:
+        value = params[key]
+        low, high = bounds[key]
+        if not _real(value) or not low <= value <= high:
+            raise _fit_problem(name, f"'params' {key} is {value!r}; expected a number in [{low}, {high}]")
+    free = data["free"]
+    if not isinstance(free, list) or not all(isinstance(n, str) for n in free):
+        raise _fit_problem(name, "'free' must be a list of parameter names")
+    wrong = [n for n in free if n not in names]
+    if wrong or len(set(free)) != len(free):
+        raise _fit_problem(name, f"'free' names {', '.join(wrong) or 'a parameter twice'}")
+    confidence = data["confidence"]
+    if not _real(confidence) or not 0 < confidence < 1:
+        raise _fit_problem(name, f"'confidence' is {confidence!r}; expected a number between 0 and 1 "
+                                 "(0.95 for 95% intervals)")
+    samples = data["samples"]
+    if not isinstance(samples, list) or not all(
+            isinstance(row, list) and len(row) == len(names) and all(_real(v) for v in row) for row in samples):
+        raise _fit_problem(name, f"'samples' must be a list of bootstrap parameter sets, each a list of "
+                                 f"{len(names)} numbers (one per parameter)")
+    samples = np.array(samples, dtype=np.float64).reshape(-1, len(names))
+    low = np.array([bounds[n][0] for n in names])
+    high = np.array([bounds[n][1] for n in names])
+    outside = ~(np.isfinite(samples) & (samples >= low) & (samples <= high))
+    if outside.any():
+        row, column = np.argwhere(outside)[0]
+        raise _fit_problem(name, f"'samples' row {row + 1} has {names[column]}={samples[row, column]!r}, "
+                                 f"outside [{low[column]}, {high[column]}] ({int(outside.sum())} value(s) outside)")
+    measurements = data["measurements"]
+    if not isinstance(measurements, list) or not measurements or not all(isinstance(r, dict) for r in measurements):
+        raise _fit_problem(name, "'measurements' must be a non-empty list of rows (objects)")
+    table = load_measurements(pd.DataFrame(measurements), name=f"{name} 'measurements'")
+    return ModelParams(**{n: float(params[n]) for n in names}), list(free), table, samples, float(confidence)
 
 
 def _room_for_the_data(table: pd.DataFrame, start: ModelParams) -> ModelParams:

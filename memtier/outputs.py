@@ -91,6 +91,34 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def temporary_beside(path, binary: bool = True):
+    """A new file under a unique name in ``path``'s folder, created exclusively.
+
+    Returns ``(handle, temporary_name)``; finish with :func:`commit` or :func:`discard`.
+    For writers that cannot use :func:`atomic_write` as a ``with`` block.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    return os.fdopen(descriptor, "wb" if binary else "w"), temporary
+
+
+def commit(temporary, path, force: bool = False) -> None:
+    """Make the closed temporary file ``path``: fsync, rename, fsync the folder."""
+    descriptor = os.open(temporary, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    _commit(temporary, Path(path), force)
+    _fsync_folder(Path(path).parent)
+
+
+def discard(temporary) -> None:
+    """Remove a temporary file (after an error)."""
+    with contextlib.suppress(OSError):
+        os.unlink(temporary)
+
+
 def _commit(temporary: str, path: Path, force: bool) -> None:
     if force:
         os.replace(temporary, path)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .limits import check_memory, format_bytes
+from .limits import INT64_MAX, check_memory, format_bytes
 
 #: Below this many pages a range is kept as it is, even when sparse: it costs at most a few tens
 #: of MB, and small traces then keep their own page numbers.
@@ -128,17 +128,17 @@ def address_space(trace, n_pages: int | None = None) -> int:
 def prepare(trace, low: int, high: int, n_pages: int | None, chunk: int = CHUNK_ACCESSES):
     """The simulator's boundary step for page numbers.
 
-    Returns ``(trace, n_pages, page_numbers)``: the trace unchanged and ``page_numbers`` None,
-    or, for a sparse trace with ``n_pages`` not given, the dense trace, its number of pages and
-    the original number of each.  The renumbering's memory is checked first.
+    Returns ``(trace, n_pages, high, page_numbers)``: the trace unchanged and ``page_numbers``
+    None, or, for a sparse trace with ``n_pages`` not given, the dense trace, its number of
+    pages, its largest page and the original number of each.  The renumbering's memory is checked first.
     """
     if n_pages is not None or not is_sparse(high, len(trace)):
-        return trace, n_pages, None
+        return trace, n_pages, high, None
     check_memory(len(trace) * 4 + min(len(trace), high + 1) * 24 + chunk * 48,
                  f"renumbering a trace of {len(trace):,} accesses over page numbers {low}..{high}",
                  "use a shorter trace")
     dense, page_numbers = renumber(trace, chunk)
-    return dense, int(page_numbers.size), page_numbers
+    return dense, int(page_numbers.size), int(page_numbers.size) - 1, page_numbers
 
 
 def simulation_bytes(n_pages: int, n_accesses: int, *, fast_capacity: int, slow_capacity: int,
@@ -164,6 +164,15 @@ def simulation_bytes(n_pages: int, n_accesses: int, *, fast_capacity: int, slow_
     return n_pages * per_page + lists + window + chunk_bytes + rows + int(batch_pages) * 128
 
 
+def check_run(n_pages: int, n_accesses: int, *, max_migrate_pages=None, **sizes) -> None:
+    """The simulator's last boundary check, before it allocates: every whole number fits the
+    kernels' int64, and the run fits in memory (:func:`simulation_bytes`)."""
+    for name, value in dict(sizes, n_pages=n_pages, max_migrate_pages=max_migrate_pages).items():
+        if value is not None and int(value) > INT64_MAX:
+            raise ValueError(f"{name}={value} is too large; the simulator's kernels hold at most {INT64_MAX} (2^63 - 1)")
+    check_simulation_memory(n_pages, n_accesses, **sizes)
+
+
 def check_simulation_memory(n_pages: int, n_accesses: int, **sizes) -> None:
     """Refuse, with the estimate, a simulation that would not fit in memory."""
     needed = simulation_bytes(n_pages, n_accesses, **sizes)
@@ -172,5 +181,5 @@ def check_simulation_memory(n_pages: int, n_accesses: int, **sizes) -> None:
                  "use fewer pages, a longer period or smaller batches")
 
 
-__all__ = ["SPARSE_MIN_PAGES", "address_space", "check_simulation_memory", "distinct_pages", "format_bytes",
+__all__ = ["SPARSE_MIN_PAGES", "address_space", "check_run", "check_simulation_memory", "distinct_pages", "format_bytes",
            "is_sparse", "page_range", "prepare", "renumber", "simulation_bytes"]

@@ -59,7 +59,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import baselines, lists
+from . import baselines, lists, pagespace
 from .mechanisms import Mechanism, as_mechanism
 from .sim_result import SimulationResult
 from .workloads import _positive_int, check_trace
@@ -190,6 +190,10 @@ def simulate(
     Returns
     -------
     SimulationResult
+        A trace whose page numbers are sparse (more pages in their range than accesses) is
+        renumbered densely in first-touch order (:mod:`memtier.pagespace`); then
+        ``result.page_numbers[i]`` is the trace's page number of page ``i`` (``final_node[i]``);
+        otherwise ``page_numbers`` is None.
     """
     code = _policy_code(policy)
     trace = check_trace(trace)
@@ -209,6 +213,7 @@ def simulate(
     low, high = _page_range(trace, chunk)
     if low < 0:
         raise ValueError(f"trace holds a negative page number ({low}); page numbers start at 0")
+    trace, n_pages, high, page_numbers = pagespace.prepare(trace, low, high, n_pages, chunk)  # sparse: renumbered
     if n_pages is None:
         n_pages = high + 1
     elif high >= n_pages:
@@ -222,6 +227,9 @@ def simulate(
             f"limits smaller than needed: fast_capacity + slow_capacity = {fast_capacity + slow_capacity} "
             f"pages cannot hold all n_pages = {n_pages} pages the trace may touch; raise slow_capacity "
             "(or fast_capacity)")
+    pagespace.check_run(n_pages, n_accesses, fast_capacity=fast_capacity, slow_capacity=slow_capacity,
+                        period=period, chunk=chunk, batch_pages=mechanism.batch_pages,
+                        max_migrate_pages=max_migrate_pages, trace_itemsize=trace.dtype.itemsize)
     migrate_cost, exchange_cost = mechanism.call_costs_us(_cost_params(fit))
 
     config = np.zeros(lists.CONFIG_SIZE, dtype=np.int64)
@@ -248,6 +256,7 @@ def simulate(
         migration_share=migration_share, max_migrate_pages=max_migrate_pages,
     )
     result._storage = storage  # the kernels' final state, for the tests' invariant checks
+    result.page_numbers = page_numbers  # pagespace: trace page of each dense page (None: not renumbered)
     return result
 
 
