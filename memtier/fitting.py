@@ -328,7 +328,8 @@ def check_fit_data(data, name: str = "fit"):
     ValueError
         Naming the key and what it should hold.
     """
-    if not isinstance(data, dict) or data.get("memtier_fit") != FORMAT_VERSION:
+    version = data.get("memtier_fit") if isinstance(data, dict) else None
+    if type(version) is not int or version != FORMAT_VERSION:
         raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
     expected = ("params", "free", "confidence", "samples", "measurements")
     missing = [key for key in expected if key not in data]
