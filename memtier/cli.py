@@ -301,7 +301,6 @@ def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
 
 
 def _simulate(args) -> int:
-    import numpy as np
     import pandas as pd
 
     from . import workloads

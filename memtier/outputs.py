@@ -147,8 +147,9 @@ def atomic_write(path, *, force: bool = False, binary: bool = False, inputs=(), 
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     path = check_output(path, force=force, inputs=inputs, what=what)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    temporary = None
     try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         mode = "wb" if binary else "w"
         with os.fdopen(descriptor, mode, **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
             yield handle
@@ -157,8 +158,9 @@ def atomic_write(path, *, force: bool = False, binary: bool = False, inputs=(), 
         _commit(temporary, path, force)
         _fsync_folder(path.parent)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         raise
 
 
