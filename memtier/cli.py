@@ -29,6 +29,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage block), naming the flag."""
 
     def error(self, message):
+        import re
+
+        # "argument --seed: --seed -1: must be ..." -> "--seed -1: must be ..." (our own checks name the flag)
+        message = re.sub(r"^argument (\S+): (?=\1[ :])", "", message)
         raise CliError(f"{message} (see '{self.prog} --help')")
 
 
@@ -40,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 #: int64 holds; a finite number).
 _BOUNDS = {
     "simulate.pages": (1, (1 << 31) - 1, False, "the simulator numbers pages with int32"),
-    "simulate.accesses": (1, INT64_MAX, False, "the largest int64"),
+    "accesses": (1, INT64_MAX, False, "the largest int64"),
     "predict.pages": (1, 1 << 40, False, "2**40 pages is more than any machine holds"),
     "workers": (1, MAX_WORKERS, False, "Linux's NR_CPUS is at most 8192 on x86-64"),
     "seed": (0, INT64_MAX, False, "the largest int64"),
@@ -90,6 +94,20 @@ def _checked_number(kind, flag: str, bounds, open_low: bool):
     return parse
 
 
+def _checked_page_size(flag: str):
+    def parse(text):
+        from .measurements import parse_page_size
+
+        try:
+            parse_page_size(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: {error}") from None
+        return text  # the commands parse it again, as before
+
+    parse.__name__ = "page size"
+    return parse
+
+
 def _subparsers(parser):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -104,6 +122,8 @@ def _check_numbers(parser, command: str = "") -> None:
             bounds = (_BOUNDS.get(f"{command}.{name}") or _BOUNDS.get(name)
                       or _BOUNDS["int" if action.type is int else "float"])
             action.type = _checked_number(action.type, _flag(action), bounds, name in _OPEN_LOW)
+        elif action.dest == "page_size" and action.type is None:
+            action.type = _checked_page_size(_flag(action))
     for name, sub in _subparsers(parser):
         _check_numbers(sub, name)
 
