@@ -3,7 +3,7 @@
 After Zi Yan's RFC "Accelerate page migration and use memcg for PMEM management" (2019).
 """
 from .damon import DamonRecordError, damon_trace, read_damon_record
-from .fitting import Fit, default_fit, fit, load_fit
+from .fitting import Fit, cross_validate, default_fit, fit, load_fit
 from .measure import fit_copy, make_plan, measure_machine, run_measurements
 from .measurements import MeasurementError, load_measurements, parse_page_size, save_measurements
 from .model import ModelParams, call_time_us, throughput_gbps
@@ -19,6 +19,7 @@ __all__ = [
     "Fit",
     "ModelParams",
     "call_time_us",
+    "cross_validate",
     "default_fit",
     "fit",
     "load_fit",

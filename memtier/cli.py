@@ -200,9 +200,21 @@ def _fit(args) -> int:
     from .fitting import fit
     from .measurements import load_measurements
 
+    from .fitting import same_node_rows
+
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.csv, args.base], what="--out")
     table = load_measurements(args.csv)
+    same_node = same_node_rows(table)
+    if same_node.all():
+        raise ValueError(f"{args.csv}: every row was timed within one node ('same-node' in notes: no data "
+                         "moved), so none can be fitted as a migration; measure across two nodes")
+    if same_node.any():
+        # a warning: main() prints it as one line once the command has succeeded
+        warnings.warn(f"{int(same_node.sum())} row(s) of {args.csv} were timed within one node "
+                      "('same-node': no data moved) and are not migrations; they are left out of the fit",
+                      stacklevel=1)
+        table = table[~same_node].reset_index(drop=True)
     free = [name.strip() for name in args.free.split(",")] if args.free else None
     base = None
     if args.base:

@@ -15,6 +15,7 @@ from .measurements import load_measurements
 
 RFC_2019 = "zi_yan_2019_rfc.csv"
 OTHER_PUBLISHED = "other_published_migration.csv"
+AMD_ZEN3_2026 = "amd_zen3_2026.csv"
 
 
 def data_path(name: str) -> Path:
@@ -46,3 +47,9 @@ def rfc_2019() -> pd.DataFrame:
 def other_published() -> pd.DataFrame:
     """Syscall-level figures from two other mails by Zi Yan (2017, 2019), three machines."""
     return load_measurements(data_path(OTHER_PUBLISHED))
+
+
+def amd_zen3_2026() -> pd.DataFrame:
+    """AMD's Zen3 EPYC with the PTDMA engine (Shivank Garg's linux-mm postings, 2026): 68
+    ``move_pages(2)`` figures, 4 KiB to 2 MiB folios, one CPU thread and 1-16 DMA channels."""
+    return load_measurements(data_path(AMD_ZEN3_2026))

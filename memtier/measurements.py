@@ -17,7 +17,7 @@ time_us    elapsed microseconds of one call (exactly one of the two per row)
 ========== =================================================================================
 
 Optional columns: ``source``, ``machine``, ``notes`` (text), ``gbps_sd`` (the spread of
-repeated runs, GB/s) and ``ptes_per_page`` (page-table entries that map one page; by default
+repeated runs, GB/s, >= 0: published tables print small spreads as ``0.00``) and ``ptes_per_page`` (page-table entries that map one page; by default
 the x86-64 rule of :func:`memtier.model.default_ptes_per_page`: 1 for 4 KiB, 2 MiB and 1 GiB
 pages, one per 4 KiB otherwise.  Power's 64 KiB base pages and 16 MiB huge pages are 1).  Page sizes written as strings use binary units (``2M`` is 2 MiB), as
 page sizes always are.
@@ -198,6 +198,16 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
     return table
 
 
+def _to_nonnegative_float(value, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MeasurementError(f"{where}: {value!r} is not a number; expected a number >= 0") from None
+    if not np.isfinite(number) or number < 0:
+        raise MeasurementError(f"{where}: {value!r} must be a finite number >= 0")
+    return number
+
+
 def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or (
         isinstance(value, str) and value.strip() == ""
@@ -339,9 +349,11 @@ def _row(record: dict, index: int, name: str, throughput: bool) -> dict:
         row["gbps"] = row["time_us"] = np.nan
         row["given"] = ""
     sd = record.get("gbps_sd")
+    # A spread may be 0: published tables print small spreads as 0.00 (how a fit weighs
+    # such a row is memtier.fitting's choice, stated there).
     try:
         row["gbps_sd"] = (
-            np.nan if _is_missing(sd) else _to_positive_float(sd, f"{here} 'gbps_sd'")
+            np.nan if _is_missing(sd) else _to_nonnegative_float(sd, f"{here} 'gbps_sd'")
         )
     except MeasurementError as error:
         problems.append(str(error))

@@ -29,13 +29,63 @@ Copy, CPU threads
     and the memory controllers): ``smooth_min(w * copy_gbps_per_thread, link_gbps)`` with a
     sharpness ``ceiling_sharpness``; beyond the ceiling, contending threads lose
     (``contention``): 8 to 16 threads lowers exchange from 10.5 to 10.1 GB/s.
-Copy, DMA engine
-    The RFC has a single DMA figure (16 channels, one 2 MiB page: 4.54 GB/s), so only one DMA
-    parameter can be fitted to it; the others keep the values stated in :class:`ModelParams`
-    and the fit reports them as fixed.  A page is split across the channels: one descriptor per
-    channel per page (``dma_descriptor_us``, submitted serially), a set-up per call
-    (``dma_setup_us``: mapping the pages for the device, taking the channels), and bandwidth
-    ``smooth_min(channels * dma_channel_gbps, dma_ceiling_gbps)``.
+Copy, DMA engine: two structures (``ModelParams.dma_structure``)
+    How a driver uses the engine's channels is part of the machine, and the two drivers
+    memtier knows use them in two ways.
+
+    ``"split"``: each page is split across all channels (the RFC's I/OAT patch, 07/25
+    ``copy_page_dma()``: one descriptor per channel per page).  The RFC has a single DMA
+    figure (16 channels, one 2 MiB page: 4.54 GB/s), so only one DMA parameter can be fitted
+    to it; the others keep the values stated in :class:`ModelParams` and the fit reports them
+    as open.  Descriptors are submitted serially (``dma_descriptor_us`` each, ``workers`` per
+    page), a set-up is paid per call (``dma_setup_us``: mapping the pages for the device,
+    taking the channels), and the bytes move at ``smooth_min(channels * dma_channel_gbps,
+    dma_ceiling_gbps)``.  The CPU waits for the copy: nothing overlaps.
+
+    ``"folio"``: whole folios are distributed over the channels, one descriptor per folio
+    (AMD's dcbm driver for PTDMA, Shivank Garg, "[RFC PATCH v4 5/6] drivers/migrate_offload:
+    add DMA batch copy driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30:
+    "batch-copies folios via DMA memcpy channels"; the batch flow of "[RFC PATCH 0/5]
+    Enhancements to Page Migration with Batch Offloading via DMA", 2024-06-14: unmap the
+    batch, copy the batch, then remap folio by folio; the driver's code as posted in "[PATCH
+    RFC V2 7/9] dcbm: add dma core batch migrator for batch page offloading", 2025-03-19,
+    ``folios_copy_dma_parallel()``: per folio ``dma_map_page()`` of source and destination,
+    ``device_prep_dma_memcpy()`` and ``tx_submit()`` on channel ``i % channels``, then
+    ``dma_async_issue_pending()`` on every channel and a wait for all).  The CPU pays,
+    serially and per folio, the kernel work below plus one descriptor
+    (``dma_descriptor_us``) plus mapping each further 4 KiB entry of a PTE-mapped folio for
+    the device (``dma_map_entry_us``).
+    The channels pay the bytes and, per page-table entry of the folio, ``dma_entry_us``
+    (one for a PMD-mapped THP, one per 4 KiB for an mTHP).  With ``c`` channels, the
+    serial CPU work of one folio overlaps copies running on the *other* channels: a share
+    ``dma_overlap * (1 - 1/c)`` of the smaller of the two totals is hidden.  With one
+    channel nothing is hidden; with many, the time falls to the larger of the two: a
+    floor set by the serial per-folio work.  The overlap is the model's reading of the
+    data, not of that code (which submits a whole batch before starting the channels: the
+    overlap can only come from successive batches, or from an engine that starts on
+    submission); ``dma_overlap`` is therefore fitted, and 0 makes every cost add up.
+    An unbatched migration hands the engine one
+    folio at a time (one channel busy, nothing to overlap); a batch of ``n`` folios keeps at
+    most ``n`` channels busy (dcbm: ``thread_count = min(thread_count, folios_cnt_total)``,
+    folios assigned round-robin).  Evidence: AMD's Zen3 series
+    (``data/amd_zen3_2026.csv``): per folio, 1 MiB mTHPs take 229 us at 1 channel and
+    93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work); 4 KiB folios 1.8 us then
+    1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep scaling (165, 77, 45,
+    31 us) until the engine's ceiling.  Throughput of 4 KiB folios *rises* with channels
+    (2.33 to 3.29 GB/s from 1 to 16), which the split structure cannot give: it adds a
+    descriptor per channel per page.
+
+    Channels and engines (``ModelParams.dma_channels_per_engine``, both structures).  A DMA
+    channel is a hardware queue; where several queues sit on one engine they share its
+    bandwidth, and a lone queue gets nearly all of it.  The bytes therefore move at
+    ``smooth_min(engines * dma_channel_gbps, dma_ceiling_gbps)`` with ``engines =
+    ceil(channels / dma_channels_per_engine)``; the per-entry channel work is spread over
+    every queue.  This is the model's reading of the AMD series, not a documented fact about
+    PTDMA: 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
+    then 27, 46.5 and 67 on 4, 8 and 16 (two, four, eight engines, under the ceiling), while
+    small folios, whose time is per-entry queue work, gain 1.6x from one channel to two.
+    The default, 1, is the model of the RFC (every channel its own engine); the fit tries
+    1, 2 and 4 when the data have several channel counts, like the structure.
 Batching
     Unbatched, each page is a separate copy with its own dispatch; batched (patches 09-11), the
     whole list is copied by one dispatch and pages are unmapped and remapped together, saving a
@@ -55,8 +105,13 @@ Kernel work (``migrate`` and ``syscall`` scopes)
     ``call_us`` once per call, then per page ``page_us`` + ``subpage_ns`` for every 4 KiB of
     the page (struct pages of a compound page: 2 MiB THP migration costs 33 us of kernel work
     against 2.7 us for a 4 KiB page) + ``pte_us`` for every page-table entry after the first
-    that maps the page (a 64 KiB folio on x86 is mapped by 16 PTEs; a THP by one PMD; the
-    RFC's data cannot fit this and the default is an estimate, see the field).
+    that maps the page: PTE-mapped folios (mTHP, 16 KiB-1 MiB on x86-64) are mapped by one
+    PTE per 4 KiB, so unmapping and remapping walks every entry, while a PMD-mapped THP is
+    one entry (``ptes_per_page``; :func:`default_ptes_per_page`).  The RFC's data have no
+    mTHP and cannot fit ``pte_us`` (the default is an estimate); AMD's one-thread rows can:
+    1 GB moved as 4 KiB to 1 MiB folios takes time linear in the PTE count, about 0.58 us per
+    4 KiB of which the copy is about 0.3, while the 2 MiB THP (one PMD) is faster per byte
+    than the 1 MiB mTHP (11 against 7 GB/s).
 System call
     ``syscall_call_us`` per call and ``syscall_page_us`` per page; on the RFC's machine a
     single 4 KiB page takes ~100 us through ``migrate_pages(2)`` against 13 us inside the
@@ -74,6 +129,12 @@ from .limits import MAX_CALL_BYTES, MAX_WORKERS
 
 SCOPE_CODES = {"copy": 0, "migrate": 1, "syscall": 2}
 SUBPAGE_BYTES = 4096
+#: How a DMA driver uses the channels: ``split`` each page across all of them (the RFC's
+#: I/OAT patch), or hand whole folios to them (``folio``) (AMD's dcbm driver).
+DMA_STRUCTURES = ("split", "folio")
+#: How many channels (hardware queues) share one engine's bandwidth: 1 where every channel
+#: is its own engine (the model of the RFC's I/OAT), more where queues share a device.
+CHANNELS_PER_ENGINE = (1, 2, 4, 8)
 
 
 def _param(default, low, high, unit, doc):
@@ -115,14 +176,25 @@ class ModelParams:
         "ceiling of exchange copy (both nodes' memory read and written)")
     # --- DMA copy ---
     dma_channel_gbps: float = _param(1.0, 0.05, 100.0, "GB/s",
-        "bandwidth of one DMA channel; not constrained by the RFC (one DMA figure): an "
-        "estimate for Intel I/OAT on Haswell-EP, about 1 GB/s per channel")
+        "bandwidth of one DMA channel (of one engine, when dma_channels_per_engine channels "
+        "share it); not constrained by the RFC (one DMA figure): an estimate for Intel I/OAT "
+        "on Haswell-EP, about 1 GB/s per channel")
     dma_ceiling_gbps: float = _param(5.1, 0.1, 1000.0, "GB/s",
         "ceiling of the DMA engine over all channels")
     dma_setup_us: float = _param(20.0, 0.0, 5000.0, "us",
         "per-call DMA set-up (map pages for the device, take the channels); an estimate")
     dma_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
-        "per-descriptor submission, one per channel per page; an estimate")
+        "per-descriptor submission, paid serially by the CPU: one per channel per page "
+        "(split) or one per folio (folio); an estimate for the RFC's machine")
+    dma_entry_us: float = _param(0.05, 0.0, 100.0, "us",
+        "channel time per page-table entry mapping a folio (one for a PMD-mapped THP, one "
+        "per 4 KiB for an mTHP); not constrained by the RFC (THPs only): an estimate")
+    dma_map_entry_us: float = _param(0.05, 0.0, 100.0, "us",
+        "CPU time per page-table entry after the first, mapping a PTE-mapped folio for the "
+        "device (folio structure); not constrained by the RFC: an estimate")
+    dma_overlap: float = _param(0.8, 0.0, 1.0, "1",
+        "share of the serial per-folio CPU work hidden behind copies on other channels "
+        "(folio structure only; times 1 - 1/channels); an estimate")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -144,34 +216,62 @@ class ModelParams:
         "Zi Yan's 2019-03-27 mail (~40 MB/s for one 4 KiB page)")
     syscall_page_us: float = _param(0.6, 0.0, 1000.0, "us",
         "system call per page beyond migrate_pages() (lookup, status)")
+    # --- structure (not a number: chosen, not fitted continuously) ---
+    dma_structure: str = field(default="split", metadata={"choices": DMA_STRUCTURES})
+    dma_channels_per_engine: int = field(default=1, metadata={"choices": CHANNELS_PER_ENGINE})
+
+    @classmethod
+    def _numeric(cls):
+        return [f for f in dataclasses.fields(cls) if "bounds" in f.metadata]
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
+        """The numeric parameters, in the order of :meth:`to_array`."""
+        return tuple(f.name for f in cls._numeric())
 
     @classmethod
     def bounds(cls) -> dict[str, tuple[float, float]]:
-        return {f.name: f.metadata["bounds"] for f in dataclasses.fields(cls)}
+        return {f.name: f.metadata["bounds"] for f in cls._numeric()}
 
     @classmethod
     def units(cls) -> dict[str, str]:
-        return {f.name: f.metadata["unit"] for f in dataclasses.fields(cls)}
+        return {f.name: f.metadata["unit"] for f in cls._numeric()}
 
     @classmethod
     def docs(cls) -> dict[str, str]:
-        return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
+        return {f.name: f.metadata["doc"] for f in cls._numeric()}
 
     def to_array(self) -> np.ndarray:
-        return np.array([getattr(self, name) for name in self.names()], dtype=np.float64)
+        """The numeric parameters in :meth:`names` order, then the DMA structure's code
+        (0 split, 1 folio) and the channels per engine: the array the kernel reads, of
+        length ``ARRAY_SIZE``."""
+        values = [getattr(self, name) for name in self.names()]
+        values.append(float(DMA_STRUCTURES.index(self.dma_structure)))
+        values.append(float(self.dma_channels_per_engine))
+        return np.array(values, dtype=np.float64)
 
     @classmethod
     def from_array(cls, values) -> "ModelParams":
-        return cls(**{name: float(v) for name, v in zip(cls.names(), values)})
+        values = np.asarray(values, dtype=np.float64)
+        names = cls.names()
+        changes = {name: float(v) for name, v in zip(names, values)}
+        if len(values) > len(names):
+            changes["dma_structure"] = DMA_STRUCTURES[int(round(values[len(names)]))]
+        if len(values) > len(names) + 1:
+            changes["dma_channels_per_engine"] = int(round(values[len(names) + 1]))
+        return cls(**changes)
 
     def replace(self, **changes) -> "ModelParams":
         return dataclasses.replace(self, **changes)
 
     def __post_init__(self):
+        if self.dma_structure not in DMA_STRUCTURES:
+            raise ValueError(f"dma_structure={self.dma_structure!r} is not one of {', '.join(DMA_STRUCTURES)}")
+        if (isinstance(self.dma_channels_per_engine, bool)
+                or self.dma_channels_per_engine not in CHANNELS_PER_ENGINE):
+            raise ValueError(f"dma_channels_per_engine={self.dma_channels_per_engine!r} is not one of "
+                             f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
+        object.__setattr__(self, "dma_channels_per_engine", int(self.dma_channels_per_engine))
         for name, (low, high) in self.bounds().items():
             value = getattr(self, name)
             if not (np.isfinite(value) and low <= value <= high):
@@ -180,9 +280,12 @@ class ModelParams:
 
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
- _DMACEIL, _DMASET, _DMADESC, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL,
- _SPAGE) = range(23)
-assert len(ModelParams.names()) == 23
+ _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE,
+ _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(28)
+assert len(ModelParams.names()) == 26
+#: Length of the array the kernel reads: the numeric parameters, the structure's code and
+#: the channels per engine.
+ARRAY_SIZE = 28
 
 
 @njit
@@ -203,15 +306,45 @@ def _cpu_bandwidth_gbps(p, workers, exchange):
 
 
 @njit
-def _copy_time_us(p, page_bytes, n_pages, dma, workers, batched, exchange):
+def _dma_channels_used(p, n_pages, workers, batched):
+    """Channels that carry data at once: all of them when a page is split (split), as many
+    as there are folios in the batch when whole folios are handed out (folio), and one when
+    an unbatched migration hands the engine one folio at a time."""
+    if p[_DMASTRUCT] < 0.5:
+        return float(workers)
+    if not batched:
+        return 1.0
+    return min(float(workers), n_pages)
+
+
+@njit
+def _dma_serial_us(p, n_pages, ptes_per_page, workers):
+    """CPU work of the DMA copy, paid serially: descriptors (and, for folios, mapping)."""
+    if p[_DMASTRUCT] < 0.5:
+        return n_pages * workers * p[_DMADESC]
+    return n_pages * (p[_DMADESC] + (ptes_per_page - 1.0) * p[_DMAMAP])
+
+
+@njit
+def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels):
+    """Time the channels are busy: bytes over the engines' bandwidth, per-entry work shared
+    by the channels (each queue walks its own descriptors)."""
+    engines = np.ceil(channels / p[_DMAPERENG])
+    bandwidth = _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
+    return (n_pages * ptes_per_page * p[_DMAENT] / channels
+            + page_bytes * n_pages / (bandwidth * 1e3))
+
+
+@njit
+def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange):
     """Microseconds of the copy step for one call (the ``copy`` scope)."""
     total_bytes = page_bytes * n_pages
     # GB/s is 1e3 bytes per microsecond.
     if dma:
-        bandwidth = _smooth_min(workers * p[_DMACH], p[_DMACEIL], p[_SHARP])
+        channels = _dma_channels_used(p, n_pages, workers, batched)
         setups = 1.0 if batched else n_pages
-        return (p[_CCALL] + setups * p[_DMASET] + n_pages * workers * p[_DMADESC]
-                + total_bytes / (bandwidth * 1e3))
+        return (p[_CCALL] + setups * p[_DMASET] + _dma_serial_us(p, n_pages, ptes_per_page, workers)
+                + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels))
     bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
     if workers == 1:
         return p[_CCALL] + n_pages * p[_CPAGE] + total_bytes / (bandwidth * 1e3)
@@ -221,21 +354,35 @@ def _copy_time_us(p, page_bytes, n_pages, dma, workers, batched, exchange):
 
 
 @njit
-def _kernel_time_us(p, page_bytes, n_pages, ptes_per_page, batched, exchange):
-    """Microseconds of migrate_pages()'s own work besides the copy."""
+def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange):
+    """Microseconds of migrate_pages()'s own work per page, besides the copy."""
     subpages = page_bytes / 4096.0
     per_page = (p[_PAGE] + (ptes_per_page - 1.0) * p[_PTE]
                 + subpages * p[_SUBNS] * 1e-3 * ((1.0 - p[_XSAVE]) if exchange else 1.0))
     if batched:
         per_page *= 1.0 - p[_BSAVE]
-    return p[_CALL] + n_pages * per_page
+    return per_page
+
+
+@njit
+def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
+    """Serial CPU work hidden behind copies on other channels (folio structure, batched)."""
+    if p[_DMASTRUCT] < 0.5 or not batched:
+        return 0.0
+    channels = _dma_channels_used(p, n_pages, workers, batched)
+    serial = (_dma_serial_us(p, n_pages, ptes_per_page, workers)
+              + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
+    copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels)
+    return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
 @njit
 def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope):
-    time_us = _copy_time_us(p, page_bytes, n_pages, dma, workers, batched, exchange)
+    time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange)
     if scope >= 1:
-        time_us += _kernel_time_us(p, page_bytes, n_pages, ptes_per_page, batched, exchange)
+        time_us += p[_CALL] + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
+        if dma:
+            time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     if scope >= 2:
         time_us += p[_SCALL] + n_pages * p[_SPAGE]
     return time_us
@@ -319,8 +466,9 @@ def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=F
         Microseconds per call.
     """
     p = params.to_array() if isinstance(params, ModelParams) else np.ascontiguousarray(params, np.float64)
-    if p.shape != (len(ModelParams.names()),):
-        raise ValueError(f"params must be a ModelParams (or an array of {len(ModelParams.names())} values)")
+    if p.shape != (ARRAY_SIZE,):
+        raise ValueError(f"params must be a ModelParams (or an array of {ARRAY_SIZE} values: "
+                         "ModelParams.to_array())")
     if not np.all(np.isfinite(p)):
         raise ValueError("params must be finite numbers")
     dma, batched, exchange = (_flags(v, n) for v, n in ((dma, "dma"), (batched, "batched"), (exchange, "exchange")))
@@ -372,25 +520,61 @@ def throughput_gbps(params, page_bytes, n_pages, **config):
     return np.asarray(page_bytes, dtype=np.float64) * np.asarray(n_pages) / time_us / 1e3
 
 
+@dataclass(frozen=True)
+class PreparedTable:
+    """The columns of a validated measurement table as the kernel reads them, converted once
+    (a fit evaluates the model thousands of times on the same rows)."""
+
+    page_bytes: np.ndarray
+    n_pages: np.ndarray
+    ptes_per_page: np.ndarray
+    dma: np.ndarray
+    workers: np.ndarray
+    batched: np.ndarray
+    exchange: np.ndarray
+    scope: np.ndarray
+    moved_bytes: np.ndarray
+
+    def __len__(self):
+        return len(self.page_bytes)
+
+
+def prepare_table(table) -> PreparedTable:
+    """A :class:`PreparedTable` of a validated measurement table (``load_measurements``)."""
+    page = table["page_size"].to_numpy(np.float64)
+    pages = table["n_pages"].to_numpy(np.float64)
+    return PreparedTable(
+        np.ascontiguousarray(page), np.ascontiguousarray(pages),
+        np.ascontiguousarray(table["ptes_per_page"].to_numpy(np.float64)),
+        np.ascontiguousarray((table["copy"] == "dma").to_numpy(np.bool_)),
+        np.ascontiguousarray(table["workers"].to_numpy(np.int64)),
+        np.ascontiguousarray(table["batched"].to_numpy(np.bool_)),
+        np.ascontiguousarray(table["exchange"].to_numpy(np.bool_)),
+        _scope_codes(table["scope"].to_numpy(object), len(table)).copy(),
+        page * pages)
+
+
+def prepared_gbps(params, prepared: PreparedTable) -> np.ndarray:
+    """Modelled GB/s of every row of a :class:`PreparedTable`; ``params`` a ModelParams or
+    its array (``ModelParams.to_array()``)."""
+    p = params.to_array() if isinstance(params, ModelParams) else np.ascontiguousarray(params, np.float64)
+    if p.shape != (ARRAY_SIZE,):
+        raise ValueError(f"params must be a ModelParams (or an array of {ARRAY_SIZE} values)")
+    out = np.empty(len(prepared), dtype=np.float64)
+    _call_times_us(p, prepared.page_bytes, prepared.n_pages, prepared.ptes_per_page, prepared.dma,
+                   prepared.workers, prepared.batched, prepared.exchange, prepared.scope, out)
+    return prepared.moved_bytes / out / 1e3
+
+
 def table_time_us(params, table) -> np.ndarray:
     """Modelled microseconds for every row of a validated measurement table."""
-    return call_time_us(
-        params,
-        table["page_size"].to_numpy(np.int64),
-        table["n_pages"].to_numpy(np.int64),
-        dma=(table["copy"] == "dma").to_numpy(),
-        workers=table["workers"].to_numpy(np.int64),
-        batched=table["batched"].to_numpy(bool),
-        exchange=table["exchange"].to_numpy(bool),
-        scope=table["scope"].to_numpy(object),
-        ptes_per_page=table["ptes_per_page"].to_numpy(np.float64),
-    )
+    prepared = prepare_table(table)
+    return prepared.moved_bytes / prepared_gbps(params, prepared) / 1e3
 
 
 def table_gbps(params, table) -> np.ndarray:
     """Modelled GB/s for every row of a validated measurement table."""
-    moved = table["page_size"].to_numpy(np.float64) * table["n_pages"].to_numpy(np.float64)
-    return moved / table_time_us(params, table) / 1e3
+    return prepared_gbps(params, prepare_table(table))
 
 
 def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
@@ -405,7 +589,8 @@ def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
 
     config.pop("scope", None)
     bare = params.replace(copy_call_us=0.0, copy_page_us=0.0, mt_page_us=0.0, dispatch_us=0.0,
-                          dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0)
+                          dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0,
+                          dma_entry_us=0.0, dma_map_entry_us=0.0)
     data = call_time_us(bare, page_bytes, n_pages, scope="copy", **config)
     copy, migrate, syscall = (call_time_us(params, page_bytes, n_pages, scope=s, **config)
                               for s in ("copy", "migrate", "syscall"))

@@ -17,11 +17,12 @@ def rfc_fit():
 
 
 def test_rfc_accuracy(rfc_fit):
-    """The issue's bound: all 52 figures, both scopes, one fit."""
+    """Issue 8's bound: all 52 figures, both scopes, one fit, no worse than before the
+    robust fit and the new DMA terms (median 2.4%, largest 9.0%): at most 2.5% and 9.5%."""
     errors = np.abs(rfc_fit.residuals()["relative_error"])
-    assert len(errors) == 52
-    assert np.median(errors) <= 0.05
-    assert errors.max() <= 0.15
+    assert len(errors) == 52 and not rfc_fit.excluded
+    assert np.median(errors) <= 0.025
+    assert errors.max() <= 0.095
 
 
 def test_rfc_held_out_configurations():
@@ -38,7 +39,9 @@ def test_rfc_held_out_configurations():
 
 def test_report_and_intervals(rfc_fit):
     report = rfc_fit.report()
-    assert "median |error|" in report and "copy_gbps_per_thread" in report and "fixed" in report
+    assert "median |error|" in report and "copy_gbps_per_thread" in report and "open" in report
+    # One DMA figure: the data cannot tell the structures apart, and the report says so.
+    assert "DMA structure: split (cannot tell: one channel count)" in report
     table = rfc_fit.intervals()
     fitted = table[table["status"] == "fitted"]
     # Percentile intervals of a skewed bootstrap need not hold the best fit, but for nearly all
@@ -93,7 +96,8 @@ def test_parameter_recovery_from_synthetic_data():
              "dma_ceiling_gbps", "page_us", "subpage_ns", "pte_us", "syscall_call_us", "batch_saving"]
     free = identifiable(_synthetic(0.0), ModelParams())
     assert set(names) <= set(free)
-    result = fit(_synthetic(0.01), free=free, bootstrap=0)
+    # The layout is the truth's (split, one channel per engine); choosing it is tested below.
+    result = fit(_synthetic(0.01), free=free, bootstrap=0, structure="split", channels_per_engine=1)
     for name in names:
         assert getattr(result.params, name) == pytest.approx(getattr(TRUTH, name), rel=0.1), name
     assert result.median_error < 0.012
@@ -139,3 +143,135 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
+
+
+# --- issue 8: a machine the model was not made on (AMD Zen3, PTDMA) ---------------------------
+
+from memtier.datasets import amd_zen3_2026  # noqa: E402
+from memtier.fitting import contradicted_rows, errors_by_count, neutral_params  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def amd_fit():
+    return fit(amd_zen3_2026(), bootstrap=10)
+
+
+def _contradicted_v4_row(table):
+    return table.index[(table["source"] == "SG-RFCv4-2026-03") & (table["copy"] == "dma")
+                       & (table["workers"] == 1) & (table["page_size"] == 1 << 20)].tolist()
+
+
+def test_amd_contradicted_row_found_and_reported(amd_fit):
+    """The v4 posting's 1M-folio, 1-channel DMA figure (7.38 GB/s) against 4.57-4.75 GB/s in the
+    later postings: the only row the others contradict; left out, and reported."""
+    table = amd_zen3_2026()
+    check = contradicted_rows(table)
+    assert check.index[check["contradicted"]].tolist() == _contradicted_v4_row(table)
+    assert amd_fit.excluded == _contradicted_v4_row(table)
+    report = amd_fit.report()
+    assert "1 contradicted, left out" in report and "the others' median 4.6" in report
+
+
+def test_amd_in_sample(amd_fit):
+    """Issue 8's in-sample bound on the median: at most 5% over the 67 rows the sources do not
+    contradict (reached: 4.6%).  The layout found: whole folios to the channels, two channels
+    per engine, clearly."""
+    assert amd_fit.median_error <= 0.05
+    assert amd_fit.max_error <= 0.30  # reached 28.1%; the issue's 15% is below, not met
+    assert amd_fit.params.dma_structure == "folio" and amd_fit.params.dma_channels_per_engine == 2
+    assert amd_fit.structure["how"].startswith("clear")
+    assert {"dma_channel_gbps", "dma_entry_us", "pte_us", "dma_overlap"} <= set(amd_fit.free)
+    # Every parameter is fitted or open (nothing was named), and the report says which.
+    statuses = set(amd_fit.intervals()["status"])
+    assert statuses == {"fitted", "open"}
+    assert "open" in amd_fit.report() and "DMA structure: folio (clear" in amd_fit.report()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8's bound on the largest in-sample error (15%) is not met: "
+                                       "28.1%, 64 KiB folios at one channel (dcbm_sg posting)")
+def test_amd_in_sample_largest_target(amd_fit):
+    assert amd_fit.max_error <= 0.15
+
+
+@pytest.fixture(scope="module")
+def amd_held_out():
+    return cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma")
+
+
+def test_hold_out_counts_mode(amd_held_out):
+    """Fit without the 8- and 16-channel DMA rows, predict them; one summary row per count."""
+    assert set(amd_held_out["held_out_count"]) == {8, 16}
+    assert (amd_held_out["copy"] == "dma").all() and len(amd_held_out) == 16
+    summary = errors_by_count(amd_held_out)
+    assert summary.index.tolist() == [8, 16] and (summary["rows"] == 8).all()
+    assert (summary["largest"] >= summary["median"]).all()
+    assert np.isfinite(amd_held_out["predicted_gbps"]).all()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
+                                       "at median 22.9%, largest 45.0% (the engine's ceiling is not "
+                                       "reached at 1-4 channels)")
+def test_amd_held_out_target(amd_held_out):
+    errors = amd_held_out["relative_error"].abs()
+    assert errors.median() <= 0.06 and errors.max() <= 0.20
+
+
+def test_amd_fit_does_not_depend_on_the_start(amd_fit):
+    """From the RFC's machine and from a neutral one (the other starts spread around it): the
+    same layout, the same fitted set, each value inside the other's bootstrap interval."""
+    other = fit(amd_zen3_2026(), start=neutral_params(), bootstrap=10)
+    assert other.median_error == pytest.approx(amd_fit.median_error, abs=0.005)
+    assert (other.params.dma_structure, other.params.dma_channels_per_engine) == (
+        amd_fit.params.dma_structure, amd_fit.params.dma_channels_per_engine)
+    assert set(other.free) == set(amd_fit.free)
+    first, second = amd_fit.intervals().set_index("parameter"), other.intervals().set_index("parameter")
+    for name in amd_fit.free:
+        assert second.loc[name, "low"] * 0.999 <= first.loc[name, "value"] <= second.loc[name, "high"] * 1.001, name
+        assert first.loc[name, "low"] * 0.999 <= second.loc[name, "value"] <= first.loc[name, "high"] * 1.001, name
+
+
+def _dma_design():
+    rows = []
+    for page, channels in itertools.product(["4K", "64K", "1M", "2M"], [1, 2, 4, 8, 16]):
+        rows.append(dict(page_size=page, n_pages=(1 << 30) // memtier_page(page), copy="dma",
+                         workers=channels, batched=True, exchange=False, scope="syscall"))
+    for page in ["4K", "64K", "1M", "2M"]:
+        rows.append(dict(page_size=page, n_pages=(1 << 30) // memtier_page(page), copy="cpu", workers=1,
+                         batched=True, exchange=False, scope="syscall"))
+    return pd.DataFrame(rows)
+
+
+def memtier_page(text):
+    from memtier import parse_page_size
+
+    return parse_page_size(text)
+
+
+def test_structure_chosen_when_the_data_tell():
+    """Rows made by the folio structure (with a floor of serial work) at 1-16 channels: the
+    fit picks folio, says it is clear, and describes the rows."""
+    truth = ModelParams(dma_structure="folio", dma_channel_gbps=8.0, dma_ceiling_gbps=60.0, dma_entry_us=0.2,
+                        dma_descriptor_us=0.3, dma_map_entry_us=0.1, dma_overlap=0.9, pte_us=0.3)
+    design = _dma_design()
+    design["gbps"] = table_gbps(truth, _configs(design))
+    result = fit(design, bootstrap=0)
+    assert result.params.dma_structure == "folio"
+    assert result.structure["how"].startswith("clear")
+    assert result.median_error < 0.01
+    assert "DMA structure: folio (clear" in result.report()
+
+
+def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path, capsys):
+    from memtier.cli import main
+
+    rows = rfc_2019().head(6).copy()
+    rows.loc[rows.index[:2], "notes"] = "same-node: pages already on node 0, no data moved"
+    with pytest.raises(ValueError, match="within one node"):
+        fit(rows, bootstrap=0)
+    path = tmp_path / "mixed.csv"
+    rows.drop(columns=["given", "time_us"]).to_csv(path, index=False)
+    assert main(["fit", str(path), "--bootstrap", "0"]) == 0
+    out, err = capsys.readouterr()
+    warning = [line for line in err.splitlines() if "within one node" in line]
+    assert len(warning) == 1 and "2 row(s)" in warning[0]
+    assert "4 measurements fitted" in out

@@ -131,8 +131,8 @@ def test_hostile_fit_files(tmp_path_factory, fit_file, data):
                                              or v < 0 or v > 1e5 or v != v) | st.just("12.9"))
         fit["params"][name] = value
     elif where == "samples":
-        fit["samples"] = data.draw(st.sampled_from([[[0.0] * 23] * 3, [[-1.0] * 23] * 2, [1, 2, 3, 4, 5],
-                                                    [[1.0] * 22], "x", [[float("nan")] * 23], None]))
+        fit["samples"] = data.draw(st.sampled_from([[[0.0] * 28] * 3, [[-1.0] * 28] * 2, [1, 2, 3, 4, 5],
+                                                    [[1.0] * 27], "x", [[float("nan")] * 28], None]))
     elif where == "delete":
         fit.pop(data.draw(st.sampled_from(sorted(fit))))
     elif where == "nested":

@@ -79,7 +79,7 @@ def test_validated_table_is_accepted_again():
     ({"gbps": -3}, "gbps", "positive"),
     ({"gbps": "inf"}, "gbps", "finite"),
     ({"gbps": "fast"}, "gbps", "not a number"),
-    ({"gbps_sd": 0}, "gbps_sd", "positive"),
+    ({"gbps_sd": -0.1}, "gbps_sd", ">= 0"),
     ({"ptes_per_page": 600}, "ptes_per_page", "cannot map"),
 ])
 def test_refusals_name_file_row_and_column(tmp_path, change, column, words):
@@ -126,3 +126,9 @@ def test_configurations_without_throughput():
     row = {k: v for k, v in GOOD.items() if k != "gbps"}
     table = load_measurements(pd.DataFrame([row]), throughput=False)
     assert np.isnan(table["gbps"].iloc[0])
+
+
+def test_zero_spread_loads(tmp_path):
+    """Published tables print small spreads as 0.00: such a row loads, its spread 0."""
+    table = load_measurements(_csv(tmp_path, [GOOD, {**GOOD, "gbps_sd": "0.00"}]))
+    assert table["gbps_sd"].iloc[1] == 0.0

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtier.model import ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
+from memtier.model import CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
 from naive_model import call_time_us as naive_time_us
 
 PAGE_SIZES = [4096, 65536, 2 << 20, 16 << 20, 1 << 30]
@@ -16,19 +16,23 @@ def params(draw):
     for name, (low, high) in ModelParams.bounds().items():
         top = min(high, 100.0) if high > 1 else high
         values[name] = draw(st.floats(max(low, 1e-3 if low == 0 and high > 1 else low), top))
-    return ModelParams(**values)
+    return ModelParams(**values, dma_structure=draw(st.sampled_from(DMA_STRUCTURES)),
+                       dma_channels_per_engine=draw(st.sampled_from(CHANNELS_PER_ENGINE)))
 
 
 @settings(max_examples=300, deadline=None)
 @given(p=params(), page=st.sampled_from(PAGE_SIZES), n=st.integers(1, 4096), workers=st.integers(1, 64),
        dma=st.booleans(), batched=st.booleans(), exchange=st.booleans(),
-       scope=st.sampled_from(["copy", "migrate", "syscall"]))
-def test_kernel_matches_naive_twin(p, page, n, workers, dma, batched, exchange, scope):
+       scope=st.sampled_from(["copy", "migrate", "syscall"]), mthp=st.booleans())
+def test_kernel_matches_naive_twin(p, page, n, workers, dma, batched, exchange, scope, mthp):
     if dma and exchange:
         exchange = False
-    fast = call_time_us(p, page, n, dma=dma, workers=workers, batched=batched, exchange=exchange, scope=scope)
+    # PTE-mapped folios (mTHP: one entry per 4 KiB) as well as the default mapping.
+    ptes = float(page // 4096) if mthp else float(default_ptes_per_page(page))
+    fast = call_time_us(p, page, n, dma=dma, workers=workers, batched=batched, exchange=exchange, scope=scope,
+                        ptes_per_page=ptes)
     slow = naive_time_us(p, page, n, dma=dma, workers=workers, batched=batched, exchange=exchange,
-                         scope=scope, ptes=float(default_ptes_per_page(page)))
+                         scope=scope, ptes=ptes)
     assert fast == pytest.approx(slow, rel=1e-12)
 
 
@@ -98,3 +102,57 @@ def test_params_outside_bounds_refused():
         ModelParams(link_gbps=-1.0)
     with pytest.raises(ValueError, match="batch_saving"):
         ModelParams(batch_saving=1.5)
+
+
+FOLIOS = [4096, 16384, 65536, 262144, 1 << 20, 2 << 20]
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=params(), page=st.sampled_from(FOLIOS), n=st.integers(1, 4096), channels=st.integers(1, 16),
+       batched=st.booleans(), scope=st.sampled_from(["copy", "migrate", "syscall"]))
+def test_dma_throughput_below_its_ceilings(p, page, n, channels, batched, scope):
+    """Whatever the structure, DMA never beats the engine's ceiling nor its channels' sum."""
+    gbps = throughput_gbps(p, page, n, dma=True, workers=channels, batched=batched, scope=scope)
+    assert gbps <= p.dma_ceiling_gbps * (1 + 1e-9)
+    engines = -(-channels // p.dma_channels_per_engine)
+    assert gbps <= engines * p.dma_channel_gbps * (1 + 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=params(), page=st.sampled_from(FOLIOS), n=st.integers(1, 4096), workers=st.integers(1, 16),
+       dma=st.booleans(), batched=st.booleans(), scope=st.sampled_from(["migrate", "syscall"]),
+       name=st.sampled_from(["page_us", "pte_us", "subpage_ns", "dma_descriptor_us", "dma_entry_us",
+                             "dma_map_entry_us", "copy_page_us", "mt_page_us", "syscall_page_us"]))
+def test_throughput_falls_as_per_page_costs_rise(p, page, n, workers, dma, batched, scope, name):
+    """A dearer per-page (per-entry, per-descriptor) step never makes a migration faster,
+    overlap or not."""
+    config = dict(dma=dma, workers=workers, batched=batched, scope=scope, ptes_per_page=float(page // 4096))
+    dearer = p.replace(**{name: min(getattr(p, name) * 1.5 + 0.01, ModelParams.bounds()[name][1])})
+    assert throughput_gbps(dearer, page, n, **config) <= throughput_gbps(p, page, n, **config) * (1 + 1e-12)
+
+
+def test_folio_structure_floor_and_split_difference():
+    """The folio structure's floor: with many channels a PTE-mapped folio's time falls to its
+    serial work, while a one-PMD THP keeps scaling; the split structure instead pays a
+    descriptor per channel per page, so 4 KiB pages lose throughput with channels."""
+    folio = ModelParams(dma_structure="folio", dma_channel_gbps=10.0, dma_ceiling_gbps=200.0,
+                        dma_overlap=1.0, pte_us=0.3, dma_entry_us=0.3)
+    per_folio = lambda page, c: call_time_us(folio, page, 1024, dma=True, workers=c, batched=True,  # noqa: E731
+                                             ptes_per_page=float(default_ptes_per_page(page))) / 1024
+    serial = folio.page_us * (1 - folio.batch_saving) + 255 * folio.pte_us * (1 - folio.batch_saving)
+    assert per_folio(1 << 20, 16) == pytest.approx(per_folio(1 << 20, 8), rel=0.05)
+    assert per_folio(1 << 20, 16) >= serial
+    assert per_folio(2 << 20, 16) < 0.5 * per_folio(2 << 20, 4)
+    split = folio.replace(dma_structure="split")
+    four_k = lambda p, c: throughput_gbps(p, 4096, 4096, dma=True, workers=c, batched=True)  # noqa: E731
+    assert four_k(split, 16) < four_k(split, 1)
+    assert four_k(folio, 16) > four_k(folio, 1)
+
+
+def test_structure_is_validated_and_round_trips():
+    with pytest.raises(ValueError, match="dma_structure"):
+        ModelParams(dma_structure="scatter")
+    with pytest.raises(ValueError, match="dma_channels_per_engine"):
+        ModelParams(dma_channels_per_engine=3)
+    p = ModelParams(dma_structure="folio", dma_overlap=0.3, dma_channels_per_engine=2)
+    assert ModelParams.from_array(p.to_array()) == p
