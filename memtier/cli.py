@@ -447,13 +447,15 @@ def _size_list(text: str) -> list[int]:
     return [parse_page_size(part) for part in text.split(",") if part.strip()]
 
 
-def _int_list(text: str, what: str) -> list[int]:
+def _int_list(text: str, what: str, maximum: int = 1 << 20, why: str = "") -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise CliError(f"{what} must be comma-separated whole numbers, e.g. 1,16,512; got {text!r}") from None
     if not values or min(values) < 1:
         raise CliError(f"{what} must be positive; got {text!r}")
+    if max(values) > maximum:
+        raise CliError(f"{what} {max(values)} is too large: at most {maximum}{why}")
     return values
 
 
@@ -476,9 +478,14 @@ def _measure(args) -> int:
     if args.pages:
         choices["pages_per_call"] = _int_list(args.pages, "--pages")
     if args.threads:
-        choices["threads"] = _int_list(args.threads, "--threads")
+        choices["threads"] = _int_list(args.threads, "--threads", MAX_WORKERS,
+                                       " (Linux's NR_CPUS is at most 8192 on x86-64)")
     if args.buffer:
+        from .limits import check_memory
+
         choices["buffer_bytes"] = _bytes(args.buffer)
+        check_memory(2 * choices["buffer_bytes"], f"--buffer {args.buffer} (a source and a target buffer)",
+                     "give a smaller --buffer")
     try:
         plan = make_plan(quick=args.quick, source=args.source, target=args.target,
                          same_node=args.same_node, repeats=args.repeats, **choices)

@@ -25,7 +25,7 @@ from memtier.datasets import data_path
 
 BUDGET = 1 << 30  # what memtier may allocate during the fuzz run
 MEMORY_GROWTH = 1536 << 20  # largest growth of the process's peak resident memory allowed
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 HEADER = ["page_size", "n_pages", "copy", "workers", "batched", "exchange", "scope", "gbps"]
