@@ -45,12 +45,13 @@ class _Parser(argparse.ArgumentParser):
 _BOUNDS = {
     "simulate.pages": (1, (1 << 31) - 1, False, "the simulator numbers pages with int32"),
     "accesses": (1, INT64_MAX, False, "the largest int64"),
-    "predict.pages": (1, 1 << 40, False, "2**40 pages is more than any machine holds"),
+    "predict.pages": (1, 1 << 40, False, "2^40 4 KiB pages are 2^52 bytes, the most an x86-64 machine "
+                                         "addresses"),
     "workers": (1, MAX_WORKERS, False, "Linux's NR_CPUS is at most 8192 on x86-64"),
     "seed": (0, INT64_MAX, False, "the largest int64"),
     "period": (1, INT64_MAX, False, "the largest int64"),
-    "batch_pages": (1, 1 << 20, False, "a call of over a million pages is beyond any kernel's "
-                                       "vm.migration_batch_size"),
+    "batch_pages": (1, 1 << 20, False, "memtier's limit: 4 GiB of 4 KiB pages per call, 65536 times the "
+                                       "RFC's default of 16"),
     "max_migrate_pages": (0, INT64_MAX, False, "the largest int64"),
     "bootstrap": (0, 100_000, False, "each round is a refit"),
     "phases": (1, INT64_MAX, False, "the largest int64"),
