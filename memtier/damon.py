@@ -98,7 +98,8 @@ def _inflate(path: Path, max_bytes: int) -> bytes:
                     if size > max_bytes:
                         raise DamonRecordError(
                             f"{path} inflates to more than {max_bytes:,} bytes, larger than any damo record "
-                            "memtier reads (a damaged file or a zlib bomb?); pass max_bytes= to read it anyway")
+                            "memtier reads (a damaged file or a zlib bomb?); to allow more, read it with "
+                            "memtier.read_damon_record(path, max_bytes=...)")
                     compressed = inflater.unconsumed_tail
     except zlib.error as error:
         raise DamonRecordError(f"{path} looks zlib-compressed but does not decompress ({error})") from None
@@ -119,7 +120,8 @@ def _load_json(path: Path, max_bytes: int = MAX_RECORD_BYTES):
     else:
         if path.stat().st_size > max_bytes:
             raise DamonRecordError(f"{path} holds {path.stat().st_size:,} bytes, more than the {max_bytes:,} "
-                                   "memtier reads as a damo record; pass max_bytes= to read it anyway")
+                                   "memtier reads as a damo record; to allow more, read it with "
+                                   "memtier.read_damon_record(path, max_bytes=...)")
         raw = path.read_bytes()
     text = raw.lstrip()
     if text[:1] not in (b"[", b"{"):
