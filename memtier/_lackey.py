@@ -6,8 +6,14 @@ all), a truncated final line, and lines longer than a whole chunk; it renumbers 
 with an open-addressing hash table held in numpy arrays, which the caller doubles when it is
 half full.  Memory is the read buffer, the output buffer and the table: it grows with the
 distinct pages, never with the length of the log.
+
+A saved log is parsed on every core (:func:`parse_file`): memory-mapped, cut into slices at
+line ends, each worker thread numbering pages in its own table (the kernel releases the GIL),
+the tables merged in file order so that the trace is the one a single core would give.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -48,9 +54,12 @@ class LackeyFormatError(ValueError):
 
 
 @njit
-def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, ids, last_page,
-                  state, counts, out):
+def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, ids, id_keys,
+                  last_page, state, counts, out):
     """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``.
+
+    ``keys``/``ids`` are the open-addressing table (page -> dense id); ``id_keys[id]`` is the
+    page of each dense id, in first-touch order (the parallel parser merges tables with it).
 
     Returns ``(pos, n_out, why)``: where parsing stopped, how many page numbers were written,
     and why it stopped (``_DONE``: no complete line left; ``_GROW``: the hash table is half
@@ -74,21 +83,14 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
         state[_SKIPPING] = 0
         counts[_UNRECOGNISED] += 1
     while pos < end:
-        nl = pos
-        while nl < end and buf[nl] != 10:
-            nl += 1
-        if nl == end and not final:
-            break  # incomplete line: the caller carries it into the next chunk
-        stop = nl
-        if stop > pos and buf[stop - 1] == 13:
-            stop -= 1
-        if nl == end:  # a final line without its newline: cut short
-            counts[_TRUNCATED] += 1
-            pos = end
-            break
-        length = stop - pos
+        # Fast path: a well-formed line, read in one pass (most lines are).  Anything else is
+        # left to the careful path below, which finds the line's end first and classifies it.
+        good = False
         kind = -1
-        if length >= 6 and buf[pos + 2] == 32:
+        address = np.uint64(0)
+        size = 0
+        nl = pos
+        if pos + 3 < end and buf[pos + 2] == 32:
             c0 = buf[pos]
             c1 = buf[pos + 1]
             if c0 == 32:
@@ -100,52 +102,124 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
                     kind = _MODIFIES
             elif c0 == 73 and c1 == 32:
                 kind = _INSTRUCTIONS
-        if kind == -1:
-            if length == 0:
-                counts[_BLANK] += 1
-            elif length >= 2 and (buf[pos] == 61 and buf[pos + 1] == 61
-                                  or buf[pos] == 45 and buf[pos + 1] == 45):
-                counts[_VALGRIND] += 1  # "==PID==" and "--PID--" lines
-            elif length >= 3 and buf[pos] == 83 and buf[pos + 1] == 66 and buf[pos + 2] == 32:
-                counts[_SUPERBLOCKS] += 1  # "SB addr" (--trace-superblocks=yes)
-            else:
-                counts[_UNRECOGNISED] += 1
-            pos = nl + 1
-            continue
-        if kind == _INSTRUCTIONS and not instructions:
-            counts[_INSTRUCTIONS] += 1
-            pos = nl + 1
-            continue
-        # address: 1 to 16 hex digits, then a comma, then the size: 1 to 12 decimal digits
-        p = pos + 3
-        address = np.uint64(0)
-        digits = 0
-        while p < stop:
-            c = buf[p]
-            if 48 <= c <= 57:
-                d = c - 48
-            elif 97 <= c <= 102:
-                d = c - 87
-            elif 65 <= c <= 70:
-                d = c - 55
-            else:
-                break
-            address = (address << np.uint64(4)) | np.uint64(d)
-            digits += 1
-            p += 1
-        good = 0 < digits <= 16 and p < stop and buf[p] == 44
-        p += 1
-        size = 0
-        size_digits = 0
-        while p < stop and 48 <= buf[p] <= 57:
-            size = size * 10 + (buf[p] - 48)
-            size_digits += 1
-            p += 1
-        good = good and 0 < size_digits <= 12 and p == stop
+            if kind == _INSTRUCTIONS and not instructions:
+                nl = pos + 3
+                while nl < end and buf[nl] != 10:
+                    nl += 1
+                if nl < end:
+                    stop = nl
+                    if buf[stop - 1] == 13:
+                        stop -= 1
+                    if stop - pos >= 6:
+                        counts[_INSTRUCTIONS] += 1
+                        pos = nl + 1
+                        continue
+            elif kind >= 0:
+                p = pos + 3
+                digits = 0
+                while p < end:
+                    c = buf[p]
+                    if 48 <= c <= 57:
+                        d = c - 48
+                    elif 97 <= c <= 102:
+                        d = c - 87
+                    elif 65 <= c <= 70:
+                        d = c - 55
+                    else:
+                        break
+                    address = (address << np.uint64(4)) | np.uint64(d)
+                    digits += 1
+                    p += 1
+                if 0 < digits <= 16 and p < end and buf[p] == 44:
+                    p += 1
+                    size_digits = 0
+                    while p < end and 48 <= buf[p] <= 57:
+                        size = size * 10 + (buf[p] - 48)
+                        size_digits += 1
+                        p += 1
+                    if 0 < size_digits <= 12 and p < end:
+                        if buf[p] == 10:
+                            nl = p
+                            good = True
+                        elif buf[p] == 13 and p + 1 < end and buf[p + 1] == 10:
+                            nl = p + 1
+                            good = True
         if not good:
-            counts[_UNRECOGNISED] += 1
-            pos = nl + 1
-            continue
+            kind = -1
+            address = np.uint64(0)
+            size = 0
+            nl = pos
+            while nl < end and buf[nl] != 10:
+                nl += 1
+            if nl == end and not final:
+                break  # incomplete line: the caller carries it into the next chunk
+            stop = nl
+            if stop > pos and buf[stop - 1] == 13:
+                stop -= 1
+            if nl == end:  # a final line without its newline: cut short
+                counts[_TRUNCATED] += 1
+                pos = end
+                break
+            length = stop - pos
+            kind = -1
+            if length >= 6 and buf[pos + 2] == 32:
+                c0 = buf[pos]
+                c1 = buf[pos + 1]
+                if c0 == 32:
+                    if c1 == 76:
+                        kind = _LOADS
+                    elif c1 == 83:
+                        kind = _STORES
+                    elif c1 == 77:
+                        kind = _MODIFIES
+                elif c0 == 73 and c1 == 32:
+                    kind = _INSTRUCTIONS
+            if kind == -1:
+                if length == 0:
+                    counts[_BLANK] += 1
+                elif length >= 2 and (buf[pos] == 61 and buf[pos + 1] == 61
+                                      or buf[pos] == 45 and buf[pos + 1] == 45):
+                    counts[_VALGRIND] += 1  # "==PID==" and "--PID--" lines
+                elif length >= 3 and buf[pos] == 83 and buf[pos + 1] == 66 and buf[pos + 2] == 32:
+                    counts[_SUPERBLOCKS] += 1  # "SB addr" (--trace-superblocks=yes)
+                else:
+                    counts[_UNRECOGNISED] += 1
+                pos = nl + 1
+                continue
+            if kind == _INSTRUCTIONS and not instructions:
+                counts[_INSTRUCTIONS] += 1
+                pos = nl + 1
+                continue
+            # address: 1 to 16 hex digits, then a comma, then the size: 1 to 12 decimal digits
+            p = pos + 3
+            address = np.uint64(0)
+            digits = 0
+            while p < stop:
+                c = buf[p]
+                if 48 <= c <= 57:
+                    d = c - 48
+                elif 97 <= c <= 102:
+                    d = c - 87
+                elif 65 <= c <= 70:
+                    d = c - 55
+                else:
+                    break
+                address = (address << np.uint64(4)) | np.uint64(d)
+                digits += 1
+                p += 1
+            good = 0 < digits <= 16 and p < stop and buf[p] == 44
+            p += 1
+            size = 0
+            size_digits = 0
+            while p < stop and 48 <= buf[p] <= 57:
+                size = size * 10 + (buf[p] - 48)
+                size_digits += 1
+                p += 1
+            good = good and 0 < size_digits <= 12 and p == stop
+            if not good:
+                counts[_UNRECOGNISED] += 1
+                pos = nl + 1
+                continue
         first = address >> shift
         last_byte = address + np.uint64(max(size, 1) - 1)
         if last_byte < address:  # wrapped past the top of the address space
@@ -174,6 +248,7 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
                     if key == _EMPTY:
                         keys[slot] = page
                         ids[slot] = n_distinct
+                        id_keys[n_distinct] = page
                         last_id = n_distinct
                         n_distinct += 1
                         break
@@ -202,6 +277,36 @@ def _rehash(old_keys, old_ids, keys, ids, hash_shift):
                 slot = (slot + 1) & mask
             keys[slot] = page
             ids[slot] = old_ids[i]
+
+
+@njit
+def _merge_ids(id_keys, first, stop, hash_shift, keys, ids, global_id_keys, state, mapping):
+    """Global dense ids of one worker's new pages ``id_keys[first:stop]`` (in the order the
+    worker first met them), written to ``mapping[first:stop]``.
+
+    A page the global table lacks gets the next global id, so pages are numbered in
+    first-touch order over the whole log when the slices are merged in file order.  The caller
+    makes sure the table has room for ``stop - first`` more pages.
+    """
+    mask = keys.size - 1
+    n_distinct = state[_N_DISTINCT]
+    for i in range(first, stop):
+        page = id_keys[i]
+        slot = np.int64((page * _GOLDEN) >> hash_shift)
+        while True:
+            key = keys[slot]
+            if key == page:
+                mapping[i] = ids[slot]
+                break
+            if key == _EMPTY:
+                keys[slot] = page
+                ids[slot] = n_distinct
+                global_id_keys[n_distinct] = page
+                mapping[i] = n_distinct
+                n_distinct += 1
+                break
+            slot = (slot + 1) & mask
+    state[_N_DISTINCT] = n_distinct
 
 
 # --- the streaming parser -------------------------------------------------------------------
@@ -238,6 +343,9 @@ class _LackeyParser:
         self.keys = np.full(capacity, _EMPTY, dtype=np.uint64)
         self.ids = np.zeros(capacity, dtype=np.int32)
         self.hash_shift = np.uint64(64 - (capacity.bit_length() - 1))
+        old = getattr(self, "id_keys", np.empty(0, dtype=np.uint64))
+        self.id_keys = np.empty(capacity // 2, dtype=np.uint64)  # the table is at most half full
+        self.id_keys[:old.size] = old
 
     def _grow(self):
         if 2 * self.state[_N_DISTINCT] >= MAX_DISTINCT_PAGES:
@@ -246,6 +354,30 @@ class _LackeyParser:
         old_keys, old_ids = self.keys, self.ids
         self._table(2 * old_keys.size)
         _rehash(old_keys, old_ids, self.keys, self.ids, self.hash_shift)
+
+    def _parse(self, buf, pos, end, final):
+        return _parse_lackey(buf, pos, end, final, self.shift, self.instructions, self.hash_shift,
+                             self.keys, self.ids, self.id_keys, self.last_page, self.state,
+                             self.counts, self.out)
+
+    def parse_slice(self, buf, final):
+        """Parse all of ``buf`` (whole lines; ``final``: the log's last piece) into this
+        parser's own dense ids.  Returns the id arrays and the first new id.  Runs in a worker
+        thread: the kernel releases the GIL."""
+        first_new = int(self.state[_N_DISTINCT])
+        pieces = []
+        pos = 0
+        while True:
+            pos, n_out, why = self._parse(buf, pos, buf.size, final)
+            if n_out:
+                pieces.append(self.out[:n_out].copy())
+            if why == _GROW:
+                self._grow()
+            elif why == _DONE:
+                break
+        if pos != buf.size:  # a slice always ends with a newline, or is the last one
+            raise RuntimeError(f"lackey slice parsed to {pos} of {buf.size} bytes")
+        return pieces, first_new
 
     def run(self, stream, sink, progress=None):
         """Parse everything ``stream`` (a binary file object) yields; pass page arrays to ``sink``."""
@@ -260,9 +392,7 @@ class _LackeyParser:
             filled += got
             pos = 0
             while True:
-                pos, n_out, why = _parse_lackey(
-                    buf, pos, filled, final, self.shift, self.instructions, self.hash_shift,
-                    self.keys, self.ids, self.last_page, self.state, self.counts, self.out)
+                pos, n_out, why = self._parse(buf, pos, filled, final)
                 if n_out:
                     sink(self.out[:n_out])
                 if why == _GROW:
@@ -292,13 +422,14 @@ class _LackeyParser:
     def accesses_lines(self) -> int:
         return int(self.counts[[_LOADS, _STORES, _MODIFIES, _INSTRUCTIONS]].sum())
 
-    def _judge(self):
+    def _judge(self, counts=None):
         """Refuse input whose first lines are mostly not lackey's."""
+        counts = self.counts if counts is None else counts
         self.judged = True
-        known = int(self.counts[:_UNRECOGNISED].sum())
-        if self.counts[_UNRECOGNISED] > known:
+        known = int(counts[:_UNRECOGNISED].sum())
+        if counts[_UNRECOGNISED] > known:
             raise LackeyFormatError(self._not_lackey(
-                f"{self.counts[_UNRECOGNISED]} of its first {known + self.counts[_UNRECOGNISED]} "
+                f"{counts[_UNRECOGNISED]} of its first {known + counts[_UNRECOGNISED]} "
                 "lines are not lackey lines"))
 
     def _not_lackey(self, why):
@@ -315,7 +446,103 @@ class _LackeyParser:
 
     def page_addresses(self) -> np.ndarray:
         """First byte address of each dense page, indexed by dense page number."""
-        filled = self.keys != _EMPTY
-        addresses = np.empty(int(self.state[_N_DISTINCT]), dtype=np.uint64)
-        addresses[self.ids[filled]] = self.keys[filled] << self.shift
-        return addresses
+        return self.id_keys[:int(self.state[_N_DISTINCT])] << self.shift
+
+
+# --- the parallel parser of a file --------------------------------------------------------------
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _slice_ends(view, start, stop, size, n):
+    """Cut ``view[start:stop]`` into ``n`` slices of about ``size`` bytes, each ending just
+    after a newline (or at ``stop``); returns the ends."""
+    ends = []
+    for k in range(1, n + 1):
+        nominal = start + k * size
+        if nominal >= stop:
+            ends.append(stop)
+            break
+        newline = view.find(b"\n", nominal - 1, stop)
+        ends.append(stop if newline < 0 else newline + 1)
+        if ends[-1] == stop:
+            break
+    return ends
+
+
+def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = np.frombuffer(view, dtype=np.uint8)
+    merged.head = bytes(view[:80])
+    start = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while start < size:
+            ends = _slice_ends(view, start, size, parsers[0].chunk_bytes, workers)
+            bounds = list(zip([start] + ends[:-1], ends))
+            jobs = [pool.submit(parser.parse_slice, data[a:b], b == size)
+                    for parser, (a, b) in zip(parsers, bounds)]
+            for k, job in enumerate(jobs):
+                pieces, first_new = job.result()
+                parser = parsers[k]
+                stop = int(parser.state[_N_DISTINCT])
+                while merged.state[_N_DISTINCT] + (stop - first_new) > merged.keys.size // 2:
+                    merged._grow()
+                if stop > mappings[k].size:
+                    grown = np.empty(max(stop, 2 * mappings[k].size), dtype=np.int32)
+                    grown[:mappings[k].size] = mappings[k]
+                    mappings[k] = grown
+                _merge_ids(parser.id_keys, first_new, stop, merged.hash_shift, merged.keys,
+                           merged.ids, merged.id_keys, merged.state, mappings[k])
+                for piece in pieces:
+                    sink(mappings[k][piece])
+            start = ends[-1]
+            merged.bytes_parsed = start
+            merged.counts = np.sum([parser.counts for parser in parsers], axis=0)
+            if progress is not None:
+                progress.update(bounds[-1][1] - bounds[0][0])
+            if not merged.judged and (start >= SNIFF_BYTES or start == size):
+                merged._judge()
+
+
+def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, workers=None):
+    """Parse a lackey log file on ``workers`` cores; pass page arrays (global dense ids, in
+    file order) to ``sink``.  Returns the merged parser (its table and counts) and the counts.
+
+    The file is memory-mapped and cut, round after round, into one slice of ``chunk_bytes``
+    per worker, each ending at a line end.  Every worker parses its slices with its own page
+    table, numbering pages in the order *it* first met them.  After each round the slices are
+    merged in file order: a worker's new pages are looked up in the global table, and those it
+    lacks get the next global ids, so the result is the same first-touch numbering the
+    one-core parser gives.  Memory is a round's output and the tables, whatever the log's
+    length.
+    """
+    import mmap
+
+    workers = default_workers() if workers is None else max(1, int(workers))
+    merged = _LackeyParser(page_size, instructions, MIN_CHUNK_BYTES, str(path))
+    parsers = [_LackeyParser(page_size, instructions, chunk_bytes, str(path)) for _ in range(workers)]
+    mappings = [np.empty(1 << 15, dtype=np.int32) for _ in range(workers)]
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size == 0:
+            raise LackeyFormatError(merged._not_lackey("it is empty"))
+        view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            view.madvise(mmap.MADV_SEQUENTIAL)
+        _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress)
+    finally:
+        try:
+            view.close()
+        except BufferError:  # an array still points into it (an exception's traceback): GC closes it
+            pass
+    if merged.accesses_lines == 0:
+        raise LackeyFormatError(merged._not_lackey("it holds no lackey access lines"))
+    return merged, merged.info()

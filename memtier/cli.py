@@ -192,7 +192,11 @@ def _command(sub, name: str, summary: str, example: str, handler):
 def _reproduce(args) -> int:
     from .reproduce import reproduce
 
-    out = reproduce(args.out, quick=args.quick, force=args.force, bootstrap=args.bootstrap)
+    def step(message):
+        print(f"memtier reproduce: {message}", file=sys.stderr, flush=True)
+
+    out = reproduce(args.out, quick=args.quick, force=args.force, bootstrap=args.bootstrap,
+                    progress=None if args.quiet else step)
     print(f"figures and tables written to {out}")
     return 0
 
@@ -255,7 +259,21 @@ def _predict(args) -> int:
         f"{gbps:.4g} GB/s ({time_us:.4g} us per call); "
         f"{result.confidence:.0%} interval {low[0]:.4g} to {high[0]:.4g} GB/s"
     )
+    print(f"for: {_describe_configuration(config.iloc[0])}; model fitted in {args.fit}")
     return 0
+
+
+def _describe_configuration(row) -> str:
+    """One migration configuration in words, as ``predict`` computed it."""
+    from .measurements import format_page_size
+
+    n_pages = int(row["n_pages"])
+    workers = int(row["workers"])
+    copier = (f"{workers} DMA channel{'s' * (workers > 1)}" if row["copy"] == "dma"
+              else f"{workers} copy thread{'s' * (workers > 1)}")
+    return (f"{n_pages} x {format_page_size(int(row['page_size']))} page{'s' * (n_pages > 1)}, {copier}, "
+            f"{'batched' if row['batched'] else 'one page at a time'}, "
+            f"{'exchanged' if row['exchange'] else 'migrated'}, timer scope {row['scope']}")
 
 
 def _add_model_commands(sub) -> None:
@@ -270,6 +288,7 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer bootstrap rounds, smaller simulations")
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap rounds for the intervals")
     p.add_argument("--force", action="store_true", help="overwrite files already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
 
     p = _command(
         sub,
@@ -302,7 +321,9 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--dma", action="store_true", help="copy with a DMA engine instead of CPU threads")
     p.add_argument("--batched", action="store_true", help="concurrent (batched) migration of the list")
     p.add_argument("--exchange", action="store_true", help="exchange pages instead of migrating them")
-    p.add_argument("--scope", default="migrate", choices=("syscall", "migrate", "copy"))
+    p.add_argument("--scope", default="migrate", choices=("syscall", "migrate", "copy"),
+                   help="what the time covers: syscall (move_pages end to end), migrate (the kernel's "
+                        "migrate_pages()) or copy (the data copy only) (default: %(default)s)")
 
 
 # --- the simulator ----------------------------------------------------------------------------
@@ -333,6 +354,36 @@ def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
     return pages
 
 
+def _generated_trace(args):
+    """The trace ``--workload`` names; ``mix`` interleaves the ``--mix-of`` workloads, each on
+    its own share of the pages and of the accesses (``workloads.mix``)."""
+    from . import workloads
+
+    def one(kind, n_pages, n_accesses, seed):
+        options = {"seed": seed} if kind != "scan" else {}
+        if kind == "zipf":
+            options["alpha"] = args.alpha
+        if kind == "hot_set":
+            options.update(hot_fraction=args.hot_fraction, hot_probability=args.hot_probability,
+                           phases=args.phases)
+        return workloads.GENERATORS[kind](n_pages, n_accesses, **options)
+
+    if args.workload != "mix":
+        return one(args.workload, args.pages, args.accesses, args.seed)
+    kinds = [kind.strip() for kind in args.mix_of.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in workloads.GENERATORS]
+    if not kinds or unknown:
+        raise CliError(f"--mix-of {args.mix_of!r}: give workloads from {', '.join(sorted(workloads.GENERATORS))} "
+                       "separated by commas, e.g. zipf,scan")
+    if args.pages < len(kinds) or args.accesses < len(kinds):
+        raise CliError(f"--pages and --accesses must be at least {len(kinds)} to mix {len(kinds)} workloads")
+    shares = [(args.pages * (j + 1) // len(kinds) - args.pages * j // len(kinds),
+               args.accesses * (j + 1) // len(kinds) - args.accesses * j // len(kinds)) for j in range(len(kinds))]
+    parts = [one(kind, n_pages, n_accesses, args.seed + j)
+             for j, (kind, (n_pages, n_accesses)) in enumerate(zip(kinds, shares))]
+    return workloads.mix(*parts, seed=args.seed)
+
+
 def _simulate(args) -> int:
     import pandas as pd
 
@@ -350,15 +401,10 @@ def _simulate(args) -> int:
     else:
         if args.pages is None or args.accesses is None:
             raise CliError("give --pages and --accesses for a generated workload (or --trace FILE.npy)")
-        options = {"seed": args.seed} if args.workload != "scan" else {}
-        if args.workload == "zipf":
-            options["alpha"] = args.alpha
-        if args.workload == "hot_set":
-            options.update(hot_fraction=args.hot_fraction, hot_probability=args.hot_probability,
-                           phases=args.phases)
-        workloads.check_generator_memory(args.workload, args.pages, args.accesses,
-                                         words={"n_pages": "--pages", "n_accesses": "--accesses"})
-        trace = workloads.GENERATORS[args.workload](args.pages, args.accesses, **options)
+        if args.workload != "mix":
+            workloads.check_generator_memory(args.workload, args.pages, args.accesses,
+                                             words={"n_pages": "--pages", "n_accesses": "--accesses"})
+        trace = _generated_trace(args)
         n_pages = args.pages
     pages_for_shares = n_pages if n_pages is not None else address_space(trace)
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
@@ -410,8 +456,11 @@ def _add_simulator_commands(sub) -> None:
         """,
         _simulate,
     )
-    p.add_argument("--workload", default="hot_set", choices=sorted(GENERATORS),
-                   help="generated trace (default: %(default)s)")
+    p.add_argument("--workload", default="hot_set", choices=sorted(GENERATORS) + ["mix"],
+                   help="generated trace (default: %(default)s); mix: the --mix-of workloads interleaved")
+    p.add_argument("--mix-of", default="zipf,scan",
+                   help="mix: workloads to interleave, each on an equal share of pages and accesses "
+                        "(default: %(default)s)")
     p.add_argument("--trace", help="a .npy trace of page numbers (read memory-mapped) instead of --workload")
     p.add_argument("--pages", type=int, help="pages in the address space")
     p.add_argument("--accesses", type=int, help="accesses to generate")
@@ -553,19 +602,43 @@ def _trace_record(args) -> int:
         raise CliError("no program given; e.g. memtier trace record --out ls.npy -- ls /usr")
     info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
                   force=args.force, progress=not args.quiet)
-    print(_trace_summary(args.out, info))
+    # stderr: stdout is the recorded program's, and its output stays apart from ours
+    print(_trace_summary(args.out, info), file=sys.stderr)
     if info["source"]["exit_status"] != 0:
-        print(f"note: {program[0]} exited with status {info['source']['exit_status']}")
+        print(f"note: {program[0]} exited with status {info['source']['exit_status']}", file=sys.stderr)
     return 0
 
 
 def _trace_convert(args) -> int:
     from .traces import convert_lackey
 
-    info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
-                          force=args.force, progress=not args.quiet)
+    with _no_blas_probe():
+        info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
+                              force=args.force, progress=not args.quiet)
     print(_trace_summary(args.out, info))
     return 0
+
+
+class _no_blas_probe:
+    """Hide scipy while numba loads its first kernel in this process.
+
+    On its first dispatch numba imports ``numba.np.arraymath``, which imports scipy.linalg to
+    look for BLAS (``numba.np.linalg.ensure_blas``): 0.3-0.7 s here, a third of what
+    ``memtier trace convert`` of a 300 MB log takes in all.  The lackey parser uses no BLAS,
+    so the command hides scipy.linalg during that probe (numba then finds no BLAS for this process,
+    which the command never needs) and restores it afterwards.  Only the command line does
+    this; ``import memtier`` in a notebook leaves numba alone.
+    """
+
+    def __enter__(self):
+        self.hidden = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
+        if self.hidden:
+            sys.modules["scipy.linalg"] = None  # "import scipy.linalg..." raises ImportError at once
+
+    def __exit__(self, *exc):
+        if self.hidden and sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+        return False
 
 
 def _trace_damon(args) -> int:
@@ -635,7 +708,9 @@ def _add_trace_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``memtier`` parser; ``command="trace"`` builds only the trace commands (the others
+    import the simulator, whose numba kernels and pandas a trace conversion never needs)."""
     parser = _Parser(
         prog="memtier",
         description="Model, measure and simulate page migration between memory tiers.",
@@ -644,10 +719,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the Python traceback too (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_model_commands(sub)
-    _add_simulator_commands(sub)
-    _add_measure_commands(sub)
-    _add_trace_commands(sub)
+    if command == "trace":
+        _add_trace_commands(sub)
+    else:
+        _add_model_commands(sub)
+        _add_simulator_commands(sub)
+        _add_measure_commands(sub)
+        _add_trace_commands(sub)
     _check_numbers(parser)
     return parser
 
@@ -695,7 +773,7 @@ def main(argv=None) -> int:
     caught = []
     try:
         with warnings.catch_warnings(record=True) as caught:
-            parser = build_parser()
+            parser = build_parser("trace" if argv[:1] == ["trace"] else None)
             args = parser.parse_args(_join_dashed_values(parser, argv))
             status = args.handler(args)
         for warning in caught:  # one line each, after the results

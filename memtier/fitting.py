@@ -17,7 +17,11 @@ Which parameters to fit, decided at the solution
     contrast (:data:`CONTRASTS`: what batching saves, what exchange saves or gains) is a
     candidate only when the rows hold both sides of it.  A parameter the data leave *open*
     keeps its stated value (``base``'s) and the report says so; ``free=`` overrides the choice,
-    and then the others are reported *fixed*.
+    and then the others are reported *fixed*.  The first screen still looks from the starts:
+    a term stated so small that it moves no row by 2% there is not seen (the PTDMA
+    descriptor's channel time, stated at 0.1 us, stayed open on the AMD rows; stated at
+    0.5 us it is found, at 8 us).  Stated values are therefore kept at a plausible size,
+    never at zero.
 
 Several starts
     The fit starts from the RFC's machine (or ``start=``, by default ``base``), from a neutral machine
@@ -32,7 +36,13 @@ The DMA structure
     (``dma_channels_per_engine``: 1, 2 or 4).  Each layout is fitted from the stated and the
     neutral start; the one with the lowest AIC is kept if the next best's is higher by at
     least 4 ("likely"; 10: "clear"); closer than that the data cannot tell and ``base``'s
-    layout is kept.  ``structure=`` and ``channels_per_engine=`` set them.
+    layout is kept.  ``structure=`` and ``channels_per_engine=`` set them.  A rule from the
+    direction of the channel trend (small folios gaining with channels "cannot" be split) was
+    considered and not adopted: under ``split`` the per-entry and byte terms fall with
+    channels too, so a rising trend is evidence to weigh, not a proof, and the AIC already
+    weighs it.  With the per-descriptor channel time in the model, AMD's 1-4-channel rows
+    alone choose ``folio`` clearly (AIC 119 higher for ``split``); before it they could not
+    tell (2.3).
 
 A weak prior
     Every fitted parameter is pulled gently (:data:`PRIOR_WEIGHT`) towards ``base``'s value
@@ -69,7 +79,7 @@ from .measurements import load_measurements
 from .model import (ARRAY_SIZE, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
                     prepared_gbps, table_gbps)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_COLUMNS = ["page_size", "n_pages", "copy", "workers", "batched", "exchange"]
 #: Weight of the prior that pulls each fitted parameter towards ``base``: moving a parameter
 #: by a factor e costs as much as a 3% misfit of one row.
@@ -407,6 +417,13 @@ class Fit:
     structure: dict = field(default_factory=dict)
     excluded: list = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        # one line: the dataclass repr printed every parameter and the whole table
+        return (f"<Fit: {len(self.free)} of {len(self.params.bounds())} parameters "
+                f"fitted to {len(self.measurements)} measurements, median error "
+                f"{self.median_error:.1%}, largest {self.max_error:.1%}, {len(self.samples)} "
+                "bootstrap rounds; .report() for the parameters>")
+
     # --- prediction ---
     def predict(self, configurations) -> np.ndarray:
         """Modelled GB/s for each row of a table of configurations (throughput columns, if
@@ -618,14 +635,14 @@ def _names_list(value, key: str, name: str) -> list:
 def check_fit_data(data, name: str = "fit") -> dict:
     """Check a decoded fit file against its schema; return its parts.
 
-    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 or 2); ``params``,
-    every parameter of :class:`~memtier.model.ModelParams` as a number inside its bounds (a
-    version-1 file may lack the DMA terms added since: they take their stated values), and no
+    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 3); ``params``,
+    every parameter of :class:`~memtier.model.ModelParams` as a number inside its bounds (an
+    older file may lack the DMA terms added since: they take their stated values), and no
     other, plus ``dma_structure`` (one of ``DMA_STRUCTURES``) and ``dma_channels_per_engine``
     (one of ``CHANNELS_PER_ENGINE``); ``free`` and ``open``, lists of distinct parameter names;
     ``confidence``, a number in (0, 1); ``samples``, a list of bootstrap parameter sets, each a
-    list of ``ARRAY_SIZE`` finite numbers inside the parameters' bounds (ignored in version 1,
-    whose samples had fewer terms); ``structure``, how the DMA layout was chosen; ``excluded``,
+    list of ``ARRAY_SIZE`` finite numbers inside the parameters' bounds (one fewer in version 2,
+    ignored in version 1, whose samples had fewer terms); ``structure``, how the DMA layout was chosen; ``excluded``,
     indices of measurement rows; ``measurements``, rows in the measurement schema.
 
     Returns
@@ -640,7 +657,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         Naming the key and what it should hold.
     """
     version = data.get("memtier_fit") if isinstance(data, dict) else None
-    if type(version) is not int or version not in (1, FORMAT_VERSION):
+    if type(version) is not int or version not in (1, 2, FORMAT_VERSION):
         raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
     missing = [key for key in ("params", "free", "confidence", "samples", "measurements") if key not in data]
     if missing:
@@ -682,14 +699,18 @@ def check_fit_data(data, name: str = "fit") -> dict:
         raise _fit_problem(name, f"'confidence' is {confidence!r}; expected a number between 0 and 1 "
                                  "(0.95 for 95% intervals)")
     samples = data["samples"]
-    width = ARRAY_SIZE if version == FORMAT_VERSION else None
+    # Version 2 had no per-descriptor channel time: one number fewer per replicate.
+    width = {FORMAT_VERSION: ARRAY_SIZE, 2: ARRAY_SIZE - 1}.get(version)
     if not isinstance(samples, list) or not all(
             isinstance(row, list) and (width is None or len(row) == width) and all(_real(v) for v in row)
             for row in samples):
         raise _fit_problem(name, f"'samples' must be a list of bootstrap parameter sets, each a list of "
-                                 f"{ARRAY_SIZE} finite numbers (ModelParams.to_array())")
-    if version == FORMAT_VERSION:
-        samples = np.array(samples, dtype=np.float64).reshape(-1, ARRAY_SIZE)
+                                 f"{width or ARRAY_SIZE} finite numbers (ModelParams.to_array())")
+    if version != 1:
+        samples = np.array(samples, dtype=np.float64).reshape(-1, width)
+        if version == 2:  # the new parameter at its stated value in every replicate
+            stated = float(params.get("dma_channel_descriptor_us", ModelParams().dma_channel_descriptor_us))
+            samples = np.insert(samples, names.index("dma_channel_descriptor_us"), stated, axis=1)
         low = np.array([bounds[n][0] for n in names] + [0, min(CHANNELS_PER_ENGINE)], dtype=np.float64)
         high = np.array([bounds[n][1] for n in names] + [len(DMA_STRUCTURES) - 1, max(CHANNELS_PER_ENGINE)],
                         dtype=np.float64)
@@ -906,7 +927,7 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
         leave-one-group-out mode every row, with ``lost``: the parameters that only the
         left-out group constrained (they keep ``base``'s values, so such a row is not a
         genuine prediction and is reported apart).  In the hold-out mode only the held-out
-        rows, with ``held_out_count``.
+        rows, with ``held_out_count``, and the fit that predicted them in ``.attrs["fit"]``.
     """
     table = load_measurements(measurements)
     start = _as_params(base)
@@ -927,6 +948,7 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
         out["predicted_gbps"] = result.predict(out)
         out["relative_error"] = out["predicted_gbps"] / out["gbps"] - 1.0
         out["held_out_count"] = out["workers"]
+        out.attrs["fit"] = result
         return out
     free = list(free) if free is not None else identifiable(table, start)
     groups = table.groupby(list(by), sort=False).indices

@@ -32,7 +32,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .limits import MAX_CALL_BYTES, MAX_WORKERS
 from .outputs import atomic_write, check_output
@@ -242,6 +241,8 @@ def load_measurements(source, *, name: str | None = None, throughput: bool = Tru
     MeasurementError
         Naming the file, the row and the column, and saying what is expected.
     """
+    import pandas as pd  # here, not at the top: ``memtier trace convert`` never needs pandas
+
     if isinstance(source, pd.DataFrame):
         table = source.copy()
         name = name or "measurements"

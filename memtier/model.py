@@ -42,48 +42,77 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     taking the channels), and the bytes move at ``smooth_min(channels * dma_channel_gbps,
     dma_ceiling_gbps)``.  The CPU waits for the copy: nothing overlaps.
 
-    ``"folio"``: whole folios are distributed over the channels, one descriptor per folio
-    (AMD's dcbm driver for PTDMA, Shivank Garg, "[RFC PATCH v4 5/6] drivers/migrate_offload:
-    add DMA batch copy driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30:
-    "batch-copies folios via DMA memcpy channels"; the batch flow of "[RFC PATCH 0/5]
-    Enhancements to Page Migration with Batch Offloading via DMA", 2024-06-14: unmap the
-    batch, copy the batch, then remap folio by folio; the driver's code as posted in "[PATCH
-    RFC V2 7/9] dcbm: add dma core batch migrator for batch page offloading", 2025-03-19,
-    ``folios_copy_dma_parallel()``: per folio ``dma_map_page()`` of source and destination,
-    ``device_prep_dma_memcpy()`` and ``tx_submit()`` on channel ``i % channels``, then
-    ``dma_async_issue_pending()`` on every channel and a wait for all).  The CPU pays,
-    serially and per folio, the kernel work below plus one descriptor
-    (``dma_descriptor_us``) plus mapping each further 4 KiB entry of a PTE-mapped folio for
-    the device (``dma_map_entry_us``).
-    The channels pay the bytes and, per page-table entry of the folio, ``dma_entry_us``
-    (one for a PMD-mapped THP, one per 4 KiB for an mTHP).  With ``c`` channels, the
-    serial CPU work of one folio overlaps copies running on the *other* channels: a share
-    ``dma_overlap * (1 - 1/c)`` of the smaller of the two totals is hidden.  With one
-    channel nothing is hidden; with many, the time falls to the larger of the two: a
-    floor set by the serial per-folio work.  The overlap is the model's reading of the
-    data, not of that code (which submits a whole batch before starting the channels: the
-    overlap can only come from successive batches, or from an engine that starts on
-    submission); ``dma_overlap`` is therefore fitted, and 0 makes every cost add up.
-    An unbatched migration hands the engine one
-    folio at a time (one channel busy, nothing to overlap); a batch of ``n`` folios keeps at
-    most ``n`` channels busy (dcbm: ``thread_count = min(thread_count, folios_cnt_total)``,
-    folios assigned round-robin).  Evidence: AMD's Zen3 series
-    (``data/amd_zen3_2026.csv``): per folio, 1 MiB mTHPs take 229 us at 1 channel and
-    93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work); 4 KiB folios 1.8 us then
-    1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep scaling (165, 77, 45,
-    31 us) until the engine's ceiling.  Throughput of 4 KiB folios *rises* with channels
-    (2.33 to 3.29 GB/s from 1 to 16), which the split structure cannot give: it adds a
-    descriptor per channel per page.
+    ``"folio"``: whole folios are distributed over the channels (AMD's dcbm driver for
+    PTDMA, Shivank Garg, "[RFC PATCH v4 5/6] drivers/migrate_offload: add DMA batch copy
+    driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30: "batch-copies folios via DMA
+    memcpy channels"; the batch flow of "[RFC V3 0/9] Accelerate page migration with batch
+    copying and hardware offload", 2025-09-23: ``migrate_pages_batch()`` takes
+    ``NR_MAX_BATCHED_MIGRATION`` (512) folios at a time, unmaps them, copies the batch, then
+    remaps folio by folio; V3 changelog: "Switched from per-folio dma_map_page() to batch
+    dma_map_sgtable()", "Single completion interrupt per batch").  The model follows that
+    code batch by batch (:data:`BATCH_FOLIOS`).  Mainline's ``migrate_pages()`` counts the
+    512 in base pages (a batch of one 2 MiB THP); with one folio per batch a THP could use
+    one channel only, which AMD's 2 MiB rows (12.6 to 67 GB/s from 1 to 16 channels)
+    contradict, so the model counts folios, as the series' own description does:
+
+    - each batch of ``k`` folios uses ``u = min(channels, k)`` channels, and every channel
+      used pays a set-up (``dma_setup_us``: its scatter-gather tables, mapping them for the
+      device, its completion), so a call pays ``u`` set-ups per batch;
+    - the copy waits for the fullest channel: ``ceil(k / u)`` folios (a batch that does not
+      divide evenly waits for the channel with one folio more);
+    - a channel pays, per folio, its descriptors (``dma_channel_descriptor_us`` each), one
+      entry of work per page-table entry (``dma_entry_us``: one for a PMD-mapped THP, one
+      per 4 KiB for a PTE-mapped folio) and its bytes at its share of the bandwidth.
+      Descriptors: dcbm issues one ``dmaengine_prep_dma_memcpy()`` per mapped
+      scatter-gather segment ("dcbm = per-segment dmaengine_prep_dma_memcpy", Garg,
+      2026-04-23), and PTDMA runs a channel's descriptors one at a time: the next is started
+      from the completion of the previous (``pt_cmd_callback()`` in
+      ``drivers/dma/ptdma/ptdma-dmaengine.c``; one command queue, one channel per PTDMA
+      device).  Mapping a list through the IOMMU merges consecutive small folios into
+      segments of at most the device's maximum segment (``iommu_dma_map_sg()``; the PCI
+      core's default ``dma_set_max_seg_size(65536)``, which ``ptdma-pci.c`` does not raise):
+      a folio under :data:`DMA_SEGMENT_BYTES` costs ``folio / 64 KiB`` of a descriptor, a
+      larger one a whole descriptor (mapping never splits an entry).  This is the one rule
+      here that assumes an IOMMU in translated mode (the kernel's default unless booted
+      with ``iommu=pt``); without one every folio is its own descriptor;
+    - the CPU pays, serially and per folio, the kernel work below plus its share of the
+      submission (``dma_descriptor_us``) and of mapping each further 4 KiB entry of a
+      PTE-mapped folio for the device (``dma_map_entry_us``).
+
+    With ``u`` channels, the serial CPU work overlaps copies running on the *other* channels:
+    a share ``dma_overlap * (1 - 1/u)`` of the smaller of the two totals is hidden; with one
+    channel nothing is hidden, with many the time falls towards the larger of the two (a
+    floor set by the serial per-folio work).  The overlap is the model's reading of the
+    data, not of that code (which submits a batch before it starts the channels, channel by
+    channel: only submission can overlap copies already running); ``dma_overlap`` is
+    therefore fitted, and 0 makes every cost add up.  An unbatched migration hands the
+    engine one folio at a time (one channel busy, one set-up per folio, nothing to overlap).
+
+    Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
+    229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
+    4 KiB folios 1.8 us then 1.2 us, while one-PMD 2 MiB THPs, with little serial work, keep
+    scaling (165, 77, 45, 31 us) until the engine's ceiling.  Throughput of 4 KiB folios
+    *rises* with channels (2.33 to 3.29 GB/s from 1 to 16), which the split structure gives
+    only where bytes outweigh descriptors: it adds a descriptor per channel per page.  The per-descriptor channel
+    time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
+    folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
+    2 MiB against 8 and 2); without it the fit's largest in-sample error was 28%, with it
+    21% (the fit puts a descriptor at about 8 us of channel time: the completion interrupt
+    and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
+    slowed by 512 descriptors per 2 MiB, which is the evidence for merging into 64 KiB
+    segments.
 
     Channels and engines (``ModelParams.dma_channels_per_engine``, both structures).  A DMA
     channel is a hardware queue; where several queues sit on one engine they share its
     bandwidth, and a lone queue gets nearly all of it.  The bytes therefore move at
     ``smooth_min(engines * dma_channel_gbps, dma_ceiling_gbps)`` with ``engines =
-    ceil(channels / dma_channels_per_engine)``; the per-entry channel work is spread over
-    every queue.  This is the model's reading of the AMD series, not a documented fact about
-    PTDMA: 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
+    ceil(channels / dma_channels_per_engine)``; per-descriptor and per-entry work is each
+    queue's own.  This is the model's reading of the AMD series, not a documented fact about
+    PTDMA, whose driver gives each device one queue and one channel (so what two channels
+    would share there is not a device but the path behind it): 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
     then 27, 46.5 and 67 on 4, 8 and 16 (two, four, eight engines, under the ceiling), while
-    small folios, whose time is per-entry queue work, gain 1.6x from one channel to two.
+    small folios, whose time is per-descriptor and per-entry queue work, gain 1.6x from one
+    channel to two.
     The default, 1, is the model of the RFC (every channel its own engine); the fit tries
     1, 2 and 4 when the data have several channel counts, like the structure.
 Batching
@@ -135,6 +164,13 @@ DMA_STRUCTURES = ("split", "folio")
 #: How many channels (hardware queues) share one engine's bandwidth: 1 where every channel
 #: is its own engine (the model of the RFC's I/OAT), more where queues share a device.
 CHANNELS_PER_ENGINE = (1, 2, 4, 8)
+#: Folios one ``migrate_pages_batch()`` call unmaps, copies and remaps together: the
+#: kernel's ``NR_MAX_BATCHED_MIGRATION`` (512), as the copy-offload series counts it ("[RFC
+#: V3 0/9] Accelerate page migration with batch copying and hardware offload", Shivank Garg,
+#: linux-mm 2025-09-23: "migrate_pages_batch() // NR_MAX_BATCHED_MIGRATION (512) folios at
+#: a time").  Used by the folio structure only.
+BATCH_FOLIOS = 512.0
+DMA_SEGMENT_BYTES = 65536.0
 
 
 def _param(default, low, high, unit, doc):
@@ -182,7 +218,8 @@ class ModelParams:
     dma_ceiling_gbps: float = _param(5.1, 0.1, 1000.0, "GB/s",
         "ceiling of the DMA engine over all channels")
     dma_setup_us: float = _param(20.0, 0.0, 5000.0, "us",
-        "per-call DMA set-up (map pages for the device, take the channels); an estimate")
+        "DMA set-up (map pages for the device, take the channels, wait for completion): per "
+        "call (split) or per channel of every batch (folio); an estimate")
     dma_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
         "per-descriptor submission, paid serially by the CPU: one per channel per page "
         "(split) or one per folio (folio); an estimate for the RFC's machine")
@@ -195,6 +232,10 @@ class ModelParams:
     dma_overlap: float = _param(0.8, 0.0, 1.0, "1",
         "share of the serial per-folio CPU work hidden behind copies on other channels "
         "(folio structure only; times 1 - 1/channels); an estimate")
+    dma_channel_descriptor_us: float = _param(0.5, 0.0, 100.0, "us",
+        "channel time per descriptor besides its bytes (fetch, completion, starting the "
+        "next); not constrained by the RFC (one descriptor per channel): an estimate for "
+        "I/OAT, which chains descriptors in a ring")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -280,12 +321,12 @@ class ModelParams:
 
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
- _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE,
- _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(28)
-assert len(ModelParams.names()) == 26
+ _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _CALL, _PAGE, _SUBNS, _PTE,
+ _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(29)
+assert len(ModelParams.names()) == 27
 #: Length of the array the kernel reads: the numeric parameters, the structure's code and
 #: the channels per engine.
-ARRAY_SIZE = 28
+ARRAY_SIZE = 29
 
 
 @njit
@@ -307,14 +348,15 @@ def _cpu_bandwidth_gbps(p, workers, exchange):
 
 @njit
 def _dma_channels_used(p, n_pages, workers, batched):
-    """Channels that carry data at once: all of them when a page is split (split), as many
-    as there are folios in the batch when whole folios are handed out (folio), and one when
-    an unbatched migration hands the engine one folio at a time."""
+    """Channels that carry data at once: all of them when a page is split (split); when
+    whole folios are handed out (folio), as many as there are folios in a batch (at most
+    :data:`BATCH_FOLIOS`), and one when an unbatched migration hands the engine one folio
+    at a time."""
     if p[_DMASTRUCT] < 0.5:
         return float(workers)
     if not batched:
         return 1.0
-    return min(float(workers), n_pages)
+    return min(float(workers), min(n_pages, BATCH_FOLIOS))
 
 
 @njit
@@ -326,13 +368,57 @@ def _dma_serial_us(p, n_pages, ptes_per_page, workers):
 
 
 @njit
-def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels):
-    """Time the channels are busy: bytes over the engines' bandwidth, per-entry work shared
-    by the channels (each queue walks its own descriptors)."""
+def _dma_bandwidth_gbps(p, channels):
+    """Bytes per microsecond / 1e3 of ``channels`` queues: engines' bandwidth under the ceiling."""
     engines = np.ceil(channels / p[_DMAPERENG])
-    bandwidth = _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
-    return (n_pages * ptes_per_page * p[_DMAENT] / channels
-            + page_bytes * n_pages / (bandwidth * 1e3))
+    return _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
+
+
+@njit
+def _dma_setups(p, n_pages, workers, batched):
+    """How many times the DMA set-up is paid: once per call (split), once per channel of
+    every batch (folio: each channel has its own mapped lists and its own completion), once
+    per page when unbatched."""
+    if not batched:
+        return n_pages
+    if p[_DMASTRUCT] < 0.5:
+        return 1.0
+    full = np.floor(n_pages / BATCH_FOLIOS)
+    rest = n_pages - full * BATCH_FOLIOS
+    setups = full * min(float(workers), BATCH_FOLIOS)
+    if rest > 0.0:
+        setups += min(float(workers), rest)
+    return setups
+
+
+@njit
+def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
+    """Time the copy waits for the channels.
+
+    split: every page on every channel: the bytes over the engines' bandwidth plus the
+    per-entry work shared by the channels.  folio: batch by batch, the busiest channel's
+    folios (``ceil(folios / channels)``: a batch that does not divide evenly waits for its
+    fullest channel), each paying its entries and its bytes at the channel's share of the
+    bandwidth."""
+    if p[_DMASTRUCT] < 0.5:
+        channels = float(workers)
+        return (n_pages * p[_DMACHDESC] + n_pages * ptes_per_page * p[_DMAENT] / channels
+                + page_bytes * n_pages / (_dma_bandwidth_gbps(p, channels) * 1e3))
+    descriptors = min(1.0, page_bytes / DMA_SEGMENT_BYTES)
+    if not batched:
+        return n_pages * (p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
+                          + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3))
+    full = np.floor(n_pages / BATCH_FOLIOS)
+    rest = n_pages - full * BATCH_FOLIOS
+    total = 0.0
+    for folios, batches in ((float(BATCH_FOLIOS), full), (rest, 1.0)):
+        if folios <= 0.0 or batches <= 0.0:
+            continue
+        used = min(float(workers), folios)
+        per_folio = (descriptors * p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
+                     + page_bytes * used / (_dma_bandwidth_gbps(p, used) * 1e3))
+        total += batches * np.ceil(folios / used) * per_folio
+    return total
 
 
 @njit
@@ -341,10 +427,9 @@ def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, 
     total_bytes = page_bytes * n_pages
     # GB/s is 1e3 bytes per microsecond.
     if dma:
-        channels = _dma_channels_used(p, n_pages, workers, batched)
-        setups = 1.0 if batched else n_pages
-        return (p[_CCALL] + setups * p[_DMASET] + _dma_serial_us(p, n_pages, ptes_per_page, workers)
-                + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels))
+        return (p[_CCALL] + _dma_setups(p, n_pages, workers, batched) * p[_DMASET]
+                + _dma_serial_us(p, n_pages, ptes_per_page, workers)
+                + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched))
     bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
     if workers == 1:
         return p[_CCALL] + n_pages * p[_CPAGE] + total_bytes / (bandwidth * 1e3)
@@ -372,7 +457,7 @@ def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
     channels = _dma_channels_used(p, n_pages, workers, batched)
     serial = (_dma_serial_us(p, n_pages, ptes_per_page, workers)
               + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
-    copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, channels)
+    copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
@@ -590,7 +675,7 @@ def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
     config.pop("scope", None)
     bare = params.replace(copy_call_us=0.0, copy_page_us=0.0, mt_page_us=0.0, dispatch_us=0.0,
                           dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0,
-                          dma_entry_us=0.0, dma_map_entry_us=0.0)
+                          dma_entry_us=0.0, dma_map_entry_us=0.0, dma_channel_descriptor_us=0.0)
     data = call_time_us(bare, page_bytes, n_pages, scope="copy", **config)
     copy, migrate, syscall = (call_time_us(params, page_bytes, n_pages, scope=s, **config)
                               for s in ("copy", "migrate", "syscall"))

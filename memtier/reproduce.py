@@ -54,50 +54,113 @@ def _rfc_groups(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+#: Each scaling figure's subtitle: what its marks are.
+KEY = ("points measured, lines modelled (dotted where nothing was measured), "
+       "shaded: 95% bootstrap interval of the fitted parameters")
+
+
+def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, scope: str | None = None,
+                       factor: float = 2.0):
+    """What the DMA parameters the fit kept at stated values leave open: GB/s over ``workers``
+    channels (for the configuration of ``rows`` in timer ``scope``, by default its first row's)
+    with each such DMA parameter in turn divided or multiplied by ``factor`` (within its
+    bounds), the fitted DMA parameters refitted each time to all the measured DMA ``rows``
+    (the DMA structure kept as fitted).
+
+    The RFC has one DMA figure (16 channels), so one DMA parameter is fitted and the others are
+    held at stated estimates; the bootstrap band covers only the fitted one.  This envelope
+    shows how much the curve at other channel counts rests on those estimates.  Returns the
+    lower and upper GB/s, and the names of the parameters varied (those that change the curve).
+    """
+    from .model import throughput_gbps
+
+    bounds = result.params.bounds()
+    names = [n for n in bounds if n.startswith("dma_")]
+    free = [n for n in names if n in result.free]
+    row = (rows[rows["scope"] == scope] if scope else rows).iloc[0]
+
+    def curve(params):
+        return throughput_gbps(params, int(row["page_size"]), int(row["n_pages"]), workers=workers, dma=True,
+                               batched=bool(row["batched"]), exchange=bool(row["exchange"]),
+                               scope=row["scope"])
+
+    reference = curve(result.params)
+    curves, varied = [reference], []
+    for name in (n for n in names if n not in result.free):
+        low, high = bounds[name]
+        value = getattr(result.params, name)
+        for f in (1 / factor, factor):
+            base = result.params.replace(**{name: min(max(value * f, low), high)})
+            params = fit(rows, free=free, base=base, bootstrap=0, structure=base.dma_structure,
+                         channels_per_engine=base.dma_channels_per_engine).params if free else base
+            curves.append(curve(params))
+            if not np.allclose(curves[-1], reference, rtol=1e-3) and name not in varied:
+                varied.append(name)
+    curves = np.array(curves)
+    return curves.min(axis=0), curves.max(axis=0), varied
+
+
 def figure_multithreaded_copy(result: Fit, table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
-    from .plots import plot_scaling
+    from .plots import figure_legend, plot_scaling
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.6), layout="constrained", sharey=True)
     single = _rfc_groups(table)["single"]
     for ax, scope in zip(axes, ("migrate", "copy")):
         cpu = single[(single["copy"] == "cpu") & (single["scope"] == scope)]
-        plot_scaling(result, cpu, ax=ax, title=f"one 2 MiB THP, scope {scope}")
+        plot_scaling(result, cpu, ax=ax, label="CPU copy threads", legend=False)
         dma = single[(single["copy"] == "dma") & (single["scope"] == scope)]
-        plot_scaling(result, dma, ax=ax, title=f"one 2 MiB THP, scope {scope}")
-        ax.lines[-2].set_label(f"DMA channels, {scope}")
+        plot_scaling(result, dma, ax=ax, label="DMA channels", x_max=2 * cpu["workers"].max(),
+                     title=f"one 2 MiB THP, scope {scope}", legend=False)
+        workers = np.unique(np.geomspace(1, 2 * cpu["workers"].max(), 24).round()).astype(int)
+        low, high, fixed = dma_fixed_envelope(result, single[single["copy"] == "dma"], workers, scope)
+        ax.fill_between(workers, low, high, facecolor="none", edgecolor="C1", hatch="///", lw=0,
+                        alpha=0.6, label="DMA, its stated (not fitted) parameters halved or doubled")
         ax.set_xlabel("copy threads or DMA channels")
-        ax.legend(fontsize="small")
-    fig.suptitle("Multi-threaded and DMA copy (patches 01-08): points measured, lines modelled")
+    figure_legend(fig, ncol=2)
+    fig.suptitle("Multi-threaded and DMA copy (patches 01-08)\n" + KEY
+                 + "\nThe RFC measured DMA at 16 channels only; hatched: the curve when "
+                 + ", ".join(fixed) + ",\nkept at stated values by the fit, is halved or doubled in turn "
+                 "(the fitted DMA parameters refitted)",
+                 fontsize="medium")
     return fig
 
 
 def figure_batched(result: Fit, table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
-    from .plots import plot_scaling
+    from .plots import figure_legend, plot_scaling
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.5, 6), layout="constrained")
     rows = _rfc_groups(table)["batch16"]
     plot_scaling(result, rows[rows["scope"] == "migrate"], ax=ax,
-                 title="16 THPs migrated, batched or one by one (scope migrate)")
+                 title="16 THPs migrated, batched or one by one (scope migrate)", legend=False)
+    figure_legend(fig, ncol=1)
+    fig.suptitle("Batched migration (patches 09-11)\n" + KEY.replace(", shaded", ",\nshaded"),
+                 fontsize="medium")
     return fig
 
 
 def figure_exchange(result: Fit, table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
-    from .plots import plot_scaling
+    from .plots import figure_legend, legend_below, plot_scaling
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6.2), layout="constrained")
     groups = _rfc_groups(table)
     thp = groups["exchange"]
     plot_scaling(result, thp[(thp["scope"] == "migrate") & thp["page_size"].eq(2 << 20)], ax=axes[0],
-                 title="16 THPs: batched exchange vs batched migration")
+                 title="16 THPs: batched exchange vs batched migration", legend=False)
     small = groups["small"]
     plot_scaling(result, small[small["exchange"]], ax=axes[1],
-                 title="512 4 KiB pages, batched exchange")
+                 title="512 4 KiB pages, batched exchange", legend=False)
+    for ax in axes:  # each panel its own series: the colours repeat from one panel to the other
+        legend_below(ax, key=False)
+    figure_legend(fig, ncol=3, series=False)
+    fig.suptitle("Exchanging pages (patches 12-17)\n" + KEY + "\nThe RFC measured exchange one "
+                 "page at a time (not batched) with one thread only: that line is a prediction beyond it",
+                 fontsize="medium")
     return fig
 
 
@@ -111,12 +174,15 @@ def figure_cross_validation(cv: pd.DataFrame):
     if len(lost):
         ax.scatter(lost["gbps"], lost["predicted_gbps"], marker="x", color="C3",
                    label="held out, a parameter lost")
-    line = np.geomspace(0.1, 15, 20)
-    ax.plot(line, line, "k", lw=1)
+    values = np.r_[cv["gbps"], cv["predicted_gbps"]]
+    line = np.geomspace(0.8 * values.min(), 1.25 * values.max(), 20)
+    ax.plot(line, line, "k", lw=1, label="predicted = measured")
     ax.fill_between(line, line * 0.85, line * 1.15, color="0.85", zorder=0, label="±15%")
     ax.set(xscale="log", yscale="log", xlabel="measured GB/s", ylabel="predicted GB/s (never seen)",
            title="leave one configuration out")
-    ax.legend()
+    ax.legend(fontsize="small")
+    fig.suptitle("each point: a measured figure (x) against the model fitted without its\n"
+                 "configuration (y); x: a parameter only that configuration constrains", fontsize="medium")
     return fig
 
 
@@ -141,7 +207,7 @@ def other_machines(base: Fit) -> pd.DataFrame:
 
 
 def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False,
-              bootstrap: int | None = None) -> Path:
+              bootstrap: int | None = None, progress=None) -> Path:
     """Fit the model to the RFC's table and write every figure and table into ``out``.
 
     Parameters
@@ -153,6 +219,9 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         Fewer bootstrap rounds (the test suite's mode).
     bootstrap : int, optional
         Bootstrap rounds (default 200, or 20 with ``quick``).
+    progress : callable, optional
+        Called with a line of text as each step starts, and with the time it took
+        (``memtier reproduce`` prints them on stderr).
 
     Returns
     -------
@@ -179,27 +248,41 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
                "to complete it\n", force=True)
     rounds = bootstrap if bootstrap is not None else (20 if quick else 200)
 
+    import time
+
+    started = [time.perf_counter()]
+
+    def step(message):
+        if progress is not None:
+            now = time.perf_counter()
+            progress(f"{message} ({now - started[0]:.0f} s so far)")
+
     table = datasets.rfc_2019()
+    step(f"fitting the cost model to the RFC's {len(table)} figures, {rounds} bootstrap rounds")
     result = fit(table, bootstrap=rounds)
     result.save(out / "rfc_fit.json", force=True)
     write_text(out / "fit_report.txt", result.report() + "\n", force=True)
     _csv(result.residuals().drop(columns="given"), out / "rfc_measured_vs_modelled.csv")
 
+    step("predicting each configuration from a fit that never saw it (one fit per configuration)")
     cv = cross_validate(table, free=result.free)
     _csv(cv.drop(columns="given"), out / "cross_validation.csv")
     genuine = cv[cv["lost"] == ""]
+    step("fitting the other published machines")
     machines = other_machines(result)
     _csv(machines, out / "other_machines.csv")
 
+    step("drawing the figures")
     figures = {
-        "fig_fit.png": result.plot().figure,
+        "fig_fit.png": _titled(result.plot().figure, "each point: a measured figure (x) against the "
+                               "fitted model (y);\nthe line is equality, grey within ±15%"),
         "fig_multithreaded_copy.png": figure_multithreaded_copy(result, table),
         "fig_batched_migration.png": figure_batched(result, table),
         "fig_exchange.png": figure_exchange(result, table),
         "fig_cross_validation.png": figure_cross_validation(cv),
     }
     for name, figure in figures.items():
-        save_figure(figure, out / name, force=True, dpi=120)  # atomic: never half a PNG
+        save_figure(figure, out / name, force=True, dpi=120, bbox_inches="tight")  # atomic: never half a PNG
         plt.close(figure)
 
     held = np.abs(genuine["relative_error"])
@@ -230,7 +313,13 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     ] + [f"- `{name}`: {what}" for name, what in OUTPUTS.items()]
     write_text(out / "summary.md", "\n".join(lines) + "\n", force=True)
     (out / MARKER).unlink(missing_ok=True)
+    step(f"done: {len(OUTPUTS)} files in {out}")
     return out
+
+
+def _titled(figure, text):
+    figure.suptitle(text, fontsize="medium")
+    return figure
 
 
 def _worst(table: pd.DataFrame) -> str:

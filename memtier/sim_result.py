@@ -147,7 +147,7 @@ class SimulationResult:
         import matplotlib.pyplot as plt
 
         if axes is None:
-            figure, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True, constrained_layout=True)
+            figure, axes = plt.subplots(3, 1, figsize=(8.5, 7), sharex=True, constrained_layout=True)
         else:
             figure = axes[0].figure
         p = self.periods
@@ -156,19 +156,21 @@ class SimulationResult:
         axes[0].plot(x, p["static_fast_hits"] / p["accesses"], ls="--", color="gray", label="static")
         axes[0].set_ylabel("fast hit ratio")
         axes[0].set_ylim(0, 1.02)
-        axes[0].legend(loc="lower right")
+        # legends beside the axes: inside, they hid lines (static's after a phase change)
+        outside = dict(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
+        axes[0].legend(**outside)
         axes[1].plot(x, p["precision"], label="precision")
         axes[1].plot(x, p["recall"], label="recall")
         axes[1].set_ylabel("hot classification")
         axes[1].set_ylim(0, 1.02)
-        axes[1].legend(loc="lower right")
+        axes[1].legend(**outside)
         for column in ("promoted", "demoted", "exchanged"):
             if p[column].any():
                 axes[2].plot(x, p[column], label=column)
         axes[2].set_ylabel("pages per period")
         axes[2].set_xlabel("accesses")
         if axes[2].get_legend_handles_labels()[0]:
-            axes[2].legend(loc="upper right")
-        axes[0].set_title(f"{self.policy}, {self.config['mechanism'].label}, "
-                          f"fast capacity {self.config['fast_capacity']} pages")
+            axes[2].legend(**outside)
+        axes[0].set_title(f"{self.policy}, {self.config['mechanism'].label},\n"
+                          f"fast capacity {self.config['fast_capacity']} pages", fontsize="medium")
         return figure

@@ -7,7 +7,7 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   fast node while under its limit, else on the slow node (``MPOL_PREFERRED`` with
   ``MPOL_F_MEMCG``, patches 18-19).
 - **Lists** (``static``, ``reclaim``, ``active-shrink``), per node, with the kernel's rules
-  for anonymous pages (``shared/reference/linux-lru.md``): new pages join the active list;
+  for anonymous pages (``docs/linux-lru.md``): new pages join the active list;
   every access sets the page's accessed bit; a scan of the inactive list activates a page
   whose bit is set (clearing it) and leaves an unreferenced page inactive, *cold*; a scan of
   the active list moves every page to the inactive list, clearing its bit; the active list
@@ -21,8 +21,8 @@ The second half of the RFC (patches 18-25) on a page-access trace.  The model:
   node's active pages, oldest first (from the list's tail, as the kernel isolates pages),
   demoting (or, with the ``exchange`` mechanisms, exchanging) the fast node's cold pages
   when the fast node is full.  Cold pages are those the fast node's inactive-list scan found
-  unreferenced (``linux-lru.md``: "not referenced -> a cold page, a candidate for
-  demotion"); ``mm_manage`` isolates them for migration and puts back those it did not move.
+  unreferenced (``docs/linux-lru.md``: ``PAGEREF_RECLAIM``, a cold page, a candidate for
+  demotion); ``mm_manage`` isolates them for migration and puts back those it did not move.
   Migrated pages keep ``PG_active`` and start with the accessed bit clear (the kernel makes
   their new page-table entry old).  ``lru``: the fast node is an exact LRU cache of the slow
   one.  ``oracle``: in each period, the ``fast_capacity`` pages that period touches most are

@@ -41,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._lackey import DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser
+from ._lackey import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser,
+                      parse_file)
 from .measurements import format_page_size, parse_page_size
 from .outputs import check_output, commit, discard, temporary_beside, write_text
 
@@ -239,8 +240,26 @@ def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, prog
     return parser, info
 
 
+def _parse_file(path, page_size, instructions, chunk_bytes, sink, progress, workers):
+    """:func:`memtier._lackey.parse_file`, counting the accesses like :func:`_parse_stream`."""
+    accesses = [0]
+
+    def counting_sink(pages):
+        accesses[0] += pages.size
+        sink(pages)
+
+    try:
+        parser, info = parse_file(path, page_size, instructions, chunk_bytes, counting_sink, progress,
+                                  workers)
+    finally:
+        if progress is not None:
+            progress.close()
+    info["accesses"] = accesses[0]
+    return parser, info
+
+
 def parse_lackey(source, page_size="4K", instructions: bool = False,
-                 chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Trace:
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, workers: int | None = None) -> Trace:
     """Parse lackey text into a dense page trace held in memory.
 
     Parameters
@@ -252,7 +271,11 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
     instructions : bool
         Count instruction fetches (``I`` lines) as accesses too; by default they are skipped.
     chunk_bytes : int
-        Bytes read at a time.
+        Bytes read at a time (for a file: bytes each worker parses at a time).
+    workers : int, optional
+        Threads parsing a file at once (default: every core this process may use); a file is
+        memory-mapped and cut into slices at line ends, and the result is the same whatever
+        the number of workers.  Text and streams are parsed on one core.
 
     Returns
     -------
@@ -267,6 +290,7 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
     """
     import io
 
+    pieces = []
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream, name, owned = io.BytesIO(bytes(source)), "the given text", True
     elif hasattr(source, "readinto"):
@@ -275,25 +299,35 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
         path = Path(source)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder, not a lackey log")
-        stream, name, owned = open(path, "rb"), str(path), True
-    pieces = []
-    try:
-        parser, info = _parse_stream(stream, name, page_size, instructions, chunk_bytes,
-                                     lambda pages: pieces.append(pages.copy()), None)
-    finally:
-        if owned:
-            stream.close()
+        if not path.exists():
+            raise FileNotFoundError(f"lackey log {path} does not exist")
+        name = str(path)
+        if path.is_file():  # memory-mapped, on every core
+            parser, info = _parse_file(path, page_size, instructions, chunk_bytes, pieces.append, None,
+                                       workers)
+            stream = None
+        else:  # a pipe or a device: streamed
+            stream, owned = open(path, "rb"), True
+    if stream is not None:
+        try:
+            parser, info = _parse_stream(stream, name, page_size, instructions, chunk_bytes,
+                                         lambda pages: pieces.append(pages.copy()), None)
+        finally:
+            if owned:
+                stream.close()
     pages = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
     return Trace(pages=pages, info=_describe(info, parser.page_size, {"kind": "lackey text", "name": name}),
                  page_addresses=parser.page_addresses())
 
 
 def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: bool = False,
-                   progress: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
+                   progress: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                   workers: int | None = None) -> dict:
     """Convert a saved lackey log into a trace file ``out`` (``.npy``) and its JSON sidecar.
 
-    The log is streamed: memory stays constant whatever its length.  Returns the sidecar's
-    contents.  Raises :class:`FileExistsError` if ``out`` or its sidecar exists and ``force``
+    The log is memory-mapped and parsed on ``workers`` cores (default: all this process may
+    use), ``chunk_bytes`` per worker at a time; memory stays constant whatever its length.
+    The trace is the same whatever the number of workers.  Returns the sidecar's contents.  Raises :class:`FileExistsError` if ``out`` or its sidecar exists and ``force``
     is false, :class:`LackeyFormatError` if ``log`` is not a lackey log.
     """
     parse_page_size(page_size)
@@ -303,10 +337,8 @@ def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: 
     out, _ = check_trace_outputs(out, force, inputs=[log])
     writer = _NpyAppender(out)
     try:
-        with open(log, "rb") as stream:
-            bar = _progress_bar(progress, log.stat().st_size, log.name)
-            parser, info = _parse_stream(stream, str(log), page_size, instructions, chunk_bytes,
-                                         writer, bar)
+        bar = _progress_bar(progress, log.stat().st_size, log.name)
+        parser, info = _parse_file(log, page_size, instructions, chunk_bytes, writer, bar, workers)
         info = _describe(info, parser.page_size, {"kind": "lackey log", "path": str(log.resolve())})
         writer.close(force)
     except BaseException:

@@ -11,7 +11,7 @@ Traces too large for memory are saved with :func:`save_trace` and opened with
 and never loads it whole.
 
 The generators, after the workloads tiered-memory papers use (see
-``shared/reference/tiering-systems.md``):
+``docs/tiering-systems.md``):
 
 - :func:`uniform`: every page equally likely (no locality: the worst case for any policy).
 - :func:`zipf`: page popularity ``∝ 1 / rank**alpha`` (skewed key-value stores, web caches).

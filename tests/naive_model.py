@@ -17,28 +17,52 @@ def kernel_work_per_page(p, page_bytes, ptes, batched, exchange):
     return per_page
 
 
+BATCH_FOLIOS = 512        # folios per migrate_pages_batch() (the series' NR_MAX_BATCHED_MIGRATION)
+SEGMENT_BYTES = 65536     # largest DMA segment the IOMMU merges small folios into
+
+
+def bandwidth_of(p, channels):
+    # Queues on one engine share its bandwidth; engines meet a common ceiling.
+    engines = math.ceil(channels / p.dma_channels_per_engine)
+    return smooth_min(engines * p.dma_channel_gbps, p.dma_ceiling_gbps, p.ceiling_sharpness)
+
+
 def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
-    """(channels carrying data, serial CPU microseconds, channel microseconds) of a DMA copy."""
+    """(channels of a full batch, set-ups, serial CPU microseconds, channel microseconds)."""
     if p.dma_structure == "split":
         # The RFC's I/OAT patch: every page cut into one piece per channel.
         channels = workers
+        setups = 1 if batched else n_pages
         serial = n_pages * workers * p.dma_descriptor_us
-    else:
-        # dcbm: whole folios handed to channels; one folio at a time when unbatched.
-        channels = min(workers, n_pages) if batched else 1
-        serial = n_pages * (p.dma_descriptor_us + (ptes - 1) * p.dma_map_entry_us)
-    # Queues on one engine share its bandwidth.
-    engines = math.ceil(channels / p.dma_channels_per_engine)
-    bandwidth = smooth_min(engines * p.dma_channel_gbps, p.dma_ceiling_gbps, p.ceiling_sharpness)
-    busy = n_pages * ptes * p.dma_entry_us / channels + page_bytes * n_pages / (bandwidth * 1000)
-    return channels, serial, busy
+        busy = (n_pages * p.dma_channel_descriptor_us + n_pages * ptes * p.dma_entry_us / channels
+                + page_bytes * n_pages / (bandwidth_of(p, channels) * 1000))
+        return channels, setups, serial, busy
+    # dcbm: whole folios handed to channels, batch by batch; small folios merged into
+    # segments of at most 64 KiB, one descriptor each; the busiest channel sets the wait.
+    serial = n_pages * (p.dma_descriptor_us + (ptes - 1) * p.dma_map_entry_us)
+    descriptors = min(1.0, page_bytes / SEGMENT_BYTES)
+    if not batched:
+        per_folio = (p.dma_channel_descriptor_us + ptes * p.dma_entry_us
+                     + page_bytes / (bandwidth_of(p, 1) * 1000))
+        return 1, n_pages, serial, n_pages * per_folio
+    batches = [BATCH_FOLIOS] * (n_pages // BATCH_FOLIOS)
+    if n_pages % BATCH_FOLIOS:
+        batches.append(n_pages % BATCH_FOLIOS)
+    setups, busy = 0, 0.0
+    for folios in batches:
+        used = min(workers, folios)
+        setups += used
+        per_folio = (descriptors * p.dma_channel_descriptor_us + ptes * p.dma_entry_us
+                     + page_bytes * used / (bandwidth_of(p, used) * 1000))
+        busy += math.ceil(folios / used) * per_folio
+    return min(workers, n_pages, BATCH_FOLIOS), setups, serial, busy
 
 
 def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, scope, ptes):
     total = page_bytes * n_pages
     if dma:
-        channels, serial, busy = dma_parts(p, page_bytes, n_pages, workers=workers, batched=batched, ptes=ptes)
-        setups = 1 if batched else n_pages
+        channels, setups, serial, busy = dma_parts(p, page_bytes, n_pages, workers=workers, batched=batched,
+                                                   ptes=ptes)
         copy = p.copy_call_us + setups * p.dma_setup_us + serial + busy
     else:
         per_thread = p.copy_gbps_per_thread * (p.exchange_gain if exchange else 1)

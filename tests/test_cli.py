@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from memtier.cli import main
@@ -26,6 +27,18 @@ def test_reproduce_writes_every_output(tmp_path):
     assert done.returncode == 2 and "already holds" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_reproduce_shows_progress(tmp_path, monkeypatch, capsys):
+    """Each step says what it is doing on stderr, the result line goes to stdout."""
+    import memtier.reproduce as reproduce_module
+
+    seen = []
+    monkeypatch.setattr(reproduce_module, "fit", lambda *a, **k: seen.append("fit") or (_ for _ in ()).throw(
+        KeyboardInterrupt))  # stop after the first step: the messages before it are what we check
+    assert main(["reproduce", "--out", str(tmp_path / "r"), "--quick"]) == 130
+    err = capsys.readouterr().err
+    assert "memtier reproduce: fitting the cost model to the RFC's 52 figures" in err and seen == ["fit"]
+
+
 def test_fit_then_predict(tmp_path, capsys):
     saved = tmp_path / "rfc.json"
     assert main(["fit", str(data_path("zi_yan_2019_rfc.csv")), "--bootstrap", "10", "--out", str(saved)]) == 0
@@ -33,11 +46,41 @@ def test_fit_then_predict(tmp_path, capsys):
     assert "copy_gbps_per_thread" in report and saved.exists()
     assert main(["predict", str(saved), "--page-size", "2M", "--pages", "16", "--workers", "8",
                  "--batched"]) == 0
-    line = capsys.readouterr().out
+    line, echo = capsys.readouterr().out.splitlines()
     gbps = float(line.split()[0])
     # The RFC measured 9.023 GB/s for this configuration.
     assert gbps == pytest.approx(9.023, rel=0.15)
     assert "interval" in line
+    # the configuration it computed, in words
+    assert echo.startswith("for: 16 x 2M pages, 8 copy threads, batched, migrated, timer scope migrate")
+    assert main(["predict", str(saved), "--page-size", "4K", "--dma", "--scope", "syscall"]) == 0
+    assert "1 x 4K page, 1 DMA channel, one page at a time, migrated, timer scope syscall" in capsys.readouterr().out
+
+
+def test_fit_repr_is_one_line(tmp_path):
+    from memtier import default_fit
+
+    text = repr(default_fit())
+    assert "\n" not in text and len(text) < 200 and "parameters fitted" in text
+
+
+def test_simulate_mix_workload(capsys):
+    assert main(["simulate", "--workload", "mix", "--pages", "2000", "--accesses", "40000",
+                 "--fast-capacity", "10%", "--policy", "static", "--quiet"]) == 0
+    assert "40000 accesses" in capsys.readouterr().out
+    from types import SimpleNamespace
+
+    from memtier.cli import _generated_trace
+
+    args = SimpleNamespace(workload="mix", mix_of="zipf,scan", pages=2000, accesses=40000, seed=0, alpha=1.0,
+                           hot_fraction=0.1, hot_probability=0.9, phases=1)
+    trace = _generated_trace(args)
+    # scan's half of the pages (1000..1999) is swept in order, zipf's half is skewed
+    scan = trace[trace >= 1000]
+    assert trace.size == 40000 and scan.size == 20000 and np.array_equal(scan[:1000], np.arange(1000, 2000))
+    assert main(["simulate", "--workload", "mix", "--mix-of", "zipf,warp", "--pages", "10", "--accesses", "10",
+                 "--fast-capacity", "2"]) == 2
+    assert "--mix-of" in capsys.readouterr().err
 
 
 def test_fit_with_free_and_base(tmp_path, capsys):
@@ -69,3 +112,21 @@ def test_errors_are_one_line(tmp_path, args, words):
 def test_help_shows_an_example(command):
     done = run(command, "--help")
     assert done.returncode == 0 and "example:" in done.stdout and f"memtier {command}" in done.stdout
+
+
+def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
+    """`import memtier` loads no pandas, scipy or matplotlib; `memtier trace convert` never does."""
+    log = tmp_path / "prog.lackey"
+    log.write_bytes(b" L 1000,8\n S 2000,4\n")
+    code = (
+        "import sys, memtier\n"
+        "heavy = ('pandas', 'scipy', 'matplotlib')\n"
+        "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]\n"
+        "from memtier.cli import main\n"
+        f"assert main(['trace', 'convert', {str(log)!r}, '--out', {str(tmp_path / 't.npy')!r}, '--quiet']) == 0\n"
+        "assert not [m for m in ('pandas', 'scipy.linalg', 'matplotlib') if sys.modules.get(m)]\n"
+        "assert 'scipy.linalg' not in sys.modules  # the probe's stand-in is gone\n"
+        "assert memtier.fit is memtier.fitting.fit and 'pandas' in sys.modules  # loaded on first use\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

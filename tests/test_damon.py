@@ -2,22 +2,19 @@
 import json
 import re
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from memtier.cli import main
+from memtier.datasets import damon_record
 from memtier.damon import DamonRecordError, damon_heatmap, damon_trace, read_damon_record
 from memtier.traces import read_trace
 
-DAMON = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "damon"
+# Real records from the damo project's tests (GPL-2.0), shipped in data/damon/.
+DAMON = damon_record().parent
 RECORDS = ["damon.data", "damon.data.json_compressed"]
-
-needs_records = pytest.mark.skipif(
-    not (DAMON / "report-raw").exists(),
-    reason=f"the real DAMON records are not at {DAMON} (../shared/data/damon from the repository root)")
 
 _NS = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -46,7 +43,6 @@ def damo_report(path):
     return snapshots
 
 
-@needs_records
 @pytest.mark.parametrize("name", RECORDS)
 def test_reader_matches_damos_own_report(name):
     table = read_damon_record(DAMON / name)
@@ -68,7 +64,6 @@ def test_reader_matches_damos_own_report(name):
     assert table["nr_accesses"].sum() == sum(r[2] for s in report for r in s["regions"])
 
 
-@needs_records
 def test_both_formats_give_the_same_table():
     a, b = (read_damon_record(DAMON / name) for name in RECORDS)
     pd.testing.assert_frame_equal(a, b)
@@ -137,7 +132,6 @@ def test_trace_follows_access_counts(tmp_path):
         damon_trace(table.assign(nr_accesses=0))
 
 
-@needs_records
 def test_command_line(tmp_path, capsys):
     out, trace = tmp_path / "heat.csv", tmp_path / "heat.npy"
     argv = ["trace", "damon", str(DAMON / "damon.data"), "--out", str(out), "--trace", str(trace),

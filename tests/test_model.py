@@ -122,7 +122,8 @@ def test_dma_throughput_below_its_ceilings(p, page, n, channels, batched, scope)
 @given(p=params(), page=st.sampled_from(FOLIOS), n=st.integers(1, 4096), workers=st.integers(1, 16),
        dma=st.booleans(), batched=st.booleans(), scope=st.sampled_from(["migrate", "syscall"]),
        name=st.sampled_from(["page_us", "pte_us", "subpage_ns", "dma_descriptor_us", "dma_entry_us",
-                             "dma_map_entry_us", "copy_page_us", "mt_page_us", "syscall_page_us"]))
+                             "dma_map_entry_us", "dma_channel_descriptor_us", "dma_setup_us", "copy_page_us",
+                             "mt_page_us", "syscall_page_us"]))
 def test_throughput_falls_as_per_page_costs_rise(p, page, n, workers, dma, batched, scope, name):
     """A dearer per-page (per-entry, per-descriptor) step never makes a migration faster,
     overlap or not."""
@@ -156,3 +157,22 @@ def test_structure_is_validated_and_round_trips():
         ModelParams(dma_channels_per_engine=3)
     p = ModelParams(dma_structure="folio", dma_overlap=0.3, dma_channels_per_engine=2)
     assert ModelParams.from_array(p.to_array()) == p
+
+
+def test_folio_batches_and_segments():
+    """dcbm's batches: a set-up per channel per batch of 512 folios, the fullest channel
+    sets the wait when a batch does not divide evenly, and folios under 64 KiB share one
+    descriptor per 64 KiB segment."""
+    p = ModelParams(dma_structure="folio", dma_overlap=0.0, dma_entry_us=0.0, dma_channel_descriptor_us=0.0,
+                    dma_descriptor_us=0.0, dma_map_entry_us=0.0, copy_call_us=0.0)
+    copy = lambda q, page, n, c: call_time_us(q, page, n, dma=True, workers=c, batched=True, scope="copy")  # noqa: E731
+    # Set-ups: 1024 folios are two batches; on 4 channels that is 8 set-ups.
+    base = copy(p, 2 << 20, 1024, 4)
+    assert copy(p.replace(dma_setup_us=p.dma_setup_us + 1.0), 2 << 20, 1024, 4) == pytest.approx(base + 8.0)
+    # Imbalance: 5 folios on 4 channels wait for the channel with two, as long as 8 would.
+    assert copy(p, 2 << 20, 5, 4) - 4 * p.dma_setup_us == pytest.approx(
+        copy(p, 2 << 20, 8, 4) - 4 * p.dma_setup_us)
+    # Segments: sixteen 4 KiB folios are one 64 KiB descriptor's worth of channel time.
+    d = p.replace(dma_channel_descriptor_us=10.0)
+    assert copy(d, 4096, 512, 1) - copy(p, 4096, 512, 1) == pytest.approx(512 / 16 * 10.0)
+    assert copy(d, 1 << 20, 4, 1) - copy(p, 1 << 20, 4, 1) == pytest.approx(4 * 10.0)

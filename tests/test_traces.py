@@ -94,6 +94,45 @@ def test_kernel_agrees_with_reference(lines, cut, chunk_bytes, page_size, instru
         check_against_reference(text, chunk_bytes, page_size, instructions)
 
 
+@settings(max_examples=100, deadline=None)
+@given(lines=st.lists(st.one_of(access_line, access_line, access_line, other_line), min_size=1, max_size=80),
+       cut=st.integers(0, 12), chunk_bytes=st.integers(64, 200), workers=st.integers(1, 4),
+       page_size=st.sampled_from([4096, 1 << 21]), instructions=st.booleans())
+def test_file_parser_on_several_cores_agrees_with_reference(tmp_path_factory, lines, cut, chunk_bytes,
+                                                            workers, page_size, instructions):
+    """A file is cut into slices parsed by several workers and merged: the same trace as one core."""
+    text = "\n".join(lines).encode() + b"\n"
+    text = text[:len(text) - cut] if cut < len(text) else text
+    path = tmp_path_factory.mktemp("logs") / "prog.lackey"
+    path.write_bytes(text)
+    pages, counts = reference(text, page_size, instructions)
+    known = sum(counts[name] for name in lackey._COUNTER_NAMES[:lackey._UNRECOGNISED])
+    if counts["unrecognised_lines"] > known or not any(counts[name] for name in COUNTERS.values()):
+        with pytest.raises(LackeyFormatError):
+            parse_lackey(path, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes,
+                         workers=workers)
+        return
+    trace = parse_lackey(path, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes,
+                         workers=workers)
+    np.testing.assert_array_equal(trace.pages, pages)
+    assert {name: trace.info[name] for name in counts} == counts
+    assert trace.info["distinct_pages"] == (pages.max() + 1 if len(pages) else 0)
+    one_core = parse_lackey(text, page_size=page_size, instructions=instructions)
+    np.testing.assert_array_equal(trace.page_addresses, one_core.page_addresses)
+
+
+def test_many_workers_many_pages(tmp_path):
+    """Tables that grow in every worker and in the merge; first-touch numbering kept."""
+    rng = np.random.default_rng(11)
+    addresses = 8 * rng.integers(0, 1 << 37, 60_000)  # aligned: no access straddles two pages
+    text = "".join(f" S {a:x},8\n" for a in addresses).encode()
+    path = tmp_path / "wide.lackey"
+    path.write_bytes(text)
+    trace = parse_lackey(path, chunk_bytes=4096, workers=3)
+    np.testing.assert_array_equal(trace.pages, reference(text)[0])
+    np.testing.assert_array_equal(trace.page_addresses[trace.pages], (addresses >> 12) << 12)
+
+
 def test_small_log_exactly():
     text = (b"==1== Lackey\nI  04001f40,3\n L 00001000,8\n S 00002ffc,8\n M 00001008,4\n"
             b" L 00005000,1\n L 00002000,4\n==1== Exit code: 0\n")
@@ -274,15 +313,18 @@ def test_convert_memory_does_not_grow_with_the_log(tmp_path):
 
     rng = np.random.default_rng(3)
     block = "".join(f" L {8 * a:x},8\n" for a in rng.integers(0, 1 << 23, 10_000)).encode()
-    log = tmp_path / "big.lackey"
-    with open(log, "wb") as out:
-        for _ in range(100):  # 10 MB, a million accesses
-            out.write(block)
-    convert_lackey(log, tmp_path / "warm.npy", chunk_bytes=1 << 16)  # compile outside the measurement
-    tracemalloc.start()
-    info = convert_lackey(log, tmp_path / "big.npy", chunk_bytes=1 << 16)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert info["accesses"] == 1_000_000 and np.load(tmp_path / "big.npy").size == 1_000_000
-    # buffers and the page table (~10k pages): well under the 4 MB the trace itself takes
-    assert peak < 2_000_000, f"peak {peak} bytes"
+    peaks = []
+    for blocks in (100, 200):  # 10 and 20 MB, one and two million accesses
+        log = tmp_path / f"big{blocks}.lackey"
+        with open(log, "wb") as out:
+            for _ in range(blocks):
+                out.write(block)
+        convert_lackey(log, tmp_path / "warm.npy", chunk_bytes=1 << 16, workers=2, force=True)  # compile
+        tracemalloc.start()
+        info = convert_lackey(log, tmp_path / f"big{blocks}.npy", chunk_bytes=1 << 16, workers=2)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert info["accesses"] == blocks * 10_000 and np.load(tmp_path / f"big{blocks}.npy").size == blocks * 10_000
+    # buffers and the page tables of two workers and the merge (~16k pages each): the same for
+    # both logs, and well under the 8 MB the longer trace itself takes
+    assert peaks[1] < 1.1 * peaks[0] + 100_000 and peaks[1] < 4_000_000, f"peaks {peaks} bytes"
