@@ -182,6 +182,8 @@ def _misspelt(columns) -> list[str]:
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
     """The file as text cells, at most :data:`MAX_ROWS` rows read."""
+    import pandas as pd
+
     try:
         table = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False, skipinitialspace=True,
                             nrows=MAX_ROWS + 1)

@@ -15,6 +15,7 @@ from memtier.cli import main
 from memtier.damon import DamonRecordError, read_damon_record
 from memtier.datasets import data_path
 from memtier.measurements import MeasurementError, load_measurements
+from memtier.model import ARRAY_SIZE
 
 RFC = str(data_path("zi_yan_2019_rfc.csv"))
 
@@ -177,8 +178,8 @@ def saved_fit(tmp_path_factory):
     (lambda d: d["params"].update(link_gbps="12.9"), "link_gbps is '12.9'"),
     (lambda d: d["params"].update(link_gbps=True), "link_gbps is True"),
     (lambda d: d["params"].pop("link_gbps"), "link_gbps missing"),
-    (lambda d: d.update(samples=[[0.0] * 28] * 3), "'samples' row 1"),
-    (lambda d: d.update(samples=[1, 2, 3, 4, 5]), "28 finite numbers"),
+    (lambda d: d.update(samples=[[0.0] * ARRAY_SIZE] * 3), "'samples' row 1"),
+    (lambda d: d.update(samples=[1, 2, 3, 4, 5]), f"{ARRAY_SIZE} finite numbers"),
     (lambda d: d.update(confidence=-1), "'confidence' is -1"),
     (lambda d: d.update(confidence=[0.9, 0.95]), "'confidence'"),
     (lambda d: d.update(memtier_fit=True), "not a memtier fit"),
@@ -277,8 +278,8 @@ def test_unexpected_errors_are_one_line_and_debug_shows_them(monkeypatch):
 
     original = cli_module.build_parser
 
-    def parser():
-        built = original()
+    def parser(command=None):
+        built = original(command)
         for action in built._actions:
             if getattr(action, "choices", None) and "predict" in action.choices:
                 action.choices["predict"].set_defaults(handler=broken)

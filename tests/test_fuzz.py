@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from memtier import limits
 from memtier.cli import main
 from memtier.datasets import data_path
+from memtier.model import ARRAY_SIZE
 
 BUDGET = 1 << 30  # what memtier may allocate during the fuzz run
 MEMORY_GROWTH = 1536 << 20  # largest growth of the process's peak resident memory allowed
@@ -131,10 +132,11 @@ def test_hostile_fit_files(tmp_path_factory, fit_file, data):
                                              or v < 0 or v > 1e5 or v != v) | st.just("12.9"))
         fit["params"][name] = value
     elif where == "samples":
-        fit["samples"] = data.draw(st.sampled_from([[[0.0] * 28] * 3, [[-1.0] * 28] * 2, [1, 2, 3, 4, 5],
-                                                    [[1.0] * 27], "x", [[float("nan")] * 28], None]))
+        fit["samples"] = data.draw(st.sampled_from([[[0.0] * ARRAY_SIZE] * 3, [[-1.0] * ARRAY_SIZE] * 2, [1, 2, 3, 4, 5],
+                                                    [[1.0] * (ARRAY_SIZE - 1)], "x", [[float("nan")] * ARRAY_SIZE], None]))
     elif where == "delete":
-        fit.pop(data.draw(st.sampled_from(sorted(fit))))
+        fit.pop(data.draw(st.sampled_from(["memtier_fit", "params", "free", "confidence", "samples",
+                                           "measurements"])))
     elif where == "nested":
         depth = data.draw(st.integers(1000, 100_000))
         text = "[" * depth
