@@ -22,7 +22,7 @@ _PUBLIC = {
     "LackeyFormatError": "traces", "Trace": "traces", "ValgrindNotFound": "traces",
     "convert_lackey": "traces", "parse_lackey": "traces", "record_trace": "traces",
 }
-_SUBMODULES = ("workloads",)
+_SUBMODULES = ("datasets", "workloads")
 
 
 def __getattr__(name):
@@ -72,6 +72,7 @@ __all__ = [
     "Mechanism",
     "SimulationResult",
     "simulate",
+    "datasets",
     "workloads",
 ]
 

@@ -55,8 +55,10 @@ class LackeyFormatError(ValueError):
 
 @njit
 def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, ids, id_keys,
-                  last_page, state, counts, out):
-    """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``.
+                  last_page, state, counts, out, out_writes):
+    """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``, and
+    in ``out_writes`` whether each access writes (``S`` and ``M`` lines: a modify reads and
+    writes the same bytes).
 
     ``keys``/``ids`` are the open-addressing table (page -> dense id); ``id_keys[id]`` is the
     page of each dense id, in first-touch order (the parallel parser merges tables with it).
@@ -255,6 +257,7 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
                     slot = (slot + 1) & mask
                 last_page[0] = page
             out[n_out] = last_id
+            out_writes[n_out] = kind == _STORES or kind == _MODIFIES
             n_out += 1
         counts[kind] += 1
         if n_touched > 1:
@@ -335,6 +338,7 @@ class _LackeyParser:
         # room for a chunk of the shortest access lines (" L 0,1\n", 7 bytes) each crossing a
         # page boundary; a chunk of wider accesses makes the kernel return _OUT_FULL and resume
         self.out = np.empty(max(2 * (chunk_bytes // 7 + 1), MAX_PAGES_PER_ACCESS), dtype=np.int32)
+        self.out_writes = np.empty(self.out.size, dtype=np.uint8)
         self.bytes_parsed = 0
         self.head = b""
         self.judged = False
@@ -358,29 +362,31 @@ class _LackeyParser:
     def _parse(self, buf, pos, end, final):
         return _parse_lackey(buf, pos, end, final, self.shift, self.instructions, self.hash_shift,
                              self.keys, self.ids, self.id_keys, self.last_page, self.state,
-                             self.counts, self.out)
+                             self.counts, self.out, self.out_writes)
 
     def parse_slice(self, buf, final):
         """Parse all of ``buf`` (whole lines; ``final``: the log's last piece) into this
-        parser's own dense ids.  Returns the id arrays and the first new id.  Runs in a worker
-        thread: the kernel releases the GIL."""
+        parser's own dense ids.  Returns the id arrays, the first new id and the matching
+        write flags.  Runs in a worker thread: the kernel releases the GIL."""
         first_new = int(self.state[_N_DISTINCT])
-        pieces = []
+        pieces, write_pieces = [], []
         pos = 0
         while True:
             pos, n_out, why = self._parse(buf, pos, buf.size, final)
             if n_out:
                 pieces.append(self.out[:n_out].copy())
+                write_pieces.append(self.out_writes[:n_out].copy())
             if why == _GROW:
                 self._grow()
             elif why == _DONE:
                 break
         if pos != buf.size:  # a slice always ends with a newline, or is the last one
             raise RuntimeError(f"lackey slice parsed to {pos} of {buf.size} bytes")
-        return pieces, first_new
+        return pieces, first_new, write_pieces
 
-    def run(self, stream, sink, progress=None):
-        """Parse everything ``stream`` (a binary file object) yields; pass page arrays to ``sink``."""
+    def run(self, stream, sink, progress=None, write_sink=None):
+        """Parse everything ``stream`` (a binary file object) yields; pass page arrays to
+        ``sink`` and, with ``write_sink``, the matching write flags (uint8) to it."""
         buf = np.empty(self.chunk_bytes, dtype=np.uint8)
         view = memoryview(buf)
         filled = 0
@@ -395,6 +401,8 @@ class _LackeyParser:
                 pos, n_out, why = self._parse(buf, pos, filled, final)
                 if n_out:
                     sink(self.out[:n_out])
+                    if write_sink is not None:
+                        write_sink(self.out_writes[:n_out])
                 if why == _GROW:
                     self._grow()
                 elif why == _DONE:
@@ -476,7 +484,7 @@ def _slice_ends(view, start, stop, size, n):
     return ends
 
 
-def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress):
+def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress, write_sink=None):
     from concurrent.futures import ThreadPoolExecutor
 
     data = np.frombuffer(view, dtype=np.uint8)
@@ -489,7 +497,7 @@ def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress
             jobs = [pool.submit(parser.parse_slice, data[a:b], b == size)
                     for parser, (a, b) in zip(parsers, bounds)]
             for k, job in enumerate(jobs):
-                pieces, first_new = job.result()
+                pieces, first_new, write_pieces = job.result()
                 parser = parsers[k]
                 stop = int(parser.state[_N_DISTINCT])
                 while merged.state[_N_DISTINCT] + (stop - first_new) > merged.keys.size // 2:
@@ -500,8 +508,10 @@ def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress
                     mappings[k] = grown
                 _merge_ids(parser.id_keys, first_new, stop, merged.hash_shift, merged.keys,
                            merged.ids, merged.id_keys, merged.state, mappings[k])
-                for piece in pieces:
+                for piece, writes in zip(pieces, write_pieces):
                     sink(mappings[k][piece])
+                    if write_sink is not None:
+                        write_sink(writes)
             start = ends[-1]
             merged.bytes_parsed = start
             merged.counts = np.sum([parser.counts for parser in parsers], axis=0)
@@ -511,9 +521,10 @@ def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress
                 merged._judge()
 
 
-def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, workers=None):
+def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, workers=None,
+               write_sink=None):
     """Parse a lackey log file on ``workers`` cores; pass page arrays (global dense ids, in
-    file order) to ``sink``.  Returns the merged parser (its table and counts) and the counts.
+    file order) to ``sink`` and, with ``write_sink``, their write flags (uint8) to it.  Returns the merged parser (its table and counts) and the counts.
 
     The file is memory-mapped and cut, round after round, into one slice of ``chunk_bytes``
     per worker, each ending at a line end.  Every worker parses its slices with its own page
@@ -537,7 +548,7 @@ def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, 
     try:
         if hasattr(mmap, "MADV_SEQUENTIAL"):
             view.madvise(mmap.MADV_SEQUENTIAL)
-        _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress)
+        _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress, write_sink)
     finally:
         try:
             view.close()

@@ -1,5 +1,5 @@
-"""Numba kernels of the two reference policies: the fast node as an exact LRU cache, and the
-oracle.  Private, like :mod:`memtier.lists`, whose flags, state slots and output columns they
+"""Numba kernels of the reference policies: the fast node as an exact LRU cache, the
+clairvoyant oracle and the reactive oracle.  Private, like :mod:`memtier.lists`, whose flags, state slots and output columns they
 share; the public entry point is :func:`memtier.simulate`.
 
 The LRU is a queue of accesses with lazy deletion (see :func:`_run_lru`); the test suite
@@ -13,13 +13,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import njit
+from .hotset import _true_hot_set
 from .lists import (
-    C_ACCESSES, C_CLASSIFIED, C_DEMOTED, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
-    C_SLOW_USED, C_STATIC_HITS, C_TRUE_HOT, C_TRUE_POSITIVE, FAST, IN_TRUE_SET, K_BATCH_PAGES,
-    K_FAST_CAPACITY, K_PERIOD, PRESENT, S_DISTINCT, S_FAST_USED, S_LRU_HEAD, S_LRU_TAIL,
-    S_TOUCHED, STATIC_FAST, _batches_cost_us,
+    C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
+    C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FS_REMAINING, IN_TRUE_SET,
+    K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, PRESENT, S_DISTINCT, S_FAST_USED,
+    S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _calls_cost_us,
+    _mark_move,
+    _score,
 )
-from .hotset import _score, _true_hot_set
 
 #: Fields of the LRU's per-page records, and the ``[SLOT]`` of a page not on the fast node
 #: (``UNTOUCHED``: never accessed yet; ``NOT_CACHED``: accessed, now on the slow node).
@@ -67,29 +69,26 @@ def _prefetch_row(typingctx, array, index):
 
 
 @njit
-def _close_lru_period(row, config, migrate_cost, flags, counts, touched, histogram, state, out):
-    """Charge the period's moves (in calls of ``batch_pages``) and measure how well the
-    cached set matches the period's true hot set."""
+def _close_lru_period(row, config, fconfig, migrate_cost, flags, counts, touched, histogram, top, state,
+                      moved, pagestat, out):
+    """Charge the period's moves (in calls of ``batch_pages``) and score the period."""
     batch = config[K_BATCH_PAGES]
-    out[row, C_MIGRATION_US] = (_batches_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
-                                + _batches_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
-    true_positive, true_hot, static_hits = _score(config[K_FAST_CAPACITY], FAST, counts, touched,
-                                                  state[S_TOUCHED], flags, histogram)
-    state[S_TOUCHED] = 0
-    out[row, C_STATIC_HITS] = static_hits
-    out[row, C_CLASSIFIED] = state[S_FAST_USED]
-    out[row, C_TRUE_HOT] = true_hot
-    out[row, C_TRUE_POSITIVE] = true_positive
+    out[row, C_MIGRATION_US] = (_calls_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
+                                + _calls_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    out[row, C_FAST_BEFORE] = state[S_FAST_USED]
     out[row, C_FAST_USED] = state[S_FAST_USED]
     out[row, C_SLOW_USED] = state[S_DISTINCT] - state[S_FAST_USED]
+    state[S_PERIOD] += 1
 
 
 @njit
-def _run_lru(trace, config, migrate_cost, pages, flags, queue, touched, histogram, state, out):
+def _run_lru(trace, final, config, fconfig, migrate_cost, pages, flags, queue, touched, histogram, top,
+             state, fstate, moved, pagestat, pending, out):
     """The fast node as an LRU cache of the slow one: an access to a page not on the fast
     node (its first access included: pages start on the slow node) is served slow, then the
     page is promoted and, the fast node full, the least recently used page demoted.
-    ``trace`` holds whole periods (the trace's last may be shorter).
+    Periods end as in :func:`memtier.lists._run_lists` (``pending`` carries the running one).
 
     Recency order is a queue of accesses with holes.  Every access appends its page at the
     queue's tail; the page's earlier entry, found through ``pages[page, SLOT]``, becomes a
@@ -102,9 +101,9 @@ def _run_lru(trace, config, migrate_cost, pages, flags, queue, touched, histogra
 
     ``pages[page]`` is the page's record, 8 bytes: its queue slot (``[SLOT]``;
     ``NOT_CACHED`` off the fast node, ``UNTOUCHED`` before its first access) and its
-    accesses in the period (``[COUNT]``).  ``flags`` (``PRESENT``, ``STATIC_FAST``) are
-    written at first touch only; the ``FAST`` bit is brought up to date at the end of a
-    period, from ``[SLOT]``.
+    accesses in the period (``[COUNT]``).  ``flags`` are written at a page's first access
+    (``PRESENT``, ``STATIC_FAST``), not at every access; a hit at the page's first access of
+    a period is kept in ``touched`` (``~page``, :mod:`memtier.hotset`).
 
     Why this rather than a doubly linked list: an access to a cached page reads and writes
     only its own record, plus one queue slot, where unlinking a list node also writes both
@@ -113,41 +112,43 @@ def _run_lru(trace, config, migrate_cost, pages, flags, queue, touched, histogra
     eviction from reading the records of long-gone entries.  The record of the page
     ``PREFETCH_DISTANCE`` accesses ahead is prefetched, so its miss overlaps the work on
     this one (the hit-or-miss branch is unpredictable; without the hint the processor
-    cannot run far ahead of a load).  Measured, kernel alone, on the first 30 M accesses of
-    ``benchmarks/bench_simulator.py``'s trace (2-core x86 VM, accesses/s): this kernel
-    93-95 M; with a queue compacted back to position 0 whenever its end is reached (4 slots
-    a fast page, no wrap-around) 79 M, without the prefetch 62 M, and 48 M
-    when also checking entries at eviction instead of leaving holes; a prefetched second look-up of the queue slot ahead 68 M.
-    Through :func:`memtier.simulate`, the whole benchmark: 80-82 M, the linked list 50-54 M.
+    cannot run far ahead of a load).  Measured before the simulated clock, kernel alone, on
+    the first 30 M accesses of ``benchmarks/bench_simulator.py``'s trace (2-core x86 VM,
+    accesses/s): this kernel 93-95 M; with a queue compacted back to position 0 whenever its
+    end is reached 79 M, without the prefetch 62 M, and 48 M when also checking entries at
+    eviction instead of leaving holes; a linked list 50-54 M through :func:`memtier.simulate`.
     """
     capacity = config[K_FAST_CAPACITY]
-    period = config[K_PERIOD]
-    head = state[S_LRU_HEAD]
-    tail = state[S_LRU_TAIL]
+    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
     size = queue.shape[0]
     mask = size - 1
-    fast_used = state[S_FAST_USED]
-    distinct = state[S_DISTINCT]
     n = trace.shape[0]
     row = 0
-    for start in range(0, n, period):
-        stop = min(n, start + period)
-        n_touched = 0
+    i = 0
+    while i < n:
+        remaining = fstate[FS_REMAINING]
+        stop = min(n, i + max(1, np.int64(remaining / unit_slow)))
+        head = state[S_LRU_HEAD]
+        tail = state[S_LRU_TAIL]
+        fast_used = state[S_FAST_USED]
+        distinct = state[S_DISTINCT]
+        n_touched = state[S_TOUCHED]
         hits = 0
         promoted = 0
         demoted = 0
-        for i in range(start, stop):
-            if i + PREFETCH_DISTANCE < n:
-                _prefetch_row(pages, trace[i + PREFETCH_DISTANCE])
-            page = trace[i]
+        for j in range(i, stop):
+            if j + PREFETCH_DISTANCE < n:
+                _prefetch_row(pages, trace[j + PREFETCH_DISTANCE])
+            page = trace[j]
             slot = pages[page, SLOT]
-            if slot >= 0:
+            hit = slot >= 0
+            if hit:
                 hits += 1
                 queue[slot] = HOLE
             else:
                 if slot == UNTOUCHED:
                     distinct += 1
-                    flags[page] = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
+                    flags[page] = PRESENT | NEW | (STATIC_FAST if distinct <= capacity else 0)
                 if fast_used == capacity:
                     victim = queue[head & mask]
                     while victim == HOLE:
@@ -167,21 +168,28 @@ def _run_lru(trace, config, migrate_cost, pages, flags, queue, touched, histogra
             tail += 1
             c = pages[page, COUNT]
             if c == 0:
-                touched[n_touched] = page
+                touched[n_touched] = ~page if hit else page  # memtier.hotset
                 n_touched += 1
             pages[page, COUNT] = c + 1
-        out[row, C_ACCESSES] = stop - start
-        out[row, C_FAST_HITS] = hits
-        out[row, C_PROMOTED] = promoted
-        out[row, C_DEMOTED] = demoted
+        state[S_LRU_HEAD] = head
+        state[S_LRU_TAIL] = tail
         state[S_FAST_USED] = fast_used
         state[S_DISTINCT] = distinct
         state[S_TOUCHED] = n_touched
-        _mark_cached(pages, flags, touched, n_touched)
-        _close_lru_period(row, config, migrate_cost, flags, pages[:, COUNT], touched, histogram, state, out)
-        row += 1
-    state[S_LRU_HEAD] = head
-    state[S_LRU_TAIL] = tail
+        pending[0, C_ACCESSES] += stop - i
+        pending[0, C_FAST_HITS] += hits
+        pending[0, C_PROMOTED] += promoted
+        pending[0, C_DEMOTED] += demoted
+        remaining -= hits * unit_fast + (stop - i - hits) * unit_slow
+        i = stop
+        if remaining <= 0 or (final and i == n):
+            out[row, :] = pending[0, :]
+            pending[0, :] = 0.0
+            _close_lru_period(row, config, fconfig, migrate_cost, flags, pages[:, COUNT], touched, histogram,
+                              top, state, moved, pagestat, out)
+            row += 1
+            remaining = fconfig[F_PERIOD]
+        fstate[FS_REMAINING] = remaining
     return row
 
 
@@ -202,81 +210,182 @@ def _compact_lru(pages, queue, head, tail):
 
 
 @njit
-def _mark_cached(pages, flags, touched, n_touched):
-    """Bring the ``FAST`` flag of the period's pages up to date (pages not touched in the
-    period cannot be in its true hot set, so the metrics need no others)."""
-    for i in range(n_touched):
-        page = touched[i]
-        if pages[page, SLOT] >= 0:
-            flags[page] |= FAST
+def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touched, histogram, top, state,
+                         moved, pagestat, out):
+    """The clairvoyant oracle's period: its top pages are fast for the whole period."""
+    capacity = config[K_FAST_CAPACITY]
+    n_touched = state[S_TOUCHED]
+    _true_hot_set(capacity, counts, touched, n_touched, flags, histogram)
+    demoted = 0
+    kept = 0
+    for j in range(state[S_FAST_USED]):
+        page = fast_pages[j]
+        if flags[page] & IN_TRUE_SET:
+            fast_pages[kept] = page
+            kept += 1
         else:
             flags[page] &= ~FAST
+            demoted += 1
+    promoted = 0
+    hits = 0
+    for j in range(n_touched):
+        page = touched[j]
+        f = flags[page]
+        if f & IN_TRUE_SET:
+            hits += counts[page]
+            touched[j] = ~page  # fast for the whole period, from its first access on
+            if not f & FAST:
+                f |= FAST
+                fast_pages[kept] = page
+                kept += 1
+                promoted += 1
+        flags[page] = f & ~IN_TRUE_SET
+    state[S_FAST_USED] = kept
+    state[S_SLOW_USED] = state[S_DISTINCT] - kept
+    out[row, C_FAST_HITS] = hits
+    out[row, C_PROMOTED] = promoted
+    out[row, C_DEMOTED] = demoted
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    out[row, C_FAST_BEFORE] = kept
+    out[row, C_FAST_USED] = kept
+    out[row, C_SLOW_USED] = state[S_SLOW_USED]
+    state[S_PERIOD] += 1
 
 
 @njit
-def _run_oracle(trace, config, flags, fast_pages, counts, touched, histogram, state, out):
-    """Each period, the ``fast_capacity`` pages the period will touch most (ties: first
-    touch) are on the fast node for the whole period: the best placement that changes only
-    at period boundaries.  Moves are counted but cost no time (the policy is a bound)."""
+def _run_oracle(trace, final, config, fconfig, flags, fast_pages, counts, touched, histogram, top, state,
+                fstate, moved, pagestat, pending, out):
+    """The clairvoyant oracle: each period, the ``fast_capacity`` pages the period will touch
+    most (ties: first touch) are on the fast node for the whole period.  It bounds the fast
+    hits of any placement that changes only at period boundaries, with periods of the same
+    accesses; its moves are counted but cost nothing (a bound, not a policy).  Periods are
+    counts of accesses (``F_UNIT_* = 1``): in simulated time, its periods' lengths would
+    depend on the placement that depends on them."""
     capacity = config[K_FAST_CAPACITY]
-    period = config[K_PERIOD]
     n = trace.shape[0]
     row = 0
-    for start in range(0, n, period):
-        stop = min(n, start + period)
-        n_touched = 0
-        static_hits = 0
+    i = 0
+    while i < n:
+        remaining = fstate[FS_REMAINING]
+        stop = min(n, i + max(1, np.int64(remaining)))
+        n_touched = state[S_TOUCHED]
         distinct = state[S_DISTINCT]
-        for i in range(start, stop):
-            page = trace[i]
-            f = flags[page]
-            if f == 0:
+        for j in range(i, stop):
+            page = trace[j]
+            if flags[page] == 0:
                 distinct += 1
-                f = PRESENT | (STATIC_FAST if distinct <= capacity else 0)
-                flags[page] = f
-            static_hits += (f >> 4) & 1
+                flags[page] = PRESENT | NEW | (STATIC_FAST if distinct <= capacity else 0)
             c = counts[page]
             if c == 0:
                 touched[n_touched] = page
                 n_touched += 1
             counts[page] = c + 1
+        state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct
-        chosen = _true_hot_set(capacity, counts, touched, n_touched, flags, histogram)
-        # pages leaving the fast node
-        demoted = 0
-        kept = 0
-        for j in range(state[S_FAST_USED]):
-            page = fast_pages[j]
-            if flags[page] & IN_TRUE_SET:
-                fast_pages[kept] = page
-                kept += 1
-            else:
-                flags[page] &= ~FAST
-                demoted += 1
-        promoted = 0
+        pending[0, C_ACCESSES] += stop - i
+        remaining -= stop - i
+        i = stop
+        if remaining <= 0 or (final and i == n):
+            out[row, :] = pending[0, :]
+            pending[0, :] = 0.0
+            _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touched, histogram, top,
+                                 state, moved, pagestat, out)
+            row += 1
+            remaining = fconfig[F_PERIOD]
+        fstate[FS_REMAINING] = remaining
+    return row
+
+
+@njit
+def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages, counts, touched, histogram,
+                           top, state, moved, pagestat, out):
+    """The reactive oracle's period end: score it (which records its top pages), then make
+    exactly those pages fast, moves charged like ``mm_manage``'s calls."""
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    out[row, C_FAST_BEFORE] = state[S_FAST_USED]
+    for j in range(state[S_N_TOP]):  # the new placement, marked for the demotions below
+        flags[top[j]] |= IN_TRUE_SET
+    kept = 0
+    demoted = 0
+    for j in range(state[S_FAST_USED]):
+        page = fast_pages[j]
+        if flags[page] & IN_TRUE_SET:
+            fast_pages[kept] = page
+            kept += 1
+        else:
+            _mark_move(page, False, flags, state, moved, pagestat, config, fconfig, out, row, True)
+            demoted += 1
+    promoted = 0
+    for j in range(state[S_N_TOP]):
+        page = top[j]
+        flags[page] &= ~IN_TRUE_SET
+        if not flags[page] & FAST:
+            _mark_move(page, True, flags, state, moved, pagestat, config, fconfig, out, row, True)
+            fast_pages[kept] = page
+            kept += 1
+            promoted += 1
+    call = config[K_CALL_PAGES]
+    out[row, C_PROMOTED] = promoted
+    out[row, C_DEMOTED] = demoted
+    out[row, C_MIGRATION_US] += (_calls_cost_us(promoted, call, migrate_cost)
+                                 + _calls_cost_us(demoted, call, migrate_cost))
+    out[row, C_FAST_USED] = state[S_FAST_USED]
+    out[row, C_SLOW_USED] = state[S_SLOW_USED]
+    state[S_PERIOD] += 1
+
+
+@njit
+def _run_reactive(trace, final, config, fconfig, migrate_cost, flags, fast_pages, counts, touched, histogram,
+                  top, state, fstate, moved, pagestat, pending, out):
+    """The reactive oracle: the top pages of period ``t`` (its ``fast_capacity`` most
+    accessed) are placed on the fast node for period ``t + 1``, and nothing else is; in the
+    first period, pages are placed as first touch places them.  It knows the past exactly,
+    not the future: the best a once-a-period policy that reacts to the last period could
+    do, its moves charged.  Periods end as in :func:`memtier.lists._run_lists`."""
+    capacity = config[K_FAST_CAPACITY]
+    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
+    n = trace.shape[0]
+    row = 0
+    i = 0
+    while i < n:
+        remaining = fstate[FS_REMAINING]
+        stop = min(n, i + max(1, np.int64(remaining / unit_slow)))
+        n_touched = state[S_TOUCHED]
+        distinct = state[S_DISTINCT]
         hits = 0
-        for j in range(n_touched):
-            page = touched[j]
+        for j in range(i, stop):
+            page = trace[j]
             f = flags[page]
-            if f & IN_TRUE_SET:
-                hits += counts[page]
-                if not f & FAST:
+            if f == 0:
+                distinct += 1
+                f = PRESENT | NEW
+                if distinct <= capacity:
+                    f |= STATIC_FAST
+                if distinct <= capacity and state[S_PERIOD] == 0:
                     f |= FAST
-                    fast_pages[kept] = page
-                    kept += 1
-                    promoted += 1
-            flags[page] = f & ~IN_TRUE_SET
-            counts[page] = 0
-        state[S_FAST_USED] = kept
-        out[row, C_ACCESSES] = stop - start
-        out[row, C_FAST_HITS] = hits
-        out[row, C_STATIC_HITS] = static_hits
-        out[row, C_PROMOTED] = promoted
-        out[row, C_DEMOTED] = demoted
-        out[row, C_CLASSIFIED] = chosen
-        out[row, C_TRUE_HOT] = chosen
-        out[row, C_TRUE_POSITIVE] = chosen
-        out[row, C_FAST_USED] = kept
-        out[row, C_SLOW_USED] = distinct - kept
-        row += 1
+                    fast_pages[state[S_FAST_USED]] = page
+                    state[S_FAST_USED] += 1
+                else:
+                    state[S_SLOW_USED] += 1
+            fast = (f >> 1) & 1
+            hits += fast
+            flags[page] = f
+            c = counts[page]
+            touched[n_touched] = page ^ -fast  # memtier.hotset
+            n_touched += c == 0
+            counts[page] = c + 1
+        state[S_TOUCHED] = n_touched
+        state[S_DISTINCT] = distinct
+        pending[0, C_ACCESSES] += stop - i
+        pending[0, C_FAST_HITS] += hits
+        remaining -= hits * unit_fast + (stop - i - hits) * unit_slow
+        i = stop
+        if remaining <= 0 or (final and i == n):
+            out[row, :] = pending[0, :]
+            pending[0, :] = 0.0
+            _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages, counts, touched,
+                                   histogram, top, state, moved, pagestat, out)
+            row += 1
+            remaining = fconfig[F_PERIOD]
+        fstate[FS_REMAINING] = remaining
     return row

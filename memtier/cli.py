@@ -354,6 +354,28 @@ def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
     return pages
 
 
+def _policy_params(pairs, policies) -> dict:
+    """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
+    from . import policies as classifiers
+
+    accepted = {name for policy in policies if policy in classifiers.MODULES
+                for name in classifiers.parameters(policy)}
+    chosen = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not value:
+            raise CliError(f"--param {pair!r}: give NAME=VALUE, e.g. --param hot_threshold_ms=500")
+        if name not in accepted:
+            raise CliError(f"--param {name}: no chosen policy takes it; the chosen policies take "
+                           f"{', '.join(sorted(accepted)) or 'no parameters'}")
+        try:
+            chosen[name] = float(value)
+        except ValueError:
+            raise CliError(f"--param {name}={value!r}: the value must be a number") from None
+    return chosen
+
+
 def _generated_trace(args):
     """The trace ``--workload`` names; ``mix`` interleaves the ``--mix-of`` workloads, each on
     its own share of the pages and of the accesses (``workloads.mix``)."""
@@ -385,9 +407,11 @@ def _generated_trace(args):
 
 
 def _simulate(args) -> int:
+    import numpy as np
     import pandas as pd
 
     from . import workloads
+    from . import policies as classifiers
     from .mechanisms import Mechanism
     from .simulator import POLICIES, simulate
 
@@ -406,8 +430,18 @@ def _simulate(args) -> int:
                                              words={"n_pages": "--pages", "n_accesses": "--accesses"})
         trace = _generated_trace(args)
         n_pages = args.pages
+    writes = None
+    if args.trace:
+        writes_file = workloads.writes_path(args.trace)
+        if writes_file.exists():
+            writes = np.load(writes_file, mmap_mode="r")
+    elif args.write_share:
+        writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
     pages_for_shares = n_pages if n_pages is not None else address_space(trace)
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
+    if args.policy == "all" and args.period_s is not None:
+        policies.remove("oracle")  # its periods must be counts of accesses
+        print("oracle left out: with --period-s its periods' lengths would depend on its own placement")
     mechanism = Mechanism.named(args.mechanism, page_bytes=args.page_size, batch_pages=args.batch_pages)
     fit = None
     if args.fit:
@@ -418,23 +452,31 @@ def _simulate(args) -> int:
     slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
                                                               "--slow-capacity", minimum=0)
     progress = not args.quiet and len(trace) >= 5_000_000
+    chosen = _policy_params(args.param, policies)
     summaries, tables = [], []
     for policy in policies:
+        if policy in classifiers.MODULES:  # their own parameters; no mm_manage budget
+            options = {name: value for name, value in chosen.items() if name in classifiers.parameters(policy)}
+        else:
+            options = dict(variants=args.variants if policy == "active-shrink" else None,
+                           migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
         result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
-                          mechanism=mechanism, fit=fit, migration_share=args.migration_share,
-                          max_migrate_pages=args.max_migrate_pages, progress=progress)
+                          period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
+                          writes=writes, progress=progress, **options)
         summaries.append(result.summary())
         tables.append(result.periods.assign(policy=policy))
     summary = pd.DataFrame(summaries).set_index("policy")
-    columns = ["fast_hit_ratio", "precision", "recall", "promoted", "demoted", "exchanged",
-               "migration_us", "time_us", "speedup_vs_static", "speedup_vs_all_slow"]
+    columns = ["fast_hit_ratio", "vs_reactive", "placement_accuracy", "promotion_precision",
+               "promotion_recall", "promoted", "demoted", "exchanged", "migration_us", "scan_us", "time_us",
+               "speedup_vs_static"]
     if args.out:  # written before anything is printed: a closed pipe cannot lose it
         table = pd.concat(tables, ignore_index=True)
         table.insert(0, "policy", table.pop("policy"))
         with atomic_write(args.out, force=args.force, inputs=[args.trace, args.fit], what="--out") as handle:
             table.to_csv(handle, index=False)
-    print(f"{len(trace)} accesses, fast capacity {fast} pages, period {result.config['period']} accesses, "
-          f"{mechanism.label}")
+    period = (f"period {args.period_s} s" if args.period_s is not None
+              else f"period {result.config['period']} accesses")
+    print(f"{len(trace)} accesses, fast capacity {fast} pages, {period}, {mechanism.label}")
     print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
     if args.out:
         print(f"per-period results written to {args.out}")
@@ -443,7 +485,7 @@ def _simulate(args) -> int:
 
 def _add_simulator_commands(sub) -> None:
     from .mechanisms import MECHANISMS
-    from .simulator import POLICIES
+    from .simulator import ALL_POLICIES, POLICIES, RMAP_WALK_NS, VARIANTS
     from .workloads import GENERATORS
 
     p = _command(
@@ -470,18 +512,30 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--hot-probability", type=float, default=0.9,
                    help="hot_set: share of accesses to the hot set (default: 0.9)")
     p.add_argument("--phases", type=int, default=1, help="hot_set: hot-set changes (default: 1)")
-    p.add_argument("--policy", default="active-shrink",
-                   help=f"{', '.join(POLICIES)}; several separated by commas, or 'all' (default: %(default)s)")
     p.add_argument("--fast-capacity", required=True, help="fast-node limit: pages, or a share such as 10%%")
     p.add_argument("--slow-capacity", help="slow-node limit: pages or a share (default: every page)")
+    p.add_argument("--write-share", type=float, default=0.0,
+                   help="generated workloads: share of accesses that write (default: 0)")
+    p.add_argument("--policy", default="active-shrink",
+                   help=f"{', '.join(ALL_POLICIES)}; several separated by commas, or 'all' (the list policies "
+                        f"and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a parameter of numa-balancing, tpp or hemem, named as in the kernel or the paper, e.g. "
+                        "hot_threshold_ms=500 or sample_period=101 (repeatable; see memtier.policies)")
+    p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
+    p.add_argument("--period-s", type=float,
+                   help="seconds of simulated access time between mm_manage calls (the RFC: 1-5 s), "
+                        "instead of --period")
+    p.add_argument("--rmap-ns", type=float, default=RMAP_WALK_NS,
+                   help="ns charged per page a list scan looks at (default: %(default)s, an estimate)")
     p.add_argument("--mechanism", default="linux", choices=list(MECHANISMS), metavar="MECHANISM",
                    help=f"how pages move: {', '.join(MECHANISMS)} (default: %(default)s)")
     p.add_argument("--page-size", default="4K", help="bytes of one page: 4K, 2M, ... (default: 4K)")
     p.add_argument("--batch-pages", type=int, default=16, help="pages per migration call (default: 16)")
-    p.add_argument("--migration-share", type=float, default=0.1,
-                   help="share of a period's access time migration may take (default: 0.1)")
-    p.add_argument("--max-migrate-pages", type=int, help="pages promoted per period at most")
+    p.add_argument("--migration-share", type=float,
+                   help="share of a period's access time migration may take (default: no budget, as the RFC)")
+    p.add_argument("--max-migrate-pages", type=int, help="mm_manage's nr_pages: slow pages isolated per period")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
     p.add_argument("--out", help="write the per-period results of every policy to this CSV")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -1,9 +1,13 @@
-"""The period's true hot set, and how well a policy's classification matches it.
+"""A period's top pages: its ``k`` most accessed, found without sorting.
 
 Numba kernels shared by :mod:`memtier.lists` and :mod:`memtier.baselines` (private, like
-them).  The true hot set of a period is its ``k`` most accessed pages (``k`` is the fast
-node's limit), ties broken by first touch in the period; it is found from a histogram of
-the period's access counts in time linear in the pages touched, without sorting them.
+them).  The top pages of a period are its ``k`` most accessed pages (``k`` is the fast
+node's limit), ties broken by first touch in the period; they are found from a histogram of
+the period's access counts in time linear in the pages touched, without sorting them.  The
+metrics built on them are computed in :func:`memtier.lists._score`.
+
+``touched`` holds the period's pages in first-touch order, each stored as ``~page`` (negative)
+when the page was on the fast node at that first access: ``page ^ (page >> 31)`` reads it.
 """
 import numpy as np
 
@@ -28,7 +32,8 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
     top = histogram.shape[0] - 1
     most = 0
     for i in range(n_touched):
-        c = min(counts[touched[i]], top)
+        page = touched[i]
+        c = min(counts[page ^ (page >> 31)], top)
         histogram[c] += 1
         most = max(most, c)
     above = 0
@@ -40,7 +45,8 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
         big = np.empty(histogram[top], dtype=np.int64)
         j = 0
         for i in range(n_touched):
-            c = counts[touched[i]]
+            page = touched[i]
+            c = counts[page ^ (page >> 31)]
             if c >= top:
                 big[j] = c
                 j += 1
@@ -61,32 +67,10 @@ def _true_hot_set(k, counts, touched, n_touched, flags, histogram):
         return 0
     for i in range(n_touched):
         page = touched[i]
+        page ^= page >> 31
         c = counts[page]
         if c > threshold or (c == threshold and ties > 0):
             if c == threshold:
                 ties -= 1
             flags[page] |= IN_TRUE_SET
     return k
-
-
-@njit
-def _score(k, classified_bit, counts, touched, n_touched, flags, histogram):
-    """How many of the period's true hot pages carry ``classified_bit``; the true hot set's
-    size; and the accesses first-touch placement would have served fast (summed here, once a
-    period, rather than at every access).  The period's counts are reset on the way."""
-    k, threshold, ties = _hot_threshold(k, counts, touched, n_touched, histogram)
-    true_positive = 0
-    static_hits = 0
-    for i in range(n_touched):
-        page = touched[i]
-        c = counts[page]
-        counts[page] = 0
-        f = flags[page]
-        if f & STATIC_FAST:
-            static_hits += c
-        if c > threshold or (c == threshold and ties > 0):
-            if c == threshold:
-                ties -= 1
-            if f & classified_bit:
-                true_positive += 1
-    return true_positive, k, static_hits

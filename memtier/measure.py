@@ -8,15 +8,29 @@ What is measured, and how (the RFC's own method, moved to user space where it ha
     :mod:`memtier._copy`).  One timed pass makes calls one after another across buffers
     larger than the last-level cache, so every byte comes from and goes to memory, as in a
     migration.  On a NUMA machine the source buffer is bound to ``source`` and the
-    destination to ``target`` with ``mbind(2)``; on a one-node machine both are on node 0,
-    and the rows say so.
+    destination to ``target`` with ``mbind(2)``, and where every base page of both lies is
+    checked; on a one-node machine both are on node 0, and the rows say so.
+    With several nodes every thread of the run is pinned to the source node's CPUs (to the
+    target's where the source has none), so a CPU-less target node (persistent memory, CXL
+    memory) is measured as it is used: from CPUs elsewhere.  The RFC's
+    ``copy_page_multithread()`` (mm/copy_page.c of the patches) takes its threads from
+    ``cpumask_of_node(to_node)``, the target node's CPUs: "pulling" the data, which its
+    author measured faster than pushing on Xeon and Power8 while saying it "might not be the
+    case for other machines" (Zi Yan in "Re: [PATCH 3/5] migrate: Add copy_page_mt to use
+    multi-threaded page migration", linux-mm, 2016-11-28; the reviewer asked why not the
+    source node's CPUs).  For a CPU-less target that mask is empty and the function's thread
+    count is 0.  ``make_plan(cpus_of="target")`` gives the RFC's choice where the target has
+    CPUs.
     A call of several pages is one dispatch of the whole list (``batched=True``), as the
     RFC's ``copy_page_lists_mt``.
 ``scope=syscall``
     ``n_pages`` pages (4 KiB, or 2 MiB transparent huge pages asked for with
     ``madvise(MADV_HUGEPAGE)``) are placed on ``source``, touched, and moved to ``target``
-    with one ``move_pages(2)`` call, which is timed; the per-page status array is checked and
-    pages that did not move are reported.  Between repeats the pages are moved back,
+    with one ``move_pages(2)`` call, which is timed; the per-page status array is checked
+    (``-EBUSY`` entries asked again, :func:`memtier.numa.settle_busy`), then where every base
+    page of the region is (each 4 KiB of a THP included), and pages that did not move are
+    reported.  4 KiB rows ask for base pages (``MADV_NOHUGEPAGE``): with THP ``always`` the
+    kernel would otherwise back them with THPs.  Between repeats the pages are moved back,
     untimed.  A one-node machine cannot migrate: the same-node path (the call's overhead,
     no data moved) is measured only when asked, labelled in ``notes``, and given as
     ``time_us`` (a throughput of bytes that did not move would mean nothing).  A stock kernel
@@ -27,6 +41,7 @@ the sample standard deviation kept as ``gbps_sd``.  GB/s is 10^9 bytes per secon
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -70,6 +85,8 @@ class Plan:
     repeats: int
     warmup: int
     messages: tuple[str, ...] = field(default=())
+    copy_cpus: tuple[int, ...] = field(default=())  # every thread pinned here; () = not pinned
+    cpus_node: int | None = None  # the node copy_cpus belong to
 
     def copy_configs(self) -> list[tuple[int, int, int]]:
         """(page_bytes, pages_per_call, threads) of every copy row, in measuring order."""
@@ -99,15 +116,41 @@ def _thread_counts(limit: int) -> tuple[int, ...]:
     return tuple(counts)
 
 
+def _pinned_cpus(by_node: dict, source: int, target: int, cpus_of: str) -> tuple[tuple[int, ...], int, str]:
+    """(CPUs, their node, a message or "") the run is pinned to on a machine of several nodes."""
+    if cpus_of not in ("source", "target"):
+        raise ValueError(f"cpus_of={cpus_of!r}: pick 'source' or 'target'")
+    order = [source, target] if cpus_of == "source" else [target]
+    for node in order:
+        cpus = numa.usable_cpus(by_node[node])
+        if cpus:
+            break
+    else:
+        where = " or ".join(f"node {node}" for node in dict.fromkeys(order))
+        fix = "move from a node with CPUs" if cpus_of == "source" else "use cpus_of='source'"
+        raise numa.NumaError(f"no CPU of {where} is usable by this process (none there, or outside its cpuset); {fix}")
+    without = [n for n in (source, target) if not by_node[n].cpus]
+    message = ""
+    if without:
+        message = (f"node {without[0]} has no CPUs (memory only, as persistent or CXL memory appears): "
+                   f"copy threads and move_pages run on node {node}'s CPUs {list(cpus)}")
+    return cpus, node, message
+
+
 def make_plan(*, quick: bool = False, source: int | None = None, target: int | None = None,
               same_node: bool = False, page_sizes=None, pages_per_call=None, threads=None,
-              buffer_bytes: int | None = None, repeats: int | None = None) -> Plan:
+              buffer_bytes: int | None = None, repeats: int | None = None, cpus_of: str = "source") -> Plan:
     """Check the user's choices against this machine and fill in the defaults.
 
     Defaults: page sizes 4 KiB, 64 KiB and 2 MiB; calls of 1, 16 and 512 pages (calls above
     32 MiB are left out); 1, 2, 4 ... up to the available cores copy threads; buffers twice
     the last-level cache; 7 repeats after 2 warm-ups.  ``quick`` uses 4 KiB and 2 MiB pages,
     calls of 1 and 16, 16 MiB buffers and 3 repeats, for tests and demonstrations.
+
+    With several NUMA nodes the run's threads are pinned to the CPUs of one node, named by
+    ``cpus_of``: ``"source"`` (default; the target's CPUs when the source has none) or
+    ``"target"`` (the RFC's ``copy_page_multithread()`` choice; refused for a CPU-less
+    target).  Thread counts are then at most that node's usable CPUs.
 
     Raises
     ------
@@ -143,12 +186,18 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
     elif same_node:
         target = source
 
+    copy_cpus, cpus_node = (), None
+    if not single_node:
+        copy_cpus, cpus_node, message = _pinned_cpus({n.node: n for n in found}, source, target, cpus_of)
+        if message:
+            messages.append(message)
+
     if page_sizes is None:
         page_sizes = (4 * KIB, 2 * MIB) if quick else (4 * KIB, 64 * KIB, 2 * MIB)
     if pages_per_call is None:
         pages_per_call = (1, 16) if quick else (1, 16, 512)
     if threads is None:
-        threads = _thread_counts(min(max_threads(), 2 if quick else max_threads()))
+        threads = _thread_counts(min(max_threads(), 2 if quick else max_threads(), len(copy_cpus) or max_threads()))
     if buffer_bytes is None:
         buffer_bytes = 16 * MIB if quick else _default_buffer_bytes()
     if repeats is None:
@@ -162,6 +211,9 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
         raise ValueError("pages per call must be positive integers")
     if not threads or threads[0] < 1 or threads[-1] > max_threads():
         raise ValueError(f"copy threads must be from 1 to {max_threads()} (this machine's usable cores)")
+    if copy_cpus and threads[-1] > len(copy_cpus):
+        raise ValueError(f"copy threads must be from 1 to {len(copy_cpus)}: they run on node {cpus_node}'s "
+                         f"usable CPUs {list(copy_cpus)}")
     if buffer_bytes < page_sizes[-1] or buffer_bytes % (2 * MIB):
         raise ValueError(f"the buffer ({buffer_bytes} bytes) must be a multiple of 2 MiB and hold one page of each size")
     if repeats < 2:
@@ -179,7 +231,8 @@ def make_plan(*, quick: bool = False, source: int | None = None, target: int | N
             messages.append(f"transparent huge pages are {numa.thp_setting()} here (THP size "
                             f"{format_page_size(huge)}): huge-page move_pages rows are skipped")
     return Plan(source, target, single_node, same_node, page_sizes, pages_per_call, threads,
-                int(buffer_bytes), syscall, int(repeats), 1 if quick else 2, tuple(messages))
+                int(buffer_bytes), syscall, int(repeats), 1 if quick else 2, tuple(messages),
+                copy_cpus=tuple(copy_cpus), cpus_node=cpus_node)
 
 
 def fit_copy(measurements, *, base=None, bootstrap: int = 200):
@@ -219,6 +272,7 @@ class CopyBuffers:
     source: numa.Region
     target: numa.Region
     huge_fraction: float
+    placement: str = ""  # "" when every base page of both buffers is on its node
 
     @classmethod
     def allocate(cls, plan: Plan) -> "CopyBuffers":
@@ -232,7 +286,11 @@ class CopyBuffers:
                 region.close()
             raise
         huge = sum(region.huge_bytes() for region in regions) / (2 * plan.buffer_bytes)
-        return cls(regions[0], regions[1], huge)
+        placement = "; ".join(filter(None, (
+            misplaced(region.address, region.nbytes, node, f"{name} buffer")
+            for region, node, name in zip(regions, (plan.source, plan.target), ("source", "target"))
+        ))) if plan.source != plan.target else ""
+        return cls(regions[0], regions[1], huge, placement)
 
     def close(self) -> None:
         self.source.close()
@@ -252,8 +310,20 @@ def measure_copy(buffers: CopyBuffers, page_bytes: int, pages_per_call: int, thr
     return _summary(samples)
 
 
+def base_page_addresses(address: int, nbytes: int) -> np.ndarray:
+    """One address per base page of ``[address, address + nbytes)``: where placement is checked."""
+    base = numa.base_page_bytes()
+    return address + np.arange(nbytes // base, dtype=np.uint64) * np.uint64(base)
+
+
+def misplaced(address: int, nbytes: int, node: int, what: str) -> str:
+    """``""`` when every base page of the range is on ``node``, else what is where."""
+    found = numa.describe_status(numa.move_pages(base_page_addresses(address, nbytes), None), node)
+    return f"{what}: " + found.replace("did not move", f"not on node {node}") if found else ""
+
+
 def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
-                       repeats: int, warmup: int) -> tuple[float, float, float, str]:
+                       repeats: int, warmup: int) -> tuple[float, float, float, str, str]:
     """Median and standard deviation (GB/s) of one ``move_pages`` call, and what went wrong.
 
     Returns
@@ -263,7 +333,10 @@ def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
     time_us : float
         Median microseconds of the call.
     problems : str
-        ``""``, or which pages did not move (status array) and whether THPs were split.
+        ``""``, or which pages did not move (status array, then every base page asked where
+        it is after the last timed move) and whether THPs were split.
+    remarks : str
+        ``""``, or how many ``-EBUSY`` pages were found moved when asked again.
 
     Raises
     ------
@@ -280,39 +353,59 @@ def measure_move_pages(page_bytes: int, n_pages: int, source: int, target: int,
                 f"transparent huge pages were not obtained ({region.huge_bytes() // KIB} of {nbytes // KIB} KiB; "
                 f"THP is '{numa.thp_setting()}'): enable THP or leave 2 MiB pages out"
             )
+        found = [] if huge else [f"{region.huge_bytes() // KIB} KiB backed by THPs despite MADV_NOHUGEPAGE"
+                                  ] if region.huge_bytes() else []
+        found.append(misplaced(region.address, nbytes, source, "before the move"))
         addresses = region.address + np.arange(n_pages, dtype=np.uint64) * np.uint64(page_bytes)
-        where = numa.move_pages(addresses, None)
-        problems = numa.describe_status(where, source)
-        if problems:
-            problems = "before the move: " + problems.replace("did not move", "were not on the source node")
         forward, back = numa.PageMover(addresses, target), numa.PageMover(addresses, source)
-        samples = []
+        samples, busy_moved = [], 0
         for run in range(warmup + repeats):
             start = time.perf_counter()
             status = forward.move()
             elapsed = time.perf_counter() - start
+            status, settled = numa.settle_busy(addresses, status, target)  # untimed
+            busy_moved += settled
             if run >= warmup:
                 samples.append(elapsed)
-                problems = problems or numa.describe_status(status, target)
+                found.append(numa.describe_status(status, target))
+            if run == warmup + repeats - 1:
+                # Placement checked per base page: every 4 KiB of a THP must be on the target.
+                found.append(misplaced(region.address, nbytes, target, "after the last move"))
             if target != source:
-                back.move()
+                status, _ = numa.settle_busy(addresses, back.move(), source)
+                back_problem = numa.describe_status(status, source)
+                found.append(f"moving back: {back_problem}" if back_problem else "")
         if huge and region.huge_bytes() < nbytes:
-            problems = "; ".join(filter(None, [problems, "THPs were split during the moves"]))
+            found.append("THPs were split during the moves")
+    problems = "; ".join(dict.fromkeys(filter(None, found)))  # each distinct problem once
+    remarks = (f"{busy_moved} status entr{'y' if busy_moved == 1 else 'ies'} EBUSY over {warmup + repeats} "
+               "moves of pages found moved when asked again (memtier.numa.settle_busy)" if busy_moved else "")
     gbps, sd = _summary([nbytes / elapsed / 1e9 for elapsed in samples])
-    return gbps, sd, float(np.median(samples)) * 1e6, problems
+    return gbps, sd, float(np.median(samples)) * 1e6, problems, remarks
+
+
+def _cpu_list(cpus) -> str:
+    return ",".join(map(str, cpus))
 
 
 def copy_notes(plan: Plan) -> str:
     if plan.source == plan.target:
-        return f"within node {plan.source}" + (" (single NUMA node)" if plan.single_node else "")
-    return f"node {plan.source} to node {plan.target}"
+        notes = f"within node {plan.source}" + (" (single NUMA node)" if plan.single_node else "")
+    else:
+        notes = f"node {plan.source} to node {plan.target}"
+    if plan.copy_cpus:
+        notes += f", threads on node {plan.cpus_node} CPUs {_cpu_list(plan.copy_cpus)}"
+    return notes
 
 
 def syscall_notes(plan: Plan) -> str:
     if plan.source == plan.target:
         return (f"same-node: pages already on node {plan.source}, no data moved; "
                 "times the call's overhead, not a migration")
-    return f"move_pages node {plan.source} to node {plan.target}"
+    notes = f"move_pages node {plan.source} to node {plan.target}"
+    if plan.copy_cpus:
+        notes += f", called on node {plan.cpus_node} CPUs {_cpu_list(plan.copy_cpus)}"
+    return notes
 
 
 def format_row(row: dict) -> str:
@@ -432,6 +525,8 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
         "gbps_sd: their standard deviation.\n"
         "scope=copy: user-space streaming copy of page-sized blocks, threads sharing each call's pages.\n"
         "scope=syscall: one move_pages(2) call moving n_pages pages."
+        + (f"\nEvery thread ran on node {plan.cpus_node}'s CPUs {_cpu_list(plan.copy_cpus)} (pinned)."
+           if plan.copy_cpus else "")
     )
     sidecar = {"memtier": __version__, "measured": when, "machine": description, "plan": asdict(plan)}
     rows = RowFile(out, header=header, sidecar=sidecar, force=force)
@@ -441,21 +536,26 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
     configs = plan.copy_configs()
     bar = tqdm(total=len(configs) + len(plan.syscall), desc="memtier measure", unit="row", disable=not progress)
     buffers = None
+    pinned = numa.pin_threads(plan.copy_cpus) if plan.copy_cpus else contextlib.nullcontext()
     try:
+        pinned.__enter__()
         if configs:
             buffers = CopyBuffers.allocate(plan)
             rows.sidecar["copy_buffer_huge_fraction"] = buffers.huge_fraction
+            if buffers.placement:
+                say(f"copy buffers: {buffers.placement}")
+            notes = "; ".join(filter(None, [copy_notes(plan), buffers.placement]))
             for page_bytes, count, threads in configs:
                 gbps, sd = measure_copy(buffers, page_bytes, count, threads, plan.repeats, plan.warmup)
-                rows.add(_row(plan, machine, "copy", page_bytes, count, threads, gbps, sd, copy_notes(plan)))
+                rows.add(_row(plan, machine, "copy", page_bytes, count, threads, gbps, sd, notes))
                 bar.set_postfix_str(format_row(rows.rows[-1]), refresh=False)
                 bar.update()
             buffers.close()
             buffers = None
         for page_bytes, count in plan.syscall:
             try:
-                gbps, sd, time_us, problems = measure_move_pages(page_bytes, count, plan.source, plan.target,
-                                                        plan.repeats, plan.warmup)
+                gbps, sd, time_us, problems, remarks = measure_move_pages(
+                    page_bytes, count, plan.source, plan.target, plan.repeats, plan.warmup)
             except numa.ThpNotObtained as error:
                 # The other rows still stand; the sidecar records that THPs were not obtained.
                 say(f"move_pages {format_page_size(page_bytes)} x{count} skipped: {error}")
@@ -466,7 +566,7 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
                 rows.sidecar["thp_obtained"] = rows.sidecar.get("thp_obtained", True)
             if problems:
                 say(f"move_pages {format_page_size(page_bytes)} x{count}: {problems}")
-            notes = "; ".join(filter(None, [syscall_notes(plan), problems]))
+            notes = "; ".join(filter(None, [syscall_notes(plan), problems, remarks]))
             if plan.source == plan.target:
                 # No data moved: a throughput would be a made-up figure; the call's time is not.
                 rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, np.nan, np.nan, notes, time_us))
@@ -482,6 +582,7 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
         rows.discard_partials()
         raise
     finally:
+        pinned.__exit__(None, None, None)
         bar.close()
         if buffers is not None:
             buffers.close()

@@ -6,6 +6,12 @@ library with :mod:`ctypes`.  The system call numbers differ per architecture; th
 taken from the kernel's ``asm/unistd*.h`` and only architectures listed in
 :data:`SYSCALLS` are supported (others get a clear error, never a wrong call).
 
+What the kernel says is checked, not trusted blindly: a ``-EBUSY`` in ``move_pages``'s status
+array is asked again (:func:`settle_busy`: Linux 6.1 reports it for a subpage of a THP that did
+move), and :class:`pin_threads` keeps every thread of a measurement on one node's CPUs (a
+CPU-less node, as persistent and CXL memory appear, has none to offer).  Both were run on a
+real two-node kernel in a QEMU guest (tests/test_numa_vm.py).
+
 Everything a user can get wrong (a node that does not exist, a node without memory, no
 permission to move pages, no THP) raises :class:`NumaError` with a one-line message that
 says what to do.  The machine itself is described by :func:`describe_machine` from
@@ -192,6 +198,55 @@ def machine_summary(description: dict) -> str:
     )
 
 
+def usable_cpus(node: Node) -> tuple[int, ...]:
+    """The CPUs of ``node`` this process may run on (its cpuset and affinity allowing)."""
+    allowed = os.sched_getaffinity(0)
+    return tuple(cpu for cpu in node.cpus if cpu in allowed)
+
+
+def _threads(task_root: Path = Path("/proc/self/task")) -> list[int]:
+    return sorted(int(task.name) for task in task_root.iterdir() if task.name.isdigit())
+
+
+class pin_threads:
+    """Run every thread of this process on ``cpus`` inside a ``with`` block, then restore.
+
+    Each thread's affinity is set (``sched_setaffinity(2)`` on its thread id, from
+    ``/proc/self/task``), so threads that already exist, numba's copy threads included, move
+    too; a thread started inside the block inherits the mask from the thread that starts it.
+    On exit each thread gets back the mask it had, and a thread started inside the block
+    gets the mask the process had before.
+    """
+
+    def __init__(self, cpus):
+        self.cpus = frozenset(int(cpu) for cpu in cpus)
+        if not self.cpus:
+            raise ValueError("pin_threads needs at least one CPU")
+        self._before: dict[int, set[int]] = {}
+
+    def __enter__(self):
+        self._default = os.sched_getaffinity(0)
+        for tid in _threads():
+            try:
+                self._before[tid] = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, self.cpus)
+            except ProcessLookupError:  # the thread ended meanwhile
+                self._before.pop(tid, None)
+            except OSError as error:
+                self.__exit__()
+                raise NumaError(f"cannot run on CPUs {sorted(self.cpus)} ({error.strerror}); "
+                                "check the cgroup's cpuset.cpus") from None
+        return self
+
+    def __exit__(self, *exc):
+        for tid in _threads():
+            try:
+                os.sched_setaffinity(tid, self._before.get(tid, self._default))
+            except OSError:  # ended meanwhile
+                pass
+        self._before.clear()
+
+
 # --- system calls -------------------------------------------------------------------------------
 
 
@@ -296,6 +351,51 @@ def move_pages(addresses: np.ndarray, node: int | None) -> np.ndarray:
     return PageMover(addresses, node).move().copy()
 
 
+def settle_busy(addresses: np.ndarray, status: np.ndarray, node: int, *, query=None) -> tuple[np.ndarray, int]:
+    """The status array of a ``move_pages`` call to ``node``, with ``-EBUSY`` entries re-queried.
+
+    When the addresses passed include several 4 KiB subpages of one transparent huge page,
+    the kernel moves the whole THP for the first of them, and a later subpage of the same THP
+    can be reported ``-EBUSY`` although the THP did move: in Linux 6.1, ``do_pages_move()``
+    (mm/migrate.c) queues the THP's head page for the first subpage and flushes the queue
+    only when the next entry cannot join it; ``add_page_for_migration()`` for the second
+    subpage finds the page still on the source node, its head already isolated, and
+    ``isolate_lru_page()`` fails with ``-EBUSY``, which is stored for that subpage before the
+    queue is flushed and the THP moves.  The call itself returns 0.  Seen in a two-node
+    QEMU guest (Debian's 6.1 kernel): one ``-EBUSY`` subpage per THP, every page on the target
+    when asked again.  ``-EBUSY`` is also what a page pinned by someone else gives; a second
+    query tells the two apart.
+
+    Parameters
+    ----------
+    addresses : numpy.ndarray of uint64, shape (n,)
+        The addresses the call was given.
+    status : numpy.ndarray of int32, shape (n,)
+        The call's status array.
+    node : int
+        The node the pages were moved to.
+    query : callable, optional
+        ``query(addresses) -> status`` saying where pages are (default: ``move_pages`` with
+        no target, which moves nothing).
+
+    Returns
+    -------
+    status : numpy.ndarray of int32, shape (n,)
+        A copy, each ``-EBUSY`` replaced by where the page is now (``node`` when it moved).
+    moved_after_busy : int
+        How many ``-EBUSY`` pages were found on ``node``.
+    """
+    status = np.array(status, dtype=np.int32, copy=True)
+    busy = np.flatnonzero(status == -errno.EBUSY)
+    if busy.size == 0:
+        return status, 0
+    query = (lambda pages: move_pages(pages, None)) if query is None else query
+    where = np.asarray(query(np.ascontiguousarray(np.asarray(addresses, dtype=np.uint64)[busy])), dtype=np.int32)
+    # A page still busy when asked again (pinned, or under migration) stays -EBUSY.
+    status[busy] = np.where(where >= 0, where, -errno.EBUSY)
+    return status, int(np.count_nonzero(where == node))
+
+
 def describe_status(status: np.ndarray, node: int) -> str:
     """``""`` when every page is on ``node``, else e.g. ``"3 of 512 pages did not move (EBUSY x3)"``."""
     status = np.asarray(status)
@@ -315,11 +415,13 @@ def describe_status(status: np.ndarray, node: int) -> str:
 class Region:
     """Anonymous memory aligned to ``align`` bytes, optionally bound to a node and THP-advised.
 
+    ``huge=True`` asks for transparent huge pages (``MADV_HUGEPAGE``), ``huge=False`` for
+    base pages only (``MADV_NOHUGEPAGE``), ``huge=None`` leaves it to the kernel's setting.
     Use as a context manager: the mapping is unmapped on exit, so buffers are freed even
     when a measurement is interrupted.  :attr:`array` is a ``uint8`` view of the region.
     """
 
-    def __init__(self, nbytes: int, *, node: int | None = None, huge: bool = False,
+    def __init__(self, nbytes: int, *, node: int | None = None, huge: bool | None = False,
                  align: int = HUGE_PAGE_BYTES):
         if nbytes <= 0 or nbytes % mmap.PAGESIZE:
             raise ValueError(f"region size {nbytes} must be a positive multiple of {mmap.PAGESIZE} bytes")
@@ -332,6 +434,10 @@ class Region:
         self.nbytes = nbytes
         if huge and hasattr(mmap, "MADV_HUGEPAGE"):
             self._map.madvise(mmap.MADV_HUGEPAGE, offset, nbytes)
+        elif huge is False and hasattr(mmap, "MADV_NOHUGEPAGE"):
+            # With THP "always" (Debian's default) an aligned anonymous region is backed by
+            # 2 MiB pages unless told otherwise: base-page measurements would move THPs.
+            self._map.madvise(mmap.MADV_NOHUGEPAGE, offset, nbytes)
         if node is not None:
             bind(self.address, nbytes, node)
 

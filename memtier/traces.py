@@ -14,7 +14,8 @@ length of the log), turns each access into the page(s) it touches at a chosen pa
 renumbers the pages densely in first-touch order, so the result is exactly what the simulator
 takes: an integer array of page numbers ``0 .. n_pages - 1``.  Saved traces are ``.npy`` files
 (``np.save`` layout, ``int32``) with a JSON sidecar (``prog.npy`` -> ``prog.json``) that says
-where the trace came from and what was counted and skipped.
+where the trace came from and what was counted and skipped, and the accesses' write flags
+(``prog.writes.npy``, uint8: 1 for an ``S`` or ``M`` line) that ``memtier simulate`` reads.
 
 Modelling choices, made here once:
 
@@ -45,6 +46,7 @@ from ._lackey import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError
                       parse_file)
 from .measurements import format_page_size, parse_page_size
 from .outputs import check_output, commit, discard, temporary_beside, write_text
+from .workloads import writes_path
 
 INSTALL_HINT = "install it with 'apt-get install valgrind' or 'conda install -c conda-forge valgrind'"
 
@@ -66,11 +68,15 @@ class Trace:
         pages, loads, stores, modifies and skipped lines.
     page_addresses : numpy.ndarray of uint64, shape (n_pages,), optional
         First byte address of each dense page (``page_addresses[p]``), when known.
+    writes : numpy.ndarray of bool, shape (n_accesses,), optional
+        Whether each access writes (lackey's ``S`` and ``M`` lines), when known; saved
+        beside the trace as ``prog.writes.npy``.
     """
 
     pages: np.ndarray
     info: dict = field(default_factory=dict)
     page_addresses: np.ndarray | None = None
+    writes: np.ndarray | None = None
 
     @property
     def n_pages(self) -> int:
@@ -99,6 +105,7 @@ def check_trace_outputs(path, force, inputs=()):
     side = sidecar_path(path)
     check_output(path, force=force, inputs=inputs, what="trace file")
     check_output(side, force=force, inputs=inputs, what=f"the trace's sidecar (beside {path.name})")
+    check_output(writes_path(path), force=force, inputs=inputs, what="the trace's write flags")
     return path, side
 
 
@@ -116,19 +123,20 @@ class _NpyAppender:
 
     HEADER_BYTES = 128
 
-    def __init__(self, path):
+    def __init__(self, path, descr="<i4"):
         self.path = Path(path)
+        self.descr = descr
         self.file, self.temporary = temporary_beside(self.path)
         self.length = 0
         self.file.write(self._header(0))
 
     def _header(self, length):
-        text = "{'descr': '<i4', 'fortran_order': False, 'shape': (%d,), }" % length
+        text = "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }" % (self.descr, length)
         text = text.ljust(self.HEADER_BYTES - 10 - 1) + "\n"
         return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
     def __call__(self, pages):
-        self.file.write(pages.astype("<i4", copy=False).tobytes())
+        self.file.write(pages.astype(self.descr, copy=False).tobytes())
         self.length += pages.size
 
     def close(self, force):
@@ -189,9 +197,30 @@ def write_trace(trace: Trace, path, force: bool = False, inputs=()) -> Path:
     except BaseException:
         writer.abort()
         raise
+    info = dict(trace.info)
+    if trace.writes is not None:
+        writes = np.asarray(trace.writes)
+        if writes.shape != pages.shape:
+            raise ValueError(f"trace writes must have one flag per access ({pages.size}), got shape {writes.shape}")
+        _write_flags(path, writes, force)
+        info["writes_file"] = writes_path(path).name
     distinct = int(pages.max()) + 1 if pages.size else 0
-    _write_sidecar(path, dict(trace.info, accesses=int(pages.size), distinct_pages=distinct), force, inputs)
+    _write_sidecar(path, dict(info, accesses=int(pages.size), distinct_pages=distinct), force, inputs)
     return path
+
+
+def _write_flags(path, writes, force):
+    """Save the write flags beside the trace (``prog.writes.npy``, uint8), atomically."""
+    flags_path = writes_path(path)
+    if flags_path.exists() and not force:
+        raise FileExistsError(f"{flags_path} exists; pass force=True (--force) to overwrite it")
+    writer = _NpyAppender(flags_path, descr="|u1")
+    try:
+        writer(np.asarray(writes, dtype=np.uint8))
+        writer.close(force)
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def read_trace(path) -> Trace:
@@ -208,7 +237,9 @@ def read_trace(path) -> Trace:
         info = json.loads(side.read_text()) if side.exists() else {}
     except (ValueError, RecursionError, UnicodeDecodeError):
         raise ValueError(f"{side}, the sidecar of {path}, is not valid JSON; move it away or repair it") from None
-    return Trace(pages=pages, info=info)
+    flags_path = writes_path(path)
+    writes = np.load(flags_path, allow_pickle=False).astype(bool) if flags_path.exists() else None
+    return Trace(pages=pages, info=info, writes=writes)
 
 
 # --- public entry points ----------------------------------------------------------------------
@@ -223,7 +254,7 @@ def _progress_bar(enabled, total, description):
                 leave=False)
 
 
-def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress):
+def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress, write_sink=None):
     parser = _LackeyParser(page_size, instructions, chunk_bytes, name)
     accesses = [0]
 
@@ -232,7 +263,7 @@ def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, prog
         sink(pages)
 
     try:
-        info = parser.run(stream, counting_sink, progress)
+        info = parser.run(stream, counting_sink, progress, write_sink)
     finally:
         if progress is not None:
             progress.close()
@@ -240,7 +271,7 @@ def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, prog
     return parser, info
 
 
-def _parse_file(path, page_size, instructions, chunk_bytes, sink, progress, workers):
+def _parse_file(path, page_size, instructions, chunk_bytes, sink, progress, workers, write_sink=None):
     """:func:`memtier._lackey.parse_file`, counting the accesses like :func:`_parse_stream`."""
     accesses = [0]
 
@@ -250,7 +281,7 @@ def _parse_file(path, page_size, instructions, chunk_bytes, sink, progress, work
 
     try:
         parser, info = parse_file(path, page_size, instructions, chunk_bytes, counting_sink, progress,
-                                  workers)
+                                  workers, write_sink)
     finally:
         if progress is not None:
             progress.close()
@@ -290,7 +321,7 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
     """
     import io
 
-    pieces = []
+    pieces, write_pieces = [], []
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream, name, owned = io.BytesIO(bytes(source)), "the given text", True
     elif hasattr(source, "readinto"):
@@ -304,20 +335,22 @@ def parse_lackey(source, page_size="4K", instructions: bool = False,
         name = str(path)
         if path.is_file():  # memory-mapped, on every core
             parser, info = _parse_file(path, page_size, instructions, chunk_bytes, pieces.append, None,
-                                       workers)
+                                       workers, lambda writes: write_pieces.append(writes.astype(bool)))
             stream = None
         else:  # a pipe or a device: streamed
             stream, owned = open(path, "rb"), True
     if stream is not None:
         try:
             parser, info = _parse_stream(stream, name, page_size, instructions, chunk_bytes,
-                                         lambda pages: pieces.append(pages.copy()), None)
+                                         lambda pages: pieces.append(pages.copy()), None,
+                                         lambda writes: write_pieces.append(writes.astype(bool)))
         finally:
             if owned:
                 stream.close()
     pages = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
+    writes = np.concatenate(write_pieces) if write_pieces else np.empty(0, dtype=bool)
     return Trace(pages=pages, info=_describe(info, parser.page_size, {"kind": "lackey text", "name": name}),
-                 page_addresses=parser.page_addresses())
+                 page_addresses=parser.page_addresses(), writes=writes)
 
 
 def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: bool = False,
@@ -336,13 +369,18 @@ def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: 
         raise FileNotFoundError(f"lackey log {log} does not exist or is not a file")
     out, _ = check_trace_outputs(out, force, inputs=[log])
     writer = _NpyAppender(out)
+    flag_writer = _NpyAppender(writes_path(out), descr="|u1")
     try:
         bar = _progress_bar(progress, log.stat().st_size, log.name)
-        parser, info = _parse_file(log, page_size, instructions, chunk_bytes, writer, bar, workers)
+        parser, info = _parse_file(log, page_size, instructions, chunk_bytes, writer, bar, workers,
+                                   flag_writer)
         info = _describe(info, parser.page_size, {"kind": "lackey log", "path": str(log.resolve())})
+        info["writes_file"] = writes_path(out).name
         writer.close(force)
+        flag_writer.close(force)
     except BaseException:
         writer.abort()
+        flag_writer.abort()
         raise
     _write_sidecar(out, info, force, inputs=[log])
     return info
@@ -402,9 +440,11 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
         out, _ = check_trace_outputs(out, force)
     version = subprocess.run([valgrind, "--version"], capture_output=True, text=True).stdout.strip()
     read_end, write_end = os.pipe()
-    pieces = []
+    pieces, write_pieces = [], []
     writer = _NpyAppender(out) if out is not None else None
+    flag_writer = _NpyAppender(writes_path(out), descr="|u1") if out is not None else None
     sink = writer if writer is not None else (lambda pages: pieces.append(pages.copy()))
+    write_sink = flag_writer if flag_writer is not None else (lambda w: write_pieces.append(w.astype(bool)))
     try:
         process = subprocess.Popen(
             [valgrind, "--tool=lackey", "--trace-mem=yes", "--basic-counts=no", f"--log-fd={write_end}",
@@ -418,7 +458,7 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
                 read_end = None
                 bar = _progress_bar(progress, None, program[0])
                 parser, info = _parse_stream(stream, f"valgrind's output for {program[0]}",
-                                             page_size, instructions, chunk_bytes, sink, bar)
+                                             page_size, instructions, chunk_bytes, sink, bar, write_sink)
         except LackeyFormatError as error:
             process.kill()  # it may still be writing; nobody reads the pipe any more
             status = process.wait()
@@ -433,10 +473,13 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
         info = _describe(info, parser.page_size, {"kind": "valgrind lackey", "program": program,
                                                   "valgrind": version, "exit_status": status})
         if writer is not None:
+            info["writes_file"] = writes_path(out).name
             writer.close(force)
+            flag_writer.close(force)
     except BaseException:
         if writer is not None:
             writer.abort()
+            flag_writer.abort()
         raise
     finally:
         for end in (read_end, write_end):
@@ -444,7 +487,8 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
                 os.close(end)
     if writer is None:
         pages = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
-        return Trace(pages=pages, info=info, page_addresses=parser.page_addresses())
+        writes = np.concatenate(write_pieces) if write_pieces else np.empty(0, dtype=bool)
+        return Trace(pages=pages, info=info, page_addresses=parser.page_addresses(), writes=writes)
     _write_sidecar(out, info, force)
     return info
 
@@ -518,4 +562,5 @@ def coarsen(trace: Trace, page_size) -> Trace:
                 distinct_pages=int(unique.size))
     addresses = np.empty(unique.size, dtype=np.uint64)
     addresses[rank] = unique << np.uint64(new_size.bit_length() - 1)
-    return Trace(pages=rank[inverse.ravel()].astype(np.int32), info=info, page_addresses=addresses)
+    return Trace(pages=rank[inverse.ravel()].astype(np.int32), info=info, page_addresses=addresses,
+                 writes=trace.writes)

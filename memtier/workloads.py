@@ -237,6 +237,32 @@ def mix(*traces, seed: int = 0) -> np.ndarray:
     return result
 
 
+def write_flags(n_accesses: int, write_share: float, *, seed: int = 0) -> np.ndarray:
+    """Which accesses write: each one independently with probability ``write_share``.
+
+    A workload's reads and writes (for policies that treat writes apart, as HeMem does).
+    Deterministic in ``seed``, drawn in the same fixed blocks as the traces, with its own
+    stream (``default_rng([seed, 1])``), so adding writes does not change a trace.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_accesses,)
+    """
+    n_accesses = _positive_int(n_accesses, "n_accesses")
+    write_share = _fraction(write_share, "write_share", open_low=False)
+    rng = np.random.default_rng([seed, 1])
+    flags = np.empty(n_accesses, dtype=bool)
+    for start, stop in _blocks(n_accesses):
+        flags[start:stop] = rng.random(stop - start) < write_share
+    return flags
+
+
+def writes_path(path) -> Path:
+    """The file holding a trace's write flags: ``prog.npy`` -> ``prog.writes.npy``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".writes.npy")
+
+
 def check_trace(trace, *, name: str = "trace") -> np.ndarray:
     """Return ``trace`` as a one-dimensional integer array, or raise a clear ``ValueError``.
 

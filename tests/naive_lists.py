@@ -1,16 +1,18 @@
 """A slow, obviously correct pure-Python twin of memtier's simulator kernels.
 
-It follows the rules stated in memtier.simulator's docstring with plain Python containers:
-each list is a deque (``append`` = head, ``popleft`` = tail), the LRU an OrderedDict, the
-true hot set a sort.  The tests require the numba kernels to agree with it exactly.
+It follows the rules stated in memtier.simulator's and memtier.lists' docstrings (patches
+22-25 of the RFC for ``active-shrink``) with plain Python containers: each list is a deque
+(``append`` = head, ``popleft`` = tail), the LRU an OrderedDict, the top pages a sort, and a
+period ends after the first access that brings its units to the period's length.  The
+tests require the numba kernels to agree with it exactly.
 """
 from collections import OrderedDict, deque
 
 SWAP_CLUSTER_MAX = 32
 
 
-def _batches_cost(n, batch, cost):
-    return (n // batch) * cost[batch] + cost[n % batch]
+def _calls_cost(n, call, cost):
+    return (n // call) * cost[call] + cost[n % call]
 
 
 def _int_sqrt(x):
@@ -20,34 +22,48 @@ def _int_sqrt(x):
     return root
 
 
-def true_hot_set(counts, first_touch_order, k):
+def top_pages(counts, first_touch_order, k):
     """The ``k`` most accessed pages; ties broken by first touch in the period."""
-    ranked = sorted(first_touch_order, key=lambda page: (-counts[page], first_touch_order.index(page)))
+    rank = {page: i for i, page in enumerate(first_touch_order)}
+    ranked = sorted(first_touch_order, key=lambda page: (-counts[page], rank[page]))
     return set(ranked[:k])
 
 
 class NaiveSimulator:
-    def __init__(self, policy, fast_capacity, slow_capacity, period, page_bytes, batch_pages,
-                 max_pages, exchange, fast_ns, slow_ns, share, migrate_cost, exchange_cost):
+    def __init__(self, policy, fast_capacity, slow_capacity, *, period_units, unit_fast, unit_slow,
+                 page_bytes, batch_pages, call_pages, max_pages, exchange, huge, fast_ns, slow_ns, share,
+                 migrate_cost, exchange_cost, rmap_ns, worth_min, pingpong_periods=2, variants=()):
         self.policy = policy
         self.capacity = {0: fast_capacity, 1: slow_capacity}
-        self.period = period
+        self.period_units, self.unit_fast, self.unit_slow = period_units, unit_fast, unit_slow
         self.page_bytes = page_bytes
-        self.batch = batch_pages
+        self.batch, self.call = batch_pages, call_pages
         self.max_pages = max_pages
-        self.exchange = exchange
+        self.exchange, self.huge = exchange, huge
         self.fast_ns, self.slow_ns, self.share = fast_ns, slow_ns, share
         self.migrate_cost, self.exchange_cost = migrate_cost, exchange_cost
+        self.rmap_ns, self.worth_min, self.pingpong_periods = rmap_ns, worth_min, pingpong_periods
+        self.ratio_gate = "inactive-ratio-gate" in variants
+        self.halves_first = "halves-first" in variants
+        self.cold_check = "referenced-cold" in variants
         self.lists = {(node, active): deque() for node in (0, 1) for active in (False, True)}
         self.node = {}          # page -> 0 fast / 1 slow
         self.active = {}        # page -> PG_active
         self.accessed = set()   # pages whose accessed bit is set
         self.static_fast = set()
         self.lru = OrderedDict()
+        self.fast_set = set()   # the oracles' fast pages
+        self.prev_top = set()
+        self.judged_promoted, self.judged_demoted, self.next_demoted = set(), set(), set()
+        self.last_demoted = {}
+        self.stay = {}          # promoted page still fast -> its accesses since
+        self.period_index = 0
         self.rows = []
 
     # --- lists ------------------------------------------------------------------------------
     def used(self, node):
+        if self.policy in ("lru", "oracle", "reactive-oracle"):
+            return sum(1 for n in self.node.values() if n == node)
         return len(self.lists[(node, False)]) + len(self.lists[(node, True)])
 
     def inactive_is_low(self, node, isolated=0):
@@ -77,18 +93,39 @@ class NaiveSimulator:
             self.active[page] = False
             self.lists[(node, False)].append(page)
 
-    def shrink_node(self, node, isolate):
+    def shrink_lists_node(self, node, isolate):
+        """Patch 22: half the inactive list, then half the active list read after it."""
         n_inactive = len(self.lists[(node, False)]) // 2
         n_active = len(self.lists[(node, True)]) // 2
         cold = self.shrink_inactive(node, n_inactive, isolate)
-        if self.inactive_is_low(node, len(cold)):
-            self.shrink_active(node, n_active)
-        return cold
+        if not self.halves_first:
+            n_active = len(self.lists[(node, True)]) // 2
+        if self.ratio_gate and not self.inactive_is_low(node, len(cold)):
+            n_active = 0
+        self.shrink_active(node, n_active)
+        return n_inactive + n_active, cold
 
-    def move(self, page, to):
+    def mark_move(self, page, to, row, judged_now=True):
         self.accessed.discard(page)
         self.node[page] = to
+        if to == 0:
+            self.judged_promoted.add(page)
+            if self.period_index - self.last_demoted.get(page, -(1 << 30)) <= self.pingpong_periods:
+                row["pingpong"] += 1
+            self.stay[page] = 0
+        else:
+            (self.judged_demoted if judged_now else self.next_demoted).add(page)
+            self.last_demoted[page] = self.period_index
+            if page in self.stay:
+                row["stays_ended"] += 1
+                row["stays_repaid"] += self.stay.pop(page) > self.worth_min
+
+    def move(self, page, to, row, judged_now=True):
+        self.mark_move(page, to, row, judged_now)
         self.lists[(to, self.active[page])].append(page)
+
+    def putback(self, page):
+        self.lists[(self.node[page], self.active[page])].append(page)
 
     # --- policies ---------------------------------------------------------------------------
     def reclaim(self, row):
@@ -109,159 +146,232 @@ class NaiveSimulator:
                     self.active[page] = True
                     self.lists[(0, True)].append(page)
                 elif demoted < SWAP_CLUSTER_MAX and self.used(1) < self.capacity[1]:
-                    self.move(page, 1)
+                    self.move(page, 1, row, judged_now=False)
                     demoted += 1
                 else:
                     self.lists[(0, False)].append(page)
             scanned += n
         row["demoted"] += demoted
-        row["migration_us"] += _batches_cost(demoted, self.batch, self.migrate_cost)
+        row["migration_us"] += _calls_cost(demoted, self.batch, self.migrate_cost)
+        row["scanned"] += scanned
+        row["scan_us"] += scanned * self.rmap_ns * 1e-3
 
-    def migrate(self, row, budget, cold):
-        hot = len(self.lists[(1, True)])
+    def affordable(self, limit, budget):
+        best = 0
+        for n in range(limit + 1):
+            if 2.0 * _calls_cost(n, self.call, self.migrate_cost) <= budget:
+                best = n
+        return best
+
+    def mm_manage(self, row, cold):
+        """Patch 23's do_mm_manage() with patches 24-25, as memtier.lists._mm_manage states it."""
+        row["fast_before"] = self.used(0) + len(cold)  # isolated pages are still the memcg's
+        free = self.capacity[0] - row["fast_before"]
+        nr = min(self.capacity[0], self.used(1))
         if self.max_pages is not None:
-            hot = min(hot, self.max_pages)
+            nr = min(nr, self.max_pages)
+        if self.share is not None:
+            nr = self.affordable(nr, row["migration_budget_us"])
+        iso = []
+        if free > 0 and len(self.lists[(1, True)]) < free:
+            while len(iso) < nr and self.lists[(1, False)]:
+                iso.append(self.lists[(1, False)].popleft())
+        while len(iso) < nr and self.lists[(1, True)]:
+            iso.append(self.lists[(1, True)].popleft())
         spent = 0.0
-        fast_used = lambda: self.used(0) + len(cold)  # isolated pages are still on the node
-        def affordable(k, cost, factor):
-            while k > 0 and factor * cost[k] > budget - spent:
-                k -= 1
-            return k
-
-        while hot > 0 and fast_used() < self.capacity[0]:
-            k = affordable(min(self.batch, hot, self.capacity[0] - fast_used()), self.migrate_cost, 1.0)
-            if k == 0:
-                hot = 0
-                break
-            spent += self.migrate_cost[k]
-            for _ in range(k):
-                self.move(self.lists[(1, True)].popleft(), 0)
-            row["promoted"] += k
-            hot -= k
-        while hot > 0 and cold:
-            k = min(self.batch, hot, len(cold))
-            if self.exchange:
-                k = affordable(k, self.exchange_cost, 1.0)
-                cost = self.exchange_cost[k]
+        kept = len(iso)
+        if free < len(iso):
+            need = len(iso) - free
+            if self.cold_check:
+                iso_fast, cold = cold[:need], cold[need:]
             else:
-                k = affordable(min(k, self.capacity[1] - self.used(1)), self.migrate_cost, 2.0)
-                cost = 2.0 * self.migrate_cost[k]
-            if k == 0:
-                break
-            spent += cost
-            for _ in range(k):
-                hot_page = self.lists[(1, True)].popleft()
-                self.move(cold.pop(0), 1)
-                self.move(hot_page, 0)
+                iso_fast = []
+                while len(iso_fast) < need and self.lists[(0, False)]:
+                    iso_fast.append(self.lists[(0, False)].popleft())
             if self.exchange:
-                row["exchanged"] += k
-            else:
-                row["demoted"] += k
-                row["promoted"] += k
-            hot -= k
+                pairs = min(len(iso), len(iso_fast))
+                for j in range(pairs):
+                    self.move(iso_fast[-1 - j], 1, row)
+                    self.move(iso[-1 - j], 0, row)
+                spent += _calls_cost(pairs, self.call, self.exchange_cost)
+                row["exchanged"] += pairs
+                iso, iso_fast = iso[:len(iso) - pairs], iso_fast[:len(iso_fast) - pairs]
+            demoted = min(len(iso_fast), self.capacity[1] - self.used(1) - len(iso))
+            for page in iso_fast[:demoted]:
+                self.move(page, 1, row)
+            for page in reversed(iso_fast[demoted:]):
+                self.putback(page)
+            if self.cold_check:
+                for page in reversed(cold):
+                    self.putback(page)
+                cold = []
+            spent += _calls_cost(demoted, self.call, self.migrate_cost)
+            row["demoted"] += demoted
+            limit = free // 2 + demoted if not self.huge else free + demoted
+            kept = 0 if limit <= 2 else min(len(iso), limit - 1)
+        for page in reversed(cold):
+            self.putback(page)
+        for page in iso[len(iso) - kept:]:
+            self.move(page, 0, row)
+        for page in reversed(iso[:len(iso) - kept]):
+            self.putback(page)
+        spent += _calls_cost(kept, self.call, self.migrate_cost)
+        row["promoted"] += kept
         row["migration_us"] += spent
-        self.lists[(0, False)].extend(cold)
 
     def allocate(self, page, row):
+        self.new.add(page)
         if len(self.node) < self.capacity[0]:
             self.static_fast.add(page)
-        if self.policy == "reclaim" and self.used(0) >= self.capacity[0]:
+        if self.policy in ("lru", "oracle", "reactive-oracle"):
+            fast = self.policy == "reactive-oracle" and self.period_index == 0 and page in self.static_fast
+            self.node[page] = 0 if fast else 1
+            if fast:
+                self.fast_set.add(page)
+            return
+        if self.policy == "reclaim-demotion" and self.used(0) >= self.capacity[0]:
             self.reclaim(row)
         node = 0 if self.used(0) < self.capacity[0] else 1
         self.node[page] = node
         self.active[page] = True
         self.lists[(node, True)].append(page)
 
-    def access_lru(self, page, row):
+    def access(self, page, row):
+        """One access; returns whether the fast node served it."""
         if page not in self.node:
-            if len(self.node) < self.capacity[0]:
-                self.static_fast.add(page)
-            self.node[page] = 1
-        if page in self.lru:
-            self.lru.move_to_end(page)
-            return True
-        if len(self.lru) == self.capacity[0]:
-            victim, _ = self.lru.popitem(last=False)
-            self.node[victim] = 1
-            row["demoted"] += 1
-        self.lru[page] = True
-        self.node[page] = 0
-        row["promoted"] += 1
-        return False
+            self.allocate(page, row)
+        if self.policy == "lru":
+            if page in self.lru:
+                self.lru.move_to_end(page)
+                return True
+            if len(self.lru) == self.capacity[0]:
+                victim, _ = self.lru.popitem(last=False)
+                self.node[victim] = 1
+                row["demoted"] += 1
+            self.lru[page] = True
+            self.node[page] = 0
+            row["promoted"] += 1
+            return False
+        if self.policy == "oracle":
+            return False  # decided at the period's end
+        self.accessed.add(page)
+        return self.node[page] == 0
 
     # --- the run ----------------------------------------------------------------------------
+    def new_row(self):
+        return dict(accesses=0, fast_hits=0, static_fast_hits=0, reactive_fast_hits=0, promoted=0, demoted=0,
+                    exchanged=0, migration_us=0.0, scanned=0, scan_us=0.0, migration_budget_us=0.0, top_pages=0,
+                    top_pages_fast=0, promotions_worth=0, demotions_worth=0, missed_worth=0, fast_worth=0,
+                    fast_before=0, pingpong=0, stays_ended=0, stays_repaid=0, fast_used=0, slow_used=0)
+
     def run(self, trace):
         trace = [int(page) for page in trace]
-        for start in range(0, len(trace), self.period):
-            accesses = trace[start:start + self.period]
-            row = dict(accesses=len(accesses), fast_hits=0, static_fast_hits=0, promoted=0,
-                       demoted=0, exchanged=0, migration_us=0.0, migration_budget_us=0.0)
-            counts, order = {}, []
-            if self.policy == "oracle":
-                self.run_oracle_period(accesses, row)
-                continue
-            for page in accesses:
-                if page not in counts:
-                    counts[page] = 0
-                    order.append(page)
-                counts[page] += 1
-                if self.policy == "lru":
-                    fast = self.access_lru(page, row)
-                else:
-                    if page not in self.node:
-                        self.allocate(page, row)
-                    fast = self.node[page] == 0
-                    self.accessed.add(page)
-                row["fast_hits"] += fast
-                row["static_fast_hits"] += page in self.static_fast
-            if self.policy == "lru":
-                row["migration_us"] = (_batches_cost(row["promoted"], self.batch, self.migrate_cost)
-                                       + _batches_cost(row["demoted"], self.batch, self.migrate_cost))
-                classified = set(self.lru)
-            else:
-                if self.policy == "active-shrink":
-                    hits = row["fast_hits"]
-                    access_us = (hits * self.fast_ns + (len(accesses) - hits) * self.slow_ns) * 1e-3
-                    budget = self.share * access_us
-                    row["migration_budget_us"] = budget
-                    self.shrink_node(1, isolate=False)
-                    cold = self.shrink_node(0, isolate=True)
-                    self.migrate(row, budget, cold)
-                classified = {page for page, active in self.active.items() if active}
-            truth = true_hot_set(counts, order, self.capacity[0])
-            row["classified_hot"] = len(classified)
-            row["true_hot"] = len(truth)
-            row["true_positive"] = len(truth & classified)
-            row["fast_used"] = sum(1 for node in self.node.values() if node == 0)
-            row["slow_used"] = sum(1 for node in self.node.values() if node == 1)
-            self.rows.append(row)
-        return self.rows
-
-    def run_oracle_period(self, accesses, row):
-        counts, order = {}, []
-        for page in accesses:
-            if page not in self.node:
-                if len(self.node) < self.capacity[0]:
-                    self.static_fast.add(page)
-                self.node[page] = 1
+        row = self.new_row()
+        counts, order, first_fast = {}, [], {}
+        self.new = set()
+        remaining = self.period_units
+        for i, page in enumerate(trace):
+            fast = self.access(page, row)
             if page not in counts:
                 counts[page] = 0
                 order.append(page)
+                first_fast[page] = fast
             counts[page] += 1
-            row["static_fast_hits"] += page in self.static_fast
-        chosen = true_hot_set(counts, order, self.capacity[0])
-        for page, node in self.node.items():
-            if node == 0 and page not in chosen:
-                self.node[page] = 1
-                row["demoted"] += 1
-            elif node == 1 and page in chosen:
-                self.node[page] = 0
-                row["promoted"] += 1
-        row["fast_hits"] = sum(counts[page] for page in chosen)
-        row["classified_hot"] = row["true_hot"] = row["true_positive"] = len(chosen)
-        row["fast_used"] = len(chosen)
-        row["slow_used"] = len(self.node) - len(chosen)
+            row["accesses"] += 1
+            row["fast_hits"] += fast
+            remaining -= self.unit_fast if fast else self.unit_slow
+            if remaining <= 0 or i == len(trace) - 1:
+                self.close(row, counts, order, first_fast)
+                row = self.new_row()
+                counts, order, first_fast = {}, [], {}
+                self.new = set()
+                remaining = self.period_units
+        return self.rows
+
+    def close(self, row, counts, order, first_fast):
+        if self.policy == "oracle":
+            chosen = top_pages(counts, order, self.capacity[0])
+            for page in list(self.fast_set):
+                if page not in chosen:
+                    self.fast_set.discard(page)
+                    self.node[page] = 1
+                    row["demoted"] += 1
+            for page in order:
+                if page in chosen and page not in self.fast_set:
+                    self.fast_set.add(page)
+                    self.node[page] = 0
+                    row["promoted"] += 1
+            row["fast_hits"] = sum(counts[page] for page in chosen)
+            first_fast = {page: page in chosen for page in order}
+        self.score(row, counts, order, first_fast)
+        if self.policy == "active-shrink":
+            hits = row["fast_hits"]
+            access_us = (hits * self.fast_ns + (row["accesses"] - hits) * self.slow_ns) * 1e-3
+            if self.share is not None:
+                row["migration_budget_us"] = self.share * access_us
+            scanned_slow, _ = self.shrink_lists_node(1, False)
+            scanned_fast, cold = self.shrink_lists_node(0, self.cold_check)
+            row["scanned"] += scanned_slow + scanned_fast
+            row["scan_us"] += (scanned_slow + scanned_fast) * self.rmap_ns * 1e-3
+            self.mm_manage(row, cold)
+        elif self.policy == "reactive-oracle":
+            row["fast_before"] = self.used(0)
+            promoted = demoted = 0
+            for page in sorted(self.fast_set):
+                if page not in self.prev_top:
+                    self.mark_move(page, 1, row)
+                    self.fast_set.discard(page)
+                    demoted += 1
+            for page in order:
+                if page in self.prev_top and page not in self.fast_set:
+                    self.mark_move(page, 0, row)
+                    self.fast_set.add(page)
+                    promoted += 1
+            row["promoted"], row["demoted"] = promoted, demoted
+            row["migration_us"] += (_calls_cost(promoted, self.call, self.migrate_cost)
+                                    + _calls_cost(demoted, self.call, self.migrate_cost))
+        elif self.policy in ("lru", "oracle"):
+            row["fast_before"] = self.used(0)
+        else:  # reclaim decided during the period: the pages it demoted were fast then
+            row["fast_before"] = self.used(0) + row["demoted"]
+        if self.policy == "lru":
+            row["migration_us"] = (_calls_cost(row["promoted"], self.batch, self.migrate_cost)
+                                   + _calls_cost(row["demoted"], self.batch, self.migrate_cost))
+        row["fast_used"] = self.used(0)
+        row["slow_used"] = self.used(1)
         self.rows.append(row)
+        self.period_index += 1
+
+    def score(self, row, counts, order, first_fast):
+        top = top_pages(counts, order, self.capacity[0])
+        row["top_pages"] = len(top)
+        row["top_pages_fast"] = sum(1 for page in top if first_fast[page])
+        row["static_fast_hits"] = sum(counts[page] for page in order if page in self.static_fast)
+        if self.period_index == 0:
+            row["reactive_fast_hits"] = row["static_fast_hits"]
+        else:
+            row["reactive_fast_hits"] = sum(counts[page] for page in order if page in self.prev_top)
+        for page in order:
+            if counts[page] > self.worth_min:
+                if page in self.judged_promoted:
+                    row["promotions_worth"] += 1
+                elif page in self.judged_demoted:
+                    row["demotions_worth"] += 1
+                    row["fast_worth"] += 1
+                elif page not in self.new:
+                    if first_fast[page]:
+                        row["fast_worth"] += 1
+                    else:
+                        row["missed_worth"] += 1
+            if page in self.stay:
+                self.stay[page] += counts[page]
+        self.prev_top = top
+        self.judged_promoted, self.judged_demoted = set(), self.next_demoted
+        self.next_demoted = set()
 
     def final_node(self, n_pages):
         return [self.node.get(page, -1) for page in range(n_pages)]
+
+    def open_stays(self):
+        return len(self.stay), sum(1 for count in self.stay.values() if count > self.worth_min)
+

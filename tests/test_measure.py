@@ -3,7 +3,10 @@
 The CI machine has one NUMA node and two cores: cross-node moves cannot happen here, so
 these tests cover node discovery (on real and on made-up sysfs trees), refusals, the
 single-node and same-node paths, the copy kernels against a plain reference, the file a
-run leaves (also when interrupted), and fitting a measured file.
+run leaves (also when interrupted), and fitting a measured file.  Cross-node behaviour is
+tested here with made-up node layouts and a made-up status array (the -EBUSY pattern a 6.1
+kernel gives), and on a real two-node kernel by tests/test_numa_vm.py (a QEMU guest, run by
+.ci/numa_vm).
 """
 import ctypes
 import errno
@@ -150,6 +153,57 @@ def test_status_array_described_per_errno():
     assert "EBUSY x2" in text and "ENOENT x1" in text and "on node 0 x1" in text
 
 
+def ebusy_pattern(n_thps, source, target, subpages=512):
+    """What Linux 6.1 returned in a two-node guest when every 4 KiB address of THP-backed
+    memory was passed to move_pages: each THP moved, one subpage per THP reported -EBUSY."""
+    status = np.full(n_thps * subpages, target, dtype=np.int32)
+    status[1::subpages] = -errno.EBUSY
+    addresses = np.uint64(0x7F0000000000) + np.arange(status.size, dtype=np.uint64) * np.uint64(4096)
+    return addresses, status
+
+
+def test_ebusy_then_moved_is_asked_again_not_a_failure():
+    addresses, status = ebusy_pattern(3, source=0, target=1)
+    assert numa.describe_status(status, 1).startswith("3 of 1536 pages did not move (EBUSY x3)")
+    asked = []
+
+    def where(pages):  # the second query: every page is on the target
+        asked.append(pages.copy())
+        return np.full(pages.size, 1, dtype=np.int32)
+
+    settled, moved = numa.settle_busy(addresses, status, 1, query=where)
+    assert moved == 3 and (settled == 1).all() and numa.describe_status(settled, 1) == ""
+    assert len(asked) == 1 and np.array_equal(asked[0], addresses[1::512])  # only the busy pages
+    assert (status[1::512] == -errno.EBUSY).all()  # the call's own array is left as it was
+
+
+def test_ebusy_pages_still_elsewhere_are_reported():
+    addresses, status = ebusy_pattern(3, source=0, target=1)
+    answers = np.array([1, 0, -errno.EBUSY], dtype=np.int32)  # moved; not moved; still busy (pinned)
+    settled, moved = numa.settle_busy(addresses, status, 1, query=lambda pages: answers)
+    assert moved == 1
+    assert numa.describe_status(settled, 1) == "2 of 1536 pages did not move (EBUSY x1, on node 0 x1)"
+    calls = []
+    unchanged, none = numa.settle_busy(addresses[:3], np.ones(3, dtype=np.int32), 1, query=calls.append)
+    assert none == 0 and not calls and (unchanged == 1).all()  # nothing busy: nothing asked
+
+
+def test_a_busy_status_in_a_real_move_is_settled_and_remarked(monkeypatch):
+    node = numa.nodes()[0].node
+    real = numa.PageMover.move
+
+    def busy_second_page(self):
+        status = real(self)
+        if self.targets is not None:  # a move, not a query of where pages are
+            status[1] = -errno.EBUSY  # as the 6.1 kernel reports a THP's second subpage
+        return status
+
+    monkeypatch.setattr(numa.PageMover, "move", busy_second_page)
+    gbps, sd, time_us, problems, remarks = measure.measure_move_pages(4096, 8, node, node, repeats=2, warmup=1)
+    assert problems == "" and time_us > 0
+    assert remarks.startswith("3 status entries EBUSY over 3 moves of pages found moved when asked again")
+
+
 def test_pages_are_found_on_this_node_and_a_same_node_move_keeps_them():
     node = numa.nodes()[0].node
     with numa.Region(4 * 4096, node=node) as region:
@@ -254,11 +308,14 @@ def test_single_node_plan_says_so_and_skips_migration_unless_asked(monkeypatch):
 
 
 def test_two_node_plan_moves_between_them_and_refuses_one_node_without_same_node(monkeypatch):
-    two = [numa.Node(0, (0,), 8 << 30), numa.Node(1, (1,), 8 << 30)]
+    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    two = [numa.Node(0, cpus, 8 << 30), numa.Node(1, cpus, 8 << 30)]
     monkeypatch.setattr(numa, "nodes", lambda root=None: two)
     plan = tiny_plan()
     assert (plan.source, plan.target, plan.single_node) == (0, 1, False)
-    assert measure.copy_notes(plan) == "node 0 to node 1"
+    assert plan.copy_cpus == cpus and plan.cpus_node == 0
+    assert measure.copy_notes(plan) == f"node 0 to node 1, threads on node 0 CPUs {','.join(map(str, cpus))}"
+    assert not plan.messages  # both nodes have CPUs: nothing to say
     assert plan.syscall
     with pytest.raises(numa.NumaError, match="pass --same-node"):
         tiny_plan(source=1, target=1)
@@ -268,6 +325,90 @@ def test_two_node_plan_moves_between_them_and_refuses_one_node_without_same_node
         tiny_plan(source=0, target=1, same_node=True)
     with pytest.raises(numa.NumaError, match="does not exist"):
         tiny_plan(target=2)
+
+
+def cpu_less_target(monkeypatch):
+    """Node 0 with this process's CPUs, node 1 memory only (how PMEM and CXL memory appear)."""
+    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    monkeypatch.setattr(numa, "nodes", lambda root=None: [numa.Node(0, cpus, 8 << 30), numa.Node(1, (), 8 << 30)])
+    return cpus
+
+
+def test_cpu_less_target_runs_the_threads_on_the_source_node(monkeypatch):
+    cpus = cpu_less_target(monkeypatch)
+    plan = tiny_plan()
+    assert (plan.source, plan.target, plan.copy_cpus, plan.cpus_node) == (0, 1, cpus, 0)
+    assert any("node 1 has no CPUs" in m and "run on node 0's CPUs" in m for m in plan.messages)
+    assert "called on node 0 CPUs" in measure.syscall_notes(plan)
+    # Moving from the CPU-less node back: the threads run on the target, the only node with CPUs.
+    back = tiny_plan(source=1, target=0)
+    assert (back.copy_cpus, back.cpus_node) == (cpus, 0)
+    # The RFC's choice (the target node's CPUs) has no CPU to run on here.
+    with pytest.raises(numa.NumaError, match="no CPU of node 1 is usable"):
+        tiny_plan(cpus_of="target")
+    assert tiny_plan(source=1, target=0, cpus_of="target").cpus_node == 0
+    with pytest.raises(ValueError, match="cpus_of='middle'"):
+        tiny_plan(cpus_of="middle")
+
+
+def test_threads_are_limited_to_the_pinned_node(monkeypatch):
+    first = min(os.sched_getaffinity(0))
+    monkeypatch.setattr(numa, "nodes", lambda root=None: [numa.Node(0, (first,), 8 << 30), numa.Node(1, (), 8 << 30)])
+    assert measure.make_plan(quick=True).threads == (1,)  # the default stops at the node's one CPU
+    if _copy.max_threads() > 1:
+        with pytest.raises(ValueError, match=f"from 1 to 1: they run on node 0's usable CPUs \\[{first}\\]"):
+            tiny_plan(threads=[1, 2])
+    # CPUs outside this process's affinity do not count.
+    outside = max(os.sched_getaffinity(0)) + 1
+    monkeypatch.setattr(numa, "nodes", lambda root=None: [numa.Node(0, (outside,), 8 << 30), numa.Node(1, (), 8 << 30)])
+    with pytest.raises(numa.NumaError, match="no CPU of node 0 or node 1 is usable"):
+        tiny_plan()
+
+
+def thread_affinities():
+    return {int(t.name): os.sched_getaffinity(int(t.name)) for t in Path("/proc/self/task").iterdir()}
+
+
+def test_pinning_moves_every_thread_and_restores_them():
+    first = min(os.sched_getaffinity(0))
+    before = thread_affinities()
+    with numa.pin_threads([first]):
+        assert all(mask == {first} for mask in thread_affinities().values())
+    after = thread_affinities()
+    assert all(after[tid] == mask for tid, mask in before.items() if tid in after)
+    with pytest.raises(ValueError, match="at least one CPU"):
+        numa.pin_threads([])
+
+
+def test_run_on_a_cpu_less_target_is_pinned_and_says_so(monkeypatch, tmp_path):
+    """The whole run on a (pretended) two-node machine whose node 1 has no CPUs: the kernel
+    here has one node, so the pages stay on node 0 and the file must say they did not move."""
+    cpus = cpu_less_target(monkeypatch)
+    seen = []
+    real_copy = measure.measure_copy
+
+    def copy_and_look(*args, **kwargs):
+        seen.append(os.sched_getaffinity(0))
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "measure_copy", copy_and_look)
+    # This kernel has no node 1: binding to it is skipped, so the target buffer stays on node 0
+    # and the per-page placement check must say so.  move_pages to node 1 would fail: none asked.
+    monkeypatch.setattr(numa, "bind", lambda address, length, node: None)
+    plan = tiny_plan(page_sizes=[2 * MIB], pages_per_call=[1], threads=[1], buffer_bytes=2 * MIB)
+    plan = measure.Plan(**{**measure.asdict(plan), "syscall": ()})
+    said = []
+    measure.run_measurements(tmp_path / "m.csv", plan, progress=False, echo=said.append)
+    assert seen and all(mask == set(cpus) for mask in seen)
+    table = load_measurements(tmp_path / "m.csv")
+    assert table["notes"].str.contains(f"threads on node 0 CPUs {','.join(map(str, cpus))}").all()
+    pages = 2 * MIB // numa.base_page_bytes()
+    misplaced = f"target buffer: {pages} of {pages} pages not on node 1 (on node 0 x{pages})"
+    assert table["notes"].str.endswith(misplaced).all() and not table["notes"].str.contains("source buffer").any()
+    assert f"copy buffers: {misplaced}" in said
+    sidecar = json.loads((tmp_path / "m.csv.json").read_text())
+    assert sidecar["plan"]["copy_cpus"] == list(cpus)
+    assert "Every thread ran on node 0's CPUs" in (tmp_path / "m.csv").read_text()
 
 
 def test_plan_refuses_bad_choices():
@@ -464,3 +605,79 @@ def test_command_line_choices_are_checked_in_one_line(tmp_path, capsys, argument
     error = capsys.readouterr().err
     assert error.startswith("memtier: error: ") and words in error and error.count("\n") == 1
     assert not out.exists()
+
+
+def test_measuring_does_not_import_the_fit_or_the_plots():
+    """`memtier measure` must start fast on a slow machine (the emulated NUMA guest of
+    tests/test_numa_vm.py): `import memtier` is lazy, and measuring needs neither scipy's
+    optimiser nor matplotlib."""
+    code = ("import sys, memtier, memtier.cli, memtier.measure; "
+            "print(sorted(m for m in ('scipy.optimize', 'matplotlib', 'memtier.fitting') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+    import memtier
+    assert memtier.fit_copy is measure.fit_copy and memtier.numa is numa  # names still there on use
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        memtier.no_such_name
+
+
+def test_shipped_guest_run_shows_pages_moved_to_the_cpu_less_node():
+    """data/numa_guest_run.csv (notebook 07): a run in the two-node guest, with its provenance."""
+    from memtier.datasets import data_path, provenance
+
+    table = load_measurements(data_path("numa_guest_run.csv"))
+    syscall = table[table["scope"] == "syscall"]
+    assert set(syscall["page_size"]) == {4096, 2 * MIB}
+    assert syscall["notes"].str.startswith("move_pages node 0 to node 1, called on node 0 CPUs 0,1").all()
+    assert not table["notes"].str.contains("did not move|not on node|same-node").any()
+    text = provenance("numa_guest_run.csv")
+    assert "NOT PERFORMANCE FIGURES" in text and "node 1: no CPUs" in text and "tests/numa_vm.py" in text
+
+
+def test_fit_accepts_the_shipped_guest_run(tmp_path, capsys):
+    from memtier.datasets import data_path
+
+    out = tmp_path / "guest_fit.json"
+    assert cli.main(["fit", str(data_path("numa_guest_run.csv")), "--bootstrap", "0", "--out", str(out)]) == 0
+    assert out.exists() and "syscall" in capsys.readouterr().out
+
+
+# --- the NUMA guest runner (tests/numa_vm.py), the parts that need no guest --------------------
+
+
+def test_guest_runner_names_every_missing_tool(monkeypatch, tmp_path):
+    import numa_vm
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(numa_vm.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(numa_vm.VmUnavailable) as caught:
+        numa_vm.find_tools(kernel=str(tmp_path / "no-vmlinuz"))
+    message = str(caught.value)
+    for tool in ("vng", "qemu-system-x86_64", "busybox", "no-vmlinuz"):
+        assert tool in message
+    assert "\n" not in message
+
+
+def test_guest_script_waits_for_the_host_and_keeps_the_writable_folder(tmp_path):
+    import numa_vm
+
+    script = numa_vm.guest_script("memtier measure --quick", tmp_path, ".host-ready")
+    assert f"while [ ! -e {tmp_path}/.host-ready ]" in script
+    assert f"NUMBA_CACHE_DIR={tmp_path}/numba-cache NUMBA_CPU_NAME=generic" in script
+    assert f'{sys.executable} -m memtier "$@"' in script and "( memtier measure --quick )" in script
+    top = Path(tmp_path).resolve().parts[1]
+    assert f"/run/memtier-host/{top} /{top}" not in script  # never mounted over the writable folder
+
+
+def test_guest_process_group_is_ended():
+    import numa_vm
+
+    process = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], start_new_session=True)
+    try:
+        assert numa_vm._group_alive(process.pid)
+        numa_vm._end_group(process.pid)
+        assert not numa_vm._group_alive(process.pid)  # the shell and its child, both
+    finally:
+        process.kill()
+        process.wait()

@@ -29,7 +29,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
     lines = text.split(b"\n")
     if lines[-1]:
         counts["truncated_lines"] += 1
-    pages, dense = [], {}
+    pages, dense, writes = [], {}, []
     for line in lines[:-1]:
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -44,6 +44,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
             if last - first + 1 <= lackey.MAX_PAGES_PER_ACCESS:
                 for page in range(first, last + 1):
                     pages.append(dense.setdefault(page, len(dense)))
+                    writes.append(match[1] in (b" S ", b" M "))
                 counts[COUNTERS[match[1]]] += 1
                 counts["page_crossings"] += last > first
                 continue
@@ -55,6 +56,7 @@ def reference(text: bytes, page_size=4096, instructions=False):
             counts["superblock_lines"] += 1
         else:
             counts["unrecognised_lines"] += 1
+    reference.writes = np.array(writes, dtype=bool)
     return np.array(pages, dtype=np.int64), counts
 
 
@@ -62,6 +64,7 @@ def check_against_reference(text, chunk_bytes, page_size=4096, instructions=Fals
     trace = parse_lackey(text, page_size=page_size, instructions=instructions, chunk_bytes=chunk_bytes)
     pages, counts = reference(text, page_size, instructions)
     np.testing.assert_array_equal(trace.pages, pages)
+    np.testing.assert_array_equal(trace.writes, reference.writes)  # S and M lines write
     assert {name: trace.info[name] for name in counts} == counts
     assert trace.info["accesses"] == len(pages)
     assert trace.info["distinct_pages"] == (pages.max() + 1 if len(pages) else 0)
@@ -139,6 +142,7 @@ def test_small_log_exactly():
     trace = parse_lackey(text)
     # 0x1000 -> 0, 0x2ffc+8 crosses into 0x3000 -> 1 and 2, 0x1008 -> 0, 0x5000 -> 3, 0x2000 -> 1
     np.testing.assert_array_equal(trace.pages, [0, 1, 2, 0, 3, 1])
+    np.testing.assert_array_equal(trace.writes, [False, True, True, True, False, False])
     assert trace.pages.dtype == np.int32
     assert (trace.info["loads"], trace.info["stores"], trace.info["modifies"]) == (3, 1, 1)
     assert trace.info["instruction_lines"] == 1 and trace.info["valgrind_lines"] == 2
@@ -207,6 +211,9 @@ def test_convert_writes_npy_and_sidecar_and_never_overwrites(tmp_path, capsys):
     assert info["accesses"] == 3 and info["distinct_pages"] == 2 and info["page_size"] == 4096
     assert (info["loads"], info["stores"], info["instruction_lines"], info["truncated_lines"]) == (2, 1, 1, 1)
     assert read_trace(out).info == info
+    assert info["writes_file"] == "prog.writes.npy"
+    np.testing.assert_array_equal(np.load(tmp_path / "prog.writes.npy"), [0, 1, 0])
+    np.testing.assert_array_equal(read_trace(out).writes, [False, True, False])
     before = out.read_bytes()
     log.write_bytes(b" L 5000,8\n")
     assert main(["trace", "convert", str(log), "--out", str(out)]) == 2
@@ -266,7 +273,7 @@ def test_record_command_line(tmp_path, capsys):
     broken.chmod(0o755)
     with pytest.raises(LackeyFormatError, match="no usable memory accesses"):
         record_trace([str(broken)], tmp_path / "x.npy", program_output=subprocess.DEVNULL)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sh", "ls.json", "ls.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sh", "ls.json", "ls.npy", "ls.writes.npy"]
 
 
 def test_popularity_and_heatmap():
@@ -299,7 +306,10 @@ def test_write_and_read_trace(tmp_path):
     path = traces.write_trace(trace, tmp_path / "t.npy")
     back = traces.read_trace(path)
     assert back.pages.dtype == np.int32 and back.pages.tolist() == [0, 2, 1, 2]
-    assert back.info == {"source": "by hand", "accesses": 4, "distinct_pages": 3}
+    assert back.info == {"source": "by hand", "accesses": 4, "distinct_pages": 3} and back.writes is None
+    flagged = traces.Trace(pages=trace.pages, writes=np.array([True, False, False, True]))
+    path = traces.write_trace(flagged, tmp_path / "w.npy")
+    assert traces.read_trace(path).writes.tolist() == [True, False, False, True]
     with pytest.raises(FileExistsError):
         traces.write_trace(trace, path)
     with pytest.raises(ValueError, match="dense"):

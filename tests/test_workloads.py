@@ -101,3 +101,14 @@ def test_save_and_load_trace(tmp_path):
 def test_invalid_arguments_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_write_flags_have_the_share_asked_for_and_leave_traces_alone():
+    flags = workloads.write_flags(200_000, 0.3, seed=4)
+    assert flags.dtype == bool and flags.shape == (200_000,)
+    assert abs(flags.mean() - 0.3) < 0.005  # sd of the mean ~0.001
+    assert np.array_equal(flags, workloads.write_flags(200_000, 0.3, seed=4))
+    assert not workloads.write_flags(1000, 0.0).any() and workloads.write_flags(1000, 1.0).all()
+    with pytest.raises(ValueError, match="write_share"):
+        workloads.write_flags(10, 1.5)
+    assert workloads.writes_path("a/prog.npy").as_posix() == "a/prog.writes.npy"

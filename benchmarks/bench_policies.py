@@ -1,0 +1,74 @@
+"""Speed of the classifier policies (memtier.policies) on one core: accesses per second of
+each, on zipf and hot-set traces over 1 million pages.
+
+Target (issue 10): every policy at least 50 million accesses/s on traces of 20-100 million
+accesses over 1 million pages.
+
+    python3 benchmarks/bench_policies.py                        # 20 M accesses
+    python3 benchmarks/bench_policies.py --accesses 100000000
+
+Times are wall-clock of the whole ``memtier.simulate`` call (validation, chunked reading,
+per-period metrics) after a warm-up run that compiles the kernels; each is the best of
+``--repeat`` runs.  Periods are 1 s of simulated time; the fast node holds 10 % of the
+pages; every policy runs with its defaults (the kernel's or the paper's).  ``static`` (the
+simplest kernel: serve and count, nothing moves) and ``active-shrink`` are measured in the
+same run as references, and each policy's rate is printed also as a share of ``static``'s
+on the same trace: on a shared machine the absolute rates move with the load, the ratio
+much less.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from memtier import policies, workloads
+from memtier.fitting import default_fit
+from memtier.simulator import simulate
+
+
+def timed(trace, policy, capacity, fit, repeat, writes):
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = simulate(trace, policy, capacity, period_s=1.0, fit=fit, writes=writes)
+        best = max(best, len(trace) / (time.perf_counter() - start))
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accesses", type=int, default=20_000_000)
+    parser.add_argument("--pages", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
+    parser.add_argument("--policies", default=",".join(["static", "active-shrink", *policies.MODULES]))
+    args = parser.parse_args()
+    fit = default_fit().params
+    capacity = args.pages // 10
+    traces = {
+        "zipf (alpha 1.0)": workloads.zipf(args.pages, args.accesses, alpha=1.0, seed=1),
+        "hot set (4 phases)": workloads.hot_set(args.pages, args.accesses, hot_fraction=0.1, hot_probability=0.9,
+                                                phases=4, seed=1),
+    }
+    writes = np.random.default_rng(1).random(args.accesses) < 0.3  # a 30 % write share (hemem counts them)
+    names = [p.strip() for p in args.policies.split(",")]
+    warm = traces["zipf (alpha 1.0)"][:200_000]
+    for policy in names:  # compile
+        simulate(warm, policy, capacity, n_pages=args.pages, period_s=1.0, fit=fit, writes=writes[:len(warm)])
+    print(f"{args.accesses:,} accesses over {args.pages:,} pages, fast node {capacity:,} pages; "
+          f"best of {args.repeat} (M accesses/s, one core)")
+    for kind, trace in traces.items():
+        reference = None
+        for policy in names:
+            rate, result = timed(trace, policy, capacity, fit, args.repeat, writes)
+            reference = rate if policy == "static" else reference
+            s = result.summary()
+            verdict = "" if policy not in policies.MODULES else ("  ok" if rate >= 50e6 else "  below 50 M/s")
+            share = f"  {rate / reference:4.2f} of static" if reference else ""
+            print(f"{kind:20s} {policy:16s} {rate / 1e6:7.1f}{share}{verdict}   fast hit ratio "
+                  f"{s['fast_hit_ratio']:.3f}, promoted {s['promoted']:,}, simulated {s['time_us'] / 1e6:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Slow, plain-Python twins of the classifier policies of memtier.policies.
+
+Each twin follows its module's docstring with Python containers (dicts, sets, deques,
+lists) and records, per access, whether it was served fast, the pages promoted and demoted
+while serving it, and the time charged; the tests hold the numba kernels equal to them on
+random traces.  Parameters arrive as the kernel's ``pconfig`` (the module's
+``make_pconfig``, plain Python arithmetic on the documented parameters).
+"""
+from collections import deque
+from math import isqrt
+
+SWAP_CLUSTER_MAX = 32
+
+
+def _calls_cost(n, call, cost):
+    return (n // call) * cost[call] + cost[n % call]
+
+
+class _Record:
+    def __init__(self):
+        self.rows = []
+
+    def new(self):
+        self.rows.append(dict(fast=0, promoted=0, demoted=0, overhead_us=0.0, migration_us=0.0, events=0))
+        return self.rows[-1]
+
+
+class _Base:
+    """Nodes, the clock and the records every twin shares."""
+
+    def __init__(self, fast_capacity, slow_capacity, fast_ns, slow_ns, migrate_cost, batch_pages):
+        self.capacity, self.slow_capacity = fast_capacity, slow_capacity
+        self.fast_ns, self.slow_ns = fast_ns, slow_ns
+        self.cost, self.batch = migrate_cost, batch_pages
+        self.node = {}  # page -> 0 fast, 1 slow
+        self.now = 0.0
+        self.record = _Record()
+        self.row = None
+
+    @property
+    def fast_used(self):
+        return sum(1 for n in self.node.values() if n == 0)
+
+    @property
+    def slow_used(self):
+        return sum(1 for n in self.node.values() if n == 1)
+
+    def overhead(self, ns, events):
+        self.now += ns
+        self.row["overhead_us"] += ns * 1e-3
+        self.row["events"] += events
+
+    def migration(self, us):
+        self.now += us * 1e3
+        self.row["migration_us"] += us
+
+    def move(self, page, to_fast):
+        self.node[page] = 0 if to_fast else 1
+        self.row["promoted" if to_fast else "demoted"] += 1
+
+    def serve(self, page):
+        fast = self.node[page] == 0
+        self.row["fast"] = int(fast)
+        self.now += self.fast_ns if fast else self.slow_ns
+
+    def final_node(self, n_pages):
+        return [self.node.get(page, -1) for page in range(n_pages)]
+
+
+class NaiveNumaBalancing(_Base):
+    """numa-balancing / tpp (memtier.policies.numa_balancing)."""
+
+    def __init__(self, p, fast_capacity, slow_capacity, page_bytes, rmap_ns, **common):
+        super().__init__(fast_capacity, slow_capacity, **common)
+        self.p = p
+        self.page_bytes, self.rmap_ns = page_bytes, rmap_ns
+        self.inactive, self.active = deque(), deque()  # append = head, popleft = tail
+        self.accessed, self.is_active, self.referenced = set(), set(), set()
+        self.armed = {}  # page -> scan time (ms)
+        self.offset = 0
+        self.next_scan = p[0]
+        self.period_ms = p[0] * 1e-6
+        self.seq = self.placement_seq = 0
+        self.nr_cand = self.rl_start = self.rl_nr_cand = self.th = self.th_start = self.th_nr_cand = 0
+
+    # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
+    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms)
+    def _p(self, name):
+        names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
+                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor"]
+        return self.p[names.index(name)]
+
+    def free(self):
+        return self.capacity - self.fast_used
+
+    def inactive_is_low(self):
+        inactive, active = len(self.inactive), len(self.active)
+        gigabytes = ((inactive + active) * self.page_bytes) >> 30
+        ratio = isqrt(10 * gigabytes) if gigabytes else 1
+        return inactive * ratio < active
+
+    def kswapd(self):
+        scanned = 0
+        limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
+        while self.free() <= self._p("target") and scanned < limit:
+            while self.inactive_is_low() and self.active:
+                n = min(SWAP_CLUSTER_MAX, len(self.active))
+                for _ in range(n):
+                    page = self.active.popleft()
+                    self.accessed.discard(page)
+                    self.is_active.discard(page)
+                    self.inactive.append(page)
+                scanned += n
+            n = min(SWAP_CLUSTER_MAX, len(self.inactive))
+            if n == 0:
+                break
+            demoted = 0
+            for _ in range(n):
+                page = self.inactive.popleft()
+                if page in self.accessed:
+                    self.accessed.discard(page)
+                    self.is_active.add(page)
+                    self.active.append(page)
+                elif self.slow_used < self.slow_capacity:
+                    self.accessed.discard(page)
+                    self.move(page, False)
+                    demoted += 1
+                else:
+                    self.inactive.append(page)
+            scanned += n
+            if demoted:
+                self.migration(_calls_cost(demoted, self.batch, self.cost))
+        self.overhead(scanned * self.rmap_ns, scanned)
+
+    def hint_fault(self, page):
+        self.overhead(self._p("fault_ns"), 1)
+        scan_ms = self.armed.pop(page)
+        if self._p("tpp") and page not in self.is_active:
+            if page in self.referenced:
+                self.is_active.add(page)
+                self.referenced.discard(page)
+            else:
+                self.referenced.add(page)
+            return
+        now_ms = int(self.now // 1e6)
+        free = self.free()
+        if free > self._p("promo") + self._p("enough"):
+            self.th = 0
+        else:
+            hot_ms, rate = int(self._p("hot_ms")), int(self._p("rate"))
+            period = int(self._p("th_period"))
+            if now_ms - self.th_start > period:  # numa_promotion_adjust_threshold
+                self.th_start = now_ms
+                ref_cand = rate * period // 1000
+                diff = self.nr_cand - self.th_nr_cand
+                unit = hot_ms * 2 // 16
+                th = self.th or hot_ms
+                if diff > ref_cand * 11 // 10:
+                    th = max(th - unit, unit)
+                elif diff < ref_cand * 9 // 10:
+                    th = min(th + unit, 2 * hot_ms)
+                self.th_nr_cand = self.nr_cand
+                self.th = th
+            if now_ms - scan_ms >= (self.th or hot_ms):
+                return
+            self.nr_cand += 1  # numa_promotion_rate_limit
+            if now_ms - self.rl_start > 1000:
+                self.rl_start = now_ms
+                self.rl_nr_cand = self.nr_cand
+            if self.nr_cand - self.rl_nr_cand >= rate:
+                return
+        if free > self._p("high") + 1:
+            self.accessed.discard(page)
+            self.move(page, True)
+            (self.active if page in self.is_active else self.inactive).append(page)
+            self.migration(self.cost[1])
+            self.placement()
+        else:
+            self.kswapd()
+
+    def placement(self):
+        """The first promoting fault of a new scan pass lengthens the scan period by 30 %."""
+        if self.seq == self.placement_seq:
+            return
+        self.placement_seq = self.seq
+        rss = max(len(self.node), 1)
+        scan_pages = int(self._p("scan_pages"))
+        windows = -(-rss // scan_pages)
+        shortest = max(self._p("floor"), self._p("period_min") / windows)
+        longest = max(shortest, self._p("th_period") / windows)
+        self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
+
+    def scan(self, n_pages):
+        now_ms = int(self.now // 1e6)
+        align, pages = int(self._p("align")), int(self._p("scan_pages"))
+        virtpages = 8 * pages
+        start = self.offset
+        walked = 0
+        while True:
+            if start >= n_pages:
+                start = 0
+                self.seq += 1
+                break
+            end = min(-(-(start + pages) // align) * align, n_pages)
+            updates = 0
+            for page in range(start, end):
+                if page in self.node:
+                    walked += 1
+                    if self.node[page] == 1 and page not in self.armed:
+                        self.armed[page] = now_ms
+                        updates += 1
+            if updates:
+                pages -= end - start
+            virtpages -= end - start
+            start = end
+            if pages <= 0 or virtpages <= 0:
+                break
+        self.offset = start
+        self.overhead(walked * self._p("pte_ns"), 0)
+
+    def run(self, trace, n_pages):
+        for page in trace:
+            page = int(page)
+            self.row = self.record.new()
+            if page not in self.node:
+                if self.free() <= self._p("wake"):
+                    self.kswapd()
+                fast = self.free() > self._p("min") or self.slow_used >= self.slow_capacity
+                self.node[page] = 0 if fast else 1
+                if fast:
+                    self.inactive.append(page)
+            elif page in self.armed:
+                self.hint_fault(page)
+            self.serve(page)
+            self.accessed.add(page)
+            if self.now >= self.next_scan:
+                self.scan(n_pages)
+                self.next_scan = self.now + self.period_ms * 1e6
+        return self.record.rows
+
+
+class NaiveHeMem(_Base):
+    """hemem (memtier.policies.hemem)."""
+
+    def __init__(self, p, fast_capacity, slow_capacity, **common):
+        super().__init__(fast_capacity, slow_capacity, **common)
+        (self.period, self.read_hot, self.write_hot, self.cool_threshold, self.interval, self.quota,
+         self.cooling_pages, self.sample_ns) = p
+        self.lists = {name: [] for name in ("dram_hot", "dram_cold", "nvm_hot", "nvm_cold")}  # oldest first
+        self.reads, self.writes, self.local = {}, {}, {}
+        self.clock = 0
+        self.need_cool = {"dram": False, "nvm": False}
+        self.cursor = {"dram": None, "nvm": None}
+        self.left = {False: int(self.period), True: int(self.period)}
+        self.next_pass = self.interval
+
+    def where(self, page):
+        return next(name for name, pages in self.lists.items() if page in pages)
+
+    def remove(self, page):
+        name = self.where(page)
+        pages = self.lists[name]
+        i = pages.index(page)
+        for kind in ("dram", "nvm"):
+            if self.cursor[kind] == page:
+                self.cursor[kind] = pages[i + 1] if i + 1 < len(pages) else None
+        del pages[i]
+
+    def hot(self, page, shift=0):
+        return (self.writes[page] >> shift) >= self.write_hot or (self.reads[page] >> shift) >= self.read_hot
+
+    def sample(self, page, is_write):
+        (self.writes if is_write else self.reads)[page] += 1
+        name = self.where(page)
+        kind = name.split("_")[0]
+        if self.hot(page):
+            if name.endswith("cold"):
+                self.remove(page)
+                self.lists[kind + "_hot"].append(page)
+        elif name.endswith("hot"):
+            self.remove(page)
+            self.lists[kind + "_cold"].append(page)
+        shift = min(self.clock - self.local[page], 31)
+        self.reads[page] >>= shift
+        self.writes[page] >>= shift
+        self.local[page] = self.clock
+        if (self.writes if is_write else self.reads)[page] > self.cool_threshold:
+            self.clock += 1
+            self.need_cool = {"dram": True, "nvm": True}
+
+    def cool(self, kind):
+        if not self.need_cool[kind]:
+            return
+        hot = self.lists[kind + "_hot"]
+        page = self.cursor[kind] if self.cursor[kind] is not None else (hot[0] if hot else None)
+        for _ in range(int(self.cooling_pages)):
+            if page is None:
+                break
+            i = hot.index(page)
+            following = hot[i + 1] if i + 1 < len(hot) else None
+            if not self.hot(page, min(self.clock - self.local[page], 31)):
+                self.remove(page)
+                self.lists[kind + "_cold"].append(page)
+            page = following
+        if page is None:
+            self.need_cool[kind] = False
+        self.cursor[kind] = page
+
+    def policy_pass(self):
+        migrated = 0
+        while migrated < self.quota:
+            if not self.lists["nvm_hot"]:
+                break
+            page = self.lists["nvm_hot"][0]
+            self.remove(page)
+            if not self.hot(page):
+                self.lists["nvm_cold"].append(page)
+                continue
+            if self.fast_used >= self.capacity:
+                victim = self.lists["dram_cold"][0] if self.lists["dram_cold"] else None
+                if victim is None or self.slow_used >= self.slow_capacity:
+                    self.lists["nvm_hot"].append(page)
+                    return
+                self.remove(victim)
+                self.move(victim, False)
+                self.lists["nvm_cold"].append(victim)
+                self.migration(self.cost[1])
+            self.move(page, True)
+            self.lists["dram_hot"].append(page)
+            self.migration(self.cost[1])
+            migrated += 1
+        self.cool("dram")
+        self.cool("nvm")
+
+    def run(self, trace, writes=None):
+        for j, page in enumerate(trace):
+            page = int(page)
+            self.row = self.record.new()
+            if page not in self.node:
+                fast = self.fast_used < self.capacity
+                self.node[page] = 0 if fast else 1
+                self.lists["dram_cold" if fast else "nvm_cold"].append(page)
+                self.reads[page] = self.writes[page] = self.local[page] = 0
+            self.serve(page)
+            is_write = bool(writes[j]) if writes is not None else False
+            self.left[is_write] -= 1
+            if self.left[is_write] == 0:
+                self.left[is_write] = int(self.period)
+                self.overhead(self.sample_ns, 1)
+                self.sample(page, is_write)
+            if self.now >= self.next_pass:
+                self.policy_pass()
+                self.next_pass = self.now + self.interval
+        return self.record.rows

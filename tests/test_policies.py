@@ -1,0 +1,275 @@
+"""The classifier policies of memtier.policies: agreement with their pure-Python twins,
+the shared driver's invariants for every policy, and one hand-made trace per policy whose
+outcome is worked out below."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import memtier
+from memtier import policies
+from memtier.fitting import default_fit
+from memtier.mechanisms import Mechanism
+from memtier.policies import hemem, numa_balancing
+from memtier.policies._driver import FS_NOW_NS
+
+from naive_policies import NaiveHeMem, NaiveNumaBalancing
+
+NEW_POLICIES = list(policies.MODULES)
+FAST = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# Timers short enough that a few hundred accesses (about 0.1-0.3 ms) see them fire.
+QUICK = {
+    "numa-balancing": dict(scan_delay_ms=0.02, hot_threshold_ms=1, scan_size_mb=0.05, scan_period_max_ms=0.1,
+                           promote_rate_limit_mbps=40),
+    "tpp": dict(scan_delay_ms=0.02, scan_size_mb=0.05),
+    "hemem": dict(sample_period=3, hot_read_threshold=2, hot_write_threshold=1, cooling_threshold=3,
+                  kswapd_interval_us=20, migrate_rate_mb=0.02, cooling_pages=3),
+}
+
+
+@pytest.fixture(scope="module")
+def params():
+    return default_fit().params
+
+
+@st.composite
+def cases(draw):
+    n_pages = draw(st.integers(2, 40))
+    trace = draw(st.lists(st.integers(0, n_pages - 1), min_size=1, max_size=400))
+    fast = draw(st.integers(1, n_pages))
+    slow = draw(st.sampled_from([n_pages, n_pages - fast, n_pages - fast + 1]))
+    return dict(trace=np.array(trace), n_pages=n_pages, fast_capacity=fast, slow_capacity=slow,
+                writes=np.array(draw(st.lists(st.booleans(), min_size=len(trace), max_size=len(trace)))),
+                mechanism=Mechanism(batch_pages=draw(st.integers(1, 4)),
+                                    page_bytes=draw(st.sampled_from([4096, 2 << 20]))),
+                wsf=draw(st.sampled_from([10, 1000])), min_free=draw(st.sampled_from([None, 0, 64])))
+
+
+def twin(policy, case, params, quick):
+    mechanism = case["mechanism"]
+    migrate_cost, _ = mechanism.call_costs_us(params)
+    pconfig = policies.MODULES[policy].make_pconfig(policy, quick, case["fast_capacity"], case["slow_capacity"],
+                                                    case["n_pages"], mechanism.page_bytes)
+    common = dict(fast_ns=82.0, slow_ns=1000.0, migrate_cost=migrate_cost, batch_pages=mechanism.batch_pages)
+    if policy == "hemem":
+        model = NaiveHeMem(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
+        rows = model.run(case["trace"], case["writes"])
+    else:
+        model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
+                                   mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)
+        rows = model.run(case["trace"], case["n_pages"])
+    return rows, model
+
+
+def run(policy, case, params, quick):
+    kwargs = {k: case[k] for k in ("trace", "n_pages", "fast_capacity", "slow_capacity", "mechanism", "writes")}
+    return memtier.simulate(policy=policy, fit=params, period=1, **kwargs, **quick)
+
+
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+@settings(max_examples=40, **FAST)
+@given(case=cases())
+def test_kernel_agrees_with_its_twin(policy, case, params):
+    quick = policies.check_params(policy, QUICK[policy])
+    if policy != "hemem":
+        quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"])
+    result = run(policy, case, params, quick)
+    rows, model = twin(policy, case, params, quick)
+    got = result.periods
+    assert len(got) == len(rows)
+    for column, key in (("fast_hits", "fast"), ("promoted", "promoted"), ("demoted", "demoted"),
+                        ("scanned", "events")):
+        np.testing.assert_array_equal(got[column].to_numpy(), [r[key] for r in rows], err_msg=column)
+    for column, key in (("scan_us", "overhead_us"), ("migration_us", "migration_us")):
+        np.testing.assert_allclose(got[column].to_numpy(), [r[key] for r in rows], rtol=1e-9, atol=1e-9,
+                                   err_msg=column)
+    np.testing.assert_array_equal(result.final_node, model.final_node(case["n_pages"]))
+
+
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+@settings(max_examples=15, **FAST)
+@given(case=cases(), period=st.integers(1, 60))
+def test_limits_conservation_clock_and_determinism(policy, case, period, params):
+    quick = QUICK[policy]
+    kwargs = {k: case[k] for k in ("trace", "n_pages", "fast_capacity", "slow_capacity", "mechanism", "writes")}
+    result = memtier.simulate(policy=policy, fit=params, period=period, **kwargs, **quick)
+    p = result.periods
+    assert (p["fast_used"] <= case["fast_capacity"]).all()
+    assert (p["slow_used"] <= case["slow_capacity"]).all()
+    # conservation: every page touched so far is on exactly one node
+    touched = [len(set(case["trace"][:end].tolist())) for end in p["first_access"] + p["accesses"]]
+    np.testing.assert_array_equal(p["fast_used"] + p["slow_used"], touched)
+    assert p["accesses"].sum() == len(case["trace"])
+    np.testing.assert_array_equal(np.bincount(result.final_node[result.final_node >= 0], minlength=2),
+                                  [p["fast_used"].iloc[-1], p["slow_used"].iloc[-1]])
+    # the simulated clock is the sum of the accesses' time and the work charged
+    now_us = result._storage["fstate"][FS_NOW_NS] * 1e-3
+    assert now_us == pytest.approx(p["time_us"].sum(), rel=1e-9)
+    for column in ("placement_accuracy", "promotion_precision", "promotion_recall", "demotion_precision",
+                   "demotion_recall", "fast_hit_ratio"):
+        values = p[column].dropna()
+        assert ((values >= 0) & (values <= 1)).all(), column
+    again = memtier.simulate(policy=policy, fit=params, period=period, **kwargs, **quick)
+    assert again.periods.equals(p)
+    np.testing.assert_array_equal(again.final_node, result.final_node)
+
+
+def test_unknown_parameters_and_values_are_refused():
+    trace = np.arange(10)
+    with pytest.raises(TypeError, match="hot_threshold_ms"):
+        memtier.simulate(trace, "numa-balancing", 4, hot_treshold_ms=3)
+    with pytest.raises(TypeError, match="does not take"):
+        memtier.simulate(trace, "active-shrink", 4, sample_period=3)
+    with pytest.raises(ValueError, match="sample_period"):
+        memtier.simulate(trace, "hemem", 4, sample_period=0)
+    with pytest.raises(ValueError, match="scan_delay_ms"):
+        memtier.simulate(trace, "numa-balancing", 4, scan_delay_ms="soon")
+
+
+def test_every_policy_lists_its_parameters_with_a_source():
+    for policy in NEW_POLICIES:
+        for name, (default, source) in policies.parameters(policy).items():
+            assert source and (default is None or default >= 0), name
+
+
+# Hand-made traces.  numa-balancing and tpp: a 64-page fast node, 128 pages, watermarks
+# min 0, low 6, high 12, promo 18 (min_free_kbytes=0, watermark_scale_factor=1000: 6 pages a
+# step).  Phase 1 touches every page once: the fast node fills, kswapd demotes the oldest to
+# keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.
+NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1)
+# tpp: a demotion watermark 6 pages above high (demote_scale_factor 10 %), like promo
+TPP = dict(NB, demote_scale_factor=1000)
+HIGH = 12
+
+
+def _phase_one(policy, params):
+    first = np.arange(128)
+    result = memtier.simulate(first, policy, fit=params, period=len(first), **(TPP if policy == "tpp" else NB))
+    fast_page = int(np.flatnonzero(result.final_node == 0)[-1])
+    slow_pages = np.flatnonzero(result.final_node == 1)
+    free = NB["fast_capacity"] - int(result.periods["fast_used"].iloc[-1])
+    return first, fast_page, slow_pages, free
+
+
+def _wait(page, ms):
+    """Accesses to one fast page lasting ``ms`` of simulated time (82 ns each)."""
+    return np.full(int(ms * 1e6 / 82) + 1, page)
+
+
+def test_numa_balancing_promotes_every_slow_page_touched_after_it_was_armed(params):
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1))  # promotions need free > high + 1 (migrate_balanced_pgdat)
+    assert k > 0 and len(slow) > k
+    touched = slow[:k]
+    # touched before any scan (the first is 1 ms in): never armed, never promoted
+    early = np.concatenate([first, touched])
+    result = memtier.simulate(early, "numa-balancing", fit=params, period=len(first), **NB)
+    assert result.periods["promoted"].iloc[1] == 0
+    # touched after the scan armed them, within the hot threshold: every one promoted
+    trace = np.concatenate([first, _wait(fast_page, 1.5), touched])
+    result = memtier.simulate(trace, "numa-balancing", fit=params, period=len(trace) - k, **NB)
+    last = result.periods.iloc[-1]
+    assert (last["promoted"], last["demoted"]) == (k, 0)
+    assert (result.final_node[touched] == 0).all()
+    assert (result.final_node[slow[k:]] == 1).all()
+    # with a 1 ms hot threshold, touched 2 ms after the scan: a latency too long, none promoted
+    trace = np.concatenate([first, _wait(fast_page, 3.5), touched])
+    result = memtier.simulate(trace, "numa-balancing", fit=params, period=len(trace) - k, hot_threshold_ms=1, **NB)
+    assert result.periods["promoted"].iloc[-1] == 0
+    assert (result.final_node[touched] == 1).all()
+
+
+def test_tpp_promotes_an_inactive_page_at_its_third_hint_fault(params):
+    first, fast_page, slow, free = _phase_one("tpp", params)
+    page = slow[0]
+    # three rounds: wait for the next scan to arm the page, then touch it
+    rounds = [np.concatenate([_wait(fast_page, 1.1), [page]]) for _ in range(3)]
+    trace = np.concatenate([first, *rounds])
+    bounds = np.cumsum([len(first)] + [len(r) for r in rounds])
+    for policy, promoted_at in (("tpp", 3), ("numa-balancing", 1)):
+        for n_rounds in range(1, 4):
+            result = memtier.simulate(trace[:bounds[n_rounds]], policy, fit=params,
+                                      **(TPP if policy == "tpp" else NB))
+            assert result.final_node[page] == (0 if n_rounds >= promoted_at else 1), (policy, n_rounds)
+
+
+def test_hemem_never_promotes_a_page_sampled_fewer_times_than_its_threshold(params):
+    # Every access sampled (sample_period=1), a policy pass after every access: a 4-page fast
+    # node holds pages 0-3 (cold), pages 4-9 start slow.  Page 4 is read 7 times in all and
+    # page 6 written 3 times: under the thresholds (8 reads, 4 writes), never promoted.
+    # Page 5 reaches 8 reads and page 7 4 writes: each promoted at the next pass, demoting
+    # the fast node's oldest cold page (0, then 1).
+    trace = np.concatenate([np.arange(10), [4] * 6, [5] * 7, [6] * 3, [7] * 4])
+    writes = np.zeros(len(trace), dtype=bool)
+    writes[-7:] = True  # the accesses to pages 6 and 7 after the first touch write
+    result = memtier.simulate(trace, "hemem", 4, fit=params, n_pages=10, writes=writes, sample_period=1,
+                              kswapd_interval_us=0.05)
+    assert result.final_node.tolist() == [1, 1, 0, 0, 1, 0, 1, 0, 1, 1]
+    assert (result.periods["promoted"].sum(), result.periods["demoted"].sum()) == (2, 2)
+    # one read fewer for page 5: it stays slow too
+    fewer = np.delete(trace, 16)
+    result = memtier.simulate(fewer, "hemem", 4, fit=params, n_pages=10, writes=np.delete(writes, 16),
+                              sample_period=1, kswapd_interval_us=0.05)
+    assert result.final_node[5] == 1 and result.final_node[7] == 0
+
+
+def test_time_scaled_divides_times_and_sampling_and_multiplies_rates():
+    scaled = policies.time_scaled("numa-balancing", 100, hot_threshold_ms=500)
+    assert scaled["scan_delay_ms"] == 10 and scaled["hot_threshold_ms"] == 5
+    assert scaled["promote_rate_limit_mbps"] == 6553600 and scaled["scan_size_mb"] == 256
+    assert scaled["hint_fault_ns"] == 10 and scaled["scan_pte_ns"] == 0.5
+    scaled = policies.time_scaled("hemem", 1000)
+    assert scaled["sample_period"] == 5 and scaled["kswapd_interval_us"] == 10 and scaled["sample_ns"] == 0.25
+    assert scaled["hot_read_threshold"] == 8
+    assert policies.time_scaled("hemem", 1e6)["sample_period"] == 1
+    with pytest.raises(ValueError, match="factor"):
+        policies.time_scaled("tpp", 0)
+
+
+def test_command_line_takes_policy_parameters(tmp_path, capsys):
+    from memtier.cli import main
+
+    out = tmp_path / "runs.csv"
+    assert main(["simulate", "--workload", "hot_set", "--pages", "400", "--accesses", "20000",
+                 "--fast-capacity", "10%", "--policy", "numa-balancing,hemem,static", "--param",
+                 "scan_delay_ms=0.1", "--param", "sample_period=7", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "numa-balancing" in printed and "hemem" in printed
+    assert main(["simulate", "--workload", "hot_set", "--pages", "400", "--accesses", "2000",
+                 "--fast-capacity", "10%", "--policy", "static", "--param", "sample_period=7"]) == 2
+    assert "no chosen policy takes it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+def test_chunks_do_not_change_results(policy, params):
+    """The kernels carry their state (clock, timers, samplers, the running period) from one
+    chunk of the trace to the next: any chunking gives the same run."""
+    trace = memtier.workloads.hot_set(300, 6000, hot_fraction=0.1, phases=3, seed=4)
+    writes = memtier.workloads.write_flags(len(trace), 0.3, seed=4)
+    runs = [memtier.simulate(trace, policy, 40, fit=params, writes=writes, period_s=2e-4,
+                             chunk_accesses=chunk, **QUICK[policy]) for chunk in (len(trace), 997, 64)]
+    for other in runs[1:]:
+        pd.testing.assert_frame_equal(other.periods, runs[0].periods)
+        np.testing.assert_array_equal(other.final_node, runs[0].final_node)
+    assert runs[0].periods["promoted"].sum() > 0  # the run exercises the policy's moves
+
+
+def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass(params):
+    """update_task_scan_period: the first promotion after a full pass lengthens the period
+    by 30 %, once per pass; without promotions it stays.  Bounds made loose here
+    (scan_period_min_ms=0.5, max_scan_window_mbps large) so that they do not clamp it."""
+    from memtier.policies.numa_balancing import PF_PERIOD_MS
+
+    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9)
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1))
+    trace = np.concatenate([first, _wait(fast_page, 1.5), slow[:k]])  # one pass (the first scan), k promotions
+    result = memtier.simulate(trace, "numa-balancing", fit=params, **loose)
+    assert result.periods["promoted"].sum() == k > 1
+    assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.3)
+    # no promotion: the faults of a 1 ms hot threshold come too late, the period stays 1 ms
+    trace = np.concatenate([first, _wait(fast_page, 3.5), slow[:k]])
+    result = memtier.simulate(trace, "numa-balancing", fit=params, hot_threshold_ms=1, **loose)
+    assert result.periods["promoted"].sum() == 0
+    assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.0)
