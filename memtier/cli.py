@@ -7,15 +7,167 @@ line on stderr (``memtier: error: ...``) and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import textwrap
+import warnings
 
+from .limits import INT64_MAX, MAX_WORKERS
 from .measurements import MeasurementError
+from .outputs import atomic_write, check_output
+
+#: Where to report an error memtier did not expect (the last-resort handler's hint).
+REPORT_HINT = "please report it with the command that caused it (rerun with --debug for the traceback)"
 
 
 class CliError(Exception):
     """An error the user can fix; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage block), naming the flag."""
+
+    def error(self, message):
+        import re
+
+        # "argument --seed: --seed -1: must be ..." -> "--seed -1: must be ..." (our own checks name the flag)
+        message = re.sub(r"^argument (\S+): (?=\1[ :])", "", message)
+        raise CliError(f"{message} (see '{self.prog} --help')")
+
+
+# --- arguments checked where they are parsed, in the words of the command line -------------------
+
+#: Bounds of every numeric option, by destination (``command.dest`` first, then ``dest``):
+#: (minimum, maximum, allow infinity, why the maximum).  An option added with ``type=int`` or
+#: ``type=float`` and not listed here gets the defaults at the end (a whole number the kernels'
+#: int64 holds; a finite number).
+_BOUNDS = {
+    "simulate.pages": (1, (1 << 31) - 1, False, "the simulator numbers pages with int32"),
+    "accesses": (1, INT64_MAX, False, "the largest int64"),
+    "predict.pages": (1, 1 << 40, False, "2^40 4 KiB pages are 2^52 bytes, the most an x86-64 machine "
+                                         "addresses"),
+    "workers": (1, MAX_WORKERS, False, "Linux's NR_CPUS is at most 8192 on x86-64"),
+    "seed": (0, INT64_MAX, False, "the largest int64"),
+    "period": (1, INT64_MAX, False, "the largest int64"),
+    "batch_pages": (1, 1 << 20, False, "memtier's limit: 4 GiB of 4 KiB pages per call, 65536 times the "
+                                       "RFC's default of 16"),
+    "max_migrate_pages": (0, INT64_MAX, False, "the largest int64"),
+    "bootstrap": (0, 100_000, False, "each round is a refit"),
+    "phases": (1, INT64_MAX, False, "the largest int64"),
+    "repeats": (1, 10_000, False, "ten thousand timed runs per figure"),
+    "source": (0, 1023, False, "Linux's MAX_NUMNODES is at most 1024"),
+    "target": (0, 1023, False, "Linux's MAX_NUMNODES is at most 1024"),
+    "alpha": (0.0, 1e6, False, ""),
+    "hot_fraction": (0.0, 1.0, False, ""),
+    "hot_probability": (0.0, 1.0, False, ""),
+    "migration_share": (0.0, math.inf, True, ""),
+    "connect_timeout": (0.0, 86_400.0, False, "a day"),
+    "int": (0, INT64_MAX, False, "the largest int64"),
+    "float": (-math.inf, math.inf, False, ""),
+}
+_OPEN_LOW = {"hot_fraction", "connect_timeout"}  # must be above the minimum, not equal to it
+
+
+def _flag(action) -> str:
+    return max(action.option_strings, key=len) if action.option_strings else action.dest
+
+
+def _checked_number(kind, flag: str, bounds, open_low: bool):
+    low, high, allow_inf, why = bounds
+    expected = "a whole number" if kind is int else "a number"
+
+    def parse(text):
+        text = str(text).strip()
+        try:
+            value = int(text) if kind is int else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r} is not {expected}") from None
+        if kind is float and (math.isnan(value) or (math.isinf(value) and not allow_inf)):
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: give a finite number")
+        if value < low or (open_low and value == low):
+            raise argparse.ArgumentTypeError(f"{flag} {text}: must be {'above' if open_low else 'at least'} {low}")
+        if value > high:
+            reason = f" ({why})" if why else ""
+            raise argparse.ArgumentTypeError(f"{flag} {text}: must be at most {high}{reason}")
+        return value
+
+    parse.__name__ = expected  # what argparse calls the type in its own messages
+    return parse
+
+
+def _checked_page_size(flag: str):
+    def parse(text):
+        from .measurements import parse_page_size
+
+        try:
+            parse_page_size(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: {error}") from None
+        return text  # the commands parse it again, as before
+
+    parse.__name__ = "page size"
+    return parse
+
+
+def _subparsers(parser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.items()
+
+
+def _check_numbers(parser, command: str = "") -> None:
+    """Give every ``type=int``/``type=float`` option of every subcommand a checked type."""
+    for action in parser._actions:
+        if action.type in (int, float):
+            name = action.dest
+            bounds = (_BOUNDS.get(f"{command}.{name}") or _BOUNDS.get(name)
+                      or _BOUNDS["int" if action.type is int else "float"])
+            action.type = _checked_number(action.type, _flag(action), bounds, name in _OPEN_LOW)
+        elif action.dest == "page_size" and action.type is None:
+            action.type = _checked_page_size(_flag(action))
+    for name, sub in _subparsers(parser):
+        _check_numbers(sub, name)
+
+
+def _option_strings(parser, found=None) -> dict:
+    """Every option string of every (sub)command, and whether it takes a value."""
+    found = {} if found is None else found
+    for action in parser._actions:
+        for option in action.option_strings:
+            found[option] = found.get(option, False) or (action.nargs is None and not isinstance(
+                action, (argparse._StoreConstAction, argparse._HelpAction)))
+    for _, sub in _subparsers(parser):
+        _option_strings(sub, found)
+    return found
+
+
+def _join_dashed_values(parser, argv: list[str]) -> list[str]:
+    """``--fast-capacity -10%`` -> ``--fast-capacity=-10%``: argparse would read ``-10%`` as an
+    option and say "expected one argument"; joined, the option's own check names the problem."""
+    options = _option_strings(parser)
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if (options.get(token) and following is not None and following.startswith("-")
+                and following != "--" and following.split("=")[0] not in options):
+            out.append(f"{token}={following}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """Remove ``--debug`` wherever it is given before a ``--``."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [a for a in argv[:end] if a != "--debug"]
+    return kept + argv[end:], len(kept) != end
 
 
 def _formatter(prog):
@@ -56,15 +208,18 @@ def _fit(args) -> int:
 
     from .fitting import same_node_rows
 
+    if args.out:
+        check_output(args.out, force=args.force, inputs=[args.csv, args.base], what="--out")
     table = load_measurements(args.csv)
     same_node = same_node_rows(table)
     if same_node.all():
         raise ValueError(f"{args.csv}: every row was timed within one node ('same-node' in notes: no data "
                          "moved), so none can be fitted as a migration; measure across two nodes")
     if same_node.any():
-        print(f"memtier: warning: {int(same_node.sum())} row(s) of {args.csv} were timed within one node "
-              "('same-node': no data moved) and are not migrations; they are left out of the fit",
-              file=sys.stderr)
+        # a warning: main() prints it as one line once the command has succeeded
+        warnings.warn(f"{int(same_node.sum())} row(s) of {args.csv} were timed within one node "
+                      "('same-node': no data moved) and are not migrations; they are left out of the fit",
+                      stacklevel=1)
         table = table[~same_node].reset_index(drop=True)
     free = [name.strip() for name in args.free.split(",")] if args.free else None
     base = None
@@ -73,9 +228,10 @@ def _fit(args) -> int:
 
         base = load_fit(args.base)
     result = fit(table, free=free, base=base, bootstrap=args.bootstrap)
+    if args.out:  # written before anything is printed: a closed pipe cannot lose it
+        result.save(args.out, force=args.force)
     print(result.report())
     if args.out:
-        result.save(args.out, force=args.force)
         print(f"\nfit saved to {args.out}")
     return 0
 
@@ -101,8 +257,8 @@ def _predict(args) -> int:
     time_us = config["page_size"].iloc[0] * config["n_pages"].iloc[0] / gbps / 1e3
     low, high = result.predict_interval(config)
     print(
-        f"{gbps:.3f} GB/s ({time_us:.1f} us per call); "
-        f"{result.confidence:.0%} interval {low[0]:.3f}-{high[0]:.3f} GB/s"
+        f"{gbps:.4g} GB/s ({time_us:.4g} us per call); "
+        f"{result.confidence:.0%} interval {low[0]:.4g} to {high[0]:.4g} GB/s"
     )
     print(f"for: {_describe_configuration(config.iloc[0])}; model fitted in {args.fit}")
     return 0
@@ -174,18 +330,29 @@ def _add_model_commands(sub) -> None:
 # --- the simulator ----------------------------------------------------------------------------
 
 
-def _capacity(text: str, n_pages: int, name: str) -> int:
+def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
     """Pages from ``"4096"`` or a share of the trace's pages, ``"10%"``."""
     text = str(text).strip()
     try:
         if text.endswith("%"):
-            share = float(text[:-1]) / 100
-            if not 0 <= share:
+            percent = float(text[:-1])
+            if not math.isfinite(percent):
                 raise ValueError
-            return max(1, int(round(share * n_pages)))
-        return int(text)
+        else:
+            pages = int(text)
     except ValueError:
         raise CliError(f"{name} {text!r} is not a page count (4096) or a share of the pages (10%)") from None
+    if text.endswith("%"):
+        if not 0 < percent <= 100:
+            raise CliError(f"{name} {text}: a share of the pages must be above 0% and at most 100%")
+        pages = int(round(percent / 100 * n_pages))
+        if pages < 1:
+            raise CliError(f"{name} {text} of the trace's {n_pages} pages is less than one page; "
+                           "give a larger share or a page count")
+        return pages
+    if not minimum <= pages <= INT64_MAX:
+        raise CliError(f"{name} {text}: give a page count of at least {minimum} (at most {INT64_MAX})")
+    return pages
 
 
 def _policy_params(pairs, policies) -> dict:
@@ -249,14 +416,19 @@ def _simulate(args) -> int:
     from .mechanisms import Mechanism
     from .simulator import POLICIES, simulate
 
-    if args.out and os.path.exists(args.out) and not args.force:
-        raise FileExistsError(f"{args.out} exists; pass --force to overwrite it")
+    from .pagespace import address_space
+
+    if args.out:
+        check_output(args.out, force=args.force, inputs=[args.trace, args.fit], what="--out")
     if args.trace:
         trace = workloads.load_trace(args.trace)
         n_pages = args.pages
     else:
         if args.pages is None or args.accesses is None:
             raise CliError("give --pages and --accesses for a generated workload (or --trace FILE.npy)")
+        if args.workload != "mix":
+            workloads.check_generator_memory(args.workload, args.pages, args.accesses,
+                                             words={"n_pages": "--pages", "n_accesses": "--accesses"})
         trace = _generated_trace(args)
         n_pages = args.pages
     writes = None
@@ -266,7 +438,7 @@ def _simulate(args) -> int:
             writes = np.load(writes_file, mmap_mode="r")
     elif args.write_share:
         writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
-    pages_for_shares = n_pages if n_pages is not None else int(np.max(trace)) + 1
+    pages_for_shares = n_pages if n_pages is not None else address_space(trace)
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
     if args.policy == "all" and args.period_s is not None:
         policies.remove("oracle")  # its periods must be counts of accesses
@@ -279,7 +451,7 @@ def _simulate(args) -> int:
         fit = load_fit(args.fit)
     fast = _capacity(args.fast_capacity, pages_for_shares, "--fast-capacity")
     slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
-                                                              "--slow-capacity")
+                                                              "--slow-capacity", minimum=0)
     progress = not args.quiet and len(trace) >= 5_000_000
     chosen = _policy_params(args.param, policies)
     summaries, tables = [], []
@@ -298,16 +470,16 @@ def _simulate(args) -> int:
     columns = ["fast_hit_ratio", "vs_reactive", "placement_accuracy", "promotion_precision",
                "promotion_recall", "promoted", "demoted", "exchanged", "migration_us", "scan_us", "time_us",
                "speedup_vs_static"]
+    if args.out:  # written before anything is printed: a closed pipe cannot lose it
+        table = pd.concat(tables, ignore_index=True)
+        table.insert(0, "policy", table.pop("policy"))
+        with atomic_write(args.out, force=args.force, inputs=[args.trace, args.fit], what="--out") as handle:
+            table.to_csv(handle, index=False)
     period = (f"period {args.period_s} s" if args.period_s is not None
               else f"period {result.config['period']} accesses")
     print(f"{len(trace)} accesses, fast capacity {fast} pages, {period}, {mechanism.label}")
     print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
     if args.out:
-        table = pd.concat(tables, ignore_index=True)
-        table.insert(0, "policy", table.pop("policy"))
-        temporary = args.out + ".tmp"
-        table.to_csv(temporary, index=False)
-        os.replace(temporary, args.out)
         print(f"per-period results written to {args.out}")
     return 0
 
@@ -471,13 +643,15 @@ def _size_list(text: str) -> list[int]:
     return [parse_page_size(part) for part in text.split(",") if part.strip()]
 
 
-def _int_list(text: str, what: str) -> list[int]:
+def _int_list(text: str, what: str, maximum: int = 1 << 20, why: str = "") -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise CliError(f"{what} must be comma-separated whole numbers, e.g. 1,16,512; got {text!r}") from None
     if not values or min(values) < 1:
         raise CliError(f"{what} must be positive; got {text!r}")
+    if max(values) > maximum:
+        raise CliError(f"{what} {max(values)} is too large: at most {maximum}{why}")
     return values
 
 
@@ -500,9 +674,14 @@ def _measure(args) -> int:
     if args.pages:
         choices["pages_per_call"] = _int_list(args.pages, "--pages")
     if args.threads:
-        choices["threads"] = _int_list(args.threads, "--threads")
+        choices["threads"] = _int_list(args.threads, "--threads", MAX_WORKERS,
+                                       " (Linux's NR_CPUS is at most 8192 on x86-64)")
     if args.buffer:
+        from .limits import check_memory
+
         choices["buffer_bytes"] = _bytes(args.buffer)
+        check_memory(2 * choices["buffer_bytes"], f"--buffer {args.buffer} (a source and a target buffer)",
+                     "give a smaller --buffer")
     try:
         plan = make_plan(quick=args.quick, source=args.source, target=args.target,
                          same_node=args.same_node, repeats=args.repeats, **choices)
@@ -612,22 +791,21 @@ def _trace_damon(args) -> int:
     from pathlib import Path
 
     from .damon import damon_trace, read_damon_record
-    from .traces import _check_outputs, write_trace
+    from .traces import check_trace_outputs, write_trace
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    check_output(out, force=args.force, inputs=[args.record], what="--out")
     if args.trace:
-        _check_outputs(args.trace, args.force)
+        check_trace_outputs(args.trace, args.force, inputs=[args.record, out])
     table = read_damon_record(args.record)
     trace = damon_trace(table, n_accesses=args.accesses, page_size=args.page_size, seed=args.seed) if args.trace else None
-    temporary = out.with_name(f".{out.name}.partial")
-    table.to_csv(temporary, index=False)
-    temporary.replace(out)
+    with atomic_write(out, force=args.force, inputs=[args.record], what="--out") as handle:
+        table.to_csv(handle, index=False)
+    if trace is not None:
+        write_trace(trace, args.trace, force=args.force, inputs=[args.record, out])
     print(f"wrote {out}: {len(table):,} regions in {table['snapshot'].nunique():,} snapshots "
           f"of {table['target_id'].nunique()} target(s), {table['time_s'].max():.3f} s")
     if trace is not None:
-        write_trace(trace, args.trace, force=args.force)
         print(f"wrote {args.trace}: {trace.info['accesses']:,} accesses to "
               f"{trace.info['distinct_pages']:,} distinct pages (seed {args.seed})")
     return 0
@@ -679,38 +857,99 @@ def _add_trace_commands(sub) -> None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``memtier`` parser; ``command="trace"`` builds only the trace commands (the others
     import the simulator, whose numba kernels and pandas a trace conversion never needs)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="memtier",
         description="Model, measure and simulate page migration between memory tiers.",
         formatter_class=_formatter,
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the Python traceback too (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     if command == "trace":
         _add_trace_commands(sub)
-        return parser
-    _add_model_commands(sub)
-    _add_simulator_commands(sub)
-    _add_sweep_commands(sub)
-    _add_measure_commands(sub)
-    _add_trace_commands(sub)
+    else:
+        _add_model_commands(sub)
+        _add_simulator_commands(sub)
+        _add_sweep_commands(sub)
+        _add_measure_commands(sub)
+        _add_trace_commands(sub)
+    _check_numbers(parser)
     return parser
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser("trace" if argv[:1] == ["trace"] else None)
-    args = parser.parse_args(argv)
+#: Errors a user can fix: one line, exit status 2.  Anything else is memtier's fault: one
+#: line with a request to report it, exit status 3 (``--debug`` shows the traceback).
+_USER_ERRORS = (CliError, MeasurementError, ValueError, OSError, MemoryError, RecursionError)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) if str(error).strip() else type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in text:
+        text = f"{error.filename}: {text}"
+    if isinstance(error, MemoryError) and not str(error).strip():
+        text = "ran out of memory; try a smaller input or fewer accesses"
+    if isinstance(error, RecursionError):
+        text = "an input is nested too deeply to read (a malformed JSON file?)"
+    return text[:2000]
+
+
+def _quiet_stdout() -> None:
+    """Point a closed (or broken) standard output at /dev/null, so that nothing memtier opens
+    later takes its descriptor, and nothing more is written to it."""
     try:
-        return args.handler(args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status.
+
+    0 success; 2 an error the user can fix (one line on stderr); 3 an unexpected error (one
+    line asking for a report; ``--debug`` shows the traceback); 130 interrupted; 141 standard
+    output closed before everything was printed (results are written before anything is
+    printed, so files are complete; the exit status still says the printout was cut).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, debug = _take_debug(argv)
+    if sys.stdout is None:  # started with standard output closed: print nowhere
+        _quiet_stdout()
+        sys.stdout = open(os.devnull, "w")
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            parser = build_parser("trace" if argv[:1] == ["trace"] else None)
+            args = parser.parse_args(_join_dashed_values(parser, argv))
+            status = args.handler(args)
+        for warning in caught:  # one line each, after the results
+            print(f"memtier: warning: {_one_line(warning.message)}", file=sys.stderr)
+        sys.stdout.flush()
+        return status
+    except SystemExit:
+        raise  # --help
     except BrokenPipeError:
-        # The reader went away (memtier fit ... | head): not an error of ours.
-        sys.stderr.close()
-        return 0
+        # The reader went away (memtier fit ... | head): what was to be printed is lost, so the
+        # exit status says so, as a shell's for a program ended by SIGPIPE.
+        _quiet_stdout()
+        return 141
     except KeyboardInterrupt:
         print("memtier: interrupted", file=sys.stderr)
         return 130
-    except (CliError, MeasurementError, ValueError, FileExistsError, FileNotFoundError,
-            PermissionError, IsADirectoryError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"memtier: error: {message}", file=sys.stderr)
-        return 2
+    except BaseException as error:  # noqa: BLE001 - the last-resort handler
+        if debug:
+            import traceback
+
+            for warning in caught:
+                print(f"memtier: warning: {_one_line(warning.message)}", file=sys.stderr)
+            traceback.print_exc()
+        expected = isinstance(error, _USER_ERRORS)
+        message = _one_line(error)
+        if not expected:
+            message = f"unexpected {type(error).__name__}: {message}; {REPORT_HINT}"
+        try:
+            print(f"memtier: error: {message}", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+        return 2 if expected else 3

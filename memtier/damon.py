@@ -30,6 +30,15 @@ _NS_PER_UNIT = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
 _BYTES_PER_UNIT = {"b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
                    "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
 _NUMBER_UNIT = re.compile(r"^\s*([-+0-9.,]+)\s*([a-zA-Z]*)\s*$")
+#: Largest record read, after decompression: damo writes about 100 bytes per region per
+#: snapshot, so 256 MiB is hours of a busy process at the default 100 ms aggregation.  The text
+#: is inflated piece by piece and reading stops at this size (a small compressed file can
+#: inflate to gigabytes); pass ``max_bytes`` to read a larger record.
+MAX_RECORD_BYTES = 256 << 20
+#: Bytes of memory one access of a drawn trace takes while it is drawn (the region index,
+#: page, random keys, sort order and renumbering: about ten 8-byte arrays).
+_DRAW_BYTES_PER_ACCESS = 96
+_ADDRESS_LIMIT = 1 << 64
 
 
 class DamonRecordError(ValueError):
@@ -72,13 +81,48 @@ def _with_unit(value, units, what):
     return number * scale
 
 
-def _load_json(path: Path):
-    raw = path.read_bytes()
-    if raw[:1] == b"\x78":  # a zlib stream (damo's json_compressed) starts with 0x78
-        try:
-            raw = zlib.decompress(raw)
-        except zlib.error as error:
-            raise DamonRecordError(f"{path} looks zlib-compressed but does not decompress ({error})") from None
+def _inflate(path: Path, max_bytes: int) -> bytes:
+    """Decompress a zlib stream piece by piece, stopping once it passes ``max_bytes``."""
+    inflater = zlib.decompressobj()
+    pieces, size = [], 0
+    try:
+        with open(path, "rb") as handle:
+            while not inflater.eof:
+                compressed = handle.read(1 << 20)
+                if not compressed:
+                    break
+                while compressed and not inflater.eof:
+                    piece = inflater.decompress(compressed, max_bytes + 1 - size)
+                    pieces.append(piece)
+                    size += len(piece)
+                    if size > max_bytes:
+                        raise DamonRecordError(
+                            f"{path} inflates to more than {max_bytes:,} bytes, larger than any damo record "
+                            "memtier reads (a damaged file or a zlib bomb?); to allow more, read it with "
+                            "memtier.read_damon_record(path, max_bytes=...)")
+                    compressed = inflater.unconsumed_tail
+    except zlib.error as error:
+        raise DamonRecordError(f"{path} looks zlib-compressed but does not decompress ({error})") from None
+    try:
+        pieces.append(inflater.flush())
+    except zlib.error as error:
+        raise DamonRecordError(f"{path} looks zlib-compressed but does not decompress ({error})") from None
+    if not inflater.eof:
+        raise DamonRecordError(f"{path} looks zlib-compressed but does not decompress (the stream is cut short)")
+    return b"".join(pieces)
+
+
+def _load_json(path: Path, max_bytes: int = MAX_RECORD_BYTES):
+    with open(path, "rb") as handle:
+        head = handle.read(1)
+    if head == b"\x78":  # a zlib stream (damo's json_compressed) starts with 0x78
+        raw = _inflate(path, max_bytes)
+    else:
+        if path.stat().st_size > max_bytes:
+            raise DamonRecordError(f"{path} holds {path.stat().st_size:,} bytes, more than the {max_bytes:,} "
+                                   "memtier reads as a damo record; to allow more, read it with "
+                                   "memtier.read_damon_record(path, max_bytes=...)")
+        raw = path.read_bytes()
     text = raw.lstrip()
     if text[:1] not in (b"[", b"{"):
         raise DamonRecordError(
@@ -88,6 +132,8 @@ def _load_json(path: Path):
         records = json.loads(text)
     except ValueError as error:
         raise DamonRecordError(f"{path} is not valid JSON ({error})") from None
+    except RecursionError:
+        raise DamonRecordError(f"{path} is not a damo record (JSON nested too deeply)") from None
     if isinstance(records, dict):
         records = [records]
     if not isinstance(records, list) or not all(isinstance(r, dict) and "snapshots" in r for r in records):
@@ -101,10 +147,28 @@ def _intervals_us(record):
     if not intervals:
         return None
     try:
-        return (_with_unit(intervals["sample_us"], {"us": 1, "ms": 1000, "s": 10**6}, "sample_us"),
-                _with_unit(intervals["aggr_us"], {"us": 1, "ms": 1000, "s": 10**6}, "aggr_us"))
+        found = (_with_unit(intervals["sample_us"], {"us": 1, "ms": 1000, "s": 10**6}, "sample_us"),
+                 _with_unit(intervals["aggr_us"], {"us": 1, "ms": 1000, "s": 10**6}, "aggr_us"))
     except (KeyError, TypeError):
         return None
+    for name, value in zip(("sample_us", "aggr_us"), found):
+        if not np.isfinite(float(value)) or value <= 0:
+            raise DamonRecordError(f"the record's interval {name} is {value!r}; DAMON's intervals are "
+                                   "positive times (damo's default sampling is 5 ms, aggregation 100 ms)")
+    return found
+
+
+def _whole(value, what: str, low: int, high: int, expected: str) -> int:
+    """A whole number in ``[low, high)``, or a :class:`DamonRecordError` naming it."""
+    try:
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ValueError
+        number = int(value)
+    except (ValueError, OverflowError, TypeError):
+        raise DamonRecordError(f"{what} is {value!r}, not a whole number") from None
+    if not low <= number < high:
+        raise DamonRecordError(f"{what} is {number}; expected {expected}")
+    return number
 
 
 def _nr_accesses(value, intervals, where):
@@ -139,26 +203,35 @@ def _regions(records, path):
     """One tuple per region per snapshot, and the intervals of the first record that has them."""
     rows = []
     intervals_seen = None
+    int64 = 1 << 63
     for record in records:
-        target = int(_number(record.get("target_id", 0) or 0, "target_id"))
+        target = _whole(_number(record.get("target_id", 0) or 0, "target_id"), f"target_id in {path}",
+                        0, _ADDRESS_LIMIT, "a number from 0 to 2^64 - 1")
         intervals = _intervals_us(record)
         intervals_seen = intervals_seen or intervals
         for index, snapshot in enumerate(record["snapshots"]):
             where = f"snapshot {index} of target {target} in {path}"
-            start_ns = int(_with_unit(snapshot["start_time"], _NS_PER_UNIT, f"start_time of {where}"))
-            end_ns = int(_with_unit(snapshot["end_time"], _NS_PER_UNIT, f"end_time of {where}"))
+            start_ns = _whole(_with_unit(snapshot["start_time"], _NS_PER_UNIT, f"start_time of {where}"),
+                              f"start_time of {where}", 0, int64, "a time from 0 to 2^63 - 1 ns")
+            end_ns = _whole(_with_unit(snapshot["end_time"], _NS_PER_UNIT, f"end_time of {where}"),
+                            f"end_time of {where}", 0, int64, "a time from 0 to 2^63 - 1 ns")
             for region in snapshot["regions"]:
-                start = int(_with_unit(region["start"], _BYTES_PER_UNIT, f"a region start in {where}"))
-                end = int(_with_unit(region["end"], _BYTES_PER_UNIT, f"a region end in {where}"))
+                start = _whole(_with_unit(region["start"], _BYTES_PER_UNIT, f"a region start in {where}"),
+                               f"a region start in {where}", 0, _ADDRESS_LIMIT, "an address in [0, 2^64)")
+                end = _whole(_with_unit(region["end"], _BYTES_PER_UNIT, f"a region end in {where}"),
+                             f"a region end in {where}", 0, _ADDRESS_LIMIT, "an address in [0, 2^64)")
                 if end <= start:
                     raise DamonRecordError(f"{where} has a region that ends before it starts ({start:#x}-{end:#x})")
-                rows.append((target, index, start_ns, end_ns, start, end,
-                             _nr_accesses(region.get("nr_accesses"), intervals, where),
-                             _age(region.get("age"), intervals, where)))
+                accesses = _whole(_nr_accesses(region.get("nr_accesses"), intervals, where),
+                                  f"nr_accesses of {where}", 0, 1 << 31, "a count from 0 to 2^31 - 1")
+                age = _age(region.get("age"), intervals, where)
+                if age is not None:
+                    age = _whole(age, f"age of {where}", 0, int64, "a count from 0 to 2^63 - 1")
+                rows.append((target, index, start_ns, end_ns, start, end, accesses, age))
     return rows, intervals_seen
 
 
-def read_damon_record(path) -> pd.DataFrame:
+def read_damon_record(path, *, max_bytes: int = MAX_RECORD_BYTES) -> pd.DataFrame:
     """Read a damo record (JSON or zlib-compressed JSON) into a tidy table.
 
     Parameters
@@ -166,6 +239,8 @@ def read_damon_record(path) -> pd.DataFrame:
     path : path-like
         A file written by ``damo record`` (default format ``json_compressed``) or
         ``damo record --output_type json``.
+    max_bytes : int
+        Largest record read, after decompression (:data:`MAX_RECORD_BYTES`).
 
     Returns
     -------
@@ -189,10 +264,10 @@ def read_damon_record(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"DAMON record {path} does not exist or is not a file")
-    records = _load_json(path)
+    records = _load_json(path, int(max_bytes))
     try:
         rows, intervals_seen = _regions(records, path)
-    except (KeyError, TypeError, AttributeError) as error:
+    except (KeyError, TypeError, AttributeError, OverflowError) as error:
         raise DamonRecordError(f"{path} is not a damo record memtier understands "
                                f"({type(error).__name__}: {error})") from None
     if not rows:
@@ -244,9 +319,15 @@ def damon_trace(table: pd.DataFrame, n_accesses: int = 100_000, page_size="4K", 
                if name not in table.columns]
     if missing:
         raise ValueError(f"the DAMON table lacks columns {missing}; read it with read_damon_record")
+    if isinstance(n_accesses, (bool, np.bool_)) or not float(n_accesses).is_integer():
+        raise ValueError(f"n_accesses={n_accesses!r}; give a whole number of accesses")
     n_accesses = int(n_accesses)
     if n_accesses < 1:
         raise ValueError(f"n_accesses={n_accesses}; ask for at least one access")
+    from .limits import check_memory
+
+    check_memory(n_accesses * _DRAW_BYTES_PER_ACCESS + len(table) * 64,
+                 f"drawing a trace of {n_accesses:,} accesses", "ask for fewer accesses (--accesses)")
     page_bytes = parse_page_size(page_size)
     shift = page_bytes.bit_length() - 1
     first = table["start_addr"].to_numpy(np.uint64) >> np.uint64(shift)

@@ -571,45 +571,178 @@ class Fit:
 
     def save(self, path, *, force: bool = False) -> Path:
         """Write the fit as JSON; an existing file is kept unless ``force`` is true."""
-        path = Path(path)
-        if path.exists() and not force:
-            raise FileExistsError(f"{path} exists; choose another name or pass force=True (--force)")
-        partial = path.with_name(f".{path.name}.{np.random.default_rng().integers(1 << 62):x}.partial")
-        partial.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        partial.replace(path)
-        return path
+        from .outputs import write_text
+
+        return write_text(path, json.dumps(self.to_dict(), indent=1), force=force)
 
 
 def _configurations(configurations) -> pd.DataFrame:
     return load_measurements(pd.DataFrame(configurations), name="configurations", throughput=False)
 
 
+#: Largest fit file read (a fit with 200 bootstrap rounds is about 60 kB).
+MAX_FIT_BYTES = 64 << 20
+
+
 def load_fit(path) -> Fit:
-    """Read a fit written by :meth:`Fit.save`; the round trip is lossless."""
+    """Read a fit written by :meth:`Fit.save`; the round trip is lossless.
+
+    The file is checked against its schema before anything uses it (:func:`check_fit_data`).
+    """
     path = Path(path)
     try:
+        if path.is_dir():
+            raise ValueError(f"{path}: is a folder, not a memtier fit")
+        if path.stat().st_size > MAX_FIT_BYTES:
+            raise ValueError(f"{path}: {path.stat().st_size:,} bytes is too large for a memtier fit "
+                             f"(at most {MAX_FIT_BYTES:,})")
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a memtier fit (not JSON: {error})") from None
-    if not isinstance(data, dict) or data.get("memtier_fit") not in (1, 2, FORMAT_VERSION):
-        raise ValueError(f"{path}: not a memtier fit (written by Fit.save / memtier fit --out)")
-    table = load_measurements(pd.DataFrame(data["measurements"]), name=str(path))
-    params = ModelParams(**data["params"])
-    samples = np.array(data["samples"], dtype=np.float64)
-    if data["memtier_fit"] == 1:
+    except RecursionError:
+        raise ValueError(f"{path}: not a memtier fit (JSON nested too deeply)") from None
+    parts = check_fit_data(data, str(path))
+    return Fit(parts["params"], parts["free"], parts["measurements"], parts["samples"], parts["confidence"],
+               open=parts["open"], structure=parts["structure"], excluded=parts["excluded"])
+
+
+def _fit_problem(name: str, what: str) -> ValueError:
+    return ValueError(f"{name}: not a valid memtier fit: {what}; save it again with Fit.save / memtier fit --out")
+
+
+def _real(value) -> bool:
+    """A JSON number (not a boolean) that is finite as a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
+def _names_list(value, key: str, name: str) -> list:
+    names = ModelParams.names()
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise _fit_problem(name, f"'{key}' must be a list of parameter names")
+    wrong = [n for n in value if n not in names]
+    if wrong or len(set(value)) != len(value):
+        raise _fit_problem(name, f"'{key}' names {', '.join(wrong) or 'a parameter twice'}")
+    return list(value)
+
+
+def check_fit_data(data, name: str = "fit") -> dict:
+    """Check a decoded fit file against its schema; return its parts.
+
+    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 3); ``params``,
+    every parameter of :class:`~memtier.model.ModelParams` as a number inside its bounds (an
+    older file may lack the DMA terms added since: they take their stated values), and no
+    other, plus ``dma_structure`` (one of ``DMA_STRUCTURES``) and ``dma_channels_per_engine``
+    (one of ``CHANNELS_PER_ENGINE``); ``free`` and ``open``, lists of distinct parameter names;
+    ``confidence``, a number in (0, 1); ``samples``, a list of bootstrap parameter sets, each a
+    list of ``ARRAY_SIZE`` finite numbers inside the parameters' bounds (one fewer in version 2,
+    ignored in version 1, whose samples had fewer terms); ``structure``, how the DMA layout was chosen; ``excluded``,
+    indices of measurement rows; ``measurements``, rows in the measurement schema.
+
+    Returns
+    -------
+    dict
+        ``params``, ``free``, ``open``, ``confidence``, ``samples``, ``structure``,
+        ``excluded``, ``measurements``: ready for :class:`Fit`.
+
+    Raises
+    ------
+    ValueError
+        Naming the key and what it should hold.
+    """
+    version = data.get("memtier_fit") if isinstance(data, dict) else None
+    if type(version) is not int or version not in (1, 2, FORMAT_VERSION):
+        raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
+    missing = [key for key in ("params", "free", "confidence", "samples", "measurements") if key not in data]
+    if missing:
+        raise _fit_problem(name, f"key(s) {', '.join(missing)} missing")
+    names = ModelParams.names()
+    bounds = ModelParams.bounds()
+    params = data["params"]
+    if not isinstance(params, dict):
+        raise _fit_problem(name, "'params' must map each parameter name to its value")
+    unknown = sorted(set(params) - set(names) - set(_LAYOUT))
+    if unknown:
+        raise _fit_problem(name, f"unknown parameter(s) {', '.join(map(str, unknown))} in 'params'")
+    absent = [n for n in names if n not in params]
+    if absent and version == FORMAT_VERSION:
+        raise _fit_problem(name, f"parameter(s) {', '.join(absent)} missing from 'params'")
+    for key in names:
+        if key not in params:
+            continue
+        value = params[key]
+        low, high = bounds[key]
+        if not _real(value) or not low <= value <= high:
+            raise _fit_problem(name, f"'params' {key} is {value!r}; expected a number in [{low}, {high}]")
+    layout = {}
+    if "dma_structure" in params:
+        if params["dma_structure"] not in DMA_STRUCTURES:
+            raise _fit_problem(name, f"'params' dma_structure is {params['dma_structure']!r}; expected one of "
+                                     f"{', '.join(DMA_STRUCTURES)}")
+        layout["dma_structure"] = params["dma_structure"]
+    if "dma_channels_per_engine" in params:
+        value = params["dma_channels_per_engine"]
+        if type(value) is not int or value not in CHANNELS_PER_ENGINE:
+            raise _fit_problem(name, f"'params' dma_channels_per_engine is {value!r}; expected one of "
+                                     f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
+        layout["dma_channels_per_engine"] = value
+    free = _names_list(data["free"], "free", name)
+    open_ = _names_list(data.get("open", []), "open", name)
+    confidence = data["confidence"]
+    if not _real(confidence) or not 0 < confidence < 1:
+        raise _fit_problem(name, f"'confidence' is {confidence!r}; expected a number between 0 and 1 "
+                                 "(0.95 for 95% intervals)")
+    samples = data["samples"]
+    # Version 2 had no per-descriptor channel time: one number fewer per replicate.
+    width = {FORMAT_VERSION: ARRAY_SIZE, 2: ARRAY_SIZE - 1}.get(version)
+    if not isinstance(samples, list) or not all(
+            isinstance(row, list) and (width is None or len(row) == width) and all(_real(v) for v in row)
+            for row in samples):
+        raise _fit_problem(name, f"'samples' must be a list of bootstrap parameter sets, each a list of "
+                                 f"{width or ARRAY_SIZE} finite numbers (ModelParams.to_array())")
+    if version != 1:
+        samples = np.array(samples, dtype=np.float64).reshape(-1, width)
+        if version == 2:  # the new parameter at its stated value in every replicate
+            stated = float(params.get("dma_channel_descriptor_us", ModelParams().dma_channel_descriptor_us))
+            samples = np.insert(samples, names.index("dma_channel_descriptor_us"), stated, axis=1)
+        low = np.array([bounds[n][0] for n in names] + [0, min(CHANNELS_PER_ENGINE)], dtype=np.float64)
+        high = np.array([bounds[n][1] for n in names] + [len(DMA_STRUCTURES) - 1, max(CHANNELS_PER_ENGINE)],
+                        dtype=np.float64)
+        columns = list(names) + _LAYOUT
+        outside = ~((samples >= low) & (samples <= high))
+        if outside.any():
+            row, column = np.argwhere(outside)[0]
+            raise _fit_problem(name, f"'samples' row {row + 1} has {columns[column]}={samples[row, column]!r}, "
+                                     f"outside [{low[column]:g}, {high[column]:g}] "
+                                     f"({int(outside.sum())} value(s) outside)")
+    else:
         # Version 1 had no structure and fewer DMA terms: the old parameters, the new ones stated.
         samples = np.zeros((0, ARRAY_SIZE))
-    elif data["memtier_fit"] == 2 and samples.size:
-        # Version 2 had no per-descriptor channel time: its stated value in every replicate.
-        samples = samples.reshape(len(samples), -1)
-        at = ModelParams.names().index("dma_channel_descriptor_us")
-        samples = np.insert(samples, at, params.dma_channel_descriptor_us, axis=1)
-    samples = samples.reshape(-1, ARRAY_SIZE)
-    return Fit(params, list(data["free"]), table, samples, data["confidence"],
-               open=list(data.get("open", [])), structure=data.get("structure", {}),
-               excluded=list(data.get("excluded", [])))
+    structure = data.get("structure", {})
+    if not isinstance(structure, dict) or (structure and not isinstance(structure.get("how"), str)) or not all(
+            isinstance(structure.get(k, ""), str) for k in ("engine_how", "chosen")) or not (
+            isinstance(structure.get("misfit", {}), dict)
+            and all(_real(v) for v in structure.get("misfit", {}).values())):
+        raise _fit_problem(name, "'structure' must say how the DMA layout was chosen ('how', text; 'misfit', "
+                                 "numbers by layout)")
+    measurements = data["measurements"]
+    if not isinstance(measurements, list) or not measurements or not all(isinstance(r, dict) for r in measurements):
+        raise _fit_problem(name, "'measurements' must be a non-empty list of rows (objects)")
+    excluded = data.get("excluded", [])
+    if not isinstance(excluded, list) or not all(type(i) is int and 0 <= i < len(measurements) for i in excluded):
+        raise _fit_problem(name, f"'excluded' must list row numbers from 0 to {len(measurements) - 1}")
+    table = load_measurements(pd.DataFrame(measurements), name=f"{name} 'measurements'")
+    return {
+        "params": ModelParams(**{n: float(params[n]) for n in names if n in params}, **layout),
+        "free": free, "open": open_, "confidence": float(confidence), "samples": samples,
+        "structure": structure, "excluded": list(excluded), "measurements": table,
+    }
 
 
 def _room_for_the_data(table: pd.DataFrame, start: ModelParams) -> ModelParams:

@@ -457,15 +457,13 @@ class RowFile:
 
     def write_sidecar(self, *, complete: bool, **extra) -> None:
         self.sidecar.update(extra, complete=complete, rows=len(self.rows))
-        target = sidecar_path(self.path)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(self.sidecar, indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, target)
+        from .outputs import write_text
+
+        write_text(sidecar_path(self.path), json.dumps(self.sidecar, indent=2) + "\n", force=True)
 
     def discard_partials(self) -> None:
-        """Remove a half-written temporary file left by an interruption during a write."""
-        for target in (self.path, sidecar_path(self.path)):
-            target.with_name(target.name + ".partial").unlink(missing_ok=True)
+        """Nothing to do: every write is atomic under a unique temporary name
+        (:mod:`memtier.outputs`), removed on any interruption."""
 
 
 def _version() -> str:

@@ -154,6 +154,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._jit import njit
+from .limits import MAX_CALL_BYTES, MAX_WORKERS
 
 SCOPE_CODES = {"copy": 0, "migrate": 1, "syscall": 2}
 SUBPAGE_BYTES = 4096
@@ -507,6 +508,18 @@ def _scope_codes(scope, size):
     return np.broadcast_to(codes.reshape(values.shape), (size,)).astype(np.int64)
 
 
+def _flags(value, name: str) -> np.ndarray:
+    """A boolean argument as a bool array; "no", 2 or 0.5 are refused, not taken as True."""
+    array = np.asarray(value)
+    if array.dtype.kind == "b":
+        return array
+    if array.dtype.kind in "iu" and np.all((array == 0) | (array == 1)):
+        return array.astype(np.bool_)
+    if array.dtype.kind == "O" and all(isinstance(v, (bool, np.bool_)) for v in array.ravel()):
+        return array.astype(np.bool_)
+    raise ValueError(f"{name} must be True or False (or an array of them), got {value!r}")
+
+
 def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=False, workers=1,
                  batched=False, exchange=False, scope="migrate", ptes_per_page=None):
     """Microseconds one call takes to migrate ``n_pages`` pages of ``page_bytes`` each.
@@ -541,6 +554,12 @@ def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=F
     if p.shape != (ARRAY_SIZE,):
         raise ValueError(f"params must be a ModelParams (or an array of {ARRAY_SIZE} values: "
                          "ModelParams.to_array())")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("params must be finite numbers")
+    dma, batched, exchange = (_flags(v, n) for v, n in ((dma, "dma"), (batched, "batched"), (exchange, "exchange")))
+    for value, name in ((page_bytes, "page_bytes"), (n_pages, "n_pages"), (workers, "workers")):
+        if np.asarray(value).dtype.kind not in "iuf":
+            raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
     arrays = np.broadcast_arrays(np.asarray(page_bytes), np.asarray(n_pages), np.asarray(dma),
                                  np.asarray(workers), np.asarray(batched), np.asarray(exchange))
     shape = arrays[0].shape
@@ -550,11 +569,17 @@ def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=F
     if np.any(page_b < 4096) or np.any(page_b > 1 << 30) or np.any(page_b != np.round(page_b)):
         raise ValueError("page_bytes must be whole numbers of bytes from 4096 (4 KiB) to 1 GiB")
     pages = pages.astype(np.float64)
-    if np.any(pages < 1) or not np.all(np.isfinite(pages)):
+    if not np.all(np.isfinite(pages)) or np.any(pages < 1):
         raise ValueError("n_pages must be at least 1")
-    workers_i = workers_a.astype(np.int64)
-    if np.any(workers_i < 1) or np.any(workers_i != workers_a):
-        raise ValueError("workers must be whole numbers of threads or DMA channels, at least 1")
+    if np.any(page_b * pages > MAX_CALL_BYTES):
+        raise ValueError("n_pages x page_bytes must be at most 2^52 bytes (the most an x86-64 machine "
+                         "addresses); one call cannot move more")
+    workers_f = workers_a.astype(np.float64)
+    if (not np.all(np.isfinite(workers_f)) or np.any(workers_f < 1) or np.any(workers_f > MAX_WORKERS)
+            or np.any(workers_f != np.round(workers_f))):
+        raise ValueError(f"workers must be whole numbers of threads or DMA channels, from 1 to {MAX_WORKERS} "
+                         "(Linux's NR_CPUS is at most 8192 on x86-64)")
+    workers_i = workers_f.astype(np.int64)
     dma_b, batched_b, exchange_b = (a.astype(np.bool_) for a in (dma_a, batched_a, exchange_a))
     if np.any(dma_b & exchange_b):
         raise ValueError("exchange is implemented with CPU copy threads only (patches 12-17); "
@@ -563,8 +588,8 @@ def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=F
         ptes = default_ptes_per_page(page_b)
     else:
         ptes = np.broadcast_to(np.asarray(ptes_per_page, dtype=np.float64), shape).reshape(size)
-        if np.any(ptes < 1):
-            raise ValueError("ptes_per_page must be at least 1")
+        if not np.all(np.isfinite(ptes)) or np.any(ptes < 1) or np.any(ptes > page_b / SUBPAGE_BYTES):
+            raise ValueError("ptes_per_page must be from 1 to one per 4 KiB of the page")
     codes = _scope_codes(scope, size)
     out = np.empty(size, dtype=np.float64)
     _call_times_us(p, np.ascontiguousarray(page_b), np.ascontiguousarray(pages), np.ascontiguousarray(ptes),

@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import datasets
 from .fitting import Fit, cross_validate, fit, identifiable
+from .outputs import atomic_write, save_figure, write_text
 
 #: (file name, what it shows) of everything ``reproduce`` writes, in order.
 OUTPUTS = {
@@ -30,6 +31,17 @@ OUTPUTS = {
     "fig_exchange.png": "patches 12-17: exchange against migration",
     "fig_cross_validation.png": "held-out predictions against measurements",
 }
+
+
+#: Present in an output folder while ``reproduce`` is writing it: a run that was interrupted
+#: leaves it, and a rerun then completes the folder (rewriting the files of the earlier run)
+#: without needing ``--force``.
+MARKER = ".memtier-reproduce-incomplete"
+
+
+def _csv(table: pd.DataFrame, path: Path) -> None:
+    with atomic_write(path, force=True) as handle:
+        table.to_csv(handle, index=False)
 
 
 def _rfc_groups(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -222,11 +234,18 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
+    if not out.exists() and out.parent != out and not out.parent.is_dir():
+        raise FileNotFoundError(f"folder {out.parent} does not exist; create it first or choose another --out")
+    resuming = (out / MARKER).exists()  # an interrupted run: its files may be rewritten
     clashes = [name for name in OUTPUTS if (out / name).exists()]
-    if clashes and not force:
+    if clashes and not force and not resuming:
         raise FileExistsError(f"{out} already holds {', '.join(clashes[:3])}"
                               f"{' ...' if len(clashes) > 3 else ''}; use another --out or --force")
+    if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0):
+        raise ValueError(f"bootstrap={bootstrap!r}; give a whole number of rounds, 0 or more")
     out.mkdir(parents=True, exist_ok=True)
+    write_text(out / MARKER, "memtier reproduce is writing this folder, or was interrupted; run it again "
+               "to complete it\n", force=True)
     rounds = bootstrap if bootstrap is not None else (20 if quick else 200)
 
     import time
@@ -242,16 +261,16 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     step(f"fitting the cost model to the RFC's {len(table)} figures, {rounds} bootstrap rounds")
     result = fit(table, bootstrap=rounds)
     result.save(out / "rfc_fit.json", force=True)
-    (out / "fit_report.txt").write_text(result.report() + "\n", encoding="utf-8")
-    result.residuals().drop(columns="given").to_csv(out / "rfc_measured_vs_modelled.csv", index=False)
+    write_text(out / "fit_report.txt", result.report() + "\n", force=True)
+    _csv(result.residuals().drop(columns="given"), out / "rfc_measured_vs_modelled.csv")
 
     step("predicting each configuration from a fit that never saw it (one fit per configuration)")
     cv = cross_validate(table, free=result.free)
-    cv.drop(columns="given").to_csv(out / "cross_validation.csv", index=False)
+    _csv(cv.drop(columns="given"), out / "cross_validation.csv")
     genuine = cv[cv["lost"] == ""]
     step("fitting the other published machines")
     machines = other_machines(result)
-    machines.to_csv(out / "other_machines.csv", index=False)
+    _csv(machines, out / "other_machines.csv")
 
     step("drawing the figures")
     figures = {
@@ -263,7 +282,7 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         "fig_cross_validation.png": figure_cross_validation(cv),
     }
     for name, figure in figures.items():
-        figure.savefig(out / name, dpi=120, bbox_inches="tight")
+        save_figure(figure, out / name, force=True, dpi=120, bbox_inches="tight")  # atomic: never half a PNG
         plt.close(figure)
 
     held = np.abs(genuine["relative_error"])
@@ -292,7 +311,8 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         "## Files",
         "",
     ] + [f"- `{name}`: {what}" for name, what in OUTPUTS.items()]
-    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(out / "summary.md", "\n".join(lines) + "\n", force=True)
+    (out / MARKER).unlink(missing_ok=True)
     step(f"done: {len(OUTPUTS)} files in {out}")
     return out
 

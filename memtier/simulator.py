@@ -69,7 +69,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import baselines, lists, policies
+from . import baselines, lists, pagespace, policies
 from .mechanisms import Mechanism, as_mechanism
 from .sim_result import SimulationResult
 from .workloads import _positive_int, check_trace
@@ -314,6 +314,10 @@ def simulate(
     Returns
     -------
     SimulationResult
+        A trace whose page numbers are sparse (more pages in their range than accesses) is
+        renumbered densely in first-touch order (:mod:`memtier.pagespace`); then
+        ``result.page_numbers[i]`` is the trace's page number of page ``i`` (``final_node[i]``);
+        otherwise ``page_numbers`` is None.
     """
     policy = _policy_name(policy)
     code = ALL_POLICIES[policy]
@@ -357,6 +361,7 @@ def simulate(
     low, high = _page_range(trace, chunk_accesses)
     if low < 0:
         raise ValueError(f"trace holds a negative page number ({low}); page numbers start at 0")
+    trace, n_pages, high, page_numbers = pagespace.prepare(trace, low, high, n_pages, chunk_accesses)  # sparse
     if n_pages is None:
         n_pages = high + 1
     elif high >= n_pages:
@@ -380,6 +385,11 @@ def simulate(
     if code not in (lists.ACTIVE_SHRINK, lists.REACTIVE_ORACLE):  # their moves are charged per batch
         call_pages = mechanism.batch_pages
     single_thread_base = code == lists.ACTIVE_SHRINK and "mt-base-pages" not in chosen_variants
+    # a period in seconds holds at least this many accesses (all of them slow)
+    shortest = period or max(1, int(period_s * 1e9 / max(fast_access_ns, slow_access_ns)))
+    pagespace.check_run(n_pages, n_accesses, fast_capacity=fast_capacity, slow_capacity=slow_capacity,
+                        period=shortest, chunk=chunk_accesses, batch_pages=max(call_pages, mechanism.batch_pages),
+                        max_migrate_pages=max_migrate_pages, trace_itemsize=trace.dtype.itemsize)
     migrate_cost, exchange_cost = _cost_arrays(mechanism, _cost_params(fit),
                                                max(call_pages, mechanism.batch_pages), single_thread_base)
     exchange = mechanism.exchange and (huge or "exchange-base-pages" in chosen_variants)
@@ -446,6 +456,7 @@ def simulate(
     # the kernels' final state and inputs, for the tests' invariant checks and the twin
     storage.update(migrate_cost=migrate_cost, exchange_cost=exchange_cost, config=config, fconfig=fconfig)
     result._storage = storage
+    result.page_numbers = page_numbers  # pagespace: trace page of each dense page (None: not renumbered)
     return result
 
 

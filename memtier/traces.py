@@ -45,6 +45,7 @@ import numpy as np
 from ._lackey import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser,
                       parse_file)
 from .measurements import format_page_size, parse_page_size
+from .outputs import check_output, commit, discard, temporary_beside, write_text
 from .workloads import writes_path
 
 INSTALL_HINT = "install it with 'apt-get install valgrind' or 'conda install -c conda-forge valgrind'"
@@ -91,19 +92,24 @@ def sidecar_path(path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def _check_outputs(path, force):
-    """Refuse to overwrite an existing trace or sidecar unless ``force``; return both paths."""
+def check_trace_outputs(path, force, inputs=()):
+    """Check, before any work, that a trace and its sidecar can be written; return both paths.
+
+    Refuses an existing file unless ``force``, a missing folder, and (even with ``force``) a
+    trace or sidecar that is one of ``inputs``: ``trace convert out.json --out out.npy`` would
+    otherwise write the sidecar ``out.json`` over the log it reads.
+    """
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"trace file {path} must end in .npy (it is saved with numpy's np.save layout)")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"folder {path.parent} does not exist; create it first")
     side = sidecar_path(path)
-    if not force:
-        for existing in (path, side, writes_path(path)):
-            if existing.exists():
-                raise FileExistsError(f"{existing} exists; pass force=True (--force) to overwrite it")
+    check_output(path, force=force, inputs=inputs, what="trace file")
+    check_output(side, force=force, inputs=inputs, what=f"the trace's sidecar (beside {path.name})")
+    check_output(writes_path(path), force=force, inputs=inputs, what="the trace's write flags")
     return path, side
+
+
+_check_outputs = check_trace_outputs
 
 
 class _NpyAppender:
@@ -111,7 +117,8 @@ class _NpyAppender:
 
     The header is written with room to spare and rewritten with the final shape on
     :meth:`close`, so a trace of any length is written in constant memory.  The file appears
-    under its name only when complete (written to a temporary name, then renamed).
+    under its name only when complete (written under a unique temporary name, then renamed:
+    :mod:`memtier.outputs`).
     """
 
     HEADER_BYTES = 128
@@ -119,8 +126,7 @@ class _NpyAppender:
     def __init__(self, path, descr="<i4"):
         self.path = Path(path)
         self.descr = descr
-        self.temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        self.file = open(self.temporary, "wb")
+        self.file, self.temporary = temporary_beside(self.path)
         self.length = 0
         self.file.write(self._header(0))
 
@@ -137,23 +143,16 @@ class _NpyAppender:
         self.file.seek(0)
         self.file.write(self._header(self.length))
         self.file.close()
-        if self.path.exists() and not force:
-            self.abort()
-            raise FileExistsError(f"{self.path} appeared while the trace was written; not overwritten")
-        os.replace(self.temporary, self.path)
+        commit(self.temporary, self.path, force)
 
     def abort(self):
         self.file.close()
-        self.temporary.unlink(missing_ok=True)
+        discard(self.temporary)
 
 
-def _write_sidecar(path, info, force):
-    side = sidecar_path(path)
-    if side.exists() and not force:
-        raise FileExistsError(f"{side} exists; pass force=True (--force) to overwrite it")
-    temporary = side.with_name(f".{side.name}.{os.getpid()}.partial")
-    temporary.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(temporary, side)
+def _write_sidecar(path, info, force, inputs=()):
+    write_text(sidecar_path(path), json.dumps(info, indent=2) + "\n", force=force, inputs=inputs,
+               what="the trace's sidecar")
 
 
 def _describe(info, page_size, source):
@@ -172,7 +171,7 @@ def _describe(info, page_size, source):
     return described
 
 
-def write_trace(trace: Trace, path, force: bool = False) -> Path:
+def write_trace(trace: Trace, path, force: bool = False, inputs=()) -> Path:
     """Save ``trace.pages`` as an int32 ``.npy`` file and ``trace.info`` as its JSON sidecar.
 
     Raises
@@ -182,7 +181,7 @@ def write_trace(trace: Trace, path, force: bool = False) -> Path:
     ValueError
         If the pages are not dense page numbers ``0 .. n - 1`` fitting in int32.
     """
-    path, _ = _check_outputs(path, force)
+    path, _ = check_trace_outputs(path, force, inputs)
     pages = np.asarray(trace.pages)
     if pages.ndim != 1 or not np.issubdtype(pages.dtype, np.integer):
         raise ValueError(f"trace pages must be a 1-D integer array, got {pages.dtype} of shape {pages.shape}")
@@ -206,7 +205,7 @@ def write_trace(trace: Trace, path, force: bool = False) -> Path:
         _write_flags(path, writes, force)
         info["writes_file"] = writes_path(path).name
     distinct = int(pages.max()) + 1 if pages.size else 0
-    _write_sidecar(path, dict(info, accesses=int(pages.size), distinct_pages=distinct), force)
+    _write_sidecar(path, dict(info, accesses=int(pages.size), distinct_pages=distinct), force, inputs)
     return path
 
 
@@ -227,9 +226,17 @@ def _write_flags(path, writes, force):
 def read_trace(path) -> Trace:
     """Read a trace saved by memtier (``.npy`` plus its JSON sidecar, if present)."""
     path = Path(path)
-    pages = np.load(path, allow_pickle=False)
+    if not path.is_file():
+        raise FileNotFoundError(f"trace file {path} does not exist or is not a file")
+    try:
+        pages = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as error:
+        raise ValueError(f"{path} is not a numpy .npy trace ({error or 'the file is empty'})") from None
     side = sidecar_path(path)
-    info = json.loads(side.read_text()) if side.exists() else {}
+    try:
+        info = json.loads(side.read_text()) if side.exists() else {}
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ValueError(f"{side}, the sidecar of {path}, is not valid JSON; move it away or repair it") from None
     flags_path = writes_path(path)
     writes = np.load(flags_path, allow_pickle=False).astype(bool) if flags_path.exists() else None
     return Trace(pages=pages, info=info, writes=writes)
@@ -360,7 +367,7 @@ def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: 
     log = Path(log)
     if not log.is_file():
         raise FileNotFoundError(f"lackey log {log} does not exist or is not a file")
-    out, _ = _check_outputs(out, force)
+    out, _ = check_trace_outputs(out, force, inputs=[log])
     writer = _NpyAppender(out)
     flag_writer = _NpyAppender(writes_path(out), descr="|u1")
     try:
@@ -375,7 +382,7 @@ def convert_lackey(log, out, page_size="4K", instructions: bool = False, force: 
         writer.abort()
         flag_writer.abort()
         raise
-    _write_sidecar(out, info, force)
+    _write_sidecar(out, info, force, inputs=[log])
     return info
 
 
@@ -430,7 +437,7 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
         raise FileNotFoundError(f"program {program[0]!r} not found, or not executable (give a path or a "
                                 "command on PATH)")
     if out is not None:
-        out, _ = _check_outputs(out, force)
+        out, _ = check_trace_outputs(out, force)
     version = subprocess.run([valgrind, "--version"], capture_output=True, text=True).stdout.strip()
     read_end, write_end = os.pipe()
     pieces, write_pieces = [], []

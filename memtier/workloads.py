@@ -79,6 +79,7 @@ def uniform(n_pages: int, n_accesses: int, *, seed: int = 0) -> np.ndarray:
     """
     n_pages = _positive_int(n_pages, "n_pages")
     n_accesses = _positive_int(n_accesses, "n_accesses")
+    check_generator_memory("uniform", n_pages, n_accesses)
     rng = np.random.default_rng(seed)
     trace = np.empty(n_accesses, dtype=_page_dtype(n_pages))
     for start, stop in _blocks(n_accesses):
@@ -107,6 +108,7 @@ def zipf(n_pages: int, n_accesses: int, *, alpha: float = 1.0, seed: int = 0) ->
     alpha = float(alpha)
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+    check_generator_memory("zipf", n_pages, n_accesses)
     rng = np.random.default_rng(seed)
     weights = np.arange(1, n_pages + 1, dtype=np.float64) ** -alpha
     cdf = np.cumsum(weights)
@@ -154,6 +156,7 @@ def hot_set(
     phases = _positive_int(phases, "phases")
     if phases > n_accesses:
         raise ValueError(f"phases ({phases}) cannot exceed n_accesses ({n_accesses})")
+    check_generator_memory("hot_set", n_pages, n_accesses)
     rng = np.random.default_rng(seed)
     n_hot = max(1, int(round(hot_fraction * n_pages)))
     dtype = _page_dtype(n_pages)
@@ -182,6 +185,7 @@ def scan(n_pages: int, n_accesses: int, *, start: int = 0) -> np.ndarray:
     start = _positive_int(start, "start", minimum=0)
     if start >= n_pages:
         raise ValueError(f"start ({start}) must be a page number below n_pages ({n_pages})")
+    check_generator_memory("scan", n_pages, n_accesses)
     dtype = _page_dtype(n_pages)
     trace = np.empty(n_accesses, dtype=dtype)
     for block_start, block_stop in _blocks(n_accesses):
@@ -214,7 +218,14 @@ def mix(*traces, seed: int = 0) -> np.ndarray:
     if not traces:
         raise ValueError("mix needs at least one trace, e.g. mix(zipf(...), scan(...))")
     parts = [check_trace(trace, name=f"trace {j}") for j, trace in enumerate(traces)]
+    for j, part in enumerate(parts):
+        if int(part.min()) < 0:
+            raise ValueError(f"trace {j} holds a negative page number ({int(part.min())}); page numbers start at 0")
     sizes = [int(part.max()) + 1 for part in parts]
+    total_length = sum(len(p) for p in parts)
+    from .limits import check_memory
+
+    check_memory(total_length * (4 + 8 + 8 + 8), f"mixing {len(parts)} traces of {total_length:,} accesses")
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     total_pages = int(sum(sizes))
     rng = np.random.default_rng(seed)
@@ -271,16 +282,15 @@ def check_trace(trace, *, name: str = "trace") -> np.ndarray:
 
 
 def save_trace(trace, path, *, force: bool = False) -> Path:
-    """Write a trace to a ``.npy`` file (refusing to overwrite unless ``force``)."""
+    """Write a trace to a ``.npy`` file atomically (refusing to overwrite unless ``force``)."""
+    from .outputs import atomic_write
+
     trace = check_trace(trace)
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"{path}: a trace file must end in .npy")
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass force=True (or --force) to overwrite it")
-    temporary = path.with_name(path.name + ".tmp.npy")
-    np.save(temporary, trace)
-    os.replace(temporary, path)
+    with atomic_write(path, force=force, binary=True) as handle:
+        np.save(handle, trace)
     return path
 
 
@@ -289,11 +299,46 @@ def load_trace(path) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trace file {path} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"trace file {path} is a folder; give a .npy file")
     try:
         trace = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
-        raise ValueError(f"{path} is not a numpy .npy array file ({error})") from None
+    except EOFError:
+        raise ValueError(f"{path} is empty, not a numpy .npy trace; save one with memtier.workloads.save_trace "
+                         "or memtier trace convert") from None
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{path} is not a numpy .npy array file ({' '.join(str(error).split())})") from None
+    if not isinstance(trace, np.ndarray):
+        raise ValueError(f"{path} is not a numpy .npy array file (an .npz archive?)")
     return check_trace(trace, name=str(path))
+
+
+#: Bytes per page and per access each generator allocates (the trace, random numbers and
+#: index temporaries of one block of :data:`_BLOCK` accesses, the per-page tables of zipf and
+#: hot_set), for :func:`check_generator_memory`.
+_GENERATOR_BYTES = {
+    "uniform": (0, 8),
+    "zipf": (8 + 8 + 8 + 8, 8),       # weights, cdf, permutation (int64, then cast)
+    "hot_set": (8 + 8, 8),            # rng.choice's permutation of all pages
+    "scan": (0, 8),
+}
+
+
+def check_generator_memory(name: str, n_pages: int, n_accesses: int, words=None) -> None:
+    """Refuse, before allocating, a generated trace that would not fit in memory.
+
+    ``words`` renames the arguments in the message (the command line passes
+    ``{"n_pages": "--pages", "n_accesses": "--accesses"}``).
+    """
+    from .limits import check_memory
+
+    words = words or {}
+    per_page, per_access = _GENERATOR_BYTES.get(name, (8, 8))
+    block = min(int(n_accesses), _BLOCK) * 32
+    needed = int(n_pages) * per_page + int(n_accesses) * per_access + block
+    check_memory(needed, f"{name} with {words.get('n_pages', 'n_pages')} {int(n_pages):,} and "
+                 f"{words.get('n_accesses', 'n_accesses')} {int(n_accesses):,}",
+                 f"use fewer {words.get('n_pages', 'n_pages')} or {words.get('n_accesses', 'n_accesses')}")
 
 
 #: Generators the command line and the notebooks can name.
