@@ -7,8 +7,8 @@ Every file memtier writes goes through :func:`atomic_write` (or :func:`write_tex
    be a folder, an existing file is kept unless ``force``, and an output is never one of the
    command's inputs (not even with ``force``: ``--force`` allows replacing an earlier
    result, never destroying what the command reads).
-2. The content is written to a temporary file created exclusively (``O_EXCL``, by
-   :func:`tempfile.mkstemp`) under a unique name in the destination's folder, so no file of
+2. The content is written to a temporary file created exclusively (``O_EXCL``, a
+   random name chosen before the file is created) under a unique name in the destination's folder, so no file of
    the user's (``out.csv.tmp``, ``.out.csv.partial``) can ever be written over or renamed away.
 3. The temporary file is flushed and ``fsync``-ed, then renamed onto the final name in one
    step (``rename(2)`` is atomic within a file system), and the folder is ``fsync``-ed.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -98,8 +98,30 @@ def temporary_beside(path, binary: bool = True):
     For writers that cannot use :func:`atomic_write` as a ``with`` block.
     """
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    return os.fdopen(descriptor, "wb" if binary else "w"), temporary
+    names = []
+    try:
+        descriptor = _create_exclusive(path, names)
+    except BaseException:
+        if names:
+            discard(names[0])
+        raise
+    return os.fdopen(descriptor, "wb" if binary else "w"), names[0]
+
+
+def _create_exclusive(path: Path, names: list) -> int:
+    """Create a new file under a unique name beside ``path``; return its descriptor.
+
+    The name is put in ``names`` *before* the file is created (``tempfile.mkstemp`` would only
+    return it afterwards), so that a Ctrl-C arriving just after the creation still lets the
+    caller remove the file; a name that is already taken is never put there."""
+    for _ in range(100):
+        name = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(6)}.partial")
+        names[:] = [name]
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            names.clear()
+    raise FileExistsError(f"no unused temporary name beside {path} after 100 tries")
 
 
 def commit(temporary, path, force: bool = False) -> None:
@@ -147,9 +169,10 @@ def atomic_write(path, *, force: bool = False, binary: bool = False, inputs=(), 
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     path = check_output(path, force=force, inputs=inputs, what=what)
-    temporary = None
+    names = []
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        descriptor = _create_exclusive(path, names)
+        temporary = names[0]
         mode = "wb" if binary else "w"
         with os.fdopen(descriptor, mode, **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
             yield handle
@@ -158,9 +181,8 @@ def atomic_write(path, *, force: bool = False, binary: bool = False, inputs=(), 
         _commit(temporary, path, force)
         _fsync_folder(path.parent)
     except BaseException:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        if names:
+            discard(names[0])
         raise
 
 
