@@ -20,26 +20,24 @@ MAX_WORKERS = 8192
 MAX_CALL_BYTES = 1 << 52
 
 
-def _meminfo_available() -> int | None:
+def _proc_kib(path: str, field: str) -> int | None:
+    """Bytes of a ``field: N kB`` line of a /proc file, or None where it cannot be read."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
+        with open(path, encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
 
 
+def _meminfo_available() -> int | None:
+    return _proc_kib("/proc/meminfo", "MemAvailable")
+
+
 def _mapped_bytes() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return _proc_kib("/proc/self/status", "VmSize") or 0
 
 
 def available_memory() -> int:
