@@ -5,7 +5,10 @@ their defaults and sources (``PARAMETERS``), and a docstring that cites what it 
 
 - :mod:`memtier.policies.numa_balancing`: ``numa-balancing`` (Linux memory tiering,
   ``numa_balancing=2``, 5.18-6.1) and its ``tpp`` variant (Meta's TPP, ASPLOS'23);
-- :mod:`memtier.policies.hemem`: ``hemem`` (HeMem, SOSP'21).
+- :mod:`memtier.policies.hemem`: ``hemem`` (HeMem, SOSP'21);
+- :mod:`memtier.policies.memtis`: ``memtis`` (MEMTIS, SOSP'23);
+- :mod:`memtier.policies.bit_history`: ``bit-history`` (accessed-bit histories: kstaled,
+  AutoTiering, ATC'21).
 
 :mod:`memtier.policies._driver` owns what they share: placing pages, serving accesses on
 the simulated clock, moving pages and charging the moves through the fitted cost model,
@@ -20,10 +23,10 @@ import math
 
 import numpy as np
 
-from . import _driver, hemem, numa_balancing
+from . import _driver, bit_history, hemem, memtis, numa_balancing
 
 #: Policy name -> its module.
-MODULES = {name: module for module in (numa_balancing, hemem) for name in module.NAMES}
+MODULES = {name: module for module in (numa_balancing, hemem, memtis, bit_history) for name in module.NAMES}
 #: Codes after memtier.lists' (0-6), for memtier.simulator.POLICIES.
 CODES = {name: 100 + i for i, name in enumerate(MODULES)}
 
