@@ -507,7 +507,9 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
         reactive_hits += counts[top[j]]
     k, threshold, ties = _hot_threshold(config[K_FAST_CAPACITY], counts, touched, n_touched, histogram)
     policy = config[K_POLICY]
-    deciding = policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
+    # the classifier policies of memtier.policies (codes from 100) mark their moves too
+    deciding = (policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
+                or policy >= 100)
     worth_min = fconfig[F_WORTH_MIN]
     top_fast = 0
     static_hits = 0
