@@ -352,3 +352,309 @@ class NaiveHeMem(_Base):
                 self.policy_pass()
                 self.next_pass = self.now + self.interval
         return self.record.rows
+
+
+def _get_idx(num):
+    """MEMTIS's ``get_idx``: floor(log2(num + 1)), at most 15."""
+    return min((num + 1).bit_length() - 1, 15)
+
+
+class NaiveMemtis(_Base):
+    """memtis (memtier.policies.memtis).  LRU lists are Python lists, oldest (tail) first."""
+
+    FAST_ACTIVE, FAST_INACTIVE, SLOW_ACTIVE, SLOW_INACTIVE = range(4)
+
+    def __init__(self, p, fast_capacity, slow_capacity, **common):
+        super().__init__(fast_capacity, slow_capacity, **common)
+        (load, store, thres_hot, self.cooling_period, self.adaptation_period, self.cool_alloc, self.promo_ns,
+         self.demo_ns, self.nowarm, self.demo_wm, self.promo_wm, self.direct_extra, self.increment,
+         self.sample_ns) = p
+        self.thres_hot = int(thres_hot)
+        self.demo_wm, self.promo_wm, self.direct_extra = int(self.demo_wm), int(self.promo_wm), int(self.direct_extra)
+        self.cool_alloc = int(self.cool_alloc)
+        self.periods = [int(load), int(load), int(store)]  # slow loads, fast loads, stores
+        self.left = list(self.periods)
+        self.lists = [[], [], [], []]  # node * 2 + inactive
+        self.total, self.page_clock = {}, {}
+        self.hg = [0] * 16
+        self.clock = self.nr_sampled = self.nr_alloc = 0
+        self.active_t = self.warm_t = self.thres_hot
+        self.cooled = False
+        self.need_cool, self.need_adj = [False, False], [False, False]
+        self.need_demotion = False
+        self.next_demotion, self.next_promotion = self.demo_ns, self.promo_ns
+
+    def where(self, page):
+        return next(i for i, pages in enumerate(self.lists) if page in pages)
+
+    def to_list(self, page, lst):
+        if self.where(page) != lst:
+            self.lists[self.where(page)].remove(page)
+            self.lists[lst].append(page)
+
+    def idx(self, page):
+        return _get_idx(self.total[page])
+
+    def sample(self, page):
+        if self.clock > self.page_clock[page]:
+            self.total[page] >>= min(self.clock - self.page_clock[page], 63)
+            self.hg[self.idx(page)] += 1
+        self.page_clock[page] = self.clock
+        prev = self.idx(page)
+        self.total[page] += int(self.increment)
+        cur = self.idx(page)
+        if prev != cur:
+            if self.hg[prev] > 0:
+                self.hg[prev] -= 1
+            self.hg[cur] += 1
+        node = self.node[page]
+        if cur >= self.active_t:
+            self.to_list(page, 2 * node)
+        elif self.where(page) == 2 * node:
+            self.to_list(page, 2 * node + 1)
+        self.nr_sampled += 1
+        usage = len(self.node)
+        cooling = self.nr_sampled % int(self.cooling_period) == 0
+        if not cooling and self.nr_alloc + self.cool_alloc <= usage:
+            self.nr_alloc = usage
+            cooling = True
+        if cooling:
+            self.clock += 1
+            if not any(self.need_cool):
+                self.hg = [0] * 16
+                self.cooled = True
+                self.need_cool = [True, True]
+        elif self.nr_sampled % int(self.adaptation_period) == 0:
+            self.adjust_threshold()
+
+    def adjust_threshold(self):
+        room = self.capacity - self.promo_wm
+        nr_active, idx_hot = 0, 15
+        while idx_hot >= 0 and nr_active + self.hg[idx_hot] <= room:
+            nr_active += self.hg[idx_hot]
+            idx_hot -= 1
+        if idx_hot != 15:
+            idx_hot += 1
+        need_warm = nr_active < room * 75 // 100
+        idx_hot = max(idx_hot, self.thres_hot)
+        if self.cooled:
+            if idx_hot < self.active_t and self.active_t > 1:
+                self.active_t -= 1
+            self.cooled = False
+            self.need_adj = [True, True]
+        elif idx_hot > self.active_t:
+            self.active_t = idx_hot
+            self.need_adj = [True, True]
+        self.warm_t = self.active_t - 1 if (not self.nowarm and need_warm) else self.active_t
+
+    @staticmethod
+    def scan_limit(count):
+        return count if count < 8 else min(count, 12 * (count >> 3))
+
+    def lists_work(self, node):
+        if self.need_cool[node]:
+            for lst in (2 * node, 2 * node + 1):
+                for page in self.lists[lst][:self.scan_limit(len(self.lists[lst]))]:
+                    if self.clock > self.page_clock[page]:
+                        self.total[page] >>= min(self.clock - self.page_clock[page], 63)
+                        self.hg[self.idx(page)] += 1
+                        self.page_clock[page] = self.clock
+                        self.to_list(page, 2 * node + (0 if self.idx(page) >= self.active_t - 1 else 1))
+            self.need_cool[node] = False
+        elif self.need_adj[node]:
+            done = True
+            for lst in (2 * node, 2 * node + 1):
+                limit = self.scan_limit(len(self.lists[lst]))
+                done = done and limit >= len(self.lists[lst])
+                for page in self.lists[lst][:limit]:
+                    self.to_list(page, 2 * node + (0 if self.idx(page) >= self.active_t else 1))
+            if done:
+                self.need_adj[node] = False
+
+    def demote_batch(self, scan, lst):
+        taken = self.lists[lst][:scan]
+        del self.lists[lst][:scan]
+        demoted = 0
+        for page in taken:
+            if self.idx(page) < self.warm_t and self.slow_used < self.slow_capacity:
+                self.move(page, False)
+                self.lists[self.SLOW_ACTIVE if lst == self.FAST_ACTIVE else self.SLOW_INACTIVE].append(page)
+                demoted += 1
+            else:
+                self.lists[lst].append(page)
+        if demoted:
+            self.migration(_calls_cost(demoted, self.batch, self.cost))
+        return demoted
+
+    def demotion_pass(self):
+        self.lists_work(0)
+        cap, used, promo_wm = self.capacity, self.fast_used, self.promo_wm
+        direct = self.need_demotion
+        exceeded = 0
+        if direct and used + promo_wm > cap:
+            exceeded = (promo_wm - (cap - used) if used < cap else used + promo_wm - cap) + self.direct_extra
+        else:
+            waiting = len(self.lists[self.SLOW_ACTIVE])
+            if waiting:
+                if used + waiting + promo_wm > cap:
+                    exceeded = used + waiting + promo_wm - cap
+            elif used + self.demo_wm > cap:
+                exceeded = used + promo_wm - cap
+        if exceeded > 0:
+            shrink_active = exceeded > len(self.lists[self.FAST_INACTIVE]) and direct
+            reclaimed = 0
+            for priority in range(12, 0, -1):
+                to_reclaim, got = exceeded - reclaimed, 0
+                for lst in ([self.FAST_INACTIVE, self.FAST_ACTIVE] if shrink_active else [self.FAST_INACTIVE]):
+                    nr_to_scan = len(self.lists[lst]) >> priority
+                    if nr_to_scan < to_reclaim:
+                        nr_to_scan = to_reclaim * 11 // 10
+                    while nr_to_scan > 0:
+                        scan = min(nr_to_scan, SWAP_CLUSTER_MAX)
+                        got += self.demote_batch(scan, lst)
+                        nr_to_scan -= scan
+                        if got >= to_reclaim:
+                            break
+                    if got >= to_reclaim:
+                        break
+                reclaimed += got
+                if reclaimed >= exceeded:
+                    break
+            if not self.nowarm:
+                waiting = min(len(self.lists[self.SLOW_ACTIVE]), exceeded)
+                if waiting and reclaimed < waiting:
+                    self.warm_t = self.active_t
+        if self.fast_used + self.demo_wm < cap:
+            self.need_demotion = False
+
+    def promotion_pass(self):
+        self.lists_work(1)
+        candidates = self.lists[self.SLOW_ACTIVE]
+        room = self.capacity - self.promo_wm - self.fast_used
+        if not candidates or room <= 0:
+            return
+        n = min(room, len(candidates))
+        promoted = 0
+        for priority in range(12, 0, -1):
+            moved = 0
+            for _ in range(n >> priority):
+                if not candidates or self.fast_used >= self.capacity:
+                    break
+                page = candidates.pop(0)
+                self.move(page, True)
+                self.lists[self.FAST_ACTIVE].append(page)
+                moved += 1
+            if moved:
+                self.migration(_calls_cost(moved, self.batch, self.cost))
+            promoted += moved
+            if promoted >= n:
+                break
+
+    def run(self, trace, writes=None):
+        for j, page in enumerate(trace):
+            page = int(page)
+            self.row = self.record.new()
+            if page not in self.node:
+                used = self.fast_used
+                fast = used + 1 < self.capacity or (self.slow_used >= self.slow_capacity and used < self.capacity)
+                wake = not fast or self.capacity <= used + self.demo_wm
+                self.node[page] = 0 if fast else 1
+                self.total[page] = 1 << (self.active_t + 1)
+                self.page_clock[page] = self.clock + 1
+                self.lists[self.FAST_INACTIVE if fast else self.SLOW_INACTIVE].append(page)
+                if wake and not self.need_demotion:
+                    self.need_demotion = True
+                    self.demotion_pass()
+                    self.next_demotion = self.now + self.demo_ns
+                elif wake:
+                    self.need_demotion = True
+            self.serve(page)
+            event = 2 if writes is not None and writes[j] else (1 if self.node[page] == 0 else 0)
+            self.left[event] -= 1
+            if self.left[event] == 0:
+                self.left[event] = self.periods[event]
+                self.overhead(self.sample_ns, 1)
+                self.sample(page)
+            if self.now >= self.next_demotion:
+                self.demotion_pass()
+                self.next_demotion = self.now + self.demo_ns
+            if self.now >= self.next_promotion:
+                self.promotion_pass()
+                self.next_promotion = self.now + self.promo_ns
+        return self.record.rows
+
+
+class NaiveBitHistory(_Base):
+    """bit-history (memtier.policies.bit_history)."""
+
+    def __init__(self, p, fast_capacity, slow_capacity, **common):
+        super().__init__(fast_capacity, slow_capacity, **common)
+        bits, self.period_ns, hot, cold, rank, self.pte_ns = p
+        self.bits, self.hot, self.cold, self.rank = int(bits), int(hot), int(cold), bool(rank)
+        self.history = {}
+        self.accessed = set()
+        self.next_scan = self.period_ns
+
+    def score(self, page):
+        return bin(self.history[page]).count("1")
+
+    def key(self, page):
+        return 2 * self.score(page) + (self.history[page] & 1)
+
+    def move(self, page, to_fast):
+        super().move(page, to_fast)
+        self.accessed.discard(page)
+
+    def scan(self):
+        mask = (1 << self.bits) - 1
+        for page in self.node:
+            self.history[page] = ((self.history[page] << 1) | (page in self.accessed)) & mask
+        self.accessed.clear()
+        self.overhead(len(self.node) * self.pte_ns, len(self.node))
+        fast = sorted((p for p, n in self.node.items() if n == 0), key=lambda p: (self.key(p), p))
+        slow = sorted((p for p, n in self.node.items() if n == 1), key=lambda p: (-self.key(p), p))
+        demoted = promoted = 0
+        if not self.rank:
+            for page in fast:
+                if self.score(page) > self.cold or self.slow_used >= self.slow_capacity:
+                    break
+                self.move(page, False)
+                demoted += 1
+            for page in slow:
+                if self.score(page) < self.hot or self.fast_used >= self.capacity:
+                    break
+                self.move(page, True)
+                promoted += 1
+        else:
+            s = 0
+            while s < len(slow) and self.score(slow[s]) >= 1 and self.fast_used < self.capacity:
+                self.move(slow[s], True)
+                promoted += 1
+                s += 1
+            f = 0
+            while s < len(slow) and f < len(fast) and self.score(slow[s]) > self.score(fast[f]):
+                self.move(fast[f], False)
+                self.move(slow[s], True)
+                demoted += 1
+                promoted += 1
+                s += 1
+                f += 1
+        if demoted:
+            self.migration(_calls_cost(demoted, self.batch, self.cost))
+        if promoted:
+            self.migration(_calls_cost(promoted, self.batch, self.cost))
+
+    def run(self, trace):
+        for page in trace:
+            page = int(page)
+            self.row = self.record.new()
+            if page not in self.node:
+                fast = self.fast_used < self.capacity or self.slow_used >= self.slow_capacity
+                self.node[page] = 0 if fast else 1
+                self.history[page] = (1 << self.bits) - 1
+            self.serve(page)
+            self.accessed.add(page)
+            if self.now >= self.next_scan:
+                self.scan()
+                self.next_scan = self.now + self.period_ns
+        return self.record.rows

@@ -14,7 +14,7 @@ from memtier.mechanisms import Mechanism
 from memtier.policies import hemem, numa_balancing
 from memtier.policies._driver import FS_NOW_NS
 
-from naive_policies import NaiveHeMem, NaiveNumaBalancing
+from naive_policies import NaiveBitHistory, NaiveHeMem, NaiveMemtis, NaiveNumaBalancing
 
 NEW_POLICIES = list(policies.MODULES)
 FAST = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -25,6 +25,10 @@ QUICK = {
     "tpp": dict(scan_delay_ms=0.02, scan_size_mb=0.05),
     "hemem": dict(sample_period=3, hot_read_threshold=2, hot_write_threshold=1, cooling_threshold=3,
                   kswapd_interval_us=20, migrate_rate_mb=0.02, cooling_pages=3),
+    "memtis": dict(sample_period=3, inst_sample_period=2, cooling_period=40, adaptation_period=7,
+                   thres_cooling_alloc_mb=0.1, promotion_period_ms=0.02, demotion_period_ms=0.03,
+                   demotion_watermark_min_mb=0, promotion_watermark_min_mb=0),
+    "bit-history": dict(scan_period_ms=0.01, history_bits=4, theta_hot=2, theta_cold=0),
 }
 
 
@@ -55,6 +59,12 @@ def twin(policy, case, params, quick):
     if policy == "hemem":
         model = NaiveHeMem(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
         rows = model.run(case["trace"], case["writes"])
+    elif policy == "memtis":
+        model = NaiveMemtis(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
+        rows = model.run(case["trace"], case["writes"])
+    elif policy == "bit-history":
+        model = NaiveBitHistory(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
+        rows = model.run(case["trace"])
     else:
         model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
                                    mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)
@@ -72,7 +82,7 @@ def run(policy, case, params, quick):
 @given(case=cases())
 def test_kernel_agrees_with_its_twin(policy, case, params):
     quick = policies.check_params(policy, QUICK[policy])
-    if policy != "hemem":
+    if policy in ("numa-balancing", "tpp"):
         quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"])
     result = run(policy, case, params, quick)
     rows, model = twin(policy, case, params, quick)
