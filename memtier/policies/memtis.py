@@ -409,6 +409,79 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
 
 
 @njit
+def _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt,
+                 pending, total, on_list, newer, older, ends, batch, pstate):
+    """``demote_node``'s loop over the priorities (``demote_lruvec``): the pages demoted."""
+    reclaimed = 0
+    priority = DEF_PRIORITY
+    while priority > 0:
+        to_reclaim = exceeded - reclaimed
+        got = 0  # demote_lruvec: the inactive list, then (shrink_active) the active one
+        for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
+            if lst == FAST_ACTIVE_L and not shrink_active:
+                continue
+            nr_to_scan = ends[lst, 2] >> priority
+            if nr_to_scan < to_reclaim:
+                nr_to_scan = to_reclaim * 11 // 10  # "because warm pages are not demoted"
+            while nr_to_scan > 0:
+                scan = min(nr_to_scan, SWAP_CLUSTER_MAX)
+                got += _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt,
+                                     pending, total, on_list, newer, older, ends, batch, pstate)
+                nr_to_scan -= scan
+                if got >= to_reclaim:
+                    break
+            if got >= to_reclaim:
+                break
+        reclaimed += got
+        if reclaimed >= exceeded:
+            break
+        priority -= 1
+    return reclaimed
+
+
+@njit
+def _none_demotable(shrink_active, total, newer, ends, pstate):
+    """True when no page the demotion scan would reach is under the warm threshold."""
+    for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
+        if lst == FAST_ACTIVE_L and not shrink_active:
+            continue
+        page = ends[lst, 1]
+        while page != NONE:
+            if _get_idx(total[page]) < pstate[PS_WARM_T]:
+                return False
+            page = newer[page]
+    return True
+
+
+@njit
+def _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends):
+    """What ``_demote_node`` does when it demotes nothing, in one step per list: each batch
+    of ``scan`` pages taken from the tail and put back at the head rotates the list by
+    ``scan`` (by nothing when it takes the whole list)."""
+    for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
+        if lst == FAST_ACTIVE_L and not shrink_active:
+            continue
+        size = ends[lst, 2]
+        if size == 0:
+            continue
+        rotation = 0
+        for priority in range(DEF_PRIORITY, 0, -1):
+            nr_to_scan = size >> priority
+            if nr_to_scan < exceeded:
+                nr_to_scan = exceeded * 11 // 10
+            full = nr_to_scan // SWAP_CLUSTER_MAX
+            if SWAP_CLUSTER_MAX < size:
+                rotation += full * SWAP_CLUSTER_MAX
+            last = nr_to_scan - full * SWAP_CLUSTER_MAX
+            if 0 < last < size:
+                rotation += last
+        for _ in range(rotation % size):
+            page = ends[lst, 1]
+            _remove(page, on_list, newer, older, ends)
+            _enqueue(lst, page, on_list, newer, older, ends)
+
+
+@njit
 def _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
                    page_clock, on_list, newer, older, ends, hg, batch, pstate):
     """One pass of the fast node's ``kmigraterd_demotion``."""
@@ -433,30 +506,13 @@ def _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate,
             exceeded = used + promo_wm - capacity
     if exceeded > 0:  # demote_node
         shrink_active = exceeded > ends[FAST_INACTIVE_L, 2] and direct
-        reclaimed = 0
-        priority = DEF_PRIORITY
-        while priority > 0:
-            to_reclaim = exceeded - reclaimed
-            got = 0  # demote_lruvec: the inactive list, then (shrink_active) the active one
-            for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
-                if lst == FAST_ACTIVE_L and not shrink_active:
-                    continue
-                nr_to_scan = ends[lst, 2] >> priority
-                if nr_to_scan < to_reclaim:
-                    nr_to_scan = to_reclaim * 11 // 10  # "because warm pages are not demoted"
-                while nr_to_scan > 0:
-                    scan = min(nr_to_scan, SWAP_CLUSTER_MAX)
-                    got += _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate, pagestat,
-                                         nxt, pending, total, on_list, newer, older, ends, batch, pstate)
-                    nr_to_scan -= scan
-                    if got >= to_reclaim:
-                        break
-                if got >= to_reclaim:
-                    break
-            reclaimed += got
-            if reclaimed >= exceeded:
-                break
-            priority -= 1
+        if _none_demotable(shrink_active, total, newer, ends, pstate):
+            # every batch would put all its pages back: the scan only rotates the lists
+            _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends)
+            reclaimed = 0
+        else:
+            reclaimed = _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, state, fstate,
+                                     pagestat, nxt, pending, total, on_list, newer, older, ends, batch, pstate)
         if pconfig[P_NOWARM] == 0:
             lowertier_active = min(ends[SLOW_ACTIVE_L, 2], exceeded)
             if lowertier_active > 0 and reclaimed < lowertier_active:
