@@ -475,10 +475,22 @@ def _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends):
             last = nr_to_scan - full * SWAP_CLUSTER_MAX
             if 0 < last < size:
                 rotation += last
-        for _ in range(rotation % size):
-            page = ends[lst, 1]
-            _remove(page, on_list, newer, older, ends)
-            _enqueue(lst, page, on_list, newer, older, ends)
+        r = rotation % size
+        if r == 0:
+            continue
+        # the r oldest pages, in their order, become the newest: relink the list's ends
+        oldest = ends[lst, 1]
+        last = oldest
+        for _ in range(r - 1):
+            last = newer[last]
+        new_tail = newer[last]
+        head = ends[lst, 0]
+        older[oldest] = head
+        newer[head] = oldest
+        newer[last] = NONE
+        older[new_tail] = NONE
+        ends[lst, 1] = new_tail
+        ends[lst, 0] = last
 
 
 @njit
