@@ -46,12 +46,14 @@ Classification and Page Size Determination", SOSP'23), the policy of its kernel
   under the promotion watermark: ``sum(n >> p for p in 12..1)`` of ``n`` candidates
   (``promote_node``; so one candidate alone is never promoted, as in the code).
 - **Allocation** (``alloc_pages_vma``): the fast node while it holds fewer than its size
-  less one page, else the slow node, marking the fast node for direct demotion
-  (``need_demotion``, the demotion watermark plus 50 MB: ``128 * 100`` pages, taken here as
-  ``demotion_watermark_min_mb``) and waking its thread; the same when the fast node's free
-  room falls under the demotion watermark.  New pages join the inactive list with the count
-  ``2 ** (hot threshold + 1)`` and skip the next cooling (``set_page_coolstatus``,
-  ``htmm_skip_cooling``).
+  less one page, else the slow node; an allocation that falls to the slow node, or leaves
+  the fast node's free room under the demotion watermark, marks the fast node for direct
+  demotion (``need_demotion``: its thread then frees the promotion watermark's room plus
+  ``128 * 100`` pages, 50 MB, the demotion watermark's floor, taken here from
+  ``demotion_watermark_min_mb``) and wakes its thread.  New pages join the inactive list
+  with the count ``2 ** (hot threshold + 1)`` and skip the next cooling
+  (``set_page_coolstatus``, ``htmm_skip_cooling``): a new page is hot at its first sample,
+  and warm (never demoted) until halvings or a rising threshold put it under the warm bin.
 
 Departures, stated: the sample periods are fixed (``ksamplingd`` lengthens them when its
 own CPU time exceeds ``ksampled_soft_cpu_quota``, which the simulator does not measure);
