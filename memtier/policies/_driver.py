@@ -68,7 +68,8 @@ def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending)
     Each policy's loop serves an access the way ``memtier.lists._run_lists`` does: the
     clock advances by the access's latency and the period's remainder by its units, the
     page's accessed bit is set, its count of the period incremented, and its first access
-    of the period recorded in ``touched`` with ``FIRST_FAST`` if it was on the fast node.
+    of the period recorded in ``touched``, as ``~page`` if it was on the fast node (the
+    sign :func:`memtier.lists._score` reads, as ``memtier.hotset`` defines it).
     The loop keeps the clock, what is left of the period, the pages touched and the
     accesses and fast hits of the period in local variables (numba cannot keep array slots
     in registers, the arrays might overlap), and flushes them here before every event (a

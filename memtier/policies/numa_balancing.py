@@ -405,8 +405,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         fast = (f >> 1) & 1
         c = counts[page]
         first = np.int64(c == 0)
-        flags[page] = f | ACCESSED | (fast << 6) * first
-        touched[n_touched] = page
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.hotset): _score reads the sign
         n_touched += first
         counts[page] = c + 1
         accesses += 1
