@@ -177,3 +177,23 @@ def test_time_scaled_memtis_and_bit_history():
     assert scaled["cooling_period"] == 2_000_000 and scaled["thres_hot"] == 1  # counts are left alone
     scaled = policies.time_scaled("bit-history", 100)
     assert scaled["scan_period_ms"] == 10 and scaled["scan_pte_ns"] == 0.5 and scaled["theta_hot"] == 4
+
+
+def test_the_classifiers_moves_and_placement_are_scored(params):
+    # Without a scan bit-history places pages by first touch, as static does: the same
+    # placement accuracy (the first access of a fast page is read from ``touched``'s sign).
+    trace = memtier.workloads.hot_set(300, 30_000, hot_fraction=0.1, phases=2, seed=3)
+    static = memtier.simulate(trace, "static", 40, fit=params, period=3000)
+    still = memtier.simulate(trace, "bit-history", 40, fit=params, period=3000, scan_period_ms=1e6)
+    np.testing.assert_allclose(still.periods["placement_accuracy"], static.periods["placement_accuracy"])
+    assert static.periods["placement_accuracy"].max() > 0
+    # The hand-made trace above promotes pages 4 and 5 at its fourth scan; a next period
+    # that uses each 500 times makes both promotions worth their move: precision 1.
+    wait = 12_805
+    first = np.concatenate([np.arange(10), _wait(0, wait), [4, 5], _wait(0, wait), [4, 5, 6], _wait(0, wait),
+                            [4, 5, 6], _wait(0, wait)])
+    trace = np.concatenate([first, np.tile([4, 5], 500)])
+    result = memtier.simulate(trace, "bit-history", 4, fit=params, period=len(first), history_bits=3, theta_hot=3,
+                              scan_period_ms=1)
+    assert result.periods["promoted"].tolist() == [2, 0]
+    assert result.periods["promotion_precision"].iloc[0] == 1.0
