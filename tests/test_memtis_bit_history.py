@@ -197,3 +197,20 @@ def test_the_classifiers_moves_and_placement_are_scored(params):
                               scan_period_ms=1)
     assert result.periods["promoted"].tolist() == [2, 0]
     assert result.periods["promotion_precision"].iloc[0] == 1.0
+
+
+def test_memtis_keeps_its_per_list_bin_counts(params):
+    """The counts of each list's pages per histogram bin (which let a demotion scan that
+    can demote nothing be skipped as a rotation) match a recount after a run."""
+    trace = memtier.workloads.hot_set(400, 40_000, hot_fraction=0.1, phases=3, seed=5)
+    writes = memtier.workloads.write_flags(len(trace), 0.3, seed=5)
+    result = memtier.simulate(trace, "memtis", 60, fit=params, writes=writes, period=4000, sample_period=3,
+                              cooling_period=500, adaptation_period=50, promotion_period_ms=0.5,
+                              demotion_period_ms=0.5, promotion_watermark_min_mb=0, demotion_watermark_min_mb=0)
+    st = result._storage
+    assert result.periods["promoted"].sum() > 0 and result.periods["demoted"].sum() > 0
+    bins = np.minimum(np.floor(np.log2(st["total"] + 1)).astype(int), 15)
+    for lst in range(4):
+        on = st["on_list"] == lst
+        assert st["ends"][lst, 2] == on.sum()
+        np.testing.assert_array_equal(st["ends"][lst, memtis.E_BINS:], np.bincount(bins[on], minlength=16))

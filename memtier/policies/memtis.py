@@ -113,6 +113,7 @@ NONE = -1
 HPAGE_PMD_NR = 512
 DEF_PRIORITY = 12
 N_BINS = 16
+E_BINS = 3  # ends[lst, E_BINS + b]: the list's pages in bin b
 # Lists: node * 2 + inactive (node 0 fast, 1 slow).
 FAST_ACTIVE_L, FAST_INACTIVE_L, SLOW_ACTIVE_L, SLOW_INACTIVE_L = range(4)
 # pconfig slots
@@ -184,8 +185,9 @@ def make_state(pconfig, config, n_pages):
     pstate[PS_LEFT_SLOW] = pstate[PS_LEFT_FAST] = int(pconfig[P_LOAD_PERIOD])
     pstate[PS_LEFT_STORE] = int(pconfig[P_STORE_PERIOD])
     pstate[PS_ACTIVE_T] = pstate[PS_WARM_T] = int(pconfig[P_THRES_HOT])  # mem_cgroup_css_alloc
-    ends = np.full((4, 3), NONE, dtype=np.int64)  # per list: newest (head), oldest (tail), size
-    ends[:, 2] = 0
+    # per list: newest (head), oldest (tail), size, then its pages per histogram bin
+    ends = np.full((4, E_BINS + N_BINS), NONE, dtype=np.int64)
+    ends[:, 2:] = 0
     return dict(
         total=np.zeros(n_pages, dtype=np.int64),
         page_clock=np.zeros(n_pages, dtype=np.int64),
@@ -216,7 +218,7 @@ def _get_idx(num):
 
 # LRU lists, doubly linked: the head is the newest end, isolation takes from the tail.
 @njit
-def _enqueue(lst, page, on_list, newer, older, ends):
+def _enqueue(lst, page, total, on_list, newer, older, ends):
     head = ends[lst, 0]
     older[page] = head
     newer[page] = NONE
@@ -226,11 +228,12 @@ def _enqueue(lst, page, on_list, newer, older, ends):
         ends[lst, 1] = page
     ends[lst, 0] = page
     ends[lst, 2] += 1
+    ends[lst, E_BINS + _get_idx(total[page])] += 1
     on_list[page] = lst
 
 
 @njit
-def _remove(page, on_list, newer, older, ends):
+def _remove(page, total, on_list, newer, older, ends):
     lst = on_list[page]
     a, b = newer[page], older[page]
     if a != NONE:
@@ -242,16 +245,17 @@ def _remove(page, on_list, newer, older, ends):
     else:
         ends[lst, 1] = a
     ends[lst, 2] -= 1
+    ends[lst, E_BINS + _get_idx(total[page])] -= 1
     on_list[page] = NONE
     newer[page] = NONE
     older[page] = NONE
 
 
 @njit
-def _to_list(page, lst, on_list, newer, older, ends):
+def _to_list(page, lst, total, on_list, newer, older, ends):
     if on_list[page] != lst:
-        _remove(page, on_list, newer, older, ends)
-        _enqueue(lst, page, on_list, newer, older, ends)
+        _remove(page, total, on_list, newer, older, ends)
+        _enqueue(lst, page, total, on_list, newer, older, ends)
 
 
 @njit
@@ -288,6 +292,8 @@ def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, new
     """One sample of ``page``: ``update_base_page``, then ``update_pginfo``'s cooling and
     adaptation."""
     clock = pstate[PS_CLOCK]
+    lst = on_list[page]
+    ends[lst, E_BINS + _get_idx(total[page])] -= 1
     if clock > page_clock[page]:  # check_base_cooling
         total[page] >>= min(clock - page_clock[page], 63)
         hg[_get_idx(total[page])] += 1
@@ -295,15 +301,16 @@ def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, new
     prev_idx = _get_idx(total[page])
     total[page] += np.int64(pconfig[P_INCREMENT])
     cur_idx = _get_idx(total[page])
+    ends[lst, E_BINS + cur_idx] += 1
     if prev_idx != cur_idx:
         if hg[prev_idx] > 0:
             hg[prev_idx] -= 1
         hg[cur_idx] += 1
     node = 0 if flags[page] & FAST else 1
     if cur_idx >= pstate[PS_ACTIVE_T]:
-        _to_list(page, 2 * node, on_list, newer, older, ends)
+        _to_list(page, 2 * node, total, on_list, newer, older, ends)
     elif on_list[page] == 2 * node:
-        _to_list(page, 2 * node + 1, on_list, newer, older, ends)
+        _to_list(page, 2 * node + 1, total, on_list, newer, older, ends)
     pstate[PS_NR_SAMPLED] += 1
     n = pstate[PS_NR_SAMPLED]
     usage = state[S_FAST_USED] + state[S_SLOW_USED]
@@ -345,11 +352,13 @@ def _cool_node(node, total, page_clock, on_list, newer, older, ends, hg, pstate)
                 break
             following = newer[page]
             if clock > page_clock[page]:
+                ends[lst, E_BINS + _get_idx(total[page])] -= 1
                 total[page] >>= min(clock - page_clock[page], 63)
                 idx = _get_idx(total[page])
+                ends[lst, E_BINS + idx] += 1
                 hg[idx] += 1
                 page_clock[page] = clock
-                _to_list(page, 2 * node + (0 if idx >= threshold else 1), on_list, newer, older, ends)
+                _to_list(page, 2 * node + (0 if idx >= threshold else 1), total, on_list, newer, older, ends)
             page = following
     pstate[PS_NEED_COOL + node] = 0
 
@@ -371,7 +380,7 @@ def _adjust_node(node, total, on_list, newer, older, ends, pstate):
                 break
             following = newer[page]
             hot = _get_idx(total[page]) >= threshold
-            _to_list(page, 2 * node + (0 if hot else 1), on_list, newer, older, ends)
+            _to_list(page, 2 * node + (0 if hot else 1), total, on_list, newer, older, ends)
             page = following
     if done:
         pstate[PS_NEED_ADJ + node] = 0
@@ -393,7 +402,7 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
     taken = 0
     while taken < scan and ends[lst, 1] != NONE:
         page = ends[lst, 1]
-        _remove(page, on_list, newer, older, ends)
+        _remove(page, total, on_list, newer, older, ends)
         batch[taken] = page
         taken += 1
     demoted = 0
@@ -401,10 +410,10 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
         page = batch[j]
         if _get_idx(total[page]) < pstate[PS_WARM_T] and state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
-            _enqueue(SLOW_ACTIVE_L if lst == FAST_ACTIVE_L else SLOW_INACTIVE_L, page, on_list, newer, older, ends)
+            _enqueue(SLOW_ACTIVE_L if lst == FAST_ACTIVE_L else SLOW_INACTIVE_L, page, total, on_list, newer, older, ends)
             demoted += 1
         else:
-            _enqueue(lst, page, on_list, newer, older, ends)
+            _enqueue(lst, page, total, on_list, newer, older, ends)
     if demoted > 0:
         _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     return demoted
@@ -442,16 +451,14 @@ def _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, 
 
 
 @njit
-def _none_demotable(shrink_active, total, newer, ends, pstate):
+def _none_demotable(shrink_active, ends, pstate):
     """True when no page the demotion scan would reach is under the warm threshold."""
     for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
         if lst == FAST_ACTIVE_L and not shrink_active:
             continue
-        page = ends[lst, 1]
-        while page != NONE:
-            if _get_idx(total[page]) < pstate[PS_WARM_T]:
+        for b in range(min(max(pstate[PS_WARM_T], 0), N_BINS)):
+            if ends[lst, E_BINS + b] > 0:
                 return False
-            page = newer[page]
     return True
 
 
@@ -482,11 +489,16 @@ def _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends):
             continue
         # the r oldest pages, in their order, become the newest: relink the list's ends
         oldest = ends[lst, 1]
-        last = oldest
-        for _ in range(r - 1):
-            last = newer[last]
-        new_tail = newer[last]
         head = ends[lst, 0]
+        if r <= size - r:  # the r-th oldest page, walked to from the nearer end
+            last = oldest
+            for _ in range(r - 1):
+                last = newer[last]
+        else:
+            last = head
+            for _ in range(size - r):
+                last = older[last]
+        new_tail = newer[last]
         older[oldest] = head
         newer[head] = oldest
         newer[last] = NONE
@@ -520,7 +532,7 @@ def _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate,
             exceeded = used + promo_wm - capacity
     if exceeded > 0:  # demote_node
         shrink_active = exceeded > ends[FAST_INACTIVE_L, 2] and direct
-        if _none_demotable(shrink_active, total, newer, ends, pstate):
+        if _none_demotable(shrink_active, ends, pstate):
             # every batch would put all its pages back: the scan only rotates the lists
             _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends)
             reclaimed = 0
@@ -554,9 +566,9 @@ def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate
             page = ends[SLOW_ACTIVE_L, 1]
             if page == NONE or state[S_FAST_USED] >= config[K_FAST_CAPACITY]:
                 break
-            _remove(page, on_list, newer, older, ends)
+            _remove(page, total, on_list, newer, older, ends)
             _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
-            _enqueue(FAST_ACTIVE_L, page, on_list, newer, older, ends)
+            _enqueue(FAST_ACTIVE_L, page, total, on_list, newer, older, ends)
             moved += 1
         if moved > 0:
             _charge_migration(_calls_cost_us(moved, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
@@ -598,7 +610,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             f = _first_touch(page, fast, flags, state, config)
             total[page] = 1 << (pstate[PS_ACTIVE_T] + 1)  # set_page_coolstatus
             page_clock[page] = pstate[PS_CLOCK] + 1  # htmm_skip_cooling
-            _enqueue(FAST_INACTIVE_L if fast else SLOW_INACTIVE_L, page, on_list, newer, older, ends)
+            _enqueue(FAST_INACTIVE_L if fast else SLOW_INACTIVE_L, page, total, on_list, newer, older, ends)
             if wake and pstate[PS_NEED_DEMOTION] == 0:
                 pstate[PS_NEED_DEMOTION] = 1
                 _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
