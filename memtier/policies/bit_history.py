@@ -22,7 +22,8 @@ Systems", USENIX ATC'21; github ``Sys-KU/AutoTiering``, ``mm/page_balancing.c``,
   - 0, thresholds: fast pages with score <= ``theta_cold`` are demoted (0 by default:
     idle through all of the last k scans, kstaled's idle pages), then slow pages with score
     >= ``theta_hot`` are promoted into the free fast pages, highest score first (4 by
-    default: ``MEDIAN_ACCESS_LEVEL``, half the history, which AutoTiering's header defines);
+    default: ``MEDIAN_ACCESS_LEVEL``, half the history, which AutoTiering's header defines
+    but its code does not use: AutoTiering itself ranks, as below);
   - 1, rank and fill (AutoTiering's least-accessed-page rule, ``try_demote_from_busy_node``
     and ``kdemoted``): slow pages with score >= 1 are promoted into the free fast pages,
     highest score first; then, while the hottest remaining slow page has a higher score
