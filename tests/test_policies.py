@@ -14,6 +14,7 @@ from memtier.mechanisms import Mechanism
 from memtier.policies import hemem, numa_balancing
 from memtier.policies._driver import FS_NOW_NS
 
+from naive_mglru import NaiveMGLRU
 from naive_policies import NaiveHeMem, NaiveNumaBalancing
 
 NEW_POLICIES = list(policies.MODULES)
@@ -25,6 +26,7 @@ QUICK = {
     "tpp": dict(scan_delay_ms=0.02, scan_size_mb=0.05),
     "hemem": dict(sample_period=3, hot_read_threshold=2, hot_write_threshold=1, cooling_threshold=3,
                   kswapd_interval_us=20, migrate_rate_mb=0.02, cooling_pages=3),
+    "mglru": dict(klruscand_interval_ms=0.02, kpromote_delay_ms=0.005, freq_window_ms=0.1, migrate_batch=3),
 }
 
 
@@ -55,6 +57,10 @@ def twin(policy, case, params, quick):
     if policy == "hemem":
         model = NaiveHeMem(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
         rows = model.run(case["trace"], case["writes"])
+    elif policy == "mglru":
+        model = NaiveMGLRU(list(pconfig), case["fast_capacity"], case["slow_capacity"],
+                           memtier.simulator.RMAP_WALK_NS, **common)
+        rows = model.run(case["trace"], case["n_pages"])
     else:
         model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
                                    mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)

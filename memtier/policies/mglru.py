@@ -77,7 +77,8 @@ which changes no page's fate, only the walk's cost (charged for every walked tab
 address space is one VMA of the trace's pages in order (a sparse trace is renumbered in
 first-touch order, :mod:`memtier.pagespace`, and tables group the renumbered pages);
 pghot's frequency saturates at 7 (its 3-bit field: the RFC's ``< PGHOT_FREQ_MAX`` (8) test
-would wrap it to 0, which looks unintended), its heap has no size limit, and candidates
+would wrap it to 0, which looks unintended), report times are continuous rather than
+whole jiffies (time-scaled runs would otherwise round their short windows away), its heap has no size limit, and candidates
 of equal frequency go in page order (a heap's order among equals is arbitrary); kpromoted
 checks the watermark per page as it promotes rather than for the whole batch before it
 migrates.
@@ -204,7 +205,7 @@ def make_state(pconfig, config, n_pages):
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
         frequency=np.zeros(n_pages, dtype=np.uint8),         # pghot: 0 = no record
-        last_ms=np.zeros(n_pages, dtype=np.int64),
+        last_ms=np.zeros(n_pages, dtype=np.float64),
         in_heap=np.zeros(n_pages, dtype=np.uint8),
         heap=np.zeros(max(n_pages, 1), dtype=np.int32),
         pstate=pstate,
@@ -490,7 +491,7 @@ def _compact(heap, in_heap, pstate):
 @njit
 def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one."""
-    now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
+    now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     young = 0
     for page in range(flags.shape[0]):
         f = flags[page]
