@@ -145,8 +145,9 @@ COST_SCALED = ("scan_pte_ns", "scan_young_ns")
  P_BATCH, P_WALK_NS, P_YOUNG_NS, P_SCAN_PTE_NS, P_SCAN_YOUNG_NS) = range(16)
 P_SIZE = 16
 # pstate slots (int64)
-(PS_MAX_SEQ, PS_MIN_SEQ, PS_FILTER0, PS_FILTER1, PS_HEAP_N, PS_AGINGS, PS_EVICT_CALLS) = range(7)
-PS_SIZE = 7
+(PS_MAX_SEQ, PS_MIN_SEQ, PS_FILTER0, PS_FILTER1, PS_HEAP_N, PS_AGINGS, PS_EVICT_CALLS, PS_TAKEN,
+ PS_WALKED) = range(9)
+PS_SIZE = 9
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 NONE = -1
@@ -195,12 +196,11 @@ def make_state(pconfig, config, n_pages):
     n_tables = (n_pages + PTRS_PER_PTE - 1) // PTRS_PER_PTE
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     pstate[PS_MAX_SEQ] = MIN_NR_GENS + 1  # lru_gen_init_lruvec: generations 0 to 3, empty; min_seq 0
-    ends = np.full((MAX_NR_GENS, 2), NONE, dtype=np.int64)  # per generation's list: head (youngest end), tail
+    length = max(1, min(int(config[K_FAST_CAPACITY]), n_pages))
     return dict(
-        seq_of=np.full(n_pages, NONE, dtype=np.int64),      # the generation counter (NONE: not on a fast list)
-        older=np.full(n_pages, NONE, dtype=np.int32),       # list links: towards the tail
-        younger=np.full(n_pages, NONE, dtype=np.int32),     # towards the head
-        ends=ends,
+        seq_of=np.full(n_pages, NONE, dtype=np.int32),      # the generation counter (NONE: not on a fast list)
+        ring=np.zeros((MAX_NR_GENS, length), dtype=np.int32),
+        ends=np.zeros((MAX_NR_GENS, 2), dtype=np.int64),    # per generation: the tail's position, the size
         gen_size=np.zeros(MAX_NR_GENS, dtype=np.int64),     # pages per generation, by counter (nr_pages)
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
@@ -213,52 +213,48 @@ def make_state(pconfig, config, n_pages):
     )
 
 
-# Generation lists: push at the head (list_add), take from the tail (lru_to_folio).
+# Generation lists.  A generation's list only gains pages at its head (list_add) and loses
+# them at its tail (lru_to_folio), except inc_min_seq's list_move_tail: a queue, kept as a
+# ring buffer per generation (``ring[gen]``, as long as the fast node; ``ends[gen]`` holds
+# the tail's position and the size), read in order as the kernel's list walk is.
 @njit
-def _push_head(gen, page, older, younger, ends):
-    head = ends[gen, 0]
-    younger[page] = NONE
-    older[page] = head
-    if head != NONE:
-        younger[head] = page
-    else:
-        ends[gen, 1] = page
-    ends[gen, 0] = page
-
-
-@njit
-def _push_tail(gen, page, older, younger, ends):
-    tail = ends[gen, 1]
-    older[page] = NONE
-    younger[page] = tail
-    if tail != NONE:
-        older[tail] = page
-    else:
-        ends[gen, 0] = page
-    ends[gen, 1] = page
+def _push_head(gen, page, ring, ends):
+    length = ring.shape[1]
+    position = ends[gen, 0] + ends[gen, 1]
+    if position >= length:
+        position -= length
+    ring[gen, position] = page
+    ends[gen, 1] += 1
 
 
 @njit
-def _pop_tail(gen, older, younger, ends):
-    page = ends[gen, 1]
-    tail = younger[page]
-    ends[gen, 1] = tail
-    if tail != NONE:
-        older[tail] = NONE
-    else:
-        ends[gen, 0] = NONE
-    younger[page] = NONE
+def _push_tail(gen, page, ring, ends):
+    tail = ends[gen, 0] - 1
+    if tail < 0:
+        tail += ring.shape[1]
+    ring[gen, tail] = page
+    ends[gen, 0] = tail
+    ends[gen, 1] += 1
+
+
+@njit
+def _pop_tail(gen, ring, ends):
+    tail = ends[gen, 0]
+    page = ring[gen, tail]
+    tail += 1
+    ends[gen, 0] = 0 if tail == ring.shape[1] else tail
+    ends[gen, 1] -= 1
     return page
 
 
 @njit
-def _join_youngest(page, seq_of, older, younger, ends, gen_size, pstate):
+def _join_youngest(page, seq_of, ring, ends, gen_size, pstate):
     """``lru_gen_add_folio`` of an active page: the youngest generation, at its head."""
     seq = pstate[PS_MAX_SEQ]
     gen = seq % MAX_NR_GENS
     seq_of[page] = seq
     gen_size[gen] += 1
-    _push_head(gen, page, older, younger, ends)
+    _push_head(gen, page, ring, ends)
 
 
 @njit
@@ -297,7 +293,7 @@ def _should_run_aging(gen_size, pstate):
 
 
 @njit
-def _age(pconfig, flags, seq_of, older, younger, ends, gen_size, filters, pstate, fstate, pending):
+def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, pending):
     """``try_to_inc_max_seq``: the page-table walk, then ``inc_max_seq``."""
     n_pages = flags.shape[0]
     max_seq = pstate[PS_MAX_SEQ]
@@ -327,18 +323,19 @@ def _age(pconfig, flags, seq_of, older, younger, ends, gen_size, filters, pstate
         if young * PTES_PER_LINE >= end - start:  # suitable_to_scan: carry over to the next generation
             filters[following, table] = 1
     _charge_overhead(walked * pconfig[P_WALK_NS] + found * pconfig[P_YOUNG_NS], 0, fstate, pending)
+    pstate[PS_WALKED] += walked
     # inc_max_seq: with MAX_NR_GENS generations the oldest is folded into the next (inc_min_seq);
     # should_run_aging never asks for an aging then, so this is the kernel's guard only
     if max_seq - pstate[PS_MIN_SEQ] + 1 >= MAX_NR_GENS:
         old_gen = pstate[PS_MIN_SEQ] % MAX_NR_GENS
         new_seq = pstate[PS_MIN_SEQ] + 1
-        while ends[old_gen, 1] != NONE:
-            page = _pop_tail(old_gen, older, younger, ends)
+        while ends[old_gen, 1] > 0:
+            page = _pop_tail(old_gen, ring, ends)
             if seq_of[page] == pstate[PS_MIN_SEQ]:  # folio_inc_gen (a page the aging moved keeps its own)
                 gen_size[old_gen] -= 1
                 gen_size[new_seq % MAX_NR_GENS] += 1
                 seq_of[page] = new_seq
-            _push_tail(seq_of[page] % MAX_NR_GENS, page, older, younger, ends)
+            _push_tail(seq_of[page] % MAX_NR_GENS, page, ring, ends)
         pstate[PS_MIN_SEQ] = new_seq
     pstate[PS_MAX_SEQ] = max_seq + 1
     pstate[PS_AGINGS] += 1
@@ -378,7 +375,7 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
 
 
 @njit
-def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size, filters,
+def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
            isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending):
     """``evict_folios``: isolate a batch from the oldest generation, then check and demote it.
     Returns the pages taken off the oldest generation's list (0: none to take)."""
@@ -390,11 +387,11 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger
     remaining = MAX_LRU_BATCH
     scanned = 0
     n_isolated = 0
-    while ends[gen, 1] != NONE:
-        page = _pop_tail(gen, older, younger, ends)
+    while ends[gen, 1] > 0:
+        page = _pop_tail(gen, ring, ends)
         scanned += 1
         if seq_of[page] != min_seq:  # sort_folio: promoted by the aging
-            _push_head(seq_of[page] % MAX_NR_GENS, page, older, younger, ends)
+            _push_head(seq_of[page] % MAX_NR_GENS, page, ring, ends)
         else:  # isolate_folio
             gen_size[gen] -= 1
             seq_of[page] = NONE
@@ -403,8 +400,9 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger
         remaining -= 1
         if remaining == 0 or n_isolated >= MIN_LRU_BATCH:
             break
+    pstate[PS_TAKEN] += scanned
     # try_to_inc_min_seq
-    while pstate[PS_MIN_SEQ] + MIN_NR_GENS <= pstate[PS_MAX_SEQ] and ends[pstate[PS_MIN_SEQ] % MAX_NR_GENS, 1] == NONE:
+    while pstate[PS_MIN_SEQ] + MIN_NR_GENS <= pstate[PS_MAX_SEQ] and ends[pstate[PS_MIN_SEQ] % MAX_NR_GENS, 1] == 0:
         pstate[PS_MIN_SEQ] += 1
     # shrink_folio_list
     _charge_overhead(n_isolated * fconfig[F_RMAP_NS], n_isolated, fstate, pending)
@@ -426,12 +424,12 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger
         _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     for j in range(n_isolated):  # move_folios_to_lru, in isolation order
         if isolated[j] < 0:
-            _join_youngest(-1 - isolated[j], seq_of, older, younger, ends, gen_size, pstate)
+            _join_youngest(-1 - isolated[j], seq_of, ring, ends, gen_size, pstate)
     return scanned
 
 
 @njit
-def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size, filters,
+def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
             isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending):
     """kswapd: age and evict until the fast node's free pages exceed ``P_TARGET``."""
     capacity = config[K_FAST_CAPACITY]
@@ -441,8 +439,8 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younge
     idle = 0
     while capacity - state[S_FAST_USED] <= target and scanned < limit and idle <= MAX_NR_GENS:
         if _should_run_aging(gen_size, pstate):
-            _age(pconfig, flags, seq_of, older, younger, ends, gen_size, filters, pstate, fstate, pending)
-        n = _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size, filters,
+            _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, pending)
+        n = _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
                    isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
         scanned += n
         idle = idle + 1 if n == 0 else 0
@@ -504,7 +502,7 @@ def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, state, fstate,
 
 
 @njit
-def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size, filters,
+def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
                isolated, frequency, in_heap, heap, state, fstate, pstate, pagestat, nxt, pending):
     """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first."""
     _compact(heap, in_heap, pstate)
@@ -529,11 +527,11 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, you
             continue
         if capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
             _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
-            _join_youngest(page, seq_of, older, younger, ends, gen_size, pstate)
+            _join_youngest(page, seq_of, ring, ends, gen_size, pstate)
             promoted += 1
         elif not woken:  # wakeup_kswapd, once a pass; the candidate is dropped
             woken = True
-            _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size, filters,
+            _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
                     isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
     _compact(heap, in_heap, pstate)
     if promoted > 0:
@@ -542,7 +540,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, you
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
-         state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, older, younger, ends, gen_size, filters,
+         state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
          isolated, frequency, last_ms, in_heap, heap, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
@@ -567,12 +565,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if capacity - state[S_FAST_USED] <= wake:  # below the low watermark
-                _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size,
+                _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
                         filters, isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
             fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
             f = _first_touch(page, fast, flags, state, config)
             if fast:
-                _join_youngest(page, seq_of, older, younger, ends, gen_size, pstate)  # faulted in: active
+                _join_youngest(page, seq_of, ring, ends, gen_size, pstate)  # faulted in: active
             now = fstate[FS_NOW_NS]
         # serve the access (see memtier.policies._driver._flush)
         fast = (f >> 1) & 1
@@ -593,7 +591,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, state, fstate, pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
-                _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, older, younger, ends, gen_size,
+                _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
                            filters, isolated, frequency, in_heap, heap, state, fstate, pstate, pagestat, nxt, pending)
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
