@@ -8,7 +8,7 @@ from naive_policies import _Base, _calls_cost
 MASK63 = (1 << 63) - 1
 NAMES = ["sample_us", "aggr_us", "update_us", "min_regions", "max_regions", "goal_bp", "goal_aggrs",
          "min_sample_us", "max_sample_us", "apply_us", "reset_ms", "quota_bytes", "w_sz", "w_nr", "w_age",
-         "promote_bp", "demote_bp", "young", "low", "kdamond_ns", "seed"]
+         "promote_bp", "demote_bp", "young", "low", "kdamond_ns", "seed", "min"]
 
 
 class Rng:
@@ -202,10 +202,9 @@ class NaiveDamon(_Base):
         if read:
             self.charge(read)
         moved = 0
-        limit = self.capacity if target == 0 else self.slow_capacity
         for page in chosen:
-            used = self.fast_used if target == 0 else self.slow_used
-            if used >= limit or not self.free[target]:
+            room = self.capacity - self.fast_used > self.p["min"] if target == 0 else self.slow_used < self.slow_capacity
+            if not room:
                 continue
             self.release(page, c.node)
             self.move(page, target == 0)
@@ -339,7 +338,7 @@ class NaiveDamon(_Base):
             self.row = self.record.new()
             if not self.started:
                 self.started = True
-                for c in self.ctxs:
+                for c in reversed(self.ctxs):  # the demoting kdamond first
                     self.prepare(c)
                     c.next_tick = self.now + c.sample * 1e3
             if page not in self.node:
@@ -348,7 +347,7 @@ class NaiveDamon(_Base):
                 self.take(page, self.node[page])
             self.serve(page)
             self.accessed.add(page)
-            for c in self.ctxs:
+            for c in reversed(self.ctxs):
                 if self.now >= c.next_tick:
                     self.tick(c)
         return self.record.rows

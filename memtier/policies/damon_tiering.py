@@ -38,7 +38,8 @@ Two DAMON contexts, each its own kdamond, watch the physical frames of one node 
   filter first, which reads and clears its accessed bit (``damos_pa_filter_match``):
   promotion moves only the young pages, demotion only the old ones; the pages move in one
   ``migrate_pages`` call each region, into free frames of the other node (``GFP_NOWAIT``, no
-  reclaim: a page with no free frame to go to stays).
+  reclaim: it fails when the fast node is at its min watermark, or the slow node is full, and
+  the page stays).
 - **Frames.**  A page takes a free frame of its node when it arrives (a first touch, a
   move) and frees it when it leaves; free frames are reused last-freed first (the page
   allocator's per-CPU lists); a node starts with its frames in order.  A first touch takes
@@ -47,8 +48,11 @@ Two DAMON contexts, each its own kdamond, watch the physical frames of one node 
   else demotes: ``demotion_enabled`` is off by default, and without swap kswapd cannot
   reclaim anonymous pages.
 
-Departures, stated: both kdamonds step on the simulated clock, the promoting one first when
-they fall due together; DAMON's ``damon_rand`` is a seeded xorshift generator (``seed``);
+Departures, stated: both kdamonds step on the simulated clock, and when they fall due
+together the demoting one goes first (the kernel's two threads run concurrently, in no set
+order; this order lets a page just promoted, whose accessed bit the young filter cleared and
+whose new frame's region has shown no accesses yet, be accessed before the demoting context
+judges it, rather than be sent back at once); DAMON's ``damon_rand`` is a seeded xorshift generator (``seed``);
 times are continuous, not jiffies; the young check does not reuse the previous region's
 result when two regions sample the same page (only possible for large folios); pages that
 pass the filter are moved in address order; a move without a free frame on the other node
@@ -109,8 +113,8 @@ TIME_SCALED = ("sample_interval_ms", "aggr_interval_ms", "ops_update_interval_ms
 # pconfig slots
 (P_SAMPLE_US, P_AGGR_US, P_UPDATE_US, P_MIN_REGIONS, P_MAX_REGIONS, P_GOAL_BP, P_GOAL_AGGRS, P_MIN_SAMPLE_US,
  P_MAX_SAMPLE_US, P_APPLY_US, P_RESET_MS, P_QUOTA_BYTES, P_W_SZ, P_W_NR, P_W_AGE, P_PROMOTE_BP, P_DEMOTE_BP, P_YOUNG,
- P_LOW, P_KDAMOND_NS, P_SEED) = range(21)
-P_SIZE = 21
+ P_LOW, P_KDAMOND_NS, P_SEED, P_MIN) = range(22)
+P_SIZE = 22
 # per-context state (int64 ``cstate[ctx]``); times in us (the kernel's intervals) or ms
 (C_PASSED, C_NEXT_AGGR, C_NEXT_UPDATE, C_NEXT_TUNE, C_SAMPLE_US, C_AGGR_US, C_AGGR_SAMPLES, C_MAX_NR, C_SZ_LIMIT,
  C_NEXT_APPLY, C_ESZ, C_ESZ_BP, C_CHARGED, C_CHARGE_FROM_SET, C_CHARGE_ADDR, C_MIN_SCORE, C_NR, C_NODE,
@@ -150,8 +154,8 @@ def check(params):
 def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_bytes):
     fast_pages = min(fast_capacity, n_pages)
     slow_pages = min(slow_capacity, n_pages)
-    _, low, _, _ = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
-                              params["min_free_kbytes"])
+    wmark_min, low, _, _ = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
+                                      params["min_free_kbytes"])
     p = np.zeros(P_SIZE, dtype=np.float64)
     # the kernel's intervals are whole microseconds
     p[P_SAMPLE_US] = max(1, int(params["sample_interval_ms"] * 1000))
@@ -175,6 +179,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_LOW] = low
     p[P_KDAMOND_NS] = params["kdamond_ns"]
     p[P_SEED] = int(params["seed"])
+    p[P_MIN] = wmark_min
     return p
 
 
@@ -438,12 +443,14 @@ def _migrate_region(ctx, i, pconfig, config, fconfig, migrate_cost, flags, frame
     if read > 0:
         _charge_overhead(read * pconfig[P_KDAMOND_NS], read, fstate, pending)
     moved = 0
-    limit = config[K_FAST_CAPACITY] if target == 0 else config[K_SLOW_CAPACITY]
     for j in range(n):
         page = moving[j]
-        used = state[S_FAST_USED] if target == 0 else state[S_SLOW_USED]
-        if used >= limit or free_n[target] == 0:
-            continue  # no free frame: the allocation fails, the page stays
+        if target == 0:
+            room = config[K_FAST_CAPACITY] - state[S_FAST_USED] > pconfig[P_MIN]
+        else:
+            room = state[S_SLOW_USED] < config[K_SLOW_CAPACITY]
+        if not room:
+            continue  # GFP_NOWAIT fails at the min watermark (the slow node: when full); the page stays
         _free_frame(page, node, frame_of, page_at, free_stack, free_n)
         _move(page, target == 0, flags, state, pagestat, nxt, config, fconfig, pending)
         _take_frame(page, target, frame_of, page_at, free_stack, free_n)
@@ -646,7 +653,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     row = 0
     if started[0] == 0:  # both kdamonds prepare their first sample at time 0
         started[0] = 1
-        for ctx in range(2):
+        for k in range(2):
+            ctx = DEMOTE - k  # the demoting kdamond first (see the module)
             _prepare(ctx, flags, page_at, regions, cstate, pstate)
             cfstate[ctx, CF_NEXT_TICK_NS] = fstate[FS_NOW_NS] + cstate[ctx, C_SAMPLE_US] * 1e3
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
@@ -677,7 +685,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         if now >= next_event or remaining <= 0 or (final and j == n - 1):
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
-            for ctx in range(2):  # the promoting kdamond first
+            for k in range(2):
+                ctx = DEMOTE - k  # the demoting kdamond first (see the module)
                 if fstate[FS_NOW_NS] >= cfstate[ctx, CF_NEXT_TICK_NS]:
                     _tick(ctx, fstate[FS_NOW_NS] * 1e-6, pconfig, config, fconfig, migrate_cost, flags, frame_of,
                           page_at, free_stack, free_n, regions, cstate, cfstate, histogram, moving, state, fstate,
