@@ -145,8 +145,10 @@ def check(params):
         raise ValueError(f"max_nr_regions must be at most 100000 here, got {params['max_nr_regions']}")
     if params["intervals_goal_bp"] and not params["min_sample_ms"] <= params["sample_interval_ms"] <= \
             params["max_sample_ms"]:
-        raise ValueError("sample_interval_ms must lie within [min_sample_ms, max_sample_ms] when intervals are "
-                         "tuned (damon_valid_intervals_goal); set intervals_goal_bp=0 to turn tuning off")
+        raise ValueError(f"sample_interval_ms must lie within [min_sample_ms, max_sample_ms] when intervals are "
+                         f"tuned (damon_valid_intervals_goal), got {params['sample_interval_ms']} and "
+                         f"[{params['min_sample_ms']}, {params['max_sample_ms']}]; change min_sample_ms with it, "
+                         f"or set intervals_goal_bp=0 to turn tuning off")
     if params["young_filter"] not in (0.0, 1.0):
         raise ValueError(f"young_filter must be 0 or 1, got {params['young_filter']}")
 
