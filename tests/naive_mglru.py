@@ -14,7 +14,7 @@ MIN_LRU_BATCH, MAX_LRU_BATCH = 64, 64 * 64
 PTES = 512
 TOP = 7
 NAMES = ["min", "low", "high", "target", "bloom", "look", "klru", "scan_ns", "promote_ns", "window_ms",
-         "threshold", "batch", "walk_ns", "young_ns", "scan_pte_ns", "scan_young_ns"]
+         "threshold", "batch", "walk_ns", "young_ns", "scan_pte_ns", "scan_young_ns", "heap_limit"]
 
 
 class NaiveMGLRU(_Base):
@@ -27,7 +27,8 @@ class NaiveMGLRU(_Base):
         self.accessed = set()
         self.max_seq, self.min_seq = MIN_NR_GENS + 1, 0
         self.filters = [None, None]
-        self.freq, self.last, self.heap = {}, {}, set()
+        self.freq, self.last, self.heap = {}, {}, {}  # heap: candidate -> when it became one
+        self.stamp = 0
         self.next_scan, self.next_promote = self.p["scan_ns"], self.p["promote_ns"]
 
     def free(self):
@@ -42,7 +43,7 @@ class NaiveMGLRU(_Base):
 
     def forget(self, page):
         self.freq.pop(page, None)
-        self.heap.discard(page)
+        self.heap.pop(page, None)
 
     def should_run_aging(self):
         if self.min_seq + MIN_NR_GENS > self.max_seq:
@@ -157,10 +158,12 @@ class NaiveMGLRU(_Base):
             return
         f = 1 if now_ms - self.last[page] > self.p["window_ms"] else min(self.freq[page] + 1, TOP)
         self.freq[page], self.last[page] = f, now_ms
-        if f >= self.p["threshold"]:
-            self.heap.add(page)
-        else:
-            self.heap.discard(page)
+        if page in self.heap:
+            if f < self.p["threshold"]:
+                del self.heap[page]
+        elif f >= self.p["threshold"] and len(self.heap) < self.p["heap_limit"]:
+            self.heap[page] = self.stamp
+            self.stamp += 1
 
     def klruscand(self, n_pages):
         now_ms = self.now * 1e-6
@@ -173,10 +176,10 @@ class NaiveMGLRU(_Base):
         self.overhead(len(self.node) * self.p["scan_pte_ns"] + young * self.p["scan_young_ns"], young)
 
     def kpromoted(self, n_pages):
-        chosen = sorted(self.heap, key=lambda page: (-self.freq[page], page))[:int(self.p["batch"])]
+        chosen = sorted(self.heap, key=lambda page: (-self.freq[page], self.heap[page]))[:int(self.p["batch"])]
         promoted, woken = 0, False
         for page in chosen:
-            self.heap.discard(page)
+            del self.heap[page]
             del self.freq[page]
             if self.node[page] == 0:
                 continue

@@ -193,7 +193,9 @@ def make_state(pconfig, config, n_pages):
     free_stack = np.zeros((2, length), dtype=np.int32)
     for node in range(2):
         free_stack[node, :frames[node]] = np.arange(frames[node] - 1, -1, -1)  # frame 0 on top
-    capacity = 2 * int(pconfig[P_MAX_REGIONS]) + 64
+    # regions: at most 1.5 x max_nr_regions after a split, two more per scheme application
+    # between merges (one application per sample at most)
+    capacity = 2 * int(pconfig[P_MAX_REGIONS]) + 2 * max(1, int(pconfig[P_AGGR_US] // pconfig[P_SAMPLE_US])) + 64
     regions = np.zeros((2, capacity, R_COLUMNS), dtype=np.int64)
     cstate = np.zeros((2, C_SIZE), dtype=np.int64)
     cfstate = np.zeros((2, 2), dtype=np.float64)
@@ -277,11 +279,16 @@ def _delete(ctx, i, regions, cstate):
 
 @njit
 def _split_at(ctx, i, size, regions, cstate):
-    """``damon_split_region_at``: region ``i`` keeps its first ``size`` frames."""
+    """``damon_split_region_at``: region ``i`` keeps its first ``size`` frames.  False (and
+    nothing done) if the region table is full, which the table's size (``make_state``) keeps
+    from happening; a guard, since numba does not check bounds."""
+    if cstate[ctx, C_NR] >= regions.shape[1]:
+        return False
     _insert_after(ctx, i, regions, cstate)
     regions[ctx, i + 1, :] = regions[ctx, i, :]
     regions[ctx, i + 1, R_START] = regions[ctx, i, R_START] + size
     regions[ctx, i, R_END] = regions[ctx, i + 1, R_START]
+    return True
 
 
 @njit
@@ -364,7 +371,8 @@ def _split(ctx, pconfig, regions, cstate, pstate):
             sub = (1 + _rand_below(9, pstate)) * size // 10
             if sub == 0 or sub >= size:
                 continue
-            _split_at(ctx, i, sub, regions, cstate)
+            if not _split_at(ctx, i, sub, regions, cstate):
+                break
             following += 1
             size = sub
         i = following
@@ -540,9 +548,9 @@ def _apply_schemes(ctx, now_ms, pconfig, config, fconfig, migrate_cost, flags, f
                         i = following
                         continue
                     skip = 1
-                _split_at(ctx, i, skip, regions, cstate)
-                i += 1
-                following = i + 1
+                if _split_at(ctx, i, skip, regions, cstate):
+                    i += 1
+                    following = i + 1
             c[C_CHARGE_FROM_SET] = 0
             c[C_CHARGE_ADDR] = 0
         r = regions[ctx, i]
@@ -559,8 +567,8 @@ def _apply_schemes(ctx, now_ms, pconfig, config, fconfig, migrate_cost, flags, f
             if size == 0:
                 i = following
                 continue
-            _split_at(ctx, i, size // page_bytes, regions, cstate)
-            following += 1  # the rest was split off after the walk's next region was taken
+            if _split_at(ctx, i, size // page_bytes, regions, cstate):
+                following += 1  # the rest was split off after the walk's next region was taken
         _migrate_region(ctx, i, pconfig, config, fconfig, migrate_cost, flags, frame_of, page_at, free_stack, free_n,
                         regions, cstate, moving, state, fstate, pagestat, nxt, pending)
         c[C_CHARGED] += size

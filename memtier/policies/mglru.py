@@ -78,8 +78,11 @@ address space is one VMA of the trace's pages in order (a sparse trace is renumb
 first-touch order, :mod:`memtier.pagespace`, and tables group the renumbered pages);
 pghot's frequency saturates at 7 (its 3-bit field: the RFC's ``< PGHOT_FREQ_MAX`` (8) test
 would wrap it to 0, which looks unintended), report times are continuous rather than
-whole jiffies (time-scaled runs would otherwise round their short windows away), its heap has no size limit, and candidates
-of equal frequency go in page order (a heap's order among equals is arbitrary); kpromoted
+whole jiffies (time-scaled runs would otherwise round their short windows away), the heap
+of candidates holds at most a quarter of half the slow node's pages as pghot's does
+(``PGHOT_HASH_PCT`` 50, ``PGHOT_HEAP_PCT`` 25: a candidate that finds it full waits for its
+next report), and candidates of equal frequency go in the order they became candidates (a
+heap's order among equals is arbitrary); kpromoted
 checks the watermark per page as it promotes rather than for the whole batch before it
 migrates.
 
@@ -114,6 +117,7 @@ MAX_LRU_BATCH = MIN_LRU_BATCH * 64
 PTRS_PER_PTE = 512            # pages under one PMD: the unit of the walk and of the Bloom filter
 PTES_PER_LINE = 8             # suitable_to_scan: cache_line_size() / sizeof(pte_t), clamped to [2, 8]
 PGHOT_FREQ_TOP = 7            # pghot's 3-bit frequency field
+PGHOT_HASH_PCT, PGHOT_HEAP_PCT = 50, 25  # include/linux/pghot.h: the heap's size
 
 PARAMETERS = {
     "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
@@ -142,12 +146,12 @@ COST_SCALED = ("scan_pte_ns", "scan_young_ns")
 
 # pconfig slots
 (P_MIN, P_LOW, P_HIGH, P_TARGET, P_BLOOM, P_LOOK, P_KLRU, P_SCAN_NS, P_PROMOTE_NS, P_WINDOW_MS, P_THRESHOLD,
- P_BATCH, P_WALK_NS, P_YOUNG_NS, P_SCAN_PTE_NS, P_SCAN_YOUNG_NS) = range(16)
-P_SIZE = 16
+ P_BATCH, P_WALK_NS, P_YOUNG_NS, P_SCAN_PTE_NS, P_SCAN_YOUNG_NS, P_HEAP_LIMIT) = range(17)
+P_SIZE = 17
 # pstate slots (int64)
 (PS_MAX_SEQ, PS_MIN_SEQ, PS_FILTER0, PS_FILTER1, PS_HEAP_N, PS_AGINGS, PS_EVICT_CALLS, PS_TAKEN,
- PS_WALKED) = range(9)
-PS_SIZE = 9
+ PS_WALKED, PS_HEAP_LIVE) = range(10)
+PS_SIZE = 10
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 NONE = -1
@@ -188,6 +192,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_YOUNG_NS] = params["young_pte_ns"]
     p[P_SCAN_PTE_NS] = params["scan_pte_ns"]
     p[P_SCAN_YOUNG_NS] = params["scan_young_ns"]
+    p[P_HEAP_LIMIT] = max(1, slow_pages * PGHOT_HASH_PCT // 100 * PGHOT_HEAP_PCT // 100)  # pghot_init
     return p
 
 
@@ -207,7 +212,9 @@ def make_state(pconfig, config, n_pages):
         frequency=np.zeros(n_pages, dtype=np.uint8),         # pghot: 0 = no record
         last_ms=np.zeros(n_pages, dtype=np.float64),
         in_heap=np.zeros(n_pages, dtype=np.uint8),
-        heap=np.zeros(max(n_pages, 1), dtype=np.int32),
+        heap=np.zeros(max(n_pages, 1), dtype=np.int32),      # candidates, oldest first, with stale entries
+        heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
+        order=np.zeros(max(n_pages, 1), dtype=np.int32),     # kpromoted's scratch
         pstate=pstate,
         pfstate=np.array([pconfig[P_SCAN_NS], pconfig[P_PROMOTE_NS]], dtype=np.float64),
     )
@@ -269,10 +276,12 @@ def _update_gen(page, seq_of, gen_size, pstate):
 
 
 @njit
-def _forget(page, frequency, in_heap):
+def _forget(page, frequency, in_heap, pstate):
     """A page that moves gets a new frame: pghot's record of the old one ends."""
     frequency[page] = 0
-    in_heap[page] = 0
+    if in_heap[page]:
+        in_heap[page] = 0
+        pstate[PS_HEAP_LIVE] -= 1
 
 
 @njit
@@ -416,7 +425,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             isolated[j] = -1 - page  # activated
         elif state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
-            _forget(page, frequency, in_heap)
+            _forget(page, frequency, in_heap, pstate)
             demoted += 1
         else:
             isolated[j] = -1 - page  # no room below and no swap: activate_locked
@@ -447,8 +456,8 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
 
 
 @njit
-def _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, pstate):
-    """``pghot_record_access``."""
+def _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate):
+    """``pghot_record_access`` and ``phi_heap_add_or_adjust``."""
     f = frequency[page]
     if f == 0:  # a new record: frequency 1, not a candidate yet
         frequency[page] = 1
@@ -463,31 +472,32 @@ def _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, pstate):
     if in_heap[page]:
         if f < pconfig[P_THRESHOLD]:
             in_heap[page] = 0
-    elif f >= pconfig[P_THRESHOLD]:
+            pstate[PS_HEAP_LIVE] -= 1
+    elif f >= pconfig[P_THRESHOLD] and pstate[PS_HEAP_LIVE] < pconfig[P_HEAP_LIMIT]:
         if pstate[PS_HEAP_N] == heap.shape[0]:
-            _compact(heap, in_heap, pstate)
+            _compact(heap, heap_pos, in_heap, pstate)
         heap[pstate[PS_HEAP_N]] = page
+        heap_pos[page] = pstate[PS_HEAP_N]
         pstate[PS_HEAP_N] += 1
         in_heap[page] = 1
+        pstate[PS_HEAP_LIVE] += 1
 
 
 @njit
-def _compact(heap, in_heap, pstate):
-    """Drop the heap's stale entries (pages taken out since they were put in), once each."""
+def _compact(heap, heap_pos, in_heap, pstate):
+    """Drop the heap array's stale entries (pages taken out, or put in again later)."""
     n = 0
     for j in range(pstate[PS_HEAP_N]):
         page = heap[j]
-        if in_heap[page] == 1:
-            in_heap[page] = 2
+        if in_heap[page] and heap_pos[page] == j:
             heap[n] = page
+            heap_pos[page] = n
             n += 1
-    for j in range(n):
-        in_heap[heap[j]] = 1
     pstate[PS_HEAP_N] = n
 
 
 @njit
-def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, state, fstate, pstate, pending):
+def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     young = 0
@@ -496,32 +506,38 @@ def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, state, fstate,
         if f != 0 and not f & FAST and f & ACCESSED:
             flags[page] = f & ~ACCESSED
             young += 1
-            _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, pstate)
+            _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
 
 
 @njit
 def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-               isolated, frequency, in_heap, heap, state, fstate, pstate, pagestat, nxt, pending):
-    """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first."""
-    _compact(heap, in_heap, pstate)
+               isolated, frequency, in_heap, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
+    """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first (a
+    stable counting sort of the heap array, oldest candidates first among equals)."""
+    _compact(heap, heap_pos, in_heap, pstate)
     n = pstate[PS_HEAP_N]
     if n == 0:
         return
-    n_pages = flags.shape[0]
-    keys = np.empty(n, dtype=np.int64)
+    starts = np.zeros(PGHOT_FREQ_TOP + 2, dtype=np.int64)
+    for j in range(n):
+        starts[PGHOT_FREQ_TOP - np.int64(frequency[heap[j]]) + 1] += 1
+    for k in range(1, PGHOT_FREQ_TOP + 2):
+        starts[k] += starts[k - 1]
     for j in range(n):
         page = heap[j]
-        keys[j] = (PGHOT_FREQ_TOP - np.int64(frequency[page])) * n_pages + page
-    keys.sort()
+        k = PGHOT_FREQ_TOP - np.int64(frequency[page])
+        order[starts[k]] = page
+        starts[k] += 1
     take = min(n, np.int64(pconfig[P_BATCH]))
     capacity = config[K_FAST_CAPACITY]
     promoted = 0
     woken = False
     for j in range(take):
-        page = np.int32(keys[j] % n_pages)
+        page = order[j]
         in_heap[page] = 0
+        pstate[PS_HEAP_LIVE] -= 1
         frequency[page] = 0  # phi_free: the record ends with its extraction
         if flags[page] & FAST:
             continue
@@ -533,7 +549,6 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
             woken = True
             _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
                     isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
-    _compact(heap, in_heap, pstate)
     if promoted > 0:
         _charge_migration(_calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
 
@@ -541,7 +556,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, frequency, last_ms, in_heap, heap, pstate, pfstate):
+         isolated, frequency, last_ms, in_heap, heap, heap_pos, order, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
@@ -588,11 +603,13 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, state, fstate, pstate, pending)
+                _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, state, fstate, pstate,
+                           pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
                 _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                           filters, isolated, frequency, in_heap, heap, state, fstate, pstate, pagestat, nxt, pending)
+                           filters, isolated, frequency, in_heap, heap, heap_pos, order, state, fstate, pstate,
+                           pagestat, nxt, pending)
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
                 next_event = min(pfstate[PF_NEXT_SCAN_NS], pfstate[PF_NEXT_PROMOTE_NS])
