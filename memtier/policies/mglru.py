@@ -150,8 +150,8 @@ COST_SCALED = ("scan_pte_ns", "scan_young_ns")
 P_SIZE = 17
 # pstate slots (int64)
 (PS_MAX_SEQ, PS_MIN_SEQ, PS_FILTER0, PS_FILTER1, PS_HEAP_N, PS_AGINGS, PS_EVICT_CALLS, PS_TAKEN,
- PS_WALKED, PS_HEAP_LIVE) = range(10)
-PS_SIZE = 10
+ PS_WALKED, PS_HEAP_LIVE, PS_ORDER_N, PS_CURSOR, PS_DIRTY) = range(13)
+PS_SIZE = 13
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 NONE = -1
@@ -509,33 +509,44 @@ def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, stat
             _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
+    if young > 0:
+        pstate[PS_DIRTY] = 1  # kpromoted's order must be made again
 
 
 @njit
 def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
                isolated, frequency, in_heap, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
-    """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first (a
-    stable counting sort of the heap array, oldest candidates first among equals)."""
-    _compact(heap, heap_pos, in_heap, pstate)
-    n = pstate[PS_HEAP_N]
-    if n == 0:
-        return
-    starts = np.zeros(PGHOT_FREQ_TOP + 2, dtype=np.int64)
-    for j in range(n):
-        starts[PGHOT_FREQ_TOP - np.int64(frequency[heap[j]]) + 1] += 1
-    for k in range(1, PGHOT_FREQ_TOP + 2):
-        starts[k] += starts[k - 1]
-    for j in range(n):
-        page = heap[j]
-        k = PGHOT_FREQ_TOP - np.int64(frequency[page])
-        order[starts[k]] = page
-        starts[k] += 1
-    take = min(n, np.int64(pconfig[P_BATCH]))
+    """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first, oldest
+    candidates first among equals.  The order (a stable counting sort of the heap array) is
+    made again only after a klruscand walk, the one thing that adds candidates or changes
+    their frequencies; between walks candidates only leave, and are skipped."""
+    if pstate[PS_DIRTY]:
+        pstate[PS_DIRTY] = 0
+        _compact(heap, heap_pos, in_heap, pstate)
+        n = pstate[PS_HEAP_N]
+        starts = np.zeros(PGHOT_FREQ_TOP + 2, dtype=np.int64)
+        for j in range(n):
+            starts[PGHOT_FREQ_TOP - np.int64(frequency[heap[j]]) + 1] += 1
+        for k in range(1, PGHOT_FREQ_TOP + 2):
+            starts[k] += starts[k - 1]
+        for j in range(n):
+            page = heap[j]
+            k = PGHOT_FREQ_TOP - np.int64(frequency[page])
+            order[starts[k]] = page
+            starts[k] += 1
+        pstate[PS_ORDER_N] = n
+        pstate[PS_CURSOR] = 0
     capacity = config[K_FAST_CAPACITY]
+    batch = np.int64(pconfig[P_BATCH])
     promoted = 0
+    taken = 0
     woken = False
-    for j in range(take):
-        page = order[j]
+    while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
+        page = order[pstate[PS_CURSOR]]
+        pstate[PS_CURSOR] += 1
+        if not in_heap[page]:  # left the heap since the order was made
+            continue
+        taken += 1
         in_heap[page] = 0
         pstate[PS_HEAP_LIVE] -= 1
         frequency[page] = 0  # phi_free: the record ends with its extraction
