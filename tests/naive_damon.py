@@ -203,7 +203,10 @@ class NaiveDamon(_Base):
             self.charge(read)
         moved = 0
         for page in chosen:
-            room = self.capacity - self.fast_used > self.p["min"] if target == 0 else self.slow_used < self.slow_capacity
+            if target == 0:
+                room = self.capacity - self.fast_used > self.p["min"]
+            else:
+                room = self.slow_used < self.slow_capacity
             if not room:
                 continue
             self.release(page, c.node)

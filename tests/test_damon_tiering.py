@@ -35,9 +35,11 @@ def cases(draw):
                             rng.choice(hot, 3000)])
     fast = draw(st.integers(10, n_pages // 2))
     slow = draw(st.sampled_from([n_pages, n_pages - fast + 3]))
-    options = dict(SCALED, max_nr_regions=draw(st.sampled_from([12, 60])), min_nr_regions=draw(st.sampled_from([3, 10])),
+    options = dict(SCALED, max_nr_regions=draw(st.sampled_from([12, 60])),
+                   min_nr_regions=draw(st.sampled_from([3, 10])),
                    intervals_goal_bp=draw(st.sampled_from([0, 400])), young_filter=draw(st.sampled_from([0, 1])),
-                   promote_used_bp=draw(st.sampled_from([0, 9970])), demote_free_bp=draw(st.sampled_from([0, 50, 2000])),
+                   promote_used_bp=draw(st.sampled_from([0, 9970])),
+                   demote_free_bp=draw(st.sampled_from([0, 50, 2000])),
                    quota_sz_mb=draw(st.sampled_from([0, 0.05, 200])), kdamond_ns=draw(st.sampled_from([0, 30])),
                    seed=draw(st.integers(0, 5)), watermark_scale_factor=draw(st.sampled_from([10, 1000])),
                    min_free_kbytes=draw(st.sampled_from([None, 0])))

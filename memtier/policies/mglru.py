@@ -64,9 +64,9 @@ a page's frequency restarts at 1 when its last report is older than
 (2) or more is a promotion candidate.  Every ``KPROMOTE_DELAY`` (20 ms) ``kpromoted``
 promotes up to ``KPROMOTED_MIGRATE_BATCH`` (1024) candidates, most frequent first, in one
 migration batch; a candidate for which the fast node is not above its high watermark
-(``migrate_balanced_pgdat``) is dropped and wakes kswapd (which runs once a pass here).  A record is keyed by page frame,
-so a page's record ends when it moves.  ``klruscand=0`` leaves promotion out: Linux 6.1
-as merged.
+(``migrate_balanced_pgdat``) is dropped and wakes kswapd (which runs once a pass here).  A
+record is keyed by page frame, so a page's record ends when it moves.  ``klruscand=0``
+leaves promotion out: Linux 6.1 as merged.
 
 Departures, stated: kswapd runs at once when woken, and its priority loop is not modelled
 (it ages whenever ``should_run_aging`` says so, as below ``DEF_PRIORITY``, and evicts in
@@ -82,9 +82,8 @@ whole jiffies (time-scaled runs would otherwise round their short windows away),
 of candidates holds at most a quarter of half the slow node's pages as pghot's does
 (``PGHOT_HASH_PCT`` 50, ``PGHOT_HEAP_PCT`` 25: a candidate that finds it full waits for its
 next report), and candidates of equal frequency go in the order they became candidates (a
-heap's order among equals is arbitrary); kpromoted
-checks the watermark per page as it promotes rather than for the whole batch before it
-migrates.
+heap's order among equals is arbitrary); kpromoted checks the watermark per page as it
+promotes rather than for the whole batch before it migrates.
 
 Costs (estimates, not measurements; pass measured values):
 
@@ -101,7 +100,7 @@ import numpy as np
 from .._jit import njit
 from ..lists import (
     ACCESSED, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_PAGE_BYTES, K_SLOW_CAPACITY, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_SLOW_CAPACITY, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
