@@ -14,6 +14,8 @@ from memtier.mechanisms import Mechanism
 from memtier.policies import hemem, numa_balancing
 from memtier.policies._driver import FS_NOW_NS
 
+from naive_damon import NaiveDamon
+from naive_mglru import NaiveMGLRU
 from naive_policies import NaiveBitHistory, NaiveHeMem, NaiveMemtis, NaiveNumaBalancing
 
 NEW_POLICIES = list(policies.MODULES)
@@ -29,6 +31,10 @@ QUICK = {
                    thres_cooling_alloc_mb=0.1, promotion_period_ms=0.02, demotion_period_ms=0.03,
                    demotion_watermark_min_mb=0, promotion_watermark_min_mb=0),
     "bit-history": dict(scan_period_ms=0.01, history_bits=4, theta_hot=2, theta_cold=0),
+    "mglru": dict(klruscand_interval_ms=0.02, kpromote_delay_ms=0.005, freq_window_ms=0.1, migrate_batch=3),
+    "damon": dict(sample_interval_ms=0.002, aggr_interval_ms=0.02, apply_interval_ms=0.04, quota_reset_interval_ms=0.04,
+                  ops_update_interval_ms=0.1, min_sample_ms=0.001, max_sample_ms=1, min_nr_regions=3,
+                  max_nr_regions=12, promote_used_bp=0, demote_free_bp=0, quota_sz_mb=0, kdamond_ns=20),
 }
 
 
@@ -65,6 +71,14 @@ def twin(policy, case, params, quick):
     elif policy == "bit-history":
         model = NaiveBitHistory(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
         rows = model.run(case["trace"])
+    elif policy == "damon":
+        model = NaiveDamon(list(pconfig), case["fast_capacity"], case["slow_capacity"], case["n_pages"],
+                           mechanism.page_bytes, **common)
+        rows = model.run(case["trace"])
+    elif policy == "mglru":
+        model = NaiveMGLRU(list(pconfig), case["fast_capacity"], case["slow_capacity"],
+                           memtier.simulator.RMAP_WALK_NS, **common)
+        rows = model.run(case["trace"], case["n_pages"])
     else:
         model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
                                    mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)
