@@ -112,6 +112,14 @@ PARAMETERS = {
     "promote_rate_limit_mbps": (65536.0, "numa_balancing_promote_rate_limit_MBps"),
     "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
     "min_free_kbytes": (None, "vm.min_free_kbytes (default: the kernel's int_sqrt(16 x KB of memory))"),
+    "wmark_min_pages": (None, "the fast node's min watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo, summed over the node's zones); all four or none; default: computed from min_free_kbytes"),
+    "wmark_low_pages": (None, "the fast node's low watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
+    "wmark_high_pages": (None, "the fast node's high watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
+    "wmark_promo_pages": (None, "the fast node's promo watermark in pages as a kernel reports it "
+                              "(6.1's zoneinfo omits it: high + (high - low), __setup_per_zone_wmarks); all four or none; default: computed from min_free_kbytes"),
     "demote_scale_factor": (200.0, "tpp only: vm.demote_scale_factor, in 1/10000 of the node (TPP, 2 %)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
@@ -158,8 +166,14 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     """Validated parameters -> the kernel's float64 ``pconfig``."""
     fast_pages = min(fast_capacity, n_pages)
     slow_pages = min(slow_capacity, n_pages)
-    wmin, low, high, promo = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
-                                        params["min_free_kbytes"])
+    given = [params.get(f"wmark_{w}_pages") for w in ("min", "low", "high", "promo")]
+    if any(v is not None for v in given):  # read from a kernel (memtier.kernel_check)
+        if any(v is None for v in given) or not given[0] <= given[1] <= given[2] <= given[3]:
+            raise ValueError(f"wmark_min/low/high/promo_pages must be given together and in that order, got {given}")
+        wmin, low, high, promo = (int(v) for v in given)
+    else:
+        wmin, low, high, promo = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
+                                            params["min_free_kbytes"])
     p = np.zeros(P_SIZE, dtype=np.float64)
     p[P_SCAN_PERIOD_NS] = params["scan_delay_ms"] * 1e6
     p[P_SCAN_PAGES] = max(1, int(params["scan_size_mb"] * (1 << 20)) // page_bytes)
