@@ -404,7 +404,7 @@ def free_moves():
     return ModelParams(**values)
 
 
-def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None) -> pd.DataFrame:
+def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_to: int | None = None) -> pd.DataFrame:
     """memtier's rows of the timeline: ``numa-balancing`` with the guest's settings, run on the
     stream up to each checkpoint (a run is causal, so its state at a checkpoint is that of a
     run to the end)."""
@@ -415,7 +415,8 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None) -> p
     params = dict(guest["params"], hint_fault_ns=0.0, scan_pte_ns=0.0)
     per_checkpoint = w.slots_per_checkpoint * w.per_slot
     rows = []
-    for c in range(1, w.checkpoints + 1):
+    last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)
+    for c in range(1, last + 1):
         end = c * per_checkpoint
         result = simulate(stream[:end], "numa-balancing", guest["fast_capacity"],
                           slow_capacity=guest["slow_capacity"], n_pages=w.total_pages, period_s=w.checkpoint_ms / 1e3,
@@ -426,7 +427,7 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None) -> p
                      "fast_hot_pages": int((on_fast & hot).sum()), "fast_cold_pages": int((on_fast & ~hot).sum()),
                      "promoted": int(result.periods["promoted"].sum()), "demoted": int(result.periods["demoted"].sum())})
         if progress:
-            progress(f"simulated {c}/{w.checkpoints} checkpoints")
+            progress(f"simulated {c}/{last} checkpoints")
     return pd.DataFrame(rows)
 
 
@@ -613,3 +614,15 @@ def load_timeline(path) -> pd.DataFrame:
     if not needed <= set(table.columns):
         raise KernelCheckError(f"{path} is not a kernel-check timeline: it lacks {sorted(needed - set(table.columns))}")
     return table
+
+
+def load_run(path) -> dict:
+    """A kernel-check run's ``guest.json`` -> ``{"workload": Workload, "simulator": settings, ...}``,
+    for :func:`simulate_timeline` to redo memtier's side."""
+    info = json.loads(Path(path).read_text())
+    try:
+        info["workload"] = Workload(**info["workload"])
+        info["simulator"]["params"]
+    except (KeyError, TypeError) as error:
+        raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
+    return info
