@@ -317,6 +317,14 @@ def check_tiers(settings: dict) -> None:
                                "and daxctl.json in the output folder")
 
 
+def own_pages(w: Workload) -> int:
+    """Pages the workload program takes on node 0 besides its mapping: page tables (one page per
+    512 mapped, and two more levels), its pagemap buffer (8 bytes a page), its hot mask (one byte
+    a page) and zipf's tables (12 bytes a page)."""
+    n = w.total_pages
+    return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + (-(-n * 12 // PAGE) if w.kind == "zipf" else 0)
+
+
 def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
 
@@ -345,9 +353,12 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     if node0.empty or node1.empty:
         raise KernelCheckError("the guest's /proc/zoneinfo has no memory on node 0 or node 1")
     n = w.total_pages
-    own = n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + (-(-n * 12 // PAGE) if w.kind == "zipf" else 0)
+    own = own_pages(w)
     fast_free = int((node0["free"] - node0["protection"]).clip(lower=0).sum())
     wmin, low, high = (int(node0[c].sum()) for c in ("min", "low", "high"))
+    scan = {"scan_delay_ms": number(debugfs, "scan_delay_ms", 1000.0),
+            "scan_period_min_ms": number(debugfs, "scan_period_min_ms", 1000.0),
+            "scan_size_mb": number(debugfs, "scan_size_mb", 256.0)}
     return {
         "fast_capacity": fast_free - own,
         "slow_capacity": int(node1["free"].sum()),
@@ -360,9 +371,31 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
             "promote_rate_limit_mbps": number(sysctl, "numa_balancing_promote_rate_limit_MBps", 65536.0),
             "wmark_min_pages": wmin, "wmark_low_pages": low, "wmark_high_pages": high,
             "wmark_promo_pages": high + (high - low),
+            **scan_start(scan, n + own),
         },
         "debugfs_read": bool(debugfs),
     }
+
+
+def scan_start(params: dict, resident_pages: int, page_bytes: int = PAGE) -> dict:
+    """When 6.1 first scans a program just started by ``exec()``, and its first period.
+
+    ``kernel/sched/fair.c`` (6.1): ``init_numa_balancing`` (at fork) sets ``numa_scan_period``
+    to the scan delay and ``node_stamp`` to 0; exec gives the task a new, zeroed mm
+    (``numa_next_scan = 0``).  ``task_tick_numa`` queues ``task_numa_work`` once the task has
+    run a period of CPU time; on that first tick (``node_stamp == 0``) the period becomes
+    ``task_scan_start(p)``, which for a task without a NUMA group is ``task_scan_min(p)``:
+    ``max(1000 / (MAX_SCAN_WINDOW / scan_size), scan_period_min / task_nr_scan_windows(p))``
+    ms, ``task_nr_scan_windows`` being the resident set rounded up to ``scan_size`` pieces.
+    That first ``task_numa_work`` finds ``numa_next_scan == 0``, sets it to now + scan delay
+    and returns, so the first scan is at twice the scan delay.  The workload program's
+    resident set is its mapping by then (the fill takes under a second of its time).
+    """
+    scan_pages = max(1, int(params["scan_size_mb"] * (1 << 20)) // page_bytes)
+    windows = max(1, -(-int(resident_pages) // scan_pages))
+    floor = 1000.0 / max(1, int(2560 // params["scan_size_mb"])) if params["scan_size_mb"] < 2560 else 1000.0
+    return {"first_scan_ms": 2 * params["scan_delay_ms"],
+            "first_period_ms": float(max(int(floor), int(params["scan_period_min_ms"]) // windows))}  # unsigned ints
 
 
 def read_kernel_timeline(path, w: Workload) -> pd.DataFrame:

@@ -271,3 +271,42 @@ def test_cli_reports_a_guest_that_cannot_start(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "qemu-system-x86_64" in err and len(err.strip().splitlines()) == 1
     assert not list((tmp_path / "out").glob("*"))
+
+
+def test_the_tiered_guest_command_line(tmp_path):
+    from memtier import guest
+
+    command = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh", kc.machine(icount=True))
+    joined = " ".join(command)
+    assert command[command.index("--cpus") + 1] == "1" and command[command.index("-m") + 1] == "2G"
+    assert [command[i + 1] for i, a in enumerate(command) if a == "--numa"] == ["512M,cpus=0", "1536M"]
+    assert command[command.index("--append") + 1] == "memmap=1280M!512M memmap=256M$1792M"
+    assert "-icount shift=0,sleep=off" in joined and "--disable-kvm" in command
+    plain = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh", kc.machine(icount=False))
+    assert "-icount" not in " ".join(plain) and plain[plain.index("--cpus") + 1] == "2"
+    # the default guest is the two-node one of tests/test_numa_vm.py, unchanged
+    default = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh")
+    assert "--append" not in default and [default[i + 1] for i, a in enumerate(default) if a == "--numa"] == [
+        "1G,cpus=0-1", "1G"]
+
+
+def test_scan_start_of_an_exec_ed_program():
+    """6.1: first scan at twice the scan delay, then task_scan_min for the resident set."""
+    from memtier.policies import check_params
+    from memtier.policies import numa_balancing as nb
+
+    params = {"scan_delay_ms": 1000.0, "scan_period_min_ms": 1000.0, "scan_size_mb": 256.0}
+    assert kc.scan_start(params, 153600 + 640) == {"first_scan_ms": 2000.0, "first_period_ms": 333.0}
+    assert kc.scan_start(params, 65536)["first_period_ms"] == 1000.0  # one window
+    assert kc.scan_start(params, 100 * 65536)["first_period_ms"] == 100.0  # the floor: 1000 / (2560 / 256)
+    chosen = check_params("numa-balancing", dict(first_scan_ms=2000, first_period_ms=333))
+    pconfig = nb.make_pconfig("numa-balancing", chosen, 100, 100, 200, 4096)
+    from memtier.lists import CONFIG_SIZE, K_FAST_CAPACITY
+
+    config = np.zeros(CONFIG_SIZE, dtype=np.int64)
+    config[K_FAST_CAPACITY] = 100
+    state = nb.make_state(pconfig, config, 200)
+    assert list(state["pfstate"]) == [2000e6, 333.0]
+    default = nb.make_state(nb.make_pconfig("numa-balancing", check_params("numa-balancing", {}), 100, 100, 200,
+                                            4096), config, 200)
+    assert list(default["pfstate"]) == [1000e6, 1000.0]  # unchanged without them
