@@ -33,9 +33,13 @@ when it could not); memtier charges them nothing (``hint_fault_ns = scan_pte_ns 
 model whose moves cost nothing: :func:`free_moves`).  The policy's parameters are read from the
 guest (:func:`guest_settings`): ``/sys/kernel/debug/sched/numa_balancing/*``,
 ``numa_balancing_promote_rate_limit_MBps``, and node 0's watermarks and free pages from
-``/proc/zoneinfo``.  Where memtier's policy departs from 6.1 (kswapd runs at once instead of
-concurrently, one zone instead of DMA and DMA32, no page cache, no other tasks), the gaps are
-in notebook 12 with the figures.
+``/proc/zoneinfo``, and 6.1's scan start for a program just ``exec()``-ed (:func:`scan_start`).
+Where memtier's policy departs from 6.1 the runs show it, and notebook 12 has the figures:
+kswapd runs at once when woken instead of beside the task, and an allocation below the low
+watermark takes the fast node after it rather than the slow node (6.1's fast path), so the
+fill of a workload larger than node 0 is placed differently; one zone per node instead of DMA
+and DMA32; no page tables, page cache or other tasks; timers on guest time where the kernel's
+scanner runs on the task's CPU time.
 """
 from __future__ import annotations
 

@@ -64,7 +64,15 @@ def test_short_comparison(tmp_path, capsys):
 @pytest.mark.numa_vm_slow
 def test_two_icount_runs_agree(tmp_path):
     """Under -icount the guest's time is its instruction count: two runs of one workload
-    give the same figures within 2 %."""
+    give the same figures within 2 % (the issue's check): the share of hot pages on node 0 at
+    every checkpoint (within 2 points) and the cumulative promotions and demotions at the end.
+
+    Measured on this project's shared 2-core VM (phase, 600 MB, 64 MB hot, 12 s): it failed at
+    one checkpoint, 5 s, where one run had begun promoting and the other not yet (11 304
+    against 12 043 hot pages on node 0, 4.5 points); the others were within 2.0 points.  The
+    guest's 9p file system (the program's output, written at every checkpoint) and the boot
+    are not replayed by -icount, which counts instructions but does not fix when I/O completes.
+    """
     _tools_or_skip()
     w = kc.Workload(kind="phase", total_mb=600, hot_mb=64, seconds=12)
     runs = []
@@ -74,8 +82,11 @@ def test_two_icount_runs_agree(tmp_path):
         folder.chmod(0o755)
         runs.append(kc.run_guest(w, folder, icount=True, timeout=TIMEOUT_S)["raw"])
     a, b = runs
-    hot = w.hot_pages
-    assert (abs(a["fast_hot"] - b["fast_hot"]) <= 0.02 * hot).all(), pd.concat([a["fast_hot"], b["fast_hot"]], axis=1)
-    for column in ("pgpromote_success", "pgdemote_kswapd"):
-        end_a, end_b = a[column].iloc[-1], b[column].iloc[-1]
-        assert abs(end_a - end_b) <= 0.02 * max(end_a, end_b), (column, end_a, end_b)
+    share_gap = 100 * (a["fast_hot"] - b["fast_hot"]).abs() / w.hot_pages
+    ends = {column: (int(a[column].iloc[-1]), int(b[column].iloc[-1]))
+            for column in ("pgpromote_success", "pgdemote_kswapd")}
+    report = (f"hot pages on node 0: {list(zip(a['fast_hot'], b['fast_hot']))}; at the end: {ends}")
+    print(report)
+    assert (share_gap <= 2.0).all(), report
+    for first, second in ends.values():
+        assert abs(first - second) <= 0.02 * max(first, second), report
