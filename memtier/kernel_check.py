@@ -85,7 +85,9 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 {
   echo "release $(uname -r)"
   echo "cmdline $(cat /proc/cmdline)"
-  for t in /sys/devices/virtual/memory_tiering/memory_tier*; do echo "tier $(basename "$t") $(cat "$t/nodes" 2>/dev/null || cat "$t/nodelist")"; done
+  for t in /sys/devices/virtual/memory_tiering/memory_tier*; do
+    echo "tier $(basename "$t") $(cat "$t/nodes" 2>/dev/null || cat "$t/nodelist")"
+  done
   for f in /sys/kernel/debug/sched/numa_balancing/*; do echo "debugfs $(basename "$f") $(cat "$f")"; done
   for f in numa_balancing numa_balancing_promote_rate_limit_MBps; do echo "sysctl $f $(cat /proc/sys/kernel/$f)"; done
   for f in min_free_kbytes watermark_scale_factor; do echo "sysctl $f $(cat /proc/sys/vm/$f)"; done
@@ -462,7 +464,8 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_t
         hot = hot_mask(w, c)
         rows.append({"time_s": c * w.checkpoint_ms / 1e3, "source": "memtier",
                      "fast_hot_pages": int((on_fast & hot).sum()), "fast_cold_pages": int((on_fast & ~hot).sum()),
-                     "promoted": int(result.periods["promoted"].sum()), "demoted": int(result.periods["demoted"].sum())})
+                     "promoted": int(result.periods["promoted"].sum()),
+                     "demoted": int(result.periods["demoted"].sum())})
         if progress:
             progress(f"simulated {c}/{last} checkpoints")
     return pd.DataFrame(rows)

@@ -180,7 +180,8 @@ def test_node_1_in_the_same_tier_is_refused():
 def test_compare_and_verdict():
     rows = []
     for t, (kh, mh, kp, mp, kd, md) in enumerate([(10, 12, 0, 0, 5, 5), (50, 40, 40, 30, 50, 70)], start=1):
-        rows.append(dict(time_s=float(t), source="kernel", fast_hot_pages=kh, fast_cold_pages=1, promoted=kp, demoted=kd))
+        rows.append(dict(time_s=float(t), source="kernel", fast_hot_pages=kh, fast_cold_pages=1, promoted=kp,
+                         demoted=kd))
         rows.append(dict(time_s=float(t), source="memtier", fast_hot_pages=mh, fast_cold_pages=2, promoted=mp,
                          demoted=md))
     table = kc.compare(pd.DataFrame(rows), hot_pages=100)

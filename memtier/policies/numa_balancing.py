@@ -118,13 +118,15 @@ PARAMETERS = {
     "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
     "min_free_kbytes": (None, "vm.min_free_kbytes (default: the kernel's int_sqrt(16 x KB of memory))"),
     "wmark_min_pages": (None, "the fast node's min watermark in pages as a kernel reports it "
-                              "(/proc/zoneinfo, summed over the node's zones); all four or none; default: computed from min_free_kbytes"),
+                              "(/proc/zoneinfo, summed over the node's zones); "
+                              "all four or none; default: computed from min_free_kbytes"),
     "wmark_low_pages": (None, "the fast node's low watermark in pages as a kernel reports it "
                               "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
     "wmark_high_pages": (None, "the fast node's high watermark in pages as a kernel reports it "
                               "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
     "wmark_promo_pages": (None, "the fast node's promo watermark in pages as a kernel reports it "
-                              "(6.1's zoneinfo omits it: high + (high - low), __setup_per_zone_wmarks); all four or none; default: computed from min_free_kbytes"),
+                              "(6.1's zoneinfo omits it: high + (high - low), __setup_per_zone_wmarks); "
+                              "all four or none; default: computed from min_free_kbytes"),
     "demote_scale_factor": (200.0, "tpp only: vm.demote_scale_factor, in 1/10000 of the node (TPP, 2 %)"),
     "first_scan_ms": (None, "when the first scan runs (default: scan_delay_ms).  6.1, a program just exec()ed: "
                             "2 x scan_delay_ms, because exec's new mm has numa_next_scan = 0, so the first "
