@@ -521,7 +521,7 @@ def _add_simulator_commands(sub) -> None:
                    help=f"{', '.join(ALL_POLICIES)}; several separated by commas, or 'all' (the list policies "
                         f"and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a parameter of numa-balancing, tpp or hemem, named as in the kernel or the paper, e.g. "
+                   help="a parameter of numa-balancing, tpp, hemem, mglru or damon, named as in the kernel or the paper, e.g. "
                         "hot_threshold_ms=500 or sample_period=101 (repeatable; see memtier.policies)")
     p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
