@@ -39,7 +39,7 @@ running row is kept in ``pending``).
 import numpy as np
 
 from ._jit import njit
-from .hotset import IN_TRUE_SET, STATIC_FAST, _hot_threshold  # noqa: F401 (flags re-exported)
+from .hotset import IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
 
 # Page flags.
 PRESENT = 1        # allocated (touched at least once)
@@ -505,7 +505,9 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     reactive_hits = 0
     for j in range(state[S_N_TOP]):  # before the counts are reset
         reactive_hits += counts[top[j]]
-    k, threshold, ties = _hot_threshold(config[K_FAST_CAPACITY], counts, touched, n_touched, histogram)
+    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
+    most = _gather_counts(counts, touched, n_touched, histogram, gathered)
+    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     policy = config[K_POLICY]
     deciding = policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
     worth_min = fconfig[F_WORTH_MIN]
@@ -520,8 +522,7 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
         page = touched[i]
         first_fast = page < 0
         page ^= page >> 31
-        c = counts[page]
-        counts[page] = 0
+        c = gathered[i]
         f = flags[page]
         if f & STATIC_FAST:
             static_hits += c
