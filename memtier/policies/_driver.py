@@ -23,7 +23,7 @@ here only: ``PROMOTED_NEXT`` (promoted during the current period, judged in the 
 """
 import numpy as np
 
-from .._jit import njit
+from .._jit import njit, njit_inline
 from ..lists import (
     ACCESSED, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
     C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
@@ -134,7 +134,7 @@ def _charge_migration(us, fstate, pending):
     pending[0, C_MIGRATION_US] += us
 
 
-@njit
+@njit_inline
 def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
     """Move ``page`` to the other node: flags, node counts, and the metrics' records
     (ping-pong, stays, the move judged by the next period).  The accessed bit is cleared:

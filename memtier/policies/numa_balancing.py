@@ -87,7 +87,7 @@ import math
 
 import numpy as np
 
-from .._jit import njit
+from .._jit import njit, njit_inline
 from ..lists import (
     ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
@@ -295,7 +295,7 @@ def _placement(pconfig, config, state, pstate, pfstate):
     pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
 
 
-@njit
+@njit_inline
 def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
                 fstate, pstate, pfstate, pagestat, nxt, pending):
     """``do_numa_page`` on an armed (slow) page."""
