@@ -38,7 +38,7 @@ running row is kept in ``pending``).
 """
 import numpy as np
 
-from ._jit import njit
+from ._jit import njit, njit_inline
 from .hotset import IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
 
 # Page flags.
@@ -101,7 +101,7 @@ SWAP_CLUSTER_MAX = 32
 M_START, M_LENGTH, M_TAIL, M_SIZE = range(4)
 
 
-@njit
+@njit_inline
 def _push_head(lst, page, ring, meta):
     position = meta[lst, M_TAIL] + meta[lst, M_SIZE]
     if position >= meta[lst, M_LENGTH]:
@@ -110,7 +110,7 @@ def _push_head(lst, page, ring, meta):
     meta[lst, M_SIZE] += 1
 
 
-@njit
+@njit_inline
 def _pop_tail(lst, ring, meta):
     tail = meta[lst, M_TAIL]
     page = ring[meta[lst, M_START] + tail]
@@ -244,7 +244,7 @@ def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
     return n_inactive + n_active, n_cold
 
 
-@njit
+@njit_inline
 def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
     """Move ``page`` to the other node in the flags and the node counts, and record the move
     for the metrics (ping-pong, stays, the pages the next period judges); returns its new
@@ -278,7 +278,7 @@ def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, ou
     return f
 
 
-@njit
+@njit_inline
 def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
           row, judged_now):
     """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
@@ -290,7 +290,7 @@ def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fcon
     _push_head(lst, page, ring, meta)
 
 
-@njit
+@njit_inline
 def _putback(page, lst, ring, meta):
     """``putback_movable_pages`` -> ``putback_lru_page``: an isolated page that is not moved
     returns to the head of the list it was isolated from (its node and ``PG_active`` are
