@@ -600,21 +600,31 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
 
 
 @njit
-def _serve(trace, j, stop, flags, counts, touched, n_touched, hits):
-    """The access loop: serve ``trace[j:stop]`` until the first access to a page never
-    accessed (its flags 0), whose index is returned with the updated ``n_touched`` and
-    ``hits``; ``stop`` when there is none.  Each access sets the page's accessed bit, counts
-    it, and records the page in ``touched`` at its first access of the period.
+def _serve(trace, j, stop, flags, counts, touched, ring, meta, state, fast_capacity, reclaim_at, distinct, n_touched,
+           hits):
+    """The access loop: serve ``trace[j:stop]``; returns ``(j, distinct, n_touched, hits)``,
+    ``j`` the first access not served: ``stop``, or a first touch that finds the fast node
+    full under ``reclaim-demotion`` (``reclaim_at`` other than -1), which must reclaim first (the
+    caller reclaims and calls again with ``reclaim_at = j``, so that the page is then placed
+    wherever there is room).  Each access sets the page's accessed bit, counts it, and
+    records the page in ``touched`` at its first access of the period; a first access
+    allocates the page (:func:`_allocate`).
 
-    Kept apart from the allocation and the period's end so that the loop holds only a few
-    values and keeps them in registers: written inline with them, the loop kept its
-    counters in memory, and each call there (the allocation) took and released a reference
-    to every array it was passed (numba's NRT_incref/NRT_decref): half the speed."""
+    Kept apart from the period's end and reclaim so that the loop holds only a few values
+    and keeps them in registers: written inline with them, the loop kept its counters in
+    memory, and each call there (the allocation, then a function of its own) took and
+    released a reference to every array it was passed (numba's NRT_incref/NRT_decref): half
+    the speed.  Allocation stays inside the loop: leaving the loop at every first touch and
+    entering it again cost a third of the loop's speed (hot-set trace, 1 M first touches in
+    20 M accesses)."""
     for j in range(j, stop):
         page = trace[j]
         f = flags[page]
         if f == 0:
-            return j, n_touched, hits
+            if reclaim_at != -1 and reclaim_at != j and state[S_FAST_USED] >= fast_capacity:
+                return j, distinct, n_touched, hits
+            distinct += 1
+            f = _allocate(page, distinct, fast_capacity, ring, meta, state)
         fast = (f >> 1) & 1
         hits += fast
         flags[page] = f | ACCESSED
@@ -624,7 +634,25 @@ def _serve(trace, j, stop, flags, counts, touched, n_touched, hits):
         touched[n_touched] = page ^ -fast
         n_touched += c == 0
         counts[page] = c + 1
-    return stop, n_touched, hits
+    return stop, distinct, n_touched, hits
+
+
+@njit_inline
+def _allocate(page, distinct, fast_capacity, ring, meta, state):
+    """A page's first access: on the fast node while under its limit, else on the slow node
+    (patch 19, ``MPOL_PREFERRED`` with ``MPOL_F_MEMCG``), on the active list
+    (``lru_cache_add_active_or_unevictable``); its flags."""
+    f = PRESENT | ACTIVE | NEW
+    if distinct <= fast_capacity:
+        f |= STATIC_FAST
+    if state[S_FAST_USED] < fast_capacity:
+        f |= FAST
+        state[S_FAST_USED] += 1
+        _push_head(FAST_ACTIVE, page, ring, meta)
+    else:
+        state[S_SLOW_USED] += 1
+        _push_head(SLOW_ACTIVE, page, ring, meta)
+    return f
 
 
 @njit
@@ -652,26 +680,15 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
         n_touched = state[S_TOUCHED]
         distinct = state[S_DISTINCT]
         j = i
+        reclaim_at = -2 if demotion else -1  # -1: never reclaim; >= 0: the first touch that has
         while True:
-            j, n_touched, hits = _serve(trace, j, stop, flags, counts, touched, n_touched, hits)
+            j, distinct, n_touched, hits = _serve(trace, j, stop, flags, counts, touched, ring, meta, state,
+                                                  fast_capacity, reclaim_at, distinct, n_touched, hits)
             if j == stop:
                 break
-            # a page's first access: allocated, then served by _serve like any other
-            page = trace[j]
-            distinct += 1
-            f = PRESENT | ACTIVE | NEW
-            if distinct <= fast_capacity:
-                f |= STATIC_FAST
-            if demotion and state[S_FAST_USED] >= fast_capacity:
-                _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
-            if state[S_FAST_USED] < fast_capacity:
-                f |= FAST
-                state[S_FAST_USED] += 1
-                _push_head(FAST_ACTIVE, page, ring, meta)
-            else:
-                state[S_SLOW_USED] += 1
-                _push_head(SLOW_ACTIVE, page, ring, meta)
-            flags[page] = f
+            # reclaim-demotion: the fast node is full at a first touch; make room, then place it
+            _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
+            reclaim_at = j
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct
         pending[0, C_ACCESSES] += stop - i
