@@ -133,7 +133,8 @@ def main() -> None:
         periods = dict(period_s=args.period_s)
         period_text = f"period {args.period_s:g} s of simulated time"
     fit = default_fit()
-    warm = workloads.hot_set(10_000, 100_000, seed=0)
+    warm = workloads.hot_set(10_000, 100_000, seed=0).astype(np.int32)
+    warm.setflags(write=False)  # as the memory-mapped traces are: the same compiled kernels
     for policy in LIST_POLICIES + ("lru",) + tuple(args.policies):  # warm-up: compile (or load) the kernels
         simulate(warm, policy, 1000, fit=fit, **({"period": 10_000} if "period" in periods else {"period_s": 0.01}))
     print(f"{args.accesses:,} accesses over {args.pages:,} pages per trace, fast capacity {capacity:,} pages, "
