@@ -307,7 +307,7 @@ def _sole_holder(address) -> int:
 
     with Client(address, timeout=10) as client:
         names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
-        holders = [workers for key, workers in client.who_has().items() if key.startswith("ndarray-")]
+        holders = [workers for key, workers in client.who_has().items() if key.startswith("memtier-trace-")]
     alone = [names[workers[0]] for workers in holders if len(workers) == 1]
     return int(str(alone[0])[-1]) if alone else 1
 
