@@ -514,9 +514,16 @@ def _local_cluster(workers: int):
     # Ctrl-C in a terminal reaches every process of its group, workers too; a worker that
     # ignores it is stopped by this process when it closes the cluster, instead of printing
     # its own traceback.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL,
-                           preload=["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"])
+    # The workers' statistical profiler (a thread sampling every thread's stack every 10 ms,
+    # for the dashboard's "Profile" page) is switched off: it competes with the cells for the
+    # interpreter lock and costs them about a tenth more CPU time (measured on a 2-worker
+    # sweep; benchmarks/bench_sweep.py).  A cluster given by client= keeps its own settings.
+    import dask
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL,
+                               preload=["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"])
     return Client(cluster, set_as_default=False), cluster
 
 
