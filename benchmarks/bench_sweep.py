@@ -2,7 +2,7 @@
 
 Target (issue 12): a grid of at least 24 cells on a 2-core machine, speedup >= 1.6x.
 
-    python3 benchmarks/bench_sweep.py                       # 100 cells, 50 M accesses a trace
+    python3 benchmarks/bench_sweep.py                       # 140 cells, 50 M accesses a trace
     python3 benchmarks/bench_sweep.py --accesses 5000000    # a quicker run
 
 The grid: two traces over 100,000 pages (a GUPS-like hot set given by path, read
