@@ -144,8 +144,16 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
-    # A fit written before the per-descriptor channel time (format 2) loads with its stated value.
+    # A fit written before the batch limit (format 3) loads with mainline's, in its samples too.
     data = json.loads(path.read_text())
+    data["memtier_fit"] = 3
+    del data["params"]["migrate_batch_pages"]
+    data["samples"] = np.array(data["samples"])[:, :-1].tolist()
+    (tmp_path / "v3.json").write_text(json.dumps(data))
+    v3 = load_fit(tmp_path / "v3.json")
+    assert v3.params == rfc_fit.params and v3.params.migrate_batch_pages == 512
+    np.testing.assert_array_equal(v3.samples, rfc_fit.samples)
+    # A fit written before the per-descriptor channel time (format 2) loads with its stated value.
     at = ModelParams.names().index("dma_channel_descriptor_us")
     data["memtier_fit"] = 2
     del data["params"]["dma_channel_descriptor_us"]
