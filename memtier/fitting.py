@@ -884,6 +884,25 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
                     result = _fit_from(prepared, point, first, target, free, candidates=candidates)
                     if layout not in screened or result[1] < screened[layout][1]:
                         screened[layout] = result
+
+    def aic(layout):
+        return len(used) * np.log(max(_misfit(screened[layout][0], prepared, target), 1e-300) / len(used)) + \
+            2 * len(screened[layout][2])
+
+    # ... refine every layout the screen cannot rule out (AIC within AIC_CLEAR of the best)
+    # from the other starts too, so that layouts are compared at their best fits, not at
+    # first looks (fitting AMD's 1-4 channels, a first look preferred one channel per engine,
+    # "likely", to two, whose best fit is better) ...
+    refined = set()
+    lowest = min(aic(layout) for layout in screened)
+    for layout in [layout for layout in screened if aic(layout) <= lowest + AIC_CLEAR]:
+        first = stated.replace(dma_structure=layout[0], dma_channels_per_engine=layout[1],
+                               migrate_batch_pages=layout[2])
+        for point in _starts(first, seed, start)[2:]:
+            result = _fit_from(prepared, point, first, target, free, candidates=candidates)
+            if result[1] < screened[layout][1]:
+                screened[layout] = result
+        refined.add(layout)
     misfit = {layout: _misfit(r[0], prepared, target) for layout, r in screened.items()}
     n_free = {layout: len(r[2]) for layout, r in screened.items()}
 
@@ -905,10 +924,10 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
                                     stated.migrate_batch_pages, batch_how)
     else:
         batch, batch_how = stated.migrate_batch_pages, "not used by the split structure"
-    # ... then fit the chosen one from every start, and keep the best.
+    # ... then the chosen one from every start (done, if it was a contender), keeping the best.
     first = stated.replace(dma_structure=chosen_kind, dma_channels_per_engine=per_engine, migrate_batch_pages=batch)
     best = screened[(chosen_kind, per_engine, batch)]
-    for point in _starts(first, seed, start)[2:]:
+    for point in ([] if (chosen_kind, per_engine, batch) in refined else _starts(first, seed, start)[2:]):
         values, cost, chosen = _fit_from(prepared, point, first, target, free, candidates=candidates)
         if cost < best[1]:
             best = (values, cost, chosen)

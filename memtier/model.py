@@ -97,10 +97,10 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     data, not of that code: ``folios_copy_dma()`` maps and submits every channel's list
     before ``dma_async_issue_pending()`` starts any, then waits for all of them, and the
     move phase follows; nothing in it overlaps.  ``dma_overlap`` is therefore a named
-    departure, fitted, and 0 is the code (every cost adds up).  Without it the AMD rows fit
-    at median 4.4%, largest 23% only with per-posting levels, and 7.6%/30% without: a
-    floor the code does not explain (1 MiB folios take 90-100 us at 4, 8 and 16 channels,
-    after 225 us at one; see :mod:`memtier.fitting`).  An unbatched migration hands the
+    departure, fitted, and 0 is the code (every cost adds up).  With 0 the AMD rows fit at
+    median 7.9%, largest 30% (fitted: 4.2%, 23%): the rows have a floor the code does not
+    explain (1 MiB folios take 225 us at one channel, then 90-100 us at 4, 8 and 16, which
+    no sum of a serial part and a part divided among the channels gives).  An unbatched migration hands the
     engine one folio at a time (one channel busy, one set-up per folio, nothing to overlap).
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
