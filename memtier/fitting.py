@@ -90,6 +90,10 @@ MAX_ROUNDS = 4
 SPREAD_STARTS = 3
 #: How much higher the next best DMA layout's AIC must be for the best to be "clear" / "likely".
 AIC_CLEAR, AIC_LIKELY = 10.0, 4.0
+#: Evaluations one solve of the first look at a layout may take (a full solve: 600).  A look
+#: only has to tell the layouts that cannot win from those that may; those are refitted in full
+#: from every start before the verdict.  Layouts that fit badly are also the slowest to solve.
+SCREEN_NFEV = 200
 #: Channels per engine the fit tries when the data have several channel counts.
 ENGINE_CHOICES = (1, 2, 4)
 #: A spread printed as 0.00 GB/s is read as half the last printed digit.
@@ -881,7 +885,8 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
                                        migrate_batch_pages=batch)
                 layout = (kind, per_engine, batch)
                 for point in _starts(first, seed, start)[:2]:
-                    result = _fit_from(prepared, point, first, target, free, candidates=candidates)
+                    result = _fit_from(prepared, point, first, target, free, candidates=candidates,
+                                       max_nfev=SCREEN_NFEV)
                     if layout not in screened or result[1] < screened[layout][1]:
                         screened[layout] = result
 
