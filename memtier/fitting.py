@@ -32,17 +32,25 @@ Several starts
 The DMA structure
     How a driver uses the channels (``ModelParams.dma_structure``: ``split`` pages across
     channels, or hand out whole folios: ``folio``) is fitted both ways when the DMA rows have at
-    least two channel counts, and so is the number of channels that share one engine
-    (``dma_channels_per_engine``: 1, 2 or 4).  Each layout is fitted from the stated and the
-    neutral start; the one with the lowest AIC is kept if the next best's is higher by at
-    least 4 ("likely"; 10: "clear"); closer than that the data cannot tell and ``base``'s
-    layout is kept.  ``structure=`` and ``channels_per_engine=`` set them.  A rule from the
+    least two channel counts, and so are the number of channels that share one engine
+    (``dma_channels_per_engine``: 1, 2 or 4) and, for folios, the batch limit
+    (``migrate_batch_pages``: mainline's 512 base pages or the copy-offload series' testing
+    1 GiB).  Each layout is first fitted from the stated and the neutral start
+    (:data:`SCREEN_NFEV`); every layout whose AIC is then within 10 of the best is fitted
+    again from every start, so that layouts are compared at their best fits (fitting AMD's
+    1-4 channels, the first look preferred one channel per engine, "likely", to two, whose
+    best fit turned out as good); the one with the lowest AIC is kept if the next best's is
+    higher by at least 4 ("likely"; 10: "clear"); closer than that the data cannot tell and
+    ``base``'s layout is kept.  Structure, channels per engine and batch limit are decided in
+    that order, each at the best of the others.  ``structure=``, ``channels_per_engine=``
+    and ``batch_pages=`` set them.  A rule from the
     direction of the channel trend (small folios gaining with channels "cannot" be split) was
     considered and not adopted: under ``split`` the per-entry and byte terms fall with
     channels too, so a rising trend is evidence to weigh, not a proof, and the AIC already
     weighs it.  With the per-descriptor channel time in the model, AMD's 1-4-channel rows
-    alone choose ``folio`` clearly (AIC 119 higher for ``split``); before it they could not
-    tell (2.3).
+    alone choose ``folio`` clearly (AIC 108 higher for ``split``); before it they could not
+    tell (2.3).  AMD's rows choose the testing batch limit clearly (AIC 134 higher for
+    mainline's): with mainline's a THP is a batch of its own and gets one channel.
 
 A weak prior
     Every fitted parameter is pulled gently (:data:`PRIOR_WEIGHT`) towards ``base``'s value

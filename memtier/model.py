@@ -111,9 +111,9 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     only where bytes outweigh descriptors: it adds a descriptor per channel per page.  The per-descriptor channel
     time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
     folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
-    2 MiB against 8 and 2); without it the fit's largest in-sample error was 28%, with it
-    21% (the fit puts a descriptor at about 8 us of channel time: the completion interrupt
-    and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
+    2 MiB against 8 and 2); without it the fit's median and largest in-sample errors are
+    4.9% and 28%, with it 4.2% and 23% (the fit puts a descriptor at about 8 us of channel
+    time: the completion interrupt and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
     slowed by 512 descriptors per 2 MiB, which is the evidence for merging into 64 KiB
     segments.
 

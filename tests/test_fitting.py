@@ -253,7 +253,7 @@ def test_hold_out_counts_mode(amd_held_out):
                                        "cannot tell one channel per engine from two; with one, the THPs' 12.7, "
                                        "14.4 and 27 GB/s at 1, 2 and 4 channels read as a soft engine ceiling "
                                        "of 57 GB/s), smaller folios +14 to +31% (the fitted overlap hides more "
-                                       "serial work at 8-16 channels than the rows show: +4 to +21% fitting the "
+                                       "serial work at 8-16 channels than the rows show: -4 to +21% fitting the "
                                        "dcbm_sg posting alone, whose rows these are; the v4 posting, 8-18% "
                                        "faster on small folios at 1-4 channels, adds the rest)")
 def test_amd_held_out_target(amd_held_out):
