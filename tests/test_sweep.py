@@ -209,7 +209,9 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(files, reference, tmp_pat
         if _group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and stderr.splitlines()[-1].endswith("run the same command again to resume")
+    # Dask may warn after it (e.g. port 8787 taken by another cluster, so the dashboard moved)
+    assert "Traceback" not in stderr
+    assert any(line.endswith("run the same command again to resume") for line in stderr.splitlines()), stderr
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("cell-*.parquet")}
     assert 3 <= len(kept) < len(reference), "the interrupt came too late to test anything"
     assert not [p for p in out.iterdir() if not p.name.startswith("cell-")]
