@@ -249,10 +249,13 @@ def test_hold_out_counts_mode(amd_held_out):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
-                                       "at median 23.7%, largest 48.4%: 2 MiB THPs -31 to -48% (1-4 channels "
-                                       "cannot tell one channel per engine from two; with one, the THPs' 12.7, "
-                                       "14.4 and 27 GB/s at 1, 2 and 4 channels read as a soft engine ceiling "
-                                       "of 57 GB/s), smaller folios +14 to +31% (the fitted overlap hides more "
+                                       "at median 23.7%, largest 48.4%: 2 MiB THPs -31 to -48% (at 1-4 channels "
+                                       "a THP's time is its bytes on the engines, and what limits it beyond is "
+                                       "not determined: kept at one channel per engine, as 1-4 channels cannot "
+                                       "tell one from two, the fit reads the THPs' 12.7, 14.4 and 27 GB/s as a "
+                                       "soft ceiling of 57 GB/s; with two it is as far off, putting a THP's "
+                                       "serial work, hidden behind its copy at 1-4 channels, at twice the full "
+                                       "fit's), smaller folios +14 to +31% (the fitted overlap hides more "
                                        "serial work at 8-16 channels than the rows show: -4 to +21% fitting the "
                                        "dcbm_sg posting alone, whose rows these are; the v4 posting, 8-18% "
                                        "faster on small folios at 1-4 channels, adds the rest)")
