@@ -297,7 +297,8 @@ def memtier_page(text):
 
 def test_structure_chosen_when_the_data_tell():
     """Rows made by the folio structure (with a floor of serial work) at 1-16 channels: the
-    fit picks folio, says it is clear, and describes the rows."""
+    fit picks folio, says it is clear, and describes the rows; and it finds the batch limit
+    the rows were made with, mainline's or the series' testing one."""
     truth = ModelParams(dma_structure="folio", dma_channel_gbps=8.0, dma_ceiling_gbps=60.0, dma_entry_us=0.2,
                         dma_descriptor_us=0.3, dma_map_entry_us=0.1, dma_overlap=0.9, pte_us=0.3)
     design = _dma_design()
@@ -307,6 +308,12 @@ def test_structure_chosen_when_the_data_tell():
     assert result.structure["how"].startswith("clear")
     assert result.median_error < 0.01
     assert "DMA structure: folio (clear" in result.report()
+    assert result.params.migrate_batch_pages == 512 and result.structure["batch_how"].startswith("clear")
+    testing = truth.replace(migrate_batch_pages=262144)
+    design["gbps"] = table_gbps(testing, _configs(design))
+    result = fit(design, bootstrap=0, structure="folio", channels_per_engine=1)
+    assert result.params.migrate_batch_pages == 262144 and result.structure["batch_how"].startswith("clear")
+    assert result.median_error < 0.01
 
 
 def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path, capsys):
