@@ -23,7 +23,7 @@ _PUBLIC = {
     "LackeyFormatError": "traces", "Trace": "traces", "ValgrindNotFound": "traces",
     "convert_lackey": "traces", "parse_lackey": "traces", "record_trace": "traces",
 }
-_SUBMODULES = ("datasets", "workloads")
+_SUBMODULES = ("datasets", "workloads", "kernel_check")
 
 
 def __getattr__(name):
@@ -77,6 +77,7 @@ __all__ = [
     "sweep",
     "datasets",
     "workloads",
+    "kernel_check",
 ]
 
 

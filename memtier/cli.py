@@ -521,7 +521,7 @@ def _add_simulator_commands(sub) -> None:
                    help=f"{', '.join(ALL_POLICIES)}; several separated by commas, or 'all' (the list policies "
                         f"and oracles: {', '.join(POLICIES)}) (default: %(default)s)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a parameter of numa-balancing, tpp or hemem, named as in the kernel or the paper, e.g. "
+                   help="a parameter of numa-balancing, tpp, hemem, mglru or damon, named as in the kernel or the paper, e.g. "
                         "hot_threshold_ms=500 or sample_period=101 (repeatable; see memtier.policies)")
     p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
@@ -727,6 +727,63 @@ def _add_measure_commands(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# --- the simulator against the kernel: kernel-check (issue 15) --------------------------------
+
+
+def _kernel_check(args) -> int:
+    from . import guest
+    from .kernel_check import Workload, kernel_check
+
+    workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
+                        rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha)
+
+    def step(message):
+        if not args.quiet:
+            print(f"memtier kernel-check: {message}", file=sys.stderr, flush=True)
+
+    try:
+        result = kernel_check(workload, args.out, force=args.force, icount=not args.no_icount,
+                              timeout=args.timeout, kernel=args.kernel, progress=step)
+    except (guest.VmUnavailable, guest.GuestFailed) as error:
+        raise CliError(str(error)) from None
+    v = result["verdict"]
+    print(f"wrote {args.out}/timeline.csv and timeline.png: hot pages on the fast node differ by at most "
+          f"{v['max_gap_points']:.1f} points (target 10); promoted {v['memtier_promoted']} against the kernel's "
+          f"{v['kernel_promoted']}, demoted {v['memtier_demoted']} against {v['kernel_demoted']} (target: within 25 %)")
+    return 0
+
+
+def _add_kernel_check_commands(sub) -> None:
+    p = _command(
+        sub,
+        "kernel-check",
+        "Run a workload in a Linux 6.1 guest with a lower memory tier and in memtier's numa-balancing; "
+        "compare where the hot pages are.",
+        """
+        memtier kernel-check --workload hot_set --total-mb 1000 --hot-mb 128 --seconds 60 --out kcheck
+        memtier kernel-check --workload phase --total-mb 600 --hot-mb 64 --seconds 24 --out phase
+        """,
+        _kernel_check,
+    )
+    p.add_argument("--workload", choices=("hot_set", "phase", "zipf"), default="hot_set",
+                   help="hot_set: one hot range; phase: it moves halfway; zipf: pages by zipf popularity")
+    p.add_argument("--total-mb", type=int, default=1000, help="memory the workload fills (default: %(default)s)")
+    p.add_argument("--hot-mb", type=int, default=128, help="of which hot (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=60.0, help="guest seconds of accesses (default: %(default)s)")
+    p.add_argument("--rate", type=int, default=200_000, help="accesses a second of guest time (default: %(default)s)")
+    p.add_argument("--checkpoint-ms", type=int, default=1000, help="between two rows (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="zipf's shuffle and draws (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=1.0, help="zipf's exponent (default: %(default)s)")
+    p.add_argument("--no-icount", action="store_true",
+                   help="plain emulation with 2 vCPUs (faster, runs differ by 15-30 %%) instead of one vCPU "
+                        "under -icount shift=0,sleep=off (repeatable)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
+    p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
+    p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")
+    p.add_argument("--force", action="store_true", help="overwrite those files")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 # --- real traces: valgrind lackey and DAMON records ------------------------------------------
 
 
@@ -872,6 +929,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _add_simulator_commands(sub)
         _add_sweep_commands(sub)
         _add_measure_commands(sub)
+        _add_kernel_check_commands(sub)
         _add_trace_commands(sub)
     _check_numbers(parser)
     return parser

@@ -14,6 +14,8 @@ from memtier.mechanisms import Mechanism
 from memtier.policies import hemem, numa_balancing
 from memtier.policies._driver import FS_NOW_NS
 
+from naive_damon import NaiveDamon
+from naive_mglru import NaiveMGLRU
 from naive_policies import NaiveHeMem, NaiveNumaBalancing
 
 NEW_POLICIES = list(policies.MODULES)
@@ -25,6 +27,10 @@ QUICK = {
     "tpp": dict(scan_delay_ms=0.02, scan_size_mb=0.05),
     "hemem": dict(sample_period=3, hot_read_threshold=2, hot_write_threshold=1, cooling_threshold=3,
                   kswapd_interval_us=20, migrate_rate_mb=0.02, cooling_pages=3),
+    "mglru": dict(klruscand_interval_ms=0.02, kpromote_delay_ms=0.005, freq_window_ms=0.1, migrate_batch=3),
+    "damon": dict(sample_interval_ms=0.002, aggr_interval_ms=0.02, apply_interval_ms=0.04, quota_reset_interval_ms=0.04,
+                  ops_update_interval_ms=0.1, min_sample_ms=0.001, max_sample_ms=1, min_nr_regions=3,
+                  max_nr_regions=12, promote_used_bp=0, demote_free_bp=0, quota_sz_mb=0, kdamond_ns=20),
 }
 
 
@@ -55,6 +61,14 @@ def twin(policy, case, params, quick):
     if policy == "hemem":
         model = NaiveHeMem(list(pconfig), case["fast_capacity"], case["slow_capacity"], **common)
         rows = model.run(case["trace"], case["writes"])
+    elif policy == "damon":
+        model = NaiveDamon(list(pconfig), case["fast_capacity"], case["slow_capacity"], case["n_pages"],
+                           mechanism.page_bytes, **common)
+        rows = model.run(case["trace"])
+    elif policy == "mglru":
+        model = NaiveMGLRU(list(pconfig), case["fast_capacity"], case["slow_capacity"],
+                           memtier.simulator.RMAP_WALK_NS, **common)
+        rows = model.run(case["trace"], case["n_pages"])
     else:
         model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
                                    mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)

@@ -5,7 +5,11 @@ their defaults and sources (``PARAMETERS``), and a docstring that cites what it 
 
 - :mod:`memtier.policies.numa_balancing`: ``numa-balancing`` (Linux memory tiering,
   ``numa_balancing=2``, 5.18-6.1) and its ``tpp`` variant (Meta's TPP, ASPLOS'23);
-- :mod:`memtier.policies.hemem`: ``hemem`` (HeMem, SOSP'21).
+- :mod:`memtier.policies.hemem`: ``hemem`` (HeMem, SOSP'21);
+- :mod:`memtier.policies.mglru`: ``mglru`` (the multi-generational LRU, Linux 6.1, demoting;
+  promotion by the klruscand RFC's MGLRU scans of the slow node);
+- :mod:`memtier.policies.damon_tiering`: ``damon`` (DAMON's regions and DAMOS
+  ``migrate_hot`` / ``migrate_cold`` with quotas, as the kernel's ``samples/damon/mtier.c``).
 
 :mod:`memtier.policies._driver` owns what they share: placing pages, serving accesses on
 the simulated clock, moving pages and charging the moves through the fitted cost model,
@@ -20,10 +24,10 @@ import math
 
 import numpy as np
 
-from . import _driver, hemem, numa_balancing
+from . import _driver, damon_tiering, hemem, mglru, numa_balancing
 
 #: Policy name -> its module.
-MODULES = {name: module for module in (numa_balancing, hemem) for name in module.NAMES}
+MODULES = {name: module for module in (numa_balancing, hemem, mglru, damon_tiering) for name in module.NAMES}
 #: Codes after memtier.lists' (0-6), for memtier.simulator.POLICIES.
 CODES = {name: 100 + i for i, name in enumerate(MODULES)}
 

@@ -23,6 +23,11 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   windows)``, the longest ``scan_period_max_ms / windows``, with ``windows`` the resident
   set in ``scan_size`` pieces (``task_nr_scan_windows``).  (The kernel rounds a tenth of the
   period up to whole milliseconds, which matters only under 100 ms; the simulation does not.)
+  Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
+  ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
+  keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
+  first at twice the scan delay, its new mm's ``numa_next_scan`` being 0 (``first_scan_ms``);
+  ``memtier.kernel_check.scan_start`` computes both.  Neither is scaled by ``time_scaled``.
 - **Hint faults** (``do_numa_page``).  An access to an armed page faults (charged
   ``hint_fault_ns``), the page is unarmed, and ``should_numa_migrate_memory`` decides:
   promote at once if the fast node has room above its promotion watermark plus
@@ -112,7 +117,25 @@ PARAMETERS = {
     "promote_rate_limit_mbps": (65536.0, "numa_balancing_promote_rate_limit_MBps"),
     "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
     "min_free_kbytes": (None, "vm.min_free_kbytes (default: the kernel's int_sqrt(16 x KB of memory))"),
+    "wmark_min_pages": (None, "the fast node's min watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo, summed over the node's zones); "
+                              "all four or none; default: computed from min_free_kbytes"),
+    "wmark_low_pages": (None, "the fast node's low watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
+    "wmark_high_pages": (None, "the fast node's high watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
+    "wmark_promo_pages": (None, "the fast node's promo watermark in pages as a kernel reports it "
+                              "(6.1's zoneinfo omits it: high + (high - low), __setup_per_zone_wmarks); "
+                              "all four or none; default: computed from min_free_kbytes"),
     "demote_scale_factor": (200.0, "tpp only: vm.demote_scale_factor, in 1/10000 of the node (TPP, 2 %)"),
+    "first_scan_ms": (None, "when the first scan runs (default: scan_delay_ms).  6.1, a program just exec()ed: "
+                            "2 x scan_delay_ms, because exec's new mm has numa_next_scan = 0, so the first "
+                            "task_numa_work (at scan_delay of CPU time, task_tick_numa) only sets it to now + "
+                            "scan_delay (memtier.kernel_check.scan_start)"),
+    "first_period_ms": (None, "the scan period from the first scan on (default: scan_delay_ms).  6.1: "
+                              "task_tick_numa's first tick sets numa_scan_period = task_scan_start(p), i.e. "
+                              "task_scan_min: max(1000 ms x scan_size / MAX_SCAN_WINDOW, scan_period_min_ms / "
+                              "task_nr_scan_windows) for the resident set then (memtier.kernel_check.scan_start)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
 }
@@ -124,8 +147,9 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
- P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS) = range(18)
-P_SIZE = 18
+ P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
+ P_FIRST_PERIOD_MS) = range(20)
+P_SIZE = 20
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ) = range(11)
@@ -158,8 +182,14 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     """Validated parameters -> the kernel's float64 ``pconfig``."""
     fast_pages = min(fast_capacity, n_pages)
     slow_pages = min(slow_capacity, n_pages)
-    wmin, low, high, promo = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
-                                        params["min_free_kbytes"])
+    given = [params.get(f"wmark_{w}_pages") for w in ("min", "low", "high", "promo")]
+    if any(v is not None for v in given):  # read from a kernel (memtier.kernel_check)
+        if any(v is None for v in given) or not given[0] <= given[1] <= given[2] <= given[3]:
+            raise ValueError(f"wmark_min/low/high/promo_pages must be given together and in that order, got {given}")
+        wmin, low, high, promo = (int(v) for v in given)
+    else:
+        wmin, low, high, promo = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
+                                            params["min_free_kbytes"])
     p = np.zeros(P_SIZE, dtype=np.float64)
     p[P_SCAN_PERIOD_NS] = params["scan_delay_ms"] * 1e6
     p[P_SCAN_PAGES] = max(1, int(params["scan_size_mb"] * (1 << 20)) // page_bytes)
@@ -180,6 +210,9 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_PTE_NS] = params["scan_pte_ns"]
     p[P_PERIOD_MIN_MS] = params["scan_period_min_ms"]
     p[P_FLOOR_MS] = 1000.0 * params["scan_size_mb"] / params["max_scan_window_mbps"]
+    first_scan, first_period = params.get("first_scan_ms"), params.get("first_period_ms")
+    p[P_FIRST_SCAN_NS] = (params["scan_delay_ms"] if first_scan is None else first_scan) * 1e6
+    p[P_FIRST_PERIOD_MS] = params["scan_delay_ms"] if first_period is None else first_period
     return p
 
 
@@ -192,8 +225,9 @@ def make_state(pconfig, config, n_pages):
     meta[:, M_LENGTH] = [fast_length, fast_length, 1, 1]
     meta[:, M_START] = [0, fast_length, 2 * fast_length, 2 * fast_length + 1]
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
-    # the first scan after scan_delay, and the first period scan_delay
-    pfstate = np.array([pconfig[P_SCAN_PERIOD_NS], pconfig[P_SCAN_PERIOD_NS] * 1e-6], dtype=np.float64)
+    # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
+    # first_period_ms say otherwise)
+    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]], dtype=np.float64)
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
         meta=meta,

@@ -1,0 +1,232 @@
+/* The workload that memtier kernel-check runs in the guest (see memtier/kernel_check.py).
+ *
+ *   kernel_workload KIND TOTAL_PAGES HOT_PAGES SECONDS RATE SLOT_US CHECKPOINT_MS SEED ALPHA OUT
+ *
+ * KIND is hot_set, phase or zipf.  One anonymous mapping of TOTAL_PAGES 4 KiB pages
+ * (MADV_NOHUGEPAGE: the guest kernel makes THPs by default, the simulator moves 4 KiB pages)
+ * is accessed as one stream of RATE accesses a second of guest time, SLOT_US microseconds at a
+ * time: at the start of slot s the program does its RATE x SLOT_US / 1e6 accesses, then spins
+ * (no sleep: NUMA balancing's scanner runs on the task's CPU time, task_tick_numa, so the task
+ * must stay on the CPU for its scan period to be one of wall time) until slot s + 1 is due.
+ * The stream is a pure function of the access number (and SEED), so the host generates the
+ * same one (memtier.kernel_check.access_stream); a digest of it is written at every
+ * checkpoint to show that it did:
+ *
+ *   - the first TOTAL_PAGES accesses write each page once, in order (the fill);
+ *   - hot_set: then pages TOTAL - HOT .. TOTAL - 1, round and round;
+ *   - phase: the same until half of SECONDS, then pages 0 .. HOT - 1 round and round;
+ *   - zipf: a page drawn with probability proportional to 1 / rank^ALPHA, ranks given to pages
+ *     by a SEEDed shuffle; the HOT pages of the lowest ranks are its hot set.
+ *
+ * Every CHECKPOINT_MS of the stream's time, one CSV row: the nominal time, the guest's
+ * CLOCK_MONOTONIC and CPU time since the start, the largest lag of a slot behind its time
+ * since the last row, how many hot and cold pages are on node 0 and node 1 (from
+ * /proc/self/pagemap: the page frame number, placed in a node by the memory blocks under
+ * /sys/devices/system/node/node1), and /proc/vmstat's tiering counters.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static double now_s(clockid_t clock) {
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "kernel_workload: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+/* Node 1's page frames: one range per memory block of node 1. */
+static uint64_t ranges[512][2];
+static int n_ranges;
+
+static void node1_ranges(void) {
+    FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
+    unsigned long long block = 0;
+    if (!f || fscanf(f, "%llx", &block) != 1) die("block_size_bytes");
+    fclose(f);
+    DIR *d = opendir("/sys/devices/system/node/node1");
+    if (!d) return; /* one node: every page is on node 0 */
+    struct dirent *e;
+    while ((e = readdir(d)) && n_ranges < 512) {
+        unsigned long long id;
+        if (sscanf(e->d_name, "memory%llu", &id) == 1) {
+            ranges[n_ranges][0] = id * block / PAGE;
+            ranges[n_ranges][1] = (id + 1) * block / PAGE;
+            n_ranges++;
+        }
+    }
+    closedir(d);
+}
+
+static int on_node1(uint64_t pfn) {
+    for (int i = 0; i < n_ranges; i++)
+        if (pfn >= ranges[i][0] && pfn < ranges[i][1]) return 1;
+    return 0;
+}
+
+static const char *COUNTERS[] = {"pgpromote_success", "pgpromote_candidate", "pgdemote_kswapd", "pgdemote_direct",
+                                 "numa_pte_updates", "numa_hint_faults", "numa_pages_migrated", "pgsteal_kswapd",
+                                 "pgscan_kswapd"};
+#define N_COUNTERS (sizeof COUNTERS / sizeof COUNTERS[0])
+
+static void vmstat(unsigned long long *values) {
+    char name[128];
+    unsigned long long v;
+    FILE *f = fopen("/proc/vmstat", "r");
+    if (!f) die("/proc/vmstat");
+    memset(values, 0, N_COUNTERS * sizeof *values);
+    while (fscanf(f, "%127s %llu", name, &v) == 2)
+        for (size_t i = 0; i < N_COUNTERS; i++)
+            if (!strcmp(name, COUNTERS[i])) values[i] = v;
+    fclose(f);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 11) {
+        fprintf(stderr, "usage: kernel_workload KIND TOTAL_PAGES HOT_PAGES SECONDS RATE SLOT_US CHECKPOINT_MS "
+                        "SEED ALPHA OUT\n");
+        return 2;
+    }
+    const char *kind = argv[1];
+    uint64_t total = strtoull(argv[2], 0, 10), hot = strtoull(argv[3], 0, 10);
+    double seconds = atof(argv[4]), rate = atof(argv[5]);
+    uint64_t slot_us = strtoull(argv[6], 0, 10), checkpoint_ms = strtoull(argv[7], 0, 10);
+    uint64_t seed = strtoull(argv[8], 0, 10);
+    double alpha = atof(argv[9]);
+    int zipf = !strcmp(kind, "zipf"), phase = !strcmp(kind, "phase");
+    if (!zipf && !phase && strcmp(kind, "hot_set")) {
+        fprintf(stderr, "kernel_workload: KIND must be hot_set, phase or zipf, got %s\n", kind);
+        return 2;
+    }
+    if (total == 0 || hot == 0 || hot > total || slot_us == 0 || checkpoint_ms == 0 || rate <= 0) {
+        fprintf(stderr, "kernel_workload: bad sizes or rates\n");
+        return 2;
+    }
+    uint64_t per_slot = (uint64_t)llround(rate * slot_us * 1e-6);
+    uint64_t slots = (uint64_t)llround(seconds * 1e6 / slot_us);
+    uint64_t slots_per_checkpoint = checkpoint_ms * 1000 / slot_us;
+    uint64_t switch_at = (slots / 2) * per_slot; /* phase: the access number where the hot set moves */
+    FILE *out = fopen(argv[10], "w");
+    if (!out) die(argv[10]);
+    node1_ranges();
+
+    /* zipf: ranks -> pages by a shuffle, and the cumulative weights of the ranks */
+    uint32_t *page_of_rank = 0;
+    double *cdf = 0;
+    uint64_t rng = seed;
+    if (zipf) {
+        page_of_rank = malloc(total * sizeof *page_of_rank);
+        cdf = malloc(total * sizeof *cdf);
+        if (!page_of_rank || !cdf) die("malloc");
+        for (uint64_t i = 0; i < total; i++) page_of_rank[i] = (uint32_t)i;
+        for (uint64_t i = total - 1; i > 0; i--) { /* Fisher-Yates, from the end */
+            uint64_t j = splitmix64(&rng) % (i + 1);
+            uint32_t t = page_of_rank[i];
+            page_of_rank[i] = page_of_rank[j];
+            page_of_rank[j] = t;
+        }
+        double sum = 0;
+        for (uint64_t r = 0; r < total; r++) {
+            sum += 1.0 / pow((double)(r + 1), alpha);
+            cdf[r] = sum;
+        }
+    }
+    unsigned char *is_hot = calloc(total, 1);
+    uint64_t *pagemap = malloc(total * sizeof *pagemap);
+    if (!is_hot || !pagemap) die("malloc");
+
+    volatile unsigned char *base = mmap(0, total * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) die("mmap");
+    if (madvise((void *)base, total * PAGE, MADV_NOHUGEPAGE)) die("madvise");
+    int pm = open("/proc/self/pagemap", O_RDONLY);
+    if (pm < 0) die("/proc/self/pagemap");
+
+    fprintf(out, "nominal_s,guest_s,cpu_s,max_lag_ms,accesses,digest,fast_hot,fast_cold,slow_hot,slow_cold,absent");
+    for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%s", COUNTERS[i]);
+    fprintf(out, "\n");
+    unsigned long long start_counters[N_COUNTERS], counters[N_COUNTERS];
+    vmstat(start_counters);
+
+    uint64_t j = 0, digest = 0;
+    double lag = 0, t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    for (uint64_t s = 0; s < slots; s++) {
+        double due = t0 + s * slot_us * 1e-6, now;
+        while ((now = now_s(CLOCK_MONOTONIC)) < due)
+            ;
+        if (now - due > lag) lag = now - due;
+        for (uint64_t a = 0; a < per_slot; a++, j++) {
+            uint64_t page;
+            if (j < total) {
+                page = j;
+            } else if (zipf) {
+                double u = (double)(splitmix64(&rng) >> 11) * 0x1.0p-53 * cdf[total - 1];
+                uint64_t lo = 0, hi = total - 1; /* the first rank whose cdf exceeds u */
+                while (lo < hi) {
+                    uint64_t mid = (lo + hi) / 2;
+                    if (cdf[mid] > u) hi = mid; else lo = mid + 1;
+                }
+                page = page_of_rank[lo];
+            } else if (phase && j >= switch_at) {
+                page = (j - switch_at) % hot;
+            } else {
+                page = total - hot + (j - total) % hot;
+            }
+            base[page * PAGE]++;
+            digest = digest * 0x100000001B3ULL + page + 1;
+        }
+        if ((s + 1) % slots_per_checkpoint == 0) {
+            memset(is_hot, 0, total);
+            if (zipf) {
+                for (uint64_t r = 0; r < hot; r++) is_hot[page_of_rank[r]] = 1;
+            } else if (phase && j > switch_at) {
+                memset(is_hot, 1, hot);
+            } else {
+                memset(is_hot + total - hot, 1, hot);
+            }
+            size_t want = total * sizeof *pagemap;
+            off_t off = (off_t)((uintptr_t)base / PAGE * sizeof *pagemap);
+            if (pread(pm, pagemap, want, off) != (ssize_t)want) die("reading /proc/self/pagemap");
+            uint64_t count[2][2] = {{0, 0}, {0, 0}}, absent = 0;
+            for (uint64_t p = 0; p < total; p++) {
+                uint64_t e = pagemap[p];
+                if (!(e >> 63)) { absent++; continue; }
+                uint64_t pfn = e & ((1ULL << 55) - 1);
+                count[on_node1(pfn)][is_hot[p]]++;
+            }
+            vmstat(counters);
+            fprintf(out, "%.3f,%.6f,%.6f,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu", (s + 1) * slot_us * 1e-6,
+                    now_s(CLOCK_MONOTONIC) - t0, now_s(CLOCK_PROCESS_CPUTIME_ID) - c0, lag * 1e3,
+                    (unsigned long long)j, (unsigned long long)digest, (unsigned long long)count[0][1],
+                    (unsigned long long)count[0][0], (unsigned long long)count[1][1],
+                    (unsigned long long)count[1][0], (unsigned long long)absent);
+            for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%llu", counters[i] - start_counters[i]);
+            fprintf(out, "\n");
+            fflush(out);
+            lag = 0;
+        }
+    }
+    fclose(out);
+    return 0;
+}

@@ -1,0 +1,313 @@
+"""memtier kernel-check, the parts that need no guest: the workload program's access stream
+(compiled and run here, on one node), reading the guest's files, the simulator's settings,
+the comparison, and the command's checks.  The guest run itself is tests/test_kernel_check_vm.py
+(``numa_vm`` marker)."""
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import memtier
+from memtier import cli
+from memtier import kernel_check as kc
+
+# Trimmed from the tiered guest's /proc/zoneinfo (Debian 6.1.0-56, memmap=1280M!512M, node 1
+# onlined by daxctl): node 0 has DMA and DMA32, node 1 one Movable zone.
+ZONEINFO = """Node 0, zone      DMA
+  per-node stats
+      nr_inactive_anon 557
+  pages free     3808
+        min      6
+        low      9
+        high     12
+        spanned  4095
+        present  3998
+        managed  3840
+        protection: (0, 440, 440, 440, 440)
+      nr_free_pages 3808
+  pagesets
+    cpu: 0
+              count: 0
+              high:  13
+Node 0, zone    DMA32
+  pages free     94973
+        min      186
+        low      298
+        high     410
+        spanned  126976
+        present  126976
+        managed  112748
+        protection: (0, 0, 0, 0, 0)
+Node 0, zone   Normal
+  pages free     0
+        min      0
+        low      0
+        high     0
+        spanned  0
+        present  0
+        managed  0
+        protection: (0, 0, 0, 0, 0)
+Node 1, zone    DMA32
+  pages free     0
+        min      0
+        low      0
+        high     0
+        managed  0
+        protection: (0, 0, 0, 0, 0)
+Node 1, zone  Movable
+  pages free     294912
+        min      488
+        low      782
+        high     1076
+        spanned  294912
+        present  294912
+        managed  294912
+        protection: (0, 0, 0, 0, 0)
+"""
+
+SETTINGS = """release 6.1.0-56-amd64
+cmdline console=ttyS0 memmap=1280M!512M memmap=256M$1792M
+tier memory_tier22 1
+tier memory_tier4 0
+debugfs hot_threshold_ms 1000
+debugfs scan_delay_ms 1000
+debugfs scan_period_max_ms 60000
+debugfs scan_period_min_ms 1000
+debugfs scan_size_mb 256
+sysctl numa_balancing 2
+sysctl numa_balancing_promote_rate_limit_MBps 65536
+sysctl min_free_kbytes 2726
+sysctl watermark_scale_factor 10
+sysctl demotion_enabled true
+cpus 1
+"""
+
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is needed to build the workload program")
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the workload program")
+    try:
+        return kc.build_workload(tmp_path_factory.mktemp("kw"))
+    except kc.KernelCheckError as error:
+        pytest.skip(str(error))
+
+
+@pytest.mark.parametrize("kind, alpha", [("hot_set", 1.0), ("phase", 1.0), ("zipf", 1.0), ("zipf", 0.8)])
+def test_the_program_accesses_what_memtier_generates(program, tmp_path, kind, alpha):
+    """The guest's program and access_stream agree access for access (the program's digest
+    after each checkpoint), and the program counts the hot pages hot_mask names."""
+    w = kc.Workload(kind=kind, total_mb=8, hot_mb=2, seconds=0.5, rate=40_000, checkpoint_ms=100, seed=7, alpha=alpha)
+    subprocess.run([str(program)] + w.arguments(str(tmp_path / "raw.csv")), check=True, timeout=60)
+    raw = pd.read_csv(tmp_path / "raw.csv")
+    assert len(raw) == w.checkpoints == 5
+    stream = kc.access_stream(w)
+    assert len(stream) == w.n_accesses == raw["accesses"].iloc[-1]
+    kc.check_digests(raw, w, stream)
+    broken = stream.copy()
+    broken[-1] = (broken[-1] + 1) % w.total_pages
+    with pytest.raises(kc.KernelCheckError, match="differs"):
+        kc.check_digests(raw, w, broken)
+    # one node here: every page on node 0, hot ones as many as the hot set
+    assert (raw["fast_hot"] == w.hot_pages).all() and (raw["fast_cold"] == w.total_pages - w.hot_pages).all()
+    assert (raw["absent"] == 0).all()
+
+
+def test_access_stream_shapes():
+    w = kc.Workload(kind="phase", total_mb=4, hot_mb=1, seconds=1.0, rate=10_000, checkpoint_ms=100)
+    s = kc.access_stream(w)
+    n, hot = w.total_pages, w.hot_pages
+    assert (s[:n] == np.arange(n)).all()  # the fill, in order
+    before, after = s[n:w.switch_at], s[w.switch_at:]
+    assert before.min() == n - hot and before.max() == n - 1
+    assert after.min() == 0 and after.max() == hot - 1 and after[0] == 0
+    assert kc.hot_mask(w, 1)[n - hot:].all() and not kc.hot_mask(w, 1)[:hot].any()
+    assert kc.hot_mask(w, w.checkpoints)[:hot].all()
+    z = kc.Workload(kind="zipf", total_mb=4, hot_mb=1, seconds=1.0, rate=20_000, checkpoint_ms=100)
+    pages = kc.access_stream(z)[z.total_pages:]
+    counts = np.bincount(pages, minlength=z.total_pages)
+    hot = kc.hot_mask(z, 1)
+    assert hot.sum() == z.hot_pages
+    # the top-ranked quarter of pages draws most accesses (zipf 1 over 1024 pages: 80 %)
+    assert 0.75 < counts[hot].sum() / counts.sum() < 0.85
+
+
+def test_digest_matches_the_recurrence():
+    rng = np.random.default_rng(3)
+    stream = rng.integers(0, 1 << 20, size=5000).astype(np.int32)
+    d, expected = 0, []
+    for i, page in enumerate(stream.tolist()):
+        d = (d * 0x100000001B3 + page + 1) % (1 << 64)
+        if i + 1 in (1, 1234, 5000):
+            expected.append(d)
+    assert kc.stream_digests(stream, [1, 1234, 5000]) == expected
+
+
+def test_guest_settings_from_zoneinfo_and_settings():
+    zones = kc.parse_zoneinfo(ZONEINFO)
+    dma = zones[(zones["node"] == 0) & (zones["zone"] == "DMA")].iloc[0]
+    assert (dma["free"], dma["min"], dma["high"], dma["protection"]) == (3808, 6, 12, 440)
+    settings = kc.parse_settings(SETTINGS)
+    kc.check_tiers(settings)
+    w = kc.Workload(kind="hot_set", total_mb=600, hot_mb=64, seconds=20)
+    g = kc.guest_settings(settings, zones, w)
+    n = w.total_pages
+    own = 300 + 2 + 300 + 38  # page tables, pagemap buffer, hot mask (rounded up)
+    assert n == 153600
+    assert g["fast_capacity"] == (3808 - 440) + 94973 - own
+    assert g["slow_capacity"] == 294912
+    p = g["params"]
+    assert (p["wmark_min_pages"], p["wmark_low_pages"], p["wmark_high_pages"]) == (192, 307, 422)
+    assert p["wmark_promo_pages"] == 422 + 115
+    assert p["scan_size_mb"] == 256 and p["hot_threshold_ms"] == 1000 and p["promote_rate_limit_mbps"] == 65536
+    # without debugfs: 6.1's defaults
+    bare = kc.parse_settings("\n".join(line for line in SETTINGS.splitlines() if not line.startswith("debugfs")))
+    assert kc.guest_settings(bare, zones, w)["params"]["scan_delay_ms"] == 1000.0
+
+
+def test_node_1_in_the_same_tier_is_refused():
+    same = kc.parse_settings("tier memory_tier4 0-1\n")
+    with pytest.raises(kc.KernelCheckError, match="not in a lower memory tier"):
+        kc.check_tiers(same)
+    with pytest.raises(kc.KernelCheckError, match="not in a lower memory tier"):
+        kc.check_tiers(kc.parse_settings(""))
+
+
+def test_compare_and_verdict():
+    rows = []
+    for t, (kh, mh, kp, mp, kd, md) in enumerate([(10, 12, 0, 0, 5, 5), (50, 40, 40, 30, 50, 70)], start=1):
+        rows.append(dict(time_s=float(t), source="kernel", fast_hot_pages=kh, fast_cold_pages=1, promoted=kp,
+                         demoted=kd))
+        rows.append(dict(time_s=float(t), source="memtier", fast_hot_pages=mh, fast_cold_pages=2, promoted=mp,
+                         demoted=md))
+    table = kc.compare(pd.DataFrame(rows), hot_pages=100)
+    assert table["gap_points"].tolist() == pytest.approx([2.0, -10.0])
+    v = kc.verdict(table)
+    assert v["max_gap_points"] == pytest.approx(10.0)
+    assert v["promoted_gap"] == pytest.approx(0.25) and v["demoted_gap"] == pytest.approx(0.4)
+
+
+def test_free_moves_cost_next_to_nothing():
+    from memtier.model import call_time_us
+
+    params = kc.free_moves()
+    us = call_time_us(params, 4096, np.array([1, 512]), exchange=False, dma=False, workers=1, batched=False,
+                      scope="migrate")
+    assert (us < 0.1 * np.array([1, 512])).all()
+
+
+def test_simulated_timeline_follows_the_policy():
+    """A small run: the fill overflows the fast node, kswapd demotes, the hot set (allocated
+    last) ends on the fast node; counts are consistent with the pages placed."""
+    w = kc.Workload(kind="phase", total_mb=16, hot_mb=2, seconds=6, rate=20_000, checkpoint_ms=1000)
+    guest = {"fast_capacity": 2048, "slow_capacity": 8192,
+             "params": dict(scan_delay_ms=1000.0, scan_period_min_ms=1000.0, scan_period_max_ms=60000.0,
+                            scan_size_mb=256.0, hot_threshold_ms=1000.0, promote_rate_limit_mbps=65536.0,
+                            wmark_min_pages=8, wmark_low_pages=10, wmark_high_pages=12, wmark_promo_pages=14)}
+    sim = kc.simulate_timeline(w, guest)
+    assert list(sim["time_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert (sim["fast_hot_pages"] + sim["fast_cold_pages"] <= 2048).all()
+    assert sim["demoted"].iloc[0] > 0 and sim["demoted"].is_monotonic_increasing
+    assert sim["promoted"].is_monotonic_increasing
+    # after the phase change (3 s) the new hot set, demoted during the fill, is promoted
+    assert sim["promoted"].iloc[-1] > sim["promoted"].iloc[2]
+    assert sim["fast_hot_pages"].iloc[-1] > sim["fast_hot_pages"].iloc[3]
+
+
+def test_workload_checks():
+    with pytest.raises(kc.KernelCheckError, match="hot_set, phase, zipf"):
+        kc.Workload(kind="scan")
+    with pytest.raises(kc.KernelCheckError, match="more than --total-mb"):
+        kc.Workload(total_mb=100, hot_mb=200)
+    with pytest.raises(kc.KernelCheckError, match="at most 1400"):
+        kc.Workload(total_mb=4000)
+    with pytest.raises(kc.KernelCheckError, match="do not even fill"):
+        kc.Workload(total_mb=1000, seconds=1, rate=1000)
+    with pytest.raises(kc.KernelCheckError, match="whole number of slots"):
+        kc.Workload(slot_us=3000, checkpoint_ms=1000)
+
+
+def test_watermarks_given_are_used_and_checked():
+    from memtier.policies import numa_balancing as nb
+    from memtier.policies import check_params
+
+    params = check_params("numa-balancing", dict(wmark_min_pages=5, wmark_low_pages=6, wmark_high_pages=7,
+                                                 wmark_promo_pages=8))
+    p = nb.make_pconfig("numa-balancing", params, 100, 100, 200, 4096)
+    assert (p[nb.P_MIN], p[nb.P_LOW], p[nb.P_HIGH], p[nb.P_PROMO]) == (5, 6, 7, 8)
+    with pytest.raises(ValueError, match="together"):
+        nb.make_pconfig("numa-balancing", check_params("numa-balancing", dict(wmark_min_pages=5)), 100, 100, 200, 4096)
+    with pytest.raises(ValueError):
+        memtier.simulate(np.arange(10), "numa-balancing", 5, wmark_min_pages=9, wmark_low_pages=6,
+                         wmark_high_pages=7, wmark_promo_pages=8)
+
+
+def test_cli_refuses_to_overwrite_before_booting(tmp_path, monkeypatch, capsys):
+    (tmp_path / "timeline.csv").write_text("earlier\n")
+
+    def boot(*args, **kwargs):
+        raise AssertionError("the guest must not be started")
+
+    monkeypatch.setattr(kc, "run_guest", boot)
+    status = cli.main(["kernel-check", "--workload", "hot_set", "--total-mb", "300", "--hot-mb", "64",
+                       "--seconds", "10", "--out", str(tmp_path)])
+    assert status == 2
+    assert "exists" in capsys.readouterr().err
+    assert (tmp_path / "timeline.csv").read_text() == "earlier\n"
+
+
+def test_cli_reports_a_guest_that_cannot_start(tmp_path, monkeypatch, capsys):
+    from memtier import guest
+
+    def boot(*args, **kwargs):
+        raise guest.VmUnavailable("cannot start the NUMA guest, missing: qemu-system-x86_64")
+
+    monkeypatch.setattr(guest, "find_tools", boot)
+    status = cli.main(["kernel-check", "--total-mb", "300", "--hot-mb", "64", "--seconds", "10", "--quiet",
+                       "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "qemu-system-x86_64" in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "out").glob("*"))
+
+
+def test_the_tiered_guest_command_line(tmp_path):
+    from memtier import guest
+
+    command = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh", kc.machine(icount=True))
+    joined = " ".join(command)
+    assert command[command.index("--cpus") + 1] == "1" and command[command.index("-m") + 1] == "2G"
+    assert [command[i + 1] for i, a in enumerate(command) if a == "--numa"] == ["512M,cpus=0", "1536M"]
+    assert command[command.index("--append") + 1] == "memmap=1280M!512M memmap=256M$1792M"
+    assert "-icount shift=0,sleep=off" in joined and "--disable-kvm" in command
+    plain = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh", kc.machine(icount=False))
+    assert "-icount" not in " ".join(plain) and plain[plain.index("--cpus") + 1] == "2"
+    # the default guest is the two-node one of tests/test_numa_vm.py, unchanged
+    default = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh")
+    assert "--append" not in default and [default[i + 1] for i, a in enumerate(default) if a == "--numa"] == [
+        "1G,cpus=0-1", "1G"]
+
+
+def test_scan_start_of_an_exec_ed_program():
+    """6.1: first scan at twice the scan delay, then task_scan_min for the resident set."""
+    from memtier.policies import check_params
+    from memtier.policies import numa_balancing as nb
+
+    params = {"scan_delay_ms": 1000.0, "scan_period_min_ms": 1000.0, "scan_size_mb": 256.0}
+    assert kc.scan_start(params, 153600 + 640) == {"first_scan_ms": 2000.0, "first_period_ms": 333.0}
+    assert kc.scan_start(params, 65536)["first_period_ms"] == 1000.0  # one window
+    assert kc.scan_start(params, 100 * 65536)["first_period_ms"] == 100.0  # the floor: 1000 / (2560 / 256)
+    chosen = check_params("numa-balancing", dict(first_scan_ms=2000, first_period_ms=333))
+    pconfig = nb.make_pconfig("numa-balancing", chosen, 100, 100, 200, 4096)
+    from memtier.lists import CONFIG_SIZE, K_FAST_CAPACITY
+
+    config = np.zeros(CONFIG_SIZE, dtype=np.int64)
+    config[K_FAST_CAPACITY] = 100
+    state = nb.make_state(pconfig, config, 200)
+    assert list(state["pfstate"]) == [2000e6, 333.0]
+    default = nb.make_state(nb.make_pconfig("numa-balancing", check_params("numa-balancing", {}), 100, 100, 200,
+                                            4096), config, 200)
+    assert list(default["pfstate"]) == [1000e6, 1000.0]  # unchanged without them
