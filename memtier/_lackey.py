@@ -14,6 +14,7 @@ the tables merged in file order so that the trace is the one a single core would
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -44,6 +45,13 @@ _DONE, _GROW, _OUT_FULL = 0, 1, 2
 
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # no page number reaches this (they are < 2**52)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
+#: The value of each byte as a hexadecimal digit, 16 for a byte that is not one.  One lookup
+#: instead of three range tests: the digits of an address alternate unpredictably between
+#: 0-9 and a-f, and the tests' branches were mispredicted at a good share of the digits.
+_HEX_VALUE = np.full(256, 16, dtype=np.uint8)
+_HEX_VALUE[ord("0"):ord("9") + 1] = np.arange(10)
+_HEX_VALUE[ord("a"):ord("f") + 1] = np.arange(10, 16)
+_HEX_VALUE[ord("A"):ord("F") + 1] = np.arange(10, 16)
 
 
 class LackeyFormatError(ValueError):
@@ -120,14 +128,8 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
                 p = pos + 3
                 digits = 0
                 while p < end:
-                    c = buf[p]
-                    if 48 <= c <= 57:
-                        d = c - 48
-                    elif 97 <= c <= 102:
-                        d = c - 87
-                    elif 65 <= c <= 70:
-                        d = c - 55
-                    else:
+                    d = _HEX_VALUE[buf[p]]
+                    if d == 16:
                         break
                     address = (address << np.uint64(4)) | np.uint64(d)
                     digits += 1
@@ -197,14 +199,8 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
             address = np.uint64(0)
             digits = 0
             while p < stop:
-                c = buf[p]
-                if 48 <= c <= 57:
-                    d = c - 48
-                elif 97 <= c <= 102:
-                    d = c - 87
-                elif 65 <= c <= 70:
-                    d = c - 55
-                else:
+                d = _HEX_VALUE[buf[p]]
+                if d == 16:
                     break
                 address = (address << np.uint64(4)) | np.uint64(d)
                 digits += 1
@@ -468,57 +464,129 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _slice_ends(view, start, stop, size, n):
-    """Cut ``view[start:stop]`` into ``n`` slices of about ``size`` bytes, each ending just
-    after a newline (or at ``stop``); returns the ends."""
-    ends = []
-    for k in range(1, n + 1):
-        nominal = start + k * size
-        if nominal >= stop:
-            ends.append(stop)
-            break
-        newline = view.find(b"\n", nominal - 1, stop)
-        ends.append(stop if newline < 0 else newline + 1)
-        if ends[-1] == stop:
-            break
-    return ends
+def _slice_bounds(view, size, nominal):
+    """Cut ``view[0:size]`` into slices of about ``nominal`` bytes, each ending just after a
+    newline (or at ``size``); returns ``(start, stop)`` pairs in file order."""
+    bounds, start = [], 0
+    while start < size:
+        stop = start + nominal
+        if stop >= size:
+            stop = size
+        else:
+            newline = view.find(b"\n", stop - 1, size)
+            stop = size if newline < 0 else newline + 1
+        bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
-def _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress, write_sink=None):
-    from concurrent.futures import ThreadPoolExecutor
+#: Slices the workers may parse ahead of the merge, per worker: enough that a worker never
+#: waits for the merge, few enough that the parsed-but-unmerged output stays small.
+AHEAD_PER_WORKER = 4
 
+
+class _Slices:
+    """Hands the slices of a file to the worker threads and their results to the merge.
+
+    Each worker takes the next slice not yet taken (so a worker that is slowed down, by
+    another process on its core for instance, takes fewer, and none waits for the other),
+    always in file order, which is what its own page numbering needs; the merge takes the
+    results in file order.  No worker runs more than ``ahead`` slices past the merge.
+    """
+
+    def __init__(self, count, ahead):
+        self.count, self.ahead = count, ahead
+        self.taken = self.merged = 0
+        self.results = {}
+        self.stopped = False
+        self.changed = threading.Condition()
+
+    def take(self):
+        """The index of the next slice to parse, or ``None`` when there is none (or the
+        merge stopped)."""
+        with self.changed:
+            while not self.stopped and self.taken < self.count and self.taken >= self.merged + self.ahead:
+                self.changed.wait()
+            if self.stopped or self.taken >= self.count:
+                return None
+            self.taken += 1
+            return self.taken - 1
+
+    def give(self, index, result):
+        with self.changed:
+            self.results[index] = result
+            self.changed.notify_all()
+
+    def result(self, index):
+        """Wait for slice ``index``'s result (slices are merged in file order)."""
+        with self.changed:
+            while index not in self.results:
+                self.changed.wait()
+            self.merged = index + 1
+            self.changed.notify_all()
+            return self.results.pop(index)
+
+    def stop(self):
+        with self.changed:
+            self.stopped = True
+            self.changed.notify_all()
+
+
+def _parse_slices(view, size, merged, parsers, mappings, workers, sink, progress, write_sink=None):
     data = np.frombuffer(view, dtype=np.uint8)
     merged.head = bytes(view[:80])
-    start = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        while start < size:
-            ends = _slice_ends(view, start, size, parsers[0].chunk_bytes, workers)
-            bounds = list(zip([start] + ends[:-1], ends))
-            jobs = [pool.submit(parser.parse_slice, data[a:b], b == size)
-                    for parser, (a, b) in zip(parsers, bounds)]
-            for k, job in enumerate(jobs):
-                pieces, first_new, write_pieces = job.result()
-                parser = parsers[k]
-                stop = int(parser.state[_N_DISTINCT])
-                while merged.state[_N_DISTINCT] + (stop - first_new) > merged.keys.size // 2:
-                    merged._grow()
-                if stop > mappings[k].size:
-                    grown = np.empty(max(stop, 2 * mappings[k].size), dtype=np.int32)
-                    grown[:mappings[k].size] = mappings[k]
-                    mappings[k] = grown
-                _merge_ids(parser.id_keys, first_new, stop, merged.hash_shift, merged.keys,
-                           merged.ids, merged.id_keys, merged.state, mappings[k])
-                for piece, writes in zip(pieces, write_pieces):
-                    sink(mappings[k][piece])
-                    if write_sink is not None:
-                        write_sink(writes)
-            start = ends[-1]
-            merged.bytes_parsed = start
-            merged.counts = np.sum([parser.counts for parser in parsers], axis=0)
+    bounds = _slice_bounds(view, size, parsers[0].chunk_bytes)
+    slices = _Slices(len(bounds), AHEAD_PER_WORKER * workers)
+
+    def work(k):
+        parser = parsers[k]
+        while (index := slices.take()) is not None:
+            start, stop = bounds[index]
+            try:
+                pieces, first_new, write_pieces = parser.parse_slice(data[start:stop], stop == size)
+                # what the merge needs of this slice, as it is now: the worker goes on
+                # numbering pages (in its ``id_keys`` past ``last_new``, or in a new array
+                # when its table grows) while the merge reads these
+                result = (k, pieces, write_pieces, first_new, int(parser.state[_N_DISTINCT]),
+                          parser.id_keys, parser.counts.copy())
+            except BaseException as error:  # noqa: BLE001 - raised by the merge, in order
+                result = error
+            slices.give(index, result)
+
+    threads = [threading.Thread(target=work, args=(k,), name=f"memtier-lackey-{k}", daemon=True)
+               for k in range(workers)]
+    for thread in threads:
+        thread.start()
+    counts = [np.zeros_like(merged.counts) for _ in range(workers)]
+    try:
+        for index, (start, stop) in enumerate(bounds):
+            result = slices.result(index)
+            if isinstance(result, BaseException):
+                raise result
+            k, pieces, write_pieces, first_new, last_new, id_keys, parser_counts = result
+            counts[k] = parser_counts
+            while merged.state[_N_DISTINCT] + (last_new - first_new) > merged.keys.size // 2:
+                merged._grow()
+            if last_new > mappings[k].size:
+                grown = np.empty(max(last_new, 2 * mappings[k].size), dtype=np.int32)
+                grown[:mappings[k].size] = mappings[k]
+                mappings[k] = grown
+            _merge_ids(id_keys, first_new, last_new, merged.hash_shift, merged.keys, merged.ids,
+                       merged.id_keys, merged.state, mappings[k])
+            for piece, writes in zip(pieces, write_pieces):
+                sink(mappings[k][piece])
+                if write_sink is not None:
+                    write_sink(writes)
+            merged.bytes_parsed = stop
+            merged.counts = np.sum(counts, axis=0)
             if progress is not None:
-                progress.update(bounds[-1][1] - bounds[0][0])
-            if not merged.judged and (start >= SNIFF_BYTES or start == size):
+                progress.update(stop - start)
+            if not merged.judged and (stop >= SNIFF_BYTES or stop == size):
                 merged._judge()
+    finally:
+        slices.stop()
+        for thread in threads:
+            thread.join()
 
 
 def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, workers=None,
@@ -526,12 +594,14 @@ def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, 
     """Parse a lackey log file on ``workers`` cores; pass page arrays (global dense ids, in
     file order) to ``sink`` and, with ``write_sink``, their write flags (uint8) to it.  Returns the merged parser (its table and counts) and the counts.
 
-    The file is memory-mapped and cut, round after round, into one slice of ``chunk_bytes``
-    per worker, each ending at a line end.  Every worker parses its slices with its own page
-    table, numbering pages in the order *it* first met them.  After each round the slices are
-    merged in file order: a worker's new pages are looked up in the global table, and those it
-    lacks get the next global ids, so the result is the same first-touch numbering the
-    one-core parser gives.  Memory is a round's output and the tables, whatever the log's
+    The file is memory-mapped and cut into slices of ``chunk_bytes``, each ending at a line
+    end.  Every worker thread takes the next slice free, in file order, and parses it with its
+    own page table, numbering pages in the order *it* first met them.  This thread merges the
+    slices in file order as they come: a worker's new pages are looked up in the global table,
+    and those it lacks get the next global ids, so the result is the same first-touch
+    numbering the one-core parser gives.  The workers do not wait for each other or for the
+    merge (they run at most :data:`AHEAD_PER_WORKER` slices each ahead of it), so all cores
+    stay busy to the end.  Memory is those slices' output and the tables, whatever the log's
     length.
     """
     import mmap
@@ -548,7 +618,7 @@ def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, 
     try:
         if hasattr(mmap, "MADV_SEQUENTIAL"):
             view.madvise(mmap.MADV_SEQUENTIAL)
-        _parse_rounds(view, size, merged, parsers, mappings, workers, sink, progress, write_sink)
+        _parse_slices(view, size, merged, parsers, mappings, workers, sink, progress, write_sink)
     finally:
         try:
             view.close()

@@ -32,17 +32,25 @@ Several starts
 The DMA structure
     How a driver uses the channels (``ModelParams.dma_structure``: ``split`` pages across
     channels, or hand out whole folios: ``folio``) is fitted both ways when the DMA rows have at
-    least two channel counts, and so is the number of channels that share one engine
-    (``dma_channels_per_engine``: 1, 2 or 4).  Each layout is fitted from the stated and the
-    neutral start; the one with the lowest AIC is kept if the next best's is higher by at
-    least 4 ("likely"; 10: "clear"); closer than that the data cannot tell and ``base``'s
-    layout is kept.  ``structure=`` and ``channels_per_engine=`` set them.  A rule from the
+    least two channel counts, and so are the number of channels that share one engine
+    (``dma_channels_per_engine``: 1, 2 or 4) and, for folios, the batch limit
+    (``migrate_batch_pages``: mainline's 512 base pages or the copy-offload series' testing
+    1 GiB).  Each layout is first fitted from the stated and the neutral start
+    (:data:`SCREEN_NFEV`); every layout whose AIC is then within 10 of the best is fitted
+    again from every start, so that layouts are compared at their best fits (fitting AMD's
+    1-4 channels, the first look preferred one channel per engine, "likely", to two, whose
+    best fit turned out as good); the one with the lowest AIC is kept if the next best's is
+    higher by at least 4 ("likely"; 10: "clear"); closer than that the data cannot tell and
+    ``base``'s layout is kept.  Structure, channels per engine and batch limit are decided in
+    that order, each at the best of the others.  ``structure=``, ``channels_per_engine=``
+    and ``batch_pages=`` set them.  A rule from the
     direction of the channel trend (small folios gaining with channels "cannot" be split) was
     considered and not adopted: under ``split`` the per-entry and byte terms fall with
     channels too, so a rising trend is evidence to weigh, not a proof, and the AIC already
     weighs it.  With the per-descriptor channel time in the model, AMD's 1-4-channel rows
-    alone choose ``folio`` clearly (AIC 119 higher for ``split``); before it they could not
-    tell (2.3).
+    alone choose ``folio`` clearly (AIC 108 higher for ``split``); before it they could not
+    tell (2.3).  AMD's rows choose the testing batch limit clearly (AIC 134 higher for
+    mainline's): with mainline's a THP is a batch of its own and gets one channel.
 
 A weak prior
     Every fitted parameter is pulled gently (:data:`PRIOR_WEIGHT`) towards ``base``'s value
@@ -76,10 +84,10 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from .measurements import load_measurements
-from .model import (ARRAY_SIZE, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
+from .model import (ARRAY_SIZE, BATCH_PAGES, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
                     prepared_gbps, table_gbps)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CONFIG_COLUMNS = ["page_size", "n_pages", "copy", "workers", "batched", "exchange"]
 #: Weight of the prior that pulls each fitted parameter towards ``base``: moving a parameter
 #: by a factor e costs as much as a 3% misfit of one row.
@@ -90,6 +98,10 @@ MAX_ROUNDS = 4
 SPREAD_STARTS = 3
 #: How much higher the next best DMA layout's AIC must be for the best to be "clear" / "likely".
 AIC_CLEAR, AIC_LIKELY = 10.0, 4.0
+#: Evaluations one solve of the first look at a layout may take (a full solve: 600).  A look
+#: only has to tell the layouts that cannot win from those that may; those are refitted in full
+#: from every start before the verdict.  Layouts that fit badly are also the slowest to solve.
+SCREEN_NFEV = 200
 #: Channels per engine the fit tries when the data have several channel counts.
 ENGINE_CHOICES = (1, 2, 4)
 #: A spread printed as 0.00 GB/s is read as half the last printed digit.
@@ -98,7 +110,7 @@ ROUNDED_SD_GBPS = 0.005
 #: moved, so they are not migrations and are not fitted.
 SAME_NODE_NOTE = "same-node"
 #: The array slots after the numeric parameters (ModelParams.to_array): never fitted.
-_LAYOUT = ["dma_structure", "dma_channels_per_engine"]
+_LAYOUT = ["dma_structure", "dma_channels_per_engine", "migrate_batch_pages"]
 
 
 def _as_params(base) -> ModelParams:
@@ -112,7 +124,7 @@ def _as_params(base) -> ModelParams:
         unknown = set(base) - set(ModelParams.names()) - set(_LAYOUT)
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(ModelParams.names())}, dma_structure")
+                             f"known: {', '.join(ModelParams.names() + tuple(_LAYOUT))}")
         return ModelParams(**base)
     raise TypeError("base must be a Fit, a ModelParams or a dict of parameter values")
 
@@ -312,7 +324,7 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
 def _starts(first: ModelParams, seed: int, start: ModelParams | None = None) -> list[ModelParams]:
     """``start`` (by default ``first``: the RFC's machine, or ``base``), the neutral machine,
     and spread points around ``start``; all with ``first``'s DMA layout."""
-    layout = dict(dma_structure=first.dma_structure, dma_channels_per_engine=first.dma_channels_per_engine)
+    layout = {name: getattr(first, name) for name in _LAYOUT}
     first = first if start is None else start.replace(**layout)
     starts = [first, neutral_params().replace(**layout)]
     rng = np.random.default_rng(seed)
@@ -329,8 +341,8 @@ def _starts(first: ModelParams, seed: int, start: ModelParams | None = None) -> 
     return starts
 
 
-def _layouts_to_try(used, stated, structure, channels_per_engine):
-    """Which DMA structures and channels-per-engine to fit, and why only those."""
+def _layouts_to_try(used, stated, structure, channels_per_engine, batch_pages=None):
+    """Which DMA structures, channels per engine and batch limits to fit, and why only those."""
     dma = (used["copy"] == "dma").any()
     several = _channel_counts_seen(used) >= 2
     reason = None if several else ("no DMA rows" if not dma else "cannot tell: one channel count")
@@ -343,7 +355,19 @@ def _layouts_to_try(used, stated, structure, channels_per_engine):
     else:
         engines, engine_how = (list(ENGINE_CHOICES), None) if several else (
             [stated.dma_channels_per_engine], reason)
-    return kinds, engines, how, engine_how
+    # The batch limit matters to the folio structure only, and only where batches differ:
+    # DMA rows of folios whose batch would hold fewer folios than the call moves.
+    if batch_pages is not None:
+        batches, batch_how = [batch_pages], "set"
+    else:
+        batches, batch_how = (list(BATCH_PAGES), None) if several else ([stated.migrate_batch_pages], reason)
+    return kinds, engines, batches, how, engine_how, batch_how
+
+
+def _layout_label(layout) -> str:
+    kind, per_engine, batch = layout
+    label = f"{kind}, {per_engine} per engine"
+    return label + (f", batches of {batch}" if kind == "folio" else "")
 
 
 def _verdict(misfit: dict, n_free: dict, n_rows: int, stated, how):
@@ -500,6 +524,9 @@ class Fit:
         info = self.structure or {"how": "not recorded"}
         line = (f"DMA structure: {self.params.dma_structure} ({info['how']}); "
                 f"{self.params.dma_channels_per_engine} channel(s) per engine ({info.get('engine_how', info['how'])})")
+        if self.params.dma_structure == "folio":
+            line += (f"; batches of {self.params.migrate_batch_pages} base pages "
+                     f"({info.get('batch_how', 'not recorded')})")
         misfit = info.get("misfit", {})
         if len(misfit) > 1:
             line += "; misfit " + ", ".join(f"{k}: {v:.3g}" for k, v in sorted(misfit.items(), key=lambda kv: kv[1]))
@@ -553,6 +580,7 @@ class Fit:
         params = {n: getattr(self.params, n) for n in ModelParams.names()}
         params["dma_structure"] = self.params.dma_structure
         params["dma_channels_per_engine"] = self.params.dma_channels_per_engine
+        params["migrate_batch_pages"] = self.params.migrate_batch_pages
         return {
             "memtier_fit": FORMAT_VERSION,
             "params": params,
@@ -635,14 +663,16 @@ def _names_list(value, key: str, name: str) -> list:
 def check_fit_data(data, name: str = "fit") -> dict:
     """Check a decoded fit file against its schema; return its parts.
 
-    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 3); ``params``,
+    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 4); ``params``,
     every parameter of :class:`~memtier.model.ModelParams` as a number inside its bounds (an
     older file may lack the DMA terms added since: they take their stated values), and no
-    other, plus ``dma_structure`` (one of ``DMA_STRUCTURES``) and ``dma_channels_per_engine``
-    (one of ``CHANNELS_PER_ENGINE``); ``free`` and ``open``, lists of distinct parameter names;
-    ``confidence``, a number in (0, 1); ``samples``, a list of bootstrap parameter sets, each a
-    list of ``ARRAY_SIZE`` finite numbers inside the parameters' bounds (one fewer in version 2,
-    ignored in version 1, whose samples had fewer terms); ``structure``, how the DMA layout was chosen; ``excluded``,
+    other, plus ``dma_structure`` (one of ``DMA_STRUCTURES``), ``dma_channels_per_engine``
+    (one of ``CHANNELS_PER_ENGINE``) and ``migrate_batch_pages`` (one of ``BATCH_PAGES``;
+    absent before version 4: mainline's 512); ``free`` and ``open``, lists of distinct
+    parameter names; ``confidence``, a number in (0, 1); ``samples``, a list of bootstrap
+    parameter sets, each a list of ``ARRAY_SIZE`` finite numbers inside the parameters'
+    bounds (one fewer in version 3, two fewer in version 2, ignored in version 1, whose
+    samples had fewer terms); ``structure``, how the DMA layout was chosen; ``excluded``,
     indices of measurement rows; ``measurements``, rows in the measurement schema.
 
     Returns
@@ -657,7 +687,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         Naming the key and what it should hold.
     """
     version = data.get("memtier_fit") if isinstance(data, dict) else None
-    if type(version) is not int or version not in (1, 2, FORMAT_VERSION):
+    if type(version) is not int or version not in (1, 2, 3, FORMAT_VERSION):
         raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
     missing = [key for key in ("params", "free", "confidence", "samples", "measurements") if key not in data]
     if missing:
@@ -692,6 +722,12 @@ def check_fit_data(data, name: str = "fit") -> dict:
             raise _fit_problem(name, f"'params' dma_channels_per_engine is {value!r}; expected one of "
                                      f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
         layout["dma_channels_per_engine"] = value
+    if "migrate_batch_pages" in params:
+        value = params["migrate_batch_pages"]
+        if type(value) is not int or value not in BATCH_PAGES:
+            raise _fit_problem(name, f"'params' migrate_batch_pages is {value!r}; expected one of "
+                                     f"{', '.join(map(str, BATCH_PAGES))}")
+        layout["migrate_batch_pages"] = value
     free = _names_list(data["free"], "free", name)
     open_ = _names_list(data.get("open", []), "open", name)
     confidence = data["confidence"]
@@ -699,8 +735,9 @@ def check_fit_data(data, name: str = "fit") -> dict:
         raise _fit_problem(name, f"'confidence' is {confidence!r}; expected a number between 0 and 1 "
                                  "(0.95 for 95% intervals)")
     samples = data["samples"]
-    # Version 2 had no per-descriptor channel time: one number fewer per replicate.
-    width = {FORMAT_VERSION: ARRAY_SIZE, 2: ARRAY_SIZE - 1}.get(version)
+    # Version 3 had no batch limit, version 2 neither the per-descriptor channel time: one and
+    # two numbers fewer per replicate.
+    width = {FORMAT_VERSION: ARRAY_SIZE, 3: ARRAY_SIZE - 1, 2: ARRAY_SIZE - 2}.get(version)
     if not isinstance(samples, list) or not all(
             isinstance(row, list) and (width is None or len(row) == width) and all(_real(v) for v in row)
             for row in samples):
@@ -711,9 +748,13 @@ def check_fit_data(data, name: str = "fit") -> dict:
         if version == 2:  # the new parameter at its stated value in every replicate
             stated = float(params.get("dma_channel_descriptor_us", ModelParams().dma_channel_descriptor_us))
             samples = np.insert(samples, names.index("dma_channel_descriptor_us"), stated, axis=1)
-        low = np.array([bounds[n][0] for n in names] + [0, min(CHANNELS_PER_ENGINE)], dtype=np.float64)
-        high = np.array([bounds[n][1] for n in names] + [len(DMA_STRUCTURES) - 1, max(CHANNELS_PER_ENGINE)],
-                        dtype=np.float64)
+        if version in (2, 3):  # the batch limit, the file's or mainline's, in every replicate
+            batch = layout.get("migrate_batch_pages", ModelParams().migrate_batch_pages)
+            samples = np.column_stack([samples, np.full(len(samples), float(batch))])
+        low = np.array([bounds[n][0] for n in names] + [0, min(CHANNELS_PER_ENGINE), min(BATCH_PAGES)],
+                       dtype=np.float64)
+        high = np.array([bounds[n][1] for n in names]
+                        + [len(DMA_STRUCTURES) - 1, max(CHANNELS_PER_ENGINE), max(BATCH_PAGES)], dtype=np.float64)
         columns = list(names) + _LAYOUT
         outside = ~((samples >= low) & (samples <= high))
         if outside.any():
@@ -726,7 +767,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         samples = np.zeros((0, ARRAY_SIZE))
     structure = data.get("structure", {})
     if not isinstance(structure, dict) or (structure and not isinstance(structure.get("how"), str)) or not all(
-            isinstance(structure.get(k, ""), str) for k in ("engine_how", "chosen")) or not (
+            isinstance(structure.get(k, ""), str) for k in ("engine_how", "chosen", "batch_how")) or not (
             isinstance(structure.get("misfit", {}), dict)
             and all(_real(v) for v in structure.get("misfit", {}).values())):
         raise _fit_problem(name, "'structure' must say how the DMA layout was chosen ('how', text; 'misfit', "
@@ -777,7 +818,8 @@ def _check_free(free):
 
 
 def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int = 0,
-        structure: str | None = None, channels_per_engine: int | None = None, start=None) -> Fit:
+        structure: str | None = None, channels_per_engine: int | None = None, batch_pages: int | None = None,
+        start=None) -> Fit:
     """Fit the cost model to measurements.
 
     Parameters
@@ -804,6 +846,10 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     channels_per_engine : {1, 2, 4, 8}, optional
         DMA channels sharing one engine's bandwidth; by default 1, 2 and 4 are tried when
         the data have several channel counts.
+    batch_pages : {512, 262144}, optional
+        ``NR_MAX_BATCHED_MIGRATION`` in base pages (``ModelParams.migrate_batch_pages``):
+        mainline's 512 or the copy-offload series' testing value; by default both are
+        tried for the folio structure when the data have several channel counts.
 
     Returns
     -------
@@ -819,6 +865,10 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     if channels_per_engine is not None and channels_per_engine not in CHANNELS_PER_ENGINE:
         raise ValueError(f"channels_per_engine {channels_per_engine!r} is not one of "
                          f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
+    if batch_pages is not None and (isinstance(batch_pages, bool) or batch_pages not in BATCH_PAGES):
+        raise ValueError(f"batch_pages {batch_pages!r} is not one of {', '.join(map(str, BATCH_PAGES))} "
+                         "(NR_MAX_BATCHED_MIGRATION in base pages: mainline's 512, or 262144, the "
+                         "copy-offload series' testing value)")
     stated = _room_for_the_data(table, _as_params(base))
     if free is not None:
         free = _check_free(free)
@@ -831,33 +881,70 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
 
     candidates = _candidates(used)
     start = None if start is None else _as_params(start)
-    kinds, engines, how, engine_how = _layouts_to_try(used, stated, structure, channels_per_engine)
-    # Screen every layout (structure x channels per engine) from the stated and the neutral
-    # start ...
+    kinds, engines, batches, how, engine_how, batch_how = _layouts_to_try(
+        used, stated, structure, channels_per_engine, batch_pages)
+    # Screen every layout (structure x channels per engine x batch limit, the last for the
+    # folio structure only) from the stated and the neutral start ...
     screened = {}
     for kind in kinds:
         for per_engine in engines:
-            first = stated.replace(dma_structure=kind, dma_channels_per_engine=per_engine)
-            for point in _starts(first, seed, start)[:2]:
-                result = _fit_from(prepared, point, first, target, free, candidates=candidates)
-                if (kind, per_engine) not in screened or result[1] < screened[(kind, per_engine)][1]:
-                    screened[(kind, per_engine)] = result
+            for batch in (batches if kind == "folio" else [stated.migrate_batch_pages]):
+                first = stated.replace(dma_structure=kind, dma_channels_per_engine=per_engine,
+                                       migrate_batch_pages=batch)
+                layout = (kind, per_engine, batch)
+                for point in _starts(first, seed, start)[:2]:
+                    result = _fit_from(prepared, point, first, target, free, candidates=candidates,
+                                       max_nfev=SCREEN_NFEV)
+                    if layout not in screened or result[1] < screened[layout][1]:
+                        screened[layout] = result
+
+    def aic(layout):
+        return len(used) * np.log(max(_misfit(screened[layout][0], prepared, target), 1e-300) / len(used)) + \
+            2 * len(screened[layout][2])
+
+    # ... refine every layout the screen cannot rule out (AIC within AIC_CLEAR of the best)
+    # from the other starts too, so that layouts are compared at their best fits, not at
+    # first looks (fitting AMD's 1-4 channels, a first look preferred one channel per engine,
+    # "likely", to two, whose best fit is better) ...
+    refined = set()
+    lowest = min(aic(layout) for layout in screened)
+    for layout in [layout for layout in screened if aic(layout) <= lowest + AIC_CLEAR]:
+        first = stated.replace(dma_structure=layout[0], dma_channels_per_engine=layout[1],
+                               migrate_batch_pages=layout[2])
+        for point in _starts(first, seed, start)[2:]:
+            result = _fit_from(prepared, point, first, target, free, candidates=candidates)
+            if result[1] < screened[layout][1]:
+                screened[layout] = result
+        refined.add(layout)
     misfit = {layout: _misfit(r[0], prepared, target) for layout, r in screened.items()}
     n_free = {layout: len(r[2]) for layout, r in screened.items()}
-    best_of_kind = {k: min((layout for layout in misfit if layout[0] == k), key=misfit.get) for k in kinds}
+
+    def best_of(**fixed):
+        index = {"kind": 0, "engine": 1, "batch": 2}
+        return min((layout for layout in misfit if all(layout[index[k]] == v for k, v in fixed.items())),
+                   key=misfit.get)
+
+    best_of_kind = {k: best_of(kind=k) for k in kinds}
     chosen_kind, how = _verdict({k: misfit[best_of_kind[k]] for k in kinds},
                                 {k: n_free[best_of_kind[k]] for k in kinds}, len(used), stated.dma_structure, how)
-    per_engine, engine_how = _verdict({e: misfit[(chosen_kind, e)] for e in engines},
-                                      {e: n_free[(chosen_kind, e)] for e in engines}, len(used),
+    best_of_engine = {e: best_of(kind=chosen_kind, engine=e) for e in engines}
+    per_engine, engine_how = _verdict({e: misfit[best_of_engine[e]] for e in engines},
+                                      {e: n_free[best_of_engine[e]] for e in engines}, len(used),
                                       stated.dma_channels_per_engine, engine_how)
-    # ... then fit the chosen one from every start, and keep the best.
-    first = stated.replace(dma_structure=chosen_kind, dma_channels_per_engine=per_engine)
-    best = screened[(chosen_kind, per_engine)]
-    for point in _starts(first, seed, start)[2:]:
+    if chosen_kind == "folio":
+        batch, batch_how = _verdict({b: misfit[(chosen_kind, per_engine, b)] for b in batches},
+                                    {b: n_free[(chosen_kind, per_engine, b)] for b in batches}, len(used),
+                                    stated.migrate_batch_pages, batch_how)
+    else:
+        batch, batch_how = stated.migrate_batch_pages, "not used by the split structure"
+    # ... then the chosen one from every start (done, if it was a contender), keeping the best.
+    first = stated.replace(dma_structure=chosen_kind, dma_channels_per_engine=per_engine, migrate_batch_pages=batch)
+    best = screened[(chosen_kind, per_engine, batch)]
+    for point in ([] if (chosen_kind, per_engine, batch) in refined else _starts(first, seed, start)[2:]):
         values, cost, chosen = _fit_from(prepared, point, first, target, free, candidates=candidates)
         if cost < best[1]:
             best = (values, cost, chosen)
-    misfit[(chosen_kind, per_engine)] = _misfit(best[0], prepared, target)
+    misfit[(chosen_kind, per_engine, batch)] = _misfit(best[0], prepared, target)
     values, _, chosen = best
     if not chosen:
         raise ValueError("no parameter to fit: the measurements constrain none; name some with free=")
@@ -880,7 +967,8 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     samples = np.array(samples, dtype=np.float64).reshape(-1, ARRAY_SIZE)
     open_ = [] if free is not None else [n for n in ModelParams.names() if n not in chosen]
     info = {"chosen": chosen_kind, "how": how, "channels_per_engine": per_engine, "engine_how": engine_how,
-            "misfit": {f"{kind}, {e} per engine": round(v, 6) for (kind, e), v in misfit.items()}}
+            "batch_pages": batch, "batch_how": batch_how,
+            "misfit": {_layout_label(layout): round(v, 6) for layout, v in misfit.items()}}
     return Fit(best, list(chosen), table, samples, open=open_, structure=info, excluded=excluded)
 
 

@@ -36,6 +36,40 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
         c = min(counts[page ^ (page >> 31)], top)
         histogram[c] += 1
         most = max(most, c)
+    return _threshold(k, histogram, most, counts, touched, n_touched, True)
+
+
+@njit
+def _gather_counts(counts, touched, n_touched, histogram, gathered):
+    """The histogram pass of :func:`_hot_threshold`, which also moves the period's counts
+    out of ``counts`` (left zeroed for the next period) into ``gathered``, in ``touched``'s
+    order, so that a later pass over the touched pages reads them sequentially instead of
+    missing the cache on ``counts`` a second time.  Returns the largest count histogrammed,
+    for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts)."""
+    top = histogram.shape[0] - 1
+    most = 0
+    for i in range(n_touched):
+        page = touched[i]
+        page ^= page >> 31
+        c = counts[page]
+        counts[page] = 0
+        gathered[i] = c
+        c = min(c, top)
+        histogram[c] += 1
+        most = max(most, c)
+    return most
+
+
+@njit
+def _threshold(k, histogram, most, counts, touched, n_touched, by_page):
+    """``(k, threshold, ties)`` from the period's histogram (see :func:`_hot_threshold`),
+    ``k`` at most ``n_touched``.  ``counts`` is indexed by page (``by_page``) or holds the
+    counts in ``touched``'s order (:func:`_gather_counts`)."""
+    k = min(k, n_touched)
+    if k == 0:
+        histogram[:most + 1] = 0
+        return 0, 0, 0
+    top = histogram.shape[0] - 1
     above = 0
     threshold = most
     while above + histogram[threshold] < k:
@@ -45,8 +79,11 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
         big = np.empty(histogram[top], dtype=np.int64)
         j = 0
         for i in range(n_touched):
-            page = touched[i]
-            c = counts[page ^ (page >> 31)]
+            if by_page:
+                page = touched[i]
+                c = counts[page ^ (page >> 31)]
+            else:
+                c = counts[i]
             if c >= top:
                 big[j] = c
                 j += 1

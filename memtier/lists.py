@@ -38,8 +38,8 @@ running row is kept in ``pending``).
 """
 import numpy as np
 
-from ._jit import njit
-from .hotset import IN_TRUE_SET, STATIC_FAST, _hot_threshold  # noqa: F401 (flags re-exported)
+from ._jit import njit, njit_inline
+from .hotset import IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
 
 # Page flags.
 PRESENT = 1        # allocated (touched at least once)
@@ -101,7 +101,7 @@ SWAP_CLUSTER_MAX = 32
 M_START, M_LENGTH, M_TAIL, M_SIZE = range(4)
 
 
-@njit
+@njit_inline
 def _push_head(lst, page, ring, meta):
     position = meta[lst, M_TAIL] + meta[lst, M_SIZE]
     if position >= meta[lst, M_LENGTH]:
@@ -110,7 +110,7 @@ def _push_head(lst, page, ring, meta):
     meta[lst, M_SIZE] += 1
 
 
-@njit
+@njit_inline
 def _pop_tail(lst, ring, meta):
     tail = meta[lst, M_TAIL]
     page = ring[meta[lst, M_START] + tail]
@@ -244,7 +244,7 @@ def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
     return n_inactive + n_active, n_cold
 
 
-@njit
+@njit_inline
 def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
     """Move ``page`` to the other node in the flags and the node counts, and record the move
     for the metrics (ping-pong, stays, the pages the next period judges); returns its new
@@ -278,7 +278,7 @@ def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, ou
     return f
 
 
-@njit
+@njit_inline
 def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
           row, judged_now):
     """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
@@ -290,7 +290,7 @@ def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fcon
     _push_head(lst, page, ring, meta)
 
 
-@njit
+@njit_inline
 def _putback(page, lst, ring, meta):
     """``putback_movable_pages`` -> ``putback_lru_page``: an isolated page that is not moved
     returns to the head of the list it was isolated from (its node and ``PG_active`` are
@@ -505,7 +505,9 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     reactive_hits = 0
     for j in range(state[S_N_TOP]):  # before the counts are reset
         reactive_hits += counts[top[j]]
-    k, threshold, ties = _hot_threshold(config[K_FAST_CAPACITY], counts, touched, n_touched, histogram)
+    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
+    most = _gather_counts(counts, touched, n_touched, histogram, gathered)
+    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     policy = config[K_POLICY]
     # the classifier policies of memtier.policies (codes from 100) mark their moves too
     deciding = (policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
@@ -522,8 +524,7 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
         page = touched[i]
         first_fast = page < 0
         page ^= page >> 31
-        c = counts[page]
-        counts[page] = 0
+        c = gathered[i]
         f = flags[page]
         if f & STATIC_FAST:
             static_hits += c
@@ -601,16 +602,51 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
 
 
 @njit
-def _allocate(page, distinct, demotion, config, fconfig, migrate_cost, flags, ring, meta, state, moved,
-              pagestat, pending):
-    """A page's first access: its flags, and its place on a list (the slow path of the access
-    loop, kept out of it)."""
-    fast_capacity = config[K_FAST_CAPACITY]
+def _serve(trace, j, stop, flags, counts, touched, ring, meta, state, fast_capacity, reclaim_at, distinct, n_touched,
+           hits):
+    """The access loop: serve ``trace[j:stop]``; returns ``(j, distinct, n_touched, hits)``,
+    ``j`` the first access not served: ``stop``, or a first touch that finds the fast node
+    full under ``reclaim-demotion`` (``reclaim_at`` other than -1), which must reclaim first (the
+    caller reclaims and calls again with ``reclaim_at = j``, so that the page is then placed
+    wherever there is room).  Each access sets the page's accessed bit, counts it, and
+    records the page in ``touched`` at its first access of the period; a first access
+    allocates the page (:func:`_allocate`).
+
+    Kept apart from the period's end and reclaim so that the loop holds only a few values
+    and keeps them in registers: written inline with them, the loop kept its counters in
+    memory, and each call there (the allocation, then a function of its own) took and
+    released a reference to every array it was passed (numba's NRT_incref/NRT_decref): half
+    the speed.  Allocation stays inside the loop: leaving the loop at every first touch and
+    entering it again cost a third of the loop's speed (hot-set trace, 1 M first touches in
+    20 M accesses)."""
+    for j in range(j, stop):
+        page = trace[j]
+        f = flags[page]
+        if f == 0:
+            if reclaim_at != -1 and reclaim_at != j and state[S_FAST_USED] >= fast_capacity:
+                return j, distinct, n_touched, hits
+            distinct += 1
+            f = _allocate(page, distinct, fast_capacity, ring, meta, state)
+        fast = (f >> 1) & 1
+        hits += fast
+        flags[page] = f | ACCESSED
+        # branch-free: the slot is overwritten unless this is the page's first access in
+        # the period; ~page when it is on the fast node then (memtier.hotset)
+        c = counts[page]
+        touched[n_touched] = page ^ -fast
+        n_touched += c == 0
+        counts[page] = c + 1
+    return stop, distinct, n_touched, hits
+
+
+@njit_inline
+def _allocate(page, distinct, fast_capacity, ring, meta, state):
+    """A page's first access: on the fast node while under its limit, else on the slow node
+    (patch 19, ``MPOL_PREFERRED`` with ``MPOL_F_MEMCG``), on the active list
+    (``lru_cache_add_active_or_unevictable``); its flags."""
     f = PRESENT | ACTIVE | NEW
     if distinct <= fast_capacity:
         f |= STATIC_FAST
-    if demotion and state[S_FAST_USED] >= fast_capacity:
-        _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
     if state[S_FAST_USED] < fast_capacity:
         f |= FAST
         state[S_FAST_USED] += 1
@@ -645,22 +681,16 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
         hits = 0
         n_touched = state[S_TOUCHED]
         distinct = state[S_DISTINCT]
-        for j in range(i, stop):
-            page = trace[j]
-            f = flags[page]
-            if f == 0:
-                distinct += 1
-                f = _allocate(page, distinct, demotion, config, fconfig, migrate_cost, flags, ring, meta, state,
-                              moved, pagestat, pending)
-            fast = (f >> 1) & 1
-            hits += fast
-            flags[page] = f | ACCESSED
-            # branch-free: the slot is overwritten unless this is the page's first access in
-            # the period; ~page when it is on the fast node then (memtier.hotset)
-            c = counts[page]
-            touched[n_touched] = page ^ -fast
-            n_touched += c == 0
-            counts[page] = c + 1
+        j = i
+        reclaim_at = -2 if demotion else -1  # -1: never reclaim; >= 0: the first touch that has
+        while True:
+            j, distinct, n_touched, hits = _serve(trace, j, stop, flags, counts, touched, ring, meta, state,
+                                                  fast_capacity, reclaim_at, distinct, n_touched, hits)
+            if j == stop:
+                break
+            # reclaim-demotion: the fast node is full at a first touch; make room, then place it
+            _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
+            reclaim_at = j
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct
         pending[0, C_ACCESSES] += stop - i

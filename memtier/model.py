@@ -46,20 +46,31 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     PTDMA, Shivank Garg, "[RFC PATCH v4 5/6] drivers/migrate_offload: add DMA batch copy
     driver (dcbm)", linux-mm 2026-03-09, and v6 4/5, 2026-06-30: "batch-copies folios via DMA
     memcpy channels"; the batch flow of "[RFC V3 0/9] Accelerate page migration with batch
-    copying and hardware offload", 2025-09-23: ``migrate_pages_batch()`` takes
-    ``NR_MAX_BATCHED_MIGRATION`` (512) folios at a time, unmaps them, copies the batch, then
-    remaps folio by folio; V3 changelog: "Switched from per-folio dma_map_page() to batch
-    dma_map_sgtable()", "Single completion interrupt per batch").  The model follows that
-    code batch by batch (:data:`BATCH_FOLIOS`).  Mainline's ``migrate_pages()`` counts the
-    512 in base pages (a batch of one 2 MiB THP); with one folio per batch a THP could use
-    one channel only, which AMD's 2 MiB rows (12.6 to 67 GB/s from 1 to 16 channels)
-    contradict, so the model counts folios, as the series' own description does:
+    copying and hardware offload", 2025-09-23: ``migrate_pages_batch()`` unmaps a batch,
+    copies it, then remaps folio by folio; V3 changelog: "Switched from per-folio
+    dma_map_page() to batch dma_map_sgtable()", "Single completion interrupt per batch").
+    The model follows that code batch by batch.  What a batch holds is the machine's
+    setting ``ModelParams.migrate_batch_pages`` (:data:`BATCH_PAGES`): mainline's
+    ``migrate_pages()`` (``mm/migrate.c``) cuts the list into batches of
+    ``NR_MAX_BATCHED_MIGRATION`` = ``HPAGE_PMD_NR`` = 512 *base pages*, the folio that
+    reaches the limit included (512 4 KiB folios, two 1 MiB folios, one 2 MiB THP per
+    batch), and dcbm's ``folios_copy_dma()`` uses ``min(nr_dma_chan, nr_folios, 16)``
+    channels per batch, so on mainline a THP batch uses one channel.  The series carries a
+    patch "for testing purpose only", "[RFC V3 8/9] adjust NR_MAX_BATCHED_MIGRATION for
+    testing" (Zi Yan, linux-mm 2025-09-23, as in V2, 2025-03-19), that raises the limit to
+    ``HPAGE_PUD_NR`` (262144 base pages, 1 GiB) "to allow batching THP copies": a 1 GiB
+    ``move_pages()`` call is then one batch.  AMD's 2 MiB rows (12.6 to 67 GB/s from 1 to
+    16 channels) need several THPs per batch, and the fit chooses the testing limit for
+    them clearly (see :mod:`memtier.fitting`); an earlier version of this model counted
+    512 *folios* per batch, which is neither rule, and paid 512 times as many per-channel
+    set-ups per call as the code does.  Per batch of ``k`` folios:
 
-    - each batch of ``k`` folios uses ``u = min(channels, k)`` channels, and every channel
-      used pays a set-up (``dma_setup_us``: its scatter-gather tables, mapping them for the
-      device, its completion), so a call pays ``u`` set-ups per batch;
-    - the copy waits for the fullest channel: ``ceil(k / u)`` folios (a batch that does not
-      divide evenly waits for the channel with one folio more);
+    - it uses ``u = min(channels, k)`` channels, and every channel used pays a set-up
+      (``dma_setup_us``: ``dma_request_chan_by_mask()``, its scatter-gather tables, their
+      completion, ``dmaengine_terminate_sync()`` and ``dma_release_channel()``), so a call
+      pays ``u`` set-ups per batch;
+    - each channel gets a contiguous share (``folios_per_chan = nr * (i + 1) / u - nr * i /
+      u``) and the copy waits for the fullest channel: ``ceil(k / u)`` folios;
     - a channel pays, per folio, its descriptors (``dma_channel_descriptor_us`` each), one
       entry of work per page-table entry (``dma_entry_us``: one for a PMD-mapped THP, one
       per 4 KiB for a PTE-mapped folio) and its bytes at its share of the bandwidth.
@@ -83,9 +94,13 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     a share ``dma_overlap * (1 - 1/u)`` of the smaller of the two totals is hidden; with one
     channel nothing is hidden, with many the time falls towards the larger of the two (a
     floor set by the serial per-folio work).  The overlap is the model's reading of the
-    data, not of that code (which submits a batch before it starts the channels, channel by
-    channel: only submission can overlap copies already running); ``dma_overlap`` is
-    therefore fitted, and 0 makes every cost add up.  An unbatched migration hands the
+    data, not of that code: ``folios_copy_dma()`` maps and submits every channel's list
+    before ``dma_async_issue_pending()`` starts any, then waits for all of them, and the
+    move phase follows; nothing in it overlaps.  ``dma_overlap`` is therefore a named
+    departure, fitted, and 0 is the code (every cost adds up).  With 0 the AMD rows fit at
+    median 7.9%, largest 30% (fitted: 4.2%, 23%): the rows have a floor the code does not
+    explain (1 MiB folios take 225 us at one channel, then 90-100 us at 4, 8 and 16, which
+    no sum of a serial part and a part divided among the channels gives).  An unbatched migration hands the
     engine one folio at a time (one channel busy, one set-up per folio, nothing to overlap).
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
@@ -96,9 +111,9 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     only where bytes outweigh descriptors: it adds a descriptor per channel per page.  The per-descriptor channel
     time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
     folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
-    2 MiB against 8 and 2); without it the fit's largest in-sample error was 28%, with it
-    21% (the fit puts a descriptor at about 8 us of channel time: the completion interrupt
-    and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
+    2 MiB against 8 and 2); without it the fit's median and largest in-sample errors are
+    4.9% and 28%, with it 4.2% and 23% (the fit puts a descriptor at about 8 us of channel
+    time: the completion interrupt and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
     slowed by 512 descriptors per 2 MiB, which is the evidence for merging into 64 KiB
     segments.
 
@@ -164,12 +179,13 @@ DMA_STRUCTURES = ("split", "folio")
 #: How many channels (hardware queues) share one engine's bandwidth: 1 where every channel
 #: is its own engine (the model of the RFC's I/OAT), more where queues share a device.
 CHANNELS_PER_ENGINE = (1, 2, 4, 8)
-#: Folios one ``migrate_pages_batch()`` call unmaps, copies and remaps together: the
-#: kernel's ``NR_MAX_BATCHED_MIGRATION`` (512), as the copy-offload series counts it ("[RFC
-#: V3 0/9] Accelerate page migration with batch copying and hardware offload", Shivank Garg,
-#: linux-mm 2025-09-23: "migrate_pages_batch() // NR_MAX_BATCHED_MIGRATION (512) folios at
-#: a time").  Used by the folio structure only.
-BATCH_FOLIOS = 512.0
+#: ``NR_MAX_BATCHED_MIGRATION``, in base (4 KiB) pages: how much one ``migrate_pages_batch()``
+#: call unmaps, copies and remaps together.  ``migrate_pages()`` (``mm/migrate.c``) closes a
+#: batch at the folio that brings it to the limit.  512 is mainline's (``HPAGE_PMD_NR`` with
+#: THP); 262144 (``HPAGE_PUD_NR``, 1 GiB) is the copy-offload series' testing patch ("[RFC V3
+#: 8/9] adjust NR_MAX_BATCHED_MIGRATION for testing", linux-mm 2025-09-23: "to allow
+#: batching THP copies").  Used by the folio structure only.
+BATCH_PAGES = (512, 262144)
 DMA_SEGMENT_BYTES = 65536.0
 
 
@@ -260,6 +276,7 @@ class ModelParams:
     # --- structure (not a number: chosen, not fitted continuously) ---
     dma_structure: str = field(default="split", metadata={"choices": DMA_STRUCTURES})
     dma_channels_per_engine: int = field(default=1, metadata={"choices": CHANNELS_PER_ENGINE})
+    migrate_batch_pages: int = field(default=512, metadata={"choices": BATCH_PAGES})
 
     @classmethod
     def _numeric(cls):
@@ -284,11 +301,12 @@ class ModelParams:
 
     def to_array(self) -> np.ndarray:
         """The numeric parameters in :meth:`names` order, then the DMA structure's code
-        (0 split, 1 folio) and the channels per engine: the array the kernel reads, of
-        length ``ARRAY_SIZE``."""
+        (0 split, 1 folio), the channels per engine and the batch limit in base pages: the
+        array the kernel reads, of length ``ARRAY_SIZE``."""
         values = [getattr(self, name) for name in self.names()]
         values.append(float(DMA_STRUCTURES.index(self.dma_structure)))
         values.append(float(self.dma_channels_per_engine))
+        values.append(float(self.migrate_batch_pages))
         return np.array(values, dtype=np.float64)
 
     @classmethod
@@ -300,6 +318,8 @@ class ModelParams:
             changes["dma_structure"] = DMA_STRUCTURES[int(round(values[len(names)]))]
         if len(values) > len(names) + 1:
             changes["dma_channels_per_engine"] = int(round(values[len(names) + 1]))
+        if len(values) > len(names) + 2:
+            changes["migrate_batch_pages"] = int(round(values[len(names) + 2]))
         return cls(**changes)
 
     def replace(self, **changes) -> "ModelParams":
@@ -313,6 +333,11 @@ class ModelParams:
             raise ValueError(f"dma_channels_per_engine={self.dma_channels_per_engine!r} is not one of "
                              f"{', '.join(map(str, CHANNELS_PER_ENGINE))}")
         object.__setattr__(self, "dma_channels_per_engine", int(self.dma_channels_per_engine))
+        if isinstance(self.migrate_batch_pages, bool) or self.migrate_batch_pages not in BATCH_PAGES:
+            raise ValueError(f"migrate_batch_pages={self.migrate_batch_pages!r} is not one of "
+                             f"{', '.join(map(str, BATCH_PAGES))} (NR_MAX_BATCHED_MIGRATION: mainline's "
+                             "512, or the copy-offload series' testing value 262144)")
+        object.__setattr__(self, "migrate_batch_pages", int(self.migrate_batch_pages))
         for name, (low, high) in self.bounds().items():
             value = getattr(self, name)
             if not (np.isfinite(value) and low <= value <= high):
@@ -322,11 +347,11 @@ class ModelParams:
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
  _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _CALL, _PAGE, _SUBNS, _PTE,
- _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG) = range(29)
+ _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(30)
 assert len(ModelParams.names()) == 27
-#: Length of the array the kernel reads: the numeric parameters, the structure's code and
-#: the channels per engine.
-ARRAY_SIZE = 29
+#: Length of the array the kernel reads: the numeric parameters, the structure's code, the
+#: channels per engine and the batch limit.
+ARRAY_SIZE = 30
 
 
 @njit
@@ -347,16 +372,23 @@ def _cpu_bandwidth_gbps(p, workers, exchange):
 
 
 @njit
-def _dma_channels_used(p, n_pages, workers, batched):
+def _batch_folios(p, page_bytes):
+    """Folios in one full batch: ``migrate_pages()`` adds folios until their base pages
+    reach ``migrate_batch_pages``, the last one included."""
+    return max(1.0, np.ceil(p[_BATCHPAGES] / (page_bytes / 4096.0)))
+
+
+@njit
+def _dma_channels_used(p, page_bytes, n_pages, workers, batched):
     """Channels that carry data at once: all of them when a page is split (split); when
-    whole folios are handed out (folio), as many as there are folios in a batch (at most
-    :data:`BATCH_FOLIOS`), and one when an unbatched migration hands the engine one folio
+    whole folios are handed out (folio), as many as there are folios in a batch
+    (:func:`_batch_folios`), and one when an unbatched migration hands the engine one folio
     at a time."""
     if p[_DMASTRUCT] < 0.5:
         return float(workers)
     if not batched:
         return 1.0
-    return min(float(workers), min(n_pages, BATCH_FOLIOS))
+    return min(float(workers), min(n_pages, _batch_folios(p, page_bytes)))
 
 
 @njit
@@ -375,7 +407,7 @@ def _dma_bandwidth_gbps(p, channels):
 
 
 @njit
-def _dma_setups(p, n_pages, workers, batched):
+def _dma_setups(p, page_bytes, n_pages, workers, batched):
     """How many times the DMA set-up is paid: once per call (split), once per channel of
     every batch (folio: each channel has its own mapped lists and its own completion), once
     per page when unbatched."""
@@ -383,9 +415,10 @@ def _dma_setups(p, n_pages, workers, batched):
         return n_pages
     if p[_DMASTRUCT] < 0.5:
         return 1.0
-    full = np.floor(n_pages / BATCH_FOLIOS)
-    rest = n_pages - full * BATCH_FOLIOS
-    setups = full * min(float(workers), BATCH_FOLIOS)
+    k = _batch_folios(p, page_bytes)
+    full = np.floor(n_pages / k)
+    rest = n_pages - full * k
+    setups = full * min(float(workers), k)
     if rest > 0.0:
         setups += min(float(workers), rest)
     return setups
@@ -408,10 +441,11 @@ def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
     if not batched:
         return n_pages * (p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
                           + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3))
-    full = np.floor(n_pages / BATCH_FOLIOS)
-    rest = n_pages - full * BATCH_FOLIOS
+    k = _batch_folios(p, page_bytes)
+    full = np.floor(n_pages / k)
+    rest = n_pages - full * k
     total = 0.0
-    for folios, batches in ((float(BATCH_FOLIOS), full), (rest, 1.0)):
+    for folios, batches in ((k, full), (rest, 1.0)):
         if folios <= 0.0 or batches <= 0.0:
             continue
         used = min(float(workers), folios)
@@ -427,7 +461,7 @@ def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, 
     total_bytes = page_bytes * n_pages
     # GB/s is 1e3 bytes per microsecond.
     if dma:
-        return (p[_CCALL] + _dma_setups(p, n_pages, workers, batched) * p[_DMASET]
+        return (p[_CCALL] + _dma_setups(p, page_bytes, n_pages, workers, batched) * p[_DMASET]
                 + _dma_serial_us(p, n_pages, ptes_per_page, workers)
                 + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched))
     bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
@@ -454,7 +488,7 @@ def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
     """Serial CPU work hidden behind copies on other channels (folio structure, batched)."""
     if p[_DMASTRUCT] < 0.5 or not batched:
         return 0.0
-    channels = _dma_channels_used(p, n_pages, workers, batched)
+    channels = _dma_channels_used(p, page_bytes, n_pages, workers, batched)
     serial = (_dma_serial_us(p, n_pages, ptes_per_page, workers)
               + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
     copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)

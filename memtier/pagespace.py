@@ -157,7 +157,7 @@ def simulation_bytes(n_pages: int, n_accesses: int, *, fast_capacity: int, slow_
     slow = min(int(slow_capacity), n_pages)
     periods = -(-int(n_accesses) // max(1, int(period)))
     per_page = 1 + 8 + 1 + 8
-    lists = 4 * (2 * fast + 2 * slow) + 4 * fast + 4 * 2 * (1 << max(1, 2 * fast - 1).bit_length())
+    lists = 4 * (2 * fast + 2 * slow) + 4 * fast + 4 * 2 * (1 << max(1, 8 * fast - 1).bit_length())
     window = min(int(period), n_pages) * 4 + min(int(period), int(n_accesses), 1 << 16) * 4
     chunk_bytes = min(int(chunk), int(n_accesses)) * (trace_itemsize + 4)
     rows = periods * 35 * 8 * 3 + (-(-min(int(chunk), int(n_accesses)) // max(1, int(period)))) * 13 * 8

@@ -92,7 +92,8 @@ def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, scope: str | No
         for f in (1 / factor, factor):
             base = result.params.replace(**{name: min(max(value * f, low), high)})
             params = fit(rows, free=free, base=base, bootstrap=0, structure=base.dma_structure,
-                         channels_per_engine=base.dma_channels_per_engine).params if free else base
+                         channels_per_engine=base.dma_channels_per_engine,
+                         batch_pages=base.migrate_batch_pages).params if free else base
             curves.append(curve(params))
             if not np.allclose(curves[-1], reference, rtol=1e-3) and name not in varied:
                 varied.append(name)

@@ -14,10 +14,17 @@ How data reach the workers:
 - a trace given by path is opened memory-mapped on the worker that runs the cell
   (:func:`memtier.workloads.load_trace`), so the path must name the same file there (a
   shared filesystem); it is made absolute first;
-- a trace given as an array is scattered once to every worker (``Client.scatter`` with
-  ``broadcast=True``), and the cells refer to that copy: it crosses the network once per
-  worker, not once per cell (Dask's memory manager drops the copies no queued cell waits
-  for; when a lost worker took the last one, the array is sent again and its cells rerun);
+- a trace given as an array is scattered once to every worker of a cluster given by
+  ``client=`` (``Client.scatter`` with ``broadcast=True``), and the cells refer to that copy:
+  it crosses the network once per worker, not once per cell (Dask's memory manager drops the
+  copies no queued cell waits for; when a lost worker took the last one, the array is sent
+  again and its cells rerun).  It arrives aligned: Dask hands a received array over at
+  whatever offset it had in the message, and the simulator's compiled kernels are for
+  aligned arrays, so an unaligned one would be copied (or compiled for) in every cell;
+- on the local cluster a sweep starts itself, the workers share this machine's files, so an
+  array is written once to a temporary ``.npy`` file instead (removed when the sweep ends)
+  and memory-mapped by the workers like a trace given by path: nothing is sent, and the
+  workers share one copy in the page cache;
 - the cost model's parameters are computed once, here (``default_fit()`` takes seconds
   and would otherwise be fitted again in every worker process), and travel with each cell
   (a few hundred bytes).
@@ -47,9 +54,13 @@ import json
 import logging
 import math
 import os
+import pickle
 import re
 import sys
+import tempfile
 import time
+import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,6 +343,30 @@ def _scalar(value):
     return str(value)
 
 
+#: Aligned copies of arrays Dask handed over unaligned, by ``id`` of the array Dask holds:
+#: ``(weak reference to it, the copy)``; an entry goes when Dask drops its array.
+_ALIGNED_COPIES: dict = {}
+
+
+def _aligned_copy(pages: np.ndarray) -> np.ndarray:
+    """An aligned copy of ``pages``, made once per array a worker holds, not once per cell.
+
+    A scattered array arrives aligned (:class:`_Aligned`), but one a worker fetched from
+    another worker (Dask's memory manager keeps a scattered array on as few workers as the
+    running cells need, so the others fetch it when their cells come) is laid over the
+    received message at an odd address.  The compiled kernels in the cache are for aligned
+    arrays: an unaligned one would be compiled anew, and copying it costs a pass over the
+    whole trace, which for a short cell is a good part of its time.
+    """
+    entry = _ALIGNED_COPIES.get(id(pages))
+    if entry is not None and entry[0]() is pages:
+        return entry[1]
+    copy = np.require(pages, requirements="A")
+    key = id(pages)
+    _ALIGNED_COPIES[key] = (weakref.ref(pages, lambda _: _ALIGNED_COPIES.pop(key, None)), copy)
+    return copy
+
+
 def _run_cell(trace, kwargs: dict, options: dict) -> dict:
     """Run one cell where it lands (a Dask worker, or here); the simulator's own errors are
     returned as the cell's error, not raised, so that one bad cell does not stop a study."""
@@ -341,9 +376,7 @@ def _run_cell(trace, kwargs: dict, options: dict) -> dict:
         if isinstance(trace, str):
             trace = workloads.load_trace(trace)
         elif isinstance(trace, np.ndarray) and not trace.flags.aligned:
-            # Dask may hand a scattered array over at an odd address; the compiled kernels in
-            # the cache are for aligned arrays, and an unaligned one would be compiled anew.
-            trace = np.require(trace, requirements="A")
+            trace = _aligned_copy(trace)
         start = time.perf_counter()
         summary = simulator.simulate(trace, **kwargs, **options).summary()
         summary = {str(k): _scalar(v) for k, v in summary.items()}
@@ -481,9 +514,16 @@ def _local_cluster(workers: int):
     # Ctrl-C in a terminal reaches every process of its group, workers too; a worker that
     # ignores it is stopped by this process when it closes the cluster, instead of printing
     # its own traceback.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL,
-                           preload=["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"])
+    # The workers' statistical profiler (a thread sampling every thread's stack every 10 ms,
+    # for the dashboard's "Profile" page) is switched off: it competes with the cells for the
+    # interpreter lock and costs them about a tenth more CPU time (measured on a 2-worker
+    # sweep; benchmarks/bench_sweep.py).  A cluster given by client= keeps its own settings.
+    import dask
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL,
+                               preload=["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"])
     return Client(cluster, set_as_default=False), cluster
 
 
@@ -512,6 +552,43 @@ class _Starting:
         cluster.close()
 
 
+class _Aligned:
+    """An array to scatter, which a worker unpickles into an aligned array.
+
+    Dask sends an array's bytes out of band and, on the worker, makes the array over the
+    received message at whatever offset the bytes had there (an odd one, typically).  The
+    simulator's kernels are compiled for aligned arrays: each cell would copy the trace (or
+    compile the kernels anew) before it runs.  Unpickled through :func:`_aligned_array`, the
+    copy is made once per worker, when the array arrives, and the worker keeps only that.
+    """
+
+    def __init__(self, pages: np.ndarray):
+        self.pages = np.ascontiguousarray(pages)
+
+    def __reduce_ex__(self, protocol):
+        data = pickle.PickleBuffer(self.pages) if protocol >= 5 else self.pages.tobytes()
+        return _aligned_array, (data, self.pages.dtype.str)
+
+
+def _aligned_array(data, dtype: str) -> np.ndarray:
+    pages = np.frombuffer(data, dtype=dtype)
+    return pages if pages.flags.aligned else pages.copy()
+
+
+def _write_arrays(sources: dict, folder: Path) -> dict:
+    """The traces given as arrays written to ``.npy`` files in ``folder``, for a local
+    cluster's workers to memory-map; paths pass as they are."""
+    written = {}
+    for index, (name, source) in enumerate(sources.items()):
+        if isinstance(source, str):
+            written[name] = source
+        else:
+            path = folder / f"trace{index}.npy"
+            np.save(path, source, allow_pickle=False)
+            written[name] = str(path)
+    return written
+
+
 def _run_here(cells, sources, options, finish):
     for cell in cells:
         finish(cell, _run_cell(sources[cell.trace], cell.kwargs, options))
@@ -531,7 +608,11 @@ def _run_dask(client, cells, sources, options, finish) -> int:
     def share(name):
         # Arrays go to every worker once; cells carry only a reference to that copy.
         source = sources[name]
-        shared[name] = source if isinstance(source, str) else client.scatter(source, broadcast=True, hash=False)
+        if isinstance(source, str):
+            shared[name] = source
+        else:
+            key = f"memtier-trace-{name}-{uuid.uuid4().hex}"
+            shared[name] = client.scatter({key: _Aligned(source)}, broadcast=True, hash=False)[key]
 
     def submit(cell):
         future = client.submit(_run_cell, shared[cell.trace], cell.kwargs, options, pure=False)
@@ -655,7 +736,7 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
     # fitted and the arguments are checked (seconds each); a resumed one once it knows that
     # cells are left.
     starting = _Starting(local) if local > 1 and (out is None or not out.is_dir()) else None
-    own_client = own_cluster = None
+    own_client = own_cluster = spill = None
     try:
         traces = _traces(traces)
         if options.get("n_pages") is not None:
@@ -682,6 +763,10 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
                     entry.unlink(missing_ok=True)  # left by an interrupted write
         pending = [cell for cell in cells if cell.key not in done]
         sources = {trace.name: trace.source for trace in traces if any(c.trace == trace.name for c in pending)}
+        if pending and local > 1 and not all(isinstance(source, str) for source in sources.values()):
+            # written while the local cluster starts; its workers memory-map them
+            spill = tempfile.TemporaryDirectory(prefix="memtier-sweep-")
+            sources = _write_arrays(sources, Path(spill.name))
 
         if pending and local > 1:
             client, own_cluster = starting.get() if starting is not None else _local_cluster(local)
@@ -718,6 +803,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
             own_client.close()
         if own_cluster is not None:
             own_cluster.close()
+        if spill is not None:
+            spill.cleanup()
     table = _table([rows[cell.key] for cell in cells])
     table.attrs.update(cells=len(cells), ran=len(pending), skipped=len(done), failed=failed)
     if resubmitted:

@@ -136,7 +136,7 @@ class _NpyAppender:
         return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
     def __call__(self, pages):
-        self.file.write(pages.astype(self.descr, copy=False).tobytes())
+        self.file.write(np.ascontiguousarray(pages.astype(self.descr, copy=False)))  # no copy to bytes
         self.length += pages.size
 
     def close(self, force):

@@ -17,7 +17,6 @@ def kernel_work_per_page(p, page_bytes, ptes, batched, exchange):
     return per_page
 
 
-BATCH_FOLIOS = 512        # folios per migrate_pages_batch() (the series' NR_MAX_BATCHED_MIGRATION)
 SEGMENT_BYTES = 65536     # largest DMA segment the IOMMU merges small folios into
 
 
@@ -45,9 +44,12 @@ def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
         per_folio = (p.dma_channel_descriptor_us + ptes * p.dma_entry_us
                      + page_bytes / (bandwidth_of(p, 1) * 1000))
         return 1, n_pages, serial, n_pages * per_folio
-    batches = [BATCH_FOLIOS] * (n_pages // BATCH_FOLIOS)
-    if n_pages % BATCH_FOLIOS:
-        batches.append(n_pages % BATCH_FOLIOS)
+    # migrate_pages() adds folios to a batch until their base pages reach the limit, the
+    # folio that reaches it included.
+    per_batch = max(1, math.ceil(p.migrate_batch_pages / (page_bytes / 4096)))
+    batches = [per_batch] * (n_pages // per_batch)
+    if n_pages % per_batch:
+        batches.append(n_pages % per_batch)
     setups, busy = 0, 0.0
     for folios in batches:
         used = min(workers, folios)
@@ -55,7 +57,7 @@ def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
         per_folio = (descriptors * p.dma_channel_descriptor_us + ptes * p.dma_entry_us
                      + page_bytes * used / (bandwidth_of(p, used) * 1000))
         busy += math.ceil(folios / used) * per_folio
-    return min(workers, n_pages, BATCH_FOLIOS), setups, serial, busy
+    return min(workers, n_pages, per_batch), setups, serial, busy
 
 
 def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, scope, ptes):

@@ -144,8 +144,16 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
-    # A fit written before the per-descriptor channel time (format 2) loads with its stated value.
+    # A fit written before the batch limit (format 3) loads with mainline's, in its samples too.
     data = json.loads(path.read_text())
+    data["memtier_fit"] = 3
+    del data["params"]["migrate_batch_pages"]
+    data["samples"] = np.array(data["samples"])[:, :-1].tolist()
+    (tmp_path / "v3.json").write_text(json.dumps(data))
+    v3 = load_fit(tmp_path / "v3.json")
+    assert v3.params == rfc_fit.params and v3.params.migrate_batch_pages == 512
+    np.testing.assert_array_equal(v3.samples, rfc_fit.samples)
+    # A fit written before the per-descriptor channel time (format 2) loads with its stated value.
     at = ModelParams.names().index("dma_channel_descriptor_us")
     data["memtier_fit"] = 2
     del data["params"]["dma_channel_descriptor_us"]
@@ -186,13 +194,16 @@ def test_amd_contradicted_row_found_and_reported(amd_fit):
 
 def test_amd_in_sample(amd_fit):
     """Issue 8's in-sample bound on the median: at most 5% over the 67 rows the sources do not
-    contradict (reached: 4.5%).  The layout found: whole folios to the channels, two channels
-    per engine, clearly; a PTDMA descriptor costs its channel microseconds (one command at a
-    time, started from the previous one's completion), not the 0.5 us stated."""
+    contradict (reached: 4.2%).  The layout found: whole folios to the channels, two channels
+    per engine, and batches of 1 GiB (the series' testing NR_MAX_BATCHED_MIGRATION: the whole
+    call is one batch), each clearly; a PTDMA descriptor costs its channel microseconds (one
+    command at a time, started from the previous one's completion), not the 0.5 us stated."""
     assert amd_fit.median_error <= 0.05
-    assert amd_fit.max_error <= 0.22  # reached 21.2%; the issue's 15% is below, not met
+    assert amd_fit.max_error <= 0.23  # reached 22.6%; the issue's 15% is below, not met
     assert amd_fit.params.dma_structure == "folio" and amd_fit.params.dma_channels_per_engine == 2
-    assert amd_fit.structure["how"].startswith("clear")
+    assert amd_fit.params.migrate_batch_pages == 262144
+    assert all(amd_fit.structure[k].startswith("clear") for k in ("how", "engine_how", "batch_how"))
+    assert "batches of 262144 base pages (clear" in amd_fit.structure_line()
     assert {"dma_channel_gbps", "dma_entry_us", "pte_us", "dma_overlap",
             "dma_channel_descriptor_us"} <= set(amd_fit.free)
     assert 2.0 <= amd_fit.params.dma_channel_descriptor_us <= 20.0
@@ -203,8 +214,10 @@ def test_amd_in_sample(amd_fit):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's bound on the largest in-sample error (15%) is not met: "
-                                       "21.2%: 1 MiB folios at four channels (v4 posting, 11.68 +- 2.37 GB/s), "
-                                       "64 KiB folios at four channels (dcbm_sg posting, 6.26 +- 0.99)")
+                                       "22.6%: 64 KiB folios at four channels (dcbm_sg posting, 6.26 +- 0.99 "
+                                       "GB/s, +22.6%), 4 KiB folios at one channel (v4 posting, 2.63 +- 0.26, "
+                                       "-22.5%; the other three postings 2.16-2.33), 1 MiB folios at four "
+                                       "channels (v4 posting, 11.68 +- 2.37, -21.6%)")
 def test_amd_in_sample_largest_target(amd_fit):
     assert amd_fit.max_error <= 0.15
 
@@ -226,15 +239,26 @@ def test_hold_out_counts_mode(amd_held_out):
     # and 64 KiB folios are dearer than 1 MiB ones per byte): folio, clearly.
     trained = amd_held_out.attrs["fit"]
     assert trained.params.dma_structure == "folio" and trained.structure["how"].startswith("clear")
+    # So is the batch limit (whole-call batches); channels per engine are not: one and two fit
+    # 1-4 channels equally well (each layout refined from every start before the verdict), and
+    # the stated one is kept.
+    assert trained.params.migrate_batch_pages == 262144 and trained.structure["batch_how"].startswith("clear")
+    assert trained.structure["engine_how"].startswith("cannot tell")
     seen = trained.measurements
     assert set(seen["workers"][seen["copy"] == "dma"]) == {1, 2, 4}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
-                                       "at median 18.3%, largest 49.2%: the engine's ceiling is not "
-                                       "reached at 1-4 channels (2 MiB THPs, -30 to -49%), and per-channel "
-                                       "set-up against the floor of serial work is not told apart there "
-                                       "(4 KiB folios at 16 channels, -44%)")
+                                       "at median 23.7%, largest 48.4%: 2 MiB THPs -31 to -48% (at 1-4 channels "
+                                       "a THP's time is its bytes on the engines, and what limits it beyond is "
+                                       "not determined: kept at one channel per engine, as 1-4 channels cannot "
+                                       "tell one from two, the fit reads the THPs' 12.7, 14.4 and 27 GB/s as a "
+                                       "soft ceiling of 57 GB/s; with two it is as far off, putting a THP's "
+                                       "serial work, hidden behind its copy at 1-4 channels, at twice the full "
+                                       "fit's), smaller folios +14 to +31% (the fitted overlap hides more "
+                                       "serial work at 8-16 channels than the rows show: -4 to +21% fitting the "
+                                       "dcbm_sg posting alone, whose rows these are; the v4 posting, 8-18% "
+                                       "faster on small folios at 1-4 channels, adds the rest)")
 def test_amd_held_out_target(amd_held_out):
     errors = amd_held_out["relative_error"].abs()
     assert errors.median() <= 0.06 and errors.max() <= 0.20
@@ -273,7 +297,8 @@ def memtier_page(text):
 
 def test_structure_chosen_when_the_data_tell():
     """Rows made by the folio structure (with a floor of serial work) at 1-16 channels: the
-    fit picks folio, says it is clear, and describes the rows."""
+    fit picks folio, says it is clear, and describes the rows; and it finds the batch limit
+    the rows were made with, mainline's or the series' testing one."""
     truth = ModelParams(dma_structure="folio", dma_channel_gbps=8.0, dma_ceiling_gbps=60.0, dma_entry_us=0.2,
                         dma_descriptor_us=0.3, dma_map_entry_us=0.1, dma_overlap=0.9, pte_us=0.3)
     design = _dma_design()
@@ -283,6 +308,12 @@ def test_structure_chosen_when_the_data_tell():
     assert result.structure["how"].startswith("clear")
     assert result.median_error < 0.01
     assert "DMA structure: folio (clear" in result.report()
+    assert result.params.migrate_batch_pages == 512 and result.structure["batch_how"].startswith("clear")
+    testing = truth.replace(migrate_batch_pages=262144)
+    design["gbps"] = table_gbps(testing, _configs(design))
+    result = fit(design, bootstrap=0, structure="folio", channels_per_engine=1)
+    assert result.params.migrate_batch_pages == 262144 and result.structure["batch_how"].startswith("clear")
+    assert result.median_error < 0.01
 
 
 def test_same_node_rows_refused_by_fit_and_warned_by_cli(tmp_path, capsys):

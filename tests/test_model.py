@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtier.model import CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
+from memtier.model import BATCH_PAGES, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
 from naive_model import call_time_us as naive_time_us
 
 PAGE_SIZES = [4096, 65536, 2 << 20, 16 << 20, 1 << 30]
@@ -17,7 +17,8 @@ def params(draw):
         top = min(high, 100.0) if high > 1 else high
         values[name] = draw(st.floats(max(low, 1e-3 if low == 0 and high > 1 else low), top))
     return ModelParams(**values, dma_structure=draw(st.sampled_from(DMA_STRUCTURES)),
-                       dma_channels_per_engine=draw(st.sampled_from(CHANNELS_PER_ENGINE)))
+                       dma_channels_per_engine=draw(st.sampled_from(CHANNELS_PER_ENGINE)),
+                       migrate_batch_pages=draw(st.sampled_from(BATCH_PAGES)))
 
 
 @settings(max_examples=300, deadline=None)
@@ -134,10 +135,11 @@ def test_throughput_falls_as_per_page_costs_rise(p, page, n, workers, dma, batch
 
 def test_folio_structure_floor_and_split_difference():
     """The folio structure's floor: with many channels a PTE-mapped folio's time falls to its
-    serial work, while a one-PMD THP keeps scaling; the split structure instead pays a
-    descriptor per channel per page, so 4 KiB pages lose throughput with channels."""
+    serial work, while a one-PMD THP keeps scaling (batches of many THPs: the series' testing
+    limit); the split structure instead pays a descriptor per channel per page, so 4 KiB
+    pages lose throughput with channels."""
     folio = ModelParams(dma_structure="folio", dma_channel_gbps=10.0, dma_ceiling_gbps=200.0,
-                        dma_overlap=1.0, pte_us=0.3, dma_entry_us=0.3)
+                        dma_overlap=1.0, pte_us=0.3, dma_entry_us=0.3, migrate_batch_pages=262144)
     per_folio = lambda page, c: call_time_us(folio, page, 1024, dma=True, workers=c, batched=True,  # noqa: E731
                                              ptes_per_page=float(default_ptes_per_page(page))) / 1024
     serial = folio.page_us * (1 - folio.batch_saving) + 255 * folio.pte_us * (1 - folio.batch_saving)
@@ -148,6 +150,11 @@ def test_folio_structure_floor_and_split_difference():
     four_k = lambda p, c: throughput_gbps(p, 4096, 4096, dma=True, workers=c, batched=True)  # noqa: E731
     assert four_k(split, 16) < four_k(split, 1)
     assert four_k(folio, 16) > four_k(folio, 1)
+    # Mainline's limit (512 base pages) puts one THP in a batch: dcbm then uses one channel.
+    mainline = folio.replace(migrate_batch_pages=512)
+    thp = lambda p, c: call_time_us(p, 2 << 20, 64, dma=True, workers=c, batched=True)  # noqa: E731
+    assert thp(mainline, 16) == pytest.approx(thp(mainline, 1))
+    assert thp(folio, 16) < 0.25 * thp(mainline, 16)
 
 
 def test_structure_is_validated_and_round_trips():
@@ -155,23 +162,33 @@ def test_structure_is_validated_and_round_trips():
         ModelParams(dma_structure="scatter")
     with pytest.raises(ValueError, match="dma_channels_per_engine"):
         ModelParams(dma_channels_per_engine=3)
-    p = ModelParams(dma_structure="folio", dma_overlap=0.3, dma_channels_per_engine=2)
+    with pytest.raises(ValueError, match="migrate_batch_pages=1000 .*NR_MAX_BATCHED_MIGRATION"):
+        ModelParams(migrate_batch_pages=1000)
+    p = ModelParams(dma_structure="folio", dma_overlap=0.3, dma_channels_per_engine=2, migrate_batch_pages=262144)
     assert ModelParams.from_array(p.to_array()) == p
 
 
 def test_folio_batches_and_segments():
-    """dcbm's batches: a set-up per channel per batch of 512 folios, the fullest channel
-    sets the wait when a batch does not divide evenly, and folios under 64 KiB share one
-    descriptor per 64 KiB segment."""
+    """dcbm's batches: migrate_pages() closes a batch when its base pages reach the limit
+    (mainline 512: 512 4 KiB folios, two 1 MiB folios, one THP), a set-up per channel per
+    batch, the fullest channel sets the wait when a batch does not divide evenly, and folios
+    under 64 KiB share one descriptor per 64 KiB segment."""
     p = ModelParams(dma_structure="folio", dma_overlap=0.0, dma_entry_us=0.0, dma_channel_descriptor_us=0.0,
                     dma_descriptor_us=0.0, dma_map_entry_us=0.0, copy_call_us=0.0)
+    whole = p.replace(migrate_batch_pages=262144)
     copy = lambda q, page, n, c: call_time_us(q, page, n, dma=True, workers=c, batched=True, scope="copy")  # noqa: E731
-    # Set-ups: 1024 folios are two batches; on 4 channels that is 8 set-ups.
-    base = copy(p, 2 << 20, 1024, 4)
-    assert copy(p.replace(dma_setup_us=p.dma_setup_us + 1.0), 2 << 20, 1024, 4) == pytest.approx(base + 8.0)
+    more = lambda q: q.replace(dma_setup_us=q.dma_setup_us + 1.0)  # noqa: E731
+    # Set-ups, mainline: 1024 4 KiB folios are two batches; on 4 channels that is 8 set-ups.
+    # 1024 THPs are 1024 batches of one, each on one channel; 1024 1 MiB folios 512 of two.
+    assert copy(more(p), 4096, 1024, 4) == pytest.approx(copy(p, 4096, 1024, 4) + 8.0)
+    assert copy(more(p), 2 << 20, 1024, 4) == pytest.approx(copy(p, 2 << 20, 1024, 4) + 1024.0)
+    assert copy(more(p), 1 << 20, 1024, 4) == pytest.approx(copy(p, 1 << 20, 1024, 4) + 1024.0)
+    # The testing limit (1 GiB): 512 THPs are one batch, four set-ups on four channels.
+    assert copy(more(whole), 2 << 20, 512, 4) == pytest.approx(copy(whole, 2 << 20, 512, 4) + 4.0)
+    assert copy(more(whole), 2 << 20, 1024, 4) == pytest.approx(copy(whole, 2 << 20, 1024, 4) + 8.0)
     # Imbalance: 5 folios on 4 channels wait for the channel with two, as long as 8 would.
-    assert copy(p, 2 << 20, 5, 4) - 4 * p.dma_setup_us == pytest.approx(
-        copy(p, 2 << 20, 8, 4) - 4 * p.dma_setup_us)
+    assert copy(whole, 2 << 20, 5, 4) - 4 * p.dma_setup_us == pytest.approx(
+        copy(whole, 2 << 20, 8, 4) - 4 * p.dma_setup_us)
     # Segments: sixteen 4 KiB folios are one 64 KiB descriptor's worth of channel time.
     d = p.replace(dma_channel_descriptor_us=10.0)
     assert copy(d, 4096, 512, 1) - copy(p, 4096, 512, 1) == pytest.approx(512 / 16 * 10.0)

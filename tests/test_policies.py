@@ -139,6 +139,20 @@ def test_limits_conservation_clock_and_determinism(policy, case, period, params)
     np.testing.assert_array_equal(again.final_node, result.final_node)
 
 
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+def test_placement_accuracy_counts_the_top_pages_that_were_fast(policy, params):
+    """Placement accuracy reads whether each top page was fast at its first access of the
+    period from the policy's access loop (``touched``): with every page fast from its first
+    touch (a fast node larger than the trace's pages, no watermark in the way, nothing to
+    move), every top page of every period was fast."""
+    trace = np.random.default_rng(3).integers(0, 50, 3000)
+    room = {} if policy == "hemem" else dict(watermark_scale_factor=0.0, min_free_kbytes=0.0)
+    p = memtier.simulate(trace, policy, 200, n_pages=50, period=300, fit=params, **room).periods
+    assert (p["fast_hits"] == p["accesses"]).all() and (p["top_pages"] > 0).all()
+    np.testing.assert_array_equal(p["top_pages_fast"], p["top_pages"])
+    assert (p["placement_accuracy"] == 1.0).all()
+
+
 def test_unknown_parameters_and_values_are_refused():
     trace = np.arange(10)
     with pytest.raises(TypeError, match="hot_threshold_ms"):

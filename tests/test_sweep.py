@@ -117,6 +117,42 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path, fit):
     assert len(memtier.read_sweep(tmp_path / "s")) == 4
 
 
+def test_a_scattered_array_arrives_aligned():
+    """Dask lays a received array over its message at an odd offset; _Aligned makes the
+    worker's copy aligned once, so that no cell copies it again."""
+    import pickle
+
+    from memtier.sweeps import _Aligned
+
+    pages = workloads.zipf(1_000, 10_000, seed=1)
+    buffers = []
+    message = pickle.dumps(_Aligned(pages), protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == 1  # out of band, as Dask sends it
+    received = bytearray(len(buffers[0].raw()) + 1)
+    received[1:] = buffers[0].raw()  # one byte off, as a message read from a socket may be
+    odd = memoryview(received)[1:]
+    assert not np.frombuffer(odd, dtype=pages.dtype).flags.aligned
+    arrived = pickle.loads(message, buffers=[odd])
+    assert isinstance(arrived, np.ndarray) and arrived.flags.aligned
+    np.testing.assert_array_equal(arrived, pages)
+    assert arrived.dtype == pages.dtype
+
+
+def test_a_local_cluster_gives_the_in_process_table_for_arrays(tmp_path, monkeypatch, fit):
+    """Arrays reach a local cluster's workers through a temporary file, removed afterwards."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    traces = {"hot": workloads.hot_set(5_000, 50_000, hot_fraction=0.1, seed=3),
+              "zipf": workloads.zipf(5_000, 50_000, seed=4)}
+    grid = dict(policies=["static", "lru"], fast_capacity=["10%"], mechanisms=["linux"], fit=fit, progress=False)
+    local = memtier.sweep(traces, workers=2, **grid)
+    here = memtier.sweep(traces, workers=1, **grid)
+    assert local["worker"].str.startswith("tcp://").all()
+    pd.testing.assert_frame_equal(local.drop(columns=list(RUN_COLUMNS)), here.drop(columns=list(RUN_COLUMNS)))
+    assert not list(tmp_path.glob("memtier-sweep-*")), "the temporary trace files were left behind"
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(policies=["static", "lur"]), "unknown policy 'lur' (did you mean 'lru'?)"),
     (dict(traces={"gone": "missing.npy"}), "does not exist"),
@@ -309,7 +345,7 @@ def _sole_holder(address) -> int:
 
     with Client(address, timeout=10) as client:
         names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
-        holders = [workers for key, workers in client.who_has().items() if key.startswith("ndarray-")]
+        holders = [workers for key, workers in client.who_has().items() if key.startswith("memtier-trace-")]
     alone = [names[workers[0]] for workers in holders if len(workers) == 1]
     return int(str(alone[0])[-1]) if alone else 1
 

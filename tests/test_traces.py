@@ -136,6 +136,32 @@ def test_many_workers_many_pages(tmp_path):
     np.testing.assert_array_equal(trace.page_addresses[trace.pages], (addresses >> 12) << 12)
 
 
+def test_parallel_parse_stops_its_workers_on_an_error(tmp_path):
+    """An error in the merge (here the sink, as a full disk would) or in a worker (a log that
+    turns out not to be lackey's) is raised once, and no worker thread is left running."""
+    import threading
+
+    rng = np.random.default_rng(3)
+    text = "".join(f" L {a:x},8\n" for a in 8 * rng.integers(0, 1 << 30, 20_000)).encode()
+    path = tmp_path / "log.lackey"
+    path.write_bytes(text)
+    calls = []
+
+    def failing_sink(pages):
+        calls.append(pages.size)
+        if len(calls) == 3:
+            raise OSError("no space left on device")
+
+    with pytest.raises(OSError, match="no space left"):
+        lackey.parse_file(path, 4096, False, 4096, failing_sink, workers=2)
+    assert len(calls) == 3  # nothing merged after the error
+    garbage = tmp_path / "garbage.lackey"
+    garbage.write_bytes(b"not a lackey line at all\n" * 20_000)
+    with pytest.raises(LackeyFormatError, match="are not lackey lines"):
+        lackey.parse_file(garbage, 4096, False, 4096, lambda pages: None, workers=3)
+    assert not [t for t in threading.enumerate() if t.name.startswith("memtier-lackey-")]
+
+
 def test_small_log_exactly():
     text = (b"==1== Lackey\nI  04001f40,3\n L 00001000,8\n S 00002ffc,8\n M 00001008,4\n"
             b" L 00005000,1\n L 00002000,4\n==1== Exit code: 0\n")

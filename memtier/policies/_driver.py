@@ -23,7 +23,7 @@ here only: ``PROMOTED_NEXT`` (promoted during the current period, judged in the 
 """
 import numpy as np
 
-from .._jit import njit
+from .._jit import njit, njit_inline
 from ..lists import (
     ACCESSED, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
     C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
@@ -68,8 +68,8 @@ def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending)
     Each policy's loop serves an access the way ``memtier.lists._run_lists`` does: the
     clock advances by the access's latency and the period's remainder by its units, the
     page's accessed bit is set, its count of the period incremented, and its first access
-    of the period recorded in ``touched``, as ``~page`` if it was on the fast node (the
-    sign :func:`memtier.lists._score` reads, as ``memtier.hotset`` defines it).
+    of the period recorded in ``touched``, as ``~page`` if it was on the fast node then
+    (``page ^ -fast``, :mod:`memtier.hotset`).
     The loop keeps the clock, what is left of the period, the pages touched and the
     accesses and fast hits of the period in local variables (numba cannot keep array slots
     in registers, the arrays might overlap), and flushes them here before every event (a
@@ -79,6 +79,43 @@ def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending)
     fstate[FS_NOW_NS] = now_ns
     fstate[FS_REMAINING] = remaining
     state[S_TOUCHED] = n_touched
+
+
+@njit
+def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+                 hits, now, remaining):
+    """Serve ``trace[j:n]`` as :func:`_flush` describes, until an access needs the policy or
+    an event is due; returns ``(j, needs_policy, n_touched, accesses, hits, now, remaining)``.
+
+    ``needs_policy``: access ``j`` was not served, its page's flags masked by ``stop_flags``
+    being other than ``PRESENT`` (a first touch, or, with a policy's own flag in the mask,
+    say an armed page); the policy handles it, and the next call serves it.  Otherwise
+    ``j`` is the next access to serve: ``n``, or the one after an access whose latency
+    brought ``now`` to ``next_event`` or ended the period (``remaining <= 0``).
+    ``latency`` and ``unit`` are indexed by ``fast`` (slow first).
+
+    The access loop of a policy kernel, in a function of its own: written inline between
+    the policy's calls, the loop kept its running figures in memory rather than in
+    registers (memtier.lists._serve tells the same story), and a policy's rare events cost
+    a return here rather than a branch around them at every access."""
+    for j in range(j, n):
+        page = trace[j]
+        f = flags[page]
+        if (f & stop_flags) != PRESENT:
+            return j, True, n_touched, accesses, hits, now, remaining
+        fast = (f >> 1) & 1
+        c = counts[page]
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast
+        n_touched += c == 0
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        if now >= next_event or remaining <= 0:
+            return j + 1, False, n_touched, accesses, hits, now, remaining
+    return n, False, n_touched, accesses, hits, now, remaining
 
 
 @njit
@@ -97,7 +134,7 @@ def _charge_migration(us, fstate, pending):
     pending[0, C_MIGRATION_US] += us
 
 
-@njit
+@njit_inline
 def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
     """Move ``page`` to the other node: flags, node counts, and the metrics' records
     (ping-pong, stays, the move judged by the next period).  The accessed bit is cleared:

@@ -255,13 +255,44 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, p
 
 
 @njit
+def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left, n_touched,
+                   accesses, hits, now, remaining):
+    """Serve ``trace[j:n]`` as ``_driver._serve_until`` does, each access also counted down
+    by its sampler (``left``: loads, stores), until a first touch (access ``j`` not served:
+    ``first_touch`` true) or until the access just served (``j - 1``) was sampled, brought
+    the clock to ``next_event`` or ended the period; returns ``(j, first_touch, n_touched,
+    accesses, hits, now, remaining)``."""
+    for j in range(j, n):
+        page = trace[j]
+        f = flags[page]
+        if f == 0:
+            return j, True, n_touched, accesses, hits, now, remaining
+        fast = (f >> 1) & 1
+        c = counts[page]
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast
+        n_touched += c == 0
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        is_write = np.int64(has_writes and writes[j] != 0)
+        left[is_write] -= 1  # the load and the store samplers count apart
+        if left[is_write] == 0 or now >= next_event or remaining <= 0:
+            return j + 1, False, n_touched, accesses, hits, now, remaining
+    return n, False, n_touched, accesses, hits, now, remaining
+
+
+@njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, reads, writes_count, local_clock,
          on_list, newer, older, ends, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates, the access is served, the sampler counts it (a sample
     when its counter runs out), then the policy thread's pass runs if its time has come
-    and the period closes if it is over."""
+    and the period closes if it is over.  The serving and counting are
+    :func:`_serve_sampled`'s loop, which returns to this one at those events."""
     capacity = config[K_FAST_CAPACITY]
     period = np.int64(pconfig[P_PERIOD])
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
@@ -274,31 +305,24 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     left = np.array([pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]])  # samplers' countdowns: loads, stores
     accesses = 0
     hits = 0
-    for j in range(n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
+    j = 0
+    while j < n:
+        j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
+            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_pass, left, n_touched,
+            accesses, hits, now, remaining)
+        if first_touch:  # trace[j], then served as any
+            page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             fast = state[S_FAST_USED] < capacity
-            f = _first_touch(page, fast, flags, state, config)
+            _first_touch(page, fast, flags, state, config)
             _enqueue(DRAM_COLD if fast else NVM_COLD, page, on_list, newer, older, ends)
-        # serve the access (see memtier.policies._driver._flush)
-        fast = (f >> 1) & 1
-        c = counts[page]
-        first = np.int64(c == 0)
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.hotset): _score reads the sign
-        n_touched += first
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        is_write = np.int64(has_writes and writes[j] != 0)
-        left[is_write] -= 1  # the load and the store samplers count apart
+            continue
+        page = trace[j - 1]  # the access served last
+        is_write = np.int64(has_writes and writes[j - 1] != 0)
         sampled = left[is_write] == 0
-        if sampled or now >= next_pass or remaining <= 0 or (final and j == n - 1):
+        last = final and j == n
+        if sampled or now >= next_pass or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if sampled:
@@ -311,7 +335,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                              pending, reads, writes_count, local_clock, on_list, newer, older, ends, pstate)
                 next_pass = fstate[FS_NOW_NS] + pconfig[P_INTERVAL_NS]
                 pfstate[PF_NEXT_PASS_NS] = next_pass
-            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+            if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1

@@ -600,10 +600,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         # serve the access (see memtier.policies._driver._flush)
         fast = (f >> 1) & 1
         c = counts[page]
-        first = np.int64(c == 0)
         flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.hotset): _score reads the sign
-        n_touched += first
+        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.hotset)
+        n_touched += c == 0
         counts[page] = c + 1
         accesses += 1
         hits += fast
