@@ -146,7 +146,9 @@ def test_placement_accuracy_counts_the_top_pages_that_were_fast(policy, params):
     touch (a fast node larger than the trace's pages, no watermark in the way, nothing to
     move), every top page of every period was fast."""
     trace = np.random.default_rng(3).integers(0, 50, 3000)
-    room = {} if policy == "hemem" else dict(watermark_scale_factor=0.0, min_free_kbytes=0.0)
+    room = {"hemem": {}, "bit-history": {},
+            "memtis": dict(promotion_watermark_min_mb=0, demotion_watermark_min_mb=0)}.get(
+        policy, dict(watermark_scale_factor=0.0, min_free_kbytes=0.0))
     p = memtier.simulate(trace, policy, 200, n_pages=50, period=300, fit=params, **room).periods
     assert (p["fast_hits"] == p["accesses"]).all() and (p["top_pages"] > 0).all()
     np.testing.assert_array_equal(p["top_pages_fast"], p["top_pages"])
