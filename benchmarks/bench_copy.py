@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from memtier import numa
-from memtier._copy import copy_pages, max_threads
-from memtier.measure import _default_buffer_bytes
+from memtier.measurement import numa
+from memtier.measurement._copy import copy_pages, max_threads
+from memtier.measurement.measure import _default_buffer_bytes
 
 MIB = 1 << 20
 

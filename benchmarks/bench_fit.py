@@ -10,8 +10,8 @@ limit.  For scale, the RFC's 52 rows are fitted in the same run.
 import argparse
 import time
 
-from memtier.datasets import amd_zen3_2026, rfc_2019
-from memtier.fitting import fit
+from memtier.measurement.datasets import amd_zen3_2026, rfc_2019
+from memtier.model.fitting import fit
 
 LIMIT_S = 30.0
 

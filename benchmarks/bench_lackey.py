@@ -34,8 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memtier._lackey import default_workers  # noqa: E402
-from memtier.traces import convert_lackey, parse_lackey  # noqa: E402
+from memtier.traces._lackey_parser import default_workers  # noqa: E402
+from memtier.traces.lackey import convert_lackey, parse_lackey  # noqa: E402
 
 TARGET_MB_S = 300  # issue 14: whole-process, a 300 MB log, this project's 2-core VM
 

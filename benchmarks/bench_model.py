@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memtier.model import ModelParams, call_time_us, default_ptes_per_page
+from memtier.model.cost import ModelParams, call_time_us, default_ptes_per_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from naive_model import call_time_us as naive_time_us  # noqa: E402
@@ -58,7 +58,7 @@ def main():
                       ptes=float(default_ptes_per_page(int(g["page_bytes"][i]))))
     naive_rate = sample / (time.perf_counter() - start)
     rate = args.configs / best
-    print(f"memtier.model.call_time_us: {args.configs:,} configurations in {best * 1e3:.1f} ms "
+    print(f"memtier.model.cost.call_time_us: {args.configs:,} configurations in {best * 1e3:.1f} ms "
           f"(best of {args.repeats}): {rate / 1e6:.1f} M configurations/s")
     print(f"pure-Python twin:           {naive_rate / 1e3:.1f} k configurations/s")
     print(f"ratio: {rate / naive_rate:.0f}x; target: 1,000,000 configurations in < 1 s: "

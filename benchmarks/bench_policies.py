@@ -1,4 +1,4 @@
-"""Speed of the classifier policies (memtier.policies) on one core: accesses per second of
+"""Speed of the classifier policies (memtier.simulation.policies) on one core: accesses per second of
 each, on zipf and hot-set traces over 1 million pages.
 
 Target (issue 10): every policy at least 50 million accesses/s on traces of 20-100 million
@@ -23,9 +23,10 @@ import time
 
 import numpy as np
 
-from memtier import policies, workloads
-from memtier.fitting import default_fit
-from memtier.simulator import simulate
+from memtier import workloads
+from memtier.simulation import policies
+from memtier.model.fitting import default_fit
+from memtier.simulation.simulator import simulate
 
 
 def timed(trace, policy, capacity, fit, repeat, writes):

@@ -6,7 +6,7 @@ Targets (issues 4 and 9): every list policy (``static``, ``reclaim-demotion``,
 ``active-shrink``) >= 100 million accesses/s, and ``lru`` >= 10x libCacheSim's LRU, on zipf
 (alpha 0.8 and 1.2), uniform, scan and hot-set traces of 20-100 million accesses over 1
 million pages; libCacheSim must also agree with ``lru`` exactly (the same number of misses on
-the same file).  With ``--policies``, the classifier policies of :mod:`memtier.policies`
+the same file).  With ``--policies``, the classifier policies of :mod:`memtier.simulation.policies`
 are measured too, against their target of 50 million accesses/s (issue 10).
 
     python3 benchmarks/bench_simulator.py                        # 20 M accesses per trace
@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from memtier import workloads
-from memtier.fitting import default_fit
-from memtier.simulator import simulate
+from memtier.model.fitting import default_fit
+from memtier.simulation.simulator import simulate
 
 
 TRACES = {
@@ -56,7 +56,7 @@ TRACES = {
 }
 LIST_POLICIES = ("static", "reclaim-demotion", "active-shrink")
 LIST_TARGET = 100e6    # accesses/s, issue 9
-POLICY_TARGET = 50e6   # accesses/s, issue 10 (memtier.policies)
+POLICY_TARGET = 50e6   # accesses/s, issue 10 (memtier.simulation.policies)
 LRU_TARGET = 10.0      # x libCacheSim's LRU
 
 
@@ -119,7 +119,7 @@ def main() -> None:
                         help="instead of --period-s: cut each trace into this many periods of equal accesses")
     parser.add_argument("--traces", nargs="+", default=list(TRACES), choices=list(TRACES))
     parser.add_argument("--policies", nargs="*", default=[],
-                        help="classifier policies (memtier.policies) to measure too, e.g. numa-balancing tpp hemem")
+                        help="classifier policies (memtier.simulation.policies) to measure too, e.g. numa-balancing tpp hemem")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "memtier-bench"),
                         help="where the trace files are kept between runs")

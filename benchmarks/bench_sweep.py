@@ -42,8 +42,8 @@ import pandas as pd
 
 import memtier
 from memtier import workloads
-from memtier.simulator import POLICIES
-from memtier.sweeps import RUN_COLUMNS
+from memtier.simulation.simulator import POLICIES
+from memtier.simulation.sweeps import RUN_COLUMNS
 
 
 def _simulate(trace_path, policy, share, mechanism, fit):

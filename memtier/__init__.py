@@ -8,29 +8,39 @@ import importlib
 # that ``import memtier`` stays light: a command such as ``memtier trace convert`` never pays
 # for pandas, scipy or matplotlib, which only the fit, the tables and the figures need.
 _PUBLIC = {
-    "DamonRecordError": "damon", "damon_trace": "damon", "read_damon_record": "damon",
-    "Fit": "fitting", "cross_validate": "fitting", "default_fit": "fitting", "fit": "fitting",
-    "load_fit": "fitting",
-    "fit_copy": "measure", "make_plan": "measure", "measure_machine": "measure",
-    "run_measurements": "measure",
-    "MeasurementError": "measurements", "load_measurements": "measurements",
-    "parse_page_size": "measurements", "save_measurements": "measurements",
-    "ModelParams": "model", "call_time_us": "model", "throughput_gbps": "model",
-    "MECHANISMS": "mechanisms", "Mechanism": "mechanisms",
-    "SimulationResult": "sim_result",
-    "simulate": "simulator",
-    "read_sweep": "sweeps", "sweep": "sweeps",
-    "LackeyFormatError": "traces", "Trace": "traces", "ValgrindNotFound": "traces",
-    "convert_lackey": "traces", "parse_lackey": "traces", "record_trace": "traces",
+    "DamonRecordError": "traces.damon", "damon_trace": "traces.damon", "read_damon_record": "traces.damon",
+    "Fit": "model.fitting", "cross_validate": "model.fitting", "default_fit": "model.fitting", "fit": "model.fitting",
+    "load_fit": "model.fitting",
+    "fit_copy": "measurement.measure", "make_plan": "measurement.measure", "measure_machine": "measurement.measure",
+    "run_measurements": "measurement.measure",
+    "MeasurementError": "measurement.schema", "load_measurements": "measurement.schema",
+    "parse_page_size": "measurement.schema", "save_measurements": "measurement.schema",
+    "ModelParams": "model.cost", "call_time_us": "model.cost", "throughput_gbps": "model.cost",
+    "MECHANISMS": "simulation.mechanisms", "Mechanism": "simulation.mechanisms",
+    "SimulationResult": "simulation.result",
+    "simulate": "simulation.simulator",
+    "read_sweep": "simulation.sweeps", "sweep": "simulation.sweeps",
+    "LackeyFormatError": "traces.lackey", "Trace": "traces.lackey", "ValgrindNotFound": "traces.lackey",
+    "convert_lackey": "traces.lackey", "parse_lackey": "traces.lackey", "record_trace": "traces.lackey",
+    "time_breakdown": "model.cost",
+    "errors_by_count": "model.fitting",
+    "format_page_size": "measurement.schema",
+    "POLICIES": "simulation.simulator",
+    "VARIANTS": "simulation.simulator",
+    "RUN_COLUMNS": "simulation.sweeps",
+    "damon_heatmap": "traces.damon",
+    "read_trace": "traces.lackey",
 }
-_SUBMODULES = ("datasets", "workloads", "kernel_check")
+_SUBMODULES = {"datasets": "measurement.datasets", "workloads": "traces.workloads",
+               "kernel_check": "kernel.check",
+               "policies": "simulation.policies"}
 
 
 def __getattr__(name):
     if name in _PUBLIC:
         value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
+        value = importlib.import_module(f".{_SUBMODULES[name]}", __name__)
     else:
         raise AttributeError(f"module 'memtier' has no attribute {name!r}")
     globals()[name] = value
@@ -78,6 +88,15 @@ __all__ = [
     "datasets",
     "workloads",
     "kernel_check",
+    "time_breakdown",
+    "errors_by_count",
+    "format_page_size",
+    "POLICIES",
+    "VARIANTS",
+    "RUN_COLUMNS",
+    "damon_heatmap",
+    "read_trace",
+    "policies",
 ]
 
 

@@ -14,7 +14,7 @@ import textwrap
 import warnings
 
 from .limits import INT64_MAX, MAX_WORKERS
-from .measurements import MeasurementError
+from .measurement.schema import MeasurementError
 from .outputs import atomic_write, check_output
 
 #: Where to report an error memtier did not expect (the last-resort handler's hint).
@@ -98,7 +98,7 @@ def _checked_number(kind, flag: str, bounds, open_low: bool):
 
 def _checked_page_size(flag: str):
     def parse(text):
-        from .measurements import parse_page_size
+        from .measurement.schema import parse_page_size
 
         try:
             parse_page_size(text)
@@ -203,10 +203,10 @@ def _reproduce(args) -> int:
 
 
 def _fit(args) -> int:
-    from .fitting import fit
-    from .measurements import load_measurements
+    from .model.fitting import fit
+    from .measurement.schema import load_measurements
 
-    from .fitting import same_node_rows
+    from .model.fitting import same_node_rows
 
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.csv, args.base], what="--out")
@@ -224,7 +224,7 @@ def _fit(args) -> int:
     free = [name.strip() for name in args.free.split(",")] if args.free else None
     base = None
     if args.base:
-        from .fitting import load_fit
+        from .model.fitting import load_fit
 
         base = load_fit(args.base)
     result = fit(table, free=free, base=base, bootstrap=args.bootstrap)
@@ -239,8 +239,8 @@ def _fit(args) -> int:
 def _predict(args) -> int:
     import pandas as pd
 
-    from .fitting import load_fit
-    from .measurements import load_measurements
+    from .model.fitting import load_fit
+    from .measurement.schema import load_measurements
 
     result = load_fit(args.fit)
     row = {
@@ -266,7 +266,7 @@ def _predict(args) -> int:
 
 def _describe_configuration(row) -> str:
     """One migration configuration in words, as ``predict`` computed it."""
-    from .measurements import format_page_size
+    from .measurement.schema import format_page_size
 
     n_pages = int(row["n_pages"])
     workers = int(row["workers"])
@@ -357,7 +357,7 @@ def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
 
 def _policy_params(pairs, policies) -> dict:
     """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
-    from . import policies as classifiers
+    from .simulation import policies as classifiers
 
     accepted = {name for policy in policies if policy in classifiers.MODULES
                 for name in classifiers.parameters(policy)}
@@ -380,7 +380,7 @@ def _policy_params(pairs, policies) -> dict:
 def _generated_trace(args):
     """The trace ``--workload`` names; ``mix`` interleaves the ``--mix-of`` workloads, each on
     its own share of the pages and of the accesses (``workloads.mix``)."""
-    from . import workloads
+    from .traces import workloads
 
     def one(kind, n_pages, n_accesses, seed):
         options = {"seed": seed} if kind != "scan" else {}
@@ -411,12 +411,12 @@ def _simulate(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from . import workloads
-    from . import policies as classifiers
-    from .mechanisms import Mechanism
-    from .simulator import POLICIES, simulate
+    from .traces import workloads
+    from .simulation import policies as classifiers
+    from .simulation.mechanisms import Mechanism
+    from .simulation.simulator import POLICIES, simulate
 
-    from .pagespace import address_space
+    from .simulation.pagespace import address_space
 
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.trace, args.fit], what="--out")
@@ -446,7 +446,7 @@ def _simulate(args) -> int:
     mechanism = Mechanism.named(args.mechanism, page_bytes=args.page_size, batch_pages=args.batch_pages)
     fit = None
     if args.fit:
-        from .fitting import load_fit
+        from .model.fitting import load_fit
 
         fit = load_fit(args.fit)
     fast = _capacity(args.fast_capacity, pages_for_shares, "--fast-capacity")
@@ -485,9 +485,9 @@ def _simulate(args) -> int:
 
 
 def _add_simulator_commands(sub) -> None:
-    from .mechanisms import MECHANISMS
-    from .simulator import ALL_POLICIES, POLICIES, RMAP_WALK_NS, VARIANTS
-    from .workloads import GENERATORS
+    from .simulation.mechanisms import MECHANISMS
+    from .simulation.simulator import ALL_POLICIES, POLICIES, RMAP_WALK_NS, VARIANTS
+    from .traces.workloads import GENERATORS
 
     p = _command(
         sub,
@@ -523,7 +523,7 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a parameter of numa-balancing, tpp, hemem, memtis, bit-history, mglru or damon, named as in "
                         "the kernel or the paper, e.g. hot_threshold_ms=500 or sample_period=101 (repeatable; see "
-                        "memtier.policies)")
+                        "memtier.simulation.policies)")
     p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
     p.add_argument("--period-s", type=float,
@@ -563,7 +563,7 @@ def _grid_value(text: str):
 def _sweep(args) -> int:
     from pathlib import Path
 
-    from .sweeps import RUN_COLUMNS, sweep
+    from .simulation.sweeps import RUN_COLUMNS, sweep
 
     if args.scheduler and args.workers is not None:
         raise CliError("give --scheduler (a running cluster) or --workers (a local one), not both")
@@ -575,7 +575,7 @@ def _sweep(args) -> int:
         grid[name.strip().replace("-", "_")] = [_grid_value(v) for v in values.split(",") if v.strip()]
     options = {}
     if args.fit:
-        from .fitting import load_fit
+        from .model.fitting import load_fit
 
         options["fit"] = load_fit(args.fit)
     traces = {}
@@ -639,7 +639,7 @@ def _add_sweep_commands(sub) -> None:
 
 
 def _size_list(text: str) -> list[int]:
-    from .measurements import parse_page_size
+    from .measurement.schema import parse_page_size
 
     return [parse_page_size(part) for part in text.split(",") if part.strip()]
 
@@ -666,8 +666,8 @@ def _bytes(text: str) -> int:
 
 
 def _measure(args) -> int:
-    from .measure import make_plan, run_measurements, sidecar_path
-    from .numa import NumaError
+    from .measurement.measure import make_plan, run_measurements, sidecar_path
+    from .measurement.numa import NumaError
 
     choices = {}
     if args.page_sizes:
@@ -732,8 +732,8 @@ def _add_measure_commands(sub) -> None:
 
 
 def _kernel_check(args) -> int:
-    from . import guest
-    from .kernel_check import Workload, kernel_check
+    from .kernel import guest
+    from .kernel.check import Workload, kernel_check
 
     workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
                         rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha)
@@ -799,7 +799,7 @@ def _trace_summary(out, info) -> str:
 
 
 def _trace_record(args) -> int:
-    from .traces import record_trace
+    from .traces.lackey import record_trace
 
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
@@ -814,7 +814,7 @@ def _trace_record(args) -> int:
 
 
 def _trace_convert(args) -> int:
-    from .traces import convert_lackey
+    from .traces.lackey import convert_lackey
 
     with _no_blas_probe():
         info = convert_lackey(args.log, args.out, page_size=args.page_size, instructions=args.instructions,
@@ -848,8 +848,8 @@ class _no_blas_probe:
 def _trace_damon(args) -> int:
     from pathlib import Path
 
-    from .damon import damon_trace, read_damon_record
-    from .traces import check_trace_outputs, write_trace
+    from .traces.damon import damon_trace, read_damon_record
+    from .traces.lackey import check_trace_outputs, write_trace
 
     out = Path(args.out)
     check_output(out, force=args.force, inputs=[args.record], what="--out")

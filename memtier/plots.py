@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .measurements import format_page_size
+from .measurement.schema import format_page_size
 
 SCOPE_MARKERS = {"copy": "o", "migrate": "s", "syscall": "^"}
 
@@ -125,14 +125,14 @@ def plot_scaling(fit, table, x="workers", ax=None, label_by=("batched", "exchang
 
 
 def plot_breakdown(params, configurations: dict, ax=None, title="Where the time of one call goes"):
-    """Stacked bars of :func:`memtier.model.time_breakdown`, one bar per named configuration,
+    """Stacked bars of :func:`memtier.model.cost.time_breakdown`, one bar per named configuration,
     as a share of the call so that a 4 KiB page and a batch of THPs compare at a glance.
 
     ``configurations`` maps a label to the keyword arguments of ``call_time_us``
     (``page_bytes``, ``n_pages``, ``workers``, ...)."""
     import pandas as pd
 
-    from .model import time_breakdown
+    from .model.cost import time_breakdown
 
     ax = _axes(ax, figsize=(7, 3.6))
     rows = [time_breakdown(params, **config).iloc[0] for config in configurations.values()]
@@ -156,7 +156,7 @@ def plot_what_if(params, *, page_bytes=2 << 20, n_pages=16, batched=True, exchan
 
     The GB/s axis is logarithmic: a 4 KiB page moves at a few hundred MB/s and the copy
     ceiling is tens of GB/s, and both stay readable.  The legend sits under the axes."""
-    from .model import throughput_gbps
+    from .model.cost import throughput_gbps
 
     ax = _axes(ax, figsize=(6, 4.6))
     workers = np.unique(np.geomspace(1, max_workers, 40).round().astype(int))

@@ -13,8 +13,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from . import datasets
-from .fitting import Fit, cross_validate, fit, identifiable
+from .measurement import datasets
+from .model.fitting import Fit, cross_validate, fit, identifiable
 from .outputs import atomic_write, save_figure, write_text
 
 #: (file name, what it shows) of everything ``reproduce`` writes, in order.
@@ -72,7 +72,7 @@ def dma_fixed_envelope(result: Fit, rows: pd.DataFrame, workers, scope: str | No
     shows how much the curve at other channel counts rests on those estimates.  Returns the
     lower and upper GB/s, and the names of the parameters varied (those that change the curve).
     """
-    from .model import throughput_gbps
+    from .model.cost import throughput_gbps
 
     bounds = result.params.bounds()
     names = [n for n in bounds if n.startswith("dma_")]
@@ -324,7 +324,7 @@ def _titled(figure, text):
 
 
 def _worst(table: pd.DataFrame) -> str:
-    from .measurements import format_page_size
+    from .measurement.schema import format_page_size
 
     row = table.loc[np.abs(table["relative_error"]).idxmax()]
     return (f"{row['n_pages']} x {format_page_size(row['page_size'])}, {row['workers']} "

@@ -1,4 +1,4 @@
-"""Slow, plain-Python twin of memtier.policies.damon_tiering (DAMON regions and DAMOS
+"""Slow, plain-Python twin of memtier.simulation.policies.damon_tiering (DAMON regions and DAMOS
 migrate_hot / migrate_cold with quotas, as samples/damon/mtier.c sets them up), written from
 the module's docstring: regions are Python lists, frames dicts and lists.  The random
 generator is the module's (a xorshift, so that both draw the same sampled frames and split

@@ -1,6 +1,6 @@
 """A slow, obviously correct pure-Python twin of memtier's simulator kernels.
 
-It follows the rules stated in memtier.simulator's and memtier.lists' docstrings (patches
+It follows the rules stated in memtier.simulation.simulator's and memtier.simulation.policies.active_shrink' docstrings (patches
 22-25 of the RFC for ``active-shrink``) with plain Python containers: each list is a deque
 (``append`` = head, ``popleft`` = tail), the LRU an OrderedDict, the top pages a sort, and a
 period ends after the first access that brings its units to the period's length.  The
@@ -164,7 +164,7 @@ class NaiveSimulator:
         return best
 
     def mm_manage(self, row, cold):
-        """Patch 23's do_mm_manage() with patches 24-25, as memtier.lists._mm_manage states it."""
+        """Patch 23's do_mm_manage() with patches 24-25, as memtier.simulation.policies.active_shrink._mm_manage states it."""
         row["fast_before"] = self.used(0) + len(cold)  # isolated pages are still the memcg's
         free = self.capacity[0] - row["fast_before"]
         nr = min(self.capacity[0], self.used(1))

@@ -1,4 +1,4 @@
-"""Slow, plain-Python twin of memtier.policies.mglru (the multi-generational LRU with
+"""Slow, plain-Python twin of memtier.simulation.policies.mglru (the multi-generational LRU with
 klruscand promotion), written from the module's docstring with dicts, sets and deques.
 
 Generations are deques (``appendleft`` = the head, ``pop`` = the tail), the generation

@@ -1,4 +1,4 @@
-"""A slow, obviously correct twin of memtier.model's kernel, written from its docstring.
+"""A slow, obviously correct twin of memtier.model.cost's kernel, written from its docstring.
 
 One configuration at a time, plain Python floats, each term named as in the model's prose.
 """

@@ -1,4 +1,4 @@
-"""Slow, plain-Python twins of the classifier policies of memtier.policies.
+"""Slow, plain-Python twins of the classifier policies of memtier.simulation.policies.
 
 Each twin follows its module's docstring with Python containers (dicts, sets, deques,
 lists) and records, per access, whether it was served fast, the pages promoted and demoted
@@ -68,7 +68,7 @@ class _Base:
 
 
 class NaiveNumaBalancing(_Base):
-    """numa-balancing / tpp (memtier.policies.numa_balancing)."""
+    """numa-balancing / tpp (memtier.simulation.policies.numa_balancing)."""
 
     def __init__(self, p, fast_capacity, slow_capacity, page_bytes, rmap_ns, **common):
         super().__init__(fast_capacity, slow_capacity, **common)
@@ -240,7 +240,7 @@ class NaiveNumaBalancing(_Base):
 
 
 class NaiveHeMem(_Base):
-    """hemem (memtier.policies.hemem)."""
+    """hemem (memtier.simulation.policies.hemem)."""
 
     def __init__(self, p, fast_capacity, slow_capacity, **common):
         super().__init__(fast_capacity, slow_capacity, **common)
@@ -360,7 +360,7 @@ def _get_idx(num):
 
 
 class NaiveMemtis(_Base):
-    """memtis (memtier.policies.memtis).  LRU lists are Python lists, oldest (tail) first."""
+    """memtis (memtier.simulation.policies.memtis).  LRU lists are Python lists, oldest (tail) first."""
 
     FAST_ACTIVE, FAST_INACTIVE, SLOW_ACTIVE, SLOW_INACTIVE = range(4)
 
@@ -585,7 +585,7 @@ class NaiveMemtis(_Base):
 
 
 class NaiveBitHistory(_Base):
-    """bit-history (memtier.policies.bit_history)."""
+    """bit-history (memtier.simulation.policies.bit_history)."""
 
     def __init__(self, p, fast_capacity, slow_capacity, **common):
         super().__init__(fast_capacity, slow_capacity, **common)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run a shell command inside a two-NUMA-node Linux guest: :mod:`memtier.guest`'s command line.
+"""Run a shell command inside a two-NUMA-node Linux guest: :mod:`memtier.kernel.guest`'s command line.
 
     python3 tests/numa_vm.py [--out DIR] [--timeout S] [--kernel VMLINUZ] -- memtier measure --quick \\
         --from 0 --to 1 --out '$OUT/m.csv'
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memtier.guest import (  # noqa: E402
+from memtier.kernel.guest import (  # noqa: E402
     CHECKOUT, CPUS, INSTALL, MEMORY, NUMA, GuestFailed, GuestRun, Machine, VmUnavailable, _end_group,
     _group_alive, find_tools, guest_script, main, run_in_guest, vng_command,
 )

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 import memtier
-from memtier import limits, outputs, pagespace, workloads
+from memtier import limits, outputs, workloads
+from memtier.simulation import pagespace
 from memtier.cli import main
-from memtier.damon import DamonRecordError, read_damon_record
-from memtier.datasets import data_path
-from memtier.measurements import MeasurementError, load_measurements
-from memtier.model import ARRAY_SIZE
+from memtier.traces.damon import DamonRecordError, read_damon_record
+from memtier.measurement.datasets import data_path
+from memtier.measurement.schema import MeasurementError, load_measurements
+from memtier.model.cost import ARRAY_SIZE
 
 RFC = str(data_path("zi_yan_2019_rfc.csv"))
 
@@ -155,7 +156,7 @@ def test_misspelt_column_refused(tmp_path):
 
 
 def test_huge_tables_stop_early(tmp_path, monkeypatch):
-    import memtier.measurements as measurements
+    import memtier.measurement.schema as measurements
 
     monkeypatch.setattr(measurements, "MAX_ROWS", 10)
     path = tmp_path / "m.csv"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from memtier.cli import main
-from memtier.datasets import data_path
+from memtier.measurement.datasets import data_path
 
 
 def run(*args):
@@ -126,7 +126,7 @@ def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
         f"assert main(['trace', 'convert', {str(log)!r}, '--out', {str(tmp_path / 't.npy')!r}, '--quiet']) == 0\n"
         "assert not [m for m in ('pandas', 'scipy.linalg', 'matplotlib') if sys.modules.get(m)]\n"
         "assert 'scipy.linalg' not in sys.modules  # the probe's stand-in is gone\n"
-        "assert memtier.fit is memtier.fitting.fit and 'pandas' in sys.modules  # loaded on first use\n"
+        "assert memtier.fit is memtier.model.fitting.fit and 'pandas' in sys.modules  # loaded on first use\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from memtier.cli import main
-from memtier.datasets import damon_record
-from memtier.damon import DamonRecordError, damon_heatmap, damon_trace, read_damon_record
-from memtier.traces import read_trace
+from memtier.measurement.datasets import damon_record
+from memtier.traces.damon import DamonRecordError, damon_heatmap, damon_trace, read_damon_record
+from memtier.traces.lackey import read_trace
 
 # Real records from the damo project's tests (GPL-2.0), shipped in data/damon/.
 DAMON = damon_record().parent

@@ -1,4 +1,4 @@
-"""damon (memtier.policies.damon_tiering): the kernel against its twin with quota goals and
+"""damon (memtier.simulation.policies.damon_tiering): the kernel against its twin with quota goals and
 interval tuning on, over more regions than the shared tests reach, and hand-made traces whose
 outcome is worked out below.  (The shared invariants run for every policy in
 test_policies.py.)"""
@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memtier
-from memtier import policies
-from memtier.fitting import default_fit
-from memtier.mechanisms import Mechanism
-from memtier.policies import damon_tiering as dt
+from memtier.simulation import policies
+from memtier.model.fitting import default_fit
+from memtier.simulation.mechanisms import Mechanism
+from memtier.simulation.policies import damon_tiering as dt
 
 from naive_damon import NaiveDamon
 

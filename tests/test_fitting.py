@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from memtier import ModelParams, fit, load_fit
-from memtier.datasets import rfc_2019
-from memtier.fitting import cross_validate, identifiable
-from memtier.model import table_gbps
+from memtier.measurement.datasets import rfc_2019
+from memtier.model.fitting import cross_validate, identifiable
+from memtier.model.cost import table_gbps
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,8 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
 
 # --- issue 8: a machine the model was not made on (AMD Zen3, PTDMA) ---------------------------
 
-from memtier.datasets import amd_zen3_2026  # noqa: E402
-from memtier.fitting import contradicted_rows, errors_by_count, neutral_params  # noqa: E402
+from memtier.measurement.datasets import amd_zen3_2026  # noqa: E402
+from memtier.model.fitting import contradicted_rows, errors_by_count, neutral_params  # noqa: E402
 
 
 @pytest.fixture(scope="module")

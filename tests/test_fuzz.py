@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from memtier import limits
 from memtier.cli import main
-from memtier.datasets import data_path
-from memtier.model import ARRAY_SIZE
+from memtier.measurement.datasets import data_path
+from memtier.model.cost import ARRAY_SIZE
 
 BUDGET = 1 << 30  # what memtier may allocate during the fuzz run
 MEMORY_GROWTH = 1536 << 20  # largest growth of the process's peak resident memory allowed
@@ -209,7 +209,7 @@ def test_hostile_lackey_logs(tmp_path_factory, lines, page_size):
 @functools.lru_cache(maxsize=1)
 def _bomb() -> bytes:
     """A zlib stream of about 300 kB that inflates past the DAMON reader's limit."""
-    from memtier.damon import MAX_RECORD_BYTES
+    from memtier.traces.damon import MAX_RECORD_BYTES
 
     inflater = zlib.compressobj(9)
     block = b" " * (16 << 20)

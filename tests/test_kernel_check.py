@@ -192,7 +192,7 @@ def test_compare_and_verdict():
 
 
 def test_free_moves_cost_next_to_nothing():
-    from memtier.model import call_time_us
+    from memtier.model.cost import call_time_us
 
     params = kc.free_moves()
     us = call_time_us(params, 4096, np.array([1, 512]), exchange=False, dma=False, workers=1, batched=False,
@@ -232,8 +232,8 @@ def test_workload_checks():
 
 
 def test_watermarks_given_are_used_and_checked():
-    from memtier.policies import numa_balancing as nb
-    from memtier.policies import check_params
+    from memtier.simulation.policies import numa_balancing as nb
+    from memtier.simulation.policies import check_params
 
     params = check_params("numa-balancing", dict(wmark_min_pages=5, wmark_low_pages=6, wmark_high_pages=7,
                                                  wmark_promo_pages=8))
@@ -261,7 +261,7 @@ def test_cli_refuses_to_overwrite_before_booting(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_reports_a_guest_that_cannot_start(tmp_path, monkeypatch, capsys):
-    from memtier import guest
+    from memtier.kernel import guest
 
     def boot(*args, **kwargs):
         raise guest.VmUnavailable("cannot start the NUMA guest, missing: qemu-system-x86_64")
@@ -275,7 +275,7 @@ def test_cli_reports_a_guest_that_cannot_start(tmp_path, monkeypatch, capsys):
 
 
 def test_the_tiered_guest_command_line(tmp_path):
-    from memtier import guest
+    from memtier.kernel import guest
 
     command = guest.vng_command("vng", "/boot/vmlinuz", tmp_path, tmp_path / "guest.sh", kc.machine(icount=True))
     joined = " ".join(command)
@@ -293,8 +293,8 @@ def test_the_tiered_guest_command_line(tmp_path):
 
 def test_scan_start_of_an_exec_ed_program():
     """6.1: first scan at twice the scan delay, then task_scan_min for the resident set."""
-    from memtier.policies import check_params
-    from memtier.policies import numa_balancing as nb
+    from memtier.simulation.policies import check_params
+    from memtier.simulation.policies import numa_balancing as nb
 
     params = {"scan_delay_ms": 1000.0, "scan_period_min_ms": 1000.0, "scan_size_mb": 256.0}
     assert kc.scan_start(params, 153600 + 640) == {"first_scan_ms": 2000.0, "first_period_ms": 333.0}
@@ -302,7 +302,7 @@ def test_scan_start_of_an_exec_ed_program():
     assert kc.scan_start(params, 100 * 65536)["first_period_ms"] == 100.0  # the floor: 1000 / (2560 / 256)
     chosen = check_params("numa-balancing", dict(first_scan_ms=2000, first_period_ms=333))
     pconfig = nb.make_pconfig("numa-balancing", chosen, 100, 100, 200, 4096)
-    from memtier.lists import CONFIG_SIZE, K_FAST_CAPACITY
+    from memtier.simulation.policies.active_shrink import CONFIG_SIZE, K_FAST_CAPACITY
 
     config = np.zeros(CONFIG_SIZE, dtype=np.int64)
     config[K_FAST_CAPACITY] = 100

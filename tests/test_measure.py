@@ -24,10 +24,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtier import _copy, cli, measure, numa
-from memtier.fitting import identifiable
-from memtier.measurements import load_measurements
-from memtier.model import ModelParams, table_gbps
+from memtier import cli
+from memtier.measurement import _copy
+from memtier.measurement import measure
+from memtier.measurement import numa
+from memtier.model.fitting import identifiable
+from memtier.measurement.schema import load_measurements
+from memtier.model.cost import ModelParams, table_gbps
 
 MIB = 1 << 20
 THREADS = sorted({1, min(2, _copy.max_threads())})  # one and two threads, where there are two cores
@@ -611,20 +614,20 @@ def test_measuring_does_not_import_the_fit_or_the_plots():
     """`memtier measure` must start fast on a slow machine (the emulated NUMA guest of
     tests/test_numa_vm.py): `import memtier` is lazy, and measuring needs neither scipy's
     optimiser nor matplotlib."""
-    code = ("import sys, memtier, memtier.cli, memtier.measure; "
-            "print(sorted(m for m in ('scipy.optimize', 'matplotlib', 'memtier.fitting') if m in sys.modules))")
+    code = ("import sys, memtier, memtier.cli, memtier.measurement.measure; "
+            "print(sorted(m for m in ('scipy.optimize', 'matplotlib', 'memtier.model.fitting') if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
     import memtier
-    assert memtier.fit_copy is measure.fit_copy and memtier.numa is numa  # names still there on use
+    assert memtier.fit_copy is measure.fit_copy and memtier.measurement.numa is numa  # names still there on use
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         memtier.no_such_name
 
 
 def test_shipped_guest_run_shows_pages_moved_to_the_cpu_less_node():
     """data/numa_guest_run.csv (notebook 07): a run in the two-node guest, with its provenance."""
-    from memtier.datasets import data_path, provenance
+    from memtier.measurement.datasets import data_path, provenance
 
     table = load_measurements(data_path("numa_guest_run.csv"))
     syscall = table[table["scope"] == "syscall"]
@@ -636,7 +639,7 @@ def test_shipped_guest_run_shows_pages_moved_to_the_cpu_less_node():
 
 
 def test_fit_accepts_the_shipped_guest_run(tmp_path, capsys):
-    from memtier.datasets import data_path
+    from memtier.measurement.datasets import data_path
 
     out = tmp_path / "guest_fit.json"
     assert cli.main(["fit", str(data_path("numa_guest_run.csv")), "--bootstrap", "0", "--out", str(out)]) == 0

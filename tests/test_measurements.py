@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from memtier import MeasurementError, load_measurements, parse_page_size, save_measurements
-from memtier.datasets import other_published, provenance, rfc_2019
+from memtier.measurement.datasets import other_published, provenance, rfc_2019
 
 GOOD = dict(page_size="2M", n_pages=16, copy="cpu", workers=4, batched=True, exchange=False,
             scope="migrate", gbps=7.382)

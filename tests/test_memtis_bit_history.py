@@ -1,17 +1,17 @@
-"""memtis and bit-history (memtier.policies.memtis, memtier.policies.bit_history): their
+"""memtis and bit-history (memtier.simulation.policies.memtis, memtier.simulation.policies.bit_history): their
 options against the twins, one hand-made trace each whose outcome is worked out below, and
 their parameters' checks.  (The shared invariants and the twins at the test parameters run
-in test_policies.py, which picks up every policy of memtier.policies.)"""
+in test_policies.py, which picks up every policy of memtier.simulation.policies.)"""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memtier
-from memtier import policies
-from memtier.fitting import default_fit
-from memtier.mechanisms import Mechanism
-from memtier.policies import memtis
+from memtier.simulation import policies
+from memtier.model.fitting import default_fit
+from memtier.simulation.mechanisms import Mechanism
+from memtier.simulation.policies import memtis
 
 from naive_policies import NaiveBitHistory, NaiveMemtis
 

@@ -1,4 +1,4 @@
-"""mglru (memtier.policies.mglru): the kernel against its twin on traces long enough for
+"""mglru (memtier.simulation.policies.mglru): the kernel against its twin on traces long enough for
 several PTE tables, look-around windows and Bloom filters, and hand-made traces whose
 outcome is worked out below.  (The shared invariants and the small-trace twin check run for
 every policy in test_policies.py.)"""
@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memtier
-from memtier import policies
-from memtier.fitting import default_fit
-from memtier.mechanisms import Mechanism
+from memtier.simulation import policies
+from memtier.model.fitting import default_fit
+from memtier.simulation.mechanisms import Mechanism
 
 from naive_mglru import NaiveMGLRU
 
@@ -52,7 +52,7 @@ def test_kernel_agrees_with_its_twin_over_several_tables(case, params):
     pconfig = policies.MODULES["mglru"].make_pconfig("mglru", chosen, case["fast_capacity"], case["slow_capacity"],
                                                      case["n_pages"], mechanism.page_bytes)
     migrate_cost, _ = mechanism.call_costs_us(params)
-    model = NaiveMGLRU(list(pconfig), case["fast_capacity"], case["slow_capacity"], memtier.simulator.RMAP_WALK_NS,
+    model = NaiveMGLRU(list(pconfig), case["fast_capacity"], case["slow_capacity"], memtier.simulation.simulator.RMAP_WALK_NS,
                        fast_ns=82.0, slow_ns=1000.0, migrate_cost=migrate_cost, batch_pages=4)
     rows = model.run(case["trace"], case["n_pages"])
     got = result.periods

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtier.model import BATCH_PAGES, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
+from memtier.model.cost import BATCH_PAGES, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, call_time_us, default_ptes_per_page, throughput_gbps
 from naive_model import call_time_us as naive_time_us
 
 PAGE_SIZES = [4096, 65536, 2 << 20, 16 << 20, 1 << 30]

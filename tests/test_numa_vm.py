@@ -25,7 +25,7 @@ import pytest
 
 import numa_vm
 from memtier import cli
-from memtier.measurements import load_measurements
+from memtier.measurement.schema import load_measurements
 
 pytestmark = pytest.mark.numa_vm
 
@@ -42,7 +42,8 @@ TIMEOUT_S = 270  # the whole guest part, a second boot included; .ci/numa_vm sto
 GUEST_MAIN = """
 import errno, json, sys
 import numpy as np
-from memtier import cli, numa
+from memtier import cli
+from memtier.measurement import numa
 out = sys.argv[1]
 status = cli.main(["measure", "--from", "0", "--to", "1", *sys.argv[2:], "--out", out + "/guest.csv"])
 size = 4 << 20

@@ -1,4 +1,4 @@
-"""The classifier policies of memtier.policies: agreement with their pure-Python twins,
+"""The classifier policies of memtier.simulation.policies: agreement with their pure-Python twins,
 the shared driver's invariants for every policy, and one hand-made trace per policy whose
 outcome is worked out below."""
 import numpy as np
@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memtier
-from memtier import policies
-from memtier.fitting import default_fit
-from memtier.mechanisms import Mechanism
-from memtier.policies import hemem, numa_balancing
-from memtier.policies._driver import FS_NOW_NS
+from memtier.simulation import policies
+from memtier.model.fitting import default_fit
+from memtier.simulation.mechanisms import Mechanism
+from memtier.simulation.policies import hemem, numa_balancing
+from memtier.simulation.policies._driver import FS_NOW_NS
 
 from naive_damon import NaiveDamon
 from naive_mglru import NaiveMGLRU
@@ -77,11 +77,11 @@ def twin(policy, case, params, quick):
         rows = model.run(case["trace"])
     elif policy == "mglru":
         model = NaiveMGLRU(list(pconfig), case["fast_capacity"], case["slow_capacity"],
-                           memtier.simulator.RMAP_WALK_NS, **common)
+                           memtier.simulation.simulator.RMAP_WALK_NS, **common)
         rows = model.run(case["trace"], case["n_pages"])
     else:
         model = NaiveNumaBalancing(list(pconfig), case["fast_capacity"], case["slow_capacity"],
-                                   mechanism.page_bytes, memtier.simulator.RMAP_WALK_NS, **common)
+                                   mechanism.page_bytes, memtier.simulation.simulator.RMAP_WALK_NS, **common)
         rows = model.run(case["trace"], case["n_pages"])
     return rows, model
 
@@ -299,7 +299,7 @@ def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass
     """update_task_scan_period: the first promotion after a full pass lengthens the period
     by 30 %, once per pass; without promotions it stays.  Bounds made loose here
     (scan_period_min_ms=0.5, max_scan_window_mbps large) so that they do not clamp it."""
-    from memtier.policies.numa_balancing import PF_PERIOD_MS
+    from memtier.simulation.policies.numa_balancing import PF_PERIOD_MS
 
     loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9)
     first, fast_page, slow, free = _phase_one("numa-balancing", params)

@@ -9,10 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memtier
-from memtier import lists, workloads
-from memtier.fitting import default_fit
-from memtier.mechanisms import MECHANISMS, Mechanism, as_mechanism
-from memtier.simulator import POLICIES, simulate
+from memtier import workloads
+from memtier.simulation.policies import active_shrink as lists
+from memtier.model.fitting import default_fit
+from memtier.simulation.mechanisms import MECHANISMS, Mechanism, as_mechanism
+from memtier.simulation.simulator import POLICIES, simulate
 
 from naive_lists import NaiveSimulator
 
@@ -106,9 +107,9 @@ def test_kernel_agrees_with_pure_python_reference(policy, case, variant, params)
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=scenarios())
 def test_top_pages_exact_when_counts_overflow_the_histogram(policy, case, params, monkeypatch):
-    import memtier.simulator
+    import memtier.simulation.simulator
 
-    monkeypatch.setattr(memtier.simulator, "HISTOGRAM_BINS", 1)  # every count >= 2 gets sorted
+    monkeypatch.setattr(memtier.simulation.simulator, "HISTOGRAM_BINS", 1)  # every count >= 2 gets sorted
     case = policy_cases(policy, case)
     result = simulate(policy=policy, fit=params, **case)
     expected, _, _ = naive(policy, case, result)

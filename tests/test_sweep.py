@@ -18,10 +18,10 @@ import pytest
 
 import memtier
 from memtier import workloads
-from memtier.datasets import rfc_2019
-from memtier import simulator
-from memtier.simulator import POLICIES
-from memtier.sweeps import RUN_COLUMNS
+from memtier.measurement.datasets import rfc_2019
+from memtier.simulation import simulator
+from memtier.simulation.simulator import POLICIES
+from memtier.simulation.sweeps import RUN_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 N_PAGES, N_ACCESSES = 200_000, 1_000_000   # about 0.1 s a cell on one core
@@ -122,7 +122,7 @@ def test_a_scattered_array_arrives_aligned():
     worker's copy aligned once, so that no cell copies it again."""
     import pickle
 
-    from memtier.sweeps import _Aligned
+    from memtier.simulation.sweeps import _Aligned
 
     pages = workloads.zipf(1_000, 10_000, seed=1)
     buffers = []

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtier import _lackey as lackey
-from memtier import traces
+from memtier.traces import _lackey_parser as lackey
+from memtier.traces import lackey as traces
 from memtier.cli import main
-from memtier.traces import (LackeyFormatError, ValgrindNotFound, convert_lackey, read_trace,
+from memtier.traces.lackey import (LackeyFormatError, ValgrindNotFound, convert_lackey, read_trace,
                             parse_lackey, record_trace)
 
 needs_valgrind = pytest.mark.skipif(

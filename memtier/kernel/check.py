@@ -1,0 +1,668 @@
+"""Check the simulator against the kernel it models: one workload, in a guest and in memtier.
+
+``memtier kernel-check`` (:func:`kernel_check`) boots Debian's Linux 6.1 under QEMU
+(:mod:`memtier.kernel.guest`) with a second NUMA node that the kernel puts in a *lower memory tier*,
+runs a workload there with memory tiering on (``numa_balancing=2``, ``demotion_enabled=1``),
+and runs the same accesses through memtier's ``numa-balancing`` policy with the settings read
+from that guest; both timelines go to ``DIR/timeline.csv`` and ``DIR/timeline.png``.
+
+The guest (issue 15's recipe).  A plain CPU-less RAM node lands in the *same* memory tier as
+node 0 (``memory_tier4: 0-1``) and nothing is demoted or promoted: the kernel gives a lower
+tier only to memory onlined by the dax/kmem driver (``drivers/dax/kmem.c`` registers it with
+``MEMTIER_DEFAULT_DAX_ADISTANCE``, tier 22 in 6.1's ``mm/memory-tiers.c``).  So the guest boots
+with ``memmap=1280M!512M memmap=256M$1792M``: 1280 MB from 512 MB is fake persistent memory
+(``nd_e820``), the last 256 MB of node 1 is reserved, and node 1 has no memory at boot; the
+pmem is made a devdax namespace (``ndctl create-namespace --mode=devdax --map=mem``) and onlined
+as system RAM (``daxctl reconfigure-device --mode=system-ram``): node 1 (1152 MB, CPU-less,
+``ZONE_MOVABLE``) appears in ``memory_tier22``.  Node 0 keeps 512 MB (about 450 MB usable).
+
+The workload (``memtier/kernel/kernel_workload.c``, compiled here with ``gcc -static`` and run in the
+guest) accesses one anonymous mapping of 4 KiB pages (``MADV_NOHUGEPAGE``) as one stream at a
+fixed rate of guest time, spinning between slots (NUMA balancing's scanner is timed by the
+task's CPU time, ``task_tick_numa``, so the task stays on the CPU); the stream is a function of
+the access number and a seed, generated identically here (:func:`access_stream`, checked by a
+digest at every checkpoint).  At each checkpoint it counts its hot and cold pages on each node
+from ``/proc/self/pagemap`` (``move_pages`` with no nodes fails for pages armed for hint faults)
+and reads ``/proc/vmstat``.
+
+The simulation.  The accesses of the stream are given one duration each, ``1 / rate``, on both
+nodes, so the simulator's clock is the guest's nominal clock: the scan delay, period and size,
+the hot threshold and the promotion rate limit then act on the same time as in the guest.  The
+guest pays hint faults, scans and migrations out of the slack of its slots (the lag column says
+when it could not); memtier charges them nothing (``hint_fault_ns = scan_pte_ns = 0``, a cost
+model whose moves cost nothing: :func:`free_moves`).  The policy's parameters are read from the
+guest (:func:`guest_settings`): ``/sys/kernel/debug/sched/numa_balancing/*``,
+``numa_balancing_promote_rate_limit_MBps``, and node 0's watermarks and free pages from
+``/proc/zoneinfo``, and 6.1's scan start for a program just ``exec()``-ed (:func:`scan_start`).
+Where memtier's policy departs from 6.1 the runs show it, and notebook 12 has the figures:
+kswapd runs at once when woken instead of beside the task, and an allocation below the low
+watermark takes the fast node after it rather than the slow node (6.1's fast path), so the
+fill of a workload larger than node 0 is placed differently; one zone per node instead of DMA
+and DMA32; no page tables, page cache or other tasks; timers on guest time where the kernel's
+scanner runs on the task's CPU time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import guest
+from ..outputs import atomic_write, check_output, save_figure
+
+WORKLOADS = ("hot_set", "phase", "zipf")
+PAGE = 4096
+#: The guest's shape: node 0 512 MB with the CPUs, node 1 1536 MB of which 1280 MB fake pmem.
+APPEND = ("memmap=1280M!512M memmap=256M$1792M",)
+#: ``-icount shift=0,sleep=off``: guest time is the count of instructions (1 ns each), so two
+#: runs of one workload see the same timer interrupts at the same instructions; it needs one
+#: vCPU (QEMU's multi-threaded TCG does not count instructions).
+ICOUNT = "-icount shift=0,sleep=off"
+SOURCE = Path(__file__).with_name("kernel_workload.c")
+_MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+_FNV = 0x100000001B3
+_M64 = (1 << 64) - 1
+
+#: The guest's commands before the workload: make node 1 a lower tier, turn tiering on, and
+#: record what the simulation needs (``$OUT`` is the folder shared with the host).
+TIER_SETUP = r"""set -e
+modprobe -a nd_e820 nd_pmem dax_pmem device_dax kmem
+ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem > "$OUT/ndctl.json"
+daxctl reconfigure-device --mode=system-ram dax0.0 > "$OUT/daxctl.json" 2>&1
+echo 1 > /sys/kernel/mm/numa/demotion_enabled
+echo 2 > /proc/sys/kernel/numa_balancing
+mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+{
+  echo "release $(uname -r)"
+  echo "cmdline $(cat /proc/cmdline)"
+  for t in /sys/devices/virtual/memory_tiering/memory_tier*; do
+    echo "tier $(basename "$t") $(cat "$t/nodes" 2>/dev/null || cat "$t/nodelist")"
+  done
+  for f in /sys/kernel/debug/sched/numa_balancing/*; do echo "debugfs $(basename "$f") $(cat "$f")"; done
+  for f in numa_balancing numa_balancing_promote_rate_limit_MBps; do echo "sysctl $f $(cat /proc/sys/kernel/$f)"; done
+  for f in min_free_kbytes watermark_scale_factor; do echo "sysctl $f $(cat /proc/sys/vm/$f)"; done
+  echo "sysctl demotion_enabled $(cat /sys/kernel/mm/numa/demotion_enabled)"
+  echo "cpus $(nproc)"
+} > "$OUT/settings.txt"
+set +e
+sync; echo 3 > /proc/sys/vm/drop_caches
+cat /proc/zoneinfo > "$OUT/zoneinfo.txt"
+"""
+
+
+class KernelCheckError(ValueError):
+    """A bad argument or a guest result that cannot be compared (one-line message)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """One run of the workload program: what it accesses and how fast."""
+
+    kind: str = "hot_set"
+    total_mb: int = 1000
+    hot_mb: int = 128
+    seconds: float = 60.0
+    rate: int = 200_000  # accesses a second of guest time
+    slot_us: int = 1000
+    checkpoint_ms: int = 1000
+    seed: int = 1
+    alpha: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in WORKLOADS:
+            raise KernelCheckError(f"--workload {self.kind!r} is not one of {', '.join(WORKLOADS)}")
+        for name in ("total_mb", "hot_mb", "rate", "slot_us", "checkpoint_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise KernelCheckError(f"{name} must be a whole number >= 1, got {value!r}")
+        if self.hot_mb > self.total_mb:
+            raise KernelCheckError(f"--hot-mb {self.hot_mb} is more than --total-mb {self.total_mb}; "
+                                   "the hot set is part of the memory")
+        if self.total_mb > 1400:
+            raise KernelCheckError(f"--total-mb {self.total_mb} does not fit the guest (node 0: 512 MB, "
+                                   "node 1: 1152 MB, and the guest's own); give at most 1400")
+        if not (isinstance(self.seconds, (int, float)) and math.isfinite(self.seconds) and self.seconds > 0):
+            raise KernelCheckError(f"--seconds must be a positive number, got {self.seconds!r}")
+        if (self.checkpoint_ms * 1000) % self.slot_us:
+            raise KernelCheckError(f"the checkpoint ({self.checkpoint_ms} ms) must be a whole number of slots "
+                                   f"({self.slot_us} us)")
+        if self.per_slot < 1:
+            raise KernelCheckError(f"--rate {self.rate} gives no access in a slot of {self.slot_us} us")
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise KernelCheckError(f"alpha must be a positive number, got {self.alpha!r}")
+        if not 0 <= self.seed < 1 << 63:
+            raise KernelCheckError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
+        if self.checkpoints < 1:
+            raise KernelCheckError(f"--seconds {self.seconds} is shorter than one checkpoint ({self.checkpoint_ms} ms)")
+        if self.n_accesses <= self.total_pages:
+            raise KernelCheckError(f"{self.seconds} s at {self.rate} accesses/s do not even fill "
+                                   f"{self.total_mb} MB; run longer or faster")
+
+    @property
+    def total_pages(self) -> int:
+        return self.total_mb * (1 << 20) // PAGE
+
+    @property
+    def hot_pages(self) -> int:
+        return self.hot_mb * (1 << 20) // PAGE
+
+    @property
+    def per_slot(self) -> int:
+        return int(round(self.rate * self.slot_us * 1e-6))
+
+    @property
+    def slots(self) -> int:
+        return int(round(self.seconds * 1e6 / self.slot_us))
+
+    @property
+    def slots_per_checkpoint(self) -> int:
+        return self.checkpoint_ms * 1000 // self.slot_us
+
+    @property
+    def checkpoints(self) -> int:
+        return self.slots // self.slots_per_checkpoint
+
+    @property
+    def n_accesses(self) -> int:
+        return self.slots * self.per_slot
+
+    @property
+    def access_ns(self) -> float:
+        """Nominal guest time of one access."""
+        return self.slot_us * 1e3 / self.per_slot
+
+    @property
+    def switch_at(self) -> int:
+        """``phase``: the access number from which the hot set is pages 0 .. hot - 1."""
+        return (self.slots // 2) * self.per_slot
+
+    def arguments(self, out: str) -> list[str]:
+        """The workload program's command line."""
+        return [self.kind, str(self.total_pages), str(self.hot_pages), repr(float(self.seconds)), str(self.rate),
+                str(self.slot_us), str(self.checkpoint_ms), str(self.seed), repr(float(self.alpha)), out]
+
+
+# --- the access stream, as the program makes it -------------------------------------------------
+
+
+def _splitmix64(seed: int, first: int, count: int) -> np.ndarray:
+    """Outputs ``first + 1 .. first + count`` of splitmix64 from ``seed`` (the program's
+    ``splitmix64``: the k-th output mixes ``seed + k x 0x9E37...``)."""
+    with np.errstate(over="ignore"):
+        k = np.arange(first + 1, first + count + 1, dtype=np.uint64)
+        z = np.uint64(seed) + k * np.uint64(_MIX[0])
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX[1])
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX[2])
+        return z ^ (z >> np.uint64(31))
+
+
+def _zipf_tables(w: Workload):
+    """``(page_of_rank, cdf, outputs used)``: the program's shuffle and cumulative weights."""
+    n = w.total_pages
+    draws = _splitmix64(w.seed, 0, n - 1)
+    page_of_rank = np.arange(n, dtype=np.int64)
+    for step, i in enumerate(range(n - 1, 0, -1)):  # Fisher-Yates from the end, as the program
+        j = int(draws[step]) % (i + 1)
+        page_of_rank[i], page_of_rank[j] = page_of_rank[j], page_of_rank[i]
+    cdf = np.cumsum(1.0 / np.power(np.arange(1, n + 1, dtype=np.float64), w.alpha))
+    return page_of_rank, cdf, n - 1
+
+
+def access_stream(w: Workload) -> np.ndarray:
+    """Every page number the workload program accesses, in order (int32)."""
+    n, hot = w.total_pages, w.hot_pages
+    j = np.arange(n, w.n_accesses, dtype=np.int64)
+    if w.kind == "zipf":
+        page_of_rank, cdf, used = _zipf_tables(w)
+        u = (_splitmix64(w.seed, used, j.size) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53 * cdf[-1]
+        after = page_of_rank[np.searchsorted(cdf, u, side="right")]
+    else:
+        after = n - hot + (j - n) % hot
+        if w.kind == "phase":
+            moved = j >= w.switch_at
+            after[moved] = (j[moved] - w.switch_at) % hot
+    return np.concatenate([np.arange(n), after]).astype(np.int32)
+
+
+def hot_mask(w: Workload, checkpoint: int) -> np.ndarray:
+    """The hot pages at the end of checkpoint ``checkpoint`` (1-based), as the program counts them."""
+    mask = np.zeros(w.total_pages, dtype=bool)
+    if w.kind == "zipf":
+        mask[_zipf_tables(w)[0][:w.hot_pages]] = True
+    elif w.kind == "phase" and checkpoint * w.slots_per_checkpoint * w.per_slot > w.switch_at:
+        mask[:w.hot_pages] = True
+    else:
+        mask[w.total_pages - w.hot_pages:] = True
+    return mask
+
+
+def stream_digests(stream: np.ndarray, ends) -> list[int]:
+    """The program's digest (``d = d x 0x100000001B3 + page + 1`` mod 2**64) after each of ``ends`` accesses."""
+    digests, d, start = [], 0, 0
+    chunk = 1 << 20
+    with np.errstate(over="ignore"):
+        for end in ends:
+            for lo in range(start, end, chunk):
+                part = stream[lo:min(end, lo + chunk)].astype(np.uint64) + np.uint64(1)
+                powers = np.cumprod(np.full(part.size, _FNV, dtype=np.uint64))[::-1]  # FNV^(len-i)
+                # d x FNV^len + sum part_i x FNV^(len-1-i)
+                tail = int(np.sum(part[:-1] * powers[1:], dtype=np.uint64)) + int(part[-1])
+                d = (d * int(powers[0]) + tail) & _M64
+            digests.append(d)
+            start = end
+    return digests
+
+
+# --- reading the guest -----------------------------------------------------------------------
+
+
+def parse_zoneinfo(text: str) -> pd.DataFrame:
+    """``/proc/zoneinfo`` -> one row per zone: node, zone, free, min, low, high, managed,
+    protection (of the highest zone index: what an allocation for user memory, which may use
+    ``ZONE_MOVABLE``, must leave in a lower zone, ``lowmem_reserve``)."""
+    rows = []
+    for block in re.split(r"^(?=Node \d+, zone)", text, flags=re.M):
+        head = re.match(r"Node (\d+), zone\s+(\S+)", block)
+        if not head:
+            continue
+        row = {"node": int(head.group(1)), "zone": head.group(2)}
+        for key in ("pages free", "min", "low", "high", "managed"):
+            found = re.search(rf"^\s+{key}\s+(\d+)", block, flags=re.M)
+            row[key.replace("pages ", "")] = int(found.group(1)) if found else 0
+        protection = re.search(r"protection: \(([\d, ]+)\)", block)
+        values = [int(v) for v in protection.group(1).split(",")] if protection else [0]
+        row["protection"] = values[min(3, len(values) - 1)]  # ZONE_MOVABLE's index in 6.1 (DMA, DMA32, Normal, Movable)
+        rows.append(row)
+    if not rows:
+        raise KernelCheckError("no zones in the guest's /proc/zoneinfo; is it the file the guest wrote?")
+    return pd.DataFrame(rows)
+
+
+def parse_settings(text: str) -> dict:
+    """The guest's ``settings.txt`` (written by :data:`TIER_SETUP`) -> a dict."""
+    settings = {"tiers": {}, "debugfs": {}, "sysctl": {}}
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind in ("release", "cmdline", "cpus"):
+            settings[kind] = rest.strip()
+        elif kind == "tier":
+            name, _, nodes = rest.partition(" ")
+            settings["tiers"][name] = nodes.strip()
+        elif kind in ("debugfs", "sysctl"):
+            name, _, value = rest.partition(" ")
+            settings[kind][name] = value.strip()
+    return settings
+
+
+def _tier_number(name: str) -> int:
+    return int(name.removeprefix("memory_tier"))
+
+
+def check_tiers(settings: dict) -> None:
+    """Node 1 must be in a lower memory tier than node 0 (a higher tier number)."""
+    where = {}
+    for name, nodes in settings["tiers"].items():
+        for part in nodes.split(","):
+            if part:
+                first, _, last = part.partition("-")
+                for node in range(int(first), int(last or first) + 1):
+                    where[node] = _tier_number(name)
+    if 0 not in where or 1 not in where or not where[1] > where[0]:
+        raise KernelCheckError(f"node 1 is not in a lower memory tier than node 0 in the guest (tiers: "
+                               f"{settings['tiers'] or 'none'}); the dax/kmem set-up failed: see ndctl.json "
+                               "and daxctl.json in the output folder")
+
+
+def own_pages(w: Workload) -> int:
+    """Pages the workload program takes on node 0 besides its mapping: page tables (one page per
+    512 mapped, and two more levels), its pagemap buffer (8 bytes a page), its hot mask (one byte
+    a page) and zipf's tables (12 bytes a page)."""
+    n = w.total_pages
+    return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + (-(-n * 12 // PAGE) if w.kind == "zipf" else 0)
+
+
+def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
+    """The ``numa-balancing`` parameters and capacities of the guest.
+
+    - scan delay, period min/max, scan size, hot threshold: debugfs (6.1 defaults 1000, 1000,
+      60000 ms, 256 MB, 1000 ms if debugfs could not be read);
+    - promotion rate limit: ``kernel.numa_balancing_promote_rate_limit_MBps``;
+    - fast capacity: node 0's free pages before the workload, less each zone's
+      ``lowmem_reserve`` for user memory, less the workload's own pages outside its mapping
+      (its page tables, one page per 512 mapped; its pagemap buffer, 8 bytes a page; its hot
+      mask, one byte a page; zipf's tables, 12 bytes a page), all allocated on node 0;
+    - watermarks: node 0's zones' ``min``/``low``/``high`` summed; ``promo`` = ``high`` +
+      (``high`` - ``low``) (``__setup_per_zone_wmarks``: each step is the same ``tmp``; 6.1's
+      zoneinfo does not print it);
+    - slow capacity: node 1's free pages.
+    """
+    debugfs, sysctl = settings["debugfs"], settings["sysctl"]
+
+    def number(table, name, default):
+        try:
+            return float(table[name])
+        except (KeyError, ValueError):
+            return default
+
+    node0 = zoneinfo[(zoneinfo["node"] == 0) & (zoneinfo["managed"] > 0)]
+    node1 = zoneinfo[(zoneinfo["node"] == 1) & (zoneinfo["managed"] > 0)]
+    if node0.empty or node1.empty:
+        raise KernelCheckError("the guest's /proc/zoneinfo has no memory on node 0 or node 1")
+    n = w.total_pages
+    own = own_pages(w)
+    fast_free = int((node0["free"] - node0["protection"]).clip(lower=0).sum())
+    wmin, low, high = (int(node0[c].sum()) for c in ("min", "low", "high"))
+    scan = {"scan_delay_ms": number(debugfs, "scan_delay_ms", 1000.0),
+            "scan_period_min_ms": number(debugfs, "scan_period_min_ms", 1000.0),
+            "scan_size_mb": number(debugfs, "scan_size_mb", 256.0)}
+    return {
+        "fast_capacity": fast_free - own,
+        "slow_capacity": int(node1["free"].sum()),
+        "params": {
+            "scan_delay_ms": number(debugfs, "scan_delay_ms", 1000.0),
+            "scan_period_min_ms": number(debugfs, "scan_period_min_ms", 1000.0),
+            "scan_period_max_ms": number(debugfs, "scan_period_max_ms", 60000.0),
+            "scan_size_mb": number(debugfs, "scan_size_mb", 256.0),
+            "hot_threshold_ms": number(debugfs, "hot_threshold_ms", 1000.0),
+            "promote_rate_limit_mbps": number(sysctl, "numa_balancing_promote_rate_limit_MBps", 65536.0),
+            "wmark_min_pages": wmin, "wmark_low_pages": low, "wmark_high_pages": high,
+            "wmark_promo_pages": high + (high - low),
+            **scan_start(scan, n + own),
+        },
+        "debugfs_read": bool(debugfs),
+    }
+
+
+def scan_start(params: dict, resident_pages: int, page_bytes: int = PAGE) -> dict:
+    """When 6.1 first scans a program just started by ``exec()``, and its first period.
+
+    ``kernel/sched/fair.c`` (6.1): ``init_numa_balancing`` (at fork) sets ``numa_scan_period``
+    to the scan delay and ``node_stamp`` to 0; exec gives the task a new, zeroed mm
+    (``numa_next_scan = 0``).  ``task_tick_numa`` queues ``task_numa_work`` once the task has
+    run a period of CPU time; on that first tick (``node_stamp == 0``) the period becomes
+    ``task_scan_start(p)``, which for a task without a NUMA group is ``task_scan_min(p)``:
+    ``max(1000 / (MAX_SCAN_WINDOW / scan_size), scan_period_min / task_nr_scan_windows(p))``
+    ms, ``task_nr_scan_windows`` being the resident set rounded up to ``scan_size`` pieces.
+    That first ``task_numa_work`` finds ``numa_next_scan == 0``, sets it to now + scan delay
+    and returns, so the first scan is at twice the scan delay.  The workload program's
+    resident set is its mapping by then (the fill takes under a second of its time).
+    """
+    scan_pages = max(1, int(params["scan_size_mb"] * (1 << 20)) // page_bytes)
+    windows = max(1, -(-int(resident_pages) // scan_pages))
+    floor = 1000.0 / max(1, int(2560 // params["scan_size_mb"])) if params["scan_size_mb"] < 2560 else 1000.0
+    return {"first_scan_ms": 2 * params["scan_delay_ms"],
+            "first_period_ms": float(max(int(floor), int(params["scan_period_min_ms"]) // windows))}  # unsigned ints
+
+
+def read_kernel_timeline(path, w: Workload) -> pd.DataFrame:
+    """The workload program's CSV -> the timeline's kernel rows (and its raw columns)."""
+    table = pd.read_csv(path, comment="#")
+    if table.empty:
+        raise KernelCheckError(f"{path} has no checkpoints: the workload stopped before its first one")
+    return table
+
+
+def kernel_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "time_s": raw["nominal_s"].astype(float), "source": "kernel",
+        "fast_hot_pages": raw["fast_hot"].astype(np.int64), "fast_cold_pages": raw["fast_cold"].astype(np.int64),
+        "promoted": raw["pgpromote_success"].astype(np.int64),
+        "demoted": (raw["pgdemote_kswapd"] + raw["pgdemote_direct"]).astype(np.int64),
+    })
+
+
+# --- the simulation --------------------------------------------------------------------------
+
+
+def free_moves():
+    """A cost model whose page moves take (nearly) no time: the guest pays its moves out of the
+    slack of its slots, so on the nominal clock they take none.  Every per-call and per-page
+    cost is 0 and every bandwidth at its largest allowed value (a 4 KiB page: 0.04 us)."""
+    from ..model.cost import ModelParams
+
+    values = {}
+    for field in dataclasses.fields(ModelParams):
+        bounds = field.metadata.get("bounds")
+        unit = field.metadata.get("unit")
+        if bounds is None:
+            continue
+        if unit in ("us", "ns"):
+            values[field.name] = 0.0
+        elif unit == "GB/s":
+            values[field.name] = bounds[1]
+    return ModelParams(**values)
+
+
+def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_to: int | None = None) -> pd.DataFrame:
+    """memtier's rows of the timeline: ``numa-balancing`` with the guest's settings, run on the
+    stream up to each checkpoint (a run is causal, so its state at a checkpoint is that of a
+    run to the end)."""
+    from ..simulation.simulator import simulate
+
+    stream = access_stream(w) if stream is None else stream
+    fit = free_moves()
+    params = dict(guest["params"], hint_fault_ns=0.0, scan_pte_ns=0.0)
+    per_checkpoint = w.slots_per_checkpoint * w.per_slot
+    rows = []
+    last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)
+    for c in range(1, last + 1):
+        end = c * per_checkpoint
+        result = simulate(stream[:end], "numa-balancing", guest["fast_capacity"],
+                          slow_capacity=guest["slow_capacity"], n_pages=w.total_pages, period_s=w.checkpoint_ms / 1e3,
+                          fit=fit, fast_access_ns=w.access_ns, slow_access_ns=w.access_ns, rmap_ns=0.0, **params)
+        on_fast = result.final_node == 0
+        hot = hot_mask(w, c)
+        rows.append({"time_s": c * w.checkpoint_ms / 1e3, "source": "memtier",
+                     "fast_hot_pages": int((on_fast & hot).sum()), "fast_cold_pages": int((on_fast & ~hot).sum()),
+                     "promoted": int(result.periods["promoted"].sum()),
+                     "demoted": int(result.periods["demoted"].sum())})
+        if progress:
+            progress(f"simulated {c}/{last} checkpoints")
+    return pd.DataFrame(rows)
+
+
+def compare(timeline: pd.DataFrame, hot_pages: int) -> pd.DataFrame:
+    """Per checkpoint: the share of hot pages on the fast node, kernel and memtier, their
+    difference in percentage points, and cumulative promotions and demotions side by side."""
+    kernel = timeline[timeline["source"] == "kernel"].set_index("time_s")
+    sim = timeline[timeline["source"] == "memtier"].set_index("time_s")
+    both = kernel.index.intersection(sim.index)
+    table = pd.DataFrame(index=both)
+    table["kernel_hot_share"] = kernel.loc[both, "fast_hot_pages"] / hot_pages
+    table["memtier_hot_share"] = sim.loc[both, "fast_hot_pages"] / hot_pages
+    table["gap_points"] = 100 * (table["memtier_hot_share"] - table["kernel_hot_share"])
+    for column in ("promoted", "demoted", "fast_cold_pages"):
+        table[f"kernel_{column}"] = kernel.loc[both, column]
+        table[f"memtier_{column}"] = sim.loc[both, column]
+    return table
+
+
+def verdict(table: pd.DataFrame) -> dict:
+    """The issue's checks: the largest gap in hot share (points; target 10) and the relative
+    gap of cumulative promotions and demotions at the end (target 25 %)."""
+    last = table.iloc[-1]
+
+    def relative(name):
+        kernel, sim = last[f"kernel_{name}"], last[f"memtier_{name}"]
+        return float(abs(sim - kernel) / kernel) if kernel else (0.0 if sim == 0 else math.inf)
+
+    return {"max_gap_points": float(table["gap_points"].abs().max()),
+            "promoted_gap": relative("promoted"), "demoted_gap": relative("demoted"),
+            "kernel_promoted": int(last["kernel_promoted"]), "memtier_promoted": int(last["memtier_promoted"]),
+            "kernel_demoted": int(last["kernel_demoted"]), "memtier_demoted": int(last["memtier_demoted"])}
+
+
+def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None):
+    """Both timelines: the share of hot pages on the fast node, and cumulative promotions and
+    demotions (kernel solid, memtier dashed)."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
+    style = {"kernel": "-", "memtier": "--"}
+    for source, rows in timeline.groupby("source"):
+        axes[0].plot(rows["time_s"], 100 * rows["fast_hot_pages"] / hot_pages, style.get(source, ":"), marker=".",
+                     label=source)
+        axes[1].plot(rows["time_s"], rows["promoted"], style.get(source, ":"), color="C0", label=f"promoted, {source}")
+        axes[1].plot(rows["time_s"], rows["demoted"], style.get(source, ":"), color="C3", label=f"demoted, {source}")
+    axes[0].set(xlabel="guest time (s)", ylabel="hot pages on the fast node (%)", ylim=(-2, 102))
+    axes[1].set(xlabel="guest time (s)", ylabel="pages (cumulative)")
+    for ax in axes:
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
+
+
+# --- the whole comparison --------------------------------------------------------------------
+
+
+def build_workload(folder) -> Path:
+    """Compile :data:`SOURCE` statically (the guest runs it from the host's files)."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise KernelCheckError("kernel-check needs a C compiler to build its workload (apt-get install gcc libc6-dev)")
+    binary = Path(folder) / "kernel_workload"
+    done = subprocess.run([compiler, "-O2", "-static", "-o", str(binary), str(SOURCE), "-lm"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise KernelCheckError(f"compiling {SOURCE.name} failed ({last}); a static C library is needed "
+                               "(apt-get install libc6-dev)")
+    return binary
+
+
+def machine(icount: bool = True) -> guest.Machine:
+    """The tiered guest: 2 GB, node 0 512 MB with the CPUs (one with ``icount``, else two)."""
+    if icount:
+        return guest.Machine(memory="2G", numa=("512M,cpus=0", "1536M"), cpus=1, append=APPEND, qemu_opts=ICOUNT)
+    return guest.Machine(memory="2G", numa=("512M,cpus=0-1", "1536M"), cpus=2, append=APPEND)
+
+
+def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None) -> dict:
+    """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``."""
+    folder = Path(folder)
+    binary = build_workload(folder)
+    command = TIER_SETUP + f'"{binary}" ' + " ".join(f'"{a}"' for a in w.arguments(str(folder / "kernel_raw.csv"))) \
+        + f' 2> "{folder}/workload.err"\nstatus=$?\ncat /proc/vmstat > "{folder}/vmstat.txt"\nexit $status\n'
+    run = guest.run_in_guest(command, folder, timeout=timeout, boot_timeout=150, kernel=kernel, machine=machine(icount))
+    if run.returncode != 0:
+        detail = ""
+        for name in ("workload.err", "daxctl.json"):
+            if (folder / name).exists() and (folder / name).read_text().strip():
+                detail = f"{name}: {(folder / name).read_text().strip().splitlines()[-1]}"
+                break
+        raise guest.GuestFailed(f"the workload failed in the guest (status {run.returncode}; "
+                                f"{detail or run.stderr.strip()[-300:]}); its files are in {folder}")
+    return {"raw": read_kernel_timeline(folder / "kernel_raw.csv", w),
+            "settings": parse_settings((folder / "settings.txt").read_text()),
+            "zoneinfo": parse_zoneinfo((folder / "zoneinfo.txt").read_text()), "seconds": run.seconds,
+            "attempts": run.attempts}
+
+
+def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
+    ends = [int(a) for a in raw["accesses"]]
+    expected = stream_digests(stream, ends)
+    for end, got, want in zip(ends, raw["digest"], expected):
+        if int(got) != want:
+            raise KernelCheckError(f"the guest's access stream differs from memtier's after {end} accesses (digest "
+                                   f"{int(got)} against {want}); the two would not simulate the same accesses")
+
+
+def _header(w: Workload, result: dict, icount: bool) -> str:
+    settings = result["settings"]
+    opts = " ".join(machine(icount).qemu_opts.split()) or "none"
+    lines = [
+        "memtier kernel-check: the kernel's and memtier's tiering of one workload (issue 15)",
+        f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+        f"kernel: {settings.get('release', '?')} (Debian linux-image-amd64) under QEMU TCG via virtme-ng; "
+        f"cmdline extra: {' '.join(APPEND)}",
+        f"qemu: {machine(icount).cpus} vCPU(s), -m 2G, nodes {', '.join(machine(icount).numa)}, options: {opts}",
+        f"tiers: {settings['tiers']}; settings: {settings['debugfs']} {settings['sysctl']}",
+        f"workload: {json.dumps(dataclasses.asdict(w))}",
+        f"guest run: {result['seconds']:.0f} s wall, {result['attempts']} boot attempt(s); "
+        f"largest slot lag {result['raw']['max_lag_ms'].max():.1f} ms",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
+                 kernel=None, progress=None) -> dict:
+    """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
+    ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
+    ``out/guest.json`` (what was read from the guest and given to the simulator).
+
+    Returns ``{"timeline", "comparison", "verdict", "guest"}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json")
+    for name in names:
+        check_output(out / name, force=force, what="--out")
+    guest.find_tools(kernel)  # a missing tool: one line before anything runs
+    say = progress or (lambda message: None)
+    with tempfile.TemporaryDirectory(prefix="memtier-kcheck-") as scratch:
+        os.chmod(scratch, 0o755)
+        say("booting the tiered guest and running the workload")
+        result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel)
+        check_tiers(result["settings"])
+        stream = access_stream(w)
+        check_digests(result["raw"], w, stream)
+        settings = guest_settings(result["settings"], result["zoneinfo"], w)
+        say(f"guest done in {result['seconds']:.0f} s; simulating")
+        sim = simulate_timeline(w, settings, stream, progress=say)
+        timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
+        header = _header(w, result, icount)
+        with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
+            handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
+        info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
+                "icount": icount, "guest_seconds": result["seconds"],
+                "vmstat_after": (Path(scratch) / "vmstat.txt").read_text() if (Path(scratch) / "vmstat.txt").exists()
+                else None}
+    table = compare(timeline, w.hot_pages)
+    judged = verdict(table)
+    with atomic_write(out / "guest.json", force=force, what="--out") as handle:
+        json.dump(dict(info, verdict=judged), handle, indent=1)
+    with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
+        handle.write(header)
+        timeline.to_csv(handle, index=False)
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    axes = plot_timeline(timeline, w.hot_pages, title=f"{w.kind}: {w.total_mb} MB, {w.hot_mb} MB hot")
+    save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
+    plt.close(axes[0].figure)
+    return {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings}
+
+
+def load_timeline(path) -> pd.DataFrame:
+    """A ``timeline.csv`` (``#`` lines are its provenance)."""
+    table = pd.read_csv(path, comment="#")
+    needed = {"time_s", "source", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"}
+    if not needed <= set(table.columns):
+        raise KernelCheckError(f"{path} is not a kernel-check timeline: it lacks {sorted(needed - set(table.columns))}")
+    return table
+
+
+def load_run(path) -> dict:
+    """A kernel-check run's ``guest.json`` -> ``{"workload": Workload, "simulator": settings, ...}``,
+    for :func:`simulate_timeline` to redo memtier's side."""
+    info = json.loads(Path(path).read_text())
+    try:
+        info["workload"] = Workload(**info["workload"])
+        info["simulator"]["params"]
+    except (KeyError, TypeError) as error:
+        raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
+    return info

@@ -1,0 +1,1 @@
+"""The cost model of page migration and its fit to measurements."""

@@ -1,0 +1,233 @@
+"""The shared driver of the classifier policies: trace, clock, nodes, moves and metrics.
+
+Private.  Every policy module in :mod:`memtier.simulation.policies` writes one numba kernel, ``_run``,
+that walks a chunk of the trace with the helpers below, so that what is common (placing a
+page at its first access, serving an access from its node, the simulated clock, moving a
+page and charging it, closing a period and scoring it) is written once and a policy adds
+only its own classification.  The metrics are :func:`memtier.simulation.policies.active_shrink._score`'s, the same as
+for the list policies, with one difference in *when* a move is judged: these policies move
+pages at any time (a hint fault, a sampling thread's pass), not once at a period's end, so
+a move made during period ``t`` is judged by the accesses of period ``t + 1`` (as the list
+policies' reclaim demotions are).
+
+The clock.  ``fstate[FS_NOW_NS]`` is the policy's clock in ns: every access adds its latency
+(``fast_access_ns`` or ``slow_access_ns``), and every piece of work a policy charges to the
+application (a hint fault, a page-table scan, a sample, a migration) adds its cost.  The
+policies' timers (a scan period, a migration thread's interval) run on this clock.  Result
+rows are periods of the accesses' own time (``period_s``) or counts (``period``), as for
+every other policy, so the work charged lengthens a run but not its periods.
+
+Flags and marks (``pagestat[page, P_MARKS]``) are :mod:`memtier.simulation.policies.active_shrink`'s, plus two marks used
+here only: ``PROMOTED_NEXT`` (promoted during the current period, judged in the next) and
+``IN_NEXT`` (listed in ``nxt``).
+"""
+import numpy as np
+
+from ..._jit import njit, njit_inline
+from .active_shrink import (
+    ACCESSED, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
+    C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
+    F_FAST_NS, F_PERIOD, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, F_WORTH_MIN, IN_STAY, K_FAST_CAPACITY,
+    K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED, S_DISTINCT, S_FAST_USED,
+    S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _score,
+)
+
+# Marks beyond memtier.simulation.policies.active_shrink' (1-16).
+PROMOTED_NEXT = 32
+IN_NEXT = 64
+
+# Slots of ``state`` beyond memtier.simulation.policies.active_shrink' nine: pages judged in this period (in
+# ``judged``) and pages moved during it (in ``nxt``).
+S_N_JUDGED, S_N_NEXT = 9, 10
+STATE_SIZE = 11
+# Slots of ``fstate``: what is left of the period (its units), the clock (ns).
+FS_REMAINING, FS_NOW_NS = 0, 1
+FSTATE_SIZE = 2
+
+
+@njit
+def _first_touch(page, fast, flags, state, config):
+    """Allocate ``page`` at its first access, on the fast node if ``fast``; its flags."""
+    state[S_DISTINCT] += 1
+    f = PRESENT | NEW
+    if state[S_DISTINCT] <= config[K_FAST_CAPACITY]:
+        f |= STATIC_FAST
+    if fast:
+        f |= FAST
+        state[S_FAST_USED] += 1
+    else:
+        state[S_SLOW_USED] += 1
+    flags[page] = f
+    return f
+
+
+@njit
+def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending):
+    """Write back the access loop's running figures before anything else reads them.
+
+    Each policy's loop serves an access the way ``memtier.simulation.policies.active_shrink._run_lists`` does: the
+    clock advances by the access's latency and the period's remainder by its units, the
+    page's accessed bit is set, its count of the period incremented, and its first access
+    of the period recorded in ``touched``, as ``~page`` if it was on the fast node then
+    (``page ^ -fast``, :mod:`memtier.simulation.hotset`).
+    The loop keeps the clock, what is left of the period, the pages touched and the
+    accesses and fast hits of the period in local variables (numba cannot keep array slots
+    in registers, the arrays might overlap), and flushes them here before every event (a
+    first touch, a fault, a sample, a timer, a period's end), then reloads them."""
+    pending[0, C_ACCESSES] += accesses
+    pending[0, C_FAST_HITS] += hits
+    fstate[FS_NOW_NS] = now_ns
+    fstate[FS_REMAINING] = remaining
+    state[S_TOUCHED] = n_touched
+
+
+@njit
+def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+                 hits, now, remaining):
+    """Serve ``trace[j:n]`` as :func:`_flush` describes, until an access needs the policy or
+    an event is due; returns ``(j, needs_policy, n_touched, accesses, hits, now, remaining)``.
+
+    ``needs_policy``: access ``j`` was not served, its page's flags masked by ``stop_flags``
+    being other than ``PRESENT`` (a first touch, or, with a policy's own flag in the mask,
+    say an armed page); the policy handles it, and the next call serves it.  Otherwise
+    ``j`` is the next access to serve: ``n``, or the one after an access whose latency
+    brought ``now`` to ``next_event`` or ended the period (``remaining <= 0``).
+    ``latency`` and ``unit`` are indexed by ``fast`` (slow first).
+
+    The access loop of a policy kernel, in a function of its own: written inline between
+    the policy's calls, the loop kept its running figures in memory rather than in
+    registers (memtier.simulation.policies.active_shrink._serve tells the same story), and a policy's rare events cost
+    a return here rather than a branch around them at every access."""
+    for j in range(j, n):
+        page = trace[j]
+        f = flags[page]
+        if (f & stop_flags) != PRESENT:
+            return j, True, n_touched, accesses, hits, now, remaining
+        fast = (f >> 1) & 1
+        c = counts[page]
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast
+        n_touched += c == 0
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        if now >= next_event or remaining <= 0:
+            return j + 1, False, n_touched, accesses, hits, now, remaining
+    return n, False, n_touched, accesses, hits, now, remaining
+
+
+@njit
+def _charge_overhead(ns, events, fstate, pending):
+    """Charge management work done on the application's time (hint faults, page-table
+    scans, samples): ``ns`` in all, for ``events`` pages or events."""
+    fstate[FS_NOW_NS] += ns
+    pending[0, C_SCAN_US] += ns * 1e-3
+    pending[0, C_SCANNED] += events
+
+
+@njit
+def _charge_migration(us, fstate, pending):
+    """Charge one migration call of ``us`` microseconds."""
+    fstate[FS_NOW_NS] += us * 1e3
+    pending[0, C_MIGRATION_US] += us
+
+
+@njit_inline
+def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
+    """Move ``page`` to the other node: flags, node counts, and the metrics' records
+    (ping-pong, stays, the move judged by the next period).  The accessed bit is cleared:
+    the new page-table entry starts old (``remove_migration_pte`` makes it ``pte_mkold``)."""
+    f = flags[page] & ~ACCESSED
+    m = pagestat[page, P_MARKS]
+    if not m & IN_NEXT:
+        nxt[state[S_N_NEXT]] = page
+        state[S_N_NEXT] += 1
+        m |= IN_NEXT
+    if to_fast:
+        f |= FAST
+        m = (m & ~DEMOTED_NEXT) | PROMOTED_NEXT | IN_STAY
+        state[S_FAST_USED] += 1
+        state[S_SLOW_USED] -= 1
+        if state[S_PERIOD] - pagestat[page, P_LAST_DEMOTED] <= config[K_PINGPONG_PERIODS]:
+            pending[0, C_PINGPONG] += 1
+        pagestat[page, P_STAY] = 0
+        pending[0, C_PROMOTED] += 1
+    else:
+        f &= ~FAST
+        m = (m & ~PROMOTED_NEXT) | DEMOTED_NEXT
+        state[S_FAST_USED] -= 1
+        state[S_SLOW_USED] += 1
+        pagestat[page, P_LAST_DEMOTED] = state[S_PERIOD]
+        if m & IN_STAY:
+            pending[0, C_STAYS_ENDED] += 1
+            if pagestat[page, P_STAY] > fconfig[F_WORTH_MIN]:
+                pending[0, C_STAYS_REPAID] += 1
+            m &= ~IN_STAY
+        pending[0, C_DEMOTED] += 1
+    flags[page] = f
+    pagestat[page, P_MARKS] = m
+
+
+@njit
+def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged, nxt,
+           fstate, pending, out):
+    """End of a period: write its row, score it (``memtier.simulation.policies.active_shrink._score``, which judges the
+    pages marked ``PROMOTED`` / ``DEMOTED``: the moves of the previous period), then make
+    this period's moves the ones the next period judges."""
+    out[row, :] = pending[0, :]
+    pending[0, :] = 0.0
+    # the pages the period's decisions were made about: on the fast node at its end, and
+    # those demoted during it (each demotion once), so that demotion recall stays a share
+    out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    for j in range(state[S_N_JUDGED]):
+        page = judged[j]
+        pagestat[page, P_MARKS] &= ~(PROMOTED | DEMOTED)
+    for j in range(state[S_N_NEXT]):
+        page = nxt[j]
+        m = pagestat[page, P_MARKS] & ~IN_NEXT
+        if m & PROMOTED_NEXT:
+            m = (m & ~PROMOTED_NEXT) | PROMOTED
+        elif m & DEMOTED_NEXT:
+            m = (m & ~DEMOTED_NEXT) | DEMOTED
+        pagestat[page, P_MARKS] = m
+        judged[j] = page
+    state[S_N_JUDGED] = state[S_N_NEXT]
+    state[S_N_NEXT] = 0
+    out[row, C_FAST_USED] = state[S_FAST_USED]
+    out[row, C_SLOW_USED] = state[S_SLOW_USED]
+    state[S_PERIOD] += 1
+    fstate[FS_REMAINING] = fconfig[F_PERIOD]
+
+
+def shared_storage(n_pages: int, fast_capacity: int, period_accesses: int, fconfig):
+    """The arrays every policy kernel takes, in its argument order after ``migrate_cost``."""
+    from ..simulator import HISTOGRAM_BINS
+
+    fast_length = min(fast_capacity, n_pages)
+    pagestat = np.zeros((n_pages, 3), dtype=np.int32)
+    pagestat[:, P_LAST_DEMOTED] = -(1 << 30)
+    fstate = np.zeros(FSTATE_SIZE, dtype=np.float64)
+    fstate[FS_REMAINING] = fconfig[F_PERIOD]
+    return dict(
+        flags=np.zeros(n_pages, dtype=np.uint8),
+        counts=np.zeros(n_pages, dtype=np.int32),
+        touched=np.zeros(n_pages + 1, dtype=np.int32),
+        histogram=np.zeros(min(period_accesses, HISTOGRAM_BINS) + 2, dtype=np.int32),
+        top=np.zeros(fast_length + 1, dtype=np.int32),
+        state=np.zeros(STATE_SIZE, dtype=np.int64),
+        fstate=fstate,
+        moved=np.zeros(1, dtype=np.int32),  # _score's list of moves: unused here (S_N_MOVED stays 0)
+        pagestat=pagestat,
+        judged=np.zeros(n_pages + 1, dtype=np.int32),
+        nxt=np.zeros(n_pages + 1, dtype=np.int32),
+        pending=np.zeros((1, out_columns()), dtype=np.float64),
+    )
+
+
+def out_columns() -> int:
+    from .active_shrink import N_COLUMNS
+
+    return N_COLUMNS

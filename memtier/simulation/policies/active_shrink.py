@@ -1,0 +1,708 @@
+"""Numba kernels of the simulator: the kernel's page lists, ``mm_manage`` and reclaim.
+
+Private: :mod:`memtier.simulation.simulator` validates every input before calling anything here
+(numba does not check bounds).  The pure-Python twin of these rules is
+``tests/naive_lists.py``; the tests hold the two equal on random traces.
+
+Every rule of ``active-shrink`` below cites the patch of Zi Yan's RFC ("[RFC PATCH nn/25]",
+linux-mm, 2019-04-04) and the function it follows; ``memory_manage.c`` is the file patches
+20-25 add, ``vmscan.c`` the one patch 22 changes.  Where the posted code has a plain bug, the
+evident intent is modelled and the comment says so.
+
+State is kept in compact per-page arrays:
+
+- ``flags`` (uint8): the bits the access loop reads and writes, below (``IN_TRUE_SET`` is
+  scratch at a period's end); ``pagestat`` (int32,
+  shape (n_pages, 3)): what only the metrics use, kept together so that a move touches one
+  cache line: accesses since the page's promotion (``P_STAY``), the period of its last
+  demotion (``P_LAST_DEMOTED``) and the marks below (``P_MARKS``);
+- ``ring`` (int32) and ``meta`` (int64, shape (4, 4)): the four lists.  The kernel's lists
+  only ever gain pages at the head and lose them at the tail (scans, isolation for
+  migration), so each list is a FIFO queue, kept as a ring buffer in its own region of
+  ``ring``, as long as the node's limit; ``meta[list]`` holds the region's start, its length,
+  the position of the tail page and the list's size.  A scan reads its list sequentially,
+  which lets the processor fetch ahead (a linked list would make every step wait for the
+  previous load);
+- ``counts`` (int32): accesses in the current period, and ``touched`` (int32): the pages
+  touched in it, in first-touch order (for the metrics, :mod:`memtier.simulation.hotset`).
+
+Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
+3 slow active.
+
+Periods.  A period ends when its accesses have used up ``fconfig[F_PERIOD]`` units, an
+access costing ``F_UNIT_FAST`` or ``F_UNIT_SLOW`` units (1 and 1 when the period is a count
+of accesses; the access latencies in ns when it is simulated time, ``period_s``).  A period
+cannot end before ``remaining / F_UNIT_SLOW`` more accesses, so the access loop runs in
+blocks of that many without a per-access test; a period may span chunks of the trace (the
+running row is kept in ``pending``).
+"""
+import numpy as np
+
+from ..._jit import njit, njit_inline
+from ..hotset import IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
+
+# Page flags.
+PRESENT = 1        # allocated (touched at least once)
+FAST = 2           # on the fast node
+ACTIVE = 4         # PG_active: on an active list
+ACCESSED = 8       # the page-table entry's accessed (young) bit, set by every access
+# STATIC_FAST = 16: where first-touch placement (the static policy) puts the page, and
+# IN_TRUE_SET = 32: scratch, in the period's top pages (both from memtier.simulation.hotset)
+# 64 is free (whether a page was fast at its first access of the period is kept in
+# ``touched``, as the sign of its entry: memtier.simulation.hotset)
+NEW = 128          # allocated during the current period
+
+# Marks (``pagestat[page, P_MARKS]``).
+PROMOTED = 2       # moved to the fast node at the last decision (judged in this period)
+DEMOTED = 4        # moved to the slow node at the last decision (judged in this period)
+IN_STAY = 8        # promoted and on the fast node ever since
+DEMOTED_NEXT = 16  # demoted during this period by reclaim (judged in the next one)
+# Columns of ``pagestat``.
+P_STAY, P_LAST_DEMOTED, P_MARKS = range(3)
+
+FAST_INACTIVE, FAST_ACTIVE, SLOW_INACTIVE, SLOW_ACTIVE = 0, 1, 2, 3
+
+# Policies.
+STATIC, RECLAIM_NO_DEMOTION, RECLAIM_DEMOTION, ACTIVE_SHRINK, LRU, ORACLE, REACTIVE_ORACLE = range(7)
+
+# Slots of the int64 ``state`` array carried from chunk to chunk: pages on each node, pages
+# touched so far, pages touched in the period, the head and tail of the LRU's queue
+# (memtier.simulation.policies.baselines), the period's index, the previous period's top pages (in ``top``)
+# and the pages moved at the last decision (in ``moved``).
+(S_FAST_USED, S_SLOW_USED, S_DISTINCT, S_TOUCHED, S_LRU_HEAD, S_LRU_TAIL, S_PERIOD, S_N_TOP,
+ S_N_MOVED) = range(9)
+STATE_SIZE = 9
+
+# Slots of the int64 ``config`` array (fixed for a run).
+(K_POLICY, K_FAST_CAPACITY, K_SLOW_CAPACITY, K_HUGE, K_BATCH_PAGES, K_CALL_PAGES, K_MAX_PAGES,
+ K_EXCHANGE, K_RATIO_GATE, K_HALVES_FIRST, K_COLD_CHECK, K_PAGE_BYTES, K_PINGPONG_PERIODS,
+ K_BUDGETED) = range(14)
+CONFIG_SIZE = 14
+# Slots of the float64 ``fconfig`` array.
+(F_FAST_NS, F_SLOW_NS, F_MIGRATION_SHARE, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, F_RMAP_NS,
+ F_WORTH_MIN) = range(8)
+FCONFIG_SIZE = 8
+# Slots of the float64 ``fstate`` array: what is left of the current period, in its units.
+FS_REMAINING = 0
+FSTATE_SIZE = 1
+
+# Columns of the per-period ``out`` rows (float64), documented in memtier.simulation.result.
+(C_ACCESSES, C_FAST_HITS, C_STATIC_HITS, C_REACTIVE_HITS, C_PROMOTED, C_DEMOTED, C_EXCHANGED,
+ C_MIGRATION_US, C_SCANNED, C_SCAN_US, C_TOP, C_TOP_FAST, C_PROMOTED_WORTH, C_DEMOTED_WORTH,
+ C_MISSED_WORTH, C_FAST_WORTH, C_FAST_BEFORE, C_PINGPONG, C_STAYS_ENDED, C_STAYS_REPAID,
+ C_FAST_USED, C_SLOW_USED, C_BUDGET_US) = range(23)
+N_COLUMNS = 23
+
+#: Pages reclaim tries to free per invocation (the kernel's ``SWAP_CLUSTER_MAX``) and the
+#: batch in which it scans a list.
+SWAP_CLUSTER_MAX = 32
+
+# Columns of ``meta``.
+M_START, M_LENGTH, M_TAIL, M_SIZE = range(4)
+
+
+@njit_inline
+def _push_head(lst, page, ring, meta):
+    position = meta[lst, M_TAIL] + meta[lst, M_SIZE]
+    if position >= meta[lst, M_LENGTH]:
+        position -= meta[lst, M_LENGTH]
+    ring[meta[lst, M_START] + position] = page
+    meta[lst, M_SIZE] += 1
+
+
+@njit_inline
+def _pop_tail(lst, ring, meta):
+    tail = meta[lst, M_TAIL]
+    page = ring[meta[lst, M_START] + tail]
+    tail += 1
+    meta[lst, M_TAIL] = 0 if tail == meta[lst, M_LENGTH] else tail
+    meta[lst, M_SIZE] -= 1
+    return page
+
+
+@njit
+def _int_sqrt(x):
+    root = np.int64(np.sqrt(np.float64(x)))
+    while root * root > x:
+        root -= 1
+    while (root + 1) * (root + 1) <= x:
+        root += 1
+    return root
+
+
+@njit
+def _inactive_is_low(node, meta, page_bytes, isolated):
+    """``inactive_list_is_low()`` (vmscan.c): ``inactive * ratio < active`` with
+    ``ratio = int_sqrt(10 * GB on the node's lists)``, 1 under 1 GB.  ``isolated`` inactive
+    pages, taken off the list, still count."""
+    inactive = meta[node * 2, M_SIZE] + isolated
+    active = meta[node * 2 + 1, M_SIZE]
+    gigabytes = ((inactive + active) * page_bytes) >> 30
+    ratio = _int_sqrt(10 * gigabytes) if gigabytes > 0 else 1
+    return inactive * ratio < active
+
+
+@njit
+def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
+    """Scan ``n_scan`` pages from the tail of ``node``'s inactive list
+    (``shrink_inactive_list`` -> ``shrink_page_list`` -> ``page_check_references``, anonymous
+    pages): a page whose accessed bit is set is activated, the bit cleared
+    (``PAGEREF_ACTIVATE``); an unreferenced page would be reclaimed, but patch 22 sets
+    ``sc->no_reclaim`` and ``shrink_page_list`` keeps it (``goto keep_locked``), so
+    ``putback_inactive_pages`` returns it to the head of the inactive list.  With ``isolate``
+    (the ``referenced-cold`` variant) unreferenced pages are kept off the lists in ``cold``
+    and their number returned.
+
+    The two lists' ring positions are kept in local variables for the scan (the same
+    arithmetic as :func:`_pop_tail` and :func:`_push_head`): numba cannot tell that ``meta``
+    and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step."""
+    inactive = node * 2
+    active = inactive + 1
+    i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
+    a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
+    n_cold = 0
+    for _ in range(n_scan):
+        page = ring[i_start + i_tail]
+        i_tail += 1
+        if i_tail == i_length:
+            i_tail = 0
+        i_size -= 1
+        f = flags[page]
+        if f & ACCESSED:
+            flags[page] = (f & ~ACCESSED) | ACTIVE
+            position = a_tail + a_size
+            if position >= a_length:
+                position -= a_length
+            ring[a_start + position] = page
+            a_size += 1
+        elif isolate:
+            cold[n_cold] = page
+            n_cold += 1
+        else:
+            position = i_tail + i_size
+            if position >= i_length:
+                position -= i_length
+            ring[i_start + position] = page
+            i_size += 1
+    meta[inactive, M_TAIL] = i_tail
+    meta[inactive, M_SIZE] = i_size
+    meta[active, M_SIZE] = a_size
+    return n_cold
+
+
+@njit
+def _shrink_active(node, n_scan, flags, ring, meta):
+    """``shrink_active_list`` (vmscan.c) for anonymous pages: every page scanned from the
+    tail moves to the head of the inactive list (``move_active_pages_to_lru``), its accessed
+    bit tested and cleared on the way by ``page_referenced`` (only referenced executable
+    file pages stay active)."""
+    active = node * 2 + 1
+    inactive = active - 1
+    a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
+    i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
+    for _ in range(n_scan):
+        page = ring[a_start + a_tail]
+        a_tail += 1
+        if a_tail == a_length:
+            a_tail = 0
+        a_size -= 1
+        flags[page] = flags[page] & ~(ACCESSED | ACTIVE)
+        position = i_tail + i_size
+        if position >= i_length:
+            position -= i_length
+        ring[i_start + position] = page
+        i_size += 1
+    meta[active, M_TAIL] = a_tail
+    meta[active, M_SIZE] = a_size
+    meta[inactive, M_SIZE] = i_size
+
+
+@njit
+def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
+    """Patch 22, ``shrink_lists_node_memcg()``: for each evictable list in the kernel's order
+    (``for_each_evictable_lru``: inactive anon, then active anon), scan half of it,
+    ``lruvec_size_memcg_node(lru) / 2``, read inside the loop, so the active list's half is
+    taken *after* the inactive scan has activated pages.  ``shrink_active_list()`` is called
+    directly: the call through ``shrink_list()``, which holds the ``inactive_list_is_low()``
+    test, is commented out in the patch.
+
+    Bug modelled by its intent: the patch's ``scan_control`` leaves ``reclaim_idx`` at 0, so
+    ``isolate_lru_pages()`` would skip every page above ``ZONE_DMA`` and scan next to
+    nothing; the intent, scanning the memcg's pages on the node, is what is simulated.
+
+    Variants (today's behaviour, ``simulate(variants=...)``): ``halves-first`` reads both
+    halves before either scan; ``inactive-ratio-gate`` shrinks the active list only while
+    ``inactive_list_is_low()``.  Returns ``(pages scanned, cold pages isolated)``."""
+    n_inactive = meta[node * 2, M_SIZE] // 2
+    n_active = meta[node * 2 + 1, M_SIZE] // 2
+    n_cold = _shrink_inactive(node, n_inactive, flags, ring, meta, cold, isolate)
+    if config[K_HALVES_FIRST] == 0:
+        n_active = meta[node * 2 + 1, M_SIZE] // 2
+    if config[K_RATIO_GATE] != 0 and not _inactive_is_low(node, meta, config[K_PAGE_BYTES], n_cold):
+        n_active = 0
+    _shrink_active(node, n_active, flags, ring, meta)
+    return n_inactive + n_active, n_cold
+
+
+@njit_inline
+def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
+    """Move ``page`` to the other node in the flags and the node counts, and record the move
+    for the metrics (ping-pong, stays, the pages the next period judges); returns its new
+    flags.  The accessed bit is cleared: the new page-table entry starts old
+    (``remove_migration_pte`` makes it with ``pte_mkold``)."""
+    f = flags[page] & ~ACCESSED
+    m = pagestat[page, P_MARKS]
+    if to_fast:
+        f |= FAST
+        m |= PROMOTED | IN_STAY
+        state[S_FAST_USED] += 1
+        state[S_SLOW_USED] -= 1
+        if state[S_PERIOD] - pagestat[page, P_LAST_DEMOTED] <= config[K_PINGPONG_PERIODS]:
+            out[row, C_PINGPONG] += 1
+        pagestat[page, P_STAY] = 0
+    else:
+        f &= ~FAST
+        m |= DEMOTED if judged_now else DEMOTED_NEXT
+        state[S_FAST_USED] -= 1
+        state[S_SLOW_USED] += 1
+        pagestat[page, P_LAST_DEMOTED] = state[S_PERIOD]
+        if m & IN_STAY:
+            out[row, C_STAYS_ENDED] += 1
+            if pagestat[page, P_STAY] > fconfig[F_WORTH_MIN]:
+                out[row, C_STAYS_REPAID] += 1
+            m &= ~IN_STAY
+    flags[page] = f
+    pagestat[page, P_MARKS] = m
+    moved[state[S_N_MOVED]] = page
+    state[S_N_MOVED] += 1
+    return f
+
+
+@njit_inline
+def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
+          row, judged_now):
+    """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
+    (``migrate_page_states``) and goes to the head of the matching list
+    (``putback_lru_page`` of the new page)."""
+    f = _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row,
+                   judged_now)
+    lst = (0 if to_fast else 2) + (1 if f & ACTIVE else 0)
+    _push_head(lst, page, ring, meta)
+
+
+@njit_inline
+def _putback(page, lst, ring, meta):
+    """``putback_movable_pages`` -> ``putback_lru_page``: an isolated page that is not moved
+    returns to the head of the list it was isolated from (its node and ``PG_active`` are
+    unchanged, so the caller knows which: no need to read the page's flags)."""
+    _push_head(lst, page, ring, meta)
+
+
+@njit
+def _calls_cost_us(n_pages, call_pages, cost_us):
+    """Time to move ``n_pages`` in calls of at most ``call_pages`` (``cost_us[k]``: one
+    call moving ``k``)."""
+    full = n_pages // call_pages
+    rest = n_pages - full * call_pages
+    return full * cost_us[call_pages] + cost_us[rest]
+
+
+@njit
+def _affordable_pages(limit, call_pages, migrate_cost, budget_us):
+    """The most pages ``n <= limit`` that can be promoted, each with a demotion to make room,
+    within ``budget_us`` (costs grow with ``n``: a binary search)."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if 2.0 * _calls_cost_us(middle, call_pages, migrate_cost) <= budget_us:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+@njit
+def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
+               iso_slow, iso_fast, state, moved, pagestat, out):
+    """Patch 23, ``do_mm_manage()``, with patches 24 (batches) and 25 (exchange).
+
+    1. ``nr_pages`` is capped by the fast node's limit and the pages on the slow node
+       (``min_t(..., max_nr_pages_fast_node, nr_pages)``, ``min_t(..., nr_pages_slow_node,
+       nr_pages)``), and by ``max_migrate_pages`` (the syscall's ``nr_pages``) and, with a
+       ``migration_share``, the pages the budget affords (a departure: the RFC has no budget).
+    2. The slow node's active pages are isolated from the tail
+       (``isolate_pages_from_lru_list(..., ISOLATE_HOT_PAGES)``); when the fast node has free
+       room and the slow node's active pages fit in it, inactive pages are taken too,
+       inactive list first (``ISOLATE_HOT_AND_COLD_PAGES``).  Bug modelled by its intent: the
+       patch passes the whole ``nr_pages`` to each list (and leaves ``reclaim_idx`` at 0);
+       at most ``nr_pages`` in all are taken.
+    3. If fewer pages are free on the fast node than were isolated, ``isolated - free`` pages
+       are isolated from the fast node's inactive tail with no reference check
+       (``ISOLATE_COLD_PAGES``; variant ``referenced-cold``: only the pages this period's scan
+       found unreferenced), exchanged one for one with isolated slow pages when exchanging
+       (patch 25: THPs only, ``thp_migration_supported()`` being true on x86-64; variant
+       ``exchange-base-pages`` models a kernel without THP migration), and the rest demoted
+       (``migrate_to_node(&fast_..._list, slow_nid, ...)``).  A departure: demotion stops at
+       the slow node's limit (the posted code does not check it); pages left over go back.
+    4. ``putback_overflow_pages()`` then keeps ``M - 1`` of the isolated slow pages, those
+       isolated last (``list_for_each_entry`` from the list's head, where
+       ``isolate_lru_pages`` puts each page it takes), with ``M = free / 2 + demoted`` for
+       base pages (``nr_free_pages/2 + max_nr_base_pages``) and ``free + demoted`` for THPs
+       (the empty base list hands its ``free / 2`` on to the huge list); none if ``M <= 2``
+       pages ("drop just one more page").  The loop stops at the page where ``M`` reaches 2
+       and ``list_cut_position`` keeps that page too, so ``M - 1`` pages are kept although
+       the counter says ``M - 2``: the list, which is what migrates, is modelled.  The others
+       go back to the head of their list (``putback_movable_pages``).  This step runs only
+       when fast pages were isolated (``nr_isolated_fast_base_pages != ULONG_MAX``).
+    5. The kept slow pages are promoted (``migrate_to_node(&slow_..._list, fast_nid, ...)``).
+
+    Calls: ``migrate_to_node`` splits a list into batches of ``migration_batch_size`` only
+    with ``MIGRATE_CONCUR`` (patch 24), otherwise one call takes the whole list
+    (``K_CALL_PAGES``); base pages are copied without ``MIGRATE_MT`` (``mode &
+    ~MIGRATE_MT``), which the caller folds into ``migrate_cost``.  Pages move in isolation
+    order (oldest first); the order inside one call is not modelled.
+    """
+    fast_capacity = config[K_FAST_CAPACITY]
+    call = config[K_CALL_PAGES]
+    out[row, C_FAST_BEFORE] = state[S_FAST_USED]
+    free = fast_capacity - state[S_FAST_USED]
+    nr = min(fast_capacity, state[S_SLOW_USED])
+    if config[K_MAX_PAGES] >= 0:
+        nr = min(nr, config[K_MAX_PAGES])
+    if config[K_BUDGETED] != 0:
+        nr = _affordable_pages(nr, call, migrate_cost, out[row, C_BUDGET_US])
+    # 2. isolate on the slow node
+    n_slow = 0
+    if free > 0 and meta[SLOW_ACTIVE, M_SIZE] < free:
+        while n_slow < nr and meta[SLOW_INACTIVE, M_SIZE] > 0:
+            iso_slow[n_slow] = _pop_tail(SLOW_INACTIVE, ring, meta)
+            n_slow += 1
+    n_slow_inactive = n_slow  # iso_slow[:n_slow_inactive] came from the inactive list
+    while n_slow < nr and meta[SLOW_ACTIVE, M_SIZE] > 0:
+        iso_slow[n_slow] = _pop_tail(SLOW_ACTIVE, ring, meta)
+        n_slow += 1
+    spent = 0.0
+    kept = n_slow
+    if free < n_slow:
+        # 3. isolate cold pages on the fast node
+        need = n_slow - free
+        n_fast = 0
+        if config[K_COLD_CHECK] != 0:
+            while n_fast < need and n_fast < n_cold:
+                iso_fast[n_fast] = cold[n_fast]
+                n_fast += 1
+        else:
+            while n_fast < need and meta[FAST_INACTIVE, M_SIZE] > 0:
+                iso_fast[n_fast] = _pop_tail(FAST_INACTIVE, ring, meta)
+                n_fast += 1
+        exchanged = 0
+        if config[K_EXCHANGE] != 0:
+            exchanged = min(n_slow, n_fast)
+            for j in range(exchanged):
+                slow_page = iso_slow[n_slow - 1 - j]
+                fast_page = iso_fast[n_fast - 1 - j]
+                _move(fast_page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
+                      out, row, True)
+                _move(slow_page, True, flags, ring, meta, state, moved, pagestat, config, fconfig,
+                      out, row, True)
+            spent += _calls_cost_us(exchanged, call, exchange_cost)
+            out[row, C_EXCHANGED] += exchanged
+            n_slow -= exchanged
+            n_fast -= exchanged
+        room = config[K_SLOW_CAPACITY] - state[S_SLOW_USED]
+        demoted = min(n_fast, room)
+        for j in range(demoted):
+            _move(iso_fast[j], False, flags, ring, meta, state, moved, pagestat, config, fconfig,
+                  out, row, True)
+        for j in range(n_fast - 1, demoted - 1, -1):
+            _putback(iso_fast[j], FAST_INACTIVE, ring, meta)
+        if config[K_COLD_CHECK] != 0:  # the variant's unused cold pages go back too
+            for j in range(n_cold - 1, n_fast + exchanged - 1, -1):
+                _putback(cold[j], FAST_INACTIVE, ring, meta)
+            n_cold = 0
+        spent += _calls_cost_us(demoted, call, migrate_cost)
+        out[row, C_DEMOTED] += demoted
+        # 4. putback_overflow_pages
+        limit = free // 2 + demoted if config[K_HUGE] == 0 else free + demoted
+        kept = 0 if limit <= 2 else min(n_slow, limit - 1)
+    for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
+        _putback(cold[j], FAST_INACTIVE, ring, meta)
+    for j in range(n_slow - kept, n_slow):  # 5. promote
+        _move(iso_slow[j], True, flags, ring, meta, state, moved, pagestat, config, fconfig,
+              out, row, True)
+    for j in range(n_slow - kept - 1, -1, -1):
+        _putback(iso_slow[j], SLOW_INACTIVE if j < n_slow_inactive else SLOW_ACTIVE, ring, meta)
+    spent += _calls_cost_us(kept, call, migrate_cost)
+    out[row, C_PROMOTED] += kept
+    out[row, C_MIGRATION_US] += spent
+
+
+@njit
+def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, out):
+    """Demotion on reclaim (Linux 5.15 and later: ``demote_page_list`` from
+    ``shrink_page_list``) when an allocation finds the fast node at its limit: deactivate
+    until the inactive list is no longer low, then scan its tail in batches of
+    ``SWAP_CLUSTER_MAX`` until that many cold pages are demoted or the lists were scanned
+    twice over.  Every page scanned costs an rmap walk."""
+    slow_capacity, batch = config[K_SLOW_CAPACITY], config[K_BATCH_PAGES]
+    demoted = 0
+    scanned = 0
+    limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
+    page_bytes = config[K_PAGE_BYTES]
+    while demoted < SWAP_CLUSTER_MAX and scanned < limit:
+        # Refill the inactive list before scanning it, as the inactive-ratio rule intends:
+        # a deactivated page must get the inactive list's whole length of time to be
+        # referenced again (deactivating one batch and scanning it at once would demote
+        # every page whose next access is more than a batch away, hot pages included).
+        while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+            n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
+            _shrink_active(0, n, flags, ring, meta)
+            scanned += n
+        n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
+        if n == 0:
+            break
+        for _ in range(n):
+            page = _pop_tail(FAST_INACTIVE, ring, meta)
+            f = flags[page]
+            if f & ACCESSED:
+                flags[page] = (f & ~ACCESSED) | ACTIVE
+                _push_head(FAST_ACTIVE, page, ring, meta)
+            elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
+                _move(page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
+                      out, row, False)
+                demoted += 1
+            else:
+                _push_head(FAST_INACTIVE, page, ring, meta)
+        scanned += n
+    out[row, C_DEMOTED] += demoted
+    out[row, C_MIGRATION_US] += _calls_cost_us(demoted, batch, migrate_cost)
+    out[row, C_SCANNED] += scanned
+    out[row, C_SCAN_US] += scanned * fconfig[F_RMAP_NS] * 1e-3
+
+
+@njit
+def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
+    """The period's metrics, in one pass over the pages it touched; the period's counts are
+    reset and its top pages kept in ``top`` (the reactive oracle's placement for the next).
+
+    - ``C_TOP``: the period's top pages, its ``fast_capacity`` most accessed (fewer if it
+      touched fewer; ties broken by first touch); ``C_TOP_FAST``: those of them that were on
+      the fast node at their first access of the period (placement accuracy);
+    - ``C_STATIC_HITS``: accesses first-touch placement serves fast; ``C_REACTIVE_HITS``:
+      accesses the reactive oracle (the previous period's top pages fast) serves fast, and in
+      the first period what first-touch placement serves;
+    - break-even, of the moves made at the last decision (policies that decide only): a page
+      is *worth* having fast if its accesses in this period times (slow - fast latency)
+      exceed the cost of moving it, i.e. its count exceeds ``F_WORTH_MIN``.
+      ``C_PROMOTED_WORTH``, ``C_DEMOTED_WORTH``: moved pages worth it; ``C_MISSED_WORTH``:
+      pages left on the slow node that were worth promoting; ``C_FAST_WORTH``: pages on the
+      fast node at the decision worth keeping;
+    - stays: accesses of promoted pages while they stay fast are added to ``P_STAY``.
+
+    Then the pages moved at the last decision are unmarked, and those demoted by reclaim
+    during this period become the ones judged in the next."""
+    n_touched = state[S_TOUCHED]
+    reactive_hits = 0
+    for j in range(state[S_N_TOP]):  # before the counts are reset
+        reactive_hits += counts[top[j]]
+    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
+    most = _gather_counts(counts, touched, n_touched, histogram, gathered)
+    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
+    policy = config[K_POLICY]
+    # the classifier policies of memtier.simulation.policies (codes from 100) mark their moves too
+    deciding = (policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
+                or policy >= 100)
+    worth_min = fconfig[F_WORTH_MIN]
+    top_fast = 0
+    static_hits = 0
+    promoted_worth = 0
+    demoted_worth = 0
+    missed_worth = 0
+    fast_worth = 0
+    n_top = 0
+    for i in range(n_touched):
+        page = touched[i]
+        first_fast = page < 0
+        page ^= page >> 31
+        c = gathered[i]
+        f = flags[page]
+        if f & STATIC_FAST:
+            static_hits += c
+        if c > threshold or (c == threshold and ties > 0):
+            if c == threshold:
+                ties -= 1
+            top[n_top] = page
+            n_top += 1
+            if first_fast:
+                top_fast += 1
+        if deciding:
+            m = pagestat[page, P_MARKS]
+            if c > worth_min:
+                if m & PROMOTED:
+                    promoted_worth += 1
+                elif m & DEMOTED:
+                    demoted_worth += 1
+                    fast_worth += 1
+                elif not f & NEW:
+                    if first_fast:
+                        fast_worth += 1
+                    else:
+                        missed_worth += 1
+            if m & IN_STAY:
+                pagestat[page, P_STAY] += c
+        flags[page] = f & ~NEW
+    if state[S_PERIOD] == 0:
+        reactive_hits = static_hits
+    state[S_N_TOP] = n_top
+    state[S_TOUCHED] = 0
+    kept = 0
+    for j in range(state[S_N_MOVED]):
+        page = moved[j]
+        m = pagestat[page, P_MARKS] & ~(PROMOTED | DEMOTED)
+        if m & DEMOTED_NEXT:
+            m = (m & ~DEMOTED_NEXT) | DEMOTED
+            moved[kept] = page
+            kept += 1
+        pagestat[page, P_MARKS] = m
+    state[S_N_MOVED] = kept
+    out[row, C_TOP] = k
+    out[row, C_TOP_FAST] = top_fast
+    out[row, C_STATIC_HITS] = static_hits
+    out[row, C_REACTIVE_HITS] = reactive_hits
+    out[row, C_PROMOTED_WORTH] = promoted_worth
+    out[row, C_DEMOTED_WORTH] = demoted_worth
+    out[row, C_MISSED_WORTH] = missed_worth
+    out[row, C_FAST_WORTH] = fast_worth
+
+
+@njit
+def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
+                  iso_fast, counts, touched, histogram, top, state, moved, pagestat, out):
+    """End of a period: its metrics, then the policy's periodic work (``mm_manage`` for
+    ``active-shrink``: patch 22's ``shrink_lists()``, slow node then fast node, then patch
+    23's ``do_mm_manage()``), each scanned page charged an rmap walk."""
+    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    if config[K_POLICY] == ACTIVE_SHRINK:
+        hits = out[row, C_FAST_HITS]
+        slow = out[row, C_ACCESSES] - hits
+        access_us = (hits * fconfig[F_FAST_NS] + slow * fconfig[F_SLOW_NS]) * 1e-3
+        if config[K_BUDGETED] != 0:
+            out[row, C_BUDGET_US] = fconfig[F_MIGRATION_SHARE] * access_us
+        scanned_slow, _ = _shrink_lists_node(1, config, flags, ring, meta, cold, False)
+        scanned_fast, n_cold = _shrink_lists_node(0, config, flags, ring, meta, cold, config[K_COLD_CHECK] != 0)
+        out[row, C_SCANNED] += scanned_slow + scanned_fast
+        out[row, C_SCAN_US] += (scanned_slow + scanned_fast) * fconfig[F_RMAP_NS] * 1e-3
+        _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
+                   iso_slow, iso_fast, state, moved, pagestat, out)
+    else:  # reclaim decided during the period: the pages it demoted were fast then
+        out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
+    out[row, C_FAST_USED] = state[S_FAST_USED]
+    out[row, C_SLOW_USED] = state[S_SLOW_USED]
+    state[S_PERIOD] += 1
+
+
+@njit
+def _serve(trace, j, stop, flags, counts, touched, ring, meta, state, fast_capacity, reclaim_at, distinct, n_touched,
+           hits):
+    """The access loop: serve ``trace[j:stop]``; returns ``(j, distinct, n_touched, hits)``,
+    ``j`` the first access not served: ``stop``, or a first touch that finds the fast node
+    full under ``reclaim-demotion`` (``reclaim_at`` other than -1), which must reclaim first (the
+    caller reclaims and calls again with ``reclaim_at = j``, so that the page is then placed
+    wherever there is room).  Each access sets the page's accessed bit, counts it, and
+    records the page in ``touched`` at its first access of the period; a first access
+    allocates the page (:func:`_allocate`).
+
+    Kept apart from the period's end and reclaim so that the loop holds only a few values
+    and keeps them in registers: written inline with them, the loop kept its counters in
+    memory, and each call there (the allocation, then a function of its own) took and
+    released a reference to every array it was passed (numba's NRT_incref/NRT_decref): half
+    the speed.  Allocation stays inside the loop: leaving the loop at every first touch and
+    entering it again cost a third of the loop's speed (hot-set trace, 1 M first touches in
+    20 M accesses)."""
+    for j in range(j, stop):
+        page = trace[j]
+        f = flags[page]
+        if f == 0:
+            if reclaim_at != -1 and reclaim_at != j and state[S_FAST_USED] >= fast_capacity:
+                return j, distinct, n_touched, hits
+            distinct += 1
+            f = _allocate(page, distinct, fast_capacity, ring, meta, state)
+        fast = (f >> 1) & 1
+        hits += fast
+        flags[page] = f | ACCESSED
+        # branch-free: the slot is overwritten unless this is the page's first access in
+        # the period; ~page when it is on the fast node then (memtier.simulation.hotset)
+        c = counts[page]
+        touched[n_touched] = page ^ -fast
+        n_touched += c == 0
+        counts[page] = c + 1
+    return stop, distinct, n_touched, hits
+
+
+@njit_inline
+def _allocate(page, distinct, fast_capacity, ring, meta, state):
+    """A page's first access: on the fast node while under its limit, else on the slow node
+    (patch 19, ``MPOL_PREFERRED`` with ``MPOL_F_MEMCG``), on the active list
+    (``lru_cache_add_active_or_unevictable``); its flags."""
+    f = PRESENT | ACTIVE | NEW
+    if distinct <= fast_capacity:
+        f |= STATIC_FAST
+    if state[S_FAST_USED] < fast_capacity:
+        f |= FAST
+        state[S_FAST_USED] += 1
+        _push_head(FAST_ACTIVE, page, ring, meta)
+    else:
+        state[S_SLOW_USED] += 1
+        _push_head(SLOW_ACTIVE, page, ring, meta)
+    return f
+
+
+@njit
+def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
+               iso_slow, iso_fast, counts, touched, histogram, top, state, fstate, moved, pagestat,
+               pending, out):
+    """Run ``static``, ``reclaim-*`` or ``active-shrink`` over ``trace`` (one chunk); return
+    the number of periods completed (rows written to ``out``).  ``pending`` holds the running
+    period, carried to the next chunk; with ``final``, a last partial period is closed too.
+
+    A page is allocated at its first access: on the fast node while under its limit, else
+    on the slow node (patch 19, ``MPOL_PREFERRED`` with ``MPOL_F_MEMCG``);
+    ``reclaim-demotion`` first tries to make room.  New anonymous pages join the active
+    list (``lru_cache_add_active_or_unevictable``)."""
+    fast_capacity = config[K_FAST_CAPACITY]
+    demotion = config[K_POLICY] == RECLAIM_DEMOTION
+    unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
+    n = trace.shape[0]
+    row = 0
+    i = 0
+    while i < n:
+        remaining = fstate[FS_REMAINING]
+        stop = min(n, i + max(1, np.int64(remaining / unit_slow)))
+        hits = 0
+        n_touched = state[S_TOUCHED]
+        distinct = state[S_DISTINCT]
+        j = i
+        reclaim_at = -2 if demotion else -1  # -1: never reclaim; >= 0: the first touch that has
+        while True:
+            j, distinct, n_touched, hits = _serve(trace, j, stop, flags, counts, touched, ring, meta, state,
+                                                  fast_capacity, reclaim_at, distinct, n_touched, hits)
+            if j == stop:
+                break
+            # reclaim-demotion: the fast node is full at a first touch; make room, then place it
+            _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
+            reclaim_at = j
+        state[S_TOUCHED] = n_touched
+        state[S_DISTINCT] = distinct
+        pending[0, C_ACCESSES] += stop - i
+        pending[0, C_FAST_HITS] += hits
+        remaining -= hits * unit_fast + (stop - i - hits) * unit_slow
+        i = stop
+        if remaining <= 0 or (final and i == n):
+            out[row, :] = pending[0, :]
+            pending[0, :] = 0.0
+            _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
+                          iso_fast, counts, touched, histogram, top, state, moved, pagestat, out)
+            row += 1
+            remaining = fconfig[F_PERIOD]
+        fstate[FS_REMAINING] = remaining
+    return row

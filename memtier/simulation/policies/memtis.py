@@ -1,0 +1,662 @@
+"""``memtis``: MEMTIS (Lee et al., "MEMTIS: Efficient Memory Tiering with Dynamic Page
+Classification and Page Size Determination", SOSP'23), the policy of its kernel
+(github ``cosmoss-jigu/memtis``: ``mm/htmm_core.c``, ``mm/htmm_sampler.c``,
+``mm/htmm_migrater.c``, ``mm/rmap.c``; defaults from ``mm/mempolicy.c`` and the artifact's
+``scripts/run_bench.sh``, which sets the same values).
+
+- **Sampling** (``ksamplingd``).  PEBS samples one in ``sample_period`` (199,
+  ``htmm_sample_period``) LLC-miss loads, with a counter per event: loads served by the
+  fast node (``DRAM_LLC_LOAD_MISS``) and by the slow node (``NVM_LLC_LOAD_MISS``) count
+  apart, and one in ``inst_sample_period`` (100007, ``htmm_inst_sample_period``) stores
+  (``ALL_STORES``).  The trace is what reaches memory, so every access is a candidate; a
+  trace without a write flag counts every access as a load.  Each sample costs the
+  application ``sample_ns``; ``ksamplingd`` and ``kmigraterd`` run on their own cores and
+  are not charged.
+- **Counting** (``update_base_page``).  A sampled page is first cooled if the memcg's cooling
+  clock moved since it was last seen (``check_base_cooling``: its count halved once per
+  step, then counted in the histogram), then its count grows by ``HPAGE_PMD_NR`` (512: base
+  pages count on the huge pages' scale; with 2 MiB pages the count grows by 1,
+  ``update_huge_page``).  The page's bin is ``get_idx(count)`` = floor(log2(count + 1)),
+  at most 15; the memcg's 16-bin histogram follows the page from its old bin to its new
+  one.  The page is hot when its bin is at least the hot threshold (``active_threshold``),
+  and goes to its node's active list if hot, to the inactive list if not.
+- **Cooling and adaptation** (``update_pginfo``).  Every ``cooling_period`` samples (2 M,
+  ``htmm_cooling_period``), or when the memcg's usage grew by ``thres_cooling_alloc_mb``
+  (10 GB, ``htmm_thres_cooling_alloc``) since the last such cooling: the histogram is reset,
+  the cooling clock steps, and both nodes are marked for cooling (``__cooling``; if the last
+  cooling is not done on a node, only the clock steps).  Otherwise every
+  ``adaptation_period`` samples (100 K, ``htmm_adaptation_period``) the hot threshold adapts
+  (``__adjust_active_threshold``): the lowest bin such that the pages in it and above fit in
+  the fast node less its promotion watermark, at least ``thres_hot`` (1); it only rises,
+  except after a cooling, when it may fall by one.  The warm threshold is the hot one less
+  one when the hot pages fill under 75 % of that room, else the hot one; ``nowarm`` = 1
+  (``htmm_nowarm``) makes them equal.
+- **kmigraterd** (``htmm_migrater.c``), one thread per node.  Each pass first cools its
+  node's lists if marked (``cooling_node``: each page behind the clock halved, counted, and
+  put on the active list if its bin is at least the hot threshold less one, else the
+  inactive) or else re-sorts them by the hot threshold (``adjusting_node``).  The fast
+  node's thread, every ``demotion_period_ms`` (500 ms) or woken by an allocation, demotes
+  when the fast node's free room falls under the demotion watermark (2 % of the node,
+  within ``demotion_watermark_min_mb`` - ``demotion_watermark_max_mb``, 50-1000 MB), or when
+  the slow node's active pages would not fit above the promotion watermark (3 %, within
+  100-1500 MB): it scans its inactive list from the tail in batches of 32, with the
+  kernel's priorities (``demote_lruvec``, ``DEF_PRIORITY`` 12), demoting pages under the
+  warm threshold; warm pages stay.  The slow node's thread, every ``promotion_period_ms``
+  (500 ms), promotes from the tail of the slow node's active list as many pages as fit
+  under the promotion watermark: ``sum(n >> p for p in 12..1)`` of ``n`` candidates
+  (``promote_node``; so one candidate alone is never promoted, as in the code).
+- **Allocation** (``alloc_pages_vma``): the fast node while it holds fewer than its size
+  less one page, else the slow node; an allocation that falls to the slow node, or leaves
+  the fast node's free room under the demotion watermark, marks the fast node for direct
+  demotion (``need_demotion``: its thread then frees the promotion watermark's room plus
+  ``128 * 100`` pages, 50 MB, the demotion watermark's floor, taken here from
+  ``demotion_watermark_min_mb``) and wakes its thread.  New pages join the inactive list
+  with the count ``2 ** (hot threshold + 1)`` and skip the next cooling
+  (``set_page_coolstatus``, ``htmm_skip_cooling``): a new page is hot at its first sample,
+  and warm (never demoted) until halvings or a rising threshold put it under the warm bin.
+
+Departures, stated: the sample periods are fixed (``ksamplingd`` lengthens them when its
+own CPU time exceeds ``ksampled_soft_cpu_quota``, which the simulator does not measure);
+simulated pages are all one size, so huge-page splitting (``htmm_thres_split``, the
+skewness map) is not modelled; a woken demotion thread runs at once, and an allocation
+wakes it only when it was not already marked (it retries at its period); the order of a
+batch of 32 put back on a list is kept; one migration call per batch of pages, charged by
+the fitted cost model.
+
+The watermarks' limits are in MB because MEMTIS was built for fast nodes of tens of GB:
+on a fast node under about 3 GB the 100 MB floor exceeds 3 % of it, and on one under
+100 MB the watermark leaves no room at all (refused with a message); a scaled-down
+experiment should scale the floors too (``promotion_watermark_min_mb=0``, ...).
+
+Cost (an estimate, not a measurement): ``sample_ns`` = 250 ns per sample, the order of a
+PEBS assist that writes a record to the buffer from microcode (as for ``hemem``).
+"""
+import numpy as np
+
+from ..._jit import njit
+from .active_shrink import (
+    ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
+    K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
+)
+from ._driver import (
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+)
+
+NAMES = ("memtis",)
+
+PARAMETERS = {
+    "sample_period": (199.0, "htmm_sample_period: one sample per this many LLC-miss loads (per node)"),
+    "inst_sample_period": (100007.0, "htmm_inst_sample_period: one sample per this many stores"),
+    "thres_hot": (1.0, "htmm_thres_hot: the lowest hot threshold (a histogram bin)"),
+    "cooling_period": (2000000.0, "htmm_cooling_period: samples between coolings"),
+    "adaptation_period": (100000.0, "htmm_adaptation_period: samples between threshold adaptations"),
+    "thres_cooling_alloc_mb": (10240.0, "htmm_thres_cooling_alloc: usage growth that forces a cooling (MB)"),
+    "promotion_period_ms": (500.0, "htmm_promotion_period_in_ms: the slow node's kmigraterd period"),
+    "demotion_period_ms": (500.0, "htmm_demotion_period_in_ms: the fast node's kmigraterd period"),
+    "nowarm": (0.0, "htmm_nowarm: 1 disables the warm set"),
+    "demotion_watermark_min_mb": (50.0, "MIN_WATERMARK_LOWER_LIMIT (htmm_migrater.c), also the direct "
+                                        "demotion's extra"),
+    "demotion_watermark_max_mb": (1000.0, "MIN_WATERMARK_UPPER_LIMIT (htmm_migrater.c)"),
+    "promotion_watermark_min_mb": (100.0, "MAX_WATERMARK_LOWER_LIMIT (htmm_migrater.c)"),
+    "promotion_watermark_max_mb": (1500.0, "MAX_WATERMARK_UPPER_LIMIT (htmm_migrater.c)"),
+    "sample_ns": (250.0, "cost of one PEBS sample (estimate, see the module)"),
+}
+
+#: What :func:`memtier.simulation.policies.time_scaled` scales.  The cooling and adaptation periods
+#: count samples: with the sampling periods divided by the same factor, a trace that many
+#: times shorter takes as many samples as the long run, so they are left alone.
+TIME_SCALED = ("promotion_period_ms", "demotion_period_ms")
+SAMPLE_SCALED = ("sample_period", "inst_sample_period")
+COST_SCALED = ("sample_ns",)
+
+NONE = -1
+HPAGE_PMD_NR = 512
+DEF_PRIORITY = 12
+N_BINS = 16
+E_BINS = 3  # ends[lst, E_BINS + b]: the list's pages in bin b
+# Lists: node * 2 + inactive (node 0 fast, 1 slow).
+FAST_ACTIVE_L, FAST_INACTIVE_L, SLOW_ACTIVE_L, SLOW_INACTIVE_L = range(4)
+# pconfig slots
+(P_LOAD_PERIOD, P_STORE_PERIOD, P_THRES_HOT, P_COOLING, P_ADAPT, P_COOL_ALLOC, P_PROMO_NS, P_DEMO_NS, P_NOWARM,
+ P_DEMO_WM, P_PROMO_WM, P_DIRECT_EXTRA, P_INCREMENT, P_SAMPLE_NS) = range(14)
+P_SIZE = 14
+# pstate slots (int64)
+(PS_LEFT_SLOW, PS_LEFT_FAST, PS_LEFT_STORE, PS_CLOCK, PS_NR_SAMPLED, PS_ACTIVE_T, PS_WARM_T, PS_COOLED,
+ PS_NEED_COOL, PS_NEED_COOL_SLOW, PS_NEED_ADJ, PS_NEED_ADJ_SLOW, PS_NEED_DEMOTION, PS_NR_ALLOC) = range(14)
+PS_SIZE = 14
+# pfstate slots: the two threads' next passes (ns)
+PF_NEXT_DEMOTION, PF_NEXT_PROMOTION = 0, 1
+
+
+def check(params):
+    for name in ("sample_period", "inst_sample_period", "cooling_period", "adaptation_period"):
+        if params[name] < 1 or params[name] != int(params[name]):
+            raise ValueError(f"{name} must be a whole number >= 1, got {params[name]}")
+    for name in ("promotion_period_ms", "demotion_period_ms"):
+        if params[name] <= 0:
+            raise ValueError(f"{name} must be positive, got {params[name]}")
+    if params["thres_hot"] > 15 or params["thres_hot"] != int(params["thres_hot"]):
+        raise ValueError(f"thres_hot must be a histogram bin, a whole number 0-15, got {params['thres_hot']}")
+    if params["nowarm"] not in (0, 1):
+        raise ValueError(f"nowarm must be 0 (warm set on) or 1 (off), got {params['nowarm']}")
+
+
+def watermarks(fast_pages, page_bytes, params):
+    """``(demotion, promotion)`` watermarks in pages (``get_memcg_demotion_watermark``: 2 %,
+    ``get_memcg_promotion_watermark``: 3 %, each within its MB limits)."""
+    def pages(mb):
+        return int(mb * (1 << 20)) // page_bytes
+
+    demotion = min(max(fast_pages * 2 // 100, pages(params["demotion_watermark_min_mb"])),
+                   pages(params["demotion_watermark_max_mb"]))
+    promotion = min(max(fast_pages * 3 // 100, pages(params["promotion_watermark_min_mb"])),
+                    pages(params["promotion_watermark_max_mb"]))
+    return demotion, promotion
+
+
+def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_bytes):
+    demotion, promotion = watermarks(fast_capacity, page_bytes, params)
+    if promotion >= fast_capacity:
+        raise ValueError(
+            f"memtis: the promotion watermark ({promotion} pages: 3 % of the fast node, at least "
+            f"promotion_watermark_min_mb={params['promotion_watermark_min_mb']:g} MB) leaves no room on a fast node "
+            f"of {fast_capacity} pages of {page_bytes} bytes; MEMTIS's MB limits are made for nodes of tens of GB: "
+            f"for a smaller node pass promotion_watermark_min_mb=0 and demotion_watermark_min_mb=0")
+    p = np.zeros(P_SIZE, dtype=np.float64)
+    p[P_LOAD_PERIOD] = int(params["sample_period"])
+    p[P_STORE_PERIOD] = int(params["inst_sample_period"])
+    p[P_THRES_HOT] = int(params["thres_hot"])
+    p[P_COOLING] = int(params["cooling_period"])
+    p[P_ADAPT] = int(params["adaptation_period"])
+    p[P_COOL_ALLOC] = max(1, int(params["thres_cooling_alloc_mb"] * (1 << 20)) // page_bytes)
+    p[P_PROMO_NS] = params["promotion_period_ms"] * 1e6
+    p[P_DEMO_NS] = params["demotion_period_ms"] * 1e6
+    p[P_NOWARM] = params["nowarm"]
+    p[P_DEMO_WM] = demotion
+    p[P_PROMO_WM] = promotion
+    p[P_DIRECT_EXTRA] = int(params["demotion_watermark_min_mb"] * (1 << 20)) // page_bytes
+    p[P_INCREMENT] = HPAGE_PMD_NR if page_bytes < (2 << 20) else 1
+    p[P_SAMPLE_NS] = params["sample_ns"]
+    return p
+
+
+def make_state(pconfig, config, n_pages):
+    pstate = np.zeros(PS_SIZE, dtype=np.int64)
+    pstate[PS_LEFT_SLOW] = pstate[PS_LEFT_FAST] = int(pconfig[P_LOAD_PERIOD])
+    pstate[PS_LEFT_STORE] = int(pconfig[P_STORE_PERIOD])
+    pstate[PS_ACTIVE_T] = pstate[PS_WARM_T] = int(pconfig[P_THRES_HOT])  # mem_cgroup_css_alloc
+    # per list: newest (head), oldest (tail), size, then its pages per histogram bin
+    ends = np.full((4, E_BINS + N_BINS), NONE, dtype=np.int64)
+    ends[:, 2:] = 0
+    return dict(
+        total=np.zeros(n_pages, dtype=np.int64),
+        page_clock=np.zeros(n_pages, dtype=np.int64),
+        on_list=np.full(n_pages, NONE, dtype=np.int8),
+        newer=np.full(n_pages, NONE, dtype=np.int32),
+        older=np.full(n_pages, NONE, dtype=np.int32),
+        ends=ends,
+        hg=np.zeros(N_BINS, dtype=np.int64),
+        batch=np.zeros(SWAP_CLUSTER_MAX, dtype=np.int32),
+        pstate=pstate,
+        pfstate=np.array([pconfig[P_DEMO_NS], pconfig[P_PROMO_NS]], dtype=np.float64),
+    )
+
+
+@njit
+def _get_idx(num):
+    """``get_idx``: floor(log2(num + 1)), at most 15."""
+    num += 1
+    cnt = 0
+    while True:
+        num >>= 1
+        if num == 0:
+            return cnt
+        cnt += 1
+        if cnt == 15:
+            return cnt
+
+
+# LRU lists, doubly linked: the head is the newest end, isolation takes from the tail.
+@njit
+def _enqueue(lst, page, total, on_list, newer, older, ends):
+    head = ends[lst, 0]
+    older[page] = head
+    newer[page] = NONE
+    if head != NONE:
+        newer[head] = page
+    else:
+        ends[lst, 1] = page
+    ends[lst, 0] = page
+    ends[lst, 2] += 1
+    ends[lst, E_BINS + _get_idx(total[page])] += 1
+    on_list[page] = lst
+
+
+@njit
+def _remove(page, total, on_list, newer, older, ends):
+    lst = on_list[page]
+    a, b = newer[page], older[page]
+    if a != NONE:
+        older[a] = b
+    else:
+        ends[lst, 0] = b
+    if b != NONE:
+        newer[b] = a
+    else:
+        ends[lst, 1] = a
+    ends[lst, 2] -= 1
+    ends[lst, E_BINS + _get_idx(total[page])] -= 1
+    on_list[page] = NONE
+    newer[page] = NONE
+    older[page] = NONE
+
+
+@njit
+def _to_list(page, lst, total, on_list, newer, older, ends):
+    if on_list[page] != lst:
+        _remove(page, total, on_list, newer, older, ends)
+        _enqueue(lst, page, total, on_list, newer, older, ends)
+
+
+@njit
+def _adjust_threshold(pconfig, config, hg, pstate):
+    """``__adjust_active_threshold``."""
+    max_pages = config[K_FAST_CAPACITY] - np.int64(pconfig[P_PROMO_WM])
+    nr_active = 0
+    idx_hot = 15
+    while idx_hot >= 0:
+        if nr_active + hg[idx_hot] > max_pages:
+            break
+        nr_active += hg[idx_hot]
+        idx_hot -= 1
+    if idx_hot != 15:
+        idx_hot += 1
+    need_warm = nr_active < max_pages * 75 // 100
+    idx_hot = max(idx_hot, np.int64(pconfig[P_THRES_HOT]))
+    if pstate[PS_COOLED] != 0:
+        if idx_hot < pstate[PS_ACTIVE_T] and pstate[PS_ACTIVE_T] > 1:
+            pstate[PS_ACTIVE_T] -= 1
+        pstate[PS_COOLED] = 0
+        pstate[PS_NEED_ADJ] = pstate[PS_NEED_ADJ_SLOW] = 1
+    elif idx_hot > pstate[PS_ACTIVE_T]:
+        pstate[PS_ACTIVE_T] = idx_hot
+        pstate[PS_NEED_ADJ] = pstate[PS_NEED_ADJ_SLOW] = 1
+    if pconfig[P_NOWARM] == 0 and need_warm:
+        pstate[PS_WARM_T] = pstate[PS_ACTIVE_T] - 1
+    else:
+        pstate[PS_WARM_T] = pstate[PS_ACTIVE_T]
+
+
+@njit
+def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, newer, older, ends, hg, pstate):
+    """One sample of ``page``: ``update_base_page``, then ``update_pginfo``'s cooling and
+    adaptation."""
+    clock = pstate[PS_CLOCK]
+    lst = on_list[page]
+    ends[lst, E_BINS + _get_idx(total[page])] -= 1
+    if clock > page_clock[page]:  # check_base_cooling
+        total[page] >>= min(clock - page_clock[page], 63)
+        hg[_get_idx(total[page])] += 1
+    page_clock[page] = clock
+    prev_idx = _get_idx(total[page])
+    total[page] += np.int64(pconfig[P_INCREMENT])
+    cur_idx = _get_idx(total[page])
+    ends[lst, E_BINS + cur_idx] += 1
+    if prev_idx != cur_idx:
+        if hg[prev_idx] > 0:
+            hg[prev_idx] -= 1
+        hg[cur_idx] += 1
+    node = 0 if flags[page] & FAST else 1
+    if cur_idx >= pstate[PS_ACTIVE_T]:
+        _to_list(page, 2 * node, total, on_list, newer, older, ends)
+    elif on_list[page] == 2 * node:
+        _to_list(page, 2 * node + 1, total, on_list, newer, older, ends)
+    pstate[PS_NR_SAMPLED] += 1
+    n = pstate[PS_NR_SAMPLED]
+    usage = state[S_FAST_USED] + state[S_SLOW_USED]
+    cooling = n % np.int64(pconfig[P_COOLING]) == 0
+    if not cooling and pstate[PS_NR_ALLOC] + np.int64(pconfig[P_COOL_ALLOC]) <= usage:  # need_memcg_cooling
+        pstate[PS_NR_ALLOC] = usage
+        cooling = True
+    if cooling:  # __cooling
+        pstate[PS_CLOCK] += 1
+        if pstate[PS_NEED_COOL] == 0 and pstate[PS_NEED_COOL_SLOW] == 0:
+            hg[:] = 0
+            pstate[PS_COOLED] = 1
+            pstate[PS_NEED_COOL] = pstate[PS_NEED_COOL_SLOW] = 1
+    elif n % np.int64(pconfig[P_ADAPT]) == 0:
+        _adjust_threshold(pconfig, config, hg, pstate)
+
+
+@njit
+def _scan_limit(count):
+    """Pages a ``cooling_node`` / ``adjusting_node`` walk reaches: up to 12 rounds of an
+    eighth of the list (all of it when shorter than 8)."""
+    if count >> 3 == 0:
+        return count
+    return min(count, 12 * (count >> 3))
+
+
+@njit
+def _cool_node(node, total, page_clock, on_list, newer, older, ends, hg, pstate):
+    """``cooling_node``: the active list, then the inactive one, from the tail
+    (``cooling_page``: a page behind the clock is halved, counted, and sorted by the hot
+    threshold less one; a page already cooled stays where it is)."""
+    clock = pstate[PS_CLOCK]
+    threshold = pstate[PS_ACTIVE_T] - 1
+    for inactive in range(2):
+        lst = 2 * node + inactive
+        page = ends[lst, 1]
+        for _ in range(_scan_limit(ends[lst, 2])):
+            if page == NONE:
+                break
+            following = newer[page]
+            if clock > page_clock[page]:
+                ends[lst, E_BINS + _get_idx(total[page])] -= 1
+                total[page] >>= min(clock - page_clock[page], 63)
+                idx = _get_idx(total[page])
+                ends[lst, E_BINS + idx] += 1
+                hg[idx] += 1
+                page_clock[page] = clock
+                _to_list(page, 2 * node + (0 if idx >= threshold else 1), total, on_list, newer, older, ends)
+            page = following
+    pstate[PS_NEED_COOL + node] = 0
+
+
+@njit
+def _adjust_node(node, total, on_list, newer, older, ends, pstate):
+    """``adjusting_node``, active list then inactive (``need_adjusting_all`` is always set):
+    each page to the list its bin and the hot threshold say (``page_check_hotness``)."""
+    threshold = pstate[PS_ACTIVE_T]
+    done = True
+    for inactive in range(2):
+        lst = 2 * node + inactive
+        count = ends[lst, 2]
+        limit = _scan_limit(count)
+        done = done and limit >= count
+        page = ends[lst, 1]
+        for _ in range(limit):
+            if page == NONE:
+                break
+            following = newer[page]
+            hot = _get_idx(total[page]) >= threshold
+            _to_list(page, 2 * node + (0 if hot else 1), total, on_list, newer, older, ends)
+            page = following
+    if done:
+        pstate[PS_NEED_ADJ + node] = 0
+
+
+@njit
+def _lists_work(node, total, page_clock, on_list, newer, older, ends, hg, pstate):
+    if pstate[PS_NEED_COOL + node] != 0:
+        _cool_node(node, total, page_clock, on_list, newer, older, ends, hg, pstate)
+    elif pstate[PS_NEED_ADJ + node] != 0:
+        _adjust_node(node, total, on_list, newer, older, ends, pstate)
+
+
+@njit
+def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
+                  on_list, newer, older, ends, batch, pstate):
+    """``demote_inactive_list``: isolate ``scan`` pages from the tail, demote those under the
+    warm threshold (``shrink_page_list``), put the others back at the head."""
+    taken = 0
+    while taken < scan and ends[lst, 1] != NONE:
+        page = ends[lst, 1]
+        _remove(page, total, on_list, newer, older, ends)
+        batch[taken] = page
+        taken += 1
+    demoted = 0
+    for j in range(taken):
+        page = batch[j]
+        if _get_idx(total[page]) < pstate[PS_WARM_T] and state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
+            _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            _enqueue(SLOW_ACTIVE_L if lst == FAST_ACTIVE_L else SLOW_INACTIVE_L, page, total, on_list, newer, older, ends)
+            demoted += 1
+        else:
+            _enqueue(lst, page, total, on_list, newer, older, ends)
+    if demoted > 0:
+        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+    return demoted
+
+
+@njit
+def _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt,
+                 pending, total, on_list, newer, older, ends, batch, pstate):
+    """``demote_node``'s loop over the priorities (``demote_lruvec``): the pages demoted."""
+    reclaimed = 0
+    priority = DEF_PRIORITY
+    while priority > 0:
+        to_reclaim = exceeded - reclaimed
+        got = 0  # demote_lruvec: the inactive list, then (shrink_active) the active one
+        for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
+            if lst == FAST_ACTIVE_L and not shrink_active:
+                continue
+            nr_to_scan = ends[lst, 2] >> priority
+            if nr_to_scan < to_reclaim:
+                nr_to_scan = to_reclaim * 11 // 10  # "because warm pages are not demoted"
+            while nr_to_scan > 0:
+                scan = min(nr_to_scan, SWAP_CLUSTER_MAX)
+                got += _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt,
+                                     pending, total, on_list, newer, older, ends, batch, pstate)
+                nr_to_scan -= scan
+                if got >= to_reclaim:
+                    break
+            if got >= to_reclaim:
+                break
+        reclaimed += got
+        if reclaimed >= exceeded:
+            break
+        priority -= 1
+    return reclaimed
+
+
+@njit
+def _none_demotable(shrink_active, ends, pstate):
+    """True when no page the demotion scan would reach is under the warm threshold."""
+    for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
+        if lst == FAST_ACTIVE_L and not shrink_active:
+            continue
+        for b in range(min(max(pstate[PS_WARM_T], 0), N_BINS)):
+            if ends[lst, E_BINS + b] > 0:
+                return False
+    return True
+
+
+@njit
+def _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends):
+    """What ``_demote_node`` does when it demotes nothing, in one step per list: each batch
+    of ``scan`` pages taken from the tail and put back at the head rotates the list by
+    ``scan`` (by nothing when it takes the whole list)."""
+    for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
+        if lst == FAST_ACTIVE_L and not shrink_active:
+            continue
+        size = ends[lst, 2]
+        if size == 0:
+            continue
+        rotation = 0
+        for priority in range(DEF_PRIORITY, 0, -1):
+            nr_to_scan = size >> priority
+            if nr_to_scan < exceeded:
+                nr_to_scan = exceeded * 11 // 10
+            full = nr_to_scan // SWAP_CLUSTER_MAX
+            if SWAP_CLUSTER_MAX < size:
+                rotation += full * SWAP_CLUSTER_MAX
+            last = nr_to_scan - full * SWAP_CLUSTER_MAX
+            if 0 < last < size:
+                rotation += last
+        r = rotation % size
+        if r == 0:
+            continue
+        # the r oldest pages, in their order, become the newest: relink the list's ends
+        oldest = ends[lst, 1]
+        head = ends[lst, 0]
+        if r <= size - r:  # the r-th oldest page, walked to from the nearer end
+            last = oldest
+            for _ in range(r - 1):
+                last = newer[last]
+        else:
+            last = head
+            for _ in range(size - r):
+                last = older[last]
+        new_tail = newer[last]
+        older[oldest] = head
+        newer[head] = oldest
+        newer[last] = NONE
+        older[new_tail] = NONE
+        ends[lst, 1] = new_tail
+        ends[lst, 0] = last
+
+
+@njit
+def _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
+                   page_clock, on_list, newer, older, ends, hg, batch, pstate):
+    """One pass of the fast node's ``kmigraterd_demotion``."""
+    _lists_work(0, total, page_clock, on_list, newer, older, ends, hg, pstate)
+    capacity = config[K_FAST_CAPACITY]
+    used = state[S_FAST_USED]
+    promo_wm = np.int64(pconfig[P_PROMO_WM])
+    direct = pstate[PS_NEED_DEMOTION] != 0
+    exceeded = 0
+    if direct and used + promo_wm > capacity:  # need_toptier_demotion
+        if used < capacity:
+            exceeded = promo_wm - (capacity - used)
+        else:
+            exceeded = used + promo_wm - capacity
+        exceeded += np.int64(pconfig[P_DIRECT_EXTRA])
+    else:
+        need_promoted = ends[SLOW_ACTIVE_L, 2]
+        if need_promoted > 0:
+            if used + need_promoted + promo_wm > capacity:
+                exceeded = used + need_promoted + promo_wm - capacity
+        elif used + np.int64(pconfig[P_DEMO_WM]) > capacity:
+            exceeded = used + promo_wm - capacity
+    if exceeded > 0:  # demote_node
+        shrink_active = exceeded > ends[FAST_INACTIVE_L, 2] and direct
+        if _none_demotable(shrink_active, ends, pstate):
+            # every batch would put all its pages back: the scan only rotates the lists
+            _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends)
+            reclaimed = 0
+        else:
+            reclaimed = _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, state, fstate,
+                                     pagestat, nxt, pending, total, on_list, newer, older, ends, batch, pstate)
+        if pconfig[P_NOWARM] == 0:
+            lowertier_active = min(ends[SLOW_ACTIVE_L, 2], exceeded)
+            if lowertier_active > 0 and reclaimed < lowertier_active:
+                pstate[PS_WARM_T] = pstate[PS_ACTIVE_T]
+    if state[S_FAST_USED] + np.int64(pconfig[P_DEMO_WM]) < capacity:
+        pstate[PS_NEED_DEMOTION] = 0
+
+
+@njit
+def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
+                    page_clock, on_list, newer, older, ends, hg, pstate):
+    """One pass of the slow node's ``kmigraterd_promotion`` (``promote_node``)."""
+    _lists_work(1, total, page_clock, on_list, newer, older, ends, hg, pstate)
+    if ends[SLOW_ACTIVE_L, 2] == 0:
+        return
+    room = config[K_FAST_CAPACITY] - np.int64(pconfig[P_PROMO_WM]) - state[S_FAST_USED]
+    if room <= 0:  # promotion_available
+        return
+    n = min(room, ends[SLOW_ACTIVE_L, 2])
+    promoted = 0
+    for priority in range(DEF_PRIORITY, 0, -1):
+        nr = n >> priority
+        moved = 0
+        for _ in range(nr):  # promote_active_list: isolate nr from the tail, all active
+            page = ends[SLOW_ACTIVE_L, 1]
+            if page == NONE or state[S_FAST_USED] >= config[K_FAST_CAPACITY]:
+                break
+            _remove(page, total, on_list, newer, older, ends)
+            _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
+            _enqueue(FAST_ACTIVE_L, page, total, on_list, newer, older, ends)
+            moved += 1
+        if moved > 0:
+            _charge_migration(_calls_cost_us(moved, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        promoted += moved
+        if promoted >= n:
+            break
+
+
+@njit
+def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+         state, fstate, moved, pagestat, judged, nxt, pending, out, total, page_clock, on_list, newer, older, ends,
+         hg, batch, pstate, pfstate):
+    """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
+    access: a first touch allocates (waking the demotion thread if the fast node is short),
+    the access is served, the sampler counts it, then the two threads' passes run if their
+    time has come and the period closes if it is over."""
+    capacity = config[K_FAST_CAPACITY]
+    latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
+    unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
+    periods = np.array([np.int64(pconfig[P_LOAD_PERIOD]), np.int64(pconfig[P_LOAD_PERIOD]),
+                        np.int64(pconfig[P_STORE_PERIOD])])
+    has_writes = writes.shape[0] > 0
+    n = trace.shape[0]
+    row = 0
+    now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    next_demotion, next_promotion = pfstate[PF_NEXT_DEMOTION], pfstate[PF_NEXT_PROMOTION]
+    left = np.array([pstate[PS_LEFT_SLOW], pstate[PS_LEFT_FAST], pstate[PS_LEFT_STORE]])
+    accesses = 0
+    hits = 0
+    for j in range(n):
+        page = trace[j]
+        f = flags[page]
+        if f == 0:
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            used = state[S_FAST_USED]
+            fast = used + 1 < capacity or (state[S_SLOW_USED] >= config[K_SLOW_CAPACITY] and used < capacity)
+            wake = (not fast) or capacity <= used + np.int64(pconfig[P_DEMO_WM])
+            f = _first_touch(page, fast, flags, state, config)
+            total[page] = 1 << (pstate[PS_ACTIVE_T] + 1)  # set_page_coolstatus
+            page_clock[page] = pstate[PS_CLOCK] + 1  # htmm_skip_cooling
+            _enqueue(FAST_INACTIVE_L if fast else SLOW_INACTIVE_L, page, total, on_list, newer, older, ends)
+            if wake and pstate[PS_NEED_DEMOTION] == 0:
+                pstate[PS_NEED_DEMOTION] = 1
+                _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
+                               total, page_clock, on_list, newer, older, ends, hg, batch, pstate)
+                next_demotion = fstate[FS_NOW_NS] + pconfig[P_DEMO_NS]
+            elif wake:
+                pstate[PS_NEED_DEMOTION] = 1
+            now = fstate[FS_NOW_NS]
+            f = flags[page]
+        # serve the access (see memtier.simulation.policies._driver._flush)
+        fast = (f >> 1) & 1
+        c = counts[page]
+        first = np.int64(c == 0)
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset): _score reads the sign
+        n_touched += first
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        event = 2 if has_writes and writes[j] != 0 else fast  # the three PEBS events count apart
+        left[event] -= 1
+        sampled = left[event] == 0
+        if sampled or now >= next_demotion or now >= next_promotion or remaining <= 0 or (final and j == n - 1):
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            if sampled:
+                left[event] = periods[event]
+                _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
+                _sample(page, pconfig, config, flags, state, total, page_clock, on_list, newer, older, ends, hg,
+                        pstate)
+            if fstate[FS_NOW_NS] >= next_demotion:
+                _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
+                               total, page_clock, on_list, newer, older, ends, hg, batch, pstate)
+                next_demotion = fstate[FS_NOW_NS] + pconfig[P_DEMO_NS]
+            if fstate[FS_NOW_NS] >= next_promotion:
+                _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
+                                total, page_clock, on_list, newer, older, ends, hg, pstate)
+                next_promotion = fstate[FS_NOW_NS] + pconfig[P_PROMO_NS]
+            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                       nxt, fstate, pending, out)
+                row += 1
+            now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    pfstate[PF_NEXT_DEMOTION], pfstate[PF_NEXT_PROMOTION] = next_demotion, next_promotion
+    pstate[PS_LEFT_SLOW], pstate[PS_LEFT_FAST], pstate[PS_LEFT_STORE] = left[0], left[1], left[2]
+    return row

@@ -1,0 +1,464 @@
+"""``numa-balancing`` and ``tpp``: Linux memory tiering by NUMA hint faults.
+
+What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c`` is
+``kernel/sched/fair.c``):
+
+- **Scanning** (``task_numa_work``).  Every scan period the scanner makes the next
+  ``scan_size_mb`` of the address space ``PROT_NONE`` (``change_prot_numa``), from where the
+  last scan stopped (``mm->numa_scan_offset``; back to 0 after the last page).  In tiering
+  mode (``numa_balancing=2``) pages on the fast node are skipped (``change_pte_range``:
+  ``!(mode & NUMA_BALANCING_NORMAL) && node_is_toptier(nid)``), pages already ``PROT_NONE``
+  too, and each page armed records the scan time (``xchg_page_access_time``).  A range
+  counts against ``scan_size`` only if it armed a page (``if (nr_pte_updates) pages -=
+  ...``), and at most 8x ``scan_size`` of address space is walked (``virtpages``).
+  The scan period (``numa_scan_period``) starts at ``scan_delay_ms`` (1000 ms,
+  ``init_numa_balancing``) and changes in ``update_task_scan_period``, which
+  ``task_numa_placement`` runs at the first recorded fault after each full pass of the
+  scanner (``numa_scan_seq``).  In tiering mode only a fault that promoted its page is
+  recorded (``task_numa_fault`` returns early for a page left on the slow node, and fast
+  pages are not armed), and it is local: ``lr_ratio`` (or ``ps_ratio``: one task, private
+  and shared not told apart, either extreme gives the same) is 10, so the period grows by
+  three slots of a tenth, ``+30 %``, within ``[task_scan_min, task_scan_max]``: the
+  shortest is ``max(1000 ms x scan_size / 2560 MB (MAX_SCAN_WINDOW), scan_period_min_ms /
+  windows)``, the longest ``scan_period_max_ms / windows``, with ``windows`` the resident
+  set in ``scan_size`` pieces (``task_nr_scan_windows``).  (The kernel rounds a tenth of the
+  period up to whole milliseconds, which matters only under 100 ms; the simulation does not.)
+  Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
+  ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
+  keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
+  first at twice the scan delay, its new mm's ``numa_next_scan`` being 0 (``first_scan_ms``);
+  ``memtier.kernel_check.scan_start`` computes both.  Neither is scaled by ``time_scaled``.
+- **Hint faults** (``do_numa_page``).  An access to an armed page faults (charged
+  ``hint_fault_ns``), the page is unarmed, and ``should_numa_migrate_memory`` decides:
+  promote at once if the fast node has room above its promotion watermark plus
+  ``max(1 GiB, node size / 16)`` (``pgdat_free_space_enough``; then the adapted threshold
+  is reset); otherwise only if the hint-fault latency (now minus the scan time,
+  ``numa_hint_fault_latency``) is under the hot threshold (``hot_threshold_ms``, 1000 ms)
+  and the promotion rate limit (``promote_rate_limit_mbps``, 65536 MB/s; candidates counted
+  per second, ``numa_promotion_rate_limit``) allows.  Every ``scan_period_max_ms`` (60 s)
+  the threshold moves by a sixteenth of twice its default towards the rate limit's
+  number of candidates (``numa_promotion_adjust_threshold``, Huang Ying, "memory
+  tiering: adjust hot threshold automatically", 2022).  The move itself
+  (``numamigrate_isolate_page``) needs the fast node above its high watermark plus the
+  page (``migrate_balanced_pgdat``); if it is not, kswapd is woken and the page stays.
+- **Allocation.**  A page is allocated at its first access on the fast node while its
+  free pages are above the low watermark; below it kswapd is woken and the allocation
+  takes the fast node while above the min watermark, else falls back to the slow node
+  (``get_page_from_freelist``, ``ALLOC_WMARK_LOW`` then ``ALLOC_WMARK_MIN``); with the slow
+  node at its limit it takes a free fast page below the watermarks (the kernel would
+  reclaim directly or dip into its reserves; limits make a free page exist).  New
+  anonymous pages join the inactive list (``lru_cache_add_inactive_or_unevictable``, since
+  5.9).
+- **Demotion** (kswapd, ``balance_pgdat`` -> ``shrink_node``).  Until the fast node's free
+  pages exceed the promotion watermark (6.1: ``pgdat_balanced`` uses ``WMARK_PROMO`` in
+  tiering mode), kswapd refills the inactive list from the active one while
+  ``inactive_is_low``, and scans the inactive list's tail in batches of
+  ``SWAP_CLUSTER_MAX``: a page whose accessed bit is set is activated, an unreferenced one
+  demoted (``demote_page_list``, one migration call per batch).  Every page scanned costs
+  an rmap walk (``rmap_ns``).  The slow node is the last tier: without swap its pages are
+  never reclaimed.
+- **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
+  ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
+  128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
+  times ``max(min / 4, pages x watermark_scale_factor / 10000)`` (default 10).
+
+``tpp`` (Maruf et al., "TPP: Transparent Page Placement for CXL-Enabled Tiered-Memory",
+ASPLOS'23, section 5): the same, with the paper's two changes to promotion and demotion:
+
+- promote only active pages: a hint fault on an inactive slow page calls
+  ``mark_page_accessed`` instead (inactive unreferenced -> referenced -> active), so a
+  page is promoted at its third hint fault at the earliest (TPP's ``do_numa_page`` patch);
+- decoupled watermarks: kswapd is woken when the fast node's free pages fall below the
+  demotion watermark, ``high + pages x demote_scale_factor / 10000`` (default 200, 2 %),
+  and demotes until they are above it, while allocations still take the fast node down to
+  its low watermark.
+
+Simplifications, stated: kswapd runs at once when woken (its work charged to the run,
+like the list policies' reclaim), not concurrently; one task, so no ``cpupid`` two-stage
+filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is
+whole milliseconds (``jiffies_to_msecs``).
+
+Costs (estimates, not measurements; pass measured values):
+
+- ``hint_fault_ns`` = 1000 ns: a NUMA hint fault is a minor page fault (exception entry and
+  exit, ``handle_mm_fault``, the page-table lock, restoring the PTE, a TLB entry) with no
+  I/O and, when not migrating, no copy; minor faults cost about 0.5-2 us on servers of
+  the period.
+- ``scan_pte_ns`` = 50 ns per present page walked: ``change_pte_range`` reads each PTE
+  (sequential, cheap), but in tiering mode looks at the page's ``struct page`` to find its
+  node (``page_to_nid``), about one cache miss per page.
+"""
+import math
+
+import numpy as np
+
+from ..._jit import njit, njit_inline
+from .active_shrink import (
+    ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
+    K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
+    _calls_cost_us, _inactive_is_low, _pop_tail,
+    _push_head, _shrink_active,
+)
+from ._driver import (
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    _serve_until,
+)
+
+NAMES = ("numa-balancing", "tpp")
+
+#: Parameters, their defaults and where they come from.
+PARAMETERS = {
+    "scan_delay_ms": (1000.0, "numa_balancing_scan_delay_ms: the first scan, and the first scan period"),
+    "scan_period_min_ms": (1000.0, "numa_balancing_scan_period_min_ms: the shortest full pass"),
+    "scan_size_mb": (256.0, "numa_balancing_scan_size_mb: address space armed per scan"),
+    "scan_period_max_ms": (60000.0, "numa_balancing_scan_period_max_ms: the longest full pass, and the hot "
+                                    "threshold's adjustment interval"),
+    "max_scan_window_mbps": (2560.0, "MAX_SCAN_WINDOW (fair.c): the scanner covers at most this many MB a second"),
+    "hot_threshold_ms": (1000.0, "numa_balancing_hot_threshold_ms: hint-fault latency under which a page is hot"),
+    "promote_rate_limit_mbps": (65536.0, "numa_balancing_promote_rate_limit_MBps"),
+    "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
+    "min_free_kbytes": (None, "vm.min_free_kbytes (default: the kernel's int_sqrt(16 x KB of memory))"),
+    "wmark_min_pages": (None, "the fast node's min watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo, summed over the node's zones); "
+                              "all four or none; default: computed from min_free_kbytes"),
+    "wmark_low_pages": (None, "the fast node's low watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
+    "wmark_high_pages": (None, "the fast node's high watermark in pages as a kernel reports it "
+                              "(/proc/zoneinfo); all four or none; default: computed from min_free_kbytes"),
+    "wmark_promo_pages": (None, "the fast node's promo watermark in pages as a kernel reports it "
+                              "(6.1's zoneinfo omits it: high + (high - low), __setup_per_zone_wmarks); "
+                              "all four or none; default: computed from min_free_kbytes"),
+    "demote_scale_factor": (200.0, "tpp only: vm.demote_scale_factor, in 1/10000 of the node (TPP, 2 %)"),
+    "first_scan_ms": (None, "when the first scan runs (default: scan_delay_ms).  6.1, a program just exec()ed: "
+                            "2 x scan_delay_ms, because exec's new mm has numa_next_scan = 0, so the first "
+                            "task_numa_work (at scan_delay of CPU time, task_tick_numa) only sets it to now + "
+                            "scan_delay (memtier.kernel_check.scan_start)"),
+    "first_period_ms": (None, "the scan period from the first scan on (default: scan_delay_ms).  6.1: "
+                              "task_tick_numa's first tick sets numa_scan_period = task_scan_start(p), i.e. "
+                              "task_scan_min: max(1000 ms x scan_size / MAX_SCAN_WINDOW, scan_period_min_ms / "
+                              "task_nr_scan_windows) for the resident set then (memtier.kernel_check.scan_start)"),
+    "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
+    "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
+}
+
+#: What :func:`memtier.simulation.policies.time_scaled` divides (times) and multiplies (rates).
+TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
+RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps")
+COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
+
+# pconfig slots
+(P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
+ P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
+ P_FIRST_PERIOD_MS) = range(20)
+P_SIZE = 20
+# pstate slots (int64)
+(PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
+ PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ) = range(11)
+PS_SIZE = 11
+# pfstate slots (float64): the next scan, the scan period
+PF_NEXT_SCAN_NS, PF_PERIOD_MS = 0, 1
+
+#: ``scan_ms`` of a page not ``PROT_NONE``; an armed page holds its scan time (ms, >= 0).
+NOT_ARMED = -1
+#: Flag of an armed page (``PROT_NONE``, its time in ``scan_ms``): the access loop tests the
+#: page's flags, which it reads anyway, rather than loading ``scan_ms`` at every access
+#: (a second cache miss per access on a large trace).
+ARMED = 64
+
+
+def _int_sqrt(x: int) -> int:
+    return math.isqrt(int(x))
+
+
+def watermarks(fast_pages: int, slow_pages: int, page_bytes: int, watermark_scale_factor: float,
+               min_free_kbytes=None):
+    """The fast node's ``(min, low, high, promo)`` watermarks in pages
+    (``__setup_per_zone_wmarks``, 6.1), the node taken as one zone."""
+    if min_free_kbytes is None:  # init_per_zone_wmark_min / calculate_min_free_kbytes
+        lowmem_kbytes = (fast_pages + slow_pages) * page_bytes // 1024
+        min_free_kbytes = min(max(_int_sqrt(lowmem_kbytes * 16), 128), 262144)
+    pages_min = int(min_free_kbytes) * 1024 // page_bytes
+    wmark_min = pages_min * fast_pages // max(1, fast_pages + slow_pages)  # the zone's share
+    tmp = max(wmark_min >> 2, int(fast_pages * watermark_scale_factor // 10000))
+    return wmark_min, wmark_min + tmp, wmark_min + 2 * tmp, wmark_min + 3 * tmp
+
+
+def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_bytes):
+    """Validated parameters -> the kernel's float64 ``pconfig``."""
+    fast_pages = min(fast_capacity, n_pages)
+    slow_pages = min(slow_capacity, n_pages)
+    given = [params.get(f"wmark_{w}_pages") for w in ("min", "low", "high", "promo")]
+    if any(v is not None for v in given):  # read from a kernel (memtier.kernel_check)
+        if any(v is None for v in given) or not given[0] <= given[1] <= given[2] <= given[3]:
+            raise ValueError(f"wmark_min/low/high/promo_pages must be given together and in that order, got {given}")
+        wmin, low, high, promo = (int(v) for v in given)
+    else:
+        wmin, low, high, promo = watermarks(fast_pages, slow_pages, page_bytes, params["watermark_scale_factor"],
+                                            params["min_free_kbytes"])
+    p = np.zeros(P_SIZE, dtype=np.float64)
+    p[P_SCAN_PERIOD_NS] = params["scan_delay_ms"] * 1e6
+    p[P_SCAN_PAGES] = max(1, int(params["scan_size_mb"] * (1 << 20)) // page_bytes)
+    p[P_ALIGN] = (2 << 20) // page_bytes if page_bytes < (2 << 20) else 1  # ALIGN(end, HPAGE_SIZE)
+    p[P_TH_PERIOD_MS] = params["scan_period_max_ms"]
+    p[P_HOT_MS] = int(params["hot_threshold_ms"])
+    p[P_RATE_PAGES] = int(params["promote_rate_limit_mbps"] * (1 << 20)) // page_bytes
+    p[P_MIN], p[P_LOW], p[P_HIGH], p[P_PROMO] = wmin, low, high, promo
+    p[P_ENOUGH] = max((1 << 30) // page_bytes, fast_pages >> 4)
+    if policy == "tpp":
+        demote = high + int(fast_pages * params["demote_scale_factor"] // 10000)
+        p[P_WAKE] = p[P_TARGET] = demote
+        p[P_TPP] = 1
+    else:
+        p[P_WAKE] = low
+        p[P_TARGET] = promo
+    p[P_FAULT_NS] = params["hint_fault_ns"]
+    p[P_PTE_NS] = params["scan_pte_ns"]
+    p[P_PERIOD_MIN_MS] = params["scan_period_min_ms"]
+    p[P_FLOOR_MS] = 1000.0 * params["scan_size_mb"] / params["max_scan_window_mbps"]
+    first_scan, first_period = params.get("first_scan_ms"), params.get("first_period_ms")
+    p[P_FIRST_SCAN_NS] = (params["scan_delay_ms"] if first_scan is None else first_scan) * 1e6
+    p[P_FIRST_PERIOD_MS] = params["scan_delay_ms"] if first_period is None else first_period
+    return p
+
+
+def make_state(pconfig, config, n_pages):
+    """The policy's own arrays, in ``_run``'s argument order after the shared ones."""
+    from .active_shrink import M_LENGTH, M_START
+
+    fast_length = max(1, min(int(config[K_FAST_CAPACITY]), n_pages))
+    meta = np.zeros((4, 4), dtype=np.int64)
+    meta[:, M_LENGTH] = [fast_length, fast_length, 1, 1]
+    meta[:, M_START] = [0, fast_length, 2 * fast_length, 2 * fast_length + 1]
+    pstate = np.zeros(PS_SIZE, dtype=np.int64)
+    # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
+    # first_period_ms say otherwise)
+    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]], dtype=np.float64)
+    return dict(
+        ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
+        meta=meta,
+        scan_ms=np.full(n_pages, NOT_ARMED, dtype=np.int32),
+        referenced=np.zeros(n_pages, dtype=np.uint8),
+        pstate=pstate,
+        pfstate=pfstate,
+    )
+
+
+@njit
+def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
+            pending):
+    """``balance_pgdat``: demote until the fast node's free pages exceed ``P_TARGET``
+    (``zone_watermark_ok``: free > mark), or the lists were scanned twice over."""
+    capacity = config[K_FAST_CAPACITY]
+    slow_capacity = config[K_SLOW_CAPACITY]
+    page_bytes = config[K_PAGE_BYTES]
+    target = pconfig[P_TARGET]
+    scanned = 0
+    limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
+    while capacity - state[S_FAST_USED] <= target and scanned < limit:
+        while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+            n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
+            _shrink_active(0, n, flags, ring, meta)
+            scanned += n
+        n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
+        if n == 0:
+            break
+        demoted = 0
+        for _ in range(n):
+            page = _pop_tail(FAST_INACTIVE, ring, meta)
+            f = flags[page]
+            if f & ACCESSED:
+                flags[page] = (f & ~ACCESSED) | ACTIVE
+                _push_head(FAST_ACTIVE, page, ring, meta)
+            elif state[S_SLOW_USED] < slow_capacity:
+                _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+                demoted += 1
+            else:
+                _push_head(FAST_INACTIVE, page, ring, meta)
+        scanned += n
+        if demoted > 0:
+            _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+    _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
+
+
+@njit
+def _rate_limited(pconfig, pstate, now_ms):
+    """``numa_promotion_rate_limit``: count the candidate; true when the candidates of the
+    current second reach the limit."""
+    pstate[PS_NR_CAND] += 1
+    if now_ms - pstate[PS_RL_START] > 1000:
+        pstate[PS_RL_START] = now_ms
+        pstate[PS_RL_NR_CAND] = pstate[PS_NR_CAND]
+    return pstate[PS_NR_CAND] - pstate[PS_RL_NR_CAND] >= np.int64(pconfig[P_RATE_PAGES])
+
+
+@njit
+def _adjust_threshold(pconfig, pstate, now_ms):
+    """``numa_promotion_adjust_threshold``: every ``scan_period_max_ms``, lower the threshold
+    by ``unit = 2 x default / 16`` if the candidates exceeded 110 % of what the rate limit
+    allows in that time, raise it if they were under 90 % (between ``unit`` and twice the
+    default)."""
+    period = np.int64(pconfig[P_TH_PERIOD_MS])
+    if now_ms - pstate[PS_TH_START] > period:
+        pstate[PS_TH_START] = now_ms
+        ref_th = np.int64(pconfig[P_HOT_MS])
+        ref_cand = np.int64(pconfig[P_RATE_PAGES]) * period // 1000
+        diff_cand = pstate[PS_NR_CAND] - pstate[PS_TH_NR_CAND]
+        unit_th = ref_th * 2 // 16
+        th = pstate[PS_TH] if pstate[PS_TH] != 0 else ref_th
+        if diff_cand > ref_cand * 11 // 10:
+            th = max(th - unit_th, unit_th)
+        elif diff_cand < ref_cand * 9 // 10:
+            th = min(th + unit_th, ref_th * 2)
+        pstate[PS_TH_NR_CAND] = pstate[PS_NR_CAND]
+        pstate[PS_TH] = th
+
+
+@njit
+def _placement(pconfig, config, state, pstate, pfstate):
+    """``task_numa_placement`` -> ``update_task_scan_period`` at the first recorded (promoting)
+    fault of a new pass: the period grows by three tenths, within the task's bounds."""
+    if pstate[PS_SCAN_SEQ] == pstate[PS_PLACEMENT_SEQ]:
+        return
+    pstate[PS_PLACEMENT_SEQ] = pstate[PS_SCAN_SEQ]
+    scan_pages = np.int64(pconfig[P_SCAN_PAGES])
+    rss = max(state[S_DISTINCT], 1)
+    windows = (rss + scan_pages - 1) // scan_pages  # task_nr_scan_windows
+    shortest = max(pconfig[P_FLOOR_MS], pconfig[P_PERIOD_MIN_MS] / windows)  # task_scan_min
+    longest = max(shortest, pconfig[P_TH_PERIOD_MS] / windows)  # task_scan_max
+    period = pfstate[PF_PERIOD_MS]
+    pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
+
+
+@njit_inline
+def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
+                fstate, pstate, pfstate, pagestat, nxt, pending):
+    """``do_numa_page`` on an armed (slow) page."""
+    _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
+    pstate[PS_FAULTS] += 1
+    f = flags[page]
+    scanned_ms = scan_ms[page]
+    scan_ms[page] = NOT_ARMED
+    f &= ~ARMED
+    flags[page] = f
+    if f & FAST:
+        return
+    if pconfig[P_TPP] != 0 and not f & ACTIVE:  # TPP: only active pages migrate
+        if referenced[page]:  # mark_page_accessed: inactive, referenced -> active
+            flags[page] = f | ACTIVE
+            referenced[page] = 0
+        else:
+            referenced[page] = 1
+        return
+    now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
+    capacity = config[K_FAST_CAPACITY]
+    free = capacity - state[S_FAST_USED]
+    if free > pconfig[P_PROMO] + pconfig[P_ENOUGH]:  # pgdat_free_space_enough
+        pstate[PS_TH] = 0
+    else:
+        _adjust_threshold(pconfig, pstate, now_ms)
+        th = pstate[PS_TH] if pstate[PS_TH] != 0 else np.int64(pconfig[P_HOT_MS])
+        if now_ms - scanned_ms >= th:
+            return
+        if _rate_limited(pconfig, pstate, now_ms):
+            return
+    if free > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
+        _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
+        _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
+        _charge_migration(migrate_cost[1], fstate, pending)
+        _placement(pconfig, config, state, pstate, pfstate)
+    else:
+        _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
+                pending)
+
+
+@njit
+def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
+    """``task_numa_work``: arm the next ``scan_size`` of address space (see the module)."""
+    n_pages = flags.shape[0]
+    now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
+    align = np.int64(pconfig[P_ALIGN])
+    pages = np.int64(pconfig[P_SCAN_PAGES])
+    virtpages = pages * 8
+    start = pstate[PS_OFFSET]
+    walked = 0
+    while True:
+        if start >= n_pages:  # past the last VMA: reset_ptenuma_scan, a new pass
+            start = 0
+            pstate[PS_SCAN_SEQ] += 1
+            break
+        end = min(((start + pages + align - 1) // align) * align, n_pages)
+        updates = 0
+        for page in range(start, end):
+            f = flags[page]
+            if f != 0:  # present
+                walked += 1
+                if not f & (FAST | ARMED):
+                    scan_ms[page] = now_ms
+                    flags[page] = f | ARMED
+                    updates += 1
+        if updates > 0:
+            pages -= end - start
+        virtpages -= end - start
+        start = end
+        if pages <= 0 or virtpages <= 0:
+            break
+    pstate[PS_OFFSET] = start
+    _charge_overhead(walked * pconfig[P_PTE_NS], 0, fstate, pending)
+
+
+@njit
+def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+         state, fstate, moved, pagestat, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
+         pstate, pfstate):
+    """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
+    access: a first touch allocates, an armed page faults, the access is served
+    (``_driver._serve_until``, which returns at the first two), then the scanner runs if its
+    time has come and the period closes if it is over."""
+    capacity = config[K_FAST_CAPACITY]
+    wake = pconfig[P_WAKE]
+    wmark_min = pconfig[P_MIN]
+    latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
+    unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
+    n = trace.shape[0]
+    row = 0
+    now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    next_scan = pfstate[PF_NEXT_SCAN_NS]
+    accesses = 0
+    hits = 0
+    j = 0
+    while j < n:
+        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_scan, n_touched, accesses, hits,
+            now, remaining)
+        if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
+            page = trace[j]
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            if flags[page] == 0:
+                if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark
+                    _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat,
+                            nxt, pending)
+                fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
+                _first_touch(page, fast, flags, state, config)
+                if fast:
+                    _push_head(FAST_INACTIVE, page, ring, meta)
+            else:
+                _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
+                            state, fstate, pstate, pfstate, pagestat, nxt, pending)
+            now = fstate[FS_NOW_NS]
+            continue
+        last = final and j == n
+        if now >= next_scan or remaining <= 0 or last:
+            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            accesses = hits = 0
+            if now >= next_scan:
+                _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
+                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
+                pfstate[PF_NEXT_SCAN_NS] = next_scan
+            if fstate[FS_REMAINING] <= 0 or last:
+                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                       nxt, fstate, pending, out)
+                row += 1
+            now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    return row

@@ -1,0 +1,1 @@
+"""Page-access traces: generated workloads, valgrind lackey logs and DAMON records."""
