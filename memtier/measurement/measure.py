@@ -247,14 +247,14 @@ def fit_copy(measurements, *, base=None, bootstrap: int = 200):
     -------
     memtier.model.fitting.Fit
     """
-    from ..model.fitting import _as_params, _room_for_the_data, fit, identifiable
+    from ..model.fitting import as_params, room_for_the_data, fit, identifiable
     from .schema import load_measurements
 
     table = load_measurements(measurements)
     copy = table[table["scope"] == "copy"].reset_index(drop=True)
     if copy.empty:
         raise ValueError("no scope=copy rows to fit; measure with 'memtier measure' first")
-    start = _room_for_the_data(copy, _as_params(base))
+    start = room_for_the_data(copy, as_params(base))
     free = identifiable(copy, start, candidates=COPY_PARAMETERS)
     return fit(copy, free=free, base=start, bootstrap=bootstrap)
 

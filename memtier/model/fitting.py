@@ -113,7 +113,7 @@ SAME_NODE_NOTE = "same-node"
 _LAYOUT = ["dma_structure", "dma_channels_per_engine", "migrate_batch_pages"]
 
 
-def _as_params(base) -> ModelParams:
+def as_params(base) -> ModelParams:
     if base is None:
         return ModelParams()
     if isinstance(base, ModelParams):
@@ -243,7 +243,7 @@ def identifiable(table: pd.DataFrame, base=None, candidates=None, tolerance: flo
     more than ``min_influence`` (2%) when it doubles is left out: such a row set cannot pin it.
     :func:`fit` calls this again at each solution, not only at the start.
     """
-    params = _as_params(base)
+    params = as_params(base)
     table = load_measurements(table)
     names = list(candidates or ModelParams.names())
     return _identifiable(prepare_table(table), params.to_array(), names, tolerance, min_influence)
@@ -786,7 +786,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
     }
 
 
-def _room_for_the_data(table: pd.DataFrame, start: ModelParams) -> ModelParams:
+def room_for_the_data(table: pd.DataFrame, start: ModelParams) -> ModelParams:
     """Raise a starting ceiling that lies below what the data already reach.
 
     A machine faster than the RFC's 2014 Xeon measured against the RFC's 12.7 GB/s copy
@@ -869,18 +869,18 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         raise ValueError(f"batch_pages {batch_pages!r} is not one of {', '.join(map(str, BATCH_PAGES))} "
                          "(NR_MAX_BATCHED_MIGRATION in base pages: mainline's 512, or 262144, the "
                          "copy-offload series' testing value)")
-    stated = _room_for_the_data(table, _as_params(base))
+    stated = room_for_the_data(table, as_params(base))
     if free is not None:
         free = _check_free(free)
         # Fixed parameters are the base's; a raised ceiling only moves where a free one starts.
-        stated = _as_params(base).replace(**{n: getattr(stated, n) for n in free})
+        stated = as_params(base).replace(**{n: getattr(stated, n) for n in free})
     excluded = np.flatnonzero(contradicted_rows(table)["contradicted"].to_numpy()).tolist()
     used = table.drop(index=table.index[excluded]).reset_index(drop=True)
     prepared = prepare_table(used)
     target = used["gbps"].to_numpy(np.float64)
 
     candidates = _candidates(used)
-    start = None if start is None else _as_params(start)
+    start = None if start is None else as_params(start)
     kinds, engines, batches, how, engine_how, batch_how = _layouts_to_try(
         used, stated, structure, channels_per_engine, batch_pages)
     # Screen every layout (structure x channels per engine x batch limit, the last for the
@@ -1018,7 +1018,7 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
         rows, with ``held_out_count``, and the fit that predicted them in ``.attrs["fit"]``.
     """
     table = load_measurements(measurements)
-    start = _as_params(base)
+    start = as_params(base)
     if hold_out_counts is not None:
         counts = sorted({int(c) for c in np.atleast_1d(hold_out_counts)})
         held = table["workers"].isin(counts)

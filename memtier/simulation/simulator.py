@@ -75,7 +75,7 @@ from . import pagespace
 from . import policies
 from .mechanisms import Mechanism, as_mechanism
 from .result import SimulationResult
-from ..traces.workloads import _positive_int, check_trace
+from ..traces.workloads import positive_int, check_trace
 
 POLICIES = {
     "static": lists.STATIC,
@@ -133,7 +133,7 @@ HISTOGRAM_BINS = 1 << 16
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
     if value is None and allow_none:
         return None
-    return _positive_int(value, name, minimum)
+    return positive_int(value, name, minimum)
 
 
 def _positive_float(value, name: str, *, allow_zero: bool = False, allow_inf: bool = False) -> float:

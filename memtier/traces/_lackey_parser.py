@@ -311,7 +311,7 @@ def _merge_ids(id_keys, first, stop, hash_shift, keys, ids, global_id_keys, stat
 # --- the streaming parser -------------------------------------------------------------------
 
 
-class _LackeyParser:
+class LackeyParser:
     """Feeds a binary stream through :func:`_parse_lackey`, chunk by chunk.
 
     Memory is the read buffer, the output buffer and the page table (which grows with the
@@ -607,8 +607,8 @@ def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, 
     import mmap
 
     workers = default_workers() if workers is None else max(1, int(workers))
-    merged = _LackeyParser(page_size, instructions, MIN_CHUNK_BYTES, str(path))
-    parsers = [_LackeyParser(page_size, instructions, chunk_bytes, str(path)) for _ in range(workers)]
+    merged = LackeyParser(page_size, instructions, MIN_CHUNK_BYTES, str(path))
+    parsers = [LackeyParser(page_size, instructions, chunk_bytes, str(path)) for _ in range(workers)]
     mappings = [np.empty(1 << 15, dtype=np.int32) for _ in range(workers)]
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size

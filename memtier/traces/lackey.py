@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._lackey_parser import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, _LackeyParser,
+from ._lackey_parser import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, LackeyParser,
                       parse_file)
 from ..measurement.schema import format_page_size, parse_page_size
 from ..outputs import check_output, commit, discard, temporary_beside, write_text
@@ -255,7 +255,7 @@ def _progress_bar(enabled, total, description):
 
 
 def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress, write_sink=None):
-    parser = _LackeyParser(page_size, instructions, chunk_bytes, name)
+    parser = LackeyParser(page_size, instructions, chunk_bytes, name)
     accesses = [0]
 
     def counting_sink(pages):

@@ -33,7 +33,7 @@ import numpy as np
 _BLOCK = 1 << 22
 
 
-def _positive_int(value, name: str, minimum: int = 1) -> int:
+def positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
@@ -77,8 +77,8 @@ def uniform(n_pages: int, n_accesses: int, *, seed: int = 0) -> np.ndarray:
     -------
     numpy.ndarray, shape (n_accesses,), int32 (int64 beyond 2**31 pages)
     """
-    n_pages = _positive_int(n_pages, "n_pages")
-    n_accesses = _positive_int(n_accesses, "n_accesses")
+    n_pages = positive_int(n_pages, "n_pages")
+    n_accesses = positive_int(n_accesses, "n_accesses")
     check_generator_memory("uniform", n_pages, n_accesses)
     rng = np.random.default_rng(seed)
     trace = np.empty(n_accesses, dtype=_page_dtype(n_pages))
@@ -103,8 +103,8 @@ def zipf(n_pages: int, n_accesses: int, *, alpha: float = 1.0, seed: int = 0) ->
     alpha : float
         Skew, ``>= 0``; 0 is uniform, 1 the classic Zipf law, larger is more skewed.
     """
-    n_pages = _positive_int(n_pages, "n_pages")
-    n_accesses = _positive_int(n_accesses, "n_accesses")
+    n_pages = positive_int(n_pages, "n_pages")
+    n_accesses = positive_int(n_accesses, "n_accesses")
     alpha = float(alpha)
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
@@ -149,11 +149,11 @@ def hot_set(
     phases : int
         Number of phases; the hot set is redrawn at the start of each.
     """
-    n_pages = _positive_int(n_pages, "n_pages")
-    n_accesses = _positive_int(n_accesses, "n_accesses")
+    n_pages = positive_int(n_pages, "n_pages")
+    n_accesses = positive_int(n_accesses, "n_accesses")
     hot_fraction = _fraction(hot_fraction, "hot_fraction")
     hot_probability = _fraction(hot_probability, "hot_probability", open_low=False)
-    phases = _positive_int(phases, "phases")
+    phases = positive_int(phases, "phases")
     if phases > n_accesses:
         raise ValueError(f"phases ({phases}) cannot exceed n_accesses ({n_accesses})")
     check_generator_memory("hot_set", n_pages, n_accesses)
@@ -180,9 +180,9 @@ def scan(n_pages: int, n_accesses: int, *, start: int = 0) -> np.ndarray:
     Deterministic without a seed.  A scan over more pages than the fast tier holds makes an
     LRU fast tier miss on every access after the first sweep.
     """
-    n_pages = _positive_int(n_pages, "n_pages")
-    n_accesses = _positive_int(n_accesses, "n_accesses")
-    start = _positive_int(start, "start", minimum=0)
+    n_pages = positive_int(n_pages, "n_pages")
+    n_accesses = positive_int(n_accesses, "n_accesses")
+    start = positive_int(start, "start", minimum=0)
     if start >= n_pages:
         raise ValueError(f"start ({start}) must be a page number below n_pages ({n_pages})")
     check_generator_memory("scan", n_pages, n_accesses)
@@ -248,7 +248,7 @@ def write_flags(n_accesses: int, write_share: float, *, seed: int = 0) -> np.nda
     -------
     numpy.ndarray of bool, shape (n_accesses,)
     """
-    n_accesses = _positive_int(n_accesses, "n_accesses")
+    n_accesses = positive_int(n_accesses, "n_accesses")
     write_share = _fraction(write_share, "write_share", open_low=False)
     rng = np.random.default_rng([seed, 1])
     flags = np.empty(n_accesses, dtype=bool)
