@@ -5,7 +5,86 @@ are made once for the whole package.  Kernels are private (``_name``) and receiv
 contiguous arrays and scalars that a public wrapper has already validated: numba does not
 check bounds, so a bad index would corrupt memory instead of raising.
 """
+import hashlib
+import os
+from pathlib import Path
+
 import numba
+
+try:  # numba's cache machinery (public names since 0.59; CacheImpl was _CacheImpl before 0.63)
+    from numba.core import caching as _caching
+
+    _CacheImpl = getattr(_caching, "CacheImpl", None) or getattr(_caching, "_CacheImpl")
+    InTreeCacheLocator = _caching.InTreeCacheLocator
+    UserProvidedCacheLocator = _caching.UserProvidedCacheLocator
+except (ImportError, AttributeError):  # pragma: no cover - another numba: its per-file invalidation
+    _CacheImpl = None
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _source_digest(folder: Path) -> bytes:
+    """One digest of every ``.py`` file under ``folder`` (contents, not times)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+_DIGESTS: dict = {}
+
+
+def subpackage_digest(source: str) -> bytes:
+    """The digest of the memtier subpackage (``memtier/simulation``, ...) that ``source`` lies in,
+    and of this file: what a kernel defined there may have inlined from its neighbours.
+
+    numba keeps a kernel's cache while its own file is unchanged, but a helper inlined into
+    it (:data:`njit_inline`) from another file is compiled into its machine code: after an
+    edit of ``simulation/policies/_driver.py`` alone, every policy's kernel would still run
+    the old helper from its cache, silently.  Stamping each cache with its whole subpackage
+    makes any edit there recompile the subpackage's kernels instead.  Computed once per
+    subpackage and process (editing the files of a running process changes nothing in it).
+    """
+    relative = Path(source).resolve().relative_to(PACKAGE)
+    folder = PACKAGE / relative.parts[0] if len(relative.parts) > 1 else None
+    key = str(folder)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(
+            (_source_digest(folder) if folder else b"") + Path(__file__).read_bytes()).digest()
+    return _DIGESTS[key]
+
+
+def _in_package(py_file) -> bool:
+    try:
+        Path(py_file).resolve().relative_to(PACKAGE)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+if _CacheImpl is not None:
+    class _SubpackageStamp:
+        """A cache locator whose stamp is the kernel's file and its whole subpackage."""
+
+        def get_source_stamp(self):
+            return (super().get_source_stamp(), subpackage_digest(self._py_file))
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not _in_package(py_file):
+                return None
+            return super().from_function(py_func, py_file)
+
+    class UserDirSubpackageLocator(_SubpackageStamp, UserProvidedCacheLocator):
+        """``NUMBA_CACHE_DIR`` given: caches there, stamped by subpackage."""
+
+    class InTreeSubpackageLocator(_SubpackageStamp, InTreeCacheLocator):
+        """Caches in ``__pycache__`` beside the source, stamped by subpackage."""
+
+    # Tried first; for any file outside memtier they decline and numba's own locators follow.
+    for _locator in (InTreeSubpackageLocator, UserDirSubpackageLocator):
+        if _locator not in _CacheImpl._locator_classes:
+            _CacheImpl._locator_classes.insert(0, _locator)
 
 #: Compile once per machine and keep the machine code next to the module.
 #: ``fastmath`` stays off: the cost model is compared digit for digit with its pure-Python
