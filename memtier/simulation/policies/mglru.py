@@ -100,10 +100,11 @@ import numpy as np
 from ..._jit import njit
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_SLOW_CAPACITY, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    _serve_until,
 )
 from .numa_balancing import watermarks
 
@@ -583,32 +584,26 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     next_event = min(pfstate[PF_NEXT_SCAN_NS], pfstate[PF_NEXT_PROMOTE_NS]) if promote else np.inf
     accesses = 0
     hits = 0
-    for j in range(n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
+    j = 0
+    while j < n:
+        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+            trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_event, n_touched, accesses, hits,
+            now, remaining)
+        if needs_policy:  # a first touch; then served as any access
+            page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if capacity - state[S_FAST_USED] <= wake:  # below the low watermark
                 _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
                         filters, isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
             fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            f = _first_touch(page, fast, flags, state, config)
+            _first_touch(page, fast, flags, state, config)
             if fast:
                 _join_youngest(page, seq_of, ring, ends, gen_size, pstate)  # faulted in: active
             now = fstate[FS_NOW_NS]
-        # serve the access (see memtier.simulation.policies._driver._flush)
-        fast = (f >> 1) & 1
-        c = counts[page]
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset)
-        n_touched += c == 0
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        if now >= next_event or remaining <= 0 or (final and j == n - 1):
+            continue
+        last = final and j == n
+        if now >= next_event or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
@@ -622,7 +617,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
                 next_event = min(pfstate[PF_NEXT_SCAN_NS], pfstate[PF_NEXT_PROMOTE_NS])
-            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+            if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
