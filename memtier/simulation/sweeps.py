@@ -505,6 +505,31 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
+#: Dask settings of the local cluster a sweep starts (a cluster given by ``client=`` keeps its
+#: own).  Dask's defaults are for long-lived clusters watched on the dashboard; each setting
+#: below costs a sweep's cells CPU time on the cores they run on (measured on this project's
+#: 2-core VM with an idle local cluster of 2: the scheduler, nannies and workers used 91 ms of
+#: CPU time a second with Dask's defaults, 17 ms with these; benchmarks/bench_sweep.py):
+#:
+#: - the workers' statistical profiler (a thread sampling every thread's stack every 10 ms for
+#:   the dashboard's "Profile" page) is off: it competed with the cells for the interpreter
+#:   lock and cost them about a tenth more CPU time;
+#: - every scheduler, nanny and worker wakes to time its event loop every ``tick.interval``
+#:   (20 ms), only to warn when the loop was blocked for ``tick.limit`` (3 s): once a second
+#:   still does that (58 of the 91 ms a second);
+#: - the system monitor (CPU, memory and network figures for the dashboard, every 500 ms)
+#:   runs every 2 s;
+#: - the nannies and workers read their memory use every 500 ms, not 100 ms, to spill, pause
+#:   or restart a worker near its memory limit: a cell's memory is its trace, memory-mapped,
+#:   and a few arrays over its pages, set when it starts.
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
+
+
 def _local_cluster(workers: int):
     """A local cluster of ``workers`` single-threaded processes, its dashboard on a free port
     when bokeh is installed."""
@@ -512,19 +537,14 @@ def _local_cluster(workers: int):
 
     # Log lines of the cluster's own processes are silenced: on closing, workers log heartbeats
     # that found the scheduler gone; what matters, a cell's error or a lost worker, is in the table.
-    # Ctrl-C in a terminal reaches every process of its group, workers too; a worker that
-    # ignores it is stopped by this process when it closes the cluster, instead of printing
-    # its own traceback.
-    # The workers' statistical profiler (a thread sampling every thread's stack every 10 ms,
-    # for the dashboard's "Profile" page) is switched off: it competes with the cells for the
-    # interpreter lock and costs them about a tenth more CPU time (measured on a 2-worker
-    # sweep; benchmarks/bench_sweep.py).  A cluster given by client= keeps its own settings.
+    # The workers are set up by memtier/simulation/_sweep_worker.py (Ctrl-C, the cells' module
+    # imported while the cluster starts, a quick exit).
     import dask
 
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    with dask.config.set(LOCAL_CONFIG):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0" if _has_bokeh() else None, silence_logs=logging.CRITICAL,
-                               preload=["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"])
+                               preload=[f"{__package__}._sweep_worker"])
     return Client(cluster, set_as_default=False), cluster
 
 
