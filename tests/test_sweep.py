@@ -144,14 +144,59 @@ def test_a_local_cluster_gives_the_in_process_table_for_arrays(tmp_path, monkeyp
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # of two lengths: the cluster starts the longer trace's cells first, the table keeps grid order
     traces = {"hot": workloads.hot_set(5_000, 50_000, hot_fraction=0.1, seed=3),
-              "zipf": workloads.zipf(5_000, 50_000, seed=4)}
+              "zipf": workloads.zipf(5_000, 80_000, seed=4)}
     grid = dict(policies=["static", "lru"], fast_capacity=["10%"], mechanisms=["linux"], fit=fit, progress=False)
     local = memtier.sweep(traces, workers=2, **grid)
     here = memtier.sweep(traces, workers=1, **grid)
     assert local["worker"].str.startswith("tcp://").all()
     pd.testing.assert_frame_equal(local.drop(columns=list(RUN_COLUMNS)), here.drop(columns=list(RUN_COLUMNS)))
     assert not list(tmp_path.glob("memtier-sweep-*")), "the temporary trace files were left behind"
+
+
+def test_a_cluster_starts_the_longest_traces_first_and_keeps_grid_order_among_equals(fit):
+    from memtier.simulation.sweeps import _cells, _longest_first, _traces
+
+    traces = _traces({"short": np.arange(100) % 50, "long": np.arange(300) % 50, "also": np.arange(300) % 70})
+    cells = _cells(traces, ["static", "lru"], ["10%", "20%"], ["linux"], {}, {})
+    order = _longest_first(cells)
+    assert sorted(c.key for c in order) == sorted(c.key for c in cells)
+    assert [c.trace for c in order] == ["long"] * 4 + ["also"] * 4 + ["short"] * 4
+    assert [c.key for c in order[:8]] == [c.key for c in cells if c.trace != "short"]  # grid order kept
+    assert [c.accesses for c in order] == [300] * 8 + [100] * 4
+
+
+def test_the_local_cluster_runs_with_memtiers_settings():
+    """The local cluster's scheduler and workers tick once a second, and the workers are set up
+    by memtier's preload: Ctrl-C ignored, the cells' module already imported."""
+    import dask
+
+    from memtier.simulation import sweeps
+
+    client, cluster = sweeps._local_cluster(1)
+    try:
+        def seen():
+            import signal
+            import sys
+
+            return (dask.config.get("distributed.admin.tick.interval"),
+                    dask.config.get("distributed.worker.profile.enabled"),
+                    signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+                    "memtier.simulation.sweeps" in sys.modules)
+        assert list(client.run(seen).values()) == [("1s", False, True, True)]
+        assert cluster.scheduler._tick_interval == 1.0
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_a_closing_worker_takes_its_objects_out_of_the_collectors_sight():
+    code = ("import gc; from memtier.simulation import _sweep_worker as w; before = gc.get_freeze_count(); "
+            "w.dask_teardown(None); print(before, gc.get_freeze_count())")
+    before, after = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                            check=True, cwd=ROOT).stdout.split())
+    assert before == 0 and after > 10_000
 
 
 @pytest.mark.parametrize("change, message", [

@@ -95,6 +95,7 @@ class _Trace:
     source: object          # an absolute path (str) or an array
     n_pages: int            # largest page number + 1
     digest: str             # hash of the page numbers and their dtype
+    accesses: int = 0       # its length
 
 
 @dataclass
@@ -103,6 +104,7 @@ class _Cell:
     columns: dict           # what the table shows
     kwargs: dict            # what simulate() is given, besides the trace
     trace: str
+    accesses: int = 0       # the trace's length: what a cell's time grows with
 
 
 def _policies(policies) -> list[str]:
@@ -210,7 +212,7 @@ def _traces(traces) -> list[_Trace]:
         low, high, digest = _scan(pages)
         if low < 0:
             raise ValueError(f"trace {name!r} holds a negative page number ({low}); page numbers start at 0")
-        prepared.append(_Trace(str(name), source, high + 1, digest))
+        prepared.append(_Trace(str(name), source, high + 1, digest, len(pages)))
     return prepared
 
 
@@ -301,7 +303,7 @@ def _cells(traces, policies, specs, mechanisms, grid, options) -> list[_Cell]:
                            "fast_capacity": pages, "fast_capacity_share": pages / n_pages}
                 columns.update({k: _column_value(v) for k, v in chosen.items()})
                 kwargs = {"policy": policy, "fast_capacity": pages, "mechanism": mechanism, **chosen}
-                cells.append(_Cell(key, columns, kwargs, trace.name))
+                cells.append(_Cell(key, columns, kwargs, trace.name, trace.accesses))
     return cells
 
 
@@ -615,6 +617,19 @@ def _run_here(cells, sources, options, finish):
         finish(cell, _run_cell(sources[cell.trace], cell.kwargs, options))
 
 
+def _longest_first(cells: list) -> list:
+    """The cells in the order a cluster should start them: the longest traces first, cells of
+    traces of one length in grid order.
+
+    A cell's time grows with its trace's length (the simulator serves one access after
+    another).  Started last, a long cell keeps one worker busy while the others have nothing
+    left to do; started first, it runs beside the short ones (the longest-processing-time-first
+    rule for independent jobs; Graham, SIAM J. Appl. Math. 17(2), 1969).  The policy's and the
+    capacity's share of a cell's time are not known before it runs, so they do not order it.
+    """
+    return sorted(cells, key=lambda cell: -cell.accesses)
+
+
 #: Times a cell is submitted again after its worker's data were lost (not after it killed
 #: workers: Dask already tried that cell on ``allowed-failures`` workers).
 RESUBMITS = 3
@@ -636,14 +651,16 @@ def _run_dask(client, cells, sources, options, finish) -> int:
             shared[name] = client.scatter({key: _Aligned(source)}, broadcast=True, hash=False)[key]
 
     def submit(cell):
-        future = client.submit(_run_cell, shared[cell.trace], cell.kwargs, options, pure=False)
+        # Dask starts the queued cell of highest priority first (ties in submission order).
+        future = client.submit(_run_cell, shared[cell.trace], cell.kwargs, options, pure=False,
+                               priority=cell.accesses)
         futures[future] = cell
         return future
 
     try:
         for name in sources:
             share(name)
-        running = as_completed([submit(cell) for cell in cells], loop=client.loop)
+        running = as_completed([submit(cell) for cell in _longest_first(cells)], loop=client.loop)
         for future in running:
             cell = futures.pop(future)
             try:
