@@ -70,8 +70,14 @@ def test_two_icount_runs_agree(tmp_path):
     Measured on this project's shared 2-core VM (phase, 600 MB, 64 MB hot, 12 s): it failed at
     one checkpoint, 5 s, where one run had begun promoting and the other not yet (11 304
     against 12 043 hot pages on node 0, 4.5 points); the others were within 2.0 points.  The
-    guest's 9p file system (the program's output, written at every checkpoint) and the boot
-    are not replayed by -icount, which counts instructions but does not fix when I/O completes.
+    program and its rows now live in a RAM file system while it runs (no 9p request during the
+    run); rerun after that change (2026-11-26, same VM, load 3-5): within 0.24 points at every
+    checkpoint but one, 6 s, the last before the phase change, where one run had promoted more
+    of the hot set than the other (16 365 against 14 774, 9.7 points), and 20 646 against
+    19 167 promotions at the end (7 %).  What -icount does not replay is the boot (its 9p reads
+    complete when the host serves them), so the guest starts the workload with memory in a
+    different state (page cache, slab, free lists) and kswapd and promotion meet different
+    free room.
     """
     _tools_or_skip()
     w = kc.Workload(kind="phase", total_mb=600, hot_mb=64, seconds=12)
