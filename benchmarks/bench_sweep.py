@@ -78,7 +78,7 @@ def main():
     cells = len(traces) * len(POLICIES) * len(shares) * len(mechanisms)
     print(f"{cells} cells: 2 traces of {args.accesses:,} accesses over {args.pages:,} pages, "
           f"{os.cpu_count()} cores; load average before the run {os.getloadavg()[0]:.2f} (other processes' demand "
-          "for the cores, over the last minute: well above 0, the wall-clock speedups measure them too)")
+          "for the cores over the last minute; where it is well above 0, the wall-clock speedups measure them too)")
 
     memtier.sweep({"hot": hot}, ["lru"], ["5%"], ["mt8"], workers=1, fit=grid["fit"], progress=False)  # warm-up
     cpu = _cpu_seconds()
