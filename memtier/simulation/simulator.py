@@ -516,7 +516,9 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             final = start + len(part) >= n
             out = np.zeros((_rows_bound(len(part), fconfig), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
-                rows = baselines._run_lru(part, final, config, fconfig, migrate_cost, pages, flags, queue, touched,
+                # the records flat, the trace unsigned (pages are >= 0): baselines._serve_lru
+                rows = baselines._run_lru(part.view(np.uint32), final, config, fconfig, migrate_cost,
+                                          pages.reshape(-1), flags, queue, touched,
                                           histogram, top, state, fstate, moved, pagestat, pending, out)
             elif code == lists.ORACLE:
                 rows = baselines._run_oracle(part, final, config, fconfig, flags, fast_pages, counts, touched,
