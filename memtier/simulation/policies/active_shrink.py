@@ -38,8 +38,8 @@ running row is kept in ``pending``).
 """
 import numpy as np
 
-from ..._jit import njit, njit_inline
-from ..hotset import IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
+from ..._jit import njit, njit_inline, prefetch
+from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
 
 # Page flags.
 PRESENT = 1        # allocated (touched at least once)
@@ -503,7 +503,9 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     during this period become the ones judged in the next."""
     n_touched = state[S_TOUCHED]
     reactive_hits = 0
-    for j in range(state[S_N_TOP]):  # before the counts are reset
+    n_top = state[S_N_TOP]
+    for j in range(n_top):  # before the counts are reset
+        prefetch(counts, np.uint64(top[min(j + AHEAD, n_top - 1)]))
         reactive_hits += counts[top[j]]
     gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
     most = _gather_counts(counts, touched, n_touched, histogram, gathered)
@@ -520,7 +522,13 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     missed_worth = 0
     fast_worth = 0
     n_top = 0
+    last = n_touched - 1
     for i in range(n_touched):
+        ahead = touched[min(i + AHEAD, last)]  # hotset.AHEAD: the flags and marks are read at random
+        ahead ^= ahead >> 31
+        prefetch(flags, np.uint64(ahead))
+        if deciding:
+            prefetch(pagestat, np.uint64(ahead))  # its row
         page = touched[i]
         first_fast = page < 0
         page ^= page >> 31

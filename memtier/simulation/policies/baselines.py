@@ -6,13 +6,8 @@ The LRU is a queue of accesses with lazy deletion (see :func:`_run_lru`); the te
 checks its decisions against libCacheSim's LRU and a pure-Python reference.
 """
 import numpy as np
-from llvmlite import ir
-from llvmlite.binding import llvm_version_info
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
-from ..._jit import njit
+from ..._jit import njit, prefetch
 from ..hotset import _true_hot_set
 from .active_shrink import (
     C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
@@ -48,29 +43,6 @@ def lru_queue_slots(fast_capacity: int, n_pages: int) -> int:
     ``benchmarks/bench_simulator.py``, which ran 11 % faster at 4x and 14 % at 8x (16x no
     faster; 2-core VM, shared, best of 4), for 4 bytes a slot."""
     return 1 << max(1, QUEUE_FACTOR * min(fast_capacity, n_pages) - 1).bit_length()
-
-
-# The prefetch intrinsic is overloaded on its pointer type: LLVM 17 and later have only opaque
-# pointers ("p0"); llvmlite builds on older LLVM use typed ones ("p0i8").
-_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
-
-
-@intrinsic
-def _prefetch(typingctx, array, index):
-    """Ask the CPU to start loading (for writing) the cache line of ``array[index]`` (a
-    one-dimensional contiguous array, ``index`` unsigned): a hint, never a fault, and no
-    effect on results."""
-    def codegen(context, builder, signature, args):
-        view = context.make_array(signature.args[0])(context, builder, args[0])
-        pointer = builder.gep(view.data, [args[1]])
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _PREFETCH)
-        # (address, 1 = for writing, 3 = keep in all cache levels, 1 = data)
-        builder.call(prefetch, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
-        return context.get_dummy_value()
-    return types.void(array, index), codegen
 
 
 @njit
@@ -197,7 +169,7 @@ def _serve_lru(trace, j, stop, capacity, records, flags, queue, touched, head, t
     # each access appends one entry and the head never moves back: this many fit
     end = min(stop, j + mask + 1 - (tail - head))
     for j in range(j, end):
-        _prefetch(records, np.uint64(trace[min(j + PREFETCH_DISTANCE, last)]) * np.uint64(2))
+        prefetch(records, np.uint64(trace[min(j + PREFETCH_DISTANCE, last)]) * np.uint64(2))
         page = trace[j]
         at = np.uint64(page) * np.uint64(2)  # records[at + SLOT], records[at + COUNT]
         slot = records[at]
