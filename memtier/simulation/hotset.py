@@ -46,27 +46,35 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
 
 
 @njit
-def _gather_counts(counts, touched, n_touched, histogram, gathered):
+def _gather_counts(counts, touched, n_touched, histogram, gathered, flags, static_mask):
     """The histogram pass of :func:`_hot_threshold`, which also moves the period's counts
     out of ``counts`` (left zeroed for the next period) into ``gathered``, in ``touched``'s
     order, so that a later pass over the touched pages reads them sequentially instead of
     missing the cache on ``counts`` a second time.  Returns the largest count histogrammed,
-    for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts)."""
+    for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts), and, with
+    ``static_mask`` other than 0, the accesses to pages whose ``flags`` have a bit of it
+    (``STATIC_FAST``: what first-touch placement serves fast; 0: ``flags`` not read)."""
     top = histogram.shape[0] - 1
     most = 0
+    static_hits = 0
     last = n_touched - 1
     for i in range(n_touched):
         ahead = touched[min(i + AHEAD, last)]
-        prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
+        ahead ^= ahead >> 31
+        prefetch(counts, np.uint64(ahead))
+        if static_mask != 0:
+            prefetch(flags, np.uint64(ahead))
         page = touched[i]
         page ^= page >> 31
         c = counts[page]
         counts[page] = 0
         gathered[i] = c
+        if static_mask != 0 and flags[page] & static_mask:
+            static_hits += c
         c = min(c, top)
         histogram[c] += 1
         most = max(most, c)
-    return most
+    return most, static_hits
 
 
 @njit

@@ -50,7 +50,8 @@ ACCESSED = 8       # the page-table entry's accessed (young) bit, set by every a
 # IN_TRUE_SET = 32: scratch, in the period's top pages (both from memtier.simulation.hotset)
 # 64 is free (whether a page was fast at its first access of the period is kept in
 # ``touched``, as the sign of its entry: memtier.simulation.hotset)
-NEW = 128          # allocated during the current period
+NEW = 128          # allocated during the current period (kept by the policies that decide: only
+                   # their metrics read it, _score)
 
 # Marks (``pagestat[page, P_MARKS]``).
 PROMOTED = 2       # moved to the fast node at the last decision (judged in this period)
@@ -507,43 +508,54 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     for j in range(n_top):  # before the counts are reset
         prefetch(counts, np.uint64(top[min(j + AHEAD, n_top - 1)]))
         reactive_hits += counts[top[j]]
-    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
-    most = _gather_counts(counts, touched, n_touched, histogram, gathered)
-    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     policy = config[K_POLICY]
     # the classifier policies of memtier.simulation.policies (codes from 100) mark their moves too
     deciding = (policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
                 or policy >= 100)
+    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
+    # a policy that decides nothing needs the flags only for static_hits: read them here, once
+    most, static_hits = _gather_counts(counts, touched, n_touched, histogram, gathered, flags,
+                                       STATIC_FAST if not deciding else 0)
+    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     worth_min = fconfig[F_WORTH_MIN]
     top_fast = 0
-    static_hits = 0
     promoted_worth = 0
     demoted_worth = 0
     missed_worth = 0
     fast_worth = 0
     n_top = 0
-    last = n_touched - 1
-    for i in range(n_touched):
-        ahead = touched[min(i + AHEAD, last)]  # hotset.AHEAD: the flags and marks are read at random
-        ahead ^= ahead >> 31
-        prefetch(flags, np.uint64(ahead))
-        if deciding:
+    if not deciding:  # the top pages only: a sequential pass (and NEW, read only below, is left set)
+        for i in range(n_touched):
+            c = gathered[i]
+            if c > threshold or (c == threshold and ties > 0):
+                if c == threshold:
+                    ties -= 1
+                page = touched[i]
+                top[n_top] = page ^ (page >> 31)
+                n_top += 1
+                if page < 0:
+                    top_fast += 1
+    else:
+        last = n_touched - 1
+        for i in range(n_touched):
+            ahead = touched[min(i + AHEAD, last)]  # hotset.AHEAD: the flags and marks are read at random
+            ahead ^= ahead >> 31
+            prefetch(flags, np.uint64(ahead))
             prefetch(pagestat, np.uint64(ahead))  # its row
-        page = touched[i]
-        first_fast = page < 0
-        page ^= page >> 31
-        c = gathered[i]
-        f = flags[page]
-        if f & STATIC_FAST:
-            static_hits += c
-        if c > threshold or (c == threshold and ties > 0):
-            if c == threshold:
-                ties -= 1
-            top[n_top] = page
-            n_top += 1
-            if first_fast:
-                top_fast += 1
-        if deciding:
+            page = touched[i]
+            first_fast = page < 0
+            page ^= page >> 31
+            c = gathered[i]
+            f = flags[page]
+            if f & STATIC_FAST:
+                static_hits += c
+            if c > threshold or (c == threshold and ties > 0):
+                if c == threshold:
+                    ties -= 1
+                top[n_top] = page
+                n_top += 1
+                if first_fast:
+                    top_fast += 1
             m = pagestat[page, P_MARKS]
             if c > worth_min:
                 if m & PROMOTED:
@@ -558,7 +570,7 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
                         missed_worth += 1
             if m & IN_STAY:
                 pagestat[page, P_STAY] += c
-        flags[page] = f & ~NEW
+            flags[page] = f & ~NEW
     if state[S_PERIOD] == 0:
         reactive_hits = static_hits
     state[S_N_TOP] = n_top
