@@ -121,6 +121,18 @@ def _pop_tail(lst, ring, meta):
     return page
 
 
+@njit_inline
+def _ahead(position, length):
+    """The ring position ``AHEAD`` pages from ``position`` in a list's region of ``length``
+    (``position`` itself if the region is shorter): where a scan prefetches a page's flags
+    (:func:`memtier._jit.prefetch`; read at random, they miss the cache on a large memcg, and
+    a hint lets the processor fetch them a few pages before the scan reaches them)."""
+    if length <= AHEAD:
+        return position
+    position += AHEAD
+    return position - length if position >= length else position
+
+
 @njit
 def _int_sqrt(x):
     root = np.int64(np.sqrt(np.float64(x)))
@@ -163,6 +175,7 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     n_cold = 0
     for _ in range(n_scan):
+        prefetch(flags, np.uint64(ring[i_start + _ahead(i_tail, i_length)]))
         page = ring[i_start + i_tail]
         i_tail += 1
         if i_tail == i_length:
@@ -202,6 +215,7 @@ def _shrink_active(node, n_scan, flags, ring, meta):
     a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
     for _ in range(n_scan):
+        prefetch(flags, np.uint64(ring[a_start + _ahead(a_tail, a_length)]))
         page = ring[a_start + a_tail]
         a_tail += 1
         if a_tail == a_length:
@@ -289,6 +303,16 @@ def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fcon
                    judged_now)
     lst = (0 if to_fast else 2) + (1 if f & ACTIVE else 0)
     _push_head(lst, page, ring, meta)
+
+
+@njit_inline
+def _prefetch_move(pages, j, end, flags, pagestat):
+    """Prefetch the flags and metrics row of ``pages[j + AHEAD]`` (if before ``end``), which
+    :func:`_move` will read and write: the pages a call moves lie at random in memory."""
+    if j + AHEAD < end:
+        page = np.uint64(pages[j + AHEAD])
+        prefetch(flags, page)
+        prefetch(pagestat, page)
 
 
 @njit_inline
@@ -413,6 +437,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         room = config[K_SLOW_CAPACITY] - state[S_SLOW_USED]
         demoted = min(n_fast, room)
         for j in range(demoted):
+            _prefetch_move(iso_fast, j, demoted, flags, pagestat)
             _move(iso_fast[j], False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                   out, row, True)
         for j in range(n_fast - 1, demoted - 1, -1):
@@ -429,6 +454,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
     for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
         _putback(cold[j], FAST_INACTIVE, ring, meta)
     for j in range(n_slow - kept, n_slow):  # 5. promote
+        _prefetch_move(iso_slow, j, n_slow, flags, pagestat)
         _move(iso_slow[j], True, flags, ring, meta, state, moved, pagestat, config, fconfig,
               out, row, True)
     for j in range(n_slow - kept - 1, -1, -1):
@@ -463,6 +489,9 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
         if n == 0:
             break
         for _ in range(n):
+            ahead = ring[meta[FAST_INACTIVE, M_START] + _ahead(meta[FAST_INACTIVE, M_TAIL], meta[FAST_INACTIVE, M_LENGTH])]
+            prefetch(flags, np.uint64(ahead))
+            prefetch(pagestat, np.uint64(ahead))  # its row, written if it is demoted
             page = _pop_tail(FAST_INACTIVE, ring, meta)
             f = flags[page]
             if f & ACCESSED:
