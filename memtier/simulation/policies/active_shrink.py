@@ -489,7 +489,8 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
         if n == 0:
             break
         for _ in range(n):
-            ahead = ring[meta[FAST_INACTIVE, M_START] + _ahead(meta[FAST_INACTIVE, M_TAIL], meta[FAST_INACTIVE, M_LENGTH])]
+            ahead = ring[meta[FAST_INACTIVE, M_START]
+                         + _ahead(meta[FAST_INACTIVE, M_TAIL], meta[FAST_INACTIVE, M_LENGTH])]
             prefetch(flags, np.uint64(ahead))
             prefetch(pagestat, np.uint64(ahead))  # its row, written if it is demoted
             page = _pop_tail(FAST_INACTIVE, ring, meta)

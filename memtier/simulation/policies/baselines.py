@@ -168,6 +168,7 @@ def _serve_lru(trace, j, stop, capacity, records, flags, queue, touched, head, t
     last = trace.shape[0] - 1
     # each access appends one entry and the head never moves back: this many fit
     end = min(stop, j + mask + 1 - (tail - head))
+    first, promoted_before = j, promoted
     for j in range(j, end):
         prefetch(records, np.uint64(trace[min(j + PREFETCH_DISTANCE, last)]) * np.uint64(2))
         page = trace[j]
@@ -175,7 +176,6 @@ def _serve_lru(trace, j, stop, capacity, records, flags, queue, touched, head, t
         slot = records[at]
         hit = slot >= 0
         if hit:
-            hits += 1
             queue[np.uint64(slot)] = HOLE
         else:
             if slot == UNTOUCHED:
@@ -201,7 +201,9 @@ def _serve_lru(trace, j, stop, capacity, records, flags, queue, touched, head, t
             touched[np.uint64(n_touched)] = ~page if hit else page  # memtier.simulation.hotset
             n_touched += 1
         records[at + np.uint64(COUNT)] = c + 1
-    return end, head, tail, fast_used, distinct, n_touched, hits, promoted, demoted
+    # every miss promotes, so the hits need no count of their own
+    return end, head, tail, fast_used, distinct, n_touched, hits + (end - first) - (promoted - promoted_before), \
+        promoted, demoted
 
 
 @njit
