@@ -213,11 +213,11 @@ def _compact_lru(records, queue, head, tail):
     tail."""
     mask = queue.shape[0] - 1
     to = head
-    for position in range(head, tail):
-        page = queue[position & mask]
+    for position in range(head, tail):  # unsigned indices: see _serve_lru
+        page = queue[np.uint64(position & mask)]
         if page != HOLE:
-            queue[to & mask] = page
-            records[2 * page + SLOT] = to & mask
+            queue[np.uint64(to & mask)] = page
+            records[np.uint64(page) * np.uint64(2)] = to & mask  # its SLOT
             to += 1
     return to
 
