@@ -255,24 +255,18 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, p
 
 
 @njit
-def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left_read,
-                   left_write, n_touched, accesses, hits, now, remaining):
+def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left, n_touched,
+                   accesses, hits, now, remaining):
     """Serve ``trace[j:n]`` as ``_driver._serve_until`` does, each access also counted down
-    by its sampler (``left_read``: loads, ``left_write``: stores), until a first touch (access
-    ``j`` not served: ``first_touch`` true) or until the access just served (``j - 1``) was
-    sampled, brought the clock to ``next_event`` or ended the period; returns ``(j,
-    first_touch, n_touched, accesses, hits, now, remaining, left_read, left_write)``.
-
-    Both countdowns are at least 1 when called (a sampler that reached 0 is reset before
-    the next call), and only the one of the access's kind moves, so either reaching 0 is
-    that access being sampled.  They are kept in registers and tested together, without a
-    branch on the access's kind: in an array, each access waited on the previous one's
-    store to it."""
+    by its sampler (``left``: loads, stores), until a first touch (access ``j`` not served:
+    ``first_touch`` true) or until the access just served (``j - 1``) was sampled, brought
+    the clock to ``next_event`` or ended the period; returns ``(j, first_touch, n_touched,
+    accesses, hits, now, remaining)``."""
     for j in range(j, n):
         page = trace[j]
         f = flags[page]
         if f == 0:
-            return j, True, n_touched, accesses, hits, now, remaining, left_read, left_write
+            return j, True, n_touched, accesses, hits, now, remaining
         fast = (f >> 1) & 1
         c = counts[page]
         flags[page] = f | ACCESSED
@@ -284,11 +278,10 @@ def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, late
         now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
         remaining -= unit[fast]
         is_write = np.int64(has_writes and writes[j] != 0)
-        left_read -= 1 - is_write  # the load and the store samplers count apart
-        left_write -= is_write
-        if left_read == 0 or left_write == 0 or now >= next_event or remaining <= 0:
-            return j + 1, False, n_touched, accesses, hits, now, remaining, left_read, left_write
-    return n, False, n_touched, accesses, hits, now, remaining, left_read, left_write
+        left[is_write] -= 1  # the load and the store samplers count apart
+        if left[is_write] == 0 or now >= next_event or remaining <= 0:
+            return j + 1, False, n_touched, accesses, hits, now, remaining
+    return n, False, n_touched, accesses, hits, now, remaining
 
 
 @njit
@@ -309,14 +302,14 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     next_pass = pfstate[PF_NEXT_PASS_NS]
-    left_read, left_write = pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]  # the samplers' countdowns
+    left = np.array([pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]])  # samplers' countdowns: loads, stores
     accesses = 0
     hits = 0
     j = 0
     while j < n:
-        j, first_touch, n_touched, accesses, hits, now, remaining, left_read, left_write = _serve_sampled(
-            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_pass, left_read, left_write,
-            n_touched, accesses, hits, now, remaining)
+        j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
+            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_pass, left, n_touched,
+            accesses, hits, now, remaining)
         if first_touch:  # trace[j], then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
@@ -327,16 +320,13 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             continue
         page = trace[j - 1]  # the access served last
         is_write = np.int64(has_writes and writes[j - 1] != 0)
-        sampled = (left_write if is_write else left_read) == 0
+        sampled = left[is_write] == 0
         last = final and j == n
         if sampled or now >= next_pass or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if sampled:
-                if is_write:
-                    left_write = period
-                else:
-                    left_read = period
+                left[is_write] = period
                 _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
                 _sample(page, is_write != 0, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older,
                         ends, pstate)
@@ -351,5 +341,5 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
-    pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT] = left_read, left_write
+    pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT] = left[0], left[1]
     return row

@@ -265,40 +265,14 @@ def _join_youngest(page, seq_of, ring, ends, gen_size, pstate):
 
 
 @njit_borrow
-def _clear_young(start, end, flags, seq_of, gen_size, seq):
-    """The walk of the PTEs of pages ``start`` to ``end`` by the aging or a look-around:
-    every young PTE of a fast page is cleared and its page, if on a generation list, gets
-    ``folio_update_gen``: its counter set to ``seq`` (``max_seq``), the page staying on its
-    list; returns the present PTEs and the young ones found.
-
-    Without a branch per PTE (whether one is young is a coin toss to the processor): each
-    page's flags and counter are written back, changed or not, and the generations' sizes
-    change once at the end by the pages counted from each, which leaves them as the page by
-    page updates would (nothing in the walk reads them)."""
-    young_mark = FAST | ACCESSED
-    present = 0
-    young = 0
-    from0 = from1 = from2 = from3 = 0  # pages moved to seq from each generation (MAX_NR_GENS = 4)
-    for q in range(start, end):
-        f = flags[q]
-        is_young = np.int64((f & young_mark) == young_mark)
-        present += f != 0
-        young += is_young
-        flags[q] = f & ~(ACCESSED * is_young)
-        old = np.int64(seq_of[q])
-        moved = is_young * np.int64(old != NONE)
-        seq_of[q] = old + (seq - old) * moved
-        gen = old & 3
-        from0 += moved * (gen == 0)
-        from1 += moved * (gen == 1)
-        from2 += moved * (gen == 2)
-        from3 += moved * (gen == 3)
-    gen_size[0] -= from0
-    gen_size[1] -= from1
-    gen_size[2] -= from2
-    gen_size[3] -= from3
-    gen_size[seq % MAX_NR_GENS] += from0 + from1 + from2 + from3
-    return present, young
+def _update_gen(page, seq_of, gen_size, pstate):
+    """``folio_update_gen``: the counter to ``max_seq`` (the page stays on its list)."""
+    old = seq_of[page]
+    if old != NONE:
+        seq = pstate[PS_MAX_SEQ]
+        gen_size[old % MAX_NR_GENS] -= 1
+        gen_size[seq % MAX_NR_GENS] += 1
+        seq_of[page] = seq
 
 
 @njit_borrow
@@ -344,8 +318,16 @@ def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, 
             continue
         start = table * PTRS_PER_PTE
         end = min(start + PTRS_PER_PTE, n_pages)
-        present, young = _clear_young(start, end, flags, seq_of, gen_size, pstate[PS_MAX_SEQ])
-        walked += present
+        young = 0
+        for page in range(start, end):
+            f = flags[page]
+            if f == 0:
+                continue
+            walked += 1
+            if f & FAST and f & ACCESSED:
+                flags[page] = f & ~ACCESSED
+                young += 1
+                _update_gen(page, seq_of, gen_size, pstate)
         found += young
         if young * PTES_PER_LINE >= end - start:  # suitable_to_scan: carry over to the next generation
             filters[following, table] = 1
@@ -384,8 +366,17 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
         else:
             start = page - half
             end = page + half
-    # the generation of the isolated pages (off every list) is left alone: PG_referenced only
-    present, young = _clear_young(start, end, flags, seq_of, gen_size, pstate[PS_MAX_SEQ])
+    young = 0
+    present = 0
+    for q in range(start, end):
+        f = flags[q]
+        if f == 0:
+            continue
+        present += 1
+        if f & FAST and f & ACCESSED:
+            flags[q] = f & ~ACCESSED
+            young += 1
+            _update_gen(q, seq_of, gen_size, pstate)  # no-op for isolated pages (PG_referenced only)
     _charge_overhead(present * pconfig[P_WALK_NS] + young * pconfig[P_YOUNG_NS], 0, fstate, pending)
     max_seq = pstate[PS_MAX_SEQ]
     if young * PTES_PER_LINE >= end - start and pstate[PS_FILTER0 + max_seq % 2] != 0:

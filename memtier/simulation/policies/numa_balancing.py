@@ -158,7 +158,8 @@ PS_SIZE = 11
 # pfstate slots (float64): the next scan, the scan period
 PF_NEXT_SCAN_NS, PF_PERIOD_MS = 0, 1
 
-#: ``scan_ms`` of a page not ``PROT_NONE``; an armed page holds its scan time (ms, >= 0).
+#: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
+#: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
 NOT_ARMED = -1
 #: Flag of an armed page (``PROT_NONE``, its time in ``scan_ms``): the access loop tests the
 #: page's flags, which it reads anyway, rather than loading ``scan_ms`` at every access
@@ -335,10 +336,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
     """``do_numa_page`` on an armed (slow) page."""
     _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
     pstate[PS_FAULTS] += 1
-    f = flags[page]
-    scanned_ms = scan_ms[page]
-    scan_ms[page] = NOT_ARMED
-    f &= ~ARMED
+    f = flags[page] & ~ARMED  # unarmed: its scan_ms is stale from now on, never read
     flags[page] = f
     if f & FAST:
         return
@@ -357,7 +355,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
     else:
         _adjust_threshold(pconfig, pstate, now_ms)
         th = pstate[PS_TH] if pstate[PS_TH] != 0 else np.int64(pconfig[P_HOT_MS])
-        if now_ms - scanned_ms >= th:
+        if now_ms - scan_ms[page] >= th:  # read only here: a cache miss the other faults do without
             return
         if _rate_limited(pconfig, pstate, now_ms):
             return
