@@ -97,11 +97,22 @@ if _CacheImpl is not None:
 njit = numba.njit(cache=True, nogil=True)
 
 
-#: For a helper called once per page or event inside a kernel's loop, with many arrays:
-#: inlined into its caller by numba itself, so that the call does not take and release a
-#: reference to each array it is passed (NRT_incref/NRT_decref, an atomic operation each):
-#: measured at 15 arrays a call on numa-balancing's hint faults and 9 a moved page.
+#: For a small helper called once per page or event inside a kernel's loop: inlined into
+#: its caller by numba itself.  Inlining saves the call, but not the reference counting of
+#: the arrays it is passed where the helper branches (see :data:`njit_borrow`).
 njit_inline = numba.njit(cache=True, nogil=True, inline="always")
+
+
+#: For a helper that takes arrays and allocates none, called per page or event inside a
+#: kernel's loop: compiled without numba's reference counting, so that a call takes and
+#: releases no reference to the arrays it is passed (NRT_incref/NRT_decref, an atomic
+#: operation each).  numba removes such pairs itself only where an array's last use is the
+#: same on every path through the function; a helper that branches (most do) paid them at
+#: every call, inlined by :data:`njit_inline` or not: 15 pairs at each of numa-balancing's
+#: hint faults, 6 at each page a policy moves (``_driver._move``: 47 ns a call against 6 ns
+#: without them, measured on a six-array helper).  Such a helper cannot create arrays
+#: (numba refuses to compile one that does) and must not keep the ones it is passed.
+njit_borrow = numba.njit(cache=True, nogil=True, _nrt=False)
 
 
 def njit_parallel(function):

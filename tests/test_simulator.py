@@ -458,6 +458,20 @@ def test_budget_limits_promotions_and_faster_mechanism_moves_more(params):
     assert moved["batched-mt16"] > moved["linux"]
 
 
+@pytest.mark.parametrize("dtype, period", [(np.bool_, 3_000), (np.uint8, 3_000), (np.int16, 7), (np.bool_, 5)])
+def test_writes_per_period(params, dtype, period):
+    """The writes of each period are summed as np.add.reduceat over the periods would sum
+    them, period by period (few periods) or at once (more than 4096): values other than 0
+    and 1 summed as given."""
+    trace = workloads.zipf(2000, 30_000, seed=2)
+    writes = np.random.default_rng(3).integers(0, 3, len(trace)).astype(dtype)
+    result = memtier.simulate(trace, "static", 200, period=period, fit=params, writes=writes)
+    bounds = np.concatenate([[0], np.cumsum(result.periods["accesses"].to_numpy())[:-1]]).astype(np.int64)
+    expected = np.add.reduceat(np.asarray(writes, dtype=np.int64), bounds)
+    assert (len(result.periods) > 4096) == (period < 10)
+    assert np.array_equal(result.periods["writes"].to_numpy(), expected)
+
+
 def test_result_summary_and_plot(params):
     import matplotlib
 

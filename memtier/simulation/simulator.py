@@ -447,7 +447,7 @@ def simulate(
     write_counts = None
     if writes is not None:
         bounds = np.concatenate([[0], np.cumsum(rows[:, lists.C_ACCESSES])[:-1]]).astype(np.int64)
-        write_counts = np.add.reduceat(np.asarray(writes, dtype=np.int64), bounds)
+        write_counts = _reduceat_sum(writes, bounds)
     result = SimulationResult(
         rows, final_node=final_node, writes=write_counts,
         open_stays=(int(open_stays.sum()), int((pagestat[open_stays, lists.P_STAY] > worth_min).sum())),
@@ -463,6 +463,19 @@ def simulate(
     result._storage = storage
     result.page_numbers = page_numbers  # pagespace: trace page of each dense page (None: not renumbered)
     return result
+
+
+def _reduceat_sum(values, bounds) -> np.ndarray:
+    """``np.add.reduceat(np.asarray(values, dtype=np.int64), bounds)``: the same sums, but
+    for a run of few periods summed period by period, without first casting the whole
+    trace's write flags to int64 (eight bytes of fresh memory per access: a sixth of the
+    ``static`` policy's run time on a 20 M-access trace)."""
+    if len(bounds) > 4096 or not np.all(bounds[1:] > bounds[:-1]):  # many periods, or reduceat's quirks
+        return np.add.reduceat(np.asarray(values, dtype=np.int64), bounds)
+    ends = np.append(bounds[1:], len(values))
+    if values.dtype == np.bool_:
+        return np.array([np.count_nonzero(values[a:b]) for a, b in zip(bounds, ends)], dtype=np.int64)
+    return np.array([values[a:b].sum(dtype=np.int64) for a, b in zip(bounds, ends)], dtype=np.int64)
 
 
 def _lists_storage(fast_length: int, slow_length: int):
