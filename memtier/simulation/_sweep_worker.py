@@ -13,7 +13,7 @@ A cluster given by ``client=`` keeps its own set-up.
 - When its worker has closed, the process leaves without the cyclic garbage collector's last
   passes: the interpreter's final collections over every object numba, pandas and Dask made
   took 0.6-0.8 s of CPU time a process, and the cluster's ``close()`` waits for them
-  (measured on this project's VM; benchmarks/bench_sweep.py).  ``gc.freeze()`` (Python's
+  (measured on this project's VM; benchmarks/bench_sweep_idle.py).  ``gc.freeze()`` (Python's
   own API) moves the objects alive at that point out of the collector's sight; they are
   still released with the process, and every exit handler still runs.
 """

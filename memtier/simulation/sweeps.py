@@ -511,7 +511,7 @@ def _has_bokeh() -> bool:
 #: own).  Dask's defaults are for long-lived clusters watched on the dashboard; each setting
 #: below costs a sweep's cells CPU time on the cores they run on (measured on this project's
 #: 2-core VM with an idle local cluster of 2: the scheduler, nannies and workers used 91 ms of
-#: CPU time a second with Dask's defaults, 17 ms with these; benchmarks/bench_sweep.py):
+#: CPU time a second with Dask's defaults, 17 ms with these; benchmarks/bench_sweep_idle.py):
 #:
 #: - the workers' statistical profiler (a thread sampling every thread's stack every 10 ms for
 #:   the dashboard's "Profile" page) is off: it competed with the cells for the interpreter
