@@ -104,7 +104,7 @@ def njit_parallel(function):
     return numba.njit(cache=True, nogil=True, parallel=True)(function)
 
 
-try:  # what loading machine code from the cache needs, and nothing more (numba 0.59 to 0.68 at least)
+try:  # what loading machine code from the cache needs, and nothing more (checked with numba 0.68)
     from numba.core.caching import FunctionCache as _FunctionCache
     from numba.core.runtime import rtsys as _rtsys
 
