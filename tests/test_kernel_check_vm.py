@@ -70,8 +70,18 @@ def test_two_icount_runs_agree(tmp_path):
     Measured on this project's shared 2-core VM (phase, 600 MB, 64 MB hot, 12 s): it failed at
     one checkpoint, 5 s, where one run had begun promoting and the other not yet (11 304
     against 12 043 hot pages on node 0, 4.5 points); the others were within 2.0 points.  The
-    guest's 9p file system (the program's output, written at every checkpoint) and the boot
-    are not replayed by -icount, which counts instructions but does not fix when I/O completes.
+    program and its rows now live in a RAM file system while it runs (no 9p request during the
+    run); rerun after that change (2026-11-26, same VM, load 3-5): within 0.24 points at every
+    checkpoint but one, 6 s, the last before the phase change, where one run had promoted more
+    of the hot set than the other (16 365 against 14 774, 9.7 points), and 20 646 against
+    19 167 promotions at the end (7 %); two more pairs, at load 5-6: 1.1 points at most (and
+    promotions within 0.1 %), then 14.7 points at 6 s (13 841 against 16 252) and 5 points
+    from the fill on.  The program now also starts on a whole second of the guest's clock (the
+    kernel's periodic work is rounded to whole seconds from boot, and boots differ in length);
+    one pair since: 1.4 points after the fill, 3.3 at 6 s (16 365 against 15 827), promotions
+    within 1.5 %, demotions within 0.2 %.  What -icount does not replay is the boot: its 9p
+    reads end when the host serves them, so runs start the workload from another state of
+    the kernel, and where the fill's pages land depends on when kswapd runs beside it.
     """
     _tools_or_skip()
     w = kc.Workload(kind="phase", total_mb=600, hot_mb=64, seconds=12)

@@ -554,8 +554,18 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``."""
     folder = Path(folder)
     binary = build_workload(folder)
-    command = TIER_SETUP + f'"{binary}" ' + " ".join(f'"{a}"' for a in w.arguments(str(folder / "kernel_raw.csv"))) \
-        + f' 2> "{folder}/workload.err"\nstatus=$?\ncat /proc/vmstat > "{folder}/vmstat.txt"\nexit $status\n'
+    # While the workload runs the guest touches no 9p file: its program and its rows live in a
+    # RAM file system, copied out at the end.  -icount fixes the guest's instruction count, not
+    # when the host completes a 9p request, so a write to the shared folder at each checkpoint
+    # (and an exec whose pages are read through 9p) would let host timing into the run.
+    ram = f'"{folder}/ram"'
+    command = TIER_SETUP + (
+        f'mkdir -p {ram} && mount -t tmpfs -o size=16m,mpol=bind:0 memtier-kcheck {ram} '
+        f'&& cp "{binary}" {ram}/workload || exit 97\n'
+        f'{ram}/workload ' + " ".join(f'"{a}"' for a in w.arguments(f"{folder}/ram/kernel_raw.csv"))
+        + f' 2> {ram}/workload.err\nstatus=$?\n'
+        f'cat /proc/vmstat > "{folder}/vmstat.txt"\n'
+        f'cp {ram}/kernel_raw.csv {ram}/workload.err "{folder}/" 2>/dev/null\numount {ram}\nexit $status\n')
     run = guest.run_in_guest(command, folder, timeout=timeout, boot_timeout=150, kernel=kernel, machine=machine(icount))
     if run.returncode != 0:
         detail = ""

@@ -169,6 +169,16 @@ int main(int argc, char **argv) {
     unsigned long long start_counters[N_COUNTERS], counters[N_COUNTERS];
     vmstat(start_counters);
 
+    /* Start on a whole second of the guest's clock: the kernel's periodic work (vmstat_update,
+     * kcompactd, the scheduler's balancing) is timed from boot and rounded to whole seconds
+     * (round_jiffies), and how long the boot took differs from run to run (its 9p reads end when
+     * the host serves them), so an unaligned start meets that work at another point of the fill. */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    start.tv_sec += 1;
+    start.tv_nsec = 0;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &start, 0) == EINTR)
+        ;
     uint64_t j = 0, digest = 0;
     double lag = 0, t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     for (uint64_t s = 0; s < slots; s++) {
