@@ -987,7 +987,7 @@ def run() -> None:
 
     After ``trace convert`` the process ends at once (``os._exit``, once standard output and
     error are flushed), without Python's teardown: freeing numba's 500 modules and llvmlite's
-    compiled code one object at a time took 0.1-0.15 s after the trace was written (timed
+    compiled code one object at a time took 0.1-0.2 s after the trace was written (timed
     from the end of :func:`main` to the end of the process), a tenth of the whole command on
     a 300 MB log.  That command has nothing left to do by then: its files are complete and
     renamed, its worker threads joined.  Other commands exit as usual (their atexit
