@@ -2,8 +2,8 @@
 policy and of ``lru``, and libCacheSim's LRU on the same trace file, with the ratios against
 the targets.
 
-Targets (issues 4 and 9): every list policy (``static``, ``reclaim-demotion``,
-``active-shrink``) >= 100 million accesses/s, and ``lru`` >= 10x libCacheSim's LRU, on zipf
+Targets (issues 4 and 9): every list policy (``static``, ``reclaim-no-demotion``,
+``reclaim-demotion``, ``active-shrink``) >= 100 million accesses/s, and ``lru`` >= 10x libCacheSim's LRU, on zipf
 (alpha 0.8 and 1.2), uniform, scan and hot-set traces of 20-100 million accesses over 1
 million pages; libCacheSim must also agree with ``lru`` exactly (the same number of misses on
 the same file).  With ``--policies``, the classifier policies of :mod:`memtier.simulation.policies`
@@ -54,7 +54,7 @@ TRACES = {
     "hot_set": lambda pages, accesses: workloads.hot_set(pages, accesses, hot_fraction=0.1,
                                                           hot_probability=0.9, phases=4, seed=1),
 }
-LIST_POLICIES = ("static", "reclaim-demotion", "active-shrink")
+LIST_POLICIES = ("static", "reclaim-no-demotion", "reclaim-demotion", "active-shrink")
 LIST_TARGET = 100e6    # accesses/s, issue 9
 POLICY_TARGET = 50e6   # accesses/s, issue 10 (memtier.simulation.policies)
 LRU_TARGET = 10.0      # x libCacheSim's LRU

@@ -10,6 +10,11 @@ import os
 from pathlib import Path
 
 import numba
+from llvmlite import ir
+from llvmlite.binding import llvm_version_info
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 try:  # numba's cache machinery (public names since 0.59; CacheImpl was _CacheImpl before 0.63)
     from numba.core import caching as _caching
@@ -92,11 +97,22 @@ if _CacheImpl is not None:
 njit = numba.njit(cache=True, nogil=True)
 
 
-#: For a helper called once per page or event inside a kernel's loop, with many arrays:
-#: inlined into its caller by numba itself, so that the call does not take and release a
-#: reference to each array it is passed (NRT_incref/NRT_decref, an atomic operation each):
-#: measured at 15 arrays a call on numa-balancing's hint faults and 9 a moved page.
+#: For a small helper called once per page or event inside a kernel's loop: inlined into
+#: its caller by numba itself.  Inlining saves the call, but not the reference counting of
+#: the arrays it is passed where the helper branches (see :data:`njit_borrow`).
 njit_inline = numba.njit(cache=True, nogil=True, inline="always")
+
+
+#: For a helper that takes arrays and allocates none, called per page or event inside a
+#: kernel's loop: compiled without numba's reference counting, so that a call takes and
+#: releases no reference to the arrays it is passed (NRT_incref/NRT_decref, an atomic
+#: operation each).  numba removes such pairs itself only where an array's last use is the
+#: same on every path through the function; a helper that branches (most do) paid them at
+#: every call, inlined by :data:`njit_inline` or not: 15 pairs at each of numa-balancing's
+#: hint faults, 6 at each page a policy moves (``_driver._move``: 47 ns a call against 6 ns
+#: without them, measured on a six-array helper).  Such a helper cannot create arrays
+#: (numba refuses to compile one that does) and must not keep the ones it is passed.
+njit_borrow = numba.njit(cache=True, nogil=True, _nrt=False)
 
 
 def njit_parallel(function):
@@ -160,3 +176,33 @@ def load_kernel(dispatcher, *signatures) -> None:
     """
     for signature in signatures:
         dispatcher.compile(tuple(signature))
+
+
+# The prefetch intrinsic is overloaded on its pointer type: LLVM 17 and later have only opaque
+# pointers ("p0"); llvmlite builds on older LLVM use typed ones ("p0i8").
+_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Inside a kernel: ask the CPU to start loading (for writing) the cache line of
+    ``array[index]`` (of ``array[index, 0]`` for a 2-D array; strided views too), so that a
+    load a few iterations later does not wait for memory.  A hint: it never faults, even out
+    of bounds, and changes no result."""
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        row = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = context.get_constant(types.intp, 0)
+        pointer = cgutils.get_item_pointer2(
+            context, builder, data=view.data, shape=cgutils.unpack_tuple(builder, view.shape),
+            strides=cgutils.unpack_tuple(builder, view.strides), layout=array_type.layout,
+            inds=[row] + [zero] * (array_type.ndim - 1))
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _PREFETCH)
+        # (address, 1 = for writing, 3 = keep in all cache levels, 1 = data)
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return types.void(array, index), codegen

@@ -458,6 +458,20 @@ def test_budget_limits_promotions_and_faster_mechanism_moves_more(params):
     assert moved["batched-mt16"] > moved["linux"]
 
 
+@pytest.mark.parametrize("dtype, period", [(np.bool_, 3_000), (np.uint8, 3_000), (np.int16, 7), (np.bool_, 5)])
+def test_writes_per_period(params, dtype, period):
+    """The writes of each period are summed as np.add.reduceat over the periods would sum
+    them, period by period (few periods) or at once (more than 4096): values other than 0
+    and 1 summed as given."""
+    trace = workloads.zipf(2000, 30_000, seed=2)
+    writes = np.random.default_rng(3).integers(0, 3, len(trace)).astype(dtype)
+    result = memtier.simulate(trace, "static", 200, period=period, fit=params, writes=writes)
+    bounds = np.concatenate([[0], np.cumsum(result.periods["accesses"].to_numpy())[:-1]]).astype(np.int64)
+    expected = np.add.reduceat(np.asarray(writes, dtype=np.int64), bounds)
+    assert (len(result.periods) > 4096) == (period < 10)
+    assert np.array_equal(result.periods["writes"].to_numpy(), expected)
+
+
 def test_result_summary_and_plot(params):
     import matplotlib
 
@@ -550,3 +564,66 @@ def test_command_line_simulate(tmp_path, capsys):
     assert main(["simulate", "--pages", "10", "--accesses", "100", "--fast-capacity", "5",
                  "--policy", "fifo"]) == 2
     assert "unknown policy 'fifo'" in capsys.readouterr().err
+
+
+def _reference_periods(rows, writes, config):
+    """The per-period table as memtier built it column by column in pandas (before it was
+    built in numpy and handed to pandas once, for speed): the reference it must equal."""
+    from memtier.simulation.result import _COUNTS, _DECIDING, _JUDGED_NEXT, _RAW, _ratio
+
+    fast_ns, slow_ns = config["fast_access_ns"], config["slow_access_ns"]
+    table = pd.DataFrame({name: rows[:, column] for column, name in _RAW.items()})
+    table[_COUNTS] = table[_COUNTS].astype(np.int64)
+    for column in _JUDGED_NEXT:
+        table[column] = table[column].shift(-1)
+    table.insert(0, "period", np.arange(len(table)))
+    table.insert(1, "first_access", np.concatenate([[0], np.cumsum(table["accesses"])[:-1]]).astype(np.int64))
+    if writes is not None:
+        table.insert(3, "writes", np.asarray(writes, dtype=np.int64))
+    table.insert(4, "fast_hit_ratio", table["fast_hits"] / table["accesses"])
+    table["reactive_fast_hit_ratio"] = table["reactive_fast_hits"] / table["accesses"]
+    table["placement_accuracy"] = _ratio(table["top_pages_fast"], table["top_pages"])
+    table["vs_reactive"] = _ratio(table["fast_hits"], table["reactive_fast_hits"])
+    promotions = table["promoted"] + table["exchanged"]
+    demotions = table["demoted"] + table["exchanged"]
+    table["promotion_precision"] = _ratio(table["promotions_worth"], promotions)
+    table["promotion_recall"] = _ratio(table["promotions_worth"], table["promotions_worth"] + table["missed_worth"])
+    table["demotion_precision"] = _ratio(demotions - table["demotions_worth"], demotions)
+    table["demotion_recall"] = _ratio(demotions - table["demotions_worth"],
+                                      (table["fast_before"] - table["fast_worth"]).clip(lower=0))
+    if config["policy"] not in _DECIDING:
+        for column in ("promotion_precision", "promotion_recall", "demotion_precision", "demotion_recall"):
+            table[column] = np.nan
+    table["migrated_pages"] = table["promoted"] + table["demoted"] + 2 * table["exchanged"]
+    table["migrated_bytes"] = table["migrated_pages"] * config["mechanism"].page_bytes
+    slow_accesses = table["accesses"] - table["fast_hits"]
+    table["access_us"] = (table["fast_hits"] * fast_ns + slow_accesses * slow_ns) * 1e-3
+    table["time_us"] = table["access_us"] + table["migration_us"] + table["scan_us"]
+    static_slow = table["accesses"] - table["static_fast_hits"]
+    table["static_time_us"] = (table["static_fast_hits"] * fast_ns + static_slow * slow_ns) * 1e-3
+    table["all_slow_time_us"] = table["accesses"] * slow_ns * 1e-3
+    table["speedup_vs_static"] = table["static_time_us"] / table["time_us"]
+    table["speedup_vs_all_slow"] = table["all_slow_time_us"] / table["time_us"]
+    return table
+
+
+@pytest.mark.parametrize("policy", ["active-shrink", "lru"])
+@pytest.mark.parametrize("with_writes", [False, True])
+def test_period_table_equals_the_pandas_reference(policy, with_writes, params):
+    """SimulationResult builds its table in numpy: the same columns, order, dtypes and values
+    (NaN where a denominator is 0) as building it column by column in pandas, on rows with
+    zeros and negatives where denominators and clips are."""
+    from memtier.simulation.result import SimulationResult
+
+    rng = np.random.default_rng(7)
+    rows = rng.integers(-3, 20, size=(9, lists.N_COLUMNS)).astype(np.float64)
+    rows[:, lists.C_ACCESSES] = rng.integers(1, 50, size=9)
+    rows[::3, [lists.C_TOP, lists.C_PROMOTED, lists.C_DEMOTED, lists.C_EXCHANGED, lists.C_REACTIVE_HITS]] = 0
+    rows[:, lists.C_MIGRATION_US] = rng.random(9) * 7.3
+    writes = rng.integers(0, 5, size=9) if with_writes else None
+    result = simulate(np.arange(40) % 7, policy, 3, fit=params, period=10)
+    result = SimulationResult(rows, result.final_node, writes=writes, **result.config)
+    reference = _reference_periods(rows, writes, result.config)
+    assert list(result.periods.columns) == list(reference.columns)
+    assert (result.periods.dtypes == reference.dtypes).all()
+    pd.testing.assert_frame_equal(result.periods, reference, check_exact=True)

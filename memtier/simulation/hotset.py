@@ -11,7 +11,13 @@ when the page was on the fast node at that first access: ``page ^ (page >> 31)``
 """
 import numpy as np
 
-from .._jit import njit
+from .._jit import njit, prefetch
+
+#: Pages ahead in ``touched`` whose entries the passes over a period's pages prefetch
+#: (:func:`memtier._jit.prefetch`): their reads are at random, and a hint lets the processor
+#: fetch them before the loop needs them.  On a uniform trace's period (667 000 pages of a
+#: million), :func:`_gather_counts` took 3.7 ms without it, 2.4 ms with it.
+AHEAD = 16
 
 # Page flags these kernels read or set (the others are in memtier.simulation.policies.active_shrink).
 STATIC_FAST = 16   # where first-touch placement (the static policy) puts the page
@@ -40,24 +46,35 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
 
 
 @njit
-def _gather_counts(counts, touched, n_touched, histogram, gathered):
+def _gather_counts(counts, touched, n_touched, histogram, gathered, flags, static_mask):
     """The histogram pass of :func:`_hot_threshold`, which also moves the period's counts
     out of ``counts`` (left zeroed for the next period) into ``gathered``, in ``touched``'s
     order, so that a later pass over the touched pages reads them sequentially instead of
     missing the cache on ``counts`` a second time.  Returns the largest count histogrammed,
-    for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts)."""
+    for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts), and, with
+    ``static_mask`` other than 0, the accesses to pages whose ``flags`` have a bit of it
+    (``STATIC_FAST``: what first-touch placement serves fast; 0: ``flags`` not read)."""
     top = histogram.shape[0] - 1
     most = 0
+    static_hits = 0
+    last = n_touched - 1
     for i in range(n_touched):
+        ahead = touched[min(i + AHEAD, last)]
+        ahead ^= ahead >> 31
+        prefetch(counts, np.uint64(ahead))
+        if static_mask != 0:
+            prefetch(flags, np.uint64(ahead))
         page = touched[i]
         page ^= page >> 31
         c = counts[page]
         counts[page] = 0
         gathered[i] = c
+        if static_mask != 0 and flags[page] & static_mask:
+            static_hits += c
         c = min(c, top)
         histogram[c] += 1
         most = max(most, c)
-    return most
+    return most, static_hits
 
 
 @njit

@@ -35,10 +35,19 @@ _RAW = {
 _COUNTS = ["accesses", "fast_hits", "static_fast_hits", "reactive_fast_hits", "promoted", "demoted",
            "exchanged", "scanned", "top_pages", "top_pages_fast", "fast_before", "pingpong", "stays_ended",
            "stays_repaid", "fast_used", "slow_used"]
+_COUNTS_SET = set(_COUNTS)
 # Counted at the close of period t + 1 about the decision at the end of period t.
 _JUDGED_NEXT = ["promotions_worth", "demotions_worth", "missed_worth", "fast_worth"]
 #: Policies that decide once a period (their moves are judged against the next period).
 _DECIDING = {"reclaim-demotion", "active-shrink", "reactive-oracle", *policies.MODULES}
+
+
+def _shift_up(values):
+    """``values`` one row up, NaN in the last row (pandas' ``shift(-1)`` of a float column)."""
+    shifted = np.empty(len(values), dtype=np.float64)
+    shifted[:-1] = values[1:]
+    shifted[-1:] = np.nan
+    return shifted
 
 
 def _ratio(numerator, denominator):
@@ -106,41 +115,56 @@ class SimulationResult:
         self.final_node = final_node
         fast_ns, slow_ns = config["fast_access_ns"], config["slow_access_ns"]
         page_bytes = config["mechanism"].page_bytes
-        table = pd.DataFrame({name: rows[:, column] for column, name in _RAW.items()})
-        table[_COUNTS] = table[_COUNTS].astype(np.int64)
+        # Built column by column in numpy and handed to pandas once: the same table as
+        # inserting each column into a DataFrame, which took about 25 ms a call (a tenth of a
+        # 20 M-access lru run at 100 M accesses/s).
+        columns = [(name, rows[:, column]) for column, name in _RAW.items()]
+        columns = [(name, values.astype(np.int64) if name in _COUNTS_SET else values) for name, values in columns]
         # the stays still open at the end are judged with the accesses they had
         self._open_stays = open_stays
-        for column in _JUDGED_NEXT:  # row t: the decision at the end of period t
-            table[column] = table[column].shift(-1)
-        table.insert(0, "period", np.arange(len(table)))
-        table.insert(1, "first_access", np.concatenate([[0], np.cumsum(table["accesses"])[:-1]]).astype(np.int64))
+        # row t: the decision at the end of period t, judged by period t + 1
+        columns = [(name, _shift_up(values) if name in _JUDGED_NEXT else values) for name, values in columns]
+        table = dict(columns)
+        accesses = table["accesses"]
+        order = [name for name, _ in columns]
+        order.insert(0, "period")
+        table["period"] = np.arange(len(accesses))
+        order.insert(1, "first_access")
+        table["first_access"] = np.concatenate([[0], np.cumsum(accesses)[:-1]]).astype(np.int64)
         if writes is not None:
-            table.insert(3, "writes", np.asarray(writes, dtype=np.int64))
-        table.insert(4, "fast_hit_ratio", table["fast_hits"] / table["accesses"])
-        table["reactive_fast_hit_ratio"] = table["reactive_fast_hits"] / table["accesses"]
-        table["placement_accuracy"] = _ratio(table["top_pages_fast"], table["top_pages"])
-        table["vs_reactive"] = _ratio(table["fast_hits"], table["reactive_fast_hits"])
-        promotions = table["promoted"] + table["exchanged"]
-        demotions = table["demoted"] + table["exchanged"]
-        table["promotion_precision"] = _ratio(table["promotions_worth"], promotions)
-        table["promotion_recall"] = _ratio(table["promotions_worth"],
-                                           table["promotions_worth"] + table["missed_worth"])
-        table["demotion_precision"] = _ratio(demotions - table["demotions_worth"], demotions)
-        table["demotion_recall"] = _ratio(demotions - table["demotions_worth"],
-                                          (table["fast_before"] - table["fast_worth"]).clip(lower=0))
-        if config["policy"] not in _DECIDING:
-            for column in ("promotion_precision", "promotion_recall", "demotion_precision", "demotion_recall"):
-                table[column] = np.nan
-        table["migrated_pages"] = table["promoted"] + table["demoted"] + 2 * table["exchanged"]
-        table["migrated_bytes"] = table["migrated_pages"] * page_bytes
-        slow_accesses = table["accesses"] - table["fast_hits"]
-        table["access_us"] = (table["fast_hits"] * fast_ns + slow_accesses * slow_ns) * 1e-3
-        table["time_us"] = table["access_us"] + table["migration_us"] + table["scan_us"]
-        static_slow = table["accesses"] - table["static_fast_hits"]
-        table["static_time_us"] = (table["static_fast_hits"] * fast_ns + static_slow * slow_ns) * 1e-3
-        table["all_slow_time_us"] = table["accesses"] * slow_ns * 1e-3
-        table["speedup_vs_static"] = table["static_time_us"] / table["time_us"]
-        table["speedup_vs_all_slow"] = table["all_slow_time_us"] / table["time_us"]
+            order.insert(3, "writes")
+            table["writes"] = np.asarray(writes, dtype=np.int64)
+        order.insert(4, "fast_hit_ratio")
+        with np.errstate(divide="ignore", invalid="ignore"):  # x/0 gives inf or NaN, as pandas' division does
+            table["fast_hit_ratio"] = table["fast_hits"] / accesses
+            added = {}
+            added["reactive_fast_hit_ratio"] = table["reactive_fast_hits"] / accesses
+            added["placement_accuracy"] = _ratio(table["top_pages_fast"], table["top_pages"])
+            added["vs_reactive"] = _ratio(table["fast_hits"], table["reactive_fast_hits"])
+            promotions = table["promoted"] + table["exchanged"]
+            demotions = table["demoted"] + table["exchanged"]
+            added["promotion_precision"] = _ratio(table["promotions_worth"], promotions)
+            added["promotion_recall"] = _ratio(table["promotions_worth"],
+                                               table["promotions_worth"] + table["missed_worth"])
+            added["demotion_precision"] = _ratio(demotions - table["demotions_worth"], demotions)
+            fast_not_worth = table["fast_before"] - table["fast_worth"]
+            added["demotion_recall"] = _ratio(demotions - table["demotions_worth"],
+                                              np.where(fast_not_worth < 0, 0.0, fast_not_worth))  # clip(lower=0)
+            if config["policy"] not in _DECIDING:
+                for column in ("promotion_precision", "promotion_recall", "demotion_precision", "demotion_recall"):
+                    added[column] = np.full(len(accesses), np.nan)
+            added["migrated_pages"] = table["promoted"] + table["demoted"] + 2 * table["exchanged"]
+            added["migrated_bytes"] = added["migrated_pages"] * page_bytes
+            slow_accesses = accesses - table["fast_hits"]
+            added["access_us"] = (table["fast_hits"] * fast_ns + slow_accesses * slow_ns) * 1e-3
+            added["time_us"] = added["access_us"] + table["migration_us"] + table["scan_us"]
+            static_slow = accesses - table["static_fast_hits"]
+            added["static_time_us"] = (table["static_fast_hits"] * fast_ns + static_slow * slow_ns) * 1e-3
+            added["all_slow_time_us"] = accesses * slow_ns * 1e-3
+            added["speedup_vs_static"] = added["static_time_us"] / added["time_us"]
+            added["speedup_vs_all_slow"] = added["all_slow_time_us"] / added["time_us"]
+        table.update(added)
+        table = pd.DataFrame({name: table[name] for name in order + list(added)})
         self.periods = table
 
     @property

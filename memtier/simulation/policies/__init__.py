@@ -129,8 +129,11 @@ def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, c
               leave=False) as bar:
         for start in range(0, n, chunk):
             part = np.ascontiguousarray(np.asarray(trace[start:start + chunk])).astype(np.int32, copy=False)
-            part_writes = no_writes if writes is None else np.ascontiguousarray(
-                np.asarray(writes[start:start + len(part)]), dtype=np.uint8)
+            part_writes = no_writes if writes is None else np.asarray(writes[start:start + len(part)])
+            if part_writes.dtype == np.bool_ and part_writes.flags.c_contiguous:
+                part_writes = part_writes.view(np.uint8)  # the same 0/1 bytes, not copied
+            else:
+                part_writes = np.ascontiguousarray(part_writes, dtype=np.uint8)
             out = np.zeros((rows_bound(len(part), fconfig), N_COLUMNS), dtype=np.float64)
             rows = module._run(part, part_writes, start + len(part) >= n, config, fconfig, pconfig, migrate_cost,
                                *shared.values(), out, *own.values())

@@ -23,7 +23,7 @@ here only: ``PROMOTED_NEXT`` (promoted during the current period, judged in the 
 """
 import numpy as np
 
-from ..._jit import njit, njit_inline
+from ..._jit import njit, njit_borrow
 from .active_shrink import (
     ACCESSED, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
     C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
@@ -45,7 +45,7 @@ FS_REMAINING, FS_NOW_NS = 0, 1
 FSTATE_SIZE = 2
 
 
-@njit
+@njit_borrow
 def _first_touch(page, fast, flags, state, config):
     """Allocate ``page`` at its first access, on the fast node if ``fast``; its flags."""
     state[S_DISTINCT] += 1
@@ -134,7 +134,7 @@ def _charge_migration(us, fstate, pending):
     pending[0, C_MIGRATION_US] += us
 
 
-@njit_inline
+@njit_borrow
 def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
     """Move ``page`` to the other node: flags, node counts, and the metrics' records
     (ping-pong, stays, the move judged by the next period).  The accessed bit is cleared:

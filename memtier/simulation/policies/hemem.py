@@ -38,7 +38,7 @@ PEBS assist that writes a record to the buffer from microcode.
 """
 import numpy as np
 
-from ..._jit import njit
+from ..._jit import njit, njit_borrow
 from .active_shrink import (
     ACCESSED, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED,
     S_SLOW_USED, S_TOUCHED,
@@ -117,7 +117,7 @@ def make_state(pconfig, config, n_pages):
 
 
 # Doubly linked FIFO lists (HeMem's fifo.c): enqueue at the newest end, dequeue the oldest.
-@njit
+@njit_borrow
 def _enqueue(lst, page, on_list, newer, older, ends):
     head = ends[lst, 0]
     older[page] = head
@@ -131,7 +131,7 @@ def _enqueue(lst, page, on_list, newer, older, ends):
     on_list[page] = lst
 
 
-@njit
+@njit_borrow
 def _remove(page, on_list, newer, older, ends, pstate):
     """Take ``page`` off its list; a cooling cursor on it moves to the next newer page
     (``update_current_cool_page``)."""
@@ -155,7 +155,7 @@ def _remove(page, on_list, newer, older, ends, pstate):
     older[page] = NONE
 
 
-@njit
+@njit_borrow
 def _dequeue(lst, on_list, newer, older, ends, pstate):
     page = ends[lst, 1]
     if page != NONE:
@@ -163,12 +163,12 @@ def _dequeue(lst, on_list, newer, older, ends, pstate):
     return page
 
 
-@njit
+@njit_borrow
 def _is_hot(page, pconfig, reads, writes_count):
     return writes_count[page] >= pconfig[P_WRITE_HOT] or reads[page] >= pconfig[P_READ_HOT]
 
 
-@njit
+@njit_borrow
 def _sample(page, is_write, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older, ends, pstate):
     """One PEBS sample of ``page`` (``pebs_scan_thread``)."""
     pstate[PS_SAMPLES] += 1
@@ -197,7 +197,7 @@ def _sample(page, is_write, pconfig, flags, reads, writes_count, local_clock, on
         pstate[PS_COOL_NVM] = 1
 
 
-@njit
+@njit_borrow
 def _cool(hot_list, cold_list, cursor_slot, flag_slot, pconfig, reads, writes_count, local_clock, on_list, newer,
           older, ends, pstate):
     """Cool up to ``cooling_pages`` pages of ``hot_list`` from the cursor (oldest first)."""
@@ -220,7 +220,7 @@ def _cool(hot_list, cold_list, cursor_slot, flag_slot, pconfig, reads, writes_co
     pstate[cursor_slot] = page
 
 
-@njit
+@njit_borrow
 def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
                  reads, writes_count, local_clock, on_list, newer, older, ends, pstate):
     """One pass of the policy thread: promotions (demoting cold pages for room), cooling."""

@@ -97,7 +97,7 @@ Costs (estimates, not measurements; pass measured values):
 """
 import numpy as np
 
-from ..._jit import njit
+from ..._jit import njit, njit_borrow
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
@@ -224,7 +224,7 @@ def make_state(pconfig, config, n_pages):
 # them at its tail (lru_to_folio), except inc_min_seq's list_move_tail: a queue, kept as a
 # ring buffer per generation (``ring[gen]``, as long as the fast node; ``ends[gen]`` holds
 # the tail's position and the size), read in order as the kernel's list walk is.
-@njit
+@njit_borrow
 def _push_head(gen, page, ring, ends):
     length = ring.shape[1]
     position = ends[gen, 0] + ends[gen, 1]
@@ -234,7 +234,7 @@ def _push_head(gen, page, ring, ends):
     ends[gen, 1] += 1
 
 
-@njit
+@njit_borrow
 def _push_tail(gen, page, ring, ends):
     tail = ends[gen, 0] - 1
     if tail < 0:
@@ -244,7 +244,7 @@ def _push_tail(gen, page, ring, ends):
     ends[gen, 1] += 1
 
 
-@njit
+@njit_borrow
 def _pop_tail(gen, ring, ends):
     tail = ends[gen, 0]
     page = ring[gen, tail]
@@ -254,7 +254,7 @@ def _pop_tail(gen, ring, ends):
     return page
 
 
-@njit
+@njit_borrow
 def _join_youngest(page, seq_of, ring, ends, gen_size, pstate):
     """``lru_gen_add_folio`` of an active page: the youngest generation, at its head."""
     seq = pstate[PS_MAX_SEQ]
@@ -264,7 +264,7 @@ def _join_youngest(page, seq_of, ring, ends, gen_size, pstate):
     _push_head(gen, page, ring, ends)
 
 
-@njit
+@njit_borrow
 def _update_gen(page, seq_of, gen_size, pstate):
     """``folio_update_gen``: the counter to ``max_seq`` (the page stays on its list)."""
     old = seq_of[page]
@@ -275,7 +275,7 @@ def _update_gen(page, seq_of, gen_size, pstate):
         seq_of[page] = seq
 
 
-@njit
+@njit_borrow
 def _forget(page, frequency, in_heap, pstate):
     """A page that moves gets a new frame: pghot's record of the old one ends."""
     frequency[page] = 0
@@ -284,7 +284,7 @@ def _forget(page, frequency, in_heap, pstate):
         pstate[PS_HEAP_LIVE] -= 1
 
 
-@njit
+@njit_borrow
 def _should_run_aging(gen_size, pstate):
     """``should_run_aging`` (anon only, swappiness irrelevant: demotion makes anon evictable)."""
     max_seq = pstate[PS_MAX_SEQ]
@@ -301,7 +301,7 @@ def _should_run_aging(gen_size, pstate):
     return young * MIN_NR_GENS > total or old * (MIN_NR_GENS + 2) < total
 
 
-@njit
+@njit_borrow
 def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, pending):
     """``try_to_inc_max_seq``: the page-table walk, then ``inc_max_seq``."""
     n_pages = flags.shape[0]
@@ -350,7 +350,7 @@ def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, 
     pstate[PS_AGINGS] += 1
 
 
-@njit
+@njit_borrow
 def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate, pending):
     """``lru_gen_look_around`` at ``page``, whose PTE is young (see the module)."""
     n_pages = flags.shape[0]
@@ -383,7 +383,7 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
         filters[max_seq % 2, table] = 1  # update_bloom_filter(max_seq); a filter not allocated is left alone
 
 
-@njit
+@njit_borrow
 def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
            isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending):
     """``evict_folios``: isolate a batch from the oldest generation, then check and demote it.
@@ -437,7 +437,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
     return scanned
 
 
-@njit
+@njit_borrow
 def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
             isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending):
     """kswapd: age and evict until the fast node's free pages exceed ``P_TARGET``."""
@@ -455,7 +455,7 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
         idle = idle + 1 if n == 0 else 0
 
 
-@njit
+@njit_borrow
 def _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate):
     """``pghot_record_access`` and ``phi_heap_add_or_adjust``."""
     f = frequency[page]
@@ -483,7 +483,7 @@ def _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, 
         pstate[PS_HEAP_LIVE] += 1
 
 
-@njit
+@njit_borrow
 def _compact(heap, heap_pos, in_heap, pstate):
     """Drop the heap array's stale entries (pages taken out, or put in again later)."""
     n = 0
@@ -496,7 +496,7 @@ def _compact(heap, heap_pos, in_heap, pstate):
     pstate[PS_HEAP_N] = n
 
 
-@njit
+@njit_borrow
 def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)

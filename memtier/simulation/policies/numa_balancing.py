@@ -92,7 +92,7 @@ import math
 
 import numpy as np
 
-from ..._jit import njit, njit_inline
+from ..._jit import njit, njit_borrow
 from .active_shrink import (
     ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
@@ -158,7 +158,8 @@ PS_SIZE = 11
 # pfstate slots (float64): the next scan, the scan period
 PF_NEXT_SCAN_NS, PF_PERIOD_MS = 0, 1
 
-#: ``scan_ms`` of a page not ``PROT_NONE``; an armed page holds its scan time (ms, >= 0).
+#: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
+#: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
 NOT_ARMED = -1
 #: Flag of an armed page (``PROT_NONE``, its time in ``scan_ms``): the access loop tests the
 #: page's flags, which it reads anyway, rather than loading ``scan_ms`` at every access
@@ -243,7 +244,7 @@ def make_state(pconfig, config, n_pages):
     )
 
 
-@njit
+@njit_borrow
 def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
             pending):
     """``balance_pgdat``: demote until the fast node's free pages exceed ``P_TARGET``
@@ -280,7 +281,7 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fs
     _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
 
 
-@njit
+@njit_borrow
 def _rate_limited(pconfig, pstate, now_ms):
     """``numa_promotion_rate_limit``: count the candidate; true when the candidates of the
     current second reach the limit."""
@@ -291,7 +292,7 @@ def _rate_limited(pconfig, pstate, now_ms):
     return pstate[PS_NR_CAND] - pstate[PS_RL_NR_CAND] >= np.int64(pconfig[P_RATE_PAGES])
 
 
-@njit
+@njit_borrow
 def _adjust_threshold(pconfig, pstate, now_ms):
     """``numa_promotion_adjust_threshold``: every ``scan_period_max_ms``, lower the threshold
     by ``unit = 2 x default / 16`` if the candidates exceeded 110 % of what the rate limit
@@ -313,7 +314,7 @@ def _adjust_threshold(pconfig, pstate, now_ms):
         pstate[PS_TH] = th
 
 
-@njit
+@njit_borrow
 def _placement(pconfig, config, state, pstate, pfstate):
     """``task_numa_placement`` -> ``update_task_scan_period`` at the first recorded (promoting)
     fault of a new pass: the period grows by three tenths, within the task's bounds."""
@@ -329,16 +330,13 @@ def _placement(pconfig, config, state, pstate, pfstate):
     pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
 
 
-@njit_inline
+@njit_borrow
 def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
                 fstate, pstate, pfstate, pagestat, nxt, pending):
     """``do_numa_page`` on an armed (slow) page."""
     _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
     pstate[PS_FAULTS] += 1
-    f = flags[page]
-    scanned_ms = scan_ms[page]
-    scan_ms[page] = NOT_ARMED
-    f &= ~ARMED
+    f = flags[page] & ~ARMED  # unarmed: its scan_ms is stale from now on, never read
     flags[page] = f
     if f & FAST:
         return
@@ -357,7 +355,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
     else:
         _adjust_threshold(pconfig, pstate, now_ms)
         th = pstate[PS_TH] if pstate[PS_TH] != 0 else np.int64(pconfig[P_HOT_MS])
-        if now_ms - scanned_ms >= th:
+        if now_ms - scan_ms[page] >= th:  # read only here: a cache miss the other faults do without
             return
         if _rate_limited(pconfig, pstate, now_ms):
             return
@@ -371,7 +369,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
                 pending)
 
 
-@njit
+@njit_borrow
 def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     """``task_numa_work``: arm the next ``scan_size`` of address space (see the module)."""
     n_pages = flags.shape[0]
