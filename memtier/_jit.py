@@ -120,6 +120,64 @@ def njit_parallel(function):
     return numba.njit(cache=True, nogil=True, parallel=True)(function)
 
 
+try:  # what loading machine code from the cache needs, and nothing more (checked with numba 0.68)
+    from numba.core.caching import FunctionCache as _FunctionCache
+    from numba.core.runtime import rtsys as _rtsys
+
+    _QUICK_LOAD = all(hasattr(_FunctionCache, name)
+                      for name in ("_load_overload", "_guard_against_spurious_io_errors"))
+except ImportError:  # pragma: no cover - another numba: its own loading, slower to start
+    _QUICK_LOAD = False
+
+if _QUICK_LOAD:
+    class _MachineCodeCache(_FunctionCache):
+        """numba's cache of one kernel, read without first making numba's whole target ready.
+
+        numba's ``FunctionCache.load_overload`` calls ``target_context.refresh()`` before it
+        reads the cache: that imports and installs every typing and lowering registry numba
+        has (``numba.np.arraymath``, ``linalg``, typed containers, ``cffi``...), which only
+        *compiling* needs.  It was 0.3 s of the 0.8 s ``memtier trace convert`` took to start
+        (cProfile: ``BaseContext.refresh``, 0.30 of the first call's 0.33 s).  Machine code
+        from the cache needs only numba's runtime (NRT), whose functions it calls, which
+        ``rtsys.initialize`` compiles and registers as ``refresh`` would.  On a miss (first use,
+        an edited source, another numba or CPU) nothing is loaded and the dispatcher compiles
+        as usual; numba's compiler refreshes the whole target itself first
+        (``numba.core.compiler.CompilerBase.__init__``).
+        """
+
+        def load_overload(self, sig, target_context):
+            _rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+
+
+def njit_quick_load(function):
+    """:data:`njit`, with the machine code loaded from numba's cache without making numba's
+    whole target ready first (:class:`_MachineCodeCache`): for a kernel on a command's path
+    whose start-up counts (``memtier trace convert``).  Only for kernels of plain arrays and
+    scalars (no ``parallel``, no typed containers, no objects): their cached code calls
+    nothing but numba's runtime."""
+    if not _QUICK_LOAD:
+        return njit(function)
+    dispatcher = numba.njit(nogil=True)(function)  # what cache=True does, with the cache below
+    dispatcher._cache = _MachineCodeCache(dispatcher.py_func)
+    return dispatcher
+
+
+def load_kernel(dispatcher, *signatures) -> None:
+    """Make ``dispatcher`` ready for calls with exactly these argument types (tuples of numba
+    types), from the cache if it holds them, compiling them otherwise.
+
+    A first call of a kernel works out its argument types in Python and starts numba's
+    compilation chain (``typeof`` of each argument, the scan of installed packages for numba
+    extensions): 0.05-0.1 s.  Loading the code for the types the caller will pass goes
+    straight to the cache, and the calls then find the code by the arguments' types in C.  A
+    call with other types still works: it is compiled (or loaded) then, as usual.
+    """
+    for signature in signatures:
+        dispatcher.compile(tuple(signature))
+
+
 # The prefetch intrinsic is overloaded on its pointer type: LLVM 17 and later have only opaque
 # pointers ("p0"); llvmlite builds on older LLVM use typed ones ("p0i8").
 _PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"

@@ -130,3 +130,29 @@ def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_trace_convert_ends_the_process_at_once_with_everything_written(tmp_path):
+    """The ``memtier`` program skips Python's teardown after ``trace convert`` (an atexit handler
+    does not run), its output and files complete; other commands exit as usual."""
+    log = tmp_path / "prog.lackey"
+    log.write_bytes(b" L 1000,8\n S 2000,4\nI  0401ab70,3\n")
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('teardown', file=sys.stderr))\n"
+            "sys.argv = ['memtier', *sys.argv[1:]]\n"
+            "from memtier.cli import run\n"
+            "run()\n")
+
+    def memtier(*args):
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+    out = tmp_path / "t.npy"
+    done = memtier("--debug", "trace", "convert", str(log), "--out", str(out), "--quiet")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith(f"wrote {out}: 2 accesses to 2 distinct 4K pages")
+    assert np.load(out).tolist() == [0, 1] and np.load(tmp_path / "t.writes.npy").tolist() == [0, 1]
+    assert out.with_suffix(".json").exists()
+    again = memtier("trace", "convert", str(log), "--out", str(out), "--quiet")  # refused, one line
+    assert again.returncode == 2 and again.stderr.startswith("memtier: error: ") and again.stderr.count("\n") == 1
+    other = memtier("trace", "damon", str(tmp_path / "missing.data"), "--out", str(tmp_path / "heat.csv"))
+    assert other.returncode == 2 and other.stderr.endswith("teardown\n"), other.stderr

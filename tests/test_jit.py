@@ -1,7 +1,11 @@
-"""numba's caches are stamped with the kernel's whole subpackage, not its file alone."""
+"""numba's caches: stamped with the kernel's whole subpackage, not its file alone; read without
+making numba's whole target ready where start-up counts."""
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from memtier import _jit
 from memtier.simulation.policies import hemem
@@ -40,3 +44,43 @@ def test_a_file_outside_memtier_keeps_numbas_own_locator(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=ROOT)
     assert result.stdout.strip() in ("InTreeCacheLocator", "UserProvidedCacheLocator")
+
+
+def test_quick_load_compiles_on_a_miss_then_loads_the_same_code_without_numbas_whole_target(tmp_path):
+    """:func:`memtier._jit.njit_quick_load`: a first process finds no cache and compiles (numba's
+    compiler readies the whole target itself); the next one loads the machine code with only
+    numba's runtime made ready (no ``numba.np.arraymath``, which the full refresh imports)
+    and gets the same results."""
+    if not _jit._QUICK_LOAD:
+        pytest.skip("this numba has no FunctionCache._load_overload: kernels load the usual way")
+    (tmp_path / "quick.py").write_text(
+        "import numpy as np\n"
+        "from memtier._jit import njit_quick_load, load_kernel\n"
+        "@njit_quick_load\n"
+        "def scaled_sum(values, out, factor):\n"
+        "    total = 0.0\n"
+        "    for i in range(values.size):\n"
+        "        out[i] = values[i] * factor\n"
+        "        total += out[i]\n"
+        "    return total\n")
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import numpy as np, quick\n"
+            "from numba import types\n"
+            "array = types.Array(types.float64, 1, 'C')\n"
+            "quick.load_kernel(quick.scaled_sum, (array, array, types.float64))\n"
+            "values, out = np.arange(5.0), np.zeros(5)\n"
+            "total = quick.scaled_sum(values, out, 2.0)\n"
+            "hits = sum(quick.scaled_sum.stats.cache_hits.values())\n"
+            "print(total, out.tolist(), hits, len(quick.scaled_sum.overloads), 'numba.np.arraymath' in sys.modules)\n")
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def one_process():
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                              env=environment)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    first, second = one_process(), one_process()
+    expected = ["20.0", "[0.0,", "2.0,", "4.0,", "6.0,", "8.0]"]
+    assert first[:6] == expected and first[6:] == ["0", "1", "True"]  # compiled: the whole target
+    assert second[:6] == expected and second[6:] == ["1", "1", "False"]  # loaded: the runtime alone

@@ -3,6 +3,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -364,3 +365,31 @@ def test_convert_memory_does_not_grow_with_the_log(tmp_path):
     # buffers and the page tables of two workers and the merge (~16k pages each): the same for
     # both logs, and well under the 8 MB the longer trace itself takes
     assert peaks[1] < 1.1 * peaks[0] + 100_000 and peaks[1] < 4_000_000, f"peaks {peaks} bytes"
+
+
+def test_the_kernels_are_loaded_for_the_types_the_parsers_pass(tmp_path):
+    """``_load_kernels`` readies each kernel for the argument types the file and stream parsers
+    pass, so no call compiles a second version (a mismatch would add one and cost start-up),
+    and, the cache being warm, without numba's whole target (``numba.np.arraymath`` stays
+    unloaded); the trace is the twin's."""
+    from memtier import _jit
+
+    text = b"".join(b" L %x,8\n S %x,4\n" % (4096 * i, 4096 * i + 4094) for i in range(40_000))
+    log = tmp_path / "wide.lackey"  # 40k pages and 40k crossings: the tables grow (_rehash)
+    log.write_bytes(text)
+    code = (
+        "import sys, numpy as np\n"
+        "from memtier.traces import _lackey_parser as parser\n"
+        "from memtier.traces.lackey import convert_lackey, parse_lackey\n"
+        f"convert_lackey({str(log)!r}, {str(tmp_path / 'w.npy')!r}, workers=2, chunk_bytes=1 << 16, force=True)\n"
+        f"parse_lackey(open({str(log)!r}, 'rb'), chunk_bytes=1 << 16)\n"
+        "kernels = (parser._parse_lackey, parser._rehash, parser._merge_ids)\n"
+        "print([len(k.overloads) for k in kernels], 'numba.np.arraymath' in sys.modules)\n")
+    for _ in range(2):  # the first may compile (a cold cache); the second loads
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    overloads, whole_target = done.stdout.split("] ")
+    assert overloads == "[2, 1, 1"  # the parse for read-only (mapped) and writable (streamed) bytes
+    assert whole_target.strip() == str(not _jit._QUICK_LOAD)
+    pages, counts = reference(text)
+    assert np.array_equal(np.load(tmp_path / "w.npy"), pages) and counts["page_crossings"] == 40_000

@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from .._jit import njit
+from .._jit import load_kernel, njit_quick_load
 from ..measurement.schema import parse_page_size
 
 #: Sizes of the pieces the parser reads at a time: big enough that the per-call overhead is
@@ -61,7 +61,7 @@ class LackeyFormatError(ValueError):
 # --- the kernel -----------------------------------------------------------------------------
 
 
-@njit
+@njit_quick_load
 def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, ids, id_keys,
                   last_page, state, counts, out, out_writes):
     """Parse the complete lines of ``buf[pos:end]`` into dense page numbers in ``out``, and
@@ -264,7 +264,7 @@ def _parse_lackey(buf, pos, end, final, shift, instructions, hash_shift, keys, i
     return pos, n_out, why
 
 
-@njit
+@njit_quick_load
 def _rehash(old_keys, old_ids, keys, ids, hash_shift):
     """Insert every filled slot of the old table into the (larger, empty) new one."""
     mask = keys.size - 1
@@ -278,7 +278,7 @@ def _rehash(old_keys, old_ids, keys, ids, hash_shift):
             ids[slot] = old_ids[i]
 
 
-@njit
+@njit_quick_load
 def _merge_ids(id_keys, first, stop, hash_shift, keys, ids, global_id_keys, state, mapping):
     """Global dense ids of one worker's new pages ``id_keys[first:stop]`` (in the order the
     worker first met them), written to ``mapping[first:stop]``.
@@ -306,6 +306,29 @@ def _merge_ids(id_keys, first, stop, hash_shift, keys, ids, global_id_keys, stat
                 break
             slot = (slot + 1) & mask
     state[_N_DISTINCT] = n_distinct
+
+
+_LOADED = set()
+
+
+def _load_kernels(readonly_input: bool) -> None:
+    """Load the kernels' machine code for the argument types the parsers pass (the input
+    bytes read-only from a memory-mapped file, writable from a stream), before the first
+    call: :func:`memtier._jit.load_kernel`."""
+    if readonly_input in _LOADED:
+        return
+    from numba import types
+
+    def array(dtype, readonly=False):
+        return types.Array(dtype, 1, "C", readonly=readonly)
+
+    u64, i64, i32 = array(types.uint64), array(types.int64), array(types.int32)
+    load_kernel(_parse_lackey, (array(types.uint8, readonly_input), types.int64, types.int64, types.boolean,
+                                types.uint64, types.boolean, types.uint64, u64, i32, u64, u64, i64, i64, i32,
+                                array(types.uint8)))
+    load_kernel(_rehash, (u64, i32, u64, i32, types.uint64))
+    load_kernel(_merge_ids, (u64, types.int64, types.int64, types.uint64, u64, i32, u64, i64, i32))
+    _LOADED.add(readonly_input)
 
 
 # --- the streaming parser -------------------------------------------------------------------
@@ -383,6 +406,7 @@ class LackeyParser:
     def run(self, stream, sink, progress=None, write_sink=None):
         """Parse everything ``stream`` (a binary file object) yields; pass page arrays to
         ``sink`` and, with ``write_sink``, the matching write flags (uint8) to it."""
+        _load_kernels(readonly_input=False)
         buf = np.empty(self.chunk_bytes, dtype=np.uint8)
         view = memoryview(buf)
         filled = 0
@@ -618,6 +642,7 @@ def parse_file(path, page_size, instructions, chunk_bytes, sink, progress=None, 
     try:
         if hasattr(mmap, "MADV_SEQUENTIAL"):
             view.madvise(mmap.MADV_SEQUENTIAL)
+        _load_kernels(readonly_input=True)
         _parse_slices(view, size, merged, parsers, mappings, workers, sink, progress, write_sink)
     finally:
         try:

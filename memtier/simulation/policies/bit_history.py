@@ -50,10 +50,10 @@ import numpy as np
 from ..._jit import njit
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move, _serve_until,
 )
 
 NAMES = ("bit-history",)
@@ -210,7 +210,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
          state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, starts, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (the fast node while it has room), the access is served,
-    then the scanner runs if its time has come and the period closes if it is over."""
+    then the scanner runs if its time has come and the period closes if it is over.  The
+    serving is :func:`memtier.simulation.policies._driver._serve_until`'s loop, which returns
+    to this one at a first touch and at those events."""
     capacity = config[K_FAST_CAPACITY]
     mask = (1 << np.int64(pconfig[P_BITS])) - 1
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
@@ -221,28 +223,21 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     next_scan = pfstate[PF_NEXT_SCAN]
     accesses = 0
     hits = 0
-    for j in range(n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
+    j = 0
+    while j < n:
+        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+            trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_scan, n_touched, accesses, hits,
+            now, remaining)
+        if needs_policy:  # a first touch; then served as any access
+            page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             fast = state[S_FAST_USED] < capacity or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            f = _first_touch(page, fast, flags, state, config)
+            _first_touch(page, fast, flags, state, config)
             history[page] = mask  # reset_page_access_lv: every bit set
-        # serve the access (see memtier.simulation.policies._driver._flush)
-        fast = (f >> 1) & 1
-        c = counts[page]
-        first = np.int64(c == 0)
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset): _score reads the sign
-        n_touched += first
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        if now >= next_scan or remaining <= 0 or (final and j == n - 1):
+            continue
+        last = final and j == n
+        if now >= next_scan or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if now >= next_scan:
@@ -250,7 +245,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                       key_of, order, starts)
                 next_scan = fstate[FS_NOW_NS] + pconfig[P_PERIOD_NS]
                 pfstate[PF_NEXT_SCAN] = next_scan
-            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+            if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1

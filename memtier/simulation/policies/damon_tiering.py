@@ -68,9 +68,11 @@ import numpy as np
 from ..._jit import njit
 from .active_shrink import (
     ACCESSED, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY, K_PAGE_BYTES,
-    K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
-from ._driver import FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move
+from ._driver import (
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move, _serve_until,
+)
 from .numa_balancing import watermarks
 
 NAMES = ("damon",)
@@ -654,7 +656,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     # ``histogram_`` is the metrics' (shared); ``histogram`` the schemes' score histogram
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates a frame, the access is served, then each kdamond whose
-    sample is due takes its turn, and the period closes if it is over."""
+    sample is due takes its turn, and the period closes if it is over.  The serving is
+    :func:`memtier.simulation.policies._driver._serve_until`'s loop, which returns to this one
+    at a first touch and at those events."""
     capacity = config[K_FAST_CAPACITY]
     low = pconfig[P_LOW]
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
@@ -671,27 +675,21 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     next_event = min(cfstate[0, CF_NEXT_TICK_NS], cfstate[1, CF_NEXT_TICK_NS])
     accesses = 0
     hits = 0
-    for j in range(n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
+    j = 0
+    while j < n:
+        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+            trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_event, n_touched, accesses, hits,
+            now, remaining)
+        if needs_policy:  # a first touch; then served as any access
+            page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             fast = capacity - state[S_FAST_USED] > low or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            f = _first_touch(page, fast, flags, state, config)
+            _first_touch(page, fast, flags, state, config)
             _take_frame(page, 0 if fast else 1, frame_of, page_at, free_stack, free_n)
-        # serve the access (see memtier.simulation.policies._driver._flush)
-        fast = (f >> 1) & 1
-        c = counts[page]
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset)
-        n_touched += c == 0
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        if now >= next_event or remaining <= 0 or (final and j == n - 1):
+            continue
+        last = final and j == n
+        if now >= next_event or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             for k in range(2):
@@ -701,7 +699,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                           page_at, free_stack, free_n, regions, cstate, cfstate, histogram, moving, state, fstate,
                           pstate, pagestat, nxt, pending)
             next_event = min(cfstate[0, CF_NEXT_TICK_NS], cfstate[1, CF_NEXT_TICK_NS])
-            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+            if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram_, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1

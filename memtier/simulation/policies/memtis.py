@@ -578,13 +578,46 @@ def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate
 
 
 @njit
+def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left, n_touched,
+                   accesses, hits, now, remaining):
+    """Serve ``trace[j:n]`` as ``_driver._serve_until`` does, each access also counted down
+    by its PEBS event's sampler (``left``: slow loads, fast loads, stores), until a first touch
+    (access ``j`` not served: ``first_touch`` true) or until the access just served (``j - 1``)
+    was sampled, brought the clock to ``next_event`` or ended the period; returns ``(j,
+    first_touch, n_touched, accesses, hits, now, remaining)``.  (``_serve_until`` cannot stop
+    at a sample: the sampler counts every access, as ``hemem._serve_sampled`` does.)"""
+    for j in range(j, n):
+        page = trace[j]
+        f = flags[page]
+        if f == 0:
+            return j, True, n_touched, accesses, hits, now, remaining
+        fast = (f >> 1) & 1
+        c = counts[page]
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset): _score reads the sign
+        n_touched += c == 0
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        event = 2 if has_writes and writes[j] != 0 else fast  # the three PEBS events count apart
+        left[event] -= 1
+        if left[event] == 0 or now >= next_event or remaining <= 0:
+            return j + 1, False, n_touched, accesses, hits, now, remaining
+    return n, False, n_touched, accesses, hits, now, remaining
+
+
+@njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, total, page_clock, on_list, newer, older, ends,
          hg, batch, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking the demotion thread if the fast node is short),
     the access is served, the sampler counts it, then the two threads' passes run if their
-    time has come and the period closes if it is over."""
+    time has come and the period closes if it is over.  The serving and counting are
+    :func:`_serve_sampled`'s loop, which returns to this one at a first touch and at those
+    events."""
     capacity = config[K_FAST_CAPACITY]
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
@@ -598,16 +631,19 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     left = np.array([pstate[PS_LEFT_SLOW], pstate[PS_LEFT_FAST], pstate[PS_LEFT_STORE]])
     accesses = 0
     hits = 0
-    for j in range(n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
+    j = 0
+    while j < n:
+        j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
+            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, min(next_demotion, next_promotion),
+            left, n_touched, accesses, hits, now, remaining)
+        if first_touch:  # trace[j], then served as any
+            page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             used = state[S_FAST_USED]
             fast = used + 1 < capacity or (state[S_SLOW_USED] >= config[K_SLOW_CAPACITY] and used < capacity)
             wake = (not fast) or capacity <= used + np.int64(pconfig[P_DEMO_WM])
-            f = _first_touch(page, fast, flags, state, config)
+            _first_touch(page, fast, flags, state, config)
             total[page] = 1 << (pstate[PS_ACTIVE_T] + 1)  # set_page_coolstatus
             page_clock[page] = pstate[PS_CLOCK] + 1  # htmm_skip_cooling
             _enqueue(FAST_INACTIVE_L if fast else SLOW_INACTIVE_L, page, total, on_list, newer, older, ends)
@@ -619,23 +655,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             elif wake:
                 pstate[PS_NEED_DEMOTION] = 1
             now = fstate[FS_NOW_NS]
-            f = flags[page]
-        # serve the access (see memtier.simulation.policies._driver._flush)
-        fast = (f >> 1) & 1
-        c = counts[page]
-        first = np.int64(c == 0)
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset): _score reads the sign
-        n_touched += first
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        event = 2 if has_writes and writes[j] != 0 else fast  # the three PEBS events count apart
-        left[event] -= 1
+            continue
+        page = trace[j - 1]  # the access served last: its event, as _serve_sampled counted it
+        event = 2 if has_writes and writes[j - 1] != 0 else (flags[page] >> 1) & 1
         sampled = left[event] == 0
-        if sampled or now >= next_demotion or now >= next_promotion or remaining <= 0 or (final and j == n - 1):
+        last = final and j == n
+        if sampled or now >= next_demotion or now >= next_promotion or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if sampled:
@@ -651,7 +676,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
                                 total, page_clock, on_list, newer, older, ends, hg, pstate)
                 next_promotion = fstate[FS_NOW_NS] + pconfig[P_PROMO_NS]
-            if fstate[FS_REMAINING] <= 0 or (final and j == n - 1):
+            if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
