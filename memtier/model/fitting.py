@@ -209,7 +209,13 @@ def _sensitivity(values: np.ndarray, prepared: PreparedTable, names) -> np.ndarr
     for name in names:
         i = index[name]
         low, high = bounds[name]
-        step = 0.05 * values[i] if values[i] > 0 else 1e-3 * (high - low)
+        # 5% of the value, or (at 0) a thousandth of the range.  A solver can leave a parameter
+        # a few denormals above a bound of 0 (seen on a measured copy table: dispatch_us at
+        # 5e-324), where 5% of it underflows to 0 and the quotient below would be 0 / 0: such a
+        # value is taken as 0.
+        step = 0.05 * values[i]
+        if not step > 0:
+            step = 1e-3 * (high - low)
         up, down = values.copy(), values.copy()
         up[i] = min(values[i] + step, high)
         down[i] = max(values[i] - step, low)
@@ -225,7 +231,9 @@ def _identifiable(prepared: PreparedTable, values: np.ndarray, names, tolerance=
     order = np.argsort(-np.linalg.norm(jac, axis=0))
     kept: list[int] = []
     for j in order:
-        if np.max(np.abs(jac[:, j])) < min_influence:
+        # A column the model cannot evaluate around this point (not finite) says nothing the
+        # data could pin: the parameter is left to its stated value, as one without influence.
+        if not np.all(np.isfinite(jac[:, j])) or np.max(np.abs(jac[:, j])) < min_influence:
             continue
         singular = np.linalg.svd(jac[:, kept + [j]], compute_uv=False)
         if len(kept) + 1 <= len(prepared) and singular[-1] > tolerance * singular[0]:
