@@ -119,6 +119,37 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
 
 
 @njit
+def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left,
+                   store_sampler, loads_by_node, n_touched, accesses, hits, now, remaining):
+    """Serve ``trace[j:n]`` as :func:`_serve_until` does (stopping only at a first touch), each
+    access also counted down by its sampler in ``left``: a store by ``left[store_sampler]``, a
+    load by ``left[0]``, or with ``loads_by_node`` by ``left[fast]`` (slow loads, fast loads
+    apart).  Returns as :func:`_serve_until` (``needs_policy`` is a first touch), also after an
+    access that was sampled (its counter reached 0).  HeMem's samplers are loads and stores
+    (``store_sampler`` 1); MEMTIS's slow loads, fast loads and stores (2, ``loads_by_node``).
+    :func:`_serve_until` cannot stop at a sample: the samplers count every access."""
+    for j in range(j, n):
+        page = trace[j]
+        f = flags[page]
+        if f == 0:
+            return j, True, n_touched, accesses, hits, now, remaining
+        fast = (f >> 1) & 1
+        c = counts[page]
+        flags[page] = f | ACCESSED
+        touched[n_touched] = page ^ -fast
+        n_touched += c == 0
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        event = store_sampler if has_writes and writes[j] != 0 else fast * loads_by_node
+        left[event] -= 1
+        if left[event] == 0 or now >= next_event or remaining <= 0:
+            return j + 1, False, n_touched, accesses, hits, now, remaining
+    return n, False, n_touched, accesses, hits, now, remaining
+
+@njit
 def _charge_overhead(ns, events, fstate, pending):
     """Charge management work done on the application's time (hint faults, page-table
     scans, samples): ``ns`` in all, for ``events`` pages or events."""

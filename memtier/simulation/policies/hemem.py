@@ -45,6 +45,7 @@ from .active_shrink import (
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    _serve_sampled,
 )
 
 NAMES = ("hemem",)
@@ -255,36 +256,6 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, p
 
 
 @njit
-def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left, n_touched,
-                   accesses, hits, now, remaining):
-    """Serve ``trace[j:n]`` as ``_driver._serve_until`` does, each access also counted down
-    by its sampler (``left``: loads, stores), until a first touch (access ``j`` not served:
-    ``first_touch`` true) or until the access just served (``j - 1``) was sampled, brought
-    the clock to ``next_event`` or ended the period; returns ``(j, first_touch, n_touched,
-    accesses, hits, now, remaining)``."""
-    for j in range(j, n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
-            return j, True, n_touched, accesses, hits, now, remaining
-        fast = (f >> 1) & 1
-        c = counts[page]
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast
-        n_touched += c == 0
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        is_write = np.int64(has_writes and writes[j] != 0)
-        left[is_write] -= 1  # the load and the store samplers count apart
-        if left[is_write] == 0 or now >= next_event or remaining <= 0:
-            return j + 1, False, n_touched, accesses, hits, now, remaining
-    return n, False, n_touched, accesses, hits, now, remaining
-
-
-@njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, reads, writes_count, local_clock,
          on_list, newer, older, ends, pstate, pfstate):
@@ -308,7 +279,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     j = 0
     while j < n:
         j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
-            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_pass, left, n_touched,
+            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_pass, left, 1, 0, n_touched,
             accesses, hits, now, remaining)
         if first_touch:  # trace[j], then served as any
             page = trace[j]

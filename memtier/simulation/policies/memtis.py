@@ -80,6 +80,7 @@ from .active_shrink import (
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    _serve_sampled,
 )
 
 NAMES = ("memtis",)
@@ -578,37 +579,6 @@ def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate
 
 
 @njit
-def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, next_event, left, n_touched,
-                   accesses, hits, now, remaining):
-    """Serve ``trace[j:n]`` as ``_driver._serve_until`` does, each access also counted down
-    by its PEBS event's sampler (``left``: slow loads, fast loads, stores), until a first touch
-    (access ``j`` not served: ``first_touch`` true) or until the access just served (``j - 1``)
-    was sampled, brought the clock to ``next_event`` or ended the period; returns ``(j,
-    first_touch, n_touched, accesses, hits, now, remaining)``.  (``_serve_until`` cannot stop
-    at a sample: the sampler counts every access, as ``hemem._serve_sampled`` does.)"""
-    for j in range(j, n):
-        page = trace[j]
-        f = flags[page]
-        if f == 0:
-            return j, True, n_touched, accesses, hits, now, remaining
-        fast = (f >> 1) & 1
-        c = counts[page]
-        flags[page] = f | ACCESSED
-        touched[n_touched] = page ^ -fast  # ~page when fast (memtier.simulation.hotset): _score reads the sign
-        n_touched += c == 0
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        event = 2 if has_writes and writes[j] != 0 else fast  # the three PEBS events count apart
-        left[event] -= 1
-        if left[event] == 0 or now >= next_event or remaining <= 0:
-            return j + 1, False, n_touched, accesses, hits, now, remaining
-    return n, False, n_touched, accesses, hits, now, remaining
-
-
-@njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, total, page_clock, on_list, newer, older, ends,
          hg, batch, pstate, pfstate):
@@ -635,7 +605,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     while j < n:
         j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
             trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, min(next_demotion, next_promotion),
-            left, n_touched, accesses, hits, now, remaining)
+            left, 2, 1, n_touched, accesses, hits, now, remaining)
         if first_touch:  # trace[j], then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
