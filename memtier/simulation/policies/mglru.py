@@ -97,9 +97,9 @@ Costs (estimates, not measurements; pass measured values):
 """
 import numpy as np
 
-from ..._jit import njit, njit_borrow
+from ..._jit import njit, njit_borrow, prefetch
 from .active_shrink import (
-    ACCESSED, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
+    ACCESSED, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
@@ -275,6 +275,59 @@ def _update_gen(page, seq_of, gen_size, pstate):
         seq_of[page] = seq
 
 
+# The walks read flags eight at a time (one uint64 word, a byte a page): every present page
+# has PRESENT (bit 0), so a byte's bit 0 after shifting a flag's bit down says whether that
+# page has the flag, for the eight at once.
+assert PRESENT == 1
+BYTE_ONES = np.uint64(0x0101010101010101)
+FAST_SHIFT = np.uint64(FAST.bit_length() - 1)
+ACCESSED_SHIFT = np.uint64(ACCESSED.bit_length() - 1)
+BYTE_SUM_SHIFT = np.uint64(56)
+
+
+@njit_borrow
+def _byte_count(bits):
+    """How many bytes of ``bits`` are 1 (each byte 0 or 1): their sum lands in the top byte."""
+    return np.int64((bits * BYTE_ONES) >> BYTE_SUM_SHIFT)
+
+
+@njit_borrow
+def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
+    """The aging's walk of ``flags[start:end]`` (a PTE table, or a look-around's window):
+    every young PTE of a fast page cleared and its page's generation set to ``max_seq``
+    (:func:`_update_gen`); returns ``(present, young)``, the PTEs read and the young ones.
+
+    Eight flags a word, tested at once; only a word holding a young fast page is visited
+    page by page (most are not: the walks read 512 PTEs a table, the look-around 64, and
+    page by page the look-around alone took more than half of eviction's time, zipf trace
+    of ``benchmarks/bench_policies.py``).  The same pages, in the same order."""
+    present = 0
+    young = 0
+    n_words = (end - start) >> 3
+    words = flags[start:start + 8 * n_words].view(np.uint64)
+    for k in range(n_words):
+        w = words[k]
+        present += _byte_count(w & BYTE_ONES)
+        hit = (w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES
+        if hit != 0:
+            words[k] = w & ~(hit << ACCESSED_SHIFT)
+            young += _byte_count(hit)
+            base = start + 8 * k
+            for b in range(8):
+                if (hit >> np.uint64(8 * b)) & np.uint64(1):
+                    _update_gen(base + b, seq_of, gen_size, pstate)
+    for page in range(start + 8 * n_words, end):
+        f = flags[page]
+        if f == 0:
+            continue
+        present += 1
+        if f & FAST and f & ACCESSED:
+            flags[page] = f & ~ACCESSED
+            young += 1
+            _update_gen(page, seq_of, gen_size, pstate)
+    return present, young
+
+
 @njit_borrow
 def _forget(page, frequency, in_heap, pstate):
     """A page that moves gets a new frame: pghot's record of the old one ends."""
@@ -318,16 +371,8 @@ def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, 
             continue
         start = table * PTRS_PER_PTE
         end = min(start + PTRS_PER_PTE, n_pages)
-        young = 0
-        for page in range(start, end):
-            f = flags[page]
-            if f == 0:
-                continue
-            walked += 1
-            if f & FAST and f & ACCESSED:
-                flags[page] = f & ~ACCESSED
-                young += 1
-                _update_gen(page, seq_of, gen_size, pstate)
+        present, young = _clear_young_fast(flags, start, end, seq_of, gen_size, pstate)
+        walked += present
         found += young
         if young * PTES_PER_LINE >= end - start:  # suitable_to_scan: carry over to the next generation
             filters[following, table] = 1
@@ -366,21 +411,23 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
         else:
             start = page - half
             end = page + half
-    young = 0
-    present = 0
-    for q in range(start, end):
-        f = flags[q]
-        if f == 0:
-            continue
-        present += 1
-        if f & FAST and f & ACCESSED:
-            flags[q] = f & ~ACCESSED
-            young += 1
-            _update_gen(q, seq_of, gen_size, pstate)  # no-op for isolated pages (PG_referenced only)
+    # _update_gen is a no-op for isolated pages (PG_referenced only)
+    present, young = _clear_young_fast(flags, start, end, seq_of, gen_size, pstate)
     _charge_overhead(present * pconfig[P_WALK_NS] + young * pconfig[P_YOUNG_NS], 0, fstate, pending)
     max_seq = pstate[PS_MAX_SEQ]
     if young * PTES_PER_LINE >= end - start and pstate[PS_FILTER0 + max_seq % 2] != 0:
         filters[max_seq % 2, table] = 1  # update_bloom_filter(max_seq); a filter not allocated is left alone
+
+
+@njit_borrow
+def _prefetch_check(page, flags, pagestat, frequency, in_heap):
+    """Start loading what checking and demoting an isolated page reads (its flags, marks and
+    pghot record, at random over the pages), so that a batch's misses overlap."""
+    page = np.uint64(page)
+    prefetch(flags, page)
+    prefetch(pagestat, page)
+    prefetch(frequency, page)
+    prefetch(in_heap, page)
 
 
 @njit_borrow
@@ -396,7 +443,10 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
     remaining = MAX_LRU_BATCH
     scanned = 0
     n_isolated = 0
+    length = ring.shape[1]
     while ends[gen, 1] > 0:
+        ahead = ends[gen, 0] + AHEAD  # the list is read in order, its pages' records at random
+        prefetch(seq_of, np.uint64(ring[gen, ahead - length if ahead >= length else ahead]))
         page = _pop_tail(gen, ring, ends)
         scanned += 1
         if seq_of[page] != min_seq:  # sort_folio: promoted by the aging
@@ -406,6 +456,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             seq_of[page] = NONE
             isolated[n_isolated] = page
             n_isolated += 1
+            _prefetch_check(page, flags, pagestat, frequency, in_heap)
         remaining -= 1
         if remaining == 0 or n_isolated >= MIN_LRU_BATCH:
             break
@@ -501,7 +552,20 @@ def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, stat
     """klruscand's walk of the slow node's pages: clear and report every young one."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     young = 0
-    for page in range(flags.shape[0]):
+    n_pages = flags.shape[0]
+    n_words = n_pages >> 3
+    words = flags[:8 * n_words].view(np.uint64)
+    for k in range(n_words):  # eight at a time, as _clear_young_fast
+        w = words[k]
+        hit = w & ~(w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES  # present, slow, young
+        if hit != 0:
+            words[k] = w & ~(hit << ACCESSED_SHIFT)
+            young += _byte_count(hit)
+            base = 8 * k
+            for b in range(8):
+                if (hit >> np.uint64(8 * b)) & np.uint64(1):
+                    _record(base + b, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate)
+    for page in range(8 * n_words, n_pages):
         f = flags[page]
         if f != 0 and not f & FAST and f & ACCESSED:
             flags[page] = f & ~ACCESSED
