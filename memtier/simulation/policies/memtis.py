@@ -73,7 +73,7 @@ PEBS assist that writes a record to the buffer from microcode (as for ``hemem``)
 """
 import numpy as np
 
-from ..._jit import njit
+from ..._jit import njit, njit_borrow
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
@@ -203,7 +203,7 @@ def make_state(pconfig, config, n_pages):
     )
 
 
-@njit
+@njit_borrow
 def _get_idx(num):
     """``get_idx``: floor(log2(num + 1)), at most 15."""
     num += 1
@@ -218,7 +218,7 @@ def _get_idx(num):
 
 
 # LRU lists, doubly linked: the head is the newest end, isolation takes from the tail.
-@njit
+@njit_borrow
 def _enqueue(lst, page, total, on_list, newer, older, ends):
     head = ends[lst, 0]
     older[page] = head
@@ -233,7 +233,7 @@ def _enqueue(lst, page, total, on_list, newer, older, ends):
     on_list[page] = lst
 
 
-@njit
+@njit_borrow
 def _remove(page, total, on_list, newer, older, ends):
     lst = on_list[page]
     a, b = newer[page], older[page]
@@ -252,14 +252,14 @@ def _remove(page, total, on_list, newer, older, ends):
     older[page] = NONE
 
 
-@njit
+@njit_borrow
 def _to_list(page, lst, total, on_list, newer, older, ends):
     if on_list[page] != lst:
         _remove(page, total, on_list, newer, older, ends)
         _enqueue(lst, page, total, on_list, newer, older, ends)
 
 
-@njit
+@njit_borrow
 def _adjust_threshold(pconfig, config, hg, pstate):
     """``__adjust_active_threshold``."""
     max_pages = config[K_FAST_CAPACITY] - np.int64(pconfig[P_PROMO_WM])
@@ -288,7 +288,7 @@ def _adjust_threshold(pconfig, config, hg, pstate):
         pstate[PS_WARM_T] = pstate[PS_ACTIVE_T]
 
 
-@njit
+@njit_borrow
 def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, newer, older, ends, hg, pstate):
     """One sample of ``page``: ``update_base_page``, then ``update_pginfo``'s cooling and
     adaptation."""
@@ -329,7 +329,7 @@ def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, new
         _adjust_threshold(pconfig, config, hg, pstate)
 
 
-@njit
+@njit_borrow
 def _scan_limit(count):
     """Pages a ``cooling_node`` / ``adjusting_node`` walk reaches: up to 12 rounds of an
     eighth of the list (all of it when shorter than 8)."""
@@ -338,7 +338,7 @@ def _scan_limit(count):
     return min(count, 12 * (count >> 3))
 
 
-@njit
+@njit_borrow
 def _cool_node(node, total, page_clock, on_list, newer, older, ends, hg, pstate):
     """``cooling_node``: the active list, then the inactive one, from the tail
     (``cooling_page``: a page behind the clock is halved, counted, and sorted by the hot
@@ -364,7 +364,7 @@ def _cool_node(node, total, page_clock, on_list, newer, older, ends, hg, pstate)
     pstate[PS_NEED_COOL + node] = 0
 
 
-@njit
+@njit_borrow
 def _adjust_node(node, total, on_list, newer, older, ends, pstate):
     """``adjusting_node``, active list then inactive (``need_adjusting_all`` is always set):
     each page to the list its bin and the hot threshold say (``page_check_hotness``)."""
@@ -387,7 +387,7 @@ def _adjust_node(node, total, on_list, newer, older, ends, pstate):
         pstate[PS_NEED_ADJ + node] = 0
 
 
-@njit
+@njit_borrow
 def _lists_work(node, total, page_clock, on_list, newer, older, ends, hg, pstate):
     if pstate[PS_NEED_COOL + node] != 0:
         _cool_node(node, total, page_clock, on_list, newer, older, ends, hg, pstate)
@@ -395,7 +395,7 @@ def _lists_work(node, total, page_clock, on_list, newer, older, ends, hg, pstate
         _adjust_node(node, total, on_list, newer, older, ends, pstate)
 
 
-@njit
+@njit_borrow
 def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
                   on_list, newer, older, ends, batch, pstate):
     """``demote_inactive_list``: isolate ``scan`` pages from the tail, demote those under the
@@ -420,7 +420,7 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
     return demoted
 
 
-@njit
+@njit_borrow
 def _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt,
                  pending, total, on_list, newer, older, ends, batch, pstate):
     """``demote_node``'s loop over the priorities (``demote_lruvec``): the pages demoted."""
@@ -451,7 +451,7 @@ def _demote_node(exceeded, shrink_active, config, fconfig, migrate_cost, flags, 
     return reclaimed
 
 
-@njit
+@njit_borrow
 def _none_demotable(shrink_active, ends, pstate):
     """True when no page the demotion scan would reach is under the warm threshold."""
     for lst in (FAST_INACTIVE_L, FAST_ACTIVE_L):
@@ -463,7 +463,7 @@ def _none_demotable(shrink_active, ends, pstate):
     return True
 
 
-@njit
+@njit_borrow
 def _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends):
     """What ``_demote_node`` does when it demotes nothing, in one step per list: each batch
     of ``scan`` pages taken from the tail and put back at the head rotates the list by
@@ -508,7 +508,7 @@ def _rotate_scanned(exceeded, shrink_active, on_list, newer, older, ends):
         ends[lst, 0] = last
 
 
-@njit
+@njit_borrow
 def _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
                    page_clock, on_list, newer, older, ends, hg, batch, pstate):
     """One pass of the fast node's ``kmigraterd_demotion``."""
@@ -548,7 +548,7 @@ def _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate,
         pstate[PS_NEED_DEMOTION] = 0
 
 
-@njit
+@njit_borrow
 def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, total,
                     page_clock, on_list, newer, older, ends, hg, pstate):
     """One pass of the slow node's ``kmigraterd_promotion`` (``promote_node``)."""
