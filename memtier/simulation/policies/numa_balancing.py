@@ -92,11 +92,11 @@ import math
 
 import numpy as np
 
-from ..._jit import njit, njit_borrow
+from ..._jit import njit, njit_borrow, prefetch
 from .active_shrink import (
     ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_PAGE_BYTES, K_SLOW_CAPACITY, M_SIZE, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
-    _calls_cost_us, _inactive_is_low, _pop_tail,
+    K_PAGE_BYTES, K_SLOW_CAPACITY, M_LENGTH, M_SIZE, M_START, M_TAIL, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
+    _ahead, _calls_cost_us, _inactive_is_low, _pop_tail,
     _push_head, _shrink_active,
 )
 from ._driver import (
@@ -265,6 +265,12 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fs
             break
         demoted = 0
         for _ in range(n):
+            # the list is read in order, its pages' flags and records at random: start
+            # loading those AHEAD pages on (as active_shrink's scans do)
+            ahead = np.uint64(ring[meta[FAST_INACTIVE, M_START] + _ahead(meta[FAST_INACTIVE, M_TAIL],
+                                                                          meta[FAST_INACTIVE, M_LENGTH])])
+            prefetch(flags, ahead)
+            prefetch(pagestat, ahead)
             page = _pop_tail(FAST_INACTIVE, ring, meta)
             f = flags[page]
             if f & ACCESSED:
