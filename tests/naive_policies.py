@@ -82,12 +82,18 @@ class NaiveNumaBalancing(_Base):
         self.period_ms = p[0] * 1e-6
         self.seq = self.placement_seq = 0
         self.nr_cand = self.rl_start = self.rl_nr_cand = self.th = self.th_start = self.th_nr_cand = 0
+        # kswapd: awake or not, its own clock (ns), pages scanned since it woke and its limit
+        self.awake, self.k_ns, self.k_scanned, self.k_limit = False, 0.0, 0, 0
+        self.pgtables = set()  # 2 MB pieces of address space with a page table
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
-    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms)
+    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
+    # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
+    # demoted, ns a page scanned and kept
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
-                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor"]
+                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
+                 "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -99,38 +105,60 @@ class NaiveNumaBalancing(_Base):
         ratio = isqrt(10 * gigabytes) if gigabytes else 1
         return inactive * ratio < active
 
-    def kswapd(self):
+    def kswapd_batch(self):
+        """One round: refill the inactive list while it is low, then 32 pages off its tail."""
         scanned = 0
-        limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
-        while self.free() <= self._p("target") and scanned < limit:
-            while self.inactive_is_low() and self.active:
-                n = min(SWAP_CLUSTER_MAX, len(self.active))
-                for _ in range(n):
-                    page = self.active.popleft()
-                    self.accessed.discard(page)
-                    self.is_active.discard(page)
-                    self.inactive.append(page)
-                scanned += n
-            n = min(SWAP_CLUSTER_MAX, len(self.inactive))
-            if n == 0:
-                break
-            demoted = 0
+        while self.inactive_is_low() and self.active:
+            n = min(SWAP_CLUSTER_MAX, len(self.active))
             for _ in range(n):
-                page = self.inactive.popleft()
-                if page in self.accessed:
-                    self.accessed.discard(page)
-                    self.is_active.add(page)
-                    self.active.append(page)
-                elif self.slow_used < self.slow_capacity:
-                    self.accessed.discard(page)
-                    self.move(page, False)
-                    demoted += 1
-                else:
-                    self.inactive.append(page)
+                page = self.active.popleft()
+                self.accessed.discard(page)
+                self.is_active.discard(page)
+                self.inactive.append(page)
             scanned += n
-            if demoted:
-                self.migration(_calls_cost(demoted, self.batch, self.cost))
-        self.overhead(scanned * self.rmap_ns, scanned)
+        n = min(SWAP_CLUSTER_MAX, len(self.inactive))
+        demoted = 0
+        for _ in range(n):
+            page = self.inactive.popleft()
+            if page in self.accessed:
+                self.accessed.discard(page)
+                self.is_active.add(page)
+                self.active.append(page)
+            elif self.slow_used < self.slow_capacity:
+                self.accessed.discard(page)
+                self.move(page, False)
+                demoted += 1
+            else:
+                self.inactive.append(page)
+        scanned += n
+        if demoted:
+            self.migration(_calls_cost(demoted, self.batch, self.cost))
+        if scanned:
+            self.overhead(scanned * self.rmap_ns, scanned)
+        self.k_scanned += scanned
+        return n, demoted
+
+    def kswapd_until(self, until_ns):
+        """kswapd's rounds due by ``until_ns``, each at its own clock, which moves on by the
+        time its pages took; asleep once balanced, scanned twice over, or out of pages."""
+        while self.awake and self.k_ns <= until_ns:
+            if self.free() > self._p("target") or self.k_scanned >= self.k_limit:
+                self.awake = False
+                break
+            n, demoted = self.kswapd_batch()
+            if n == 0:
+                self.awake = False
+                break
+            self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
+
+    def kswapd(self):
+        """wakeup_kswapd."""
+        if self.awake or self.free() > self._p("target"):
+            return
+        self.awake, self.k_scanned = True, 0
+        self.k_limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
+        self.k_ns = self.now
+        self.kswapd_until(self.now)
 
     def hint_fault(self, page):
         self.overhead(self._p("fault_ns"), 1)
@@ -219,23 +247,38 @@ class NaiveNumaBalancing(_Base):
         self.overhead(walked * self._p("pte_ns"), 0)
 
     def run(self, trace, n_pages):
+        floor = self._p("low") if self._p("fallback") else self._p("min")
         for page in trace:
             page = int(page)
             self.row = self.record.new()
             if page not in self.node:
-                if self.free() <= self._p("wake"):
+                self.kswapd_until(self.now)
+                if self._p("pgtable_wake"):
+                    block = page // max(1, int(self._p("align")))
+                    if block not in self.pgtables:  # a page table: node 0 only, woken below low
+                        self.pgtables.add(block)
+                        if self.free() <= self._p("low"):
+                            self.kswapd()
+                elif self.free() <= self._p("wake"):
                     self.kswapd()
-                fast = self.free() > self._p("min") or self.slow_used >= self.slow_capacity
+                slow_full = self.slow_used >= self.slow_capacity
+                fast = self.free() > floor or slow_full
+                if self._p("pgtable_wake") and slow_full and self.free() <= self._p("low"):
+                    self.kswapd()
                 self.node[page] = 0 if fast else 1
                 if fast:
                     self.inactive.append(page)
             elif page in self.armed:
+                self.kswapd_until(self.now)
                 self.hint_fault(page)
             self.serve(page)
             self.accessed.add(page)
-            if self.now >= self.next_scan:
-                self.scan(n_pages)
-                self.next_scan = self.now + self.period_ms * 1e6
+            now = self.now
+            if now >= self.next_scan or (self.awake and now >= self.k_ns):
+                self.kswapd_until(now)
+                if now >= self.next_scan:
+                    self.scan(n_pages)
+                    self.next_scan = self.now + self.period_ms * 1e6
         return self.record.rows
 
 

@@ -53,7 +53,12 @@ def cases(draw):
                 writes=np.array(draw(st.lists(st.booleans(), min_size=len(trace), max_size=len(trace)))),
                 mechanism=Mechanism(batch_pages=draw(st.integers(1, 4)),
                                     page_bytes=draw(st.sampled_from([4096, 2 << 20]))),
-                wsf=draw(st.sampled_from([10, 1000])), min_free=draw(st.sampled_from([None, 0, 64])))
+                wsf=draw(st.sampled_from([10, 1000])), min_free=draw(st.sampled_from([None, 0, 64])),
+                # numa-balancing / tpp: 6.1's allocation and kswapd rules, or the earlier ones
+                rules=dict(fast_path_fallback=draw(st.sampled_from([0, 1])),
+                           pgtable_wakes_kswapd=draw(st.sampled_from([0, 1])),
+                           kswapd_pages_per_s=draw(st.sampled_from([0, 2e5, 1e7])),
+                           kswapd_scan_pages_per_s=draw(st.sampled_from([0, 2e6, 1e8]))))
 
 
 def twin(policy, case, params, quick):
@@ -97,7 +102,7 @@ def run(policy, case, params, quick):
 def test_kernel_agrees_with_its_twin(policy, case, params):
     quick = policies.check_params(policy, QUICK[policy])
     if policy in ("numa-balancing", "tpp"):
-        quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"])
+        quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"], **case["rules"])
     result = run(policy, case, params, quick)
     rows, model = twin(policy, case, params, quick)
     got = result.periods
@@ -176,8 +181,12 @@ def test_every_policy_lists_its_parameters_with_a_source():
 # Hand-made traces.  numa-balancing and tpp: a 64-page fast node, 128 pages, watermarks
 # min 0, low 6, high 12, promo 18 (min_free_kbytes=0, watermark_scale_factor=1000: 6 pages a
 # step).  Phase 1 touches every page once: the fast node fills, kswapd demotes the oldest to
-# keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.
-NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1)
+# keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.  These
+# tests are about promotion, so the fill follows the earlier rules (kswapd woken by the
+# allocation and run at once, the fast node taken down to min); 6.1's fast-path fallback and
+# kswapd beside the task have a test of their own below.
+EARLIER = dict(fast_path_fallback=0, pgtable_wakes_kswapd=0, kswapd_pages_per_s=0, kswapd_scan_pages_per_s=0)
+NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1, **EARLIER)
 # tpp: a demotion watermark 6 pages above high (demote_scale_factor 10 %), like promo
 TPP = dict(NB, demote_scale_factor=1000)
 HIGH = 12

@@ -137,26 +137,43 @@ PARAMETERS = {
                               "task_tick_numa's first tick sets numa_scan_period = task_scan_start(p), i.e. "
                               "task_scan_min: max(1000 ms x scan_size / MAX_SCAN_WINDOW, scan_period_min_ms / "
                               "task_nr_scan_windows) for the resident set then (memtier.kernel_check.scan_start)"),
+    "fast_path_fallback": (1.0, "1: 6.1's fast path: a first-touch page goes to the slow node while the fast node's "
+                                "free pages are at or below its low watermark (get_page_from_freelist, "
+                                "ALLOC_WMARK_LOW, walks the zonelist to node 1); 0: the earlier rule, the fast node "
+                                "down to its min watermark (the slow path's ALLOC_WMARK_MIN)"),
+    "pgtable_wakes_kswapd": (1.0, "numa-balancing: 1: kswapd is woken by the page-table page of each new 2 MB of "
+                                  "address space (GFP_KERNEL, which cannot use the slow node's ZONE_MOVABLE: at or "
+                                  "below the low watermark it takes the slow path, wake_all_kswapds), not by the "
+                                  "user pages that fall back (6.1's fast path wakes nothing); 0: every first touch "
+                                  "at or below the low watermark wakes it (the earlier rule).  tpp: the allocation "
+                                  "wakes it at the demotion watermark (TPP's patch), whatever this says"),
+    "kswapd_pages_per_s": (90000.0, "pages kswapd demotes a second of the simulated clock once woken, beside the "
+                                    "task; 0: at once (the earlier simplification).  Default: 6.1 in the "
+                                    "kernel-check guest, kswapd's demotions per second of its own CPU time during "
+                                    "a fill (one emulated vCPU, about 1 instruction/ns; module docstring)"),
+    "kswapd_scan_pages_per_s": (880000.0, "pages kswapd scans a second without demoting them (a referenced page, "
+                                          "kept or activated); 0: at once.  Default: as kswapd_pages_per_s, its "
+                                          "first pass over a freshly written inactive list"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
 }
 
 #: What :func:`memtier.simulation.policies.time_scaled` divides (times) and multiplies (rates).
 TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
-RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps")
+RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps", "kswapd_pages_per_s", "kswapd_scan_pages_per_s")
 COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
- P_FIRST_PERIOD_MS) = range(20)
-P_SIZE = 20
+ P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS) = range(24)
+P_SIZE = 24
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
- PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ) = range(11)
-PS_SIZE = 11
-# pfstate slots (float64): the next scan, the scan period
-PF_NEXT_SCAN_NS, PF_PERIOD_MS = 0, 1
+ PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
+PS_SIZE = 14
+# pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got)
+PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS = 0, 1, 2
 
 #: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
 #: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
@@ -219,6 +236,11 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     first_scan, first_period = params.get("first_scan_ms"), params.get("first_period_ms")
     p[P_FIRST_SCAN_NS] = (params["scan_delay_ms"] if first_scan is None else first_scan) * 1e6
     p[P_FIRST_PERIOD_MS] = params["scan_delay_ms"] if first_period is None else first_period
+    p[P_FALLBACK] = 1.0 if params.get("fast_path_fallback", 1.0) else 0.0
+    p[P_PGTABLE_WAKE] = 1.0 if params.get("pgtable_wakes_kswapd", 1.0) and policy != "tpp" else 0.0
+    rate, keep_rate = params.get("kswapd_pages_per_s", 0.0), params.get("kswapd_scan_pages_per_s", 0.0)
+    p[P_DEMOTE_NS] = 1e9 / rate if rate else 0.0
+    p[P_KEEP_NS] = 1e9 / keep_rate if keep_rate else 0.0
     return p
 
 
@@ -233,7 +255,8 @@ def make_state(pconfig, config, n_pages):
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
     # first_period_ms say otherwise)
-    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]], dtype=np.float64)
+    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0], dtype=np.float64)
+    align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
         meta=meta,
@@ -241,44 +264,83 @@ def make_state(pconfig, config, n_pages):
         referenced=np.zeros(n_pages, dtype=np.uint8),
         pstate=pstate,
         pfstate=pfstate,
+        pgtable=np.zeros(n_pages // align + 1, dtype=np.uint8),  # has this 2 MB of address space a page table
     )
 
 
 @njit_borrow
-def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
-            pending):
-    """``balance_pgdat``: demote until the fast node's free pages exceed ``P_TARGET``
-    (``zone_watermark_ok``: free > mark), or the lists were scanned twice over."""
-    capacity = config[K_FAST_CAPACITY]
+def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
+                  pending):
+    """One round of ``balance_pgdat`` -> ``shrink_node``: refill the inactive list from the
+    active one while ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages from the
+    inactive tail, demoting the unreferenced ones.  Returns ``(inactive pages scanned,
+    demoted)``; the pages scanned, both lists, count towards this wake's limit."""
     slow_capacity = config[K_SLOW_CAPACITY]
     page_bytes = config[K_PAGE_BYTES]
-    target = pconfig[P_TARGET]
     scanned = 0
-    limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
-    while capacity - state[S_FAST_USED] <= target and scanned < limit:
-        while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
-            n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
-            _shrink_active(0, n, flags, ring, meta)
-            scanned += n
-        n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
-        if n == 0:
-            break
-        demoted = 0
-        for _ in range(n):
-            page = _pop_tail(FAST_INACTIVE, ring, meta)
-            f = flags[page]
-            if f & ACCESSED:
-                flags[page] = (f & ~ACCESSED) | ACTIVE
-                _push_head(FAST_ACTIVE, page, ring, meta)
-            elif state[S_SLOW_USED] < slow_capacity:
-                _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
-                demoted += 1
-            else:
-                _push_head(FAST_INACTIVE, page, ring, meta)
+    while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+        n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
+        _shrink_active(0, n, flags, ring, meta)
         scanned += n
-        if demoted > 0:
-            _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
-    _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
+    n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
+    demoted = 0
+    for _ in range(n):
+        page = _pop_tail(FAST_INACTIVE, ring, meta)
+        f = flags[page]
+        if f & ACCESSED:
+            flags[page] = (f & ~ACCESSED) | ACTIVE
+            _push_head(FAST_ACTIVE, page, ring, meta)
+        elif state[S_SLOW_USED] < slow_capacity:
+            _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            demoted += 1
+        else:
+            _push_head(FAST_INACTIVE, page, ring, meta)
+    scanned += n
+    if demoted > 0:
+        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+    if scanned > 0:
+        _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
+    pstate[PS_KSWAPD_SCANNED] += scanned
+    return n, demoted
+
+
+@njit_borrow
+def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                  pfstate, pagestat, nxt, pending):
+    """kswapd's work up to ``until_ns`` of the clock.  While awake it does one round
+    (:func:`_kswapd_batch`) at its own clock ``PF_KSWAPD_NS``, which then moves on by
+    ``P_DEMOTE_NS`` a page demoted and ``P_KEEP_NS`` a page scanned and kept (both 0: the
+    whole balancing at once); it sleeps once the fast node's free pages exceed ``P_TARGET``
+    (``pgdat_balanced``: ``zone_watermark_ok``, free > mark), the lists were scanned twice
+    over since it woke, or the inactive list is empty."""
+    capacity = config[K_FAST_CAPACITY]
+    target = pconfig[P_TARGET]
+    while pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= until_ns:
+        if capacity - state[S_FAST_USED] > target or pstate[PS_KSWAPD_SCANNED] >= pstate[PS_KSWAPD_LIMIT]:
+            pstate[PS_KSWAPD_AWAKE] = 0
+            break
+        n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                   pagestat, nxt, pending)
+        if n == 0:
+            pstate[PS_KSWAPD_AWAKE] = 0
+            break
+        pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
+
+
+@njit_borrow
+def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                 pagestat, nxt, pending):
+    """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced; else kswapd
+    starts now (its clock set to the task's) and does what it can by now
+    (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
+    if pstate[PS_KSWAPD_AWAKE] != 0 or config[K_FAST_CAPACITY] - state[S_FAST_USED] > pconfig[P_TARGET]:
+        return
+    pstate[PS_KSWAPD_AWAKE] = 1
+    pstate[PS_KSWAPD_SCANNED] = 0
+    pstate[PS_KSWAPD_LIMIT] = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
+    pfstate[PF_KSWAPD_NS] = fstate[FS_NOW_NS]
+    _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                  pfstate, pagestat, nxt, pending)
 
 
 @njit_borrow
@@ -364,9 +426,9 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
         _placement(pconfig, config, state, pstate, pfstate)
-    else:
-        _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
-                pending)
+    else:  # numamigrate_isolate_page: wakeup_kswapd
+        _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                     pagestat, nxt, pending)
 
 
 @njit_borrow
@@ -404,39 +466,66 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     _charge_overhead(walked * pconfig[P_PTE_NS], 0, fstate, pending)
 
 
+@njit_borrow
+def _next_event(next_scan, pstate, pfstate):
+    """The next time the access loop must stop: the scanner's, or kswapd's next round."""
+    if pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] < next_scan:
+        return pfstate[PF_KSWAPD_NS]
+    return next_scan
+
+
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
-         pstate, pfstate):
+         pstate, pfstate, pgtable):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates, an armed page faults, the access is served
-    (``_driver._serve_until``, which returns at the first two), then the scanner runs if its
-    time has come and the period closes if it is over."""
+    (``_driver._serve_until``, which returns at the first two), then kswapd does its work
+    due by then, the scanner runs if its time has come and the period closes if it is over."""
     capacity = config[K_FAST_CAPACITY]
+    slow_capacity = config[K_SLOW_CAPACITY]
     wake = pconfig[P_WAKE]
-    wmark_min = pconfig[P_MIN]
+    low = pconfig[P_LOW]
+    floor = low if pconfig[P_FALLBACK] != 0 else pconfig[P_MIN]  # ALLOC_WMARK_LOW, or the earlier ALLOC_WMARK_MIN
+    pgtable_wake = pconfig[P_PGTABLE_WAKE] != 0
+    align = max(np.int64(1), np.int64(pconfig[P_ALIGN]))
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
     n = trace.shape[0]
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     next_scan = pfstate[PF_NEXT_SCAN_NS]
+    next_event = _next_event(next_scan, pstate, pfstate)
     accesses = 0
     hits = 0
     j = 0
     while j < n:
         j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
-            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_scan, n_touched, accesses, hits,
-            now, remaining)
+            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+            hits, now, remaining)
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
+                          fstate, pstate, pfstate, pagestat, nxt, pending)
             if flags[page] == 0:
-                if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark
-                    _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat,
-                            nxt, pending)
-                fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
+                if pgtable_wake:
+                    block = page // align
+                    if pgtable[block] == 0:  # __pte_alloc: a GFP_KERNEL page, node 0 only
+                        pgtable[block] = 1
+                        if capacity - state[S_FAST_USED] <= low:  # no zone at low: the slow path wakes kswapd
+                            _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                                         pstate, pfstate, pagestat, nxt, pending)
+                elif capacity - state[S_FAST_USED] <= wake:  # the allocation wakes kswapd (tpp, or the earlier rule)
+                    _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                 pfstate, pagestat, nxt, pending)
+                slow_full = state[S_SLOW_USED] >= slow_capacity
+                fast = capacity - state[S_FAST_USED] > floor or slow_full
+                if pgtable_wake and slow_full and capacity - state[S_FAST_USED] <= low:
+                    # neither node passes the fast path: __alloc_pages_slowpath wakes kswapd
+                    _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                 pfstate, pagestat, nxt, pending)
                 _first_touch(page, fast, flags, state, config)
                 if fast:
                     _push_head(FAST_INACTIVE, page, ring, meta)
@@ -444,11 +533,14 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
             now = fstate[FS_NOW_NS]
+            next_event = _next_event(next_scan, pstate, pfstate)
             continue
         last = final and j == n
-        if now >= next_scan or remaining <= 0 or last:
+        if now >= next_event or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                          pfstate, pagestat, nxt, pending)
             if now >= next_scan:
                 _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
                 next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
@@ -458,5 +550,6 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+            next_event = _next_event(next_scan, pstate, pfstate)
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row
