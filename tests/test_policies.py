@@ -322,3 +322,51 @@ def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass
     result = memtier.simulate(trace, "numa-balancing", fit=params, hot_threshold_ms=1, **loose)
     assert result.periods["promoted"].sum() == 0
     assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.0)
+
+
+def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
+    """6.1's fast path and kswapd beside the task, on a fill worked out by hand.
+
+    600 pages of 4 KiB, touched once each in order, 1 us an access, moves and scans free;
+    a 64-page fast node with watermarks min 4, low 8, high 12, promo 16; kswapd demotes a page
+    in 10 us and scans one it keeps in 1 us (100 000 and 1 000 000 a second).
+
+    - Pages 0-55 fill the fast node to its low watermark (8 free); 56-511 go to the slow node
+      (get_page_from_freelist at ALLOC_WMARK_LOW), waking nobody: the page table of pages
+      0-511 (2 MB) was allocated at page 0.
+    - Page 512 (512 us) needs a page table: node 0 is at its low watermark, so kswapd wakes.
+      Its first round scans pages 0-31 off the inactive tail, all referenced by the fill:
+      activated, 32 us.  Pages 512-543 go slow meanwhile.
+    - At 544 us its second round refills the inactive list (inactive 24 < active 32) and scans
+      32-55 (referenced, activated) and 0-7 (unreferenced: demoted): 8 demoted, 80 + 24 us, so
+      the next round is at 648 us.  Pages 544-551 take the 8 freed pages, 552-599 go slow.
+    - With 300 more accesses (to slow page 100), the round at 648 us demotes 8-31 (24) and
+      activates 544-551; at 896 us the node is balanced (32 free > 16) and kswapd sleeps.
+    """
+    from memtier.kernel.check import free_moves
+
+    trace = np.arange(600)
+    common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+    beside = dict(kswapd_pages_per_s=1e5, kswapd_scan_pages_per_s=1e6)
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **beside)
+    fast = set(np.flatnonzero(result.final_node == 0).tolist())
+    assert fast == set(range(8, 56)) | set(range(544, 552))
+    assert (result.periods["demoted"].sum(), result.periods["promoted"].sum()) == (8, 0)
+    assert result._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(648e3)
+    longer = np.concatenate([trace, np.full(300, 100)])
+    result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common, **beside)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(32, 56)) | set(range(544, 552))
+    assert result.periods["demoted"].sum() == 32 and result._storage["pstate"][numa_balancing.PS_KSWAPD_AWAKE] == 0
+    # kswapd at once (rates 0): woken at page 512 it demotes 0-31 there and then (32 free > 16),
+    # and pages 512-543 take the room
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=0,
+                              kswapd_scan_pages_per_s=0)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(32, 56)) | set(range(512, 544))
+    assert result.periods["demoted"].sum() == 32
+    # the earlier rules: each allocation at the low watermark wakes kswapd, which balances the
+    # node at once, so no page of the fill goes to the slow node but by demotion, and the
+    # last one written is on the fast node
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **EARLIER)
+    assert (result.final_node == 1).sum() == result.periods["demoted"].sum() > 500 and result.final_node[599] == 0

@@ -331,6 +331,74 @@ def own_pages(w: Workload) -> int:
     return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + (-(-n * 12 // PAGE) if w.kind == "zipf" else 0)
 
 
+#: kswapd's pace in the guest during a fill, in pages per page the workload allocates (the
+#: program's nominal clock: a fill runs at ``rate`` first touches a second of it): pages
+#: demoted, and pages scanned and kept (its first pass over a freshly written inactive list,
+#: where every page's young bit is set: ``folio_check_references`` keeps it, 6.1).  Measured by
+#: :func:`fill_rates` on ``data/kernel_check/fill_kernel_raw.csv`` (600 MB hot_set, 50 ms
+#: checkpoints, one vCPU under -icount): 0.724 and 8.41.  On one vCPU kswapd shares the CPU with
+#: the faulting task, whose fill lags its schedule (1.2 s behind at its end), so its pace on the
+#: nominal clock is a fixed share of the fill's: valid while the fill lags, i.e. at rates whose
+#: first touches the vCPU cannot keep up with (200 000 a second and more).
+KSWAPD_DEMOTED_PER_ALLOCATION = 0.72
+KSWAPD_KEPT_PER_ALLOCATION = 8.4
+
+
+def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
+    """kswapd's pace during the fill of a guest run with checkpoints a few tens of ms apart.
+
+    - kswapd wakes when node 0 reaches its low watermark: at ``accesses - pages on node 1`` of
+      the first checkpoint with a page on node 1 (every page allocated after that point went
+      to node 1 or into room a demotion made);
+    - its first pass ends at the start of the first interval in which it demoted at least half
+      as many pages as the task allocated; until then it scanned ``pgscan - pgdemote`` pages
+      and kept them: ``kept_per_s`` on the nominal clock;
+    - then, to the last checkpoint of the fill (pages still absent), ``demoted_per_s``: pages
+      demoted over the time left after the pages kept at that pace.
+
+    Besides the nominal rates, ``*_per_cpu_s`` are the same over kswapd's own CPU time (the
+    guest's time less the task's: nothing else runs in the guest), and ``*_per_allocation``
+    the nominal rates over the fill's ``rate``."""
+    slow = (raw["slow_hot"] + raw["slow_cold"]).to_numpy()
+    t, acc = raw["nominal_s"].to_numpy(float), raw["accesses"].to_numpy(float)
+    guest_s, cpu_s = raw["guest_s"].to_numpy(float), raw["cpu_s"].to_numpy(float)
+    demoted = raw["pgdemote_kswapd"].to_numpy(float)
+    kept = raw["pgscan_kswapd"].to_numpy(float) - demoted
+    full = np.flatnonzero(slow > 0)
+    if full.size == 0 or full[0] == 0:
+        raise KernelCheckError("fill_rates needs a run whose fill overflows node 0 after its first checkpoint")
+    i = int(full[0])
+    t_wake = (acc[i] - slow[i]) / rate
+    f = (t_wake - t[i - 1]) / (t[i] - t[i - 1])
+    g_wake, c_wake = (guest_s[i - 1] + f * (guest_s[i] - guest_s[i - 1]), cpu_s[i - 1] + f * (cpu_s[i] - cpu_s[i - 1]))
+    steady = [r for r in range(i + 1, len(raw)) if demoted[r] - demoted[r - 1] >= 0.5 * (acc[r] - acc[r - 1])]
+    filling = np.flatnonzero(raw["absent"].to_numpy() > 0)
+    if not steady or filling.size == 0 or filling[-1] <= steady[0]:
+        raise KernelCheckError("fill_rates: kswapd never demoted at half the fill's pace before the fill ended; "
+                               "run a larger fill or closer checkpoints")
+    j, k = steady[0], int(filling[-1])
+    kept_per_s = kept[j - 1] / (t[j - 1] - t_wake)
+    kept_per_cpu_s = kept[j - 1] / ((guest_s[j - 1] - g_wake) - (cpu_s[j - 1] - c_wake))
+    n_demoted, n_kept = demoted[k] - demoted[j - 1], kept[k] - kept[j - 1]
+    demoted_per_s = n_demoted / (t[k] - t[j - 1] - n_kept / kept_per_s)
+    kswapd_cpu = (guest_s[k] - guest_s[j - 1]) - (cpu_s[k] - cpu_s[j - 1])
+    demoted_per_cpu_s = n_demoted / (kswapd_cpu - n_kept / kept_per_cpu_s)
+    return {"wake_s": t_wake, "first_pass_end_s": t[j - 1], "fill_end_s": t[k],
+            "demoted_per_s": demoted_per_s, "kept_per_s": kept_per_s,
+            "demoted_per_cpu_s": demoted_per_cpu_s, "kept_per_cpu_s": kept_per_cpu_s,
+            "demoted_per_allocation": demoted_per_s / rate, "kept_per_allocation": kept_per_s / rate}
+
+
+def kswapd_params(w: Workload) -> dict:
+    """The ``numa-balancing`` parameters of 6.1's allocation and kswapd in this guest, on the
+    workload's nominal clock: the fast path's fallback to node 1 at the low watermark, kswapd
+    woken by page-table allocations, and its pace (:data:`KSWAPD_DEMOTED_PER_ALLOCATION`,
+    :data:`KSWAPD_KEPT_PER_ALLOCATION`) times the workload's rate."""
+    return {"fast_path_fallback": 1.0, "pgtable_wakes_kswapd": 1.0,
+            "kswapd_pages_per_s": KSWAPD_DEMOTED_PER_ALLOCATION * w.rate,
+            "kswapd_scan_pages_per_s": KSWAPD_KEPT_PER_ALLOCATION * w.rate}
+
+
 def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
 
@@ -344,7 +412,9 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     - watermarks: node 0's zones' ``min``/``low``/``high`` summed; ``promo`` = ``high`` +
       (``high`` - ``low``) (``__setup_per_zone_wmarks``: each step is the same ``tmp``; 6.1's
       zoneinfo does not print it);
-    - slow capacity: node 1's free pages.
+    - slow capacity: node 1's free pages;
+    - allocation and kswapd: 6.1's rules and kswapd's pace measured in this guest
+      (:func:`kswapd_params`).
     """
     debugfs, sysctl = settings["debugfs"], settings["sysctl"]
 
@@ -378,6 +448,7 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
             "wmark_min_pages": wmin, "wmark_low_pages": low, "wmark_high_pages": high,
             "wmark_promo_pages": high + (high - low),
             **scan_start(scan, n + own),
+            **kswapd_params(w),
         },
         "debugfs_read": bool(debugfs),
     }

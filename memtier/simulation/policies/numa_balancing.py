@@ -147,13 +147,13 @@ PARAMETERS = {
                                   "user pages that fall back (6.1's fast path wakes nothing); 0: every first touch "
                                   "at or below the low watermark wakes it (the earlier rule).  tpp: the allocation "
                                   "wakes it at the demotion watermark (TPP's patch), whatever this says"),
-    "kswapd_pages_per_s": (90000.0, "pages kswapd demotes a second of the simulated clock once woken, beside the "
+    "kswapd_pages_per_s": (91000.0, "pages kswapd demotes a second of the simulated clock once woken, beside the "
                                     "task; 0: at once (the earlier simplification).  Default: 6.1 in the "
-                                    "kernel-check guest, kswapd's demotions per second of its own CPU time during "
-                                    "a fill (one emulated vCPU, about 1 instruction/ns; module docstring)"),
-    "kswapd_scan_pages_per_s": (880000.0, "pages kswapd scans a second without demoting them (a referenced page, "
-                                          "kept or activated); 0: at once.  Default: as kswapd_pages_per_s, its "
-                                          "first pass over a freshly written inactive list"),
+                                    "kernel-check guest, kswapd's demotions a second of its own CPU time during a "
+                                    "fill (one emulated vCPU, 1 instruction a ns; memtier.kernel_check.fill_rates)"),
+    "kswapd_scan_pages_per_s": (870000.0, "pages kswapd scans a second without demoting them (referenced: kept or "
+                                          "activated); 0: at once.  Default: as kswapd_pages_per_s, its first pass "
+                                          "over a freshly written inactive list"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
 }
