@@ -34,12 +34,13 @@ model whose moves cost nothing: :func:`free_moves`).  The policy's parameters ar
 guest (:func:`guest_settings`): ``/sys/kernel/debug/sched/numa_balancing/*``,
 ``numa_balancing_promote_rate_limit_MBps``, and node 0's watermarks and free pages from
 ``/proc/zoneinfo``, and 6.1's scan start for a program just ``exec()``-ed (:func:`scan_start`).
+The fill of a workload larger than node 0 follows 6.1's allocator (the policy's
+``fast_path_fallback`` and ``pgtable_wakes_kswapd``): a page goes to node 1 while node 0 is at
+its low watermark, and kswapd, woken by the page tables of new address space, works beside
+the task at the pace measured in this guest (:func:`fill_rates`, :func:`kswapd_params`).
 Where memtier's policy departs from 6.1 the runs show it, and notebook 12 has the figures:
-kswapd runs at once when woken instead of beside the task, and an allocation below the low
-watermark takes the fast node after it rather than the slow node (6.1's fast path), so the
-fill of a workload larger than node 0 is placed differently; one zone per node instead of DMA
-and DMA32; no page tables, page cache or other tasks; timers on guest time where the kernel's
-scanner runs on the task's CPU time.
+one zone per node instead of DMA and DMA32; no page cache or other tasks; timers on guest
+time where the kernel's scanner runs on the task's CPU time.
 """
 from __future__ import annotations
 

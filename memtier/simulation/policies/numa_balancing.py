@@ -41,22 +41,48 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   tiering: adjust hot threshold automatically", 2022).  The move itself
   (``numamigrate_isolate_page``) needs the fast node above its high watermark plus the
   page (``migrate_balanced_pgdat``); if it is not, kswapd is woken and the page stays.
-- **Allocation.**  A page is allocated at its first access on the fast node while its
-  free pages are above the low watermark; below it kswapd is woken and the allocation
-  takes the fast node while above the min watermark, else falls back to the slow node
-  (``get_page_from_freelist``, ``ALLOC_WMARK_LOW`` then ``ALLOC_WMARK_MIN``); with the slow
-  node at its limit it takes a free fast page below the watermarks (the kernel would
-  reclaim directly or dip into its reserves; limits make a free page exist).  New
+- **Allocation** (``__alloc_pages`` -> ``get_page_from_freelist``, ``mm/page_alloc.c``).  A
+  page is allocated at its first access.  The fast path asks the zones of the zonelist, node
+  0's then node 1's, for free pages above their *low* watermark (``alloc_flags =
+  ALLOC_WMARK_LOW``, ``zone_watermark_fast``) and takes the first that has them: while the
+  fast node's free pages are above ``low`` the page goes there, else to the slow node, and
+  nothing is woken (``fast_path_fallback``).  Only when no zone passes does
+  ``__alloc_pages_slowpath`` run: ``wake_all_kswapds`` (``ALLOC_KSWAPD``), then
+  ``ALLOC_WMARK_MIN``; with the slow node at its limit memtier takes a free fast page below
+  the watermarks (the kernel would reclaim directly or dip into its reserves; limits make a
+  free page exist).  Who wakes kswapd, then, while the slow node has room?  Allocations that
+  cannot use it: memory onlined by dax/kmem (the kernel-check guest's node 1) is
+  ``ZONE_MOVABLE``, and a page-table page is ``GFP_KERNEL`` (``__pte_alloc``), so the first
+  touch of each new 2 MB of address space allocates one that, with node 0 at its low
+  watermark, finds no zone and wakes kswapd (``pgtable_wakes_kswapd``; 6.1's fast path wakes
+  kswapd only for a boosted watermark, in ``rmqueue`` after a fragmenting fallback, not
+  modelled).  A failed promotion wakes it too (``numamigrate_isolate_page``, above).  New
   anonymous pages join the inactive list (``lru_cache_add_inactive_or_unevictable``, since
-  5.9).
-- **Demotion** (kswapd, ``balance_pgdat`` -> ``shrink_node``).  Until the fast node's free
-  pages exceed the promotion watermark (6.1: ``pgdat_balanced`` uses ``WMARK_PROMO`` in
-  tiering mode), kswapd refills the inactive list from the active one while
-  ``inactive_is_low``, and scans the inactive list's tail in batches of
-  ``SWAP_CLUSTER_MAX``: a page whose accessed bit is set is activated, an unreferenced one
-  demoted (``demote_page_list``, one migration call per batch).  Every page scanned costs
-  an rmap walk (``rmap_ns``).  The slow node is the last tier: without swap its pages are
-  never reclaimed.
+  5.9).  The earlier rule, ``fast_path_fallback=0`` and ``pgtable_wakes_kswapd=0``: every
+  allocation at or below ``low`` wakes kswapd, and the page takes the fast node down to
+  ``min``.
+- **Demotion** (``kswapd`` -> ``balance_pgdat`` -> ``kswapd_shrink_node`` -> ``shrink_node``,
+  ``mm/vmscan.c``).  Once woken (``wakeup_kswapd``: not if the node is already balanced),
+  kswapd works until the fast node's free pages exceed the promotion watermark (6.1:
+  ``pgdat_balanced`` uses ``WMARK_PROMO`` in tiering mode), or it has scanned the lists twice
+  over since it woke, in rounds: refill the inactive list from the active one while
+  ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages off the inactive tail: a page
+  whose accessed bit is set is activated, an unreferenced one demoted (``demote_page_list``,
+  one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
+  kswapd is a thread of its own, beside the task: it keeps a clock of its own, and a round
+  done at its time moves it on by ``1 / kswapd_pages_per_s`` a page demoted and
+  ``1 / kswapd_scan_pages_per_s`` a page scanned and kept (both 0: at once, the earlier
+  simplification, where the task waited for the whole balancing).  The task's clock does not
+  wait: the rounds due are done whenever the run reaches an event (an allocation, a hint
+  fault, a scan, the end of a period) or kswapd's next round.  Defaults: kswapd's pace in
+  the kernel-check guest (6.1 on one emulated vCPU at one instruction a ns, ``-icount``)
+  during a 600 MB fill, per second of kswapd's own CPU time (the guest's time less the
+  task's): 91 000 pages demoted and 870 000 scanned and kept (its first pass over a freshly
+  written inactive list, where every page is young) a second
+  (``memtier.kernel_check.fill_rates`` on ``data/kernel_check/fill_kernel_raw.csv``).  A
+  real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
+  faster: give yours.  The slow node is the last tier: without swap its pages are never
+  reclaimed.
 - **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
   ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
   128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
@@ -71,12 +97,16 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
 - decoupled watermarks: kswapd is woken when the fast node's free pages fall below the
   demotion watermark, ``high + pages x demote_scale_factor / 10000`` (default 200, 2 %),
   and demotes until they are above it, while allocations still take the fast node down to
-  its low watermark.
+  its low watermark.  The allocation that finds the fast node under the demotion watermark
+  wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
-Simplifications, stated: kswapd runs at once when woken (its work charged to the run,
-like the list policies' reclaim), not concurrently; one task, so no ``cpupid`` two-stage
-filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is
-whole milliseconds (``jiffies_to_msecs``).
+Simplifications, stated: kswapd's work is charged to the run (like the list policies'
+reclaim) though it runs beside the task; a referenced inactive page is activated at once,
+where 6.1's ``folio_check_references`` first keeps it on the inactive list with
+``PG_referenced`` set and activates it at its second reference (the page scanned is kept
+either way); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
+milliseconds (``jiffies_to_msecs``).
 
 Costs (estimates, not measurements; pass measured values):
 
