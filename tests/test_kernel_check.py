@@ -320,12 +320,10 @@ def test_scan_start_of_an_exec_ed_program():
 def test_kswapd_pace_is_the_one_measured_in_the_guest():
     """The constants kernel-check gives kswapd, and the policy's defaults, are what
     fill_rates reads from the stored guest run (data/kernel_check/fill_kernel_raw.csv)."""
-    from pathlib import Path
-
+    from memtier import datasets
     from memtier.simulation.policies import parameters
 
-    path = Path(__file__).resolve().parents[1] / "data" / "kernel_check" / "fill_kernel_raw.csv"
-    raw = pd.read_csv(path, comment="#")
+    raw = pd.read_csv(datasets.data_path("kernel_check/fill_kernel_raw.csv"), comment="#")
     rates = kc.fill_rates(raw, 200_000)
     # node 0 reached its low watermark at 98 304 pages; kswapd's first pass kept every page
     # (young from the fill) until 0.55 s, then it demoted at about 0.72 pages a page allocated
