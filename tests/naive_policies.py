@@ -89,11 +89,11 @@ class NaiveNumaBalancing(_Base):
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
-    # demoted, ns a page scanned and kept
+    # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
-                 "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns"]
+                 "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -244,7 +244,9 @@ class NaiveNumaBalancing(_Base):
             if pages <= 0 or virtpages <= 0:
                 break
         self.offset = start
-        self.overhead(walked * self._p("pte_ns"), 0)
+        if self._p("scan_charged"):
+            self.overhead(walked * self._p("pte_ns"), 0)
+        return walked
 
     def run(self, trace, n_pages):
         floor = self._p("low") if self._p("fallback") else self._p("min")
@@ -277,8 +279,9 @@ class NaiveNumaBalancing(_Base):
             if now >= self.next_scan or (self.awake and now >= self.k_ns):
                 self.kswapd_until(now)
                 if now >= self.next_scan:
-                    self.scan(n_pages)
-                    self.next_scan = self.now + self.period_ms * 1e6
+                    walked = self.scan(n_pages)
+                    # the next scan waits scan_limit x this one's time besides the period
+                    self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * walked * self._p("pte_ns")
         return self.record.rows
 
 

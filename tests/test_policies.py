@@ -58,7 +58,9 @@ def cases(draw):
                 rules=dict(fast_path_fallback=draw(st.sampled_from([0, 1])),
                            pgtable_wakes_kswapd=draw(st.sampled_from([0, 1])),
                            kswapd_pages_per_s=draw(st.sampled_from([0, 2e5, 1e7])),
-                           kswapd_scan_pages_per_s=draw(st.sampled_from([0, 2e6, 1e8]))))
+                           kswapd_scan_pages_per_s=draw(st.sampled_from([0, 2e6, 1e8])),
+                           scan_overhead_limit=draw(st.sampled_from([0, 32])),
+                           scan_cost_charged=draw(st.sampled_from([0, 1]))))
 
 
 def twin(policy, case, params, quick):
@@ -310,7 +312,7 @@ def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass
     (scan_period_min_ms=0.5, max_scan_window_mbps large) so that they do not clamp it."""
     from memtier.simulation.policies.numa_balancing import PF_PERIOD_MS
 
-    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9)
+    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9, scan_overhead_limit=0)  # the period alone
     first, fast_page, slow, free = _phase_one("numa-balancing", params)
     k = min(len(slow), free - (HIGH + 1))
     trace = np.concatenate([first, _wait(fast_page, 1.5), slow[:k]])  # one pass (the first scan), k promotions
@@ -370,3 +372,22 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
     # last one written is on the fast node
     result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **EARLIER)
     assert (result.final_node == 1).sum() == result.periods["demoted"].sum() > 500 and result.final_node[599] == 0
+
+
+def test_numa_balancing_next_scan_waits_32_times_the_scan(params):
+    """task_numa_work (6.1): the next scan waits the period plus 32 times what this scan took
+    (node_stamp += 32 x its CPU time).  200 pages of 2 MB, all on the fast node, so a scan arms
+    nothing and walks the whole mapping (200 pages, within 8 x scan_size of address space) back
+    to its start; a scan every 1 ms from 1 ms; a page walked costs 1 us, not charged to the
+    clock.  The fill and 60 000 accesses (82 ns each) last 4.94 ms.  With the wait: one scan, at
+    1 ms, the next due at 1 + 1 + 32 x 200 x 0.001 = 8.4 ms; without it, scans at 1, 2, 3 and
+    4 ms, the next due at 5 ms."""
+    trace = np.concatenate([np.arange(200), np.full(60_000, 7)])
+    common = dict(n_pages=200, fit=params, mechanism=Mechanism(page_bytes=2 << 20), scan_delay_ms=1,
+                  scan_period_min_ms=1, scan_size_mb=128, max_scan_window_mbps=1e9, scan_pte_ns=1000,
+                  scan_cost_charged=0, **EARLIER)
+    for limit, scans, next_ms in ((32, 1, 8.4), (0, 4, 5.0)):
+        result = memtier.simulate(trace, "numa-balancing", 200, scan_overhead_limit=limit, **common)
+        assert (result.final_node == 0).all()
+        assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, limit
+        assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)

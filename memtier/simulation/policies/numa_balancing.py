@@ -23,6 +23,11 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   windows)``, the longest ``scan_period_max_ms / windows``, with ``windows`` the resident
   set in ``scan_size`` pieces (``task_nr_scan_windows``).  (The kernel rounds a tenth of the
   period up to whole milliseconds, which matters only under 100 ms; the simulation does not.)
+  After each scan the next one also waits 32 times what the scan took (``task_numa_work``
+  ends with ``p->node_stamp += 32 * diff``, diff its CPU time, "to limit NUMA PTE scanning
+  overhead to 3%": ``task_tick_numa`` queues the next scan only once the task's run time
+  passes ``node_stamp`` plus the period), ``scan_overhead_limit``; the scan's time is
+  ``scan_pte_ns`` a present page walked, charged to the run unless ``scan_cost_charged`` is 0.
   Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
   ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
   keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
@@ -184,6 +189,12 @@ PARAMETERS = {
     "kswapd_scan_pages_per_s": (870000.0, "pages kswapd scans a second without demoting them (referenced: kept or "
                                           "activated); 0: at once.  Default: as kswapd_pages_per_s, its first pass "
                                           "over a freshly written inactive list"),
+    "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
+                                  "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
+                                  "overhead to 3%'); 0: no wait"),
+    "scan_cost_charged": (1.0, "1: a scan's cost (scan_pte_ns a page walked) is charged to the run's clock; 0: "
+                               "not (kernel-check: the guest pays it out of its slots' slack), though it still "
+                               "sets scan_overhead_limit's wait"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
 }
@@ -196,8 +207,8 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
- P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS) = range(24)
-P_SIZE = 24
+ P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED) = range(26)
+P_SIZE = 26
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
@@ -271,6 +282,8 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     rate, keep_rate = params.get("kswapd_pages_per_s", 0.0), params.get("kswapd_scan_pages_per_s", 0.0)
     p[P_DEMOTE_NS] = 1e9 / rate if rate else 0.0
     p[P_KEEP_NS] = 1e9 / keep_rate if keep_rate else 0.0
+    p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
+    p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     return p
 
 
@@ -493,7 +506,9 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
         if pages <= 0 or virtpages <= 0:
             break
     pstate[PS_OFFSET] = start
-    _charge_overhead(walked * pconfig[P_PTE_NS], 0, fstate, pending)
+    if pconfig[P_SCAN_CHARGED] != 0:
+        _charge_overhead(walked * pconfig[P_PTE_NS], 0, fstate, pending)
+    return walked
 
 
 @njit_borrow
@@ -572,8 +587,10 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                           pfstate, pagestat, nxt, pending)
             if now >= next_scan:
-                _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
-                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
+                walked = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
+                # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
+                next_scan = (fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
+                             + pconfig[P_SCAN_LIMIT] * walked * pconfig[P_PTE_NS])
                 pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
