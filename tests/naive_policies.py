@@ -89,11 +89,12 @@ class NaiveNumaBalancing(_Base):
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
-    # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged
+    # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
-                 "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged"]
+                 "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
+                 "arm_ns"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -223,7 +224,7 @@ class NaiveNumaBalancing(_Base):
         align, pages = int(self._p("align")), int(self._p("scan_pages"))
         virtpages = 8 * pages
         start = self.offset
-        walked = 0
+        walked = armed = 0
         while True:
             if start >= n_pages:
                 start = 0
@@ -237,6 +238,7 @@ class NaiveNumaBalancing(_Base):
                     if self.node[page] == 1 and page not in self.armed:
                         self.armed[page] = now_ms
                         updates += 1
+            armed += updates
             if updates:
                 pages -= end - start
             virtpages -= end - start
@@ -244,9 +246,10 @@ class NaiveNumaBalancing(_Base):
             if pages <= 0 or virtpages <= 0:
                 break
         self.offset = start
+        scan_ns = walked * self._p("pte_ns") + armed * self._p("arm_ns")
         if self._p("scan_charged"):
-            self.overhead(walked * self._p("pte_ns"), 0)
-        return walked
+            self.overhead(scan_ns, 0)
+        return scan_ns
 
     def run(self, trace, n_pages):
         floor = self._p("low") if self._p("fallback") else self._p("min")
@@ -279,9 +282,9 @@ class NaiveNumaBalancing(_Base):
             if now >= self.next_scan or (self.awake and now >= self.k_ns):
                 self.kswapd_until(now)
                 if now >= self.next_scan:
-                    walked = self.scan(n_pages)
+                    scan_ns = self.scan(n_pages)
                     # the next scan waits scan_limit x this one's time besides the period
-                    self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * walked * self._p("pte_ns")
+                    self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * scan_ns
         return self.record.rows
 
 

@@ -60,7 +60,8 @@ def cases(draw):
                            kswapd_pages_per_s=draw(st.sampled_from([0, 2e5, 1e7])),
                            kswapd_scan_pages_per_s=draw(st.sampled_from([0, 2e6, 1e8])),
                            scan_overhead_limit=draw(st.sampled_from([0, 32])),
-                           scan_cost_charged=draw(st.sampled_from([0, 1]))))
+                           scan_cost_charged=draw(st.sampled_from([0, 1])),
+                           scan_arm_ns=draw(st.sampled_from([0, 700]))))
 
 
 def twin(policy, case, params, quick):

@@ -390,6 +390,20 @@ def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
             "demoted_per_allocation": demoted_per_s / rate, "kept_per_allocation": kept_per_s / rate}
 
 
+#: What a scan of the guest's takes a present page walked (ns of guest time), for
+#: task_numa_work's overhead limit (the next scan waits 32 times the scan's time): see
+#: :func:`simulator_params`.
+SCAN_PTE_NS = None
+
+
+def simulator_params(w: Workload) -> dict:
+    """What kernel-check gives ``numa-balancing`` besides the guest's settings: 6.1's allocation
+    and kswapd at the guest's pace (:func:`kswapd_params`); hint faults and scans that cost
+    the run's clock nothing (the guest pays them out of its slots' slack) while a scan's time
+    in the guest (:data:`SCAN_PTE_NS` a page walked) still delays the next one."""
+    return {**kswapd_params(w), "hint_fault_ns": 0.0, "scan_pte_ns": SCAN_PTE_NS, "scan_cost_charged": 0.0}
+
+
 def kswapd_params(w: Workload) -> dict:
     """The ``numa-balancing`` parameters of 6.1's allocation and kswapd in this guest, on the
     workload's nominal clock: the fast path's fallback to node 1 at the low watermark, kswapd
@@ -449,7 +463,7 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
             "wmark_min_pages": wmin, "wmark_low_pages": low, "wmark_high_pages": high,
             "wmark_promo_pages": high + (high - low),
             **scan_start(scan, n + own),
-            **kswapd_params(w),
+            **simulator_params(w),
         },
         "debugfs_read": bool(debugfs),
     }
@@ -523,7 +537,9 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_t
 
     stream = access_stream(w) if stream is None else stream
     fit = free_moves()
-    params = dict(guest["params"], hint_fault_ns=0.0, scan_pte_ns=0.0)
+    params = dict(guest["params"], hint_fault_ns=0.0)
+    if params.get("scan_cost_charged", 1.0) != 0:  # settings of an earlier run: scans cost nothing
+        params["scan_pte_ns"] = 0.0
     per_checkpoint = w.slots_per_checkpoint * w.per_slot
     rows = []
     last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)

@@ -27,7 +27,8 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ends with ``p->node_stamp += 32 * diff``, diff its CPU time, "to limit NUMA PTE scanning
   overhead to 3%": ``task_tick_numa`` queues the next scan only once the task's run time
   passes ``node_stamp`` plus the period), ``scan_overhead_limit``; the scan's time is
-  ``scan_pte_ns`` a present page walked, charged to the run unless ``scan_cost_charged`` is 0.
+  ``scan_pte_ns`` a present page walked and ``scan_arm_ns`` more a page armed, charged to
+  the run unless ``scan_cost_charged`` is 0.
   Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
   ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
   keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
@@ -197,18 +198,21 @@ PARAMETERS = {
                                "sets scan_overhead_limit's wait"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
+    "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
+                         "scan_pte_ns (the earlier estimate); kernel-check: measured in the guest"),
 }
 
 #: What :func:`memtier.simulation.policies.time_scaled` divides (times) and multiplies (rates).
 TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
 RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps", "kswapd_pages_per_s", "kswapd_scan_pages_per_s")
-COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
+COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
- P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED) = range(26)
-P_SIZE = 26
+ P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
+ P_ARM_NS) = range(27)
+P_SIZE = 27
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
@@ -284,6 +288,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_KEEP_NS] = 1e9 / keep_rate if keep_rate else 0.0
     p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
+    p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
     return p
 
 
@@ -484,6 +489,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     virtpages = pages * 8
     start = pstate[PS_OFFSET]
     walked = 0
+    armed = 0
     while True:
         if start >= n_pages:  # past the last VMA: reset_ptenuma_scan, a new pass
             start = 0
@@ -499,6 +505,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
                     scan_ms[page] = now_ms
                     flags[page] = f | ARMED
                     updates += 1
+        armed += updates
         if updates > 0:
             pages -= end - start
         virtpages -= end - start
@@ -506,9 +513,10 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
         if pages <= 0 or virtpages <= 0:
             break
     pstate[PS_OFFSET] = start
+    scan_ns = walked * pconfig[P_PTE_NS] + armed * pconfig[P_ARM_NS]
     if pconfig[P_SCAN_CHARGED] != 0:
-        _charge_overhead(walked * pconfig[P_PTE_NS], 0, fstate, pending)
-    return walked
+        _charge_overhead(scan_ns, 0, fstate, pending)
+    return scan_ns
 
 
 @njit_borrow
@@ -587,10 +595,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                           pfstate, pagestat, nxt, pending)
             if now >= next_scan:
-                walked = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
+                scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
                 # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
-                next_scan = (fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
-                             + pconfig[P_SCAN_LIMIT] * walked * pconfig[P_PTE_NS])
+                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6 + pconfig[P_SCAN_LIMIT] * scan_ns
                 pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
