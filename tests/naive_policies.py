@@ -89,12 +89,13 @@ class NaiveNumaBalancing(_Base):
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
-    # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed
+    # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed,
+    # placement doubles the period
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
-                 "arm_ns"]
+                 "arm_ns", "doubles"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -208,7 +209,7 @@ class NaiveNumaBalancing(_Base):
             self.kswapd()
 
     def placement(self):
-        """The first promoting fault of a new scan pass lengthens the scan period by 30 %."""
+        """The first promoting fault of a new scan pass lengthens the scan period."""
         if self.seq == self.placement_seq:
             return
         self.placement_seq = self.seq
@@ -217,7 +218,11 @@ class NaiveNumaBalancing(_Base):
         windows = -(-rss // scan_pages)
         shortest = max(self._p("floor"), self._p("period_min") / windows)
         longest = max(shortest, self._p("th_period") / windows)
-        self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
+        if self._p("doubles"):  # 6.1, tiering: no local fault, the period doubles, the next scan moves
+            self.period_ms = min(2 * self.period_ms, longest)
+            self.next_scan = self.now + self.period_ms * 1e6
+        else:
+            self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
 
     def scan(self, n_pages):
         now_ms = int(self.now // 1e6)

@@ -61,7 +61,8 @@ def cases(draw):
                            kswapd_scan_pages_per_s=draw(st.sampled_from([0, 2e6, 1e8])),
                            scan_overhead_limit=draw(st.sampled_from([0, 32])),
                            scan_cost_charged=draw(st.sampled_from([0, 1])),
-                           scan_arm_ns=draw(st.sampled_from([0, 700]))))
+                           scan_arm_ns=draw(st.sampled_from([0, 700])),
+                           placement_doubles=draw(st.sampled_from([0, 1]))))
 
 
 def twin(policy, case, params, quick):
@@ -308,18 +309,27 @@ def test_chunks_do_not_change_results(policy, params):
 
 
 def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass(params):
-    """update_task_scan_period: the first promotion after a full pass lengthens the period
-    by 30 %, once per pass; without promotions it stays.  Bounds made loose here
+    """update_task_scan_period, the earlier rule (placement_doubles=0): the first promotion
+    after a full pass lengthens the period by 30 %, once per pass; without promotions it
+    stays; 6.1's rule for tiering doubles it.  Bounds made loose here
     (scan_period_min_ms=0.5, max_scan_window_mbps large) so that they do not clamp it."""
     from memtier.simulation.policies.numa_balancing import PF_PERIOD_MS
 
-    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9, scan_overhead_limit=0)  # the period alone
+    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9, scan_overhead_limit=0,  # the period alone
+                 placement_doubles=0)  # the earlier rule
     first, fast_page, slow, free = _phase_one("numa-balancing", params)
     k = min(len(slow), free - (HIGH + 1))
     trace = np.concatenate([first, _wait(fast_page, 1.5), slow[:k]])  # one pass (the first scan), k promotions
     result = memtier.simulate(trace, "numa-balancing", fit=params, **loose)
     assert result.periods["promoted"].sum() == k > 1
     assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.3)
+    # 6.1 in tiering mode (placement_doubles, the default): the promoting fault is remote, so
+    # the period doubles and the next scan is a period after that fault (among the last k
+    # accesses and their promotions, well under 0.5 ms)
+    doubled = memtier.simulate(trace, "numa-balancing", fit=params, **dict(loose, placement_doubles=1))
+    assert doubled._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(2.0)
+    now = doubled._storage["fstate"][FS_NOW_NS]
+    assert now + 1.5e6 < doubled._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] <= now + 2e6
     # no promotion: the faults of a 1 ms hot threshold come too late, the period stays 1 ms
     trace = np.concatenate([first, _wait(fast_page, 3.5), slow[:k]])
     result = memtier.simulate(trace, "numa-balancing", fit=params, hot_threshold_ms=1, **loose)

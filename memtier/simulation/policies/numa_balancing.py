@@ -16,9 +16,14 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ``task_numa_placement`` runs at the first recorded fault after each full pass of the
   scanner (``numa_scan_seq``).  In tiering mode only a fault that promoted its page is
   recorded (``task_numa_fault`` returns early for a page left on the slow node, and fast
-  pages are not armed), and it is local: ``lr_ratio`` (or ``ps_ratio``: one task, private
-  and shared not told apart, either extreme gives the same) is 10, so the period grows by
-  three slots of a tenth, ``+30 %``, within ``[task_scan_min, task_scan_max]``: the
+  pages are not armed), and it is *remote*: ``TNF_FAULT_LOCAL`` is set when the page's node
+  at the fault is the CPU's, and it was the slow node.  ``update_task_scan_period`` tests
+  ``local + shared == 0`` (``numa_faults_locality[1]`` and shared faults: none for one task's
+  promotions), so it doubles the period, up to ``task_scan_max``, and sets the next scan a
+  period from now (``mm->numa_next_scan``) (``placement_doubles``; 0: the earlier rule, the
+  ``+30 %`` of three slots of a tenth that local faults would give, within ``[task_scan_min,
+  task_scan_max]``).  A trace of the kernel-check guest shows it: the scan after the first
+  promotions came twice the period later (``data/kernel_check/scan_trace.txt``).  The
   shortest is ``max(1000 ms x scan_size / 2560 MB (MAX_SCAN_WINDOW), scan_period_min_ms /
   windows)``, the longest ``scan_period_max_ms / windows``, with ``windows`` the resident
   set in ``scan_size`` pieces (``task_nr_scan_windows``).  (The kernel rounds a tenth of the
@@ -190,6 +195,10 @@ PARAMETERS = {
     "kswapd_scan_pages_per_s": (870000.0, "pages kswapd scans a second without demoting them (referenced: kept or "
                                           "activated); 0: at once.  Default: as kswapd_pages_per_s, its first pass "
                                           "over a freshly written inactive list"),
+    "placement_doubles": (1.0, "1: 6.1 in tiering mode: a promoting hint fault counts as remote (the page was on "
+                               "the slow node), so update_task_scan_period finds no local or shared fault and "
+                               "doubles the period (up to task_scan_max), the next scan a period from then; 0: "
+                               "the earlier rule, +30 % as for local faults"),
     "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
                                   "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
                                   "overhead to 3%'); 0: no wait"),
@@ -211,8 +220,8 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
- P_ARM_NS) = range(27)
-P_SIZE = 27
+ P_ARM_NS, P_DOUBLES) = range(28)
+P_SIZE = 28
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
@@ -289,6 +298,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
+    p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
     return p
 
 
@@ -425,9 +435,11 @@ def _adjust_threshold(pconfig, pstate, now_ms):
 
 
 @njit_borrow
-def _placement(pconfig, config, state, pstate, pfstate):
+def _placement(pconfig, config, state, fstate, pstate, pfstate):
     """``task_numa_placement`` -> ``update_task_scan_period`` at the first recorded (promoting)
-    fault of a new pass: the period grows by three tenths, within the task's bounds."""
+    fault of a new pass: the period doubles (up to the task's longest) and the next scan is a
+    period from now, or (``placement_doubles`` 0) it grows by three tenths within the task's
+    bounds."""
     if pstate[PS_SCAN_SEQ] == pstate[PS_PLACEMENT_SEQ]:
         return
     pstate[PS_PLACEMENT_SEQ] = pstate[PS_SCAN_SEQ]
@@ -437,7 +449,11 @@ def _placement(pconfig, config, state, pstate, pfstate):
     shortest = max(pconfig[P_FLOOR_MS], pconfig[P_PERIOD_MIN_MS] / windows)  # task_scan_min
     longest = max(shortest, pconfig[P_TH_PERIOD_MS] / windows)  # task_scan_max
     period = pfstate[PF_PERIOD_MS]
-    pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
+    if pconfig[P_DOUBLES] != 0:  # local + shared == 0: scan slower
+        pfstate[PF_PERIOD_MS] = min(2 * period, longest)
+        pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6  # mm->numa_next_scan
+    else:
+        pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
 
 
 @njit_borrow
@@ -473,7 +489,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
-        _placement(pconfig, config, state, pstate, pfstate)
+        _placement(pconfig, config, state, fstate, pstate, pfstate)
     else:  # numamigrate_isolate_page: wakeup_kswapd
         _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
                      pagestat, nxt, pending)
@@ -585,6 +601,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
+                next_scan = pfstate[PF_NEXT_SCAN_NS]  # a placement may have moved it
             now = fstate[FS_NOW_NS]
             next_event = _next_event(next_scan, pstate, pfstate)
             continue
