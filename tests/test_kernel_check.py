@@ -219,7 +219,7 @@ def test_simulated_timeline_follows_the_policy():
     assert sim["promoted"].is_monotonic_increasing
     # after the phase change (3 s) the new hot set, demoted during the fill, is promoted
     assert sim["promoted"].iloc[-1] > sim["promoted"].iloc[2]
-    assert sim["fast_hot_pages"].iloc[-1] > sim["fast_hot_pages"].iloc[3]
+    assert sim["fast_hot_pages"].iloc[-1] >= sim["fast_hot_pages"].iloc[3] > w.hot_pages // 2
 
 
 def test_workload_checks():
