@@ -252,6 +252,14 @@ class ModelParams:
         "channel time per descriptor besides its bytes (fetch, completion, starting the "
         "next); not constrained by the RFC (one descriptor per channel): an estimate for "
         "I/OAT, which chains descriptors in a ring")
+    dma_shared_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
+        "time per descriptor on a path every channel shares (completion interrupt and the "
+        "start of the next command on the CPU that serves them): a batch's copy takes at least "
+        "its descriptors times this, whatever the channels (folio structure only); an estimate")
+    dma_shared_entry_us: float = _param(0.1, 0.0, 100.0, "us",
+        "time per page-table entry on a path every channel shares (the IOMMU translating each "
+        "4 KiB of a PTE-mapped folio): a batch's copy takes at least its entries times this, "
+        "whatever the channels (folio structure only); an estimate")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -346,12 +354,12 @@ class ModelParams:
 
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
- _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _CALL, _PAGE, _SUBNS, _PTE,
- _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(30)
-assert len(ModelParams.names()) == 27
+ _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _DMASHDESC, _DMASHENT, _CALL,
+ _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(32)
+assert len(ModelParams.names()) == 29
 #: Length of the array the kernel reads: the numeric parameters, the structure's code, the
 #: channels per engine and the batch limit.
-ARRAY_SIZE = 30
+ARRAY_SIZE = 32
 
 
 @njit
@@ -439,8 +447,9 @@ def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
                 + page_bytes * n_pages / (_dma_bandwidth_gbps(p, channels) * 1e3))
     descriptors = min(1.0, page_bytes / DMA_SEGMENT_BYTES)
     if not batched:
-        return n_pages * (p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
-                          + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3))
+        return n_pages * max(p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
+                             + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3),
+                             p[_DMASHDESC] + ptes_per_page * p[_DMASHENT])
     k = _batch_folios(p, page_bytes)
     full = np.floor(n_pages / k)
     rest = n_pages - full * k
@@ -451,18 +460,21 @@ def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
         used = min(float(workers), folios)
         per_folio = (descriptors * p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
                      + page_bytes * used / (_dma_bandwidth_gbps(p, used) * 1e3))
-        total += batches * np.ceil(folios / used) * per_folio
+        # The shared path serves every channel's descriptors and entries in turn.
+        shared = folios * (descriptors * p[_DMASHDESC] + ptes_per_page * p[_DMASHENT])
+        total += batches * max(np.ceil(folios / used) * per_folio, shared)
     return total
 
 
 @njit
-def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange):
-    """Microseconds of the copy step for one call (the ``copy`` scope)."""
+def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scale):
+    """Microseconds of the copy step for one call (the ``copy`` scope); ``scale`` multiplies
+    the DMA copy's serial CPU work (a source's build, :func:`prepared_gbps`)."""
     total_bytes = page_bytes * n_pages
     # GB/s is 1e3 bytes per microsecond.
     if dma:
         return (p[_CCALL] + _dma_setups(p, page_bytes, n_pages, workers, batched) * p[_DMASET]
-                + _dma_serial_us(p, n_pages, ptes_per_page, workers)
+                + scale * _dma_serial_us(p, n_pages, ptes_per_page, workers)
                 + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched))
     bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
     if workers == 1:
@@ -484,34 +496,38 @@ def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange):
 
 
 @njit
-def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
+def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, scale):
     """Serial CPU work hidden behind copies on other channels (folio structure, batched)."""
     if p[_DMASTRUCT] < 0.5 or not batched:
         return 0.0
     channels = _dma_channels_used(p, page_bytes, n_pages, workers, batched)
-    serial = (_dma_serial_us(p, n_pages, ptes_per_page, workers)
-              + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
+    serial = scale * (_dma_serial_us(p, n_pages, ptes_per_page, workers)
+                      + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
     copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
 @njit
-def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope):
-    time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange)
+def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, scale):
+    """``scale`` multiplies the per-folio serial work of a DMA migration (the kernel's and the
+    copy's CPU work); 1 is the model as stated, and CPU-copy rows ignore it."""
+    if not dma:
+        scale = 1.0
+    time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scale)
     if scope >= 1:
-        time_us += p[_CALL] + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
+        time_us += p[_CALL] + scale * n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
         if dma:
-            time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
+            time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, scale)
     if scope >= 2:
         time_us += p[_SCALL] + n_pages * p[_SPAGE]
     return time_us
 
 
 @njit
-def _call_times_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, out):
+def _call_times_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, scale, out):
     for i in range(out.shape[0]):
         out[i] = _call_time_us(p, page_bytes[i], n_pages[i], ptes_per_page[i], dma[i],
-                               workers[i], batched[i], exchange[i], scope[i])
+                               workers[i], batched[i], exchange[i], scope[i], scale[i])
 
 
 def default_ptes_per_page(page_bytes) -> np.ndarray:
@@ -629,7 +645,7 @@ def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=F
     _call_times_us(p, np.ascontiguousarray(page_b), np.ascontiguousarray(pages), np.ascontiguousarray(ptes),
                    np.ascontiguousarray(dma_b), np.ascontiguousarray(workers_i),
                    np.ascontiguousarray(batched_b), np.ascontiguousarray(exchange_b),
-                   np.ascontiguousarray(codes), out)
+                   np.ascontiguousarray(codes), np.ones(size), out)
     return out.reshape(shape) if shape else float(out[0])
 
 
@@ -653,6 +669,9 @@ class PreparedTable:
     exchange: np.ndarray
     scope: np.ndarray
     moved_bytes: np.ndarray
+    #: Per row, the factor on a DMA row's serial per-folio work (its source's build, fitted by
+    #: :func:`memtier.fit` with ``source_effect``); ones as prepared.
+    serial_scale: np.ndarray = None
 
     def __len__(self):
         return len(self.page_bytes)
@@ -670,7 +689,7 @@ def prepare_table(table) -> PreparedTable:
         np.ascontiguousarray(table["batched"].to_numpy(np.bool_)),
         np.ascontiguousarray(table["exchange"].to_numpy(np.bool_)),
         _scope_codes(table["scope"].to_numpy(object), len(table)).copy(),
-        page * pages)
+        page * pages, np.ones(len(table)))
 
 
 def prepared_gbps(params, prepared: PreparedTable) -> np.ndarray:
@@ -680,8 +699,10 @@ def prepared_gbps(params, prepared: PreparedTable) -> np.ndarray:
     if p.shape != (ARRAY_SIZE,):
         raise ValueError(f"params must be a ModelParams (or an array of {ARRAY_SIZE} values)")
     out = np.empty(len(prepared), dtype=np.float64)
+    scale = np.ones(len(prepared)) if prepared.serial_scale is None else prepared.serial_scale
     _call_times_us(p, prepared.page_bytes, prepared.n_pages, prepared.ptes_per_page, prepared.dma,
-                   prepared.workers, prepared.batched, prepared.exchange, prepared.scope, out)
+                   prepared.workers, prepared.batched, prepared.exchange, prepared.scope,
+                   np.ascontiguousarray(scale, dtype=np.float64), out)
     return prepared.moved_bytes / out / 1e3
 
 
