@@ -96,12 +96,38 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     floor set by the serial per-folio work).  The overlap is the model's reading of the
     data, not of that code: ``folios_copy_dma()`` maps and submits every channel's list
     before ``dma_async_issue_pending()`` starts any, then waits for all of them, and the
-    move phase follows; nothing in it overlaps.  ``dma_overlap`` is therefore a named
-    departure, fitted, and 0 is the code (every cost adds up).  With 0 the AMD rows fit at
-    median 7.9%, largest 30% (fitted: 4.2%, 23%): the rows have a floor the code does not
+    move phase follows; nothing in it overlaps.  A later dcbm (module parameters and
+    ``FOLIO_CONTENT_COPIED``, as in "[PATCH RFC v6 4/5]", linux-mm 2026-06-30) starts each
+    channel as soon as its list is submitted (``submit_dma_transfers()`` then
+    ``dma_async_issue_pending()`` per channel): the first channels start earlier, but the
+    wait still ends with the last channel submitted, after all the submission work plus
+    its own copy, so the sum is the same; and the per-folio kernel work (unmap before,
+    remap after) stays outside the copy in ``migrate_pages_batch()``.  ``dma_overlap`` is
+    therefore a named departure, fitted, and 0 is the code (every cost adds up).  With 0
+    (the other terms below fitted, the source effect on) the AMD rows fit at median 4.4%,
+    largest 20% (overlap fitted: 2.8%, 17%): the rows have a floor the code does not
     explain (1 MiB folios take 225 us at one channel, then 90-100 us at 4, 8 and 16, which
     no sum of a serial part and a part divided among the channels gives).  An unbatched migration hands the
     engine one folio at a time (one channel busy, one set-up per folio, nothing to overlap).
+
+    A shared path (``dma_shared_descriptor_us``, ``dma_shared_entry_us``; folio structure).
+    Every channel's descriptors and page-table entries also pass through something all
+    channels share, so a batch's copy takes at least ``folios * (descriptors *
+    dma_shared_descriptor_us + entries * dma_shared_entry_us)`` however many channels carry
+    it: the copy waits for the larger of the busiest channel and that shared time.  What is
+    shared is not named by the rows; the candidates are the IOMMU, which translates each
+    4 KiB of a PTE-mapped folio for whichever channel reads it (a PMD-mapped THP is one
+    entry), and the CPU work of each command's completion (``pt_cmd_callback()`` starts a
+    PTDMA channel's next command).  It is a named departure from dcbm's code, like the
+    overlap, and a term of the machine: with both at 0 nothing changes.  Evidence: per
+    folio, small folios stop gaining at four channels (64 KiB: 10, 8.2, 7.8 us at 4, 8 and
+    16 channels; 1 MiB: 97, 101, 88 us), where the busiest channel's share would still
+    halve, while 2 MiB THPs, one entry and one descriptor each, keep scaling (77, 45, 31
+    us).  Fitted to AMD's rows: about 5 us per descriptor and 0.11 us per 4 KiB entry; the
+    stated 1 us and 0.1 us are plausible sizes (so that the fit's first look sees them),
+    not measurements.  With the source effect (:func:`memtier.fit`), the largest in-sample
+    error falls from 20.8% to 17.2% with it, and the 8- and 16-channel rows held out are
+    predicted at median 7.9%, largest 26% (12.6%, 33% without it).
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
@@ -111,8 +137,9 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     only where bytes outweigh descriptors: it adds a descriptor per channel per page.  The per-descriptor channel
     time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
     folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
-    2 MiB against 8 and 2); without it the fit's median and largest in-sample errors are
-    4.9% and 28%, with it 4.2% and 23% (the fit puts a descriptor at about 8 us of channel
+    2 MiB against 8 and 2); without it the fit's median and largest in-sample errors were
+    4.9% and 28%, with it 4.2% and 23% (before the shared path and the source effect; the
+    fit puts a descriptor at about 8 us of channel
     time: the completion interrupt and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
     slowed by 512 descriptors per 2 MiB, which is the evidence for merging into 64 KiB
     segments.

@@ -26,8 +26,31 @@ Which parameters to fit, decided at the solution
 Several starts
     The fit starts from the RFC's machine (or ``start=``, by default ``base``), from a neutral machine
     (:func:`neutral_params`: 10 GB/s, 1 us, 100 ns, shares of one half) and from
-    :data:`SPREAD_STARTS` points spread around the first (log-normal, seeded), and keeps the
-    best.  A result that the data determine does not depend on where it started.
+    :data:`SPREAD_STARTS` points spread around each of the two (log-normal, seeded), and
+    keeps the best.  A result that the data determine does not depend on where it started;
+    spread points around the first start only were not enough on the AMD rows, whose fits
+    from the RFC's machine and from the neutral one ended at two different local minima
+    (median 2.8% and 4.0%: the v4 posting's faster small folios read as more overlap or as a
+    smaller source factor).
+
+Sources that measured the same configurations (``source_effect``)
+    Published series are often several postings of one machine, each on its own kernel
+    build; AMD's three (7.0-rc2, the v4 series' 7.0-rc, 7.1-rc1) measured the same DMA
+    configurations and disagree by more than their spreads on small folios (the v4 posting
+    8-18% faster at 1-4 channels).  A standard study effect takes that up: each source gets
+    a factor on the serial per-folio work of its DMA rows (the kernel's work and the copy's
+    CPU work; the offload path is what changed between the postings, while their vanilla
+    CPU-copy rows agree within 8% with no common sign), the source with the most DMA rows is
+    the reference (factor 1), and the factors share the weak prior, pulled towards 1 (a
+    random effect).  It is on by default when two sources measured a DMA configuration in
+    common (:func:`source_effect_sources`); ``source_effect=False`` turns it off.  On AMD's
+    rows: the v4 posting's factor is 0.85, the v5 reply's 1.03; with it the largest
+    in-sample error falls from 22.6% to 20.8% (17.2% with the shared DMA path), and the 8-
+    and 16-channel rows held out are predicted at median 12.6% instead of 23.7% (7.9% with
+    the shared path): the v4 posting's two-channel rows, read with its own factor, tell the
+    dcbm_sg posting's trend (that posting alone predicts them at 16.1%, largest 43%).
+    ``Fit.predict`` gives a row of a known source its factor; any other configuration is
+    the reference source's.
 
 The DMA structure
     How a driver uses the channels (``ModelParams.dma_structure``: ``split`` pages across
