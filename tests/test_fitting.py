@@ -284,6 +284,28 @@ def test_amd_held_out_target(amd_held_out):
     assert errors.median() <= 0.06 and errors.max() <= 0.20
 
 
+def test_source_effect_predicts_saves_and_can_be_refused(amd_fit, tmp_path):
+    """A row of a known source is predicted with its factor, any other configuration with the
+    reference's; the factors survive save and load; asking for the effect where no two sources
+    measured a DMA configuration in common is one clear error."""
+    rows = amd_zen3_2026()
+    v4 = rows[(rows["source"] == "SG-RFCv4-2026-03") & (rows["copy"] == "dma")].reset_index(drop=True)
+    as_reference = v4.assign(source="SG-dcbm-sg-2026-04-23")
+    unknown = v4.assign(source="")
+    faster = amd_fit.predict(v4)
+    assert np.all(faster >= amd_fit.predict(as_reference) * (1 - 1e-12))  # factor < 1: less serial work
+    assert (faster > amd_fit.predict(as_reference) * 1.01).any()
+    np.testing.assert_array_equal(amd_fit.predict(unknown), amd_fit.predict(as_reference))
+    cpu = rows[rows["copy"] == "cpu"].reset_index(drop=True)
+    np.testing.assert_array_equal(amd_fit.predict(cpu), amd_fit.predict(cpu.assign(source="")))
+    again = load_fit(amd_fit.save(tmp_path / "amd.json"))
+    assert again.sources == amd_fit.sources
+    np.testing.assert_array_equal(again.predict(rows), amd_fit.predict(rows))
+    assert again.report() == amd_fit.report()
+    with pytest.raises(ValueError, match="source_effect=True needs DMA rows from two or more sources"):
+        fit(rows[rows["source"] != "SG-RFCv4-2026-03"].assign(source="one"), source_effect=True, bootstrap=0)
+
+
 def test_amd_fit_does_not_depend_on_the_start(amd_fit):
     """From the RFC's machine and from a neutral one: the same layout, the same fitted set,
     each value inside the other's bootstrap interval or equal to the other's within 1% (the
