@@ -748,7 +748,7 @@ def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
     """Where the time of one call goes, in microseconds, as a table.
 
     Columns: ``data copy`` (bytes over the copy bandwidth), ``copy overheads`` (dispatch,
-    per-page copy set-up, DMA descriptors), ``kernel work`` (unmap, allocate, remap: the
+    per-page copy set-up, DMA descriptors and the shared path), ``kernel work`` (unmap, allocate, remap: the
     ``migrate`` scope beyond the copy), ``system call`` (the ``syscall`` scope beyond that).
     Arguments as :func:`call_time_us` except ``scope``, which is always ``syscall`` here.
     """
@@ -757,7 +757,8 @@ def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
     config.pop("scope", None)
     bare = params.replace(copy_call_us=0.0, copy_page_us=0.0, mt_page_us=0.0, dispatch_us=0.0,
                           dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0,
-                          dma_entry_us=0.0, dma_map_entry_us=0.0, dma_channel_descriptor_us=0.0)
+                          dma_entry_us=0.0, dma_map_entry_us=0.0, dma_channel_descriptor_us=0.0,
+                          dma_shared_descriptor_us=0.0, dma_shared_entry_us=0.0)
     data = call_time_us(bare, page_bytes, n_pages, scope="copy", **config)
     copy, migrate, syscall = (call_time_us(params, page_bytes, n_pages, scope=s, **config)
                               for s in ("copy", "migrate", "syscall"))
