@@ -90,12 +90,12 @@ class NaiveNumaBalancing(_Base):
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
     # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed,
-    # placement doubles the period
+    # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
-                 "arm_ns", "doubles"]
+                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -152,6 +152,7 @@ class NaiveNumaBalancing(_Base):
                 self.awake = False
                 break
             self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
+            self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
 
     def kswapd(self):
         """wakeup_kswapd."""

@@ -333,6 +333,8 @@ def test_kswapd_pace_is_the_one_measured_in_the_guest():
     assert rates["kept_per_allocation"] == pytest.approx(kc.KSWAPD_KEPT_PER_ALLOCATION, rel=0.01)
     defaults = parameters("numa-balancing")
     assert defaults["kswapd_pages_per_s"][0] == pytest.approx(rates["demoted_per_cpu_s"], rel=0.01)
+    assert kc.KSWAPD_CPU_DEMOTED_PER_S == pytest.approx(rates["demoted_per_cpu_s"], rel=0.01)
+    assert kc.KSWAPD_CPU_KEPT_PER_S == pytest.approx(rates["kept_per_cpu_s"], rel=0.01)
     assert defaults["kswapd_scan_pages_per_s"][0] == pytest.approx(rates["kept_per_cpu_s"], rel=0.01)
     with pytest.raises(kc.KernelCheckError, match="overflows node 0"):
         kc.fill_rates(raw.iloc[:5], 200_000)

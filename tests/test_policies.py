@@ -62,7 +62,10 @@ def cases(draw):
                            scan_overhead_limit=draw(st.sampled_from([0, 32])),
                            scan_cost_charged=draw(st.sampled_from([0, 1])),
                            scan_arm_ns=draw(st.sampled_from([0, 700])),
-                           placement_doubles=draw(st.sampled_from([0, 1]))))
+                           placement_doubles=draw(st.sampled_from([0, 1])),
+                           kswapd_shares_cpu=draw(st.sampled_from([0, 1])),
+                           kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
+                           kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7]))))
 
 
 def twin(policy, case, params, quick):

@@ -343,6 +343,11 @@ def own_pages(w: Workload) -> int:
 #: first touches the vCPU cannot keep up with (200 000 a second and more).
 KSWAPD_DEMOTED_PER_ALLOCATION = 0.72
 KSWAPD_KEPT_PER_ALLOCATION = 8.4
+#: The same run's pace per second of kswapd's own CPU time (the guest's time less the task's):
+#: on the one vCPU that time is taken from the task, whose run time times the scanner
+#: (the policy's ``kswapd_shares_cpu``).
+KSWAPD_CPU_DEMOTED_PER_S = 91000.0
+KSWAPD_CPU_KEPT_PER_S = 870000.0
 
 
 def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
@@ -450,11 +455,15 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
 def kswapd_params(w: Workload) -> dict:
     """The ``numa-balancing`` parameters of 6.1's allocation and kswapd in this guest, on the
     workload's nominal clock: the fast path's fallback to node 1 at the low watermark, kswapd
-    woken by page-table allocations, and its pace (:data:`KSWAPD_DEMOTED_PER_ALLOCATION`,
-    :data:`KSWAPD_KEPT_PER_ALLOCATION`) times the workload's rate."""
+    woken by page-table allocations, its pace (:data:`KSWAPD_DEMOTED_PER_ALLOCATION`,
+    :data:`KSWAPD_KEPT_PER_ALLOCATION`) times the workload's rate, and the CPU time it takes
+    from the task on the one vCPU (:data:`KSWAPD_CPU_DEMOTED_PER_S`,
+    :data:`KSWAPD_CPU_KEPT_PER_S`), which holds the scanner back."""
     return {"fast_path_fallback": 1.0, "pgtable_wakes_kswapd": 1.0,
             "kswapd_pages_per_s": KSWAPD_DEMOTED_PER_ALLOCATION * w.rate,
-            "kswapd_scan_pages_per_s": KSWAPD_KEPT_PER_ALLOCATION * w.rate}
+            "kswapd_scan_pages_per_s": KSWAPD_KEPT_PER_ALLOCATION * w.rate,
+            "kswapd_shares_cpu": 1.0, "kswapd_cpu_pages_per_s": KSWAPD_CPU_DEMOTED_PER_S,
+            "kswapd_cpu_scan_pages_per_s": KSWAPD_CPU_KEPT_PER_S}
 
 
 def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:

@@ -205,6 +205,14 @@ PARAMETERS = {
     "scan_cost_charged": (1.0, "1: a scan's cost (scan_pte_ns a page walked) is charged to the run's clock; 0: "
                                "not (kernel-check: the guest pays it out of its slots' slack), though it still "
                                "sets scan_overhead_limit's wait"),
+    "kswapd_shares_cpu": (0.0, "1: kswapd runs on the task's CPU, so the CPU time it takes delays the scanner, "
+                               "whose timer is the task's run time (task_tick_numa: se.sum_exec_runtime): each "
+                               "round moves the next scan by its pages over kswapd_cpu_pages_per_s and "
+                               "kswapd_cpu_scan_pages_per_s (kernel-check: one vCPU); 0: a CPU of its own"),
+    "kswapd_cpu_pages_per_s": (91000.0, "kswapd_shares_cpu: pages kswapd demotes a second of its own CPU time "
+                                        "(default: the kernel-check guest, as kswapd_pages_per_s)"),
+    "kswapd_cpu_scan_pages_per_s": (870000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
+                                              "time (default: the kernel-check guest)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
     "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
@@ -213,15 +221,16 @@ PARAMETERS = {
 
 #: What :func:`memtier.simulation.policies.time_scaled` divides (times) and multiplies (rates).
 TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
-RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps", "kswapd_pages_per_s", "kswapd_scan_pages_per_s")
+RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps", "kswapd_pages_per_s", "kswapd_scan_pages_per_s",
+               "kswapd_cpu_pages_per_s", "kswapd_cpu_scan_pages_per_s")
 COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
- P_ARM_NS, P_DOUBLES) = range(28)
-P_SIZE = 28
+ P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS) = range(30)
+P_SIZE = 30
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
@@ -299,6 +308,10 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
+    if params.get("kswapd_shares_cpu", 0.0):
+        cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
+        p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
+        p[P_STEAL_KEEP_NS] = 1e9 / cpu_keep if cpu_keep else 0.0
     return p
 
 
@@ -383,6 +396,8 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
             pstate[PS_KSWAPD_AWAKE] = 0
             break
         pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
+        # on the task's CPU, kswapd's CPU time holds back the scanner's run-time timer
+        pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
 
 
 @njit_borrow
@@ -601,7 +616,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
-                next_scan = pfstate[PF_NEXT_SCAN_NS]  # a placement may have moved it
+            next_scan = pfstate[PF_NEXT_SCAN_NS]  # kswapd on the task's CPU, or a placement, may have moved it
             now = fstate[FS_NOW_NS]
             next_event = _next_event(next_scan, pstate, pfstate)
             continue
@@ -611,6 +626,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                           pfstate, pagestat, nxt, pending)
+            next_scan = pfstate[PF_NEXT_SCAN_NS]
             if now >= next_scan:
                 scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
                 # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
