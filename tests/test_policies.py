@@ -375,6 +375,13 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
     result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common, **beside)
     assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(32, 56)) | set(range(544, 552))
     assert result.periods["demoted"].sum() == 32 and result._storage["pstate"][numa_balancing.PS_KSWAPD_AWAKE] == 0
+    # on the task's CPU (kswapd_shares_cpu) its two rounds by 600 us, 56 pages kept and 8
+    # demoted, take 56 x 1 + 8 x 10 = 136 us of CPU from the task: the scanner's timer (the
+    # task's run time) is 136 us late
+    shared = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **beside, kswapd_shares_cpu=1,
+                              kswapd_cpu_pages_per_s=1e5, kswapd_cpu_scan_pages_per_s=1e6)
+    assert shared._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(1e12 + 136e3)
+    assert set(np.flatnonzero(shared.final_node == 0).tolist()) == fast  # where the pages are: unchanged
     # kswapd at once (rates 0): woken at page 512 it demotes 0-31 there and then (32 free > 16),
     # and pages 512-543 take the room
     result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=0,

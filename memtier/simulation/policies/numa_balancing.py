@@ -33,7 +33,10 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   overhead to 3%": ``task_tick_numa`` queues the next scan only once the task's run time
   passes ``node_stamp`` plus the period), ``scan_overhead_limit``; the scan's time is
   ``scan_pte_ns`` a present page walked and ``scan_arm_ns`` more a page armed, charged to
-  the run unless ``scan_cost_charged`` is 0.
+  the run unless ``scan_cost_charged`` is 0.  The scanner's timer is the task's run time
+  (``task_tick_numa``: ``se.sum_exec_runtime``): with ``kswapd_shares_cpu`` kswapd runs on the
+  task's CPU and the CPU time it takes (``kswapd_cpu_pages_per_s`` demoted,
+  ``kswapd_cpu_scan_pages_per_s`` kept) moves the next scan back by as much.
   Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
   ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
   keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
