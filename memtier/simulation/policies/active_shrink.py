@@ -38,7 +38,7 @@ running row is kept in ``pending``).
 """
 import numpy as np
 
-from ..._jit import njit, njit_inline, prefetch
+from ..._jit import njit, njit_borrow, njit_inline, prefetch
 from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
 
 # Page flags.
@@ -259,7 +259,7 @@ def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
     return n_inactive + n_active, n_cold
 
 
-@njit_inline
+@njit_borrow
 def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
     """Move ``page`` to the other node in the flags and the node counts, and record the move
     for the metrics (ping-pong, stays, the pages the next period judges); returns its new
@@ -293,7 +293,7 @@ def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, ou
     return f
 
 
-@njit_inline
+@njit_borrow
 def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
           row, judged_now):
     """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
