@@ -265,7 +265,7 @@ def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
     return n_inactive + n_active, n_cold
 
 
-@njit_borrow
+@njit_inline
 def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
     """Move ``page`` to the other node in the flags and the node counts, and record the move
     for the metrics (ping-pong, stays, the pages the next period judges); returns its new
@@ -299,7 +299,7 @@ def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, ou
     return f
 
 
-@njit_borrow
+@njit_inline
 def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
           row, judged_now):
     """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
@@ -352,7 +352,7 @@ def _affordable_pages(limit, call_pages, migrate_cost, budget_us):
     return low
 
 
-@njit
+@njit_borrow
 def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
                iso_slow, iso_fast, state, moved, pagestat, out):
     """Patch 23, ``do_mm_manage()``, with patches 24 (batches) and 25 (exchange).
@@ -470,7 +470,7 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
     out[row, C_MIGRATION_US] += spent
 
 
-@njit
+@njit_borrow
 def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, out):
     """Demotion on reclaim (Linux 5.15 and later: ``demote_page_list`` from
     ``shrink_page_list``) when an allocation finds the fast node at its limit: deactivate
