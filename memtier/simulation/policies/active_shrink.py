@@ -655,7 +655,7 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
     page with none of the three is not ``MARKED`` (:func:`_mark_move` flags every page it
     moves; :func:`_score_lists` unflags a page only once its marks hold none of them).
     Measured on a uniform period (593 000 touched pages, ``active-shrink``; alternating in one
-    process, CPU time, best of 15-21): the whole metrics 10.5-11.9 ms with :func:`_score`, 9.2 ms
+    process, CPU time, best of 15-21): the whole metrics 10.5-12.0 ms with :func:`_score`, 8.8-9.3 ms
     here."""
     top = histogram.shape[0] - 1
     most = 0
