@@ -227,7 +227,8 @@ def _fit(args) -> int:
         from .model.fitting import load_fit
 
         base = load_fit(args.base)
-    result = fit(table, free=free, base=base, bootstrap=args.bootstrap)
+    source_effect = {"auto": None, "on": True, "off": False}[args.source_effect]
+    result = fit(table, free=free, base=base, bootstrap=args.bootstrap, source_effect=source_effect)
     if args.out:  # written before anything is printed: a closed pipe cannot lose it
         result.save(args.out, force=args.force)
     print(result.report())
@@ -305,6 +306,9 @@ def _add_model_commands(sub) -> None:
     p.add_argument("--free", help="comma-separated parameters to fit (default: all the data constrain)")
     p.add_argument("--base", help="a saved fit whose parameters the others are taken from")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap rounds (default: %(default)s)")
+    p.add_argument("--source-effect", choices=("auto", "on", "off"), default="auto",
+                   help="a factor per source on its DMA rows' serial work (auto: when two sources measured a "
+                        "DMA configuration in common; default: %(default)s)")
     p.add_argument("--out", help="save the fit as JSON here")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 

@@ -43,7 +43,8 @@ def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
     if not batched:
         per_folio = (p.dma_channel_descriptor_us + ptes * p.dma_entry_us
                      + page_bytes / (bandwidth_of(p, 1) * 1000))
-        return 1, n_pages, serial, n_pages * per_folio
+        shared = p.dma_shared_descriptor_us + ptes * p.dma_shared_entry_us
+        return 1, n_pages, serial, n_pages * max(per_folio, shared)
     # migrate_pages() adds folios to a batch until their base pages reach the limit, the
     # folio that reaches it included.
     per_batch = max(1, math.ceil(p.migrate_batch_pages / (page_bytes / 4096)))
@@ -56,15 +57,22 @@ def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
         setups += used
         per_folio = (descriptors * p.dma_channel_descriptor_us + ptes * p.dma_entry_us
                      + page_bytes * used / (bandwidth_of(p, used) * 1000))
-        busy += math.ceil(folios / used) * per_folio
+        # Every channel's descriptors and entries pass one shared path (IOMMU, completions).
+        shared = folios * (descriptors * p.dma_shared_descriptor_us + ptes * p.dma_shared_entry_us)
+        busy += max(math.ceil(folios / used) * per_folio, shared)
     return min(workers, n_pages, per_batch), setups, serial, busy
 
 
-def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, scope, ptes):
+def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, scope, ptes, scale=1.0):
+    """``scale``: a source's factor on a DMA migration's serial per-folio work (kernel and
+    copy CPU work); CPU-copy rows ignore it."""
     total = page_bytes * n_pages
+    if not dma:
+        scale = 1.0
     if dma:
         channels, setups, serial, busy = dma_parts(p, page_bytes, n_pages, workers=workers, batched=batched,
                                                    ptes=ptes)
+        serial *= scale
         copy = p.copy_call_us + setups * p.dma_setup_us + serial + busy
     else:
         per_thread = p.copy_gbps_per_thread * (p.exchange_gain if exchange else 1)
@@ -81,7 +89,7 @@ def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, sco
                     + n_pages * p.mt_page_us + total / (bandwidth * 1000))
     if scope == "copy":
         return copy
-    per_page = kernel_work_per_page(p, page_bytes, ptes, batched, exchange)
+    per_page = scale * kernel_work_per_page(p, page_bytes, ptes, batched, exchange)
     kernel = p.call_us + n_pages * per_page
     if dma and p.dma_structure == "folio" and batched:
         # Serial per-folio work (kernel and DMA submission) hides behind other channels' copies.

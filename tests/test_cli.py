@@ -57,6 +57,15 @@ def test_fit_then_predict(tmp_path, capsys):
     assert "1 x 4K page, 1 DMA channel, one page at a time, migrated, timer scope syscall" in capsys.readouterr().out
 
 
+def test_fit_source_effect_flag():
+    """--source-effect on where the rows cannot carry it: one line, status 2, before any fit."""
+    done = run("fit", str(data_path("zi_yan_2019_rfc.csv")), "--source-effect", "on", "--bootstrap", "0")
+    assert done.returncode == 2 and "source_effect=True needs DMA rows from two or more sources" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    wrong = run("fit", str(data_path("zi_yan_2019_rfc.csv")), "--source-effect", "maybe")
+    assert wrong.returncode == 2 and "--source-effect" in wrong.stderr
+
+
 def test_fit_repr_is_one_line(tmp_path):
     from memtier import default_fit
 

@@ -145,8 +145,20 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
-    # A fit written before the batch limit (format 3) loads with mainline's, in its samples too.
+    # A fit written before the shared DMA path (format 4) loads with its stated values, in its
+    # samples too (the RFC's fit leaves them open: stated in every replicate).
     data = json.loads(path.read_text())
+    data["memtier_fit"] = 4
+    shared = [ModelParams.names().index(n) for n in ("dma_shared_descriptor_us", "dma_shared_entry_us")]
+    for name in ("dma_shared_descriptor_us", "dma_shared_entry_us"):
+        del data["params"][name]
+    del data["sources"]
+    data["samples"] = np.delete(np.array(data["samples"]), shared, axis=1).tolist()
+    (tmp_path / "v4.json").write_text(json.dumps(data))
+    v4 = load_fit(tmp_path / "v4.json")
+    assert v4.params == rfc_fit.params and not v4.sources
+    np.testing.assert_array_equal(v4.samples, rfc_fit.samples)
+    # A fit written before the batch limit (format 3) loads with mainline's, in its samples too.
     data["memtier_fit"] = 3
     del data["params"]["migrate_batch_pages"]
     data["samples"] = np.array(data["samples"])[:, :-1].tolist()
@@ -195,12 +207,22 @@ def test_amd_contradicted_row_found_and_reported(amd_fit):
 
 def test_amd_in_sample(amd_fit):
     """Issue 8's in-sample bound on the median: at most 5% over the 67 rows the sources do not
-    contradict (reached: 4.2%).  The layout found: whole folios to the channels, two channels
+    contradict (reached: 2.8%).  The layout found: whole folios to the channels, two channels
     per engine, and batches of 1 GiB (the series' testing NR_MAX_BATCHED_MIGRATION: the whole
     call is one batch), each clearly; a PTDMA descriptor costs its channel microseconds (one
-    command at a time, started from the previous one's completion), not the 0.5 us stated."""
+    command at a time, started from the previous one's completion), not the 0.5 us stated.
+    Three postings measured the same configurations, so each gets a factor on its DMA rows'
+    serial work (the source effect), and the shared path bounds the copy of many channels."""
     assert amd_fit.median_error <= 0.05
-    assert amd_fit.max_error <= 0.23  # reached 22.6%; the issue's 15% is below, not met
+    assert amd_fit.max_error <= 0.18  # reached 17.2% (22.6% before the source effect and the
+    # shared path); the issue's 15% is below, not met
+    assert {"dma_shared_descriptor_us", "dma_shared_entry_us"} <= set(amd_fit.free)
+    sources = amd_fit.sources
+    assert sources["reference"] == "SG-dcbm-sg-2026-04-23" and sources["factors"][sources["reference"]] == 1.0
+    # The v4 posting (7.0-rc2) is faster on small folios than the later two: a factor below one.
+    assert 0.6 <= sources["factors"]["SG-RFCv4-2026-03"] <= 0.95
+    assert 0.85 <= sources["factors"]["SG-v5reply-2026-05-08"] <= 1.15
+    assert "Source effect (on: sources measured the same DMA configurations)" in amd_fit.report()
     assert amd_fit.params.dma_structure == "folio" and amd_fit.params.dma_channels_per_engine == 2
     assert amd_fit.params.migrate_batch_pages == 262144
     assert all(amd_fit.structure[k].startswith("clear") for k in ("how", "engine_how", "batch_how"))
@@ -215,10 +237,11 @@ def test_amd_in_sample(amd_fit):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's bound on the largest in-sample error (15%) is not met: "
-                                       "22.6%: 64 KiB folios at four channels (dcbm_sg posting, 6.26 +- 0.99 "
-                                       "GB/s, +22.6%), 4 KiB folios at one channel (v4 posting, 2.63 +- 0.26, "
-                                       "-22.5%; the other three postings 2.16-2.33), 1 MiB folios at four "
-                                       "channels (v4 posting, 11.68 +- 2.37, -21.6%)")
+                                       "17.2%, one row above 15%: 4 KiB folios at one channel in the v4 posting "
+                                       "(2.63 +- 0.26 GB/s, -17.2%; the other three postings 2.16-2.33, which "
+                                       "its source factor of 0.85 on the serial work does not reach); next "
+                                       "dcbm's 4 KiB at one channel (2.33, -13%), 64 KiB at four (6.26 +- "
+                                       "0.99, +12%)")
 def test_amd_in_sample_largest_target(amd_fit):
     assert amd_fit.max_error <= 0.15
 
@@ -240,34 +263,54 @@ def test_hold_out_counts_mode(amd_held_out):
     # and 64 KiB folios are dearer than 1 MiB ones per byte): folio, clearly.
     trained = amd_held_out.attrs["fit"]
     assert trained.params.dma_structure == "folio" and trained.structure["how"].startswith("clear")
-    # So is the batch limit (whole-call batches); channels per engine are not: one and two fit
-    # 1-4 channels equally well (each layout refined from every start before the verdict), and
-    # the stated one is kept.
+    # So is the batch limit (whole-call batches), and, with the source effect reading the v4
+    # posting's faster small folios as its build's, two channels per engine (without it, one
+    # and two fitted 1-4 channels equally well).
     assert trained.params.migrate_batch_pages == 262144 and trained.structure["batch_how"].startswith("clear")
-    assert trained.structure["engine_how"].startswith("cannot tell")
+    assert trained.params.dma_channels_per_engine == 2 and trained.structure["engine_how"].startswith("clear")
+    assert trained.sources["reference"] == "SG-RFCv4-2026-03" and len(trained.sources["factors"]) == 3
     seen = trained.measurements
     assert set(seen["workers"][seen["copy"] == "dma"]) == {1, 2, 4}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
-                                       "at median 23.7%, largest 48.4%: 2 MiB THPs -31 to -48% (at 1-4 channels "
-                                       "a THP's time is its bytes on the engines, and what limits it beyond is "
-                                       "not determined: kept at one channel per engine, as 1-4 channels cannot "
-                                       "tell one from two, the fit reads the THPs' 12.7, 14.4 and 27 GB/s as a "
-                                       "soft ceiling of 57 GB/s; with two it is as far off, putting a THP's "
-                                       "serial work, hidden behind its copy at 1-4 channels, at twice the full "
-                                       "fit's), smaller folios +14 to +31% (the fitted overlap hides more "
-                                       "serial work at 8-16 channels than the rows show: -4 to +21% fitting the "
-                                       "dcbm_sg posting alone, whose rows these are; the v4 posting, 8-18% "
-                                       "faster on small folios at 1-4 channels, adds the rest)")
+                                       "at median 7.9%, largest 26.1% (23.7% and 48.4% before the source "
+                                       "effect and the shared path): 2 MiB THPs at 16 channels -21 and -26% "
+                                       "(1-4 channels, one and two engines, show no sign of the ceiling that "
+                                       "16 channels meet: 67 and 63 GB/s where eight engines would give 130), "
+                                       "64 KiB folios -8 to -16%, 4 KiB +6 to +14%; 1 MiB within 8%")
 def test_amd_held_out_target(amd_held_out):
     errors = amd_held_out["relative_error"].abs()
     assert errors.median() <= 0.06 and errors.max() <= 0.20
 
 
+def test_source_effect_predicts_saves_and_can_be_refused(amd_fit, tmp_path):
+    """A row of a known source is predicted with its factor, any other configuration with the
+    reference's; the factors survive save and load; asking for the effect where no two sources
+    measured a DMA configuration in common is one clear error."""
+    rows = amd_zen3_2026()
+    v4 = rows[(rows["source"] == "SG-RFCv4-2026-03") & (rows["copy"] == "dma")].reset_index(drop=True)
+    as_reference = v4.assign(source="SG-dcbm-sg-2026-04-23")
+    unknown = v4.assign(source="")
+    faster = amd_fit.predict(v4)
+    assert np.all(faster >= amd_fit.predict(as_reference) * (1 - 1e-12))  # factor < 1: less serial work
+    assert (faster > amd_fit.predict(as_reference) * 1.01).any()
+    np.testing.assert_array_equal(amd_fit.predict(unknown), amd_fit.predict(as_reference))
+    cpu = rows[rows["copy"] == "cpu"].reset_index(drop=True)
+    np.testing.assert_array_equal(amd_fit.predict(cpu), amd_fit.predict(cpu.assign(source="")))
+    again = load_fit(amd_fit.save(tmp_path / "amd.json"))
+    assert again.sources == amd_fit.sources
+    np.testing.assert_array_equal(again.predict(rows), amd_fit.predict(rows))
+    assert again.report() == amd_fit.report()
+    with pytest.raises(ValueError, match="source_effect=True needs DMA rows from two or more sources"):
+        fit(rows[rows["source"] != "SG-RFCv4-2026-03"].assign(source="one"), source_effect=True, bootstrap=0)
+
+
 def test_amd_fit_does_not_depend_on_the_start(amd_fit):
-    """From the RFC's machine and from a neutral one (the other starts spread around it): the
-    same layout, the same fitted set, each value inside the other's bootstrap interval."""
+    """From the RFC's machine and from a neutral one: the same layout, the same fitted set,
+    each value inside the other's bootstrap interval or equal to the other's within 1% (the
+    starts are the same points, so the fits agree; a percentile interval of ten replicates
+    need not hold its own best fit)."""
     other = fit(amd_zen3_2026(), start=neutral_params(), bootstrap=10)
     assert other.median_error == pytest.approx(amd_fit.median_error, abs=0.005)
     assert (other.params.dma_structure, other.params.dma_channels_per_engine) == (
@@ -275,8 +318,12 @@ def test_amd_fit_does_not_depend_on_the_start(amd_fit):
     assert set(other.free) == set(amd_fit.free)
     first, second = amd_fit.intervals().set_index("parameter"), other.intervals().set_index("parameter")
     for name in amd_fit.free:
-        assert second.loc[name, "low"] * 0.999 <= first.loc[name, "value"] <= second.loc[name, "high"] * 1.001, name
-        assert first.loc[name, "low"] * 0.999 <= second.loc[name, "value"] <= first.loc[name, "high"] * 1.001, name
+        one, two = first.loc[name, "value"], second.loc[name, "value"]
+        if two == pytest.approx(one, rel=0.01):
+            continue
+        assert second.loc[name, "low"] * 0.999 <= one <= second.loc[name, "high"] * 1.001, name
+        assert first.loc[name, "low"] * 0.999 <= two <= first.loc[name, "high"] * 1.001, name
+    assert other.sources["factors"] == pytest.approx(amd_fit.sources["factors"], rel=0.01)
 
 
 def _dma_design():

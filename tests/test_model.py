@@ -193,3 +193,48 @@ def test_folio_batches_and_segments():
     d = p.replace(dma_channel_descriptor_us=10.0)
     assert copy(d, 4096, 512, 1) - copy(p, 4096, 512, 1) == pytest.approx(512 / 16 * 10.0)
     assert copy(d, 1 << 20, 4, 1) - copy(p, 1 << 20, 4, 1) == pytest.approx(4 * 10.0)
+
+
+def _one_row(page, n, workers, dma, batched, exchange, scope, ptes, scale):
+    from memtier.model.cost import SCOPE_CODES, PreparedTable
+
+    def array(value, dtype):
+        return np.array([value], dtype=dtype)
+
+    return PreparedTable(array(page, np.float64), array(n, np.float64), array(ptes, np.float64),
+                         array(dma, np.bool_), array(workers, np.int64), array(batched, np.bool_),
+                         array(exchange, np.bool_), array(SCOPE_CODES[scope], np.int64),
+                         array(float(page) * n, np.float64), array(scale, np.float64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=params(), page=st.sampled_from(PAGE_SIZES[:3]), n=st.integers(1, 4096), workers=st.integers(1, 64),
+       dma=st.booleans(), batched=st.booleans(), scope=st.sampled_from(["copy", "migrate", "syscall"]),
+       mthp=st.booleans(), scale=st.floats(0.25, 4.0))
+def test_source_scale_matches_naive_twin(p, page, n, workers, dma, batched, scope, mthp, scale):
+    """A source's factor on the serial per-folio work (``Fit.sources``), kernel against twin."""
+    from memtier.model.cost import prepared_gbps
+
+    ptes = float(page // 4096) if mthp else float(default_ptes_per_page(page))
+    gbps = prepared_gbps(p, _one_row(page, n, workers, dma, batched, False, scope, ptes, scale))[0]
+    slow = naive_time_us(p, page, n, dma=dma, workers=workers, batched=batched, exchange=False,
+                         scope=scope, ptes=ptes, scale=scale)
+    assert page * n / gbps / 1e3 == pytest.approx(slow, rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=params(), page=st.sampled_from([4096, 65536, 1 << 20, 2 << 20]), n=st.integers(1, 4096),
+       workers=st.integers(1, 16), mthp=st.booleans())
+def test_shared_path_bounds_the_folio_copy(p, page, n, workers, mthp):
+    """However many channels, a folio-structure copy takes at least the shared path's time
+    for its descriptors and entries (``dma_shared_*``), and dearer shared work never makes it
+    faster."""
+    p = p.replace(dma_structure="folio")
+    ptes = float(page // 4096) if mthp and page < (2 << 20) else 1.0
+    descriptors = min(1.0, page / 65536)
+    floor = n * (descriptors * p.dma_shared_descriptor_us + ptes * p.dma_shared_entry_us)
+    copy = call_time_us(p, page, n, dma=True, workers=workers, batched=True, scope="copy", ptes_per_page=ptes)
+    assert copy >= floor * (1 - 1e-12)
+    dearer = p.replace(dma_shared_entry_us=min(100.0, 2 * p.dma_shared_entry_us))
+    assert call_time_us(dearer, page, n, dma=True, workers=workers, batched=True, scope="copy",
+                        ptes_per_page=ptes) >= copy * (1 - 1e-12)

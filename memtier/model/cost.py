@@ -96,12 +96,38 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     floor set by the serial per-folio work).  The overlap is the model's reading of the
     data, not of that code: ``folios_copy_dma()`` maps and submits every channel's list
     before ``dma_async_issue_pending()`` starts any, then waits for all of them, and the
-    move phase follows; nothing in it overlaps.  ``dma_overlap`` is therefore a named
-    departure, fitted, and 0 is the code (every cost adds up).  With 0 the AMD rows fit at
-    median 7.9%, largest 30% (fitted: 4.2%, 23%): the rows have a floor the code does not
+    move phase follows; nothing in it overlaps.  A later dcbm (module parameters and
+    ``FOLIO_CONTENT_COPIED``, as in "[PATCH RFC v6 4/5]", linux-mm 2026-06-30) starts each
+    channel as soon as its list is submitted (``submit_dma_transfers()`` then
+    ``dma_async_issue_pending()`` per channel): the first channels start earlier, but the
+    wait still ends with the last channel submitted, after all the submission work plus
+    its own copy, so the sum is the same; and the per-folio kernel work (unmap before,
+    remap after) stays outside the copy in ``migrate_pages_batch()``.  ``dma_overlap`` is
+    therefore a named departure, fitted, and 0 is the code (every cost adds up).  With 0
+    (the other terms below fitted, the source effect on) the AMD rows fit at median 4.4%,
+    largest 20% (overlap fitted: 2.8%, 17%): the rows have a floor the code does not
     explain (1 MiB folios take 225 us at one channel, then 90-100 us at 4, 8 and 16, which
     no sum of a serial part and a part divided among the channels gives).  An unbatched migration hands the
     engine one folio at a time (one channel busy, one set-up per folio, nothing to overlap).
+
+    A shared path (``dma_shared_descriptor_us``, ``dma_shared_entry_us``; folio structure).
+    Every channel's descriptors and page-table entries also pass through something all
+    channels share, so a batch's copy takes at least ``folios * (descriptors *
+    dma_shared_descriptor_us + entries * dma_shared_entry_us)`` however many channels carry
+    it: the copy waits for the larger of the busiest channel and that shared time.  What is
+    shared is not named by the rows; the candidates are the IOMMU, which translates each
+    4 KiB of a PTE-mapped folio for whichever channel reads it (a PMD-mapped THP is one
+    entry), and the CPU work of each command's completion (``pt_cmd_callback()`` starts a
+    PTDMA channel's next command).  It is a named departure from dcbm's code, like the
+    overlap, and a term of the machine: with both at 0 nothing changes.  Evidence: per
+    folio, small folios stop gaining at four channels (64 KiB: 10, 8.2, 7.8 us at 4, 8 and
+    16 channels; 1 MiB: 97, 101, 88 us), where the busiest channel's share would still
+    halve, while 2 MiB THPs, one entry and one descriptor each, keep scaling (77, 45, 31
+    us).  Fitted to AMD's rows: about 5 us per descriptor and 0.11 us per 4 KiB entry; the
+    stated 1 us and 0.1 us are plausible sizes (so that the fit's first look sees them),
+    not measurements.  With the source effect (:func:`memtier.fit`), the largest in-sample
+    error falls from 20.8% to 17.2% with it, and the 8- and 16-channel rows held out are
+    predicted at median 7.9%, largest 26% (12.6%, 33% without it).
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
@@ -111,8 +137,9 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     only where bytes outweigh descriptors: it adds a descriptor per channel per page.  The per-descriptor channel
     time is what separates folio sizes with the same number of PTEs: at one channel 64 KiB
     folios move at 2.8-3.2 GB/s but 256 KiB and 1 MiB folios at 4.6-4.8 (32 descriptors per
-    2 MiB against 8 and 2); without it the fit's median and largest in-sample errors are
-    4.9% and 28%, with it 4.2% and 23% (the fit puts a descriptor at about 8 us of channel
+    2 MiB against 8 and 2); without it the fit's median and largest in-sample errors were
+    4.9% and 28%, with it 4.2% and 23% (before the shared path and the source effect; the
+    fit puts a descriptor at about 8 us of channel
     time: the completion interrupt and the start of the next command).  4 KiB folios at one channel (2.2-2.6 GB/s) are not
     slowed by 512 descriptors per 2 MiB, which is the evidence for merging into 64 KiB
     segments.
@@ -252,6 +279,14 @@ class ModelParams:
         "channel time per descriptor besides its bytes (fetch, completion, starting the "
         "next); not constrained by the RFC (one descriptor per channel): an estimate for "
         "I/OAT, which chains descriptors in a ring")
+    dma_shared_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
+        "time per descriptor on a path every channel shares (completion interrupt and the "
+        "start of the next command on the CPU that serves them): a batch's copy takes at least "
+        "its descriptors times this, whatever the channels (folio structure only); an estimate")
+    dma_shared_entry_us: float = _param(0.1, 0.0, 100.0, "us",
+        "time per page-table entry on a path every channel shares (the IOMMU translating each "
+        "4 KiB of a PTE-mapped folio): a batch's copy takes at least its entries times this, "
+        "whatever the channels (folio structure only); an estimate")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -346,12 +381,12 @@ class ModelParams:
 
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
- _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _CALL, _PAGE, _SUBNS, _PTE,
- _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(30)
-assert len(ModelParams.names()) == 27
+ _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _DMASHDESC, _DMASHENT, _CALL,
+ _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(32)
+assert len(ModelParams.names()) == 29
 #: Length of the array the kernel reads: the numeric parameters, the structure's code, the
 #: channels per engine and the batch limit.
-ARRAY_SIZE = 30
+ARRAY_SIZE = 32
 
 
 @njit
@@ -439,8 +474,9 @@ def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
                 + page_bytes * n_pages / (_dma_bandwidth_gbps(p, channels) * 1e3))
     descriptors = min(1.0, page_bytes / DMA_SEGMENT_BYTES)
     if not batched:
-        return n_pages * (p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
-                          + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3))
+        return n_pages * max(p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
+                             + page_bytes / (_dma_bandwidth_gbps(p, 1.0) * 1e3),
+                             p[_DMASHDESC] + ptes_per_page * p[_DMASHENT])
     k = _batch_folios(p, page_bytes)
     full = np.floor(n_pages / k)
     rest = n_pages - full * k
@@ -451,18 +487,21 @@ def _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
         used = min(float(workers), folios)
         per_folio = (descriptors * p[_DMACHDESC] + ptes_per_page * p[_DMAENT]
                      + page_bytes * used / (_dma_bandwidth_gbps(p, used) * 1e3))
-        total += batches * np.ceil(folios / used) * per_folio
+        # The shared path serves every channel's descriptors and entries in turn.
+        shared = folios * (descriptors * p[_DMASHDESC] + ptes_per_page * p[_DMASHENT])
+        total += batches * max(np.ceil(folios / used) * per_folio, shared)
     return total
 
 
 @njit
-def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange):
-    """Microseconds of the copy step for one call (the ``copy`` scope)."""
+def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scale):
+    """Microseconds of the copy step for one call (the ``copy`` scope); ``scale`` multiplies
+    the DMA copy's serial CPU work (a source's build, :func:`prepared_gbps`)."""
     total_bytes = page_bytes * n_pages
     # GB/s is 1e3 bytes per microsecond.
     if dma:
         return (p[_CCALL] + _dma_setups(p, page_bytes, n_pages, workers, batched) * p[_DMASET]
-                + _dma_serial_us(p, n_pages, ptes_per_page, workers)
+                + scale * _dma_serial_us(p, n_pages, ptes_per_page, workers)
                 + _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched))
     bandwidth = _cpu_bandwidth_gbps(p, workers, exchange)
     if workers == 1:
@@ -484,34 +523,38 @@ def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange):
 
 
 @njit
-def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched):
+def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, scale):
     """Serial CPU work hidden behind copies on other channels (folio structure, batched)."""
     if p[_DMASTRUCT] < 0.5 or not batched:
         return 0.0
     channels = _dma_channels_used(p, page_bytes, n_pages, workers, batched)
-    serial = (_dma_serial_us(p, n_pages, ptes_per_page, workers)
-              + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
+    serial = scale * (_dma_serial_us(p, n_pages, ptes_per_page, workers)
+                      + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
     copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
 @njit
-def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope):
-    time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange)
+def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, scale):
+    """``scale`` multiplies the per-folio serial work of a DMA migration (the kernel's and the
+    copy's CPU work); 1 is the model as stated, and CPU-copy rows ignore it."""
+    if not dma:
+        scale = 1.0
+    time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scale)
     if scope >= 1:
-        time_us += p[_CALL] + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
+        time_us += p[_CALL] + scale * n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
         if dma:
-            time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
+            time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, scale)
     if scope >= 2:
         time_us += p[_SCALL] + n_pages * p[_SPAGE]
     return time_us
 
 
 @njit
-def _call_times_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, out):
+def _call_times_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, scale, out):
     for i in range(out.shape[0]):
         out[i] = _call_time_us(p, page_bytes[i], n_pages[i], ptes_per_page[i], dma[i],
-                               workers[i], batched[i], exchange[i], scope[i])
+                               workers[i], batched[i], exchange[i], scope[i], scale[i])
 
 
 def default_ptes_per_page(page_bytes) -> np.ndarray:
@@ -629,7 +672,7 @@ def call_time_us(params: ModelParams | np.ndarray, page_bytes, n_pages, *, dma=F
     _call_times_us(p, np.ascontiguousarray(page_b), np.ascontiguousarray(pages), np.ascontiguousarray(ptes),
                    np.ascontiguousarray(dma_b), np.ascontiguousarray(workers_i),
                    np.ascontiguousarray(batched_b), np.ascontiguousarray(exchange_b),
-                   np.ascontiguousarray(codes), out)
+                   np.ascontiguousarray(codes), np.ones(size), out)
     return out.reshape(shape) if shape else float(out[0])
 
 
@@ -653,6 +696,9 @@ class PreparedTable:
     exchange: np.ndarray
     scope: np.ndarray
     moved_bytes: np.ndarray
+    #: Per row, the factor on a DMA row's serial per-folio work (its source's build, fitted by
+    #: :func:`memtier.fit` with ``source_effect``); ones as prepared.
+    serial_scale: np.ndarray = None
 
     def __len__(self):
         return len(self.page_bytes)
@@ -670,7 +716,7 @@ def prepare_table(table) -> PreparedTable:
         np.ascontiguousarray(table["batched"].to_numpy(np.bool_)),
         np.ascontiguousarray(table["exchange"].to_numpy(np.bool_)),
         _scope_codes(table["scope"].to_numpy(object), len(table)).copy(),
-        page * pages)
+        page * pages, np.ones(len(table)))
 
 
 def prepared_gbps(params, prepared: PreparedTable) -> np.ndarray:
@@ -680,8 +726,10 @@ def prepared_gbps(params, prepared: PreparedTable) -> np.ndarray:
     if p.shape != (ARRAY_SIZE,):
         raise ValueError(f"params must be a ModelParams (or an array of {ARRAY_SIZE} values)")
     out = np.empty(len(prepared), dtype=np.float64)
+    scale = np.ones(len(prepared)) if prepared.serial_scale is None else prepared.serial_scale
     _call_times_us(p, prepared.page_bytes, prepared.n_pages, prepared.ptes_per_page, prepared.dma,
-                   prepared.workers, prepared.batched, prepared.exchange, prepared.scope, out)
+                   prepared.workers, prepared.batched, prepared.exchange, prepared.scope,
+                   np.ascontiguousarray(scale, dtype=np.float64), out)
     return prepared.moved_bytes / out / 1e3
 
 
@@ -700,7 +748,7 @@ def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
     """Where the time of one call goes, in microseconds, as a table.
 
     Columns: ``data copy`` (bytes over the copy bandwidth), ``copy overheads`` (dispatch,
-    per-page copy set-up, DMA descriptors), ``kernel work`` (unmap, allocate, remap: the
+    per-page copy set-up, DMA descriptors and the shared path), ``kernel work`` (unmap, allocate, remap: the
     ``migrate`` scope beyond the copy), ``system call`` (the ``syscall`` scope beyond that).
     Arguments as :func:`call_time_us` except ``scope``, which is always ``syscall`` here.
     """
@@ -709,7 +757,8 @@ def time_breakdown(params: ModelParams, page_bytes, n_pages, **config):
     config.pop("scope", None)
     bare = params.replace(copy_call_us=0.0, copy_page_us=0.0, mt_page_us=0.0, dispatch_us=0.0,
                           dispatch_thread_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0,
-                          dma_entry_us=0.0, dma_map_entry_us=0.0, dma_channel_descriptor_us=0.0)
+                          dma_entry_us=0.0, dma_map_entry_us=0.0, dma_channel_descriptor_us=0.0,
+                          dma_shared_descriptor_us=0.0, dma_shared_entry_us=0.0)
     data = call_time_us(bare, page_bytes, n_pages, scope="copy", **config)
     copy, migrate, syscall = (call_time_us(params, page_bytes, n_pages, scope=s, **config)
                               for s in ("copy", "migrate", "syscall"))

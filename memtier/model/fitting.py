@@ -26,8 +26,31 @@ Which parameters to fit, decided at the solution
 Several starts
     The fit starts from the RFC's machine (or ``start=``, by default ``base``), from a neutral machine
     (:func:`neutral_params`: 10 GB/s, 1 us, 100 ns, shares of one half) and from
-    :data:`SPREAD_STARTS` points spread around the first (log-normal, seeded), and keeps the
-    best.  A result that the data determine does not depend on where it started.
+    :data:`SPREAD_STARTS` points spread around each of the two (log-normal, seeded), and
+    keeps the best.  A result that the data determine does not depend on where it started;
+    spread points around the first start only were not enough on the AMD rows, whose fits
+    from the RFC's machine and from the neutral one ended at two different local minima
+    (median 2.8% and 4.0%: the v4 posting's faster small folios read as more overlap or as a
+    smaller source factor).
+
+Sources that measured the same configurations (``source_effect``)
+    Published series are often several postings of one machine, each on its own kernel
+    build; AMD's three (7.0-rc2, the v4 series' 7.0-rc, 7.1-rc1) measured the same DMA
+    configurations and disagree by more than their spreads on small folios (the v4 posting
+    8-18% faster at 1-4 channels).  A standard study effect takes that up: each source gets
+    a factor on the serial per-folio work of its DMA rows (the kernel's work and the copy's
+    CPU work; the offload path is what changed between the postings, while their vanilla
+    CPU-copy rows agree within 8% with no common sign), the source with the most DMA rows is
+    the reference (factor 1), and the factors share the weak prior, pulled towards 1 (a
+    random effect).  It is on by default when two sources measured a DMA configuration in
+    common (:func:`source_effect_sources`); ``source_effect=False`` turns it off.  On AMD's
+    rows: the v4 posting's factor is 0.85, the v5 reply's 1.03; with it the largest
+    in-sample error falls from 22.6% to 20.8% (17.2% with the shared DMA path), and the 8-
+    and 16-channel rows held out are predicted at median 12.6% instead of 23.7% (7.9% with
+    the shared path): the v4 posting's two-channel rows, read with its own factor, tell the
+    dcbm_sg posting's trend (that posting alone predicts them at 16.1%, largest 43%).
+    ``Fit.predict`` gives a row of a known source its factor; any other configuration is
+    the reference source's.
 
 The DMA structure
     How a driver uses the channels (``ModelParams.dma_structure``: ``split`` pages across
@@ -73,6 +96,7 @@ Row weights and contradicted rows
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -87,7 +111,7 @@ from ..measurement.schema import load_measurements
 from .cost import (ARRAY_SIZE, BATCH_PAGES, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
                     prepared_gbps, table_gbps)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CONFIG_COLUMNS = ["page_size", "n_pages", "copy", "workers", "batched", "exchange"]
 #: Weight of the prior that pulls each fitted parameter towards ``base``: moving a parameter
 #: by a factor e costs as much as a 3% misfit of one row.
@@ -111,6 +135,66 @@ ROUNDED_SD_GBPS = 0.005
 SAME_NODE_NOTE = "same-node"
 #: The array slots after the numeric parameters (ModelParams.to_array): never fitted.
 _LAYOUT = ["dma_structure", "dma_channels_per_engine", "migrate_batch_pages"]
+#: Range of a source's factor on the serial work of its DMA rows (``source_effect``).
+SOURCE_FACTOR_BOUNDS = (0.25, 4.0)
+#: Names of the source factors in a fit's parameter vector: after the model's array.
+_FACTOR = "source factor "
+
+
+@dataclass(frozen=True)
+class _Rows(PreparedTable):
+    """A prepared table whose DMA rows carry their source: ``source_index`` 0 is the
+    reference source (factor 1; also sources without DMA rows), ``k`` the k-th factor."""
+
+    source_index: np.ndarray = None
+    n_factors: int = 0
+
+
+def _factor_names(prepared) -> list[str]:
+    return [f"{_FACTOR}{k}" for k in range(1, getattr(prepared, "n_factors", 0) + 1)]
+
+
+def _extend(values: np.ndarray, prepared) -> np.ndarray:
+    """The model's array followed by a factor of 1 for every source factor."""
+    return np.concatenate([values[:ARRAY_SIZE], np.ones(getattr(prepared, "n_factors", 0))])
+
+
+def _gbps(values: np.ndarray, prepared) -> np.ndarray:
+    """Modelled GB/s of the prepared rows for a parameter vector: the model's array, then
+    (with the source effect) each non-reference source's factor."""
+    if values.shape[0] == ARRAY_SIZE:
+        return prepared_gbps(values, prepared)
+    factors = np.concatenate([[1.0], values[ARRAY_SIZE:]])
+    return prepared_gbps(values[:ARRAY_SIZE], dataclasses.replace(prepared, serial_scale=factors[prepared.source_index]))
+
+
+def source_effect_sources(table: pd.DataFrame) -> list[str]:
+    """The sources that would get a factor on their DMA rows' serial work, the reference
+    first; empty where the rule (:func:`fit`'s ``source_effect``) does not apply: fewer than
+    two sources with DMA rows, or no DMA configuration measured by two of them.
+
+    The reference is the source with the most DMA rows (the first in the table on a tie):
+    its factor is 1, and predictions of configurations without a known source are its."""
+    dma = table[table["copy"] == "dma"]
+    counts = dma["source"].astype(str).value_counts(sort=False)
+    if len(counts) < 2:
+        return []
+    shared = dma.groupby(CONFIG_COLUMNS + ["scope"])["source"].nunique()
+    if not (shared >= 2).any():
+        return []
+    order = list(dict.fromkeys(dma["source"].astype(str)))
+    reference = max(order, key=lambda name: (counts[name], -order.index(name)))
+    return [reference] + [name for name in order if name != reference]
+
+
+def _sourced(prepared: PreparedTable, table: pd.DataFrame, sources: list[str]):
+    """``prepared`` with each row's source index (0: the reference or no factor)."""
+    if not sources:
+        return prepared
+    index = {name: k for k, name in enumerate(sources)}
+    rows = np.array([index.get(str(s), 0) for s in table["source"]], dtype=np.int64)
+    return _Rows(**{f.name: getattr(prepared, f.name) for f in dataclasses.fields(PreparedTable)},
+                 source_index=rows, n_factors=len(sources) - 1)
 
 
 def as_params(base) -> ModelParams:
@@ -219,7 +303,7 @@ def _sensitivity(values: np.ndarray, prepared: PreparedTable, names) -> np.ndarr
         up, down = values.copy(), values.copy()
         up[i] = min(values[i] + step, high)
         down[i] = max(values[i] - step, low)
-        delta = np.log(prepared_gbps(up, prepared)) - np.log(prepared_gbps(down, prepared))
+        delta = np.log(_gbps(up, prepared)) - np.log(_gbps(down, prepared))
         scale = (up[i] - down[i]) / max(values[i], 1e-12)
         columns.append(delta / scale)
     return np.column_stack(columns)
@@ -259,10 +343,17 @@ def identifiable(table: pd.DataFrame, base=None, candidates=None, tolerance: flo
 
 def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre: np.ndarray,
            prior_weight: float = PRIOR_WEIGHT, max_nfev: int = 2000, tolerance: float = 1e-10):
-    """Least squares over ``free`` from the array ``start``; returns (values, cost)."""
-    names = ModelParams.names()
-    index = [names.index(n) for n in free]
-    bounds = ModelParams.bounds()
+    """Least squares over ``free`` from the array ``start``; returns (values, cost).  Source
+    factors (``source factor k``) sit after the model's array and share the prior: a random
+    effect, pulled towards 1."""
+    names = list(ModelParams.names())
+    bounds = dict(ModelParams.bounds())
+    defaults = list(ModelParams().to_array())
+    for k, name in enumerate(_factor_names(prepared)):
+        bounds[name] = SOURCE_FACTOR_BOUNDS
+    position = {n: i for i, n in enumerate(names)}
+    position.update({n: ARRAY_SIZE + k for k, n in enumerate(_factor_names(prepared))})
+    index = [position[n] for n in free]
     low = np.array([bounds[n][0] for n in free])
     high = np.array([bounds[n][1] for n in free])
     full = start.copy()
@@ -270,12 +361,12 @@ def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre
     scale = np.maximum(np.abs(x0), 1e-3 * (high - low))
     middle = centre[index]
     # The floor keeps the log finite for parameters that may be zero (a dispatch cost).
-    floor = 0.01 * ModelParams().to_array()[index] + 1e-9
+    floor = 0.01 * np.array([defaults[i] if i < ARRAY_SIZE else 1.0 for i in index]) + 1e-9
 
     def residuals(x):
         values = full.copy()
         values[index] = x
-        misfit = prepared_gbps(values, prepared) / target_gbps - 1.0
+        misfit = _gbps(values, prepared) / target_gbps - 1.0
         return np.concatenate([misfit, prior_weight * np.log((x + floor) / (middle + floor))])
 
     solution = least_squares(residuals, x0, bounds=(low, high), x_scale=scale, method="trf",
@@ -286,37 +377,40 @@ def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre
 
 
 def _misfit(values, prepared, target) -> float:
-    return float(np.sum((prepared_gbps(values, prepared) / target - 1.0) ** 2))
+    return float(np.sum((_gbps(values, prepared) / target - 1.0) ** 2))
 
 
 def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=None, max_nfev=600,
               candidates=None):
     """One start: choose what to fit, fit, choose again at the solution, until stable.
     Parameters that leave the free set go back to their stated value; the round with the
-    lowest cost is kept (the set can cycle between two choices)."""
-    centre = stated.to_array()
-    values = start.to_array()
+    lowest cost is kept (the set can cycle between two choices).  Source factors, where the
+    rows carry them, are fitted in every solve; the returned set does not name them."""
+    centre = _extend(stated.to_array(), prepared)
+    values = _extend(start.to_array(), prepared)
     names = list(ModelParams.names())
+    factors = _factor_names(prepared)
+    slots = names + _LAYOUT + factors
     if free is not None:
-        values = np.where(np.isin(names + _LAYOUT, free), values, centre)
-        values, cost = _solve(prepared, values, free, target, centre, max_nfev=max_nfev)
+        values = np.where(np.isin(slots, list(free) + factors), values, centre)
+        values, cost = _solve(prepared, values, list(free) + factors, target, centre, max_nfev=max_nfev)
         return values, cost, list(free)
     candidates = list(candidates or names)
     # First every parameter that moves a row is fitted, the prior holding the directions the
     # data leave open, to come near the solution; what the data constrain is decided there.
     influential = _identifiable(prepared, values, candidates, tolerance=0.0)
-    values = np.where(np.isin(names + _LAYOUT, influential), values, centre)
+    values = np.where(np.isin(slots, influential + factors), values, centre)
     if influential:
-        values, _ = _solve(prepared, values, influential, target, centre, max_nfev=max_nfev)
+        values, _ = _solve(prepared, values, influential + factors, target, centre, max_nfev=max_nfev)
     chosen = _identifiable(prepared, values, candidates)
-    values = np.where(np.isin(names + _LAYOUT, chosen), values, centre)
+    values = np.where(np.isin(slots, chosen + factors), values, centre)
     best = (values, np.inf, chosen)
     seen = []
     for _ in range(MAX_ROUNDS):
         if not chosen or set(chosen) in seen:
             break
         seen.append(set(chosen))
-        values, cost = _solve(prepared, values, chosen, target, centre, max_nfev=max_nfev)
+        values, cost = _solve(prepared, values, chosen + factors, target, centre, max_nfev=max_nfev)
         if cost < best[1]:
             best = (values, cost, chosen)
         again = _identifiable(prepared, values, candidates)
@@ -330,22 +424,28 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
 
 
 def _starts(first: ModelParams, seed: int, start: ModelParams | None = None) -> list[ModelParams]:
-    """``start`` (by default ``first``: the RFC's machine, or ``base``), the neutral machine,
-    and spread points around ``start``; all with ``first``'s DMA layout."""
+    """``start`` (by default ``first``: the RFC's machine, or ``base``), the neutral machine
+    (or, when ``start`` is the neutral machine, ``first``), then :data:`SPREAD_STARTS` points
+    spread around each of the two; all with ``first``'s DMA layout.  Starting from the stated
+    or the neutral machine thus tries the same points: with the AMD rows, spreading around
+    the first start only left two fits at different local minima (the v4 posting's faster
+    small folios read as a smaller source factor or as more overlap)."""
     layout = {name: getattr(first, name) for name in _LAYOUT}
-    first = first if start is None else start.replace(**layout)
-    starts = [first, neutral_params().replace(**layout)]
-    rng = np.random.default_rng(seed)
+    stated, first = first, first if start is None else start.replace(**layout)
+    neutral = neutral_params().replace(**layout)
+    starts = [first, neutral if first != neutral else stated]
     bounds = ModelParams.bounds()
-    for _ in range(SPREAD_STARTS):
-        values = first.to_array()
-        for i, name in enumerate(ModelParams.names()):
-            low, high = bounds[name]
-            if high <= 1.0:  # shares: anywhere in their range
-                values[i] = rng.uniform(low, high)
-            else:
-                values[i] = np.clip(values[i] * np.exp(rng.normal(0.0, 0.7)), low, high)
-        starts.append(ModelParams.from_array(values))
+    for centre in sorted(starts[:2], key=lambda params: params != stated):
+        rng = np.random.default_rng(seed)
+        for _ in range(SPREAD_STARTS):
+            values = centre.to_array()
+            for i, name in enumerate(ModelParams.names()):
+                low, high = bounds[name]
+                if high <= 1.0:  # shares: anywhere in their range
+                    values[i] = rng.uniform(low, high)
+                else:
+                    values[i] = np.clip(values[i] * np.exp(rng.normal(0.0, 0.7)), low, high)
+            starts.append(ModelParams.from_array(values))
     return starts
 
 
@@ -438,6 +538,10 @@ class Fit:
         structure tried (sum of squared relative errors).
     excluded : list of int
         Rows of ``measurements`` left out of the fit as contradicted by other sources.
+    sources : dict
+        The source effect (empty when off): ``reference`` (factor 1), ``factors`` (source ->
+        factor on the serial per-folio work of its DMA rows), ``intervals`` (source -> [low,
+        high], 95% bootstrap) and ``how`` it was turned on.
     """
 
     params: ModelParams
@@ -448,6 +552,7 @@ class Fit:
     open: list = field(default_factory=list)
     structure: dict = field(default_factory=dict)
     excluded: list = field(default_factory=list)
+    sources: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # one line: the dataclass repr printed every parameter and the whole table
@@ -459,8 +564,18 @@ class Fit:
     # --- prediction ---
     def predict(self, configurations) -> np.ndarray:
         """Modelled GB/s for each row of a table of configurations (throughput columns, if
-        any, are ignored)."""
-        return table_gbps(self.params, _configurations(configurations))
+        any, are ignored).  With a source effect, a row whose ``source`` the fit knows gets
+        that source's factor; any other row is the reference source's."""
+        table = _configurations(configurations)
+        return prepared_gbps(self.params, self._prepared(table))
+
+    def _prepared(self, table: pd.DataFrame) -> PreparedTable:
+        prepared = prepare_table(table)
+        factors = self.sources.get("factors", {})
+        if not factors:
+            return prepared
+        scale = np.array([factors.get(str(s), 1.0) for s in table["source"]], dtype=np.float64)
+        return dataclasses.replace(prepared, serial_scale=scale)
 
     def predict_interval(self, configurations):
         """Lower and upper GB/s of the bootstrap interval, for each configuration."""
@@ -468,7 +583,7 @@ class Fit:
         if len(self.samples) == 0:
             value = self.predict(table)
             return value, value
-        prepared = prepare_table(table)
+        prepared = self._prepared(table)
         draws = np.array([prepared_gbps(s, prepared) for s in self.samples])
         tail = (1 - self.confidence) / 2 * 100
         return np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
@@ -540,6 +655,20 @@ class Fit:
             line += "; misfit " + ", ".join(f"{k}: {v:.3g}" for k, v in sorted(misfit.items(), key=lambda kv: kv[1]))
         return line
 
+    def sources_line(self) -> str:
+        """One line: the source effect's factors (or that it is off)."""
+        if not self.sources:
+            return "Source effect: off"
+        intervals = self.sources.get("intervals", {})
+        parts = []
+        for name, factor in self.sources["factors"].items():
+            if name == self.sources["reference"]:
+                continue
+            low_high = intervals.get(name)
+            parts.append(f"{name} x{factor:.3g}" + (f" ({low_high[0]:.3g}-{low_high[1]:.3g})" if low_high else ""))
+        return (f"Source effect ({self.sources.get('how', 'on')}): serial per-folio work of DMA rows, "
+                f"{self.sources['reference']} x1 (reference); " + ", ".join(parts))
+
     def report(self) -> str:
         """A readable report: structure, parameters (fitted, open or fixed) with intervals,
         then every row measured and modelled, contradicted rows marked."""
@@ -551,7 +680,10 @@ class Fit:
                  + (f" ({len(self.excluded)} contradicted, left out)" if self.excluded else "")
                  + f", {len(self.free)} parameters fitted, {n_open} open, {n_fixed} fixed; "
                  f"median |error| {self.median_error:.1%}, largest {self.max_error:.1%}",
-                 self.structure_line(), ""]
+                 self.structure_line()]
+        if self.sources:
+            lines.append(self.sources_line())
+        lines.append("")
         lines.append(f"{'parameter':<24}{'value':>11}  {'unit':<5} {'95% interval':>22}")
         for row in self.intervals().itertuples():
             interval = (f"{row.low:10.4g} - {row.high:<10.4g}" if row.status == "fitted"
@@ -596,6 +728,7 @@ class Fit:
             "open": list(self.open),
             "structure": self.structure,
             "excluded": [int(i) for i in self.excluded],
+            "sources": self.sources,
             "confidence": self.confidence,
             "samples": self.samples.tolist(),
             "measurements": [
@@ -641,7 +774,8 @@ def load_fit(path) -> Fit:
         raise ValueError(f"{path}: not a memtier fit (JSON nested too deeply)") from None
     parts = check_fit_data(data, str(path))
     return Fit(parts["params"], parts["free"], parts["measurements"], parts["samples"], parts["confidence"],
-               open=parts["open"], structure=parts["structure"], excluded=parts["excluded"])
+               open=parts["open"], structure=parts["structure"], excluded=parts["excluded"],
+               sources=parts["sources"])
 
 
 def _fit_problem(name: str, what: str) -> ValueError:
@@ -671,7 +805,7 @@ def _names_list(value, key: str, name: str) -> list:
 def check_fit_data(data, name: str = "fit") -> dict:
     """Check a decoded fit file against its schema; return its parts.
 
-    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 4); ``params``,
+    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 5); ``params``,
     every parameter of :class:`~memtier.model.cost.ModelParams` as a number inside its bounds (an
     older file may lack the DMA terms added since: they take their stated values), and no
     other, plus ``dma_structure`` (one of ``DMA_STRUCTURES``), ``dma_channels_per_engine``
@@ -679,15 +813,16 @@ def check_fit_data(data, name: str = "fit") -> dict:
     absent before version 4: mainline's 512); ``free`` and ``open``, lists of distinct
     parameter names; ``confidence``, a number in (0, 1); ``samples``, a list of bootstrap
     parameter sets, each a list of ``ARRAY_SIZE`` finite numbers inside the parameters'
-    bounds (one fewer in version 3, two fewer in version 2, ignored in version 1, whose
-    samples had fewer terms); ``structure``, how the DMA layout was chosen; ``excluded``,
-    indices of measurement rows; ``measurements``, rows in the measurement schema.
+    bounds (two fewer in version 4, three in version 3, four in version 2, ignored in version
+    1, whose samples had fewer terms); ``structure``, how the DMA layout was chosen;
+    ``excluded``, indices of measurement rows; ``sources`` (version 5, optional), the source
+    effect (:attr:`Fit.sources`); ``measurements``, rows in the measurement schema.
 
     Returns
     -------
     dict
         ``params``, ``free``, ``open``, ``confidence``, ``samples``, ``structure``,
-        ``excluded``, ``measurements``: ready for :class:`Fit`.
+        ``excluded``, ``sources``, ``measurements``: ready for :class:`Fit`.
 
     Raises
     ------
@@ -695,7 +830,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         Naming the key and what it should hold.
     """
     version = data.get("memtier_fit") if isinstance(data, dict) else None
-    if type(version) is not int or version not in (1, 2, 3, FORMAT_VERSION):
+    if type(version) is not int or version not in (1, 2, 3, 4, FORMAT_VERSION):
         raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
     missing = [key for key in ("params", "free", "confidence", "samples", "measurements") if key not in data]
     if missing:
@@ -743,9 +878,9 @@ def check_fit_data(data, name: str = "fit") -> dict:
         raise _fit_problem(name, f"'confidence' is {confidence!r}; expected a number between 0 and 1 "
                                  "(0.95 for 95% intervals)")
     samples = data["samples"]
-    # Version 3 had no batch limit, version 2 neither the per-descriptor channel time: one and
-    # two numbers fewer per replicate.
-    width = {FORMAT_VERSION: ARRAY_SIZE, 3: ARRAY_SIZE - 1, 2: ARRAY_SIZE - 2}.get(version)
+    # Version 4 had no shared DMA path (two numbers fewer per replicate), version 3 no batch
+    # limit either, version 2 nor the per-descriptor channel time.
+    width = {FORMAT_VERSION: ARRAY_SIZE, 4: ARRAY_SIZE - 2, 3: ARRAY_SIZE - 3, 2: ARRAY_SIZE - 4}.get(version)
     if not isinstance(samples, list) or not all(
             isinstance(row, list) and (width is None or len(row) == width) and all(_real(v) for v in row)
             for row in samples):
@@ -756,6 +891,10 @@ def check_fit_data(data, name: str = "fit") -> dict:
         if version == 2:  # the new parameter at its stated value in every replicate
             stated = float(params.get("dma_channel_descriptor_us", ModelParams().dma_channel_descriptor_us))
             samples = np.insert(samples, names.index("dma_channel_descriptor_us"), stated, axis=1)
+        if version in (2, 3, 4):  # the shared path's two terms at their stated values
+            for term in ("dma_shared_descriptor_us", "dma_shared_entry_us"):
+                stated = float(params.get(term, getattr(ModelParams(), term)))
+                samples = np.insert(samples, names.index(term), stated, axis=1)
         if version in (2, 3):  # the batch limit, the file's or mainline's, in every replicate
             batch = layout.get("migrate_batch_pages", ModelParams().migrate_batch_pages)
             samples = np.column_stack([samples, np.full(len(samples), float(batch))])
@@ -783,6 +922,17 @@ def check_fit_data(data, name: str = "fit") -> dict:
     measurements = data["measurements"]
     if not isinstance(measurements, list) or not measurements or not all(isinstance(r, dict) for r in measurements):
         raise _fit_problem(name, "'measurements' must be a non-empty list of rows (objects)")
+    sources = data.get("sources", {})
+    if not isinstance(sources, dict) or (sources and not (
+            isinstance(sources.get("reference"), str) and isinstance(sources.get("factors"), dict)
+            and all(isinstance(k, str) and _real(v) and SOURCE_FACTOR_BOUNDS[0] <= v <= SOURCE_FACTOR_BOUNDS[1]
+                    for k, v in sources["factors"].items())
+            and isinstance(sources.get("intervals", {}), dict)
+            and all(isinstance(v, list) and len(v) == 2 and all(_real(x) for x in v)
+                    for v in sources.get("intervals", {}).values()))):
+        raise _fit_problem(name, "'sources' must be the source effect ('reference', a source name; 'factors', "
+                                 f"numbers from {SOURCE_FACTOR_BOUNDS[0]} to {SOURCE_FACTOR_BOUNDS[1]} by source; "
+                                 "'intervals', [low, high] by source) or {}")
     excluded = data.get("excluded", [])
     if not isinstance(excluded, list) or not all(type(i) is int and 0 <= i < len(measurements) for i in excluded):
         raise _fit_problem(name, f"'excluded' must list row numbers from 0 to {len(measurements) - 1}")
@@ -790,7 +940,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
     return {
         "params": ModelParams(**{n: float(params[n]) for n in names if n in params}, **layout),
         "free": free, "open": open_, "confidence": float(confidence), "samples": samples,
-        "structure": structure, "excluded": list(excluded), "measurements": table,
+        "structure": structure, "excluded": list(excluded), "measurements": table, "sources": sources,
     }
 
 
@@ -827,7 +977,7 @@ def _check_free(free):
 
 def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int = 0,
         structure: str | None = None, channels_per_engine: int | None = None, batch_pages: int | None = None,
-        start=None) -> Fit:
+        start=None, source_effect: bool | None = None) -> Fit:
     """Fit the cost model to measurements.
 
     Parameters
@@ -858,6 +1008,12 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         ``NR_MAX_BATCHED_MIGRATION`` in base pages (``ModelParams.migrate_batch_pages``):
         mainline's 512 or the copy-offload series' testing value; by default both are
         tried for the folio structure when the data have several channel counts.
+    source_effect : bool, optional
+        Fit a factor per source on the serial per-folio work of its DMA rows (the kernel's
+        and the copy's CPU work), the source with the most DMA rows the reference (factor
+        1).  By default on when two or more sources measured the same DMA configuration
+        (:func:`source_effect_sources`): postings made on different kernel builds.  The
+        factors are reported (``Fit.sources``) and used to predict a row of a known source.
 
     Returns
     -------
@@ -884,7 +1040,11 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         stated = as_params(base).replace(**{n: getattr(stated, n) for n in free})
     excluded = np.flatnonzero(contradicted_rows(table)["contradicted"].to_numpy()).tolist()
     used = table.drop(index=table.index[excluded]).reset_index(drop=True)
-    prepared = prepare_table(used)
+    sources = source_effect_sources(used) if source_effect is not False else []
+    if source_effect and not sources:
+        raise ValueError("source_effect=True needs DMA rows from two or more sources (the 'source' column) "
+                         "that measured at least one configuration in common; leave source_effect out")
+    prepared = _sourced(prepare_table(used), used, sources)
     target = used["gbps"].to_numpy(np.float64)
 
     candidates = _candidates(used)
@@ -959,25 +1119,40 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     if len(chosen) > len(used):
         warnings.warn(f"fitting {len(chosen)} parameters to {len(used)} measurements: "
                       "the fit is not determined; name fewer with free=", stacklevel=2)
-    best = ModelParams.from_array(values)
+    best = ModelParams.from_array(values[:ARRAY_SIZE])
 
     samples = []
     if bootstrap:
         rng = np.random.default_rng(seed)
-        fitted = prepared_gbps(values, prepared)
+        fitted = _gbps(values, prepared)
         relative = target / fitted - 1.0
-        centre = first.to_array()
+        centre = _extend(first.to_array(), prepared)
         for _ in range(bootstrap):
             resampled = fitted * (1.0 + rng.choice(relative, size=len(relative), replace=True))
             # A replicate starts at the best fit and only needs the interval's precision.
-            sample, _ = _solve(prepared, values, chosen, resampled, centre, max_nfev=300, tolerance=1e-6)
+            sample, _ = _solve(prepared, values, chosen + _factor_names(prepared), resampled, centre,
+                               max_nfev=300, tolerance=1e-6)
             samples.append(sample)
-    samples = np.array(samples, dtype=np.float64).reshape(-1, ARRAY_SIZE)
+    samples = np.array(samples, dtype=np.float64).reshape(-1, len(values))
+    source_info = {}
+    if sources:
+        tail = (1 - 0.95) / 2 * 100
+        factors = {sources[0]: 1.0}
+        intervals = {sources[0]: [1.0, 1.0]}
+        for k, name in enumerate(sources[1:]):
+            factors[name] = float(values[ARRAY_SIZE + k])
+            if len(samples):
+                low, high = np.percentile(samples[:, ARRAY_SIZE + k], [tail, 100 - tail])
+                intervals[name] = [float(low), float(high)]
+        source_info = {"reference": sources[0], "factors": factors, "intervals": intervals,
+                       "how": "set" if source_effect else "on: sources measured the same DMA configurations"}
+    samples = samples[:, :ARRAY_SIZE]
     open_ = [] if free is not None else [n for n in ModelParams.names() if n not in chosen]
     info = {"chosen": chosen_kind, "how": how, "channels_per_engine": per_engine, "engine_how": engine_how,
             "batch_pages": batch, "batch_how": batch_how,
             "misfit": {_layout_label(layout): round(v, 6) for layout, v in misfit.items()}}
-    return Fit(best, list(chosen), table, samples, open=open_, structure=info, excluded=excluded)
+    return Fit(best, list(chosen), table, samples, open=open_, structure=info, excluded=excluded,
+               sources=source_info)
 
 
 @lru_cache(maxsize=1)
