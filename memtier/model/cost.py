@@ -279,11 +279,11 @@ class ModelParams:
         "channel time per descriptor besides its bytes (fetch, completion, starting the "
         "next); not constrained by the RFC (one descriptor per channel): an estimate for "
         "I/OAT, which chains descriptors in a ring")
-    dma_shared_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
+    dma_shared_descriptor_us: float = _param(0.0, 0.0, 100.0, "us",
         "time per descriptor on a path every channel shares (completion interrupt and the "
         "start of the next command on the CPU that serves them): a batch's copy takes at least "
         "its descriptors times this, whatever the channels (folio structure only); an estimate")
-    dma_shared_entry_us: float = _param(0.1, 0.0, 100.0, "us",
+    dma_shared_entry_us: float = _param(0.0, 0.0, 100.0, "us",
         "time per page-table entry on a path every channel shares (the IOMMU translating each "
         "4 KiB of a PTE-mapped folio): a batch's copy takes at least its entries times this, "
         "whatever the channels (folio structure only); an estimate")
