@@ -58,10 +58,10 @@ Sources that measured the same configurations (``source_effect``)
     random effect).  It is on by default when two sources measured a DMA configuration in
     common (:func:`source_effect_sources`); ``source_effect=False`` turns it off.  On AMD's
     rows: the v4 posting's factor is 0.85, the v5 reply's 1.03; with it the largest
-    in-sample error falls from 22.6% to 20.8% (17.2% with the shared DMA path), and the 8-
-    and 16-channel rows held out are predicted at median 12.6% instead of 23.7% (7.9% with
+    in-sample error falls from 22.6% to 20.8% (16.9% with the shared DMA path), and the 8-
+    and 16-channel rows held out are predicted at median 12.6% instead of 23.7% (10.3% with
     the shared path): the v4 posting's two-channel rows, read with its own factor, tell the
-    dcbm_sg posting's trend (that posting alone predicts them at 16.1%, largest 43%).
+    dcbm_sg posting's trend (that posting alone predicts them at 17.2%, largest 42%).
     ``Fit.predict`` gives a row of a known source its factor; any other configuration is
     the reference source's.
 
