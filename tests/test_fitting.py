@@ -430,3 +430,34 @@ def test_sensitivity_of_a_parameter_a_denormal_above_its_bound():
     assert np.all(np.isfinite(jac))
     result = fit(table, bootstrap=0)  # failed with "SVD did not converge" before
     assert np.isfinite(result.median_error) and result.median_error < 0.5
+
+
+def test_probe_finds_a_term_the_solution_cannot_see():
+    """A shared path of 5 us per descriptor bounds the copy of many channels through a max():
+    at 0 its branch is inactive and its sensitivity is exactly zero, so a check at the solution
+    cannot choose it.  The probe fits it from where it starts to act, keeps it (the AIC falls
+    far more than 4) and finds 5 us; rows made without it leave it open at 0."""
+    from memtier.model.cost import prepare_table
+    from memtier.model.fitting import _probe, _sensitivity
+
+    truth = ModelParams(dma_structure="folio", dma_channel_gbps=8.0, dma_ceiling_gbps=60.0, dma_entry_us=0.2,
+                        dma_descriptor_us=0.3, dma_map_entry_us=0.1, dma_overlap=0.9, pte_us=0.3,
+                        migrate_batch_pages=262144)
+    chosen = ["dma_channel_gbps", "dma_entry_us", "dma_descriptor_us", "dma_overlap", "pte_us"]
+    candidates = chosen + ["dma_shared_descriptor_us"]
+    for shared in (5.0, 0.0):
+        design = _dma_design()
+        design["gbps"] = table_gbps(truth.replace(dma_shared_descriptor_us=shared), _configs(design))
+        prepared = prepare_table(_configs(design))
+        at_zero = truth.to_array()  # the shared path stated at 0: absent
+        assert truth.dma_shared_descriptor_us == 0.0
+        assert np.all(_sensitivity(at_zero, prepared, ["dma_shared_descriptor_us"]) == 0.0)
+        target = design["gbps"].to_numpy(np.float64)
+        (values, _, kept), found = _probe(prepared, (at_zero, np.inf, chosen), at_zero, target, candidates)
+        fitted = values[ModelParams.names().index("dma_shared_descriptor_us")]
+        if shared:
+            assert "dma_shared_descriptor_us" in kept and fitted == pytest.approx(shared, rel=0.02)
+            assert found["dma_shared_descriptor_us"].startswith("fitted")
+        else:
+            assert "dma_shared_descriptor_us" not in kept and fitted == 0.0
+            assert found["dma_shared_descriptor_us"].startswith("open")

@@ -1054,7 +1054,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         if version == 2:  # the new parameter at its stated value in every replicate
             stated = float(params.get("dma_channel_descriptor_us", ModelParams().dma_channel_descriptor_us))
             samples = np.insert(samples, names.index("dma_channel_descriptor_us"), stated, axis=1)
-        if version in (2, 3, 4):  # the shared path's two terms at their stated values
+        if version in (2, 3, 4):  # the shared path's two terms as stated (0 by default: the model they had)
             for term in ("dma_shared_descriptor_us", "dma_shared_entry_us"):
                 stated = float(params.get(term, getattr(ModelParams(), term)))
                 samples = np.insert(samples, names.index(term), stated, axis=1)
