@@ -222,6 +222,8 @@ def test_amd_in_sample(amd_fit):
     assert "dma_shared_descriptor_us" in amd_fit.free and "dma_shared_entry_us" in amd_fit.open
     assert amd_fit.params.dma_shared_entry_us == 0.0 and amd_fit.params.dma_shared_descriptor_us > 2.0
     assert amd_fit.structure["probed"]["dma_shared_descriptor_us"].startswith("fitted")
+    probe_line = next(line for line in amd_fit.report().splitlines() if line.startswith("Probed"))
+    assert "fitted dma_shared_descriptor_us;" in probe_line and "dma_shared_entry_us" in probe_line.split("; open")[1]
     sources = amd_fit.sources
     assert sources["reference"] == "SG-dcbm-sg-2026-04-23" and sources["factors"][sources["reference"]] == 1.0
     # The v4 posting (7.0-rc2) is faster on small folios than the later two: a factor below one.

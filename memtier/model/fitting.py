@@ -846,6 +846,13 @@ class Fit:
                  self.structure_line()]
         if self.sources:
             lines.append(self.sources_line())
+        probed = (self.structure or {}).get("probed", {})
+        if probed:
+            fitted = [n for n, what in probed.items() if what.startswith("fitted")]
+            lines.append("Probed (no influence at the fit, or departures from the cited code; kept when the AIC "
+                         f"falls by {AIC_LIKELY:g}): fitted " + (", ".join(fitted) or "none") + "; open "
+                         + (", ".join(n for n in probed if n not in fitted) or "none")
+                         + " (Fit.structure['probed'] says why)")
         lines.append("")
         lines.append(f"{'parameter':<24}{'value':>11}  {'unit':<5} {'95% interval':>22}")
         for row in self.intervals().itertuples():
