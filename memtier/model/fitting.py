@@ -387,7 +387,7 @@ def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre
     floor = 0.01 * np.array([defaults[i] if i < ARRAY_SIZE else 1.0 for i in index]) + 1e-9
 
     # A parameter stated at 0 is absent unless the data show it: a log-normal prior has no
-    # centre there (towards 0 it would cost as much as a 60% misfit to reach 5 us), so the
+    # centre there (towards 0 it would cost as much as a 67% misfit of one row to reach 5 us), so the
     # data alone decide it; :func:`_probe` asks that they pay for it by Akaike's criterion.
     weight = prior_weight * (middle > 0)
 
