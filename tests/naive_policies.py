@@ -82,12 +82,20 @@ class NaiveNumaBalancing(_Base):
         self.period_ms = p[0] * 1e-6
         self.seq = self.placement_seq = 0
         self.nr_cand = self.rl_start = self.rl_nr_cand = self.th = self.th_start = self.th_nr_cand = 0
+        # kswapd: awake or not, its own clock (ns), pages scanned since it woke and its limit
+        self.awake, self.k_ns, self.k_scanned, self.k_limit = False, 0.0, 0, 0
+        self.pgtables = set()  # 2 MB pieces of address space with a page table
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
-    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms)
+    # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
+    # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
+    # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed,
+    # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
-                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor"]
+                 "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
+                 "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
+                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -99,38 +107,61 @@ class NaiveNumaBalancing(_Base):
         ratio = isqrt(10 * gigabytes) if gigabytes else 1
         return inactive * ratio < active
 
-    def kswapd(self):
+    def kswapd_batch(self):
+        """One round: refill the inactive list while it is low, then 32 pages off its tail."""
         scanned = 0
-        limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
-        while self.free() <= self._p("target") and scanned < limit:
-            while self.inactive_is_low() and self.active:
-                n = min(SWAP_CLUSTER_MAX, len(self.active))
-                for _ in range(n):
-                    page = self.active.popleft()
-                    self.accessed.discard(page)
-                    self.is_active.discard(page)
-                    self.inactive.append(page)
-                scanned += n
-            n = min(SWAP_CLUSTER_MAX, len(self.inactive))
-            if n == 0:
-                break
-            demoted = 0
+        while self.inactive_is_low() and self.active:
+            n = min(SWAP_CLUSTER_MAX, len(self.active))
             for _ in range(n):
-                page = self.inactive.popleft()
-                if page in self.accessed:
-                    self.accessed.discard(page)
-                    self.is_active.add(page)
-                    self.active.append(page)
-                elif self.slow_used < self.slow_capacity:
-                    self.accessed.discard(page)
-                    self.move(page, False)
-                    demoted += 1
-                else:
-                    self.inactive.append(page)
+                page = self.active.popleft()
+                self.accessed.discard(page)
+                self.is_active.discard(page)
+                self.inactive.append(page)
             scanned += n
-            if demoted:
-                self.migration(_calls_cost(demoted, self.batch, self.cost))
-        self.overhead(scanned * self.rmap_ns, scanned)
+        n = min(SWAP_CLUSTER_MAX, len(self.inactive))
+        demoted = 0
+        for _ in range(n):
+            page = self.inactive.popleft()
+            if page in self.accessed:
+                self.accessed.discard(page)
+                self.is_active.add(page)
+                self.active.append(page)
+            elif self.slow_used < self.slow_capacity:
+                self.accessed.discard(page)
+                self.move(page, False)
+                demoted += 1
+            else:
+                self.inactive.append(page)
+        scanned += n
+        if demoted:
+            self.migration(_calls_cost(demoted, self.batch, self.cost))
+        if scanned:
+            self.overhead(scanned * self.rmap_ns, scanned)
+        self.k_scanned += scanned
+        return n, demoted
+
+    def kswapd_until(self, until_ns):
+        """kswapd's rounds due by ``until_ns``, each at its own clock, which moves on by the
+        time its pages took; asleep once balanced, scanned twice over, or out of pages."""
+        while self.awake and self.k_ns <= until_ns:
+            if self.free() > self._p("target") or self.k_scanned >= self.k_limit:
+                self.awake = False
+                break
+            n, demoted = self.kswapd_batch()
+            if n == 0:
+                self.awake = False
+                break
+            self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
+            self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
+
+    def kswapd(self):
+        """wakeup_kswapd."""
+        if self.awake or self.free() > self._p("target"):
+            return
+        self.awake, self.k_scanned = True, 0
+        self.k_limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
+        self.k_ns = self.now
+        self.kswapd_until(self.now)
 
     def hint_fault(self, page):
         self.overhead(self._p("fault_ns"), 1)
@@ -179,7 +210,7 @@ class NaiveNumaBalancing(_Base):
             self.kswapd()
 
     def placement(self):
-        """The first promoting fault of a new scan pass lengthens the scan period by 30 %."""
+        """The first promoting fault of a new scan pass lengthens the scan period."""
         if self.seq == self.placement_seq:
             return
         self.placement_seq = self.seq
@@ -188,14 +219,18 @@ class NaiveNumaBalancing(_Base):
         windows = -(-rss // scan_pages)
         shortest = max(self._p("floor"), self._p("period_min") / windows)
         longest = max(shortest, self._p("th_period") / windows)
-        self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
+        if self._p("doubles"):  # 6.1, tiering: no local fault, the period doubles, the next scan moves
+            self.period_ms = min(2 * self.period_ms, longest)
+            self.next_scan = self.now + self.period_ms * 1e6
+        else:
+            self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
 
     def scan(self, n_pages):
         now_ms = int(self.now // 1e6)
         align, pages = int(self._p("align")), int(self._p("scan_pages"))
         virtpages = 8 * pages
         start = self.offset
-        walked = 0
+        walked = armed = 0
         while True:
             if start >= n_pages:
                 start = 0
@@ -209,6 +244,7 @@ class NaiveNumaBalancing(_Base):
                     if self.node[page] == 1 and page not in self.armed:
                         self.armed[page] = now_ms
                         updates += 1
+            armed += updates
             if updates:
                 pages -= end - start
             virtpages -= end - start
@@ -216,26 +252,45 @@ class NaiveNumaBalancing(_Base):
             if pages <= 0 or virtpages <= 0:
                 break
         self.offset = start
-        self.overhead(walked * self._p("pte_ns"), 0)
+        scan_ns = walked * self._p("pte_ns") + armed * self._p("arm_ns")
+        if self._p("scan_charged"):
+            self.overhead(scan_ns, 0)
+        return scan_ns
 
     def run(self, trace, n_pages):
+        floor = self._p("low") if self._p("fallback") else self._p("min")
         for page in trace:
             page = int(page)
             self.row = self.record.new()
             if page not in self.node:
-                if self.free() <= self._p("wake"):
+                self.kswapd_until(self.now)
+                if self._p("pgtable_wake"):
+                    block = page // max(1, int(self._p("align")))
+                    if block not in self.pgtables:  # a page table: node 0 only, woken below low
+                        self.pgtables.add(block)
+                        if self.free() <= self._p("low"):
+                            self.kswapd()
+                elif self.free() <= self._p("wake"):
                     self.kswapd()
-                fast = self.free() > self._p("min") or self.slow_used >= self.slow_capacity
+                slow_full = self.slow_used >= self.slow_capacity
+                fast = self.free() > floor or slow_full
+                if self._p("pgtable_wake") and slow_full and self.free() <= self._p("low"):
+                    self.kswapd()
                 self.node[page] = 0 if fast else 1
                 if fast:
                     self.inactive.append(page)
             elif page in self.armed:
+                self.kswapd_until(self.now)
                 self.hint_fault(page)
             self.serve(page)
             self.accessed.add(page)
-            if self.now >= self.next_scan:
-                self.scan(n_pages)
-                self.next_scan = self.now + self.period_ms * 1e6
+            now = self.now
+            if now >= self.next_scan or (self.awake and now >= self.k_ns):
+                self.kswapd_until(now)
+                if now >= self.next_scan:
+                    scan_ns = self.scan(n_pages)
+                    # the next scan waits scan_limit x this one's time besides the period
+                    self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * scan_ns
         return self.record.rows
 
 

@@ -53,7 +53,19 @@ def cases(draw):
                 writes=np.array(draw(st.lists(st.booleans(), min_size=len(trace), max_size=len(trace)))),
                 mechanism=Mechanism(batch_pages=draw(st.integers(1, 4)),
                                     page_bytes=draw(st.sampled_from([4096, 2 << 20]))),
-                wsf=draw(st.sampled_from([10, 1000])), min_free=draw(st.sampled_from([None, 0, 64])))
+                wsf=draw(st.sampled_from([10, 1000])), min_free=draw(st.sampled_from([None, 0, 64])),
+                # numa-balancing / tpp: 6.1's allocation and kswapd rules, or the earlier ones
+                rules=dict(fast_path_fallback=draw(st.sampled_from([0, 1])),
+                           pgtable_wakes_kswapd=draw(st.sampled_from([0, 1])),
+                           kswapd_pages_per_s=draw(st.sampled_from([0, 2e5, 1e7])),
+                           kswapd_scan_pages_per_s=draw(st.sampled_from([0, 2e6, 1e8])),
+                           scan_overhead_limit=draw(st.sampled_from([0, 32])),
+                           scan_cost_charged=draw(st.sampled_from([0, 1])),
+                           scan_arm_ns=draw(st.sampled_from([0, 700])),
+                           placement_doubles=draw(st.sampled_from([0, 1])),
+                           kswapd_shares_cpu=draw(st.sampled_from([0, 1])),
+                           kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
+                           kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7]))))
 
 
 def twin(policy, case, params, quick):
@@ -97,7 +109,7 @@ def run(policy, case, params, quick):
 def test_kernel_agrees_with_its_twin(policy, case, params):
     quick = policies.check_params(policy, QUICK[policy])
     if policy in ("numa-balancing", "tpp"):
-        quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"])
+        quick.update(watermark_scale_factor=case["wsf"], min_free_kbytes=case["min_free"], **case["rules"])
     result = run(policy, case, params, quick)
     rows, model = twin(policy, case, params, quick)
     got = result.periods
@@ -176,8 +188,12 @@ def test_every_policy_lists_its_parameters_with_a_source():
 # Hand-made traces.  numa-balancing and tpp: a 64-page fast node, 128 pages, watermarks
 # min 0, low 6, high 12, promo 18 (min_free_kbytes=0, watermark_scale_factor=1000: 6 pages a
 # step).  Phase 1 touches every page once: the fast node fills, kswapd demotes the oldest to
-# keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.
-NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1)
+# keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.  These
+# tests are about promotion, so the fill follows the earlier rules (kswapd woken by the
+# allocation and run at once, the fast node taken down to min); 6.1's fast-path fallback and
+# kswapd beside the task have a test of their own below.
+EARLIER = dict(fast_path_fallback=0, pgtable_wakes_kswapd=0, kswapd_pages_per_s=0, kswapd_scan_pages_per_s=0)
+NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1, **EARLIER)
 # tpp: a demotion watermark 6 pages above high (demote_scale_factor 10 %), like promo
 TPP = dict(NB, demote_scale_factor=1000)
 HIGH = 12
@@ -296,20 +312,103 @@ def test_chunks_do_not_change_results(policy, params):
 
 
 def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass(params):
-    """update_task_scan_period: the first promotion after a full pass lengthens the period
-    by 30 %, once per pass; without promotions it stays.  Bounds made loose here
+    """update_task_scan_period, the earlier rule (placement_doubles=0): the first promotion
+    after a full pass lengthens the period by 30 %, once per pass; without promotions it
+    stays; 6.1's rule for tiering doubles it.  Bounds made loose here
     (scan_period_min_ms=0.5, max_scan_window_mbps large) so that they do not clamp it."""
     from memtier.simulation.policies.numa_balancing import PF_PERIOD_MS
 
-    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9)
+    loose = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9, scan_overhead_limit=0,  # the period alone
+                 placement_doubles=0)  # the earlier rule
     first, fast_page, slow, free = _phase_one("numa-balancing", params)
     k = min(len(slow), free - (HIGH + 1))
     trace = np.concatenate([first, _wait(fast_page, 1.5), slow[:k]])  # one pass (the first scan), k promotions
     result = memtier.simulate(trace, "numa-balancing", fit=params, **loose)
     assert result.periods["promoted"].sum() == k > 1
     assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.3)
+    # 6.1 in tiering mode (placement_doubles, the default): the promoting fault is remote, so
+    # the period doubles and the next scan is a period after that fault (among the last k
+    # accesses and their promotions, well under 0.5 ms)
+    doubled = memtier.simulate(trace, "numa-balancing", fit=params, **dict(loose, placement_doubles=1))
+    assert doubled._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(2.0)
+    now = doubled._storage["fstate"][FS_NOW_NS]
+    assert now + 1.5e6 < doubled._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] <= now + 2e6
     # no promotion: the faults of a 1 ms hot threshold come too late, the period stays 1 ms
     trace = np.concatenate([first, _wait(fast_page, 3.5), slow[:k]])
     result = memtier.simulate(trace, "numa-balancing", fit=params, hot_threshold_ms=1, **loose)
     assert result.periods["promoted"].sum() == 0
     assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(1.0)
+
+
+def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
+    """6.1's fast path and kswapd beside the task, on a fill worked out by hand.
+
+    600 pages of 4 KiB, touched once each in order, 1 us an access, moves and scans free;
+    a 64-page fast node with watermarks min 4, low 8, high 12, promo 16; kswapd demotes a page
+    in 10 us and scans one it keeps in 1 us (100 000 and 1 000 000 a second).
+
+    - Pages 0-55 fill the fast node to its low watermark (8 free); 56-511 go to the slow node
+      (get_page_from_freelist at ALLOC_WMARK_LOW), waking nobody: the page table of pages
+      0-511 (2 MB) was allocated at page 0.
+    - Page 512 (512 us) needs a page table: node 0 is at its low watermark, so kswapd wakes.
+      Its first round scans pages 0-31 off the inactive tail, all referenced by the fill:
+      activated, 32 us.  Pages 512-543 go slow meanwhile.
+    - At 544 us its second round refills the inactive list (inactive 24 < active 32) and scans
+      32-55 (referenced, activated) and 0-7 (unreferenced: demoted): 8 demoted, 80 + 24 us, so
+      the next round is at 648 us.  Pages 544-551 take the 8 freed pages, 552-599 go slow.
+    - With 300 more accesses (to slow page 100), the round at 648 us demotes 8-31 (24) and
+      activates 544-551; at 896 us the node is balanced (32 free > 16) and kswapd sleeps.
+    """
+    from memtier.kernel.check import free_moves
+
+    trace = np.arange(600)
+    common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+    beside = dict(kswapd_pages_per_s=1e5, kswapd_scan_pages_per_s=1e6)
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **beside)
+    fast = set(np.flatnonzero(result.final_node == 0).tolist())
+    assert fast == set(range(8, 56)) | set(range(544, 552))
+    assert (result.periods["demoted"].sum(), result.periods["promoted"].sum()) == (8, 0)
+    assert result._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(648e3)
+    longer = np.concatenate([trace, np.full(300, 100)])
+    result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common, **beside)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(32, 56)) | set(range(544, 552))
+    assert result.periods["demoted"].sum() == 32 and result._storage["pstate"][numa_balancing.PS_KSWAPD_AWAKE] == 0
+    # on the task's CPU (kswapd_shares_cpu) its two rounds by 600 us, 56 pages kept and 8
+    # demoted, take 56 x 1 + 8 x 10 = 136 us of CPU from the task: the scanner's timer (the
+    # task's run time) is 136 us late
+    shared = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **beside, kswapd_shares_cpu=1,
+                              kswapd_cpu_pages_per_s=1e5, kswapd_cpu_scan_pages_per_s=1e6)
+    assert shared._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(1e12 + 136e3)
+    assert set(np.flatnonzero(shared.final_node == 0).tolist()) == fast  # where the pages are: unchanged
+    # kswapd at once (rates 0): woken at page 512 it demotes 0-31 there and then (32 free > 16),
+    # and pages 512-543 take the room
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=0,
+                              kswapd_scan_pages_per_s=0)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(32, 56)) | set(range(512, 544))
+    assert result.periods["demoted"].sum() == 32
+    # the earlier rules: each allocation at the low watermark wakes kswapd, which balances the
+    # node at once, so no page of the fill goes to the slow node but by demotion, and the
+    # last one written is on the fast node
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **EARLIER)
+    assert (result.final_node == 1).sum() == result.periods["demoted"].sum() > 500 and result.final_node[599] == 0
+
+
+def test_numa_balancing_next_scan_waits_32_times_the_scan(params):
+    """task_numa_work (6.1): the next scan waits the period plus 32 times what this scan took
+    (node_stamp += 32 x its CPU time).  200 pages of 2 MB, all on the fast node, so a scan arms
+    nothing and walks the whole mapping (200 pages, within 8 x scan_size of address space) back
+    to its start; a scan every 1 ms from 1 ms; a page walked costs 1 us, not charged to the
+    clock.  The fill and 60 000 accesses (82 ns each) last 4.94 ms.  With the wait: one scan, at
+    1 ms, the next due at 1 + 1 + 32 x 200 x 0.001 = 8.4 ms; without it, scans at 1, 2, 3 and
+    4 ms, the next due at 5 ms."""
+    trace = np.concatenate([np.arange(200), np.full(60_000, 7)])
+    common = dict(n_pages=200, fit=params, mechanism=Mechanism(page_bytes=2 << 20), scan_delay_ms=1,
+                  scan_period_min_ms=1, scan_size_mb=128, max_scan_window_mbps=1e9, scan_pte_ns=1000,
+                  scan_cost_charged=0, **EARLIER)
+    for limit, scans, next_ms in ((32, 1, 8.4), (0, 4, 5.0)):
+        result = memtier.simulate(trace, "numa-balancing", 200, scan_overhead_limit=limit, **common)
+        assert (result.final_node == 0).all()
+        assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, limit
+        assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)

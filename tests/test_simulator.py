@@ -148,6 +148,10 @@ def test_every_page_on_exactly_one_list_within_limits(policy, case, variant, par
                       np.cumsum(periods["accesses"].to_numpy())]
     np.testing.assert_array_equal(periods["fast_used"] + periods["slow_used"], touched_so_far)
     assert periods["accesses"].sum() == len(case["trace"])
+    # a page whose marks the metrics read is flagged MARKED (lists._score_lists reads only those)
+    marks = storage["pagestat"][:, lists.P_MARKS]
+    read = (marks & (lists.PROMOTED | lists.DEMOTED | lists.IN_STAY)) != 0
+    assert np.all(flags[read] & lists.MARKED)
 
 
 @pytest.mark.parametrize("policy", list(POLICIES))

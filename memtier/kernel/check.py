@@ -34,12 +34,13 @@ model whose moves cost nothing: :func:`free_moves`).  The policy's parameters ar
 guest (:func:`guest_settings`): ``/sys/kernel/debug/sched/numa_balancing/*``,
 ``numa_balancing_promote_rate_limit_MBps``, and node 0's watermarks and free pages from
 ``/proc/zoneinfo``, and 6.1's scan start for a program just ``exec()``-ed (:func:`scan_start`).
+The fill of a workload larger than node 0 follows 6.1's allocator (the policy's
+``fast_path_fallback`` and ``pgtable_wakes_kswapd``): a page goes to node 1 while node 0 is at
+its low watermark, and kswapd, woken by the page tables of new address space, works beside
+the task at the pace measured in this guest (:func:`fill_rates`, :func:`kswapd_params`).
 Where memtier's policy departs from 6.1 the runs show it, and notebook 12 has the figures:
-kswapd runs at once when woken instead of beside the task, and an allocation below the low
-watermark takes the fast node after it rather than the slow node (6.1's fast path), so the
-fill of a workload larger than node 0 is placed differently; one zone per node instead of DMA
-and DMA32; no page tables, page cache or other tasks; timers on guest time where the kernel's
-scanner runs on the task's CPU time.
+one zone per node instead of DMA and DMA32; no page cache or other tasks; timers on guest
+time where the kernel's scanner runs on the task's CPU time.
 """
 from __future__ import annotations
 
@@ -331,6 +332,140 @@ def own_pages(w: Workload) -> int:
     return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + (-(-n * 12 // PAGE) if w.kind == "zipf" else 0)
 
 
+#: kswapd's pace in the guest during a fill, in pages per page the workload allocates (the
+#: program's nominal clock: a fill runs at ``rate`` first touches a second of it): pages
+#: demoted, and pages scanned and kept (its first pass over a freshly written inactive list,
+#: where every page's young bit is set: ``folio_check_references`` keeps it, 6.1).  Measured by
+#: :func:`fill_rates` on ``data/kernel_check/fill_kernel_raw.csv`` (600 MB hot_set, 50 ms
+#: checkpoints, one vCPU under -icount): 0.724 and 8.41.  On one vCPU kswapd shares the CPU with
+#: the faulting task, whose fill lags its schedule (1.2 s behind at its end), so its pace on the
+#: nominal clock is a fixed share of the fill's: valid while the fill lags, i.e. at rates whose
+#: first touches the vCPU cannot keep up with (200 000 a second and more).
+KSWAPD_DEMOTED_PER_ALLOCATION = 0.72
+KSWAPD_KEPT_PER_ALLOCATION = 8.4
+#: The same run's pace per second of kswapd's own CPU time (the guest's time less the task's):
+#: on the one vCPU that time is taken from the task, whose run time times the scanner
+#: (the policy's ``kswapd_shares_cpu``).
+KSWAPD_CPU_DEMOTED_PER_S = 91000.0
+KSWAPD_CPU_KEPT_PER_S = 870000.0
+
+
+def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
+    """kswapd's pace during the fill of a guest run with checkpoints a few tens of ms apart.
+
+    - kswapd wakes when node 0 reaches its low watermark: at ``accesses - pages on node 1`` of
+      the first checkpoint with a page on node 1 (every page allocated after that point went
+      to node 1 or into room a demotion made);
+    - its first pass ends at the start of the first interval in which it demoted at least half
+      as many pages as the task allocated; until then it scanned ``pgscan - pgdemote`` pages
+      and kept them: ``kept_per_s`` on the nominal clock;
+    - then, to the last checkpoint of the fill (pages still absent), ``demoted_per_s``: pages
+      demoted over the time left after the pages kept at that pace.
+
+    Besides the nominal rates, ``*_per_cpu_s`` are the same over kswapd's own CPU time (the
+    guest's time less the task's: nothing else runs in the guest), and ``*_per_allocation``
+    the nominal rates over the fill's ``rate``."""
+    slow = (raw["slow_hot"] + raw["slow_cold"]).to_numpy()
+    t, acc = raw["nominal_s"].to_numpy(float), raw["accesses"].to_numpy(float)
+    guest_s, cpu_s = raw["guest_s"].to_numpy(float), raw["cpu_s"].to_numpy(float)
+    demoted = raw["pgdemote_kswapd"].to_numpy(float)
+    kept = raw["pgscan_kswapd"].to_numpy(float) - demoted
+    full = np.flatnonzero(slow > 0)
+    if full.size == 0 or full[0] == 0:
+        raise KernelCheckError("fill_rates needs a run whose fill overflows node 0 after its first checkpoint")
+    i = int(full[0])
+    t_wake = (acc[i] - slow[i]) / rate
+    f = (t_wake - t[i - 1]) / (t[i] - t[i - 1])
+    g_wake, c_wake = (guest_s[i - 1] + f * (guest_s[i] - guest_s[i - 1]), cpu_s[i - 1] + f * (cpu_s[i] - cpu_s[i - 1]))
+    steady = [r for r in range(i + 1, len(raw)) if demoted[r] - demoted[r - 1] >= 0.5 * (acc[r] - acc[r - 1])]
+    filling = np.flatnonzero(raw["absent"].to_numpy() > 0)
+    if not steady or filling.size == 0 or filling[-1] <= steady[0]:
+        raise KernelCheckError("fill_rates: kswapd never demoted at half the fill's pace before the fill ended; "
+                               "run a larger fill or closer checkpoints")
+    j, k = steady[0], int(filling[-1])
+    kept_per_s = kept[j - 1] / (t[j - 1] - t_wake)
+    kept_per_cpu_s = kept[j - 1] / ((guest_s[j - 1] - g_wake) - (cpu_s[j - 1] - c_wake))
+    n_demoted, n_kept = demoted[k] - demoted[j - 1], kept[k] - kept[j - 1]
+    demoted_per_s = n_demoted / (t[k] - t[j - 1] - n_kept / kept_per_s)
+    kswapd_cpu = (guest_s[k] - guest_s[j - 1]) - (cpu_s[k] - cpu_s[j - 1])
+    demoted_per_cpu_s = n_demoted / (kswapd_cpu - n_kept / kept_per_cpu_s)
+    return {"wake_s": t_wake, "first_pass_end_s": t[j - 1], "fill_end_s": t[k],
+            "demoted_per_s": demoted_per_s, "kept_per_s": kept_per_s,
+            "demoted_per_cpu_s": demoted_per_cpu_s, "kept_per_cpu_s": kept_per_cpu_s,
+            "demoted_per_allocation": demoted_per_s / rate, "kept_per_allocation": kept_per_s / rate}
+
+
+#: What a scan takes in the guest (ns of guest time): a present page walked, and a page armed
+#: besides.  From ``data/kernel_check/scan_trace.txt`` (:func:`scan_trace`): a scan that walked
+#: about 154 000 pages of node 0 and armed 18 took 7.0 ms (45 ns a page), one that walked
+#: 65 536 and armed 3 888 took 3.9 ms (so 0.24 us more a page armed); the three scans of the
+#: fill's pages (65 536 walked, 39 508 armed; 65 536, 12 557; 22 528, 5 575) took 13.2, 8.2 and
+#: 3.1 ms against 12.4, 5.9 and 2.4 ms by these two figures.
+SCAN_PTE_NS = 45.0
+SCAN_ARM_NS = 240.0
+
+
+def scan_trace(text: str) -> pd.DataFrame:
+    """An ftrace of ``task_numa_work`` (kprobes ``tnw_in``/``tnw_out``) and of
+    ``change_prot_numa``'s return (``cpn ... ret=0x...``, PTEs armed) -> one row per call:
+    ``start_s``, ``ms`` (its duration), ``armed``, ``chunks`` (calls of change_prot_numa) and
+    ``gap_s`` from the previous call's start."""
+    rows, current = [], None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        found = re.search(r"\s(\d+\.\d+): (tnw_in|tnw_out|cpn):.*?(?:ret=(0x[0-9a-f]+))?\s*$", line)
+        if not found:
+            continue
+        t, kind, ret = float(found.group(1)), found.group(2), found.group(3)
+        if kind == "tnw_in":
+            current = {"start_s": t, "armed": 0, "chunks": 0}
+        elif kind == "cpn" and current is not None:
+            current["armed"] += int(ret, 16) if ret else 0
+            current["chunks"] += 1
+        elif kind == "tnw_out" and current is not None:
+            current["ms"] = 1e3 * (t - current["start_s"])
+            rows.append(current)
+            current = None
+    if not rows:
+        raise KernelCheckError("no task_numa_work calls in the trace (kprobes tnw_in/tnw_out)")
+    table = pd.DataFrame(rows)[["start_s", "ms", "armed", "chunks"]]
+    table["gap_s"] = table["start_s"].diff()
+    return table
+
+
+def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
+    """What kernel-check gives ``numa-balancing`` besides the guest's settings:
+
+    - 6.1's allocation and kswapd at the guest's pace (:func:`kswapd_params`);
+    - hint faults and scans that cost the run's clock nothing (the guest pays them out of its
+      slots' slack), while a scan's time in the guest (:data:`SCAN_PTE_NS` a page walked,
+      :data:`SCAN_ARM_NS` more a page armed) makes the next one wait 32 times as long
+      (``task_numa_work``'s overhead limit, the policy's ``scan_overhead_limit``);
+    - a scan period of ``scan_delay_ms`` after the first scan, as the guest's trace shows
+      (``data/kernel_check/scan_trace.txt``: the first three scans 1.39 and 1.26 s apart, each
+      gap the scan delay plus 32 times the scan before within 45 ms), not
+      ``task_scan_start`` (333 ms for 600 MB), which 6.1's ``task_tick_numa`` reads as setting
+      it at the task's first tick (:func:`scan_start`); why the guest keeps the scan delay is
+      not found here."""
+    return {**kswapd_params(w), "hint_fault_ns": 0.0, "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
+            "scan_cost_charged": 0.0, "first_period_ms": float(scan_delay_ms)}
+
+
+def kswapd_params(w: Workload) -> dict:
+    """The ``numa-balancing`` parameters of 6.1's allocation and kswapd in this guest, on the
+    workload's nominal clock: the fast path's fallback to node 1 at the low watermark, kswapd
+    woken by page-table allocations, its pace (:data:`KSWAPD_DEMOTED_PER_ALLOCATION`,
+    :data:`KSWAPD_KEPT_PER_ALLOCATION`) times the workload's rate, and the CPU time it takes
+    from the task on the one vCPU (:data:`KSWAPD_CPU_DEMOTED_PER_S`,
+    :data:`KSWAPD_CPU_KEPT_PER_S`), which holds the scanner back."""
+    return {"fast_path_fallback": 1.0, "pgtable_wakes_kswapd": 1.0,
+            "kswapd_pages_per_s": KSWAPD_DEMOTED_PER_ALLOCATION * w.rate,
+            "kswapd_scan_pages_per_s": KSWAPD_KEPT_PER_ALLOCATION * w.rate,
+            "kswapd_shares_cpu": 1.0, "kswapd_cpu_pages_per_s": KSWAPD_CPU_DEMOTED_PER_S,
+            "kswapd_cpu_scan_pages_per_s": KSWAPD_CPU_KEPT_PER_S}
+
+
 def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
 
@@ -344,7 +479,9 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     - watermarks: node 0's zones' ``min``/``low``/``high`` summed; ``promo`` = ``high`` +
       (``high`` - ``low``) (``__setup_per_zone_wmarks``: each step is the same ``tmp``; 6.1's
       zoneinfo does not print it);
-    - slow capacity: node 1's free pages.
+    - slow capacity: node 1's free pages;
+    - allocation and kswapd: 6.1's rules and kswapd's pace measured in this guest
+      (:func:`kswapd_params`).
     """
     debugfs, sysctl = settings["debugfs"], settings["sysctl"]
 
@@ -378,6 +515,7 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
             "wmark_min_pages": wmin, "wmark_low_pages": low, "wmark_high_pages": high,
             "wmark_promo_pages": high + (high - low),
             **scan_start(scan, n + own),
+            **simulator_params(w, scan["scan_delay_ms"]),
         },
         "debugfs_read": bool(debugfs),
     }
@@ -451,7 +589,9 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_t
 
     stream = access_stream(w) if stream is None else stream
     fit = free_moves()
-    params = dict(guest["params"], hint_fault_ns=0.0, scan_pte_ns=0.0)
+    params = dict(guest["params"], hint_fault_ns=0.0)
+    if params.get("scan_cost_charged", 1.0) != 0:  # settings of an earlier run: scans cost nothing
+        params["scan_pte_ns"] = 0.0
     per_checkpoint = w.slots_per_checkpoint * w.per_slot
     rows = []
     last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)

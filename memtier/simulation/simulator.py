@@ -525,7 +525,8 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
         cold = np.zeros(fast_length + 1, dtype=np.int32)
         iso_slow = np.zeros(fast_length + 1, dtype=np.int32)
         iso_fast = np.zeros(fast_length + 1, dtype=np.int32)
-        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast)
+        first_flags = np.zeros(n_pages + 1, dtype=np.uint8)  # beside touched: active_shrink._score_lists
+        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags)
     results = []
     n = len(trace)
     # at most one row per access of the chunk, plus the period a chunk may close
@@ -549,8 +550,8 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
                                                pagestat, pending, out)
             else:
                 rows = lists._run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
-                                        meta, cold, iso_slow, iso_fast, counts, touched, histogram, top, state,
-                                        fstate, moved, pagestat, pending, out)
+                                        meta, cold, iso_slow, iso_fast, counts, touched, first_flags, histogram,
+                                        top, state, fstate, moved, pagestat, pending, out)
             results.append(out[:rows])
             bar.update(len(part))
     return np.concatenate(results), storage

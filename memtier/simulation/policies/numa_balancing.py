@@ -16,13 +16,27 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ``task_numa_placement`` runs at the first recorded fault after each full pass of the
   scanner (``numa_scan_seq``).  In tiering mode only a fault that promoted its page is
   recorded (``task_numa_fault`` returns early for a page left on the slow node, and fast
-  pages are not armed), and it is local: ``lr_ratio`` (or ``ps_ratio``: one task, private
-  and shared not told apart, either extreme gives the same) is 10, so the period grows by
-  three slots of a tenth, ``+30 %``, within ``[task_scan_min, task_scan_max]``: the
+  pages are not armed), and it is *remote*: ``TNF_FAULT_LOCAL`` is set when the page's node
+  at the fault is the CPU's, and it was the slow node.  ``update_task_scan_period`` tests
+  ``local + shared == 0`` (``numa_faults_locality[1]`` and shared faults: none for one task's
+  promotions), so it doubles the period, up to ``task_scan_max``, and sets the next scan a
+  period from now (``mm->numa_next_scan``) (``placement_doubles``; 0: the earlier rule, the
+  ``+30 %`` of three slots of a tenth that local faults would give, within ``[task_scan_min,
+  task_scan_max]``).  A trace of the kernel-check guest shows it: the scan after the first
+  promotions came twice the period later (``data/kernel_check/scan_trace.txt``).  The
   shortest is ``max(1000 ms x scan_size / 2560 MB (MAX_SCAN_WINDOW), scan_period_min_ms /
   windows)``, the longest ``scan_period_max_ms / windows``, with ``windows`` the resident
   set in ``scan_size`` pieces (``task_nr_scan_windows``).  (The kernel rounds a tenth of the
   period up to whole milliseconds, which matters only under 100 ms; the simulation does not.)
+  After each scan the next one also waits 32 times what the scan took (``task_numa_work``
+  ends with ``p->node_stamp += 32 * diff``, diff its CPU time, "to limit NUMA PTE scanning
+  overhead to 3%": ``task_tick_numa`` queues the next scan only once the task's run time
+  passes ``node_stamp`` plus the period), ``scan_overhead_limit``; the scan's time is
+  ``scan_pte_ns`` a present page walked and ``scan_arm_ns`` more a page armed, charged to
+  the run unless ``scan_cost_charged`` is 0.  The scanner's timer is the task's run time
+  (``task_tick_numa``: ``se.sum_exec_runtime``): with ``kswapd_shares_cpu`` kswapd runs on the
+  task's CPU and the CPU time it takes (``kswapd_cpu_pages_per_s`` demoted,
+  ``kswapd_cpu_scan_pages_per_s`` kept) moves the next scan back by as much.
   Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
   ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
   keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
@@ -41,22 +55,48 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   tiering: adjust hot threshold automatically", 2022).  The move itself
   (``numamigrate_isolate_page``) needs the fast node above its high watermark plus the
   page (``migrate_balanced_pgdat``); if it is not, kswapd is woken and the page stays.
-- **Allocation.**  A page is allocated at its first access on the fast node while its
-  free pages are above the low watermark; below it kswapd is woken and the allocation
-  takes the fast node while above the min watermark, else falls back to the slow node
-  (``get_page_from_freelist``, ``ALLOC_WMARK_LOW`` then ``ALLOC_WMARK_MIN``); with the slow
-  node at its limit it takes a free fast page below the watermarks (the kernel would
-  reclaim directly or dip into its reserves; limits make a free page exist).  New
+- **Allocation** (``__alloc_pages`` -> ``get_page_from_freelist``, ``mm/page_alloc.c``).  A
+  page is allocated at its first access.  The fast path asks the zones of the zonelist, node
+  0's then node 1's, for free pages above their *low* watermark (``alloc_flags =
+  ALLOC_WMARK_LOW``, ``zone_watermark_fast``) and takes the first that has them: while the
+  fast node's free pages are above ``low`` the page goes there, else to the slow node, and
+  nothing is woken (``fast_path_fallback``).  Only when no zone passes does
+  ``__alloc_pages_slowpath`` run: ``wake_all_kswapds`` (``ALLOC_KSWAPD``), then
+  ``ALLOC_WMARK_MIN``; with the slow node at its limit memtier takes a free fast page below
+  the watermarks (the kernel would reclaim directly or dip into its reserves; limits make a
+  free page exist).  Who wakes kswapd, then, while the slow node has room?  Allocations that
+  cannot use it: memory onlined by dax/kmem (the kernel-check guest's node 1) is
+  ``ZONE_MOVABLE``, and a page-table page is ``GFP_KERNEL`` (``__pte_alloc``), so the first
+  touch of each new 2 MB of address space allocates one that, with node 0 at its low
+  watermark, finds no zone and wakes kswapd (``pgtable_wakes_kswapd``; 6.1's fast path wakes
+  kswapd only for a boosted watermark, in ``rmqueue`` after a fragmenting fallback, not
+  modelled).  A failed promotion wakes it too (``numamigrate_isolate_page``, above).  New
   anonymous pages join the inactive list (``lru_cache_add_inactive_or_unevictable``, since
-  5.9).
-- **Demotion** (kswapd, ``balance_pgdat`` -> ``shrink_node``).  Until the fast node's free
-  pages exceed the promotion watermark (6.1: ``pgdat_balanced`` uses ``WMARK_PROMO`` in
-  tiering mode), kswapd refills the inactive list from the active one while
-  ``inactive_is_low``, and scans the inactive list's tail in batches of
-  ``SWAP_CLUSTER_MAX``: a page whose accessed bit is set is activated, an unreferenced one
-  demoted (``demote_page_list``, one migration call per batch).  Every page scanned costs
-  an rmap walk (``rmap_ns``).  The slow node is the last tier: without swap its pages are
-  never reclaimed.
+  5.9).  The earlier rule, ``fast_path_fallback=0`` and ``pgtable_wakes_kswapd=0``: every
+  allocation at or below ``low`` wakes kswapd, and the page takes the fast node down to
+  ``min``.
+- **Demotion** (``kswapd`` -> ``balance_pgdat`` -> ``kswapd_shrink_node`` -> ``shrink_node``,
+  ``mm/vmscan.c``).  Once woken (``wakeup_kswapd``: not if the node is already balanced),
+  kswapd works until the fast node's free pages exceed the promotion watermark (6.1:
+  ``pgdat_balanced`` uses ``WMARK_PROMO`` in tiering mode), or it has scanned the lists twice
+  over since it woke, in rounds: refill the inactive list from the active one while
+  ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages off the inactive tail: a page
+  whose accessed bit is set is activated, an unreferenced one demoted (``demote_page_list``,
+  one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
+  kswapd is a thread of its own, beside the task: it keeps a clock of its own, and a round
+  done at its time moves it on by ``1 / kswapd_pages_per_s`` a page demoted and
+  ``1 / kswapd_scan_pages_per_s`` a page scanned and kept (both 0: at once, the earlier
+  simplification, where the task waited for the whole balancing).  The task's clock does not
+  wait: the rounds due are done whenever the run reaches an event (an allocation, a hint
+  fault, a scan, the end of a period) or kswapd's next round.  Defaults: kswapd's pace in
+  the kernel-check guest (6.1 on one emulated vCPU at one instruction a ns, ``-icount``)
+  during a 600 MB fill, per second of kswapd's own CPU time (the guest's time less the
+  task's): 91 000 pages demoted and 870 000 scanned and kept (its first pass over a freshly
+  written inactive list, where every page is young) a second
+  (``memtier.kernel_check.fill_rates`` on ``data/kernel_check/fill_kernel_raw.csv``).  A
+  real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
+  faster: give yours.  The slow node is the last tier: without swap its pages are never
+  reclaimed.
 - **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
   ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
   128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
@@ -71,12 +111,16 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
 - decoupled watermarks: kswapd is woken when the fast node's free pages fall below the
   demotion watermark, ``high + pages x demote_scale_factor / 10000`` (default 200, 2 %),
   and demotes until they are above it, while allocations still take the fast node down to
-  its low watermark.
+  its low watermark.  The allocation that finds the fast node under the demotion watermark
+  wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
-Simplifications, stated: kswapd runs at once when woken (its work charged to the run,
-like the list policies' reclaim), not concurrently; one task, so no ``cpupid`` two-stage
-filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is
-whole milliseconds (``jiffies_to_msecs``).
+Simplifications, stated: kswapd's work is charged to the run (like the list policies'
+reclaim) though it runs beside the task; a referenced inactive page is activated at once,
+where 6.1's ``folio_check_references`` first keeps it on the inactive list with
+``PG_referenced`` set and activates it at its second reference (the page scanned is kept
+either way); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
+milliseconds (``jiffies_to_msecs``).
 
 Costs (estimates, not measurements; pass measured values):
 
@@ -137,26 +181,65 @@ PARAMETERS = {
                               "task_tick_numa's first tick sets numa_scan_period = task_scan_start(p), i.e. "
                               "task_scan_min: max(1000 ms x scan_size / MAX_SCAN_WINDOW, scan_period_min_ms / "
                               "task_nr_scan_windows) for the resident set then (memtier.kernel_check.scan_start)"),
+    "fast_path_fallback": (1.0, "1: 6.1's fast path: a first-touch page goes to the slow node while the fast node's "
+                                "free pages are at or below its low watermark (get_page_from_freelist, "
+                                "ALLOC_WMARK_LOW, walks the zonelist to node 1); 0: the earlier rule, the fast node "
+                                "down to its min watermark (the slow path's ALLOC_WMARK_MIN)"),
+    "pgtable_wakes_kswapd": (1.0, "numa-balancing: 1: kswapd is woken by the page-table page of each new 2 MB of "
+                                  "address space (GFP_KERNEL, which cannot use the slow node's ZONE_MOVABLE: at or "
+                                  "below the low watermark it takes the slow path, wake_all_kswapds), not by the "
+                                  "user pages that fall back (6.1's fast path wakes nothing); 0: every first touch "
+                                  "at or below the low watermark wakes it (the earlier rule).  tpp: the allocation "
+                                  "wakes it at the demotion watermark (TPP's patch), whatever this says"),
+    "kswapd_pages_per_s": (91000.0, "pages kswapd demotes a second of the simulated clock once woken, beside the "
+                                    "task; 0: at once (the earlier simplification).  Default: 6.1 in the "
+                                    "kernel-check guest, kswapd's demotions a second of its own CPU time during a "
+                                    "fill (one emulated vCPU, 1 instruction a ns; memtier.kernel_check.fill_rates)"),
+    "kswapd_scan_pages_per_s": (870000.0, "pages kswapd scans a second without demoting them (referenced: kept or "
+                                          "activated); 0: at once.  Default: as kswapd_pages_per_s, its first pass "
+                                          "over a freshly written inactive list"),
+    "placement_doubles": (1.0, "1: 6.1 in tiering mode: a promoting hint fault counts as remote (the page was on "
+                               "the slow node), so update_task_scan_period finds no local or shared fault and "
+                               "doubles the period (up to task_scan_max), the next scan a period from then; 0: "
+                               "the earlier rule, +30 % as for local faults"),
+    "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
+                                  "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
+                                  "overhead to 3%'); 0: no wait"),
+    "scan_cost_charged": (1.0, "1: a scan's cost (scan_pte_ns a page walked) is charged to the run's clock; 0: "
+                               "not (kernel-check: the guest pays it out of its slots' slack), though it still "
+                               "sets scan_overhead_limit's wait"),
+    "kswapd_shares_cpu": (0.0, "1: kswapd runs on the task's CPU, so the CPU time it takes delays the scanner, "
+                               "whose timer is the task's run time (task_tick_numa: se.sum_exec_runtime): each "
+                               "round moves the next scan by its pages over kswapd_cpu_pages_per_s and "
+                               "kswapd_cpu_scan_pages_per_s (kernel-check: one vCPU); 0: a CPU of its own"),
+    "kswapd_cpu_pages_per_s": (91000.0, "kswapd_shares_cpu: pages kswapd demotes a second of its own CPU time "
+                                        "(default: the kernel-check guest, as kswapd_pages_per_s)"),
+    "kswapd_cpu_scan_pages_per_s": (870000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
+                                              "time (default: the kernel-check guest)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
+    "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
+                         "scan_pte_ns (the earlier estimate); kernel-check: measured in the guest"),
 }
 
 #: What :func:`memtier.simulation.policies.time_scaled` divides (times) and multiplies (rates).
 TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
-RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps")
-COST_SCALED = ("hint_fault_ns", "scan_pte_ns")
+RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps", "kswapd_pages_per_s", "kswapd_scan_pages_per_s",
+               "kswapd_cpu_pages_per_s", "kswapd_cpu_scan_pages_per_s")
+COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
- P_FIRST_PERIOD_MS) = range(20)
-P_SIZE = 20
+ P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
+ P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS) = range(30)
+P_SIZE = 30
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
- PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ) = range(11)
-PS_SIZE = 11
-# pfstate slots (float64): the next scan, the scan period
-PF_NEXT_SCAN_NS, PF_PERIOD_MS = 0, 1
+ PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
+PS_SIZE = 14
+# pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got)
+PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS = 0, 1, 2
 
 #: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
 #: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
@@ -219,6 +302,19 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     first_scan, first_period = params.get("first_scan_ms"), params.get("first_period_ms")
     p[P_FIRST_SCAN_NS] = (params["scan_delay_ms"] if first_scan is None else first_scan) * 1e6
     p[P_FIRST_PERIOD_MS] = params["scan_delay_ms"] if first_period is None else first_period
+    p[P_FALLBACK] = 1.0 if params.get("fast_path_fallback", 1.0) else 0.0
+    p[P_PGTABLE_WAKE] = 1.0 if params.get("pgtable_wakes_kswapd", 1.0) and policy != "tpp" else 0.0
+    rate, keep_rate = params.get("kswapd_pages_per_s", 0.0), params.get("kswapd_scan_pages_per_s", 0.0)
+    p[P_DEMOTE_NS] = 1e9 / rate if rate else 0.0
+    p[P_KEEP_NS] = 1e9 / keep_rate if keep_rate else 0.0
+    p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
+    p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
+    p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
+    p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
+    if params.get("kswapd_shares_cpu", 0.0):
+        cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
+        p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
+        p[P_STEAL_KEEP_NS] = 1e9 / cpu_keep if cpu_keep else 0.0
     return p
 
 
@@ -233,7 +329,8 @@ def make_state(pconfig, config, n_pages):
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
     # first_period_ms say otherwise)
-    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]], dtype=np.float64)
+    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0], dtype=np.float64)
+    align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
         meta=meta,
@@ -241,44 +338,85 @@ def make_state(pconfig, config, n_pages):
         referenced=np.zeros(n_pages, dtype=np.uint8),
         pstate=pstate,
         pfstate=pfstate,
+        pgtable=np.zeros(n_pages // align + 1, dtype=np.uint8),  # has this 2 MB of address space a page table
     )
 
 
 @njit_borrow
-def _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
-            pending):
-    """``balance_pgdat``: demote until the fast node's free pages exceed ``P_TARGET``
-    (``zone_watermark_ok``: free > mark), or the lists were scanned twice over."""
-    capacity = config[K_FAST_CAPACITY]
+def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
+                  pending):
+    """One round of ``balance_pgdat`` -> ``shrink_node``: refill the inactive list from the
+    active one while ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages from the
+    inactive tail, demoting the unreferenced ones.  Returns ``(inactive pages scanned,
+    demoted)``; the pages scanned, both lists, count towards this wake's limit."""
     slow_capacity = config[K_SLOW_CAPACITY]
     page_bytes = config[K_PAGE_BYTES]
-    target = pconfig[P_TARGET]
     scanned = 0
-    limit = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
-    while capacity - state[S_FAST_USED] <= target and scanned < limit:
-        while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
-            n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
-            _shrink_active(0, n, flags, ring, meta)
-            scanned += n
-        n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
-        if n == 0:
-            break
-        demoted = 0
-        for _ in range(n):
-            page = _pop_tail(FAST_INACTIVE, ring, meta)
-            f = flags[page]
-            if f & ACCESSED:
-                flags[page] = (f & ~ACCESSED) | ACTIVE
-                _push_head(FAST_ACTIVE, page, ring, meta)
-            elif state[S_SLOW_USED] < slow_capacity:
-                _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
-                demoted += 1
-            else:
-                _push_head(FAST_INACTIVE, page, ring, meta)
+    while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+        n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
+        _shrink_active(0, n, flags, ring, meta)
         scanned += n
-        if demoted > 0:
-            _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
-    _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
+    n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
+    demoted = 0
+    for _ in range(n):
+        page = _pop_tail(FAST_INACTIVE, ring, meta)
+        f = flags[page]
+        if f & ACCESSED:
+            flags[page] = (f & ~ACCESSED) | ACTIVE
+            _push_head(FAST_ACTIVE, page, ring, meta)
+        elif state[S_SLOW_USED] < slow_capacity:
+            _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            demoted += 1
+        else:
+            _push_head(FAST_INACTIVE, page, ring, meta)
+    scanned += n
+    if demoted > 0:
+        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+    if scanned > 0:
+        _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
+    pstate[PS_KSWAPD_SCANNED] += scanned
+    return n, demoted
+
+
+@njit_borrow
+def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                  pfstate, pagestat, nxt, pending):
+    """kswapd's work up to ``until_ns`` of the clock.  While awake it does one round
+    (:func:`_kswapd_batch`) at its own clock ``PF_KSWAPD_NS``, which then moves on by
+    ``P_DEMOTE_NS`` a page demoted and ``P_KEEP_NS`` a page scanned and kept (both 0: the
+    whole balancing at once); it sleeps once the fast node's free pages exceed ``P_TARGET``
+    (``pgdat_balanced``: ``zone_watermark_ok``, free > mark), the lists were scanned twice
+    over since it woke, or the inactive list is empty."""
+    capacity = config[K_FAST_CAPACITY]
+    target = pconfig[P_TARGET]
+    while pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= until_ns:
+        if capacity - state[S_FAST_USED] > target or pstate[PS_KSWAPD_SCANNED] >= pstate[PS_KSWAPD_LIMIT]:
+            pstate[PS_KSWAPD_AWAKE] = 0
+            break
+        n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                   pagestat, nxt, pending)
+        if n == 0:
+            pstate[PS_KSWAPD_AWAKE] = 0
+            break
+        pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
+        # on the task's CPU, kswapd's CPU time holds back the scanner's run-time timer
+        pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+
+
+@njit_borrow
+def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                 pagestat, nxt, pending):
+    """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced; else kswapd
+    starts now (its clock set to the task's) and does what it can by now
+    (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
+    if pstate[PS_KSWAPD_AWAKE] != 0 or config[K_FAST_CAPACITY] - state[S_FAST_USED] > pconfig[P_TARGET]:
+        return
+    pstate[PS_KSWAPD_AWAKE] = 1
+    pstate[PS_KSWAPD_SCANNED] = 0
+    pstate[PS_KSWAPD_LIMIT] = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
+    pfstate[PF_KSWAPD_NS] = fstate[FS_NOW_NS]
+    _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                  pfstate, pagestat, nxt, pending)
 
 
 @njit_borrow
@@ -315,9 +453,11 @@ def _adjust_threshold(pconfig, pstate, now_ms):
 
 
 @njit_borrow
-def _placement(pconfig, config, state, pstate, pfstate):
+def _placement(pconfig, config, state, fstate, pstate, pfstate):
     """``task_numa_placement`` -> ``update_task_scan_period`` at the first recorded (promoting)
-    fault of a new pass: the period grows by three tenths, within the task's bounds."""
+    fault of a new pass: the period doubles (up to the task's longest) and the next scan is a
+    period from now, or (``placement_doubles`` 0) it grows by three tenths within the task's
+    bounds."""
     if pstate[PS_SCAN_SEQ] == pstate[PS_PLACEMENT_SEQ]:
         return
     pstate[PS_PLACEMENT_SEQ] = pstate[PS_SCAN_SEQ]
@@ -327,7 +467,11 @@ def _placement(pconfig, config, state, pstate, pfstate):
     shortest = max(pconfig[P_FLOOR_MS], pconfig[P_PERIOD_MIN_MS] / windows)  # task_scan_min
     longest = max(shortest, pconfig[P_TH_PERIOD_MS] / windows)  # task_scan_max
     period = pfstate[PF_PERIOD_MS]
-    pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
+    if pconfig[P_DOUBLES] != 0:  # local + shared == 0: scan slower
+        pfstate[PF_PERIOD_MS] = min(2 * period, longest)
+        pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6  # mm->numa_next_scan
+    else:
+        pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
 
 
 @njit_borrow
@@ -363,10 +507,10 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
-        _placement(pconfig, config, state, pstate, pfstate)
-    else:
-        _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat, nxt,
-                pending)
+        _placement(pconfig, config, state, fstate, pstate, pfstate)
+    else:  # numamigrate_isolate_page: wakeup_kswapd
+        _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                     pagestat, nxt, pending)
 
 
 @njit_borrow
@@ -379,6 +523,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     virtpages = pages * 8
     start = pstate[PS_OFFSET]
     walked = 0
+    armed = 0
     while True:
         if start >= n_pages:  # past the last VMA: reset_ptenuma_scan, a new pass
             start = 0
@@ -394,6 +539,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
                     scan_ms[page] = now_ms
                     flags[page] = f | ARMED
                     updates += 1
+        armed += updates
         if updates > 0:
             pages -= end - start
         virtpages -= end - start
@@ -401,62 +547,99 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
         if pages <= 0 or virtpages <= 0:
             break
     pstate[PS_OFFSET] = start
-    _charge_overhead(walked * pconfig[P_PTE_NS], 0, fstate, pending)
+    scan_ns = walked * pconfig[P_PTE_NS] + armed * pconfig[P_ARM_NS]
+    if pconfig[P_SCAN_CHARGED] != 0:
+        _charge_overhead(scan_ns, 0, fstate, pending)
+    return scan_ns
+
+
+@njit_borrow
+def _next_event(next_scan, pstate, pfstate):
+    """The next time the access loop must stop: the scanner's, or kswapd's next round."""
+    if pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] < next_scan:
+        return pfstate[PF_KSWAPD_NS]
+    return next_scan
 
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
-         pstate, pfstate):
+         pstate, pfstate, pgtable):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates, an armed page faults, the access is served
-    (``_driver._serve_until``, which returns at the first two), then the scanner runs if its
-    time has come and the period closes if it is over."""
+    (``_driver._serve_until``, which returns at the first two), then kswapd does its work
+    due by then, the scanner runs if its time has come and the period closes if it is over."""
     capacity = config[K_FAST_CAPACITY]
+    slow_capacity = config[K_SLOW_CAPACITY]
     wake = pconfig[P_WAKE]
-    wmark_min = pconfig[P_MIN]
+    low = pconfig[P_LOW]
+    floor = low if pconfig[P_FALLBACK] != 0 else pconfig[P_MIN]  # ALLOC_WMARK_LOW, or the earlier ALLOC_WMARK_MIN
+    pgtable_wake = pconfig[P_PGTABLE_WAKE] != 0
+    align = max(np.int64(1), np.int64(pconfig[P_ALIGN]))
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
     n = trace.shape[0]
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     next_scan = pfstate[PF_NEXT_SCAN_NS]
+    next_event = _next_event(next_scan, pstate, pfstate)
     accesses = 0
     hits = 0
     j = 0
     while j < n:
         j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
-            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_scan, n_touched, accesses, hits,
-            now, remaining)
+            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+            hits, now, remaining)
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
+                          fstate, pstate, pfstate, pagestat, nxt, pending)
             if flags[page] == 0:
-                if capacity - state[S_FAST_USED] <= wake:  # below the low (tpp: demotion) watermark
-                    _kswapd(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pagestat,
-                            nxt, pending)
-                fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
+                if pgtable_wake:
+                    block = page // align
+                    if pgtable[block] == 0:  # __pte_alloc: a GFP_KERNEL page, node 0 only
+                        pgtable[block] = 1
+                        if capacity - state[S_FAST_USED] <= low:  # no zone at low: the slow path wakes kswapd
+                            _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                                         pstate, pfstate, pagestat, nxt, pending)
+                elif capacity - state[S_FAST_USED] <= wake:  # the allocation wakes kswapd (tpp, or the earlier rule)
+                    _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                 pfstate, pagestat, nxt, pending)
+                slow_full = state[S_SLOW_USED] >= slow_capacity
+                fast = capacity - state[S_FAST_USED] > floor or slow_full
+                if pgtable_wake and slow_full and capacity - state[S_FAST_USED] <= low:
+                    # neither node passes the fast path: __alloc_pages_slowpath wakes kswapd
+                    _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                 pfstate, pagestat, nxt, pending)
                 _first_touch(page, fast, flags, state, config)
                 if fast:
                     _push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
+            next_scan = pfstate[PF_NEXT_SCAN_NS]  # kswapd on the task's CPU, or a placement, may have moved it
             now = fstate[FS_NOW_NS]
+            next_event = _next_event(next_scan, pstate, pfstate)
             continue
         last = final and j == n
-        if now >= next_scan or remaining <= 0 or last:
+        if now >= next_event or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                          pfstate, pagestat, nxt, pending)
+            next_scan = pfstate[PF_NEXT_SCAN_NS]
             if now >= next_scan:
-                _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
-                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
+                scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
+                # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
+                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6 + pconfig[P_SCAN_LIMIT] * scan_ns
                 pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
                 _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+            next_event = _next_event(next_scan, pstate, pfstate)
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row
