@@ -123,11 +123,16 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     folio, small folios stop gaining at four channels (64 KiB: 10, 8.2, 7.8 us at 4, 8 and
     16 channels; 1 MiB: 97, 101, 88 us), where the busiest channel's share would still
     halve, while 2 MiB THPs, one entry and one descriptor each, keep scaling (77, 45, 31
-    us).  Fitted to AMD's rows: about 5 us per descriptor and 0.11 us per 4 KiB entry; the
-    stated 1 us and 0.1 us are plausible sizes (so that the fit's first look sees them),
-    not measurements.  With the source effect (:func:`memtier.fit`), the largest in-sample
-    error falls from 20.8% to 17.2% with it, and the 8- and 16-channel rows held out are
-    predicted at median 7.9%, largest 26% (12.6%, 33% without it).
+    us).  Both are stated at 0 (absent unless the data show it); the fit probes them
+    (:func:`memtier.fit`: at 0 the branch is inactive and the local sensitivity zero) and
+    keeps a term only if Akaike's criterion falls by at least 4 with it.  Fitted to AMD's
+    rows: about 7 us per descriptor (AIC 30 lower than without it), while the per-entry
+    time does not pay for itself once the per-descriptor one is there (at most 1.7 lower
+    in AIC) and stays open at its stated value.  With the source effect, the largest
+    in-sample error falls from 20.8% to 16.9% with the shared path, and the 8- and
+    16-channel rows held out are predicted at median 10.3%, largest 35% (12.6%, 33%
+    without it; 7.9%, 26% with the per-entry time fitted too, which 1-4 channels do not
+    pay for: AIC only 0.2 lower).
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
@@ -279,14 +284,16 @@ class ModelParams:
         "channel time per descriptor besides its bytes (fetch, completion, starting the "
         "next); not constrained by the RFC (one descriptor per channel): an estimate for "
         "I/OAT, which chains descriptors in a ring")
-    dma_shared_descriptor_us: float = _param(1.0, 0.0, 100.0, "us",
+    dma_shared_descriptor_us: float = _param(0.0, 0.0, 100.0, "us",
         "time per descriptor on a path every channel shares (completion interrupt and the "
         "start of the next command on the CPU that serves them): a batch's copy takes at least "
-        "its descriptors times this, whatever the channels (folio structure only); an estimate")
-    dma_shared_entry_us: float = _param(0.1, 0.0, 100.0, "us",
+        "its descriptors times this, whatever the channels (folio structure only); 0: absent "
+        "unless the data show it (a departure from dcbm's code)")
+    dma_shared_entry_us: float = _param(0.0, 0.0, 100.0, "us",
         "time per page-table entry on a path every channel shares (the IOMMU translating each "
         "4 KiB of a PTE-mapped folio): a batch's copy takes at least its entries times this, "
-        "whatever the channels (folio structure only); an estimate")
+        "whatever the channels (folio structure only); 0: absent unless the data show it (a "
+        "departure from dcbm's code)")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")

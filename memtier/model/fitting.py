@@ -17,11 +17,24 @@ Which parameters to fit, decided at the solution
     contrast (:data:`CONTRASTS`: what batching saves, what exchange saves or gains) is a
     candidate only when the rows hold both sides of it.  A parameter the data leave *open*
     keeps its stated value (``base``'s) and the report says so; ``free=`` overrides the choice,
-    and then the others are reported *fixed*.  The first screen still looks from the starts:
-    a term stated so small that it moves no row by 2% there is not seen (the PTDMA
-    descriptor's channel time, stated at 0.1 us, stayed open on the AMD rows; stated at
-    0.5 us it is found, at 8 us).  Stated values are therefore kept at a plausible size,
-    never at zero.
+    and then the others are reported *fixed*.
+
+Parameters the solution cannot see: a probe
+    The check at a point only sees what moves rows there: a term stated so small that it
+    moves no row by 2% (the PTDMA descriptor's channel time, stated at 0.1 us, stayed open on
+    the AMD rows; stated at 0.5 us it is found, at 8 us), or one that enters through a
+    ``max()`` whose branch is inactive (the shared DMA path stated at 0 or 0.5 us: zero
+    sensitivity however clearly the rows show it), is not seen, and which parameters were
+    fitted depended on the stated values.  So at the best fit every candidate without
+    influence is *probed* (:func:`_probe`): fitted from where it starts to move a row and
+    from points further into the range where it acts, and kept when Akaike's criterion
+    falls by at least 4; and the terms that depart from the cited code (:data:`DEPARTURES`:
+    the shared path) must pay the same 4 against their absence whenever they are chosen,
+    also when a stated value made them visible.  On AMD's rows the shared path's
+    per-descriptor time is found from any stated value (0, 0.5, 1 or 2 us; AIC 30 lower)
+    and its per-entry time is open from any (0, 0.05, 0.1 or 0.2 us; at best 1.7 lower).
+    Each outcome is in ``Fit.structure["probed"]``.  The layouts are compared before the
+    probe (probing every layout would cost each layout's fit again).
 
 Several starts
     The fit starts from the RFC's machine (or ``start=``, by default ``base``), from a neutral machine
@@ -45,10 +58,10 @@ Sources that measured the same configurations (``source_effect``)
     random effect).  It is on by default when two sources measured a DMA configuration in
     common (:func:`source_effect_sources`); ``source_effect=False`` turns it off.  On AMD's
     rows: the v4 posting's factor is 0.85, the v5 reply's 1.03; with it the largest
-    in-sample error falls from 22.6% to 20.8% (17.2% with the shared DMA path), and the 8-
-    and 16-channel rows held out are predicted at median 12.6% instead of 23.7% (7.9% with
+    in-sample error falls from 22.6% to 20.8% (16.9% with the shared DMA path), and the 8-
+    and 16-channel rows held out are predicted at median 12.6% instead of 23.7% (10.3% with
     the shared path): the v4 posting's two-channel rows, read with its own factor, tell the
-    dcbm_sg posting's trend (that posting alone predicts them at 16.1%, largest 43%).
+    dcbm_sg posting's trend (that posting alone predicts them at 17.2%, largest 42%).
     ``Fit.predict`` gives a row of a known source its factor; any other configuration is
     the reference source's.
 
@@ -133,6 +146,16 @@ ROUNDED_SD_GBPS = 0.005
 #: The ``notes`` of rows timed within one node (``memtier measure --same-node``): no data
 #: moved, so they are not migrations and are not fitted.
 SAME_NODE_NOTE = "same-node"
+#: A probe of a parameter without influence at the solution (:func:`_probe`) fits it from
+#: the value where it starts to move a row, and from that value times these factors further
+#: into the range where it acts, each solve taking at most PROBE_NFEV evaluations.
+PROBE_STEPS = (1.0, 4.0, 16.0)
+PROBE_NFEV = SCREEN_NFEV
+#: Terms that depart from the code the model cites (named as departures where they are
+#: defined, in cost.py): the data must pay for them against their absence (:func:`_probe`).
+DEPARTURES = ("dma_shared_descriptor_us", "dma_shared_entry_us")
+#: Points of the log-spaced grid on which a probe seeks where a parameter starts to act.
+PROBE_GRID = 49
 #: The array slots after the numeric parameters (ModelParams.to_array): never fitted.
 _LAYOUT = ["dma_structure", "dma_channels_per_engine", "migrate_batch_pages"]
 #: Range of a source's factor on the serial work of its DMA rows (``source_effect``).
@@ -363,11 +386,16 @@ def _solve(prepared: PreparedTable, start: np.ndarray, free, target_gbps, centre
     # The floor keeps the log finite for parameters that may be zero (a dispatch cost).
     floor = 0.01 * np.array([defaults[i] if i < ARRAY_SIZE else 1.0 for i in index]) + 1e-9
 
+    # A parameter stated at 0 is absent unless the data show it: a log-normal prior has no
+    # centre there (towards 0 it would cost as much as a 67% misfit of one row to reach 5 us), so the
+    # data alone decide it; :func:`_probe` asks that they pay for it by Akaike's criterion.
+    weight = prior_weight * (middle > 0)
+
     def residuals(x):
         values = full.copy()
         values[index] = x
         misfit = _gbps(values, prepared) / target_gbps - 1.0
-        return np.concatenate([misfit, prior_weight * np.log((x + floor) / (middle + floor))])
+        return np.concatenate([misfit, weight * np.log((x + floor) / (middle + floor))])
 
     solution = least_squares(residuals, x0, bounds=(low, high), x_scale=scale, method="trf",
                              xtol=tolerance, ftol=tolerance, max_nfev=max_nfev)
@@ -404,6 +432,15 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
         values, _ = _solve(prepared, values, influential + factors, target, centre, max_nfev=max_nfev)
     chosen = _identifiable(prepared, values, candidates)
     values = np.where(np.isin(slots, chosen + factors), values, centre)
+    return _settle(prepared, values, chosen, centre, target, candidates, max_nfev)
+
+
+def _settle(prepared, values, chosen, centre, target, candidates, max_nfev=600):
+    """Fit ``chosen`` from ``values``, choose again at the solution, until the set is stable
+    (at most :data:`MAX_ROUNDS` rounds); returns the round of lowest cost as (values, cost,
+    chosen).  A parameter that leaves the set goes back to its stated value."""
+    names = list(ModelParams.names())
+    factors = _factor_names(prepared)
     best = (values, np.inf, chosen)
     seen = []
     for _ in range(MAX_ROUNDS):
@@ -421,6 +458,132 @@ def _fit_from(prepared, start: ModelParams, stated: ModelParams, target, free=No
             values[names.index(name)] = centre[names.index(name)]
         chosen = again
     return best
+
+
+def _onset(prepared, values: np.ndarray, name: str, min_influence: float):
+    """Where a parameter without influence at ``values`` starts to move some row by
+    ``min_influence``: the grid point (:data:`PROBE_GRID` points from a millionth of its upper
+    bound, or its lower bound, to the upper bound, log-spaced) nearest its value in log, and
+    the direction from its value (+1 up, -1 down); None where no value in its range moves a
+    row (no row measures it)."""
+    i = ModelParams.names().index(name)
+    low, high = ModelParams.bounds()[name]
+    grid = np.geomspace(max(low, high * 1e-6), high, PROBE_GRID)
+    here = np.log(_gbps(values, prepared))
+    trial = values.copy()
+    moved = np.empty(len(grid))
+    for j, value in enumerate(grid):
+        trial[i] = value
+        moved[j] = np.max(np.abs(np.log(_gbps(trial, prepared)) - here))
+    active = np.flatnonzero(np.isfinite(moved) & (moved >= min_influence))
+    if not len(active):
+        return None
+    current = max(values[i], grid[0])
+    nearest = active[np.argmin(np.abs(np.log(grid[active] / current)))]
+    return float(grid[nearest]), (1.0 if grid[nearest] >= current else -1.0)
+
+
+def _aic_gain(with_misfit: float, without_misfit: float, n_rows: int) -> float:
+    """How much lower Akaike's criterion is with one more parameter than without it:
+    ``n ln(RSS_without / RSS_with) - 2``."""
+    return n_rows * np.log(max(without_misfit, 1e-300) / max(with_misfit, 1e-300)) - 2.0
+
+
+def _probe(prepared, best, centre, target, candidates, max_nfev=600, min_influence=0.02):
+    """Probe the parameters that have no influence at the solution ``best`` (values, cost,
+    chosen), and test the :data:`DEPARTURES` against their absence; returns the settled best
+    and what each test found (parameter -> one line).
+
+    A term that enters through a ``max()`` or a ceiling has no local sensitivity while its
+    branch is inactive, so the check at the solution cannot see it: at a stated value of 0 a
+    shared path that bounds the copy from below is invisible, however clearly the rows show
+    it (the AMD rows: stated at 1 us / 0.1 us it was found, at 0.5 us / 0.05 us or 0 it was
+    not).  Which parameters are fitted would then depend on the stated values.  So every
+    candidate that moves no row by ``min_influence`` at the solution, and that some value in
+    its range would make move a row (:func:`_onset`), is fitted together with the chosen set
+    from :data:`PROBE_STEPS` points spread from that onset into the range where it acts: a
+    scale the data set, not the stated value.  The probe that lowers Akaike's criterion most
+    (``AIC = n ln(RSS / n) + 2 k`` on the relative residuals, the prior left out; Burnham and
+    Anderson, 2002, sec. 2.2) is kept if it lowers it by at least :data:`AIC_LIKELY` (4: the
+    fit without it has "considerably less support"; for one added parameter a
+    likelihood-ratio statistic of 6, p = 0.014 for Gaussian residuals), stricter than AIC's
+    bare 0 because several parameters from several starts are tried and the best is taken.
+
+    The other way round, a stated value that makes a departure's branch active lets the
+    rank check at the solution choose it though the data may not pay for it (AMD's
+    per-entry shared time: fitted when stated at 0.05 us or more, at most 2 lower in AIC than
+    without it).  So each chosen departure is also fitted without it (at 0, its absence) and
+    kept only if it lowers the AIC by :data:`AIC_LIKELY` against that; the same question as
+    the probe's, asked from the other side, so that the answer does not depend on where the
+    term was stated.  A parameter that does not pay is open at its stated value and is not
+    chosen again by the rank check.  After each change the fit settles (:func:`_settle`:
+    what the data constrain is chosen again there), until nothing changes; the outcomes are
+    reported (``Fit.structure["probed"]``)."""
+    names = list(ModelParams.names())
+    factors = _factor_names(prepared)
+    units = ModelParams.units()
+    n_rows = len(target)
+    values, cost, chosen = best
+    found, rejected = {}, set()
+    for _ in range(2 * len(candidates)):
+        allowed = [n for n in candidates if n not in rejected]
+        misfit = _misfit(values, prepared, target)
+        # Departures chosen at the solution must pay against their absence.
+        tests = {}
+        for name in [n for n in chosen if n in DEPARTURES]:
+            without = values.copy()
+            without[names.index(name)] = 0.0
+            trial, _ = _solve(prepared, without, [n for n in chosen if n != name] + factors, target, centre,
+                              max_nfev=PROBE_NFEV)
+            tests[name] = _aic_gain(misfit, _misfit(trial, prepared, target), n_rows)
+        weakest = min(tests, key=tests.get, default=None)
+        for name, gain in tests.items():
+            if gain >= AIC_LIKELY:
+                found[name] = f"fitted: AIC {gain:.0f} lower than without it (at 0)"
+        if weakest is not None and tests[weakest] < AIC_LIKELY:
+            gain = tests[weakest]
+            found[weakest] = ("open: the stated value kept; fitted, the AIC is " +
+                              (f"only {gain:.1f} lower" if gain > 0 else f"{-gain:.1f} higher") +
+                              " than without it (at 0)")
+            rejected.add(weakest)
+            values = values.copy()
+            values[names.index(weakest)] = centre[names.index(weakest)]
+            values, cost, chosen = _settle(prepared, values, [n for n in chosen if n != weakest], centre, target,
+                                           [n for n in allowed if n != weakest], max_nfev)
+            continue
+        # Parameters without influence here are probed from where they start to act.
+        idle = [n for n in allowed if n not in chosen]
+        influence = np.max(np.abs(_sensitivity(values, prepared, idle)), axis=0) if idle else []
+        trials = {}
+        for name, moved in zip(idle, influence):
+            if np.isfinite(moved) and moved >= min_influence:
+                continue  # it moves rows here: left open by the rank check, not for want of sensitivity
+            onset = _onset(prepared, values, name, min_influence)
+            if onset is None:
+                continue
+            at, direction = onset
+            low, high = ModelParams.bounds()[name]
+            for step in PROBE_STEPS:
+                start = values.copy()
+                start[names.index(name)] = float(np.clip(at * step ** direction, low, high))
+                trial, _ = _solve(prepared, start, chosen + [name] + factors, target, centre, max_nfev=PROBE_NFEV)
+                gain = _aic_gain(_misfit(trial, prepared, target), misfit, n_rows)
+                if name not in trials or gain > trials[name][1]:
+                    trials[name] = (trial, gain, at)
+        for name, (_, gain, at) in trials.items():
+            found[name] = (f"open: probed from {at:.3g} {units[name]} (where it starts to move a row) on, "
+                           "the AIC " + (f"only {gain:.1f} lower" if gain > 0 else f"{-gain:.1f} higher"))
+        name = max(trials, key=lambda n: trials[n][1], default=None)
+        if name is None or trials[name][1] < AIC_LIKELY:
+            break
+        trial, gain, at = trials[name]
+        found[name] = f"fitted: probed from {at:.3g} {units[name]}, the AIC {gain:.0f} lower than open"
+        values, cost, chosen = _settle(prepared, trial, chosen + [name], centre, target, allowed, max_nfev)
+    for name in [n for n in found if n not in chosen and found[n].startswith("fitted")]:
+        found[name] = "open: fitted once, then not constrained at a later solution"
+    for name in [n for n in chosen if n in found and found[n].startswith("open")]:
+        found[name] = "fitted: constrained at a later solution"
+    return (values, cost, chosen), found
 
 
 def _starts(first: ModelParams, seed: int, start: ModelParams | None = None) -> list[ModelParams]:
@@ -683,6 +846,13 @@ class Fit:
                  self.structure_line()]
         if self.sources:
             lines.append(self.sources_line())
+        probed = (self.structure or {}).get("probed", {})
+        if probed:
+            fitted = [n for n, what in probed.items() if what.startswith("fitted")]
+            lines.append("Probed (no influence at the fit, or departures from the cited code; kept when the AIC "
+                         f"falls by {AIC_LIKELY:g}): fitted " + (", ".join(fitted) or "none") + "; open "
+                         + (", ".join(n for n in probed if n not in fitted) or "none")
+                         + " (Fit.structure['probed'] says why)")
         lines.append("")
         lines.append(f"{'parameter':<24}{'value':>11}  {'unit':<5} {'95% interval':>22}")
         for row in self.intervals().itertuples():
@@ -891,7 +1061,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         if version == 2:  # the new parameter at its stated value in every replicate
             stated = float(params.get("dma_channel_descriptor_us", ModelParams().dma_channel_descriptor_us))
             samples = np.insert(samples, names.index("dma_channel_descriptor_us"), stated, axis=1)
-        if version in (2, 3, 4):  # the shared path's two terms at their stated values
+        if version in (2, 3, 4):  # the shared path's two terms as stated (0 by default: the model they had)
             for term in ("dma_shared_descriptor_us", "dma_shared_entry_us"):
                 stated = float(params.get(term, getattr(ModelParams(), term)))
                 samples = np.insert(samples, names.index(term), stated, axis=1)
@@ -1112,6 +1282,11 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         values, cost, chosen = _fit_from(prepared, point, first, target, free, candidates=candidates)
         if cost < best[1]:
             best = (values, cost, chosen)
+    # ... and parameters without influence there are probed (a max() branch inactive at their
+    # stated value): fitted if the data pay for them, else open at their stated value.
+    probed = {}
+    if free is None:
+        best, probed = _probe(prepared, best, _extend(first.to_array(), prepared), target, candidates)
     misfit[(chosen_kind, per_engine, batch)] = _misfit(best[0], prepared, target)
     values, _, chosen = best
     if not chosen:
@@ -1150,7 +1325,7 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
     open_ = [] if free is not None else [n for n in ModelParams.names() if n not in chosen]
     info = {"chosen": chosen_kind, "how": how, "channels_per_engine": per_engine, "engine_how": engine_how,
             "batch_pages": batch, "batch_how": batch_how,
-            "misfit": {_layout_label(layout): round(v, 6) for layout, v in misfit.items()}}
+            "misfit": {_layout_label(layout): round(v, 6) for layout, v in misfit.items()}, "probed": probed}
     return Fit(best, list(chosen), table, samples, open=open_, structure=info, excluded=excluded,
                sources=source_info)
 
