@@ -317,6 +317,8 @@ def test_source_effect_predicts_saves_and_can_be_refused(amd_fit, tmp_path):
     assert again.report() == amd_fit.report()
     with pytest.raises(ValueError, match="source_effect=True needs DMA rows from two or more sources"):
         fit(rows[rows["source"] != "SG-RFCv4-2026-03"].assign(source="one"), source_effect=True, bootstrap=0)
+    with pytest.raises(ValueError, match="source_effect must be None .* True or False, got 'yes'"):
+        fit(rows, source_effect="yes", bootstrap=0)
 
 
 def test_amd_fit_does_not_depend_on_the_start(amd_fit):

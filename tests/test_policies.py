@@ -179,6 +179,24 @@ def test_unknown_parameters_and_values_are_refused():
         memtier.simulate(trace, "numa-balancing", 4, scan_delay_ms="soon")
 
 
+SWITCHES = [("numa-balancing", "fast_path_fallback"), ("numa-balancing", "kswapd_shares_cpu"),
+            ("tpp", "placement_doubles"), ("mglru", "klruscand"), ("bit-history", "rank_and_fill"),
+            ("damon", "young_filter"), ("memtis", "nowarm")]
+
+
+@pytest.mark.parametrize("policy, name", SWITCHES)
+def test_a_switch_takes_only_1_or_0(policy, name):
+    """A parameter documented as '1: ...' is a switch: 2 or 0.5 is refused in one line that says
+    so, before the kernel runs; 1 and 0 are taken."""
+    trace = np.arange(200) % 50
+    for bad in (2, 0.5):
+        with pytest.raises(ValueError, match=f"{name}.*(switch|0 or 1|must be 0).*"):
+            memtier.simulate(trace, policy, 10, **{name: bad})
+    small = dict(promotion_watermark_min_mb=0, demotion_watermark_min_mb=0) if policy == "memtis" else {}
+    for good in (0, 1):
+        memtier.simulate(trace, policy, 10, **{name: good}, **small)
+
+
 def test_every_policy_lists_its_parameters_with_a_source():
     for policy in NEW_POLICIES:
         for name, (default, source) in policies.parameters(policy).items():

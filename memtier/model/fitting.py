@@ -1210,6 +1210,8 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         stated = as_params(base).replace(**{n: getattr(stated, n) for n in free})
     excluded = np.flatnonzero(contradicted_rows(table)["contradicted"].to_numpy()).tolist()
     used = table.drop(index=table.index[excluded]).reset_index(drop=True)
+    if source_effect not in (None, True, False):
+        raise ValueError(f"source_effect must be None (decide from the data), True or False, got {source_effect!r}")
     sources = source_effect_sources(used) if source_effect is not False else []
     if source_effect and not sources:
         raise ValueError("source_effect=True needs DMA rows from two or more sources (the 'source' column) "

@@ -81,6 +81,13 @@ def time_scaled(policy: str, factor: float, **params) -> dict:
     return chosen
 
 
+def _is_switch(description: str) -> bool:
+    """A parameter is a switch (1 or 0, nothing else) when its description begins by saying what
+    1 does: ``"1: ..."``, or ``"<policy>: 1: ..."`` for one that only some policies read."""
+    head = description.split(": ", 1)
+    return description.startswith("1: ") or (len(head) == 2 and head[1].startswith("1: "))
+
+
 def check_params(policy: str, params: dict) -> dict:
     """Defaults filled in, names and values checked (one clear line for a bad one)."""
     known = MODULES[policy].PARAMETERS if policy in MODULES else {}
@@ -101,6 +108,8 @@ def check_params(policy: str, params: dict) -> dict:
             raise ValueError(f"{name} must be a number, got {value!r}") from None
         if math.isnan(number) or math.isinf(number) or number < 0:
             raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+        if _is_switch(known[name][1]) and number not in (0.0, 1.0):
+            raise ValueError(f"{name} is a switch: 1 or 0 ({known[name][1]}), got {value!r}")
         chosen[name] = number
     for name, (default, _) in known.items():
         chosen.setdefault(name, default)

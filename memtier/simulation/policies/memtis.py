@@ -94,7 +94,7 @@ PARAMETERS = {
     "thres_cooling_alloc_mb": (10240.0, "htmm_thres_cooling_alloc: usage growth that forces a cooling (MB)"),
     "promotion_period_ms": (500.0, "htmm_promotion_period_in_ms: the slow node's kmigraterd period"),
     "demotion_period_ms": (500.0, "htmm_demotion_period_in_ms: the fast node's kmigraterd period"),
-    "nowarm": (0.0, "htmm_nowarm: 1 disables the warm set"),
+    "nowarm": (0.0, "htmm_nowarm: 1: no warm set (the warm threshold stays at the hot one); 0: a warm set"),
     "demotion_watermark_min_mb": (50.0, "MIN_WATERMARK_LOWER_LIMIT (htmm_migrater.c), also the direct "
                                         "demotion's extra"),
     "demotion_watermark_max_mb": (1000.0, "MIN_WATERMARK_UPPER_LIMIT (htmm_migrater.c)"),

@@ -468,7 +468,8 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
     length = ring.shape[1]
     while ends[gen, 1] > 0:
         ahead = ends[gen, 0] + AHEAD  # the list is read in order, its pages' records at random
-        prefetch(seq_of, np.uint64(ring[gen, ahead - length if ahead >= length else ahead]))
+        # (min: a ring shorter than AHEAD, a few pages, prefetches its last slot)
+        prefetch(seq_of, np.uint64(ring[gen, min(ahead - length if ahead >= length else ahead, length - 1)]))
         page = _pop_tail(gen, ring, ends)
         scanned += 1
         if seq_of[page] != min_seq:  # sort_folio: promoted by the aging
