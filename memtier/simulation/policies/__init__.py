@@ -109,7 +109,7 @@ def check_params(policy: str, params: dict) -> dict:
         if math.isnan(number) or math.isinf(number) or number < 0:
             raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
         if _is_switch(known[name][1]) and number not in (0.0, 1.0):
-            raise ValueError(f"{name} is a switch: 1 or 0 ({known[name][1]}), got {value!r}")
+            raise ValueError(f"{name} must be 0 or 1 (a switch; {known[name][1]}), got {value!r}")
         chosen[name] = number
     for name, (default, _) in known.items():
         chosen.setdefault(name, default)
