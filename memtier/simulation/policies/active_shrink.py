@@ -517,6 +517,24 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
     out[row, C_SCAN_US] += scanned * fconfig[F_RMAP_NS] * 1e-3
 
 
+@njit_inline
+def _judge_worth(marks, flags, first_fast):
+    """A page the period used enough to repay a move (more than ``F_WORTH_MIN`` accesses),
+    judged by where it was: ``(promoted, demoted, missed, fast)``, each 0 or 1, the counts of
+    the break-even classification that :func:`_score` and :func:`_judge_touched` both keep.
+    Promoted or demoted by the last period's decisions (``marks``); else, unless it is new
+    this period (placed, not judged), fast (right) or slow (a promotion missed)."""
+    if marks & PROMOTED:
+        return 1, 0, 0, 0
+    if marks & DEMOTED:
+        return 0, 1, 0, 1
+    if flags & NEW:
+        return 0, 0, 0, 0
+    if first_fast:
+        return 0, 0, 0, 1
+    return 0, 0, 1, 0
+
+
 @njit
 def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
     """The period's metrics, in one pass over the pages it touched; the period's counts are
@@ -594,16 +612,11 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
                     top_fast += 1
             m = pagestat[page, P_MARKS]
             if c > worth_min:
-                if m & PROMOTED:
-                    promoted_worth += 1
-                elif m & DEMOTED:
-                    demoted_worth += 1
-                    fast_worth += 1
-                elif not f & NEW:
-                    if first_fast:
-                        fast_worth += 1
-                    else:
-                        missed_worth += 1
+                promoted, demoted, missed, fast = _judge_worth(m, f, first_fast)
+                promoted_worth += promoted
+                demoted_worth += demoted
+                missed_worth += missed
+                fast_worth += fast
             if m & IN_STAY:
                 pagestat[page, P_STAY] += c
             flags[page] = f & ~NEW
@@ -683,26 +696,13 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
         static_hits += c * ((f >> 4) & 1)  # STATIC_FAST
         if not deciding:
             continue
-        worth = c > worth_min
-        if not f & (MARKED | NEW):  # neither moved nor new: judged where it was (most pages)
-            if worth:
-                if first_fast:
-                    fast_worth += 1
-                else:
-                    missed_worth += 1
-            continue
-        m = pagestat[page, P_MARKS] if f & MARKED else 0
-        if worth:
-            if m & PROMOTED:
-                promoted_worth += 1
-            elif m & DEMOTED:
-                demoted_worth += 1
-                fast_worth += 1
-            elif not f & NEW:
-                if first_fast:
-                    fast_worth += 1
-                else:
-                    missed_worth += 1
+        m = pagestat[page, P_MARKS] if f & MARKED else 0  # most pages: neither moved nor new
+        if c > worth_min:
+            promoted, demoted, missed, fast = _judge_worth(m, f, first_fast)
+            promoted_worth += promoted
+            demoted_worth += demoted
+            missed_worth += missed
+            fast_worth += fast
         if m & IN_STAY:
             pagestat[page, P_STAY] += c
         if f & NEW:
