@@ -206,3 +206,19 @@ def prefetch(typingctx, array, index):
         builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
         return context.get_dummy_value()
     return types.void(array, index), codegen
+
+
+@intrinsic
+def trailing_zeros(typingctx, value):
+    """Inside a kernel: the number of zero bits below the lowest set bit of a 64-bit unsigned
+    ``value`` (64 for 0), one instruction (``llvm.cttz``): a walk over the set bits of a
+    word visits only those, with no branch per bit to mispredict."""
+    if value != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
+        return builder.call(function, [args[0], ir.IntType(1)(0)])
+    return types.uint64(value), codegen

@@ -97,7 +97,7 @@ Costs (estimates, not measurements; pass measured values):
 """
 import numpy as np
 
-from ..._jit import njit, njit_borrow, prefetch
+from ..._jit import njit, njit_borrow, prefetch, trailing_zeros
 from .active_shrink import (
     ACCESSED, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
@@ -117,6 +117,11 @@ MAX_LRU_BATCH = MIN_LRU_BATCH * 64
 PTRS_PER_PTE = 512            # pages under one PMD: the unit of the walk and of the Bloom filter
 PTES_PER_LINE = 8             # suitable_to_scan: cache_line_size() / sizeof(pte_t), clamped to [2, 8]
 PGHOT_FREQ_TOP = 7            # pghot's 3-bit frequency field
+# A page's pghot record in one byte: its frequency (the low three bits; 0: no record) and
+# whether it is a candidate in kpromoted's heap (IN_HEAP), so that a report, a demotion
+# (which ends the record) and kpromoted read one cache line a page, not two.
+FREQUENCY = 7
+IN_HEAP = 8
 PGHOT_HASH_PCT, PGHOT_HEAP_PCT = 50, 25  # include/linux/pghot.h: the heap's size
 
 PARAMETERS = {
@@ -154,7 +159,12 @@ P_SIZE = 17
 PS_SIZE = 13
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
-NONE = -1
+# A page's generation is kept as its sequence number modulo 128 (``SEQ_MASK``), in one byte:
+# a page on a list is in one of the at most MAX_NR_GENS generations from min_seq to max_seq,
+# which the low bits tell apart, and a byte a page keeps the look-around's 64 generations
+# in one cache line (sixteen int32s to a line, four lines before).  NONE: on no fast list.
+SEQ_MASK = 127
+NONE = 255
 
 
 def check(params):
@@ -203,15 +213,14 @@ def make_state(pconfig, config, n_pages):
     pstate[PS_MAX_SEQ] = MIN_NR_GENS + 1  # lru_gen_init_lruvec: generations 0 to 3, empty; min_seq 0
     length = max(1, min(int(config[K_FAST_CAPACITY]), n_pages))
     return dict(
-        seq_of=np.full(n_pages, NONE, dtype=np.int32),      # the generation counter (NONE: not on a fast list)
+        seq_of=np.full(n_pages, NONE, dtype=np.uint8),      # the generation counter, modulo 128 (SEQ_MASK)
         ring=np.zeros((MAX_NR_GENS, length), dtype=np.int32),
         ends=np.zeros((MAX_NR_GENS, 2), dtype=np.int64),    # per generation: the tail's position, the size
         gen_size=np.zeros(MAX_NR_GENS, dtype=np.int64),     # pages per generation, by counter (nr_pages)
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
-        frequency=np.zeros(n_pages, dtype=np.uint8),         # pghot: 0 = no record
+        pghot=np.zeros(n_pages, dtype=np.uint8),             # frequency (0: no record) | IN_HEAP
         last_ms=np.zeros(n_pages, dtype=np.float64),
-        in_heap=np.zeros(n_pages, dtype=np.uint8),
         heap=np.zeros(max(n_pages, 1), dtype=np.int32),      # candidates, oldest first, with stale entries
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
         order=np.zeros(max(n_pages, 1), dtype=np.int32),     # kpromoted's scratch
@@ -259,7 +268,7 @@ def _join_youngest(page, seq_of, ring, ends, gen_size, pstate):
     """``lru_gen_add_folio`` of an active page: the youngest generation, at its head."""
     seq = pstate[PS_MAX_SEQ]
     gen = seq % MAX_NR_GENS
-    seq_of[page] = seq
+    seq_of[page] = seq & SEQ_MASK
     gen_size[gen] += 1
     _push_head(gen, page, ring, ends)
 
@@ -270,9 +279,9 @@ def _update_gen(page, seq_of, gen_size, pstate):
     old = seq_of[page]
     if old != NONE:
         seq = pstate[PS_MAX_SEQ]
-        gen_size[old % MAX_NR_GENS] -= 1
+        gen_size[old % MAX_NR_GENS] -= 1  # (128 is a multiple of MAX_NR_GENS)
         gen_size[seq % MAX_NR_GENS] += 1
-        seq_of[page] = seq
+        seq_of[page] = seq & SEQ_MASK
 
 
 # The walks read flags eight at a time (one uint64 word, a byte a page): every present page
@@ -283,6 +292,7 @@ BYTE_ONES = np.uint64(0x0101010101010101)
 FAST_SHIFT = np.uint64(FAST.bit_length() - 1)
 ACCESSED_SHIFT = np.uint64(ACCESSED.bit_length() - 1)
 BYTE_SUM_SHIFT = np.uint64(56)
+BYTE_SHIFT = np.uint64(3)  # a set bit's position // 8: its byte, the page within the word
 
 
 @njit_borrow
@@ -313,9 +323,9 @@ def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
             words[k] = w & ~(hit << ACCESSED_SHIFT)
             young += _byte_count(hit)
             base = start + 8 * k
-            for b in range(8):
-                if (hit >> np.uint64(8 * b)) & np.uint64(1):
-                    _update_gen(base + b, seq_of, gen_size, pstate)
+            while hit != 0:  # the young pages of the word, lowest first
+                _update_gen(base + np.int64(trailing_zeros(hit) >> BYTE_SHIFT), seq_of, gen_size, pstate)
+                hit &= hit - np.uint64(1)
     for page in range(start + 8 * n_words, end):
         f = flags[page]
         if f == 0:
@@ -329,12 +339,11 @@ def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
 
 
 @njit_borrow
-def _forget(page, frequency, in_heap, pstate):
+def _forget(page, pghot, pstate):
     """A page that moves gets a new frame: pghot's record of the old one ends."""
-    frequency[page] = 0
-    if in_heap[page]:
-        in_heap[page] = 0
+    if pghot[page] & IN_HEAP:
         pstate[PS_HEAP_LIVE] -= 1
+    pghot[page] = 0
 
 
 @njit_borrow
@@ -385,10 +394,10 @@ def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, 
         new_seq = pstate[PS_MIN_SEQ] + 1
         while ends[old_gen, 1] > 0:
             page = _pop_tail(old_gen, ring, ends)
-            if seq_of[page] == pstate[PS_MIN_SEQ]:  # folio_inc_gen (a page the aging moved keeps its own)
+            if seq_of[page] == (pstate[PS_MIN_SEQ] & SEQ_MASK):  # folio_inc_gen (a page the aging moved keeps its own)
                 gen_size[old_gen] -= 1
                 gen_size[new_seq % MAX_NR_GENS] += 1
-                seq_of[page] = new_seq
+                seq_of[page] = new_seq & SEQ_MASK
             _push_tail(seq_of[page] % MAX_NR_GENS, page, ring, ends)
         pstate[PS_MIN_SEQ] = new_seq
     pstate[PS_MAX_SEQ] = max_seq + 1
@@ -420,14 +429,13 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
 
 
 @njit_borrow
-def _prefetch_check(page, flags, pagestat, frequency, in_heap):
+def _prefetch_check(page, flags, pagestat, pghot):
     """Start loading what checking and demoting an isolated page reads (its flags, marks and
     pghot record, at random over the pages), so that a batch's misses overlap."""
     page = np.uint64(page)
     prefetch(flags, page)
     prefetch(pagestat, page)
-    prefetch(frequency, page)
-    prefetch(in_heap, page)
+    prefetch(pghot, page)
 
 
 #: Isolated pages ahead of the one being checked whose look-around window is prefetched.
@@ -447,14 +455,13 @@ def _prefetch_window(page, flags, seq_of):
     high = min(page + MIN_LRU_BATCH // 2, last)
     prefetch(flags, np.uint64(low))
     prefetch(flags, np.uint64(high))
-    for q in range(low, high + 1, 16):  # a 64-byte line holds 16 generations
-        prefetch(seq_of, np.uint64(q))
+    prefetch(seq_of, np.uint64(low))  # a byte a page: the window's generations are one or two lines
     prefetch(seq_of, np.uint64(high))
 
 
 @njit_borrow
 def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-           isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending):
+           isolated, pghot, state, fstate, pstate, pagestat, nxt, pending):
     """``evict_folios``: isolate a batch from the oldest generation, then check and demote it.
     Returns the pages taken off the oldest generation's list (0: none to take)."""
     pstate[PS_EVICT_CALLS] += 1
@@ -472,14 +479,14 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
         prefetch(seq_of, np.uint64(ring[gen, min(ahead - length if ahead >= length else ahead, length - 1)]))
         page = _pop_tail(gen, ring, ends)
         scanned += 1
-        if seq_of[page] != min_seq:  # sort_folio: promoted by the aging
+        if seq_of[page] != (min_seq & SEQ_MASK):  # sort_folio: promoted by the aging
             _push_head(seq_of[page] % MAX_NR_GENS, page, ring, ends)
         else:  # isolate_folio
             gen_size[gen] -= 1
             seq_of[page] = NONE
             isolated[n_isolated] = page
             n_isolated += 1
-            _prefetch_check(page, flags, pagestat, frequency, in_heap)
+            _prefetch_check(page, flags, pagestat, pghot)
         remaining -= 1
         if remaining == 0 or n_isolated >= MIN_LRU_BATCH:
             break
@@ -502,7 +509,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             isolated[j] = -1 - page  # activated
         elif state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
-            _forget(page, frequency, in_heap, pstate)
+            _forget(page, pghot, pstate)
             demoted += 1
         else:
             isolated[j] = -1 - page  # no room below and no swap: activate_locked
@@ -516,7 +523,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
 
 @njit_borrow
 def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-            isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending):
+            isolated, pghot, state, fstate, pstate, pagestat, nxt, pending):
     """kswapd: age and evict until the fast node's free pages exceed ``P_TARGET``."""
     capacity = config[K_FAST_CAPACITY]
     target = pconfig[P_TARGET]
@@ -527,46 +534,53 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
         if _should_run_aging(gen_size, pstate):
             _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, pending)
         n = _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-                   isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
+                   isolated, pghot, state, fstate, pstate, pagestat, nxt, pending)
         scanned += n
         idle = idle + 1 if n == 0 else 0
 
 
 @njit_borrow
-def _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate):
+def _record(page, now_ms, pconfig, pghot, last_ms, heap, heap_pos, pstate):
     """``pghot_record_access`` and ``phi_heap_add_or_adjust``."""
-    f = frequency[page]
-    if f == 0:  # a new record: frequency 1, not a candidate yet
-        frequency[page] = 1
+    f = np.int64(pghot[page] & FREQUENCY)
+    if f == 0:  # a new record: frequency 1, not a candidate yet (a candidate has one)
+        pghot[page] = 1
         last_ms[page] = now_ms
         return
     if now_ms - last_ms[page] > pconfig[P_WINDOW_MS]:
         f = 1
     elif f < PGHOT_FREQ_TOP:
         f += 1
-    frequency[page] = f
     last_ms[page] = now_ms
-    if in_heap[page]:
+    if pghot[page] & IN_HEAP:
         if f < pconfig[P_THRESHOLD]:
-            in_heap[page] = 0
+            pghot[page] = f
             pstate[PS_HEAP_LIVE] -= 1
-    elif f >= pconfig[P_THRESHOLD] and pstate[PS_HEAP_LIVE] < pconfig[P_HEAP_LIMIT]:
+        else:
+            pghot[page] = f | IN_HEAP
+        return
+    pghot[page] = f
+    if f >= pconfig[P_THRESHOLD] and pstate[PS_HEAP_LIVE] < pconfig[P_HEAP_LIMIT]:
         if pstate[PS_HEAP_N] == heap.shape[0]:
-            _compact(heap, heap_pos, in_heap, pstate)
+            _compact(heap, heap_pos, pghot, pstate)
         heap[pstate[PS_HEAP_N]] = page
         heap_pos[page] = pstate[PS_HEAP_N]
         pstate[PS_HEAP_N] += 1
-        in_heap[page] = 1
+        pghot[page] = f | IN_HEAP
         pstate[PS_HEAP_LIVE] += 1
 
 
 @njit_borrow
-def _compact(heap, heap_pos, in_heap, pstate):
+def _compact(heap, heap_pos, pghot, pstate):
     """Drop the heap array's stale entries (pages taken out, or put in again later)."""
     n = 0
-    for j in range(pstate[PS_HEAP_N]):
+    last = pstate[PS_HEAP_N] - 1
+    for j in range(pstate[PS_HEAP_N]):  # the entries in order, their pages' records at random
+        ahead = np.uint64(heap[min(j + AHEAD, last)])
+        prefetch(pghot, ahead)
+        prefetch(heap_pos, ahead)
         page = heap[j]
-        if in_heap[page] and heap_pos[page] == j:
+        if pghot[page] & IN_HEAP and heap_pos[page] == j:
             heap[n] = page
             heap_pos[page] = n
             n += 1
@@ -574,8 +588,14 @@ def _compact(heap, heap_pos, in_heap, pstate):
 
 
 @njit_borrow
-def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, state, fstate, pstate, pending):
-    """klruscand's walk of the slow node's pages: clear and report every young one."""
+def _klruscand(pconfig, flags, pghot, last_ms, heap, heap_pos, order, state, fstate, pstate, pending):
+    """klruscand's walk of the slow node's pages: clear and report every young one.
+
+    Two passes: the walk lists the young slow pages (in ``order``, kpromoted's scratch: a
+    walk that lists any sets ``PS_DIRTY``, so kpromoted makes its order again before it
+    reads it), then reports them in the same order with their records prefetched
+    ``AHEAD``.  Reported at once, page by page as the walk found them, each report waited
+    for its page's records (three arrays, a miss each)."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     young = 0
     n_pages = flags.shape[0]
@@ -586,17 +606,23 @@ def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, stat
         hit = w & ~(w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES  # present, slow, young
         if hit != 0:
             words[k] = w & ~(hit << ACCESSED_SHIFT)
-            young += _byte_count(hit)
             base = 8 * k
-            for b in range(8):
-                if (hit >> np.uint64(8 * b)) & np.uint64(1):
-                    _record(base + b, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate)
+            while hit != 0:  # the young pages of the word, lowest first
+                order[young] = base + np.int64(trailing_zeros(hit) >> BYTE_SHIFT)
+                young += 1
+                hit &= hit - np.uint64(1)
     for page in range(8 * n_words, n_pages):
         f = flags[page]
         if f != 0 and not f & FAST and f & ACCESSED:
             flags[page] = f & ~ACCESSED
+            order[young] = page
             young += 1
-            _record(page, now_ms, pconfig, frequency, last_ms, in_heap, heap, heap_pos, pstate)
+    last = young - 1
+    for j in range(young):
+        ahead = np.uint64(order[min(j + AHEAD, last)])
+        prefetch(pghot, ahead)
+        prefetch(last_ms, ahead)
+        _record(order[j], now_ms, pconfig, pghot, last_ms, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
     if young > 0:
@@ -605,23 +631,23 @@ def _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, stat
 
 @njit
 def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-               isolated, frequency, in_heap, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
+               isolated, pghot, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
     """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first, oldest
     candidates first among equals.  The order (a stable counting sort of the heap array) is
     made again only after a klruscand walk, the one thing that adds candidates or changes
     their frequencies; between walks candidates only leave, and are skipped."""
     if pstate[PS_DIRTY]:
         pstate[PS_DIRTY] = 0
-        _compact(heap, heap_pos, in_heap, pstate)
+        _compact(heap, heap_pos, pghot, pstate)
         n = pstate[PS_HEAP_N]
         starts = np.zeros(PGHOT_FREQ_TOP + 2, dtype=np.int64)
-        for j in range(n):
-            starts[PGHOT_FREQ_TOP - np.int64(frequency[heap[j]]) + 1] += 1
+        for j in range(n):  # (_compact has just read the candidates' records: likely cached)
+            starts[PGHOT_FREQ_TOP - np.int64(pghot[heap[j]] & FREQUENCY) + 1] += 1
         for k in range(1, PGHOT_FREQ_TOP + 2):
             starts[k] += starts[k - 1]
         for j in range(n):
             page = heap[j]
-            k = PGHOT_FREQ_TOP - np.int64(frequency[page])
+            k = PGHOT_FREQ_TOP - np.int64(pghot[page] & FREQUENCY)
             order[starts[k]] = page
             starts[k] += 1
         pstate[PS_ORDER_N] = n
@@ -631,15 +657,18 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     promoted = 0
     taken = 0
     woken = False
+    last = pstate[PS_ORDER_N] - 1
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
+        ahead = np.uint64(order[min(pstate[PS_CURSOR] + AHEAD, last)])  # candidates at random
+        prefetch(pghot, ahead)
+        prefetch(flags, ahead)
         page = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
-        if not in_heap[page]:  # left the heap since the order was made
+        if not pghot[page] & IN_HEAP:  # left the heap since the order was made
             continue
         taken += 1
-        in_heap[page] = 0
         pstate[PS_HEAP_LIVE] -= 1
-        frequency[page] = 0  # phi_free: the record ends with its extraction
+        pghot[page] = 0  # phi_free: the record ends with its extraction
         if flags[page] & FAST:
             continue
         if capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
@@ -649,7 +678,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
         elif not woken:  # wakeup_kswapd, once a pass; the candidate is dropped
             woken = True
             _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-                    isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
+                    isolated, pghot, state, fstate, pstate, pagestat, nxt, pending)
     if promoted > 0:
         _charge_migration(_calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
 
@@ -657,7 +686,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, frequency, last_ms, in_heap, heap, heap_pos, order, pstate, pfstate):
+         isolated, pghot, last_ms, heap, heap_pos, order, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
@@ -685,7 +714,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             if capacity - state[S_FAST_USED] <= wake:  # below the low watermark
                 _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                        filters, isolated, frequency, in_heap, state, fstate, pstate, pagestat, nxt, pending)
+                        filters, isolated, pghot, state, fstate, pstate, pagestat, nxt, pending)
             fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
             _first_touch(page, fast, flags, state, config)
             if fast:
@@ -697,12 +726,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, frequency, last_ms, in_heap, heap, heap_pos, state, fstate, pstate,
-                           pending)
+                _klruscand(pconfig, flags, pghot, last_ms, heap, heap_pos, order, state, fstate,
+                           pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
                 _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                           filters, isolated, frequency, in_heap, heap, heap_pos, order, state, fstate, pstate,
+                           filters, isolated, pghot, heap, heap_pos, order, state, fstate, pstate,
                            pagestat, nxt, pending)
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
