@@ -225,10 +225,15 @@ def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, 
     # those demoted during it (each demotion once), so that demotion recall stays a share
     out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
     _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
-    for j in range(state[S_N_JUDGED]):
+    # the moved pages in the order they moved, their marks at random: prefetched AHEAD
+    n_judged = state[S_N_JUDGED]
+    for j in range(n_judged):
+        prefetch(pagestat, np.uint64(judged[min(j + AHEAD, n_judged - 1)]))
         page = judged[j]
         pagestat[page, P_MARKS] &= ~(PROMOTED | DEMOTED)
-    for j in range(state[S_N_NEXT]):
+    n_next = state[S_N_NEXT]
+    for j in range(n_next):
+        prefetch(pagestat, np.uint64(nxt[min(j + AHEAD, n_next - 1)]))
         page = nxt[j]
         m = pagestat[page, P_MARKS] & ~IN_NEXT
         if m & PROMOTED_NEXT:

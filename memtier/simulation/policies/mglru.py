@@ -97,7 +97,7 @@ Costs (estimates, not measurements; pass measured values):
 """
 import numpy as np
 
-from ..._jit import njit, njit_borrow, prefetch, trailing_zeros
+from ..._jit import njit, njit_borrow, njit_inline, prefetch, trailing_zeros
 from .active_shrink import (
     ACCESSED, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
@@ -539,7 +539,7 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
         idle = idle + 1 if n == 0 else 0
 
 
-@njit_borrow
+@njit_inline
 def _record(page, now_ms, pconfig, pghot, last_ms, heap, heap_pos, pstate):
     """``pghot_record_access`` and ``phi_heap_add_or_adjust``."""
     f = np.int64(pghot[page] & FREQUENCY)
