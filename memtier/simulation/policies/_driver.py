@@ -43,6 +43,14 @@ STATE_SIZE = 11
 # Slots of ``fstate``: what is left of the period (its units), the clock (ns).
 FS_REMAINING, FS_NOW_NS = 0, 1
 FSTATE_SIZE = 2
+#: Accesses ahead of the one served whose page's flags and count :func:`_serve_until`
+#: prefetches, for a policy that moves many pages: farther than the list policies' ``AHEAD``
+#: (16), because between events its work (eviction, page-table walks, records at random)
+#: pushes the counts and flags out of the caches, so more of the loop's reads go to memory
+#: and need more time in flight.  ``mglru`` on the traces of ``benchmarks/bench_policies.py``
+#: against 16 (CPU time, alternated in one process, shared 2-core VM): 32 zipf +4 %, hot set
+#: +7 %; 64 zipf +15-18 %, hot set +2-7 %; 128 zipf +7-9 %, hot set +2-7 %.
+SERVE_AHEAD = 64
 
 
 @njit_borrow
@@ -83,7 +91,7 @@ def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending)
 
 @njit
 def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
-                 hits, now, remaining):
+                 hits, now, remaining, ahead=AHEAD):
     """Serve ``trace[j:n]`` as :func:`_flush` describes, until an access needs the policy or
     an event is due; returns ``(j, needs_policy, n_touched, accesses, hits, now, remaining)``.
 
@@ -98,15 +106,17 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
     the policy's calls, the loop kept its running figures in memory rather than in
     registers (memtier.simulation.policies.active_shrink._serve tells the same story), and a policy's rare events cost
     a return here rather than a branch around them at every access.  As in that loop, indices
-    are unsigned and the flags and count of the page ``AHEAD`` accesses on are prefetched
+    are unsigned and the flags and count of the page ``ahead`` accesses on are prefetched
     (read at random, they miss the cache over 1 M pages): ``mglru`` on the zipf trace of
     ``benchmarks/bench_policies.py`` 27.5 -> 37.7 M accesses/s, ``hemem`` (through
-    :func:`_serve_sampled`) 44-57 -> 72 (CPU time, shared 2-core VM, back to back)."""
+    :func:`_serve_sampled`) 44-57 -> 72 (CPU time, shared 2-core VM, back to back).
+    ``ahead``: ``AHEAD`` (16), or :data:`SERVE_AHEAD` for a policy whose work between
+    events pushes the counts and flags out of the caches."""
     last = trace.shape[0] - 1
     for j in range(j, n):
-        ahead = np.uint64(trace[min(j + AHEAD, last)])
-        prefetch(flags, ahead)
-        prefetch(counts, ahead)
+        later = np.uint64(trace[min(j + ahead, last)])
+        prefetch(flags, later)
+        prefetch(counts, later)
         page = np.uint64(trace[j])
         f = flags[page]
         if (f & stop_flags) != PRESENT:

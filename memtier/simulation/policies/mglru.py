@@ -103,7 +103,7 @@ from .active_shrink import (
     K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
     _serve_until,
 )
 from .numa_balancing import watermarks
@@ -707,7 +707,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     while j < n:
         j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
             trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_event, n_touched, accesses, hits,
-            now, remaining)
+            now, remaining, SERVE_AHEAD)
         if needs_policy:  # a first touch; then served as any access
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)

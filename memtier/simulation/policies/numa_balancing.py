@@ -144,7 +144,7 @@ from .active_shrink import (
     _push_head, _shrink_active,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
+    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
     _serve_until,
 )
 
@@ -595,7 +595,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     while j < n:
         j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
             trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
-            hits, now, remaining)
+            hits, now, remaining, SERVE_AHEAD)
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
