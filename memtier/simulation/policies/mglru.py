@@ -99,8 +99,8 @@ import numpy as np
 
 from ..._jit import njit, njit_borrow, njit_inline, prefetch, trailing_zeros
 from .active_shrink import (
-    ACCESSED, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_SLOW_CAPACITY, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    ACCESSED, ACTIVE, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
+    K_SLOW_CAPACITY, MARKED, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
@@ -117,11 +117,14 @@ MAX_LRU_BATCH = MIN_LRU_BATCH * 64
 PTRS_PER_PTE = 512            # pages under one PMD: the unit of the walk and of the Bloom filter
 PTES_PER_LINE = 8             # suitable_to_scan: cache_line_size() / sizeof(pte_t), clamped to [2, 8]
 PGHOT_FREQ_TOP = 7            # pghot's 3-bit frequency field
-# A page's pghot record in one byte: its frequency (the low three bits; 0: no record) and
-# whether it is a candidate in kpromoted's heap (IN_HEAP), so that a report, a demotion
-# (which ends the record) and kpromoted read one cache line a page, not two.
-FREQUENCY = 7
-IN_HEAP = 8
+# Two page flags of mglru's own (bits the list policies use, free here): a page's pghot
+# record is its frequency (``frequency``, 0: none) and last report (``last_ms``), and
+# whether it is a candidate in kpromoted's heap, ``IN_HEAP``.  A record ends when its page
+# moves (a new frame) or is taken from the heap: ``RECORD_ENDED`` says so, and the next
+# report starts a new one.  In the flags, eviction ends a demoted page's record and takes
+# it from the heap without reading its record (a cache miss a page, at random).
+RECORD_ENDED = ACTIVE
+IN_HEAP = MARKED
 PGHOT_HASH_PCT, PGHOT_HEAP_PCT = 50, 25  # include/linux/pghot.h: the heap's size
 
 PARAMETERS = {
@@ -219,7 +222,7 @@ def make_state(pconfig, config, n_pages):
         gen_size=np.zeros(MAX_NR_GENS, dtype=np.int64),     # pages per generation, by counter (nr_pages)
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
-        pghot=np.zeros(n_pages, dtype=np.uint8),             # frequency (0: no record) | IN_HEAP
+        frequency=np.zeros(n_pages, dtype=np.uint8),         # pghot: 0 = no record
         last_ms=np.zeros(n_pages, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int32),      # candidates, oldest first, with stale entries
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
@@ -339,11 +342,12 @@ def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
 
 
 @njit_borrow
-def _forget(page, pghot, pstate):
+def _forget(page, flags, pstate):
     """A page that moves gets a new frame: pghot's record of the old one ends."""
-    if pghot[page] & IN_HEAP:
+    f = flags[page]
+    if f & IN_HEAP:
         pstate[PS_HEAP_LIVE] -= 1
-    pghot[page] = 0
+    flags[page] = (f & ~IN_HEAP) | RECORD_ENDED
 
 
 @njit_borrow
@@ -429,13 +433,12 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
 
 
 @njit_borrow
-def _prefetch_check(page, flags, pagestat, pghot):
-    """Start loading what checking and demoting an isolated page reads (its flags, marks and
-    pghot record, at random over the pages), so that a batch's misses overlap."""
+def _prefetch_check(page, flags, pagestat):
+    """Start loading what checking and demoting an isolated page reads (its flags and marks,
+    at random over the pages), so that a batch's misses overlap."""
     page = np.uint64(page)
     prefetch(flags, page)
     prefetch(pagestat, page)
-    prefetch(pghot, page)
 
 
 #: Isolated pages ahead of the one being checked whose look-around window is prefetched.
@@ -461,7 +464,7 @@ def _prefetch_window(page, flags, seq_of):
 
 @njit_borrow
 def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-           isolated, pghot, state, fstate, pstate, pagestat, nxt, pending):
+           isolated, state, fstate, pstate, pagestat, nxt, pending):
     """``evict_folios``: isolate a batch from the oldest generation, then check and demote it.
     Returns the pages taken off the oldest generation's list (0: none to take)."""
     pstate[PS_EVICT_CALLS] += 1
@@ -486,7 +489,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             seq_of[page] = NONE
             isolated[n_isolated] = page
             n_isolated += 1
-            _prefetch_check(page, flags, pagestat, pghot)
+            _prefetch_check(page, flags, pagestat)
         remaining -= 1
         if remaining == 0 or n_isolated >= MIN_LRU_BATCH:
             break
@@ -509,7 +512,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             isolated[j] = -1 - page  # activated
         elif state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
-            _forget(page, pghot, pstate)
+            _forget(page, flags, pstate)
             demoted += 1
         else:
             isolated[j] = -1 - page  # no room below and no swap: activate_locked
@@ -523,7 +526,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
 
 @njit_borrow
 def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-            isolated, pghot, state, fstate, pstate, pagestat, nxt, pending):
+            isolated, state, fstate, pstate, pagestat, nxt, pending):
     """kswapd: age and evict until the fast node's free pages exceed ``P_TARGET``."""
     capacity = config[K_FAST_CAPACITY]
     target = pconfig[P_TARGET]
@@ -534,53 +537,52 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
         if _should_run_aging(gen_size, pstate):
             _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, pending)
         n = _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-                   isolated, pghot, state, fstate, pstate, pagestat, nxt, pending)
+                   isolated, state, fstate, pstate, pagestat, nxt, pending)
         scanned += n
         idle = idle + 1 if n == 0 else 0
 
 
 @njit_inline
-def _record(page, now_ms, pconfig, pghot, last_ms, heap, heap_pos, pstate):
+def _record(page, now_ms, pconfig, flags, frequency, last_ms, heap, heap_pos, pstate):
     """``pghot_record_access`` and ``phi_heap_add_or_adjust``."""
-    f = np.int64(pghot[page] & FREQUENCY)
+    fl = flags[page]
+    f = 0 if fl & RECORD_ENDED else np.int64(frequency[page])
     if f == 0:  # a new record: frequency 1, not a candidate yet (a candidate has one)
-        pghot[page] = 1
+        frequency[page] = 1
         last_ms[page] = now_ms
+        flags[page] = fl & ~RECORD_ENDED
         return
     if now_ms - last_ms[page] > pconfig[P_WINDOW_MS]:
         f = 1
     elif f < PGHOT_FREQ_TOP:
         f += 1
+    frequency[page] = f
     last_ms[page] = now_ms
-    if pghot[page] & IN_HEAP:
+    if fl & IN_HEAP:
         if f < pconfig[P_THRESHOLD]:
-            pghot[page] = f
+            flags[page] = fl & ~IN_HEAP
             pstate[PS_HEAP_LIVE] -= 1
-        else:
-            pghot[page] = f | IN_HEAP
-        return
-    pghot[page] = f
-    if f >= pconfig[P_THRESHOLD] and pstate[PS_HEAP_LIVE] < pconfig[P_HEAP_LIMIT]:
+    elif f >= pconfig[P_THRESHOLD] and pstate[PS_HEAP_LIVE] < pconfig[P_HEAP_LIMIT]:
         if pstate[PS_HEAP_N] == heap.shape[0]:
-            _compact(heap, heap_pos, pghot, pstate)
+            _compact(heap, heap_pos, flags, pstate)
         heap[pstate[PS_HEAP_N]] = page
         heap_pos[page] = pstate[PS_HEAP_N]
         pstate[PS_HEAP_N] += 1
-        pghot[page] = f | IN_HEAP
+        flags[page] = fl | IN_HEAP
         pstate[PS_HEAP_LIVE] += 1
 
 
 @njit_borrow
-def _compact(heap, heap_pos, pghot, pstate):
+def _compact(heap, heap_pos, flags, pstate):
     """Drop the heap array's stale entries (pages taken out, or put in again later)."""
     n = 0
     last = pstate[PS_HEAP_N] - 1
     for j in range(pstate[PS_HEAP_N]):  # the entries in order, their pages' records at random
         ahead = np.uint64(heap[min(j + AHEAD, last)])
-        prefetch(pghot, ahead)
+        prefetch(flags, ahead)
         prefetch(heap_pos, ahead)
         page = heap[j]
-        if pghot[page] & IN_HEAP and heap_pos[page] == j:
+        if flags[page] & IN_HEAP and heap_pos[page] == j:
             heap[n] = page
             heap_pos[page] = n
             n += 1
@@ -588,7 +590,7 @@ def _compact(heap, heap_pos, pghot, pstate):
 
 
 @njit_borrow
-def _klruscand(pconfig, flags, pghot, last_ms, heap, heap_pos, order, state, fstate, pstate, pending):
+def _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one.
 
     Two passes: the walk lists the young slow pages (in ``order``, kpromoted's scratch: a
@@ -620,9 +622,9 @@ def _klruscand(pconfig, flags, pghot, last_ms, heap, heap_pos, order, state, fst
     last = young - 1
     for j in range(young):
         ahead = np.uint64(order[min(j + AHEAD, last)])
-        prefetch(pghot, ahead)
+        prefetch(frequency, ahead)
         prefetch(last_ms, ahead)
-        _record(order[j], now_ms, pconfig, pghot, last_ms, heap, heap_pos, pstate)
+        _record(order[j], now_ms, pconfig, flags, frequency, last_ms, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
     if young > 0:
@@ -631,23 +633,24 @@ def _klruscand(pconfig, flags, pghot, last_ms, heap, heap_pos, order, state, fst
 
 @njit
 def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-               isolated, pghot, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
+               isolated, frequency, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
     """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first, oldest
     candidates first among equals.  The order (a stable counting sort of the heap array) is
     made again only after a klruscand walk, the one thing that adds candidates or changes
     their frequencies; between walks candidates only leave, and are skipped."""
     if pstate[PS_DIRTY]:
         pstate[PS_DIRTY] = 0
-        _compact(heap, heap_pos, pghot, pstate)
+        _compact(heap, heap_pos, flags, pstate)
         n = pstate[PS_HEAP_N]
         starts = np.zeros(PGHOT_FREQ_TOP + 2, dtype=np.int64)
-        for j in range(n):  # (_compact has just read the candidates' records: likely cached)
-            starts[PGHOT_FREQ_TOP - np.int64(pghot[heap[j]] & FREQUENCY) + 1] += 1
+        for j in range(n):
+            prefetch(frequency, np.uint64(heap[min(j + AHEAD, n - 1)]))
+            starts[PGHOT_FREQ_TOP - np.int64(frequency[heap[j]]) + 1] += 1
         for k in range(1, PGHOT_FREQ_TOP + 2):
             starts[k] += starts[k - 1]
         for j in range(n):
             page = heap[j]
-            k = PGHOT_FREQ_TOP - np.int64(pghot[page] & FREQUENCY)
+            k = PGHOT_FREQ_TOP - np.int64(frequency[page])
             order[starts[k]] = page
             starts[k] += 1
         pstate[PS_ORDER_N] = n
@@ -660,16 +663,16 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     last = pstate[PS_ORDER_N] - 1
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
         ahead = np.uint64(order[min(pstate[PS_CURSOR] + AHEAD, last)])  # candidates at random
-        prefetch(pghot, ahead)
         prefetch(flags, ahead)
         page = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
-        if not pghot[page] & IN_HEAP:  # left the heap since the order was made
+        fl = flags[page]
+        if not fl & IN_HEAP:  # left the heap since the order was made
             continue
         taken += 1
         pstate[PS_HEAP_LIVE] -= 1
-        pghot[page] = 0  # phi_free: the record ends with its extraction
-        if flags[page] & FAST:
+        flags[page] = (fl & ~IN_HEAP) | RECORD_ENDED  # phi_free: the record ends with its extraction
+        if fl & FAST:
             continue
         if capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
             _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
@@ -678,7 +681,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
         elif not woken:  # wakeup_kswapd, once a pass; the candidate is dropped
             woken = True
             _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-                    isolated, pghot, state, fstate, pstate, pagestat, nxt, pending)
+                    isolated, state, fstate, pstate, pagestat, nxt, pending)
     if promoted > 0:
         _charge_migration(_calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
 
@@ -686,7 +689,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, pghot, last_ms, heap, heap_pos, order, pstate, pfstate):
+         isolated, frequency, last_ms, heap, heap_pos, order, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
@@ -714,7 +717,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             if capacity - state[S_FAST_USED] <= wake:  # below the low watermark
                 _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                        filters, isolated, pghot, state, fstate, pstate, pagestat, nxt, pending)
+                        filters, isolated, state, fstate, pstate, pagestat, nxt, pending)
             fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
             _first_touch(page, fast, flags, state, config)
             if fast:
@@ -726,12 +729,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, pghot, last_ms, heap, heap_pos, order, state, fstate,
+                _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state, fstate,
                            pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
                 _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                           filters, isolated, pghot, heap, heap_pos, order, state, fstate, pstate,
+                           filters, isolated, frequency, heap, heap_pos, order, state, fstate, pstate,
                            pagestat, nxt, pending)
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
