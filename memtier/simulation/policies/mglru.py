@@ -310,10 +310,12 @@ def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
     every young PTE of a fast page cleared and its page's generation set to ``max_seq``
     (:func:`_update_gen`); returns ``(present, young)``, the PTEs read and the young ones.
 
-    Eight flags a word, tested at once; only a word holding a young fast page is visited
-    page by page (most are not: the walks read 512 PTEs a table, the look-around 64, and
-    page by page the look-around alone took more than half of eviction's time, zipf trace
-    of ``benchmarks/bench_policies.py``).  The same pages, in the same order."""
+    Eight flags a word, tested at once; only a word holding a young fast page is visited,
+    at its young pages alone, lowest first (:func:`memtier._jit.trailing_zeros`: no branch
+    per page to mispredict).  Most words hold none: the walks read 512 PTEs a table, the
+    look-around 64, and page by page the look-around alone took more than half of
+    eviction's time (zipf trace of ``benchmarks/bench_policies.py``).  The same pages, in
+    the same order."""
     present = 0
     young = 0
     n_words = (end - start) >> 3
@@ -597,7 +599,7 @@ def _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state,
     walk that lists any sets ``PS_DIRTY``, so kpromoted makes its order again before it
     reads it), then reports them in the same order with their records prefetched
     ``AHEAD``.  Reported at once, page by page as the walk found them, each report waited
-    for its page's records (three arrays, a miss each)."""
+    for its page's records (two arrays, a miss each)."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     young = 0
     n_pages = flags.shape[0]
