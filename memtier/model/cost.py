@@ -519,10 +519,12 @@ def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, 
 
 
 @njit
-def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange):
-    """Microseconds of migrate_pages()'s own work per page, besides the copy."""
+def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange, scale):
+    """Microseconds of migrate_pages()'s own work per page, besides the copy; ``scale``
+    multiplies the per-page and per-entry part, not the per-4-KiB part (a source's build,
+    :func:`_call_time_us`)."""
     subpages = page_bytes / 4096.0
-    per_page = (p[_PAGE] + (ptes_per_page - 1.0) * p[_PTE]
+    per_page = (scale * (p[_PAGE] + (ptes_per_page - 1.0) * p[_PTE])
                 + subpages * p[_SUBNS] * 1e-3 * ((1.0 - p[_XSAVE]) if exchange else 1.0))
     if batched:
         per_page *= 1.0 - p[_BSAVE]
@@ -535,21 +537,23 @@ def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, sca
     if p[_DMASTRUCT] < 0.5 or not batched:
         return 0.0
     channels = _dma_channels_used(p, page_bytes, n_pages, workers, batched)
-    serial = scale * (_dma_serial_us(p, n_pages, ptes_per_page, workers)
-                      + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
+    serial = (scale * _dma_serial_us(p, n_pages, ptes_per_page, workers)
+              + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False, scale))
     copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
 @njit
 def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, scale):
-    """``scale`` multiplies the per-folio serial work of a DMA migration (the kernel's and the
-    copy's CPU work); 1 is the model as stated, and CPU-copy rows ignore it."""
+    """``scale`` multiplies the serial work of a DMA migration per folio and per page-table
+    entry (the kernel's ``page_us`` and ``pte_us``, the copy's CPU work), not the kernel's
+    work per 4 KiB (:mod:`memtier.model.fitting`, ``source_effect``, says why); 1 is the
+    model as stated, and CPU-copy rows ignore it."""
     if not dma:
         scale = 1.0
     time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scale)
     if scope >= 1:
-        time_us += p[_CALL] + scale * n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
+        time_us += p[_CALL] + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange, scale)
         if dma:
             time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, scale)
     if scope >= 2:
@@ -703,8 +707,9 @@ class PreparedTable:
     exchange: np.ndarray
     scope: np.ndarray
     moved_bytes: np.ndarray
-    #: Per row, the factor on a DMA row's serial per-folio work (its source's build, fitted by
-    #: :func:`memtier.fit` with ``source_effect``); ones as prepared.
+    #: Per row, the factor on a DMA row's serial work per folio and per page-table entry (its
+    #: source's build, fitted by :func:`memtier.fit` with ``source_effect``; not the kernel's
+    #: work per 4 KiB); ones as prepared.
     serial_scale: np.ndarray = None
 
     def __len__(self):
