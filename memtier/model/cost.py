@@ -129,10 +129,12 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     rows: about 7 us per descriptor (AIC 30 lower than without it), while the per-entry
     time does not pay for itself once the per-descriptor one is there (at most 1.7 lower
     in AIC) and stays open at its stated value.  With the source effect, the largest
-    in-sample error falls from 20.8% to 16.9% with the shared path, and the 8- and
-    16-channel rows held out are predicted at median 10.3%, largest 35% (12.6%, 33%
-    without it; 7.9%, 26% with the per-entry time fitted too, which 1-4 channels do not
-    pay for: AIC only 0.2 lower).
+    in-sample error falls from 20.8% to 16.9% with the shared path (16.5% since the source
+    factor leaves the per-4-KiB work alone), and the 8- and 16-channel rows held out were
+    predicted at median 10.3%, largest 35% (12.6%, 33% without it; 7.9%, 26% with the
+    per-entry time fitted too, which 1-4 channels do not pay for: AIC only 0.2 lower);
+    with the engines' ceiling stated at the machine's socket link
+    (:func:`memtier.datasets.amd_zen3_2026_machine`), 7.7%, 31%.
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
