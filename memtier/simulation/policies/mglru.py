@@ -99,8 +99,8 @@ import numpy as np
 
 from ..._jit import njit, njit_borrow, njit_inline, prefetch, trailing_zeros
 from .active_shrink import (
-    ACCESSED, ACTIVE, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_SLOW_CAPACITY, MARKED, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    ACCESSED, ACTIVE, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
+    K_FAST_CAPACITY, K_SLOW_CAPACITY, MARKED, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
