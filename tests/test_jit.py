@@ -84,3 +84,26 @@ def test_quick_load_compiles_on_a_miss_then_loads_the_same_code_without_numbas_w
     expected = ["20.0", "[0.0,", "2.0,", "4.0,", "6.0,", "8.0]"]
     assert first[:6] == expected and first[6:] == ["0", "1", "True"]  # compiled: the whole target
     assert second[:6] == expected and second[6:] == ["1", "1", "False"]  # loaded: the runtime alone
+
+
+def test_trailing_zeros_lists_a_words_set_bits_lowest_first():
+    """The intrinsic mglru's walks visit young pages with: against Python on random words."""
+    import numba
+    import numpy as np
+
+    @numba.njit
+    def set_bits(word, out):
+        n = 0
+        while word != 0:
+            out[n] = _jit.trailing_zeros(word)
+            n += 1
+            word &= word - np.uint64(1)
+        return n
+
+    rng = np.random.default_rng(4)
+    words = [0, 1, 1 << 63, (1 << 64) - 1, *rng.integers(0, 1 << 63, 50, dtype=np.uint64) * 2 + 1,
+             *(np.uint64(1) << rng.integers(0, 64, 20).astype(np.uint64))]
+    out = np.zeros(64, dtype=np.uint64)
+    for word in words:
+        n = set_bits(np.uint64(word), out)
+        assert list(out[:n]) == [b for b in range(64) if int(word) >> b & 1], hex(int(word))

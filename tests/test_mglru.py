@@ -66,6 +66,32 @@ def test_kernel_agrees_with_its_twin_over_several_tables(case, params):
     assert result._storage["pstate"][0] == model.max_seq and result._storage["pstate"][1] == model.min_seq
 
 
+def test_more_agings_than_the_generation_byte_holds_agree_with_the_twin(params):
+    """The kernel keeps a page's generation modulo 128 (a byte a page): a run of more than 128
+    agings, with eviction sorting and look-arounds throughout, must still equal the twin,
+    which keeps whole sequence numbers."""
+    rng = np.random.default_rng(5)
+    n_pages = 700
+    trace = np.concatenate([np.arange(n_pages)] + [np.concatenate([rng.integers(0, n_pages, 150),
+                                                                   rng.integers(0, 40, 150)]) for _ in range(150)])
+    quick = dict(klruscand_interval_ms=0.05, kpromote_delay_ms=0.01, freq_window_ms=0.2)
+    mechanism = Mechanism(batch_pages=4)
+    result = memtier.simulate(trace, "mglru", 64, fit=params, period=1, n_pages=n_pages, mechanism=mechanism,
+                              **quick)
+    assert result._storage["pstate"][policies.mglru.PS_AGINGS] > 150
+    chosen = policies.check_params("mglru", quick)
+    pconfig = policies.MODULES["mglru"].make_pconfig("mglru", chosen, 64, n_pages, n_pages, mechanism.page_bytes)
+    migrate_cost, _ = mechanism.call_costs_us(params)
+    model = NaiveMGLRU(list(pconfig), 64, n_pages, memtier.simulation.simulator.RMAP_WALK_NS, fast_ns=82.0,
+                       slow_ns=1000.0, migrate_cost=migrate_cost, batch_pages=4)
+    rows = model.run(trace, n_pages)
+    got = result.periods
+    for column, key in (("fast_hits", "fast"), ("promoted", "promoted"), ("demoted", "demoted")):
+        np.testing.assert_array_equal(got[column].to_numpy(), [r[key] for r in rows], err_msg=column)
+    np.testing.assert_array_equal(result.final_node, model.final_node(n_pages))
+    assert result._storage["pstate"][0] == model.max_seq and result._storage["pstate"][1] == model.min_seq
+
+
 def test_the_twin_cases_exercise_aging_demotion_and_promotion(params):
     """One fixed case of the kind above, to show that the twin test's traces do reach the
     rules: agings, look-arounds' demotions, klruscand's promotions."""
