@@ -145,20 +145,23 @@ def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fres
     empty).  When the page ``NEAR`` accesses on is not yet present, its rows of them are
     prefetched: a first touch otherwise waits on a cache miss in each (five for ``memtis``,
     its count, cooling clock, list and both links), and its stores held up every access
-    after it.  The sampler's counter is chosen without a branch (stores come at random).
-    ``memtis`` on the traces of ``benchmarks/bench_policies.py`` 42-44 -> 48-56 M accesses/s,
-    ``hemem`` 59-67 -> 63-77 (CPU time, two rounds alternated, a shared 2-core VM at load
-    4.5: noisy); with cycle counters around the phases of ``memtis._run``, its first touches
-    went from 550 to 180 million cycles (hot-set trace, best of six), the loop up 11 %."""
-    last = trace.shape[0] - 1
+    after it.  The sampler's counter is chosen without a branch (stores come at random), and
+    the trace and the store flags are read at unsigned indices too.  With cycle counters around
+    the phases of ``memtis._run``, its first touches went from 550 to 180 million cycles
+    (hot-set trace, best of six) for 11 % more in the loop; all three on the traces of
+    ``benchmarks/bench_policies.py``: ``memtis`` 49/50 -> 64-68/60 M accesses/s (zipf/hot
+    set), ``hemem`` 74-77/66-70 -> 88-101/84-89 (CPU time, best of two runs in each of two
+    rounds alternated with the code before, a shared 2-core VM)."""
+    last = np.uint64(trace.shape[0] - 1)
     for j in range(j, n):
-        ahead = np.uint64(trace[min(j + AHEAD, last)])
+        at = np.uint64(j)  # unsigned: no wraparound code for a negative index at each read
+        ahead = np.uint64(trace[min(at + np.uint64(AHEAD), last)])
         prefetch(flags, ahead)
         prefetch(counts, ahead)
-        near = np.uint64(trace[min(j + NEAR, last)])
+        near = np.uint64(trace[min(at + np.uint64(NEAR), last)])
         if flags[near] == 0:
             prefetch_each(fresh, near)
-        page = np.uint64(trace[j])
+        page = np.uint64(trace[at])
         f = flags[page]
         if f == 0:
             return j, True, n_touched, accesses, hits, now, remaining
@@ -174,7 +177,7 @@ def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fres
         remaining -= unit[fast]
         store = np.uint64(0)
         if has_writes:  # the same at every access
-            store = np.uint64(writes[j] != 0)
+            store = np.uint64(writes[at] != 0)
         # without a branch: written as a choice, it was compiled as a branch on the store flag,
         # mispredicted at random (the 30 % stores of the benchmark)
         event = (store * np.uint64(store_sampler)) | ((np.uint64(1) - store) * np.uint64(fast * loads_by_node))
