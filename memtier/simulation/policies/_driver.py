@@ -40,9 +40,6 @@ IN_NEXT = 64
 # ``judged``) and pages moved during it (in ``nxt``).
 S_N_JUDGED, S_N_NEXT = 9, 10
 STATE_SIZE = 11
-#: :func:`_serve_sampled` looks this many accesses ahead for a first touch (half of ``AHEAD``:
-#: the flags it reads there were prefetched ``AHEAD - NEAR`` accesses before).
-NEAR = 8
 
 # Slots of ``fstate``: what is left of the period (its units), the clock (ns).
 FS_REMAINING, FS_NOW_NS = 0, 1
@@ -128,6 +125,11 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
         if now >= next_event or remaining <= 0:
             return j + 1, False, n_touched, accesses, hits, now, remaining
     return n, False, n_touched, accesses, hits, now, remaining
+
+
+#: :func:`_serve_sampled` looks this many accesses ahead for a first touch (half of ``AHEAD``:
+#: the flags it reads there were prefetched ``AHEAD - NEAR`` accesses before).
+NEAR = 8
 
 
 @njit
