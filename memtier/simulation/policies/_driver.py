@@ -129,7 +129,8 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
 
 #: :func:`_serve_sampled` looks this many accesses ahead for a first touch (half of ``AHEAD``:
 #: the flags it reads there were prefetched ``AHEAD - NEAR`` accesses before).
-NEAR = 8
+NEAR = 16
+SAMPLED_AHEAD = 32
 
 
 @njit
@@ -157,7 +158,7 @@ def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fres
     last = np.uint64(trace.shape[0] - 1)
     for j in range(j, n):
         at = np.uint64(j)  # unsigned: no wraparound code for a negative index at each read
-        ahead = np.uint64(trace[min(at + np.uint64(AHEAD), last)])
+        ahead = np.uint64(trace[min(at + np.uint64(SAMPLED_AHEAD), last)])
         prefetch(flags, ahead)
         prefetch(counts, ahead)
         near = np.uint64(trace[min(at + np.uint64(NEAR), last)])
