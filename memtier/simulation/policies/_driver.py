@@ -127,10 +127,14 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
     return n, False, n_touched, accesses, hits, now, remaining
 
 
-#: :func:`_serve_sampled` looks this many accesses ahead for a first touch (half of ``AHEAD``:
-#: the flags it reads there were prefetched ``AHEAD - NEAR`` accesses before).
-NEAR = 16
+#: :func:`_serve_sampled` prefetches the flags and count of the page ``SAMPLED_AHEAD`` accesses
+#: on (farther than the list policies' ``AHEAD``, 16: between events ``memtis``'s and ``hemem``'s
+#: work pushes them out of the caches; ``memtis`` against 16, three rounds alternated at load 5,
+#: CPU time: zipf +1-17 %, hot set +3-28 %; 64 was no better than 32), and looks ``NEAR``
+#: accesses on for a first touch (half way: the flags it reads there were prefetched
+#: ``SAMPLED_AHEAD - NEAR`` accesses before).
 SAMPLED_AHEAD = 32
+NEAR = 16
 
 
 @njit
@@ -151,10 +155,10 @@ def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fres
     after it.  The sampler's counter is chosen without a branch (stores come at random), and
     the trace and the store flags are read at unsigned indices too.  With cycle counters around
     the phases of ``memtis._run``, its first touches went from 550 to 180 million cycles
-    (hot-set trace, best of six) for 11 % more in the loop; all three on the traces of
-    ``benchmarks/bench_policies.py``: ``memtis`` 49/50 -> 64-68/60 M accesses/s (zipf/hot
-    set), ``hemem`` 74-77/66-70 -> 88-101/84-89 (CPU time, best of two runs in each of two
-    rounds alternated with the code before, a shared 2-core VM)."""
+    (hot-set trace, best of six) for 11 % more in the loop.  All of it on the traces of
+    ``benchmarks/bench_policies.py``, three rounds alternated with the code before (CPU time,
+    best of two runs a round, the shared 2-core VM at load 4-5), M accesses/s: ``memtis`` zipf
+    44-46 -> 56-66, hot set 41-44 -> 51-61; ``hemem`` zipf 65-71 -> 75-94, hot set 57-61 -> 70-80."""
     last = np.uint64(trace.shape[0] - 1)
     for j in range(j, n):
         at = np.uint64(j)  # unsigned: no wraparound code for a negative index at each read
