@@ -65,7 +65,9 @@ def cases(draw):
                            placement_doubles=draw(st.sampled_from([0, 1])),
                            kswapd_shares_cpu=draw(st.sampled_from([0, 1])),
                            kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
-                           kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7]))))
+                           kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7])),
+                           promote_ns=draw(st.sampled_from([0, 2500])),
+                           access_slack_ns=draw(st.sampled_from([0, 30, 1e4]))))
 
 
 def twin(policy, case, params, quick):

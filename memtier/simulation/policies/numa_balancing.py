@@ -217,6 +217,18 @@ PARAMETERS = {
     "kswapd_cpu_scan_pages_per_s": (870000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
                                               "time (default: the kernel-check guest)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
+    "promote_ns": (0.0, "a promotion's time on the faulting task besides hint_fault_ns and the cost model's "
+                        "migration call: do_numa_page (mm/memory.c) calls migrate_misplaced_page (mm/migrate.c: "
+                        "numamigrate_isolate_page, then migrate_pages, MIGRATE_ASYNC: unmap, copy, remap) within "
+                        "the task's own fault, so the task waits for it and its run time, the scanner's timer, "
+                        "runs on; 0: the cost model's call only (the earlier rule).  kernel-check: measured in "
+                        "the guest.  Not scaled by time_scaled (a migration)"),
+    "access_slack_ns": (0.0, "time each access has to spare (at most its latency), which pays back the work "
+                             "charged to the task (hint faults, promotions, scans, kswapd's charges): while the "
+                             "clock is ahead of the accesses' own time, each access takes this much less, until "
+                             "it has caught up.  kernel-check: the workload spins to a fixed schedule, so a "
+                             "fault delays its next accesses, not all later ones; 0: every ns charged delays "
+                             "every later access (the earlier rule).  Not scaled by time_scaled"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
     "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
                          "scan_pte_ns (the earlier estimate); kernel-check: measured in the guest"),
@@ -232,14 +244,15 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
- P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS) = range(30)
-P_SIZE = 30
+ P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS) = range(32)
+P_SIZE = 32
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
 PS_SIZE = 14
-# pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got)
-PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS = 0, 1, 2
+# pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got),
+# how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns)
+PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS = 0, 1, 2, 3
 
 #: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
 #: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
@@ -311,6 +324,8 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
+    p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
+    p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
     if params.get("kswapd_shares_cpu", 0.0):
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
@@ -329,7 +344,7 @@ def make_state(pconfig, config, n_pages):
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
     # first_period_ms say otherwise)
-    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0], dtype=np.float64)
+    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0, 0.0], dtype=np.float64)
     align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
@@ -513,6 +528,8 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
+        if pconfig[P_PROMOTE_NS] != 0:  # migrate_misplaced_page, in the task's fault
+            _charge_migration(pconfig[P_PROMOTE_NS] * 1e-3, fstate, pending)
         _placement(pconfig, config, state, fstate, pstate, pfstate)
     else:  # numamigrate_isolate_page: wakeup_kswapd
         _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
@@ -584,6 +601,10 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     align = max(np.int64(1), np.int64(pconfig[P_ALIGN]))
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
+    # access_slack_ns: while the clock is ahead of the accesses' own time (PF_LAG_NS), accesses
+    # are served with ``latency - absorb``, ``absorb`` each, until the lag is paid back
+    slack = min(pconfig[P_SLACK_NS], latency[0], latency[1])
+    catching_up = np.empty(2)
     n = trace.shape[0]
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
@@ -593,13 +614,34 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     hits = 0
     j = 0
     while j < n:
-        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
-            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
-            hits, now, remaining)
+        lag = pfstate[PF_LAG_NS]
+        if slack > 0 and lag > 0:
+            # the accesses that pay the lag back: ``slack`` each while the lag is at least that
+            # (counted as they subtract it, one by one), else the rest of it in one
+            absorb = min(slack, lag)
+            k = 0
+            left = lag
+            while left >= slack:
+                left -= slack
+                k += 1
+            catching_up[0] = latency[0] - absorb
+            catching_up[1] = latency[1] - absorb
+            before = accesses
+            j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+                trace, j, min(n, j + max(k, 1)), PRESENT | ARMED, flags, counts, touched, catching_up, unit,
+                next_event, n_touched, accesses, hits, now, remaining)
+            for _ in range(accesses - before):
+                lag -= absorb
+            pfstate[PF_LAG_NS] = lag
+        else:
+            j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+                trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+                hits, now, remaining)
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            charged_from = now
             _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
                           fstate, pstate, pfstate, pagestat, nxt, pending)
             if flags[page] == 0:
@@ -627,12 +669,15 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
             next_scan = pfstate[PF_NEXT_SCAN_NS]  # kswapd on the task's CPU, or a placement, may have moved it
             now = fstate[FS_NOW_NS]
+            if slack > 0:
+                pfstate[PF_LAG_NS] += now - charged_from
             next_event = _next_event(next_scan, pstate, pfstate)
             continue
         last = final and j == n
         if now >= next_event or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            charged_from = now
             _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                           pfstate, pagestat, nxt, pending)
             next_scan = pfstate[PF_NEXT_SCAN_NS]
@@ -646,6 +691,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+            if slack > 0:
+                pfstate[PF_LAG_NS] += now - charged_from
             next_event = _next_event(next_scan, pstate, pfstate)
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row
