@@ -92,12 +92,12 @@ class NaiveNumaBalancing(_Base):
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
     # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed,
     # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU, a
-    # promotion's time on the task, an access's time to spare
+    # promotion's time on the task, an access's time to spare, referenced pages kept once
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
-                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns"]
+                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -126,10 +126,16 @@ class NaiveNumaBalancing(_Base):
             page = self.inactive.popleft()
             if page in self.accessed:
                 self.accessed.discard(page)
-                self.is_active.add(page)
-                self.active.append(page)
+                if self._p("keep_once") and page not in self.referenced:  # kept, PG_referenced set
+                    self.referenced.add(page)
+                    self.inactive.append(page)
+                else:
+                    self.is_active.add(page)
+                    self.active.append(page)
             elif self.slow_used < self.slow_capacity:
                 self.accessed.discard(page)
+                if self._p("keep_once"):
+                    self.referenced.discard(page)
                 self.move(page, False)
                 demoted += 1
             else:

@@ -67,7 +67,8 @@ def cases(draw):
                            kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
                            kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7])),
                            promote_ns=draw(st.sampled_from([0, 2500])),
-                           access_slack_ns=draw(st.sampled_from([0, 30, 1e4]))))
+                           access_slack_ns=draw(st.sampled_from([0, 30, 1e4])),
+                           referenced_kept_once=draw(st.sampled_from([0, 1]))))
 
 
 def twin(policy, case, params, quick):
@@ -476,3 +477,33 @@ def test_numa_balancing_charged_faults_delay_the_task_until_its_slack_pays_them_
             assert (slack - base, lag) == (pytest.approx(0.0, abs=1e-6), 0.0)
     # the earlier rule: promote_ns 0 charges the cost model's call only
     assert clock(10, hint_fault_ns=2000.0)[0] - clock(10, **free_of_charge)[0] == pytest.approx(k * 2000.0)
+
+
+def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
+    """``referenced_kept_once`` (6.1's ``folio_check_references``) on the hand-made fill of
+    ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task``: kswapd's rounds at
+    512 and 544 us meet pages 0-55 young from the fill and keep them on the inactive list with
+    PG_referenced set (FOLIOREF_KEEP) instead of activating them, then demote 0-7, no longer
+    young (the same 8 pages and the same pace as before: a page kept costs what an activated
+    one did).  Then, unlike activated pages, the kept ones are next on the inactive tail: with
+    300 more accesses the round at 648 us demotes 8-39 (32, 320 us), where the earlier rule
+    demoted 8-31 and activated 544-551."""
+    from memtier.kernel.check import free_moves
+    from memtier.simulation.policies.active_shrink import FAST_ACTIVE, M_SIZE
+
+    trace = np.arange(600)
+    common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_pages_per_s=1e5,
+                  kswapd_scan_pages_per_s=1e6, referenced_kept_once=1)
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(8, 56)) | set(range(544, 552))
+    assert result.periods["demoted"].sum() == 8
+    assert result._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(648e3)
+    assert result._storage["meta"][FAST_ACTIVE, M_SIZE] == 0  # none activated
+    referenced = result._storage["referenced"]
+    assert set(np.flatnonzero(referenced).tolist()) == set(range(8, 56))  # the kept ones; 0-7 cleared, demoted
+    longer = np.concatenate([trace, np.full(300, 100)])
+    result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(40, 56)) | set(range(544, 552))
+    assert result.periods["demoted"].sum() == 40

@@ -115,10 +115,10 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
   wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
 Simplifications, stated: kswapd's work is charged to the run (like the list policies'
-reclaim) though it runs beside the task; a referenced inactive page is activated at once,
-where 6.1's ``folio_check_references`` first keeps it on the inactive list with
-``PG_referenced`` set and activates it at its second reference (the page scanned is kept
-either way); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+reclaim) though it runs beside the task; by default a referenced inactive page is activated
+at once, where 6.1's ``folio_check_references`` first keeps it on the inactive list with
+``PG_referenced`` set and activates it at its second reference (``referenced_kept_once`` 1
+follows 6.1; kernel-check sets it); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
 filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
 milliseconds (``jiffies_to_msecs``).
 
@@ -202,6 +202,13 @@ PARAMETERS = {
                                "the slow node), so update_task_scan_period finds no local or shared fault and "
                                "doubles the period (up to task_scan_max), the next scan a period from then; 0: "
                                "the earlier rule, +30 % as for local faults"),
+    "referenced_kept_once": (0.0, "1: 6.1's folio_check_references (mm/vmscan.c) for an anonymous page kswapd "
+                                  "finds referenced on the inactive list: the first time (PG_referenced clear) it "
+                                  "is kept there, at the head, with PG_referenced set (FOLIOREF_KEEP: 'look twice'), "
+                                  "and activated only if referenced again by its next trip (FOLIOREF_ACTIVATE); a "
+                                  "page not referenced is demoted, its PG_referenced cleared; 0: activated at once "
+                                  "(the earlier simplification).  PG_referenced is the page's bit that TPP's hint "
+                                  "faults set too (mark_page_accessed)"),
     "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
                                   "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
                                   "overhead to 3%'); 0: no wait"),
@@ -244,8 +251,8 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
- P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS) = range(32)
-P_SIZE = 32
+ P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE) = range(33)
+P_SIZE = 33
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
@@ -326,6 +333,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
     p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
     p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
+    p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 0.0) else 0.0
     if params.get("kswapd_shares_cpu", 0.0):
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
@@ -359,13 +367,14 @@ def make_state(pconfig, config, n_pages):
 
 @njit_borrow
 def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
-                  pending):
+                  pending, referenced):
     """One round of ``balance_pgdat`` -> ``shrink_node``: refill the inactive list from the
     active one while ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages from the
     inactive tail, demoting the unreferenced ones.  Returns ``(inactive pages scanned,
     demoted)``; the pages scanned, both lists, count towards this wake's limit."""
     slow_capacity = config[K_SLOW_CAPACITY]
     page_bytes = config[K_PAGE_BYTES]
+    keep_once = pconfig[P_KEEP_ONCE] != 0
     scanned = 0
     while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
         n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
@@ -383,9 +392,16 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
         page = _pop_tail(FAST_INACTIVE, ring, meta)
         f = flags[page]
         if f & ACCESSED:
-            flags[page] = (f & ~ACCESSED) | ACTIVE
-            _push_head(FAST_ACTIVE, page, ring, meta)
+            if keep_once and referenced[page] == 0:  # folio_check_references: FOLIOREF_KEEP
+                referenced[page] = 1
+                flags[page] = f & ~ACCESSED
+                _push_head(FAST_INACTIVE, page, ring, meta)
+            else:  # FOLIOREF_ACTIVATE (PG_referenced stays set)
+                flags[page] = (f & ~ACCESSED) | ACTIVE
+                _push_head(FAST_ACTIVE, page, ring, meta)
         elif state[S_SLOW_USED] < slow_capacity:
+            if keep_once:  # folio_test_clear_referenced: reclaimed, not referenced
+                referenced[page] = 0
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         else:
@@ -401,7 +417,7 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
 
 @njit_borrow
 def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                  pfstate, pagestat, nxt, pending):
+                  pfstate, pagestat, nxt, pending, referenced):
     """kswapd's work up to ``until_ns`` of the clock.  While awake it does one round
     (:func:`_kswapd_batch`) at its own clock ``PF_KSWAPD_NS``, which then moves on by
     ``P_DEMOTE_NS`` a page demoted and ``P_KEEP_NS`` a page scanned and kept (both 0: the
@@ -415,7 +431,7 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
             pstate[PS_KSWAPD_AWAKE] = 0
             break
         n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                   pagestat, nxt, pending)
+                                   pagestat, nxt, pending, referenced)
         if n == 0:
             pstate[PS_KSWAPD_AWAKE] = 0
             break
@@ -426,7 +442,7 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
 
 @njit_borrow
 def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
-                 pagestat, nxt, pending):
+                 pagestat, nxt, pending, referenced):
     """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced; else kswapd
     starts now (its clock set to the task's) and does what it can by now
     (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
@@ -437,7 +453,7 @@ def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, stat
     pstate[PS_KSWAPD_LIMIT] = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
     pfstate[PF_KSWAPD_NS] = fstate[FS_NOW_NS]
     _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                  pfstate, pagestat, nxt, pending)
+                  pfstate, pagestat, nxt, pending, referenced)
 
 
 @njit_borrow
@@ -533,7 +549,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _placement(pconfig, config, state, fstate, pstate, pfstate)
     else:  # numamigrate_isolate_page: wakeup_kswapd
         _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
-                     pagestat, nxt, pending)
+                     pagestat, nxt, pending, referenced)
 
 
 @njit_borrow
@@ -643,7 +659,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             charged_from = now
             _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
-                          fstate, pstate, pfstate, pagestat, nxt, pending)
+                          fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
             if flags[page] == 0:
                 if pgtable_wake:
                     block = page // align
@@ -651,16 +667,16 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                         pgtable[block] = 1
                         if capacity - state[S_FAST_USED] <= low:  # no zone at low: the slow path wakes kswapd
                             _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
-                                         pstate, pfstate, pagestat, nxt, pending)
+                                         pstate, pfstate, pagestat, nxt, pending, referenced)
                 elif capacity - state[S_FAST_USED] <= wake:  # the allocation wakes kswapd (tpp, or the earlier rule)
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                 pfstate, pagestat, nxt, pending)
+                                 pfstate, pagestat, nxt, pending, referenced)
                 slow_full = state[S_SLOW_USED] >= slow_capacity
                 fast = capacity - state[S_FAST_USED] > floor or slow_full
                 if pgtable_wake and slow_full and capacity - state[S_FAST_USED] <= low:
                     # neither node passes the fast path: __alloc_pages_slowpath wakes kswapd
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                 pfstate, pagestat, nxt, pending)
+                                 pfstate, pagestat, nxt, pending, referenced)
                 _first_touch(page, fast, flags, state, config)
                 if fast:
                     _push_head(FAST_INACTIVE, page, ring, meta)
@@ -679,7 +695,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             charged_from = now
             _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                          pfstate, pagestat, nxt, pending)
+                          pfstate, pagestat, nxt, pending, referenced)
             next_scan = pfstate[PF_NEXT_SCAN_NS]
             if now >= next_scan:
                 scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
