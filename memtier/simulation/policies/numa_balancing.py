@@ -55,6 +55,12 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   tiering: adjust hot threshold automatically", 2022).  The move itself
   (``numamigrate_isolate_page``) needs the fast node above its high watermark plus the
   page (``migrate_balanced_pgdat``); if it is not, kswapd is woken and the page stays.
+  The fault and the move are the faulting task's own work (``do_numa_page`` calls
+  ``migrate_misplaced_page``, ``mm/migrate.c``, before it returns): a promotion charges the
+  cost model's migration call and ``promote_ns`` more, on the task's clock.  A task with time
+  to spare between its accesses (``access_slack_ns``: kernel-check's workload spins to a fixed
+  schedule) pays charged work back: each access takes that much less until the clock is back
+  on the accesses' own time.
 - **Allocation** (``__alloc_pages`` -> ``get_page_from_freelist``, ``mm/page_alloc.c``).  A
   page is allocated at its first access.  The fast path asks the zones of the zonelist, node
   0's then node 1's, for free pages above their *low* watermark (``alloc_flags =
@@ -81,7 +87,9 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ``pgdat_balanced`` uses ``WMARK_PROMO`` in tiering mode), or it has scanned the lists twice
   over since it woke, in rounds: refill the inactive list from the active one while
   ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages off the inactive tail: a page
-  whose accessed bit is set is activated, an unreferenced one demoted (``demote_page_list``,
+  whose accessed bit is set is activated (with ``referenced_kept_once``, as 6.1's
+  ``folio_check_references`` does, only if it has ``PG_referenced``; else it is kept at the
+  inactive head and given the bit), an unreferenced one demoted (``demote_page_list``,
   one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
   kswapd is a thread of its own, beside the task: it keeps a clock of its own, and a round
   done at its time moves it on by ``1 / kswapd_pages_per_s`` a page demoted and
