@@ -442,9 +442,9 @@ def test_numa_balancing_charged_faults_delay_the_task_until_its_slack_pays_them_
     Without slack the clock ends ``k`` x 12 us later than with the faults free; with 0.9 us of
     slack an access, every access from the first fault on (the ``k`` faulting ones, then ``m``
     more) takes 0.9 us less until the lag is paid: ``k`` x 12 - (``k`` + ``m``) x 0.9 us late
-    (and the cost model's call) while some is left, and on time once it is (the fill's charges, kswapd's demotions, are
-    paid back by the 1 500 accesses before the faults either way); promotions and fast hits are
-    the same."""
+    (and the cost model's call) while some is left, and on time once it is (the fill's charges,
+    kswapd's demotions, are paid back by the 1 500 accesses before the faults either way);
+    promotions and fast hits are the same."""
     from memtier.kernel.check import free_moves
 
     first, fast_page, slow, free = _phase_one("numa-balancing", params)
