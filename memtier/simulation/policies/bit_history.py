@@ -53,8 +53,7 @@ from .active_shrink import (
     K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
-    _serve_until,
+    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move, _serve_until,
 )
 
 NAMES = ("bit-history",)
@@ -228,7 +227,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     while j < n:
         j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
             trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_scan, n_touched, accesses, hits,
-            now, remaining, SERVE_AHEAD)
+            now, remaining)
         if needs_policy:  # a first touch; then served as any access
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
