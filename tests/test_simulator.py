@@ -102,6 +102,30 @@ def test_kernel_agrees_with_pure_python_reference(policy, case, variant, params)
     assert result._open_stays == model.open_stays()
 
 
+@pytest.mark.parametrize("share", [0.0, 10.0])  # every period scored in page order; in first-touch order
+@pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=scenarios(), variant=st.sampled_from(VARIANT_SETS))
+def test_metrics_in_page_order_and_in_first_touch_order_agree_with_the_reference(policy, share, case, variant,
+                                                                                  params, monkeypatch):
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    case = policy_cases(policy, case, variant)
+    result = simulate(policy=policy, fit=params, **case)
+    expected, final_node, model = naive(policy, case, result)
+    got = result.periods
+    for column in RAW:
+        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+    for column in JUDGED:
+        np.testing.assert_array_equal(got[column].to_numpy()[:-1], expected[column].to_numpy()[1:], err_msg=column)
+    np.testing.assert_array_equal(result.final_node, final_node)
+    assert result._open_stays == model.open_stays()
+    flags = result._storage["flags"]
+    assert not (flags & lists.TOUCHED_FAST).any()  # a period's scratch, cleared at its end
+
+
 @pytest.mark.parametrize("policy", ["active-shrink", "lru", "oracle"])
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -129,6 +129,13 @@ _MAX_PAGES = np.iinfo(np.int32).max
 #: it are sorted exactly; they are rare, a period holds few pages that hot).
 HISTOGRAM_BINS = 1 << 16
 
+#: The list policies score a period in page order, over the whole per-page arrays, when it
+#: touched at least this share of the pages, and in first-touch order otherwise: the same
+#: results, whichever is faster (memtier.simulation.policies.active_shrink._score_lists).  The
+#: page-order passes cost about 2.4-4.2 ns a page, the first-touch ones 7-30 ns a touched page
+#: (periods of benchmarks/bench_simulator.py's traces, shared 2-core VM).
+DENSE_METRICS_SHARE = 0.2
+
 
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
     if value is None and allow_none:
@@ -415,6 +422,7 @@ def simulate(
     config[lists.K_PAGE_BYTES] = mechanism.page_bytes
     config[lists.K_PINGPONG_PERIODS] = pingpong_periods
     config[lists.K_BUDGETED] = int(migration_share is not None)
+    config[lists.K_DENSE_TOUCHED] = math.ceil(DENSE_METRICS_SHARE * n_pages)
     fconfig = np.zeros(lists.FCONFIG_SIZE, dtype=np.float64)
     fconfig[lists.F_FAST_NS] = fast_access_ns
     fconfig[lists.F_SLOW_NS] = slow_access_ns
@@ -526,7 +534,9 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
         iso_slow = np.zeros(fast_length + 1, dtype=np.int32)
         iso_fast = np.zeros(fast_length + 1, dtype=np.int32)
         first_flags = np.zeros(n_pages + 1, dtype=np.uint8)  # beside touched: active_shrink._score_lists
-        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags)
+        scratch = np.zeros(n_pages + 1, dtype=np.int32)  # active_shrink._score_lists
+        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags,
+                       scratch=scratch)
     results = []
     n = len(trace)
     # at most one row per access of the chunk, plus the period a chunk may close
@@ -551,7 +561,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             else:
                 rows = lists._run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
                                         meta, cold, iso_slow, iso_fast, counts, touched, first_flags, histogram,
-                                        top, state, fstate, moved, pagestat, pending, out)
+                                        top, state, fstate, moved, pagestat, scratch, pending, out)
             results.append(out[:rows])
             bar.update(len(part))
     return np.concatenate(results), storage

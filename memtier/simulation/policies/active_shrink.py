@@ -42,7 +42,7 @@ running row is kept in ``pending``).
 import numpy as np
 
 from ..._jit import njit, njit_borrow, njit_inline, prefetch
-from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
+from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold, _threshold_pool  # noqa: F401 (flags re-exported)
 
 # Page flags.
 PRESENT = 1        # allocated (touched at least once)
@@ -58,6 +58,10 @@ MARKED = 64        # its marks (below) may hold PROMOTED, DEMOTED or IN_STAY: se
                    # entry: memtier.simulation.hotset)
 NEW = 128          # allocated during the current period (kept by the policies that decide: only
                    # their metrics read it, _score)
+TOUCHED_FAST = IN_TRUE_SET  # list policies (the bit is the oracles' scratch): demoted by reclaim
+                   # during the period after its first access of the period, so it was fast then
+                   # (set by _reclaim, read and cleared by _score_lists: the page-order pass reads
+                   # it where the touched-order pass reads the sign of the page's ``touched`` entry)
 
 # Marks (``pagestat[page, P_MARKS]``).
 PROMOTED = 2       # moved to the fast node at the last decision (judged in this period)
@@ -83,8 +87,10 @@ STATE_SIZE = 9
 # Slots of the int64 ``config`` array (fixed for a run).
 (K_POLICY, K_FAST_CAPACITY, K_SLOW_CAPACITY, K_HUGE, K_BATCH_PAGES, K_CALL_PAGES, K_MAX_PAGES,
  K_EXCHANGE, K_RATIO_GATE, K_HALVES_FIRST, K_COLD_CHECK, K_PAGE_BYTES, K_PINGPONG_PERIODS,
- K_BUDGETED) = range(14)
-CONFIG_SIZE = 14
+ K_BUDGETED, K_DENSE_TOUCHED) = range(15)
+CONFIG_SIZE = 15
+# K_DENSE_TOUCHED: the fewest pages a period must touch for the list policies' metrics to be
+# computed in page order rather than in first-touch order (_score_lists; the same results).
 # Slots of the float64 ``fconfig`` array.
 (F_FAST_NS, F_SLOW_NS, F_MIGRATION_SHARE, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, F_RMAP_NS,
  F_WORTH_MIN) = range(8)
@@ -471,12 +477,13 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
 
 
 @njit_borrow
-def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, out):
+def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, state, moved, pagestat, out):
     """Demotion on reclaim (Linux 5.15 and later: ``demote_page_list`` from
     ``shrink_page_list``) when an allocation finds the fast node at its limit: deactivate
     until the inactive list is no longer low, then scan its tail in batches of
     ``SWAP_CLUSTER_MAX`` until that many cold pages are demoted or the lists were scanned
-    twice over.  Every page scanned costs an rmap walk."""
+    twice over.  Every page scanned costs an rmap walk.  A page demoted after its first access
+    of the period (its count is not 0) is flagged ``TOUCHED_FAST`` for the metrics."""
     slow_capacity, batch = config[K_SLOW_CAPACITY], config[K_BATCH_PAGES]
     demoted = 0
     scanned = 0
@@ -499,6 +506,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
                          + _ahead(meta[FAST_INACTIVE, M_TAIL], meta[FAST_INACTIVE, M_LENGTH])]
             prefetch(flags, np.uint64(ahead))
             prefetch(pagestat, np.uint64(ahead))  # its row, written if it is demoted
+            prefetch(counts, np.uint64(ahead))  # read if it is demoted
             page = _pop_tail(FAST_INACTIVE, ring, meta)
             f = flags[page]
             if f & ACCESSED:
@@ -507,6 +515,8 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
             elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
                 _move(page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, False)
+                if counts[page] != 0:
+                    flags[page] |= TOUCHED_FAST
                 demoted += 1
             else:
                 _push_head(FAST_INACTIVE, page, ring, meta)
@@ -712,19 +722,41 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
 
 @njit
 def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
-                 out):
+                 scratch, out):
     """:func:`_score` for the list policies (``static``, ``reclaim-*``, ``active-shrink``): the
-    same metrics, with the flags read from ``first_flags`` (:func:`_judge_touched`), and each
-    page's ``MARKED`` flag cleared once its marks hold nothing the metrics read."""
-    n_touched = state[S_TOUCHED]
-    reactive_hits = 0
+    same metrics, and each page's ``MARKED`` flag cleared once its marks hold nothing the
+    metrics read; ``scratch`` is an int32 array of at least ``n_pages + 1``.
+
+    Two passes give the same results.  A period that touched few pages is scored in their
+    first-touch order (:func:`_score_touched`), reading each page's count at random; one that
+    touched ``config[K_DENSE_TOUCHED]`` pages or more, in page order over the whole arrays
+    (:func:`_score_pages`), reading them sequentially: on the uniform trace of
+    ``benchmarks/bench_simulator.py`` a 1 s period touches two thirds of the pages."""
     n_top = state[S_N_TOP]
+    reactive_hits = 0
     for j in range(n_top):  # before the counts are reset
         prefetch(counts, np.uint64(top[min(j + AHEAD, n_top - 1)]))
         reactive_hits += counts[top[j]]
     policy = config[K_POLICY]
     deciding = policy == ACTIVE_SHRINK or policy == RECLAIM_DEMOTION
-    gathered = np.empty(n_touched, dtype=counts.dtype)
+    if state[S_TOUCHED] >= config[K_DENSE_TOUCHED]:
+        _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, scratch,
+                     deciding, out)
+    else:
+        _score_touched(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved,
+                       pagestat, scratch, deciding, out)
+    if state[S_PERIOD] == 0:
+        reactive_hits = out[row, C_STATIC_HITS]
+    out[row, C_REACTIVE_HITS] = reactive_hits
+    state[S_TOUCHED] = 0
+
+
+@njit
+def _score_touched(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
+                   gathered, deciding, out):
+    """The metrics in first-touch order: the flags read from ``first_flags``
+    (:func:`_judge_touched`), the counts gathered into ``gathered`` on the way."""
+    n_touched = state[S_TOUCHED]
     most, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth = _judge_touched(
         counts, touched, first_flags, n_touched, histogram, gathered, flags, pagestat, fconfig[F_WORTH_MIN], deciding)
     k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
@@ -741,10 +773,7 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
         top[n_top] = page ^ (page >> 31)  # kept only if chosen (top has a spare slot)
         n_top += chosen
         top_fast += chosen & np.int64(page < 0)
-    if state[S_PERIOD] == 0:
-        reactive_hits = static_hits
     state[S_N_TOP] = n_top
-    state[S_TOUCHED] = 0
     kept = 0
     n_moved = state[S_N_MOVED]
     for j in range(n_moved):
@@ -758,13 +787,14 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
             moved[kept] = page
             kept += 1
         pagestat[page, P_MARKS] = m
+        f = flags[page] & ~TOUCHED_FAST
         if not m & (DEMOTED | IN_STAY):
-            flags[page] &= ~MARKED
+            f &= ~MARKED
+        flags[page] = f
     state[S_N_MOVED] = kept
     out[row, C_TOP] = k
     out[row, C_TOP_FAST] = top_fast
     out[row, C_STATIC_HITS] = static_hits
-    out[row, C_REACTIVE_HITS] = reactive_hits
     out[row, C_PROMOTED_WORTH] = promoted_worth
     out[row, C_DEMOTED_WORTH] = demoted_worth
     out[row, C_MISSED_WORTH] = missed_worth
@@ -772,13 +802,204 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
 
 
 @njit
+def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, marked,
+                 deciding, out):
+    """The metrics in page order, from ``counts`` and ``flags`` read sequentially (pages not
+    touched have count 0), each of the passes below written without branches on the page's
+    values, which are random and would mispredict.
+
+    What :func:`_score_touched` reads in first-touch order is read here from the page's
+    state at the period's end, which is the same: whether the page was fast at its first
+    access of the period is its ``FAST`` flag (list policies move pages only at the period's
+    end, after the metrics) or, for a page reclaim demoted after that access, its
+    ``TOUCHED_FAST`` flag (:func:`_reclaim`); the flags and marks the break-even judgment reads
+    are those of the page's first access (see :func:`_judge_touched`).  First-touch order is
+    needed only to break ties at the threshold: the ``ties`` first of the ``pool`` pages whose
+    count equals it are taken, found by walking ``touched`` from its start, or, when fewer
+    are left out than taken, the ``pool - ties`` last are left out, found from its end
+    (:func:`_break_ties`), so that the walk stays short; the rest of the top pages are found in
+    page order (:func:`_top_pages`).  The order of ``top`` and of ``moved`` (page order here)
+    is not part of any result.  ``marked`` (an int32 array of ``n_pages + 1``) lists the
+    pages flagged ``MARKED``.
+
+    Measured on the 7th 1 s period of ``benchmarks/bench_simulator.py``'s traces (CPU time,
+    best of 6-7, shared 2-core VM), first-touch order -> page order: uniform (667 000 of 1 M
+    pages touched) ``static`` 4.9 -> 2.4 ms, ``active-shrink`` 10.5 -> 4.1 ms; zipf 0.8
+    (440 000-550 000) 4.8 -> 2.8 and 9.1 -> 4.2; scan (all) 3.4 -> 2.4 and 4.6 -> 3.4; hot set
+    (215 000-245 000) 2.3 -> 3.0 and 7.5 -> 4.1."""
+    worth_min = fconfig[F_WORTH_MIN]
+    most, static_hits = _histogram_pages(counts, flags, histogram)
+    promoted_worth = demoted_worth = missed_worth = fast_worth = 0
+    if deciding:
+        missed_worth, fast_worth = _judge_unmarked(counts, flags, worth_min)
+        n_marked = _list_marked(flags, marked)
+        promoted_worth, demoted_worth, missed, fast, kept = _judge_marked(counts, flags, pagestat, marked, n_marked,
+                                                                         worth_min, moved)
+        missed_worth += missed
+        fast_worth += fast
+        state[S_N_MOVED] = kept
+    histogram[0] = 0  # the pages not touched
+    k, threshold, ties, pool = _threshold_pool(config[K_FAST_CAPACITY], histogram, most, counts, touched,
+                                               state[S_TOUCHED], True)
+    n_top = top_fast = 0
+    least = np.int64(1) << 40  # nothing to take (k == 0)
+    if k > 0:
+        n_top, top_fast, least = _break_ties(counts, touched, state[S_TOUCHED], threshold, ties, pool, top)
+    n_top, fast = _top_pages(counts, flags, least, top, n_top)
+    top_fast += fast
+    if deciding:
+        for j in range(state[S_N_MOVED]):  # the only pages that may have TOUCHED_FAST
+            flags[moved[j]] &= ~TOUCHED_FAST
+    state[S_N_TOP] = n_top
+    out[row, C_TOP] = k
+    out[row, C_TOP_FAST] = top_fast
+    out[row, C_STATIC_HITS] = static_hits
+    out[row, C_PROMOTED_WORTH] = promoted_worth
+    out[row, C_DEMOTED_WORTH] = demoted_worth
+    out[row, C_MISSED_WORTH] = missed_worth
+    out[row, C_FAST_WORTH] = fast_worth
+
+
+@njit
+def _histogram_pages(counts, flags, histogram):
+    """The histogram of every page's count (the untouched pages in bin 0), the largest bin
+    and the accesses first-touch placement serves fast (``STATIC_FAST``)."""
+    top = histogram.shape[0] - 1
+    most = 0
+    static_hits = 0
+    for page in range(counts.shape[0]):
+        c = counts[page]
+        binned = min(c, top)
+        histogram[binned] += 1
+        most = max(most, binned)
+        static_hits += c * ((flags[page] >> 4) & 1)
+    return most, static_hits
+
+
+@njit
+def _judge_unmarked(counts, flags, worth_min):
+    """The break-even judgment (:func:`_judge_worth`) of every page as if it had no marks:
+    ``(missed, fast)``; ``NEW`` cleared, except on ``MARKED`` pages, which
+    :func:`_judge_marked` judges again and clears (a loop the compiler vectorises)."""
+    missed = fast = 0
+    for page in range(counts.shape[0]):
+        f = flags[page]
+        worth = np.int64(counts[page] > worth_min) & np.int64(((f >> 7) & 1) ^ 1)  # not NEW
+        on_fast = np.int64((f >> 1) & 1)
+        fast += worth & on_fast
+        missed += worth & (on_fast ^ 1)
+        flags[page] = f & ~((~f & MARKED) << 1)  # NEW (128) cleared where MARKED (64) is not set
+    return missed, fast
+
+
+@njit
+def _list_marked(flags, marked):
+    """The pages flagged ``MARKED``, in page order, into ``marked``; their number."""
+    n = 0
+    for page in range(flags.shape[0]):
+        marked[n] = page  # kept only if marked (the array has a spare slot)
+        n += (flags[page] >> 6) & 1
+    return n
+
+
+@njit
+def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved):
+    """The marked pages: their break-even judgment corrected for their marks and for
+    ``TOUCHED_FAST`` (returned as ``(promoted, demoted, missed, fast)`` differences, the last
+    item the pages kept in ``moved``), the stays' accesses, ``NEW`` cleared, and the marks of
+    the last decision cleared as :func:`_score_touched` clears them, page by page."""
+    promoted_worth = demoted_worth = missed_worth = fast_worth = 0
+    kept = 0
+    last = n_marked - 1
+    for j in range(n_marked):
+        prefetch(pagestat, np.uint64(marked[min(j + AHEAD, last)]))
+        page = marked[j]
+        c = counts[page]
+        f = flags[page]
+        m = pagestat[page, P_MARKS]
+        if c > worth_min:
+            promoted0, demoted0, missed0, fast0 = _judge_worth(0, f, (f & FAST) != 0)  # as _judge_unmarked did
+            promoted, demoted, missed, fast = _judge_worth(m, f, (f & (FAST | TOUCHED_FAST)) != 0)
+            promoted_worth += promoted - promoted0
+            demoted_worth += demoted - demoted0
+            missed_worth += missed - missed0
+            fast_worth += fast - fast0
+        pagestat[page, P_STAY] += c * ((m >> 3) & 1)  # IN_STAY
+        m &= ~(PROMOTED | DEMOTED)
+        next_judged = (m >> 4) & 1  # DEMOTED_NEXT: judged in the next period
+        m = (m & ~DEMOTED_NEXT) | (next_judged << 2)  # DEMOTED
+        moved[kept] = page
+        kept += next_judged
+        pagestat[page, P_MARKS] = m
+        f &= ~NEW
+        if not m & (DEMOTED | IN_STAY):
+            f &= ~MARKED
+        flags[page] = f
+    return promoted_worth, demoted_worth, missed_worth, fast_worth, kept
+
+
+@njit
+def _break_ties(counts, touched, n_touched, threshold, ties, pool, top):
+    """Break the ties at ``threshold`` by first touch: take the ``ties`` first pages of the
+    ``pool`` whose count equals it into ``top``, or leave out the ``pool - ties`` last ones
+    (their counts set to 0), whichever walk of ``touched`` is shorter.  Returns ``(pages in
+    top, those fast at their first access, the least count :func:`_top_pages` takes)``."""
+    n_top = top_fast = 0
+    if ties == pool:
+        return 0, 0, threshold
+    last = n_touched - 1
+    if ties <= pool - ties:
+        for i in range(n_touched):
+            if n_top == ties:
+                break
+            ahead = touched[min(i + AHEAD, last)]
+            prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
+            page = touched[i]
+            first_fast = page < 0
+            page ^= page >> 31
+            if counts[page] == threshold:
+                top[n_top] = page
+                n_top += 1
+                top_fast += first_fast
+        return n_top, top_fast, threshold + 1
+    left_out = pool - ties
+    for i in range(last, -1, -1):
+        if left_out == 0:
+            break
+        ahead = touched[max(i - AHEAD, 0)]
+        prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
+        page = touched[i]
+        page ^= page >> 31
+        if counts[page] == threshold:
+            counts[page] = 0
+            left_out -= 1
+    return 0, 0, threshold
+
+
+@njit
+def _top_pages(counts, flags, least, top, n_top):
+    """Append to ``top`` every page whose count is at least ``least``, in page order, and
+    reset every count; returns ``(pages in top, those fast at their first access of the
+    period)``."""
+    top_fast = 0
+    for page in range(counts.shape[0]):
+        chosen = np.int64(counts[page] >= least)
+        top[n_top] = page  # kept only if chosen (top has a spare slot)
+        n_top += chosen
+        f = flags[page]
+        top_fast += chosen & np.int64(((f >> 1) | (f >> 5)) & 1)  # FAST or TOUCHED_FAST
+    counts[:] = 0
+    return n_top, top_fast
+
+
+@njit
 def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                  iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, out):
+                  iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch, out):
     """End of a period: its metrics, then the policy's periodic work (``mm_manage`` for
     ``active-shrink``: patch 22's ``shrink_lists()``, slow node then fast node, then patch
     23's ``do_mm_manage()``), each scanned page charged an rmap walk."""
     _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
-                 out)
+                 scratch, out)
     if config[K_POLICY] == ACTIVE_SHRINK:
         hits = out[row, C_FAST_HITS]
         slow = out[row, C_ACCESSES] - hits
@@ -871,7 +1092,7 @@ def _allocate(page, distinct, fast_capacity, ring, meta, state):
 @njit
 def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                iso_slow, iso_fast, counts, touched, first_flags, histogram, top, state, fstate, moved, pagestat,
-               pending, out):
+               scratch, pending, out):
     """Run ``static``, ``reclaim-*`` or ``active-shrink`` over ``trace`` (one chunk); return
     the number of periods completed (rows written to ``out``).  ``pending`` holds the running
     period, carried to the next chunk; with ``final``, a last partial period is closed too.
@@ -900,7 +1121,7 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             if j == stop:
                 break
             # reclaim-demotion: the fast node is full at a first touch; make room, then place it
-            _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
+            _reclaim(0, config, fconfig, migrate_cost, flags, counts, ring, meta, state, moved, pagestat, pending)
             reclaim_at = j
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct
@@ -912,7 +1133,8 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             out[row, :] = pending[0, :]
             pending[0, :] = 0.0
             _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                          iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, out)
+                          iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch,
+                          out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining
