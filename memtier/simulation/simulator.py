@@ -187,12 +187,7 @@ def _chunks(trace, chunk):
 
 def _page_range(trace, chunk) -> tuple[int, int]:
     """Smallest and largest page number, read chunk by chunk (memory-mapped traces too)."""
-    low, high = None, None
-    for _, part in _chunks(trace, chunk):
-        part_low, part_high = int(part.min()), int(part.max())  # numpy's SIMD reductions
-        low = part_low if low is None else min(low, part_low)
-        high = part_high if high is None else max(high, part_high)
-    return low, high
+    return pagespace.page_range(trace, chunk)
 
 
 def _cost_params(fit):

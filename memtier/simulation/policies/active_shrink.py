@@ -168,6 +168,21 @@ def _inactive_is_low(node, meta, page_bytes, isolated):
 
 
 @njit
+def _mixed_references(flags, ring, start, length, tail, n_scan):
+    """Whether between 15 % and 85 % of the first (up to) 256 pages from a list's tail have
+    their accessed bit set: the choice of :func:`_shrink_inactive`'s loop (either gives the
+    same lists; this only picks the faster)."""
+    n = min(n_scan, 256)
+    referenced = 0
+    for _ in range(n):
+        referenced += (flags[ring[start + tail]] >> 3) & 1  # ACCESSED
+        tail += 1
+        if tail == length:
+            tail = 0
+    return 0.15 * n < referenced < 0.85 * n
+
+
+@njit
 def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     """Scan ``n_scan`` pages from the tail of ``node``'s inactive list
     (``shrink_inactive_list`` -> ``shrink_page_list`` -> ``page_check_references``, anonymous
@@ -180,12 +195,45 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
 
     The two lists' ring positions are kept in local variables for the scan (the same
     arithmetic as :func:`_pop_tail` and :func:`_push_head`): numba cannot tell that ``meta``
-    and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step."""
+    and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step.
+
+    When the pages about to be scanned are a mix of referenced and unreferenced ones
+    (:func:`_mixed_references`), and without ``isolate``, each page is written to the head
+    slot of both lists and only the list it joins grows (the other slot lies outside its list,
+    free: the node's two lists share its limit, and each ring is as long): a branch on the
+    accessed bit would mispredict often.  Where nearly all pages go one way, the branch is
+    predicted and the loop with it is faster.  The slow node's inactive scan of a 1 s period
+    of ``benchmarks/bench_simulator.py``'s traces (345 000 pages, CPU time, best of 7,
+    alternating, shared 2-core VM), branch -> without: zipf 0.8 (62 % referenced) 2.3 -> 1.8
+    ms, hot set (33 %) 1.86 -> 1.52; but uniform (89 %) 1.56 -> 1.85, scan (100 %) 0.88 ->
+    1.46."""
     inactive = node * 2
     active = inactive + 1
     i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
     a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     n_cold = 0
+    if not isolate and _mixed_references(flags, ring, i_start, i_length, i_tail, n_scan):
+        for _ in range(n_scan):  # without a branch on the accessed bit: see above
+            prefetch(flags, np.uint64(ring[i_start + _ahead(i_tail, i_length)]))
+            page = ring[i_start + i_tail]
+            i_tail += 1
+            if i_tail == i_length:
+                i_tail = 0
+            i_size -= 1
+            f = flags[page]
+            referenced = (f >> 3) & 1  # ACCESSED
+            flags[page] = (f & ~ACCESSED) | (referenced << 2)  # ACTIVE
+            position = a_tail + a_size
+            if position >= a_length:
+                position -= a_length
+            ring[a_start + position] = page  # a free slot of each ring: the list's size says which
+            position = i_tail + i_size
+            if position >= i_length:
+                position -= i_length
+            ring[i_start + position] = page
+            a_size += referenced
+            i_size += referenced ^ 1
+        n_scan = 0
     for _ in range(n_scan):
         prefetch(flags, np.uint64(ring[i_start + _ahead(i_tail, i_length)]))
         page = ring[i_start + i_tail]
