@@ -112,6 +112,7 @@ def test_metrics_in_page_order_and_in_first_touch_order_agree_with_the_reference
     import memtier.simulation.simulator
 
     monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
     case = policy_cases(policy, case, variant)
     result = simulate(policy=policy, fit=params, **case)
     expected, final_node, model = naive(policy, case, result)

@@ -132,9 +132,15 @@ HISTOGRAM_BINS = 1 << 16
 #: The list policies score a period in page order, over the whole per-page arrays, when it
 #: touched at least this share of the pages, and in first-touch order otherwise: the same
 #: results, whichever is faster (memtier.simulation.policies.active_shrink._score_lists).  The
-#: page-order passes cost about 2.4-4.2 ns a page, the first-touch ones 7-30 ns a touched page
-#: (periods of benchmarks/bench_simulator.py's traces, shared 2-core VM).
-DENSE_METRICS_SHARE = 0.2
+#: page-order passes cost about 1.5-2 ns a page for a policy that decides nothing, plus the
+#: pages it moved for one that decides; the first-touch ones 7-10 and 15-30 ns a touched page.
+#: Measured on 1 s periods of benchmarks/bench_simulator.py's traces (1 M pages, CPU time,
+#: shared 2-core VM), first-touch -> page order: static at 19-20 % touched 2.1 -> 2.0 (hot
+#: set) and 1.5 -> 2.1 ms (zipf 1.2); active-shrink at 8 % 3.7 -> 3.5 ms (zipf 1.2),
+#: reclaim-demotion at 12 % 5.2 -> 3.8 ms (zipf 1.2).
+DENSE_METRICS_SHARE = 0.25
+#: The same for the policies that decide (reclaim-demotion, active-shrink).
+DENSE_METRICS_SHARE_DECIDING = 0.05
 
 
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
@@ -417,7 +423,9 @@ def simulate(
     config[lists.K_PAGE_BYTES] = mechanism.page_bytes
     config[lists.K_PINGPONG_PERIODS] = pingpong_periods
     config[lists.K_BUDGETED] = int(migration_share is not None)
-    config[lists.K_DENSE_TOUCHED] = math.ceil(DENSE_METRICS_SHARE * n_pages)
+    deciding = code in (lists.ACTIVE_SHRINK, lists.RECLAIM_DEMOTION)
+    config[lists.K_DENSE_TOUCHED] = math.ceil((DENSE_METRICS_SHARE_DECIDING if deciding else DENSE_METRICS_SHARE)
+                                              * n_pages)
     fconfig = np.zeros(lists.FCONFIG_SIZE, dtype=np.float64)
     fconfig[lists.F_FAST_NS] = fast_access_ns
     fconfig[lists.F_SLOW_NS] = slow_access_ns
