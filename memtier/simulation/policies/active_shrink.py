@@ -27,7 +27,9 @@ State is kept in compact per-page arrays:
   touched in it, in first-touch order (for the metrics, :mod:`memtier.simulation.hotset`);
   ``first_flags`` (uint8), beside ``touched``: each of those pages' flags at its first access
   of the period, so that the metrics read them in order rather than at random
-  (:func:`_score_lists`).
+  (:func:`_score_touched`); a period that touched a large share of the pages is scored in
+  page order instead (:func:`_score_pages`), with ``scratch`` (int32, ``n_pages + 1``) as its
+  list of marked pages (and as the gathered counts of :func:`_score_touched`).
 
 Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
 3 slow active.
