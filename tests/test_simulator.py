@@ -127,6 +127,47 @@ def test_metrics_in_page_order_and_in_first_touch_order_agree_with_the_reference
     assert not (flags & lists.TOUCHED_FAST).any()  # a period's scratch, cleared at its end
 
 
+@pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=scenarios())
+def test_top_pages_in_page_order_exact_when_counts_overflow_the_histogram(policy, case, params, monkeypatch):
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "HISTOGRAM_BINS", 1)  # every count >= 2 gets sorted
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", 0.0)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", 0.0)
+    case = policy_cases(policy, case)
+    result = simulate(policy=policy, fit=params, **case)
+    expected, _, _ = naive(policy, case, result)
+    for column in ("top_pages", "top_pages_fast", "fast_hits", "reactive_fast_hits"):
+        np.testing.assert_array_equal(result.periods[column].to_numpy(), expected[column].to_numpy())
+
+
+@pytest.mark.parametrize("share", [0.0, 10.0])
+@pytest.mark.parametrize("policy", ["static", "active-shrink"])
+def test_top_pages_told_apart_above_the_small_count_bins(policy, share, params, monkeypatch):
+    # One period; pages 0 and 1 touched first (on the fast node of 2), then 2 and 3; counts 20,
+    # 30, 40, 50 (all above the 16 bins the page-order pass counts one by one): the top two are
+    # pages 3 and 2, both slow, so no top page was fast.  Lumping every count above 16 together
+    # would take pages 0 and 1, the first touched.  The next period reads the top pages' hits.
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
+    first = [0, 1, 2, 3] + [0] * 19 + [1] * 29 + [2] * 39 + [3] * 49
+    trace = np.array(first + [3, 2, 1, 0] * 35, dtype=np.int64)
+    result = simulate(trace, policy, 2, n_pages=8, period=len(first), fit=params)
+    periods = result.periods
+    assert periods["top_pages"].tolist()[0] == 2 and periods["top_pages_fast"].tolist()[0] == 0
+    assert periods["reactive_fast_hits"].tolist()[1] == 70  # pages 3 and 2 of the next period
+    case = dict(trace=trace, n_pages=8, fast_capacity=2, slow_capacity=8, mechanism=as_mechanism("linux"),
+                period=len(first))
+    expected, _, _ = naive(policy, case, result)
+    for column in ("top_pages", "top_pages_fast", "reactive_fast_hits"):
+        np.testing.assert_array_equal(periods[column].to_numpy(), expected[column].to_numpy())
+
+
 @pytest.mark.parametrize("policy", ["active-shrink", "lru", "oracle"])
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
