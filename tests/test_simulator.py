@@ -168,6 +168,31 @@ def test_top_pages_told_apart_above_the_small_count_bins(policy, share, params, 
         np.testing.assert_array_equal(periods[column].to_numpy(), expected[column].to_numpy())
 
 
+@pytest.mark.parametrize("share", [0.0, 10.0])
+@pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
+@pytest.mark.parametrize("fast_capacity", [1, 2])
+def test_ties_at_the_threshold_go_to_the_first_touched_in_page_order_too(policy, fast_capacity, share, params,
+                                                                         monkeypatch):
+    # Period 0 touches pages 5, 4, 3 once each: three ties for the fast node's 1 or 2 slots,
+    # taken in first-touch order (5, then 4), against page order, whether the page-order pass
+    # walks touched from its start (1 of 3 taken) or from its end (2 of 3: page 3 left out).
+    # Period 1 touches only page 3, which is not among period 0's top pages.
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
+    trace = np.array([5, 4, 3, 3, 3, 3], dtype=np.int64)
+    result = simulate(trace, policy, fast_capacity, n_pages=8, period=3, fit=params)
+    periods = result.periods
+    assert periods["top_pages"].tolist() == [fast_capacity, 1]
+    assert periods["reactive_fast_hits"].tolist()[1] == 0
+    case = dict(trace=trace, n_pages=8, fast_capacity=fast_capacity, slow_capacity=8,
+                mechanism=as_mechanism("linux"), period=3)
+    expected, _, _ = naive(policy, case, result)
+    for column in ("top_pages", "top_pages_fast", "reactive_fast_hits"):
+        np.testing.assert_array_equal(periods[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+
+
 @pytest.mark.parametrize("policy", ["active-shrink", "lru", "oracle"])
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
