@@ -136,7 +136,9 @@ def main() -> None:
     warm = workloads.hot_set(10_000, 100_000, seed=0).astype(np.int32)
     warm.setflags(write=False)  # as the memory-mapped traces are: the same compiled kernels
     for policy in LIST_POLICIES + ("lru",) + tuple(args.policies):  # warm-up: compile (or load) the kernels
-        simulate(warm, policy, 1000, fit=fit, **({"period": 10_000} if "period" in periods else {"period_s": 0.01}))
+        # a classifier policy at the run's own sizes: memtis refuses a fast node under its watermarks' MB floors
+        sizes = dict(fast_capacity=capacity, n_pages=args.pages) if policy in args.policies else dict(fast_capacity=1000)
+        simulate(warm, policy, fit=fit, **sizes, **({"period": 10_000} if "period" in periods else {"period_s": 0.01}))
     print(f"{args.accesses:,} accesses over {args.pages:,} pages per trace, fast capacity {capacity:,} pages, "
           f"{period_text}; one core ({os.cpu_count()} on this machine, best of {args.repeat}); "
           f"load average {os.getloadavg()[0]:.1f} at the start")

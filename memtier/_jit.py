@@ -183,6 +183,23 @@ def load_kernel(dispatcher, *signatures) -> None:
 _PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
 
 
+def _emit_prefetch(context, builder, array_type, array, index, index_type):
+    """The code of :func:`prefetch` for one array."""
+    view = context.make_array(array_type)(context, builder, array)
+    row = context.cast(builder, index, index_type, types.intp)
+    zero = context.get_constant(types.intp, 0)
+    pointer = cgutils.get_item_pointer2(
+        context, builder, data=view.data, shape=cgutils.unpack_tuple(builder, view.shape),
+        strides=cgutils.unpack_tuple(builder, view.strides), layout=array_type.layout,
+        inds=[row] + [zero] * (array_type.ndim - 1))
+    byte_pointer = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _PREFETCH)
+    # (address, 1 = for writing, 3 = keep in all cache levels, 1 = data)
+    builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
+
+
 @intrinsic
 def prefetch(typingctx, array, index):
     """Inside a kernel: ask the CPU to start loading (for writing) the cache line of
@@ -190,19 +207,22 @@ def prefetch(typingctx, array, index):
     load a few iterations later does not wait for memory.  A hint: it never faults, even out
     of bounds, and changes no result."""
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        row = context.cast(builder, args[1], signature.args[1], types.intp)
-        zero = context.get_constant(types.intp, 0)
-        pointer = cgutils.get_item_pointer2(
-            context, builder, data=view.data, shape=cgutils.unpack_tuple(builder, view.shape),
-            strides=cgutils.unpack_tuple(builder, view.strides), layout=array_type.layout,
-            inds=[row] + [zero] * (array_type.ndim - 1))
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), _PREFETCH)
-        # (address, 1 = for writing, 3 = keep in all cache levels, 1 = data)
-        builder.call(function, [builder.bitcast(pointer, byte_pointer), i32(1), i32(3), i32(1)])
+        _emit_prefetch(context, builder, signature.args[0], args[0], args[1], signature.args[1])
         return context.get_dummy_value()
     return types.void(array, index), codegen
+
+
+@intrinsic
+def prefetch_each(typingctx, arrays, index):
+    """:func:`prefetch` of ``array[index]`` for each array of the tuple ``arrays`` (any
+    number, any types, the empty tuple too): for a loop shared by kernels that each read
+    their own arrays at the same index."""
+    if not isinstance(arrays, types.BaseTuple) or not all(isinstance(a, types.Array) for a in arrays):
+        return None
+
+    def codegen(context, builder, signature, args):
+        for k, array_type in enumerate(signature.args[0]):
+            _emit_prefetch(context, builder, array_type, builder.extract_value(args[0], k), args[1],
+                           signature.args[1])
+        return context.get_dummy_value()
+    return types.void(arrays, index), codegen

@@ -9,9 +9,10 @@ def smooth_min(a, b, k):
     return (a ** -k + b ** -k) ** (-1.0 / k)
 
 
-def kernel_work_per_page(p, page_bytes, ptes, batched, exchange):
+def kernel_work_per_page(p, page_bytes, ptes, batched, exchange, scale=1.0):
+    """``scale``: a source's factor on the per-page and per-entry work, not the per-4-KiB work."""
     subpage_us = p.subpage_ns / 1000 * (page_bytes / 4096) * ((1 - p.exchange_saving) if exchange else 1)
-    per_page = p.page_us + (ptes - 1) * p.pte_us + subpage_us
+    per_page = scale * (p.page_us + (ptes - 1) * p.pte_us) + subpage_us
     if batched:
         per_page *= 1 - p.batch_saving
     return per_page
@@ -64,8 +65,9 @@ def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):
 
 
 def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, scope, ptes, scale=1.0):
-    """``scale``: a source's factor on a DMA migration's serial per-folio work (kernel and
-    copy CPU work); CPU-copy rows ignore it."""
+    """``scale``: a source's factor on a DMA migration's serial work per folio and per
+    page-table entry (the kernel's and the copy's CPU work; not the kernel's work per 4 KiB);
+    CPU-copy rows ignore it."""
     total = page_bytes * n_pages
     if not dma:
         scale = 1.0
@@ -89,7 +91,7 @@ def call_time_us(p, page_bytes, n_pages, *, dma, workers, batched, exchange, sco
                     + n_pages * p.mt_page_us + total / (bandwidth * 1000))
     if scope == "copy":
         return copy
-    per_page = scale * kernel_work_per_page(p, page_bytes, ptes, batched, exchange)
+    per_page = kernel_work_per_page(p, page_bytes, ptes, batched, exchange, scale)
     kernel = p.call_us + n_pages * per_page
     if dma and p.dma_structure == "folio" and batched:
         # Serial per-folio work (kernel and DMA submission) hides behind other channels' copies.

@@ -85,17 +85,19 @@ class NaiveNumaBalancing(_Base):
         # kswapd: awake or not, its own clock (ns), pages scanned since it woke and its limit
         self.awake, self.k_ns, self.k_scanned, self.k_limit = False, 0.0, 0, 0
         self.pgtables = set()  # 2 MB pieces of address space with a page table
+        self.lag = 0.0  # work charged that the accesses' slack has not paid back yet (ns)
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
     # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed,
-    # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU
+    # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU, a
+    # promotion's time on the task, an access's time to spare, referenced pages kept once
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
-                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns"]
+                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -124,10 +126,16 @@ class NaiveNumaBalancing(_Base):
             page = self.inactive.popleft()
             if page in self.accessed:
                 self.accessed.discard(page)
-                self.is_active.add(page)
-                self.active.append(page)
+                if self._p("keep_once") and page not in self.referenced:  # kept, PG_referenced set
+                    self.referenced.add(page)
+                    self.inactive.append(page)
+                else:
+                    self.is_active.add(page)
+                    self.active.append(page)
             elif self.slow_used < self.slow_capacity:
                 self.accessed.discard(page)
+                if self._p("keep_once"):
+                    self.referenced.discard(page)
                 self.move(page, False)
                 demoted += 1
             else:
@@ -205,6 +213,8 @@ class NaiveNumaBalancing(_Base):
             self.move(page, True)
             (self.active if page in self.is_active else self.inactive).append(page)
             self.migration(self.cost[1])
+            if self._p("promote_ns"):
+                self.migration(self._p("promote_ns") * 1e-3)
             self.placement()
         else:
             self.kswapd()
@@ -257,11 +267,27 @@ class NaiveNumaBalancing(_Base):
             self.overhead(scan_ns, 0)
         return scan_ns
 
+    def slack(self):
+        return min(self._p("slack_ns"), self.fast_ns, self.slow_ns)
+
+    def serve(self, page):
+        """An access; while the clock is ahead of the accesses' own time, it takes up to its
+        slack less (access_slack_ns)."""
+        fast = self.node[page] == 0
+        self.row["fast"] = int(fast)
+        latency = self.fast_ns if fast else self.slow_ns
+        if self.slack() > 0 and self.lag > 0:
+            absorb = min(self.slack(), self.lag)
+            latency -= absorb
+            self.lag -= absorb
+        self.now += latency
+
     def run(self, trace, n_pages):
         floor = self._p("low") if self._p("fallback") else self._p("min")
         for page in trace:
             page = int(page)
             self.row = self.record.new()
+            before = self.now
             if page not in self.node:
                 self.kswapd_until(self.now)
                 if self._p("pgtable_wake"):
@@ -282,6 +308,8 @@ class NaiveNumaBalancing(_Base):
             elif page in self.armed:
                 self.kswapd_until(self.now)
                 self.hint_fault(page)
+            if self.slack() > 0:
+                self.lag += self.now - before
             self.serve(page)
             self.accessed.add(page)
             now = self.now
@@ -291,6 +319,8 @@ class NaiveNumaBalancing(_Base):
                     scan_ns = self.scan(n_pages)
                     # the next scan waits scan_limit x this one's time besides the period
                     self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * scan_ns
+                if self.slack() > 0:
+                    self.lag += self.now - now
         return self.record.rows
 
 

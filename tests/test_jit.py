@@ -84,3 +84,28 @@ def test_quick_load_compiles_on_a_miss_then_loads_the_same_code_without_numbas_w
     expected = ["20.0", "[0.0,", "2.0,", "4.0,", "6.0,", "8.0]"]
     assert first[:6] == expected and first[6:] == ["0", "1", "True"]  # compiled: the whole target
     assert second[:6] == expected and second[6:] == ["1", "1", "False"]  # loaded: the runtime alone
+
+
+def test_prefetch_each_takes_any_tuple_of_arrays_and_changes_nothing():
+    """``_jit.prefetch_each``: one kernel over a tuple of arrays of three dtypes and ranks, indices
+    past their ends included (a prefetch never faults), and over the empty tuple; every array
+    is left as it was and the kernel's own result is unchanged."""
+    import numba
+    import numpy as np
+
+    @numba.njit
+    def kernel(arrays, values):
+        total = 0
+        for i in range(values.shape[0] + 4):
+            _jit.prefetch_each(arrays, np.uint64(i))
+            _jit.prefetch_each((), i)
+            if i < values.shape[0]:
+                total += values[i]
+        return total
+
+    arrays = (np.arange(5, dtype=np.int64), np.arange(10, dtype=np.int8).reshape(5, 2),
+              np.full(5, 0.5))
+    copies = [a.copy() for a in arrays]
+    assert kernel(arrays, np.arange(7)) == 21
+    for array, copy in zip(arrays, copies):
+        np.testing.assert_array_equal(array, copy)

@@ -2,6 +2,7 @@
 (compiled and run here, on one node), reading the guest's files, the simulator's settings,
 the comparison, and the command's checks.  The guest run itself is tests/test_kernel_check_vm.py
 (``numa_vm`` marker)."""
+import os
 import shutil
 import subprocess
 
@@ -102,8 +103,10 @@ def test_the_program_accesses_what_memtier_generates(program, tmp_path, kind, al
     """The guest's program and access_stream agree access for access (the program's digest
     after each checkpoint), and the program counts the hot pages hot_mask names."""
     w = kc.Workload(kind=kind, total_mb=8, hot_mb=2, seconds=0.5, rate=40_000, checkpoint_ms=100, seed=7, alpha=alpha)
-    subprocess.run([str(program)] + w.arguments(str(tmp_path / "raw.csv")), check=True, timeout=60)
-    raw = pd.read_csv(tmp_path / "raw.csv")
+    subprocess.run([str(program)] + w.arguments(str(tmp_path / "raw.csv")), check=True, timeout=60,
+                   env=dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0"))  # no wait for a whole minute
+    raw = pd.read_csv(tmp_path / "raw.csv", comment="#")
+    assert raw["work_s"].is_monotonic_increasing and raw["work_s"].iloc[-1] > 0
     assert len(raw) == w.checkpoints == 5
     stream = kc.access_stream(w)
     assert len(stream) == w.n_accesses == raw["accesses"].iloc[-1]
@@ -338,3 +341,24 @@ def test_kswapd_pace_is_the_one_measured_in_the_guest():
     assert defaults["kswapd_scan_pages_per_s"][0] == pytest.approx(rates["kept_per_cpu_s"], rel=0.01)
     with pytest.raises(kc.KernelCheckError, match="overflows node 0"):
         kc.fill_rates(raw.iloc[:5], 200_000)
+
+
+def test_fault_costs_are_the_ones_measured_in_the_guest():
+    """The hint-fault, promotion and access times kernel-check charges are what fault_costs
+    reads from the committed phase run's work_s (the task's CPU time in its accesses), and the
+    policy gets them with the slack that pays them back."""
+    from memtier import datasets
+
+    raw = pd.read_csv(datasets.data_path("kernel_check/phase_kernel_raw.csv"), comment="#")
+    costs = kc.fault_costs(raw)
+    assert costs["hint_fault_ns"] == pytest.approx(kc.HINT_FAULT_NS, rel=0.01)
+    assert costs["promote_ns"] == pytest.approx(kc.PROMOTE_NS, rel=0.01)
+    assert costs["access_ns"] == pytest.approx(kc.ACCESS_OWN_NS, rel=0.01)
+    w = kc.Workload(kind="phase", total_mb=600, hot_mb=64, seconds=24)
+    params = kc.simulator_params(w)
+    assert (params["hint_fault_ns"], params["promote_ns"]) == (kc.HINT_FAULT_NS, kc.PROMOTE_NS)
+    assert params["access_slack_ns"] == pytest.approx(5000 - kc.ACCESS_OWN_NS)
+    with pytest.raises(kc.KernelCheckError, match="work_s"):
+        kc.fault_costs(raw.drop(columns="work_s"))
+    with pytest.raises(kc.KernelCheckError, match="non-promoting"):  # no promotion to tell the two apart
+        kc.fault_costs(raw.assign(pgpromote_success=0))

@@ -65,7 +65,10 @@ def cases(draw):
                            placement_doubles=draw(st.sampled_from([0, 1])),
                            kswapd_shares_cpu=draw(st.sampled_from([0, 1])),
                            kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
-                           kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7]))))
+                           kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7])),
+                           promote_ns=draw(st.sampled_from([0, 2500])),
+                           access_slack_ns=draw(st.sampled_from([0, 30, 1e4])),
+                           referenced_kept_once=draw(st.sampled_from([0, 1]))))
 
 
 def twin(policy, case, params, quick):
@@ -430,3 +433,77 @@ def test_numa_balancing_next_scan_waits_32_times_the_scan(params):
         assert (result.final_node == 0).all()
         assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, limit
         assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)
+
+
+def test_numa_balancing_charged_faults_delay_the_task_until_its_slack_pays_them_back(params):
+    """``promote_ns`` and ``access_slack_ns``, on phase one's fill (see above) and 1 us accesses:
+    the scan at 1 ms arms the slow pages, then ``k`` of them are touched and promoted, each
+    fault charged 2 us (``hint_fault_ns``) and 10 us more for its promotion (``promote_ns``).
+    Without slack the clock ends ``k`` x 12 us later than with the faults free; with 0.9 us of
+    slack an access, every access from the first fault on (the ``k`` faulting ones, then ``m``
+    more) takes 0.9 us less until the lag is paid: ``k`` x 12 - (``k`` + ``m``) x 0.9 us late
+    (and the cost model's call) while some is left, and on time once it is (the fill's charges,
+    kswapd's demotions, are paid back by the 1 500 accesses before the faults either way);
+    promotions and fast hits are the same."""
+    from memtier.kernel.check import free_moves
+
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1), 4)
+    assert k > 0
+    common = dict(NB, fast_access_ns=1000.0, slow_access_ns=1000.0, rmap_ns=0.0, scan_pte_ns=0.0)
+
+    def clock(m, **charges):
+        trace = np.concatenate([first, np.full(1500, fast_page), slow[:k], np.full(m, fast_page)])
+        result = memtier.simulate(trace, "numa-balancing", fit=free_moves(), period=len(trace), **common, **charges)
+        assert result.periods["promoted"].sum() == k and (result.final_node[slow[:k]] == 0).all()
+        return (result._storage["fstate"][FS_NOW_NS], result._storage["pfstate"][numa_balancing.PF_LAG_NS],
+                int(result.periods["fast_hits"].sum()))
+
+    free_of_charge = dict(hint_fault_ns=0.0, promote_ns=0.0)
+    charged = dict(hint_fault_ns=2000.0, promote_ns=10000.0)
+    for m in (10, 200):
+        base, lag, hits = clock(m, **free_of_charge)
+        late, lag, late_hits = clock(m, **charged)
+        assert late - base == pytest.approx(k * 12000.0) and lag == 0 and late_hits == hits  # no slack: nothing owed
+        base, lag, _ = clock(m, **free_of_charge, access_slack_ns=900.0)
+        assert lag == 0
+        slack, lag, slack_hits = clock(m, **charged, access_slack_ns=900.0)
+        assert slack_hits == hits
+        # the cost model's call (free_moves: 0.04 us a page) is charged with each promotion too
+        owed = k * (12000.0 + 1e3 * Mechanism().call_costs_us(free_moves())[0][1]) - (k + m) * 900.0
+        if owed > 0:
+            assert (slack - base, lag) == (pytest.approx(owed, abs=1.0), pytest.approx(owed, abs=1.0))
+        else:
+            assert (slack - base, lag) == (pytest.approx(0.0, abs=1e-6), 0.0)
+    # the earlier rule: promote_ns 0 charges the cost model's call only
+    assert clock(10, hint_fault_ns=2000.0)[0] - clock(10, **free_of_charge)[0] == pytest.approx(k * 2000.0)
+
+
+def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
+    """``referenced_kept_once`` (6.1's ``folio_check_references``) on the hand-made fill of
+    ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task``: kswapd's rounds at
+    512 and 544 us meet pages 0-55 young from the fill and keep them on the inactive list with
+    PG_referenced set (FOLIOREF_KEEP) instead of activating them, then demote 0-7, no longer
+    young (the same 8 pages and the same pace as before: a page kept costs what an activated
+    one did).  Then, unlike activated pages, the kept ones are next on the inactive tail: with
+    300 more accesses the round at 648 us demotes 8-39 (32, 320 us), where the earlier rule
+    demoted 8-31 and activated 544-551."""
+    from memtier.kernel.check import free_moves
+    from memtier.simulation.policies.active_shrink import FAST_ACTIVE, M_SIZE
+
+    trace = np.arange(600)
+    common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_pages_per_s=1e5,
+                  kswapd_scan_pages_per_s=1e6, referenced_kept_once=1)
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(8, 56)) | set(range(544, 552))
+    assert result.periods["demoted"].sum() == 8
+    assert result._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(648e3)
+    assert result._storage["meta"][FAST_ACTIVE, M_SIZE] == 0  # none activated
+    referenced = result._storage["referenced"]
+    assert set(np.flatnonzero(referenced).tolist()) == set(range(8, 56))  # the kept ones; 0-7 cleared, demoted
+    longer = np.concatenate([trace, np.full(300, 100)])
+    result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common)
+    assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(40, 56)) | set(range(544, 552))
+    assert result.periods["demoted"].sum() == 40

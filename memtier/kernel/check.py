@@ -23,14 +23,34 @@ task's CPU time, ``task_tick_numa``, so the task stays on the CPU); the stream i
 the access number and a seed, generated identically here (:func:`access_stream`, checked by a
 digest at every checkpoint).  At each checkpoint it counts its hot and cold pages on each node
 from ``/proc/self/pagemap`` (``move_pages`` with no nodes fails for pages armed for hint faults)
-and reads ``/proc/vmstat``.
+and reads ``/proc/vmstat``, and its CPU time in its accesses (``work_s``: the accesses, and the
+hint faults and promotions they take, :func:`fault_costs`).
+
+Two runs alike (``-icount shift=0,sleep=off``, one vCPU: guest time is the instruction count).
+What still let runs differ, and what is done about it: 9p requests during the run (the program
+and its rows live in a RAM file system); ASLR, which put the mapping at another offset within
+its 2 MB page tables each run, so kswapd's wakes by page-table pages and the scanner's
+2 MB-aligned windows fell on other pages (``randomize_va_space`` 0 in the guest, and the mapping
+is 2 MB-aligned, as the policy takes it); the boot's length, which the kernel's periodic work
+is timed from (the program starts on a whole minute of the guest's clock).  Three pairs of
+12 s ``phase`` runs since (``tests/test_kernel_check_vm.py``): two within 1.9 and 0.23 points
+of hot share at every second, promotions within 1.5 % and 1.8 %, demotions within 0.6 % and
+2.0 % at the end; the third 1.8 points apart after the fill and 6.9 at 6 s, in the middle of a
+promotion wave, promotions 3.9 % and demotions 2.4 % apart (before these changes, pairs
+differed by up to 14.7 points).  What remains is the boot (its 9p reads end when the host
+serves them): node 0's free pages and the pages the boot left on its lists differ by tens of
+pages, and the race of the fill with kswapd, or a wave under way at a checkpoint, turns that
+into hundreds.  Writing node 0 full and freeing it before the
+start, to push the boot's pages off, was tried and made the fill differ more (5.3 points).
 
 The simulation.  The accesses of the stream are given one duration each, ``1 / rate``, on both
 nodes, so the simulator's clock is the guest's nominal clock: the scan delay, period and size,
 the hot threshold and the promotion rate limit then act on the same time as in the guest.  The
 guest pays hint faults, scans and migrations out of the slack of its slots (the lag column says
-when it could not); memtier charges them nothing (``hint_fault_ns = scan_pte_ns = 0``, a cost
-model whose moves cost nothing: :func:`free_moves`).  The policy's parameters are read from the
+when it could not).  memtier charges the hint faults and promotions their guest time and lets
+the slack pay it back (:func:`fault_params`: the clock runs ahead of the stream only while the
+task lags), charges scans nothing, and kswapd's demotions next to nothing (a cost model whose
+moves cost nothing, :func:`free_moves`; kswapd runs beside the task).  The policy's parameters are read from the
 guest (:func:`guest_settings`): ``/sys/kernel/debug/sched/numa_balancing/*``,
 ``numa_balancing_promote_rate_limit_MBps``, and node 0's watermarks and free pages from
 ``/proc/zoneinfo``, and 6.1's scan start for a program just ``exec()``-ed (:func:`scan_start`).
@@ -82,6 +102,7 @@ ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem > "$OUT/ndctl.
 daxctl reconfigure-device --mode=system-ram dax0.0 > "$OUT/daxctl.json" 2>&1
 echo 1 > /sys/kernel/mm/numa/demotion_enabled
 echo 2 > /proc/sys/kernel/numa_balancing
+echo 0 > /proc/sys/kernel/randomize_va_space
 mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 {
   echo "release $(uname -r)"
@@ -91,6 +112,7 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
   done
   for f in /sys/kernel/debug/sched/numa_balancing/*; do echo "debugfs $(basename "$f") $(cat "$f")"; done
   for f in numa_balancing numa_balancing_promote_rate_limit_MBps; do echo "sysctl $f $(cat /proc/sys/kernel/$f)"; done
+  echo "sysctl randomize_va_space $(cat /proc/sys/kernel/randomize_va_space)"
   for f in min_free_kbytes watermark_scale_factor; do echo "sysctl $f $(cat /proc/sys/vm/$f)"; done
   echo "sysctl demotion_enabled $(cat /sys/kernel/mm/numa/demotion_enabled)"
   echo "cpus $(nproc)"
@@ -434,22 +456,82 @@ def scan_trace(text: str) -> pd.DataFrame:
     return table
 
 
+#: What the workload's own faults take in the guest (ns of guest time, one instruction a ns):
+#: a hint fault, a promotion on top of its fault (``do_numa_page`` -> ``migrate_misplaced_page``,
+#: in the task's context), and one access of the program's loop.  From the ``work_s`` column
+#: (the task's CPU time in its slots' accesses) of the committed ``phase`` run
+#: (:data:`FAULT_COSTS_RUN`), by :func:`fault_costs`: 1 898 ns, 10 164 ns and 28.1 ns; an
+#: earlier run of 12 s gave 1 923, 10 146 and 25.9.
+HINT_FAULT_NS = 1900.0
+PROMOTE_NS = 10160.0
+ACCESS_OWN_NS = 28.0
+FAULT_COSTS_RUN = "data/kernel_check/phase_kernel_raw.csv"
+
+
+def fault_costs(raw: pd.DataFrame) -> dict:
+    """The guest's time for the workload's own accesses, hint faults and promotions, from a run
+    with the ``work_s`` column (the task's CPU time in its slots' accesses, cumulative).
+
+    Between two checkpoints after the fill (no page absent at either), the task's work is its
+    accesses, its hint faults and its promotions, each done in its own context (``do_numa_page``
+    and ``migrate_misplaced_page`` run within the fault): a least-squares fit of the work's
+    increase on the increases of ``accesses``, ``numa_hint_faults`` and ``pgpromote_success``
+    gives ns an access, a hint fault, and a promotion besides its fault.  The run needs both
+    faults that promote and faults that do not (``phase``: after the phase change a scan arms the
+    new hot set long before it is touched, and those faults find it over the hot threshold)."""
+    if "work_s" not in raw:
+        raise KernelCheckError("fault_costs needs a run with the work_s column (the workload program of this "
+                               "version); this one has none")
+    settled = raw[(raw["absent"] == 0) & (raw["absent"].shift(fill_value=1) == 0)].index
+    diff = raw[["work_s", "accesses", "numa_hint_faults", "pgpromote_success"]].astype(float).diff().loc[settled]
+    if len(diff) < 3 or diff["pgpromote_success"].max() <= 0 or \
+            (diff["numa_hint_faults"] - diff["pgpromote_success"]).max() <= 0:
+        raise KernelCheckError("fault_costs needs checkpoints after the fill with promoting and non-promoting "
+                               "hint faults (a phase run of 24 s has them)")
+    x = diff[["accesses", "numa_hint_faults", "pgpromote_success"]].to_numpy()
+    (access, fault, promote), *_ = np.linalg.lstsq(x, diff["work_s"].to_numpy(), rcond=None)
+    return {"access_ns": 1e9 * access, "hint_fault_ns": 1e9 * fault, "promote_ns": 1e9 * promote}
+
+
 def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
     """What kernel-check gives ``numa-balancing`` besides the guest's settings:
 
     - 6.1's allocation and kswapd at the guest's pace (:func:`kswapd_params`);
-    - hint faults and scans that cost the run's clock nothing (the guest pays them out of its
-      slots' slack), while a scan's time in the guest (:data:`SCAN_PTE_NS` a page walked,
-      :data:`SCAN_ARM_NS` more a page armed) makes the next one wait 32 times as long
-      (``task_numa_work``'s overhead limit, the policy's ``scan_overhead_limit``);
+    - scans that cost the run's clock nothing, while a scan's time in the guest
+      (:data:`SCAN_PTE_NS` a page walked, :data:`SCAN_ARM_NS` more a page armed) makes the next
+      one wait 32 times as long (``task_numa_work``'s overhead limit, the policy's
+      ``scan_overhead_limit``);
+    - 6.1's ``folio_check_references``: a page kswapd finds referenced on the inactive list is
+      kept there once (``PG_referenced``) before it is activated (``referenced_kept_once``;
+      without it, the fill's young pages went to the active list and, after the phase change,
+      kswapd met 30 000 young pages the fill had left on the inactive list, where the kernel's
+      kswapd scanned only pages it demoted, ``pgscan_kswapd`` = ``pgdemote_kswapd`` in that second);
+    - the workload's hint faults and promotions on its clock, paid back by its slack
+      (:func:`fault_params`);
     - a scan period of ``scan_delay_ms`` after the first scan, as the guest's trace shows
       (``data/kernel_check/scan_trace.txt``: the first three scans 1.39 and 1.26 s apart, each
       gap the scan delay plus 32 times the scan before within 45 ms), not
       ``task_scan_start`` (333 ms for 600 MB), which 6.1's ``task_tick_numa`` reads as setting
       it at the task's first tick (:func:`scan_start`); why the guest keeps the scan delay is
       not found here."""
-    return {**kswapd_params(w), "hint_fault_ns": 0.0, "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
-            "scan_cost_charged": 0.0, "first_period_ms": float(scan_delay_ms)}
+    return {**kswapd_params(w), **fault_params(w), "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
+            "scan_cost_charged": 0.0, "first_period_ms": float(scan_delay_ms), "referenced_kept_once": 1.0}
+
+
+def fault_params(w: Workload) -> dict:
+    """The ``numa-balancing`` parameters that put the workload's hint faults and promotions on
+    its clock, as 6.1 does: ``do_numa_page`` (``mm/memory.c``) runs in the faulting task, and
+    calls ``migrate_misplaced_page`` (``mm/migrate.c``: ``numamigrate_isolate_page``, then
+    ``migrate_pages`` with ``MIGRATE_ASYNC``, which unmaps, copies and remaps the page) before
+    it returns, so the task's next access waits for both, and its run time, which times the
+    scanner (``task_tick_numa``, ``kernel/sched/fair.c``), runs on.  Their guest time,
+    :data:`HINT_FAULT_NS` and :data:`PROMOTE_NS`, is charged (``hint_fault_ns``,
+    ``promote_ns``), and the program's slack pays it back: it spins to a fixed schedule, so a
+    fault delays the accesses after it only until the slots' spare time, the nominal time of an
+    access less its own (:data:`ACCESS_OWN_NS`), has made it up (``access_slack_ns``; the guest's
+    ``max_lag_ms``).  All three 0: the moves cost the clock nothing (the earlier rule)."""
+    return {"hint_fault_ns": HINT_FAULT_NS, "promote_ns": PROMOTE_NS,
+            "access_slack_ns": max(0.0, w.access_ns - ACCESS_OWN_NS)}
 
 
 def kswapd_params(w: Workload) -> dict:
@@ -589,7 +671,7 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_t
 
     stream = access_stream(w) if stream is None else stream
     fit = free_moves()
-    params = dict(guest["params"], hint_fault_ns=0.0)
+    params = dict(guest["params"])
     if params.get("scan_cost_charged", 1.0) != 0:  # settings of an earlier run: scans cost nothing
         params["scan_pte_ns"] = 0.0
     per_checkpoint = w.slots_per_checkpoint * w.per_slot

@@ -20,7 +20,9 @@
  *
  * Every CHECKPOINT_MS of the stream's time, one CSV row: the nominal time, the guest's
  * CLOCK_MONOTONIC and CPU time since the start, the largest lag of a slot behind its time
- * since the last row, how many hot and cold pages are on node 0 and node 1 (from
+ * since the last row, the task's CPU time in its slots' accesses (work_s, cumulative: the accesses
+ * themselves, and the page faults they take, hint faults and promotions included, which run in the
+ * task's context; not the spinning, nor kswapd's time), how many hot and cold pages are on node 0 and node 1 (from
  * /proc/self/pagemap: the page frame number, placed in a node by the memory blocks under
  * /sys/devices/system/node/node1), and /proc/vmstat's tiering counters.
  */
@@ -55,6 +57,23 @@ static double now_s(clockid_t clock) {
 static void die(const char *what) {
     fprintf(stderr, "kernel_workload: %s: %s\n", what, strerror(errno));
     exit(2);
+}
+
+/* Node 0's free and LRU pages (/sys/devices/system/node/node0/meminfo), as a comment line. */
+static void node0_line(FILE *out, const char *when) {
+    char line[256], name[64];
+    unsigned long long kb, free = 0, anon = 0, file = 0;
+    FILE *f = fopen("/sys/devices/system/node/node0/meminfo", "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Node 0 %63[^:]: %llu", name, &kb) == 2) {
+            if (!strcmp(name, "MemFree")) free = kb / 4;
+            else if (!strcmp(name, "Inactive(anon)") || !strcmp(name, "Active(anon)")) anon += kb / 4;
+            else if (!strcmp(name, "Inactive(file)") || !strcmp(name, "Active(file)")) file += kb / 4;
+        }
+    fclose(f);
+    fprintf(out, "# node 0 %s: %llu pages free, %llu anon and %llu file pages on its LRU lists\n", when, free, anon,
+            file);
 }
 
 /* Node 1's page frames: one range per memory block of node 1. */
@@ -157,35 +176,61 @@ int main(int argc, char **argv) {
     uint64_t *pagemap = malloc(total * sizeof *pagemap);
     if (!is_hot || !pagemap) die("malloc");
 
-    volatile unsigned char *base = mmap(0, total * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) die("mmap");
+    /* The mapping starts on a 2 MB boundary: page p of it is then in the page table (and the PMD)
+     * of pages p / 512 x 512 .. + 511, and task_numa_work's scan windows end on 2 MB boundaries
+     * (ALIGN(start + pages, HPAGE_SIZE)) at the same page numbers in every run, as memtier's
+     * numa-balancing takes them (its pgtable_wakes_kswapd and scan windows count from page 0).
+     * Where an unaligned mapping lands depends on the address the kernel picks, which ASLR
+     * draws anew each run (kernel-check also turns ASLR off in the guest). */
+    size_t length = total * PAGE, extra = 2UL << 20;
+    unsigned char *raw = mmap(0, length + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) die("mmap");
+    uintptr_t aligned = ((uintptr_t)raw + extra - 1) & ~(uintptr_t)(extra - 1);
+    if (aligned > (uintptr_t)raw && munmap(raw, aligned - (uintptr_t)raw)) die("munmap");
+    if ((uintptr_t)raw + length + extra > aligned + length
+        && munmap((void *)(aligned + length), (uintptr_t)raw + length + extra - (aligned + length)))
+        die("munmap");
+    volatile unsigned char *base = (volatile unsigned char *)aligned;
     if (madvise((void *)base, total * PAGE, MADV_NOHUGEPAGE)) die("madvise");
     int pm = open("/proc/self/pagemap", O_RDONLY);
     if (pm < 0) die("/proc/self/pagemap");
 
-    fprintf(out, "nominal_s,guest_s,cpu_s,max_lag_ms,accesses,digest,fast_hot,fast_cold,slow_hot,slow_cold,absent");
+    fprintf(out, "# mapping at 0x%lx (%lu pages)\n", (unsigned long)aligned, (unsigned long)total);
+    fprintf(out, "nominal_s,guest_s,cpu_s,work_s,max_lag_ms,accesses,digest,fast_hot,fast_cold,slow_hot,slow_cold,absent");
     for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%s", COUNTERS[i]);
     fprintf(out, "\n");
     unsigned long long start_counters[N_COUNTERS], counters[N_COUNTERS];
-    vmstat(start_counters);
 
-    /* Start on a whole second of the guest's clock: the kernel's periodic work (vmstat_update,
-     * kcompactd, the scheduler's balancing) is timed from boot and rounded to whole seconds
-     * (round_jiffies), and how long the boot took differs from run to run (its 9p reads end when
-     * the host serves them), so an unaligned start meets that work at another point of the fill. */
+    /* Start on a whole minute of the guest's clock.  The kernel's periodic work runs on timers
+     * set from boot (vmstat_update and the scheduler's balancing rounded to whole seconds,
+     * khugepaged every 10 s), and the boot's length differs from run to run (its 9p reads end
+     * when the host serves them: 57 to 83 s of guest time in six runs), so a start relative to
+     * the boot meets that work at another point of the fill; a whole minute is a whole number of
+     * those periods.  Under -icount with sleep=off the wait costs no host time (an idle guest's
+     * clock jumps to its next timer).  KERNEL_WORKLOAD_ALIGN_S in the environment gives another
+     * period in seconds (0: start at once, as the tests on the host do). */
+    node0_line(out, "when ready");
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    start.tv_sec += 1;
-    start.tv_nsec = 0;
+    fprintf(out, "# ready at %.6f s of the guest's CLOCK_MONOTONIC\n", start.tv_sec + start.tv_nsec * 1e-9);
+    const char *align_env = getenv("KERNEL_WORKLOAD_ALIGN_S"); /* tests on the host: 0, no wait */
+    long align = align_env ? atol(align_env) : 60;
+    if (align > 0) {
+        start.tv_sec = (start.tv_sec / align + 1) * align;
+        start.tv_nsec = 0;
+    }
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &start, 0) == EINTR)
         ;
+    vmstat(start_counters);
+    node0_line(out, "at the start");
     uint64_t j = 0, digest = 0;
-    double lag = 0, t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    double lag = 0, work = 0, t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     for (uint64_t s = 0; s < slots; s++) {
         double due = t0 + s * slot_us * 1e-6, now;
         while ((now = now_s(CLOCK_MONOTONIC)) < due)
             ;
         if (now - due > lag) lag = now - due;
+        double w0 = now_s(CLOCK_THREAD_CPUTIME_ID);
         for (uint64_t a = 0; a < per_slot; a++, j++) {
             uint64_t page;
             if (j < total) {
@@ -206,6 +251,7 @@ int main(int argc, char **argv) {
             base[page * PAGE]++;
             digest = digest * 0x100000001B3ULL + page + 1;
         }
+        work += now_s(CLOCK_THREAD_CPUTIME_ID) - w0;
         if ((s + 1) % slots_per_checkpoint == 0) {
             memset(is_hot, 0, total);
             if (zipf) {
@@ -226,8 +272,8 @@ int main(int argc, char **argv) {
                 count[on_node1(pfn)][is_hot[p]]++;
             }
             vmstat(counters);
-            fprintf(out, "%.3f,%.6f,%.6f,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu", (s + 1) * slot_us * 1e-6,
-                    now_s(CLOCK_MONOTONIC) - t0, now_s(CLOCK_PROCESS_CPUTIME_ID) - c0, lag * 1e3,
+            fprintf(out, "%.3f,%.6f,%.6f,%.6f,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu", (s + 1) * slot_us * 1e-6,
+                    now_s(CLOCK_MONOTONIC) - t0, now_s(CLOCK_PROCESS_CPUTIME_ID) - c0, work, lag * 1e3,
                     (unsigned long long)j, (unsigned long long)digest, (unsigned long long)count[0][1],
                     (unsigned long long)count[0][0], (unsigned long long)count[1][1],
                     (unsigned long long)count[1][0], (unsigned long long)absent);

@@ -66,6 +66,43 @@ def other_published() -> "pd.DataFrame":
     return load_measurements(data_path(OTHER_PUBLISHED))
 
 
+#: The AMD Zen3 machine's socket link, each way, in GB/s: three xGMI links of 16 lanes at
+#: 18 GT/s (see :func:`amd_zen3_2026_machine`).
+ZEN3_2P_LINK_GBPS = 3 * 16 * 18 / 8
+
+
+def amd_zen3_2026_machine():
+    """What is published about the machine of :func:`amd_zen3_2026` beyond its rows, as the
+    stated values of a fit (``memtier.fit(..., base=...)``): a
+    :class:`~memtier.model.cost.ModelParams` with the RFC machine's values except the DMA
+    engine's ceiling, stated at the socket link's bandwidth each way.
+
+    The postings say only "AMD Zen 3 EPYC server (2-sockets, 32 cores, SMT Enabled), 1 NUMA
+    node per socket" (Garg, "[RFC PATCH v4 0/6]", linux-mm 2026-03-09).  Every DMA row copies
+    from one socket's memory to the other's, so whatever the engines could do, the bytes cross
+    the socket link once: its bandwidth bounds the copy.  AMD documents the two-socket EPYC
+    link: "In a 2P, or dual-socket, configuration, three AMD Infinity fabric links are
+    available to connect the processors", at "up to 18 GT/sec" (AMD Instinct MI100
+    microarchitecture, rocm.docs.amd.com, on the EPYC node); an xGMI link is 16 lanes wide (a
+    group of x16 lanes that a board gives either to the socket link or to PCIe: Lenovo,
+    "Configuring AMD xGMI Links", LP1852, 2023, for the later EPYC 9004), so ``3 * 16 * 18 /
+    8`` = 108 GB/s each way (:data:`ZEN3_2P_LINK_GBPS`), nominal.  The postings do not say how
+    many links their board uses; with four, 144 GB/s.  Held-out predictions hardly depend on
+    which (:mod:`memtier.model.fitting`, ``cross_validate``).
+
+    Why state it: rows at 1-4 channels (one and two engines) do not reach the ceiling, so a
+    fit of them leaves ``dma_ceiling_gbps`` open, and its stated value then decides what is
+    predicted for 8 and 16 channels.  Without a machine fact that value is the fit's own rule
+    (:func:`memtier.model.fitting.room_for_the_data`: twice the fastest row, 54 GB/s), which
+    caps eight engines below what the rows held out reach (63-67 GB/s).  Where the rows do
+    reach it (all 68 rows), the ceiling is fitted and the stated value only centres the weak
+    prior.
+    """
+    from ..model.cost import ModelParams
+
+    return ModelParams(dma_ceiling_gbps=ZEN3_2P_LINK_GBPS)
+
+
 def amd_zen3_2026() -> pd.DataFrame:
     """AMD's Zen3 EPYC with the PTDMA engine (Shivank Garg's linux-mm postings, 2026): 68
     ``move_pages(2)`` figures, 4 KiB to 2 MiB folios, one CPU thread and 1-16 DMA channels."""

@@ -129,10 +129,12 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     rows: about 7 us per descriptor (AIC 30 lower than without it), while the per-entry
     time does not pay for itself once the per-descriptor one is there (at most 1.7 lower
     in AIC) and stays open at its stated value.  With the source effect, the largest
-    in-sample error falls from 20.8% to 16.9% with the shared path, and the 8- and
-    16-channel rows held out are predicted at median 10.3%, largest 35% (12.6%, 33%
-    without it; 7.9%, 26% with the per-entry time fitted too, which 1-4 channels do not
-    pay for: AIC only 0.2 lower).
+    in-sample error falls from 20.8% to 16.9% with the shared path (16.5% since the source
+    factor leaves the per-4-KiB work alone), and the 8- and 16-channel rows held out were
+    predicted at median 10.3%, largest 35% (12.6%, 33% without it; 7.9%, 26% with the
+    per-entry time fitted too, which 1-4 channels do not pay for: AIC only 0.2 lower);
+    with the engines' ceiling stated at the machine's socket link
+    (:func:`memtier.datasets.amd_zen3_2026_machine`), 7.7%, 31%.
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
@@ -519,10 +521,12 @@ def _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, 
 
 
 @njit
-def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange):
-    """Microseconds of migrate_pages()'s own work per page, besides the copy."""
+def _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange, scale):
+    """Microseconds of migrate_pages()'s own work per page, besides the copy; ``scale``
+    multiplies the per-page and per-entry part, not the per-4-KiB part (a source's build,
+    :func:`_call_time_us`)."""
     subpages = page_bytes / 4096.0
-    per_page = (p[_PAGE] + (ptes_per_page - 1.0) * p[_PTE]
+    per_page = (scale * (p[_PAGE] + (ptes_per_page - 1.0) * p[_PTE])
                 + subpages * p[_SUBNS] * 1e-3 * ((1.0 - p[_XSAVE]) if exchange else 1.0))
     if batched:
         per_page *= 1.0 - p[_BSAVE]
@@ -535,21 +539,23 @@ def _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, sca
     if p[_DMASTRUCT] < 0.5 or not batched:
         return 0.0
     channels = _dma_channels_used(p, page_bytes, n_pages, workers, batched)
-    serial = scale * (_dma_serial_us(p, n_pages, ptes_per_page, workers)
-                      + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False))
+    serial = (scale * _dma_serial_us(p, n_pages, ptes_per_page, workers)
+              + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, False, scale))
     copying = _dma_channel_us(p, page_bytes, n_pages, ptes_per_page, workers, batched)
     return p[_DMAOVL] * (1.0 - 1.0 / channels) * min(serial, copying)
 
 
 @njit
 def _call_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scope, scale):
-    """``scale`` multiplies the per-folio serial work of a DMA migration (the kernel's and the
-    copy's CPU work); 1 is the model as stated, and CPU-copy rows ignore it."""
+    """``scale`` multiplies the serial work of a DMA migration per folio and per page-table
+    entry (the kernel's ``page_us`` and ``pte_us``, the copy's CPU work), not the kernel's
+    work per 4 KiB (:mod:`memtier.model.fitting`, ``source_effect``, says why); 1 is the
+    model as stated, and CPU-copy rows ignore it."""
     if not dma:
         scale = 1.0
     time_us = _copy_time_us(p, page_bytes, n_pages, ptes_per_page, dma, workers, batched, exchange, scale)
     if scope >= 1:
-        time_us += p[_CALL] + scale * n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange)
+        time_us += p[_CALL] + n_pages * _kernel_page_us(p, page_bytes, ptes_per_page, batched, exchange, scale)
         if dma:
             time_us -= _dma_overlap_us(p, page_bytes, n_pages, ptes_per_page, workers, batched, scale)
     if scope >= 2:
@@ -703,8 +709,9 @@ class PreparedTable:
     exchange: np.ndarray
     scope: np.ndarray
     moved_bytes: np.ndarray
-    #: Per row, the factor on a DMA row's serial per-folio work (its source's build, fitted by
-    #: :func:`memtier.fit` with ``source_effect``); ones as prepared.
+    #: Per row, the factor on a DMA row's serial work per folio and per page-table entry (its
+    #: source's build, fitted by :func:`memtier.fit` with ``source_effect``; not the kernel's
+    #: work per 4 KiB); ones as prepared.
     serial_scale: np.ndarray = None
 
     def __len__(self):

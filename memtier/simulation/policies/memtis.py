@@ -604,8 +604,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     j = 0
     while j < n:
         j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
-            trace, writes, has_writes, j, n, flags, counts, touched, latency, unit, min(next_demotion, next_promotion),
-            left, 2, 1, n_touched, accesses, hits, now, remaining)
+            trace, writes, has_writes, j, n, flags, counts, touched, (total, page_clock, on_list, newer, older),
+            latency, unit, min(next_demotion, next_promotion), left, 2, 1, n_touched, accesses, hits, now, remaining)
         if first_touch:  # trace[j], then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)

@@ -55,6 +55,12 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   tiering: adjust hot threshold automatically", 2022).  The move itself
   (``numamigrate_isolate_page``) needs the fast node above its high watermark plus the
   page (``migrate_balanced_pgdat``); if it is not, kswapd is woken and the page stays.
+  The fault and the move are the faulting task's own work (``do_numa_page`` calls
+  ``migrate_misplaced_page``, ``mm/migrate.c``, before it returns): a promotion charges the
+  cost model's migration call and ``promote_ns`` more, on the task's clock.  A task with time
+  to spare between its accesses (``access_slack_ns``: kernel-check's workload spins to a fixed
+  schedule) pays charged work back: each access takes that much less until the clock is back
+  on the accesses' own time.
 - **Allocation** (``__alloc_pages`` -> ``get_page_from_freelist``, ``mm/page_alloc.c``).  A
   page is allocated at its first access.  The fast path asks the zones of the zonelist, node
   0's then node 1's, for free pages above their *low* watermark (``alloc_flags =
@@ -81,7 +87,9 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ``pgdat_balanced`` uses ``WMARK_PROMO`` in tiering mode), or it has scanned the lists twice
   over since it woke, in rounds: refill the inactive list from the active one while
   ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages off the inactive tail: a page
-  whose accessed bit is set is activated, an unreferenced one demoted (``demote_page_list``,
+  whose accessed bit is set is activated (with ``referenced_kept_once``, as 6.1's
+  ``folio_check_references`` does, only if it has ``PG_referenced``; else it is kept at the
+  inactive head and given the bit), an unreferenced one demoted (``demote_page_list``,
   one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
   kswapd is a thread of its own, beside the task: it keeps a clock of its own, and a round
   done at its time moves it on by ``1 / kswapd_pages_per_s`` a page demoted and
@@ -115,10 +123,10 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
   wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
 Simplifications, stated: kswapd's work is charged to the run (like the list policies'
-reclaim) though it runs beside the task; a referenced inactive page is activated at once,
-where 6.1's ``folio_check_references`` first keeps it on the inactive list with
-``PG_referenced`` set and activates it at its second reference (the page scanned is kept
-either way); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+reclaim) though it runs beside the task; by default a referenced inactive page is activated
+at once, where 6.1's ``folio_check_references`` first keeps it on the inactive list with
+``PG_referenced`` set and activates it at its second reference (``referenced_kept_once`` 1
+follows 6.1; kernel-check sets it); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
 filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
 milliseconds (``jiffies_to_msecs``).
 
@@ -202,6 +210,13 @@ PARAMETERS = {
                                "the slow node), so update_task_scan_period finds no local or shared fault and "
                                "doubles the period (up to task_scan_max), the next scan a period from then; 0: "
                                "the earlier rule, +30 % as for local faults"),
+    "referenced_kept_once": (0.0, "1: 6.1's folio_check_references (mm/vmscan.c) for an anonymous page kswapd "
+                                  "finds referenced on the inactive list: the first time (PG_referenced clear) it "
+                                  "is kept there, at the head, with PG_referenced set (FOLIOREF_KEEP: 'look twice'), "
+                                  "and activated only if referenced again by its next trip (FOLIOREF_ACTIVATE); a "
+                                  "page not referenced is demoted, its PG_referenced cleared; 0: activated at once "
+                                  "(the earlier simplification).  PG_referenced is the page's bit that TPP's hint "
+                                  "faults set too (mark_page_accessed)"),
     "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
                                   "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
                                   "overhead to 3%'); 0: no wait"),
@@ -217,6 +232,18 @@ PARAMETERS = {
     "kswapd_cpu_scan_pages_per_s": (870000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
                                               "time (default: the kernel-check guest)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
+    "promote_ns": (0.0, "a promotion's time on the faulting task besides hint_fault_ns and the cost model's "
+                        "migration call: do_numa_page (mm/memory.c) calls migrate_misplaced_page (mm/migrate.c: "
+                        "numamigrate_isolate_page, then migrate_pages, MIGRATE_ASYNC: unmap, copy, remap) within "
+                        "the task's own fault, so the task waits for it and its run time, the scanner's timer, "
+                        "runs on; 0: the cost model's call only (the earlier rule).  kernel-check: measured in "
+                        "the guest.  Not scaled by time_scaled (a migration)"),
+    "access_slack_ns": (0.0, "time each access has to spare (at most its latency), which pays back the work "
+                             "charged to the task (hint faults, promotions, scans, kswapd's charges): while the "
+                             "clock is ahead of the accesses' own time, each access takes this much less, until "
+                             "it has caught up.  kernel-check: the workload spins to a fixed schedule, so a "
+                             "fault delays its next accesses, not all later ones; 0: every ns charged delays "
+                             "every later access (the earlier rule).  Not scaled by time_scaled"),
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
     "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
                          "scan_pte_ns (the earlier estimate); kernel-check: measured in the guest"),
@@ -232,14 +259,15 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
- P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS) = range(30)
-P_SIZE = 30
+ P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE) = range(33)
+P_SIZE = 33
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
 PS_SIZE = 14
-# pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got)
-PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS = 0, 1, 2
+# pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got),
+# how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns)
+PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS = 0, 1, 2, 3
 
 #: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
 #: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
@@ -311,6 +339,9 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
+    p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
+    p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
+    p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 0.0) else 0.0
     if params.get("kswapd_shares_cpu", 0.0):
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
@@ -329,7 +360,7 @@ def make_state(pconfig, config, n_pages):
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
     # first_period_ms say otherwise)
-    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0], dtype=np.float64)
+    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0, 0.0], dtype=np.float64)
     align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
@@ -344,13 +375,14 @@ def make_state(pconfig, config, n_pages):
 
 @njit_borrow
 def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
-                  pending):
+                  pending, referenced):
     """One round of ``balance_pgdat`` -> ``shrink_node``: refill the inactive list from the
     active one while ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages from the
     inactive tail, demoting the unreferenced ones.  Returns ``(inactive pages scanned,
     demoted)``; the pages scanned, both lists, count towards this wake's limit."""
     slow_capacity = config[K_SLOW_CAPACITY]
     page_bytes = config[K_PAGE_BYTES]
+    keep_once = pconfig[P_KEEP_ONCE] != 0
     scanned = 0
     while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
         n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
@@ -368,9 +400,16 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
         page = _pop_tail(FAST_INACTIVE, ring, meta)
         f = flags[page]
         if f & ACCESSED:
-            flags[page] = (f & ~ACCESSED) | ACTIVE
-            _push_head(FAST_ACTIVE, page, ring, meta)
+            if keep_once and referenced[page] == 0:  # folio_check_references: FOLIOREF_KEEP
+                referenced[page] = 1
+                flags[page] = f & ~ACCESSED
+                _push_head(FAST_INACTIVE, page, ring, meta)
+            else:  # FOLIOREF_ACTIVATE (PG_referenced stays set)
+                flags[page] = (f & ~ACCESSED) | ACTIVE
+                _push_head(FAST_ACTIVE, page, ring, meta)
         elif state[S_SLOW_USED] < slow_capacity:
+            if keep_once:  # folio_test_clear_referenced: reclaimed, not referenced
+                referenced[page] = 0
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         else:
@@ -386,7 +425,7 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
 
 @njit_borrow
 def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                  pfstate, pagestat, nxt, pending):
+                  pfstate, pagestat, nxt, pending, referenced):
     """kswapd's work up to ``until_ns`` of the clock.  While awake it does one round
     (:func:`_kswapd_batch`) at its own clock ``PF_KSWAPD_NS``, which then moves on by
     ``P_DEMOTE_NS`` a page demoted and ``P_KEEP_NS`` a page scanned and kept (both 0: the
@@ -400,7 +439,7 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
             pstate[PS_KSWAPD_AWAKE] = 0
             break
         n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                   pagestat, nxt, pending)
+                                   pagestat, nxt, pending, referenced)
         if n == 0:
             pstate[PS_KSWAPD_AWAKE] = 0
             break
@@ -411,7 +450,7 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
 
 @njit_borrow
 def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
-                 pagestat, nxt, pending):
+                 pagestat, nxt, pending, referenced):
     """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced; else kswapd
     starts now (its clock set to the task's) and does what it can by now
     (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
@@ -422,7 +461,7 @@ def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, stat
     pstate[PS_KSWAPD_LIMIT] = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
     pfstate[PF_KSWAPD_NS] = fstate[FS_NOW_NS]
     _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                  pfstate, pagestat, nxt, pending)
+                  pfstate, pagestat, nxt, pending, referenced)
 
 
 @njit_borrow
@@ -513,10 +552,12 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
+        if pconfig[P_PROMOTE_NS] != 0:  # migrate_misplaced_page, in the task's fault
+            _charge_migration(pconfig[P_PROMOTE_NS] * 1e-3, fstate, pending)
         _placement(pconfig, config, state, fstate, pstate, pfstate)
     else:  # numamigrate_isolate_page: wakeup_kswapd
         _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
-                     pagestat, nxt, pending)
+                     pagestat, nxt, pending, referenced)
 
 
 @njit_borrow
@@ -584,6 +625,10 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     align = max(np.int64(1), np.int64(pconfig[P_ALIGN]))
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
+    # access_slack_ns: while the clock is ahead of the accesses' own time (PF_LAG_NS), accesses
+    # are served with ``latency - absorb``, ``absorb`` each, until the lag is paid back
+    slack = min(pconfig[P_SLACK_NS], latency[0], latency[1])
+    catching_up = np.empty(2)
     n = trace.shape[0]
     row = 0
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
@@ -593,15 +638,36 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     hits = 0
     j = 0
     while j < n:
-        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
-            trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
-            hits, now, remaining)
+        lag = pfstate[PF_LAG_NS]
+        if slack > 0 and lag > 0:
+            # the accesses that pay the lag back: ``slack`` each while the lag is at least that
+            # (counted as they subtract it, one by one), else the rest of it in one
+            absorb = min(slack, lag)
+            k = 0
+            left = lag
+            while left >= slack:
+                left -= slack
+                k += 1
+            catching_up[0] = latency[0] - absorb
+            catching_up[1] = latency[1] - absorb
+            before = accesses
+            j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+                trace, j, min(n, j + max(k, 1)), PRESENT | ARMED, flags, counts, touched, catching_up, unit,
+                next_event, n_touched, accesses, hits, now, remaining)
+            for _ in range(accesses - before):
+                lag -= absorb
+            pfstate[PF_LAG_NS] = lag
+        else:
+            j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+                trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+                hits, now, remaining)
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            charged_from = now
             _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
-                          fstate, pstate, pfstate, pagestat, nxt, pending)
+                          fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
             if flags[page] == 0:
                 if pgtable_wake:
                     block = page // align
@@ -609,16 +675,16 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                         pgtable[block] = 1
                         if capacity - state[S_FAST_USED] <= low:  # no zone at low: the slow path wakes kswapd
                             _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
-                                         pstate, pfstate, pagestat, nxt, pending)
+                                         pstate, pfstate, pagestat, nxt, pending, referenced)
                 elif capacity - state[S_FAST_USED] <= wake:  # the allocation wakes kswapd (tpp, or the earlier rule)
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                 pfstate, pagestat, nxt, pending)
+                                 pfstate, pagestat, nxt, pending, referenced)
                 slow_full = state[S_SLOW_USED] >= slow_capacity
                 fast = capacity - state[S_FAST_USED] > floor or slow_full
                 if pgtable_wake and slow_full and capacity - state[S_FAST_USED] <= low:
                     # neither node passes the fast path: __alloc_pages_slowpath wakes kswapd
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                 pfstate, pagestat, nxt, pending)
+                                 pfstate, pagestat, nxt, pending, referenced)
                 _first_touch(page, fast, flags, state, config)
                 if fast:
                     _push_head(FAST_INACTIVE, page, ring, meta)
@@ -627,14 +693,17 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
             next_scan = pfstate[PF_NEXT_SCAN_NS]  # kswapd on the task's CPU, or a placement, may have moved it
             now = fstate[FS_NOW_NS]
+            if slack > 0:
+                pfstate[PF_LAG_NS] += now - charged_from
             next_event = _next_event(next_scan, pstate, pfstate)
             continue
         last = final and j == n
         if now >= next_event or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
+            charged_from = now
             _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                          pfstate, pagestat, nxt, pending)
+                          pfstate, pagestat, nxt, pending, referenced)
             next_scan = pfstate[PF_NEXT_SCAN_NS]
             if now >= next_scan:
                 scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
@@ -646,6 +715,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+            if slack > 0:
+                pfstate[PF_LAG_NS] += now - charged_from
             next_event = _next_event(next_scan, pstate, pfstate)
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row
