@@ -90,6 +90,16 @@ def test_renumber_matches_its_twin(seed):
     np.testing.assert_array_equal(numbers[dense], pages)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint16, np.int32, np.uint32, np.int64, np.uint64])
+def test_page_range_matches_numpy(dtype):
+    rng = np.random.default_rng(5)
+    info = np.iinfo(dtype)
+    for size, chunk in ((1, 1), (1000, 7), (5000, 4096)):
+        trace = rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
+        assert pagespace.page_range(trace, chunk) == (int(trace.min()), int(trace.max()))
+        assert pagespace.page_range(trace[::-1].copy(), chunk) == (int(trace.min()), int(trace.max()))
+
+
 def test_sparse_trace_simulates_like_its_dense_renumbering():
     dense = workloads.hot_set(300, 20_000, seed=3)
     spread = np.arange(300, dtype=np.int64) * (2**36 + 12345) + 2**20  # page numbers over 2**44

@@ -102,6 +102,97 @@ def test_kernel_agrees_with_pure_python_reference(policy, case, variant, params)
     assert result._open_stays == model.open_stays()
 
 
+@pytest.mark.parametrize("share", [0.0, 10.0])  # every period scored in page order; in first-touch order
+@pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=scenarios(), variant=st.sampled_from(VARIANT_SETS))
+def test_metrics_in_page_order_and_in_first_touch_order_agree_with_the_reference(policy, share, case, variant,
+                                                                                  params, monkeypatch):
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
+    case = policy_cases(policy, case, variant)
+    result = simulate(policy=policy, fit=params, **case)
+    expected, final_node, model = naive(policy, case, result)
+    got = result.periods
+    for column in RAW:
+        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+    for column in JUDGED:
+        np.testing.assert_array_equal(got[column].to_numpy()[:-1], expected[column].to_numpy()[1:], err_msg=column)
+    np.testing.assert_array_equal(result.final_node, final_node)
+    assert result._open_stays == model.open_stays()
+    flags = result._storage["flags"]
+    assert not (flags & lists.TOUCHED_FAST).any()  # a period's scratch, cleared at its end
+
+
+@pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=scenarios())
+def test_top_pages_in_page_order_exact_when_counts_overflow_the_histogram(policy, case, params, monkeypatch):
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "HISTOGRAM_BINS", 1)  # every count >= 2 gets sorted
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", 0.0)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", 0.0)
+    case = policy_cases(policy, case)
+    result = simulate(policy=policy, fit=params, **case)
+    expected, _, _ = naive(policy, case, result)
+    for column in ("top_pages", "top_pages_fast", "fast_hits", "reactive_fast_hits"):
+        np.testing.assert_array_equal(result.periods[column].to_numpy(), expected[column].to_numpy())
+
+
+@pytest.mark.parametrize("share", [0.0, 10.0])
+@pytest.mark.parametrize("policy", ["static", "active-shrink"])
+def test_top_pages_told_apart_above_the_small_count_bins(policy, share, params, monkeypatch):
+    # One period; pages 0 and 1 touched first (on the fast node of 2), then 2 and 3; counts 20,
+    # 30, 40, 50 (all above the 16 bins the page-order pass counts one by one): the top two are
+    # pages 3 and 2, both slow, so no top page was fast.  Lumping every count above 16 together
+    # would take pages 0 and 1, the first touched.  The next period reads the top pages' hits.
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
+    first = [0, 1, 2, 3] + [0] * 19 + [1] * 29 + [2] * 39 + [3] * 49
+    trace = np.array(first + [3, 2, 1, 0] * 35, dtype=np.int64)
+    result = simulate(trace, policy, 2, n_pages=8, period=len(first), fit=params)
+    periods = result.periods
+    assert periods["top_pages"].tolist()[0] == 2 and periods["top_pages_fast"].tolist()[0] == 0
+    assert periods["reactive_fast_hits"].tolist()[1] == 70  # pages 3 and 2 of the next period
+    case = dict(trace=trace, n_pages=8, fast_capacity=2, slow_capacity=8, mechanism=as_mechanism("linux"),
+                period=len(first))
+    expected, _, _ = naive(policy, case, result)
+    for column in ("top_pages", "top_pages_fast", "reactive_fast_hits"):
+        np.testing.assert_array_equal(periods[column].to_numpy(), expected[column].to_numpy())
+
+
+@pytest.mark.parametrize("share", [0.0, 10.0])
+@pytest.mark.parametrize("policy", ["static", "reclaim-demotion", "active-shrink"])
+@pytest.mark.parametrize("fast_capacity", [1, 2])
+def test_ties_at_the_threshold_go_to_the_first_touched_in_page_order_too(policy, fast_capacity, share, params,
+                                                                         monkeypatch):
+    # Period 0 touches pages 5, 4, 3 once each: three ties for the fast node's 1 or 2 slots,
+    # taken in first-touch order (5, then 4), against page order, whether the page-order pass
+    # walks touched from its start (1 of 3 taken) or from its end (2 of 3: page 3 left out).
+    # Period 1 touches only page 3, which is not among period 0's top pages.
+    import memtier.simulation.simulator
+
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE", share)
+    monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
+    trace = np.array([5, 4, 3, 3, 3, 3], dtype=np.int64)
+    result = simulate(trace, policy, fast_capacity, n_pages=8, period=3, fit=params)
+    periods = result.periods
+    assert periods["top_pages"].tolist() == [fast_capacity, 1]
+    assert periods["reactive_fast_hits"].tolist()[1] == 0
+    case = dict(trace=trace, n_pages=8, fast_capacity=fast_capacity, slow_capacity=8,
+                mechanism=as_mechanism("linux"), period=3)
+    expected, _, _ = naive(policy, case, result)
+    for column in ("top_pages", "top_pages_fast", "reactive_fast_hits"):
+        np.testing.assert_array_equal(periods[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+
+
 @pytest.mark.parametrize("policy", ["active-shrink", "lru", "oracle"])
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -82,16 +82,25 @@ def _threshold(k, histogram, most, counts, touched, n_touched, by_page):
     """``(k, threshold, ties)`` from the period's histogram (see :func:`_hot_threshold`),
     ``k`` at most ``n_touched``.  ``counts`` is indexed by page (``by_page``) or holds the
     counts in ``touched``'s order (:func:`_gather_counts`)."""
+    k, threshold, ties, _ = _threshold_pool(k, histogram, most, counts, touched, n_touched, by_page)
+    return k, threshold, ties
+
+
+@njit
+def _threshold_pool(k, histogram, most, counts, touched, n_touched, by_page):
+    """:func:`_threshold`, and the number of pages whose count equals the threshold (the
+    pool the ``ties`` are taken from, in first-touch order)."""
     k = min(k, n_touched)
     if k == 0:
         histogram[:most + 1] = 0
-        return 0, 0, 0
+        return 0, 0, 0, 0
     top = histogram.shape[0] - 1
     above = 0
     threshold = most
     while above + histogram[threshold] < k:
         above += histogram[threshold]
         threshold -= 1
+    pool = histogram[threshold]
     if threshold == top:  # above == 0 here: the k-th largest count is among the pages >= top
         big = np.empty(histogram[top], dtype=np.int64)
         j = 0
@@ -106,11 +115,14 @@ def _threshold(k, histogram, most, counts, touched, n_touched, by_page):
                 j += 1
         big.sort()
         threshold = big[big.shape[0] - k]
+        pool = 0
         for j in range(big.shape[0]):
             if big[j] > threshold:
                 above += 1
+            elif big[j] == threshold:
+                pool += 1
     histogram[:most + 1] = 0
-    return k, threshold, k - above
+    return k, threshold, k - above, pool
 
 
 @njit

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._jit import njit
 from ..limits import INT64_MAX, check_memory, format_bytes
 
 #: Below this many pages a range is kept as it is, even when sparse: it costs at most a few tens
@@ -38,11 +39,25 @@ def _chunks(trace, chunk: int):
         yield start, np.asarray(trace[start:start + chunk])
 
 
+@njit
+def _min_max(part):
+    """Smallest and largest value of a non-empty integer array, in one pass (numpy's
+    ``min()`` and ``max()`` read it twice: 10.6 -> 5-8 ms on a 20 M-access trace, the
+    validation pass of every simulation)."""
+    low = high = part[0]
+    for i in range(part.shape[0]):
+        value = part[i]
+        low = min(low, value)
+        high = max(high, value)
+    return low, high
+
+
 def page_range(trace, chunk: int = CHUNK_ACCESSES) -> tuple[int, int]:
-    """Smallest and largest page number of a non-empty trace, read chunk by chunk."""
+    """Smallest and largest page number of a non-empty integer trace, read chunk by chunk."""
     low = high = None
     for _, part in _chunks(trace, chunk):
-        part_low, part_high = int(part.min()), int(part.max())
+        part_low, part_high = _min_max(np.ascontiguousarray(part))
+        part_low, part_high = int(part_low), int(part_high)
         low = part_low if low is None else min(low, part_low)
         high = part_high if high is None else max(high, part_high)
     return low, high

@@ -129,6 +129,19 @@ _MAX_PAGES = np.iinfo(np.int32).max
 #: it are sorted exactly; they are rare, a period holds few pages that hot).
 HISTOGRAM_BINS = 1 << 16
 
+#: The list policies score a period in page order, over the whole per-page arrays, when it
+#: touched at least this share of the pages, and in first-touch order otherwise: the same
+#: results, whichever is faster (memtier.simulation.policies.active_shrink._score_lists).  The
+#: page-order passes cost about 1.5-2 ns a page for a policy that decides nothing, plus the
+#: pages it moved for one that decides; the first-touch ones 7-10 and 15-30 ns a touched page.
+#: Measured on 1 s periods of benchmarks/bench_simulator.py's traces (1 M pages, CPU time,
+#: shared 2-core VM), first-touch -> page order: static at 19-20 % touched 2.1 -> 2.0 (hot
+#: set) and 1.5 -> 2.1 ms (zipf 1.2); active-shrink at 8 % 3.7 -> 3.5 ms (zipf 1.2),
+#: reclaim-demotion at 12 % 5.2 -> 3.8 ms (zipf 1.2).
+DENSE_METRICS_SHARE = 0.25
+#: The same for the policies that decide (reclaim-demotion, active-shrink).
+DENSE_METRICS_SHARE_DECIDING = 0.05
+
 
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
     if value is None and allow_none:
@@ -180,12 +193,7 @@ def _chunks(trace, chunk):
 
 def _page_range(trace, chunk) -> tuple[int, int]:
     """Smallest and largest page number, read chunk by chunk (memory-mapped traces too)."""
-    low, high = None, None
-    for _, part in _chunks(trace, chunk):
-        part_low, part_high = int(part.min()), int(part.max())  # numpy's SIMD reductions
-        low = part_low if low is None else min(low, part_low)
-        high = part_high if high is None else max(high, part_high)
-    return low, high
+    return pagespace.page_range(trace, chunk)
 
 
 def _cost_params(fit):
@@ -415,6 +423,9 @@ def simulate(
     config[lists.K_PAGE_BYTES] = mechanism.page_bytes
     config[lists.K_PINGPONG_PERIODS] = pingpong_periods
     config[lists.K_BUDGETED] = int(migration_share is not None)
+    deciding = code in (lists.ACTIVE_SHRINK, lists.RECLAIM_DEMOTION)
+    config[lists.K_DENSE_TOUCHED] = math.ceil((DENSE_METRICS_SHARE_DECIDING if deciding else DENSE_METRICS_SHARE)
+                                              * n_pages)
     fconfig = np.zeros(lists.FCONFIG_SIZE, dtype=np.float64)
     fconfig[lists.F_FAST_NS] = fast_access_ns
     fconfig[lists.F_SLOW_NS] = slow_access_ns
@@ -526,7 +537,9 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
         iso_slow = np.zeros(fast_length + 1, dtype=np.int32)
         iso_fast = np.zeros(fast_length + 1, dtype=np.int32)
         first_flags = np.zeros(n_pages + 1, dtype=np.uint8)  # beside touched: active_shrink._score_lists
-        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags)
+        scratch = np.zeros(n_pages + 1, dtype=np.int32)  # active_shrink._score_lists
+        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags,
+                       scratch=scratch)
     results = []
     n = len(trace)
     # at most one row per access of the chunk, plus the period a chunk may close
@@ -551,7 +564,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             else:
                 rows = lists._run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
                                         meta, cold, iso_slow, iso_fast, counts, touched, first_flags, histogram,
-                                        top, state, fstate, moved, pagestat, pending, out)
+                                        top, state, fstate, moved, pagestat, scratch, pending, out)
             results.append(out[:rows])
             bar.update(len(part))
     return np.concatenate(results), storage

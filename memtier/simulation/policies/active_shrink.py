@@ -27,7 +27,9 @@ State is kept in compact per-page arrays:
   touched in it, in first-touch order (for the metrics, :mod:`memtier.simulation.hotset`);
   ``first_flags`` (uint8), beside ``touched``: each of those pages' flags at its first access
   of the period, so that the metrics read them in order rather than at random
-  (:func:`_score_lists`).
+  (:func:`_score_touched`); a period that touched a large share of the pages is scored in
+  page order instead (:func:`_score_pages`), with ``scratch`` (int32, ``n_pages + 1``) as its
+  list of marked pages (and as the gathered counts of :func:`_score_touched`).
 
 Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
 3 slow active.
@@ -42,7 +44,7 @@ running row is kept in ``pending``).
 import numpy as np
 
 from ..._jit import njit, njit_borrow, njit_inline, prefetch
-from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold  # noqa: F401 (flags re-exported)
+from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold, _threshold_pool  # noqa: F401 (flags re-exported)
 
 # Page flags.
 PRESENT = 1        # allocated (touched at least once)
@@ -58,6 +60,10 @@ MARKED = 64        # its marks (below) may hold PROMOTED, DEMOTED or IN_STAY: se
                    # entry: memtier.simulation.hotset)
 NEW = 128          # allocated during the current period (kept by the policies that decide: only
                    # their metrics read it, _score)
+TOUCHED_FAST = IN_TRUE_SET  # list policies (the bit is the oracles' scratch): demoted by reclaim
+                   # during the period after its first access of the period, so it was fast then
+                   # (set by _reclaim, read and cleared by _score_lists: the page-order pass reads
+                   # it where the touched-order pass reads the sign of the page's ``touched`` entry)
 
 # Marks (``pagestat[page, P_MARKS]``).
 PROMOTED = 2       # moved to the fast node at the last decision (judged in this period)
@@ -83,8 +89,10 @@ STATE_SIZE = 9
 # Slots of the int64 ``config`` array (fixed for a run).
 (K_POLICY, K_FAST_CAPACITY, K_SLOW_CAPACITY, K_HUGE, K_BATCH_PAGES, K_CALL_PAGES, K_MAX_PAGES,
  K_EXCHANGE, K_RATIO_GATE, K_HALVES_FIRST, K_COLD_CHECK, K_PAGE_BYTES, K_PINGPONG_PERIODS,
- K_BUDGETED) = range(14)
-CONFIG_SIZE = 14
+ K_BUDGETED, K_DENSE_TOUCHED) = range(15)
+CONFIG_SIZE = 15
+# K_DENSE_TOUCHED: the fewest pages a period must touch for the list policies' metrics to be
+# computed in page order rather than in first-touch order (_score_lists; the same results).
 # Slots of the float64 ``fconfig`` array.
 (F_FAST_NS, F_SLOW_NS, F_MIGRATION_SHARE, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, F_RMAP_NS,
  F_WORTH_MIN) = range(8)
@@ -162,6 +170,21 @@ def _inactive_is_low(node, meta, page_bytes, isolated):
 
 
 @njit
+def _mixed_references(flags, ring, start, length, tail, n_scan):
+    """Whether between 15 % and 85 % of the first (up to) 256 pages from a list's tail have
+    their accessed bit set: the choice of :func:`_shrink_inactive`'s loop (either gives the
+    same lists; this only picks the faster)."""
+    n = min(n_scan, 256)
+    referenced = 0
+    for _ in range(n):
+        referenced += (flags[ring[start + tail]] >> 3) & 1  # ACCESSED
+        tail += 1
+        if tail == length:
+            tail = 0
+    return 0.15 * n < referenced < 0.85 * n
+
+
+@njit
 def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     """Scan ``n_scan`` pages from the tail of ``node``'s inactive list
     (``shrink_inactive_list`` -> ``shrink_page_list`` -> ``page_check_references``, anonymous
@@ -174,12 +197,45 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
 
     The two lists' ring positions are kept in local variables for the scan (the same
     arithmetic as :func:`_pop_tail` and :func:`_push_head`): numba cannot tell that ``meta``
-    and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step."""
+    and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step.
+
+    When the pages about to be scanned are a mix of referenced and unreferenced ones
+    (:func:`_mixed_references`), and without ``isolate``, each page is written to the head
+    slot of both lists and only the list it joins grows (the other slot lies outside its list,
+    free: the node's two lists share its limit, and each ring is as long): a branch on the
+    accessed bit would mispredict often.  Where nearly all pages go one way, the branch is
+    predicted and the loop with it is faster.  The slow node's inactive scan of a 1 s period
+    of ``benchmarks/bench_simulator.py``'s traces (345 000 pages, CPU time, best of 7,
+    alternating, shared 2-core VM), branch -> without: zipf 0.8 (62 % referenced) 2.3 -> 1.8
+    ms, hot set (33 %) 1.86 -> 1.52; but uniform (89 %) 1.56 -> 1.85, scan (100 %) 0.88 ->
+    1.46."""
     inactive = node * 2
     active = inactive + 1
     i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
     a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     n_cold = 0
+    if not isolate and _mixed_references(flags, ring, i_start, i_length, i_tail, n_scan):
+        for _ in range(n_scan):  # without a branch on the accessed bit: see above
+            prefetch(flags, np.uint64(ring[i_start + _ahead(i_tail, i_length)]))
+            page = ring[i_start + i_tail]
+            i_tail += 1
+            if i_tail == i_length:
+                i_tail = 0
+            i_size -= 1
+            f = flags[page]
+            referenced = (f >> 3) & 1  # ACCESSED
+            flags[page] = (f & ~ACCESSED) | (referenced << 2)  # ACTIVE
+            position = a_tail + a_size
+            if position >= a_length:
+                position -= a_length
+            ring[a_start + position] = page  # a free slot of each ring: the list's size says which
+            position = i_tail + i_size
+            if position >= i_length:
+                position -= i_length
+            ring[i_start + position] = page
+            a_size += referenced
+            i_size += referenced ^ 1
+        n_scan = 0
     for _ in range(n_scan):
         prefetch(flags, np.uint64(ring[i_start + _ahead(i_tail, i_length)]))
         page = ring[i_start + i_tail]
@@ -471,12 +527,13 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
 
 
 @njit_borrow
-def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, out):
+def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, state, moved, pagestat, out):
     """Demotion on reclaim (Linux 5.15 and later: ``demote_page_list`` from
     ``shrink_page_list``) when an allocation finds the fast node at its limit: deactivate
     until the inactive list is no longer low, then scan its tail in batches of
     ``SWAP_CLUSTER_MAX`` until that many cold pages are demoted or the lists were scanned
-    twice over.  Every page scanned costs an rmap walk."""
+    twice over.  Every page scanned costs an rmap walk.  A page demoted after its first access
+    of the period (its count is not 0) is flagged ``TOUCHED_FAST`` for the metrics."""
     slow_capacity, batch = config[K_SLOW_CAPACITY], config[K_BATCH_PAGES]
     demoted = 0
     scanned = 0
@@ -499,6 +556,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
                          + _ahead(meta[FAST_INACTIVE, M_TAIL], meta[FAST_INACTIVE, M_LENGTH])]
             prefetch(flags, np.uint64(ahead))
             prefetch(pagestat, np.uint64(ahead))  # its row, written if it is demoted
+            prefetch(counts, np.uint64(ahead))  # read if it is demoted
             page = _pop_tail(FAST_INACTIVE, ring, meta)
             f = flags[page]
             if f & ACCESSED:
@@ -507,6 +565,8 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, ring, meta, state, moved
             elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
                 _move(page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, False)
+                if counts[page] != 0:
+                    flags[page] |= TOUCHED_FAST
                 demoted += 1
             else:
                 _push_head(FAST_INACTIVE, page, ring, meta)
@@ -712,19 +772,41 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
 
 @njit
 def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
-                 out):
+                 scratch, out):
     """:func:`_score` for the list policies (``static``, ``reclaim-*``, ``active-shrink``): the
-    same metrics, with the flags read from ``first_flags`` (:func:`_judge_touched`), and each
-    page's ``MARKED`` flag cleared once its marks hold nothing the metrics read."""
-    n_touched = state[S_TOUCHED]
-    reactive_hits = 0
+    same metrics, and each page's ``MARKED`` flag cleared once its marks hold nothing the
+    metrics read; ``scratch`` is an int32 array of at least ``n_pages + 1``.
+
+    Two passes give the same results.  A period that touched few pages is scored in their
+    first-touch order (:func:`_score_touched`), reading each page's count at random; one that
+    touched ``config[K_DENSE_TOUCHED]`` pages or more, in page order over the whole arrays
+    (:func:`_score_pages`), reading them sequentially: on the uniform trace of
+    ``benchmarks/bench_simulator.py`` a 1 s period touches two thirds of the pages."""
     n_top = state[S_N_TOP]
+    reactive_hits = 0
     for j in range(n_top):  # before the counts are reset
         prefetch(counts, np.uint64(top[min(j + AHEAD, n_top - 1)]))
         reactive_hits += counts[top[j]]
     policy = config[K_POLICY]
     deciding = policy == ACTIVE_SHRINK or policy == RECLAIM_DEMOTION
-    gathered = np.empty(n_touched, dtype=counts.dtype)
+    if state[S_TOUCHED] >= config[K_DENSE_TOUCHED]:
+        _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, scratch,
+                     deciding, out)
+    else:
+        _score_touched(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved,
+                       pagestat, scratch, deciding, out)
+    if state[S_PERIOD] == 0:
+        reactive_hits = out[row, C_STATIC_HITS]
+    out[row, C_REACTIVE_HITS] = reactive_hits
+    state[S_TOUCHED] = 0
+
+
+@njit
+def _score_touched(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
+                   gathered, deciding, out):
+    """The metrics in first-touch order: the flags read from ``first_flags``
+    (:func:`_judge_touched`), the counts gathered into ``gathered`` on the way."""
+    n_touched = state[S_TOUCHED]
     most, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth = _judge_touched(
         counts, touched, first_flags, n_touched, histogram, gathered, flags, pagestat, fconfig[F_WORTH_MIN], deciding)
     k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
@@ -741,10 +823,7 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
         top[n_top] = page ^ (page >> 31)  # kept only if chosen (top has a spare slot)
         n_top += chosen
         top_fast += chosen & np.int64(page < 0)
-    if state[S_PERIOD] == 0:
-        reactive_hits = static_hits
     state[S_N_TOP] = n_top
-    state[S_TOUCHED] = 0
     kept = 0
     n_moved = state[S_N_MOVED]
     for j in range(n_moved):
@@ -758,13 +837,14 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
             moved[kept] = page
             kept += 1
         pagestat[page, P_MARKS] = m
+        f = flags[page] & ~TOUCHED_FAST
         if not m & (DEMOTED | IN_STAY):
-            flags[page] &= ~MARKED
+            f &= ~MARKED
+        flags[page] = f
     state[S_N_MOVED] = kept
     out[row, C_TOP] = k
     out[row, C_TOP_FAST] = top_fast
     out[row, C_STATIC_HITS] = static_hits
-    out[row, C_REACTIVE_HITS] = reactive_hits
     out[row, C_PROMOTED_WORTH] = promoted_worth
     out[row, C_DEMOTED_WORTH] = demoted_worth
     out[row, C_MISSED_WORTH] = missed_worth
@@ -772,13 +852,256 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
 
 
 @njit
+def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, marked,
+                 deciding, out):
+    """The metrics in page order, from ``counts`` and ``flags`` read sequentially (pages not
+    touched have count 0), each of the passes below written without branches on the page's
+    values, which are random and would mispredict.
+
+    What :func:`_score_touched` reads in first-touch order is read here from the page's
+    state at the period's end, which is the same: whether the page was fast at its first
+    access of the period is its ``FAST`` flag (list policies move pages only at the period's
+    end, after the metrics) or, for a page reclaim demoted after that access, its
+    ``TOUCHED_FAST`` flag (:func:`_reclaim`); the flags and marks the break-even judgment reads
+    are those of the page's first access (see :func:`_judge_touched`).  First-touch order is
+    needed only to break ties at the threshold: the ``ties`` first of the ``pool`` pages whose
+    count equals it are taken, found by walking ``touched`` from its start, or, when fewer
+    are left out than taken, the ``pool - ties`` last are left out, found from its end
+    (:func:`_break_ties`), so that the walk stays short; the rest of the top pages are found in
+    page order (:func:`_top_pages`).  The order of ``top`` and of ``moved`` (page order here)
+    is not part of any result.  ``marked`` (an int32 array of ``n_pages + 1``) lists the
+    pages flagged ``MARKED``.
+
+    Measured on the 7th 1 s period of ``benchmarks/bench_simulator.py``'s traces (the whole
+    :func:`_score_lists`, in first-touch order as before -> in page order, alternating in one
+    process, CPU time, best of 9, shared 2-core VM), ``static`` / ``reclaim-demotion`` /
+    ``active-shrink``: uniform (667 000 of 1 M pages touched) 5.1 -> 2.0 / 6.5 -> 2.6 /
+    10.2 -> 3.5 ms; zipf 0.8 (440 000-550 000) 4.6 -> 2.4 and ``active-shrink`` 9.1 -> 3.8;
+    scan (all) 3.3 -> 1.5 and 4.6 -> 2.7; hot set (215 000-245 000) 2.4 -> 2.1 / 5.7 -> 3.8 /
+    7.3 -> 3.8.  (The ``top`` of those periods was in first-touch order, so the reactive
+    oracle's hits were read at random; after a period in page order they are read in order.)"""
+    worth_min = fconfig[F_WORTH_MIN]
+    most, static_hits = _histogram_pages(counts, flags, histogram, min(config[K_FAST_CAPACITY], state[S_TOUCHED]))
+    promoted_worth = demoted_worth = missed_worth = fast_worth = 0
+    if deciding:
+        missed_worth, fast_worth = _judge_unmarked(counts, flags, worth_min)
+        n_marked = _list_marked(flags, marked)
+        promoted_worth, demoted_worth, missed, fast, kept = _judge_marked(counts, flags, pagestat, marked, n_marked,
+                                                                         worth_min, moved)
+        missed_worth += missed
+        fast_worth += fast
+        state[S_N_MOVED] = kept
+    histogram[0] = 0  # the pages not touched
+    k, threshold, ties, pool = _threshold_pool(config[K_FAST_CAPACITY], histogram, most, counts, touched,
+                                               state[S_TOUCHED], True)
+    n_top = top_fast = 0
+    least = np.int64(1) << 40  # nothing to take (k == 0)
+    if k > 0:
+        n_top, top_fast, least = _break_ties(counts, touched, state[S_TOUCHED], threshold, ties, pool, top)
+    n_top, fast = _top_pages(counts, flags, least, top, n_top)
+    top_fast += fast
+    if deciding:
+        for j in range(state[S_N_MOVED]):  # the only pages that may have TOUCHED_FAST
+            flags[moved[j]] &= ~TOUCHED_FAST
+    state[S_N_TOP] = n_top
+    out[row, C_TOP] = k
+    out[row, C_TOP_FAST] = top_fast
+    out[row, C_STATIC_HITS] = static_hits
+    out[row, C_PROMOTED_WORTH] = promoted_worth
+    out[row, C_DEMOTED_WORTH] = demoted_worth
+    out[row, C_MISSED_WORTH] = missed_worth
+    out[row, C_FAST_WORTH] = fast_worth
+
+
+#: Counts below this are histogrammed by :func:`_histogram_pages` in one pass the compiler
+#: vectorises (a comparison per bin); the pages above are rare (zipf 0.8: 1 %, hot set 0.4 %
+#: of a 1 s period's pages).
+SMALL_COUNTS = 16
+
+
+@njit
+def _histogram_pages(counts, flags, histogram, k):
+    """The histogram of every page's count (the untouched pages in bin 0), the largest bin
+    and the accesses first-touch placement serves fast (``STATIC_FAST``).
+
+    Counts below :data:`SMALL_COUNTS` are counted bin by bin with comparisons, in a loop
+    without memory dependencies that the compiler vectorises; the others, unless ``k`` of them
+    or more make the threshold fall among them, all in bin ``SMALL_COUNTS`` (the threshold
+    search passes that bin whole).  A page-by-page histogram (each page's bin read, added to
+    and written) took 1.05-1.4 ms on a 1 M-page period of ``benchmarks/bench_simulator.py``'s
+    traces, this 0.4 (uniform, scan; CPU time, shared 2-core VM)."""
+    top = histogram.shape[0] - 1
+    n = counts.shape[0]
+    if top <= SMALL_COUNTS:  # a histogram this short: page by page
+        most = static_hits = 0
+        for page in range(n):
+            c = counts[page]
+            binned = min(c, top)
+            histogram[binned] += 1
+            most = max(most, binned)
+            static_hits += c * ((flags[page] >> 4) & 1)
+        return most, static_hits
+    most = static_hits = big = 0
+    h0 = h1 = h2 = h3 = h4 = h5 = h6 = h7 = h8 = h9 = h10 = h11 = h12 = h13 = h14 = h15 = 0
+    for page in range(n):  # SMALL_COUNTS bins, written out so that they stay in registers
+        c = counts[page]
+        h0 += c == 0
+        h1 += c == 1
+        h2 += c == 2
+        h3 += c == 3
+        h4 += c == 4
+        h5 += c == 5
+        h6 += c == 6
+        h7 += c == 7
+        h8 += c == 8
+        h9 += c == 9
+        h10 += c == 10
+        h11 += c == 11
+        h12 += c == 12
+        h13 += c == 13
+        h14 += c == 14
+        h15 += c == 15
+        big += c >= SMALL_COUNTS
+        most = max(most, c)
+        static_hits += c * ((flags[page] >> 4) & 1)
+    small = (h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15)
+    for b in range(SMALL_COUNTS):
+        histogram[b] += small[b]
+    if big < k:  # the threshold lies below SMALL_COUNTS: the bins above need not be told apart
+        histogram[SMALL_COUNTS] += big
+        return min(most, SMALL_COUNTS), static_hits
+    for page in range(n):
+        c = counts[page]
+        if c >= SMALL_COUNTS:
+            histogram[min(c, top)] += 1
+    return min(most, top), static_hits
+
+
+@njit
+def _judge_unmarked(counts, flags, worth_min):
+    """The break-even judgment (:func:`_judge_worth`) of every page as if it had no marks:
+    ``(missed, fast)``; ``NEW`` cleared, except on ``MARKED`` pages, which
+    :func:`_judge_marked` judges again and clears (a loop the compiler vectorises)."""
+    missed = fast = 0
+    for page in range(counts.shape[0]):
+        f = flags[page]
+        worth = np.int64(counts[page] > worth_min) & np.int64(((f >> 7) & 1) ^ 1)  # not NEW
+        on_fast = np.int64((f >> 1) & 1)
+        fast += worth & on_fast
+        missed += worth & (on_fast ^ 1)
+        flags[page] = f & ~((~f & MARKED) << 1)  # NEW (128) cleared where MARKED (64) is not set
+    return missed, fast
+
+
+@njit
+def _list_marked(flags, marked):
+    """The pages flagged ``MARKED``, in page order, into ``marked``; their number."""
+    n = 0
+    for page in range(flags.shape[0]):
+        marked[n] = page  # kept only if marked (the array has a spare slot)
+        n += (flags[page] >> 6) & 1
+    return n
+
+
+@njit
+def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved):
+    """The marked pages: their break-even judgment corrected for their marks and for
+    ``TOUCHED_FAST`` (returned as ``(promoted, demoted, missed, fast)`` differences, the last
+    item the pages kept in ``moved``), the stays' accesses, ``NEW`` cleared, and the marks of
+    the last decision cleared as :func:`_score_touched` clears them, page by page."""
+    promoted_worth = demoted_worth = missed_worth = fast_worth = 0
+    kept = 0
+    last = n_marked - 1
+    for j in range(n_marked):
+        prefetch(pagestat, np.uint64(marked[min(j + AHEAD, last)]))
+        page = marked[j]
+        c = counts[page]
+        f = flags[page]
+        m = pagestat[page, P_MARKS]
+        if c > worth_min:  # (written without branches, this loop was slower: 0.9 -> 1.2 ms, uniform)
+            promoted0, demoted0, missed0, fast0 = _judge_worth(0, f, (f & FAST) != 0)  # as _judge_unmarked did
+            promoted, demoted, missed, fast = _judge_worth(m, f, (f & (FAST | TOUCHED_FAST)) != 0)
+            promoted_worth += promoted - promoted0
+            demoted_worth += demoted - demoted0
+            missed_worth += missed - missed0
+            fast_worth += fast - fast0
+        pagestat[page, P_STAY] += c * ((m >> 3) & 1)  # IN_STAY
+        m &= ~(PROMOTED | DEMOTED)
+        next_judged = (m >> 4) & 1  # DEMOTED_NEXT: judged in the next period
+        m = (m & ~DEMOTED_NEXT) | (next_judged << 2)  # DEMOTED
+        moved[kept] = page
+        kept += next_judged
+        pagestat[page, P_MARKS] = m
+        f &= ~NEW
+        if not m & (DEMOTED | IN_STAY):
+            f &= ~MARKED
+        flags[page] = f
+    return promoted_worth, demoted_worth, missed_worth, fast_worth, kept
+
+
+@njit
+def _break_ties(counts, touched, n_touched, threshold, ties, pool, top):
+    """Break the ties at ``threshold`` by first touch: take the ``ties`` first pages of the
+    ``pool`` whose count equals it into ``top``, or leave out the ``pool - ties`` last ones
+    (their counts set to 0), whichever walk of ``touched`` is shorter.  Returns ``(pages in
+    top, those fast at their first access, the least count :func:`_top_pages` takes)``."""
+    n_top = top_fast = 0
+    if ties == pool:
+        return 0, 0, threshold
+    last = n_touched - 1
+    if ties <= pool - ties:
+        for i in range(n_touched):
+            if n_top == ties:
+                break
+            ahead = touched[min(i + AHEAD, last)]
+            prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
+            page = touched[i]
+            first_fast = page < 0
+            page ^= page >> 31
+            if counts[page] == threshold:
+                top[n_top] = page
+                n_top += 1
+                top_fast += first_fast
+        return n_top, top_fast, threshold + 1
+    left_out = pool - ties
+    for i in range(last, -1, -1):
+        if left_out == 0:
+            break
+        ahead = touched[max(i - AHEAD, 0)]
+        prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
+        page = touched[i]
+        page ^= page >> 31
+        if counts[page] == threshold:
+            counts[page] = 0
+            left_out -= 1
+    return 0, 0, threshold
+
+
+@njit
+def _top_pages(counts, flags, least, top, n_top):
+    """Append to ``top`` every page whose count is at least ``least``, in page order, and
+    reset every count; returns ``(pages in top, those of them fast at their first access of
+    the period)``, the flags read only for the pages taken."""
+    start = n_top
+    for page in range(counts.shape[0]):
+        top[n_top] = page  # kept only if taken (top has a spare slot)
+        n_top += counts[page] >= least
+    counts[:] = 0
+    top_fast = 0
+    for j in range(start, n_top):
+        f = flags[top[j]]
+        top_fast += ((f >> 1) | (f >> 5)) & 1  # FAST or TOUCHED_FAST
+    return n_top, top_fast
+
+
+@njit
 def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                  iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, out):
+                  iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch, out):
     """End of a period: its metrics, then the policy's periodic work (``mm_manage`` for
     ``active-shrink``: patch 22's ``shrink_lists()``, slow node then fast node, then patch
     23's ``do_mm_manage()``), each scanned page charged an rmap walk."""
     _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
-                 out)
+                 scratch, out)
     if config[K_POLICY] == ACTIVE_SHRINK:
         hits = out[row, C_FAST_HITS]
         slow = out[row, C_ACCESSES] - hits
@@ -871,7 +1194,7 @@ def _allocate(page, distinct, fast_capacity, ring, meta, state):
 @njit
 def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                iso_slow, iso_fast, counts, touched, first_flags, histogram, top, state, fstate, moved, pagestat,
-               pending, out):
+               scratch, pending, out):
     """Run ``static``, ``reclaim-*`` or ``active-shrink`` over ``trace`` (one chunk); return
     the number of periods completed (rows written to ``out``).  ``pending`` holds the running
     period, carried to the next chunk; with ``final``, a last partial period is closed too.
@@ -900,7 +1223,7 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             if j == stop:
                 break
             # reclaim-demotion: the fast node is full at a first touch; make room, then place it
-            _reclaim(0, config, fconfig, migrate_cost, flags, ring, meta, state, moved, pagestat, pending)
+            _reclaim(0, config, fconfig, migrate_cost, flags, counts, ring, meta, state, moved, pagestat, pending)
             reclaim_at = j
         state[S_TOUCHED] = n_touched
         state[S_DISTINCT] = distinct
@@ -912,7 +1235,8 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             out[row, :] = pending[0, :]
             pending[0, :] = 0.0
             _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                          iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, out)
+                          iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch,
+                          out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining
