@@ -115,6 +115,7 @@ def make_state(pconfig, config, n_pages):
         history=np.zeros(n_pages, dtype=np.int32),
         key_of=(2 * score + (values & 1)).astype(np.int64),  # a history's rank key
         order=np.zeros(n_pages, dtype=np.int32),
+        picked=np.zeros(n_pages, dtype=np.int32),  # the pages a scan may move, in page order
         starts=np.zeros((2, keys + 1), dtype=np.int64),  # per node: where each key's pages start in order
         pfstate=np.array([pconfig[P_PERIOD_NS]], dtype=np.float64),
     )
@@ -122,13 +123,21 @@ def make_state(pconfig, config, n_pages):
 
 @njit
 def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, history, key_of,
-          order, starts):
+          order, starts, picked):
     """Shift every resident page's history (see the module), then move pages."""
     n_pages = flags.shape[0]
     mask = (1 << np.int64(pconfig[P_BITS])) - 1
     keys = starts.shape[1] - 1
+    # the pages a rule may move: fast pages of key < fast_below, slow pages of key >= slow_from
+    if pconfig[P_RANK] == 0:
+        fast_below = 2 * np.int64(pconfig[P_COLD]) + 2  # score <= theta_cold
+        slow_from = 2 * np.int64(pconfig[P_HOT])  # score >= theta_hot
+    else:
+        fast_below = keys  # any fast page may be exchanged
+        slow_from = 2  # score >= 1: a slow page of score 0 is never promoted nor exchanged
     starts[:, :] = 0
     walked = 0
+    n_picked = 0
     for page in range(n_pages):
         f = flags[page]
         if f == 0:
@@ -137,9 +146,15 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
         h = ((history[page] << 1) | ((f >> 3) & 1)) & mask  # ACCESSED is bit 3
         history[page] = h
         flags[page] = f & ~ACCESSED
-        starts[0 if f & FAST else 1, key_of[h] + 1] += 1
+        k = key_of[h]
+        if (k < fast_below) if f & FAST else (k >= slow_from):
+            picked[n_picked] = page
+            n_picked += 1
+            starts[0 if f & FAST else 1, k + 1] += 1
     _charge_overhead(walked * pconfig[P_PTE_NS], walked, fstate, pending)
-    # counting sort: fast pages first, then slow, each by key
+    if n_picked == 0:
+        return
+    # counting sort of the pages picked: fast pages first, then slow, each by key
     offset = 0
     for node in range(2):
         for key in range(keys):
@@ -153,12 +168,10 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
     fill = starts[:, :keys].copy()
     for key in range(keys):
         fill[1, key] = starts[1, key + 1] - 1
-    for page in range(n_pages):
-        f = flags[page]
-        if f == 0:
-            continue
+    for i in range(n_picked):
+        page = picked[i]
         k = key_of[history[page]]
-        if f & FAST:
+        if flags[page] & FAST:
             order[fill[0, k]] = page
             fill[0, k] += 1
         else:
@@ -207,7 +220,7 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
-         state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, starts, pfstate):
+         state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, picked, starts, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (the fast node while it has room), the access is served,
     then the scanner runs if its time has come and the period closes if it is over.  The
@@ -242,7 +255,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             if now >= next_scan:
                 _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, history,
-                      key_of, order, starts)
+                      key_of, order, starts, picked)
                 next_scan = fstate[FS_NOW_NS] + pconfig[P_PERIOD_NS]
                 pfstate[PF_NEXT_SCAN] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
