@@ -111,11 +111,23 @@ def make_state(pconfig, config, n_pages):
     score = np.zeros(1 << bits, dtype=np.int64)
     for b in range(bits):
         score += (values >> b) & 1
+    # pickable[(history << 2) | (flags & (PRESENT | FAST))]: whether a rule may move the page
+    # (a fast page of score <= theta_cold or a slow one of score >= theta_hot; to rank and
+    # fill, any fast page and a slow one of score >= 1: one of score 0 is never promoted
+    # nor exchanged, its key not above any fast page's)
+    if pconfig[P_RANK] == 0:
+        fast_most, slow_least = int(pconfig[P_COLD]), int(pconfig[P_HOT])
+    else:
+        fast_most, slow_least = bits, 1
+    pickable = np.zeros(4 << bits, dtype=np.uint8)
+    pickable[(values << 2) | PRESENT | FAST] = score <= fast_most
+    pickable[(values << 2) | PRESENT] = score >= slow_least
     return dict(
         history=np.zeros(n_pages, dtype=np.int32),
         key_of=(2 * score + (values & 1)).astype(np.int64),  # a history's rank key
         order=np.zeros(n_pages, dtype=np.int32),
         picked=np.zeros(n_pages, dtype=np.int32),  # the pages a scan may move, in page order
+        pickable=pickable,
         starts=np.zeros((2, keys + 1), dtype=np.int64),  # per node: where each key's pages start in order
         pfstate=np.array([pconfig[P_PERIOD_NS]], dtype=np.float64),
     )
@@ -123,34 +135,30 @@ def make_state(pconfig, config, n_pages):
 
 @njit
 def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, history, key_of,
-          order, starts, picked):
+          order, starts, picked, pickable):
     """Shift every resident page's history (see the module), then move pages."""
     n_pages = flags.shape[0]
     mask = (1 << np.int64(pconfig[P_BITS])) - 1
     keys = starts.shape[1] - 1
-    # the pages a rule may move: fast pages of key < fast_below, slow pages of key >= slow_from
-    if pconfig[P_RANK] == 0:
-        fast_below = 2 * np.int64(pconfig[P_COLD]) + 2  # score <= theta_cold
-        slow_from = 2 * np.int64(pconfig[P_HOT])  # score >= theta_hot
-    else:
-        fast_below = keys  # any fast page may be exchanged
-        slow_from = 2  # score >= 1: a slow page of score 0 is never promoted nor exchanged
     starts[:, :] = 0
+    # the shift, in a loop without a branch, which the compiler vectorises: an absent
+    # page's history and flags are 0 and stay so
     walked = 0
-    n_picked = 0
     for page in range(n_pages):
         f = flags[page]
-        if f == 0:
-            continue
-        walked += 1
-        h = ((history[page] << 1) | ((f >> 3) & 1)) & mask  # ACCESSED is bit 3
-        history[page] = h
+        history[page] = ((history[page] << 1) | ((f >> 3) & 1)) & mask  # ACCESSED is bit 3
         flags[page] = f & ~ACCESSED
-        k = key_of[h]
-        if (k < fast_below) if f & FAST else (k >= slow_from):
+        walked += f & PRESENT
+    # then the pages a rule may move, in page order (few: a branch seldom taken), and their
+    # keys counted: ``pickable`` by history and node (see make_state)
+    n_picked = 0
+    for page in range(n_pages):
+        h = history[page]
+        f = flags[page]
+        if pickable[(h << 2) | (f & (PRESENT | FAST))]:
             picked[n_picked] = page
             n_picked += 1
-            starts[0 if f & FAST else 1, k + 1] += 1
+            starts[0 if f & FAST else 1, key_of[h] + 1] += 1
     _charge_overhead(walked * pconfig[P_PTE_NS], walked, fstate, pending)
     if n_picked == 0:
         return
@@ -220,7 +228,7 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
-         state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, picked, starts, pfstate):
+         state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, picked, pickable, starts, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (the fast node while it has room), the access is served,
     then the scanner runs if its time has come and the period closes if it is over.  The
@@ -255,7 +263,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             accesses = hits = 0
             if now >= next_scan:
                 _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, history,
-                      key_of, order, starts, picked)
+                      key_of, order, starts, picked, pickable)
                 next_scan = fstate[FS_NOW_NS] + pconfig[P_PERIOD_NS]
                 pfstate[PF_NEXT_SCAN] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
