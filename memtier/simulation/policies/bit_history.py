@@ -47,9 +47,9 @@ one cache miss per page for its history (a TLB flush for the cleared bits is not
 """
 import numpy as np
 
-from ..._jit import njit
+from ..._jit import njit, prefetch
 from .active_shrink import (
-    ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
+    ACCESSED, AHEAD, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
 )
 from ._driver import (
@@ -145,7 +145,10 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
     not every resident page.  Against sorting every page with a branch per page
     (``benchmarks/bench_policies.py --stands-for 60``'s traces, alternated in one process,
     CPU time, shared 2-core VM): zipf 32 -> 53 M accesses/s, hot set 34 -> 53, results
-    identical; serving with ``SERVE_AHEAD`` then, zipf 59 -> 64, hot set 52 -> 59."""
+    identical; serving with ``SERVE_AHEAD`` then, zipf 59 -> 64, hot set 52 -> 59 (hot set
+    since the scan no longer walks every page twice, unlike ``7557292``'s finding); the moved
+    pages' records prefetched ``AHEAD`` in their order (at random), zipf 61 -> 65, hot set
+    58 -> 62, and to rank and fill 30 -> 32, 41 -> 46."""
     n_pages = flags.shape[0]
     mask = (1 << np.int64(pconfig[P_BITS])) - 1
     keys = starts.shape[1] - 1
@@ -205,16 +208,19 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
         for i in range(starts[0, 0], cold_end):
             if state[S_SLOW_USED] >= slow_capacity:
                 break
+            prefetch(pagestat, np.uint64(order[min(i + AHEAD, cold_end - 1)]))  # pages at random
             _move(order[i], False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         hot_start = starts[1, 2 * np.int64(pconfig[P_HOT])]  # slow pages of score >= theta_hot
         while j >= hot_start and state[S_FAST_USED] < capacity:
+            prefetch(pagestat, np.uint64(order[max(j - AHEAD, hot_start)]))
             _move(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)
             promoted += 1
             j -= 1
     else:
         touched_start = starts[1, 2]  # slow pages of score >= 1
         while j >= touched_start and state[S_FAST_USED] < capacity:
+            prefetch(pagestat, np.uint64(order[max(j - AHEAD, touched_start)]))
             _move(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)
             promoted += 1
             j -= 1
@@ -223,6 +229,8 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
         while j >= starts[1, 0] and i < fast_end:
             if key_of[history[order[j]]] // 2 <= key_of[history[order[i]]] // 2:
                 break
+            prefetch(pagestat, np.uint64(order[min(i + AHEAD, fast_end - 1)]))
+            prefetch(pagestat, np.uint64(order[max(j - AHEAD, starts[1, 0])]))
             _move(order[i], False, flags, state, pagestat, nxt, config, fconfig, pending)  # an exchange:
             _move(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)  # both counts kept
             demoted += 1
@@ -237,7 +245,8 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
 
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
-         state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, picked, pickable, starts, pfstate):
+         state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, picked, pickable, starts,
+         pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (the fast node while it has room), the access is served,
     then the scanner runs if its time has come and the period closes if it is over.  The
