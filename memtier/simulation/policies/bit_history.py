@@ -145,8 +145,8 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
     not every resident page.  Against sorting every page with a branch per page
     (``benchmarks/bench_policies.py --stands-for 60``'s traces, alternated in one process,
     CPU time, shared 2-core VM): zipf 32 -> 53 M accesses/s, hot set 34 -> 53, results
-    identical; serving with ``SERVE_AHEAD`` then, zipf 59 -> 64, hot set 52 -> 59 (hot set
-    now that the scan no longer sorts every page: with that sort, 64 had been the slower); the moved
+    identical; serving with ``SERVE_AHEAD`` then, zipf 59 -> 64, hot set 52 -> 59 (while the
+    scan sorted every page, 64 had been the slower on the hot set: main 7557292); the moved
     pages' records prefetched ``AHEAD`` in their order (at random), zipf 61 -> 65, hot set
     58 -> 62, and to rank and fill 30 -> 32, 41 -> 46."""
     n_pages = flags.shape[0]
