@@ -118,7 +118,7 @@ PTRS_PER_PTE = 512            # pages under one PMD: the unit of the walk and of
 PTES_PER_LINE = 8             # suitable_to_scan: cache_line_size() / sizeof(pte_t), clamped to [2, 8]
 PGHOT_FREQ_TOP = 7            # pghot's 3-bit frequency field
 # Two page flags of mglru's own (bits the list policies use, free here): a page's pghot
-# record is its frequency (``frequency``, 0: none) and last report (``last_ms``), and
+# record is its frequency (``frequency``, 0: none) and last report (``last_walk``, see below), and
 # whether it is a candidate in kpromoted's heap, ``IN_HEAP``.  A record ends when its page
 # moves (a new frame) or is taken from the heap: ``RECORD_ENDED`` says so, and the next
 # report starts a new one.  In the flags, eviction ends a demoted page's record and takes
@@ -158,8 +158,16 @@ COST_SCALED = ("scan_pte_ns", "scan_young_ns")
 P_SIZE = 17
 # pstate slots (int64)
 (PS_MAX_SEQ, PS_MIN_SEQ, PS_FILTER0, PS_FILTER1, PS_HEAP_N, PS_AGINGS, PS_EVICT_CALLS, PS_TAKEN,
- PS_WALKED, PS_HEAP_LIVE, PS_ORDER_N, PS_CURSOR, PS_DIRTY) = range(13)
-PS_SIZE = 13
+ PS_WALKED, PS_HEAP_LIVE, PS_ORDER_N, PS_CURSOR, PS_DIRTY, PS_WALKS, PS_WINDOW_START) = range(15)
+PS_SIZE = 15
+# A report happens only at a klruscand walk, so a record's last report is kept as the walk's
+# number (``last_walk``, uint32: half the bytes of a time, the one random miss of a report)
+# and the walks' times in a ring (``walk_ms``) as long as the most walks one window can hold
+# (walks are at least ``klruscand_interval_ms`` apart) plus a margin.  ``PS_WINDOW_START`` is
+# the first walk not older than the window at the last walk: a report is older than the
+# window exactly when its walk's number is below it (the walks' times only grow), the same
+# test ``now_ms - last_ms > window`` on the same floats.
+MAX_WINDOW_WALKS = 1 << 20
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 # A page's generation is kept as its sequence number modulo 128 (``SEQ_MASK``), in one byte:
@@ -182,6 +190,10 @@ def check(params):
     for name in ("klruscand_interval_ms", "kpromote_delay_ms"):
         if params[name] <= 0:
             raise ValueError(f"{name} must be positive, got {params[name]}")
+    if not params["freq_window_ms"] / params["klruscand_interval_ms"] < MAX_WINDOW_WALKS:
+        raise ValueError(f"freq_window_ms / klruscand_interval_ms must be under {MAX_WINDOW_WALKS} (the walks one "
+                         f"window holds), got {params['freq_window_ms']} / {params['klruscand_interval_ms']}; "
+                         f"shorten the window or lengthen the interval")
 
 
 def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_bytes):
@@ -223,7 +235,8 @@ def make_state(pconfig, config, n_pages):
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
         frequency=np.zeros(n_pages, dtype=np.uint8),         # pghot: 0 = no record
-        last_ms=np.zeros(n_pages, dtype=np.float64),
+        last_walk=np.zeros(n_pages, dtype=np.uint32),
+        walk_ms=np.zeros(max(0, int(pconfig[P_WINDOW_MS] * 1e6 / pconfig[P_SCAN_NS])) + 4, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int32),      # candidates, oldest first, with stale entries
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
         order=np.zeros(max(n_pages, 1), dtype=np.int32),     # kpromoted's scratch
@@ -545,21 +558,21 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
 
 
 @njit_inline
-def _record(page, now_ms, pconfig, flags, frequency, last_ms, heap, heap_pos, pstate):
-    """``pghot_record_access`` and ``phi_heap_add_or_adjust``."""
+def _record(page, walk, pconfig, flags, frequency, last_walk, heap, heap_pos, pstate):
+    """``pghot_record_access`` and ``phi_heap_add_or_adjust``, at klruscand's walk ``walk``."""
     fl = flags[page]
     f = 0 if fl & RECORD_ENDED else np.int64(frequency[page])
     if f == 0:  # a new record: frequency 1, not a candidate yet (a candidate has one)
         frequency[page] = 1
-        last_ms[page] = now_ms
+        last_walk[page] = walk
         flags[page] = fl & ~RECORD_ENDED
         return
-    if now_ms - last_ms[page] > pconfig[P_WINDOW_MS]:
+    if last_walk[page] < pstate[PS_WINDOW_START]:  # older than the window
         f = 1
     elif f < PGHOT_FREQ_TOP:
         f += 1
     frequency[page] = f
-    last_ms[page] = now_ms
+    last_walk[page] = walk
     if fl & IN_HEAP:
         if f < pconfig[P_THRESHOLD]:
             flags[page] = fl & ~IN_HEAP
@@ -592,7 +605,7 @@ def _compact(heap, heap_pos, flags, pstate):
 
 
 @njit_borrow
-def _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state, fstate, pstate, pending):
+def _klruscand(pconfig, flags, frequency, last_walk, walk_ms, heap, heap_pos, order, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one.
 
     Two passes: the walk lists the young slow pages (in ``order``, kpromoted's scratch: a
@@ -601,6 +614,14 @@ def _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state,
     ``AHEAD``.  Reported at once, page by page as the walk found them, each report waited
     for its page's records (two arrays, a miss each)."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
+    walk = pstate[PS_WALKS]
+    pstate[PS_WALKS] = walk + 1
+    ring = walk_ms.shape[0]
+    walk_ms[walk % ring] = now_ms
+    start = pstate[PS_WINDOW_START]
+    while start < walk and now_ms - walk_ms[start % ring] > pconfig[P_WINDOW_MS]:
+        start += 1
+    pstate[PS_WINDOW_START] = start
     young = 0
     n_pages = flags.shape[0]
     n_words = n_pages >> 3
@@ -625,8 +646,8 @@ def _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state,
     for j in range(young):
         ahead = np.uint64(order[min(j + AHEAD, last)])
         prefetch(frequency, ahead)
-        prefetch(last_ms, ahead)
-        _record(order[j], now_ms, pconfig, flags, frequency, last_ms, heap, heap_pos, pstate)
+        prefetch(last_walk, ahead)
+        _record(order[j], walk, pconfig, flags, frequency, last_walk, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
     if young > 0:
@@ -691,7 +712,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, frequency, last_ms, heap, heap_pos, order, pstate, pfstate):
+         isolated, frequency, last_walk, walk_ms, heap, heap_pos, order, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
@@ -731,7 +752,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, frequency, last_ms, heap, heap_pos, order, state, fstate,
+                _klruscand(pconfig, flags, frequency, last_walk, walk_ms, heap, heap_pos, order, state, fstate,
                            pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
