@@ -118,7 +118,7 @@ PTRS_PER_PTE = 512            # pages under one PMD: the unit of the walk and of
 PTES_PER_LINE = 8             # suitable_to_scan: cache_line_size() / sizeof(pte_t), clamped to [2, 8]
 PGHOT_FREQ_TOP = 7            # pghot's 3-bit frequency field
 # Two page flags of mglru's own (bits the list policies use, free here): a page's pghot
-# record is its frequency (``frequency``, 0: none) and last report (``last_walk``, see below), and
+# record (``record``, see below) is its frequency (0: none) and last report, and
 # whether it is a candidate in kpromoted's heap, ``IN_HEAP``.  A record ends when its page
 # moves (a new frame) or is taken from the heap: ``RECORD_ENDED`` says so, and the next
 # report starts a new one.  In the flags, eviction ends a demoted page's record and takes
@@ -161,8 +161,9 @@ P_SIZE = 17
  PS_WALKED, PS_HEAP_LIVE, PS_ORDER_N, PS_CURSOR, PS_DIRTY, PS_WALKS, PS_WINDOW_START) = range(15)
 PS_SIZE = 15
 # A report happens only at a klruscand walk, so a record's last report is kept as the walk's
-# number (``last_walk``, uint32: half the bytes of a time, the one random miss of a report)
-# and the walks' times in a ring (``walk_ms``) as long as the most walks one window can hold
+# number, and a record is one uint32, ``walk << 3 | frequency`` (one random miss a report, of
+# half the bytes of a time; walk numbers to 2**29, a run of 2**29 walks: years of time at the
+# default interval, months at notebook 10's scaled one), and the walks' times in a ring (``walk_ms``) as long as the most walks one window can hold
 # (walks are at least ``klruscand_interval_ms`` apart) plus a margin.  ``PS_WINDOW_START`` is
 # the first walk not older than the window at the last walk: a report is older than the
 # window exactly when its walk's number is below it (the walks' times only grow), the same
@@ -234,8 +235,7 @@ def make_state(pconfig, config, n_pages):
         gen_size=np.zeros(MAX_NR_GENS, dtype=np.int64),     # pages per generation, by counter (nr_pages)
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
-        frequency=np.zeros(n_pages, dtype=np.uint8),         # pghot: 0 = no record
-        last_walk=np.zeros(n_pages, dtype=np.uint32),
+        record=np.zeros(n_pages, dtype=np.uint32),            # pghot: walk << 3 | frequency (0: no record)
         walk_ms=np.zeros(max(0, int(pconfig[P_WINDOW_MS] * 1e6 / pconfig[P_SCAN_NS])) + 4, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int32),      # candidates, oldest first, with stale entries
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
@@ -558,21 +558,20 @@ def _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, g
 
 
 @njit_inline
-def _record(page, walk, pconfig, flags, frequency, last_walk, heap, heap_pos, pstate):
+def _record(page, walk, pconfig, flags, record, heap, heap_pos, pstate):
     """``pghot_record_access`` and ``phi_heap_add_or_adjust``, at klruscand's walk ``walk``."""
     fl = flags[page]
-    f = 0 if fl & RECORD_ENDED else np.int64(frequency[page])
+    r = np.int64(record[page])
+    f = 0 if fl & RECORD_ENDED else r & PGHOT_FREQ_TOP
     if f == 0:  # a new record: frequency 1, not a candidate yet (a candidate has one)
-        frequency[page] = 1
-        last_walk[page] = walk
+        record[page] = walk << 3 | 1
         flags[page] = fl & ~RECORD_ENDED
         return
-    if last_walk[page] < pstate[PS_WINDOW_START]:  # older than the window
+    if r >> 3 < pstate[PS_WINDOW_START]:  # older than the window
         f = 1
     elif f < PGHOT_FREQ_TOP:
         f += 1
-    frequency[page] = f
-    last_walk[page] = walk
+    record[page] = walk << 3 | f
     if fl & IN_HEAP:
         if f < pconfig[P_THRESHOLD]:
             flags[page] = fl & ~IN_HEAP
@@ -605,7 +604,7 @@ def _compact(heap, heap_pos, flags, pstate):
 
 
 @njit_borrow
-def _klruscand(pconfig, flags, frequency, last_walk, walk_ms, heap, heap_pos, order, state, fstate, pstate, pending):
+def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one.
 
     Two passes: the walk lists the young slow pages (in ``order``, kpromoted's scratch: a
@@ -645,9 +644,8 @@ def _klruscand(pconfig, flags, frequency, last_walk, walk_ms, heap, heap_pos, or
     last = young - 1
     for j in range(young):
         ahead = np.uint64(order[min(j + AHEAD, last)])
-        prefetch(frequency, ahead)
-        prefetch(last_walk, ahead)
-        _record(order[j], walk, pconfig, flags, frequency, last_walk, heap, heap_pos, pstate)
+        prefetch(record, ahead)
+        _record(order[j], walk, pconfig, flags, record, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
     if young > 0:
@@ -656,7 +654,7 @@ def _klruscand(pconfig, flags, frequency, last_walk, walk_ms, heap, heap_pos, or
 
 @njit
 def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
-               isolated, frequency, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
+               isolated, record, heap, heap_pos, order, state, fstate, pstate, pagestat, nxt, pending):
     """``kpromoted_migrate``: up to ``migrate_batch`` candidates, most frequent first, oldest
     candidates first among equals.  The order (a stable counting sort of the heap array) is
     made again only after a klruscand walk, the one thing that adds candidates or changes
@@ -667,13 +665,13 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
         n = pstate[PS_HEAP_N]
         starts = np.zeros(PGHOT_FREQ_TOP + 2, dtype=np.int64)
         for j in range(n):
-            prefetch(frequency, np.uint64(heap[min(j + AHEAD, n - 1)]))
-            starts[PGHOT_FREQ_TOP - np.int64(frequency[heap[j]]) + 1] += 1
+            prefetch(record, np.uint64(heap[min(j + AHEAD, n - 1)]))
+            starts[PGHOT_FREQ_TOP - (np.int64(record[heap[j]]) & PGHOT_FREQ_TOP) + 1] += 1
         for k in range(1, PGHOT_FREQ_TOP + 2):
             starts[k] += starts[k - 1]
         for j in range(n):
             page = heap[j]
-            k = PGHOT_FREQ_TOP - np.int64(frequency[page])
+            k = PGHOT_FREQ_TOP - (np.int64(record[page]) & PGHOT_FREQ_TOP)
             order[starts[k]] = page
             starts[k] += 1
         pstate[PS_ORDER_N] = n
@@ -712,7 +710,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, frequency, last_walk, walk_ms, heap, heap_pos, order, pstate, pfstate):
+         isolated, record, walk_ms, heap, heap_pos, order, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
@@ -752,12 +750,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, frequency, last_walk, walk_ms, heap, heap_pos, order, state, fstate,
+                _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, state, fstate,
                            pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
                 _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                           filters, isolated, frequency, heap, heap_pos, order, state, fstate, pstate,
+                           filters, isolated, record, heap, heap_pos, order, state, fstate, pstate,
                            pagestat, nxt, pending)
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
