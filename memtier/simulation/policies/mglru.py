@@ -611,7 +611,8 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, state, fs
     walk that lists any sets ``PS_DIRTY``, so kpromoted makes its order again before it
     reads it), then reports them in the same order with their records prefetched
     ``AHEAD``.  Reported at once, page by page as the walk found them, each report waited
-    for its page's records (two arrays, a miss each)."""
+    for its page's record (a miss).  The walk's number and its time in the ring come
+    first, and the window's start moves up to the first walk not older than the window."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     walk = pstate[PS_WALKS]
     pstate[PS_WALKS] = walk + 1
