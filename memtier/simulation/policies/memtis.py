@@ -73,7 +73,7 @@ PEBS assist that writes a record to the buffer from microcode (as for ``hemem``)
 """
 import numpy as np
 
-from ..._jit import njit, njit_borrow
+from ..._jit import njit, njit_borrow, prefetch
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
@@ -232,6 +232,11 @@ def _get_idx(num):
 # links a page, but a demotion scan that demotes nothing (``_rotate_scanned``) had to walk to
 # the r-th oldest page, one cache miss a page (tens of thousands a pass, a third of a
 # time-scaled run); in a ring it reads the slots in order.
+#: The walks over a list (``_cool_node``, ``_adjust_node``) read its slots in order and prefetch
+#: the count of the page this many slots on.
+WALK_AHEAD = 16
+
+
 @njit_borrow
 def _pack(lst, slot, ring, ends):
     """Move the list's pages to the start of its ring, in order, dropping the holes."""
@@ -389,6 +394,9 @@ def _cool_node(node, total, page_clock, on_list, slot, ring, ends, hg, pstate):
             if i >= ends[lst, E_HEAD]:
                 break
             page = ring[base + i]
+            ahead = np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0))
+            prefetch(total, ahead)
+            prefetch(page_clock, ahead)
             i += 1
             if clock > page_clock[page]:
                 ends[lst, E_BINS + _get_idx(total[page])] -= 1
@@ -440,6 +448,7 @@ def _adjust_node(node, total, on_list, slot, ring, ends, pstate):
             if i >= ends[lst, E_HEAD]:
                 break
             page = ring[base + i]
+            prefetch(total, np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0)))
             i += 1
             hot = _get_idx(total[page]) >= threshold
             _to_list(page, 2 * node + (0 if hot else 1), total, on_list, slot, ring, ends)
@@ -548,8 +557,25 @@ def _rotate_scanned(exceeded, shrink_active, on_list, slot, ring, ends):
         r = rotation % size
         if r == 0:
             continue
-        # the r oldest pages, in their order, become the newest
         base = ends[lst, E_BASE]
+        if size - r < r and size - r <= ends[lst, E_TAIL]:
+            # the same as the size - r newest pages, in their order, becoming the oldest: fewer
+            # to move, and there is room for them below the tail
+            below = ends[lst, E_TAIL]
+            i = ends[lst, E_HEAD]
+            for _ in range(size - r):
+                i -= 1
+                while ring[base + i] == NONE:
+                    i -= 1
+                page = ring[base + i]
+                ring[base + i] = NONE
+                below -= 1
+                ring[base + below] = page
+                slot[page] = below
+            ends[lst, E_HEAD] = i
+            ends[lst, E_TAIL] = below
+            continue
+        # the r oldest pages, in their order, become the newest
         for _ in range(r):
             page = _oldest(lst, ring, ends)
             ring[base + ends[lst, E_TAIL]] = NONE
