@@ -73,7 +73,7 @@ PEBS assist that writes a record to the buffer from microcode (as for ``hemem``)
 """
 import numpy as np
 
-from ..._jit import njit, njit_borrow, prefetch
+from ..._jit import leading_zeros, njit, njit_borrow, prefetch
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
@@ -214,16 +214,9 @@ def make_state(pconfig, config, n_pages):
 
 @njit_borrow
 def _get_idx(num):
-    """``get_idx``: floor(log2(num + 1)), at most 15."""
-    num += 1
-    cnt = 0
-    while True:
-        num >>= 1
-        if num == 0:
-            return cnt
-        cnt += 1
-        if cnt == 15:
-            return cnt
+    """``get_idx``: floor(log2(num + 1)), at most 15 (the kernel's loop over the bits, in one
+    instruction: it runs several times at each sample and each list move)."""
+    return min(np.int64(63) - np.int64(leading_zeros(np.uint64(num + 1))), np.int64(15))
 
 
 # LRU lists: the head is the newest end, isolation takes from the tail.  Each is a ring of
