@@ -125,8 +125,9 @@ FAST_ACTIVE_L, FAST_INACTIVE_L, SLOW_ACTIVE_L, SLOW_INACTIVE_L = range(4)
 P_SIZE = 14
 # pstate slots (int64)
 (PS_LEFT_SLOW, PS_LEFT_FAST, PS_LEFT_STORE, PS_CLOCK, PS_NR_SAMPLED, PS_ACTIVE_T, PS_WARM_T, PS_COOLED,
- PS_NEED_COOL, PS_NEED_COOL_SLOW, PS_NEED_ADJ, PS_NEED_ADJ_SLOW, PS_NEED_DEMOTION, PS_NR_ALLOC) = range(14)
-PS_SIZE = 14
+ PS_NEED_COOL, PS_NEED_COOL_SLOW, PS_NEED_ADJ, PS_NEED_ADJ_SLOW, PS_NEED_DEMOTION, PS_NR_ALLOC, PS_TO_COOL,
+ PS_TO_ADAPT) = range(16)
+PS_SIZE = 16
 # pfstate slots: the two threads' next passes (ns)
 PF_NEXT_DEMOTION, PF_NEXT_PROMOTION = 0, 1
 
@@ -188,6 +189,7 @@ def make_state(pconfig, config, n_pages):
     pstate[PS_LEFT_SLOW] = pstate[PS_LEFT_FAST] = int(pconfig[P_LOAD_PERIOD])
     pstate[PS_LEFT_STORE] = int(pconfig[P_STORE_PERIOD])
     pstate[PS_ACTIVE_T] = pstate[PS_WARM_T] = int(pconfig[P_THRES_HOT])  # mem_cgroup_css_alloc
+    pstate[PS_TO_COOL], pstate[PS_TO_ADAPT] = int(pconfig[P_COOLING]), int(pconfig[P_ADAPT])
     # Each list is a run of slots in a ring of its own, oldest to newest, a page that left it a
     # NONE hole: twice the most pages its node can hold, so that packing it when its head reaches
     # the end (_pack) frees at least half of it.
@@ -345,9 +347,17 @@ def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, slo
     elif on_list[page] == 2 * node:
         _to_list(page, 2 * node + 1, total, on_list, slot, ring, ends)
     pstate[PS_NR_SAMPLED] += 1
-    n = pstate[PS_NR_SAMPLED]
+    # nr_sampled % htmm_cooling_period == 0 and % htmm_adaptation_period == 0, counted down
+    # rather than divided: two 64-bit divisions at every sample
+    pstate[PS_TO_COOL] -= 1
+    cooling = pstate[PS_TO_COOL] == 0
+    if cooling:
+        pstate[PS_TO_COOL] = np.int64(pconfig[P_COOLING])
+    pstate[PS_TO_ADAPT] -= 1
+    adapt = pstate[PS_TO_ADAPT] == 0
+    if adapt:
+        pstate[PS_TO_ADAPT] = np.int64(pconfig[P_ADAPT])
     usage = state[S_FAST_USED] + state[S_SLOW_USED]
-    cooling = n % np.int64(pconfig[P_COOLING]) == 0
     if not cooling and pstate[PS_NR_ALLOC] + np.int64(pconfig[P_COOL_ALLOC]) <= usage:  # need_memcg_cooling
         pstate[PS_NR_ALLOC] = usage
         cooling = True
@@ -357,7 +367,7 @@ def _sample(page, pconfig, config, flags, state, total, page_clock, on_list, slo
             hg[:] = 0
             pstate[PS_COOLED] = 1
             pstate[PS_NEED_COOL] = pstate[PS_NEED_COOL_SLOW] = 1
-    elif n % np.int64(pconfig[P_ADAPT]) == 0:
+    elif adapt:
         _adjust_threshold(pconfig, config, hg, pstate)
 
 
