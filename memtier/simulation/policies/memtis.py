@@ -73,7 +73,7 @@ PEBS assist that writes a record to the buffer from microcode (as for ``hemem``)
 """
 import numpy as np
 
-from ..._jit import leading_zeros, njit, njit_borrow, prefetch
+from ..._jit import leading_zeros, njit, njit_borrow, prefetch, prefetch_each
 from .active_shrink import (
     ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
@@ -685,10 +685,18 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     accesses = 0
     hits = 0
     j = 0
+    # A sampled page is counted (_sample) at the next return of _serve_sampled, before anything
+    # else: the accesses served meanwhile touch only the flags' accessed bit, the counts of the
+    # period and ``touched``, none of which it reads or writes, so every result is the same; its
+    # rows, prefetched when it is sampled, have arrived by then instead of being waited for.
+    deferred = NONE
     while j < n:
         j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
             trace, writes, has_writes, j, n, flags, counts, touched, (total, page_clock, on_list, slot),
             latency, unit, min(next_demotion, next_promotion), left, 2, 1, n_touched, accesses, hits, now, remaining)
+        if deferred != NONE:
+            _sample(deferred, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
+            deferred = NONE
         if first_touch:  # trace[j], then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
@@ -719,8 +727,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             if sampled:
                 left[event] = periods[event]
                 _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
-                _sample(page, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg,
-                        pstate)
+                if fstate[FS_NOW_NS] >= next_demotion or fstate[FS_NOW_NS] >= next_promotion:
+                    _sample(page, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg,
+                            pstate)
+                else:
+                    deferred = page
+                    prefetch_each((total, page_clock, on_list, slot), np.uint64(page))
             if fstate[FS_NOW_NS] >= next_demotion:
                 _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
                                total, page_clock, on_list, slot, ring, ends, hg, batch, pstate)
@@ -734,6 +746,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
+    if deferred != NONE:
+        _sample(deferred, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     pfstate[PF_NEXT_DEMOTION], pfstate[PF_NEXT_PROMOTION] = next_demotion, next_promotion
     pstate[PS_LEFT_SLOW], pstate[PS_LEFT_FAST], pstate[PS_LEFT_STORE] = left[0], left[1], left[2]
