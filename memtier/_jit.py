@@ -242,3 +242,19 @@ def trailing_zeros(typingctx, value):
             builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
         return builder.call(function, [args[0], ir.IntType(1)(0)])
     return types.uint64(value), codegen
+
+
+@intrinsic
+def leading_zeros(typingctx, value):
+    """Inside a kernel: the number of zero bits above the highest set bit of a 64-bit unsigned
+    ``value`` (64 for 0), one instruction (``llvm.ctlz``): ``63 - leading_zeros(v)`` is
+    floor(log2(v)) for v > 0, without a loop over the bits."""
+    if value != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.ctlz.i64")
+        return builder.call(function, [args[0], ir.IntType(1)(0)])
+    return types.uint64(value), codegen

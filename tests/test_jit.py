@@ -132,3 +132,55 @@ def test_trailing_zeros_lists_a_words_set_bits_lowest_first():
     for word in words:
         n = set_bits(np.uint64(word), out)
         assert list(out[:n]) == [b for b in range(64) if int(word) >> b & 1], hex(int(word))
+
+
+def test_leading_zeros_gives_the_highest_set_bit():
+    """The intrinsic memtis's ``get_idx`` takes log2 with: against Python's bit_length on
+    words of every length, 0 included."""
+    import numba
+    import numpy as np
+
+    @numba.njit
+    def count(words, out):
+        for i in range(words.size):
+            out[i] = _jit.leading_zeros(words[i])
+
+    rng = np.random.default_rng(5)
+    words = np.array([0, 1, 2, 3, (1 << 64) - 1, 1 << 63, *((np.uint64(1) << np.arange(64, dtype=np.uint64))),
+                      *rng.integers(0, 1 << 63, 50, dtype=np.uint64) >> rng.integers(0, 63, 50).astype(np.uint64)],
+                     dtype=np.uint64)
+    out = np.zeros(words.size, dtype=np.uint64)
+    count(words, out)
+    assert [int(v) for v in out] == [64 - int(w).bit_length() for w in words]
+
+
+def test_memtis_get_idx_is_the_kernels_loop():
+    """``get_idx`` in one ``leading_zeros``: the kernel's loop (floor(log2(num + 1)), at most
+    15) on every count up to 2^17 and around each power of two."""
+    import numba
+    import numpy as np
+
+    from memtier.simulation.policies import memtis
+
+    def get_idx(num):  # mm/htmm_core.c
+        num += 1
+        cnt = 0
+        while True:
+            num >>= 1
+            if num == 0:
+                return cnt
+            cnt += 1
+            if cnt == 15:
+                return cnt
+
+    @numba.njit
+    def each(nums, out):
+        for i in range(nums.size):
+            out[i] = memtis._get_idx(nums[i])
+
+    powers = np.int64(1) << np.arange(62, dtype=np.int64)
+    nums = np.concatenate([np.arange(1 << 17), powers - 2, powers - 1, powers]).astype(np.int64)
+    nums = nums[nums >= 0]
+    out = np.zeros(nums.size, dtype=np.int64)
+    each(nums, out)
+    assert out.tolist() == [get_idx(int(v)) for v in nums]

@@ -452,7 +452,8 @@ def simulate(
     # 0 fast, 1 slow, -1 never touched, computed in int8 (PRESENT is bit 0): np.where's int64
     # temporaries took 10-15 ms on a million pages
     final_node = (flags & lists.PRESENT).view(np.int8) * (2 - on_fast.view(np.int8)) - np.int8(1)
-    # stays still open at the end of the run: judged with the accesses they had
+    # stays still open at the end of the run: judged with the accesses they had (a mask of the
+    # whole column: the rows picked by a boolean index of the strided column took 2.5 ms, this 0.7)
     pagestat = storage["pagestat"]
     open_stays = (pagestat[:, lists.P_MARKS] & lists.IN_STAY) != 0
     write_counts = None
@@ -461,7 +462,8 @@ def simulate(
         write_counts = _reduceat_sum(writes, bounds)
     result = SimulationResult(
         rows, final_node=final_node, writes=write_counts,
-        open_stays=(int(open_stays.sum()), int((pagestat[open_stays, lists.P_STAY] > worth_min).sum())),
+        open_stays=(int(np.count_nonzero(open_stays)),
+                    int(np.count_nonzero((pagestat[:, lists.P_STAY] > worth_min) & open_stays))),
         policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
         slow_capacity=slow_capacity, n_pages=n_pages, period=period, period_s=period_s,
         fast_access_ns=fast_access_ns, slow_access_ns=slow_access_ns, rmap_ns=rmap_ns,
