@@ -182,6 +182,8 @@ def test_options_are_checked_and_time_scaled():
         memtier.simulate(trace, "mglru", 4, klruscand=2)
     with pytest.raises(ValueError, match="freq_threshold"):
         memtier.simulate(trace, "mglru", 4, freq_threshold=8)
+    with pytest.raises(ValueError, match="freq_window_ms / klruscand_interval_ms must be under"):
+        memtier.simulate(trace, "mglru", 4, freq_window_ms=2e6, klruscand_interval_ms=1)  # 2 M walks a window
     scaled = policies.time_scaled("mglru", 100)
     assert scaled["klruscand_interval_ms"] == 5 and scaled["kpromote_delay_ms"] == 0.2
     assert scaled["freq_window_ms"] == 50 and scaled["scan_pte_ns"] == 0.05

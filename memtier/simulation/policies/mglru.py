@@ -169,6 +169,7 @@ PS_SIZE = 15
 # window exactly when its walk's number is below it (the walks' times only grow), the same
 # test ``now_ms - last_ms > window`` on the same floats.
 MAX_WINDOW_WALKS = 1 << 20
+MAX_WALKS = 1 << 29  # walk numbers a record can hold (checked at each walk: a clear error, not a wrap)
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 # A page's generation is kept as its sequence number modulo 128 (``SEQ_MASK``), in one byte:
@@ -615,6 +616,9 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, state, fs
     first, and the window's start moves up to the first walk not older than the window."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     walk = pstate[PS_WALKS]
+    if walk >= MAX_WALKS:  # a record holds the walk's number in 29 bits (see record's layout above)
+        raise OverflowError("mglru: more than 2**29 klruscand walks in one run; lengthen "
+                            "klruscand_interval_ms or simulate the trace in parts")
     pstate[PS_WALKS] = walk + 1
     ring = walk_ms.shape[0]
     walk_ms[walk % ring] = now_ms
