@@ -699,6 +699,19 @@ def _judge_worth(marks, flags, first_fast):
     return 0, 0, 1, 0
 
 
+@njit_inline
+def _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth):
+    """A period's metrics into its row of ``out``: the same columns whichever order
+    (:func:`_score`, :func:`_score_lists` or :func:`_score_pages`) computed them in."""
+    out[row, C_TOP] = k
+    out[row, C_TOP_FAST] = top_fast
+    out[row, C_STATIC_HITS] = static_hits
+    out[row, C_PROMOTED_WORTH] = promoted_worth
+    out[row, C_DEMOTED_WORTH] = demoted_worth
+    out[row, C_MISSED_WORTH] = missed_worth
+    out[row, C_FAST_WORTH] = fast_worth
+
+
 @njit
 def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
     """The period's metrics, in one pass over the pages it touched; the period's counts are
@@ -798,14 +811,8 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
             kept += 1
         pagestat[page, P_MARKS] = m
     state[S_N_MOVED] = kept
-    out[row, C_TOP] = k
-    out[row, C_TOP_FAST] = top_fast
-    out[row, C_STATIC_HITS] = static_hits
+    _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
     out[row, C_REACTIVE_HITS] = reactive_hits
-    out[row, C_PROMOTED_WORTH] = promoted_worth
-    out[row, C_DEMOTED_WORTH] = demoted_worth
-    out[row, C_MISSED_WORTH] = missed_worth
-    out[row, C_FAST_WORTH] = fast_worth
 
 
 @njit
@@ -946,13 +953,7 @@ def _score_touched(row, config, fconfig, counts, touched, first_flags, flags, hi
             f &= ~MARKED
         flags[page] = f
     state[S_N_MOVED] = kept
-    out[row, C_TOP] = k
-    out[row, C_TOP_FAST] = top_fast
-    out[row, C_STATIC_HITS] = static_hits
-    out[row, C_PROMOTED_WORTH] = promoted_worth
-    out[row, C_DEMOTED_WORTH] = demoted_worth
-    out[row, C_MISSED_WORTH] = missed_worth
-    out[row, C_FAST_WORTH] = fast_worth
+    _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
 
 
 @njit
@@ -1008,13 +1009,7 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
         for j in range(state[S_N_MOVED]):  # the only pages that may have TOUCHED_FAST
             flags[moved[j]] &= ~TOUCHED_FAST
     state[S_N_TOP] = n_top
-    out[row, C_TOP] = k
-    out[row, C_TOP_FAST] = top_fast
-    out[row, C_STATIC_HITS] = static_hits
-    out[row, C_PROMOTED_WORTH] = promoted_worth
-    out[row, C_DEMOTED_WORTH] = demoted_worth
-    out[row, C_MISSED_WORTH] = missed_worth
-    out[row, C_FAST_WORTH] = fast_worth
+    _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
 
 
 #: Counts below this are histogrammed by :func:`_histogram_pages` in one pass the compiler
