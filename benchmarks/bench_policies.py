@@ -73,8 +73,8 @@ def main() -> None:
           f"best of {args.repeat} (M accesses/s, one core)")
     for kind, trace in traces.items():
         reference = None
-        seconds = simulate(trace, "static", capacity, fit=fit, period=len(trace)).total_time_us / 1e6
         if args.stands_for is not None:
+            seconds = simulate(trace, "static", capacity, fit=fit, period=len(trace)).total_time_us / 1e6
             print(f"{kind}: {seconds:.1f} s of simulated time stands for {args.stands_for:g} s "
                   f"(time constants / {args.stands_for / seconds:.1f})")
         for policy in names:
