@@ -228,6 +228,17 @@ def prefetch_each(typingctx, arrays, index):
     return types.void(arrays, index), codegen
 
 
+def _count_zeros_codegen(llvm_name):
+    """The code of :func:`trailing_zeros` or :func:`leading_zeros`: one call of the LLVM
+    intrinsic ``llvm_name`` on a 64-bit value, defined at 0 (the ``is_zero_poison`` flag off)."""
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), llvm_name)
+        return builder.call(function, [args[0], ir.IntType(1)(0)])
+    return codegen
+
+
 @intrinsic
 def trailing_zeros(typingctx, value):
     """Inside a kernel: the number of zero bits below the lowest set bit of a 64-bit unsigned
@@ -235,13 +246,7 @@ def trailing_zeros(typingctx, value):
     word visits only those, with no branch per bit to mispredict."""
     if value != types.uint64:
         return None
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
-        return builder.call(function, [args[0], ir.IntType(1)(0)])
-    return types.uint64(value), codegen
+    return types.uint64(value), _count_zeros_codegen("llvm.cttz.i64")
 
 
 @intrinsic
@@ -251,10 +256,4 @@ def leading_zeros(typingctx, value):
     floor(log2(v)) for v > 0, without a loop over the bits."""
     if value != types.uint64:
         return None
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.ctlz.i64")
-        return builder.call(function, [args[0], ir.IntType(1)(0)])
-    return types.uint64(value), codegen
+    return types.uint64(value), _count_zeros_codegen("llvm.ctlz.i64")
