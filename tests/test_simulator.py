@@ -79,6 +79,21 @@ def naive(policy, case, result):
     return rows, np.array(model.final_node(case["n_pages"]), dtype=np.int8), model
 
 
+def assert_agrees_with_reference(policy, case, result):
+    """The kernel's per-period counts, its judged columns (on the row of the decision they
+    judge), its final placement and its open stays equal the pure-Python twin's; returns the
+    twin's table."""
+    expected, final_node, model = naive(policy, case, result)
+    got = result.periods
+    for column in RAW:
+        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+    for column in JUDGED:  # the result shows them on the row of the decision they judge
+        np.testing.assert_array_equal(got[column].to_numpy()[:-1], expected[column].to_numpy()[1:], err_msg=column)
+    np.testing.assert_array_equal(result.final_node, final_node)
+    assert result._open_stays == model.open_stays()
+    return expected
+
+
 VARIANT_SETS = [None, ("inactive-ratio-gate",), ("halves-first", "referenced-cold"),
                 ("inactive-ratio-gate", "halves-first", "referenced-cold"), ("exchange-base-pages",)]
 
@@ -89,17 +104,10 @@ VARIANT_SETS = [None, ("inactive-ratio-gate",), ("halves-first", "referenced-col
 def test_kernel_agrees_with_pure_python_reference(policy, case, variant, params):
     case = policy_cases(policy, case, variant)
     result = simulate(policy=policy, fit=params, **case)
-    expected, final_node, model = naive(policy, case, result)
-    got = result.periods
-    for column in RAW:
-        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
-    for column in JUDGED:  # the result shows them on the row of the decision they judge
-        np.testing.assert_array_equal(got[column].to_numpy()[:-1], expected[column].to_numpy()[1:], err_msg=column)
+    expected = assert_agrees_with_reference(policy, case, result)
     for column in ("migration_us", "migration_budget_us", "scan_us"):
-        np.testing.assert_allclose(got[column].to_numpy(), expected[column].to_numpy(), rtol=1e-12,
+        np.testing.assert_allclose(result.periods[column].to_numpy(), expected[column].to_numpy(), rtol=1e-12,
                                    atol=1e-12, err_msg=column)
-    np.testing.assert_array_equal(result.final_node, final_node)
-    assert result._open_stays == model.open_stays()
 
 
 @pytest.mark.parametrize("share", [0.0, 10.0])  # every period scored in page order; in first-touch order
@@ -115,14 +123,7 @@ def test_metrics_in_page_order_and_in_first_touch_order_agree_with_the_reference
     monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_DECIDING", share)
     case = policy_cases(policy, case, variant)
     result = simulate(policy=policy, fit=params, **case)
-    expected, final_node, model = naive(policy, case, result)
-    got = result.periods
-    for column in RAW:
-        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
-    for column in JUDGED:
-        np.testing.assert_array_equal(got[column].to_numpy()[:-1], expected[column].to_numpy()[1:], err_msg=column)
-    np.testing.assert_array_equal(result.final_node, final_node)
-    assert result._open_stays == model.open_stays()
+    assert_agrees_with_reference(policy, case, result)
     flags = result._storage["flags"]
     assert not (flags & lists.TOUCHED_FAST).any()  # a period's scratch, cleared at its end
 
