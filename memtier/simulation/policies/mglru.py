@@ -241,8 +241,6 @@ def make_state(pconfig, config, n_pages):
         heap=np.zeros(max(n_pages, 1), dtype=np.int32),      # candidates, oldest first, with stale entries
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
         order=np.zeros(max(n_pages, 1), dtype=np.int32),     # kpromoted's scratch
-        hit_words=np.zeros(max(n_pages >> 3, 1), dtype=np.int32),   # klruscand's scratch: words with young pages
-        hit_masks=np.zeros(max(n_pages >> 3, 1), dtype=np.uint64),  # and those pages (a byte's bit 0 each)
         pstate=pstate,
         pfstate=np.array([pconfig[P_SCAN_NS], pconfig[P_PROMOTE_NS]], dtype=np.float64),
     )
@@ -607,53 +605,14 @@ def _compact(heap, heap_pos, flags, pstate):
 
 
 @njit_borrow
-def _walk_slow(walk, pconfig, flags, record, heap, heap_pos, hit_words, hit_masks, pstate):
-    """klruscand's walk of the slow node's pages: clear every young PTE of a slow page and
-    report the page (:func:`_record`), lowest first; returns how many were reported.
-
-    Two passes.  The first reads the flags eight to a word (as :func:`_clear_young_fast`)
-    and clears the young slow ones, without a branch: each word's index and young slow
-    pages are written to ``hit_words`` and ``hit_masks`` at the next free slot, which moves
-    on only when the word had one (so that a word having one, at random, is no branch to
-    mispredict).  The second reports the pages of those words in order, the records of the
-    word ``AHEAD`` of it prefetched (a word's eight records lie in one cache line)."""
-    n_pages = flags.shape[0]
-    n_words = n_pages >> 3
-    words = flags[:8 * n_words].view(np.uint64)
-    n_hit = 0
-    for k in range(n_words):
-        w = words[k]
-        hit = w & ~(w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES  # present, slow, young
-        words[k] = w & ~(hit << ACCESSED_SHIFT)
-        hit_words[n_hit] = k
-        hit_masks[n_hit] = hit
-        n_hit += hit != 0
-    young = 0
-    last = n_hit - 1
-    for i in range(n_hit):
-        prefetch(record, np.uint64(8 * np.int64(hit_words[min(i + AHEAD, last)])))
-        hit = hit_masks[i]
-        base = 8 * np.int64(hit_words[i])
-        while hit != 0:  # the young pages of the word, lowest first
-            _record(base + np.int64(trailing_zeros(hit) >> BYTE_SHIFT), walk, pconfig, flags, record, heap,
-                    heap_pos, pstate)
-            young += 1
-            hit &= hit - np.uint64(1)
-    for page in range(8 * n_words, n_pages):
-        f = flags[page]
-        if f != 0 and not f & FAST and f & ACCESSED:
-            flags[page] = f & ~ACCESSED
-            _record(page, walk, pconfig, flags, record, heap, heap_pos, pstate)
-            young += 1
-    return young
-
-
-@njit_borrow
-def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, hit_words, hit_masks, state, fstate, pstate, pending):
+def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, state, fstate, pstate, pending):
     """klruscand's walk of the slow node's pages: clear and report every young one.
 
-    The walk and the reports are :func:`_walk_slow`'s; a walk that reports any page sets
-    ``PS_DIRTY``, so kpromoted makes its order again before it reads it.  The walk's number and its time in the ring come
+    Two passes: the walk lists the young slow pages (in ``order``, kpromoted's scratch: a
+    walk that lists any sets ``PS_DIRTY``, so kpromoted makes its order again before it
+    reads it), then reports them in the same order with their records prefetched
+    ``AHEAD``.  Reported at once, page by page as the walk found them, each report waited
+    for its page's record (a miss).  The walk's number and its time in the ring come
     first, and the window's start moves up to the first walk not older than the window."""
     now_ms = fstate[FS_NOW_NS] * 1e-6  # continuous, not whole jiffies (see the module)
     walk = pstate[PS_WALKS]
@@ -667,7 +626,31 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, hit_words, hit_m
     while start < walk and now_ms - walk_ms[start % ring] > pconfig[P_WINDOW_MS]:
         start += 1
     pstate[PS_WINDOW_START] = start
-    young = _walk_slow(walk, pconfig, flags, record, heap, heap_pos, hit_words, hit_masks, pstate)
+    young = 0
+    n_pages = flags.shape[0]
+    n_words = n_pages >> 3
+    words = flags[:8 * n_words].view(np.uint64)
+    for k in range(n_words):  # eight at a time, as _clear_young_fast
+        w = words[k]
+        hit = w & ~(w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES  # present, slow, young
+        if hit != 0:
+            words[k] = w & ~(hit << ACCESSED_SHIFT)
+            base = 8 * k
+            while hit != 0:  # the young pages of the word, lowest first
+                order[young] = base + np.int64(trailing_zeros(hit) >> BYTE_SHIFT)
+                young += 1
+                hit &= hit - np.uint64(1)
+    for page in range(8 * n_words, n_pages):
+        f = flags[page]
+        if f != 0 and not f & FAST and f & ACCESSED:
+            flags[page] = f & ~ACCESSED
+            order[young] = page
+            young += 1
+    last = young - 1
+    for j in range(young):
+        ahead = np.uint64(order[min(j + AHEAD, last)])
+        prefetch(record, ahead)
+        _record(order[j], walk, pconfig, flags, record, heap, heap_pos, pstate)
     _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
     if young > 0:
@@ -707,8 +690,6 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
         ahead = np.uint64(order[min(pstate[PS_CURSOR] + AHEAD, last)])  # candidates at random
         prefetch(flags, ahead)
-        prefetch(pagestat, ahead)  # its row and its generation, which a promotion writes
-        prefetch(seq_of, ahead)
         page = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
         fl = flags[page]
@@ -734,7 +715,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, record, walk_ms, heap, heap_pos, order, hit_words, hit_masks, pstate, pfstate):
+         isolated, record, walk_ms, heap, heap_pos, order, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
@@ -774,7 +755,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, hit_words, hit_masks, state, fstate,
+                _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, state, fstate,
                            pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
