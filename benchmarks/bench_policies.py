@@ -20,7 +20,8 @@ Three modes (``--modes``), each printed with its setting:
   ``damon`` move nothing, their timers and samplers fire too seldom.
 - ``stands-for``: each classifier as notebook 10 runs it, with ``policies.time_scaled`` taking
   the trace to stand for ``--stands-for`` seconds (60), so that its timers fire and samplers
-  sample at the rate they would in the long run.  ``hemem`` and ``damon`` still move nothing.
+  sample at the rate they would in the long run.  ``hemem`` still moves nothing, ``damon``
+  demotes a few pages (6 and 19 on the two traces) and promotes none.
 - ``moving``: ``hemem`` and ``damon`` (with ``static`` as the reference) in a setting under
   which they move pages (the others move in the ``stands-for`` mode); each part of it is a
   configuration a researcher could choose, not a change of any default:
