@@ -669,17 +669,15 @@ def _mm_migrate(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, 
     out[row, C_MIGRATION_US] += spent
 
 
-#: Codes of ``moving`` (:func:`_mark_moving`): the page moves at this period's decision.
-MOVE_DEMOTE, MOVE_PROMOTE = 1, 2
-
-
 @njit
-def _mark_moving(pages, low, high, code, flags, moving):
-    """Flag ``pages[low:high]`` ``MARKED`` and note each one's move (``code``) in ``moving``,
-    so that :func:`_judge_marked` records the moves in page order (:func:`_close_period`)."""
+def _mark_moving(pages, low, high, flags, moving):
+    """Flag ``pages[low:high]`` ``MARKED`` and set each one's bit in ``moving`` (a bitmap,
+    bit ``page & 7`` of byte ``page >> 3``: 1 M pages in 125 kB, which the cache holds), so
+    that :func:`_judge_marked` records their moves in page order (:func:`_close_period`); each
+    moves to the other node."""
     for j in range(low, high):
         page = pages[j]
-        moving[page] = code
+        moving[page >> 3] |= np.uint8(1 << (page & 7))
         flags[page] |= MARKED
 
 
@@ -1175,12 +1173,12 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, m
     pages kept in ``moved``), the stays' accesses, ``NEW`` cleared, and the marks of the last
     decision cleared as :func:`_score_touched` clears them, page by page.
 
-    With ``n_moving`` pages noted in ``moving`` (``active-shrink``, :func:`_close_period`),
-    those pages move at this period's decision, and are flagged ``MARKED`` so that they are
-    among the pages here: their move is recorded in their row (:func:`_record_move`) once
-    the judgment is done with it, as :func:`_move_range` would record it after the metrics,
-    and their note cleared; the moves' ping-pongs, stays ended and stays repaid are returned
-    too.  A page flagged only for its move has no marks the judgment reads (it was not
+    With ``n_moving`` pages noted in the bitmap ``moving`` (``active-shrink``,
+    :func:`_close_period`, :func:`_mark_moving`), those pages move to the other node at this
+    period's decision, and are flagged ``MARKED`` so that they are among the pages here: their
+    move is recorded in their row (:func:`_record_move`) once the judgment is done with it, as
+    :func:`_move_range` would record it after the metrics, and their bit cleared; the moves'
+    ping-pongs, stays ended and stays repaid are returned too.  A page flagged only for its move has no marks the judgment reads (it was not
     ``MARKED``), so the judgment leaves it as :func:`_judge_unmarked` did."""
     promoted_worth = demoted_worth = missed_worth = fast_worth = 0
     pingpong = stays_ended = stays_repaid = 0
@@ -1205,10 +1203,10 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, m
         m = (m & ~DEMOTED_NEXT) | (next_judged << 2)  # DEMOTED
         moved[kept] = page
         kept += next_judged
-        if n_moving > 0 and moving[page] != 0:
-            m, moved_back, ended, repaid = _record_move(m, page, moving[page] == MOVE_PROMOTE, pagestat, period,
+        if n_moving > 0 and (moving[page >> 3] >> (page & 7)) & 1:
+            m, moved_back, ended, repaid = _record_move(m, page, (f & FAST) == 0, pagestat, period,
                                                         pingpong_periods, worth_min)
-            moving[page] = 0
+            moving[page >> 3] &= np.uint8(~(1 << (page & 7)) & 0xFF)
             pingpong += moved_back
             stays_ended += ended
             stays_repaid += repaid
@@ -1289,9 +1287,9 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
     isolation read nothing the metrics write (counts, ``NEW``, ``MARKED``, the marks).  Done
     so, a period scored in page order records each move in the page's metrics row
     (:func:`_judge_marked`) in the same pass that reads that row for the metrics, instead of
-    reading it again at random in :func:`_move_range`: with ``moving`` (uint8, a page's
-    note) the moves are noted for it, unless pages are exchanged (the exchanges move one by
-    one, :func:`_move`)."""
+    reading it again at random in :func:`_move_range`: the moving pages are noted for it in
+    ``moving`` (a bitmap, :func:`_mark_moving`), unless pages are exchanged (the exchanges move
+    one by one, :func:`_move`)."""
     if config[K_POLICY] != ACTIVE_SHRINK:
         _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
                      scratch, moving, 0, out)
@@ -1312,8 +1310,8 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
         recorded = config[K_EXCHANGE] == 0 and _dense(config, state)
         n_moving = 0
         if recorded:
-            _mark_moving(iso_fast, 0, demoted, MOVE_DEMOTE, flags, moving)
-            _mark_moving(iso_slow, n_slow - kept, n_slow, MOVE_PROMOTE, flags, moving)
+            _mark_moving(iso_fast, 0, demoted, flags, moving)
+            _mark_moving(iso_slow, n_slow - kept, n_slow, flags, moving)
             n_moving = demoted + kept
         _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
                      scratch, moving, n_moving, out)
