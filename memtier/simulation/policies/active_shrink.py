@@ -29,7 +29,9 @@ State is kept in compact per-page arrays:
   of the period, so that the metrics read them in order rather than at random
   (:func:`_score_touched`); a period that touched a large share of the pages is scored in
   page order instead (:func:`_score_pages`), with ``scratch`` (int32, ``n_pages + 1``) as its
-  list of marked pages (and as the gathered counts of :func:`_score_touched`).
+  list of marked pages (and as the gathered counts of :func:`_score_touched`);
+- ``moving`` (uint8, a bit per page): the pages ``active-shrink``'s decision moves, noted
+  between its isolation and the metrics (:func:`_close_period`).
 
 Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
 3 slow active.
