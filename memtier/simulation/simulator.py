@@ -540,8 +540,10 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
         iso_fast = np.zeros(fast_length + 1, dtype=np.int32)
         first_flags = np.zeros(n_pages + 1, dtype=np.uint8)  # beside touched: active_shrink._score_lists
         scratch = np.zeros(n_pages + 1, dtype=np.int32)  # active_shrink._score_lists
+        # active_shrink._close_period: the pages a decision moves, a bit each
+        moving = np.zeros((n_pages >> 3) + 1 if code == lists.ACTIVE_SHRINK else 1, dtype=np.uint8)
         storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags,
-                       scratch=scratch)
+                       scratch=scratch, moving=moving)
     results = []
     n = len(trace)
     # at most one row per access of the chunk, plus the period a chunk may close
@@ -566,7 +568,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             else:
                 rows = lists._run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
                                         meta, cold, iso_slow, iso_fast, counts, touched, first_flags, histogram,
-                                        top, state, fstate, moved, pagestat, scratch, pending, out)
+                                        top, state, fstate, moved, pagestat, scratch, moving, pending, out)
             results.append(out[:rows])
             bar.update(len(part))
     return np.concatenate(results), storage

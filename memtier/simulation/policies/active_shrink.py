@@ -29,7 +29,9 @@ State is kept in compact per-page arrays:
   of the period, so that the metrics read them in order rather than at random
   (:func:`_score_touched`); a period that touched a large share of the pages is scored in
   page order instead (:func:`_score_pages`), with ``scratch`` (int32, ``n_pages + 1``) as its
-  list of marked pages (and as the gathered counts of :func:`_score_touched`).
+  list of marked pages (and as the gathered counts of :func:`_score_touched`);
+- ``moving`` (uint8, a bit per page): the pages ``active-shrink``'s decision moves, noted
+  between its isolation and the metrics (:func:`_close_period`).
 
 Lists are numbered ``node * 2 + active``: 0 fast inactive, 1 fast active, 2 slow inactive,
 3 slow active.
@@ -430,15 +432,38 @@ def _putback_range(lst, pages, low, high, ring, meta):
 MOVE_AHEAD = 32
 
 
+@njit_inline
+def _record_move(m, page, to_fast, pagestat, period, pingpong_periods, worth_min):
+    """The metrics' record of a move at a decision, judged in the next period (the part of
+    :func:`_mark_move` that :func:`_move_range` and :func:`_judge_marked` share): the page's
+    new marks ``m`` (from its old ones; the caller stores them), the period of a demotion,
+    a promoted page's stay restarted; returns ``(marks, ping-pong, stay ended, stay
+    repaid)``, the last three 0 or 1."""
+    pingpong = stay_ended = stay_repaid = 0
+    if to_fast:
+        m |= PROMOTED | IN_STAY
+        pingpong = np.int64(period - pagestat[page, P_LAST_DEMOTED] <= pingpong_periods)
+        pagestat[page, P_STAY] = 0
+    else:
+        m |= DEMOTED
+        pagestat[page, P_LAST_DEMOTED] = period
+        stay_ended = np.int64((m >> 3) & 1)  # IN_STAY, without a branch (about half the fast pages)
+        stay_repaid = stay_ended & np.int64(pagestat[page, P_STAY] > worth_min)
+        m &= ~IN_STAY
+    return m, pingpong, stay_ended, stay_repaid
+
+
 @njit_borrow
-def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out, row):
+def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out, row,
+                recorded):
     """:func:`_move` of ``pages[low:high]`` in order, each judged in the next period's
     metrics (``judged_now``): the same flags, marks, counts and list heads, with the node
     counts, the ring positions of the two lists the pages join and the period's counters kept
     in local variables for the loop (numba cannot tell that ``state``, ``meta`` and ``out`` do
     not overlap the arrays written per page, and would load and store each of them at every
     page), and the flags and metrics row of the page ``AHEAD`` on prefetched (the pages lie at
-    random in memory)."""
+    random in memory).  With ``recorded``, the pages' metrics rows were already written
+    (:func:`_record_move`, by :func:`_judge_marked` in page order) and are not touched here."""
     inactive = 0 if to_fast else 2
     active = inactive + 1
     i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
@@ -452,25 +477,22 @@ def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, page
         if j + MOVE_AHEAD < high:
             ahead = np.uint64(pages[j + MOVE_AHEAD])
             prefetch(flags, ahead)
-            prefetch(pagestat, ahead)
+            if not recorded:
+                prefetch(pagestat, ahead)
         page = pages[j]
         f = flags[page] & ~ACCESSED
-        m = pagestat[page, P_MARKS]
         if to_fast:
             f |= FAST
-            m |= PROMOTED | IN_STAY
-            pingpong += period - pagestat[page, P_LAST_DEMOTED] <= pingpong_periods
-            pagestat[page, P_STAY] = 0
         else:
             f &= ~FAST
-            m |= DEMOTED
-            pagestat[page, P_LAST_DEMOTED] = period
-            in_stay = (m >> 3) & 1  # IN_STAY, without a branch (about half the fast pages)
-            stays_ended += in_stay
-            stays_repaid += in_stay & np.int64(pagestat[page, P_STAY] > worth_min)
-            m &= ~IN_STAY
+        if not recorded:
+            m, moved_back, ended, repaid = _record_move(pagestat[page, P_MARKS], page, to_fast, pagestat, period,
+                                                        pingpong_periods, worth_min)
+            pagestat[page, P_MARKS] = m
+            pingpong += moved_back
+            stays_ended += ended
+            stays_repaid += repaid
         flags[page] = f | MARKED
-        pagestat[page, P_MARKS] = m
         moved[n_moved] = page
         n_moved += 1
         if f & ACTIVE:
@@ -492,11 +514,9 @@ def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, page
     state[S_N_MOVED] = n_moved
     meta[inactive, M_SIZE] = i_size
     meta[active, M_SIZE] = a_size
-    if to_fast:
-        out[row, C_PINGPONG] += pingpong
-    else:
-        out[row, C_STAYS_ENDED] += stays_ended
-        out[row, C_STAYS_REPAID] += stays_repaid
+    out[row, C_PINGPONG] += pingpong
+    out[row, C_STAYS_ENDED] += stays_ended
+    out[row, C_STAYS_REPAID] += stays_repaid
 
 
 @njit
@@ -523,8 +543,7 @@ def _affordable_pages(limit, call_pages, migrate_cost, budget_us):
 
 
 @njit_borrow
-def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
-               iso_slow, iso_fast, state, moved, pagestat, out):
+def _mm_manage(row, config, migrate_cost, ring, meta, cold, n_cold, iso_slow, iso_fast, state, out):
     """Patch 23, ``do_mm_manage()``, with patches 24 (batches) and 25 (exchange).
 
     1. ``nr_pages`` is capped by the fast node's limit and the pages on the slow node
@@ -562,6 +581,13 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
     (``K_CALL_PAGES``); base pages are copied without ``MIGRATE_MT`` (``mode &
     ~MIGRATE_MT``), which the caller folds into ``migrate_cost``.  Pages move in isolation
     order (oldest first); the order inside one call is not modelled.
+
+    Done in two halves, around the period's metrics (:func:`_close_period`): this one isolates
+    (steps 1-3) and counts what moves, ``(n_slow, n_slow_inactive, n_fast, exchanged, demoted,
+    kept, fast_isolated)``; :func:`_mm_migrate` moves and puts back (steps 3-5).  Isolation
+    takes pages off the lists, which the metrics do not read; its counts are those the moves
+    find: an exchange moves one page each way, so the room on the slow node is the same after
+    it.
     """
     fast_capacity = config[K_FAST_CAPACITY]
     call = config[K_CALL_PAGES]
@@ -578,36 +604,54 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
         n_slow = _isolate_tail(SLOW_INACTIVE, max(nr, 0), ring, meta, iso_slow, 0)
     n_slow_inactive = n_slow  # iso_slow[:n_slow_inactive] came from the inactive list
     n_slow += _isolate_tail(SLOW_ACTIVE, max(nr - n_slow, 0), ring, meta, iso_slow, n_slow)
-    spent = 0.0
     kept = n_slow
-    if free < n_slow:
+    n_fast = exchanged = demoted = 0
+    fast_isolated = free < n_slow
+    if fast_isolated:
         # 3. isolate cold pages on the fast node
         need = n_slow - free
-        n_fast = 0
         if config[K_COLD_CHECK] != 0:
             while n_fast < need and n_fast < n_cold:
                 iso_fast[n_fast] = cold[n_fast]
                 n_fast += 1
         else:
             n_fast = _isolate_tail(FAST_INACTIVE, need, ring, meta, iso_fast, 0)
-        exchanged = 0
         if config[K_EXCHANGE] != 0:
             exchanged = min(n_slow, n_fast)
+            n_slow -= exchanged
+            n_fast -= exchanged
+        room = config[K_SLOW_CAPACITY] - state[S_SLOW_USED]
+        demoted = min(n_fast, room)
+        # 4. putback_overflow_pages
+        limit = free // 2 + demoted if config[K_HUGE] == 0 else free + demoted
+        kept = 0 if limit <= 2 else min(n_slow, limit - 1)
+    return n_slow, n_slow_inactive, n_fast, exchanged, demoted, kept, fast_isolated
+
+
+@njit_borrow
+def _mm_migrate(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold, iso_slow,
+                iso_fast, state, moved, pagestat, out, n_slow, n_slow_inactive, n_fast, exchanged, demoted, kept,
+                fast_isolated, recorded):
+    """The moves of :func:`_mm_manage` (steps 3-5), after the period's metrics: the exchanges,
+    the demotions, the fast pages left over put back, the promotions (the last ``kept``
+    isolated slow pages), the others put back, each list's pushes in the order the RFC makes
+    them, and the calls charged.  With ``recorded``, :func:`_judge_marked` has already written
+    the moved pages' metrics rows (:func:`_move_range`)."""
+    call = config[K_CALL_PAGES]
+    spent = 0.0
+    if fast_isolated:
+        if exchanged > 0:
             for j in range(exchanged):
-                slow_page = iso_slow[n_slow - 1 - j]
-                fast_page = iso_fast[n_fast - 1 - j]
+                slow_page = iso_slow[n_slow + exchanged - 1 - j]
+                fast_page = iso_fast[n_fast + exchanged - 1 - j]
                 _move(fast_page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, True)
                 _move(slow_page, True, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, True)
             spent += _calls_cost_us(exchanged, call, exchange_cost)
             out[row, C_EXCHANGED] += exchanged
-            n_slow -= exchanged
-            n_fast -= exchanged
-        room = config[K_SLOW_CAPACITY] - state[S_SLOW_USED]
-        demoted = min(n_fast, room)
         _move_range(iso_fast, 0, demoted, False, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
-                    row)
+                    row, recorded)
         _putback_range(FAST_INACTIVE, iso_fast, demoted, n_fast, ring, meta)
         if config[K_COLD_CHECK] != 0:  # the variant's unused cold pages go back too
             for j in range(n_cold - 1, n_fast + exchanged - 1, -1):
@@ -615,19 +659,28 @@ def _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, m
             n_cold = 0
         spent += _calls_cost_us(demoted, call, migrate_cost)
         out[row, C_DEMOTED] += demoted
-        # 4. putback_overflow_pages
-        limit = free // 2 + demoted if config[K_HUGE] == 0 else free + demoted
-        kept = 0 if limit <= 2 else min(n_slow, limit - 1)
     for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
         _putback(cold[j], FAST_INACTIVE, ring, meta)
     _move_range(iso_slow, n_slow - kept, n_slow, True, flags, ring, meta, state, moved, pagestat, config, fconfig,
-                out, row)  # 5. promote
+                out, row, recorded)  # 5. promote
     # the others go back, last isolated first (the two lists' pushes are independent)
     _putback_range(SLOW_ACTIVE, iso_slow, min(n_slow_inactive, n_slow - kept), n_slow - kept, ring, meta)
     _putback_range(SLOW_INACTIVE, iso_slow, 0, min(n_slow_inactive, n_slow - kept), ring, meta)
     spent += _calls_cost_us(kept, call, migrate_cost)
     out[row, C_PROMOTED] += kept
     out[row, C_MIGRATION_US] += spent
+
+
+@njit
+def _mark_moving(pages, low, high, flags, moving):
+    """Flag ``pages[low:high]`` ``MARKED`` and set each one's bit in ``moving`` (a bitmap,
+    bit ``page & 7`` of byte ``page >> 3``: 1 M pages in 125 kB, which the cache holds), so
+    that :func:`_judge_marked` records their moves in page order (:func:`_close_period`); each
+    moves to the other node."""
+    for j in range(low, high):
+        page = pages[j]
+        moving[page >> 3] |= np.uint8(1 << (page & 7))
+        flags[page] |= MARKED
 
 
 @njit_borrow
@@ -890,9 +943,15 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
     return most, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth
 
 
+@njit_inline
+def _dense(config, state):
+    """Whether :func:`_score_lists` scores the period in page order (:func:`_score_pages`)."""
+    return state[S_TOUCHED] >= config[K_DENSE_TOUCHED]
+
+
 @njit
 def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
-                 scratch, out):
+                 scratch, moving, n_moving, out):
     """:func:`_score` for the list policies (``static``, ``reclaim-*``, ``active-shrink``): the
     same metrics, and each page's ``MARKED`` flag cleared once its marks hold nothing the
     metrics read; ``scratch`` is an int32 array of at least ``n_pages + 1``.
@@ -901,7 +960,9 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
     first-touch order (:func:`_score_touched`), reading each page's count at random; one that
     touched ``config[K_DENSE_TOUCHED]`` pages or more, in page order over the whole arrays
     (:func:`_score_pages`), reading them sequentially: on the uniform trace of
-    ``benchmarks/bench_simulator.py`` a 1 s period touches two thirds of the pages."""
+    ``benchmarks/bench_simulator.py`` a 1 s period touches two thirds of the pages.  In page
+    order, the ``n_moving`` pages noted in ``moving`` have their moves recorded on the way
+    (:func:`_judge_marked`)."""
     n_top = state[S_N_TOP]
     reactive_hits = 0
     for j in range(n_top):  # before the counts are reset
@@ -909,9 +970,9 @@ def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, hist
         reactive_hits += counts[top[j]]
     policy = config[K_POLICY]
     deciding = policy == ACTIVE_SHRINK or policy == RECLAIM_DEMOTION
-    if state[S_TOUCHED] >= config[K_DENSE_TOUCHED]:
+    if _dense(config, state):
         _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, scratch,
-                     deciding, out)
+                     deciding, moving, n_moving, out)
     else:
         _score_touched(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved,
                        pagestat, scratch, deciding, out)
@@ -967,7 +1028,7 @@ def _score_touched(row, config, fconfig, counts, touched, first_flags, flags, hi
 
 @njit
 def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, marked,
-                 deciding, out):
+                 deciding, moving, n_moving, out):
     """The metrics in page order, from ``counts`` and ``flags`` read sequentially (pages not
     touched have count 0), each of the passes below written without branches on the page's
     values, which are random and would mispredict.
@@ -1000,11 +1061,15 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
     if deciding:
         missed_worth, fast_worth = _judge_unmarked(counts, flags, worth_min)
         n_marked = _list_marked(flags, marked)
-        promoted_worth, demoted_worth, missed, fast, kept = _judge_marked(counts, flags, pagestat, marked, n_marked,
-                                                                         worth_min, moved)
+        promoted_worth, demoted_worth, missed, fast, kept, pingpong, stays_ended, stays_repaid = _judge_marked(
+            counts, flags, pagestat, marked, n_marked, worth_min, moved, moving, n_moving, state[S_PERIOD],
+            config[K_PINGPONG_PERIODS])
         missed_worth += missed
         fast_worth += fast
         state[S_N_MOVED] = kept
+        out[row, C_PINGPONG] += pingpong
+        out[row, C_STAYS_ENDED] += stays_ended
+        out[row, C_STAYS_REPAID] += stays_repaid
     histogram[0] = 0  # the pages not touched
     k, threshold, ties, pool = _threshold_pool(config[K_FAST_CAPACITY], histogram, most, counts, touched,
                                                state[S_TOUCHED], True)
@@ -1112,12 +1177,22 @@ def _list_marked(flags, marked):
 
 
 @njit
-def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved):
+def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, moving, n_moving, period,
+                  pingpong_periods):
     """The marked pages: their break-even judgment corrected for their marks and for
-    ``TOUCHED_FAST`` (returned as ``(promoted, demoted, missed, fast)`` differences, the last
-    item the pages kept in ``moved``), the stays' accesses, ``NEW`` cleared, and the marks of
-    the last decision cleared as :func:`_score_touched` clears them, page by page."""
+    ``TOUCHED_FAST`` (returned as ``(promoted, demoted, missed, fast)`` differences, then the
+    pages kept in ``moved``), the stays' accesses, ``NEW`` cleared, and the marks of the last
+    decision cleared as :func:`_score_touched` clears them, page by page.
+
+    With ``n_moving`` pages noted in the bitmap ``moving`` (``active-shrink``,
+    :func:`_close_period`, :func:`_mark_moving`), those pages move to the other node at this
+    period's decision, and are flagged ``MARKED`` so that they are among the pages here: their
+    move is recorded in their row (:func:`_record_move`) once the judgment is done with it, as
+    :func:`_move_range` would record it after the metrics, and their bit cleared; the moves'
+    ping-pongs, stays ended and stays repaid are returned too.  A page flagged only for its move has no marks the judgment reads (it was not
+    ``MARKED``), so the judgment leaves it as :func:`_judge_unmarked` did."""
     promoted_worth = demoted_worth = missed_worth = fast_worth = 0
+    pingpong = stays_ended = stays_repaid = 0
     kept = 0
     last = n_marked - 1
     for j in range(n_marked):
@@ -1139,12 +1214,19 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved):
         m = (m & ~DEMOTED_NEXT) | (next_judged << 2)  # DEMOTED
         moved[kept] = page
         kept += next_judged
+        if n_moving > 0 and (moving[page >> 3] >> (page & 7)) & 1:
+            m, moved_back, ended, repaid = _record_move(m, page, (f & FAST) == 0, pagestat, period,
+                                                        pingpong_periods, worth_min)
+            moving[page >> 3] &= np.uint8(~(1 << (page & 7)) & 0xFF)
+            pingpong += moved_back
+            stays_ended += ended
+            stays_repaid += repaid
         pagestat[page, P_MARKS] = m
         f &= ~NEW
         if not m & (DEMOTED | IN_STAY):
             f &= ~MARKED
         flags[page] = f
-    return promoted_worth, demoted_worth, missed_worth, fast_worth, kept
+    return promoted_worth, demoted_worth, missed_worth, fast_worth, kept, pingpong, stays_ended, stays_repaid
 
 
 @njit
@@ -1204,13 +1286,27 @@ def _top_pages(counts, flags, least, top, n_top):
 
 @njit
 def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
-                  iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch, out):
+                  iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch, moving,
+                  out):
     """End of a period: its metrics, then the policy's periodic work (``mm_manage`` for
     ``active-shrink``: patch 22's ``shrink_lists()``, slow node then fast node, then patch
-    23's ``do_mm_manage()``), each scanned page charged an rmap walk."""
-    _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
-                 scratch, out)
-    if config[K_POLICY] == ACTIVE_SHRINK:
+    23's ``do_mm_manage()``), each scanned page charged an rmap walk.
+
+    ``active-shrink`` scans its lists and isolates the pages it will move (:func:`_mm_manage`)
+    before the metrics, and moves them (:func:`_mm_migrate`) after: the same results, since
+    the metrics read neither the lists nor the accessed and active bits, and the scans and
+    isolation read nothing the metrics write (counts, ``NEW``, ``MARKED``, the marks).  Done
+    so, a period scored in page order records each move in the page's metrics row
+    (:func:`_judge_marked`) in the same pass that reads that row for the metrics, instead of
+    reading it again at random in :func:`_move_range`: the moving pages are noted for it in
+    ``moving`` (a bitmap, :func:`_mark_moving`), unless pages are exchanged (the exchanges move
+    one by one, :func:`_move`)."""
+    if config[K_POLICY] != ACTIVE_SHRINK:
+        _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
+                     scratch, moving, 0, out)
+        # reclaim decided during the period: the pages it demoted were fast then
+        out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
+    else:
         hits = out[row, C_FAST_HITS]
         slow = out[row, C_ACCESSES] - hits
         access_us = (hits * fconfig[F_FAST_NS] + slow * fconfig[F_SLOW_NS]) * 1e-3
@@ -1220,10 +1316,19 @@ def _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring
         scanned_fast, n_cold = _shrink_lists_node(0, config, flags, ring, meta, cold, config[K_COLD_CHECK] != 0)
         out[row, C_SCANNED] += scanned_slow + scanned_fast
         out[row, C_SCAN_US] += (scanned_slow + scanned_fast) * fconfig[F_RMAP_NS] * 1e-3
-        _mm_manage(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold,
-                   iso_slow, iso_fast, state, moved, pagestat, out)
-    else:  # reclaim decided during the period: the pages it demoted were fast then
-        out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
+        n_slow, n_slow_inactive, n_fast, exchanged, demoted, kept, fast_isolated = _mm_manage(
+            row, config, migrate_cost, ring, meta, cold, n_cold, iso_slow, iso_fast, state, out)
+        recorded = config[K_EXCHANGE] == 0 and _dense(config, state)
+        n_moving = 0
+        if recorded:
+            _mark_moving(iso_fast, 0, demoted, flags, moving)
+            _mark_moving(iso_slow, n_slow - kept, n_slow, flags, moving)
+            n_moving = demoted + kept
+        _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
+                     scratch, moving, n_moving, out)
+        _mm_migrate(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, n_cold, iso_slow,
+                    iso_fast, state, moved, pagestat, out, n_slow, n_slow_inactive, n_fast, exchanged, demoted, kept,
+                    fast_isolated, recorded)
     out[row, C_FAST_USED] = state[S_FAST_USED]
     out[row, C_SLOW_USED] = state[S_SLOW_USED]
     state[S_PERIOD] += 1
@@ -1302,7 +1407,7 @@ def _allocate(page, distinct, fast_capacity, ring, meta, state):
 @njit
 def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                iso_slow, iso_fast, counts, touched, first_flags, histogram, top, state, fstate, moved, pagestat,
-               scratch, pending, out):
+               scratch, moving, pending, out):
     """Run ``static``, ``reclaim-*`` or ``active-shrink`` over ``trace`` (one chunk); return
     the number of periods completed (rows written to ``out``).  ``pending`` holds the running
     period, carried to the next chunk; with ``final``, a last partial period is closed too.
@@ -1344,7 +1449,7 @@ def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags
             pending[0, :] = 0.0
             _close_period(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold, iso_slow,
                           iso_fast, counts, touched, first_flags, histogram, top, state, moved, pagestat, scratch,
-                          out)
+                          moving, out)
             row += 1
             remaining = fconfig[F_PERIOD]
         fstate[FS_REMAINING] = remaining
