@@ -16,8 +16,8 @@ to its rate (``idle``: it moved none), so that a rate is never that of a policy 
 Three modes (``--modes``), each printed with its setting:
 
 - ``defaults``: every policy with its defaults (the kernel's or the paper's, made for runs of
-  minutes).  On a trace of 20 M accesses several barely act: ``hemem``, ``memtis``, ``tpp`` and
-  ``damon`` move nothing, their timers and samplers fire too seldom.
+  minutes).  On a trace of 20 M accesses several barely act: ``hemem``, ``memtis`` and
+  ``damon`` move nothing and ``tpp`` promotes nothing, their timers and samplers fire too seldom.
 - ``stands-for``: each classifier as notebook 10 runs it, with ``policies.time_scaled`` taking
   the trace to stand for ``--stands-for`` seconds (60), so that its timers fire and samplers
   sample at the rate they would in the long run.  ``hemem`` still moves nothing, ``damon``
@@ -30,10 +30,10 @@ Three modes (``--modes``), each printed with its setting:
     (1,000) pages rather than a tenth of the pages.  HeMem counts a page hot after 8 sampled
     reads or 4 sampled writes, at one sample in 5003 accesses (``SAMPLE_PERIOD``); on the
     100,000-page hot set a hot page has about 45 accesses a phase, which no time scale short
-    of a sample every few accesses brings to 8 samples (measured: at 3,600 s, a sample in 21
+    of a sample every few accesses brings to 8 samples (measured at bd04beb: at 3,600 s, a sample in 21
     accesses, it moves 3,078 pages; at 36,000 s, a sample in 2, it moves 196,059 at 7 M/s).
-    On a 1,000-page hot set a hot page has about 4,500 accesses a phase, 36 samples at the
-    period scaled to 600 s (120), and HeMem promotes it.  (On the zipf trace the hottest pages
+    On a 1,000-page hot set a hot page has about 4,500 accesses a phase, about 37 samples at
+    the period scaled to 600 s (120), and HeMem promotes it.  (On the zipf trace the hottest pages
     are on the fast node from their first touch: HeMem has nothing to promote there, and the
     line says so.)
   * the trace stands for ``--moving-stands-for`` seconds (600: ten minutes), as in
@@ -45,7 +45,7 @@ Three modes (``--modes``), each printed with its setting:
     byte) and raises it each window only by the fast node's shortfall from the goal: the fast
     node, filled by first touches to its low watermark and freed by demotion to 0.5 %, is
     short of it by at most a few tenths of a percent, so the quota takes thousands of
-    windows to reach one page.  Measured on the 20 M-access traces: no promotion at 60, 600,
+    windows to reach one page.  Measured (bd04beb) on the 20 M-access traces: no promotion at 60, 600,
     3,600 and (hot set) 10,000 s.
 
 ``static`` (the simplest kernel: serve and count, nothing moves) and ``active-shrink`` are
