@@ -41,6 +41,12 @@ Node 0, zone    DMA32
         present  126976
         managed  112748
         protection: (0, 0, 0, 0, 0)
+  pagesets
+    cpu: 0
+              count: 62
+              high:  298
+              batch: 31
+  vm stats threshold: 6
 Node 0, zone   Normal
   pages free     0
         min      0
@@ -161,8 +167,15 @@ def test_guest_settings_from_zoneinfo_and_settings():
     n = w.total_pages
     own = 300 + 2 + 300 + 38  # page tables, pagemap buffer, hot mask (rounded up)
     assert n == 153600
-    assert g["fast_capacity"] == (3808 - 440) + 94973 - own
+    # DMA's free pages less its lowmem_reserve; DMA32's free pages in the buddy and per-CPU lists
+    assert zones.loc[(zones["node"] == 0) & (zones["zone"] == "DMA32"), "pcp"].item() == 62
+    assert g["fast_capacity"] == (3808 - 440) + 94973 + 62 - own
     assert g["slow_capacity"] == 294912
+    # read at the program's start: zipf's tables (12 bytes a page) are taken already
+    z = kc.Workload(kind="zipf", total_mb=600, hot_mb=64, seconds=20)
+    tables = -(-n * 12 // 4096)
+    assert kc.guest_settings(settings, zones, z)["fast_capacity"] == g["fast_capacity"] - tables
+    assert kc.guest_settings(settings, zones, z, at_start=True)["fast_capacity"] == g["fast_capacity"]
     p = g["params"]
     assert (p["wmark_min_pages"], p["wmark_low_pages"], p["wmark_high_pages"]) == (192, 307, 422)
     assert p["wmark_promo_pages"] == 422 + 115
