@@ -798,7 +798,7 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     if node0_free is not None:
         if int(node0_free) <= 0:
             raise KernelCheckError(f"node 0's free pages at the start must be a positive number, got {node0_free}")
-        env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
+        env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
     # RAM file system, copied out at the end.  -icount fixes the guest's instruction count, not
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint

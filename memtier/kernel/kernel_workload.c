@@ -156,6 +156,7 @@ static void ballast_to(uint64_t target) {
         ballast = mmap(0, BALLAST_MAX * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                        -1, 0);
         if (ballast == MAP_FAILED) die("mmap (ballast)");
+        if (madvise(ballast, BALLAST_MAX * PAGE, MADV_NOHUGEPAGE)) die("madvise (ballast)"); /* page by page */
         unsigned long node0 = 1UL;
         if (syscall(SYS_mbind, ballast, BALLAST_MAX * PAGE, 2 /* MPOL_BIND */, &node0, 8 * sizeof node0, 0))
             die("mbind (ballast)");
@@ -334,6 +335,11 @@ int main(int argc, char **argv) {
     node_lines(out, "when ready");
     if (getenv("KERNEL_WORKLOAD_MOVE_OTHERS"))
         fprintf(out, "# moved the pages of %d other processes from node 0 to node 1\n", move_others());
+    if (getenv("KERNEL_WORKLOAD_COMPACT")) { /* the free pages left by the boot and the moves, merged */
+        FILE *f = fopen("/proc/sys/vm/compact_memory", "w");
+        if (!f || fputs("1\n", f) < 0 || fclose(f)) die("/proc/sys/vm/compact_memory");
+        fprintf(out, "# compacted memory\n");
+    }
     const char *free_env = getenv("KERNEL_WORKLOAD_NODE0_FREE");
     if (free_env) {
         ballast_to(strtoull(free_env, 0, 10));
