@@ -77,7 +77,6 @@ def test_short_comparison(short_run):
     assert sim["fast_hot_pages"].iloc[-1] > 0.9 * 64 * 256
 
 
-@pytest.mark.numa_vm_slow
 def test_two_icount_runs_agree(short_run, tmp_path):
     """Under -icount the guest's time is its instruction count: a second run of the short
     comparison's workload gives its figures within 2 % (the issue's check): the share of hot

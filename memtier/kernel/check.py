@@ -78,7 +78,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import guest
+from . import bare, guest
 from ..outputs import atomic_write, check_output, save_figure
 
 WORKLOADS = ("hot_set", "phase", "zipf")
@@ -90,10 +90,11 @@ APPEND = ("memmap=1280M!512M memmap=256M$1792M",)
 #: vCPU (QEMU's multi-threaded TCG does not count instructions).
 ICOUNT = "-icount shift=0,sleep=off"
 SOURCE = Path(__file__).with_name("kernel_workload.c")
-#: Node 0's free pages (in DMA32, buddy and per-CPU lists) when the accesses start: the program
-#: locks a ballast on node 0 that leaves this many, after moving the other processes' pages to
-#: node 1.  The boot leaves 96 1xx-96 3xx there once they are moved (the runs of 2026-11-26):
-#: this is about 2 000 below, and the same in every run.
+#: An example for ``node0_free`` (``--node0-free``), which is off by default: node 0's free pages
+#: (in DMA32, buddy and per-CPU lists) when the accesses start, the program locking a ballast on
+#: node 0 that leaves this many after moving the other processes' pages to node 1.  The virtme-ng
+#: guest's boot leaves 96 1xx-96 3xx there once they are moved (the runs of 2026-11-26): this is
+#: about 2 000 below.
 NODE0_FREE_PAGES = 94_000
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 _FNV = 0x100000001B3
@@ -784,8 +785,23 @@ def machine(icount: bool = True) -> guest.Machine:
     return guest.Machine(memory="2G", numa=("512M,cpus=0-1", "1536M"), cpus=2, append=APPEND)
 
 
+def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel):
+    """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`)."""
+    script = TIER_SETUP + (
+        # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
+        # lists (about 9 MB), which kswapd would demote first: removed once they have run
+        'rm -rf /usr/bin/ndctl /usr/bin/daxctl /lib /lib64 /usr/lib\n'
+        'sync; echo 3 > /proc/sys/vm/drop_caches\n'
+        f'{env} /workload ' + " ".join(f'"{a}"' for a in w.arguments("/out/kernel_raw.csv"))
+        + ' 2> /out/workload.err\nstatus=$?\ncat /proc/vmstat > /out/vmstat.txt\nexit $status\n')
+    shape = machine(icount)
+    shape = dataclasses.replace(shape, append=(*shape.append, "nokaslr"), qemu_opts=f"{shape.qemu_opts} -seed 1 -rtc base=2026-01-01T00:00:00,clock=vm")
+    return bare.run(script, folder, extra={"/workload": binary.read_bytes()}, machine=shape, timeout=timeout,
+                    kernel=kernel)
+
+
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
-              node0_free: int | None = NODE0_FREE_PAGES) -> dict:
+              node0_free: int | None = None, boot: str = "initramfs") -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -799,12 +815,17 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
         if int(node0_free) <= 0:
             raise KernelCheckError(f"node 0's free pages at the start must be a positive number, got {node0_free}")
         env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
+    if boot == "initramfs":
+        env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
+        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel)
+    elif boot != "virtme":
+        raise KernelCheckError(f"boot must be 'initramfs' or 'virtme', got {boot!r}")
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
     # RAM file system, copied out at the end.  -icount fixes the guest's instruction count, not
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint
     # (and an exec whose pages are read through 9p) would let host timing into the run.
     ram = f'"{folder}/ram"'
-    command = TIER_SETUP + (
+    command = None if boot == "initramfs" else TIER_SETUP + (
         f'mkdir -p {ram} && mount -t tmpfs -o size=16m,mpol=bind:0 memtier-kcheck {ram} '
         f'&& cp "{binary}" {ram}/workload || exit 97\n'
         # the copy's reads through 9p left page cache on node 0: dropped, as the boot's was
@@ -814,7 +835,9 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
         f'cat /proc/vmstat > "{folder}/vmstat.txt"\n'
         f'cp {ram}/kernel_raw.csv {ram}/workload.err "{folder}/" 2>/dev/null\n'
         f'cp {ram}/zoneinfo.txt "{folder}/zoneinfo_start.txt" 2>/dev/null\numount {ram}\nexit $status\n')
-    run = guest.run_in_guest(command, folder, timeout=timeout, boot_timeout=150, kernel=kernel, machine=machine(icount))
+    if command is not None:
+        run = guest.run_in_guest(command, folder, timeout=timeout, boot_timeout=150, kernel=kernel,
+                                 machine=machine(icount))
     if run.returncode != 0:
         detail = ""
         for name in ("workload.err", "daxctl.json"):
@@ -842,13 +865,15 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
                                    f"{int(got)} against {want}); the two would not simulate the same accesses")
 
 
-def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None) -> str:
+def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs") -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
         "memtier kernel-check: the kernel's and memtier's tiering of one workload (issue 15)",
         f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
-        f"kernel: {settings.get('release', '?')} (Debian linux-image-amd64) under QEMU TCG via virtme-ng; "
+        f"kernel: {settings.get('release', '?')} (Debian linux-image-amd64) under QEMU TCG, "
+        + ("booted from an initramfs (nokaslr, -seed 1, the RTC on the guest's clock); " if boot == "initramfs"
+           else "via virtme-ng; ") +
         f"cmdline extra: {' '.join(APPEND)}",
         f"qemu: {machine(icount).cpus} vCPU(s), -m 2G, nodes {', '.join(machine(icount).numa)}, options: {opts}",
         f"tiers: {settings['tiers']}; settings: {settings['debugfs']} {settings['sysctl']}",
@@ -862,7 +887,7 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
-                 kernel=None, progress=None, node0_free: int | None = NODE0_FREE_PAGES) -> dict:
+                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs") -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -873,12 +898,16 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json")
     for name in names:
         check_output(out / name, force=force, what="--out")
-    guest.find_tools(kernel)  # a missing tool: one line before anything runs
+    if boot == "initramfs":  # a missing tool: one line before anything runs
+        bare.find_tools(kernel)
+    else:
+        guest.find_tools(kernel)
     say = progress or (lambda message: None)
     with tempfile.TemporaryDirectory(prefix="memtier-kcheck-") as scratch:
         os.chmod(scratch, 0o755)
         say("booting the tiered guest and running the workload")
-        result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free)
+        result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
+                           boot=boot)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
@@ -886,11 +915,11 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         say(f"guest done in {result['seconds']:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
-        header = _header(w, result, icount, node0_free)
+        header = _header(w, result, icount, node0_free, boot)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
-                "icount": icount, "node0_free": node0_free, "guest_seconds": result["seconds"],
+                "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
                 "vmstat_after": (Path(scratch) / "vmstat.txt").read_text() if (Path(scratch) / "vmstat.txt").exists()
                 else None}
     table = compare(timeline, w.hot_pages)
