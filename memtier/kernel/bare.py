@@ -225,11 +225,12 @@ def run(script: str, folder, *, extra: dict, machine: guest.Machine, timeout: fl
     try:
         _, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
         raise guest.GuestFailed(f"the initramfs guest ran past {timeout:.0f} s and was stopped; its console is "
                                 f"in {console}") from None
-    finally:
+    finally:  # QEMU (its own process group) does not outlive this call: time out, interrupt or error
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         initrd.unlink(missing_ok=True)
     files = read_files(data.read_text(errors="replace")) if data.exists() else {}
     if ".status" not in files:

@@ -27,21 +27,26 @@ and reads ``/proc/vmstat``, and its CPU time in its accesses (``work_s``: the ac
 hint faults and promotions they take, :func:`fault_costs`).
 
 Two runs alike (``-icount shift=0,sleep=off``, one vCPU: guest time is the instruction count).
-What still let runs differ, and what is done about it: 9p requests during the run (the program
-and its rows live in a RAM file system); ASLR, which put the mapping at another offset within
-its 2 MB page tables each run, so kswapd's wakes by page-table pages and the scanner's
-2 MB-aligned windows fell on other pages (``randomize_va_space`` 0 in the guest, and the mapping
-is 2 MB-aligned, as the policy takes it); the boot's length, which the kernel's periodic work
-is timed from (the program starts on a whole minute of the guest's clock).  Three pairs of
-12 s ``phase`` runs since (``tests/test_kernel_check_vm.py``): two within 1.9 and 0.23 points
-of hot share at every second, promotions within 1.5 % and 1.8 %, demotions within 0.6 % and
-2.0 % at the end; the third 1.8 points apart after the fill and 6.9 at 6 s, in the middle of a
-promotion wave, promotions 3.9 % and demotions 2.4 % apart (before these changes, pairs
-differed by up to 14.7 points).  What remains is the boot (its 9p reads end when the host
-serves them): node 0's free pages and the pages the boot left on its lists differ by tens of
-pages, and the race of the fill with kswapd, or a wave under way at a checkpoint, turns that
-into hundreds.  Writing node 0 full and freeing it before the
-start, to push the boot's pages off, was tried and made the fill differ more (5.3 points).
+With ``boot="initramfs"`` (not the default: memtier does not match it yet, the README has the
+figures) the guest boots from an initramfs built here (:mod:`memtier.kernel.bare`: busybox, ``ndctl``,
+``daxctl``, the tier set-up's modules and the program) and reads nothing from the host until the
+accesses are over; ``-seed 1`` gives its RDRAND one sequence, ``nokaslr`` keeps the kernel in one
+place, and its RTC runs on the guest's clock (``-rtc clock=vm``: with the RTC on the host's
+clock, two boots reached the program 0.9 ms of guest time apart, and their fills differed by 2.4
+points; the boot reads the RTC, waiting while its update flag is up, likely the cause).  Two runs of a 12 s
+``phase`` workload then wrote byte-identical rows (``tests/test_kernel_check_vm.py``).  ASLR is
+off in the guest (``randomize_va_space`` 0: it put the mapping at another offset within its 2 MB
+page tables each run, so kswapd's wakes by page-table pages and the scanner's 2 MB-aligned
+windows fell on other pages), the mapping is 2 MB-aligned, as the policy takes it, and the
+program starts on a whole minute of the guest's clock.  The virtme-ng guest (``boot="virtme"``,
+the default) reads its root through 9p, whose reads end when the host serves them: pairs of it differed by
+0.2-6.9 points of hot share at some second (2026-11-26), and did so still with node 0's free
+pages and LRU lists made equal before the start (the program's ballast, ``node0_free``, five
+pairs, with variants: watermark boosting, proactive compaction, THP and the lockup watchdog off,
+memory compacted, ``-seed``: 0.6-3.9 points after the fill, 0.5-4.3 in the first promotion
+wave); on one vCPU, where
+the workload and kswapd take turns at 4 ms ticks, the fill's race turns a difference of a few
+instructions into hundreds of pages.
 
 The simulation.  The accesses of the stream are given one duration each, ``1 / rate``, on both
 nodes, so the simulator's clock is the guest's nominal clock: the scan delay, period and size,
@@ -801,13 +806,15 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
-              node0_free: int | None = None, boot: str = "initramfs") -> dict:
+              node0_free: int | None = None, boot: str = "virtme") -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
     on node 0 that leaves that many pages free there (:data:`NODE0_FREE_PAGES`); ``None``: neither,
-    node 0 as the boot left it.  ``zoneinfo`` is then the one the program copied just before its
-    start, else the one read after the tier set-up."""
+    node 0 as the boot left it.  ``zoneinfo`` is the one the program copied just before its
+    start (else the one read after the tier set-up).  ``boot``: ``"virtme"``, virtme-ng's guest
+    (:mod:`memtier.kernel.guest`, its root read over 9p), or ``"initramfs"``, a guest that reads
+    nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte."""
     folder = Path(folder)
     binary = build_workload(folder)
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
@@ -865,7 +872,7 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
                                    f"{int(got)} against {want}); the two would not simulate the same accesses")
 
 
-def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs") -> str:
+def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "virtme") -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
@@ -887,7 +894,7 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
-                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs") -> dict:
+                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "virtme") -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).

@@ -21,9 +21,10 @@ Needs ``qemu-system-x86_64`` (apt: qemu-system-x86), a guest kernel (apt: linux-
 ``busybox`` (apt: busybox-static) and virtme-ng (pip: virtme-ng; its ``vng`` must be on PATH
 or beside this Python).  tests/test_numa_vm.py runs ``memtier measure`` this way, and
 ``memtier kernel-check`` (:mod:`memtier.kernel_check`) boots a guest of another shape
-(:class:`Machine`: node 1 in a lower memory tier) to compare the simulator with the kernel.
-This module was tests/numa_vm.py (which now runs its :func:`main`); it is in the package
-because ``memtier kernel-check`` needs it.
+(:class:`Machine`: node 1 in a lower memory tier) to compare the simulator with the kernel;
+with ``--boot initramfs`` it boots from an initramfs instead (:mod:`memtier.kernel.bare`), which
+reads nothing from the host, so that runs repeat.  This module was tests/numa_vm.py (which now runs its :func:`main`); it is
+in the package because ``memtier kernel-check`` needs it.
 
 Every process started (vng, virtme-run, QEMU) is in one process group of its own, which is
 ended when the command finishes, times out or this script is interrupted; with
