@@ -41,6 +41,12 @@ Node 0, zone    DMA32
         present  126976
         managed  112748
         protection: (0, 0, 0, 0, 0)
+  pagesets
+    cpu: 0
+              count: 62
+              high:  298
+              batch: 31
+  vm stats threshold: 6
 Node 0, zone   Normal
   pages free     0
         min      0
@@ -161,8 +167,15 @@ def test_guest_settings_from_zoneinfo_and_settings():
     n = w.total_pages
     own = 300 + 2 + 300 + 38  # page tables, pagemap buffer, hot mask (rounded up)
     assert n == 153600
-    assert g["fast_capacity"] == (3808 - 440) + 94973 - own
+    # DMA's free pages less its lowmem_reserve; DMA32's free pages in the buddy and per-CPU lists
+    assert zones.loc[(zones["node"] == 0) & (zones["zone"] == "DMA32"), "pcp"].item() == 62
+    assert g["fast_capacity"] == (3808 - 440) + 94973 + 62 - own
     assert g["slow_capacity"] == 294912
+    # read at the program's start: zipf's tables (12 bytes a page) are taken already
+    z = kc.Workload(kind="zipf", total_mb=600, hot_mb=64, seconds=20)
+    tables = -(-n * 12 // 4096)
+    assert kc.guest_settings(settings, zones, z)["fast_capacity"] == g["fast_capacity"] - tables
+    assert kc.guest_settings(settings, zones, z, at_start=True)["fast_capacity"] == g["fast_capacity"]
     p = g["params"]
     assert (p["wmark_min_pages"], p["wmark_low_pages"], p["wmark_high_pages"]) == (192, 307, 422)
     assert p["wmark_promo_pages"] == 422 + 115
@@ -362,3 +375,36 @@ def test_fault_costs_are_the_ones_measured_in_the_guest():
         kc.fault_costs(raw.drop(columns="work_s"))
     with pytest.raises(kc.KernelCheckError, match="non-promoting"):  # no promotion to tell the two apart
         kc.fault_costs(raw.assign(pgpromote_success=0))
+
+
+def test_initramfs_holds_the_guest_and_serial_text_gives_the_files_back(tmp_path):
+    """The initramfs guest (memtier.kernel.bare): a newc archive that busybox's cpio unpacks into
+    the init script, the workload, the tools with their libraries and the tier set-up's modules;
+    and the files the guest writes to its second serial port, read back byte for byte."""
+    import base64
+
+    from memtier.kernel import bare
+
+    try:
+        kernel = bare.find_tools()
+    except kc.guest.VmUnavailable as error:
+        pytest.skip(str(error))
+    image = bare.initramfs("echo hello > $OUT/x", {"/workload": b"\x7fELF program"}, kernel)
+    (tmp_path / "i.cpio").write_bytes(image)
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run([shutil.which("busybox"), "cpio", "-id"], input=image, cwd=root, check=True, capture_output=True)
+    assert (root / "workload").read_bytes() == b"\x7fELF program"
+    init = (root / "init").read_text()
+    assert "echo hello > $OUT/x" in init and init.startswith("#!/bin/busybox sh")
+    assert os.access(root / "init", os.X_OK) and (root / "usr/bin/ndctl").exists() and (root / "usr/bin/daxctl").exists()
+    assert (root / "lib64/ld-linux-x86-64.so.2").exists()
+    release = bare.kernel_release(kernel)
+    modules = (root / "lib/modules" / release / "modules.dep").read_text()
+    for module in bare.MODULES:
+        ko = next((root / "lib/modules" / release).rglob(f"{module}.ko"))
+        assert ko.stat().st_size > 1000 and f"/{module}.ko" in modules
+    payload = bytes(range(256)) * 3
+    text = (f"noise\n{bare.BEGIN}a.bin\n{base64.encodebytes(payload).decode()}{bare.END}\n"
+            f"{bare.BEGIN}.status\n{base64.b64encode(b'0').decode()}\n{bare.END}\n")
+    assert bare.read_files(text) == {"a.bin": payload, ".status": b"0"}
