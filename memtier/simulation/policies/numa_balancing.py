@@ -105,6 +105,34 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
   faster: give yours.  The slow node is the last tier: without swap its pages are never
   reclaimed.
+- **Zones** (``low_zone_pages``; 0, the default, takes the fast node as one zone).  6.1
+  checks watermarks zone by zone, and a small node has two: node 0 of the kernel-check guest
+  is ZONE_DMA (16 MB) below ZONE_DMA32.  The allocator walks the zonelist, the main zone
+  first, and takes a zone above its low watermark plus its ``lowmem_reserve`` for a user page
+  (``low_zone_protection_pages``; ``get_page_from_freelist``); kswapd is done, and is not
+  woken, as soon as *either* zone is above its promo watermark (``pgdat_balanced``: "Returns
+  true if there is an eligible zone balanced", checked bottom-up; ``wakeup_kswapd``); a
+  promotion needs either zone above its high watermark plus the page
+  (``migrate_balanced_pgdat``) and takes its page from the zonelist.  A page remembers its
+  zone (``referenced``'s ``IN_LOW_ZONE`` bit) and gives its zone the page back when demoted.
+  So once kswapd has freed a round of the low zone's pages the node counts as balanced, with
+  the main zone still at its low watermark: in the guest, kswapd's second pass over a long
+  fill stops at the few thousand pages the fill put in ZONE_DMA, woken by each new page
+  table for one round of about ten of them (``data/kernel_check/hot_set_1000mb_vmscan_trace.txt.gz``).
+- **One CPU** (``kswapd_cpu_share``; 0, the default: kswapd's pace on the clock is
+  ``kswapd_pages_per_s``).  With kswapd and the task on one CPU, CFS gives the two runnable
+  tasks (nice 0, equal weight) equal shares (``kernel/sched/fair.c``): while kswapd is awake
+  it works at ``kswapd_cpu_pages_per_s`` and ``kswapd_cpu_scan_pages_per_s`` times its share,
+  the task's charged work (``first_touch_ns`` a first touch: ``do_anonymous_page``; hint
+  faults, promotions) takes ``1 / (1 - share)`` as long on the clock, and kswapd checks
+  ``pgdat_balanced`` right after its round, before the task runs again (``balance_pgdat``
+  after ``kswapd_shrink_node``), so what a round frees is not taken back by allocations
+  first.  The guest shows kswapd's pace on guest time: about 44 000 pages demoted and
+  300 000 kept a second while the task runs (the trace above), where a pace per page
+  allocated (``kswapd_pages_per_s`` from ``memtier.kernel_check.fill_rates``) holds only while
+  the fill lags: after it, on the workload's own clock, kswapd ran 3-5 times too fast.
+  Departures: a charge is stretched when kswapd is awake at its end; an access's own time
+  (28 ns in the guest) is not.
 - **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
   ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
   128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
