@@ -624,3 +624,10 @@ def test_numa_balancing_first_touch_and_one_cpu_share():
     # sharing the CPU, the touches made while kswapd was awake took longer, at most twice as long
     extra = touched._storage["fstate"][FS_NOW_NS] - alone._storage["fstate"][FS_NOW_NS]
     assert 0 < extra <= 600 * 500.0
+
+
+def test_kswapd_cpu_share_below_one():
+    """A share of 1 would leave the task no CPU (its work stretched without end): refused in one line."""
+    for bad in (1.0, 1.5):
+        with pytest.raises(ValueError, match="kswapd_cpu_share.*up to"):
+            memtier.simulate(np.arange(100) % 20, "numa-balancing", 10, kswapd_cpu_share=bad)

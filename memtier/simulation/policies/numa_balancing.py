@@ -398,6 +398,9 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_PGTABLE_WAKE] = 1.0 if params.get("pgtable_wakes_kswapd", 1.0) and policy != "tpp" else 0.0
     rate, keep_rate = params.get("kswapd_pages_per_s", 0.0), params.get("kswapd_scan_pages_per_s", 0.0)
     share = params.get("kswapd_cpu_share", 0.0)
+    if not 0 <= share < 1:
+        raise ValueError(f"kswapd_cpu_share is kswapd's share of the CPU it shares with the task, from 0 up to (not "
+                         f"including) 1, got {share}; give 0.5 for one CPU under CFS, or 0 for kswapd's own CPU")
     if share:  # CFS on one CPU: kswapd's CPU pace times its share of the CPU, on the clock
         rate = params.get("kswapd_cpu_pages_per_s", 0.0) * share
         keep_rate = params.get("kswapd_cpu_scan_pages_per_s", 0.0) * share
