@@ -24,7 +24,8 @@ SEGMENT_BYTES = 65536     # largest DMA segment the IOMMU merges small folios in
 def bandwidth_of(p, channels):
     # Queues on one engine share its bandwidth; engines meet a common ceiling.
     engines = math.ceil(channels / p.dma_channels_per_engine)
-    return smooth_min(engines * p.dma_channel_gbps, p.dma_ceiling_gbps, p.ceiling_sharpness)
+    return smooth_min(min(channels * p.dma_queue_gbps, engines * p.dma_channel_gbps), p.dma_ceiling_gbps,
+                      p.ceiling_sharpness)
 
 
 def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):

@@ -145,9 +145,19 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
+    # A fit written before a queue's own bandwidth (format 5) loads with its stated value (none:
+    # the model it was fitted with), in its samples too.
+    data = json.loads(path.read_text())
+    data["memtier_fit"] = 5
+    queue = ModelParams.names().index("dma_queue_gbps")
+    del data["params"]["dma_queue_gbps"]
+    data["samples"] = np.delete(np.array(data["samples"]), queue, axis=1).tolist()
+    (tmp_path / "v5.json").write_text(json.dumps(data))
+    v5 = load_fit(tmp_path / "v5.json")
+    assert v5.params == rfc_fit.params and v5.params.dma_queue_gbps == ModelParams().dma_queue_gbps
+    np.testing.assert_array_equal(v5.samples, rfc_fit.samples)
     # A fit written before the shared DMA path (format 4) loads with its stated values, in its
     # samples too (the RFC's fit leaves them open: stated in every replicate).
-    data = json.loads(path.read_text())
     data["memtier_fit"] = 4
     shared = [ModelParams.names().index(n) for n in ("dma_shared_descriptor_us", "dma_shared_entry_us")]
     for name in ("dma_shared_descriptor_us", "dma_shared_entry_us"):
@@ -207,15 +217,17 @@ def test_amd_contradicted_row_found_and_reported(amd_fit):
 
 def test_amd_in_sample(amd_fit):
     """Issue 8's in-sample bound on the median: at most 5% over the 67 rows the sources do not
-    contradict (reached: 2.5%).  The layout found: whole folios to the channels, two channels
+    contradict (reached: 2.7%).  The layout found: whole folios to the channels, two channels
     per engine, and batches of 1 GiB (the series' testing NR_MAX_BATCHED_MIGRATION: the whole
     call is one batch), each clearly; a PTDMA descriptor costs its channel microseconds (one
     command at a time, started from the previous one's completion), not the 0.5 us stated.
     Three postings measured the same configurations, so each gets a factor on its DMA rows'
     serial work (the source effect), and the shared path bounds the copy of many channels."""
     assert amd_fit.median_error <= 0.05
-    assert amd_fit.max_error <= 0.18  # reached 16.5% (22.6% before the source effect and the
-    # shared path, 16.9% with the factor on the per-4-KiB work too); the issue's 15% is below, not met
+    assert amd_fit.max_error <= 0.18  # reached 16.7% (22.6% before the source effect and the
+    # shared path, 16.9% with the factor on the per-4-KiB work too, 16.5% before the queue
+    # bandwidth was probed: the probe's path ends at a neighbouring solution); the issue's 15%
+    # is below, not met
     # The shared path's terms are stated at 0 (absent): the per-descriptor one is found by the
     # probe (no local sensitivity at 0: the max() branch is inactive) and pays for itself; the
     # per-entry one does not (at most 2 lower in AIC), and stays open at 0.
@@ -223,7 +235,14 @@ def test_amd_in_sample(amd_fit):
     assert amd_fit.params.dma_shared_entry_us == 0.0 and amd_fit.params.dma_shared_descriptor_us > 2.0
     assert amd_fit.structure["probed"]["dma_shared_descriptor_us"].startswith("fitted")
     probe_line = next(line for line in amd_fit.report().splitlines() if line.startswith("Probed"))
-    assert "fitted dma_shared_descriptor_us;" in probe_line and "dma_shared_entry_us" in probe_line.split("; open")[1]
+    fitted, open_ = probe_line.split("; open")
+    assert "dma_shared_descriptor_us" in fitted and "dma_shared_entry_us" in open_
+    # The overlap departs from dcbm's code (nothing overlaps there) and must pay against 0: it
+    # does (AIC about 21 lower).  A lone channel's own bandwidth (PTDMA: one command in flight)
+    # is stated absent, probed, and left open: the rows explain the THPs' gain from one
+    # channel to two as well without it.
+    assert "dma_overlap" in fitted and amd_fit.structure["probed"]["dma_overlap"].startswith("fitted")
+    assert "dma_queue_gbps" in open_ and amd_fit.params.dma_queue_gbps == ModelParams().dma_queue_gbps
     sources = amd_fit.sources
     assert sources["reference"] == "SG-dcbm-sg-2026-04-23" and sources["factors"][sources["reference"]] == 1.0
     # The v4 posting (7.0-rc2) is faster on small folios than the later two: a factor below one.
@@ -244,12 +263,15 @@ def test_amd_in_sample(amd_fit):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 8's bound on the largest in-sample error (15%) is not met: "
-                                       "16.5%, one row above 15%: 4 KiB folios at one channel in the v4 posting "
-                                       "(2.63 +- 0.26 GB/s, -16.5%; the other three postings 2.16-2.33, which "
-                                       "its source factor of 0.82 on the per-folio and per-entry serial work "
+                                       "16.7%, one row above 15%: 4 KiB folios at one channel in the v4 posting "
+                                       "(2.63 +- 0.26 GB/s, -16.7%; the other three postings 2.16-2.33, which "
+                                       "its source factor of 0.83 on the per-folio and per-entry serial work "
                                        "does not reach); every posting's 4 KiB row at one channel is modelled "
-                                       "slow (-7 to -16%): next dcbm's (2.33, -13%), then 64 KiB at four "
-                                       "(6.26 +- 0.99, +12%)")
+                                       "slow (-7 to -17%): next dcbm's (2.33, -13%), then 64 KiB at four "
+                                       "(6.26 +- 0.99, +12%).  No mechanism in dcbm's, PTDMA's or the IOMMU's "
+                                       "code was found that makes a 64 KiB segment of 4 KiB folios cheaper on "
+                                       "one channel than one 64 KiB folio, which these rows ask for (8 against "
+                                       "16 us a segment above the 16-channel floor)")
 def test_amd_in_sample_largest_target(amd_fit):
     assert amd_fit.max_error <= 0.15
 
@@ -299,6 +321,32 @@ def test_held_out_median_with_the_stated_link(amd_held_out):
     assert (thp.loc[thp["workers"] == 8, "relative_error"].abs() <= 0.10).all()  # 14-12% with the rule
 
 
+def _squared_errors(result):
+    rows = result.measurements.drop(index=result.excluded)
+    return float(((result.predict(rows) / rows["gbps"] - 1.0) ** 2).sum())
+
+
+def test_held_out_the_other_reading(amd_held_out):
+    """The THPs' gain from one channel to two (165 to 146 us a THP, one root complex) has two
+    readings: serial work hidden behind the second channel (the fit's choice, the queue
+    bandwidth open) or a lone PTDMA, one command in flight, moving less than its root complex
+    carries for two (``dma_queue_gbps``).  The 1-4 channel rows fit both as well, so the probe
+    leaves the queue open; stated, it predicts the THPs at 16 channels within 12% (the open
+    reading: 26-31% slow), and the 64 KiB folios become the worst rows."""
+    stated = cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma",
+                            base=amd_zen3_2026_machine().replace(dma_queue_gbps=14.0))
+    queue, hidden = stated.attrs["fit"], amd_held_out.attrs["fit"]
+    assert hidden.params.dma_queue_gbps == ModelParams().dma_queue_gbps
+    assert hidden.structure["probed"]["dma_queue_gbps"].startswith("open")
+    assert queue.params.dma_queue_gbps < queue.params.dma_channel_gbps  # fitted below the engine's
+    assert abs(_squared_errors(queue) / _squared_errors(hidden) - 1.0) <= 0.03
+    thp16 = stated[(stated["page_size"] == 2 << 20) & (stated["workers"] == 16)]["relative_error"]
+    assert (thp16.abs() <= 0.12).all()
+    assert (amd_held_out.loc[thp16.index, "relative_error"] <= -0.2).all()
+    worst = stated.loc[stated["relative_error"].abs().idxmax()]
+    assert worst["page_size"] == 65536 and stated["relative_error"].abs().max() <= 0.23
+
+
 @pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
                                        "at median 7.7%, largest 30.6% (10.0% and 35.8% with the open ceiling at "
                                        "the fit's own rule, twice the fastest row; 23.7% and 48.4% before the "
@@ -307,7 +355,11 @@ def test_held_out_median_with_the_stated_link(amd_held_out):
                                        "channels on one engine as serial work hidden behind the second "
                                        "channel, 38 us a THP, which 16 channels, 31 us a THP in all, do not "
                                        "leave room for), 64 KiB folios -8 to -16%, 4 KiB +3 to +10%, 1 MiB "
-                                       "-8 to +8%")
+                                       "-8 to +8%.  The other reading, a lone PTDMA (one command in flight) "
+                                       "moving less than its root complex carries for two, fits 1-4 channels "
+                                       "as well (squared errors 1% lower, AIC 0.5 higher with its parameter: "
+                                       "left open) and predicts 9.0% / 21.8% when stated (THPs -11 and -5%, "
+                                       "64 KiB -13 to -22%): the rows held in cannot tell the two apart")
 def test_amd_held_out_target(amd_held_out):
     errors = amd_held_out["relative_error"].abs()
     assert errors.median() <= 0.06 and errors.max() <= 0.20

@@ -117,6 +117,28 @@ def test_dma_throughput_below_its_ceilings(p, page, n, channels, batched, scope)
     assert gbps <= p.dma_ceiling_gbps * (1 + 1e-9)
     engines = -(-channels // p.dma_channels_per_engine)
     assert gbps <= engines * p.dma_channel_gbps * (1 + 1e-9)
+    assert gbps <= channels * p.dma_queue_gbps * (1 + 1e-9)
+
+
+def test_queue_bandwidth_limits_a_lone_channel():
+    """A queue's own bandwidth caps one channel, not two on one engine once they reach the
+    engine's; at its bound (the default) it changes nothing."""
+    base = ModelParams(dma_structure="folio", dma_channels_per_engine=2, migrate_batch_pages=262144,
+                       dma_channel_gbps=16.0, dma_ceiling_gbps=1000.0, ceiling_sharpness=20.0)
+    bytes_only = base.replace(dma_channel_descriptor_us=0.0, dma_entry_us=0.0, dma_setup_us=0.0,
+                              dma_descriptor_us=0.0)
+    thp = dict(dma=True, batched=True, scope="copy")
+    # Copy time of 512 THPs: bytes at the engine's 16 GB/s for one and two channels alike.
+    one, two = (call_time_us(bytes_only, 2 << 20, 512, workers=w, **thp) for w in (1, 2))
+    limited = bytes_only.replace(dma_queue_gbps=10.0)
+    one_q, two_q = (call_time_us(limited, 2 << 20, 512, workers=w, **thp) for w in (1, 2))
+    transfer = (2 << 20) * 512 / 1e3  # bytes / 1e3: microseconds at 1 GB/s
+    assert one_q - one == pytest.approx(transfer / 10.0 - transfer / 16.0, rel=1e-6)
+    assert two_q == pytest.approx(two, rel=1e-9)  # two queues (20 GB/s) fill the engine's 16
+    # At its default (its bound) the queue limits nothing: one channel moves at its engine's rate.
+    assert bytes_only.dma_queue_gbps == ModelParams.bounds()["dma_queue_gbps"][1]
+    assert one - bytes_only.copy_call_us == pytest.approx(transfer / 16.0, rel=1e-6)
+    assert (throughput_gbps(limited, 2 << 20, 512, workers=1, **thp) <= 10.0 * (1 + 1e-9))
 
 
 @settings(max_examples=100, deadline=None)

@@ -103,7 +103,8 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     wait still ends with the last channel submitted, after all the submission work plus
     its own copy, so the sum is the same; and the per-folio kernel work (unmap before,
     remap after) stays outside the copy in ``migrate_pages_batch()``.  ``dma_overlap`` is
-    therefore a named departure, fitted, and 0 is the code (every cost adds up).  With 0
+    therefore a named departure, fitted, and 0 is the code (every cost adds up); like the
+    shared path below, it must lower Akaike's criterion by 4 against 0 to be kept (AMD: 21).  With 0
     (the other terms below fitted, the source effect on) the AMD rows fit at median 4.4%,
     largest 20% (overlap fitted: 2.8%, 17%): the rows have a floor the code does not
     explain (1 MiB folios take 225 us at one channel, then 90-100 us at 4, 8 and 16, which
@@ -152,18 +153,51 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     segments.
 
     Channels and engines (``ModelParams.dma_channels_per_engine``, both structures).  A DMA
-    channel is a hardware queue; where several queues sit on one engine they share its
-    bandwidth, and a lone queue gets nearly all of it.  The bytes therefore move at
-    ``smooth_min(engines * dma_channel_gbps, dma_ceiling_gbps)`` with ``engines =
-    ceil(channels / dma_channels_per_engine)``; per-descriptor and per-entry work is each
-    queue's own.  This is the model's reading of the AMD series, not a documented fact about
-    PTDMA, whose driver gives each device one queue and one channel (so what two channels
-    would share there is not a device but the path behind it): 2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one engine shared),
-    then 27, 46.5 and 67 on 4, 8 and 16 (two, four, eight engines, under the ceiling), while
-    small folios, whose time is per-descriptor and per-entry queue work, gain 1.6x from one
-    channel to two.
-    The default, 1, is the model of the RFC (every channel its own engine); the fit tries
-    1, 2 and 4 when the data have several channel counts, like the structure.
+    channel is a hardware queue; where several queues sit behind one engine (or one port)
+    they share its bandwidth.  The bytes therefore move at
+    ``smooth_min(min(channels * dma_queue_gbps, engines * dma_channel_gbps),
+    dma_ceiling_gbps)`` with ``engines = ceil(channels / dma_channels_per_engine)``;
+    per-descriptor and per-entry work is each queue's own.  ``dma_queue_gbps`` is what one
+    queue moves on its own; at its default (1000 GB/s, its bound) a lone queue gets its whole
+    engine, the model before it was added.
+
+    On AMD's machine the layout is documented, not only read from the rows.  PTDMA's driver
+    registers one channel per PCI device (``pt_dmaengine_register()`` in
+    ``drivers/dma/amd/ptdma/ptdma-dmaengine.c``: one ``pt_dma_chan``, one command queue),
+    and the two-socket EPYC 7002 I/O die ("Starship/Matisse", which the Zen 3 EPYC 7003
+    reuses) has two PTDMA functions (PCI 1022:1498, at ``xx:00.2`` on the two internal buses
+    behind each root complex) per root complex, four root complexes per socket: eight PTDMAs a
+    socket, sixteen a machine (``lspci`` of public two-socket EPYC 7002 servers; the DPDK
+    PTDMA guide, ``doc/guides/rawdevs/ptdma.rst``, shows such a pair, 01:00.2 and 02:00.2),
+    which is dcbm's ``MAX_DMA_CHANNELS`` (16) and the postings' largest count.  dcbm takes
+    its channels with ``dma_request_chan_by_mask()``, which returns the first free channel of
+    ``dma_device_list``, in the order the devices registered (PCI probe order, bus by bus):
+    channels 1 and 2 are the first root complex's two PTDMAs, 3 and 4 the next one's, and 9
+    to 16 sit on the second socket.  Two channels per engine is therefore two PTDMAs per root
+    complex, sharing its port to the data fabric; the fit of AMD's rows chooses 2 clearly
+    from the rows alone (AIC 63 lower than the next best), in agreement.  The rows show it:
+    2 MiB THPs move at 12.6 GB/s on one channel, 14.4 on two (one root complex), then 27,
+    46.5 and 67 on 4, 8 and 16 (two, four, eight), while small folios, whose time is
+    per-descriptor and per-entry queue work, gain 1.6x from one channel to two.
+
+    A lone PTDMA runs one command at a time: ``pt_issue_pending()`` starts a command only
+    when the channel is idle, and ``pt_cmd_callback()``, called from the completion
+    interrupt (``pt_core_irq_handler()`` in ``ptdma-dev.c``), completes it and starts the
+    next.  One queue with one command in flight may not fill its root complex's share, so
+    ``dma_queue_gbps`` may lie below ``dma_channel_gbps``; that is a hardware property the
+    code does not state, so the term is stated absent and the fit probes it
+    (:mod:`memtier.model.fitting`).  On AMD's rows it stays open: the THPs' gain from one
+    channel to two (165 to 146 us a THP on one root complex) is explained as well by a lone
+    channel's limit (fitted at 14.6 GB/s against 17.6 for the root complex) as by the
+    overlap of serial work above (AIC 0.8 higher with it over all rows, 0.5 over the 1-4
+    channel rows).  The two readings predict 16 channels differently: stated at 14 GB/s,
+    the 8- and 16-channel rows held out are predicted at median 9.0%, largest 21.8% (THPs
+    at 16 channels -11% and -5%, 64 KiB folios -13% to -22%); open, 7.7% and 30.6% (THPs
+    -31% and -26%).  The rows at 1-4 channels cannot tell which (the two fits' squared
+    errors differ by 1%).
+    The default, 1 channel per engine, is the model of the RFC (every channel its own
+    engine); the fit tries 1, 2 and 4 when the data have several channel counts, like the
+    structure.
 Batching
     Unbatched, each page is a separate copy with its own dispatch; batched (patches 09-11), the
     whole list is copied by one dispatch and pages are unmapped and remapped together, saving a
@@ -296,6 +330,10 @@ class ModelParams:
         "4 KiB of a PTE-mapped folio): a batch's copy takes at least its entries times this, "
         "whatever the channels (folio structure only); 0: absent unless the data show it (a "
         "departure from dcbm's code)")
+    dma_queue_gbps: float = _param(1000.0, 0.05, 1000.0, "GB/s",
+        "bandwidth one channel moves on its own, below its engine's when one queue cannot "
+        "keep the engine busy (a PTDMA device runs one command at a time); 1000 (the bound): "
+        "no limit of its own, a lone channel gets its whole engine")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -390,12 +428,12 @@ class ModelParams:
 
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
- _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _DMASHDESC, _DMASHENT, _CALL,
- _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(32)
-assert len(ModelParams.names()) == 29
+ _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _DMASHDESC, _DMASHENT, _DMAQUEUE,
+ _CALL, _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(33)
+assert len(ModelParams.names()) == 30
 #: Length of the array the kernel reads: the numeric parameters, the structure's code, the
 #: channels per engine and the batch limit.
-ARRAY_SIZE = 32
+ARRAY_SIZE = 33
 
 
 @njit
@@ -447,7 +485,7 @@ def _dma_serial_us(p, n_pages, ptes_per_page, workers):
 def _dma_bandwidth_gbps(p, channels):
     """Bytes per microsecond / 1e3 of ``channels`` queues: engines' bandwidth under the ceiling."""
     engines = np.ceil(channels / p[_DMAPERENG])
-    return _smooth_min(engines * p[_DMACH], p[_DMACEIL], p[_SHARP])
+    return _smooth_min(min(channels * p[_DMAQUEUE], engines * p[_DMACH]), p[_DMACEIL], p[_SHARP])
 
 
 @njit
