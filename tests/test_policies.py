@@ -522,11 +522,11 @@ def zone_state(used, low_used):
     ``low_used`` of them in the low zone."""
     from memtier.simulation.policies import active_shrink
 
-    params = dict(numa_balancing.PARAMETERS and {k: v[0] for k, v in numa_balancing.PARAMETERS.items()}, **LOW_ZONE)
+    params = {**{name: default for name, (default, _) in numa_balancing.PARAMETERS.items()}, **LOW_ZONE}
     pconfig = numa_balancing.make_pconfig("numa-balancing", params, 64, 1000, 600, 4096)
     config = np.zeros(active_shrink.CONFIG_SIZE, dtype=np.int64)
     config[active_shrink.K_FAST_CAPACITY] = 64
-    state = np.zeros(16, dtype=np.int64)
+    state = np.zeros(active_shrink.STATE_SIZE, dtype=np.int64)
     state[active_shrink.S_FAST_USED] = used
     pstate = np.zeros(numa_balancing.PS_SIZE, dtype=np.int64)
     pstate[numa_balancing.PS_LZ_USED] = low_used
