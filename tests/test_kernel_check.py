@@ -408,3 +408,52 @@ def test_initramfs_holds_the_guest_and_serial_text_gives_the_files_back(tmp_path
     text = (f"noise\n{bare.BEGIN}a.bin\n{base64.encodebytes(payload).decode()}{bare.END}\n"
             f"{bare.BEGIN}.status\n{base64.b64encode(b'0').decode()}\n{bare.END}\n")
     assert bare.read_files(text) == {"a.bin": payload, ".status": b"0"}
+
+
+def test_what_the_traced_1000_mb_run_shows():
+    """The traced 22 s run of the issue's example (data/kernel_check/hot_set_1000mb_traced_raw.csv
+    and its vmscan trace): after the fill, 2 932 of the 83 475 cold pages on node 0 have
+    PG_referenced (kswapd's first pass met them young and kept them) and the rest never met
+    kswapd; those 2 932 are about the DMA zone's share of node 0 (3 334 of its anon pages);
+    in the wave at 7.4-7.7 s kswapd kept ~70 000 young pages and reclaimed almost none, and
+    the trace's totals are /proc/vmstat's."""
+    import gzip
+
+    from memtier import datasets
+
+    raw = pd.read_csv(datasets.data_path("kernel_check/hot_set_1000mb_traced_raw.csv"), comment="#").set_index(
+        "nominal_s")
+    assert (raw.loc[2.0, "cold_ref"], raw.loc[2.0, "fast_cold"], raw.loc[2.0, "dma_inact"]) == (2932, 83475, 3334)
+    assert raw.loc[8.0, "cold_ref"] == 69983 and raw.loc[8.0, "pgpromote_success"] == 2592
+    with gzip.open(datasets.data_path("kernel_check/hot_set_1000mb_vmscan_trace.txt.gz"), "rt") as handle:
+        trace = kc.vmscan_trace(handle.read(), start_s=180.0, bin_s=0.1)
+    assert trace["scanned"].sum() == raw["pgscan_kswapd"].iloc[-1]
+    assert trace["reclaimed"].sum() == raw["pgdemote_kswapd"].iloc[-1]
+    wave = trace.loc[7.35:7.65]
+    assert wave["kept"].sum() > 60_000 and wave["reclaimed"].sum() < 0.05 * wave["kept"].sum()
+    with pytest.raises(kc.KernelCheckError, match="no vmscan events"):
+        kc.vmscan_trace("# nothing\n")
+
+
+def test_the_one_cpu_rules_read_from_the_guest():
+    """zone_params reads node 0's two zones from the traced run's zoneinfo (DMA: 3 808 free, its
+    protection 440, watermarks 6/9/12 and promo 15; DMA32: 186/298/410, promo 522, whose sums
+    are the single-zone watermarks the committed runs were given), and first_touch_cost reads
+    FIRST_TOUCH_NS from the committed 1000 MB run's work_s."""
+    from memtier import datasets
+
+    zoneinfo = kc.parse_zoneinfo(datasets.data_path("kernel_check/hot_set_1000mb_zoneinfo.txt").read_text())
+    zones = kc.zone_params(zoneinfo)
+    assert (zones["low_zone_pages"], zones["low_zone_protection_pages"]) == (3808, 440)
+    assert [zones[f"low_zone_wmark_{m}_pages"] for m in ("min", "low", "high", "promo")] == [6, 9, 12, 15]
+    assert [zones[f"wmark_{m}_pages"] for m in ("min", "low", "high", "promo")] == [186, 298, 410, 522]
+    committed = kc.load_run(datasets.data_path("kernel_check/hot_set_1000mb_guest.json"))["simulator"]["params"]
+    assert zones["wmark_low_pages"] + zones["low_zone_wmark_low_pages"] == committed["wmark_low_pages"]
+    params = kc.one_cpu_params(zoneinfo)
+    assert (params["kswapd_cpu_share"], params["first_touch_ns"]) == (kc.KSWAPD_CPU_SHARE, kc.FIRST_TOUCH_NS)
+    raw = pd.read_csv(datasets.data_path("kernel_check/hot_set_1000mb_kernel_raw.csv"), comment="#")
+    assert kc.first_touch_cost(raw) == pytest.approx(kc.FIRST_TOUCH_NS, rel=0.01)
+    with pytest.raises(kc.KernelCheckError, match="two populated zones"):
+        kc.zone_params(zoneinfo[zoneinfo["zone"] != "DMA"])
+    with pytest.raises(kc.KernelCheckError, match="fill lasts"):
+        kc.first_touch_cost(raw.iloc[1:])

@@ -534,6 +534,102 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
             "scan_cost_charged": 0.0, "first_period_ms": float(scan_delay_ms), "referenced_kept_once": 1.0}
 
 
+#: What a first touch takes the workload in the guest besides its access (ns of guest time):
+#: ``do_anonymous_page`` allocates, zeroes and maps the page in the task's fault.  From the
+#: ``work_s`` column of the committed 1000 MB run (``data/kernel_check/hot_set_1000mb_kernel_raw.csv``)
+#: by :func:`first_touch_cost`: 8 737 ns over the 200 000 first touches of its first second
+#: (8.8 us with the access's 28 ns), where kswapd was demoting beside it.
+FIRST_TOUCH_NS = 8740.0
+#: kswapd's share of the one vCPU while it is awake: the workload spins (always runnable) and
+#: kswapd is a nice-0 kthread, and CFS (``kernel/sched/fair.c``) gives two runnable tasks of
+#: equal weight equal shares.
+KSWAPD_CPU_SHARE = 0.5
+
+
+def first_touch_cost(raw: pd.DataFrame, access_ns: float = ACCESS_OWN_NS) -> float:
+    """ns of the task's CPU time a first touch takes besides its access, from a run with the
+    ``work_s`` column: the work of the first checkpoint, whose accesses are all first touches
+    (the fill), over its accesses, less an access's own time."""
+    if "work_s" not in raw:
+        raise KernelCheckError("first_touch_cost needs a run with the work_s column (the workload program of this "
+                               "version); this one has none")
+    first = raw.iloc[0]
+    if not first["absent"] > 0:
+        raise KernelCheckError("first_touch_cost needs a run whose fill lasts past its first checkpoint")
+    return 1e9 * float(first["work_s"]) / float(first["accesses"]) - access_ns
+
+
+def zone_params(zoneinfo: pd.DataFrame) -> dict:
+    """The ``numa-balancing`` parameters of the fast node as two zones, from a guest's
+    ``/proc/zoneinfo`` (:func:`parse_zoneinfo`): node 0's lowest populated zone (``DMA``) as
+    the low zone (its free pages, its ``protection`` for a user page, its watermarks; promo =
+    high + (high - low)) and the zone above it (``DMA32``) as the main zone's watermarks.
+    6.1 checks watermarks zone by zone (``pgdat_balanced``, ``get_page_from_freelist``,
+    ``migrate_balanced_pgdat``), and node 0's 16 MB DMA zone is what stops kswapd at the end
+    of a long fill (notebook 12); ``fast_capacity`` stays both zones' free pages less the
+    protection."""
+    node0 = zoneinfo[(zoneinfo["node"] == 0) & (zoneinfo["managed"] > 0)].reset_index(drop=True)
+    if len(node0) != 2:
+        raise KernelCheckError(f"zone_params expects node 0 to have two populated zones (DMA, DMA32), got "
+                               f"{node0['zone'].tolist()}")
+    low, main = node0.iloc[0], node0.iloc[1]
+    return {"low_zone_pages": float(low["free"]), "low_zone_protection_pages": float(low["protection"]),
+            "low_zone_wmark_min_pages": float(low["min"]), "low_zone_wmark_low_pages": float(low["low"]),
+            "low_zone_wmark_high_pages": float(low["high"]),
+            "low_zone_wmark_promo_pages": float(low["high"] + (low["high"] - low["low"])),
+            "wmark_min_pages": int(main["min"]), "wmark_low_pages": int(main["low"]),
+            "wmark_high_pages": int(main["high"]), "wmark_promo_pages": int(main["high"] + (main["high"] - main["low"]))}
+
+
+def one_cpu_params(zoneinfo: pd.DataFrame) -> dict:
+    """The rules found behind the 1000 MB run's small first wave (notebook 12), for
+    ``simulator["params"]``: the fast node as two zones (:func:`zone_params`), kswapd sharing
+    the one vCPU with the task (``kswapd_cpu_share`` :data:`KSWAPD_CPU_SHARE`, at the per-CPU
+    paces it already has) and the first touches' time (``first_touch_ns``
+    :data:`FIRST_TOUCH_NS`).  kernel-check does not give them yet: see the README."""
+    return {**zone_params(zoneinfo), "kswapd_cpu_share": KSWAPD_CPU_SHARE, "first_touch_ns": FIRST_TOUCH_NS}
+
+
+def vmscan_trace(text: str, start_s: float = 0.0, bin_s: float = 0.1) -> pd.DataFrame:
+    """An ftrace of ``vmscan`` events (``mm_vmscan_kswapd_wake``, ``mm_vmscan_kswapd_sleep``,
+    ``mm_vmscan_wakeup_kswapd``, ``mm_vmscan_lru_shrink_inactive``) -> one row per ``bin_s``
+    seconds from ``start_s``: kswapd's wakes and sleeps, and of the inactive pages it scanned
+    how many it reclaimed (demoted), kept (``nr_ref_keep``: young, ``FOLIOREF_KEEP``) and
+    activated, and the lowest scan priority."""
+    rows = {}
+    pattern = re.compile(r"\s(\d+\.\d+): (mm_vmscan_\w+): (.*)$")
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        found = pattern.search(line)
+        if not found:
+            continue
+        t = float(found.group(1)) - start_s
+        if t < 0:
+            continue
+        event, fields = found.group(2), dict(re.findall(r"(\w+)=(\S+)", found.group(3)))
+        row = rows.setdefault(int(t // bin_s), dict.fromkeys(
+            ("wakes", "sleeps", "woken_by_others", "scanned", "reclaimed", "kept", "activated"), 0))
+        if event == "mm_vmscan_kswapd_wake":
+            row["wakes"] += 1
+        elif event == "mm_vmscan_kswapd_sleep":
+            row["sleeps"] += 1
+        elif event == "mm_vmscan_wakeup_kswapd":
+            row["woken_by_others"] += 1
+        elif event == "mm_vmscan_lru_shrink_inactive":
+            row["scanned"] += int(fields["nr_scanned"])
+            row["reclaimed"] += int(fields["nr_reclaimed"])
+            row["kept"] += int(fields["nr_ref_keep"])
+            row["activated"] += int(fields["nr_activate_anon"]) + int(fields["nr_activate_file"])
+            row["priority"] = min(row.get("priority", 12), int(fields["priority"]))
+    if not rows:
+        raise KernelCheckError("no vmscan events in the trace (mm_vmscan_kswapd_wake, mm_vmscan_lru_shrink_inactive)")
+    table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    table.index = (table.index * bin_s).round(6)
+    table.index.name = "time_s"
+    return table
+
+
 def fault_params(w: Workload) -> dict:
     """The ``numa-balancing`` parameters that put the workload's hint faults and promotions on
     its clock, as 6.1 does: ``do_numa_page`` (``mm/memory.c``) runs in the faulting task, and
@@ -927,6 +1023,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
+                "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
                 "vmstat_after": (Path(scratch) / "vmstat.txt").read_text() if (Path(scratch) / "vmstat.txt").exists()
                 else None}
     table = compare(timeline, w.hot_pages)
