@@ -739,6 +739,8 @@ def _kernel_check(args) -> int:
     from .kernel import guest
     from .kernel.check import Workload, kernel_check
 
+    if args.node0_free < 0:
+        raise CliError(f"--node0-free must be a number of pages >= 0 (0: no ballast), got {args.node0_free}")
     workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
                         rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha)
 
@@ -748,7 +750,8 @@ def _kernel_check(args) -> int:
 
     try:
         result = kernel_check(workload, args.out, force=args.force, icount=not args.no_icount,
-                              timeout=args.timeout, kernel=args.kernel, progress=step)
+                              timeout=args.timeout, kernel=args.kernel, progress=step,
+                              node0_free=args.node0_free or None, boot=args.boot)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     v = result["verdict"]
@@ -782,6 +785,14 @@ def _add_kernel_check_commands(sub) -> None:
     p.add_argument("--no-icount", action="store_true",
                    help="plain emulation with 2 vCPUs (faster, runs differ by 15-30 %%) instead of one vCPU "
                         "under -icount shift=0,sleep=off (repeatable)")
+    p.add_argument("--boot", choices=("virtme", "initramfs"), default="virtme",
+                   help="virtme: virtme-ng's guest, whose root is the host's files over 9p (default); initramfs: "
+                        "the guest boots from an initramfs built here and reads nothing from the host, so two "
+                        "runs give the same rows")
+    p.add_argument("--node0-free", type=int, default=0, metavar="PAGES",
+                   help="node 0's free pages when the accesses start: the other processes' pages are moved to "
+                        "node 1 and a locked ballast leaves this many, e.g. 94000 (default 0: node 0 as the boot "
+                        "left it)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
     p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")

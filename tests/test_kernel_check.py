@@ -41,6 +41,12 @@ Node 0, zone    DMA32
         present  126976
         managed  112748
         protection: (0, 0, 0, 0, 0)
+  pagesets
+    cpu: 0
+              count: 62
+              high:  298
+              batch: 31
+  vm stats threshold: 6
 Node 0, zone   Normal
   pages free     0
         min      0
@@ -161,8 +167,15 @@ def test_guest_settings_from_zoneinfo_and_settings():
     n = w.total_pages
     own = 300 + 2 + 300 + 38  # page tables, pagemap buffer, hot mask (rounded up)
     assert n == 153600
-    assert g["fast_capacity"] == (3808 - 440) + 94973 - own
+    # DMA's free pages less its lowmem_reserve; DMA32's free pages in the buddy and per-CPU lists
+    assert zones.loc[(zones["node"] == 0) & (zones["zone"] == "DMA32"), "pcp"].item() == 62
+    assert g["fast_capacity"] == (3808 - 440) + 94973 + 62 - own
     assert g["slow_capacity"] == 294912
+    # read at the program's start: zipf's tables (12 bytes a page) are taken already
+    z = kc.Workload(kind="zipf", total_mb=600, hot_mb=64, seconds=20)
+    tables = -(-n * 12 // 4096)
+    assert kc.guest_settings(settings, zones, z)["fast_capacity"] == g["fast_capacity"] - tables
+    assert kc.guest_settings(settings, zones, z, at_start=True)["fast_capacity"] == g["fast_capacity"]
     p = g["params"]
     assert (p["wmark_min_pages"], p["wmark_low_pages"], p["wmark_high_pages"]) == (192, 307, 422)
     assert p["wmark_promo_pages"] == 422 + 115
@@ -362,3 +375,85 @@ def test_fault_costs_are_the_ones_measured_in_the_guest():
         kc.fault_costs(raw.drop(columns="work_s"))
     with pytest.raises(kc.KernelCheckError, match="non-promoting"):  # no promotion to tell the two apart
         kc.fault_costs(raw.assign(pgpromote_success=0))
+
+
+def test_initramfs_holds_the_guest_and_serial_text_gives_the_files_back(tmp_path):
+    """The initramfs guest (memtier.kernel.bare): a newc archive that busybox's cpio unpacks into
+    the init script, the workload, the tools with their libraries and the tier set-up's modules;
+    and the files the guest writes to its second serial port, read back byte for byte."""
+    import base64
+
+    from memtier.kernel import bare
+
+    try:
+        kernel = bare.find_tools()
+    except kc.guest.VmUnavailable as error:
+        pytest.skip(str(error))
+    image = bare.initramfs("echo hello > $OUT/x", {"/workload": b"\x7fELF program"}, kernel)
+    (tmp_path / "i.cpio").write_bytes(image)
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run([shutil.which("busybox"), "cpio", "-id"], input=image, cwd=root, check=True, capture_output=True)
+    assert (root / "workload").read_bytes() == b"\x7fELF program"
+    init = (root / "init").read_text()
+    assert "echo hello > $OUT/x" in init and init.startswith("#!/bin/busybox sh")
+    assert os.access(root / "init", os.X_OK) and (root / "usr/bin/ndctl").exists() and (root / "usr/bin/daxctl").exists()
+    assert (root / "lib64/ld-linux-x86-64.so.2").exists()
+    release = bare.kernel_release(kernel)
+    modules = (root / "lib/modules" / release / "modules.dep").read_text()
+    for module in bare.MODULES:
+        ko = next((root / "lib/modules" / release).rglob(f"{module}.ko"))
+        assert ko.stat().st_size > 1000 and f"/{module}.ko" in modules
+    payload = bytes(range(256)) * 3
+    text = (f"noise\n{bare.BEGIN}a.bin\n{base64.encodebytes(payload).decode()}{bare.END}\n"
+            f"{bare.BEGIN}.status\n{base64.b64encode(b'0').decode()}\n{bare.END}\n")
+    assert bare.read_files(text) == {"a.bin": payload, ".status": b"0"}
+
+
+def test_what_the_traced_1000_mb_run_shows():
+    """The traced 22 s run of the issue's example (data/kernel_check/hot_set_1000mb_traced_raw.csv
+    and its vmscan trace): after the fill, 2 932 of the 83 475 cold pages on node 0 have
+    PG_referenced (kswapd's first pass met them young and kept them) and the rest never met
+    kswapd; those 2 932 are about the DMA zone's share of node 0 (3 334 of its anon pages);
+    in the wave at 7.4-7.7 s kswapd kept ~70 000 young pages and reclaimed almost none, and
+    the trace's totals are /proc/vmstat's."""
+    import gzip
+
+    from memtier import datasets
+
+    raw = pd.read_csv(datasets.data_path("kernel_check/hot_set_1000mb_traced_raw.csv"), comment="#").set_index(
+        "nominal_s")
+    assert (raw.loc[2.0, "cold_ref"], raw.loc[2.0, "fast_cold"], raw.loc[2.0, "dma_inact"]) == (2932, 83475, 3334)
+    assert raw.loc[8.0, "cold_ref"] == 69983 and raw.loc[8.0, "pgpromote_success"] == 2592
+    with gzip.open(datasets.data_path("kernel_check/hot_set_1000mb_vmscan_trace.txt.gz"), "rt") as handle:
+        trace = kc.vmscan_trace(handle.read(), start_s=180.0, bin_s=0.1)
+    assert trace["scanned"].sum() == raw["pgscan_kswapd"].iloc[-1]
+    assert trace["reclaimed"].sum() == raw["pgdemote_kswapd"].iloc[-1]
+    wave = trace.loc[7.35:7.65]
+    assert wave["kept"].sum() > 60_000 and wave["reclaimed"].sum() < 0.05 * wave["kept"].sum()
+    with pytest.raises(kc.KernelCheckError, match="no vmscan events"):
+        kc.vmscan_trace("# nothing\n")
+
+
+def test_the_one_cpu_rules_read_from_the_guest():
+    """zone_params reads node 0's two zones from the traced run's zoneinfo (DMA: 3 808 free, its
+    protection 440, watermarks 6/9/12 and promo 15; DMA32: 186/298/410, promo 522, whose sums
+    are the single-zone watermarks the committed runs were given), and first_touch_cost reads
+    FIRST_TOUCH_NS from the committed 1000 MB run's work_s."""
+    from memtier import datasets
+
+    zoneinfo = kc.parse_zoneinfo(datasets.data_path("kernel_check/hot_set_1000mb_zoneinfo.txt").read_text())
+    zones = kc.zone_params(zoneinfo)
+    assert (zones["low_zone_pages"], zones["low_zone_protection_pages"]) == (3808, 440)
+    assert [zones[f"low_zone_wmark_{m}_pages"] for m in ("min", "low", "high", "promo")] == [6, 9, 12, 15]
+    assert [zones[f"wmark_{m}_pages"] for m in ("min", "low", "high", "promo")] == [186, 298, 410, 522]
+    committed = kc.load_run(datasets.data_path("kernel_check/hot_set_1000mb_guest.json"))["simulator"]["params"]
+    assert zones["wmark_low_pages"] + zones["low_zone_wmark_low_pages"] == committed["wmark_low_pages"]
+    params = kc.one_cpu_params(zoneinfo)
+    assert (params["kswapd_cpu_share"], params["first_touch_ns"]) == (kc.KSWAPD_CPU_SHARE, kc.FIRST_TOUCH_NS)
+    raw = pd.read_csv(datasets.data_path("kernel_check/hot_set_1000mb_kernel_raw.csv"), comment="#")
+    assert kc.first_touch_cost(raw) == pytest.approx(kc.FIRST_TOUCH_NS, rel=0.01)
+    with pytest.raises(kc.KernelCheckError, match="two populated zones"):
+        kc.zone_params(zoneinfo[zoneinfo["zone"] != "DMA"])
+    with pytest.raises(kc.KernelCheckError, match="fill lasts"):
+        kc.first_touch_cost(raw.iloc[1:])

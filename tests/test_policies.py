@@ -507,3 +507,127 @@ def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
     result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common)
     assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(40, 56)) | set(range(544, 552))
     assert result.periods["demoted"].sum() == 40
+
+
+# The fast node as two zones (low_zone_pages: 6.1's ZONE_DMA below ZONE_DMA32), a 64-page node
+# whose low zone has 8 free pages, 4 of them its protection (lowmem_reserve), low-zone watermarks
+# min 1, low 2, high 3, promo 4, the main zone's 4, 8, 12, 16.
+LOW_ZONE = dict(low_zone_pages=8, low_zone_protection_pages=4, low_zone_wmark_min_pages=1,
+                low_zone_wmark_low_pages=2, low_zone_wmark_high_pages=3, low_zone_wmark_promo_pages=4,
+                wmark_min_pages=4, wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+
+
+def zone_state(used, low_used):
+    """(config, state, pconfig, pstate) of the 64-page node above with ``used`` pages taken,
+    ``low_used`` of them in the low zone."""
+    from memtier.simulation.policies import active_shrink
+
+    params = {**{name: default for name, (default, _) in numa_balancing.PARAMETERS.items()}, **LOW_ZONE}
+    pconfig = numa_balancing.make_pconfig("numa-balancing", params, 64, 1000, 600, 4096)
+    config = np.zeros(active_shrink.CONFIG_SIZE, dtype=np.int64)
+    config[active_shrink.K_FAST_CAPACITY] = 64
+    state = np.zeros(active_shrink.STATE_SIZE, dtype=np.int64)
+    state[active_shrink.S_FAST_USED] = used
+    pstate = np.zeros(numa_balancing.PS_SIZE, dtype=np.int64)
+    pstate[numa_balancing.PS_LZ_USED] = low_used
+    return config, state, pconfig, pstate
+
+
+def test_numa_balancing_low_zone_rules():
+    """6.1's per-zone rules on the two-zone node above (the main zone has 64 - 8 + 4 = 60 pages
+    for the workload, the low zone 8 - 4 = 4):
+
+    - ``get_page_from_freelist``: the main zone while it has more than its low watermark (8)
+      free, then the low zone while more than low + protection (2 + 4), then neither;
+    - ``pgdat_balanced``: kswapd is done once *either* zone is above its promo watermark (plus
+      protection for the low one): with the main zone at its low watermark, 5 pages freed in
+      the low zone (9 free > 4 + 4) balance the node, where one zone of 64 pages would need
+      free > 16 + 4."""
+    above, balanced = numa_balancing._zone_above, numa_balancing._balanced
+    config, state, pconfig, pstate = zone_state(0, 0)
+    assert above(config, state, pconfig, pstate, pconfig[numa_balancing.P_LOW], pconfig[numa_balancing.P_LZ_LOW]) == 0
+    # main zone at 9 free (51 taken): still above its low watermark
+    config, state, pconfig, pstate = zone_state(51, 0)
+    assert above(config, state, pconfig, pstate, 8, 2) == 0
+    # 52 taken: the main zone is at its low watermark, the low zone (8 free > 6) takes the page
+    config, state, pconfig, pstate = zone_state(52, 0)
+    assert above(config, state, pconfig, pstate, 8, 2) == 1
+    config, state, pconfig, pstate = zone_state(54, 2)  # the low zone at 6 free: neither
+    assert above(config, state, pconfig, pstate, 8, 2) == -1
+    assert not balanced(config, state, pconfig, pstate)
+    # kswapd demotes 3 of the low zone's pages (9 free > 4 + 4): balanced, the main zone still at 8 free
+    config, state, pconfig, pstate = zone_state(51, -1)
+    assert balanced(config, state, pconfig, pstate)
+    config, state, pconfig, pstate = zone_state(51, 0)  # 3 main-zone pages freed instead: not
+    assert not balanced(config, state, pconfig, pstate)
+    # a promotion needs either zone above high + 1 (plus protection): the low zone at 9 free (> 3 + 1 + 4)
+    config, state, pconfig, pstate = zone_state(51, -1)
+    assert above(config, state, pconfig, pstate, 12 + 1, 3 + 1) == 1
+
+
+def test_numa_balancing_low_zone_stalls_kswapd_in_a_fill():
+    """A fill of 2000 pages through a 64-page node, 6.1's keep-once rule, kswapd on the task's
+    one CPU (``kswapd_cpu_share`` 0.5), with and without a low zone of 40 pages (4 of them
+    protection): the fill puts pages in the low zone once the main zone is at its low
+    watermark, and when kswapd demotes some of them the low zone alone balances the node
+    (``pgdat_balanced``: any zone), so kswapd sleeps until the next page table wakes it: it
+    demotes fewer pages over the fill (54 against 80 on the one-zone node).  Every page marked
+    as in the low zone is on the fast node, and they are as many as the low zone's count."""
+    from memtier.kernel.check import free_moves
+
+    trace = np.arange(2000)
+    common = dict(n_pages=2000, slow_capacity=4000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, referenced_kept_once=1,
+                  kswapd_cpu_share=0.5, kswapd_cpu_pages_per_s=2e5, kswapd_cpu_scan_pages_per_s=2e6,
+                  wmark_min_pages=4, wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+    one = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common)
+    two = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **{**common, **LOW_ZONE, "low_zone_pages": 40})
+    low = np.flatnonzero(two._storage["referenced"] & numa_balancing.IN_LOW_ZONE)
+    assert len(low) == two._storage["pstate"][numa_balancing.PS_LZ_USED] > 0
+    assert (two.final_node[low] == 0).all()
+    assert (two.periods["demoted"].sum(), one.periods["demoted"].sum()) == (54, 80)
+
+
+def test_numa_balancing_first_touch_and_one_cpu_share():
+    """``first_touch_ns`` puts each first touch's fault on the task's clock, and
+    ``kswapd_cpu_share`` runs kswapd at its CPU pace times its share and stretches the task's
+    charged work by 1 / (1 - share) while kswapd is awake.
+
+    600 pages touched once at 1 us an access, the fast node large enough for all (kswapd never
+    wakes): the clock ends at 600 x (1 + 0.5) us.  Then the 64-page fill of
+    ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task``: with a share of
+    0.5 and CPU paces of 2e5 and 2e6 pages a second, kswapd's rounds run at the 1e5 and 1e6 a
+    second that test gives directly, and end where they ended there (648 us on kswapd's clock);
+    the first touches made while kswapd was awake cost up to twice their 500 ns."""
+    from memtier.kernel.check import free_moves
+
+    trace = np.arange(600)
+    common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+    roomy = memtier.simulate(trace, "numa-balancing", 600, period=len(trace), **common, first_touch_ns=500.0)
+    assert roomy._storage["fstate"][FS_NOW_NS] == pytest.approx(600 * 1500.0)
+    beside = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=1e5,
+                              kswapd_scan_pages_per_s=1e6)
+    shared = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_cpu_share=0.5,
+                              kswapd_cpu_pages_per_s=2e5, kswapd_cpu_scan_pages_per_s=2e6)
+    assert shared._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(648e3)
+    assert set(np.flatnonzero(shared.final_node == 0).tolist()) == set(np.flatnonzero(beside.final_node == 0).tolist())
+    touched = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_cpu_share=0.5,
+                               kswapd_cpu_pages_per_s=2e5, kswapd_cpu_scan_pages_per_s=2e6, first_touch_ns=500.0)
+    alone = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=1e5,
+                             kswapd_scan_pages_per_s=1e6, first_touch_ns=500.0)
+    # kswapd's scans are free here and its moves next to it (free_moves: 0.04 us a page): alone,
+    # the clock is the accesses and the first touches
+    demoted = alone.periods["demoted"].sum()
+    assert alone._storage["fstate"][FS_NOW_NS] == pytest.approx(600 * 1500.0 + 41.0 * demoted, abs=20.0 * demoted)
+    # sharing the CPU, the touches made while kswapd was awake took longer, at most twice as long
+    extra = touched._storage["fstate"][FS_NOW_NS] - alone._storage["fstate"][FS_NOW_NS]
+    assert 0 < extra <= 600 * 500.0
+
+
+def test_kswapd_cpu_share_below_one():
+    """A share of 1 would leave the task no CPU (its work stretched without end): refused in one line."""
+    for bad in (1.0, 1.5):
+        with pytest.raises(ValueError, match="kswapd_cpu_share.*up to"):
+            memtier.simulate(np.arange(100) % 20, "numa-balancing", 10, kswapd_cpu_share=bad)

@@ -27,21 +27,26 @@ and reads ``/proc/vmstat``, and its CPU time in its accesses (``work_s``: the ac
 hint faults and promotions they take, :func:`fault_costs`).
 
 Two runs alike (``-icount shift=0,sleep=off``, one vCPU: guest time is the instruction count).
-What still let runs differ, and what is done about it: 9p requests during the run (the program
-and its rows live in a RAM file system); ASLR, which put the mapping at another offset within
-its 2 MB page tables each run, so kswapd's wakes by page-table pages and the scanner's
-2 MB-aligned windows fell on other pages (``randomize_va_space`` 0 in the guest, and the mapping
-is 2 MB-aligned, as the policy takes it); the boot's length, which the kernel's periodic work
-is timed from (the program starts on a whole minute of the guest's clock).  Three pairs of
-12 s ``phase`` runs since (``tests/test_kernel_check_vm.py``): two within 1.9 and 0.23 points
-of hot share at every second, promotions within 1.5 % and 1.8 %, demotions within 0.6 % and
-2.0 % at the end; the third 1.8 points apart after the fill and 6.9 at 6 s, in the middle of a
-promotion wave, promotions 3.9 % and demotions 2.4 % apart (before these changes, pairs
-differed by up to 14.7 points).  What remains is the boot (its 9p reads end when the host
-serves them): node 0's free pages and the pages the boot left on its lists differ by tens of
-pages, and the race of the fill with kswapd, or a wave under way at a checkpoint, turns that
-into hundreds.  Writing node 0 full and freeing it before the
-start, to push the boot's pages off, was tried and made the fill differ more (5.3 points).
+With ``boot="initramfs"`` (not the default: memtier does not match it yet, the README has the
+figures) the guest boots from an initramfs built here (:mod:`memtier.kernel.bare`: busybox, ``ndctl``,
+``daxctl``, the tier set-up's modules and the program) and reads nothing from the host until the
+accesses are over; ``-seed 1`` gives its RDRAND one sequence, ``nokaslr`` keeps the kernel in one
+place, and its RTC runs on the guest's clock (``-rtc clock=vm``: with the RTC on the host's
+clock, two boots reached the program 0.9 ms of guest time apart, and their fills differed by 2.4
+points; the boot reads the RTC, waiting while its update flag is up, likely the cause).  Two runs of a 12 s
+``phase`` workload then wrote byte-identical rows (``tests/test_kernel_check_vm.py``).  ASLR is
+off in the guest (``randomize_va_space`` 0: it put the mapping at another offset within its 2 MB
+page tables each run, so kswapd's wakes by page-table pages and the scanner's 2 MB-aligned
+windows fell on other pages), the mapping is 2 MB-aligned, as the policy takes it, and the
+program starts on a whole minute of the guest's clock.  The virtme-ng guest (``boot="virtme"``,
+the default) reads its root through 9p, whose reads end when the host serves them: pairs of it differed by
+0.2-6.9 points of hot share at some second (2026-11-26), and did so still with node 0's free
+pages and LRU lists made equal before the start (the program's ballast, ``node0_free``, five
+pairs, with variants: watermark boosting, proactive compaction, THP and the lockup watchdog off,
+memory compacted, ``-seed``: 0.6-3.9 points after the fill, 0.5-4.3 in the first promotion
+wave); on one vCPU, where
+the workload and kswapd take turns at 4 ms ticks, the fill's race turns a difference of a few
+instructions into hundreds of pages.
 
 The simulation.  The accesses of the stream are given one duration each, ``1 / rate``, on both
 nodes, so the simulator's clock is the guest's nominal clock: the scan delay, period and size,
@@ -78,7 +83,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import guest
+from . import bare, guest
 from ..outputs import atomic_write, check_output, save_figure
 
 WORKLOADS = ("hot_set", "phase", "zipf")
@@ -90,6 +95,12 @@ APPEND = ("memmap=1280M!512M memmap=256M$1792M",)
 #: vCPU (QEMU's multi-threaded TCG does not count instructions).
 ICOUNT = "-icount shift=0,sleep=off"
 SOURCE = Path(__file__).with_name("kernel_workload.c")
+#: An example for ``node0_free`` (``--node0-free``), which is off by default: node 0's free pages
+#: (in DMA32, buddy and per-CPU lists) when the accesses start, the program locking a ballast on
+#: node 0 that leaves this many after moving the other processes' pages to node 1.  The virtme-ng
+#: guest's boot leaves 96 1xx-96 3xx there once they are moved (the runs of 2026-11-26): this is
+#: about 2 000 below.
+NODE0_FREE_PAGES = 94_000
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 _FNV = 0x100000001B3
 _M64 = (1 << 64) - 1
@@ -292,7 +303,9 @@ def stream_digests(stream: np.ndarray, ends) -> list[int]:
 def parse_zoneinfo(text: str) -> pd.DataFrame:
     """``/proc/zoneinfo`` -> one row per zone: node, zone, free, min, low, high, managed,
     protection (of the highest zone index: what an allocation for user memory, which may use
-    ``ZONE_MOVABLE``, must leave in a lower zone, ``lowmem_reserve``)."""
+    ``ZONE_MOVABLE``, must leave in a lower zone, ``lowmem_reserve``), pcp (free pages on the
+    zone's per-CPU lists, the ``count`` of its pagesets: not in ``free``, handed out first by
+    ``rmqueue_pcplist``)."""
     rows = []
     for block in re.split(r"^(?=Node \d+, zone)", text, flags=re.M):
         head = re.match(r"Node (\d+), zone\s+(\S+)", block)
@@ -302,6 +315,7 @@ def parse_zoneinfo(text: str) -> pd.DataFrame:
         for key in ("pages free", "min", "low", "high", "managed"):
             found = re.search(rf"^\s+{key}\s+(\d+)", block, flags=re.M)
             row[key.replace("pages ", "")] = int(found.group(1)) if found else 0
+        row["pcp"] = sum(int(v) for v in re.findall(r"^\s+count:\s+(\d+)", block, flags=re.M))
         protection = re.search(r"protection: \(([\d, ]+)\)", block)
         values = [int(v) for v in protection.group(1).split(",")] if protection else [0]
         row["protection"] = values[min(3, len(values) - 1)]  # ZONE_MOVABLE's index in 6.1 (DMA, DMA32, Normal, Movable)
@@ -346,12 +360,14 @@ def check_tiers(settings: dict) -> None:
                                "and daxctl.json in the output folder")
 
 
-def own_pages(w: Workload) -> int:
+def own_pages(w: Workload, at_start: bool = False) -> int:
     """Pages the workload program takes on node 0 besides its mapping: page tables (one page per
     512 mapped, and two more levels), its pagemap buffer (8 bytes a page), its hot mask (one byte
-    a page) and zipf's tables (12 bytes a page)."""
+    a page) and zipf's tables (12 bytes a page).  ``at_start``: those it takes after its start
+    (zipf's tables are written before it)."""
     n = w.total_pages
-    return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + (-(-n * 12 // PAGE) if w.kind == "zipf" else 0)
+    zipf = -(-n * 12 // PAGE) if w.kind == "zipf" and not at_start else 0
+    return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + zipf
 
 
 #: kswapd's pace in the guest during a fill, in pages per page the workload allocates (the
@@ -518,6 +534,102 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
             "scan_cost_charged": 0.0, "first_period_ms": float(scan_delay_ms), "referenced_kept_once": 1.0}
 
 
+#: What a first touch takes the workload in the guest besides its access (ns of guest time):
+#: ``do_anonymous_page`` allocates, zeroes and maps the page in the task's fault.  From the
+#: ``work_s`` column of the committed 1000 MB run (``data/kernel_check/hot_set_1000mb_kernel_raw.csv``)
+#: by :func:`first_touch_cost`: 8 737 ns over the 200 000 first touches of its first second
+#: (8.8 us with the access's 28 ns), where kswapd was demoting beside it.
+FIRST_TOUCH_NS = 8740.0
+#: kswapd's share of the one vCPU while it is awake: the workload spins (always runnable) and
+#: kswapd is a nice-0 kthread, and CFS (``kernel/sched/fair.c``) gives two runnable tasks of
+#: equal weight equal shares.
+KSWAPD_CPU_SHARE = 0.5
+
+
+def first_touch_cost(raw: pd.DataFrame, access_ns: float = ACCESS_OWN_NS) -> float:
+    """ns of the task's CPU time a first touch takes besides its access, from a run with the
+    ``work_s`` column: the work of the first checkpoint, whose accesses are all first touches
+    (the fill), over its accesses, less an access's own time."""
+    if "work_s" not in raw:
+        raise KernelCheckError("first_touch_cost needs a run with the work_s column (the workload program of this "
+                               "version); this one has none")
+    first = raw.iloc[0]
+    if not first["absent"] > 0:
+        raise KernelCheckError("first_touch_cost needs a run whose fill lasts past its first checkpoint")
+    return 1e9 * float(first["work_s"]) / float(first["accesses"]) - access_ns
+
+
+def zone_params(zoneinfo: pd.DataFrame) -> dict:
+    """The ``numa-balancing`` parameters of the fast node as two zones, from a guest's
+    ``/proc/zoneinfo`` (:func:`parse_zoneinfo`): node 0's lowest populated zone (``DMA``) as
+    the low zone (its free pages, its ``protection`` for a user page, its watermarks; promo =
+    high + (high - low)) and the zone above it (``DMA32``) as the main zone's watermarks.
+    6.1 checks watermarks zone by zone (``pgdat_balanced``, ``get_page_from_freelist``,
+    ``migrate_balanced_pgdat``), and node 0's 16 MB DMA zone is what stops kswapd at the end
+    of a long fill (notebook 12); ``fast_capacity`` stays both zones' free pages less the
+    protection."""
+    node0 = zoneinfo[(zoneinfo["node"] == 0) & (zoneinfo["managed"] > 0)].reset_index(drop=True)
+    if len(node0) != 2:
+        raise KernelCheckError(f"zone_params expects node 0 to have two populated zones (DMA, DMA32), got "
+                               f"{node0['zone'].tolist()}")
+    low, main = node0.iloc[0], node0.iloc[1]
+    return {"low_zone_pages": float(low["free"]), "low_zone_protection_pages": float(low["protection"]),
+            "low_zone_wmark_min_pages": float(low["min"]), "low_zone_wmark_low_pages": float(low["low"]),
+            "low_zone_wmark_high_pages": float(low["high"]),
+            "low_zone_wmark_promo_pages": float(low["high"] + (low["high"] - low["low"])),
+            "wmark_min_pages": int(main["min"]), "wmark_low_pages": int(main["low"]),
+            "wmark_high_pages": int(main["high"]), "wmark_promo_pages": int(main["high"] + (main["high"] - main["low"]))}
+
+
+def one_cpu_params(zoneinfo: pd.DataFrame) -> dict:
+    """The rules found behind the 1000 MB run's small first wave (notebook 12), for
+    ``simulator["params"]``: the fast node as two zones (:func:`zone_params`), kswapd sharing
+    the one vCPU with the task (``kswapd_cpu_share`` :data:`KSWAPD_CPU_SHARE`, at the per-CPU
+    paces it already has) and the first touches' time (``first_touch_ns``
+    :data:`FIRST_TOUCH_NS`).  kernel-check does not give them yet: see the README."""
+    return {**zone_params(zoneinfo), "kswapd_cpu_share": KSWAPD_CPU_SHARE, "first_touch_ns": FIRST_TOUCH_NS}
+
+
+def vmscan_trace(text: str, start_s: float = 0.0, bin_s: float = 0.1) -> pd.DataFrame:
+    """An ftrace of ``vmscan`` events (``mm_vmscan_kswapd_wake``, ``mm_vmscan_kswapd_sleep``,
+    ``mm_vmscan_wakeup_kswapd``, ``mm_vmscan_lru_shrink_inactive``) -> one row per ``bin_s``
+    seconds from ``start_s``: kswapd's wakes and sleeps, and of the inactive pages it scanned
+    how many it reclaimed (demoted), kept (``nr_ref_keep``: young, ``FOLIOREF_KEEP``) and
+    activated, and the lowest scan priority."""
+    rows = {}
+    pattern = re.compile(r"\s(\d+\.\d+): (mm_vmscan_\w+): (.*)$")
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        found = pattern.search(line)
+        if not found:
+            continue
+        t = float(found.group(1)) - start_s
+        if t < 0:
+            continue
+        event, fields = found.group(2), dict(re.findall(r"(\w+)=(\S+)", found.group(3)))
+        row = rows.setdefault(int(t // bin_s), dict.fromkeys(
+            ("wakes", "sleeps", "woken_by_others", "scanned", "reclaimed", "kept", "activated"), 0))
+        if event == "mm_vmscan_kswapd_wake":
+            row["wakes"] += 1
+        elif event == "mm_vmscan_kswapd_sleep":
+            row["sleeps"] += 1
+        elif event == "mm_vmscan_wakeup_kswapd":
+            row["woken_by_others"] += 1
+        elif event == "mm_vmscan_lru_shrink_inactive":
+            row["scanned"] += int(fields["nr_scanned"])
+            row["reclaimed"] += int(fields["nr_reclaimed"])
+            row["kept"] += int(fields["nr_ref_keep"])
+            row["activated"] += int(fields["nr_activate_anon"]) + int(fields["nr_activate_file"])
+            row["priority"] = min(row.get("priority", 12), int(fields["priority"]))
+    if not rows:
+        raise KernelCheckError("no vmscan events in the trace (mm_vmscan_kswapd_wake, mm_vmscan_lru_shrink_inactive)")
+    table = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    table.index = (table.index * bin_s).round(6)
+    table.index.name = "time_s"
+    return table
+
+
 def fault_params(w: Workload) -> dict:
     """The ``numa-balancing`` parameters that put the workload's hint faults and promotions on
     its clock, as 6.1 does: ``do_numa_page`` (``mm/memory.c``) runs in the faulting task, and
@@ -548,16 +660,18 @@ def kswapd_params(w: Workload) -> dict:
             "kswapd_cpu_scan_pages_per_s": KSWAPD_CPU_KEPT_PER_S}
 
 
-def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
+def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start: bool = False) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
 
     - scan delay, period min/max, scan size, hot threshold: debugfs (6.1 defaults 1000, 1000,
       60000 ms, 256 MB, 1000 ms if debugfs could not be read);
     - promotion rate limit: ``kernel.numa_balancing_promote_rate_limit_MBps``;
-    - fast capacity: node 0's free pages before the workload, less each zone's
+    - fast capacity: node 0's free pages before the workload (buddy and per-CPU lists), less each zone's
       ``lowmem_reserve`` for user memory, less the workload's own pages outside its mapping
       (its page tables, one page per 512 mapped; its pagemap buffer, 8 bytes a page; its hot
       mask, one byte a page; zipf's tables, 12 bytes a page), all allocated on node 0;
+      ``at_start``: ``zoneinfo`` was read by the program just before its accesses (its zipf
+      tables are already taken);
     - watermarks: node 0's zones' ``min``/``low``/``high`` summed; ``promo`` = ``high`` +
       (``high`` - ``low``) (``__setup_per_zone_wmarks``: each step is the same ``tmp``; 6.1's
       zoneinfo does not print it);
@@ -578,15 +692,15 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload) -> dict:
     if node0.empty or node1.empty:
         raise KernelCheckError("the guest's /proc/zoneinfo has no memory on node 0 or node 1")
     n = w.total_pages
-    own = own_pages(w)
-    fast_free = int((node0["free"] - node0["protection"]).clip(lower=0).sum())
+    own = own_pages(w, at_start)
+    fast_free = int((node0["free"] + node0["pcp"] - node0["protection"]).clip(lower=0).sum())
     wmin, low, high = (int(node0[c].sum()) for c in ("min", "low", "high"))
     scan = {"scan_delay_ms": number(debugfs, "scan_delay_ms", 1000.0),
             "scan_period_min_ms": number(debugfs, "scan_period_min_ms", 1000.0),
             "scan_size_mb": number(debugfs, "scan_size_mb", 256.0)}
     return {
         "fast_capacity": fast_free - own,
-        "slow_capacity": int(node1["free"].sum()),
+        "slow_capacity": int((node1["free"] + node1["pcp"]).sum()),
         "params": {
             "scan_delay_ms": number(debugfs, "scan_delay_ms", 1000.0),
             "scan_period_min_ms": number(debugfs, "scan_period_min_ms", 1000.0),
@@ -772,23 +886,61 @@ def machine(icount: bool = True) -> guest.Machine:
     return guest.Machine(memory="2G", numa=("512M,cpus=0-1", "1536M"), cpus=2, append=APPEND)
 
 
-def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None) -> dict:
-    """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``."""
+def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel):
+    """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`)."""
+    script = TIER_SETUP + (
+        # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
+        # lists (about 9 MB), which kswapd would demote first: removed once they have run
+        'rm -rf /usr/bin/ndctl /usr/bin/daxctl /lib /lib64 /usr/lib\n'
+        'sync; echo 3 > /proc/sys/vm/drop_caches\n'
+        f'{env} /workload ' + " ".join(f'"{a}"' for a in w.arguments("/out/kernel_raw.csv"))
+        + ' 2> /out/workload.err\nstatus=$?\ncat /proc/vmstat > /out/vmstat.txt\nexit $status\n')
+    shape = machine(icount)
+    shape = dataclasses.replace(shape, append=(*shape.append, "nokaslr"), qemu_opts=f"{shape.qemu_opts} -seed 1 -rtc base=2026-01-01T00:00:00,clock=vm")
+    return bare.run(script, folder, extra={"/workload": binary.read_bytes()}, machine=shape, timeout=timeout,
+                    kernel=kernel)
+
+
+def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
+              node0_free: int | None = None, boot: str = "virtme") -> dict:
+    """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
+
+    ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
+    on node 0 that leaves that many pages free there (:data:`NODE0_FREE_PAGES`); ``None``: neither,
+    node 0 as the boot left it.  ``zoneinfo`` is the one the program copied just before its
+    start (else the one read after the tier set-up).  ``boot``: ``"virtme"``, virtme-ng's guest
+    (:mod:`memtier.kernel.guest`, its root read over 9p), or ``"initramfs"``, a guest that reads
+    nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte."""
     folder = Path(folder)
     binary = build_workload(folder)
+    env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
+    if node0_free is not None:
+        if int(node0_free) <= 0:
+            raise KernelCheckError(f"node 0's free pages at the start must be a positive number, got {node0_free}")
+        env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
+    if boot == "initramfs":
+        env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
+        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel)
+    elif boot != "virtme":
+        raise KernelCheckError(f"boot must be 'initramfs' or 'virtme', got {boot!r}")
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
     # RAM file system, copied out at the end.  -icount fixes the guest's instruction count, not
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint
     # (and an exec whose pages are read through 9p) would let host timing into the run.
     ram = f'"{folder}/ram"'
-    command = TIER_SETUP + (
+    command = None if boot == "initramfs" else TIER_SETUP + (
         f'mkdir -p {ram} && mount -t tmpfs -o size=16m,mpol=bind:0 memtier-kcheck {ram} '
         f'&& cp "{binary}" {ram}/workload || exit 97\n'
-        f'{ram}/workload ' + " ".join(f'"{a}"' for a in w.arguments(f"{folder}/ram/kernel_raw.csv"))
+        # the copy's reads through 9p left page cache on node 0: dropped, as the boot's was
+        'sync; echo 3 > /proc/sys/vm/drop_caches\n'
+        f'{env} {ram}/workload ' + " ".join(f'"{a}"' for a in w.arguments(f"{folder}/ram/kernel_raw.csv"))
         + f' 2> {ram}/workload.err\nstatus=$?\n'
         f'cat /proc/vmstat > "{folder}/vmstat.txt"\n'
-        f'cp {ram}/kernel_raw.csv {ram}/workload.err "{folder}/" 2>/dev/null\numount {ram}\nexit $status\n')
-    run = guest.run_in_guest(command, folder, timeout=timeout, boot_timeout=150, kernel=kernel, machine=machine(icount))
+        f'cp {ram}/kernel_raw.csv {ram}/workload.err "{folder}/" 2>/dev/null\n'
+        f'cp {ram}/zoneinfo.txt "{folder}/zoneinfo_start.txt" 2>/dev/null\numount {ram}\nexit $status\n')
+    if command is not None:
+        run = guest.run_in_guest(command, folder, timeout=timeout, boot_timeout=150, kernel=kernel,
+                                 machine=machine(icount))
     if run.returncode != 0:
         detail = ""
         for name in ("workload.err", "daxctl.json"):
@@ -797,9 +949,13 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
                 break
         raise guest.GuestFailed(f"the workload failed in the guest (status {run.returncode}; "
                                 f"{detail or run.stderr.strip()[-300:]}); its files are in {folder}")
+    zoneinfo = folder / "zoneinfo_start.txt"
+    if not zoneinfo.exists():
+        zoneinfo = folder / "zoneinfo.txt"
     return {"raw": read_kernel_timeline(folder / "kernel_raw.csv", w),
             "settings": parse_settings((folder / "settings.txt").read_text()),
-            "zoneinfo": parse_zoneinfo((folder / "zoneinfo.txt").read_text()), "seconds": run.seconds,
+            "zoneinfo": parse_zoneinfo(zoneinfo.read_text()), "zoneinfo_at_start": zoneinfo.name == "zoneinfo_start.txt",
+            "seconds": run.seconds,
             "attempts": run.attempts}
 
 
@@ -812,17 +968,21 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
                                    f"{int(got)} against {want}); the two would not simulate the same accesses")
 
 
-def _header(w: Workload, result: dict, icount: bool) -> str:
+def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "virtme") -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
         "memtier kernel-check: the kernel's and memtier's tiering of one workload (issue 15)",
         f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
-        f"kernel: {settings.get('release', '?')} (Debian linux-image-amd64) under QEMU TCG via virtme-ng; "
+        f"kernel: {settings.get('release', '?')} (Debian linux-image-amd64) under QEMU TCG, "
+        + ("booted from an initramfs (nokaslr, -seed 1, the RTC on the guest's clock); " if boot == "initramfs"
+           else "via virtme-ng; ") +
         f"cmdline extra: {' '.join(APPEND)}",
         f"qemu: {machine(icount).cpus} vCPU(s), -m 2G, nodes {', '.join(machine(icount).numa)}, options: {opts}",
         f"tiers: {settings['tiers']}; settings: {settings['debugfs']} {settings['sysctl']}",
         f"workload: {json.dumps(dataclasses.asdict(w))}",
+        "node 0 at the start: " + (f"{node0_free} pages free (other processes' pages moved to node 1, a locked "
+                                   "ballast takes the rest)" if node0_free else "as the boot left it"),
         f"guest run: {result['seconds']:.0f} s wall, {result['attempts']} boot attempt(s); "
         f"largest slot lag {result['raw']['max_lag_ms'].max():.1f} ms",
     ]
@@ -830,7 +990,7 @@ def _header(w: Workload, result: dict, icount: bool) -> str:
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
-                 kernel=None, progress=None) -> dict:
+                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "virtme") -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -841,24 +1001,29 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json")
     for name in names:
         check_output(out / name, force=force, what="--out")
-    guest.find_tools(kernel)  # a missing tool: one line before anything runs
+    if boot == "initramfs":  # a missing tool: one line before anything runs
+        bare.find_tools(kernel)
+    else:
+        guest.find_tools(kernel)
     say = progress or (lambda message: None)
     with tempfile.TemporaryDirectory(prefix="memtier-kcheck-") as scratch:
         os.chmod(scratch, 0o755)
         say("booting the tiered guest and running the workload")
-        result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel)
+        result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
+                           boot=boot)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
-        settings = guest_settings(result["settings"], result["zoneinfo"], w)
+        settings = guest_settings(result["settings"], result["zoneinfo"], w, result["zoneinfo_at_start"])
         say(f"guest done in {result['seconds']:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
-        header = _header(w, result, icount)
+        header = _header(w, result, icount, node0_free, boot)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
-                "icount": icount, "guest_seconds": result["seconds"],
+                "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
+                "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
                 "vmstat_after": (Path(scratch) / "vmstat.txt").read_text() if (Path(scratch) / "vmstat.txt").exists()
                 else None}
     table = compare(timeline, w.hot_pages)

@@ -21,9 +21,10 @@ Needs ``qemu-system-x86_64`` (apt: qemu-system-x86), a guest kernel (apt: linux-
 ``busybox`` (apt: busybox-static) and virtme-ng (pip: virtme-ng; its ``vng`` must be on PATH
 or beside this Python).  tests/test_numa_vm.py runs ``memtier measure`` this way, and
 ``memtier kernel-check`` (:mod:`memtier.kernel_check`) boots a guest of another shape
-(:class:`Machine`: node 1 in a lower memory tier) to compare the simulator with the kernel.
-This module was tests/numa_vm.py (which now runs its :func:`main`); it is in the package
-because ``memtier kernel-check`` needs it.
+(:class:`Machine`: node 1 in a lower memory tier) to compare the simulator with the kernel;
+with ``--boot initramfs`` it boots from an initramfs instead (:mod:`memtier.kernel.bare`), which
+reads nothing from the host, so that runs repeat.  This module was tests/numa_vm.py (which now runs its :func:`main`); it is
+in the package because ``memtier kernel-check`` needs it.
 
 Every process started (vng, virtme-run, QEMU) is in one process group of its own, which is
 ended when the command finishes, times out or this script is interrupted; with
@@ -97,15 +98,32 @@ def find_tools(kernel: str | None = None) -> tuple[str, str]:
         missing.append("qemu-system-x86_64 (apt-get install qemu-system-x86)")
     if not shutil.which("busybox"):
         missing.append("busybox (apt-get install busybox-static)")
+    kernel, problem = _kernel(kernel)
+    if problem:
+        missing.append(problem)
+    if missing:
+        raise VmUnavailable("cannot start the NUMA guest, missing: " + "; ".join(missing))
+    return vng, kernel
+
+
+def _kernel(kernel: str | None) -> tuple:
+    """(the guest kernel's path, None) or (None, what is missing): ``kernel``, else
+    ``$MEMTIER_VM_KERNEL``, else the newest ``/boot/vmlinuz-*``."""
     kernel = kernel or os.environ.get("MEMTIER_VM_KERNEL")
     if kernel is None:
         found = sorted(Path("/boot").glob("vmlinuz-*"), key=lambda p: p.stat().st_mtime)
         kernel = str(found[-1]) if found else None
     if kernel is None or not os.access(kernel, os.R_OK):
-        missing.append(f"a readable guest kernel ({kernel or '/boot/vmlinuz-*'}; apt-get install linux-image-amd64)")
-    if missing:
-        raise VmUnavailable("cannot start the NUMA guest, missing: " + "; ".join(missing))
-    return vng, kernel
+        return None, f"a readable guest kernel ({kernel or '/boot/vmlinuz-*'}; apt-get install linux-image-amd64)"
+    return kernel, None
+
+
+def find_kernel(kernel: str | None = None) -> str:
+    """The guest kernel (as :func:`find_tools` finds it), or :class:`VmUnavailable`."""
+    found, problem = _kernel(kernel)
+    if problem:
+        raise VmUnavailable(f"cannot start the guest, missing: {problem}")
+    return found
 
 
 def _loose_mounts(rwdir: Path) -> list[str]:

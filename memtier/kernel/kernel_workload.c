@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,21 +60,143 @@ static void die(const char *what) {
     exit(2);
 }
 
-/* Node 0's free and LRU pages (/sys/devices/system/node/node0/meminfo), as a comment line. */
-static void node0_line(FILE *out, const char *when) {
+/* Each node's free pages and LRU lists from /proc/zoneinfo, exactly: the kernel's counters are
+ * per-CPU deltas folded in now and then (/sys/devices/system/node/node0/meminfo and zoneinfo read
+ * them as they are), so /proc/sys/vm/stat_refresh is written first (root only; elsewhere the
+ * lines are as close as the counters are). */
+static void node_lines(FILE *out, const char *when) {
+    static const char *NAMES[] = {"nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file",
+                                  "nr_unevictable"};
+    unsigned long long free[4] = {0}, pcp[4] = {0}, lru[4][5] = {{0}}, v;
     char line[256], name[64];
-    unsigned long long kb, free = 0, anon = 0, file = 0;
-    FILE *f = fopen("/sys/devices/system/node/node0/meminfo", "r");
-    if (!f) return;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "Node 0 %63[^:]: %llu", name, &kb) == 2) {
-            if (!strcmp(name, "MemFree")) free = kb / 4;
-            else if (!strcmp(name, "Inactive(anon)") || !strcmp(name, "Active(anon)")) anon += kb / 4;
-            else if (!strcmp(name, "Inactive(file)") || !strcmp(name, "Active(file)")) file += kb / 4;
-        }
+    int node = -1;
+    FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+    if (f) {
+        fputs("1\n", f);
+        fclose(f);
+    }
+    if (!(f = fopen("/proc/zoneinfo", "r"))) return;
+    while (fgets(line, sizeof line, f)) {
+        int n;
+        if (sscanf(line, "Node %d, zone", &n) == 1) node = n >= 0 && n < 4 ? n : -1;
+        else if (node >= 0 && sscanf(line, " pages free %llu", &v) == 1) free[node] += v;
+        else if (node >= 0 && sscanf(line, " count: %llu", &v) == 1) pcp[node] += v;
+        else if (node >= 0 && sscanf(line, " %63s %llu", name, &v) == 2)
+            for (int i = 0; i < 5; i++)
+                if (!strcmp(name, NAMES[i])) lru[node][i] = v;
+    }
     fclose(f);
-    fprintf(out, "# node 0 %s: %llu pages free, %llu anon and %llu file pages on its LRU lists\n", when, free, anon,
-            file);
+    for (int n = 0; n < 2; n++)
+        fprintf(out, "# node %d %s (zoneinfo): %llu pages free, %llu on per-CPU lists; inactive/active anon %llu %llu, file %llu %llu, "
+                     "unevictable %llu\n", n, when, free[n], pcp[n], lru[n][0], lru[n][1], lru[n][2], lru[n][3], lru[n][4]);
+}
+
+/* Node 0's zone that user pages come from (the one with the most pages free: DMA32 in the
+ * guest; DMA is kept for DMA by lowmem_reserve): its free pages in the buddy lists plus those on
+ * its per-CPU lists, which an allocation takes first (mm/page_alloc.c, rmqueue_pcplist).
+ * Read exactly (stat_refresh first); 0 if /proc/zoneinfo cannot be read. */
+static uint64_t node0_zone_free(uint64_t *buddy, uint64_t *percpu) {
+    char line[256];
+    uint64_t best_free = 0, best_pcp = 0, free = 0, pcp = 0, v;
+    int node = -1;
+    FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+    if (f) {
+        fputs("1\n", f);
+        fclose(f);
+    }
+    if (!(f = fopen("/proc/zoneinfo", "r"))) return 0;
+    while (1) {
+        char *got = fgets(line, sizeof line, f);
+        int n;
+        if (!got || sscanf(line, "Node %d, zone", &n) == 1) { /* a zone ends */
+            if (node == 0 && free > best_free) best_free = free, best_pcp = pcp;
+            if (!got) break;
+            node = n, free = pcp = 0;
+        } else if (sscanf(line, " pages free %llu", (unsigned long long *)&v) == 1) free = v;
+        else if (sscanf(line, " count: %llu", (unsigned long long *)&v) == 1) pcp += v;
+    }
+    fclose(f);
+    *buddy = best_free, *percpu = best_pcp;
+    return best_free + best_pcp;
+}
+
+/* KERNEL_WORKLOAD_MOVE_OTHERS: every other process's pages on node 0 go to node 1
+ * (migrate_pages(2); root moves shared pages too), so that node 0's LRU lists hold none of the
+ * boot's pages, whose number differs by a few from boot to boot.  Returns the processes moved. */
+static int move_others(void) {
+    DIR *d = opendir("/proc");
+    if (!d) die("/proc");
+    struct dirent *e;
+    int moved = 0;
+    long self = (long)getpid();
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        unsigned long from = 1UL, to = 2UL; /* node 0 -> node 1 */
+        if (syscall(SYS_migrate_pages, pid, 8 * sizeof from, &from, &to) >= 0) moved++; /* kernel threads: EINVAL */
+    }
+    closedir(d);
+    return moved;
+}
+
+/* KERNEL_WORKLOAD_NODE0_FREE=N: a ballast of locked pages on node 0 that leaves exactly N pages
+ * free in node0_zone_free's zone when the accesses start, whatever the boot left there.  Locked
+ * pages sit on the unevictable list (kswapd neither demotes nor scans them), and the region is
+ * bound to node 0 with MPOL_BIND, whose policy lacks MPOL_F_MOF, so task_numa_work skips it
+ * (vma_policy_mof): to the kernel, node 0 is N pages smaller, as memtier's side is told (it reads
+ * the free pages at the start).  The region's address range has one size in every run, so the
+ * mappings made after it are at the same addresses. */
+#define BALLAST_MAX (1UL << 17) /* pages: 512 MB of address space */
+static unsigned char *ballast;
+static uint64_t ballast_pages;
+
+static void ballast_to(uint64_t target) {
+    if (!ballast) {
+        ballast = mmap(0, BALLAST_MAX * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+        if (ballast == MAP_FAILED) die("mmap (ballast)");
+        if (madvise(ballast, BALLAST_MAX * PAGE, MADV_NOHUGEPAGE)) die("madvise (ballast)"); /* page by page */
+        unsigned long node0 = 1UL;
+        if (syscall(SYS_mbind, ballast, BALLAST_MAX * PAGE, 2 /* MPOL_BIND */, &node0, 8 * sizeof node0, 0))
+            die("mbind (ballast)");
+    }
+    for (int round = 0; round < 64; round++) {
+        uint64_t buddy, pcp, have = node0_zone_free(&buddy, &pcp);
+        if (have == target) return;
+        if (have > target) {
+            uint64_t more = have - target;
+            if (ballast_pages + more > BALLAST_MAX) break;
+            if (mlock(ballast + ballast_pages * PAGE, more * PAGE)) die("mlock (ballast)");
+            ballast_pages += more;
+        } else {
+            uint64_t fewer = target - have < ballast_pages ? target - have : ballast_pages;
+            if (fewer == 0) {
+                fprintf(stderr, "kernel_workload: node 0 has %llu pages free, fewer than KERNEL_WORKLOAD_NODE0_FREE=%llu; "
+                                "give a smaller number\n", (unsigned long long)have, (unsigned long long)target);
+                exit(2);
+            }
+            unsigned char *tail = ballast + (ballast_pages - fewer) * PAGE;
+            if (munlock(tail, fewer * PAGE) || madvise(tail, fewer * PAGE, MADV_DONTNEED)) die("munlock (ballast)");
+            ballast_pages -= fewer;
+        }
+    }
+    fprintf(stderr, "kernel_workload: the ballast did not leave node 0 with %llu pages free (the kernel kept "
+                    "allocating); %llu pages locked\n", (unsigned long long)target, (unsigned long long)ballast_pages);
+    exit(2);
+}
+
+/* KERNEL_WORKLOAD_ZONEINFO=PATH: /proc/zoneinfo as it is now (exactly: stat_refresh first), for
+ * memtier's side to read node 0's free pages from. */
+static void copy_zoneinfo(const char *path) {
+    static char text[1 << 20];
+    uint64_t buddy, pcp;
+    node0_zone_free(&buddy, &pcp); /* stat_refresh */
+    FILE *f = fopen("/proc/zoneinfo", "r");
+    if (!f) die("/proc/zoneinfo");
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    if (!(f = fopen(path, "w")) || fwrite(text, 1, n, f) != n || fclose(f)) die(path);
 }
 
 /* Node 1's page frames: one range per memory block of node 1. */
@@ -209,7 +332,21 @@ int main(int argc, char **argv) {
      * those periods.  Under -icount with sleep=off the wait costs no host time (an idle guest's
      * clock jumps to its next timer).  KERNEL_WORKLOAD_ALIGN_S in the environment gives another
      * period in seconds (0: start at once, as the tests on the host do). */
-    node0_line(out, "when ready");
+    node_lines(out, "when ready");
+    if (getenv("KERNEL_WORKLOAD_MOVE_OTHERS"))
+        fprintf(out, "# moved the pages of %d other processes from node 0 to node 1\n", move_others());
+    if (getenv("KERNEL_WORKLOAD_COMPACT")) { /* the free pages left by the boot and the moves, merged */
+        FILE *f = fopen("/proc/sys/vm/compact_memory", "w");
+        if (!f || fputs("1\n", f) < 0 || fclose(f)) die("/proc/sys/vm/compact_memory");
+        fprintf(out, "# compacted memory\n");
+    }
+    const char *free_env = getenv("KERNEL_WORKLOAD_NODE0_FREE");
+    if (free_env) {
+        ballast_to(strtoull(free_env, 0, 10));
+        fprintf(out, "# ballast: %llu pages locked on node 0, leaving %s pages free there\n",
+                (unsigned long long)ballast_pages, free_env);
+    }
+    if (getenv("KERNEL_WORKLOAD_ZONEINFO")) copy_zoneinfo(getenv("KERNEL_WORKLOAD_ZONEINFO"));
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     fprintf(out, "# ready at %.6f s of the guest's CLOCK_MONOTONIC\n", start.tv_sec + start.tv_nsec * 1e-9);
@@ -222,7 +359,13 @@ int main(int argc, char **argv) {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &start, 0) == EINTR)
         ;
     vmstat(start_counters);
-    node0_line(out, "at the start");
+    node_lines(out, "at the start");
+    if (free_env) {
+        uint64_t buddy, pcp;
+        node0_zone_free(&buddy, &pcp);
+        fprintf(out, "# node 0 at the start: %llu pages free in the buddy lists and %llu on per-CPU lists "
+                     "(ballast's zone)\n", (unsigned long long)buddy, (unsigned long long)pcp);
+    }
     uint64_t j = 0, digest = 0;
     double lag = 0, work = 0, t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     for (uint64_t s = 0; s < slots; s++) {

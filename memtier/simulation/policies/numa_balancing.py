@@ -105,6 +105,34 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
   faster: give yours.  The slow node is the last tier: without swap its pages are never
   reclaimed.
+- **Zones** (``low_zone_pages``; 0, the default, takes the fast node as one zone).  6.1
+  checks watermarks zone by zone, and a small node has two: node 0 of the kernel-check guest
+  is ZONE_DMA (16 MB) below ZONE_DMA32.  The allocator walks the zonelist, the main zone
+  first, and takes a zone above its low watermark plus its ``lowmem_reserve`` for a user page
+  (``low_zone_protection_pages``; ``get_page_from_freelist``); kswapd is done, and is not
+  woken, as soon as *either* zone is above its promo watermark (``pgdat_balanced``: "Returns
+  true if there is an eligible zone balanced", checked bottom-up; ``wakeup_kswapd``); a
+  promotion needs either zone above its high watermark plus the page
+  (``migrate_balanced_pgdat``) and takes its page from the zonelist.  A page remembers its
+  zone (``referenced``'s ``IN_LOW_ZONE`` bit) and gives its zone the page back when demoted.
+  So once kswapd has freed a round of the low zone's pages the node counts as balanced, with
+  the main zone still at its low watermark: in the guest, kswapd's second pass over a long
+  fill stops at the few thousand pages the fill put in ZONE_DMA, woken by each new page
+  table for one round of about ten of them (``data/kernel_check/hot_set_1000mb_vmscan_trace.txt.gz``).
+- **One CPU** (``kswapd_cpu_share``; 0, the default: kswapd's pace on the clock is
+  ``kswapd_pages_per_s``).  With kswapd and the task on one CPU, CFS gives the two runnable
+  tasks (nice 0, equal weight) equal shares (``kernel/sched/fair.c``): while kswapd is awake
+  it works at ``kswapd_cpu_pages_per_s`` and ``kswapd_cpu_scan_pages_per_s`` times its share,
+  the task's charged work (``first_touch_ns`` a first touch: ``do_anonymous_page``; hint
+  faults, promotions) takes ``1 / (1 - share)`` as long on the clock, and kswapd checks
+  ``pgdat_balanced`` right after its round, before the task runs again (``balance_pgdat``
+  after ``kswapd_shrink_node``), so what a round frees is not taken back by allocations
+  first.  The guest shows kswapd's pace on guest time: about 44 000 pages demoted and
+  300 000 kept a second while the task runs (the trace above), where a pace per page
+  allocated (``kswapd_pages_per_s`` from ``memtier.kernel_check.fill_rates``) holds only while
+  the fill lags: after it, on the workload's own clock, kswapd ran 3-5 times too fast.
+  Departures: a charge is stretched when kswapd is awake at its end; an access's own time
+  (28 ns in the guest) is not.
 - **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
   ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
   128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
@@ -231,6 +259,34 @@ PARAMETERS = {
                                         "(default: the kernel-check guest, as kswapd_pages_per_s)"),
     "kswapd_cpu_scan_pages_per_s": (870000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
                                               "time (default: the kernel-check guest)"),
+    "kswapd_cpu_share": (0.0, "kswapd and the task on one CPU (CFS, kernel/sched/fair.c: two runnable tasks of "
+                              "equal weight, nice 0, get equal shares): while kswapd is awake it takes this share "
+                              "of the CPU, so it works at kswapd_cpu_pages_per_s and kswapd_cpu_scan_pages_per_s "
+                              "times it (in place of kswapd_pages_per_s and kswapd_scan_pages_per_s), and the "
+                              "task's charged work (first touches, hint faults, promotions) takes 1 / (1 - share) "
+                              "as long on the clock.  kernel-check: 0.5 (one vCPU; the workload spins, so it is "
+                              "always runnable); 0: kswapd's pace as given on the clock (the earlier rule)"),
+    "low_zone_pages": (0.0, "the fast node's second, low zone (ZONE_DMA below ZONE_DMA32): its free pages at the "
+                            "start, counted in fast_capacity together with the main zone's, less "
+                            "low_zone_protection_pages; 0: the node is one zone (the earlier rule).  With it, "
+                            "6.1's per-zone rules: an allocation takes the main zone above its low watermark, else "
+                            "the low zone above its low watermark plus its protection (get_page_from_freelist, "
+                            "zonelist order, lowmem_reserve), else the slow node; kswapd stops as soon as either "
+                            "zone is above its promo watermark (pgdat_balanced: 'there is an eligible zone "
+                            "balanced', checked bottom-up) and is not woken while one is (wakeup_kswapd); a "
+                            "promotion needs either zone above its high watermark plus the page "
+                            "(migrate_balanced_pgdat).  wmark_*_pages are then the main zone's.  kernel-check: "
+                            "the guest's node 0 DMA zone (/proc/zoneinfo)"),
+    "low_zone_protection_pages": (0.0, "the low zone's lowmem_reserve for a user page (zoneinfo 'protection' at "
+                                       "ZONE_MOVABLE): free pages an allocation, kswapd's balance and a promotion "
+                                       "leave it beside its watermarks"),
+    "low_zone_wmark_min_pages": (0.0, "the low zone's min watermark (pages)"),
+    "low_zone_wmark_low_pages": (0.0, "the low zone's low watermark (pages)"),
+    "low_zone_wmark_high_pages": (0.0, "the low zone's high watermark (pages)"),
+    "low_zone_wmark_promo_pages": (0.0, "the low zone's promo watermark (pages; high + (high - low))"),
+    "first_touch_ns": (0.0, "the task's time for a first touch beside the access (do_anonymous_page: allocate, "
+                            "zero and map the page, mm/memory.c), charged on its clock and paid back by "
+                            "access_slack_ns; kernel-check: measured in the guest; 0: free (the earlier rule)"),
     "hint_fault_ns": (1000.0, "cost of one hint fault (estimate, see the module)"),
     "promote_ns": (0.0, "a promotion's time on the faulting task besides hint_fault_ns and the cost model's "
                         "migration call: do_numa_page (mm/memory.c) calls migrate_misplaced_page (mm/migrate.c: "
@@ -259,15 +315,23 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
- P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE) = range(33)
-P_SIZE = 33
+ P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
+ P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO) = range(41)
+P_SIZE = 41
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
- PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT) = range(14)
-PS_SIZE = 14
+ PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
+ PS_LZ_USED) = range(15)
+PS_SIZE = 15
+#: ``referenced`` holds two bits a page: PG_referenced (1), and whether the page is in the fast
+#: node's low zone (``low_zone_pages``: ZONE_DMA)
+PG_REFERENCED, IN_LOW_ZONE = 1, 2
 # pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got),
 # how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns)
 PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS = 0, 1, 2, 3
+
+#: The most lag-paying accesses the access loop counts out at once (see ``_run``).
+SLACK_RUN = 4096
 
 #: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
 #: unarmed since keeps a stale one that nothing reads (its ``ARMED`` flag says which).
@@ -333,6 +397,22 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_FALLBACK] = 1.0 if params.get("fast_path_fallback", 1.0) else 0.0
     p[P_PGTABLE_WAKE] = 1.0 if params.get("pgtable_wakes_kswapd", 1.0) and policy != "tpp" else 0.0
     rate, keep_rate = params.get("kswapd_pages_per_s", 0.0), params.get("kswapd_scan_pages_per_s", 0.0)
+    share = params.get("kswapd_cpu_share", 0.0)
+    if not 0 <= share < 1:
+        raise ValueError(f"kswapd_cpu_share is kswapd's share of the CPU it shares with the task, from 0 up to (not "
+                         f"including) 1, got {share}; give 0.5 for one CPU under CFS, or 0 for kswapd's own CPU")
+    if share:  # CFS on one CPU: kswapd's CPU pace times its share of the CPU, on the clock
+        rate = params.get("kswapd_cpu_pages_per_s", 0.0) * share
+        keep_rate = params.get("kswapd_cpu_scan_pages_per_s", 0.0) * share
+        p[P_CFS_SLOW] = share / (1.0 - share)
+    p[P_TOUCH_NS] = params.get("first_touch_ns", 0.0)
+    if params.get("low_zone_pages", 0.0) and policy != "tpp":
+        lz = [params.get(f"low_zone_wmark_{w}_pages", 0.0) for w in ("min", "low", "high", "promo")]
+        if not 0 <= lz[0] <= lz[1] <= lz[2] <= lz[3]:
+            raise ValueError(f"low_zone_wmark_min/low/high/promo_pages must be in that order, got {lz}")
+        p[P_LZ_PAGES] = params["low_zone_pages"]
+        p[P_LZ_PROT] = params.get("low_zone_protection_pages", 0.0)
+        p[P_LZ_MIN], p[P_LZ_LOW], p[P_LZ_HIGH], p[P_LZ_PROMO] = lz
     p[P_DEMOTE_NS] = 1e9 / rate if rate else 0.0
     p[P_KEEP_NS] = 1e9 / keep_rate if keep_rate else 0.0
     p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
@@ -374,6 +454,46 @@ def make_state(pconfig, config, n_pages):
 
 
 @njit_borrow
+def _zone_above(config, state, pconfig, pstate, mark, low_mark):
+    """Which zone of the fast node has free pages above its mark: 0 the main zone (above
+    ``mark``), 1 the low zone (above ``low_mark`` plus its protection), -1 neither; the main
+    zone first (the zonelist's order).  One zone (``low_zone_pages`` 0): the node's free pages
+    against ``mark``."""
+    free = config[K_FAST_CAPACITY] - state[S_FAST_USED]
+    if pconfig[P_LZ_PAGES] == 0:
+        return 0 if free > mark else -1
+    low_free = pconfig[P_LZ_PAGES] - pstate[PS_LZ_USED]
+    if free - low_free + pconfig[P_LZ_PROT] > mark:
+        return 0
+    if low_free > low_mark + pconfig[P_LZ_PROT]:
+        return 1
+    return -1
+
+
+@njit_borrow
+def _balanced(config, state, pconfig, pstate):
+    """``pgdat_balanced``: a zone of the fast node above its target (the promo watermark in
+    tiering mode; tpp: its demotion watermark)."""
+    return _zone_above(config, state, pconfig, pstate, pconfig[P_TARGET], pconfig[P_LZ_PROMO]) >= 0
+
+
+@njit_borrow
+def _take_zone(page, zone, referenced, pstate):
+    """A page placed on the fast node in ``zone`` (1: the low zone)."""
+    if zone == 1:
+        referenced[page] |= IN_LOW_ZONE
+        pstate[PS_LZ_USED] += 1
+
+
+@njit_borrow
+def _leave_zone(page, referenced, pstate):
+    """A page leaves the fast node: its zone has the page back."""
+    if referenced[page] & IN_LOW_ZONE:
+        referenced[page] &= ~IN_LOW_ZONE
+        pstate[PS_LZ_USED] -= 1
+
+
+@njit_borrow
 def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
                   pending, referenced):
     """One round of ``balance_pgdat`` -> ``shrink_node``: refill the inactive list from the
@@ -400,8 +520,8 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
         page = _pop_tail(FAST_INACTIVE, ring, meta)
         f = flags[page]
         if f & ACCESSED:
-            if keep_once and referenced[page] == 0:  # folio_check_references: FOLIOREF_KEEP
-                referenced[page] = 1
+            if keep_once and referenced[page] & PG_REFERENCED == 0:  # folio_check_references: FOLIOREF_KEEP
+                referenced[page] |= PG_REFERENCED
                 flags[page] = f & ~ACCESSED
                 _push_head(FAST_INACTIVE, page, ring, meta)
             else:  # FOLIOREF_ACTIVATE (PG_referenced stays set)
@@ -409,7 +529,8 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
                 _push_head(FAST_ACTIVE, page, ring, meta)
         elif state[S_SLOW_USED] < slow_capacity:
             if keep_once:  # folio_test_clear_referenced: reclaimed, not referenced
-                referenced[page] = 0
+                referenced[page] &= ~PG_REFERENCED
+            _leave_zone(page, referenced, pstate)
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         else:
@@ -432,10 +553,8 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
     whole balancing at once); it sleeps once the fast node's free pages exceed ``P_TARGET``
     (``pgdat_balanced``: ``zone_watermark_ok``, free > mark), the lists were scanned twice
     over since it woke, or the inactive list is empty."""
-    capacity = config[K_FAST_CAPACITY]
-    target = pconfig[P_TARGET]
     while pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= until_ns:
-        if capacity - state[S_FAST_USED] > target or pstate[PS_KSWAPD_SCANNED] >= pstate[PS_KSWAPD_LIMIT]:
+        if _balanced(config, state, pconfig, pstate) or pstate[PS_KSWAPD_SCANNED] >= pstate[PS_KSWAPD_LIMIT]:
             pstate[PS_KSWAPD_AWAKE] = 0
             break
         n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
@@ -446,6 +565,11 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
         pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
         # on the task's CPU, kswapd's CPU time holds back the scanner's run-time timer
         pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+        if pconfig[P_CFS_SLOW] != 0 and _balanced(config, state, pconfig, pstate):
+            # one CPU: balance_pgdat checks pgdat_balanced right after its shrink_node, the task off
+            # the CPU, so what the round freed is not taken back by allocations first
+            pstate[PS_KSWAPD_AWAKE] = 0
+            break
 
 
 @njit_borrow
@@ -454,7 +578,7 @@ def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, stat
     """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced; else kswapd
     starts now (its clock set to the task's) and does what it can by now
     (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
-    if pstate[PS_KSWAPD_AWAKE] != 0 or config[K_FAST_CAPACITY] - state[S_FAST_USED] > pconfig[P_TARGET]:
+    if pstate[PS_KSWAPD_AWAKE] != 0 or _balanced(config, state, pconfig, pstate):
         return
     pstate[PS_KSWAPD_AWAKE] = 1
     pstate[PS_KSWAPD_SCANNED] = 0
@@ -537,9 +661,9 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
             referenced[page] = 1
         return
     now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
-    capacity = config[K_FAST_CAPACITY]
-    free = capacity - state[S_FAST_USED]
-    if free > pconfig[P_PROMO] + pconfig[P_ENOUGH]:  # pgdat_free_space_enough
+    enough = pconfig[P_ENOUGH]
+    if _zone_above(config, state, pconfig, pstate, pconfig[P_PROMO] + enough,
+                   pconfig[P_LZ_PROMO] + enough) >= 0:  # pgdat_free_space_enough
         pstate[PS_TH] = 0
     else:
         _adjust_threshold(pconfig, pstate, now_ms)
@@ -548,7 +672,10 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
             return
         if _rate_limited(pconfig, pstate, now_ms):
             return
-    if free > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
+    if _zone_above(config, state, pconfig, pstate, pconfig[P_HIGH] + 1, pconfig[P_LZ_HIGH] + 1) >= 0:
+        # migrate_balanced_pgdat; the new page from the zonelist at the low watermark
+        _take_zone(page, max(0, _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW])),
+                   referenced, pstate)
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
@@ -621,6 +748,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     wake = pconfig[P_WAKE]
     low = pconfig[P_LOW]
     floor = low if pconfig[P_FALLBACK] != 0 else pconfig[P_MIN]  # ALLOC_WMARK_LOW, or the earlier ALLOC_WMARK_MIN
+    low_zone_low = pconfig[P_LZ_LOW]
+    low_zone_floor = low_zone_low if pconfig[P_FALLBACK] != 0 else pconfig[P_LZ_MIN]
     pgtable_wake = pconfig[P_PGTABLE_WAKE] != 0
     align = max(np.int64(1), np.int64(pconfig[P_ALIGN]))
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
@@ -641,11 +770,13 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         lag = pfstate[PF_LAG_NS]
         if slack > 0 and lag > 0:
             # the accesses that pay the lag back: ``slack`` each while the lag is at least that
-            # (counted as they subtract it, one by one), else the rest of it in one
+            # (counted as they subtract it, one by one), else the rest of it in one; at most
+            # SLACK_RUN of them at a time (the loop comes back for the rest), so that a lag of
+            # seconds (a fill whose first touches are charged) is not counted out at every event
             absorb = min(slack, lag)
             k = 0
             left = lag
-            while left >= slack:
+            while left >= slack and k < SLACK_RUN:
                 left -= slack
                 k += 1
             catching_up[0] = latency[0] - absorb
@@ -673,24 +804,32 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                     block = page // align
                     if pgtable[block] == 0:  # __pte_alloc: a GFP_KERNEL page, node 0 only
                         pgtable[block] = 1
-                        if capacity - state[S_FAST_USED] <= low:  # no zone at low: the slow path wakes kswapd
+                        if _zone_above(config, state, pconfig, pstate, low, low_zone_low) < 0:
+                            # no zone at low: the slow path wakes kswapd
                             _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
                                          pstate, pfstate, pagestat, nxt, pending, referenced)
                 elif capacity - state[S_FAST_USED] <= wake:  # the allocation wakes kswapd (tpp, or the earlier rule)
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                                  pfstate, pagestat, nxt, pending, referenced)
                 slow_full = state[S_SLOW_USED] >= slow_capacity
-                fast = capacity - state[S_FAST_USED] > floor or slow_full
-                if pgtable_wake and slow_full and capacity - state[S_FAST_USED] <= low:
+                zone = _zone_above(config, state, pconfig, pstate, floor, low_zone_floor)
+                fast = zone >= 0 or slow_full
+                if pgtable_wake and slow_full and _zone_above(config, state, pconfig, pstate, low, low_zone_low) < 0:
                     # neither node passes the fast path: __alloc_pages_slowpath wakes kswapd
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                                  pfstate, pagestat, nxt, pending, referenced)
                 _first_touch(page, fast, flags, state, config)
+                if pconfig[P_TOUCH_NS] != 0:  # do_anonymous_page: the allocating fault, on the task's clock
+                    fstate[FS_NOW_NS] += pconfig[P_TOUCH_NS]
                 if fast:
+                    _take_zone(page, zone, referenced, pstate)  # zone -1 (the slow node full): the main zone
                     _push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
                             state, fstate, pstate, pfstate, pagestat, nxt, pending)
+            if pconfig[P_CFS_SLOW] != 0 and pstate[PS_KSWAPD_AWAKE] != 0:
+                # the task's work took the CPU it shared with kswapd (CFS): share / (1 - share) as long again
+                fstate[FS_NOW_NS] += (fstate[FS_NOW_NS] - charged_from) * pconfig[P_CFS_SLOW]
             next_scan = pfstate[PF_NEXT_SCAN_NS]  # kswapd on the task's CPU, or a placement, may have moved it
             now = fstate[FS_NOW_NS]
             if slack > 0:
