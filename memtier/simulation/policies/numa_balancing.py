@@ -172,7 +172,7 @@ import math
 
 import numpy as np
 
-from ..._jit import njit, njit_borrow, prefetch
+from ..._jit import njit, njit_borrow, njit_inline, prefetch
 from .active_shrink import (
     ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
     K_PAGE_BYTES, K_SLOW_CAPACITY, M_LENGTH, M_SIZE, M_START, M_TAIL, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
@@ -453,36 +453,46 @@ def make_state(pconfig, config, n_pages):
     )
 
 
-@njit_borrow
-def _zone_above(config, state, pconfig, pstate, mark, low_mark):
+@njit_inline
+def _zone_of(free, low_pages, low_used, protection, mark, low_mark):
     """Which zone of the fast node has free pages above its mark: 0 the main zone (above
-    ``mark``), 1 the low zone (above ``low_mark`` plus its protection), -1 neither; the main
-    zone first (the zonelist's order).  One zone (``low_zone_pages`` 0): the node's free pages
-    against ``mark``."""
-    free = config[K_FAST_CAPACITY] - state[S_FAST_USED]
-    if pconfig[P_LZ_PAGES] == 0:
+    ``mark``), 1 the low zone (above ``low_mark`` plus its ``protection``), -1 neither; the
+    main zone first (the zonelist's order).  ``free``: the node's free pages; one zone
+    (``low_pages`` 0): those against ``mark``."""
+    if low_pages == 0:
         return 0 if free > mark else -1
-    low_free = pconfig[P_LZ_PAGES] - pstate[PS_LZ_USED]
-    if free - low_free + pconfig[P_LZ_PROT] > mark:
+    low_free = low_pages - low_used
+    if free - low_free + protection > mark:
         return 0
-    if low_free > low_mark + pconfig[P_LZ_PROT]:
+    if low_free > low_mark + protection:
         return 1
     return -1
 
 
-@njit_borrow
+@njit_inline
+def _zone_above(config, state, pconfig, pstate, mark, low_mark):
+    """:func:`_zone_of` on the fast node's state.  One expression, its branches in the scalar
+    helper: inlined, it takes no reference to the arrays (a branching helper given arrays did,
+    and called it cost the one-zone runs a fifth of their speed: bench_policies --stands-for 60,
+    numa-balancing and tpp)."""
+    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED], pconfig[P_LZ_PAGES], pstate[PS_LZ_USED],
+                    pconfig[P_LZ_PROT], mark, low_mark)
+
+
+@njit_inline
 def _balanced(config, state, pconfig, pstate):
     """``pgdat_balanced``: a zone of the fast node above its target (the promo watermark in
     tiering mode; tpp: its demotion watermark)."""
-    return _zone_above(config, state, pconfig, pstate, pconfig[P_TARGET], pconfig[P_LZ_PROMO]) >= 0
+    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED], pconfig[P_LZ_PAGES], pstate[PS_LZ_USED],
+                    pconfig[P_LZ_PROT], pconfig[P_TARGET], pconfig[P_LZ_PROMO]) >= 0
 
 
 @njit_borrow
-def _take_zone(page, zone, referenced, pstate):
-    """A page placed on the fast node in ``zone`` (1: the low zone)."""
-    if zone == 1:
-        referenced[page] |= IN_LOW_ZONE
-        pstate[PS_LZ_USED] += 1
+def _take_zone(page, referenced, pstate):
+    """A page placed on the fast node in its low zone.  (The callers test the zone: a call per
+    placement, most in the main zone, cost the one-zone runs their speed.)"""
+    referenced[page] |= IN_LOW_ZONE
+    pstate[PS_LZ_USED] += 1
 
 
 @njit_borrow
@@ -503,6 +513,9 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
     slow_capacity = config[K_SLOW_CAPACITY]
     page_bytes = config[K_PAGE_BYTES]
     keep_once = pconfig[P_KEEP_ONCE] != 0
+    # only with a low zone: reading ``referenced`` of every demoted page at random cost the
+    # one-zone runs a fifth of their speed (bench_policies --stands-for 60)
+    low_zone = pconfig[P_LZ_PAGES] != 0
     scanned = 0
     while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
         n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
@@ -530,7 +543,8 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
         elif state[S_SLOW_USED] < slow_capacity:
             if keep_once:  # folio_test_clear_referenced: reclaimed, not referenced
                 referenced[page] &= ~PG_REFERENCED
-            _leave_zone(page, referenced, pstate)
+            if low_zone:
+                _leave_zone(page, referenced, pstate)
             _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         else:
@@ -674,8 +688,8 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
             return
     if _zone_above(config, state, pconfig, pstate, pconfig[P_HIGH] + 1, pconfig[P_LZ_HIGH] + 1) >= 0:
         # migrate_balanced_pgdat; the new page from the zonelist at the low watermark
-        _take_zone(page, max(0, _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW])),
-                   referenced, pstate)
+        if _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW]) == 1:
+            _take_zone(page, referenced, pstate)
         _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
         _charge_migration(migrate_cost[1], fstate, pending)
@@ -797,8 +811,10 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             charged_from = now
-            _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
-                          fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
+            if pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= fstate[FS_NOW_NS]:  # (_kswapd_until's test:
+                # kept here, a call per event to a helper of 16 arrays cost the runs a tenth of their speed)
+                _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
+                              fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
             if flags[page] == 0:
                 if pgtable_wake:
                     block = page // align
@@ -822,7 +838,8 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 if pconfig[P_TOUCH_NS] != 0:  # do_anonymous_page: the allocating fault, on the task's clock
                     fstate[FS_NOW_NS] += pconfig[P_TOUCH_NS]
                 if fast:
-                    _take_zone(page, zone, referenced, pstate)  # zone -1 (the slow node full): the main zone
+                    if zone == 1:  # zone -1 (the slow node full): the main zone
+                        _take_zone(page, referenced, pstate)
                     _push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
@@ -841,8 +858,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             charged_from = now
-            _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                          pfstate, pagestat, nxt, pending, referenced)
+            if pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= now:
+                _kswapd_until(now, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                              pfstate, pagestat, nxt, pending, referenced)
             next_scan = pfstate[PF_NEXT_SCAN_NS]
             if now >= next_scan:
                 scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
