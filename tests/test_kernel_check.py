@@ -212,6 +212,8 @@ def test_initramfs_guest_settings_take_the_first_tick_period_and_the_one_cpu_rul
     assert ram["kswapd_cpu_share"] == kc.KSWAPD_CPU_SHARE and ram["first_touch_ns"] == kc.FIRST_TOUCH_NS
     assert (ram["low_zone_pages"], ram["low_zone_protection_pages"]) == (3808, 440)
     assert "low_zone_pages" not in virtme and "kswapd_cpu_share" not in virtme
+    two = kc.guest_settings(settings, zones, w, boot="initramfs", vcpus=2)["params"]  # --no-icount
+    assert two["first_period_ms"] == 500.0 and "kswapd_cpu_share" not in two and "low_zone_pages" not in two
     # the committed run with 100 ms checkpoints: the scans' gaps are under the 1 s scan delay
     from memtier import datasets
 
