@@ -765,6 +765,14 @@ def _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_wo
     out[row, C_FAST_WORTH] = fast_worth
 
 
+#: Touched pages ahead of the one :func:`_score` judges whose flags and marks it prefetches:
+#: farther than ``AHEAD`` (16).  Its pass is a few loads and branches a page, so 16 pages
+#: ahead are too few to hide a random miss: ``perf`` samples of ``mglru`` (hot-set trace of
+#: ``benchmarks/bench_policies.py``, ``--stands-for 60``) put about 60 % of ``_score``'s time
+#: on the load of the marks.
+SCORE_AHEAD = 64
+
+
 @njit
 def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
     """The period's metrics, in one pass over the pages it touched; the period's counts are
@@ -821,11 +829,12 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
                     top_fast += 1
     else:
         last = n_touched - 1
+        marks = pagestat[:, P_MARKS]
         for i in range(n_touched):
-            ahead = touched[min(i + AHEAD, last)]  # hotset.AHEAD: the flags and marks are read at random
+            ahead = touched[min(i + SCORE_AHEAD, last)]  # the flags and marks are read at random
             ahead ^= ahead >> 31
             prefetch(flags, np.uint64(ahead))
-            prefetch(pagestat, np.uint64(ahead))  # its row
+            prefetch(marks, np.uint64(ahead))  # the word read first (a 12-byte row may cross a line)
             page = touched[i]
             first_fast = page < 0
             page ^= page >> 31

@@ -100,7 +100,8 @@ import numpy as np
 from ..._jit import njit, njit_borrow, njit_inline, prefetch, trailing_zeros
 from .active_shrink import (
     ACCESSED, ACTIVE, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
-    K_FAST_CAPACITY, K_SLOW_CAPACITY, MARKED, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_FAST_CAPACITY, K_SLOW_CAPACITY, MARKED, P_MARKS, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED,
+    _calls_cost_us,
 )
 from ._driver import (
     FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
@@ -449,12 +450,14 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
 
 
 @njit_borrow
-def _prefetch_check(page, flags, pagestat):
+def _prefetch_check(page, flags, marks):
     """Start loading what checking and demoting an isolated page reads (its flags and marks,
-    at random over the pages), so that a batch's misses overlap."""
+    at random over the pages), so that a batch's misses overlap.  The marks word itself, the
+    first load of a demotion (:func:`memtier.simulation.policies._driver._move`): a 12-byte row
+    starts in the line before it one time in eight."""
     page = np.uint64(page)
     prefetch(flags, page)
-    prefetch(pagestat, page)
+    prefetch(marks, page)
 
 
 #: Isolated pages ahead of the one being checked whose look-around window is prefetched.
@@ -491,6 +494,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
     remaining = MAX_LRU_BATCH
     scanned = 0
     n_isolated = 0
+    marks = pagestat[:, P_MARKS]
     length = ring.shape[1]
     while ends[gen, 1] > 0:
         ahead = ends[gen, 0] + AHEAD  # the list is read in order, its pages' records at random
@@ -505,7 +509,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             seq_of[page] = NONE
             isolated[n_isolated] = page
             n_isolated += 1
-            _prefetch_check(page, flags, pagestat)
+            _prefetch_check(page, flags, marks)
         remaining -= 1
         if remaining == 0 or n_isolated >= MIN_LRU_BATCH:
             break
@@ -683,6 +687,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
         pstate[PS_CURSOR] = 0
     capacity = config[K_FAST_CAPACITY]
     batch = np.int64(pconfig[P_BATCH])
+    marks = pagestat[:, P_MARKS]
     promoted = 0
     taken = 0
     woken = False
@@ -690,6 +695,8 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
         ahead = np.uint64(order[min(pstate[PS_CURSOR] + AHEAD, last)])  # candidates at random
         prefetch(flags, ahead)
+        prefetch(marks, ahead)  # what a promotion reads first (_move); without it, half of kpromoted's
+        prefetch(seq_of, ahead)  # time waited on that load (perf, hot-set trace time-scaled)
         page = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
         fl = flags[page]
