@@ -785,10 +785,10 @@ def _add_kernel_check_commands(sub) -> None:
     p.add_argument("--no-icount", action="store_true",
                    help="plain emulation with 2 vCPUs (faster, runs differ by 15-30 %%) instead of one vCPU "
                         "under -icount shift=0,sleep=off (repeatable)")
-    p.add_argument("--boot", choices=("virtme", "initramfs"), default="virtme",
-                   help="virtme: virtme-ng's guest, whose root is the host's files over 9p (default); initramfs: "
-                        "the guest boots from an initramfs built here and reads nothing from the host, so two "
-                        "runs give the same rows")
+    p.add_argument("--boot", choices=("initramfs", "virtme"), default="initramfs",
+                   help="initramfs: the guest boots from an initramfs built here and reads nothing from the host, "
+                        "so two runs give the same rows (default); virtme: virtme-ng's guest, whose root is the "
+                        "host's files over 9p (runs differ by up to a few points)")
     p.add_argument("--node0-free", type=int, default=0, metavar="PAGES",
                    help="node 0's free pages when the accesses start: the other processes' pages are moved to "
                         "node 1 and a locked ballast leaves this many, e.g. 94000 (default 0: node 0 as the boot "

@@ -189,6 +189,43 @@ def test_guest_settings_from_zoneinfo_and_settings():
     assert kc.guest_settings(bare, zones, w)["params"]["scan_delay_ms"] == 1000.0
 
 
+def test_initramfs_guest_settings_take_the_first_tick_period_and_the_one_cpu_rules():
+    """boot="initramfs": task_scan_start at the first tick (two 256 MB windows by 1 s of CPU time:
+    500 ms), the fast node's two zones, kswapd's CPU share and the first touches' time;
+    boot="virtme" (the default of guest_settings): the scan delay, and none of them."""
+    zones = kc.parse_zoneinfo(ZONEINFO)
+    settings = kc.parse_settings(SETTINGS)
+    w = kc.Workload(kind="hot_set", total_mb=600, hot_mb=64, seconds=20)
+    # 1 s of CPU time over 8.74 + 0.028 us a first touch: 114 051 pages touched, plus its own pages
+    assert kc.first_tick_rss(w) == 1_000_000_000 // (kc.FIRST_TOUCH_NS + kc.ACCESS_OWN_NS) + kc.own_pages(w)
+    scan = {"scan_delay_ms": 1000.0, "scan_period_min_ms": 1000.0, "scan_size_mb": 256.0}
+    assert kc.first_tick_period(w, scan) == 500.0
+    assert kc.first_tick_period(w, scan, touch_ns=20_000) == 1000.0  # 50 000 pages by then: one window
+    small = kc.Workload(kind="hot_set", total_mb=100, hot_mb=16, seconds=20)  # the whole mapping by then
+    assert kc.first_tick_rss(small) == small.total_pages + kc.own_pages(small)
+    with pytest.raises(kc.KernelCheckError, match="positive"):
+        kc.first_tick_rss(w, touch_ns=0)
+    ram = kc.guest_settings(settings, zones, w, boot="initramfs")["params"]
+    virtme = kc.guest_settings(settings, zones, w)["params"]
+    assert ram["first_period_ms"] == 500.0 and virtme["first_period_ms"] == 1000.0
+    assert ram["first_scan_ms"] == virtme["first_scan_ms"] == 2000.0
+    assert ram["kswapd_cpu_share"] == kc.KSWAPD_CPU_SHARE and ram["first_touch_ns"] == kc.FIRST_TOUCH_NS
+    assert (ram["low_zone_pages"], ram["low_zone_protection_pages"]) == (3808, 440)
+    assert "low_zone_pages" not in virtme and "kswapd_cpu_share" not in virtme
+    two = kc.guest_settings(settings, zones, w, boot="initramfs", vcpus=2)["params"]  # --no-icount
+    assert two["first_period_ms"] == 500.0 and "kswapd_cpu_share" not in two and "low_zone_pages" not in two
+    # the committed run with 100 ms checkpoints: the scans' gaps are under the 1 s scan delay
+    from memtier import datasets
+
+    raw = pd.read_csv(datasets.data_path("kernel_check/initramfs_hot_set_fine_kernel_raw.csv"), comment="#")
+    rises = raw.loc[raw["numa_pte_updates"].diff() > 0, "guest_s"].to_numpy()
+    assert len(rises) >= 3 and (np.diff(rises[:3]) < 1.0).all()
+    # and the resident set when the program's CPU time passed 1 s was two windows' worth
+    present = raw[["fast_hot", "fast_cold", "slow_hot", "slow_cold"]].sum(axis=1)
+    at_tick = present[raw["cpu_s"] >= 1.0].iloc[0]
+    assert 65536 < at_tick <= 2 * 65536
+
+
 def test_node_1_in_the_same_tier_is_refused():
     same = kc.parse_settings("tier memory_tier4 0-1\n")
     with pytest.raises(kc.KernelCheckError, match="not in a lower memory tier"):
@@ -280,15 +317,17 @@ def test_cli_refuses_to_overwrite_before_booting(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "timeline.csv").read_text() == "earlier\n"
 
 
-def test_cli_reports_a_guest_that_cannot_start(tmp_path, monkeypatch, capsys):
-    from memtier.kernel import guest
+@pytest.mark.parametrize("boot", ["initramfs", "virtme"])
+def test_cli_reports_a_guest_that_cannot_start(tmp_path, monkeypatch, capsys, boot):
+    from memtier.kernel import bare, guest
 
-    def boot(*args, **kwargs):
+    def missing(*args, **kwargs):
         raise guest.VmUnavailable("cannot start the NUMA guest, missing: qemu-system-x86_64")
 
-    monkeypatch.setattr(guest, "find_tools", boot)
+    monkeypatch.setattr(guest, "find_tools", missing)
+    monkeypatch.setattr(bare, "find_tools", missing)
     status = cli.main(["kernel-check", "--total-mb", "300", "--hot-mb", "64", "--seconds", "10", "--quiet",
-                       "--out", str(tmp_path / "out")])
+                       "--boot", boot, "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 2 and "qemu-system-x86_64" in err and len(err.strip().splitlines()) == 1
     assert not list((tmp_path / "out").glob("*"))

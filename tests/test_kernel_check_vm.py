@@ -1,12 +1,12 @@
 """`memtier kernel-check` in a real guest: Linux 6.1 with node 1 in a lower memory tier.
 
 Boots the tiered guest of :mod:`memtier.kernel_check` (QEMU TCG, one vCPU under ``-icount``) three
-times: once through ``memtier kernel-check`` with a short phase-change workload (virtme-ng's
-guest; the guest's run and memtier's are checked), and twice with the same workload alone in the
-guest booted from an initramfs, which reads nothing from the host: the two runs' figures must
+times: once through ``memtier kernel-check`` with a short phase-change workload (its default
+guest, booted from an initramfs; the guest's run and memtier's are checked), and twice with the
+same workload alone in that guest, which reads nothing from the host: the two runs' figures must
 agree within 2 % (the issue's repeatability check).  Deselected by default (``numa_vm`` marker);
-``.ci/numa_vm`` runs all (2-4 minutes for the first on this project's busy 2-core VM, 1-1.5 for
-each of the others) and fails if a guest cannot start:
+``.ci/numa_vm`` runs all (1-1.5 minutes each on this project's busy 2-core VM, the first with
+memtier's side besides) and fails if a guest cannot start:
 ``python3 -m pytest -m numa_vm tests/test_kernel_check_vm.py``.
 """
 import contextlib

@@ -27,8 +27,7 @@ and reads ``/proc/vmstat``, and its CPU time in its accesses (``work_s``: the ac
 hint faults and promotions they take, :func:`fault_costs`).
 
 Two runs alike (``-icount shift=0,sleep=off``, one vCPU: guest time is the instruction count).
-With ``boot="initramfs"`` (not the default: memtier does not match it yet, the README has the
-figures) the guest boots from an initramfs built here (:mod:`memtier.kernel.bare`: busybox, ``ndctl``,
+With ``boot="initramfs"`` (the default) the guest boots from an initramfs built here (:mod:`memtier.kernel.bare`: busybox, ``ndctl``,
 ``daxctl``, the tier set-up's modules and the program) and reads nothing from the host until the
 accesses are over; ``-seed 1`` gives its RDRAND one sequence, ``nokaslr`` keeps the kernel in one
 place, and its RTC runs on the guest's clock (``-rtc clock=vm``: with the RTC on the host's
@@ -39,7 +38,7 @@ off in the guest (``randomize_va_space`` 0: it put the mapping at another offset
 page tables each run, so kswapd's wakes by page-table pages and the scanner's 2 MB-aligned
 windows fell on other pages), the mapping is 2 MB-aligned, as the policy takes it, and the
 program starts on a whole minute of the guest's clock.  The virtme-ng guest (``boot="virtme"``,
-the default) reads its root through 9p, whose reads end when the host serves them: pairs of it differed by
+the default before 2026-11-26, when memtier did not yet match the initramfs guest) reads its root through 9p, whose reads end when the host serves them: pairs of it differed by
 0.2-6.9 points of hot share at some second (2026-11-26), and did so still with node 0's free
 pages and LRU lists made equal before the start (the program's ballast, ``node0_free``, five
 pairs, with variants: watermark boosting, proactive compaction, THP and the lockup watchdog off,
@@ -509,7 +508,7 @@ def fault_costs(raw: pd.DataFrame) -> dict:
     return {"access_ns": 1e9 * access, "hint_fault_ns": 1e9 * fault, "promote_ns": 1e9 * promote}
 
 
-def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
+def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms: float | None = None) -> dict:
     """What kernel-check gives ``numa-balancing`` besides the guest's settings:
 
     - 6.1's allocation and kswapd at the guest's pace (:func:`kswapd_params`);
@@ -524,14 +523,49 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0) -> dict:
       kswapd scanned only pages it demoted, ``pgscan_kswapd`` = ``pgdemote_kswapd`` in that second);
     - the workload's hint faults and promotions on its clock, paid back by its slack
       (:func:`fault_params`);
-    - a scan period of ``scan_delay_ms`` after the first scan, as the guest's trace shows
+    - the scan period from the first scan on: ``first_period_ms`` (the initramfs guest:
+      :func:`first_tick_period`, 6.1's ``task_scan_start`` at the task's first tick), or, left
+      None, ``scan_delay_ms``, as virtme-ng's guest's trace shows
       (``data/kernel_check/scan_trace.txt``: the first three scans 1.39 and 1.26 s apart, each
-      gap the scan delay plus 32 times the scan before within 45 ms), not
-      ``task_scan_start`` (333 ms for 600 MB), which 6.1's ``task_tick_numa`` reads as setting
-      it at the task's first tick (:func:`scan_start`); why the guest keeps the scan delay is
-      not found here."""
+      gap the scan delay plus 32 times the scan before within 45 ms), where
+      :func:`first_tick_period` gives 500 ms; why that guest keeps the scan delay is not found
+      here (it would if the program's resident set were one scan window or less at its first
+      tick, i.e. if it had run about 0.43 s of CPU time before its accesses)."""
+    period = float(scan_delay_ms) if first_period_ms is None else float(first_period_ms)
     return {**kswapd_params(w), **fault_params(w), "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
-            "scan_cost_charged": 0.0, "first_period_ms": float(scan_delay_ms), "referenced_kept_once": 1.0}
+            "scan_cost_charged": 0.0, "first_period_ms": period, "referenced_kept_once": 1.0}
+
+
+def first_tick_rss(w: Workload, scan_delay_ms: float = 1000.0, touch_ns: float | None = None) -> int:
+    """The workload program's resident pages at its first ``task_tick_numa`` (6.1,
+    ``kernel/sched/fair.c``), the tick at which its run time first passes the scan period
+    (``numa_scan_period`` = ``scan_delay_ms`` from ``init_numa_balancing`` at fork;
+    ``node_stamp`` 0).  The fill is what it runs then: one first touch after another, each
+    ``touch_ns`` of its CPU time (default :data:`FIRST_TOUCH_NS` + :data:`ACCESS_OWN_NS`, from the
+    ``work_s`` of a committed run), so it has touched ``scan_delay / touch_ns`` pages of its
+    mapping (at most all of them), besides its own pages (:func:`own_pages`).  Its run time
+    before the accesses (the program's set-up) is taken as none: in the initramfs guest's run
+    with 100 ms checkpoints (``data/kernel_check/initramfs_hot_set_fine_kernel_raw.csv``) the
+    mapping held 100 000-120 000 pages when the program's CPU time since its start passed 1 s."""
+    cost = (FIRST_TOUCH_NS + ACCESS_OWN_NS) if touch_ns is None else float(touch_ns)
+    if not cost > 0:
+        raise KernelCheckError(f"first_tick_rss needs a positive time per first touch, got {touch_ns}")
+    touched = min(w.total_pages, int(float(scan_delay_ms) * 1e6 // cost))
+    return touched + own_pages(w)
+
+
+def first_tick_period(w: Workload, scan: dict, touch_ns: float | None = None) -> float:
+    """The scan period (ms) 6.1 gives the workload program at its first tick:
+    ``task_tick_numa`` sets ``numa_scan_period = task_scan_start(p)`` when ``node_stamp`` is 0,
+    which without a NUMA group is ``task_scan_min(p)``: ``max(1000 ms x scan_size /
+    MAX_SCAN_WINDOW, scan_period_min / task_nr_scan_windows(p))``, the windows being the
+    resident set then (:func:`first_tick_rss`) in ``scan_size`` pieces (:func:`scan_start`).
+    For 600 MB: about 114 000 pages by 1 s of CPU time, two windows of 256 MB, 500 ms.  The
+    initramfs guest shows it (``data/kernel_check/initramfs_hot_set_fine_kernel_raw.csv``, 100 ms
+    checkpoints: ``numa_pte_updates`` rose at 2.42-2.52, 3.12-3.23 and 3.93-4.03 s of guest
+    time, gaps of 0.60-0.81 and 0.70-0.91 s, where 500 ms plus 32 times the scans' cost gives
+    0.83 and 0.71, and the scan delay 1.33 and 1.21)."""
+    return scan_start(scan, first_tick_rss(w, scan["scan_delay_ms"], touch_ns))["first_period_ms"]
 
 
 #: What a first touch takes the workload in the guest besides its access (ns of guest time):
@@ -586,7 +620,8 @@ def one_cpu_params(zoneinfo: pd.DataFrame) -> dict:
     ``simulator["params"]``: the fast node as two zones (:func:`zone_params`), kswapd sharing
     the one vCPU with the task (``kswapd_cpu_share`` :data:`KSWAPD_CPU_SHARE`, at the per-CPU
     paces it already has) and the first touches' time (``first_touch_ns``
-    :data:`FIRST_TOUCH_NS`).  kernel-check does not give them yet: see the README."""
+    :data:`FIRST_TOUCH_NS`).  kernel-check gives them in the initramfs guest (its default), not in
+    virtme-ng's, where they move memtier's fill away from the kernel's (README)."""
     return {**zone_params(zoneinfo), "kswapd_cpu_share": KSWAPD_CPU_SHARE, "first_touch_ns": FIRST_TOUCH_NS}
 
 
@@ -660,7 +695,8 @@ def kswapd_params(w: Workload) -> dict:
             "kswapd_cpu_scan_pages_per_s": KSWAPD_CPU_KEPT_PER_S}
 
 
-def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start: bool = False) -> dict:
+def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start: bool = False,
+                   boot: str = "virtme", vcpus: int = 1) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
 
     - scan delay, period min/max, scan size, hot threshold: debugfs (6.1 defaults 1000, 1000,
@@ -677,7 +713,14 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start
       zoneinfo does not print it);
     - slow capacity: node 1's free pages;
     - allocation and kswapd: 6.1's rules and kswapd's pace measured in this guest
-      (:func:`kswapd_params`).
+      (:func:`kswapd_params`);
+    - ``boot`` ``"initramfs"``: the scan period after the first scan is 6.1's ``task_scan_start``
+      at the program's first tick (:func:`first_tick_period`), and the fast node is two zones with
+      kswapd on the task's one CPU and the first touches timed (:func:`one_cpu_params`, from
+      ``zoneinfo``; with ``vcpus`` 1 only: ``--no-icount``'s two vCPUs give kswapd a CPU of its
+      own); with both memtier meets the issue's targets there (README).  ``"virtme"``:
+      the scan delay, as that guest's trace shows (:func:`simulator_params`), and neither rule
+      (with them memtier moves away from that guest's fill, README).
     """
     debugfs, sysctl = settings["debugfs"], settings["sysctl"]
 
@@ -711,7 +754,9 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start
             "wmark_min_pages": wmin, "wmark_low_pages": low, "wmark_high_pages": high,
             "wmark_promo_pages": high + (high - low),
             **scan_start(scan, n + own),
-            **simulator_params(w, scan["scan_delay_ms"]),
+            **simulator_params(w, scan["scan_delay_ms"],
+                               first_tick_period(w, scan) if boot == "initramfs" else None),
+            **(one_cpu_params(zoneinfo) if boot == "initramfs" and vcpus == 1 else {}),
         },
         "debugfs_read": bool(debugfs),
     }
@@ -902,7 +947,7 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
-              node0_free: int | None = None, boot: str = "virtme") -> dict:
+              node0_free: int | None = None, boot: str = "initramfs") -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -968,7 +1013,7 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
                                    f"{int(got)} against {want}); the two would not simulate the same accesses")
 
 
-def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "virtme") -> str:
+def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs") -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
@@ -990,7 +1035,7 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
-                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "virtme") -> dict:
+                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs") -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -1014,7 +1059,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
-        settings = guest_settings(result["settings"], result["zoneinfo"], w, result["zoneinfo_at_start"])
+        settings = guest_settings(result["settings"], result["zoneinfo"], w, result["zoneinfo_at_start"], boot,
+                                  vcpus=machine(icount).cpus)
         say(f"guest done in {result['seconds']:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
