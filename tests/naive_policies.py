@@ -86,22 +86,59 @@ class NaiveNumaBalancing(_Base):
         self.awake, self.k_ns, self.k_scanned, self.k_limit = False, 0.0, 0, 0
         self.pgtables = set()  # 2 MB pieces of address space with a page table
         self.lag = 0.0  # work charged that the accesses' slack has not paid back yet (ns)
+        self.in_low = set()  # fast pages in the fast node's low zone (low_zone_pages)
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
     # first scan ns, first period ms, fast-path fallback, page tables wake kswapd, ns a page
     # demoted, ns a page scanned and kept, scan overhead limit, scan cost charged, ns a page armed,
     # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU, a
-    # promotion's time on the task, an access's time to spare, referenced pages kept once
+    # promotion's time on the task, an access's time to spare, referenced pages kept once, a first
+    # touch's time, share / (1 - share) of kswapd_cpu_share, the low zone's pages, protection and
+    # its min, low, high and promo watermarks
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
-                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once"]
+                 "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once",
+                 "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo"]
         return self.p[names.index(name)]
 
     def free(self):
         return self.capacity - self.fast_used
+
+    def zone_with_room(self, mark, low_mark):
+        """The fast node's zone an allocation at these watermarks gets, by the zonelist (the
+        main zone, then the low one: get_page_from_freelist); "main", "low" or None.  A zone
+        passes with more free pages than its watermark plus its lowmem_reserve (the low zone's
+        protection; the main zone's is 0).  One zone (no low_zone_pages): the node against
+        ``mark``.  fast_capacity counts the low zone's pages less its protection, so the main
+        zone has fast_capacity - (low_zone_pages - protection) pages."""
+        if not self._p("lz_pages"):
+            return "main" if self.free() > mark else None
+        low_pages, protection = self._p("lz_pages"), self._p("lz_prot")
+        main_pages = self.capacity - (low_pages - protection)
+        main_free = main_pages - (self.fast_used - len(self.in_low))
+        low_free = low_pages - len(self.in_low)
+        if main_free > mark:
+            return "main"
+        if low_free > low_mark + protection:
+            return "low"
+        return None
+
+    def balanced(self):
+        """pgdat_balanced: any zone above its promo watermark (tpp: the node above its
+        demotion watermark)."""
+        return self.zone_with_room(self._p("target"), self._p("lz_promo")) is not None
+
+    def place_fast(self, page, zone):
+        if zone == "low":
+            self.in_low.add(page)
+
+    def move(self, page, to_fast):
+        if not to_fast:
+            self.in_low.discard(page)  # demoted: its zone has the page back
+        super().move(page, to_fast)
 
     def inactive_is_low(self):
         inactive, active = len(self.inactive), len(self.active)
@@ -152,7 +189,7 @@ class NaiveNumaBalancing(_Base):
         """kswapd's rounds due by ``until_ns``, each at its own clock, which moves on by the
         time its pages took; asleep once balanced, scanned twice over, or out of pages."""
         while self.awake and self.k_ns <= until_ns:
-            if self.free() > self._p("target") or self.k_scanned >= self.k_limit:
+            if self.balanced() or self.k_scanned >= self.k_limit:
                 self.awake = False
                 break
             n, demoted = self.kswapd_batch()
@@ -161,10 +198,13 @@ class NaiveNumaBalancing(_Base):
                 break
             self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
             self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
+            if self._p("cfs_slow") and self.balanced():  # one CPU: balance_pgdat checks right after its round
+                self.awake = False
+                break
 
     def kswapd(self):
         """wakeup_kswapd."""
-        if self.awake or self.free() > self._p("target"):
+        if self.awake or self.balanced():
             return
         self.awake, self.k_scanned = True, 0
         self.k_limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
@@ -173,6 +213,7 @@ class NaiveNumaBalancing(_Base):
 
     def hint_fault(self, page):
         self.overhead(self._p("fault_ns"), 1)
+        self.task_ns += self._p("fault_ns")
         scan_ms = self.armed.pop(page)
         if self._p("tpp") and page not in self.is_active:
             if page in self.referenced:
@@ -182,8 +223,8 @@ class NaiveNumaBalancing(_Base):
                 self.referenced.add(page)
             return
         now_ms = int(self.now // 1e6)
-        free = self.free()
-        if free > self._p("promo") + self._p("enough"):
+        enough = self._p("enough")
+        if self.zone_with_room(self._p("promo") + enough, self._p("lz_promo") + enough):  # pgdat_free_space_enough
             self.th = 0
         else:
             hot_ms, rate = int(self._p("hot_ms")), int(self._p("rate"))
@@ -208,13 +249,17 @@ class NaiveNumaBalancing(_Base):
                 self.rl_nr_cand = self.nr_cand
             if self.nr_cand - self.rl_nr_cand >= rate:
                 return
-        if free > self._p("high") + 1:
+        if self.zone_with_room(self._p("high") + 1, self._p("lz_high") + 1):  # migrate_balanced_pgdat
             self.accessed.discard(page)
+            # the new page from the zonelist at the low watermark (migrate_balanced_pgdat
+            # passed, so some zone is above it)
+            self.place_fast(page, self.zone_with_room(self._p("low"), self._p("lz_low")))
             self.move(page, True)
             (self.active if page in self.is_active else self.inactive).append(page)
             self.migration(self.cost[1])
             if self._p("promote_ns"):
                 self.migration(self._p("promote_ns") * 1e-3)
+            self.task_ns += self.cost[1] * 1e3 + self._p("promote_ns")
             self.placement()
         else:
             self.kswapd()
@@ -284,30 +329,39 @@ class NaiveNumaBalancing(_Base):
 
     def run(self, trace, n_pages):
         floor = self._p("low") if self._p("fallback") else self._p("min")
+        low_zone_floor = self._p("lz_low") if self._p("fallback") else self._p("lz_min")
         for page in trace:
             page = int(page)
             self.row = self.record.new()
             before = self.now
+            self.task_ns = 0.0  # the task's own work at this access: its first touch or hint fault
             if page not in self.node:
                 self.kswapd_until(self.now)
                 if self._p("pgtable_wake"):
                     block = page // max(1, int(self._p("align")))
                     if block not in self.pgtables:  # a page table: node 0 only, woken below low
                         self.pgtables.add(block)
-                        if self.free() <= self._p("low"):
+                        if self.zone_with_room(self._p("low"), self._p("lz_low")) is None:
                             self.kswapd()
                 elif self.free() <= self._p("wake"):
                     self.kswapd()
                 slow_full = self.slow_used >= self.slow_capacity
-                fast = self.free() > floor or slow_full
-                if self._p("pgtable_wake") and slow_full and self.free() <= self._p("low"):
+                zone = self.zone_with_room(floor, low_zone_floor)
+                fast = zone is not None or slow_full
+                if (self._p("pgtable_wake") and slow_full
+                        and self.zone_with_room(self._p("low"), self._p("lz_low")) is None):
                     self.kswapd()
                 self.node[page] = 0 if fast else 1
                 if fast:
+                    self.place_fast(page, zone)  # no zone passed (the slow node full): the main zone
                     self.inactive.append(page)
+                self.now += self._p("touch_ns")  # do_anonymous_page, on the task's clock
+                self.task_ns += self._p("touch_ns")
             elif page in self.armed:
                 self.kswapd_until(self.now)
                 self.hint_fault(page)
+            if self._p("cfs_slow") and self.awake:  # one CPU shared with kswapd (CFS)
+                self.now += self.task_ns * self._p("cfs_slow")
             if self.slack() > 0:
                 self.lag += self.now - before
             self.serve(page)

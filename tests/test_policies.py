@@ -68,7 +68,25 @@ def cases(draw):
                            kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7])),
                            promote_ns=draw(st.sampled_from([0, 2500])),
                            access_slack_ns=draw(st.sampled_from([0, 30, 1e4])),
-                           referenced_kept_once=draw(st.sampled_from([0, 1]))))
+                           referenced_kept_once=draw(st.sampled_from([0, 1])),
+                           # kswapd on the task's CPU (CFS) and a first touch's time
+                           kswapd_cpu_share=draw(st.sampled_from([0, 0.5])),
+                           first_touch_ns=draw(st.sampled_from([0, 700.0])),
+                           **draw(low_zones(fast))))
+
+
+@st.composite
+def low_zones(draw, fast):
+    """numa-balancing: the fast node as one zone, or two (6.1's per-zone rules): a low zone of
+    random size, protection (its pages beyond the protection counted in ``fast``) and
+    watermarks."""
+    if not draw(st.booleans()):
+        return {}
+    pages = draw(st.integers(1, 8))
+    protection = draw(st.integers(max(0, pages - fast), pages))
+    marks = sorted(draw(st.lists(st.integers(0, 5), min_size=4, max_size=4)))
+    return dict(low_zone_pages=pages, low_zone_protection_pages=protection,
+                **{f"low_zone_wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), marks)})
 
 
 def twin(policy, case, params, quick):
@@ -124,6 +142,12 @@ def test_kernel_agrees_with_its_twin(policy, case, params):
         np.testing.assert_allclose(got[column].to_numpy(), [r[key] for r in rows], rtol=1e-9, atol=1e-9,
                                    err_msg=column)
     np.testing.assert_array_equal(result.final_node, model.final_node(case["n_pages"]))
+    if policy in ("numa-balancing", "tpp"):
+        # the zone each fast page is in (low_zone_pages), and the clock, which kswapd_cpu_share's
+        # stretching and first_touch_ns move without a row's charges showing them
+        in_low = (result._storage["referenced"] & numa_balancing.IN_LOW_ZONE) != 0
+        np.testing.assert_array_equal(in_low, [page in model.in_low for page in range(case["n_pages"])])
+        np.testing.assert_allclose(result._storage["fstate"][FS_NOW_NS], model.now, rtol=1e-9, atol=1e-6)
 
 
 @pytest.mark.parametrize("policy", NEW_POLICIES)

@@ -660,20 +660,22 @@ def _placement(pconfig, config, state, fstate, pstate, pfstate):
 @njit_borrow
 def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced, state,
                 fstate, pstate, pfstate, pagestat, nxt, pending):
-    """``do_numa_page`` on an armed (slow) page."""
+    """``do_numa_page`` on an armed (slow) page.  Returns the task's own time it charged (the
+    fault, and a promotion's move), which ``kswapd_cpu_share`` stretches; kswapd's rounds that
+    a failed promotion wakes are kswapd's work, not the task's."""
     _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
     pstate[PS_FAULTS] += 1
     f = flags[page] & ~ARMED  # unarmed: its scan_ms is stale from now on, never read
     flags[page] = f
     if f & FAST:
-        return
+        return pconfig[P_FAULT_NS]
     if pconfig[P_TPP] != 0 and not f & ACTIVE:  # TPP: only active pages migrate
         if referenced[page]:  # mark_page_accessed: inactive, referenced -> active
             flags[page] = f | ACTIVE
             referenced[page] = 0
         else:
             referenced[page] = 1
-        return
+        return pconfig[P_FAULT_NS]
     now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
     enough = pconfig[P_ENOUGH]
     if _zone_above(config, state, pconfig, pstate, pconfig[P_PROMO] + enough,
@@ -683,9 +685,9 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         _adjust_threshold(pconfig, pstate, now_ms)
         th = pstate[PS_TH] if pstate[PS_TH] != 0 else np.int64(pconfig[P_HOT_MS])
         if now_ms - scan_ms[page] >= th:  # read only here: a cache miss the other faults do without
-            return
+            return pconfig[P_FAULT_NS]
         if _rate_limited(pconfig, pstate, now_ms):
-            return
+            return pconfig[P_FAULT_NS]
     if _zone_above(config, state, pconfig, pstate, pconfig[P_HIGH] + 1, pconfig[P_LZ_HIGH] + 1) >= 0:
         # migrate_balanced_pgdat; the new page from the zonelist at the low watermark
         if _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW]) == 1:
@@ -696,9 +698,11 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         if pconfig[P_PROMOTE_NS] != 0:  # migrate_misplaced_page, in the task's fault
             _charge_migration(pconfig[P_PROMOTE_NS] * 1e-3, fstate, pending)
         _placement(pconfig, config, state, fstate, pstate, pfstate)
-    else:  # numamigrate_isolate_page: wakeup_kswapd
-        _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
-                     pagestat, nxt, pending, referenced)
+        return pconfig[P_FAULT_NS] + migrate_cost[1] * 1e3 + pconfig[P_PROMOTE_NS]
+    # numamigrate_isolate_page: wakeup_kswapd
+    _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                 pagestat, nxt, pending, referenced)
+    return pconfig[P_FAULT_NS]
 
 
 @njit_borrow
@@ -835,18 +839,21 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                                  pfstate, pagestat, nxt, pending, referenced)
                 _first_touch(page, fast, flags, state, config)
-                if pconfig[P_TOUCH_NS] != 0:  # do_anonymous_page: the allocating fault, on the task's clock
-                    fstate[FS_NOW_NS] += pconfig[P_TOUCH_NS]
+                task_ns = pconfig[P_TOUCH_NS]
+                if task_ns != 0:  # do_anonymous_page: the allocating fault, on the task's clock
+                    fstate[FS_NOW_NS] += task_ns
                 if fast:
                     if zone == 1:  # zone -1 (the slow node full): the main zone
                         _take_zone(page, referenced, pstate)
                     _push_head(FAST_INACTIVE, page, ring, meta)
             else:
-                _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms, referenced,
-                            state, fstate, pstate, pfstate, pagestat, nxt, pending)
+                task_ns = _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, scan_ms,
+                                      referenced, state, fstate, pstate, pfstate, pagestat, nxt, pending)
             if pconfig[P_CFS_SLOW] != 0 and pstate[PS_KSWAPD_AWAKE] != 0:
-                # the task's work took the CPU it shared with kswapd (CFS): share / (1 - share) as long again
-                fstate[FS_NOW_NS] += (fstate[FS_NOW_NS] - charged_from) * pconfig[P_CFS_SLOW]
+                # the task's work took the CPU it shared with kswapd (CFS): share / (1 - share) as long
+                # again.  Only the task's own (the fault, the move): kswapd's rounds done here are charged
+                # to the run by the stated simplification, and are kswapd's time, not the task's
+                fstate[FS_NOW_NS] += task_ns * pconfig[P_CFS_SLOW]
             next_scan = pfstate[PF_NEXT_SCAN_NS]  # kswapd on the task's CPU, or a placement, may have moved it
             now = fstate[FS_NOW_NS]
             if slack > 0:
