@@ -150,6 +150,29 @@ def test_kernel_agrees_with_its_twin(policy, case, params):
         np.testing.assert_allclose(result._storage["fstate"][FS_NOW_NS], model.now, rtol=1e-9, atol=1e-6)
 
 
+@settings(max_examples=120, **FAST)
+@given(case=cases(), pages=st.integers(1, 8), marks=st.lists(st.integers(0, 3), min_size=4, max_size=4),
+       main_marks=st.lists(st.integers(0, 4), min_size=4, max_size=4), touch=st.sampled_from([0, 700.0]))
+def test_numa_balancing_zones_and_one_cpu_agree_with_the_twin(case, pages, marks, main_marks, touch, params):
+    """The draws of ``test_kernel_agrees_with_its_twin`` with 6.1's zone and one-CPU rules always
+    on: a low zone, kswapd on the task's CPU at a pace (so that its balance check right after a
+    round, and the stretching while it is awake, decide what follows), and the main zone's
+    watermarks small enough for nodes of a few pages to pass them."""
+    fast = case["fast_capacity"]
+    # a fill first (every page touched once, in order), whose pages kswapd finds unreferenced on
+    # its second pass and demotes, so that its rounds can balance the node
+    case["trace"] = np.concatenate([np.arange(case["n_pages"]), case["trace"]])
+    case["writes"] = np.concatenate([np.zeros(case["n_pages"], dtype=bool), case["writes"]])
+    case["rules"] = {k: v for k, v in case["rules"].items() if not k.startswith("low_zone")}
+    case["rules"].update(kswapd_cpu_share=0.5, kswapd_cpu_pages_per_s=1e6, kswapd_cpu_scan_pages_per_s=1e7,
+                         first_touch_ns=touch, low_zone_pages=pages,
+                         low_zone_protection_pages=max(0, pages - fast) + (pages - max(0, pages - fast)) // 2,
+                         **{f"low_zone_wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"),
+                                                                           sorted(marks))},
+                         **{f"wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), sorted(main_marks))})
+    test_kernel_agrees_with_its_twin.hypothesis.inner_test("numa-balancing", case, params)
+
+
 @pytest.mark.parametrize("policy", NEW_POLICIES)
 @settings(max_examples=15, **FAST)
 @given(case=cases(), period=st.integers(1, 60))
