@@ -132,7 +132,10 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   allocated (``kswapd_pages_per_s`` from ``memtier.kernel_check.fill_rates``) holds only while
   the fill lags: after it, on the workload's own clock, kswapd ran 3-5 times too fast.
   Departures: a charge is stretched when kswapd is awake at its end; an access's own time
-  (28 ns in the guest) is not.
+  (28 ns in the guest) is not.  Only the task's own work is stretched: kswapd's rounds that
+  an event runs (charged to the run by the simplification below) are kswapd's time, not the
+  task's (the twin in the tests found the stretch taking them in, and a round stretched or not
+  by whether it fell at an event or between them).
 - **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
   ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
   128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
