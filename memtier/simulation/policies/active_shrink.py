@@ -119,10 +119,14 @@ M_START, M_LENGTH, M_TAIL, M_SIZE = range(4)
 
 
 @njit_inline
+def _wrapped(position, length):
+    """``position`` taken back into a ring of ``length`` slots (it is below ``2 * length``)."""
+    return position - length if position >= length else position
+
+
+@njit_inline
 def _push_head(lst, page, ring, meta):
-    position = meta[lst, M_TAIL] + meta[lst, M_SIZE]
-    if position >= meta[lst, M_LENGTH]:
-        position -= meta[lst, M_LENGTH]
+    position = _wrapped(meta[lst, M_TAIL] + meta[lst, M_SIZE], meta[lst, M_LENGTH])
     ring[meta[lst, M_START] + position] = page
     meta[lst, M_SIZE] += 1
 
@@ -145,8 +149,7 @@ def _ahead(position, length):
     a hint lets the processor fetch them a few pages before the scan reaches them)."""
     if length <= AHEAD:
         return position
-    position += AHEAD
-    return position - length if position >= length else position
+    return _wrapped(position + AHEAD, length)
 
 
 @njit
@@ -225,12 +228,8 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     last = ring.shape[0] - 1
     left = n_scan
     while left > 0:  # in runs where no position wraps around its ring
-        a_head = a_tail + a_size
-        if a_head >= a_length:
-            a_head -= a_length
-        i_head = i_tail + i_size
-        if i_head >= i_length:
-            i_head -= i_length
+        a_head = _wrapped(a_tail + a_size, a_length)
+        i_head = _wrapped(i_tail + i_size, i_length)
         run = min(left, i_length - i_tail, a_length - a_head, i_length - i_head)
         source = i_start + i_tail
         to_active = a_start + a_head
@@ -287,9 +286,7 @@ def _shrink_active(node, n_scan, flags, ring, meta):
     last = ring.shape[0] - 1
     left = n_scan
     while left > 0:  # in runs where neither position wraps around its ring
-        head = i_tail + i_size
-        if head >= i_length:
-            head -= i_length
+        head = _wrapped(i_tail + i_size, i_length)
         run = min(left, a_length - a_tail, i_length - head)
         source = a_start + a_tail
         target = i_start + head

@@ -486,8 +486,7 @@ def _zone_above(config, state, pconfig, pstate, mark, low_mark):
 def _balanced(config, state, pconfig, pstate):
     """``pgdat_balanced``: a zone of the fast node above its target (the promo watermark in
     tiering mode; tpp: its demotion watermark)."""
-    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED], pconfig[P_LZ_PAGES], pstate[PS_LZ_USED],
-                    pconfig[P_LZ_PROT], pconfig[P_TARGET], pconfig[P_LZ_PROMO]) >= 0
+    return _zone_above(config, state, pconfig, pstate, pconfig[P_TARGET], pconfig[P_LZ_PROMO]) >= 0
 
 
 @njit_borrow
