@@ -10,6 +10,7 @@ from collections import deque
 from math import isqrt
 
 SWAP_CLUSTER_MAX = 32
+DEF_PRIORITY, MAX_RECLAIM_RETRIES = 12, 16  # mm/vmscan.c, mm/internal.h (6.1)
 
 
 def _calls_cost(n, call, cost):
@@ -87,6 +88,10 @@ class NaiveNumaBalancing(_Base):
         self.pgtables = set()  # 2 MB pieces of address space with a page table
         self.lag = 0.0  # work charged that the accesses' slack has not paid back yet (ns)
         self.in_low = set()  # fast pages in the fast node's low zone (low_zone_pages)
+        # kswapd_priority (balance_pgdat): priority, pages left in the pass (inactive, active),
+        # its scanned and demoted pages, the run's demoted pages, kswapd_failures
+        self.prio, self.left, self.active_left = DEF_PRIORITY, 0, 0
+        self.pass_scanned = self.pass_demoted = self.run_demoted = self.failures = 0
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
@@ -95,13 +100,15 @@ class NaiveNumaBalancing(_Base):
     # placement doubles the period, kswapd's CPU time a page demoted / kept on a shared CPU, a
     # promotion's time on the task, an access's time to spare, referenced pages kept once, a first
     # touch's time, share / (1 - share) of kswapd_cpu_share, the low zone's pages, protection and
-    # its min, low, high and promo watermarks
+    # its min, low, high and promo watermarks, kswapd_priority, swappiness, nr_to_reclaim and the
+    # zones' high watermarks summed
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
                  "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once",
-                 "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo"]
+                 "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo",
+                 "prio_loop", "swappiness", "nr_to_reclaim", "high_total"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -146,18 +153,23 @@ class NaiveNumaBalancing(_Base):
         ratio = isqrt(10 * gigabytes) if gigabytes else 1
         return inactive * ratio < active
 
-    def kswapd_batch(self):
-        """One round: refill the inactive list while it is low, then 32 pages off its tail."""
+    def deactivate(self, n):
+        """shrink_active_list: n pages from the active tail to the inactive head, unreferenced."""
+        for _ in range(min(n, len(self.active))):
+            page = self.active.popleft()
+            self.accessed.discard(page)
+            self.is_active.discard(page)
+            self.inactive.append(page)
+
+    def kswapd_batch(self, n_inactive=SWAP_CLUSTER_MAX, n_active=0, refill=True):
+        """One round: (the earlier rule) refill the inactive list while it is low, then up to
+        n_inactive pages off its tail, then n_active pages off the active tail."""
         scanned = 0
-        while self.inactive_is_low() and self.active:
+        while refill and self.inactive_is_low() and self.active:
             n = min(SWAP_CLUSTER_MAX, len(self.active))
-            for _ in range(n):
-                page = self.active.popleft()
-                self.accessed.discard(page)
-                self.is_active.discard(page)
-                self.inactive.append(page)
+            self.deactivate(n)
             scanned += n
-        n = min(SWAP_CLUSTER_MAX, len(self.inactive))
+        n = min(n_inactive, len(self.inactive))
         demoted = 0
         for _ in range(n):
             page = self.inactive.popleft()
@@ -178,6 +190,9 @@ class NaiveNumaBalancing(_Base):
             else:
                 self.inactive.append(page)
         scanned += n
+        n_active = min(n_active, len(self.active))
+        self.deactivate(n_active)
+        scanned += n_active
         if demoted:
             self.migration(_calls_cost(demoted, self.batch, self.cost))
         if scanned:
@@ -185,9 +200,68 @@ class NaiveNumaBalancing(_Base):
         self.k_scanned += scanned
         return n, demoted
 
+    def age(self):
+        if self.inactive_is_low():
+            self.deactivate(SWAP_CLUSTER_MAX)
+
+    def pass_start(self):
+        """balance_pgdat's loop top: kswapd_age_node, then get_scan_count's targets."""
+        self.age()
+        may_deactivate = self.inactive_is_low()
+        free = self.free() + (self._p("lz_prot") if self._p("lz_pages") else 0)
+        target, active_target = len(self.inactive) >> self.prio, len(self.active) >> self.prio
+        tiny = free <= self._p("high_total") and not may_deactivate and target > 0
+        if not tiny:  # SCAN_FRACT: anon's share swappiness / 200
+            target = target * int(self._p("swappiness")) // 200
+            active_target = active_target * int(self._p("swappiness")) // 200
+        self.left, self.active_left = target, (active_target if may_deactivate else 0)
+        self.pass_scanned = self.pass_demoted = 0
+
+    def pass_end(self):
+        """A pass done: the priority, the run's end, kswapd_try_to_sleep; True if asleep."""
+        self.age()
+        self.run_demoted += self.pass_demoted
+        if self.pass_demoted:
+            self.failures = 0
+        if self.pass_scanned < self._p("nr_to_reclaim") or not self.pass_demoted:
+            self.prio -= 1
+        if self.prio < 1:
+            if not self.run_demoted:
+                self.failures += 1
+            if self.failures >= MAX_RECLAIM_RETRIES:  # hopeless
+                self.awake = False
+                return True
+            self.prio, self.run_demoted = DEF_PRIORITY, 0
+        if self.balanced():
+            self.awake = False
+            return True
+        return False
+
     def kswapd_until(self, until_ns):
         """kswapd's rounds due by ``until_ns``, each at its own clock, which moves on by the
-        time its pages took; asleep once balanced, scanned twice over, or out of pages."""
+        time its pages took; asleep once balanced, scanned twice over, or out of pages
+        (kswapd_priority: balance_pgdat's passes, see the module)."""
+        if self._p("prio_loop"):
+            while self.awake and self.k_ns <= until_ns:
+                if self.left == 0:
+                    self.pass_start()
+                    if self.left == 0:
+                        if self.pass_end():
+                            break
+                        continue
+                n_inactive, n_active = min(SWAP_CLUSTER_MAX, self.left), min(SWAP_CLUSTER_MAX, self.active_left)
+                self.left -= n_inactive
+                self.active_left -= n_active
+                n, demoted = self.kswapd_batch(n_inactive, n_active, refill=False)
+                self.pass_scanned += n
+                self.pass_demoted += demoted
+                self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
+                self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
+                if self.pass_demoted >= self._p("nr_to_reclaim"):
+                    self.left = 0
+                if self.left == 0 and self.pass_end():
+                    break
+            return
         while self.awake and self.k_ns <= until_ns:
             if self.balanced() or self.k_scanned >= self.k_limit:
                 self.awake = False
@@ -206,6 +280,10 @@ class NaiveNumaBalancing(_Base):
         """wakeup_kswapd."""
         if self.awake or self.balanced():
             return
+        if self._p("prio_loop"):
+            if self.failures >= MAX_RECLAIM_RETRIES:
+                return
+            self.prio, self.left, self.active_left, self.run_demoted = DEF_PRIORITY, 0, 0, 0
         self.awake, self.k_scanned = True, 0
         self.k_limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
         self.k_ns = self.now

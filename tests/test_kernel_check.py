@@ -124,6 +124,11 @@ def test_the_program_accesses_what_memtier_generates(program, tmp_path, kind, al
     # one node here: every page on node 0, hot ones as many as the hot set
     assert (raw["fast_hot"] == w.hot_pages).all() and (raw["fast_cold"] == w.total_pages - w.hot_pages).all()
     assert (raw["absent"] == 0).all()
+    # kswapd's counters and node 0's lists beside the tiering counters (the host's node 0: its
+    # lists hold at least this program's pages)
+    assert {"pgactivate", "pgrefill", "pageoutrun", "kswapd_low_wmark_hit_quickly", "n0_dma32_free",
+            "n0_inactive_anon", "n0_active_anon"} <= set(raw.columns)
+    assert (raw["n0_inactive_anon"] + raw["n0_active_anon"] >= w.total_pages).all()
 
 
 def test_access_stream_shapes():

@@ -69,6 +69,9 @@ def cases(draw):
                            promote_ns=draw(st.sampled_from([0, 2500])),
                            access_slack_ns=draw(st.sampled_from([0, 30, 1e4])),
                            referenced_kept_once=draw(st.sampled_from([0, 1])),
+                           # 6.1's balance_pgdat passes of falling priority, or the earlier rounds
+                           kswapd_priority=draw(st.sampled_from([0, 1])),
+                           swappiness=draw(st.sampled_from([60, 200])),
                            # kswapd on the task's CPU (CFS) and a first touch's time
                            kswapd_cpu_share=draw(st.sampled_from([0, 0.5])),
                            first_touch_ns=draw(st.sampled_from([0, 700.0])),
@@ -678,3 +681,64 @@ def test_kswapd_cpu_share_below_one():
     for bad in (1.0, 1.5):
         with pytest.raises(ValueError, match="kswapd_cpu_share.*up to"):
             memtier.simulate(np.arange(100) % 20, "numa-balancing", 10, kswapd_cpu_share=bad)
+
+
+def test_numa_balancing_kswapd_passes_of_falling_priority():
+    """6.1's balance_pgdat (``kswapd_priority``), on a fill worked out by hand.
+
+    1 017 pages of 4 KiB touched once each, in order; a 1 024-page fast node with watermarks
+    min 4, low 8, high 12 (nr_to_reclaim: max(12, 32) = 32); kswapd at once, 6.1's
+    folio_check_references (a referenced page kept once), the earlier fill rules (the
+    allocation at the low watermark wakes kswapd).  Page 1 016's allocation finds 8 free and
+    wakes kswapd, every page on the inactive list referenced by the fill:
+
+    - priorities 12-10 scan nothing (1 016 >> p = 0), 9-1 scan 1, 3, 7, ... 508: 1 009 pages
+      (0-1 008), all kept (PG_referenced); the run demoted nothing, a failure, and the node is
+      not balanced, so a second run starts at 12.  The node's free pages (8) are at most its
+      high watermark, so each pass takes the whole list >> p (file_is_tiny: SCAN_ANON);
+    - its priority 9 and 8 passes keep 1 009-1 012; priority 7 keeps 1 013-1 015 and demotes
+      0-3 (referenced, not young); it scanned fewer than 32, so the priority falls: 12 free;
+    - promo 16: priority 6 demotes 15 (1 012 >> 6), 27 free: balanced; 19 demoted in all.
+    - promo 40: the priority 6 pass starts at 12 free (tiny: 15 demoted, 27 free), the priority 5
+      one at 27, above the high watermark: get_scan_count's SCAN_FRACT, 60 / 200 of 997 >> 5 =
+      9 (36 free), then priority 4, 988 >> 4 = 61 -> 18 (54 free > 40): 46 demoted; swappiness
+      200 takes all 31 at priority 5 (58 free): 50.
+
+    The earlier rule, rounds of 32 checked after each, keeps 0-991 in 31 rounds, then keeps
+    992-1 015 and demotes 0-7 (16 free), and demotes 8-39 in the next (48 free): 40 with either
+    promo watermark.  And with the slow node full kswapd demotes nothing: after 16 runs
+    (MAX_RECLAIM_RETRIES) the node is hopeless and kswapd is not woken again, where the
+    earlier rule keeps scanning at every wake."""
+    from memtier.kernel.check import free_moves
+
+    trace = np.arange(1017)
+    common = dict(n_pages=1017, slow_capacity=2000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_pages_per_s=0,
+                  kswapd_scan_pages_per_s=0, referenced_kept_once=1, fast_path_fallback=0, pgtable_wakes_kswapd=0)
+
+    def demoted(promo, **rule):
+        result = memtier.simulate(trace, "numa-balancing", 1024, period=len(trace),
+                                  **dict(common, wmark_promo_pages=promo), **rule)
+        slow = np.flatnonzero(result.final_node == 1)
+        assert result._storage["pstate"][numa_balancing.PS_KSWAPD_AWAKE] == 0
+        assert slow.tolist() == list(range(len(slow)))  # the oldest, from the tail
+        return len(slow)
+
+    assert demoted(16, kswapd_priority=1) == 19
+    assert demoted(40, kswapd_priority=1) == 46
+    assert demoted(40, kswapd_priority=1, swappiness=200) == 50
+    assert demoted(16, kswapd_priority=0) == demoted(40, kswapd_priority=0) == 40
+    # the slow node full (4 pages): a fast page below the watermarks for each new page, kswapd
+    # woken at each allocation at the low watermark
+    full = dict(common, n_pages=1024, slow_capacity=4)
+    scans = {}
+    for rule in (0, 1):
+        for length in (1020, 1024):
+            result = memtier.simulate(np.arange(length), "numa-balancing", 1020, period=length, **full,
+                                      kswapd_priority=rule)
+            assert result.periods["demoted"].sum() == 4  # the slow node's 4 pages, before it was full
+            scans[rule, length] = result.periods["scanned"].sum()
+        if rule:
+            assert result._storage["pstate"][numa_balancing.PS_FAILURES] == numa_balancing.MAX_RECLAIM_RETRIES
+    assert scans[1, 1024] == scans[1, 1020] and scans[0, 1024] > scans[0, 1020]

@@ -24,7 +24,8 @@
  * themselves, and the page faults they take, hint faults and promotions included, which run in the
  * task's context; not the spinning, nor kswapd's time), how many hot and cold pages are on node 0 and node 1 (from
  * /proc/self/pagemap: the page frame number, placed in a node by the memory blocks under
- * /sys/devices/system/node/node1), and /proc/vmstat's tiering counters.
+ * /sys/devices/system/node/node1), /proc/vmstat's tiering counters and kswapd's reclaim counters, and
+ * node 0's free pages and anonymous LRU lists (COUNTERS, node0_state).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -228,9 +229,44 @@ static int on_node1(uint64_t pfn) {
     return 0;
 }
 
+/* Node 0's state at a checkpoint, from /proc/zoneinfo as the kernel's counters stand (no
+ * stat_refresh: per-CPU deltas of up to a zone's stat threshold are not folded in): the free
+ * pages of its first two zones (DMA, DMA32) in the buddy lists, the pages on its per-CPU lists,
+ * and its inactive and active anonymous LRU lists. */
+#define N_ZONE_COLUMNS 5
+static const char *ZONE_COLUMNS[N_ZONE_COLUMNS] = {"n0_dma_free", "n0_dma32_free", "n0_pcp", "n0_inactive_anon",
+                                                   "n0_active_anon"};
+static void node0_state(unsigned long long *values) {
+    char line[256], name[64];
+    unsigned long long v;
+    int node = -1, zone = -1;
+    memset(values, 0, N_ZONE_COLUMNS * sizeof *values);
+    FILE *f = fopen("/proc/zoneinfo", "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        int n;
+        if (sscanf(line, "Node %d, zone", &n) == 1) node = n, zone++;
+        else if (node != 0) continue;
+        else if (sscanf(line, " pages free %llu", &v) == 1) { if (zone < 2) values[zone] = v; }
+        else if (sscanf(line, " count: %llu", &v) == 1) values[2] += v;
+        else if (sscanf(line, " %63s %llu", name, &v) == 2) {
+            if (!strcmp(name, "nr_inactive_anon")) values[3] = v;
+            else if (!strcmp(name, "nr_active_anon")) values[4] = v;
+        }
+    }
+    fclose(f);
+}
+
+/* The tiering counters, then kswapd's reclaim (mm/vmscan.c, 6.1): pages moved between the LRU
+ * lists (pgactivate: to the active list, pgdeactivate and pgrefill: from it), balance_pgdat's runs
+ * (pageoutrun) and how kswapd went to sleep (kswapd_try_to_sleep: woken within its short sleep,
+ * low_wmark_hit_quickly; not balanced when it tried, high_wmark_hit_quickly), migrations that
+ * failed, and direct reclaim; node0_state's columns follow them. */
 static const char *COUNTERS[] = {"pgpromote_success", "pgpromote_candidate", "pgdemote_kswapd", "pgdemote_direct",
                                  "numa_pte_updates", "numa_hint_faults", "numa_pages_migrated", "pgsteal_kswapd",
-                                 "pgscan_kswapd"};
+                                 "pgscan_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pageoutrun",
+                                 "kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly", "pgmigrate_fail",
+                                 "pgscan_direct"};
 #define N_COUNTERS (sizeof COUNTERS / sizeof COUNTERS[0])
 
 static void vmstat(unsigned long long *values) {
@@ -321,7 +357,9 @@ int main(int argc, char **argv) {
     fprintf(out, "# mapping at 0x%lx (%lu pages)\n", (unsigned long)aligned, (unsigned long)total);
     fprintf(out, "nominal_s,guest_s,cpu_s,work_s,max_lag_ms,accesses,digest,fast_hot,fast_cold,slow_hot,slow_cold,absent");
     for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%s", COUNTERS[i]);
+    for (size_t i = 0; i < N_ZONE_COLUMNS; i++) fprintf(out, ",%s", ZONE_COLUMNS[i]);
     fprintf(out, "\n");
+    unsigned long long zone_values[N_ZONE_COLUMNS];
     unsigned long long start_counters[N_COUNTERS], counters[N_COUNTERS];
 
     /* Start on a whole minute of the guest's clock.  The kernel's periodic work runs on timers
@@ -421,6 +459,8 @@ int main(int argc, char **argv) {
                     (unsigned long long)count[0][0], (unsigned long long)count[1][1],
                     (unsigned long long)count[1][0], (unsigned long long)absent);
             for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%llu", counters[i] - start_counters[i]);
+            node0_state(zone_values);
+            for (size_t i = 0; i < N_ZONE_COLUMNS; i++) fprintf(out, ",%llu", zone_values[i]);
             fprintf(out, "\n");
             fflush(out);
             lag = 0;

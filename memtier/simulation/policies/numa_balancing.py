@@ -287,6 +287,22 @@ PARAMETERS = {
     "low_zone_wmark_low_pages": (0.0, "the low zone's low watermark (pages)"),
     "low_zone_wmark_high_pages": (0.0, "the low zone's high watermark (pages)"),
     "low_zone_wmark_promo_pages": (0.0, "the low zone's promo watermark (pages; high + (high - low))"),
+    "kswapd_priority": (0.0, "1: 6.1's balance_pgdat (mm/vmscan.c): kswapd works in passes of falling priority, "
+                             "from DEF_PRIORITY 12: a pass scans (list >> priority) x swappiness / 200 of the "
+                             "inactive list (get_scan_count, SCAN_FRACT with no reclaim cost recorded; all of it, "
+                             "SCAN_ANON, when file_is_tiny), SWAP_CLUSTER_MAX at a time with as much of the active "
+                             "list when inactive_is_low (shrink_lruvec), and stops early once it has demoted "
+                             "nr_to_reclaim (the zones' high watermarks, at least 32 each: kswapd_shrink_node); "
+                             "pgdat_balanced is checked between passes; the priority falls after a pass that "
+                             "scanned fewer than nr_to_reclaim or demoted nothing; below 1 a balance_pgdat ends "
+                             "(one that demoted nothing counts a kswapd_failure; 16, MAX_RECLAIM_RETRIES, and the "
+                             "node is hopeless: kswapd sleeps and is not woken again) and, the node not balanced, "
+                             "another starts at 12.  0: rounds of SWAP_CLUSTER_MAX with the balance checked after "
+                             "each, until the lists were scanned twice over since the wake (the earlier rule).  "
+                             "kernel-check: 1"),
+    "swappiness": (60.0, "vm.swappiness (default 60): with kswapd_priority, the anonymous lists' share of a pass "
+                         "is swappiness / (200) of (list >> priority) (get_scan_count: ap = swappiness, fp = 200 - "
+                         "swappiness, anon_cost = file_cost = 0 while nothing is written out or refaults)"),
     "first_touch_ns": (0.0, "the task's time for a first touch beside the access (do_anonymous_page: allocate, "
                             "zero and map the page, mm/memory.c), charged on its clock and paid back by "
                             "access_slack_ns; kernel-check: measured in the guest; 0: free (the earlier rule)"),
@@ -319,13 +335,18 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
  P_ENOUGH, P_WAKE, P_TARGET, P_TPP, P_FAULT_NS, P_PTE_NS, P_PERIOD_MIN_MS, P_FLOOR_MS, P_FIRST_SCAN_NS,
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
  P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
- P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO) = range(41)
-P_SIZE = 41
+ P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO, P_PRIO_LOOP, P_SWAPPINESS,
+ P_NR_TO_RECLAIM, P_HIGH_TOTAL) = range(45)
+P_SIZE = 45
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
- PS_LZ_USED) = range(15)
-PS_SIZE = 15
+ PS_LZ_USED, PS_PRIO, PS_PASS_LEFT, PS_PASS_ACTIVE_LEFT, PS_PASS_SCANNED, PS_PASS_DEMOTED, PS_RUN_DEMOTED,
+ PS_FAILURES) = range(22)
+PS_SIZE = 22
+#: balance_pgdat's first priority (DEF_PRIORITY) and the failed runs after which kswapd leaves the
+#: node (MAX_RECLAIM_RETRIES, mm/internal.h), 6.1
+DEF_PRIORITY, MAX_RECLAIM_RETRIES = 12, 16
 #: ``referenced`` holds two bits a page: PG_referenced (1), and whether the page is in the fast
 #: node's low zone (``low_zone_pages``: ZONE_DMA)
 PG_REFERENCED, IN_LOW_ZONE = 1, 2
@@ -416,6 +437,14 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
         p[P_LZ_PAGES] = params["low_zone_pages"]
         p[P_LZ_PROT] = params.get("low_zone_protection_pages", 0.0)
         p[P_LZ_MIN], p[P_LZ_LOW], p[P_LZ_HIGH], p[P_LZ_PROMO] = lz
+    p[P_PRIO_LOOP] = 1.0 if params.get("kswapd_priority", 0.0) else 0.0
+    swappiness = params.get("swappiness", 60.0)
+    if not 0 <= swappiness <= 200:
+        raise ValueError(f"swappiness is vm.swappiness, from 0 to 200, got {swappiness}; the kernel's default is 60")
+    p[P_SWAPPINESS] = int(swappiness)
+    # kswapd_shrink_node: the zones' high watermarks, each at least SWAP_CLUSTER_MAX
+    p[P_NR_TO_RECLAIM] = max(p[P_HIGH], SWAP_CLUSTER_MAX) + (max(p[P_LZ_HIGH], SWAP_CLUSTER_MAX) if p[P_LZ_PAGES] else 0)
+    p[P_HIGH_TOTAL] = p[P_HIGH] + p[P_LZ_HIGH]
     p[P_DEMOTE_NS] = 1e9 / rate if rate else 0.0
     p[P_KEEP_NS] = 1e9 / keep_rate if keep_rate else 0.0
     p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
@@ -507,11 +536,14 @@ def _leave_zone(page, referenced, pstate):
 
 @njit_borrow
 def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
-                  pending, referenced):
-    """One round of ``balance_pgdat`` -> ``shrink_node``: refill the inactive list from the
-    active one while ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages from the
-    inactive tail, demoting the unreferenced ones.  Returns ``(inactive pages scanned,
-    demoted)``; the pages scanned, both lists, count towards this wake's limit."""
+                  pending, referenced, n_inactive, n_active, refill):
+    """One round of ``shrink_node``'s work: with ``refill`` (the earlier rule) refill the
+    inactive list from the active one while ``inactive_is_low``; scan up to ``n_inactive``
+    pages from the inactive tail, demoting the unreferenced ones; then move up to
+    ``n_active`` pages from the active tail to the inactive head (``shrink_active_list``;
+    ``shrink_lruvec`` takes the inactive list's ``SWAP_CLUSTER_MAX`` before the active one's,
+    ``for_each_evictable_lru``).  Returns ``(inactive pages scanned, demoted)``; the pages
+    scanned, both lists, count towards the earlier rule's limit."""
     slow_capacity = config[K_SLOW_CAPACITY]
     page_bytes = config[K_PAGE_BYTES]
     keep_once = pconfig[P_KEEP_ONCE] != 0
@@ -519,11 +551,11 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
     # one-zone runs a fifth of their speed (bench_policies --stands-for 60)
     low_zone = pconfig[P_LZ_PAGES] != 0
     scanned = 0
-    while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+    while refill and _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
         n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
         _shrink_active(0, n, flags, ring, meta)
         scanned += n
-    n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
+    n = min(n_inactive, meta[FAST_INACTIVE, M_SIZE])
     demoted = 0
     for _ in range(n):
         # the list is read in order, its pages' flags and records at random: start loading
@@ -552,12 +584,107 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
         else:
             _push_head(FAST_INACTIVE, page, ring, meta)
     scanned += n
+    n_active = min(n_active, meta[FAST_ACTIVE, M_SIZE])
+    if n_active > 0:
+        _shrink_active(0, n_active, flags, ring, meta)
+        scanned += n_active
     if demoted > 0:
         _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     if scanned > 0:
         _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
     pstate[PS_KSWAPD_SCANNED] += scanned
     return n, demoted
+
+
+@njit_borrow
+def _age_active(meta, flags, ring, config):
+    """``shrink_active_list(SWAP_CLUSTER_MAX)`` if ``inactive_is_low``: ``kswapd_age_node``
+    before each pass, and ``shrink_lruvec`` after it (6.1)."""
+    if _inactive_is_low(0, meta, config[K_PAGE_BYTES], 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+        _shrink_active(0, min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE]), flags, ring, meta)
+
+
+@njit_borrow
+def _pass_start(pconfig, config, state, meta, flags, ring, pstate):
+    """The top of ``balance_pgdat``'s loop past ``pgdat_balanced``: ``kswapd_age_node``, then
+    ``shrink_node``'s targets for this priority (``prepare_scan_count``, ``get_scan_count``):
+    ``(inactive >> priority) x swappiness // 200`` of the inactive list, as much of the active
+    list when ``inactive_is_low`` (``may_deactivate``), or ``inactive >> priority`` alone when
+    ``file_is_tiny`` (no file pages, the node's free pages at most its zones' high watermarks,
+    the inactive list not low: ``SCAN_ANON``)."""
+    _age_active(meta, flags, ring, config)
+    prio = pstate[PS_PRIO]
+    inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
+    may_deactivate = _inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
+    # the node's free pages: fast_capacity leaves out the low zone's protection
+    free = config[K_FAST_CAPACITY] - state[S_FAST_USED] + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0)
+    in_target, active_target = inactive >> prio, active >> prio
+    if not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
+        swappiness = np.int64(pconfig[P_SWAPPINESS])
+        in_target = in_target * swappiness // 200
+        active_target = active_target * swappiness // 200
+    pstate[PS_PASS_LEFT] = in_target
+    pstate[PS_PASS_ACTIVE_LEFT] = active_target if may_deactivate else 0
+    pstate[PS_PASS_SCANNED] = 0
+    pstate[PS_PASS_DEMOTED] = 0
+
+
+@njit_borrow
+def _pass_end(pconfig, config, state, meta, flags, ring, pstate):
+    """The end of a pass (``shrink_lruvec``'s last aging, then ``balance_pgdat``): the
+    priority falls unless the pass scanned ``nr_to_reclaim`` and demoted something; below 1
+    the ``balance_pgdat`` ends (a failure if it demoted nothing) and kswapd sleeps if the node
+    is hopeless or balanced (``kswapd_try_to_sleep``), else starts another at
+    ``DEF_PRIORITY``; then ``pgdat_balanced`` at the loop's top, kswapd still on its CPU.
+    True when kswapd went to sleep."""
+    _age_active(meta, flags, ring, config)
+    demoted = pstate[PS_PASS_DEMOTED]
+    pstate[PS_RUN_DEMOTED] += demoted
+    if demoted > 0:  # shrink_node: reclaimable, kswapd_failures = 0
+        pstate[PS_FAILURES] = 0
+    if pstate[PS_PASS_SCANNED] < pconfig[P_NR_TO_RECLAIM] or demoted == 0:  # raise_priority || !nr_reclaimed
+        pstate[PS_PRIO] -= 1
+    if pstate[PS_PRIO] < 1:
+        if pstate[PS_RUN_DEMOTED] == 0:
+            pstate[PS_FAILURES] += 1
+        if pstate[PS_FAILURES] >= MAX_RECLAIM_RETRIES:
+            pstate[PS_KSWAPD_AWAKE] = 0
+            return True
+        pstate[PS_PRIO] = DEF_PRIORITY
+        pstate[PS_RUN_DEMOTED] = 0
+    if _balanced(config, state, pconfig, pstate):
+        pstate[PS_KSWAPD_AWAKE] = 0
+        return True
+    return False
+
+
+@njit_borrow
+def _balance_pgdat_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                         pstate, pfstate, pagestat, nxt, pending, referenced):
+    """``kswapd_priority``: 6.1's ``balance_pgdat`` (see the parameter) up to ``until_ns``, a
+    round of ``SWAP_CLUSTER_MAX`` inactive pages (and as many active ones) at a time on
+    kswapd's clock, as :func:`_kswapd_until`'s rounds."""
+    while pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= until_ns:
+        if pstate[PS_PASS_LEFT] == 0:  # a new pass
+            _pass_start(pconfig, config, state, meta, flags, ring, pstate)
+            if pstate[PS_PASS_LEFT] == 0:  # nothing to scan at this priority
+                if _pass_end(pconfig, config, state, meta, flags, ring, pstate):
+                    break
+                continue
+        n_inactive = min(SWAP_CLUSTER_MAX, pstate[PS_PASS_LEFT])
+        n_active = min(SWAP_CLUSTER_MAX, pstate[PS_PASS_ACTIVE_LEFT])
+        pstate[PS_PASS_LEFT] -= n_inactive
+        pstate[PS_PASS_ACTIVE_LEFT] -= n_active
+        n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                                   pagestat, nxt, pending, referenced, n_inactive, n_active, False)
+        pstate[PS_PASS_SCANNED] += n
+        pstate[PS_PASS_DEMOTED] += demoted
+        pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
+        pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+        if pstate[PS_PASS_DEMOTED] >= pconfig[P_NR_TO_RECLAIM]:  # shrink_lruvec: enough, and no file list
+            pstate[PS_PASS_LEFT] = 0
+        if pstate[PS_PASS_LEFT] == 0 and _pass_end(pconfig, config, state, meta, flags, ring, pstate):
+            break
 
 
 @njit_borrow
@@ -568,13 +695,18 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
     ``P_DEMOTE_NS`` a page demoted and ``P_KEEP_NS`` a page scanned and kept (both 0: the
     whole balancing at once); it sleeps once the fast node's free pages exceed ``P_TARGET``
     (``pgdat_balanced``: ``zone_watermark_ok``, free > mark), the lists were scanned twice
-    over since it woke, or the inactive list is empty."""
+    over since it woke, or the inactive list is empty.  ``kswapd_priority``: 6.1's passes
+    instead (:func:`_balance_pgdat_until`)."""
+    if pconfig[P_PRIO_LOOP] != 0:
+        _balance_pgdat_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                             pstate, pfstate, pagestat, nxt, pending, referenced)
+        return
     while pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= until_ns:
         if _balanced(config, state, pconfig, pstate) or pstate[PS_KSWAPD_SCANNED] >= pstate[PS_KSWAPD_LIMIT]:
             pstate[PS_KSWAPD_AWAKE] = 0
             break
         n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                   pagestat, nxt, pending, referenced)
+                                   pagestat, nxt, pending, referenced, SWAP_CLUSTER_MAX, 0, True)
         if n == 0:
             pstate[PS_KSWAPD_AWAKE] = 0
             break
@@ -591,11 +723,19 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
 @njit_borrow
 def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
                  pagestat, nxt, pending, referenced):
-    """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced; else kswapd
-    starts now (its clock set to the task's) and does what it can by now
-    (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
+    """``wakeup_kswapd``: nothing if kswapd is awake or the node is balanced (or, with
+    ``kswapd_priority``, hopeless: ``kswapd_failures`` at ``MAX_RECLAIM_RETRIES``); else kswapd
+    starts now (its clock set to the task's; ``balance_pgdat`` at ``DEF_PRIORITY``) and does
+    what it can by now (:func:`_kswapd_until`: at once, all of it, when its rates are 0)."""
     if pstate[PS_KSWAPD_AWAKE] != 0 or _balanced(config, state, pconfig, pstate):
         return
+    if pconfig[P_PRIO_LOOP] != 0:
+        if pstate[PS_FAILURES] >= MAX_RECLAIM_RETRIES:
+            return
+        pstate[PS_PRIO] = DEF_PRIORITY
+        pstate[PS_PASS_LEFT] = 0
+        pstate[PS_PASS_ACTIVE_LEFT] = 0
+        pstate[PS_RUN_DEMOTED] = 0
     pstate[PS_KSWAPD_AWAKE] = 1
     pstate[PS_KSWAPD_SCANNED] = 0
     pstate[PS_KSWAPD_LIMIT] = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
