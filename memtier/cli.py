@@ -751,7 +751,8 @@ def _kernel_check(args) -> int:
     try:
         result = kernel_check(workload, args.out, force=args.force, icount=not args.no_icount,
                               timeout=args.timeout, kernel=args.kernel, progress=step,
-                              node0_free=args.node0_free or None, boot=args.boot)
+                              node0_free=args.node0_free or None, boot=args.boot,
+                              vmscan_counters=args.vmscan_counters)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     v = result["verdict"]
@@ -793,6 +794,9 @@ def _add_kernel_check_commands(sub) -> None:
                    help="node 0's free pages when the accesses start: the other processes' pages are moved to "
                         "node 1 and a locked ballast leaves this many, e.g. 94000 (default 0: node 0 as the boot "
                         "left it)")
+    p.add_argument("--vmscan-counters", action="store_true",
+                   help="build the guest's program with kswapd's reclaim counters and node 0's zones and lists in "
+                        "kernel_raw.csv (another binary, so another run of the kernel: README)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
     p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")

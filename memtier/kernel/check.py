@@ -685,10 +685,11 @@ def kswapd_params(w: Workload) -> dict:
     """The ``numa-balancing`` parameters of 6.1's allocation and kswapd in this guest, on the
     workload's nominal clock: the fast path's fallback to node 1 at the low watermark, kswapd
     woken by page-table allocations, its pace (:data:`KSWAPD_DEMOTED_PER_ALLOCATION`,
-    :data:`KSWAPD_KEPT_PER_ALLOCATION`) times the workload's rate, and the CPU time it takes
+    :data:`KSWAPD_KEPT_PER_ALLOCATION`) times the workload's rate, its passes of falling priority
+    (``balance_pgdat``, ``kswapd_priority``), and the CPU time it takes
     from the task on the one vCPU (:data:`KSWAPD_CPU_DEMOTED_PER_S`,
     :data:`KSWAPD_CPU_KEPT_PER_S`), which holds the scanner back."""
-    return {"fast_path_fallback": 1.0, "pgtable_wakes_kswapd": 1.0,
+    return {"fast_path_fallback": 1.0, "pgtable_wakes_kswapd": 1.0, "kswapd_priority": 1.0,
             "kswapd_pages_per_s": KSWAPD_DEMOTED_PER_ALLOCATION * w.rate,
             "kswapd_scan_pages_per_s": KSWAPD_KEPT_PER_ALLOCATION * w.rate,
             "kswapd_shares_cpu": 1.0, "kswapd_cpu_pages_per_s": KSWAPD_CPU_DEMOTED_PER_S,
@@ -909,13 +910,17 @@ def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None)
 # --- the whole comparison --------------------------------------------------------------------
 
 
-def build_workload(folder) -> Path:
-    """Compile :data:`SOURCE` statically (the guest runs it from the host's files)."""
+def build_workload(folder, vmscan_counters: bool = False) -> Path:
+    """Compile :data:`SOURCE` statically (the guest runs it from the host's files).
+    ``vmscan_counters``: with ``-DVMSCAN_COUNTERS``, so that its rows also carry kswapd's reclaim
+    counters and node 0's zones and lists; another binary, so another run under ``-icount``
+    (README: the kernel's tiering of a large fill moves with it)."""
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise KernelCheckError("kernel-check needs a C compiler to build its workload (apt-get install gcc libc6-dev)")
     binary = Path(folder) / "kernel_workload"
-    done = subprocess.run([compiler, "-O2", "-static", "-o", str(binary), str(SOURCE), "-lm"],
+    flags = ["-DVMSCAN_COUNTERS"] if vmscan_counters else []
+    done = subprocess.run([compiler, "-O2", "-static", *flags, "-o", str(binary), str(SOURCE), "-lm"],
                           capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
@@ -947,7 +952,7 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
-              node0_free: int | None = None, boot: str = "initramfs") -> dict:
+              node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False) -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -955,9 +960,10 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     node 0 as the boot left it.  ``zoneinfo`` is the one the program copied just before its
     start (else the one read after the tier set-up).  ``boot``: ``"virtme"``, virtme-ng's guest
     (:mod:`memtier.kernel.guest`, its root read over 9p), or ``"initramfs"``, a guest that reads
-    nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte."""
+    nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte.
+    ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`)."""
     folder = Path(folder)
-    binary = build_workload(folder)
+    binary = build_workload(folder, vmscan_counters)
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
     if node0_free is not None:
         if int(node0_free) <= 0:
@@ -1013,7 +1019,8 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
                                    f"{int(got)} against {want}); the two would not simulate the same accesses")
 
 
-def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs") -> str:
+def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs",
+            vmscan_counters: bool = False) -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
@@ -1031,11 +1038,15 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
         f"guest run: {result['seconds']:.0f} s wall, {result['attempts']} boot attempt(s); "
         f"largest slot lag {result['raw']['max_lag_ms'].max():.1f} ms",
     ]
+    if vmscan_counters:
+        lines.append("program: built with -DVMSCAN_COUNTERS (kswapd's reclaim counters, node 0's zones and lists): "
+                     "another binary than the default's, so another run")
     return "".join(f"# {line}\n" for line in lines)
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
-                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs") -> dict:
+                 kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs",
+                 vmscan_counters: bool = False) -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -1055,7 +1066,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         os.chmod(scratch, 0o755)
         say("booting the tiered guest and running the workload")
         result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
-                           boot=boot)
+                           boot=boot, vmscan_counters=vmscan_counters)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
@@ -1064,7 +1075,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         say(f"guest done in {result['seconds']:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
-        header = _header(w, result, icount, node0_free, boot)
+        header = _header(w, result, icount, node0_free, boot, vmscan_counters)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),

@@ -24,8 +24,8 @@
  * themselves, and the page faults they take, hint faults and promotions included, which run in the
  * task's context; not the spinning, nor kswapd's time), how many hot and cold pages are on node 0 and node 1 (from
  * /proc/self/pagemap: the page frame number, placed in a node by the memory blocks under
- * /sys/devices/system/node/node1), /proc/vmstat's tiering counters and kswapd's reclaim counters, and
- * node 0's free pages and anonymous LRU lists (COUNTERS, node0_state).
+ * /sys/devices/system/node/node1), and /proc/vmstat's tiering counters (built with -DVMSCAN_COUNTERS
+ * also kswapd's reclaim counters and node 0's zones and lists: COUNTERS, node0_state).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -229,6 +229,22 @@ static int on_node1(uint64_t pfn) {
     return 0;
 }
 
+#ifdef VMSCAN_COUNTERS
+/* Built with -DVMSCAN_COUNTERS (kernel-check --vmscan-counters): besides the tiering counters,
+ * kswapd's reclaim counters (mm/vmscan.c, 6.1): pages moved between the LRU lists (pgactivate:
+ * to the active list, pgdeactivate and pgrefill: from it), balance_pgdat's runs (pageoutrun) and
+ * how kswapd went to sleep (kswapd_try_to_sleep: woken within its short sleep,
+ * low_wmark_hit_quickly; not balanced when it tried, high_wmark_hit_quickly), migrations that
+ * failed and direct reclaim; then node 0's state (node0_state).  Off by default: under -icount
+ * a run repeats to the byte only with the same binary, and the kernel's tiering of a large fill
+ * moves with a few microseconds of the program's work (README), so the default build is the
+ * one the committed runs used, token for token. */
+static const char *COUNTERS[] = {"pgpromote_success", "pgpromote_candidate", "pgdemote_kswapd", "pgdemote_direct",
+                                 "numa_pte_updates", "numa_hint_faults", "numa_pages_migrated", "pgsteal_kswapd",
+                                 "pgscan_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pageoutrun",
+                                 "kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly", "pgmigrate_fail",
+                                 "pgscan_direct"};
+
 /* Node 0's state at a checkpoint, from /proc/zoneinfo as the kernel's counters stand (no
  * stat_refresh: per-CPU deltas of up to a zone's stat threshold are not folded in): the free
  * pages of its first two zones (DMA, DMA32) in the buddy lists, the pages on its per-CPU lists,
@@ -256,17 +272,11 @@ static void node0_state(unsigned long long *values) {
     }
     fclose(f);
 }
-
-/* The tiering counters, then kswapd's reclaim (mm/vmscan.c, 6.1): pages moved between the LRU
- * lists (pgactivate: to the active list, pgdeactivate and pgrefill: from it), balance_pgdat's runs
- * (pageoutrun) and how kswapd went to sleep (kswapd_try_to_sleep: woken within its short sleep,
- * low_wmark_hit_quickly; not balanced when it tried, high_wmark_hit_quickly), migrations that
- * failed, and direct reclaim; node0_state's columns follow them. */
+#else
 static const char *COUNTERS[] = {"pgpromote_success", "pgpromote_candidate", "pgdemote_kswapd", "pgdemote_direct",
                                  "numa_pte_updates", "numa_hint_faults", "numa_pages_migrated", "pgsteal_kswapd",
-                                 "pgscan_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pageoutrun",
-                                 "kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly", "pgmigrate_fail",
-                                 "pgscan_direct"};
+                                 "pgscan_kswapd"};
+#endif
 #define N_COUNTERS (sizeof COUNTERS / sizeof COUNTERS[0])
 
 static void vmstat(unsigned long long *values) {
@@ -357,9 +367,11 @@ int main(int argc, char **argv) {
     fprintf(out, "# mapping at 0x%lx (%lu pages)\n", (unsigned long)aligned, (unsigned long)total);
     fprintf(out, "nominal_s,guest_s,cpu_s,work_s,max_lag_ms,accesses,digest,fast_hot,fast_cold,slow_hot,slow_cold,absent");
     for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%s", COUNTERS[i]);
+#ifdef VMSCAN_COUNTERS
     for (size_t i = 0; i < N_ZONE_COLUMNS; i++) fprintf(out, ",%s", ZONE_COLUMNS[i]);
-    fprintf(out, "\n");
     unsigned long long zone_values[N_ZONE_COLUMNS];
+#endif
+    fprintf(out, "\n");
     unsigned long long start_counters[N_COUNTERS], counters[N_COUNTERS];
 
     /* Start on a whole minute of the guest's clock.  The kernel's periodic work runs on timers
@@ -459,8 +471,10 @@ int main(int argc, char **argv) {
                     (unsigned long long)count[0][0], (unsigned long long)count[1][1],
                     (unsigned long long)count[1][0], (unsigned long long)absent);
             for (size_t i = 0; i < N_COUNTERS; i++) fprintf(out, ",%llu", counters[i] - start_counters[i]);
+#ifdef VMSCAN_COUNTERS
             node0_state(zone_values);
             for (size_t i = 0; i < N_ZONE_COLUMNS; i++) fprintf(out, ",%llu", zone_values[i]);
+#endif
             fprintf(out, "\n");
             fflush(out);
             lag = 0;

@@ -91,6 +91,17 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ``folio_check_references`` does, only if it has ``PG_referenced``; else it is kept at the
   inactive head and given the bit), an unreferenced one demoted (``demote_page_list``,
   one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
+  ``kswapd_priority`` (kernel-check sets it) follows 6.1's ``balance_pgdat`` instead: passes
+  of falling priority from ``DEF_PRIORITY`` 12, each ``(inactive >> priority) x swappiness /
+  200`` pages of the inactive list (``get_scan_count``; all of ``inactive >> priority`` when
+  ``file_is_tiny``) in rounds of ``SWAP_CLUSTER_MAX`` with as many active pages while
+  ``inactive_is_low`` (``shrink_lruvec``), ended early at ``nr_to_reclaim`` demoted (the
+  zones' high watermarks, at least 32 each: ``kswapd_shrink_node``), the balance checked
+  between passes, the priority lowered after a pass short of ``nr_to_reclaim`` or without a
+  demotion, a run ended below priority 1 (a ``kswapd_failure`` if it demoted nothing; at
+  ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good: memtier has no direct reclaim
+  to revive it) and another begun unless the node is balanced.  The earlier rule's limit of
+  twice the lists does not apply there.
   kswapd is a thread of its own, beside the task: it keeps a clock of its own, and a round
   done at its time moves it on by ``1 / kswapd_pages_per_s`` a page demoted and
   ``1 / kswapd_scan_pages_per_s`` a page scanned and kept (both 0: at once, the earlier
