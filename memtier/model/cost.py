@@ -334,6 +334,10 @@ class ModelParams:
         "bandwidth one channel moves on its own, below its engine's when one queue cannot "
         "keep the engine busy (a PTDMA device runs one command at a time); 1000 (the bound): "
         "no limit of its own, a lone channel gets its whole engine")
+    dma_ceiling_softness: float = _param(0.0, 0.0, 1.0, "1",
+        "how gradually the DMA channels' bandwidth meets the engines' ceiling: 0, the smaller "
+        "of the two (resources in series: the slowest one sets the pace); above 0, a smooth "
+        "minimum with exponent 1 / softness (a departure: no source states one for the DMA path)")
     # --- kernel work ---
     call_us: float = _param(7.5, 0.0, 10000.0, "us",
         "migrate_pages() per call")
@@ -429,17 +433,29 @@ class ModelParams:
 # Positions of the parameters in the array the kernel reads.
 (_B, _LINK, _SHARP, _CONT, _DISP, _DISPT, _CPAGE, _MTPAGE, _CCALL, _XGAIN, _XCEIL, _DMACH,
  _DMACEIL, _DMASET, _DMADESC, _DMAENT, _DMAMAP, _DMAOVL, _DMACHDESC, _DMASHDESC, _DMASHENT, _DMAQUEUE,
- _CALL, _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG, _BATCHPAGES) = range(33)
-assert len(ModelParams.names()) == 30
+ _DMASOFT, _CALL, _PAGE, _SUBNS, _PTE, _BSAVE, _XSAVE, _SCALL, _SPAGE, _DMASTRUCT, _DMAPERENG,
+ _BATCHPAGES) = range(34)
+assert len(ModelParams.names()) == 31
 #: Length of the array the kernel reads: the numeric parameters, the structure's code, the
 #: channels per engine and the batch limit.
-ARRAY_SIZE = 33
+ARRAY_SIZE = 34
 
 
 @njit
 def _smooth_min(a, b, sharpness):
     # (a^-k + b^-k)^(-1/k): a when a << b, b when a >> b.
     return a / (1.0 + (a / b) ** sharpness) ** (1.0 / sharpness)
+
+
+@njit
+def _soft_min(a, b, softness):
+    # softness 0: the smaller of the two; above 0 the smooth minimum with exponent 1 / softness,
+    # written on the ratio of the smaller to the larger so that it cannot overflow and tends to
+    # the hard minimum as the softness falls to 0.
+    low = min(a, b)
+    if softness <= 0.0:
+        return low
+    return low / (1.0 + (low / max(a, b)) ** (1.0 / softness)) ** softness
 
 
 @njit
@@ -485,7 +501,7 @@ def _dma_serial_us(p, n_pages, ptes_per_page, workers):
 def _dma_bandwidth_gbps(p, channels):
     """Bytes per microsecond / 1e3 of ``channels`` queues: engines' bandwidth under the ceiling."""
     engines = np.ceil(channels / p[_DMAPERENG])
-    return _smooth_min(min(channels * p[_DMAQUEUE], engines * p[_DMACH]), p[_DMACEIL], p[_SHARP])
+    return _soft_min(min(channels * p[_DMAQUEUE], engines * p[_DMACH]), p[_DMACEIL], p[_DMASOFT])
 
 
 @njit

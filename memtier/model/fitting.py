@@ -172,7 +172,7 @@ PROBE_STEPS = (1.0, 4.0, 16.0)
 PROBE_NFEV = SCREEN_NFEV
 #: Terms that depart from the code the model cites (named as departures where they are
 #: defined, in cost.py): the data must pay for them against their absence (:func:`_probe`).
-DEPARTURES = ("dma_shared_descriptor_us", "dma_shared_entry_us", "dma_overlap")
+DEPARTURES = ("dma_shared_descriptor_us", "dma_shared_entry_us", "dma_overlap", "dma_ceiling_softness")
 #: Points of the log-spaced grid on which a probe seeks where a parameter starts to act.
 PROBE_GRID = 49
 #: The array slots after the numeric parameters (ModelParams.to_array): never fitted.
