@@ -34,7 +34,7 @@ Parameters the solution cannot see: a probe
     must pay the same 4 against their absence (at 0) whenever they are chosen, also when a
     stated value made them visible.  On AMD's rows the shared path's per-descriptor time is
     found from any stated value (0, 0.5, 1 or 2 us; AIC 25 lower) and its per-entry time is
-    open from 0, 0.05 and 0.1 us (at best 1.1 lower); at 0.2 us the DMA ceiling's softness
+    open from 0, 0.05 and 0.1 us (1.1 lower from 0); at 0.2 us the DMA ceiling's softness
     pays exactly 4 and is fitted (2.9 lower from the others: open, the ceiling a hard
     minimum).  The overlap pays for itself over all rows (AIC 21 lower than at 0) but not
     over the 1-4 channel rows (0.4 lower; 22 while the DMA ceiling was bent with the CPU
