@@ -335,7 +335,7 @@ class ModelParams:
         "bandwidth of one DMA channel (of one engine, when dma_channels_per_engine channels "
         "share it); not constrained by the RFC (one DMA figure): an estimate for Intel I/OAT "
         "on Haswell-EP, about 1 GB/s per channel")
-    dma_ceiling_gbps: float = _param(5.1, 0.1, 1000.0, "GB/s",
+    dma_ceiling_gbps: float = _param(5.0, 0.1, 1000.0, "GB/s",
         "ceiling of the DMA engine over all channels")
     dma_setup_us: float = _param(20.0, 0.0, 5000.0, "us",
         "DMA set-up (map pages for the device, take the channels, wait for completion): per "
