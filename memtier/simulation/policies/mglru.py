@@ -625,9 +625,10 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
 
     The listing is itself two loops: one without a branch over the flags, eight to a word,
     that clears the young bits and gathers them into a bit a page (``young_bits``, a byte a
-    word: :data:`GATHER_BYTES`; numba vectorises it), then one over those bits, 64 pages to
-    a word, lowest first.  With a branch per word of flags (a fifth of the words on the
-    hot-set trace hold a young page, at random) it took 3-5 cycles a word, and the
+    word, so a word of bits is 64 pages on a little-endian machine: numba's x86-64, AArch64, ppc64le;
+    :data:`GATHER_BYTES`; numba vectorises it), then one over those bits, lowest first.
+    With a branch per word of flags (a quarter of the words hold a young page on the
+    hot-set trace, a twelfth on zipf, at random) it took 3-5 cycles a word, and the
     time-scaled runs walk the million pages 130 (hot set) to 270 (zipf) times: on the
     final flags of ``benchmarks/bench_policies.py``'s time-scaled runs, with the pages of 50,000
     accesses young, 390 -> 145 us a walk (hot set, 37,000 young) and 166 -> 105 (zipf,
