@@ -349,9 +349,10 @@ class ModelParams:
     dma_map_entry_us: float = _param(0.05, 0.0, 100.0, "us",
         "CPU time per page-table entry after the first, mapping a PTE-mapped folio for the "
         "device (folio structure); not constrained by the RFC: an estimate")
-    dma_overlap: float = _param(0.8, 0.0, 1.0, "1",
+    dma_overlap: float = _param(0.0, 0.0, 1.0, "1",
         "share of the serial per-folio CPU work hidden behind copies on other channels "
-        "(folio structure only; times 1 - 1/channels); an estimate")
+        "(folio structure only; times 1 - 1/channels); 0: absent unless the data show it "
+        "(dcbm's folios_copy_dma() adds every cost: a departure from its code)")
     dma_channel_descriptor_us: float = _param(0.5, 0.0, 100.0, "us",
         "channel time per descriptor besides its bytes (fetch, completion, starting the "
         "next); not constrained by the RFC (one descriptor per channel): an estimate for "
