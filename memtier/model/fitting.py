@@ -549,9 +549,11 @@ def _probe(prepared, best, centre, target, candidates, max_nfev=600, min_influen
     units = ModelParams.units()
     n_rows = len(target)
     values, cost, chosen = best
-    found, rejected = {}, set()
+    # A departure that did not pay is left out while the chosen set is the one it was
+    # rejected beside; once another term joins the set it is asked again (below).
+    found, rejected = {}, {}
     for _ in range(2 * len(candidates)):
-        allowed = [n for n in candidates if n not in rejected]
+        allowed = [n for n in candidates if n not in rejected or set(chosen) - rejected[n]]
         misfit = _misfit(values, prepared, target)
         # Departures chosen at the solution must pay against their absence.
         tests = {}
@@ -570,11 +572,11 @@ def _probe(prepared, best, centre, target, candidates, max_nfev=600, min_influen
             found[weakest] = ("open: the stated value kept; fitted, the AIC is " +
                               (f"only {gain:.1f} lower" if gain > 0 else f"{-gain:.1f} higher") +
                               " than without it (at 0)")
-            rejected.add(weakest)
             values = values.copy()
             values[names.index(weakest)] = centre[names.index(weakest)]
             values, cost, chosen = _settle(prepared, values, [n for n in chosen if n != weakest], centre, target,
                                            [n for n in allowed if n != weakest], max_nfev)
+            rejected[weakest] = set(chosen)
             continue
         # Parameters without influence here are probed from where they start to act.
         idle = [n for n in allowed if n not in chosen]
