@@ -377,8 +377,8 @@ def test_held_out_departures_follow_the_rule(amd_held_out):
 
 
 def test_amd_held_out_largest_target(amd_held_out):
-    """Issue 8's bound on the largest held-out error, 20%: met (18.9%, the 64 KiB folios at 16
-    channels, -18%, and the THPs at 16, -19%), since the overlap is stated at 0 and fitted
+    """Issue 8's bound on the largest held-out error, 20%: met (18.9%, a THP row at 16 channels;
+    the 64 KiB folios at 16, -18%), since the overlap is stated at 0 and fitted
     where it pays; 30.3% with it stated at 0.8."""
     assert amd_held_out["relative_error"].abs().max() <= 0.20
 
