@@ -153,6 +153,17 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
+    # A fit written while the overlap was stated at 0.8 (now 0) carries its own value, in its
+    # parameters and every replicate (written since format 2), and loads with it: no new format.
+    data = json.loads(path.read_text())
+    overlap = ModelParams.names().index("dma_overlap")
+    assert rfc_fit.params.dma_overlap == 0.0 == ModelParams().dma_overlap
+    data["params"]["dma_overlap"] = 0.8
+    for row in data["samples"]:
+        row[overlap] = 0.8
+    (tmp_path / "stated.json").write_text(json.dumps(data))
+    stated = load_fit(tmp_path / "stated.json")
+    assert stated.params == rfc_fit.params.replace(dma_overlap=0.8) and (stated.samples[:, overlap] == 0.8).all()
     # A fit written before the DMA ceiling had a softness of its own (format 6) loads with the
     # CPU link's sharpness on it (the model it was fitted with), in its samples too.
     data = json.loads(path.read_text())
