@@ -153,6 +153,17 @@ def test_save_load_round_trip(rfc_fit, tmp_path):
     (tmp_path / "junk.json").write_text("{\"hello\": 1}")
     with pytest.raises(ValueError, match="not a memtier fit"):
         load_fit(tmp_path / "junk.json")
+    # A fit written while the overlap was stated at 0.8 (now 0) carries its own value, in its
+    # parameters and every replicate (written since format 2), and loads with it: no new format.
+    data = json.loads(path.read_text())
+    overlap = ModelParams.names().index("dma_overlap")
+    assert rfc_fit.params.dma_overlap == 0.0 == ModelParams().dma_overlap
+    data["params"]["dma_overlap"] = 0.8
+    for row in data["samples"]:
+        row[overlap] = 0.8
+    (tmp_path / "stated.json").write_text(json.dumps(data))
+    stated = load_fit(tmp_path / "stated.json")
+    assert stated.params == rfc_fit.params.replace(dma_overlap=0.8) and (stated.samples[:, overlap] == 0.8).all()
     # A fit written before the DMA ceiling had a softness of its own (format 6) loads with the
     # CPU link's sharpness on it (the model it was fitted with), in its samples too.
     data = json.loads(path.read_text())
@@ -318,7 +329,7 @@ def test_hold_out_counts_mode(amd_held_out):
     # posting's faster small folios as its build's, two channels per engine (without it, one
     # and two fitted 1-4 channels equally well).
     assert trained.params.migrate_batch_pages == 262144 and trained.structure["batch_how"].startswith("clear")
-    # Two channels per engine: "likely" (AIC 8.5), the layouts being compared before the probe
+    # Two channels per engine: "likely" (AIC 9.0), the layouts being compared before the probe
     # finds the shared path (stated at 0, absent); "clear" (59) when it was stated at 1 us.
     assert trained.params.dma_channels_per_engine == 2
     assert trained.structure["engine_how"].startswith(("clear", "likely"))
@@ -333,12 +344,13 @@ def test_hold_out_counts_mode(amd_held_out):
 def test_held_out_median_with_the_stated_link(amd_held_out):
     """With the ceiling stated at the machine's socket link (108 GB/s each way) instead of the
     fit's own rule for an open ceiling (twice the fastest row seen: 54 GB/s), the 8- and
-    16-channel rows are predicted at median 7.7% (10.0% with the rule; 7.8% and 7.75% with the
-    link stated at 96 or 144 GB/s); the issue's 6% is not reached (below)."""
+    16-channel rows are predicted at median 8.6% (9.0% with the rule, largest 39% against
+    18.9%; 8.6% and 8.3% with the link stated at 96 or 144 GB/s); the issue's 6% is not
+    reached (below)."""
     errors = amd_held_out["relative_error"].abs()
-    assert errors.median() <= 0.085
+    assert errors.median() <= 0.09
     thp = amd_held_out[amd_held_out["page_size"] == 2 << 20]
-    assert (thp.loc[thp["workers"] == 8, "relative_error"].abs() <= 0.10).all()  # 14-12% with the rule
+    assert (thp.loc[thp["workers"] == 8, "relative_error"].abs() <= 0.10).all()  # 12-15% slow with the rule
 
 
 def _squared_errors(result):
@@ -346,43 +358,51 @@ def _squared_errors(result):
     return float(((result.predict(rows) / rows["gbps"] - 1.0) ** 2).sum())
 
 
-def test_held_out_the_other_reading(amd_held_out):
+def test_held_out_departures_follow_the_rule(amd_held_out):
     """The THPs' gain from one channel to two (165 to 146 us a THP, one root complex) has two
-    readings: serial work hidden behind the second channel (the fit's choice, the queue
-    bandwidth open) or a lone PTDMA, one command in flight, moving less than its root complex
-    carries for two (``dma_queue_gbps``).  The 1-4 channel rows fit both as well, so the probe
-    leaves the queue open; stated, it predicts the THPs at 16 channels within 18% (the open
-    reading: 25-30% slow): median 8.1%, largest 17.3% (with the DMA ceiling as soft as the CPU
-    link's: 9.0%, 21.8%, the 64 KiB folios the worst rows)."""
-    stated = cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma",
-                            base=amd_zen3_2026_machine().replace(dma_queue_gbps=14.0))
-    queue, hidden = stated.attrs["fit"], amd_held_out.attrs["fit"]
-    assert hidden.params.dma_queue_gbps == ModelParams().dma_queue_gbps
-    assert hidden.structure["probed"]["dma_queue_gbps"].startswith("open")
-    assert queue.params.dma_queue_gbps < queue.params.dma_channel_gbps  # fitted below the engine's
-    assert abs(_squared_errors(queue) / _squared_errors(hidden) - 1.0) <= 0.03
-    thp16 = stated[(stated["page_size"] == 2 << 20) & (stated["workers"] == 16)]["relative_error"]
-    assert (thp16.abs() <= 0.18).all()
-    assert (amd_held_out.loc[thp16.index, "relative_error"] <= -0.2).all()
-    assert stated["relative_error"].abs().max() <= 0.18 < amd_held_out["relative_error"].abs().max()
+    readings: serial work hidden behind the second channel's copy (``dma_overlap``, a
+    departure from dcbm's code, stated at 0) or a lone PTDMA, one command in flight, moving
+    less than its root complex carries for two (``dma_queue_gbps``, stated absent).  Over the
+    1-4 channel rows both pay (AIC 10 and 11 lower): the overlap is found once the shared path
+    is in the fit (before it, 0.8 lower; a departure left out is asked again when another term
+    joins the set).  That predicts 8 and 16 channels at median 8.6%, largest 18.9% (THPs at 16
+    channels -19% and -13%).  Stated at 0.8, the overlap's estimate before this version, it
+    does not pay (0.4 lower) yet stays present, the queue then does not pay (2.0 higher), and
+    the THPs at 16 channels come out 25-30% slow (7.8%, 30.3%)."""
+    hidden = cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma",
+                            base=amd_zen3_2026_machine().replace(dma_overlap=0.8))
+    both, stated = amd_held_out.attrs["fit"], hidden.attrs["fit"]
+    assert both.status("dma_overlap") == "fitted" and 0.0 < both.params.dma_overlap < 1.0
+    assert both.structure["probed"]["dma_overlap"].startswith("fitted")
+    assert both.status("dma_queue_gbps") == "fitted"
+    assert both.params.dma_queue_gbps < both.params.dma_channel_gbps  # below the engine's
+    assert stated.params.dma_overlap == 0.8 and stated.status("dma_overlap") == "open"
+    assert stated.structure["probed"]["dma_overlap"].startswith("open: the stated value kept")
+    assert stated.params.dma_queue_gbps == ModelParams().dma_queue_gbps
+    # With both terms the rows held in are described better than with the stated 0.8 alone.
+    assert _squared_errors(both) < _squared_errors(stated)
+    thp16 = amd_held_out[(amd_held_out["page_size"] == 2 << 20) & (amd_held_out["workers"] == 16)]["relative_error"]
+    assert (thp16.abs() <= 0.2).all()
+    assert (hidden.loc[thp16.index, "relative_error"] <= -0.2).all()
+    assert amd_held_out["relative_error"].abs().max() <= 0.2 < hidden["relative_error"].abs().max()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8's target is not met: 8 and 16 channels are predicted "
-                                       "at median 7.8%, largest 30.3% (7.7% and 30.6% while the DMA ceiling was "
-                                       "bent with the CPU link's sharpness; 23.7% and 48.4% before the source "
-                                       "effect and the shared path): 2 MiB THPs at 16 channels -30 and -25% "
-                                       "(1-4 channels read the THPs' gain from one to two channels on one "
-                                       "engine as 38 us a THP of serial work, 0.8 of it hidden behind the "
-                                       "other channels' copies; the overlap, open over 1-4 channels (AIC 0.4 "
-                                       "lower), keeps its stated 0.8, and at 16 channels the copy, 21 us a THP, "
-                                       "is shorter than that serial work, where the rows take 31-34 us a THP "
-                                       "in all), 64 KiB folios -8 to -16%, 4 KiB +3 to +10%, 1 MiB -8 to +8%.  "
-                                       "The other reading, a lone PTDMA (one command in flight) moving less "
-                                       "than its root complex carries for two, fits 1-4 channels as well "
-                                       "(squared errors 0.3% apart, AIC 2.0 higher with its parameter: left "
-                                       "open) and predicts 8.1% / 17.3% when stated at 14 GB/s; with the "
-                                       "overlap stated at its absence (0) the rows choose it (AIC 11) and "
-                                       "predict 14.3% / 25.9%: the rows held in cannot tell the readings apart")
+def test_amd_held_out_largest_target(amd_held_out):
+    """Issue 8's bound on the largest held-out error, 20%: met (18.9%, a THP row at 16 channels;
+    the 64 KiB folios at 16, -18%), since the overlap is stated at 0 and fitted
+    where it pays; 30.3% with it stated at 0.8."""
+    assert amd_held_out["relative_error"].abs().max() <= 0.20
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8's target for the median is not met: 8 and 16 channels are "
+                                       "predicted at median 8.6%, largest 18.9% (the largest within its 20%; "
+                                       "7.8% and 30.3% with the overlap stated at 0.8, an estimate, and kept "
+                                       "there unpaid; 14.3% and 25.9% stated at 0 but tested once, before the "
+                                       "shared path was found; 23.7% and 48.4% before the source effect and "
+                                       "the shared path): 64 KiB folios -10 to -18%, 1 MiB -5 to +10%, 4 KiB "
+                                       "+1 to +8%, 2 MiB THPs +3 and +6% at 8 channels, -19 and -13% at 16 (the "
+                                       "overlap, 0.66, and a lone channel's bandwidth, 16.3 GB/s, both fitted "
+                                       "over 1-4 channels, read the THPs' gain from one channel to two)")
 def test_amd_held_out_target(amd_held_out):
     errors = amd_held_out["relative_error"].abs()
     assert errors.median() <= 0.06 and errors.max() <= 0.20

@@ -104,8 +104,10 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     wait still ends with the last channel submitted, after all the submission work plus
     its own copy, so the sum is the same; and the per-folio kernel work (unmap before,
     remap after) stays outside the copy in ``migrate_pages_batch()``.  ``dma_overlap`` is
-    therefore a named departure, fitted, and 0 is the code (every cost adds up); like the
-    shared path below, it must lower Akaike's criterion by 4 against 0 to be kept (AMD: 21).  With 0
+    therefore a named departure, stated at 0, the code (every cost adds up; it was stated
+    at 0.8, an estimate, until issue 8 asked that every departure be absent unless the data
+    show it), and fitted when it pays: like the shared path below, it must lower Akaike's
+    criterion by 4 against 0 to be kept (AMD: 21 over all rows, 10 over the 1-4 channel rows).  With 0
     (the other terms below fitted, the source effect on) the AMD rows fit at median 4.4%,
     largest 20% (overlap fitted: 2.8%, 17%): the rows have a floor the code does not
     explain (1 MiB folios take 225 us at one channel, then 90-100 us at 4, 8 and 16, which
@@ -138,7 +140,8 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     per-entry time fitted too, which 1-4 channels do not pay for: AIC only 0.2 lower);
     with the engines' ceiling stated at the machine's socket link
     (:func:`memtier.datasets.amd_zen3_2026_machine`), 7.7%, 31% (7.8%, 30% with the hard
-    DMA ceiling).
+    DMA ceiling; 8.6%, 18.9% since the overlap is stated at 0 and fitted where it pays,
+    below).
 
     Evidence: AMD's Zen3 series (``data/amd_zen3_2026.csv``).  Per folio, 1 MiB mTHPs take
     229 us at 1 channel and 93-101 us at 4, 8 and 16 (a floor: 256 PTEs of serial work);
@@ -184,9 +187,9 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     minimum the largest in-sample error falls from 16.7% to 14.8% and the median rises from
     2.7% to 3.3%.  The choice is near the threshold: stated with a shared path of 0.2 us per
     entry the softness pays exactly 4 (fitted at 0.48, the ceiling at 87 GB/s; largest
-    error 17.7%).  The 8- and 16-channel rows held out are predicted as before (7.8%, 30%):
-    the THPs at 16 channels are held back by the serial work the overlap cannot hide, not by
-    the ceiling.  Old fits (format 6 and before) load with ``1 / ceiling_sharpness``, the
+    error 17.7%).  The 8- and 16-channel rows held out were predicted as before (7.8%, 30%,
+    the overlap then stated at 0.8): the THPs at 16 channels were held back by the serial
+    work the overlap cannot hide, not by the ceiling.  Old fits (format 6 and before) load with ``1 / ceiling_sharpness``, the
     model they were made with.
 
     On AMD's machine the layout is documented, not only read from the rows.  PTDMA's driver
@@ -214,23 +217,24 @@ Copy, DMA engine: two structures (``ModelParams.dma_structure``)
     next.  One queue with one command in flight may not fill its root complex's share, so
     ``dma_queue_gbps`` may lie below ``dma_channel_gbps``; that is a hardware property the
     code does not state, so the term is stated absent and the fit probes it
-    (:mod:`memtier.model.fitting`).  On AMD's rows it stays open: the THPs' gain from one
-    channel to two (165 to 146 us a THP on one root complex) is explained as well by a lone
-    channel's limit (fitted at 14.6 GB/s against 17.6 for the root complex) as by the
-    overlap of serial work above (AIC 1.1 higher with it over all rows, 2.0 over the 1-4
-    channel rows; 0.8 and 0.5 with the soft DMA ceiling).  The two readings predict 16
-    channels differently: stated at 14 GB/s (fitted from there to 16.5), the 8- and
-    16-channel rows held out are predicted at median 8.1%, largest 17.3% (THPs at 16
-    channels -17% and -11%, at 8 +8% and +11%; 9.0% and 21.8% with the soft ceiling); open,
-    7.8% and 30.3% (THPs -30% and -25%).  The rows at 1-4 channels cannot tell which (the
-    two fits' squared errors differ by 0.3%).  Read per THP, the rows held out favour the
-    queue: beyond the bytes at the engines' rate (17.8 GB/s an engine, as fitted) and the
-    descriptor, the dcbm_sg posting's THPs take 39 us at one channel and 17, 15 and 13-18
-    us at 4, 8 and 16 (the v4 posting's two: 24), flat from four channels on; the fit's
-    overlap (38 us of serial work a THP, 0.8 of it hidden behind the other channels' copies,
-    at most their copy time) leaves 15, 16 and 23 us, and cannot stay flat once the copy (21
-    us a THP at 16 channels) is shorter than the serial work.  But the 1 MiB folios' floor
-    at 4-16 channels needs the overlap, and the 1-4 channel rows cannot tell.
+    (:mod:`memtier.model.fitting`).  Over all of AMD's rows it stays open (AIC 1.1 higher with
+    it): the THPs' gain from one channel to two (165 to 146 us a THP on one root complex) is
+    read as the overlap of serial work above.  Over the 1-4 channel rows both terms pay, the
+    lone channel's limit (AIC 11 lower; 16.3 GB/s against 17.8 for the root complex) and the
+    overlap (10 lower; 0.66), and the 8- and 16-channel rows held out are predicted at median
+    8.6%, largest 18.9% (THPs at 16 channels -19% and -13%, at 8 +3% and +6%; 64 KiB folios
+    -10% to -18%).  Two earlier readings of the same rows: with the overlap stated at 0.8 (an
+    estimate) and kept there unpaid, the queue did not pay (AIC 2.0 higher) and the prediction
+    was 7.8% and 30.3% (THPs -30% and -25%: the overlap, 38 us of serial work a THP, 0.8 of it
+    hidden behind the other channels' copies, at most their copy time, cannot keep the THPs'
+    time flat once the copy, 21 us a THP at 16 channels, is shorter than the serial work);
+    with the overlap stated at 0 but each departure tested once, the overlap was rejected
+    before the shared path was found (AIC 0.8 lower) and the queue alone predicted 14.3% and
+    25.9% (1 MiB folios 13-25% fast).  Read per THP, the rows held out favour the queue:
+    beyond the bytes at the engines' rate and the descriptor, the dcbm_sg posting's THPs take
+    39 us at one channel and 17, 15 and 13-18 us at 4, 8 and 16 (the v4 posting's two: 24),
+    flat from four channels on; but the 1 MiB folios' floor at 4-16 channels needs the
+    overlap.
     The default, 1 channel per engine, is the model of the RFC (every channel its own
     engine); the fit tries 1, 2 and 4 when the data have several channel counts, like the
     structure.
@@ -349,9 +353,10 @@ class ModelParams:
     dma_map_entry_us: float = _param(0.05, 0.0, 100.0, "us",
         "CPU time per page-table entry after the first, mapping a PTE-mapped folio for the "
         "device (folio structure); not constrained by the RFC: an estimate")
-    dma_overlap: float = _param(0.8, 0.0, 1.0, "1",
+    dma_overlap: float = _param(0.0, 0.0, 1.0, "1",
         "share of the serial per-folio CPU work hidden behind copies on other channels "
-        "(folio structure only; times 1 - 1/channels); an estimate")
+        "(folio structure only; times 1 - 1/channels); 0: absent unless the data show it "
+        "(dcbm's folios_copy_dma() adds every cost: a departure from its code)")
     dma_channel_descriptor_us: float = _param(0.5, 0.0, 100.0, "us",
         "channel time per descriptor besides its bytes (fetch, completion, starting the "
         "next); not constrained by the RFC (one descriptor per channel): an estimate for "
