@@ -225,47 +225,48 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     n_cold = 0
     mixed = not isolate and _mixed_references(flags, ring, i_start, i_length, i_tail, n_scan)
-    last = ring.shape[0] - 1
+    last = np.uint64(ring.shape[0] - 1)
     left = n_scan
     while left > 0:  # in runs where no position wraps around its ring
         a_head = _wrapped(a_tail + a_size, a_length)
         i_head = _wrapped(i_tail + i_size, i_length)
         run = min(left, i_length - i_tail, a_length - a_head, i_length - i_head)
-        source = i_start + i_tail
-        to_active = a_start + a_head
-        to_inactive = i_start + i_head
-        n_active = n_inactive = 0
+        # unsigned ring positions and page numbers: no wraparound code for a negative index
+        source = np.uint64(i_start + i_tail)
+        to_active = np.uint64(a_start + a_head)
+        to_inactive = np.uint64(i_start + i_head)
+        n_active = n_inactive = np.uint64(0)
         if mixed:
-            for k in range(run):  # without a branch on the accessed bit: see above
-                prefetch(flags, np.uint64(ring[min(source + k + AHEAD, last)]))
+            for k in range(np.uint64(run)):  # without a branch on the accessed bit: see above
+                prefetch(flags, np.uint64(ring[min(source + k + np.uint64(AHEAD), last)]))
                 page = ring[source + k]
-                f = flags[page]
+                f = flags[np.uint64(page)]
                 referenced = (f >> 3) & 1  # ACCESSED
-                flags[page] = (f & ~ACCESSED) | (referenced << 2)  # ACTIVE
+                flags[np.uint64(page)] = (f & ~ACCESSED) | (referenced << 2)  # ACTIVE
                 ring[to_active + n_active] = page  # a free slot of each ring: the list's size says which
                 ring[to_inactive + n_inactive] = page
-                n_active += referenced
-                n_inactive += referenced ^ 1
+                n_active += np.uint64(referenced)
+                n_inactive += np.uint64(referenced ^ 1)
         else:
-            for k in range(run):
-                prefetch(flags, np.uint64(ring[min(source + k + AHEAD, last)]))
+            for k in range(np.uint64(run)):
+                prefetch(flags, np.uint64(ring[min(source + k + np.uint64(AHEAD), last)]))
                 page = ring[source + k]
-                f = flags[page]
+                f = flags[np.uint64(page)]
                 if f & ACCESSED:
-                    flags[page] = (f & ~ACCESSED) | ACTIVE
+                    flags[np.uint64(page)] = (f & ~ACCESSED) | ACTIVE
                     ring[to_active + n_active] = page
-                    n_active += 1
+                    n_active += np.uint64(1)
                 elif isolate:
                     cold[n_cold] = page
                     n_cold += 1
                 else:
                     ring[to_inactive + n_inactive] = page
-                    n_inactive += 1
+                    n_inactive += np.uint64(1)
         i_tail += run
         if i_tail == i_length:
             i_tail = 0
-        i_size += n_inactive - run
-        a_size += n_active
+        i_size += np.int64(n_inactive) - run
+        a_size += np.int64(n_active)
         left -= run
     meta[inactive, M_TAIL] = i_tail
     meta[inactive, M_SIZE] = i_size
@@ -283,17 +284,17 @@ def _shrink_active(node, n_scan, flags, ring, meta):
     inactive = active - 1
     a_start, a_length, a_tail, a_size = meta[active, 0], meta[active, 1], meta[active, 2], meta[active, 3]
     i_start, i_length, i_tail, i_size = meta[inactive, 0], meta[inactive, 1], meta[inactive, 2], meta[inactive, 3]
-    last = ring.shape[0] - 1
+    last = np.uint64(ring.shape[0] - 1)
     left = n_scan
     while left > 0:  # in runs where neither position wraps around its ring
         head = _wrapped(i_tail + i_size, i_length)
         run = min(left, a_length - a_tail, i_length - head)
-        source = a_start + a_tail
-        target = i_start + head
-        for k in range(run):
-            prefetch(flags, np.uint64(ring[min(source + k + AHEAD, last)]))
+        source = np.uint64(a_start + a_tail)  # unsigned, as in _shrink_inactive
+        target = np.uint64(i_start + head)
+        for k in range(np.uint64(run)):
+            prefetch(flags, np.uint64(ring[min(source + k + np.uint64(AHEAD), last)]))
             page = ring[source + k]
-            flags[page] = flags[page] & ~(ACCESSED | ACTIVE)
+            flags[np.uint64(page)] = flags[np.uint64(page)] & ~(ACCESSED | ACTIVE)
             ring[target + k] = page
         a_tail += run
         if a_tail == a_length:
@@ -1166,11 +1167,11 @@ def _judge_unmarked(counts, flags, worth_min):
 @njit
 def _list_marked(flags, marked):
     """The pages flagged ``MARKED``, in page order, into ``marked``; their number."""
-    n = 0
+    n = np.uint64(0)  # unsigned, as in _top_pages
     for page in range(flags.shape[0]):
         marked[n] = page  # kept only if marked (the array has a spare slot)
-        n += (flags[page] >> 6) & 1
-    return n
+        n += np.uint64((flags[page] >> 6) & 1)
+    return np.int64(n)
 
 
 @njit
@@ -1270,13 +1271,15 @@ def _top_pages(counts, flags, least, top, n_top):
     reset every count; returns ``(pages in top, those of them fast at their first access of
     the period)``, the flags read only for the pages taken."""
     start = n_top
+    at = np.uint64(n_top)  # unsigned: no wraparound code for a negative index at each store
     for page in range(counts.shape[0]):
-        top[n_top] = page  # kept only if taken (top has a spare slot)
-        n_top += counts[page] >= least
+        top[at] = page  # kept only if taken (top has a spare slot)
+        at += np.uint64(counts[page] >= least)
+    n_top = np.int64(at)
     counts[:] = 0
     top_fast = 0
     for j in range(start, n_top):
-        f = flags[top[j]]
+        f = flags[np.uint64(top[j])]
         top_fast += ((f >> 1) | (f >> 5)) & 1  # FAST or TOUCHED_FAST
     return n_top, top_fast
 
