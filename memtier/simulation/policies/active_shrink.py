@@ -397,7 +397,7 @@ def _isolate_tail(lst, n, ring, meta, pages, start):
     r_start, r_length, tail, size = meta[lst, 0], meta[lst, 1], meta[lst, 2], meta[lst, 3]
     n = min(n, size)
     for j in range(n):
-        pages[start + j] = ring[r_start + tail]
+        pages[np.uint64(start + j)] = ring[np.uint64(r_start + tail)]  # unsigned: no wraparound code
         tail += 1
         if tail == r_length:
             tail = 0
@@ -416,7 +416,7 @@ def _putback_range(lst, pages, low, high, ring, meta):
         position = tail + size
         if position >= r_length:
             position -= r_length
-        ring[r_start + position] = pages[j]
+        ring[np.uint64(r_start + position)] = pages[np.uint64(j)]  # unsigned: no wraparound code
         size += 1
     meta[lst, M_SIZE] = size
 
@@ -477,7 +477,7 @@ def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, page
             prefetch(flags, ahead)
             if not recorded:
                 prefetch(pagestat, ahead)
-        page = pages[j]
+        page = np.uint64(pages[j])  # unsigned: no wraparound code for a negative index
         f = flags[page] & ~ACCESSED
         if to_fast:
             f |= FAST
@@ -497,13 +497,13 @@ def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, page
             position = a_tail + a_size
             if position >= a_length:
                 position -= a_length
-            ring[a_start + position] = page
+            ring[np.uint64(a_start + position)] = page
             a_size += 1
         else:
             position = i_tail + i_size
             if position >= i_length:
                 position -= i_length
-            ring[i_start + position] = page
+            ring[np.uint64(i_start + position)] = page
             i_size += 1
     n = max(high - low, 0)
     direction = 1 if to_fast else -1
@@ -676,8 +676,8 @@ def _mark_moving(pages, low, high, flags, moving):
     that :func:`_judge_marked` records their moves in page order (:func:`_close_period`); each
     moves to the other node."""
     for j in range(low, high):
-        page = pages[j]
-        moving[page >> 3] |= np.uint8(1 << (page & 7))
+        page = np.uint64(pages[j])  # unsigned: no wraparound code for a negative index
+        moving[page >> np.uint64(3)] |= np.uint8(1 << (page & np.uint64(7)))
         flags[page] |= MARKED
 
 
@@ -1195,7 +1195,7 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, m
     last = n_marked - 1
     for j in range(n_marked):
         prefetch(pagestat, np.uint64(marked[min(j + AHEAD, last)]))
-        page = marked[j]
+        page = np.uint64(marked[j])  # unsigned: no wraparound code for a negative index
         c = counts[page]
         f = flags[page]
         m = pagestat[page, P_MARKS]
@@ -1212,10 +1212,10 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, m
         m = (m & ~DEMOTED_NEXT) | (next_judged << 2)  # DEMOTED
         moved[kept] = page
         kept += next_judged
-        if n_moving > 0 and (moving[page >> 3] >> (page & 7)) & 1:
+        if n_moving > 0 and (moving[page >> np.uint64(3)] >> (page & np.uint64(7))) & 1:
             m, moved_back, ended, repaid = _record_move(m, page, (f & FAST) == 0, pagestat, period,
                                                         pingpong_periods, worth_min)
-            moving[page >> 3] &= np.uint8(~(1 << (page & 7)) & 0xFF)
+            moving[page >> np.uint64(3)] &= np.uint8(~(1 << (page & np.uint64(7))) & 0xFF)
             pingpong += moved_back
             stays_ended += ended
             stays_repaid += repaid
@@ -1246,7 +1246,7 @@ def _break_ties(counts, touched, n_touched, threshold, ties, pool, top):
             page = touched[i]
             first_fast = page < 0
             page ^= page >> 31
-            if counts[page] == threshold:
+            if counts[np.uint64(page)] == threshold:  # unsigned: no wraparound code for a negative index
                 top[n_top] = page
                 n_top += 1
                 top_fast += first_fast
@@ -1257,8 +1257,7 @@ def _break_ties(counts, touched, n_touched, threshold, ties, pool, top):
             break
         ahead = touched[max(i - AHEAD, 0)]
         prefetch(counts, np.uint64(ahead ^ (ahead >> 31)))
-        page = touched[i]
-        page ^= page >> 31
+        page = np.uint64(touched[i] ^ (touched[i] >> 31))  # unsigned, as above
         if counts[page] == threshold:
             counts[page] = 0
             left_out -= 1
