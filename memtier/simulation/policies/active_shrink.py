@@ -681,6 +681,86 @@ def _mark_moving(pages, low, high, flags, moving):
         flags[page] |= MARKED
 
 
+@njit_inline
+def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, meta, state, moved, pagestat, out, row):
+    """One batch of :func:`_reclaim`'s scan: ``n`` pages from the tail of the fast node's inactive
+    list, each referenced page activated (``PAGEREF_ACTIVATE``), each other one demoted
+    (:func:`_move`, judged in the next period) while fewer than ``SWAP_CLUSTER_MAX`` are and the
+    slow node has room, else put back at the inactive head; returns the pages demoted so far.
+
+    :func:`_pop_tail`, :func:`_push_head` and :func:`_mark_move` written out with the lists'
+    ring positions, the node counts and the count of moved pages in local variables, and
+    unsigned page numbers (numba cannot tell that ``meta``, ``state`` and ``out`` do not overlap
+    the arrays written per page, and reloaded and stored them at every page).  A demoted page
+    keeps ``PG_active`` (clear on the inactive list) and joins the slow list it names."""
+    i_start, i_length, i_tail, i_size = meta[FAST_INACTIVE, 0], meta[FAST_INACTIVE, 1], meta[FAST_INACTIVE, 2], \
+        meta[FAST_INACTIVE, 3]
+    a_start, a_length, a_tail, a_size = meta[FAST_ACTIVE, 0], meta[FAST_ACTIVE, 1], meta[FAST_ACTIVE, 2], \
+        meta[FAST_ACTIVE, 3]
+    s_start, s_length, s_tail, s_size = meta[SLOW_INACTIVE, 0], meta[SLOW_INACTIVE, 1], meta[SLOW_INACTIVE, 2], \
+        meta[SLOW_INACTIVE, 3]
+    t_start, t_length, t_tail, t_size = meta[SLOW_ACTIVE, 0], meta[SLOW_ACTIVE, 1], meta[SLOW_ACTIVE, 2], \
+        meta[SLOW_ACTIVE, 3]
+    slow_used = state[S_SLOW_USED]
+    n_moved = state[S_N_MOVED]
+    period = state[S_PERIOD]
+    first = demoted
+    stays_ended = stays_repaid = 0
+    for _ in range(n):
+        ahead = np.uint64(ring[i_start + _ahead(i_tail, i_length)])
+        prefetch(flags, ahead)
+        prefetch(pagestat, ahead)  # its row, written if it is demoted
+        prefetch(counts, ahead)  # read if it is demoted
+        page = np.uint64(ring[i_start + i_tail])  # _pop_tail
+        i_tail += 1
+        if i_tail == i_length:
+            i_tail = 0
+        i_size -= 1
+        f = flags[page]
+        if f & ACCESSED:
+            flags[page] = (f & ~ACCESSED) | ACTIVE
+            ring[a_start + _wrapped(a_tail + a_size, a_length)] = page  # _push_head(FAST_ACTIVE)
+            a_size += 1
+        elif demoted < SWAP_CLUSTER_MAX and slow_used < slow_capacity:
+            # _move(page, to_fast=False, judged_now=False)
+            f = f & ~(ACCESSED | FAST)
+            m = pagestat[page, P_MARKS] | DEMOTED_NEXT
+            slow_used += 1
+            pagestat[page, P_LAST_DEMOTED] = period
+            if m & IN_STAY:
+                stays_ended += 1
+                if pagestat[page, P_STAY] > worth_min:
+                    stays_repaid += 1
+                m &= ~IN_STAY
+            if counts[page] != 0:
+                f |= TOUCHED_FAST
+            flags[page] = f | MARKED
+            pagestat[page, P_MARKS] = m
+            moved[n_moved] = page
+            n_moved += 1
+            if f & ACTIVE:
+                ring[t_start + _wrapped(t_tail + t_size, t_length)] = page
+                t_size += 1
+            else:
+                ring[s_start + _wrapped(s_tail + s_size, s_length)] = page
+                s_size += 1
+            demoted += 1
+        else:
+            ring[i_start + _wrapped(i_tail + i_size, i_length)] = page  # _push_head(FAST_INACTIVE)
+            i_size += 1
+    meta[FAST_INACTIVE, M_TAIL] = i_tail
+    meta[FAST_INACTIVE, M_SIZE] = i_size
+    meta[FAST_ACTIVE, M_SIZE] = a_size
+    meta[SLOW_INACTIVE, M_SIZE] = s_size
+    meta[SLOW_ACTIVE, M_SIZE] = t_size
+    state[S_FAST_USED] -= demoted - first
+    state[S_SLOW_USED] = slow_used
+    state[S_N_MOVED] = n_moved
+    out[row, C_STAYS_ENDED] += stays_ended
+    out[row, C_STAYS_REPAID] += stays_repaid
+    return demoted
+
+
 @njit_borrow
 def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, state, moved, pagestat, out):
     """Demotion on reclaim (Linux 5.15 and later: ``demote_page_list`` from
@@ -706,25 +786,8 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, stat
         n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
         if n == 0:
             break
-        for _ in range(n):
-            ahead = ring[meta[FAST_INACTIVE, M_START]
-                         + _ahead(meta[FAST_INACTIVE, M_TAIL], meta[FAST_INACTIVE, M_LENGTH])]
-            prefetch(flags, np.uint64(ahead))
-            prefetch(pagestat, np.uint64(ahead))  # its row, written if it is demoted
-            prefetch(counts, np.uint64(ahead))  # read if it is demoted
-            page = _pop_tail(FAST_INACTIVE, ring, meta)
-            f = flags[page]
-            if f & ACCESSED:
-                flags[page] = (f & ~ACCESSED) | ACTIVE
-                _push_head(FAST_ACTIVE, page, ring, meta)
-            elif demoted < SWAP_CLUSTER_MAX and state[S_SLOW_USED] < slow_capacity:
-                _move(page, False, flags, ring, meta, state, moved, pagestat, config, fconfig,
-                      out, row, False)
-                if counts[page] != 0:
-                    flags[page] |= TOUCHED_FAST
-                demoted += 1
-            else:
-                _push_head(FAST_INACTIVE, page, ring, meta)
+        demoted = _reclaim_batch(n, demoted, slow_capacity, fconfig[F_WORTH_MIN], flags, counts, ring, meta, state,
+                                 moved, pagestat, out, row)
         scanned += n
     out[row, C_DEMOTED] += demoted
     out[row, C_MIGRATION_US] += _calls_cost_us(demoted, batch, migrate_cost)
