@@ -24,8 +24,14 @@ SEGMENT_BYTES = 65536     # largest DMA segment the IOMMU merges small folios in
 def bandwidth_of(p, channels):
     # Queues on one engine share its bandwidth; engines meet a common ceiling.
     engines = math.ceil(channels / p.dma_channels_per_engine)
-    return smooth_min(min(channels * p.dma_queue_gbps, engines * p.dma_channel_gbps), p.dma_ceiling_gbps,
-                      p.ceiling_sharpness)
+    # Softness 0: the slower of the two sets the pace; above 0, a smooth minimum of exponent 1/softness.
+    channels_gbps = min(channels * p.dma_queue_gbps, engines * p.dma_channel_gbps)
+    if p.dma_ceiling_softness == 0:
+        return min(channels_gbps, p.dma_ceiling_gbps)
+    # (a^-k + b^-k)^(-1/k) with k = 1/softness, divided through by the smaller (k may be 1000s).
+    low, high = min(channels_gbps, p.dma_ceiling_gbps), max(channels_gbps, p.dma_ceiling_gbps)
+    k = 1.0 / p.dma_ceiling_softness
+    return low * (1.0 + (low / high) ** k) ** (-1.0 / k)
 
 
 def dma_parts(p, page_bytes, n_pages, *, workers, batched, ptes):

@@ -141,6 +141,27 @@ def test_queue_bandwidth_limits_a_lone_channel():
     assert (throughput_gbps(limited, 2 << 20, 512, workers=1, **thp) <= 10.0 * (1 + 1e-9))
 
 
+def test_dma_ceiling_hard_by_default_soft_as_a_departure():
+    """At softness 0 (stated) the channels' bandwidth meets the engines' ceiling at a hard
+    minimum, whatever the CPU link's sharpness; a softness above 0 bends it below both, and
+    tends to the hard minimum as it falls to 0."""
+    base = ModelParams(dma_structure="folio", dma_channels_per_engine=2, migrate_batch_pages=262144,
+                       dma_channel_gbps=16.0, dma_ceiling_gbps=100.0, dma_channel_descriptor_us=0.0,
+                       dma_entry_us=0.0, dma_setup_us=0.0, dma_descriptor_us=0.0, copy_call_us=0.0)
+    assert base.dma_ceiling_softness == 0.0 == ModelParams().dma_ceiling_softness
+    thp = dict(dma=True, batched=True, scope="copy")
+    transfer = (2 << 20) * 512 / 1e3  # microseconds at 1 GB/s
+    for sharpness in (1.0, 2.3, 20.0):  # the CPU link's sharpness no longer bends the DMA path
+        p = base.replace(ceiling_sharpness=sharpness)
+        for channels, gbps in ((4, 32.0), (8, 64.0), (16, 100.0)):
+            assert call_time_us(p, 2 << 20, 512, workers=channels, **thp) == pytest.approx(transfer / gbps, rel=1e-9)
+    soft = [throughput_gbps(base.replace(dma_ceiling_softness=s), 2 << 20, 512, workers=16, **thp)
+            for s in (0.5, 0.1, 0.01, 1e-6)]
+    assert soft[0] < soft[1] < soft[2] < 100.0 and soft[3] == pytest.approx(100.0, rel=1e-6)
+    # Softness s is the smooth minimum of exponent 1/s: (128^-2 + 100^-2)^-(1/2) at s = 0.5.
+    assert soft[0] == pytest.approx((128.0 ** -2 + 100.0 ** -2) ** -0.5, rel=1e-9)
+
+
 @settings(max_examples=100, deadline=None)
 @given(p=params(), page=st.sampled_from(FOLIOS), n=st.integers(1, 4096), workers=st.integers(1, 16),
        dma=st.booleans(), batched=st.booleans(), scope=st.sampled_from(["migrate", "syscall"]),

@@ -29,14 +29,20 @@ Parameters the solution cannot see: a probe
     influence is *probed* (:func:`_probe`): fitted from where it starts to move a row and
     from points further into the range where it acts, and kept when Akaike's criterion
     falls by at least 4; and the terms that depart from the cited code (:data:`DEPARTURES`:
-    the shared path, and the overlap of serial work with other channels' copies, which
-    dcbm's ``folios_copy_dma()`` does not do) must pay the same 4 against their absence
-    whenever they are chosen, also when a stated value made them visible.  On AMD's rows the shared path's
-    per-descriptor time is found from any stated value (0, 0.5, 1 or 2 us; AIC 30 lower)
-    and its per-entry time is open from any (0, 0.05, 0.1 or 0.2 us; at best 1.7 lower);
-    the overlap pays for itself (AIC 21 lower than at 0, 22 over the 1-4 channel rows), and a
-    lone channel's own bandwidth (``dma_queue_gbps``, stated absent) is probed and left open
-    (AIC 0.8 higher with it).
+    the shared path, the overlap of serial work with other channels' copies, which
+    dcbm's ``folios_copy_dma()`` does not do, and a soft DMA ceiling, which no source states)
+    must pay the same 4 against their absence (at 0) whenever they are chosen, also when a
+    stated value made them visible.  On AMD's rows the shared path's per-descriptor time is
+    found from any stated value (0, 0.5, 1 or 2 us; AIC 25 lower) and its per-entry time is
+    open from 0, 0.05 and 0.1 us (1.1 lower from 0); at 0.2 us the DMA ceiling's softness
+    pays exactly 4 and is fitted (2.9 lower from the others: open, the ceiling a hard
+    minimum).  The overlap pays for itself over all rows (AIC 21 lower than at 0) but not
+    over the 1-4 channel rows (0.4 lower; 22 while the DMA ceiling was bent with the CPU
+    link's sharpness): there it is open and keeps its stated value, 0.8, a present
+    departure, not its absence (stated at 0, the 1-4 channel rows choose a lone channel's
+    bandwidth instead, AIC 11 lower, and predict 8 and 16 channels at median 14.3%, largest
+    25.9%).  A lone channel's own bandwidth (``dma_queue_gbps``, stated absent) is probed
+    and left open (AIC 1.1 higher with it).
     Each outcome is in ``Fit.structure["probed"]``.  The layouts are compared before the
     probe (probing every layout would cost each layout's fit again).
 
@@ -139,7 +145,7 @@ from ..measurement.schema import load_measurements
 from .cost import (ARRAY_SIZE, BATCH_PAGES, CHANNELS_PER_ENGINE, DMA_STRUCTURES, ModelParams, PreparedTable, prepare_table,
                     prepared_gbps, table_gbps)
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 CONFIG_COLUMNS = ["page_size", "n_pages", "copy", "workers", "batched", "exchange"]
 #: Weight of the prior that pulls each fitted parameter towards ``base``: moving a parameter
 #: by a factor e costs as much as a 3% misfit of one row.
@@ -172,7 +178,7 @@ PROBE_STEPS = (1.0, 4.0, 16.0)
 PROBE_NFEV = SCREEN_NFEV
 #: Terms that depart from the code the model cites (named as departures where they are
 #: defined, in cost.py): the data must pay for them against their absence (:func:`_probe`).
-DEPARTURES = ("dma_shared_descriptor_us", "dma_shared_entry_us", "dma_overlap")
+DEPARTURES = ("dma_shared_descriptor_us", "dma_shared_entry_us", "dma_overlap", "dma_ceiling_softness")
 #: Points of the log-spaced grid on which a probe seeks where a parameter starts to act.
 PROBE_GRID = 49
 #: The array slots after the numeric parameters (ModelParams.to_array): never fitted.
@@ -994,16 +1000,18 @@ def _names_list(value, key: str, name: str) -> list:
 def check_fit_data(data, name: str = "fit") -> dict:
     """Check a decoded fit file against its schema; return its parts.
 
-    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 5); ``params``,
+    The schema (``Fit.to_dict``): ``memtier_fit``, the format version (1 to 7); ``params``,
     every parameter of :class:`~memtier.model.cost.ModelParams` as a number inside its bounds (an
-    older file may lack the DMA terms added since: they take their stated values), and no
+    older file may lack the DMA terms added since: they take their stated values, except the
+    DMA ceiling's softness, added in version 7, which takes ``1 / ceiling_sharpness``: before
+    it the one sharpness served both ceilings, the model such a file was fitted with), and no
     other, plus ``dma_structure`` (one of ``DMA_STRUCTURES``), ``dma_channels_per_engine``
     (one of ``CHANNELS_PER_ENGINE``) and ``migrate_batch_pages`` (one of ``BATCH_PAGES``;
     absent before version 4: mainline's 512); ``free`` and ``open``, lists of distinct
     parameter names; ``confidence``, a number in (0, 1); ``samples``, a list of bootstrap
     parameter sets, each a list of ``ARRAY_SIZE`` finite numbers inside the parameters'
-    bounds (two fewer in version 4, three in version 3, four in version 2, ignored in version
-    1, whose samples had fewer terms); ``structure``, how the DMA layout was chosen;
+    bounds (one fewer in version 6, two in version 5, four in version 4, five in version 3,
+    six in version 2, ignored in version 1, whose samples had fewer terms); ``structure``, how the DMA layout was chosen;
     ``excluded``, indices of measurement rows; ``sources`` (version 5, optional), the source
     effect (:attr:`Fit.sources`); ``measurements``, rows in the measurement schema.
 
@@ -1019,7 +1027,7 @@ def check_fit_data(data, name: str = "fit") -> dict:
         Naming the key and what it should hold.
     """
     version = data.get("memtier_fit") if isinstance(data, dict) else None
-    if type(version) is not int or version not in (1, 2, 3, 4, 5, FORMAT_VERSION):
+    if type(version) is not int or version not in (1, 2, 3, 4, 5, 6, FORMAT_VERSION):
         raise ValueError(f"{name}: not a memtier fit (written by Fit.save / memtier fit --out)")
     missing = [key for key in ("params", "free", "confidence", "samples", "measurements") if key not in data]
     if missing:
@@ -1067,11 +1075,11 @@ def check_fit_data(data, name: str = "fit") -> dict:
         raise _fit_problem(name, f"'confidence' is {confidence!r}; expected a number between 0 and 1 "
                                  "(0.95 for 95% intervals)")
     samples = data["samples"]
-    # Version 5 had no queue bandwidth (one number fewer per replicate), version 4 no shared
-    # DMA path either (two more), version 3 no batch limit, version 2 nor the per-descriptor
-    # channel time.
-    width = {FORMAT_VERSION: ARRAY_SIZE, 5: ARRAY_SIZE - 1, 4: ARRAY_SIZE - 3, 3: ARRAY_SIZE - 4,
-             2: ARRAY_SIZE - 5}.get(version)
+    # Version 6 had no DMA ceiling softness (one number fewer per replicate), version 5 no
+    # queue bandwidth either, version 4 no shared DMA path (two more), version 3 no batch
+    # limit, version 2 nor the per-descriptor channel time.
+    width = {FORMAT_VERSION: ARRAY_SIZE, 6: ARRAY_SIZE - 1, 5: ARRAY_SIZE - 2, 4: ARRAY_SIZE - 4,
+             3: ARRAY_SIZE - 5, 2: ARRAY_SIZE - 6}.get(version)
     if not isinstance(samples, list) or not all(
             isinstance(row, list) and (width is None or len(row) == width) and all(_real(v) for v in row)
             for row in samples):
@@ -1089,6 +1097,9 @@ def check_fit_data(data, name: str = "fit") -> dict:
         if version in (2, 3, 4, 5):  # a queue's own bandwidth as stated (by default none: the model they had)
             stated = float(params.get("dma_queue_gbps", ModelParams().dma_queue_gbps))
             samples = np.insert(samples, names.index("dma_queue_gbps"), stated, axis=1)
+        if version < FORMAT_VERSION:  # the DMA ceiling as it was: as soft as the CPU link's
+            sharpness = samples[:, names.index("ceiling_sharpness")]
+            samples = np.insert(samples, names.index("dma_ceiling_softness"), 1.0 / sharpness, axis=1)
         if version in (2, 3):  # the batch limit, the file's or mainline's, in every replicate
             batch = layout.get("migrate_batch_pages", ModelParams().migrate_batch_pages)
             samples = np.column_stack([samples, np.full(len(samples), float(batch))])
@@ -1131,6 +1142,11 @@ def check_fit_data(data, name: str = "fit") -> dict:
     if not isinstance(excluded, list) or not all(type(i) is int and 0 <= i < len(measurements) for i in excluded):
         raise _fit_problem(name, f"'excluded' must list row numbers from 0 to {len(measurements) - 1}")
     table = load_measurements(pd.DataFrame(measurements), name=f"{name} 'measurements'")
+    if version < FORMAT_VERSION:
+        # Before version 7 the DMA channels met the engines' ceiling as softly as the CPU's
+        # threads met the link (one sharpness for both): the model such a fit was made with.
+        params = dict(params, dma_ceiling_softness=1.0 / float(params.get(
+            "ceiling_sharpness", ModelParams().ceiling_sharpness)))
     return {
         "params": ModelParams(**{n: float(params[n]) for n in names if n in params}, **layout),
         "free": free, "open": open_, "confidence": float(confidence), "samples": samples,
