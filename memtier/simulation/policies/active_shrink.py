@@ -722,7 +722,9 @@ def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, me
             ring[a_start + _wrapped(a_tail + a_size, a_length)] = page  # _push_head(FAST_ACTIVE)
             a_size += 1
         elif demoted < SWAP_CLUSTER_MAX and slow_used < slow_capacity:
-            # _move(page, to_fast=False, judged_now=False)
+            # _move(page, to_fast=False, judged_now=False): the new page-table entry starts old
+            # (remove_migration_pte, pte_mkold); the page keeps PG_active (migrate_page_states)
+            # and goes to the head of the matching list (putback_lru_page of the new page)
             f = f & ~(ACCESSED | FAST)
             m = pagestat[page, P_MARKS] | DEMOTED_NEXT
             slow_used += 1
