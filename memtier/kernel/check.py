@@ -621,7 +621,7 @@ def one_cpu_params(zoneinfo: pd.DataFrame) -> dict:
     the one vCPU with the task (``kswapd_cpu_share`` :data:`KSWAPD_CPU_SHARE`, at the per-CPU
     paces it already has) and the first touches' time (``first_touch_ns``
     :data:`FIRST_TOUCH_NS`).  kernel-check gives them in the initramfs guest (its default), not in
-    virtme-ng's, where they move memtier's fill away from the kernel's (README)."""
+    virtme-ng's, where they move memtier's fill away from the kernel's (``docs/kernel-check.md``)."""
     return {**zone_params(zoneinfo), "kswapd_cpu_share": KSWAPD_CPU_SHARE, "first_touch_ns": FIRST_TOUCH_NS}
 
 
@@ -719,9 +719,9 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start
       at the program's first tick (:func:`first_tick_period`), and the fast node is two zones with
       kswapd on the task's one CPU and the first touches timed (:func:`one_cpu_params`, from
       ``zoneinfo``; with ``vcpus`` 1 only: ``--no-icount``'s two vCPUs give kswapd a CPU of its
-      own); with both memtier meets the issue's targets there (README).  ``"virtme"``:
+      own); with both memtier meets the issue's targets there (``docs/kernel-check.md``).  ``"virtme"``:
       the scan delay, as that guest's trace shows (:func:`simulator_params`), and neither rule
-      (with them memtier moves away from that guest's fill, README).
+      (with them memtier moves away from that guest's fill, ``docs/kernel-check.md``).
     """
     debugfs, sysctl = settings["debugfs"], settings["sysctl"]
 
@@ -914,7 +914,7 @@ def build_workload(folder, vmscan_counters: bool = False) -> Path:
     """Compile :data:`SOURCE` statically (the guest runs it from the host's files).
     ``vmscan_counters``: with ``-DVMSCAN_COUNTERS``, so that its rows also carry kswapd's reclaim
     counters and node 0's zones and lists; another binary, so another run under ``-icount``
-    (README: the kernel's tiering of a large fill moves with it)."""
+    (``docs/kernel-check.md``: the kernel's tiering of a large fill moves with it)."""
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise KernelCheckError("kernel-check needs a C compiler to build its workload (apt-get install gcc libc6-dev)")
