@@ -484,19 +484,19 @@ ARRAY_SIZE = 34
 
 @njit
 def _smooth_min(a, b, sharpness):
-    # (a^-k + b^-k)^(-1/k): a when a << b, b when a >> b.
-    return a / (1.0 + (a / b) ** sharpness) ** (1.0 / sharpness)
+    # (a^-k + b^-k)^(-1/k): a when a << b, b when a >> b; written on the ratio of the smaller
+    # to the larger, so that it cannot overflow however sharp (the DMA path's 1 / softness).
+    low = min(a, b)
+    return low / (1.0 + (low / max(a, b)) ** sharpness) ** (1.0 / sharpness)
 
 
 @njit
 def _soft_min(a, b, softness):
-    # softness 0: the smaller of the two; above 0 the smooth minimum with exponent 1 / softness,
-    # written on the ratio of the smaller to the larger so that it cannot overflow and tends to
-    # the hard minimum as the softness falls to 0.
-    low = min(a, b)
+    # softness 0: the smaller of the two; above 0 the smooth minimum with exponent 1 / softness
+    # (it tends to the hard minimum as the softness falls to 0).
     if softness <= 0.0:
-        return low
-    return low / (1.0 + (low / max(a, b)) ** (1.0 / softness)) ** softness
+        return min(a, b)
+    return _smooth_min(a, b, 1.0 / softness)
 
 
 @njit
