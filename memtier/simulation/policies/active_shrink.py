@@ -413,9 +413,7 @@ def _putback_range(lst, pages, low, high, ring, meta):
     :func:`_isolate_tail`)."""
     r_start, r_length, tail, size = meta[lst, 0], meta[lst, 1], meta[lst, 2], meta[lst, 3]
     for j in range(high - 1, low - 1, -1):
-        position = tail + size
-        if position >= r_length:
-            position -= r_length
+        position = _wrapped(tail + size, r_length)
         ring[np.uint64(r_start + position)] = pages[np.uint64(j)]  # unsigned: no wraparound code
         size += 1
     meta[lst, M_SIZE] = size
@@ -494,15 +492,11 @@ def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, page
         moved[n_moved] = page
         n_moved += 1
         if f & ACTIVE:
-            position = a_tail + a_size
-            if position >= a_length:
-                position -= a_length
+            position = _wrapped(a_tail + a_size, a_length)
             ring[np.uint64(a_start + position)] = page
             a_size += 1
         else:
-            position = i_tail + i_size
-            if position >= i_length:
-                position -= i_length
+            position = _wrapped(i_tail + i_size, i_length)
             ring[np.uint64(i_start + position)] = page
             i_size += 1
     n = max(high - low, 0)
