@@ -92,7 +92,7 @@ def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending)
 
 @njit
 def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
-                 hits, now, remaining, ahead=AHEAD):
+                 hits, now, remaining, ahead=AHEAD, watch=0, fresh=()):
     """Serve ``trace[j:n]`` as :func:`_flush` describes, until an access needs the policy or
     an event is due; returns ``(j, needs_policy, n_touched, accesses, hits, now, remaining)``.
 
@@ -118,6 +118,10 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
         later = np.uint64(trace[min(j + ahead, last)])
         prefetch(flags, later)
         prefetch(counts, later)
+        if len(fresh) != 0:  # known when compiled: no code for the other policies
+            near = np.uint64(trace[min(j + (ahead >> 1), last)])
+            if flags[near] & watch:
+                prefetch_each(fresh, near)
         page = np.uint64(trace[j])
         f = flags[page]
         if (f & stop_flags) != PRESENT:

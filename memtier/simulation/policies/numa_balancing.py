@@ -497,6 +497,24 @@ def make_state(pconfig, config, n_pages):
 
 
 @njit_inline
+def _whole_ms(ns):
+    """``np.int64(ns // 1e6)``, the clock in whole milliseconds (``jiffies_to_msecs``), without
+    the float floor division's ``fmod`` (a call into numba's helper library at every hint fault,
+    as long as the rest of the fault's work on the time-scaled benchmark): the quotient rounded
+    down, then corrected by one where the rounding of ``ns / 1e6`` crossed a whole number.  Both
+    are the exact floor of the quotient for a clock from 0 to 2**52 ns (products of whole numbers
+    under 2**53 are exact); outside that, the floor division itself."""
+    if not 0.0 <= ns < 4503599627370496.0:
+        return np.int64(ns // 1e6)
+    q = math.floor(ns / 1e6)
+    if q * 1e6 > ns:
+        q -= 1.0
+    elif (q + 1.0) * 1e6 <= ns:
+        q += 1.0
+    return np.int64(q)
+
+
+@njit_inline
 def _zone_of(free, low_pages, low_used, protection, mark, low_mark):
     """Which zone of the fast node has free pages above its mark: 0 the main zone (above
     ``mark``), 1 the low zone (above ``low_mark`` plus its ``protection``), -1 neither; the
@@ -829,7 +847,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
         else:
             referenced[page] = 1
         return pconfig[P_FAULT_NS]
-    now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
+    now_ms = _whole_ms(fstate[FS_NOW_NS])
     enough = pconfig[P_ENOUGH]
     if _zone_above(config, state, pconfig, pstate, pconfig[P_PROMO] + enough,
                    pconfig[P_LZ_PROMO] + enough) >= 0:  # pgdat_free_space_enough
@@ -862,7 +880,7 @@ def _hint_fault(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta,
 def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     """``task_numa_work``: arm the next ``scan_size`` of address space (see the module)."""
     n_pages = flags.shape[0]
-    now_ms = np.int64(fstate[FS_NOW_NS] // 1e6)
+    now_ms = _whole_ms(fstate[FS_NOW_NS])
     align = np.int64(pconfig[P_ALIGN])
     pages = np.int64(pconfig[P_SCAN_PAGES])
     virtpages = pages * 8
@@ -955,14 +973,14 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             before = accesses
             j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
                 trace, j, min(n, j + max(k, 1)), PRESENT | ARMED, flags, counts, touched, catching_up, unit,
-                next_event, n_touched, accesses, hits, now, remaining, SERVE_AHEAD)
+                next_event, n_touched, accesses, hits, now, remaining, SERVE_AHEAD, ARMED, (scan_ms, referenced))
             for _ in range(accesses - before):
                 lag -= absorb
             pfstate[PF_LAG_NS] = lag
         else:
             j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
                 trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
-                hits, now, remaining, SERVE_AHEAD)
+                hits, now, remaining, SERVE_AHEAD, ARMED, (scan_ms, referenced))
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
