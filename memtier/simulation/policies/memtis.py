@@ -237,7 +237,9 @@ def _pack(lst, slot, ring, ends):
     """Move the list's pages to the start of its ring, in order, dropping the holes."""
     base = ends[lst, E_BASE]
     k = 0
-    for i in range(ends[lst, E_TAIL], ends[lst, E_HEAD]):
+    head = ends[lst, E_HEAD]
+    for i in range(ends[lst, E_TAIL], head):
+        prefetch(slot, np.uint64(max(ring[base + min(i + WALK_AHEAD, head - 1)], 0)))
         page = ring[base + i]
         if page != NONE:
             ring[base + i] = NONE
@@ -398,8 +400,7 @@ def _cool_node(node, total, page_clock, on_list, slot, ring, ends, hg, pstate):
                 break
             page = ring[base + i]
             ahead = np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0))
-            prefetch(total, ahead)
-            prefetch(page_clock, ahead)
+            prefetch_each((total, page_clock, on_list, slot), ahead)
             i += 1
             if clock > page_clock[page]:
                 ends[lst, E_BINS + _get_idx(total[page])] -= 1
@@ -451,7 +452,7 @@ def _adjust_node(node, total, on_list, slot, ring, ends, pstate):
             if i >= ends[lst, E_HEAD]:
                 break
             page = ring[base + i]
-            prefetch(total, np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0)))
+            prefetch_each((total, on_list, slot), np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0)))
             i += 1
             hot = _get_idx(total[page]) >= threshold
             _to_list(page, 2 * node + (0 if hot else 1), total, on_list, slot, ring, ends)
@@ -475,6 +476,8 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
     taken = 0
     while taken < scan and ends[lst, E_SIZE] != 0:
         page = _oldest(lst, ring, ends)
+        ahead = np.uint64(max(ring[ends[lst, E_BASE] + min(ends[lst, E_TAIL] + WALK_AHEAD, ends[lst, E_CAP] - 1)], 0))
+        prefetch_each((total, on_list, slot, flags, pagestat), ahead)
         _remove(page, total, on_list, slot, ring, ends)
         batch[taken] = page
         taken += 1
@@ -570,6 +573,7 @@ def _rotate_scanned(exceeded, shrink_active, on_list, slot, ring, ends):
                 i -= 1
                 while ring[base + i] == NONE:
                     i -= 1
+                prefetch(slot, np.uint64(max(ring[base + max(i - WALK_AHEAD, 0)], 0)))
                 page = ring[base + i]
                 ring[base + i] = NONE
                 below -= 1
@@ -581,6 +585,7 @@ def _rotate_scanned(exceeded, shrink_active, on_list, slot, ring, ends):
         # the r oldest pages, in their order, become the newest
         for _ in range(r):
             page = _oldest(lst, ring, ends)
+            prefetch(slot, np.uint64(max(ring[base + min(ends[lst, E_TAIL] + WALK_AHEAD, ends[lst, E_CAP] - 1)], 0)))
             ring[base + ends[lst, E_TAIL]] = NONE
             ends[lst, E_TAIL] += 1
             if ends[lst, E_HEAD] == ends[lst, E_CAP]:
