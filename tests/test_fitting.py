@@ -641,3 +641,14 @@ def test_probe_finds_a_term_the_solution_cannot_see():
         else:
             assert "dma_shared_descriptor_us" not in kept and fitted == 0.0
             assert found["dma_shared_descriptor_us"].startswith("open")
+
+
+def test_the_stated_engine_layout_is_tried():
+    """A machine stated with 16 queues per engine (an AE4DMA) has that layout among those the
+    fit compares, beside 1, 2 and 4; the default's (1) adds nothing."""
+    from memtier.model.fitting import ENGINE_CHOICES, _layouts_to_try
+
+    rows = amd_zen3_2026()
+    tried = _layouts_to_try(rows, ModelParams(dma_channels_per_engine=16), None, None)[1]
+    assert tried == [*ENGINE_CHOICES, 16]
+    assert _layouts_to_try(rows, ModelParams(), None, None)[1] == list(ENGINE_CHOICES)

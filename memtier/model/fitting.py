@@ -658,7 +658,9 @@ def _layouts_to_try(used, stated, structure, channels_per_engine, batch_pages=No
     if channels_per_engine is not None:
         engines, engine_how = [channels_per_engine], "set"
     else:
-        engines, engine_how = (list(ENGINE_CHOICES), None) if several else (
+        # The stated layout is tried too: a machine whose engines hold more queues than
+        # ENGINE_CHOICES (an AE4DMA: 16 on one device) says so in base=.
+        engines, engine_how = (sorted({*ENGINE_CHOICES, stated.dma_channels_per_engine}), None) if several else (
             [stated.dma_channels_per_engine], reason)
     # The batch limit matters to the folio structure only, and only where batches differ:
     # DMA rows of folios whose batch would hold fewer folios than the call moves.
@@ -1220,7 +1222,7 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         spread around ``start`` are the other starts.  Stated values stay ``base``'s.
     structure : {"split", "folio"}, optional
         The DMA structure; by default fitted both ways when the data can tell.
-    channels_per_engine : {1, 2, 4, 8}, optional
+    channels_per_engine : {1, 2, 4, 8, 16}, optional
         DMA channels sharing one engine's bandwidth; by default 1, 2 and 4 are tried when
         the data have several channel counts.
     batch_pages : {512, 262144}, optional
