@@ -501,9 +501,11 @@ def _whole_ms(ns):
     """``np.int64(ns // 1e6)``, the clock in whole milliseconds (``jiffies_to_msecs``), without
     the float floor division's ``fmod`` (a call into numba's helper library at every hint fault,
     as long as the rest of the fault's work on the time-scaled benchmark): the quotient rounded
-    down, then corrected by one where the rounding of ``ns / 1e6`` crossed a whole number.  Both
-    are the exact floor of the quotient for a clock from 0 to 2**52 ns (products of whole numbers
-    under 2**53 are exact); outside that, the floor division itself."""
+    down, then corrected by one if the rounding of ``ns / 1e6`` had crossed a whole number (the
+    products of whole numbers under 2**53 are exact, so the test is too).  Both are the exact
+    floor of the quotient for a clock from 0 to 2**52 ns; outside that, the floor division itself.
+    (For this divisor the correction never fires: a double just under ``k * 1e6`` is more than
+    half a unit of ``k`` under it after the division; the guard costs two products a fault.)"""
     if not 0.0 <= ns < 4503599627370496.0:
         return np.int64(ns // 1e6)
     q = math.floor(ns / 1e6)
