@@ -309,8 +309,11 @@ def test_amd_in_sample_largest_target(amd_fit):
 
 @pytest.fixture(scope="module")
 def amd_held_out():
-    # The machine's published socket link states the ceiling that 1-4 channels leave open.
-    return cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma", base=amd_zen3_2026_machine())
+    # The machine's published socket link states the ceiling that 1-4 channels leave open; a
+    # small bootstrap gives each prediction its interval (the fit's predictions do not depend
+    # on it: the replicates start at the best fit, after it).
+    return cross_validate(amd_zen3_2026(), hold_out_counts=[8, 16], copy="dma", base=amd_zen3_2026_machine(),
+                          bootstrap=50)
 
 
 def test_hold_out_counts_mode(amd_held_out):
@@ -402,10 +405,68 @@ def test_amd_held_out_largest_target(amd_held_out):
                                        "the shared path): 64 KiB folios -10 to -18%, 1 MiB -5 to +10%, 4 KiB "
                                        "+1 to +8%, 2 MiB THPs +3 and +6% at 8 channels, -19 and -13% at 16 (the "
                                        "overlap, 0.66, and a lone channel's bandwidth, 16.3 GB/s, both fitted "
-                                       "over 1-4 channels, read the THPs' gain from one channel to two)")
+                                       "over 1-4 channels, read the THPs' gain from one channel to two). Not "
+                                       "reachable without tuning: the 1-4 channel rows leave open what decides "
+                                       "the THPs (the kernel's work per 4 KiB, 25-95 ns within 3 in AIC: median "
+                                       "7.0-12.6%; one copy thread over Zen 3's published 11.0-13.8 GB/s: "
+                                       "6.9-16.8%), and the 64 KiB folios lie above their bootstrap intervals "
+                                       "(docs/cost-model.md)")
 def test_amd_held_out_target(amd_held_out):
     errors = amd_held_out["relative_error"].abs()
     assert errors.median() <= 0.06 and errors.max() <= 0.20
+
+
+def test_held_out_intervals_tell_what_is_open_from_what_is_missed(amd_held_out):
+    """Why the median target is not met, in two parts (``docs/cost-model.md``).  The 2 MiB THPs
+    at 16 channels rest on what 1-4 channels leave open: their 95% interval spans more than a
+    factor 1.5 (about 40 to 96 GB/s) and holds both measurements.  The 64 KiB folios are missed
+    by the structure: at 4 channels the model's per-descriptor shared path binds them, so it
+    caps 8 and 16 channels at the 4-channel rate, while the rows still gain 20% from 4 to 8;
+    all four lie above intervals a few percent wide."""
+    held = amd_held_out
+    assert {"predicted_low", "predicted_high", "inside"} <= set(held.columns)
+    assert (held["predicted_low"] <= held["predicted_gbps"] * (1 + 1e-9)).all()
+    assert (held["predicted_gbps"] <= held["predicted_high"] * (1 + 1e-9)).all()
+    thp16 = held[(held["page_size"] == 2 << 20) & (held["workers"] == 16)]
+    assert (thp16["predicted_high"] / thp16["predicted_low"] > 1.5).all() and thp16["inside"].all()
+    k64 = held[held["page_size"] == 64 << 10]
+    assert not k64["inside"].any() and (k64["gbps"] > k64["predicted_high"]).all()
+    assert (k64["predicted_high"] / k64["predicted_low"] < 1.3).all()
+    summary = errors_by_count(held)
+    assert summary["inside"].sum() == held["inside"].sum() < len(held)
+
+
+def test_held_out_thps_rest_on_kernel_work_the_rows_leave_open(amd_held_out):
+    """The kernel's work per 4 KiB (``subpage_ns``) is, on one-thread CPU rows, paid with every
+    4 KiB copied, like the copy's bandwidth, and the 1-4 channel DMA rows do not pin it: fixed
+    at 40 or at 95 ns (fitted: 75), the rest refitted, the rows held in fit as well (Akaike's
+    criterion within 3 of the fit's), yet the THPs at 16 channels are predicted 8-16% fast at
+    40 ns and 28-33% slow at 95.  A prediction within 6% there is a choice those rows do not
+    make."""
+    fitted = amd_held_out.attrs["fit"]
+    rows = fitted.measurements.drop(index=fitted.excluded)
+    n = len(rows)
+    thp16 = amd_held_out[(amd_held_out["page_size"] == 2 << 20) & (amd_held_out["workers"] == 16)]
+    layout = dict(structure=fitted.params.dma_structure, channels_per_engine=fitted.params.dma_channels_per_engine,
+                  batch_pages=fitted.params.migrate_batch_pages)
+    free = [name for name in fitted.free if name != "subpage_ns"]
+    predicted = {}
+    for value in (40.0, 95.0):
+        refit = fit(fitted.measurements, free=free, base=fitted.params.replace(subpage_ns=value), bootstrap=0,
+                    source_effect=True, **layout)
+        assert n * np.log(_squared_errors(refit) / _squared_errors(fitted)) < 3.0
+        predicted[value] = refit.predict(thp16)
+    assert np.all(predicted[40.0] > 1.3 * predicted[95.0])
+    assert np.all(predicted[40.0] > thp16["gbps"]) and np.all(predicted[95.0] < 0.8 * thp16["gbps"])
+
+
+def test_hold_out_bootstrap_is_checked():
+    rows = amd_zen3_2026()
+    with pytest.raises(ValueError, match="hold-out mode only"):
+        cross_validate(rows, bootstrap=5)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="whole number of replicates"):
+            cross_validate(rows, hold_out_counts=[16], bootstrap=bad)
 
 
 def test_source_effect_predicts_saves_and_can_be_refused(amd_fit, tmp_path):
@@ -585,3 +646,14 @@ def test_probe_finds_a_term_the_solution_cannot_see():
         else:
             assert "dma_shared_descriptor_us" not in kept and fitted == 0.0
             assert found["dma_shared_descriptor_us"].startswith("open")
+
+
+def test_the_stated_engine_layout_is_tried():
+    """A machine stated with 16 queues per engine (an AE4DMA) has that layout among those the
+    fit compares, beside 1, 2 and 4; the default's (1) adds nothing."""
+    from memtier.model.fitting import ENGINE_CHOICES, _layouts_to_try
+
+    rows = amd_zen3_2026()
+    tried = _layouts_to_try(rows, ModelParams(dma_channels_per_engine=16), None, None)[1]
+    assert tried == [*ENGINE_CHOICES, 16]
+    assert _layouts_to_try(rows, ModelParams(), None, None)[1] == list(ENGINE_CHOICES)

@@ -303,3 +303,16 @@ def prepared_gbps_one(p, page, n, workers, scale):
     from memtier.model.cost import prepared_gbps
 
     return prepared_gbps(p, _one_row(page, n, workers, True, True, False, "syscall", 1.0, scale))[0]
+
+
+def test_sixteen_queues_on_one_engine():
+    """An AE4DMA registers one channel per hardware queue, up to 16 on one device: with 16
+    channels per engine, 16 channels move 2 MiB THPs no faster than the engine's bandwidth,
+    where 16 PTDMAs (one channel each) carry sixteen engines' worth."""
+    ae4 = ModelParams(dma_structure="folio", dma_channels_per_engine=16, migrate_batch_pages=262144,
+                      dma_channel_gbps=10.0, dma_ceiling_gbps=1000.0)
+    ptdma = ae4.replace(dma_channels_per_engine=1)
+    rate = {p.dma_channels_per_engine: throughput_gbps(p, 2 << 20, 512, dma=True, workers=16, batched=True,
+                                                      scope="copy") for p in (ae4, ptdma)}
+    assert rate[16] <= 10.0 and rate[1] > 4 * rate[16]
+    assert ModelParams.from_array(ae4.to_array()) == ae4

@@ -285,8 +285,15 @@ SUBPAGE_BYTES = 4096
 #: I/OAT patch), or hand whole folios to them (``folio``) (AMD's dcbm driver).
 DMA_STRUCTURES = ("split", "folio")
 #: How many channels (hardware queues) share one engine's bandwidth: 1 where every channel
-#: is its own engine (the model of the RFC's I/OAT), more where queues share a device.
-CHANNELS_PER_ENGINE = (1, 2, 4, 8)
+#: is its own engine (the model of the RFC's I/OAT), more where queues share a device.  16:
+#: AMD's later AE4DMA, which the same driver registers as one dmaengine channel per hardware
+#: queue, up to ``MAX_AE4_HW_QUEUES`` (16) queues on one PCI device
+#: (``pt_dmaengine_register()``, ``drivers/dma/amd/ptdma/ptdma-dmaengine.c``, where a PTDMA
+#: gets one channel and one queue), so that dcbm's 16 channels may all be one engine.  A fit
+#: tries 1, 2 and 4 (``memtier.model.fitting.ENGINE_CHOICES``): rows of 1-4 channels cannot
+#: tell 4 from 8 or 16 (one engine either way), so a machine whose engines hold more queues
+#: states it (``base=``, whose layout the fit also tries, or ``channels_per_engine=``).
+CHANNELS_PER_ENGINE = (1, 2, 4, 8, 16)
 #: ``NR_MAX_BATCHED_MIGRATION``, in base (4 KiB) pages: how much one ``migrate_pages_batch()``
 #: call unmaps, copies and remaps together.  ``migrate_pages()`` (``mm/migrate.c``) closes a
 #: batch at the folio that brings it to the limit.  512 is mainline's (``HPAGE_PMD_NR`` with

@@ -658,7 +658,9 @@ def _layouts_to_try(used, stated, structure, channels_per_engine, batch_pages=No
     if channels_per_engine is not None:
         engines, engine_how = [channels_per_engine], "set"
     else:
-        engines, engine_how = (list(ENGINE_CHOICES), None) if several else (
+        # The stated layout is tried too: a machine whose engines hold more queues than
+        # ENGINE_CHOICES (an AE4DMA: 16 on one device) says so in base=.
+        engines, engine_how = (sorted({*ENGINE_CHOICES, stated.dma_channels_per_engine}), None) if several else (
             [stated.dma_channels_per_engine], reason)
     # The batch limit matters to the folio structure only, and only where batches differ:
     # DMA rows of folios whose batch would hold fewer folios than the call moves.
@@ -1220,7 +1222,7 @@ def fit(measurements, *, free=None, base=None, bootstrap: int = 200, seed: int =
         spread around ``start`` are the other starts.  Stated values stay ``base``'s.
     structure : {"split", "folio"}, optional
         The DMA structure; by default fitted both ways when the data can tell.
-    channels_per_engine : {1, 2, 4, 8}, optional
+    channels_per_engine : {1, 2, 4, 8, 16}, optional
         DMA channels sharing one engine's bandwidth; by default 1, 2 and 4 are tried when
         the data have several channel counts.
     batch_pages : {512, 262144}, optional
@@ -1395,7 +1397,7 @@ def default_fit() -> Fit:
 
 
 def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
-                   hold_out_counts=None, copy: str | None = None) -> pd.DataFrame:
+                   hold_out_counts=None, copy: str | None = None, bootstrap: int = 0) -> pd.DataFrame:
     """Predict measurements a fit did not see.
 
     Two modes.  By default, leave one configuration group out: fit to the other rows,
@@ -1417,6 +1419,14 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
         Worker counts (threads or channels) to hold out.
     copy : {"cpu", "dma"}, optional
         With ``hold_out_counts``: hold out only rows of this engine (by default both).
+    bootstrap : int
+        With ``hold_out_counts``: residual-bootstrap replicates of the fit (as :func:`fit`),
+        so that each held-out row also gets the 95% interval of its prediction
+        (``predicted_low``, ``predicted_high``) and ``inside``: whether the measurement lies
+        in it.  0 (the default): no interval.  The interval says how far the rows held in
+        leave a prediction open; a measurement outside it is missed by the model's
+        structure, not by parameters those rows leave undetermined (AMD's 64 KiB folios at 8
+        and 16 channels: ``docs/cost-model.md``).
 
     Returns
     -------
@@ -1425,8 +1435,14 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
         leave-one-group-out mode every row, with ``lost``: the parameters that only the
         left-out group constrained (they keep ``base``'s values, so such a row is not a
         genuine prediction and is reported apart).  In the hold-out mode only the held-out
-        rows, with ``held_out_count``, and the fit that predicted them in ``.attrs["fit"]``.
+        rows, with ``held_out_count``, and the fit that predicted them in ``.attrs["fit"]``
+        (with ``bootstrap``, also the interval columns above).
     """
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise ValueError(f"bootstrap must be a whole number of replicates, 0 or more, got {bootstrap!r}")
+    if bootstrap and hold_out_counts is None:
+        raise ValueError("bootstrap= gives intervals in the hold-out mode only: pass hold_out_counts= too, "
+                         "or leave bootstrap out")
     table = load_measurements(measurements)
     start = as_params(base)
     if hold_out_counts is not None:
@@ -1441,10 +1457,13 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
                              + (f" with copy={copy}" if copy else "") + ": nothing to hold out")
         if held.all():
             raise ValueError("every row would be held out: nothing is left to fit")
-        result = fit(table[~held].reset_index(drop=True), free=free, base=base, bootstrap=0)
+        result = fit(table[~held].reset_index(drop=True), free=free, base=base, bootstrap=int(bootstrap))
         out = table[held].copy()
         out["predicted_gbps"] = result.predict(out)
         out["relative_error"] = out["predicted_gbps"] / out["gbps"] - 1.0
+        if bootstrap:
+            out["predicted_low"], out["predicted_high"] = result.predict_interval(out)
+            out["inside"] = (out["gbps"] >= out["predicted_low"]) & (out["gbps"] <= out["predicted_high"])
         out["held_out_count"] = out["workers"]
         out.attrs["fit"] = result
         return out
@@ -1473,6 +1492,10 @@ def cross_validate(measurements, *, by=CONFIG_COLUMNS, free=None, base=None,
 
 def errors_by_count(held_out: pd.DataFrame) -> pd.DataFrame:
     """Median and largest |relative error| per held-out count, from
-    ``cross_validate(..., hold_out_counts=...)``."""
+    ``cross_validate(..., hold_out_counts=...)``; with its ``bootstrap``, also ``inside``: how
+    many of the count's measurements lie within their prediction's 95% interval."""
     errors = held_out.assign(error=held_out["relative_error"].abs())
-    return errors.groupby("held_out_count")["error"].agg(rows="size", median="median", largest="max")
+    summary = errors.groupby("held_out_count")["error"].agg(rows="size", median="median", largest="max")
+    if "inside" in held_out:
+        summary["inside"] = held_out.groupby("held_out_count")["inside"].sum().astype(int)
+    return summary
