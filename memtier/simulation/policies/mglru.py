@@ -135,8 +135,8 @@ PGHOT_HASH_PCT, PGHOT_HEAP_PCT = 50, 25  # include/linux/pghot.h: the heap's siz
 # order then reads the entries alone, in sequence (it read each candidate's flags, position
 # and record at random), and the dead ones are dropped only when they outnumber the live
 # (:func:`_compact`): on the hot-set trace of ``benchmarks/bench_policies.py`` time-scaled,
-# 0.08-0.18 -> 0.02-0.06 G cycles for making the orders, x1.06 for the run (CPU time,
-# median of seven rounds alternated with the code before, shared 2-core VM).
+# 0.08-0.18 -> 0.02-0.06 G cycles for making the orders, x1.03 for the run (CPU time,
+# median of thirteen rounds alternated with the code before, range 0.94-1.13, shared VM).
 DEAD = -1
 
 PARAMETERS = {
