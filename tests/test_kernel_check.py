@@ -522,3 +522,24 @@ def test_the_one_cpu_rules_read_from_the_guest():
         kc.zone_params(zoneinfo[zoneinfo["zone"] != "DMA"])
     with pytest.raises(kc.KernelCheckError, match="fill lasts"):
         kc.first_touch_cost(raw.iloc[1:])
+
+
+def test_committed_runs_simulate_again_to_their_rows():
+    """memtier's side of committed runs, simulated again from their saved settings, gives the
+    committed rows: a virtme-ng run saved before kernel-check gave ``kswapd_priority`` (memtier's
+    rounds of 32, the policy's default then: ``load_run`` gives it 0) and an initramfs run that
+    gives it (6.1's passes, the default now); the first 2 s, the fill and its kswapd.  Without
+    ``load_run``'s 0 the old run's rows differ (the rule matters there)."""
+    from memtier import datasets
+
+    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    for name in ("hot_set", "initramfs_hot_set"):
+        info = kc.load_run(datasets.data_path(f"kernel_check/{name}_guest.json"))
+        committed = kc.load_timeline(datasets.data_path(f"kernel_check/{name}_timeline.csv"))
+        committed = committed[committed["source"] == "memtier"].head(2)
+        again = kc.simulate_timeline(info["workload"], info["simulator"], up_to=2)
+        assert (again[columns].values == committed[columns].values).all(), name
+        if name == "hot_set":
+            assert info["simulator"]["params"]["kswapd_priority"] == 0
+            newer = dict(info["simulator"], params={**info["simulator"]["params"], "kswapd_priority": 1.0})
+            assert (kc.simulate_timeline(info["workload"], newer, up_to=2)[columns].values != committed[columns].values).any()

@@ -261,9 +261,11 @@ def test_every_policy_lists_its_parameters_with_a_source():
 # step).  Phase 1 touches every page once: the fast node fills, kswapd demotes the oldest to
 # keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.  These
 # tests are about promotion, so the fill follows the earlier rules (kswapd woken by the
-# allocation and run at once, the fast node taken down to min); 6.1's fast-path fallback and
-# kswapd beside the task have a test of their own below.
-EARLIER = dict(fast_path_fallback=0, pgtable_wakes_kswapd=0, kswapd_pages_per_s=0, kswapd_scan_pages_per_s=0)
+# allocation and run at once in rounds of 32 checked after each, the fast node taken down to
+# min); 6.1's fast-path fallback, kswapd beside the task and balance_pgdat's passes of falling
+# priority (the default, ``kswapd_priority``) have tests of their own below.
+EARLIER = dict(fast_path_fallback=0, pgtable_wakes_kswapd=0, kswapd_pages_per_s=0, kswapd_scan_pages_per_s=0,
+               kswapd_priority=0)
 NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1, **EARLIER)
 # tpp: a demotion watermark 6 pages above high (demote_scale_factor 10 %), like promo
 TPP = dict(NB, demote_scale_factor=1000)
@@ -416,7 +418,10 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
 
     600 pages of 4 KiB, touched once each in order, 1 us an access, moves and scans free;
     a 64-page fast node with watermarks min 4, low 8, high 12, promo 16; kswapd demotes a page
-    in 10 us and scans one it keeps in 1 us (100 000 and 1 000 000 a second).
+    in 10 us and scans one it keeps in 1 us (100 000 and 1 000 000 a second), in memtier's
+    earlier rounds of 32 checked after each (``kswapd_priority=0``; 6.1's passes of falling
+    priority, the default, are worked by hand in
+    ``test_numa_balancing_kswapd_passes_of_falling_priority``).
 
     - Pages 0-55 fill the fast node to its low watermark (8 free); 56-511 go to the slow node
       (get_page_from_freelist at ALLOC_WMARK_LOW), waking nobody: the page table of pages
@@ -435,7 +440,7 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
     trace = np.arange(600)
     common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
                   rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
-                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_priority=0)
     beside = dict(kswapd_pages_per_s=1e5, kswapd_scan_pages_per_s=1e6)
     result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **beside)
     fast = set(np.flatnonzero(result.final_node == 0).tolist())
@@ -462,7 +467,7 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
     # the earlier rules: each allocation at the low watermark wakes kswapd, which balances the
     # node at once, so no page of the fill goes to the slow node but by demotion, and the
     # last one written is on the fast node
-    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **EARLIER)
+    result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **{**common, **EARLIER})
     assert (result.final_node == 1).sum() == result.periods["demoted"].sum() > 500 and result.final_node[599] == 0
 
 
@@ -537,7 +542,8 @@ def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
     young (the same 8 pages and the same pace as before: a page kept costs what an activated
     one did).  Then, unlike activated pages, the kept ones are next on the inactive tail: with
     300 more accesses the round at 648 us demotes 8-39 (32, 320 us), where the earlier rule
-    demoted 8-31 and activated 544-551."""
+    demoted 8-31 and activated 544-551.  kswapd in rounds of 32 (``kswapd_priority=0``), as
+    that test."""
     from memtier.kernel.check import free_moves
     from memtier.simulation.policies.active_shrink import FAST_ACTIVE, M_SIZE
 
@@ -545,7 +551,7 @@ def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
     common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
                   rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
                   wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_pages_per_s=1e5,
-                  kswapd_scan_pages_per_s=1e6, referenced_kept_once=1)
+                  kswapd_scan_pages_per_s=1e6, referenced_kept_once=1, kswapd_priority=0)
     result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common)
     assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(8, 56)) | set(range(544, 552))
     assert result.periods["demoted"].sum() == 8
@@ -621,8 +627,10 @@ def test_numa_balancing_low_zone_stalls_kswapd_in_a_fill():
     protection): the fill puts pages in the low zone once the main zone is at its low
     watermark, and when kswapd demotes some of them the low zone alone balances the node
     (``pgdat_balanced``: any zone), so kswapd sleeps until the next page table wakes it: it
-    demotes fewer pages over the fill (54 against 80 on the one-zone node).  Every page marked
-    as in the low zone is on the fast node, and they are as many as the low zone's count."""
+    demotes fewer pages over the fill, 27 against 69 on the one-zone node in 6.1's passes of
+    falling priority (the default), 54 against 80 in memtier's earlier rounds of 32
+    (``kswapd_priority=0``).  Every page marked as in the low zone is on the fast node, and they
+    are as many as the low zone's count."""
     from memtier.kernel.check import free_moves
 
     trace = np.arange(2000)
@@ -630,12 +638,14 @@ def test_numa_balancing_low_zone_stalls_kswapd_in_a_fill():
                   rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, referenced_kept_once=1,
                   kswapd_cpu_share=0.5, kswapd_cpu_pages_per_s=2e5, kswapd_cpu_scan_pages_per_s=2e6,
                   wmark_min_pages=4, wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
-    one = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common)
-    two = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **{**common, **LOW_ZONE, "low_zone_pages": 40})
-    low = np.flatnonzero(two._storage["referenced"] & numa_balancing.IN_LOW_ZONE)
-    assert len(low) == two._storage["pstate"][numa_balancing.PS_LZ_USED] > 0
-    assert (two.final_node[low] == 0).all()
-    assert (two.periods["demoted"].sum(), one.periods["demoted"].sum()) == (54, 80)
+    for rule, expected in ((1, (27, 69)), (0, (54, 80))):
+        one = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_priority=rule)
+        two = memtier.simulate(trace, "numa-balancing", 64, period=len(trace),
+                               **{**common, **LOW_ZONE, "low_zone_pages": 40}, kswapd_priority=rule)
+        low = np.flatnonzero(two._storage["referenced"] & numa_balancing.IN_LOW_ZONE)
+        assert len(low) == two._storage["pstate"][numa_balancing.PS_LZ_USED] > 0
+        assert (two.final_node[low] == 0).all()
+        assert (two.periods["demoted"].sum(), one.periods["demoted"].sum()) == expected, rule
 
 
 def test_numa_balancing_first_touch_and_one_cpu_share():
@@ -647,14 +657,15 @@ def test_numa_balancing_first_touch_and_one_cpu_share():
     wakes): the clock ends at 600 x (1 + 0.5) us.  Then the 64-page fill of
     ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task``: with a share of
     0.5 and CPU paces of 2e5 and 2e6 pages a second, kswapd's rounds run at the 1e5 and 1e6 a
-    second that test gives directly, and end where they ended there (648 us on kswapd's clock);
-    the first touches made while kswapd was awake cost up to twice their 500 ns."""
+    second that test gives directly, and end where they ended there (648 us on kswapd's clock,
+    in that test's rounds of 32, ``kswapd_priority=0``); the first touches made while kswapd
+    was awake cost up to twice their 500 ns."""
     from memtier.kernel.check import free_moves
 
     trace = np.arange(600)
     common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
                   rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
-                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16)
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_priority=0)
     roomy = memtier.simulate(trace, "numa-balancing", 600, period=len(trace), **common, first_touch_ns=500.0)
     assert roomy._storage["fstate"][FS_NOW_NS] == pytest.approx(600 * 1500.0)
     beside = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=1e5,

@@ -1112,11 +1112,14 @@ def load_timeline(path) -> pd.DataFrame:
 
 def load_run(path) -> dict:
     """A kernel-check run's ``guest.json`` -> ``{"workload": Workload, "simulator": settings, ...}``,
-    for :func:`simulate_timeline` to redo memtier's side."""
+    for :func:`simulate_timeline` to redo memtier's side.  Settings saved before kernel-check
+    gave ``kswapd_priority`` (the virtme-ng runs of ``data/kernel_check/`` and the 30 s one)
+    were simulated with memtier's rounds of 32, the policy's default then: they get
+    ``kswapd_priority`` 0, so that their rows come out as committed."""
     info = json.loads(Path(path).read_text())
     try:
         info["workload"] = Workload(**info["workload"])
-        info["simulator"]["params"]
-    except (KeyError, TypeError) as error:
+        info["simulator"]["params"].setdefault("kswapd_priority", 0.0)
+    except (KeyError, TypeError, AttributeError) as error:
         raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
     return info

@@ -84,24 +84,24 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
 - **Demotion** (``kswapd`` -> ``balance_pgdat`` -> ``kswapd_shrink_node`` -> ``shrink_node``,
   ``mm/vmscan.c``).  Once woken (``wakeup_kswapd``: not if the node is already balanced),
   kswapd works until the fast node's free pages exceed the promotion watermark (6.1:
-  ``pgdat_balanced`` uses ``WMARK_PROMO`` in tiering mode), or it has scanned the lists twice
-  over since it woke, in rounds: refill the inactive list from the active one while
-  ``inactive_is_low``, then scan ``SWAP_CLUSTER_MAX`` pages off the inactive tail: a page
-  whose accessed bit is set is activated (with ``referenced_kept_once``, as 6.1's
-  ``folio_check_references`` does, only if it has ``PG_referenced``; else it is kept at the
-  inactive head and given the bit), an unreferenced one demoted (``demote_page_list``,
-  one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
-  ``kswapd_priority`` (kernel-check sets it) follows 6.1's ``balance_pgdat`` instead: passes
-  of falling priority from ``DEF_PRIORITY`` 12, each ``(inactive >> priority) x swappiness /
-  200`` pages of the inactive list (``get_scan_count``; all of ``inactive >> priority`` when
+  ``pgdat_balanced`` uses ``WMARK_PROMO`` in tiering mode), in 6.1's ``balance_pgdat`` passes
+  of falling priority (``kswapd_priority``, the default since 2026-11-26): from
+  ``DEF_PRIORITY`` 12, each pass takes ``(inactive >> priority) x swappiness / 200`` pages of
+  the inactive list (``get_scan_count``; all of ``inactive >> priority`` when
   ``file_is_tiny``) in rounds of ``SWAP_CLUSTER_MAX`` with as many active pages while
   ``inactive_is_low`` (``shrink_lruvec``), ended early at ``nr_to_reclaim`` demoted (the
   zones' high watermarks, at least 32 each: ``kswapd_shrink_node``), the balance checked
   between passes, the priority lowered after a pass short of ``nr_to_reclaim`` or without a
   demotion, a run ended below priority 1 (a ``kswapd_failure`` if it demoted nothing; at
   ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good: memtier has no direct reclaim
-  to revive it) and another begun unless the node is balanced.  The earlier rule's limit of
-  twice the lists does not apply there.
+  to revive it) and another begun unless the node is balanced.  In each round a page off the
+  inactive tail whose accessed bit is set is activated (with ``referenced_kept_once``, as 6.1's
+  ``folio_check_references`` does, only if it has ``PG_referenced``; else it is kept at the
+  inactive head and given the bit), an unreferenced one demoted (``demote_page_list``, one
+  migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
+  ``kswapd_priority=0`` gives memtier's earlier simplification: rounds of ``SWAP_CLUSTER_MAX``
+  (the inactive list refilled from the active one while ``inactive_is_low``), the balance
+  checked after each, until the lists were scanned twice over since the wake.
   kswapd is a thread of its own, beside the task: it keeps a clock of its own, and a round
   done at its time moves it on by ``1 / kswapd_pages_per_s`` a page demoted and
   ``1 / kswapd_scan_pages_per_s`` a page scanned and kept (both 0: at once, the earlier
@@ -298,7 +298,7 @@ PARAMETERS = {
     "low_zone_wmark_low_pages": (0.0, "the low zone's low watermark (pages)"),
     "low_zone_wmark_high_pages": (0.0, "the low zone's high watermark (pages)"),
     "low_zone_wmark_promo_pages": (0.0, "the low zone's promo watermark (pages; high + (high - low))"),
-    "kswapd_priority": (0.0, "1: 6.1's balance_pgdat (mm/vmscan.c): kswapd works in passes of falling priority, "
+    "kswapd_priority": (1.0, "1 (the default): 6.1's balance_pgdat (mm/vmscan.c): kswapd works in passes of falling priority, "
                              "from DEF_PRIORITY 12: a pass scans (list >> priority) x swappiness / 200 of the "
                              "inactive list (get_scan_count, SCAN_FRACT with no reclaim cost recorded; all of it, "
                              "SCAN_ANON, when file_is_tiny), SWAP_CLUSTER_MAX at a time with as much of the active "
@@ -309,8 +309,8 @@ PARAMETERS = {
                              "(one that demoted nothing counts a kswapd_failure; 16, MAX_RECLAIM_RETRIES, and the "
                              "node is hopeless: kswapd sleeps and is not woken again) and, the node not balanced, "
                              "another starts at 12.  0: rounds of SWAP_CLUSTER_MAX with the balance checked after "
-                             "each, until the lists were scanned twice over since the wake (the earlier rule).  "
-                             "kernel-check: 1"),
+                             "each, until the lists were scanned twice over since the wake (memtier's earlier "
+                             "simplification, the default until 2026-11-26)"),
     "swappiness": (60.0, "vm.swappiness (default 60): with kswapd_priority, the anonymous lists' share of a pass "
                          "is swappiness / (200) of (list >> priority) (get_scan_count: ap = swappiness, fp = 200 - "
                          "swappiness, anon_cost = file_cost = 0 while nothing is written out or refaults)"),
@@ -448,7 +448,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
         p[P_LZ_PAGES] = params["low_zone_pages"]
         p[P_LZ_PROT] = params.get("low_zone_protection_pages", 0.0)
         p[P_LZ_MIN], p[P_LZ_LOW], p[P_LZ_HIGH], p[P_LZ_PROMO] = lz
-    p[P_PRIO_LOOP] = 1.0 if params.get("kswapd_priority", 0.0) else 0.0
+    p[P_PRIO_LOOP] = 1.0 if params.get("kswapd_priority", 1.0) else 0.0
     swappiness = params.get("swappiness", 60.0)
     if not 0 <= swappiness <= 200:
         raise ValueError(f"swappiness is vm.swappiness, from 0 to 200, got {swappiness}; the kernel's default is 60")
