@@ -109,7 +109,7 @@ njit_inline = numba.njit(cache=True, nogil=True, inline="always")
 #: operation each).  numba removes such pairs itself only where an array's last use is the
 #: same on every path through the function; a helper that branches (most do) paid them at
 #: every call, inlined by :data:`njit_inline` or not: 15 pairs at each of numa-balancing's
-#: hint faults, 6 at each page a policy moves (``_driver._move``: 47 ns a call against 6 ns
+#: hint faults, 6 at each page a policy moves (``_driver.move_page``: 47 ns a call against 6 ns
 #: without them, measured on a six-array helper).  Such a helper cannot create arrays
 #: (numba refuses to compile one that does) and must not keep the ones it is passed.
 njit_borrow = numba.njit(cache=True, nogil=True, _nrt=False)

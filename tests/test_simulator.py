@@ -489,13 +489,13 @@ def test_inactive_ratio_follows_the_kernel():
     # 1 GiB of 4 KiB pages on the fast node: ratio int_sqrt(10) = 3
     sizes[lists.FAST_INACTIVE, lists.M_SIZE] = 65_536
     sizes[lists.FAST_ACTIVE, lists.M_SIZE] = 196_608 + 1
-    assert lists._inactive_is_low(0, sizes, 4096, 0)          # 65536 * 3 < 196609
-    assert not lists._inactive_is_low(0, sizes, 4096, 1)      # one isolated page counts
+    assert lists.lru_inactive_is_low(0, sizes, 4096, 0)          # 65536 * 3 < 196609
+    assert not lists.lru_inactive_is_low(0, sizes, 4096, 1)      # one isolated page counts
     sizes[lists.FAST_ACTIVE, lists.M_SIZE] = 196_608
-    assert not lists._inactive_is_low(0, sizes, 4096, 0)
+    assert not lists.lru_inactive_is_low(0, sizes, 4096, 0)
     # under 1 GB the ratio is 1
     sizes[lists.FAST_INACTIVE, lists.M_SIZE], sizes[lists.FAST_ACTIVE, lists.M_SIZE] = 10, 11
-    assert lists._inactive_is_low(0, sizes, 4096, 0)
+    assert lists.lru_inactive_is_low(0, sizes, 4096, 0)
     assert [lists._int_sqrt(x) for x in (0, 1, 3, 4, 99, 100, 240)] == [0, 1, 1, 2, 9, 10, 15]
 
 

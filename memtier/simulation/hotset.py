@@ -4,7 +4,7 @@ Numba kernels shared by :mod:`memtier.simulation.policies.active_shrink` and :mo
 them).  The top pages of a period are its ``k`` most accessed pages (``k`` is the fast
 node's limit), ties broken by first touch in the period; they are found from a histogram of
 the period's access counts in time linear in the pages touched, without sorting them.  The
-metrics built on them are computed in :func:`memtier.simulation.policies.active_shrink._score`.
+metrics built on them are computed in :func:`memtier.simulation.policies.active_shrink.score_period`.
 
 ``touched`` holds the period's pages in first-touch order, each stored as ``~page`` (negative)
 when the page was on the fast node at that first access: ``page ^ (page >> 31)`` reads it.
@@ -16,7 +16,7 @@ from .._jit import njit, prefetch
 #: Pages ahead in ``touched`` whose entries the passes over a period's pages prefetch
 #: (:func:`memtier._jit.prefetch`): their reads are at random, and a hint lets the processor
 #: fetch them before the loop needs them.  On a uniform trace's period (667 000 pages of a
-#: million), :func:`_gather_counts` took 3.7 ms without it, 2.4 ms with it.
+#: million), :func:`gather_counts` took 3.7 ms without it, 2.4 ms with it.
 AHEAD = 16
 
 # Page flags these kernels read or set (the others are in memtier.simulation.policies.active_shrink).
@@ -42,16 +42,16 @@ def _hot_threshold(k, counts, touched, n_touched, histogram):
         c = min(counts[page ^ (page >> 31)], top)
         histogram[c] += 1
         most = max(most, c)
-    return _threshold(k, histogram, most, counts, touched, n_touched, True)
+    return hot_count_threshold(k, histogram, most, counts, touched, n_touched, True)
 
 
 @njit
-def _gather_counts(counts, touched, n_touched, histogram, gathered, flags, static_mask):
+def gather_counts(counts, touched, n_touched, histogram, gathered, flags, static_mask):
     """The histogram pass of :func:`_hot_threshold`, which also moves the period's counts
     out of ``counts`` (left zeroed for the next period) into ``gathered``, in ``touched``'s
     order, so that a later pass over the touched pages reads them sequentially instead of
     missing the cache on ``counts`` a second time.  Returns the largest count histogrammed,
-    for :func:`_threshold` (``by_page`` false, ``gathered`` as the counts), and, with
+    for :func:`hot_count_threshold` (``by_page`` false, ``gathered`` as the counts), and, with
     ``static_mask`` other than 0, the accesses to pages whose ``flags`` have a bit of it
     (``STATIC_FAST``: what first-touch placement serves fast; 0: ``flags`` not read)."""
     top = histogram.shape[0] - 1
@@ -78,17 +78,17 @@ def _gather_counts(counts, touched, n_touched, histogram, gathered, flags, stati
 
 
 @njit
-def _threshold(k, histogram, most, counts, touched, n_touched, by_page):
+def hot_count_threshold(k, histogram, most, counts, touched, n_touched, by_page):
     """``(k, threshold, ties)`` from the period's histogram (see :func:`_hot_threshold`),
     ``k`` at most ``n_touched``.  ``counts`` is indexed by page (``by_page``) or holds the
-    counts in ``touched``'s order (:func:`_gather_counts`)."""
-    k, threshold, ties, _ = _threshold_pool(k, histogram, most, counts, touched, n_touched, by_page)
+    counts in ``touched``'s order (:func:`gather_counts`)."""
+    k, threshold, ties, _ = threshold_pool(k, histogram, most, counts, touched, n_touched, by_page)
     return k, threshold, ties
 
 
 @njit
-def _threshold_pool(k, histogram, most, counts, touched, n_touched, by_page):
-    """:func:`_threshold`, and the number of pages whose count equals the threshold (the
+def threshold_pool(k, histogram, most, counts, touched, n_touched, by_page):
+    """:func:`hot_count_threshold`, and the number of pages whose count equals the threshold (the
     pool the ``ties`` are taken from, in first-touch order)."""
     k = min(k, n_touched)
     if k == 0:
@@ -126,7 +126,7 @@ def _threshold_pool(k, histogram, most, counts, touched, n_touched, by_page):
 
 
 @njit
-def _true_hot_set(k, counts, touched, n_touched, flags, histogram):
+def true_hot_set(k, counts, touched, n_touched, flags, histogram):
     """Mark the true hot set (see :func:`_hot_threshold`) with ``IN_TRUE_SET``; its size."""
     k, threshold, ties = _hot_threshold(k, counts, touched, n_touched, histogram)
     if k == 0:

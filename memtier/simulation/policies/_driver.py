@@ -4,7 +4,7 @@ Private.  Every policy module in :mod:`memtier.simulation.policies` writes one n
 that walks a chunk of the trace with the helpers below, so that what is common (placing a
 page at its first access, serving an access from its node, the simulated clock, moving a
 page and charging it, closing a period and scoring it) is written once and a policy adds
-only its own classification.  The metrics are :func:`memtier.simulation.policies.active_shrink._score`'s, the same as
+only its own classification.  The metrics are :func:`memtier.simulation.policies.active_shrink.score_period`'s, the same as
 for the list policies, with one difference in *when* a move is judged: these policies move
 pages at any time (a hint fault, a sampling thread's pass), not once at a period's end, so
 a move made during period ``t`` is judged by the accesses of period ``t + 1`` (as the list
@@ -28,8 +28,8 @@ from .active_shrink import (
     ACCESSED, AHEAD, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
     C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
     F_FAST_NS, F_PERIOD, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, F_WORTH_MIN, IN_STAY, K_FAST_CAPACITY,
-    K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED, S_DISTINCT, S_FAST_USED,
-    S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _score,
+    K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED, S_DISTINCT, S_FAST_USED, S_PERIOD,
+    S_SLOW_USED, S_TOUCHED, STATIC_FAST, score_period,
 )
 
 # Marks beyond memtier.simulation.policies.active_shrink' (1-16).
@@ -44,7 +44,7 @@ STATE_SIZE = 11
 # Slots of ``fstate``: what is left of the period (its units), the clock (ns).
 FS_REMAINING, FS_NOW_NS = 0, 1
 FSTATE_SIZE = 2
-#: Accesses ahead of the one served whose page's flags and count :func:`_serve_until`
+#: Accesses ahead of the one served whose page's flags and count :func:`serve_until`
 #: prefetches, for a policy that moves many pages: farther than the list policies' ``AHEAD``
 #: (16), because between events its work (eviction, page-table walks, records at random)
 #: pushes the counts and flags out of the caches, so more of the loop's reads go to memory
@@ -55,7 +55,7 @@ SERVE_AHEAD = 64
 
 
 @njit_borrow
-def _first_touch(page, fast, flags, state, config):
+def allocate_first_touch(page, fast, flags, state, config):
     """Allocate ``page`` at its first access, on the fast node if ``fast``; its flags."""
     state[S_DISTINCT] += 1
     f = PRESENT | NEW
@@ -71,7 +71,7 @@ def _first_touch(page, fast, flags, state, config):
 
 
 @njit
-def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending):
+def flush_loop_state(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending):
     """Write back the access loop's running figures before anything else reads them.
 
     Each policy's loop serves an access the way ``memtier.simulation.policies.active_shrink._run_lists`` does: the
@@ -91,9 +91,9 @@ def _flush(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending)
 
 
 @njit
-def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
+def serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
                  hits, now, remaining, ahead=AHEAD, watch=0, fresh=()):
-    """Serve ``trace[j:n]`` as :func:`_flush` describes, until an access needs the policy or
+    """Serve ``trace[j:n]`` as :func:`flush_loop_state` describes, until an access needs the policy or
     an event is due; returns ``(j, needs_policy, n_touched, accesses, hits, now, remaining)``.
 
     ``needs_policy``: access ``j`` was not served, its page's flags masked by ``stop_flags``
@@ -110,7 +110,7 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
     are unsigned and the flags and count of the page ``ahead`` accesses on are prefetched
     (read at random, they miss the cache over 1 M pages): ``mglru`` on the zipf trace of
     ``benchmarks/bench_policies.py`` 27.5 -> 37.7 M accesses/s, ``hemem`` (through
-    :func:`_serve_sampled`) 44-57 -> 72 (CPU time, shared 2-core VM, back to back).
+    :func:`serve_sampled`) 44-57 -> 72 (CPU time, shared 2-core VM, back to back).
     ``ahead``: ``AHEAD`` (16), or :data:`SERVE_AHEAD` for a policy whose work between
     events pushes the counts and flags out of the caches.
 
@@ -149,7 +149,7 @@ def _serve_until(trace, j, n, stop_flags, flags, counts, touched, latency, unit,
     return n, False, n_touched, accesses, hits, now, remaining
 
 
-#: :func:`_serve_sampled` prefetches the flags and count of the page ``SAMPLED_AHEAD`` accesses
+#: :func:`serve_sampled` prefetches the flags and count of the page ``SAMPLED_AHEAD`` accesses
 #: on (farther than the list policies' ``AHEAD``, 16: between events ``memtis``'s and ``hemem``'s
 #: work pushes them out of the caches; ``memtis`` against 16, three rounds alternated at load 5,
 #: CPU time: zipf +1-17 %, hot set +3-28 %; 64 was no better than 32), and looks ``NEAR``
@@ -160,15 +160,15 @@ NEAR = 16
 
 
 @njit
-def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh, latency, unit, next_event, left,
+def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh, latency, unit, next_event, left,
                    store_sampler, loads_by_node, n_touched, accesses, hits, now, remaining):
-    """Serve ``trace[j:n]`` as :func:`_serve_until` does (stopping only at a first touch), each
+    """Serve ``trace[j:n]`` as :func:`serve_until` does (stopping only at a first touch), each
     access also counted down by its sampler in ``left``: a store by ``left[store_sampler]``, a
     load by ``left[0]``, or with ``loads_by_node`` by ``left[fast]`` (slow loads, fast loads
-    apart).  Returns as :func:`_serve_until` (``needs_policy`` is a first touch), also after an
+    apart).  Returns as :func:`serve_until` (``needs_policy`` is a first touch), also after an
     access that was sampled (its counter reached 0).  HeMem's samplers are loads and stores
     (``store_sampler`` 1); MEMTIS's slow loads, fast loads and stores (2, ``loads_by_node``).
-    :func:`_serve_until` cannot stop at a sample: the samplers count every access.
+    :func:`serve_until` cannot stop at a sample: the samplers count every access.
 
     ``fresh``: the policy's own per-page arrays that its first touch writes (a tuple, possibly
     empty).  When the page ``NEAR`` accesses on is not yet present, its rows of them are
@@ -217,7 +217,7 @@ def _serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fres
 
 
 @njit
-def _charge_overhead(ns, events, fstate, pending):
+def charge_overhead(ns, events, fstate, pending):
     """Charge management work done on the application's time (hint faults, page-table
     scans, samples): ``ns`` in all, for ``events`` pages or events."""
     fstate[FS_NOW_NS] += ns
@@ -226,14 +226,14 @@ def _charge_overhead(ns, events, fstate, pending):
 
 
 @njit
-def _charge_migration(us, fstate, pending):
+def charge_migration(us, fstate, pending):
     """Charge one migration call of ``us`` microseconds."""
     fstate[FS_NOW_NS] += us * 1e3
     pending[0, C_MIGRATION_US] += us
 
 
 @njit_borrow
-def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
+def move_page(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
     """Move ``page`` to the other node: flags, node counts, and the metrics' records
     (ping-pong, stays, the move judged by the next period).  The accessed bit is cleared:
     the new page-table entry starts old (``remove_migration_pte`` makes it ``pte_mkold``)."""
@@ -269,9 +269,9 @@ def _move(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pending):
 
 
 @njit
-def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged, nxt,
+def end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged, nxt,
            fstate, pending, out):
-    """End of a period: write its row, score it (``memtier.simulation.policies.active_shrink._score``, which judges the
+    """End of a period: write its row, score it (``memtier.simulation.policies.active_shrink.score_period``, which judges the
     pages marked ``PROMOTED`` / ``DEMOTED``: the moves of the previous period), then make
     this period's moves the ones the next period judges."""
     out[row, :] = pending[0, :]
@@ -279,7 +279,7 @@ def _close(row, config, fconfig, flags, counts, touched, histogram, top, state, 
     # the pages the period's decisions were made about: on the fast node at its end, and
     # those demoted during it (each demotion once), so that demotion recall stays a share
     out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    score_period(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     # the moved pages in the order they moved, their marks at random: prefetched AHEAD
     n_judged = state[S_N_JUDGED]
     for j in range(n_judged):
@@ -322,7 +322,7 @@ def shared_storage(n_pages: int, fast_capacity: int, period_accesses: int, fconf
         top=np.zeros(fast_length + 1, dtype=np.int32),
         state=np.zeros(STATE_SIZE, dtype=np.int64),
         fstate=fstate,
-        moved=np.zeros(1, dtype=np.int32),  # _score's list of moves: unused here (S_N_MOVED stays 0)
+        moved=np.zeros(1, dtype=np.int32),  # score_period's list of moves: unused here (S_N_MOVED stays 0)
         pagestat=pagestat,
         judged=np.zeros(n_pages + 1, dtype=np.int32),
         nxt=np.zeros(n_pages + 1, dtype=np.int32),

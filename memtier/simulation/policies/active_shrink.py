@@ -46,7 +46,9 @@ running row is kept in ``pending``).
 import numpy as np
 
 from ..._jit import njit, njit_borrow, njit_inline, prefetch
-from ..hotset import AHEAD, IN_TRUE_SET, STATIC_FAST, _gather_counts, _threshold, _threshold_pool  # noqa: F401 (flags re-exported)
+from ..hotset import (  # noqa: F401 (flags re-exported)
+    AHEAD, IN_TRUE_SET, STATIC_FAST, gather_counts, hot_count_threshold, threshold_pool,
+)
 
 # Page flags.
 PRESENT = 1        # allocated (touched at least once)
@@ -56,12 +58,12 @@ ACCESSED = 8       # the page-table entry's accessed (young) bit, set by every a
 # STATIC_FAST = 16: where first-touch placement (the static policy) puts the page, and
 # IN_TRUE_SET = 32: scratch, in the period's top pages (both from memtier.simulation.hotset)
 MARKED = 64        # its marks (below) may hold PROMOTED, DEMOTED or IN_STAY: set at every move
-                   # (_mark_move), cleared once the marks no longer do (_score_lists); read, from
+                   # (mark_move), cleared once the marks no longer do (_score_lists); read, from
                    # ``first_flags``, by the list policies' metrics only (whether a page was fast at
                    # its first access of the period is kept in ``touched``, as the sign of its
                    # entry: memtier.simulation.hotset)
 NEW = 128          # allocated during the current period (kept by the policies that decide: only
-                   # their metrics read it, _score)
+                   # their metrics read it, score_period)
 TOUCHED_FAST = IN_TRUE_SET  # list policies (the bit is the oracles' scratch): demoted by reclaim
                    # during the period after its first access of the period, so it was fast then
                    # (set by _reclaim, read and cleared by _score_lists: the page-order pass reads
@@ -125,14 +127,14 @@ def _wrapped(position, length):
 
 
 @njit_inline
-def _push_head(lst, page, ring, meta):
+def push_head(lst, page, ring, meta):
     position = _wrapped(meta[lst, M_TAIL] + meta[lst, M_SIZE], meta[lst, M_LENGTH])
     ring[meta[lst, M_START] + position] = page
     meta[lst, M_SIZE] += 1
 
 
 @njit_inline
-def _pop_tail(lst, ring, meta):
+def pop_tail(lst, ring, meta):
     tail = meta[lst, M_TAIL]
     page = ring[meta[lst, M_START] + tail]
     tail += 1
@@ -142,7 +144,7 @@ def _pop_tail(lst, ring, meta):
 
 
 @njit_inline
-def _ahead(position, length):
+def ring_ahead(position, length):
     """The ring position ``AHEAD`` pages from ``position`` in a list's region of ``length``
     (``position`` itself if the region is shorter): where a scan prefetches a page's flags
     (:func:`memtier._jit.prefetch`; read at random, they miss the cache on a large memcg, and
@@ -163,7 +165,7 @@ def _int_sqrt(x):
 
 
 @njit
-def _inactive_is_low(node, meta, page_bytes, isolated):
+def lru_inactive_is_low(node, meta, page_bytes, isolated):
     """``inactive_list_is_low()`` (vmscan.c): ``inactive * ratio < active`` with
     ``ratio = int_sqrt(10 * GB on the node's lists)``, 1 under 1 GB.  ``isolated`` inactive
     pages, taken off the list, still count."""
@@ -201,10 +203,10 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
     and their number returned.
 
     The two lists' ring positions are kept in local variables for the scan (the same
-    arithmetic as :func:`_pop_tail` and :func:`_push_head`): numba cannot tell that ``meta``
+    arithmetic as :func:`pop_tail` and :func:`push_head`): numba cannot tell that ``meta``
     and ``ring`` do not overlap, and would otherwise reload ``meta`` at every step.  The scan
     goes in runs in which neither the tail read nor either head written wraps around its
-    ring, so that a page costs no wraparound tests (:func:`_shrink_active` likewise): the slow
+    ring, so that a page costs no wraparound tests (:func:`shrink_active` likewise): the slow
     node's two scans of the 7th 1 s period of ``benchmarks/bench_simulator.py``'s traces
     (alternating in one process, CPU time, best of 11-15, shared 2-core VM) took 2.07 -> 1.58
     ms (zipf 0.8) and 2.04 -> 1.71 ms (uniform).
@@ -275,7 +277,7 @@ def _shrink_inactive(node, n_scan, flags, ring, meta, cold, isolate):
 
 
 @njit
-def _shrink_active(node, n_scan, flags, ring, meta):
+def shrink_active(node, n_scan, flags, ring, meta):
     """``shrink_active_list`` (vmscan.c) for anonymous pages: every page scanned from the
     tail moves to the head of the inactive list (``move_active_pages_to_lru``), its accessed
     bit tested and cleared on the way by ``page_referenced`` (only referenced executable
@@ -328,14 +330,14 @@ def _shrink_lists_node(node, config, flags, ring, meta, cold, isolate):
     n_cold = _shrink_inactive(node, n_inactive, flags, ring, meta, cold, isolate)
     if config[K_HALVES_FIRST] == 0:
         n_active = meta[node * 2 + 1, M_SIZE] // 2
-    if config[K_RATIO_GATE] != 0 and not _inactive_is_low(node, meta, config[K_PAGE_BYTES], n_cold):
+    if config[K_RATIO_GATE] != 0 and not lru_inactive_is_low(node, meta, config[K_PAGE_BYTES], n_cold):
         n_active = 0
-    _shrink_active(node, n_active, flags, ring, meta)
+    shrink_active(node, n_active, flags, ring, meta)
     return n_inactive + n_active, n_cold
 
 
 @njit_inline
-def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
+def mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row, judged_now):
     """Move ``page`` to the other node in the flags and the node counts, and record the move
     for the metrics (ping-pong, stays, the pages the next period judges); returns its new
     flags.  The accessed bit is cleared: the new page-table entry starts old
@@ -371,13 +373,13 @@ def _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, ou
 @njit_inline
 def _move(page, to_fast, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
           row, judged_now):
-    """Put an isolated page on the other node (:func:`_mark_move`): it keeps ``PG_active``
+    """Put an isolated page on the other node (:func:`mark_move`): it keeps ``PG_active``
     (``migrate_page_states``) and goes to the head of the matching list
     (``putback_lru_page`` of the new page)."""
-    f = _mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row,
+    f = mark_move(page, to_fast, flags, state, moved, pagestat, config, fconfig, out, row,
                    judged_now)
     lst = (0 if to_fast else 2) + (1 if f & ACTIVE else 0)
-    _push_head(lst, page, ring, meta)
+    push_head(lst, page, ring, meta)
 
 
 @njit_inline
@@ -385,13 +387,13 @@ def _putback(page, lst, ring, meta):
     """``putback_movable_pages`` -> ``putback_lru_page``: an isolated page that is not moved
     returns to the head of the list it was isolated from (its node and ``PG_active`` are
     unchanged, so the caller knows which: no need to read the page's flags)."""
-    _push_head(lst, page, ring, meta)
+    push_head(lst, page, ring, meta)
 
 
 @njit_borrow
 def _isolate_tail(lst, n, ring, meta, pages, start):
     """Up to ``n`` pages from the tail of ``lst``, oldest first, into ``pages[start:]``
-    (:func:`_pop_tail` page by page, as ``isolate_lru_pages`` takes them); returns how many.
+    (:func:`pop_tail` page by page, as ``isolate_lru_pages`` takes them); returns how many.
     The list's ring positions are kept in local variables (numba cannot tell that ``meta``
     and ``ring`` do not overlap, and would reload ``meta`` at every page)."""
     r_start, r_length, tail, size = meta[lst, 0], meta[lst, 1], meta[lst, 2], meta[lst, 3]
@@ -431,7 +433,7 @@ MOVE_AHEAD = 32
 @njit_inline
 def _record_move(m, page, to_fast, pagestat, period, pingpong_periods, worth_min):
     """The metrics' record of a move at a decision, judged in the next period (the part of
-    :func:`_mark_move` that :func:`_move_range` and :func:`_judge_marked` share): the page's
+    :func:`mark_move` that :func:`_move_range` and :func:`_judge_marked` share): the page's
     new marks ``m`` (from its old ones; the caller stores them), the period of a demotion,
     a promoted page's stay restarted; returns ``(marks, ping-pong, stay ended, stay
     repaid)``, the last three 0 or 1."""
@@ -512,7 +514,7 @@ def _move_range(pages, low, high, to_fast, flags, ring, meta, state, moved, page
 
 
 @njit
-def _calls_cost_us(n_pages, call_pages, cost_us):
+def calls_cost_us(n_pages, call_pages, cost_us):
     """Time to move ``n_pages`` in calls of at most ``call_pages`` (``cost_us[k]``: one
     call moving ``k``)."""
     full = n_pages // call_pages
@@ -527,7 +529,7 @@ def _affordable_pages(limit, call_pages, migrate_cost, budget_us):
     low, high = 0, limit
     while low < high:
         middle = (low + high + 1) // 2
-        if 2.0 * _calls_cost_us(middle, call_pages, migrate_cost) <= budget_us:
+        if 2.0 * calls_cost_us(middle, call_pages, migrate_cost) <= budget_us:
             low = middle
         else:
             high = middle - 1
@@ -640,7 +642,7 @@ def _mm_migrate(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, 
                       out, row, True)
                 _move(slow_page, True, flags, ring, meta, state, moved, pagestat, config, fconfig,
                       out, row, True)
-            spent += _calls_cost_us(exchanged, call, exchange_cost)
+            spent += calls_cost_us(exchanged, call, exchange_cost)
             out[row, C_EXCHANGED] += exchanged
         _move_range(iso_fast, 0, demoted, False, flags, ring, meta, state, moved, pagestat, config, fconfig, out,
                     row, recorded)
@@ -649,7 +651,7 @@ def _mm_migrate(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, 
             for j in range(n_cold - 1, n_fast + exchanged - 1, -1):
                 _putback(cold[j], FAST_INACTIVE, ring, meta)
             n_cold = 0
-        spent += _calls_cost_us(demoted, call, migrate_cost)
+        spent += calls_cost_us(demoted, call, migrate_cost)
         out[row, C_DEMOTED] += demoted
     for j in range(n_cold - 1, -1, -1):  # referenced-cold: the scan's cold pages, not needed
         _putback(cold[j], FAST_INACTIVE, ring, meta)
@@ -658,7 +660,7 @@ def _mm_migrate(row, config, fconfig, migrate_cost, exchange_cost, flags, ring, 
     # the others go back, last isolated first (the two lists' pushes are independent)
     _putback_range(SLOW_ACTIVE, iso_slow, min(n_slow_inactive, n_slow - kept), n_slow - kept, ring, meta)
     _putback_range(SLOW_INACTIVE, iso_slow, 0, min(n_slow_inactive, n_slow - kept), ring, meta)
-    spent += _calls_cost_us(kept, call, migrate_cost)
+    spent += calls_cost_us(kept, call, migrate_cost)
     out[row, C_PROMOTED] += kept
     out[row, C_MIGRATION_US] += spent
 
@@ -682,7 +684,7 @@ def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, me
     (:func:`_move`, judged in the next period) while fewer than ``SWAP_CLUSTER_MAX`` are and the
     slow node has room, else put back at the inactive head; returns the pages demoted so far.
 
-    :func:`_pop_tail`, :func:`_push_head` and :func:`_mark_move` written out with the lists'
+    :func:`pop_tail`, :func:`push_head` and :func:`mark_move` written out with the lists'
     ring positions, the node counts and the count of moved pages in local variables, and
     unsigned page numbers (numba cannot tell that ``meta``, ``state`` and ``out`` do not overlap
     the arrays written per page, and reloaded and stored them at every page).  A demoted page
@@ -701,8 +703,8 @@ def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, me
     first = demoted
     stays_ended = stays_repaid = 0
     for _ in range(n):
-        prefetch(flags, np.uint64(ring[i_start + _ahead(_ahead(i_tail, i_length), i_length)]))
-        ahead = np.uint64(ring[i_start + _ahead(i_tail, i_length)])
+        prefetch(flags, np.uint64(ring[i_start + ring_ahead(ring_ahead(i_tail, i_length), i_length)]))
+        ahead = np.uint64(ring[i_start + ring_ahead(i_tail, i_length)])
         # its row, written if it is demoted, and its count, read then: only for a page whose accessed
         # bit is clear (its flags were prefetched AHEAD pages ago; row 0 otherwise: a hint, never a
         # fault), since fetching them for the pages activated used up the misses the processor can
@@ -710,7 +712,7 @@ def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, me
         cold_ahead = ahead * np.uint64(((flags[ahead] >> 3) & 1) ^ 1)  # not ACCESSED
         prefetch(pagestat, cold_ahead)
         prefetch(counts, cold_ahead)
-        page = np.uint64(ring[i_start + i_tail])  # _pop_tail
+        page = np.uint64(ring[i_start + i_tail])  # pop_tail
         i_tail += 1
         if i_tail == i_length:
             i_tail = 0
@@ -718,7 +720,7 @@ def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, me
         f = flags[page]
         if f & ACCESSED:
             flags[page] = (f & ~ACCESSED) | ACTIVE
-            ring[a_start + _wrapped(a_tail + a_size, a_length)] = page  # _push_head(FAST_ACTIVE)
+            ring[a_start + _wrapped(a_tail + a_size, a_length)] = page  # push_head(FAST_ACTIVE)
             a_size += 1
         elif demoted < SWAP_CLUSTER_MAX and slow_used < slow_capacity:
             # _move(page, to_fast=False, judged_now=False): the new page-table entry starts old
@@ -746,7 +748,7 @@ def _reclaim_batch(n, demoted, slow_capacity, worth_min, flags, counts, ring, me
                 s_size += 1
             demoted += 1
         else:
-            ring[i_start + _wrapped(i_tail + i_size, i_length)] = page  # _push_head(FAST_INACTIVE)
+            ring[i_start + _wrapped(i_tail + i_size, i_length)] = page  # push_head(FAST_INACTIVE)
             i_size += 1
     meta[FAST_INACTIVE, M_TAIL] = i_tail
     meta[FAST_INACTIVE, M_SIZE] = i_size
@@ -779,9 +781,9 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, stat
         # a deactivated page must get the inactive list's whole length of time to be
         # referenced again (deactivating one batch and scanning it at once would demote
         # every page whose next access is more than a batch away, hot pages included).
-        while _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+        while lru_inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
             n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
-            _shrink_active(0, n, flags, ring, meta)
+            shrink_active(0, n, flags, ring, meta)
             scanned += n
         n = min(SWAP_CLUSTER_MAX, meta[FAST_INACTIVE, M_SIZE])
         if n == 0:
@@ -790,7 +792,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, stat
                                  moved, pagestat, out, row)
         scanned += n
     out[row, C_DEMOTED] += demoted
-    out[row, C_MIGRATION_US] += _calls_cost_us(demoted, batch, migrate_cost)
+    out[row, C_MIGRATION_US] += calls_cost_us(demoted, batch, migrate_cost)
     out[row, C_SCANNED] += scanned
     out[row, C_SCAN_US] += scanned * fconfig[F_RMAP_NS] * 1e-3
 
@@ -799,7 +801,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, stat
 def _judge_worth(marks, flags, first_fast):
     """A page the period used enough to repay a move (more than ``F_WORTH_MIN`` accesses),
     judged by where it was: ``(promoted, demoted, missed, fast)``, each 0 or 1, the counts of
-    the break-even classification that :func:`_score` and :func:`_judge_touched` both keep.
+    the break-even classification that :func:`score_period` and :func:`_judge_touched` both keep.
     Promoted or demoted by the last period's decisions (``marks``); else, unless it is new
     this period (placed, not judged), fast (right) or slow (a promotion missed)."""
     if marks & PROMOTED:
@@ -814,9 +816,9 @@ def _judge_worth(marks, flags, first_fast):
 
 
 @njit_inline
-def _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth):
+def write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth):
     """A period's metrics into its row of ``out``: the same columns whichever order
-    (:func:`_score`, :func:`_score_lists` or :func:`_score_pages`) computed them in."""
+    (:func:`score_period`, :func:`_score_lists` or :func:`_score_pages`) computed them in."""
     out[row, C_TOP] = k
     out[row, C_TOP_FAST] = top_fast
     out[row, C_STATIC_HITS] = static_hits
@@ -826,16 +828,16 @@ def _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_wo
     out[row, C_FAST_WORTH] = fast_worth
 
 
-#: Touched pages ahead of the one :func:`_score` judges whose flags and marks it prefetches:
+#: Touched pages ahead of the one :func:`score_period` judges whose flags and marks it prefetches:
 #: farther than ``AHEAD`` (16).  Its pass is a few loads and branches a page, so 16 pages
 #: ahead are too few to hide a random miss: ``perf`` samples of ``mglru`` (hot-set trace of
-#: ``benchmarks/bench_policies.py``, ``--stands-for 60``) put about 60 % of ``_score``'s time
+#: ``benchmarks/bench_policies.py``, ``--stands-for 60``) put about 60 % of ``score_period``'s time
 #: on the load of the marks.
 SCORE_AHEAD = 64
 
 
 @njit
-def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
+def score_period(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out):
     """The period's metrics, in one pass over the pages it touched; the period's counts are
     reset and its top pages kept in ``top`` (the reactive oracle's placement for the next).
 
@@ -865,11 +867,11 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
     # the classifier policies of memtier.simulation.policies (codes from 100) mark their moves too
     deciding = (policy == ACTIVE_SHRINK or policy == REACTIVE_ORACLE or policy == RECLAIM_DEMOTION
                 or policy >= 100)
-    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (_gather_counts)
+    gathered = np.empty(n_touched, dtype=counts.dtype)  # the counts, read once (gather_counts)
     # a policy that decides nothing needs the flags only for static_hits: read them here, once
-    most, static_hits = _gather_counts(counts, touched, n_touched, histogram, gathered, flags,
+    most, static_hits = gather_counts(counts, touched, n_touched, histogram, gathered, flags,
                                        STATIC_FAST if not deciding else 0)
-    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
+    k, threshold, ties = hot_count_threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     worth_min = fconfig[F_WORTH_MIN]
     top_fast = 0
     promoted_worth = 0
@@ -934,7 +936,7 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
             kept += 1
         pagestat[page, P_MARKS] = m
     state[S_N_MOVED] = kept
-    _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
+    write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
     out[row, C_REACTIVE_HITS] = reactive_hits
 
 
@@ -942,13 +944,13 @@ def _score(row, config, fconfig, counts, touched, flags, histogram, top, state, 
 def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered, flags, pagestat, worth_min,
                    deciding):
     """The pass of :func:`_score_lists` over the pages a period touched, in ``touched``'s order:
-    the histogram of :func:`memtier.simulation.hotset._gather_counts` (the counts moved into
+    the histogram of :func:`memtier.simulation.hotset.gather_counts` (the counts moved into
     ``gathered``, ``counts`` left zeroed), the accesses first-touch placement serves fast and,
     for a policy that decides, the break-even counts, the stays' accesses and ``NEW`` cleared,
-    all as :func:`_score` computes them.  Returns ``(most, static_hits, promoted_worth,
+    all as :func:`score_period` computes them.  Returns ``(most, static_hits, promoted_worth,
     demoted_worth, missed_worth, fast_worth)``.
 
-    Why a pass of its own: :func:`_score` reads each touched page's flags and its marks row
+    Why a pass of its own: :func:`score_period` reads each touched page's flags and its marks row
     at random (with the counts, three cache misses a page on a large trace: about 18 ns a
     touched page on the uniform trace of ``benchmarks/bench_simulator.py``, the largest share
     of ``reclaim-demotion``'s and ``active-shrink``'s time there).  Here the flags come in
@@ -959,10 +961,10 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
     period's end (``mm_manage``, and :func:`_score_lists` turning reclaim's ``DEMOTED_NEXT``
     into ``DEMOTED``), since a list policy moves a page only there or, ``reclaim-demotion``,
     demotes it during the period as ``DEMOTED_NEXT`` (not read here) and never promotes.  A
-    page with none of the three is not ``MARKED`` (:func:`_mark_move` flags every page it
+    page with none of the three is not ``MARKED`` (:func:`mark_move` flags every page it
     moves; :func:`_score_lists` unflags a page only once its marks hold none of them).
     Measured on a uniform period (593 000 touched pages, ``active-shrink``; alternating in one
-    process, CPU time, best of 15-21): the whole metrics 10.5-12.0 ms with :func:`_score`, 8.8-9.3 ms
+    process, CPU time, best of 15-21): the whole metrics 10.5-12.0 ms with :func:`score_period`, 8.8-9.3 ms
     here."""
     top = histogram.shape[0] - 1
     most = 0
@@ -983,7 +985,7 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
         c = counts[page]
         counts[page] = 0
         gathered[i] = c
-        binned = min(c, top)  # the last bin gathers every count beyond it (hotset._threshold)
+        binned = min(c, top)  # the last bin gathers every count beyond it (hotset.hot_count_threshold)
         histogram[binned] += 1
         most = max(most, binned)
         f = first_flags[i]
@@ -1013,7 +1015,7 @@ def _dense(config, state):
 @njit
 def _score_lists(row, config, fconfig, counts, touched, first_flags, flags, histogram, top, state, moved, pagestat,
                  scratch, moving, n_moving, out):
-    """:func:`_score` for the list policies (``static``, ``reclaim-*``, ``active-shrink``): the
+    """:func:`score_period` for the list policies (``static``, ``reclaim-*``, ``active-shrink``): the
     same metrics, and each page's ``MARKED`` flag cleared once its marks hold nothing the
     metrics read; ``scratch`` is an int32 array of at least ``n_pages + 1``.
 
@@ -1051,10 +1053,10 @@ def _score_touched(row, config, fconfig, counts, touched, first_flags, flags, hi
     n_touched = state[S_TOUCHED]
     most, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth = _judge_touched(
         counts, touched, first_flags, n_touched, histogram, gathered, flags, pagestat, fconfig[F_WORTH_MIN], deciding)
-    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
+    k, threshold, ties = hot_count_threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     top_fast = 0
     n_top = 0
-    for i in range(n_touched):  # the top pages: a sequential pass, without branches (see _score)
+    for i in range(n_touched):  # the top pages: a sequential pass, without branches (see score_period)
         if n_top == k:  # all found (a scan's come first)
             break
         c = gathered[i]
@@ -1084,7 +1086,7 @@ def _score_touched(row, config, fconfig, counts, touched, first_flags, flags, hi
             f &= ~MARKED
         flags[page] = f
     state[S_N_MOVED] = kept
-    _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
+    write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
 
 
 @njit
@@ -1132,7 +1134,7 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
         out[row, C_STAYS_ENDED] += stays_ended
         out[row, C_STAYS_REPAID] += stays_repaid
     histogram[0] = 0  # the pages not touched
-    k, threshold, ties, pool = _threshold_pool(config[K_FAST_CAPACITY], histogram, most, counts, touched,
+    k, threshold, ties, pool = threshold_pool(config[K_FAST_CAPACITY], histogram, most, counts, touched,
                                                state[S_TOUCHED], True)
     n_top = top_fast = 0
     least = np.int64(1) << 40  # nothing to take (k == 0)
@@ -1144,7 +1146,7 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
         for j in range(state[S_N_MOVED]):  # the only pages that may have TOUCHED_FAST
             flags[moved[j]] &= ~TOUCHED_FAST
     state[S_N_TOP] = n_top
-    _write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
+    write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
 
 
 #: Counts below this are histogrammed by :func:`_histogram_pages` in one pass the compiler
@@ -1497,10 +1499,10 @@ def _allocate(page, distinct, fast_capacity, ring, meta, state):
     if state[S_FAST_USED] < fast_capacity:
         f |= FAST
         state[S_FAST_USED] += 1
-        _push_head(FAST_ACTIVE, page, ring, meta)
+        push_head(FAST_ACTIVE, page, ring, meta)
     else:
         state[S_SLOW_USED] += 1
-        _push_head(SLOW_ACTIVE, page, ring, meta)
+        push_head(SLOW_ACTIVE, page, ring, meta)
     return f
 
 

@@ -8,15 +8,12 @@ checks its decisions against libCacheSim's LRU and a pure-Python reference.
 import numpy as np
 
 from ..._jit import njit, prefetch
-from ..hotset import AHEAD, _threshold, _true_hot_set
+from ..hotset import AHEAD, hot_count_threshold, true_hot_set
 from .active_shrink import (
-    C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED,
-    C_REACTIVE_HITS, C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FS_REMAINING, IN_TRUE_SET,
-    K_BATCH_PAGES, K_CALL_PAGES, K_FAST_CAPACITY, NEW, PRESENT, S_DISTINCT, S_FAST_USED,
-    S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, _calls_cost_us,
-    _mark_move,
-    _score,
-    _write_scores,
+    C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED, C_REACTIVE_HITS,
+    C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FS_REMAINING, IN_TRUE_SET, K_BATCH_PAGES, K_CALL_PAGES,
+    K_FAST_CAPACITY, NEW, PRESENT, S_DISTINCT, S_FAST_USED, S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED,
+    S_TOUCHED, STATIC_FAST, calls_cost_us, mark_move, score_period, write_scores,
 )
 
 #: Fields of the LRU's per-page records, and the ``[SLOT]`` of a page not on the fast node
@@ -55,8 +52,8 @@ def lru_queue_slots(fast_capacity: int, n_pages: int) -> int:
 def _close_lru_period(row, config, fconfig, migrate_cost, records, touched, histogram, top, state, moved, out):
     """Charge the period's moves (in calls of ``batch_pages``) and score the period."""
     batch = config[K_BATCH_PAGES]
-    out[row, C_MIGRATION_US] = (_calls_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
-                                + _calls_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
+    out[row, C_MIGRATION_US] = (calls_cost_us(np.int64(out[row, C_PROMOTED]), batch, migrate_cost)
+                                + calls_cost_us(np.int64(out[row, C_DEMOTED]), batch, migrate_cost))
     _score_lru(row, config, records, touched, histogram, top, state, moved, out)
     out[row, C_FAST_BEFORE] = state[S_FAST_USED]
     out[row, C_FAST_USED] = state[S_FAST_USED]
@@ -66,13 +63,13 @@ def _close_lru_period(row, config, fconfig, migrate_cost, records, touched, hist
 
 @njit
 def _score_lru(row, config, records, touched, histogram, top, state, gathered, out):
-    """:func:`memtier.simulation.policies.active_shrink._score` for the LRU, the same
+    """:func:`memtier.simulation.policies.active_shrink.score_period` for the LRU, the same
     figures in the same order from the LRU's records: ``lru`` judges no decision, so only
     the top pages, their share fast at first access, the reactive oracle's and first-touch
     placement's accesses are scored; ``S_N_MOVED`` stays 0 (no page is marked).
 
     Why a score of its own: the period's end is the larger share of ``lru``'s time on
-    traces whose periods touch many pages (uniform: ~600 000 a period), and ``_score``
+    traces whose periods touch many pages (uniform: ~600 000 a period), and ``score_period``
     reads two random lines a touched page: its count (the record) and its ``flags`` (for
     ``STATIC_FAST``).  Here the record's ``COUNT`` carries ``STATIC_BIT`` beside twice the
     count (so one period may count at most 2**30 - 1 accesses of a page), and the counts
@@ -103,10 +100,10 @@ def _score_lru(row, config, records, touched, histogram, top, state, gathered, o
         n = min(n, last_bin)
         histogram[n] += 1
         most = max(most, n)
-    k, threshold, ties = _threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
+    k, threshold, ties = hot_count_threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
     top_fast = 0
     n_top = 0
-    for i in range(n_touched):  # as _score's, without a branch (top has a slot past k)
+    for i in range(n_touched):  # as score_period's, without a branch (top has a slot past k)
         if n_top == k:  # the rest are below the threshold, or ties past the first
             break
         c = gathered[i]
@@ -121,7 +118,7 @@ def _score_lru(row, config, records, touched, histogram, top, state, gathered, o
         reactive_hits = static_hits
     state[S_N_TOP] = n_top
     state[S_TOUCHED] = 0
-    _write_scores(out, row, k, top_fast, static_hits, 0, 0, 0, 0)
+    write_scores(out, row, k, top_fast, static_hits, 0, 0, 0, 0)
     out[row, C_REACTIVE_HITS] = reactive_hits
 
 
@@ -296,7 +293,7 @@ def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touche
     """The clairvoyant oracle's period: its top pages are fast for the whole period."""
     capacity = config[K_FAST_CAPACITY]
     n_touched = state[S_TOUCHED]
-    _true_hot_set(capacity, counts, touched, n_touched, flags, histogram)
+    true_hot_set(capacity, counts, touched, n_touched, flags, histogram)
     demoted = 0
     kept = 0
     for j in range(state[S_FAST_USED]):
@@ -326,7 +323,7 @@ def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touche
     out[row, C_FAST_HITS] = hits
     out[row, C_PROMOTED] = promoted
     out[row, C_DEMOTED] = demoted
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    score_period(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     out[row, C_FAST_BEFORE] = kept
     out[row, C_FAST_USED] = kept
     out[row, C_SLOW_USED] = state[S_SLOW_USED]
@@ -382,7 +379,7 @@ def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages
                            top, state, moved, pagestat, out):
     """The reactive oracle's period end: score it (which records its top pages), then make
     exactly those pages fast, moves charged like ``mm_manage``'s calls."""
-    _score(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    score_period(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
     out[row, C_FAST_BEFORE] = state[S_FAST_USED]
     for j in range(state[S_N_TOP]):  # the new placement, marked for the demotions below
         flags[top[j]] |= IN_TRUE_SET
@@ -394,22 +391,22 @@ def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages
             fast_pages[kept] = page
             kept += 1
         else:
-            _mark_move(page, False, flags, state, moved, pagestat, config, fconfig, out, row, True)
+            mark_move(page, False, flags, state, moved, pagestat, config, fconfig, out, row, True)
             demoted += 1
     promoted = 0
     for j in range(state[S_N_TOP]):
         page = top[j]
         flags[page] &= ~IN_TRUE_SET
         if not flags[page] & FAST:
-            _mark_move(page, True, flags, state, moved, pagestat, config, fconfig, out, row, True)
+            mark_move(page, True, flags, state, moved, pagestat, config, fconfig, out, row, True)
             fast_pages[kept] = page
             kept += 1
             promoted += 1
     call = config[K_CALL_PAGES]
     out[row, C_PROMOTED] = promoted
     out[row, C_DEMOTED] = demoted
-    out[row, C_MIGRATION_US] += (_calls_cost_us(promoted, call, migrate_cost)
-                                 + _calls_cost_us(demoted, call, migrate_cost))
+    out[row, C_MIGRATION_US] += (calls_cost_us(promoted, call, migrate_cost)
+                                 + calls_cost_us(demoted, call, migrate_cost))
     out[row, C_FAST_USED] = state[S_FAST_USED]
     out[row, C_SLOW_USED] = state[S_SLOW_USED]
     state[S_PERIOD] += 1

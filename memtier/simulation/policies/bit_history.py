@@ -50,11 +50,11 @@ import numpy as np
 from ..._jit import njit, prefetch
 from .active_shrink import (
     ACCESSED, AHEAD, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
-    _serve_until,
+    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, charge_migration, charge_overhead, end_period, allocate_first_touch,
+    flush_loop_state, move_page, serve_until,
 )
 
 NAMES = ("bit-history",)
@@ -171,7 +171,7 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
             picked[n_picked] = page
             n_picked += 1
             starts[0 if f & FAST else 1, key_of[h] + 1] += 1
-    _charge_overhead(walked * pconfig[P_PTE_NS], walked, fstate, pending)
+    charge_overhead(walked * pconfig[P_PTE_NS], walked, fstate, pending)
     if n_picked == 0:
         return
     # counting sort of the pages picked: fast pages first, then slow, each by key
@@ -209,19 +209,19 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
             if state[S_SLOW_USED] >= slow_capacity:
                 break
             prefetch(pagestat, np.uint64(order[min(i + AHEAD, cold_end - 1)]))  # pages at random
-            _move(order[i], False, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(order[i], False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         hot_start = starts[1, 2 * np.int64(pconfig[P_HOT])]  # slow pages of score >= theta_hot
         while j >= hot_start and state[S_FAST_USED] < capacity:
             prefetch(pagestat, np.uint64(order[max(j - AHEAD, hot_start)]))
-            _move(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)
             promoted += 1
             j -= 1
     else:
         touched_start = starts[1, 2]  # slow pages of score >= 1
         while j >= touched_start and state[S_FAST_USED] < capacity:
             prefetch(pagestat, np.uint64(order[max(j - AHEAD, touched_start)]))
-            _move(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)
             promoted += 1
             j -= 1
         i = starts[0, 0]
@@ -231,16 +231,16 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
                 break
             prefetch(pagestat, np.uint64(order[min(i + AHEAD, fast_end - 1)]))
             prefetch(pagestat, np.uint64(order[max(j - AHEAD, starts[1, 0])]))
-            _move(order[i], False, flags, state, pagestat, nxt, config, fconfig, pending)  # an exchange:
-            _move(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)  # both counts kept
+            move_page(order[i], False, flags, state, pagestat, nxt, config, fconfig, pending)  # an exchange:
+            move_page(order[j], True, flags, state, pagestat, nxt, config, fconfig, pending)  # both counts kept
             demoted += 1
             promoted += 1
             i += 1
             j -= 1
     if demoted > 0:
-        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     if promoted > 0:
-        _charge_migration(_calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
 
 
 @njit
@@ -250,7 +250,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (the fast node while it has room), the access is served,
     then the scanner runs if its time has come and the period closes if it is over.  The
-    serving is :func:`memtier.simulation.policies._driver._serve_until`'s loop, which returns
+    serving is :func:`memtier.simulation.policies._driver.serve_until`'s loop, which returns
     to this one at a first touch and at those events."""
     capacity = config[K_FAST_CAPACITY]
     mask = (1 << np.int64(pconfig[P_BITS])) - 1
@@ -264,20 +264,20 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     hits = 0
     j = 0
     while j < n:
-        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+        j, needs_policy, n_touched, accesses, hits, now, remaining = serve_until(
             trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_scan, n_touched, accesses, hits,
             now, remaining, SERVE_AHEAD)
         if needs_policy:  # a first touch; then served as any access
             page = trace[j]
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             fast = state[S_FAST_USED] < capacity or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            _first_touch(page, fast, flags, state, config)
+            allocate_first_touch(page, fast, flags, state, config)
             history[page] = mask  # reset_page_access_lv: every bit set
             continue
         last = final and j == n
         if now >= next_scan or remaining <= 0 or last:
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if now >= next_scan:
                 _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending, history,
@@ -285,9 +285,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 next_scan = fstate[FS_NOW_NS] + pconfig[P_PERIOD_NS]
                 pfstate[PF_NEXT_SCAN] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
-    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row

@@ -68,10 +68,11 @@ import numpy as np
 from ..._jit import njit
 from .active_shrink import (
     ACCESSED, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY, K_PAGE_BYTES,
-    K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, _calls_cost_us,
+    K_SLOW_CAPACITY, PRESENT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move, _serve_until,
+    FS_NOW_NS, FS_REMAINING, charge_migration, charge_overhead, end_period, allocate_first_touch, flush_loop_state,
+    move_page, serve_until,
 )
 from .numa_balancing import watermarks
 
@@ -453,7 +454,7 @@ def _migrate_region(ctx, i, pconfig, config, fconfig, migrate_cost, flags, frame
         moving[n] = page
         n += 1
     if read > 0:
-        _charge_overhead(read * pconfig[P_KDAMOND_NS], read, fstate, pending)
+        charge_overhead(read * pconfig[P_KDAMOND_NS], read, fstate, pending)
     moved = 0
     for j in range(n):
         page = moving[j]
@@ -464,11 +465,11 @@ def _migrate_region(ctx, i, pconfig, config, fconfig, migrate_cost, flags, frame
         if not room:
             continue  # GFP_NOWAIT fails at the min watermark (the slow node: when full); the page stays
         _free_frame(page, node, frame_of, page_at, free_stack, free_n)
-        _move(page, target == 0, flags, state, pagestat, nxt, config, fconfig, pending)
+        move_page(page, target == 0, flags, state, pagestat, nxt, config, fconfig, pending)
         _take_frame(page, target, frame_of, page_at, free_stack, free_n)
         moved += 1
     if moved > 0:
-        _charge_migration(_calls_cost_us(moved, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(moved, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     cstate[ctx, C_APPLIED] += moved
 
 
@@ -645,7 +646,7 @@ def _tick(ctx, now_ms, pconfig, config, fconfig, migrate_cost, flags, frame_of, 
         c[C_SZ_LIMIT] = max(1, total // np.int64(pconfig[P_MIN_REGIONS]))
     _prepare(ctx, flags, page_at, regions, cstate, pstate)
     checks += c[C_NR]  # the check just made and the page made old for the next one
-    _charge_overhead(checks * pconfig[P_KDAMOND_NS], checks, fstate, pending)
+    charge_overhead(checks * pconfig[P_KDAMOND_NS], checks, fstate, pending)
     cfstate[ctx, CF_NEXT_TICK_NS] = fstate[FS_NOW_NS] + c[C_SAMPLE_US] * 1e3
 
 
@@ -657,7 +658,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates a frame, the access is served, then each kdamond whose
     sample is due takes its turn, and the period closes if it is over.  The serving is
-    :func:`memtier.simulation.policies._driver._serve_until`'s loop, which returns to this one
+    :func:`memtier.simulation.policies._driver.serve_until`'s loop, which returns to this one
     at a first touch and at those events."""
     capacity = config[K_FAST_CAPACITY]
     low = pconfig[P_LOW]
@@ -677,20 +678,20 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     hits = 0
     j = 0
     while j < n:
-        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+        j, needs_policy, n_touched, accesses, hits, now, remaining = serve_until(
             trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_event, n_touched, accesses, hits,
             now, remaining)
         if needs_policy:  # a first touch; then served as any access
             page = trace[j]
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             fast = capacity - state[S_FAST_USED] > low or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            _first_touch(page, fast, flags, state, config)
+            allocate_first_touch(page, fast, flags, state, config)
             _take_frame(page, 0 if fast else 1, frame_of, page_at, free_stack, free_n)
             continue
         last = final and j == n
         if now >= next_event or remaining <= 0 or last:
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             for k in range(2):
                 ctx = DEMOTE - k  # the demoting kdamond first (see the module)
@@ -700,9 +701,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                           pstate, pagestat, nxt, pending)
             next_event = min(cfstate[0, CF_NEXT_TICK_NS], cfstate[1, CF_NEXT_TICK_NS])
             if fstate[FS_REMAINING] <= 0 or last:
-                _close(row, config, fconfig, flags, counts, touched, histogram_, top, state, moved, pagestat, judged,
+                end_period(row, config, fconfig, flags, counts, touched, histogram_, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
-    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row

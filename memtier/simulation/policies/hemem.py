@@ -44,8 +44,8 @@ from .active_shrink import (
     S_SLOW_USED, S_TOUCHED,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
-    _serve_sampled,
+    FS_NOW_NS, FS_REMAINING, charge_migration, charge_overhead, end_period, allocate_first_touch, flush_loop_state,
+    move_page, serve_sampled,
 )
 
 NAMES = ("hemem",)
@@ -242,12 +242,12 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, p
                 _enqueue(NVM_HOT, page, on_list, newer, older, ends)
                 return
             victim = _dequeue(DRAM_COLD, on_list, newer, older, ends, pstate)
-            _move(victim, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(victim, False, flags, state, pagestat, nxt, config, fconfig, pending)
             _enqueue(NVM_COLD, victim, on_list, newer, older, ends)
-            _charge_migration(migrate_cost[1], fstate, pending)
-        _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
+            charge_migration(migrate_cost[1], fstate, pending)
+        move_page(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
         _enqueue(DRAM_HOT, page, on_list, newer, older, ends)
-        _charge_migration(migrate_cost[1], fstate, pending)
+        charge_migration(migrate_cost[1], fstate, pending)
         migrated += 1
     _cool(DRAM_HOT, DRAM_COLD, PS_CURSOR_DRAM, PS_COOL_DRAM, pconfig, reads, writes_count, local_clock, on_list,
           newer, older, ends, pstate)
@@ -263,7 +263,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     access: a first touch allocates, the access is served, the sampler counts it (a sample
     when its counter runs out), then the policy thread's pass runs if its time has come
     and the period closes if it is over.  The serving and counting are
-    :func:`_serve_sampled`'s loop, which returns to this one at those events."""
+    :func:`serve_sampled`'s loop, which returns to this one at those events."""
     capacity = config[K_FAST_CAPACITY]
     period = np.int64(pconfig[P_PERIOD])
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
@@ -278,15 +278,15 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     hits = 0
     j = 0
     while j < n:
-        j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
+        j, first_touch, n_touched, accesses, hits, now, remaining = serve_sampled(
             trace, writes, has_writes, j, n, flags, counts, touched, (on_list, newer, older), latency, unit, next_pass,
             left, 1, 0, n_touched, accesses, hits, now, remaining)
         if first_touch:  # trace[j], then served as any
             page = trace[j]
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             fast = state[S_FAST_USED] < capacity
-            _first_touch(page, fast, flags, state, config)
+            allocate_first_touch(page, fast, flags, state, config)
             _enqueue(DRAM_COLD if fast else NVM_COLD, page, on_list, newer, older, ends)
             continue
         page = trace[j - 1]  # the access served last
@@ -294,11 +294,11 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
         sampled = left[is_write] == 0
         last = final and j == n
         if sampled or now >= next_pass or remaining <= 0 or last:
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if sampled:
                 left[is_write] = period
-                _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
+                charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
                 _sample(page, is_write != 0, pconfig, flags, reads, writes_count, local_clock, on_list, newer, older,
                         ends, pstate)
             if fstate[FS_NOW_NS] >= next_pass:
@@ -307,10 +307,10 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 next_pass = fstate[FS_NOW_NS] + pconfig[P_INTERVAL_NS]
                 pfstate[PF_NEXT_PASS_NS] = next_pass
             if fstate[FS_REMAINING] <= 0 or last:
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
-    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT] = left[0], left[1]
     return row

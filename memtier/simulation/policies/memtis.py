@@ -76,10 +76,11 @@ import numpy as np
 from ..._jit import leading_zeros, njit, njit_borrow, prefetch, prefetch_each
 from .active_shrink import (
     ACCESSED, C_SCANNED, C_SCAN_US, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
-    K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
+    K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, NEAR, SAMPLED_AHEAD, _charge_migration, _close, _first_touch, _flush, _move,
+    FS_NOW_NS, FS_REMAINING, NEAR, SAMPLED_AHEAD, charge_migration, end_period, allocate_first_touch,
+    flush_loop_state, move_page,
 )
 
 NAMES = ("memtis",)
@@ -484,13 +485,13 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
     for j in range(taken):
         page = batch[j]
         if _get_idx(total[page]) < pstate[PS_WARM_T] and state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
-            _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             _enqueue(SLOW_ACTIVE_L if lst == FAST_ACTIVE_L else SLOW_INACTIVE_L, page, total, on_list, slot, ring, ends)
             demoted += 1
         else:
             _enqueue(lst, page, total, on_list, slot, ring, ends)
     if demoted > 0:
-        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     return demoted
 
 
@@ -655,11 +656,11 @@ def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate
             if page == NONE or state[S_FAST_USED] >= config[K_FAST_CAPACITY]:
                 break
             _remove(page, total, on_list, slot, ring, ends)
-            _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
             _enqueue(FAST_ACTIVE_L, page, total, on_list, slot, ring, ends)
             moved += 1
         if moved > 0:
-            _charge_migration(_calls_cost_us(moved, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+            charge_migration(calls_cost_us(moved, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
         promoted += moved
         if promoted >= n:
             break
@@ -672,7 +673,7 @@ SAMPLE_QUEUE = 32
 @njit
 def _serve_queued(trace, writes, has_writes, j, n, flags, counts, touched, fresh, latency, unit, next_event, left,
                   periods, sample_ns, queue, n_queued, n_touched, accesses, hits, now, remaining):
-    """``memtier.simulation.policies._driver._serve_sampled``'s loop (the same accesses served,
+    """``memtier.simulation.policies._driver.serve_sampled``'s loop (the same accesses served,
     the same samplers counted down, the same prefetches), except that a sampled access does not
     return: its sampler starts over, its cost ``sample_ns`` is added to the clock there (as the
     caller's ``_charge_overhead`` did right after it), its page goes into ``queue`` and the rows
@@ -732,7 +733,7 @@ def _serve_queued(trace, writes, has_writes, j, n, flags, counts, touched, fresh
 def _count_queued(queue, n_queued, sample_ns, pconfig, config, flags, state, total, page_clock, on_list, slot, ring,
                   ends, hg, pstate, pending):
     """Count the samples :func:`_serve_queued` queued, in their order (:func:`_sample`), and
-    charge each as ``_driver._charge_overhead`` did (its time is already on the clock)."""
+    charge each as ``_driver.charge_overhead`` did (its time is already on the clock)."""
     for k in range(n_queued):
         _sample(queue[k], pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
         pending[0, C_SCAN_US] += sample_ns * 1e-3
@@ -781,12 +782,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             n_queued = 0
         if first_touch:  # trace[j], then served as any
             page = trace[j]
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             used = state[S_FAST_USED]
             fast = used + 1 < capacity or (state[S_SLOW_USED] >= config[K_SLOW_CAPACITY] and used < capacity)
             wake = (not fast) or capacity <= used + np.int64(pconfig[P_DEMO_WM])
-            _first_touch(page, fast, flags, state, config)
+            allocate_first_touch(page, fast, flags, state, config)
             total[page] = 1 << (pstate[PS_ACTIVE_T] + 1)  # set_page_coolstatus
             page_clock[page] = pstate[PS_CLOCK] + 1  # htmm_skip_cooling
             _enqueue(FAST_INACTIVE_L if fast else SLOW_INACTIVE_L, page, total, on_list, slot, ring, ends)
@@ -801,7 +802,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             continue
         last = final and j == n
         if now >= next_demotion or now >= next_promotion or remaining <= 0 or last:
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if fstate[FS_NOW_NS] >= next_demotion:
                 _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
@@ -812,11 +813,11 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                                 total, page_clock, on_list, slot, ring, ends, hg, pstate)
                 next_promotion = fstate[FS_NOW_NS] + pconfig[P_PROMO_NS]
             if fstate[FS_REMAINING] <= 0 or last:
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
-    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     pfstate[PF_NEXT_DEMOTION], pfstate[PF_NEXT_PROMOTION] = next_demotion, next_promotion
     pstate[PS_LEFT_SLOW], pstate[PS_LEFT_FAST], pstate[PS_LEFT_STORE] = left[0], left[1], left[2]
     return row

@@ -101,11 +101,11 @@ from ..._jit import njit, njit_borrow, njit_inline, prefetch, trailing_zeros
 from .active_shrink import (
     ACCESSED, ACTIVE, AHEAD, FAST, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
     K_FAST_CAPACITY, K_SLOW_CAPACITY, MARKED, P_MARKS, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED,
-    _calls_cost_us,
+    calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
-    _serve_until,
+    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, charge_migration, charge_overhead, end_period, allocate_first_touch,
+    flush_loop_state, move_page, serve_until,
 )
 from .numa_balancing import watermarks
 
@@ -422,7 +422,7 @@ def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, 
         found += young
         if young * PTES_PER_LINE >= end - start:  # suitable_to_scan: carry over to the next generation
             filters[following, table] = 1
-    _charge_overhead(walked * pconfig[P_WALK_NS] + found * pconfig[P_YOUNG_NS], 0, fstate, pending)
+    charge_overhead(walked * pconfig[P_WALK_NS] + found * pconfig[P_YOUNG_NS], 0, fstate, pending)
     pstate[PS_WALKED] += walked
     # inc_max_seq: with MAX_NR_GENS generations the oldest is folded into the next (inc_min_seq);
     # should_run_aging never asks for an aging then, so this is the kernel's guard only
@@ -459,7 +459,7 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
             end = page + half
     # _update_gen is a no-op for isolated pages (PG_referenced only)
     present, young = _clear_young_fast(flags, start, end, seq_of, gen_size, pstate)
-    _charge_overhead(present * pconfig[P_WALK_NS] + young * pconfig[P_YOUNG_NS], 0, fstate, pending)
+    charge_overhead(present * pconfig[P_WALK_NS] + young * pconfig[P_YOUNG_NS], 0, fstate, pending)
     max_seq = pstate[PS_MAX_SEQ]
     if young * PTES_PER_LINE >= end - start and pstate[PS_FILTER0 + max_seq % 2] != 0:
         filters[max_seq % 2, table] = 1  # update_bloom_filter(max_seq); a filter not allocated is left alone
@@ -469,7 +469,7 @@ def _look_around(page, pconfig, flags, seq_of, gen_size, filters, pstate, fstate
 def _prefetch_check(page, flags, marks):
     """Start loading what checking and demoting an isolated page reads (its flags and marks,
     at random over the pages), so that a batch's misses overlap.  The marks word itself, the
-    first load of a demotion (:func:`memtier.simulation.policies._driver._move`): a 12-byte row
+    first load of a demotion (:func:`memtier.simulation.policies._driver.move_page`): a 12-byte row
     starts in the line before it one time in eight."""
     page = np.uint64(page)
     prefetch(flags, page)
@@ -534,7 +534,7 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
     while pstate[PS_MIN_SEQ] + MIN_NR_GENS <= pstate[PS_MAX_SEQ] and ends[pstate[PS_MIN_SEQ] % MAX_NR_GENS, 1] == 0:
         pstate[PS_MIN_SEQ] += 1
     # shrink_folio_list
-    _charge_overhead(n_isolated * fconfig[F_RMAP_NS], n_isolated, fstate, pending)
+    charge_overhead(n_isolated * fconfig[F_RMAP_NS], n_isolated, fstate, pending)
     demoted = 0
     look = pconfig[P_LOOK] != 0
     for j in range(n_isolated):
@@ -547,13 +547,13 @@ def _evict(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, ge
             flags[page] &= ~ACCESSED
             isolated[j] = -1 - page  # activated
         elif state[S_SLOW_USED] < config[K_SLOW_CAPACITY]:
-            _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             _forget(page, flags, heap, heap_pos, pstate)
             demoted += 1
         else:
             isolated[j] = -1 - page  # no room below and no swap: activate_locked
     if demoted > 0:
-        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     for j in range(n_isolated):  # move_folios_to_lru, in isolation order
         if isolated[j] < 0:
             _join_youngest(-1 - isolated[j], seq_of, ring, ends, gen_size, pstate)
@@ -686,7 +686,7 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
         ahead = np.uint64(order[min(j + AHEAD, last)])
         prefetch(record, ahead)
         _record(order[j], walk, pconfig, flags, record, heap, heap_pos, pstate)
-    _charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
+    charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
                      fstate, pending)
     if young > 0:
         pstate[PS_DIRTY] = 1  # kpromoted's order must be made again
@@ -729,7 +729,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
         ahead = np.uint64(max(heap[order[min(pstate[PS_CURSOR] + AHEAD, last)]], 0) >> 3)  # at random
         prefetch(flags, ahead)
-        prefetch(marks, ahead)  # what a promotion reads first (_move); without it, half of kpromoted's
+        prefetch(marks, ahead)  # what a promotion reads first (move_page); without it, half of kpromoted's
         prefetch(seq_of, ahead)  # time waited on that load (perf, hot-set trace time-scaled)
         at = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
@@ -745,7 +745,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
         if fl & FAST:
             continue
         if capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:  # migrate_balanced_pgdat
-            _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
             _join_youngest(page, seq_of, ring, ends, gen_size, pstate)
             promoted += 1
         elif not woken:  # wakeup_kswapd, once a pass; the candidate is dropped
@@ -753,7 +753,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
             _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size, filters,
                     isolated, heap, heap_pos, state, fstate, pstate, pagestat, nxt, pending)
     if promoted > 0:
-        _charge_migration(_calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(promoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
 
 
 @njit
@@ -778,25 +778,25 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     hits = 0
     j = 0
     while j < n:
-        j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+        j, needs_policy, n_touched, accesses, hits, now, remaining = serve_until(
             trace, j, n, PRESENT, flags, counts, touched, latency, unit, next_event, n_touched, accesses, hits,
             now, remaining, SERVE_AHEAD)
         if needs_policy:  # a first touch; then served as any access
             page = trace[j]
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if capacity - state[S_FAST_USED] <= wake:  # below the low watermark
                 _kswapd(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
                         filters, isolated, heap, heap_pos, state, fstate, pstate, pagestat, nxt, pending)
             fast = capacity - state[S_FAST_USED] > wmark_min or state[S_SLOW_USED] >= config[K_SLOW_CAPACITY]
-            _first_touch(page, fast, flags, state, config)
+            allocate_first_touch(page, fast, flags, state, config)
             if fast:
                 _join_youngest(page, seq_of, ring, ends, gen_size, pstate)  # faulted in: active
             now = fstate[FS_NOW_NS]
             continue
         last = final and j == n
         if now >= next_event or remaining <= 0 or last:
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
                 _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bits, state, fstate,
@@ -810,9 +810,9 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             if promote:
                 next_event = min(pfstate[PF_NEXT_SCAN_NS], pfstate[PF_NEXT_PROMOTE_NS])
             if fstate[FS_REMAINING] <= 0 or last:
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
-    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row

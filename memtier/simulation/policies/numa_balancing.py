@@ -188,14 +188,14 @@ import numpy as np
 
 from ..._jit import njit, njit_borrow, njit_inline, prefetch
 from .active_shrink import (
-    ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_PAGE_BYTES, K_SLOW_CAPACITY, M_LENGTH, M_SIZE, M_START, M_TAIL, PRESENT, S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX,
-    _ahead, _calls_cost_us, _inactive_is_low, _pop_tail,
-    _push_head, _shrink_active,
+    ACCESSED, ACTIVE, FAST, FAST_ACTIVE, FAST_INACTIVE, F_FAST_NS, F_RMAP_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW,
+    K_BATCH_PAGES, K_FAST_CAPACITY, K_PAGE_BYTES, K_SLOW_CAPACITY, M_LENGTH, M_SIZE, M_START, M_TAIL, PRESENT,
+    S_DISTINCT, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, ring_ahead, calls_cost_us,
+    lru_inactive_is_low, pop_tail, push_head, shrink_active,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
-    _serve_until,
+    FS_NOW_NS, FS_REMAINING, SERVE_AHEAD, charge_migration, charge_overhead, end_period, allocate_first_touch,
+    flush_loop_state, move_page, serve_until,
 )
 
 NAMES = ("numa-balancing", "tpp")
@@ -582,50 +582,50 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
     # one-zone runs a fifth of their speed (bench_policies --stands-for 60)
     low_zone = pconfig[P_LZ_PAGES] != 0
     scanned = 0
-    while refill and _inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+    while refill and lru_inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
         n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
-        _shrink_active(0, n, flags, ring, meta)
+        shrink_active(0, n, flags, ring, meta)
         scanned += n
     n = min(n_inactive, meta[FAST_INACTIVE, M_SIZE])
     demoted = 0
     for _ in range(n):
         # the list is read in order, its pages' flags and records at random: start loading
         # those AHEAD pages on (as active_shrink's scans do)
-        ahead = np.uint64(ring[meta[FAST_INACTIVE, M_START] + _ahead(meta[FAST_INACTIVE, M_TAIL],
+        ahead = np.uint64(ring[meta[FAST_INACTIVE, M_START] + ring_ahead(meta[FAST_INACTIVE, M_TAIL],
                                                                       meta[FAST_INACTIVE, M_LENGTH])])
         prefetch(flags, ahead)
         prefetch(pagestat, ahead)
         # and the row's end: a 12-byte row spans two cache lines one time in eight, and the
-        # marks word (the first thing _move reads) is then in the second
+        # marks word (the first thing move_page reads) is then in the second
         prefetch(pagestat, ahead + np.uint64(1))
-        page = _pop_tail(FAST_INACTIVE, ring, meta)
+        page = pop_tail(FAST_INACTIVE, ring, meta)
         f = flags[page]
         if f & ACCESSED:
             if keep_once and referenced[page] & PG_REFERENCED == 0:  # folio_check_references: FOLIOREF_KEEP
                 referenced[page] |= PG_REFERENCED
                 flags[page] = f & ~ACCESSED
-                _push_head(FAST_INACTIVE, page, ring, meta)
+                push_head(FAST_INACTIVE, page, ring, meta)
             else:  # FOLIOREF_ACTIVATE (PG_referenced stays set)
                 flags[page] = (f & ~ACCESSED) | ACTIVE
-                _push_head(FAST_ACTIVE, page, ring, meta)
+                push_head(FAST_ACTIVE, page, ring, meta)
         elif state[S_SLOW_USED] < slow_capacity:
             if keep_once:  # folio_test_clear_referenced: reclaimed, not referenced
                 referenced[page] &= ~PG_REFERENCED
             if low_zone:
                 _leave_zone(page, referenced, pstate)
-            _move(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
+            move_page(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
         else:
-            _push_head(FAST_INACTIVE, page, ring, meta)
+            push_head(FAST_INACTIVE, page, ring, meta)
     scanned += n
     n_active = min(n_active, meta[FAST_ACTIVE, M_SIZE])
     if n_active > 0:
-        _shrink_active(0, n_active, flags, ring, meta)
+        shrink_active(0, n_active, flags, ring, meta)
         scanned += n_active
     if demoted > 0:
-        _charge_migration(_calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        charge_migration(calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
     if scanned > 0:
-        _charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
+        charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
     pstate[PS_KSWAPD_SCANNED] += scanned
     return n, demoted
 
@@ -634,8 +634,8 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
 def _age_active(meta, flags, ring, config):
     """``shrink_active_list(SWAP_CLUSTER_MAX)`` if ``inactive_is_low``: ``kswapd_age_node``
     before each pass, and ``shrink_lruvec`` after it (6.1)."""
-    if _inactive_is_low(0, meta, config[K_PAGE_BYTES], 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
-        _shrink_active(0, min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE]), flags, ring, meta)
+    if lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
+        shrink_active(0, min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE]), flags, ring, meta)
 
 
 @njit_borrow
@@ -649,7 +649,7 @@ def _pass_start(pconfig, config, state, meta, flags, ring, pstate):
     _age_active(meta, flags, ring, config)
     prio = pstate[PS_PRIO]
     inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
-    may_deactivate = _inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
+    may_deactivate = lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
     # the node's free pages: fast_capacity leaves out the low zone's protection
     free = config[K_FAST_CAPACITY] - state[S_FAST_USED] + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0)
     in_target, active_target = inactive >> prio, active >> prio
@@ -845,7 +845,7 @@ def _hint_fault(page, pconfig, config, flags, scan_ms, referenced, state, fstate
     promotion (:func:`_promote`) or wakes kswapd; the arrays only those read are not passed here,
     where all but a few of the faults end (passing the two dozen arrays at each fault took a
     tenth of the access loop's time on the time-scaled benchmark)."""
-    _charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
+    charge_overhead(pconfig[P_FAULT_NS], 1, fstate, pending)
     pstate[PS_FAULTS] += 1
     f = flags[page] & ~ARMED  # unarmed: its scan_ms is stale from now on, never read
     flags[page] = f
@@ -883,11 +883,11 @@ def _promote(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, re
     which ``kswapd_cpu_share`` stretches."""
     if _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW]) == 1:
         _take_zone(page, referenced, pstate)
-    _move(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
-    _push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
-    _charge_migration(migrate_cost[1], fstate, pending)
+    move_page(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
+    push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
+    charge_migration(migrate_cost[1], fstate, pending)
     if pconfig[P_PROMOTE_NS] != 0:  # migrate_misplaced_page, in the task's fault
-        _charge_migration(pconfig[P_PROMOTE_NS] * 1e-3, fstate, pending)
+        charge_migration(pconfig[P_PROMOTE_NS] * 1e-3, fstate, pending)
     _placement(pconfig, config, state, fstate, pstate, pfstate)
     return pconfig[P_FAULT_NS] + migrate_cost[1] * 1e3 + pconfig[P_PROMOTE_NS]
 
@@ -928,7 +928,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     pstate[PS_OFFSET] = start
     scan_ns = walked * pconfig[P_PTE_NS] + armed * pconfig[P_ARM_NS]
     if pconfig[P_SCAN_CHARGED] != 0:
-        _charge_overhead(scan_ns, 0, fstate, pending)
+        charge_overhead(scan_ns, 0, fstate, pending)
     return scan_ns
 
 
@@ -946,7 +946,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
          pstate, pfstate, pgtable):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates, an armed page faults, the access is served
-    (``_driver._serve_until``, which returns at the first two), then kswapd does its work
+    (``_driver.serve_until``, which returns at the first two), then kswapd does its work
     due by then, the scanner runs if its time has come and the period closes if it is over."""
     capacity = config[K_FAST_CAPACITY]
     slow_capacity = config[K_SLOW_CAPACITY]
@@ -987,19 +987,19 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             catching_up[0] = latency[0] - absorb
             catching_up[1] = latency[1] - absorb
             before = accesses
-            j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+            j, needs_policy, n_touched, accesses, hits, now, remaining = serve_until(
                 trace, j, min(n, j + max(k, 1)), PRESENT | ARMED, flags, counts, touched, catching_up, unit,
                 next_event, n_touched, accesses, hits, now, remaining, SERVE_AHEAD, ARMED, (scan_ms, referenced))
             for _ in range(accesses - before):
                 lag -= absorb
             pfstate[PF_LAG_NS] = lag
         else:
-            j, needs_policy, n_touched, accesses, hits, now, remaining = _serve_until(
+            j, needs_policy, n_touched, accesses, hits, now, remaining = serve_until(
                 trace, j, n, PRESENT | ARMED, flags, counts, touched, latency, unit, next_event, n_touched, accesses,
                 hits, now, remaining, SERVE_AHEAD, ARMED, (scan_ms, referenced))
         if needs_policy:  # a first touch, or an armed page's hint fault; then served as any
             page = trace[j]
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             charged_from = now
             if pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= fstate[FS_NOW_NS]:  # (_kswapd_until's test:
@@ -1025,14 +1025,14 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                     # neither node passes the fast path: __alloc_pages_slowpath wakes kswapd
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                                  pfstate, pagestat, nxt, pending, referenced)
-                _first_touch(page, fast, flags, state, config)
+                allocate_first_touch(page, fast, flags, state, config)
                 task_ns = pconfig[P_TOUCH_NS]
                 if task_ns != 0:  # do_anonymous_page: the allocating fault, on the task's clock
                     fstate[FS_NOW_NS] += task_ns
                 if fast:
                     if zone == 1:  # zone -1 (the slow node full): the main zone
                         _take_zone(page, referenced, pstate)
-                    _push_head(FAST_INACTIVE, page, ring, meta)
+                    push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 decision = _hint_fault(page, pconfig, config, flags, scan_ms, referenced, state, fstate, pstate,
                                        pending)
@@ -1056,7 +1056,7 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
             continue
         last = final and j == n
         if now >= next_event or remaining <= 0 or last:
-            _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+            flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             charged_from = now
             if pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= now:
@@ -1069,12 +1069,12 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6 + pconfig[P_SCAN_LIMIT] * scan_ns
                 pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
-                _close(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
+                end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
             if slack > 0:
                 pfstate[PF_LAG_NS] += now - charged_from
             next_event = _next_event(next_scan, pstate, pfstate)
-    _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
+    flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     return row
