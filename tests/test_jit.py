@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_policy_kernel_is_stamped_with_its_subpackage():
-    locator = hemem._run._cache._impl.locator
+    locator = hemem.run_policy._cache._impl.locator
     assert isinstance(locator, (_jit.InTreeSubpackageLocator, _jit.UserDirSubpackageLocator))
     own, package = locator.get_source_stamp()
     # the helpers it inlines live in _driver.py and active_shrink.py: both are in the digest

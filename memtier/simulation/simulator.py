@@ -514,7 +514,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     """Feed the validated trace to the policy's kernel chunk by chunk; per-period rows."""
     fast_capacity = int(config[lists.K_FAST_CAPACITY])
     fast_length = min(fast_capacity, n_pages)
-    touched = np.zeros(n_pages + 1, dtype=np.int32)  # + 1: see _run_lists
+    touched = np.zeros(n_pages + 1, dtype=np.int32)  # + 1: see run_lists
     period_accesses = len(trace) if fconfig[lists.F_UNIT_SLOW] != 1.0 else int(fconfig[lists.F_PERIOD])
     histogram = np.zeros(min(period_accesses, len(trace), HISTOGRAM_BINS) + 2, dtype=np.int32)
     state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
@@ -565,18 +565,18 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
             out = np.zeros((_rows_bound(len(part), fconfig), lists.N_COLUMNS), dtype=np.float64)
             if code == lists.LRU:
                 # the records flat, the trace unsigned (pages are >= 0): baselines._serve_lru
-                rows = baselines._run_lru(part.view(np.uint32), final, config, fconfig, migrate_cost,
+                rows = baselines.run_lru(part.view(np.uint32), final, config, fconfig, migrate_cost,
                                           pages.reshape(-1), flags, queue, touched,
                                           histogram, top, state, fstate, moved, pagestat, pending, out)
             elif code == lists.ORACLE:
-                rows = baselines._run_oracle(part, final, config, fconfig, flags, fast_pages, counts, touched,
+                rows = baselines.run_oracle(part, final, config, fconfig, flags, fast_pages, counts, touched,
                                              histogram, top, state, fstate, moved, pagestat, pending, out)
             elif code == lists.REACTIVE_ORACLE:
-                rows = baselines._run_reactive(part, final, config, fconfig, migrate_cost, flags, fast_pages,
+                rows = baselines.run_reactive(part, final, config, fconfig, migrate_cost, flags, fast_pages,
                                                counts, touched, histogram, top, state, fstate, moved,
                                                pagestat, pending, out)
             else:
-                rows = lists._run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
+                rows = lists.run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
                                         meta, cold, iso_slow, iso_fast, counts, touched, first_flags, histogram,
                                         top, state, fstate, moved, pagestat, scratch, moving, pending, out)
             results.append(out[:rows])

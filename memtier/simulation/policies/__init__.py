@@ -1,6 +1,6 @@
 """Hot/cold classifiers since 2019, one module per policy, over one shared driver.
 
-Each module holds one policy's numba kernel (``_run``), its state, its parameters with
+Each module holds one policy's numba kernel (``run_policy``), its state, its parameters with
 their defaults and sources (``PARAMETERS``), and a docstring that cites what it models:
 
 - :mod:`memtier.simulation.policies.numa_balancing`: ``numa-balancing`` (Linux memory tiering,
@@ -144,7 +144,7 @@ def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, c
             else:
                 part_writes = np.ascontiguousarray(part_writes, dtype=np.uint8)
             out = np.zeros((rows_bound(len(part), fconfig), N_COLUMNS), dtype=np.float64)
-            rows = module._run(part, part_writes, start + len(part) >= n, config, fconfig, pconfig, migrate_cost,
+            rows = module.run_policy(part, part_writes, start + len(part) >= n, config, fconfig, pconfig, migrate_cost,
                                *shared.values(), out, *own.values())
             results.append(out[:rows])
             bar.update(len(part))

@@ -1,6 +1,6 @@
 """The shared driver of the classifier policies: trace, clock, nodes, moves and metrics.
 
-Private.  Every policy module in :mod:`memtier.simulation.policies` writes one numba kernel, ``_run``,
+Private.  Every policy module in :mod:`memtier.simulation.policies` writes one numba kernel, ``run_policy``,
 that walks a chunk of the trace with the helpers below, so that what is common (placing a
 page at its first access, serving an access from its node, the simulated clock, moving a
 page and charging it, closing a period and scoring it) is written once and a policy adds
@@ -74,7 +74,7 @@ def allocate_first_touch(page, fast, flags, state, config):
 def flush_loop_state(accesses, hits, now_ns, remaining, n_touched, state, fstate, pending):
     """Write back the access loop's running figures before anything else reads them.
 
-    Each policy's loop serves an access the way ``memtier.simulation.policies.active_shrink._run_lists`` does: the
+    Each policy's loop serves an access the way ``memtier.simulation.policies.active_shrink.run_lists`` does: the
     clock advances by the access's latency and the period's remainder by its units, the
     page's accessed bit is set, its count of the period incremented, and its first access
     of the period recorded in ``touched``, as ``~page`` if it was on the fast node then
@@ -176,7 +176,7 @@ def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh
     its count, cooling clock, list and both links), and its stores held up every access
     after it.  The sampler's counter is chosen without a branch (stores come at random), and
     the trace and the store flags are read at unsigned indices too.  With cycle counters around
-    the phases of ``memtis._run``, its first touches went from 550 to 180 million cycles
+    the phases of ``memtis.run_policy``, its first touches went from 550 to 180 million cycles
     (hot-set trace, best of six) for 11 % more in the loop.  All of it on the traces of
     ``benchmarks/bench_policies.py``, three rounds alternated with the code before (CPU time,
     best of two runs a round, the shared 2-core VM at load 4-5), M accesses/s: ``memtis`` zipf

@@ -1507,7 +1507,7 @@ def _allocate(page, distinct, fast_capacity, ring, meta, state):
 
 
 @njit
-def _run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
+def run_lists(trace, final, config, fconfig, migrate_cost, exchange_cost, flags, ring, meta, cold,
                iso_slow, iso_fast, counts, touched, first_flags, histogram, top, state, fstate, moved, pagestat,
                scratch, moving, pending, out):
     """Run ``static``, ``reclaim-*`` or ``active-shrink`` over ``trace`` (one chunk); return

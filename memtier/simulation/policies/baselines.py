@@ -2,7 +2,7 @@
 clairvoyant oracle and the reactive oracle.  Private, like :mod:`memtier.simulation.policies.active_shrink`, whose flags, state slots and output columns they
 share; the public entry point is :func:`memtier.simulate`.
 
-The LRU is a queue of accesses with lazy deletion (see :func:`_run_lru`); the test suite
+The LRU is a queue of accesses with lazy deletion (see :func:`run_lru`); the test suite
 checks its decisions against libCacheSim's LRU and a pure-Python reference.
 """
 import numpy as np
@@ -123,12 +123,12 @@ def _score_lru(row, config, records, touched, histogram, top, state, gathered, o
 
 
 @njit
-def _run_lru(trace, final, config, fconfig, migrate_cost, records, flags, queue, touched, histogram, top,
+def run_lru(trace, final, config, fconfig, migrate_cost, records, flags, queue, touched, histogram, top,
              state, fstate, moved, pagestat, pending, out):
     """The fast node as an LRU cache of the slow one: an access to a page not on the fast
     node (its first access included: pages start on the slow node) is served slow, then the
     page is promoted and, the fast node full, the least recently used page demoted.
-    Periods end as in :func:`memtier.simulation.policies.active_shrink._run_lists` (``pending`` carries the running one).
+    Periods end as in :func:`memtier.simulation.policies.active_shrink.run_lists` (``pending`` carries the running one).
 
     Recency order is a queue of accesses with holes.  Every access appends its page at the
     queue's tail; the page's earlier entry, found through its record's slot, becomes a
@@ -212,7 +212,7 @@ def _run_lru(trace, final, config, fconfig, migrate_cost, records, flags, queue,
 @njit
 def _serve_lru(trace, j, stop, capacity, records, flags, queue, touched, head, tail, fast_used, distinct,
                n_touched, hits, promoted, demoted):
-    """The LRU's access loop over ``trace[j:stop]`` (see :func:`_run_lru`), its running
+    """The LRU's access loop over ``trace[j:stop]`` (see :func:`run_lru`), its running
     figures passed in and returned; it returns early, at the access it has not served, when
     the queue may be full (it serves at most as many accesses as the queue has free slots,
     so that no access has to test it).  A function of its own, with only the
@@ -331,7 +331,7 @@ def _close_oracle_period(row, config, fconfig, flags, fast_pages, counts, touche
 
 
 @njit
-def _run_oracle(trace, final, config, fconfig, flags, fast_pages, counts, touched, histogram, top, state,
+def run_oracle(trace, final, config, fconfig, flags, fast_pages, counts, touched, histogram, top, state,
                 fstate, moved, pagestat, pending, out):
     """The clairvoyant oracle: each period, the ``fast_capacity`` pages the period will touch
     most (ties: first touch) are on the fast node for the whole period.  It bounds the fast
@@ -413,13 +413,13 @@ def _close_reactive_period(row, config, fconfig, migrate_cost, flags, fast_pages
 
 
 @njit
-def _run_reactive(trace, final, config, fconfig, migrate_cost, flags, fast_pages, counts, touched, histogram,
+def run_reactive(trace, final, config, fconfig, migrate_cost, flags, fast_pages, counts, touched, histogram,
                   top, state, fstate, moved, pagestat, pending, out):
     """The reactive oracle: the top pages of period ``t`` (its ``fast_capacity`` most
     accessed) are placed on the fast node for period ``t + 1``, and nothing else is; in the
     first period, pages are placed as first touch places them.  It knows the past exactly,
     not the future: the best a once-a-period policy that reacts to the last period could
-    do, its moves charged.  Periods end as in :func:`memtier.simulation.policies.active_shrink._run_lists`."""
+    do, its moves charged.  Periods end as in :func:`memtier.simulation.policies.active_shrink.run_lists`."""
     capacity = config[K_FAST_CAPACITY]
     unit_fast, unit_slow = fconfig[F_UNIT_FAST], fconfig[F_UNIT_SLOW]
     n = trace.shape[0]

@@ -244,7 +244,7 @@ def _scan(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat
 
 
 @njit
-def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, history, key_of, order, picked, pickable, starts,
          pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each

@@ -651,7 +651,7 @@ def _tick(ctx, now_ms, pconfig, config, fconfig, migrate_cost, flags, frame_of, 
 
 
 @njit
-def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram_, top,
+def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram_, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, frame_of, page_at, free_stack, free_n, regions,
          cstate, cfstate, histogram, moving, pstate, started):
     # ``histogram_`` is the metrics' (shared); ``histogram`` the schemes' score histogram

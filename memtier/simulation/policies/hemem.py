@@ -256,7 +256,7 @@ def _policy_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, p
 
 
 @njit
-def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, reads, writes_count, local_clock,
          on_list, newer, older, ends, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each

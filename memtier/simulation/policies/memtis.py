@@ -683,7 +683,7 @@ def _serve_queued(trace, writes, has_writes, j, n, flags, counts, touched, fresh
     the queued samples first (:func:`_count_queued`), in their order, before anything else.
 
     Why: time-scaled, MEMTIS samples one access in 19 (zipf) to 50 (hot set) of the benchmark's,
-    and each sample was a return to ``_run`` (its figures flushed, the loop's two dozen arrays
+    and each sample was a return to ``run_policy`` (its figures flushed, the loop's two dozen arrays
     passed again) for a sample that the accesses after it do not depend on (a sample writes only
     MEMTIS's own arrays, which serving an access does not read)."""
     last = np.uint64(trace.shape[0] - 1)
@@ -741,7 +741,7 @@ def _count_queued(queue, n_queued, sample_ns, pconfig, config, flags, state, tot
 
 
 @njit
-def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, total, page_clock, on_list, slot, ring, ends,
          hg, batch, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each

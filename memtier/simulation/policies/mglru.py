@@ -236,7 +236,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
 
 
 def make_state(pconfig, config, n_pages):
-    """The policy's own arrays, in ``_run``'s argument order after the shared ones."""
+    """The policy's own arrays, in ``run_policy``'s argument order after the shared ones."""
     n_tables = (n_pages + PTRS_PER_PTE - 1) // PTRS_PER_PTE
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     pstate[PS_MAX_SEQ] = MIN_NR_GENS + 1  # lru_gen_init_lruvec: generations 0 to 3, empty; min_seq 0
@@ -757,7 +757,7 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 
 
 @njit
-def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
          isolated, record, walk_ms, heap, heap_pos, order, young_bits, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each

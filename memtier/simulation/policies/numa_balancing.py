@@ -365,7 +365,7 @@ PG_REFERENCED, IN_LOW_ZONE = 1, 2
 # how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns)
 PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS = 0, 1, 2, 3
 
-#: The most lag-paying accesses the access loop counts out at once (see ``_run``).
+#: The most lag-paying accesses the access loop counts out at once (see ``run_policy``).
 SLACK_RUN = 4096
 
 #: ``scan_ms`` of a page never armed; an armed page holds its scan time (ms, >= 0), and a page
@@ -473,7 +473,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
 
 
 def make_state(pconfig, config, n_pages):
-    """The policy's own arrays, in ``_run``'s argument order after the shared ones."""
+    """The policy's own arrays, in ``run_policy``'s argument order after the shared ones."""
     from .active_shrink import M_LENGTH, M_START
 
     fast_length = max(1, min(int(config[K_FAST_CAPACITY]), n_pages))
@@ -941,7 +941,7 @@ def _next_event(next_scan, pstate, pfstate):
 
 
 @njit
-def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
+def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, ring, meta, scan_ms, referenced,
          pstate, pfstate, pgtable):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
