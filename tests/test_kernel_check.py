@@ -2,9 +2,11 @@
 (compiled and run here, on one node), reading the guest's files, the simulator's settings,
 the comparison, and the command's checks.  The guest run itself is tests/test_kernel_check_vm.py
 (``numa_vm`` marker)."""
+import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -543,3 +545,28 @@ def test_committed_runs_simulate_again_to_their_rows():
             assert info["simulator"]["params"]["kswapd_priority"] == 0
             newer = dict(info["simulator"], params={**info["simulator"]["params"], "kswapd_priority": 1.0})
             assert (kc.simulate_timeline(info["workload"], newer, up_to=2)[columns].values != committed[columns].values).any()
+
+
+def test_runs_saved_before_referenced_kept_once_load_with_activation_at_once(tmp_path):
+    """Settings saved before kernel-check gave ``referenced_kept_once`` were simulated with a
+    referenced page activated at once (the policy's default until 2026-11-26): ``load_run``
+    gives them 0, so their rows come out as they were, and a run that gives it keeps its 1.
+    The committed initramfs hot-set run, saved again without the key, shows that the rule
+    matters there in the first second (its committed rows are 6.1's look-twice)."""
+    from memtier import datasets
+
+    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    source = datasets.data_path("kernel_check/initramfs_hot_set_guest.json")
+    saved = json.loads(Path(source).read_text())
+    del saved["simulator"]["params"]["referenced_kept_once"]
+    older = tmp_path / "guest.json"
+    older.write_text(json.dumps(saved))
+    info, newer = kc.load_run(older), kc.load_run(source)
+    assert info["simulator"]["params"]["referenced_kept_once"] == 0
+    assert newer["simulator"]["params"]["referenced_kept_once"] == 1
+    at_once = dict(newer["simulator"], params={**newer["simulator"]["params"], "referenced_kept_once": 0.0})
+    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=1)[columns].values
+    assert (rows == kc.simulate_timeline(newer["workload"], at_once, up_to=1)[columns].values).all()
+    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_hot_set_timeline.csv"))
+    committed = committed[committed["source"] == "memtier"].head(len(rows))
+    assert (rows != committed[columns].values).any()
