@@ -287,20 +287,27 @@ def test_free_moves_cost_next_to_nothing():
 
 def test_simulated_timeline_follows_the_policy():
     """A small run: the fill overflows the fast node, kswapd demotes, the hot set (allocated
-    last) ends on the fast node; counts are consistent with the pages placed."""
+    last) ends on the fast node; counts are consistent with the pages placed.  With a
+    referenced page activated at once (``referenced_kept_once=0``, the rule before 5.9, under
+    which this bound was set) more than half of the new hot set is fast a second after the
+    phase change; with 6.1's look-twice (the default) kswapd has demoted fewer pages by 4 s
+    (607 against 734) and fewer promotions have found room (567 against 668): 228 of the 512
+    hot pages are fast then, 288 with the earlier rule (measured, not worked by hand)."""
     w = kc.Workload(kind="phase", total_mb=16, hot_mb=2, seconds=6, rate=20_000, checkpoint_ms=1000)
-    guest = {"fast_capacity": 2048, "slow_capacity": 8192,
-             "params": dict(scan_delay_ms=1000.0, scan_period_min_ms=1000.0, scan_period_max_ms=60000.0,
-                            scan_size_mb=256.0, hot_threshold_ms=1000.0, promote_rate_limit_mbps=65536.0,
-                            wmark_min_pages=8, wmark_low_pages=10, wmark_high_pages=12, wmark_promo_pages=14)}
-    sim = kc.simulate_timeline(w, guest)
-    assert list(sim["time_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
-    assert (sim["fast_hot_pages"] + sim["fast_cold_pages"] <= 2048).all()
-    assert sim["demoted"].iloc[0] > 0 and sim["demoted"].is_monotonic_increasing
-    assert sim["promoted"].is_monotonic_increasing
-    # after the phase change (3 s) the new hot set, demoted during the fill, is promoted
-    assert sim["promoted"].iloc[-1] > sim["promoted"].iloc[2]
-    assert sim["fast_hot_pages"].iloc[-1] >= sim["fast_hot_pages"].iloc[3] > w.hot_pages // 2
+    for rule in (0.0, 1.0):
+        guest = {"fast_capacity": 2048, "slow_capacity": 8192,
+                 "params": dict(scan_delay_ms=1000.0, scan_period_min_ms=1000.0, scan_period_max_ms=60000.0,
+                                scan_size_mb=256.0, hot_threshold_ms=1000.0, promote_rate_limit_mbps=65536.0,
+                                wmark_min_pages=8, wmark_low_pages=10, wmark_high_pages=12, wmark_promo_pages=14,
+                                referenced_kept_once=rule)}
+        sim = kc.simulate_timeline(w, guest)
+        assert list(sim["time_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        assert (sim["fast_hot_pages"] + sim["fast_cold_pages"] <= 2048).all()
+        assert sim["demoted"].iloc[0] > 0 and sim["demoted"].is_monotonic_increasing
+        assert sim["promoted"].is_monotonic_increasing
+        # after the phase change (3 s) the new hot set, demoted during the fill, is promoted
+        assert sim["promoted"].iloc[-1] > sim["promoted"].iloc[2]
+        assert sim["fast_hot_pages"].iloc[-1] >= sim["fast_hot_pages"].iloc[3] > (0 if rule else w.hot_pages // 2)
 
 
 def test_workload_checks():
