@@ -3,7 +3,9 @@ policy and of ``lru``, and libCacheSim's LRU on the same trace file, with the ra
 the targets.
 
 Targets (issues 4 and 9): every list policy (``static``, ``reclaim-no-demotion``,
-``reclaim-demotion``, ``active-shrink``) >= 100 million accesses/s, and ``lru`` >= 10x libCacheSim's LRU, on zipf
+``reclaim-demotion``, ``active-shrink``) and ``lru`` >= 100 million accesses/s (``lru``'s
+"of target" column is its own rate against these 100 M, its ratio to libCacheSim in the
+notes), and ``lru`` >= 10x libCacheSim's LRU, on zipf
 (alpha 0.8 and 1.2), uniform, scan and hot-set traces of 20-100 million accesses over 1
 million pages; libCacheSim must also agree with ``lru`` exactly (the same number of misses on
 the same file).  With ``--policies``, the classifier policies of :mod:`memtier.simulation.policies`
@@ -164,13 +166,17 @@ def main() -> None:
         lru_misses = len(trace) - int(lru_result.periods["fast_hits"].sum())
         agrees = "agrees" if lru_misses == reference_misses else "DISAGREES"
         ratio = max(ratio_wall, ratio_cpu)
+        share = max(wall, cpu) / LIST_TARGET
         if ratio < LRU_TARGET:
             shortfalls.append(f"{kind} lru {ratio:.1f}x libCacheSim")
+        if share < 1:
+            shortfalls.append(f"{kind} lru {share:.2f}")
         if lru_misses != reference_misses:
             shortfalls.append(f"{kind} lru disagrees with libCacheSim")
-        print(f"{kind:10} {'lru':18} {wall / 1e6:9.1f} {cpu / 1e6:8.1f} {ratio / LRU_TARGET:9.2f}x  "
-              f"{ratio_wall:.1f}x libCacheSim wall, {ratio_cpu:.1f}x CPU (target {LRU_TARGET:.0f}x); "
-              f"{lru_misses:,} misses")
+        print(f"{kind:10} {'lru':18} {wall / 1e6:9.1f} {cpu / 1e6:8.1f} {share:9.2f}x  "
+              f"{ratio_wall:.1f}x libCacheSim wall, {ratio_cpu:.1f}x CPU ({ratio / LRU_TARGET:.2f}x of the "
+              f"{LRU_TARGET:.0f}x target); {lru_misses:,} misses"
+              f"{'' if share >= 1 else f'  BELOW {LIST_TARGET / 1e6:.0f} M/s'}")
         print(f"{kind:10} {'libCacheSim LRU':18} {reference_wall / 1e6:9.1f} {reference_cpu / 1e6:8.1f} {'':10}  "
               f"{reference_misses:,} misses: {agrees} with lru")
     print("targets: " + ("all met" if not shortfalls else "not met: " + "; ".join(shortfalls)))

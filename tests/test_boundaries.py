@@ -346,3 +346,13 @@ def test_an_interrupted_reproduce_is_completed_by_a_rerun(tmp_path):
     assert (out / "fig_fit.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(FileExistsError, match="already holds"):
         reproduce(out, quick=True, bootstrap=2)
+
+
+@pytest.mark.parametrize("policy, most", [("lru", (1 << 30) - 1), ("static", (1 << 31) - 1)])
+def test_a_period_longer_than_the_counts_hold_is_refused(policy, most):
+    # a trace of most + 1 accesses that takes no memory (one page, read through a zero stride)
+    trace = np.broadcast_to(np.int32(0), (most + 1,))
+    with pytest.raises(ValueError, match=f"more than the {most:,} accesses of one page"):
+        memtier.simulate(trace, policy, 1, period_s=1000.0)  # 1000 s hold 10^10 accesses
+    with pytest.raises(ValueError, match="give a shorter period"):
+        memtier.simulate(trace, policy, 1, period=most + 1)

@@ -802,3 +802,16 @@ def test_numa_balancing_kswapd_passes_of_falling_priority():
         if rule:
             assert result._storage["pstate"][numa_balancing.PS_FAILURES] == numa_balancing.MAX_RECLAIM_RETRIES
     assert scans[1, 1024] == scans[1, 1020] and scans[0, 1024] > scans[0, 1020]
+
+
+def test_whole_ms_is_the_floor_division():
+    """numa-balancing's clock in whole ms (``_whole_ms``, without ``fmod``) is ``ns // 1e6`` exactly,
+    on and next to the multiples of a millisecond where the rounding of ``ns / 1e6`` crosses one."""
+    marks = np.arange(0, 3e9, 1e6)
+    values = np.concatenate([marks, np.nextafter(marks, -1.0), np.nextafter(marks, np.inf), marks - 1e-7,
+                             np.random.default_rng(0).random(2000) * 1e13, [2.0**52 - 1, 2.0**52, 3e16]])
+    values = values[values >= 0]
+    expected = (values // 1e6).astype(np.int64)
+    got = np.array([numa_balancing._whole_ms(v) for v in values[::97]] +
+                   [numa_balancing._whole_ms(v) for v in values[-2005:]], dtype=np.int64)
+    assert np.array_equal(got, np.concatenate([expected[::97], expected[-2005:]]))

@@ -305,6 +305,42 @@ def test_lru_queue_compaction_and_wraparound_across_chunks(params):
     assert 8 * len(result._storage["queue"]) < tail < len(trace)  # wrapped; compacted
 
 
+@settings(max_examples=40, **FAST)
+@given(pages=st.lists(st.integers(0, 40), min_size=1, max_size=400), capacity=st.integers(1, 45),
+       period=st.integers(1, 150))
+def test_lru_misses_and_scores_on_random_traces_with_repeats(pages, capacity, period, params):
+    """On random traces full of repeated pages: ``lru`` misses exactly where libCacheSim's LRU
+    does; its period scores (computed by ``baselines._score_lru`` from the records' packed
+    counts) equal the pure-Python reference's; after the run every record's count is reset,
+    leaving only the static bit of the first ``capacity`` distinct pages."""
+    import tempfile
+
+    from memtier.simulation.policies import baselines
+
+    libcachesim = pytest.importorskip("libcachesim")
+    trace = np.array(pages, dtype=np.int64)
+    with tempfile.TemporaryDirectory() as folder:
+        path = workloads.save_trace(trace, f"{folder}/trace.npy")
+        init = libcachesim.ReaderInitParam(binary_fmt_str="<q", ignore_obj_size=True,
+                                           trace_start_offset=np.load(path, mmap_mode="r").offset)
+        init.obj_id_field = 1
+        reader = libcachesim.TraceReader(str(path), libcachesim.TraceType.BIN_TRACE, init)
+        miss_ratio, _ = libcachesim.LRU(capacity).process_trace(reader)
+    case = dict(trace=trace, n_pages=41, fast_capacity=capacity, slow_capacity=41, period=period,
+                mechanism=as_mechanism("linux"))
+    result = simulate(policy="lru", fit=params, chunk_accesses=97, **case)
+    assert len(trace) - result.periods["fast_hits"].sum() == round(miss_ratio * len(trace))
+    expected, final_node, _ = naive("lru", case, result)
+    for column in ("fast_hits", "static_fast_hits", "reactive_fast_hits", "top_pages", "top_pages_fast"):
+        np.testing.assert_array_equal(result.periods[column].to_numpy(), expected[column].to_numpy(),
+                                      err_msg=column)
+    np.testing.assert_array_equal(result.final_node, final_node)
+    first_touch = pd.unique(trace)
+    static = np.zeros(41, dtype=np.int32)
+    static[first_touch[:capacity]] = baselines.STATIC_BIT
+    np.testing.assert_array_equal(result._storage["pages"][:, baselines.COUNT], static)
+
+
 # --- the RFC's rules, one hand-made trace each (worked out in the comments) ---------------------
 
 def shrink_run(trace, fast, n_pages, period, params, **kwargs):

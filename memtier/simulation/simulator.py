@@ -369,6 +369,16 @@ def simulate(
             raise ValueError(f"writes must be a boolean array with one entry per access ({n_accesses}), got "
                              f"{writes.dtype} of shape {writes.shape}")
 
+    # The kernels count a page's accesses of one period in 32 bits (lru: 31, its record's
+    # lowest bit holds the page's first-touch placement), so a period must not be able to hold
+    # more accesses than that: the longest is the period in accesses, or a period in seconds
+    # served all fast, or the whole trace.
+    longest = min(n_accesses, period or math.ceil(period_s * 1e9 / min(fast_access_ns, slow_access_ns)))
+    most_counted = (1 << 30) - 1 if code == lists.LRU else (1 << 31) - 1
+    if longest > most_counted:
+        raise ValueError(f"a period may hold up to {longest:,} accesses, more than the {most_counted:,} "
+                         f"accesses of one page that {policy!r} counts in a period; give a shorter period "
+                         "(period= in accesses or period_s=) or split the trace")
     low, high = _page_range(trace, chunk_accesses)
     if low < 0:
         raise ValueError(f"trace holds a negative page number ({low}); page numbers start at 0")

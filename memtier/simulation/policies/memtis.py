@@ -75,12 +75,11 @@ import numpy as np
 
 from ..._jit import leading_zeros, njit, njit_borrow, prefetch, prefetch_each
 from .active_shrink import (
-    ACCESSED, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES, K_FAST_CAPACITY,
-    K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
+    ACCESSED, C_SCANNED, C_SCAN_US, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
+    K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, _calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, _charge_migration, _charge_overhead, _close, _first_touch, _flush, _move,
-    _serve_sampled,
+    FS_NOW_NS, FS_REMAINING, NEAR, SAMPLED_AHEAD, _charge_migration, _close, _first_touch, _flush, _move,
 )
 
 NAMES = ("memtis",)
@@ -237,7 +236,9 @@ def _pack(lst, slot, ring, ends):
     """Move the list's pages to the start of its ring, in order, dropping the holes."""
     base = ends[lst, E_BASE]
     k = 0
-    for i in range(ends[lst, E_TAIL], ends[lst, E_HEAD]):
+    head = ends[lst, E_HEAD]
+    for i in range(ends[lst, E_TAIL], head):
+        prefetch(slot, np.uint64(max(ring[base + min(i + WALK_AHEAD, head - 1)], 0)))
         page = ring[base + i]
         if page != NONE:
             ring[base + i] = NONE
@@ -398,8 +399,7 @@ def _cool_node(node, total, page_clock, on_list, slot, ring, ends, hg, pstate):
                 break
             page = ring[base + i]
             ahead = np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0))
-            prefetch(total, ahead)
-            prefetch(page_clock, ahead)
+            prefetch_each((total, page_clock, on_list, slot), ahead)
             i += 1
             if clock > page_clock[page]:
                 ends[lst, E_BINS + _get_idx(total[page])] -= 1
@@ -451,7 +451,7 @@ def _adjust_node(node, total, on_list, slot, ring, ends, pstate):
             if i >= ends[lst, E_HEAD]:
                 break
             page = ring[base + i]
-            prefetch(total, np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0)))
+            prefetch_each((total, on_list, slot), np.uint64(max(ring[base + min(i + WALK_AHEAD, ends[lst, E_HEAD] - 1)], 0)))
             i += 1
             hot = _get_idx(total[page]) >= threshold
             _to_list(page, 2 * node + (0 if hot else 1), total, on_list, slot, ring, ends)
@@ -475,6 +475,8 @@ def _demote_batch(scan, lst, config, fconfig, migrate_cost, flags, state, fstate
     taken = 0
     while taken < scan and ends[lst, E_SIZE] != 0:
         page = _oldest(lst, ring, ends)
+        ahead = np.uint64(max(ring[ends[lst, E_BASE] + min(ends[lst, E_TAIL] + WALK_AHEAD, ends[lst, E_CAP] - 1)], 0))
+        prefetch_each((total, on_list, slot, flags, pagestat), ahead)
         _remove(page, total, on_list, slot, ring, ends)
         batch[taken] = page
         taken += 1
@@ -570,6 +572,7 @@ def _rotate_scanned(exceeded, shrink_active, on_list, slot, ring, ends):
                 i -= 1
                 while ring[base + i] == NONE:
                     i -= 1
+                prefetch(slot, np.uint64(max(ring[base + max(i - WALK_AHEAD, 0)], 0)))
                 page = ring[base + i]
                 ring[base + i] = NONE
                 below -= 1
@@ -581,6 +584,7 @@ def _rotate_scanned(exceeded, shrink_active, on_list, slot, ring, ends):
         # the r oldest pages, in their order, become the newest
         for _ in range(r):
             page = _oldest(lst, ring, ends)
+            prefetch(slot, np.uint64(max(ring[base + min(ends[lst, E_TAIL] + WALK_AHEAD, ends[lst, E_CAP] - 1)], 0)))
             ring[base + ends[lst, E_TAIL]] = NONE
             ends[lst, E_TAIL] += 1
             if ends[lst, E_HEAD] == ends[lst, E_CAP]:
@@ -661,6 +665,80 @@ def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate
             break
 
 
+#: Samples :func:`_serve_queued` takes before it returns to have them counted (:func:`_count_queued`).
+SAMPLE_QUEUE = 32
+
+
+@njit
+def _serve_queued(trace, writes, has_writes, j, n, flags, counts, touched, fresh, latency, unit, next_event, left,
+                  periods, sample_ns, queue, n_queued, n_touched, accesses, hits, now, remaining):
+    """``memtier.simulation.policies._driver._serve_sampled``'s loop (the same accesses served,
+    the same samplers counted down, the same prefetches), except that a sampled access does not
+    return: its sampler starts over, its cost ``sample_ns`` is added to the clock there (as the
+    caller's ``_charge_overhead`` did right after it), its page goes into ``queue`` and the rows
+    that counting it reads are prefetched.  Returns ``(j, first_touch, n_queued, n_touched,
+    accesses, hits, now, remaining)`` at a first touch (access ``j``, not served), when the queue is
+    full, at an event (``now >= next_event``, the period's end) and at ``n``; the caller counts
+    the queued samples first (:func:`_count_queued`), in their order, before anything else.
+
+    Why: time-scaled, MEMTIS samples one access in 19 (zipf) to 50 (hot set) of the benchmark's,
+    and each sample was a return to ``_run`` (its figures flushed, the loop's two dozen arrays
+    passed again) for a sample that the accesses after it do not depend on (a sample writes only
+    MEMTIS's own arrays, which serving an access does not read)."""
+    last = np.uint64(trace.shape[0] - 1)
+    size = queue.shape[0]
+    for j in range(j, n):
+        at = np.uint64(j)
+        ahead = np.uint64(trace[min(at + np.uint64(SAMPLED_AHEAD), last)])
+        prefetch(flags, ahead)
+        prefetch(counts, ahead)
+        near = np.uint64(trace[min(at + np.uint64(NEAR), last)])
+        if flags[near] == 0:
+            prefetch_each(fresh, near)
+        page = np.uint64(trace[at])
+        f = flags[page]
+        if f == 0:
+            return j, True, n_queued, n_touched, accesses, hits, now, remaining
+        fast = (f >> 1) & 1
+        c = counts[page]
+        flags[page] = f | ACCESSED
+        touched[np.uint64(n_touched)] = page ^ -np.int64(fast)
+        n_touched += c == 0
+        counts[page] = c + 1
+        accesses += 1
+        hits += fast
+        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
+        remaining -= unit[fast]
+        store = np.uint64(0)
+        if has_writes:  # the same at every access
+            store = np.uint64(writes[at] != 0)
+        # slow loads 0, fast loads 1, stores 2, without a branch (stores come at random)
+        event = (store * np.uint64(2)) | ((np.uint64(1) - store) * np.uint64(fast))
+        left[event] -= 1
+        if left[event] == 0:
+            left[event] = periods[event]
+            now += sample_ns
+            queue[n_queued] = page
+            n_queued += 1
+            prefetch_each(fresh, page)
+            if n_queued == size:
+                return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
+        if now >= next_event or remaining <= 0:
+            return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
+    return n, False, n_queued, n_touched, accesses, hits, now, remaining
+
+
+@njit_borrow
+def _count_queued(queue, n_queued, sample_ns, pconfig, config, flags, state, total, page_clock, on_list, slot, ring,
+                  ends, hg, pstate, pending):
+    """Count the samples :func:`_serve_queued` queued, in their order (:func:`_sample`), and
+    charge each as ``_driver._charge_overhead`` did (its time is already on the clock)."""
+    for k in range(n_queued):
+        _sample(queue[k], pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
+        pending[0, C_SCAN_US] += sample_ns * 1e-3
+        pending[0, C_SCANNED] += 1
+
+
 @njit
 def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, total, page_clock, on_list, slot, ring, ends,
@@ -669,13 +747,16 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     access: a first touch allocates (waking the demotion thread if the fast node is short),
     the access is served, the sampler counts it, then the two threads' passes run if their
     time has come and the period closes if it is over.  The serving and counting are
-    :func:`_serve_sampled`'s loop, which returns to this one at a first touch and at those
-    events."""
+    :func:`_serve_queued`'s loop, which returns to this one at a first touch, at those events
+    and with its queue of samples full; the samples are counted first."""
     capacity = config[K_FAST_CAPACITY]
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
     periods = np.array([np.int64(pconfig[P_LOAD_PERIOD]), np.int64(pconfig[P_LOAD_PERIOD]),
                         np.int64(pconfig[P_STORE_PERIOD])])
+    sample_ns = pconfig[P_SAMPLE_NS]
+    queue = np.empty(SAMPLE_QUEUE, dtype=np.int64)
+    n_queued = 0
     has_writes = writes.shape[0] > 0
     n = trace.shape[0]
     row = 0
@@ -685,18 +766,19 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
     accesses = 0
     hits = 0
     j = 0
-    # A sampled page is counted (_sample) at the next return of _serve_sampled, before anything
+    # A sampled page is counted (_sample) at the next return of _serve_queued, before anything
     # else: the accesses served meanwhile touch only the flags' accessed bit, the counts of the
     # period and ``touched``, none of which it reads or writes, so every result is the same; its
     # rows, prefetched when it is sampled, have arrived by then instead of being waited for.
-    deferred = NONE
     while j < n:
-        j, first_touch, n_touched, accesses, hits, now, remaining = _serve_sampled(
+        j, first_touch, n_queued, n_touched, accesses, hits, now, remaining = _serve_queued(
             trace, writes, has_writes, j, n, flags, counts, touched, (total, page_clock, on_list, slot),
-            latency, unit, min(next_demotion, next_promotion), left, 2, 1, n_touched, accesses, hits, now, remaining)
-        if deferred != NONE:
-            _sample(deferred, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
-            deferred = NONE
+            latency, unit, min(next_demotion, next_promotion), left, periods, sample_ns, queue, n_queued,
+            n_touched, accesses, hits, now, remaining)
+        if n_queued != 0:
+            _count_queued(queue, n_queued, sample_ns, pconfig, config, flags, state, total, page_clock, on_list, slot,
+                          ring, ends, hg, pstate, pending)
+            n_queued = 0
         if first_touch:  # trace[j], then served as any
             page = trace[j]
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
@@ -717,22 +799,10 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                 pstate[PS_NEED_DEMOTION] = 1
             now = fstate[FS_NOW_NS]
             continue
-        page = trace[j - 1]  # the access served last: its event, as _serve_sampled counted it
-        event = 2 if has_writes and writes[j - 1] != 0 else (flags[page] >> 1) & 1
-        sampled = left[event] == 0
         last = final and j == n
-        if sampled or now >= next_demotion or now >= next_promotion or remaining <= 0 or last:
+        if now >= next_demotion or now >= next_promotion or remaining <= 0 or last:
             _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
-            if sampled:
-                left[event] = periods[event]
-                _charge_overhead(pconfig[P_SAMPLE_NS], 1, fstate, pending)
-                if fstate[FS_NOW_NS] >= next_demotion or fstate[FS_NOW_NS] >= next_promotion:
-                    _sample(page, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg,
-                            pstate)
-                else:
-                    deferred = page
-                    prefetch_each((total, page_clock, on_list, slot), np.uint64(page))
             if fstate[FS_NOW_NS] >= next_demotion:
                 _demotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate, pagestat, nxt, pending,
                                total, page_clock, on_list, slot, ring, ends, hg, batch, pstate)
@@ -746,8 +816,6 @@ def _run(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, co
                        nxt, fstate, pending, out)
                 row += 1
             now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
-    if deferred != NONE:
-        _sample(deferred, pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
     _flush(accesses, hits, now, remaining, n_touched, state, fstate, pending)
     pfstate[PF_NEXT_DEMOTION], pfstate[PF_NEXT_PROMOTION] = next_demotion, next_promotion
     pstate[PS_LEFT_SLOW], pstate[PS_LEFT_FAST], pstate[PS_LEFT_STORE] = left[0], left[1], left[2]
