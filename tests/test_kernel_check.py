@@ -2,9 +2,11 @@
 (compiled and run here, on one node), reading the guest's files, the simulator's settings,
 the comparison, and the command's checks.  The guest run itself is tests/test_kernel_check_vm.py
 (``numa_vm`` marker)."""
+import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -285,20 +287,27 @@ def test_free_moves_cost_next_to_nothing():
 
 def test_simulated_timeline_follows_the_policy():
     """A small run: the fill overflows the fast node, kswapd demotes, the hot set (allocated
-    last) ends on the fast node; counts are consistent with the pages placed."""
+    last) ends on the fast node; counts are consistent with the pages placed.  With a
+    referenced page activated at once (``referenced_kept_once=0``, the rule before 5.9, under
+    which this bound was set) more than half of the new hot set is fast a second after the
+    phase change; with 6.1's look-twice (the default) kswapd has demoted fewer pages by 4 s
+    (607 against 734) and fewer promotions have found room (567 against 668): 228 of the 512
+    hot pages are fast then, 288 with the earlier rule (measured, not worked by hand)."""
     w = kc.Workload(kind="phase", total_mb=16, hot_mb=2, seconds=6, rate=20_000, checkpoint_ms=1000)
-    guest = {"fast_capacity": 2048, "slow_capacity": 8192,
-             "params": dict(scan_delay_ms=1000.0, scan_period_min_ms=1000.0, scan_period_max_ms=60000.0,
-                            scan_size_mb=256.0, hot_threshold_ms=1000.0, promote_rate_limit_mbps=65536.0,
-                            wmark_min_pages=8, wmark_low_pages=10, wmark_high_pages=12, wmark_promo_pages=14)}
-    sim = kc.simulate_timeline(w, guest)
-    assert list(sim["time_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
-    assert (sim["fast_hot_pages"] + sim["fast_cold_pages"] <= 2048).all()
-    assert sim["demoted"].iloc[0] > 0 and sim["demoted"].is_monotonic_increasing
-    assert sim["promoted"].is_monotonic_increasing
-    # after the phase change (3 s) the new hot set, demoted during the fill, is promoted
-    assert sim["promoted"].iloc[-1] > sim["promoted"].iloc[2]
-    assert sim["fast_hot_pages"].iloc[-1] >= sim["fast_hot_pages"].iloc[3] > w.hot_pages // 2
+    for rule in (0.0, 1.0):
+        guest = {"fast_capacity": 2048, "slow_capacity": 8192,
+                 "params": dict(scan_delay_ms=1000.0, scan_period_min_ms=1000.0, scan_period_max_ms=60000.0,
+                                scan_size_mb=256.0, hot_threshold_ms=1000.0, promote_rate_limit_mbps=65536.0,
+                                wmark_min_pages=8, wmark_low_pages=10, wmark_high_pages=12, wmark_promo_pages=14,
+                                referenced_kept_once=rule)}
+        sim = kc.simulate_timeline(w, guest)
+        assert list(sim["time_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        assert (sim["fast_hot_pages"] + sim["fast_cold_pages"] <= 2048).all()
+        assert sim["demoted"].iloc[0] > 0 and sim["demoted"].is_monotonic_increasing
+        assert sim["promoted"].is_monotonic_increasing
+        # after the phase change (3 s) the new hot set, demoted during the fill, is promoted
+        assert sim["promoted"].iloc[-1] > sim["promoted"].iloc[2]
+        assert sim["fast_hot_pages"].iloc[-1] >= sim["fast_hot_pages"].iloc[3] > (0 if rule else w.hot_pages // 2)
 
 
 def test_workload_checks():
@@ -543,3 +552,28 @@ def test_committed_runs_simulate_again_to_their_rows():
             assert info["simulator"]["params"]["kswapd_priority"] == 0
             newer = dict(info["simulator"], params={**info["simulator"]["params"], "kswapd_priority": 1.0})
             assert (kc.simulate_timeline(info["workload"], newer, up_to=2)[columns].values != committed[columns].values).any()
+
+
+def test_runs_saved_before_referenced_kept_once_load_with_activation_at_once(tmp_path):
+    """Settings saved before kernel-check gave ``referenced_kept_once`` were simulated with a
+    referenced page activated at once (the policy's default until 2026-11-26): ``load_run``
+    gives them 0, so their rows come out as they were, and a run that gives it keeps its 1.
+    The committed initramfs hot-set run, saved again without the key, shows that the rule
+    matters there in the first second (its committed rows are 6.1's look-twice)."""
+    from memtier import datasets
+
+    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    source = datasets.data_path("kernel_check/initramfs_hot_set_guest.json")
+    saved = json.loads(Path(source).read_text())
+    del saved["simulator"]["params"]["referenced_kept_once"]
+    older = tmp_path / "guest.json"
+    older.write_text(json.dumps(saved))
+    info, newer = kc.load_run(older), kc.load_run(source)
+    assert info["simulator"]["params"]["referenced_kept_once"] == 0
+    assert newer["simulator"]["params"]["referenced_kept_once"] == 1
+    at_once = dict(newer["simulator"], params={**newer["simulator"]["params"], "referenced_kept_once": 0.0})
+    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=1)[columns].values
+    assert (rows == kc.simulate_timeline(newer["workload"], at_once, up_to=1)[columns].values).all()
+    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_hot_set_timeline.csv"))
+    committed = committed[committed["source"] == "memtier"].head(len(rows))
+    assert (rows != committed[columns].values).any()

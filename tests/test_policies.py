@@ -262,10 +262,12 @@ def test_every_policy_lists_its_parameters_with_a_source():
 # keep more than 18 free, so it ends with some slow pages and ``free`` free fast pages.  These
 # tests are about promotion, so the fill follows the earlier rules (kswapd woken by the
 # allocation and run at once in rounds of 32 checked after each, the fast node taken down to
-# min); 6.1's fast-path fallback, kswapd beside the task and balance_pgdat's passes of falling
-# priority (the default, ``kswapd_priority``) have tests of their own below.
+# min, a referenced inactive page activated at once); 6.1's fast-path fallback, kswapd beside
+# the task, balance_pgdat's passes of falling priority (the default, ``kswapd_priority``) and
+# folio_check_references' look-twice (the default, ``referenced_kept_once``) have tests of
+# their own below.
 EARLIER = dict(fast_path_fallback=0, pgtable_wakes_kswapd=0, kswapd_pages_per_s=0, kswapd_scan_pages_per_s=0,
-               kswapd_priority=0)
+               kswapd_priority=0, referenced_kept_once=0)
 NB = dict(n_pages=128, fast_capacity=64, min_free_kbytes=0, watermark_scale_factor=1000, scan_delay_ms=1, **EARLIER)
 # tpp: a demotion watermark 6 pages above high (demote_scale_factor 10 %), like promo
 TPP = dict(NB, demote_scale_factor=1000)
@@ -421,7 +423,9 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
     in 10 us and scans one it keeps in 1 us (100 000 and 1 000 000 a second), in memtier's
     earlier rounds of 32 checked after each (``kswapd_priority=0``; 6.1's passes of falling
     priority, the default, are worked by hand in
-    ``test_numa_balancing_kswapd_passes_of_falling_priority``).
+    ``test_numa_balancing_kswapd_passes_of_falling_priority``), a referenced inactive page
+    activated at once (``referenced_kept_once=0``, the rule before 5.9; 6.1's look-twice, the
+    default, on this fill: ``test_numa_balancing_keeps_a_referenced_page_once_before_activating_it``).
 
     - Pages 0-55 fill the fast node to its low watermark (8 free); 56-511 go to the slow node
       (get_page_from_freelist at ALLOC_WMARK_LOW), waking nobody: the page table of pages
@@ -440,7 +444,8 @@ def test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task():
     trace = np.arange(600)
     common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
                   rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
-                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_priority=0)
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_priority=0,
+                  referenced_kept_once=0)
     beside = dict(kswapd_pages_per_s=1e5, kswapd_scan_pages_per_s=1e6)
     result = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, **beside)
     fast = set(np.flatnonzero(result.final_node == 0).tolist())
@@ -535,7 +540,7 @@ def test_numa_balancing_charged_faults_delay_the_task_until_its_slack_pays_them_
 
 
 def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
-    """``referenced_kept_once`` (6.1's ``folio_check_references``) on the hand-made fill of
+    """``referenced_kept_once`` (6.1's ``folio_check_references``, the default) on the hand-made fill of
     ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task``: kswapd's rounds at
     512 and 544 us meet pages 0-55 young from the fill and keep them on the inactive list with
     PG_referenced set (FOLIOREF_KEEP) instead of activating them, then demote 0-7, no longer
@@ -563,6 +568,48 @@ def test_numa_balancing_keeps_a_referenced_page_once_before_activating_it():
     result = memtier.simulate(longer, "numa-balancing", 64, period=len(longer), **common)
     assert set(np.flatnonzero(result.final_node == 0).tolist()) == set(range(40, 56)) | set(range(544, 552))
     assert result.periods["demoted"].sum() == 40
+
+
+def test_numa_balancing_looks_twice_at_a_referenced_page():
+    """6.1's ``folio_check_references`` (``referenced_kept_once``, the default) page by page: a
+    page young on the inactive tail is kept once with PG_referenced, demoted at its next trip if
+    not referenced again, activated if it was.  The fill of
+    ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task`` (kswapd in rounds of
+    32, ``kswapd_priority=0``, so that the trips fall where they are worked out here), with page
+    3 touched once more at 530 us, between kswapd's first and second rounds:
+
+    - At 512 us kswapd scans 0-31 off the inactive tail, all young from the fill: kept at the
+      inactive head with PG_referenced (FOLIOREF_KEEP), none activated, 32 us.  Stopped at 530
+      accesses: 0-31 referenced and inactive, nothing demoted, kswapd's next round at 544 us.
+    - At 530 us page 3 is touched again.  At 544 us the round scans 32-55 (young, kept) and
+      0-7: PG_referenced and no longer young, 0-2 and 4-7 are demoted; page 3, young again, is
+      activated (FOLIOREF_ACTIVATE): 25 x 1 + 7 x 10 = 95 us, so kswapd's clock is at 639 us.
+      Page 3 stays on the fast node, on the active list.
+    - The rule before 5.9 (``referenced_kept_once=0``): the first round activates 0-31; the
+      second refills the inactive list with them (shrink_active_list clears the accessed bit
+      that 530 us set, as it does for every anonymous page it deactivates), activates 32-55 and
+      demotes 0-7, page 3 among them (8 pages, 648 us)."""
+    from memtier.kernel.check import free_moves
+    from memtier.simulation.policies.active_shrink import ACTIVE, FAST_ACTIVE, M_SIZE
+
+    common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_pages_per_s=1e5,
+                  kswapd_scan_pages_per_s=1e6, kswapd_priority=0)
+    first = memtier.simulate(np.arange(530), "numa-balancing", 64, period=530, **common)
+    assert set(np.flatnonzero(first._storage["referenced"]).tolist()) == set(range(32))
+    assert first._storage["meta"][FAST_ACTIVE, M_SIZE] == 0 and first.periods["demoted"].sum() == 0
+    assert first._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(544e3)
+    trace = np.concatenate([np.arange(530), [3], np.arange(530, 600)])
+    again = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common)
+    assert [p for p in np.flatnonzero(again.final_node == 1).tolist() if p < 56] == [0, 1, 2, 4, 5, 6, 7]
+    assert again.periods["demoted"].sum() == 7 and again.final_node[3] == 0
+    assert again._storage["meta"][FAST_ACTIVE, M_SIZE] == 1 and again._storage["flags"][3] & ACTIVE
+    assert set(np.flatnonzero(again._storage["referenced"]).tolist()) == {3} | set(range(8, 56))
+    assert again._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(639e3)
+    older = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, referenced_kept_once=0)
+    assert [p for p in np.flatnonzero(older.final_node == 1).tolist() if p < 56] == list(range(8))
+    assert older._storage["pfstate"][numa_balancing.PF_KSWAPD_NS] == pytest.approx(648e3)
 
 
 # The fast node as two zones (low_zone_pages: 6.1's ZONE_DMA below ZONE_DMA32), a 64-page node
@@ -658,14 +705,16 @@ def test_numa_balancing_first_touch_and_one_cpu_share():
     ``test_numa_balancing_fill_falls_back_and_kswapd_runs_beside_the_task``: with a share of
     0.5 and CPU paces of 2e5 and 2e6 pages a second, kswapd's rounds run at the 1e5 and 1e6 a
     second that test gives directly, and end where they ended there (648 us on kswapd's clock,
-    in that test's rounds of 32, ``kswapd_priority=0``); the first touches made while kswapd
-    was awake cost up to twice their 500 ns."""
+    in that test's rounds of 32, ``kswapd_priority=0``, and its activation at once,
+    ``referenced_kept_once=0``); the first touches made while kswapd was awake cost up to twice
+    their 500 ns."""
     from memtier.kernel.check import free_moves
 
     trace = np.arange(600)
     common = dict(n_pages=600, slow_capacity=1000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
                   rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
-                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_priority=0)
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, kswapd_priority=0,
+                  referenced_kept_once=0)
     roomy = memtier.simulate(trace, "numa-balancing", 600, period=len(trace), **common, first_touch_ns=500.0)
     assert roomy._storage["fstate"][FS_NOW_NS] == pytest.approx(600 * 1500.0)
     beside = memtier.simulate(trace, "numa-balancing", 64, period=len(trace), **common, kswapd_pages_per_s=1e5,

@@ -1115,11 +1115,15 @@ def load_run(path) -> dict:
     for :func:`simulate_timeline` to redo memtier's side.  Settings saved before kernel-check
     gave ``kswapd_priority`` (the virtme-ng runs of ``data/kernel_check/`` and the 30 s one)
     were simulated with memtier's rounds of 32, the policy's default then: they get
-    ``kswapd_priority`` 0, so that their rows come out as committed."""
+    ``kswapd_priority`` 0, so that their rows come out as committed.  Likewise settings saved
+    before kernel-check gave ``referenced_kept_once`` (before 2026-11-26 09:32 UTC; every
+    committed run has it) were simulated with a referenced page activated at once, the
+    policy's default until 2026-11-26: they get ``referenced_kept_once`` 0."""
     info = json.loads(Path(path).read_text())
     try:
         info["workload"] = Workload(**info["workload"])
         info["simulator"]["params"].setdefault("kswapd_priority", 0.0)
+        info["simulator"]["params"].setdefault("referenced_kept_once", 0.0)
     except (KeyError, TypeError, AttributeError) as error:
         raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
     return info

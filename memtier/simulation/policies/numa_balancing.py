@@ -95,10 +95,11 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   demotion, a run ended below priority 1 (a ``kswapd_failure`` if it demoted nothing; at
   ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good: memtier has no direct reclaim
   to revive it) and another begun unless the node is balanced.  In each round a page off the
-  inactive tail whose accessed bit is set is activated (with ``referenced_kept_once``, as 6.1's
-  ``folio_check_references`` does, only if it has ``PG_referenced``; else it is kept at the
-  inactive head and given the bit), an unreferenced one demoted (``demote_page_list``, one
-  migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
+  inactive tail whose accessed bit is set is activated only if it has ``PG_referenced``, else
+  kept at the inactive head and given the bit (6.1's ``folio_check_references``, "look twice",
+  for anonymous pages since 5.9: ``referenced_kept_once``, the default since 2026-11-26; 0
+  activates it at once, the rule before 5.9), an unreferenced one demoted
+  (``demote_page_list``, one migration call a round).  Every page scanned costs an rmap walk (``rmap_ns``).
   ``kswapd_priority=0`` gives memtier's earlier simplification: rounds of ``SWAP_CLUSTER_MAX``
   (the inactive list refilled from the active one while ``inactive_is_low``), the balance
   checked after each, until the lists were scanned twice over since the wake.
@@ -165,10 +166,7 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
   wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
 Simplifications, stated: kswapd's work is charged to the run (like the list policies'
-reclaim) though it runs beside the task; by default a referenced inactive page is activated
-at once, where 6.1's ``folio_check_references`` first keeps it on the inactive list with
-``PG_referenced`` set and activates it at its second reference (``referenced_kept_once`` 1
-follows 6.1; kernel-check sets it); one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+reclaim) though it runs beside the task; one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
 filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
 milliseconds (``jiffies_to_msecs``).
 
@@ -252,13 +250,19 @@ PARAMETERS = {
                                "the slow node), so update_task_scan_period finds no local or shared fault and "
                                "doubles the period (up to task_scan_max), the next scan a period from then; 0: "
                                "the earlier rule, +30 % as for local faults"),
-    "referenced_kept_once": (0.0, "1: 6.1's folio_check_references (mm/vmscan.c) for an anonymous page kswapd "
-                                  "finds referenced on the inactive list: the first time (PG_referenced clear) it "
-                                  "is kept there, at the head, with PG_referenced set (FOLIOREF_KEEP: 'look twice'), "
-                                  "and activated only if referenced again by its next trip (FOLIOREF_ACTIVATE); a "
-                                  "page not referenced is demoted, its PG_referenced cleared; 0: activated at once "
-                                  "(the earlier simplification).  PG_referenced is the page's bit that TPP's hint "
-                                  "faults set too (mark_page_accessed)"),
+    "referenced_kept_once": (1.0, "1 (the default since 2026-11-26): 6.1's folio_check_references (mm/vmscan.c, "
+                                  "v6.1: 'we need to look twice if a mapped file/anon folio is used more than once') "
+                                  "for an anonymous page kswapd finds referenced on the inactive list: the first time "
+                                  "(PG_referenced clear) it is kept there, at the head, with PG_referenced set "
+                                  "(FOLIOREF_KEEP: 'spare it for another trip around the inactive list'), and "
+                                  "activated only if referenced again by its next trip (FOLIOREF_ACTIVATE); a page not "
+                                  "referenced is demoted, its PG_referenced cleared (folio_test_clear_referenced).  "
+                                  "Since 5.9: Joonsoo Kim's 'mm/vmscan: protect the workingset on anonymous LRU' "
+                                  "(b518154e59aa) removed page_check_references' 'if (PageSwapBacked(page)) return "
+                                  "PAGEREF_ACTIVATE'; TPP's patches (do_numa_page, watermarks) leave it as it is, so "
+                                  "tpp has it too.  0: activated at once, the rule for swap-backed pages before 5.9 "
+                                  "(and memtier's default until 2026-11-26).  PG_referenced is the page's bit that "
+                                  "TPP's hint faults set too (mark_page_accessed)"),
     "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
                                   "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
                                   "overhead to 3%'); 0: no wait"),
@@ -464,7 +468,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
     p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
     p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
-    p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 0.0) else 0.0
+    p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 1.0) else 0.0
     if params.get("kswapd_shares_cpu", 0.0):
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
