@@ -161,7 +161,8 @@ NEAR = 16
 
 @njit
 def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh, latency, unit, next_event, left,
-                   store_sampler, loads_by_node, n_touched, accesses, hits, now, remaining):
+                  store_sampler, loads_by_node, periods, sample_ns, queue, n_queued, n_touched, accesses, hits, now,
+                  remaining):
     """Serve ``trace[j:n]`` as :func:`serve_until` does (stopping only at a first touch), each
     access also counted down by its sampler in ``left``: a store by ``left[store_sampler]``, a
     load by ``left[0]``, or with ``loads_by_node`` by ``left[fast]`` (slow loads, fast loads
@@ -169,6 +170,14 @@ def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh
     access that was sampled (its counter reached 0).  HeMem's samplers are loads and stores
     (``store_sampler`` 1); MEMTIS's slow loads, fast loads and stores (2, ``loads_by_node``).
     :func:`serve_until` cannot stop at a sample: the samplers count every access.
+
+    ``queue`` (MEMTIS; empty for HeMem): a sampled access does not return while ``queue`` has
+    room: its sampler starts over from ``periods``, its cost ``sample_ns`` is added to the clock,
+    its page goes into ``queue[n_queued]`` and its rows of ``fresh`` are prefetched; the caller
+    counts the queued samples, in their order, at the next return, before anything else (for a
+    sample that the accesses after it do not depend on: it writes only the policy's own arrays,
+    which serving an access does not read).  Returns ``(j, first_touch, n_queued, n_touched,
+    accesses, hits, now, remaining)``.
 
     ``fresh``: the policy's own per-page arrays that its first touch writes (a tuple, possibly
     empty).  When the page ``NEAR`` accesses on is not yet present, its rows of them are
@@ -182,6 +191,7 @@ def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh
     best of two runs a round, the shared 2-core VM at load 4-5), M accesses/s: ``memtis`` zipf
     44-46 -> 56-66, hot set 41-44 -> 51-61; ``hemem`` zipf 65-71 -> 75-94, hot set 57-61 -> 70-80."""
     last = np.uint64(trace.shape[0] - 1)
+    size = queue.shape[0]
     for j in range(j, n):
         at = np.uint64(j)  # unsigned: no wraparound code for a negative index at each read
         ahead = np.uint64(trace[min(at + np.uint64(SAMPLED_AHEAD), last)])
@@ -193,7 +203,7 @@ def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh
         page = np.uint64(trace[at])
         f = flags[page]
         if f == 0:
-            return j, True, n_touched, accesses, hits, now, remaining
+            return j, True, n_queued, n_touched, accesses, hits, now, remaining
         fast = (f >> 1) & 1
         c = counts[page]
         flags[page] = f | ACCESSED
@@ -211,9 +221,19 @@ def serve_sampled(trace, writes, has_writes, j, n, flags, counts, touched, fresh
         # mispredicted at random (the 30 % stores of the benchmark)
         event = (store * np.uint64(store_sampler)) | ((np.uint64(1) - store) * np.uint64(fast * loads_by_node))
         left[event] -= 1
-        if left[event] == 0 or now >= next_event or remaining <= 0:
-            return j + 1, False, n_touched, accesses, hits, now, remaining
-    return n, False, n_touched, accesses, hits, now, remaining
+        if left[event] == 0:
+            if size == 0:
+                return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
+            left[event] = periods[event]
+            now += sample_ns
+            queue[n_queued] = page
+            n_queued += 1
+            prefetch_each(fresh, page)
+            if n_queued == size:
+                return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
+        if now >= next_event or remaining <= 0:
+            return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
+    return n, False, n_queued, n_touched, accesses, hits, now, remaining
 
 
 @njit

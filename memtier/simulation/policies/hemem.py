@@ -40,7 +40,7 @@ import numpy as np
 
 from ..._jit import njit, njit_borrow
 from .active_shrink import (
-    ACCESSED, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED,
+    F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED,
     S_SLOW_USED, S_TOUCHED,
 )
 from ._driver import (
@@ -274,13 +274,14 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
     now, remaining, n_touched = fstate[FS_NOW_NS], fstate[FS_REMAINING], state[S_TOUCHED]
     next_pass = pfstate[PF_NEXT_PASS_NS]
     left = np.array([pstate[PS_READ_LEFT], pstate[PS_WRITE_LEFT]])  # samplers' countdowns: loads, stores
+    no_queue = np.empty(0, dtype=np.int64)  # each sample returns here (serve_sampled)
     accesses = 0
     hits = 0
     j = 0
     while j < n:
-        j, first_touch, n_touched, accesses, hits, now, remaining = serve_sampled(
+        j, first_touch, _, n_touched, accesses, hits, now, remaining = serve_sampled(
             trace, writes, has_writes, j, n, flags, counts, touched, (on_list, newer, older), latency, unit, next_pass,
-            left, 1, 0, n_touched, accesses, hits, now, remaining)
+            left, 1, 0, left, 0.0, no_queue, 0, n_touched, accesses, hits, now, remaining)
         if first_touch:  # trace[j], then served as any
             page = trace[j]
             flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)

@@ -75,12 +75,12 @@ import numpy as np
 
 from ..._jit import leading_zeros, njit, njit_borrow, prefetch, prefetch_each
 from .active_shrink import (
-    ACCESSED, C_SCANNED, C_SCAN_US, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
+    C_SCANNED, C_SCAN_US, FAST, F_FAST_NS, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, K_BATCH_PAGES,
     K_FAST_CAPACITY, K_SLOW_CAPACITY, S_FAST_USED, S_SLOW_USED, S_TOUCHED, SWAP_CLUSTER_MAX, calls_cost_us,
 )
 from ._driver import (
-    FS_NOW_NS, FS_REMAINING, NEAR, SAMPLED_AHEAD, charge_migration, end_period, allocate_first_touch,
-    flush_loop_state, move_page,
+    FS_NOW_NS, FS_REMAINING, charge_migration, end_period, allocate_first_touch,
+    flush_loop_state, move_page, serve_sampled,
 )
 
 NAMES = ("memtis",)
@@ -666,73 +666,14 @@ def _promotion_pass(pconfig, config, fconfig, migrate_cost, flags, state, fstate
             break
 
 
-#: Samples :func:`_serve_queued` takes before it returns to have them counted (:func:`_count_queued`).
+#: Samples ``serve_sampled`` takes before it returns to have them counted (:func:`_count_queued`).
 SAMPLE_QUEUE = 32
-
-
-@njit
-def _serve_queued(trace, writes, has_writes, j, n, flags, counts, touched, fresh, latency, unit, next_event, left,
-                  periods, sample_ns, queue, n_queued, n_touched, accesses, hits, now, remaining):
-    """``memtier.simulation.policies._driver.serve_sampled``'s loop (the same accesses served,
-    the same samplers counted down, the same prefetches), except that a sampled access does not
-    return: its sampler starts over, its cost ``sample_ns`` is added to the clock there (as the
-    caller's ``_charge_overhead`` did right after it), its page goes into ``queue`` and the rows
-    that counting it reads are prefetched.  Returns ``(j, first_touch, n_queued, n_touched,
-    accesses, hits, now, remaining)`` at a first touch (access ``j``, not served), when the queue is
-    full, at an event (``now >= next_event``, the period's end) and at ``n``; the caller counts
-    the queued samples first (:func:`_count_queued`), in their order, before anything else.
-
-    Why: time-scaled, MEMTIS samples one access in 19 (zipf) to 50 (hot set) of the benchmark's,
-    and each sample was a return to ``run_policy`` (its figures flushed, the loop's two dozen arrays
-    passed again) for a sample that the accesses after it do not depend on (a sample writes only
-    MEMTIS's own arrays, which serving an access does not read)."""
-    last = np.uint64(trace.shape[0] - 1)
-    size = queue.shape[0]
-    for j in range(j, n):
-        at = np.uint64(j)
-        ahead = np.uint64(trace[min(at + np.uint64(SAMPLED_AHEAD), last)])
-        prefetch(flags, ahead)
-        prefetch(counts, ahead)
-        near = np.uint64(trace[min(at + np.uint64(NEAR), last)])
-        if flags[near] == 0:
-            prefetch_each(fresh, near)
-        page = np.uint64(trace[at])
-        f = flags[page]
-        if f == 0:
-            return j, True, n_queued, n_touched, accesses, hits, now, remaining
-        fast = (f >> 1) & 1
-        c = counts[page]
-        flags[page] = f | ACCESSED
-        touched[np.uint64(n_touched)] = page ^ -np.int64(fast)
-        n_touched += c == 0
-        counts[page] = c + 1
-        accesses += 1
-        hits += fast
-        now += latency[fast]  # indexed, not branched: fast and slow accesses interleave at random
-        remaining -= unit[fast]
-        store = np.uint64(0)
-        if has_writes:  # the same at every access
-            store = np.uint64(writes[at] != 0)
-        # slow loads 0, fast loads 1, stores 2, without a branch (stores come at random)
-        event = (store * np.uint64(2)) | ((np.uint64(1) - store) * np.uint64(fast))
-        left[event] -= 1
-        if left[event] == 0:
-            left[event] = periods[event]
-            now += sample_ns
-            queue[n_queued] = page
-            n_queued += 1
-            prefetch_each(fresh, page)
-            if n_queued == size:
-                return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
-        if now >= next_event or remaining <= 0:
-            return j + 1, False, n_queued, n_touched, accesses, hits, now, remaining
-    return n, False, n_queued, n_touched, accesses, hits, now, remaining
 
 
 @njit_borrow
 def _count_queued(queue, n_queued, sample_ns, pconfig, config, flags, state, total, page_clock, on_list, slot, ring,
                   ends, hg, pstate, pending):
-    """Count the samples :func:`_serve_queued` queued, in their order (:func:`_sample`), and
+    """Count the samples ``serve_sampled`` queued, in their order (:func:`_sample`), and
     charge each as ``_driver.charge_overhead`` did (its time is already on the clock)."""
     for k in range(n_queued):
         _sample(queue[k], pconfig, config, flags, state, total, page_clock, on_list, slot, ring, ends, hg, pstate)
@@ -748,7 +689,7 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
     access: a first touch allocates (waking the demotion thread if the fast node is short),
     the access is served, the sampler counts it, then the two threads' passes run if their
     time has come and the period closes if it is over.  The serving and counting are
-    :func:`_serve_queued`'s loop, which returns to this one at a first touch, at those events
+    ``serve_sampled``'s loop, which returns to this one at a first touch, at those events
     and with its queue of samples full; the samples are counted first."""
     capacity = config[K_FAST_CAPACITY]
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
@@ -767,14 +708,14 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
     accesses = 0
     hits = 0
     j = 0
-    # A sampled page is counted (_sample) at the next return of _serve_queued, before anything
+    # A sampled page is counted (_sample) at the next return of serve_sampled, before anything
     # else: the accesses served meanwhile touch only the flags' accessed bit, the counts of the
     # period and ``touched``, none of which it reads or writes, so every result is the same; its
     # rows, prefetched when it is sampled, have arrived by then instead of being waited for.
     while j < n:
-        j, first_touch, n_queued, n_touched, accesses, hits, now, remaining = _serve_queued(
+        j, first_touch, n_queued, n_touched, accesses, hits, now, remaining = serve_sampled(
             trace, writes, has_writes, j, n, flags, counts, touched, (total, page_clock, on_list, slot),
-            latency, unit, min(next_demotion, next_promotion), left, periods, sample_ns, queue, n_queued,
+            latency, unit, min(next_demotion, next_promotion), left, 2, 1, periods, sample_ns, queue, n_queued,
             n_touched, accesses, hits, now, remaining)
         if n_queued != 0:
             _count_queued(queue, n_queued, sample_ns, pconfig, config, flags, state, total, page_clock, on_list, slot,
