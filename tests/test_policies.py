@@ -220,6 +220,46 @@ def test_placement_accuracy_counts_the_top_pages_that_were_fast(policy, params):
     assert (p["placement_accuracy"] == 1.0).all()
 
 
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+@settings(max_examples=15, **FAST)
+@given(case=cases(), period=st.integers(1, 100), mixed=st.booleans(), slow_ns=st.sampled_from([2e4, 1000.0]),
+       skewed=st.sampled_from([800, 0]), seed=st.integers(0, 1 << 16))
+def test_metrics_in_page_order_equal_those_in_first_touch_order(policy, case, period, mixed, slow_ns, skewed, seed,
+                                                                params, monkeypatch):
+    """``_driver.end_period`` scores a period that touched many pages in page order
+    (``score_in_page_order``) and the others in first-touch order (``score_period``): every
+    period's row, the final placement and the metrics' per-page state (marks, stays, flags but
+    the page-order pass's own) are the same whichever order scores which period (all in page
+    order, or each period in the order its own pages touched pick at a share of a third of the
+    pages), and the pages whose marks the metrics read are all flagged ``MARKS_HELD``.  The
+    moves made during a period are judged by where each page was at its first access of the
+    period, which the page-order pass reads from a bitmap of ``touched``'s signs.  (A slow node
+    20 times slower makes nearly every page touched worth a move, so that the break-even
+    judgments are exercised on these short traces; ``skewed``: a trace of that many accesses
+    drawn from a zipf law instead, so that some pages are used many times a period.)"""
+    import memtier.simulation.simulator
+    from memtier.simulation.policies._driver import MARKS_HELD
+    from memtier.simulation.policies.active_shrink import DEMOTED, IN_STAY, P_MARKS, PROMOTED
+
+    kwargs = {k: case[k] for k in ("trace", "n_pages", "fast_capacity", "slow_capacity", "mechanism", "writes")}
+    if skewed:
+        rng = np.random.default_rng(seed)
+        kwargs.update(trace=(rng.zipf(1.3, skewed) - 1) % case["n_pages"], writes=rng.random(skewed) < 0.3)
+    runs = []
+    for share in (10.0, 0.34 if mixed else 0.0):  # first-touch order only; then page order too
+        monkeypatch.setattr(memtier.simulation.simulator, "DENSE_METRICS_SHARE_CLASSIFIERS", share)
+        runs.append(memtier.simulate(policy=policy, fit=params, period=period, slow_access_ns=slow_ns, **kwargs,
+                                     **QUICK[policy]))
+    pd.testing.assert_frame_equal(runs[1].periods, runs[0].periods)
+    np.testing.assert_array_equal(runs[1].final_node, runs[0].final_node)
+    first, storage = runs[0]._storage, runs[1]._storage
+    np.testing.assert_array_equal(storage["pagestat"], first["pagestat"])
+    others = np.uint8(~MARKS_HELD & 0xFF)
+    np.testing.assert_array_equal(storage["flags"] & others, first["flags"] & others)
+    marked = (storage["pagestat"][:, P_MARKS] & (PROMOTED | DEMOTED | IN_STAY)) != 0
+    assert ((storage["flags"][marked] & MARKS_HELD) != 0).all()
+
+
 def test_unknown_parameters_and_values_are_refused():
     trace = np.arange(10)
     with pytest.raises(TypeError, match="hot_threshold_ms"):

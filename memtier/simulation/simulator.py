@@ -141,6 +141,8 @@ HISTOGRAM_BINS = 1 << 16
 DENSE_METRICS_SHARE = 0.25
 #: The same for the policies that decide (reclaim-demotion, active-shrink).
 DENSE_METRICS_SHARE_DECIDING = 0.05
+#: The same for the classifier policies (memtier.simulation.policies._driver.score_in_page_order).
+DENSE_METRICS_SHARE_CLASSIFIERS = 0.1
 
 
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):
@@ -434,8 +436,9 @@ def simulate(
     config[lists.K_PINGPONG_PERIODS] = pingpong_periods
     config[lists.K_BUDGETED] = int(migration_share is not None)
     deciding = code in (lists.ACTIVE_SHRINK, lists.RECLAIM_DEMOTION)
-    config[lists.K_DENSE_TOUCHED] = math.ceil((DENSE_METRICS_SHARE_DECIDING if deciding else DENSE_METRICS_SHARE)
-                                              * n_pages)
+    share = (DENSE_METRICS_SHARE_CLASSIFIERS if policy in policies.MODULES else
+             DENSE_METRICS_SHARE_DECIDING if deciding else DENSE_METRICS_SHARE)
+    config[lists.K_DENSE_TOUCHED] = math.ceil(share * n_pages)
     fconfig = np.zeros(lists.FCONFIG_SIZE, dtype=np.float64)
     fconfig[lists.F_FAST_NS] = fast_access_ns
     fconfig[lists.F_SLOW_NS] = slow_access_ns

@@ -26,15 +26,25 @@ import numpy as np
 from ..._jit import njit, njit_borrow, prefetch, prefetch_each
 from .active_shrink import (
     ACCESSED, AHEAD, C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PINGPONG,
-    C_PROMOTED, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED, DEMOTED_NEXT, FAST,
-    F_FAST_NS, F_PERIOD, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, F_WORTH_MIN, IN_STAY, K_FAST_CAPACITY,
-    K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED, S_DISTINCT, S_FAST_USED, S_PERIOD,
-    S_SLOW_USED, S_TOUCHED, STATIC_FAST, score_period,
+    C_PROMOTED, C_REACTIVE_HITS, C_SCAN_US, C_SCANNED, C_SLOW_USED, C_STAYS_ENDED, C_STAYS_REPAID, DEMOTED,
+    DEMOTED_NEXT, FAST, F_FAST_NS, F_PERIOD, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, F_WORTH_MIN, IN_STAY, IN_TRUE_SET,
+    K_DENSE_TOUCHED, K_FAST_CAPACITY, K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED,
+    S_DISTINCT, S_FAST_USED, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, break_ties, histogram_pages,
+    judge_worth, score_period, threshold_pool, write_scores,
 )
 
 # Marks beyond memtier.simulation.policies.active_shrink' (1-16).
 PROMOTED_NEXT = 32
 IN_NEXT = 64
+#: Page flag: the page's marks may hold something the metrics read (``PROMOTED``, ``DEMOTED``,
+#: ``IN_STAY``, or this period's move), so that a period scored in page order
+#: (:func:`score_in_page_order`) reads the marks of these pages only.  Set by :func:`move_page`
+#: at every move (every mark is set there), cleared in page order once the marks hold none of
+#: them; a period scored in first-touch order leaves it set (a page may be flagged with no
+#: such mark, never the other way round).  The bit is the oracles' scratch ``IN_TRUE_SET``
+#: (memtier.simulation.hotset), which no classifier policy uses (``ACTIVE`` and ``MARKED``,
+#: the list policies' other bits, are ``mglru``'s and ``numa-balancing``'s own flags).
+MARKS_HELD = IN_TRUE_SET
 
 # Slots of ``state`` beyond memtier.simulation.policies.active_shrink' nine: pages judged in this period (in
 # ``judged``) and pages moved during it (in ``nxt``).
@@ -284,7 +294,7 @@ def move_page(page, to_fast, flags, state, pagestat, nxt, config, fconfig, pendi
                 pending[0, C_STAYS_REPAID] += 1
             m &= ~IN_STAY
         pending[0, C_DEMOTED] += 1
-    flags[page] = f
+    flags[page] = f | MARKS_HELD
     pagestat[page, P_MARKS] = m
 
 
@@ -299,7 +309,22 @@ def end_period(row, config, fconfig, flags, counts, touched, histogram, top, sta
     # the pages the period's decisions were made about: on the fast node at its end, and
     # those demoted during it (each demotion once), so that demotion recall stays a share
     out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
-    score_period(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+    if state[S_TOUCHED] >= config[K_DENSE_TOUCHED]:  # the same results, whichever order is faster
+        score_in_page_order(row, config, fconfig, counts, touched, flags, histogram, top, state, pagestat, judged,
+                            nxt, out)
+    else:
+        score_period(row, config, fconfig, counts, touched, flags, histogram, top, state, moved, pagestat, out)
+        _next_judged(state, pagestat, judged, nxt)
+    out[row, C_FAST_USED] = state[S_FAST_USED]
+    out[row, C_SLOW_USED] = state[S_SLOW_USED]
+    state[S_PERIOD] += 1
+    fstate[FS_REMAINING] = fconfig[F_PERIOD]
+
+
+@njit
+def _next_judged(state, pagestat, judged, nxt):
+    """After a period scored in first-touch order: the moves judged in it unmarked, and
+    this period's moves made the ones the next period judges."""
     # the moved pages in the order they moved, their marks at random: prefetched AHEAD
     n_judged = state[S_N_JUDGED]
     for j in range(n_judged):
@@ -319,10 +344,176 @@ def end_period(row, config, fconfig, flags, counts, touched, histogram, top, sta
         judged[j] = page
     state[S_N_JUDGED] = state[S_N_NEXT]
     state[S_N_NEXT] = 0
-    out[row, C_FAST_USED] = state[S_FAST_USED]
-    out[row, C_SLOW_USED] = state[S_SLOW_USED]
-    state[S_PERIOD] += 1
-    fstate[FS_REMAINING] = fconfig[F_PERIOD]
+
+
+@njit
+def score_in_page_order(row, config, fconfig, counts, touched, flags, histogram, top, state, pagestat, judged, nxt,
+                        out):
+    """What :func:`memtier.simulation.policies.active_shrink.score_period` and the marks' turnover of
+    :func:`end_period` do, in page order over the whole per-page arrays (read sequentially;
+    pages not touched have count 0), for a period that touched many pages: the same results.
+
+    First-touch order reads each touched page's count, flags and marks at random (three cache
+    misses a page over a million pages); here the counts and flags are streamed, and the
+    marks read only for the pages flagged :data:`MARKS_HELD`, in page order.  Whether a page was
+    fast at its first access of the period (the sign of its ``touched`` entry) is copied into
+    a bitmap, one bit a page, by one sequential pass over ``touched``; a page not moved
+    during the period is still where it was then, so the unflagged pages read it from their
+    ``FAST`` flag, and only the flagged ones (every page moved in the period is) and the top
+    pages from the bitmap.  The ties at the threshold are broken by first touch as in the
+    list policies' page-order pass (``active_shrink.break_ties``); the order of ``top`` and of
+    ``judged`` (page order here) is part of no result.  ``judged`` and ``nxt`` are scratch
+    once read: every page they list is flagged, and the new list of judged pages is rebuilt
+    from the flagged ones."""
+    n_pages = counts.shape[0]
+    n_touched = state[S_TOUCHED]
+    n_top = state[S_N_TOP]
+    reactive_hits = 0
+    for j in range(n_top):  # before the counts are reset (top is in page order after such a period)
+        prefetch(counts, np.uint64(top[min(j + AHEAD, n_top - 1)]))
+        reactive_hits += counts[top[j]]
+    first_fast = np.zeros((n_pages >> 3) + 1, dtype=np.uint8)
+    _first_fast_bits(touched, n_touched, first_fast)
+    most, static_hits = histogram_pages(counts, flags, histogram, min(config[K_FAST_CAPACITY], n_touched))
+    worth_min = fconfig[F_WORTH_MIN]
+    missed_worth, fast_worth = _judge_unheld(counts, flags, worth_min)
+    n_held = _list_held(flags, judged)
+    promoted_worth, demoted_worth, missed, fast, n_judged = _judge_held(counts, flags, pagestat, first_fast, judged,
+                                                                        n_held, worth_min, nxt)
+    missed_worth += missed
+    fast_worth += fast
+    histogram[0] = 0  # the pages not touched
+    k, threshold, ties, pool = threshold_pool(config[K_FAST_CAPACITY], histogram, most, counts, touched, n_touched,
+                                              True)
+    n_top = top_fast = 0
+    least = np.int64(1) << 40  # nothing to take (k == 0)
+    if k > 0:
+        n_top, top_fast, least = break_ties(counts, touched, n_touched, threshold, ties, pool, top)
+    n_top, fast = _top_pages_first_fast(counts, first_fast, least, top, n_top)
+    top_fast += fast
+    if state[S_PERIOD] == 0:
+        reactive_hits = static_hits
+    state[S_N_TOP] = n_top
+    state[S_TOUCHED] = 0
+    state[S_N_JUDGED] = n_judged
+    state[S_N_NEXT] = 0
+    write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
+    out[row, C_REACTIVE_HITS] = reactive_hits
+
+
+@njit
+def _first_fast_bits(touched, n_touched, bits):
+    """Bit ``page`` of ``bits`` set for each page of ``touched`` that was fast at its first
+    access of the period (its entry negative); ``bits`` (a byte per eight pages) fits the
+    caches, so its writes at random cost little."""
+    for i in range(n_touched):
+        entry = touched[i]
+        page = np.uint64(entry ^ (entry >> 31))
+        fast = np.uint8((entry >> 31) & 1)
+        bits[page >> np.uint64(3)] |= np.uint8(fast << (page & np.uint64(7)))
+
+
+@njit
+def _judge_unheld(counts, flags, worth_min):
+    """The break-even judgment (``active_shrink.judge_worth``) of every touched page as if it
+    had no marks and was where it is now at its first access: ``(missed, fast)``; ``NEW``
+    cleared on the touched pages not flagged :data:`MARKS_HELD` (the flagged ones are judged
+    again, and cleared, by :func:`_judge_held`).  Without branches: a loop the compiler
+    vectorises."""
+    missed = fast = 0
+    for page in range(counts.shape[0]):
+        f = flags[page]
+        c = counts[page]
+        used = np.int64(c > 0)
+        worth = np.int64(c > worth_min) & used & np.int64(((f >> 7) & 1) ^ 1)  # not NEW
+        on_fast = np.int64((f >> 1) & 1)
+        fast += worth & on_fast
+        missed += worth & (on_fast ^ 1)
+        held = (f >> 5) & 1  # MARKS_HELD
+        flags[page] = f & ~np.uint8(NEW * (used & np.int64(held ^ 1)))
+    return missed, fast
+
+
+@njit
+def _list_held(flags, held):
+    """The pages flagged :data:`MARKS_HELD`, in page order, into ``held``; their number."""
+    n = np.uint64(0)  # unsigned: no wraparound code for a negative index at each store
+    for page in range(flags.shape[0]):
+        held[n] = page  # kept only if flagged (the array has a spare slot)
+        n += np.uint64((flags[page] >> 5) & 1)
+    return np.int64(n)
+
+
+@njit
+def _judge_held(counts, flags, pagestat, first_fast, held, n_held, worth_min, worth):
+    """The flagged pages (``held``, in page order): their break-even judgment corrected for
+    their marks and for where they were at their first access of the period (returned as
+    ``(promoted, demoted, missed, fast)`` differences from :func:`_judge_unheld`'s), the stays'
+    accesses, ``NEW`` cleared; then their marks turned over as :func:`end_period` turns them
+    over (the last period's moves unmarked, this period's made the next one's to judge) and
+    the pages that the next period judges listed back into ``held`` (their number returned
+    last), the flag cleared where the marks hold nothing the metrics read.  ``worth``
+    (scratch) keeps the marks and flags of the pages used more than ``worth_min``, judged
+    after the loop (``active_shrink._judge_marked`` tells why)."""
+    n_judged = 0
+    n_worth = np.uint64(0)  # unsigned: no wraparound code for a negative index at each store
+    last = n_held - 1
+    marks = pagestat[:, P_MARKS]  # a view, for the prefetch of the word read first
+    for j in range(n_held):
+        prefetch(marks, np.uint64(held[min(j + AHEAD, last)]))  # read ahead of the stores below (n_judged <= j)
+        page = np.uint64(held[j])  # unsigned, as above
+        c = counts[page]
+        f = flags[page]
+        m = pagestat[page, P_MARKS]
+        fast_then = np.int64((first_fast[page >> np.uint64(3)] >> (page & np.uint64(7))) & 1)
+        worth[n_worth] = (m << 9) | (fast_then << 8) | f
+        n_worth += np.uint64((c > worth_min) & (c > 0))
+        pagestat[page, P_STAY] += c * ((m >> 3) & 1)  # IN_STAY
+        f &= ~np.uint8(NEW * np.int64(c > 0))
+        m &= ~(PROMOTED | DEMOTED)  # judged in this period
+        if m & IN_NEXT:  # moved during this period: judged in the next
+            m &= ~IN_NEXT
+            if m & PROMOTED_NEXT:
+                m = (m & ~PROMOTED_NEXT) | PROMOTED
+            elif m & DEMOTED_NEXT:
+                m = (m & ~DEMOTED_NEXT) | DEMOTED
+        held[n_judged] = page  # kept only if judged next (n_judged <= j: this slot was read)
+        n_judged += (m & (PROMOTED | DEMOTED)) != 0
+        if not m & (PROMOTED | DEMOTED | IN_STAY):
+            f &= ~np.uint8(MARKS_HELD)
+        pagestat[page, P_MARKS] = m
+        flags[page] = f
+    promoted_worth = demoted_worth = missed_worth = fast_worth = 0
+    for j in range(np.int64(n_worth)):
+        f = np.uint8(worth[j] & 0xFF)
+        fast_then = ((worth[j] >> 8) & 1) != 0
+        m = worth[j] >> 9
+        promoted0, demoted0, missed0, fast0 = judge_worth(0, f, (f & FAST) != 0)  # as _judge_unheld did
+        promoted, demoted, missed, fast = judge_worth(m, f, fast_then)
+        promoted_worth += promoted - promoted0
+        demoted_worth += demoted - demoted0
+        missed_worth += missed - missed0
+        fast_worth += fast - fast0
+    return promoted_worth, demoted_worth, missed_worth, fast_worth, n_judged
+
+
+@njit
+def _top_pages_first_fast(counts, first_fast, least, top, n_top):
+    """Append to ``top`` every page whose count is at least ``least``, in page order, and
+    reset every count; returns ``(pages in top, those of them fast at their first access of
+    the period)``, read from the bitmap ``first_fast``."""
+    start = n_top
+    at = np.uint64(n_top)  # unsigned: no wraparound code for a negative index at each store
+    for page in range(counts.shape[0]):
+        top[at] = page  # kept only if taken (top has a spare slot)
+        at += np.uint64(counts[page] >= least)
+    n_top = np.int64(at)
+    counts[:] = 0
+    top_fast = 0
+    for j in range(start, n_top):
+        page = np.uint64(top[j])
+        top_fast += (first_fast[page >> np.uint64(3)] >> (page & np.uint64(7))) & 1
+    return n_top, top_fast
 
 
 def shared_storage(n_pages: int, fast_capacity: int, period_accesses: int, fconfig):

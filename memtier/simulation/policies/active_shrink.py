@@ -798,7 +798,7 @@ def _reclaim(row, config, fconfig, migrate_cost, flags, counts, ring, meta, stat
 
 
 @njit_inline
-def _judge_worth(marks, flags, first_fast):
+def judge_worth(marks, flags, first_fast):
     """A page the period used enough to repay a move (more than ``F_WORTH_MIN`` accesses),
     judged by where it was: ``(promoted, demoted, missed, fast)``, each 0 or 1, the counts of
     the break-even classification that :func:`score_period` and :func:`_judge_touched` both keep.
@@ -914,7 +914,7 @@ def score_period(row, config, fconfig, counts, touched, flags, histogram, top, s
                     top_fast += 1
             m = pagestat[page, P_MARKS]
             if c > worth_min:
-                promoted, demoted, missed, fast = _judge_worth(m, f, first_fast)
+                promoted, demoted, missed, fast = judge_worth(m, f, first_fast)
                 promoted_worth += promoted
                 demoted_worth += demoted
                 missed_worth += missed
@@ -994,7 +994,7 @@ def _judge_touched(counts, touched, first_flags, n_touched, histogram, gathered,
             continue
         m = pagestat[page, P_MARKS] if f & MARKED else 0  # most pages: neither moved nor new
         if c > worth_min:
-            promoted, demoted, missed, fast = _judge_worth(m, f, first_fast)
+            promoted, demoted, missed, fast = judge_worth(m, f, first_fast)
             promoted_worth += promoted
             demoted_worth += demoted
             missed_worth += missed
@@ -1105,7 +1105,7 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
     needed only to break ties at the threshold: the ``ties`` first of the ``pool`` pages whose
     count equals it are taken, found by walking ``touched`` from its start, or, when fewer
     are left out than taken, the ``pool - ties`` last are left out, found from its end
-    (:func:`_break_ties`), so that the walk stays short; the rest of the top pages are found in
+    (:func:`break_ties`), so that the walk stays short; the rest of the top pages are found in
     page order (:func:`_top_pages`).  The order of ``top`` and of ``moved`` (page order here)
     is not part of any result.  ``marked`` (an int32 array of ``n_pages + 1``) lists the
     pages flagged ``MARKED`` (scratch: :func:`_judge_marked` overwrites it).
@@ -1119,7 +1119,7 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
     7.3 -> 3.8.  (The ``top`` of those periods was in first-touch order, so the reactive
     oracle's hits were read at random; after a period in page order they are read in order.)"""
     worth_min = fconfig[F_WORTH_MIN]
-    most, static_hits = _histogram_pages(counts, flags, histogram, min(config[K_FAST_CAPACITY], state[S_TOUCHED]))
+    most, static_hits = histogram_pages(counts, flags, histogram, min(config[K_FAST_CAPACITY], state[S_TOUCHED]))
     promoted_worth = demoted_worth = missed_worth = fast_worth = 0
     if deciding:
         missed_worth, fast_worth = _judge_unmarked(counts, flags, worth_min)
@@ -1139,7 +1139,7 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
     n_top = top_fast = 0
     least = np.int64(1) << 40  # nothing to take (k == 0)
     if k > 0:
-        n_top, top_fast, least = _break_ties(counts, touched, state[S_TOUCHED], threshold, ties, pool, top)
+        n_top, top_fast, least = break_ties(counts, touched, state[S_TOUCHED], threshold, ties, pool, top)
     n_top, fast = _top_pages(counts, flags, least, top, n_top)
     top_fast += fast
     if deciding:
@@ -1149,14 +1149,14 @@ def _score_pages(row, config, fconfig, counts, touched, flags, histogram, top, s
     write_scores(out, row, k, top_fast, static_hits, promoted_worth, demoted_worth, missed_worth, fast_worth)
 
 
-#: Counts below this are histogrammed by :func:`_histogram_pages` in one pass the compiler
+#: Counts below this are histogrammed by :func:`histogram_pages` in one pass the compiler
 #: vectorises (a comparison per bin); the pages above are rare (zipf 0.8: 1 %, hot set 0.4 %
 #: of a 1 s period's pages).
 SMALL_COUNTS = 16
 
 
 @njit
-def _histogram_pages(counts, flags, histogram, k):
+def histogram_pages(counts, flags, histogram, k):
     """The histogram of every page's count (the untouched pages in bin 0), the largest bin
     and the accesses first-touch placement serves fast (``STATIC_FAST``).
 
@@ -1215,7 +1215,7 @@ def _histogram_pages(counts, flags, histogram, k):
 
 @njit
 def _judge_unmarked(counts, flags, worth_min):
-    """The break-even judgment (:func:`_judge_worth`) of every page as if it had no marks:
+    """The break-even judgment (:func:`judge_worth`) of every page as if it had no marks:
     ``(missed, fast)``; ``NEW`` cleared, except on ``MARKED`` pages, which
     :func:`_judge_marked` judges again and clears (a loop the compiler vectorises)."""
     missed = fast = 0
@@ -1317,8 +1317,8 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, m
     for j in range(np.int64(n_worth)):  # the break-even judgment of the pages worth a move
         f = np.uint8(marked[j] & 0xFF)
         m = marked[j] >> 8
-        promoted0, demoted0, missed0, fast0 = _judge_worth(0, f, (f & FAST) != 0)  # as _judge_unmarked did
-        promoted, demoted, missed, fast = _judge_worth(m, f, (f & (FAST | TOUCHED_FAST)) != 0)
+        promoted0, demoted0, missed0, fast0 = judge_worth(0, f, (f & FAST) != 0)  # as _judge_unmarked did
+        promoted, demoted, missed, fast = judge_worth(m, f, (f & (FAST | TOUCHED_FAST)) != 0)
         promoted_worth += promoted - promoted0
         demoted_worth += demoted - demoted0
         missed_worth += missed - missed0
@@ -1327,7 +1327,7 @@ def _judge_marked(counts, flags, pagestat, marked, n_marked, worth_min, moved, m
 
 
 @njit
-def _break_ties(counts, touched, n_touched, threshold, ties, pool, top):
+def break_ties(counts, touched, n_touched, threshold, ties, pool, top):
     """Break the ties at ``threshold`` by first touch: take the ``ties`` first pages of the
     ``pool`` whose count equals it into ``top``, or leave out the ``pool - ties`` last ones
     (their counts set to 0), whichever walk of ``touched`` is shorter.  Returns ``(pages in
