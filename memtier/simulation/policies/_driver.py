@@ -45,6 +45,10 @@ IN_NEXT = 64
 #: (memtier.simulation.hotset), which no classifier policy uses (``ACTIVE`` and ``MARKED``,
 #: the list policies' other bits, are ``mglru``'s and ``numa-balancing``'s own flags).
 MARKS_HELD = IN_TRUE_SET
+# How far PROMOTED_NEXT and DEMOTED_NEXT lie above PROMOTED and DEMOTED (score_in_page_order's
+# turnover of the marks shifts them down).
+NEXT_SHIFT_PROMOTED = PROMOTED_NEXT.bit_length() - PROMOTED.bit_length()
+NEXT_SHIFT_DEMOTED = DEMOTED_NEXT.bit_length() - DEMOTED.bit_length()
 
 # Slots of ``state`` beyond memtier.simulation.policies.active_shrink' nine: pages judged in this period (in
 # ``judged``) and pages moved during it (in ``nxt``).
@@ -454,8 +458,11 @@ def _judge_held(counts, flags, pagestat, first_fast, held, n_held, worth_min, wo
     the pages that the next period judges listed back into ``held`` (their number returned
     last), the flag cleared where the marks hold nothing the metrics read.  ``worth``
     (scratch) keeps the marks and flags of the pages used more than ``worth_min``, judged
-    after the loop (``active_shrink._judge_marked`` tells why)."""
-    n_judged = 0
+    after the loop (``active_shrink._judge_marked`` tells why).  Written without branches on
+    the marks: against the same turnover behind branches, 1.40 -> 1.09-1.15 ms on a period of
+    ``mglru`` time-scaled on the hot-set trace of ``benchmarks/bench_policies.py`` (180,000
+    flagged pages, caches evicted, CPU time, best of 7)."""
+    n_judged = np.uint64(0)  # unsigned, as below
     n_worth = np.uint64(0)  # unsigned: no wraparound code for a negative index at each store
     last = n_held - 1
     marks = pagestat[:, P_MARKS]  # a view, for the prefetch of the word read first
@@ -467,20 +474,18 @@ def _judge_held(counts, flags, pagestat, first_fast, held, n_held, worth_min, wo
         m = pagestat[page, P_MARKS]
         fast_then = np.int64((first_fast[page >> np.uint64(3)] >> (page & np.uint64(7))) & 1)
         worth[n_worth] = (m << 9) | (fast_then << 8) | f
-        n_worth += np.uint64((c > worth_min) & (c > 0))
+        used = np.int64(c > 0)
+        n_worth += np.uint64((c > worth_min) & used)
         pagestat[page, P_STAY] += c * ((m >> 3) & 1)  # IN_STAY
-        f &= ~np.uint8(NEW * np.int64(c > 0))
-        m &= ~(PROMOTED | DEMOTED)  # judged in this period
-        if m & IN_NEXT:  # moved during this period: judged in the next
-            m &= ~IN_NEXT
-            if m & PROMOTED_NEXT:
-                m = (m & ~PROMOTED_NEXT) | PROMOTED
-            elif m & DEMOTED_NEXT:
-                m = (m & ~DEMOTED_NEXT) | DEMOTED
+        f &= ~np.uint8(NEW * used)
+        # the turnover, without branches (the pages' marks come at random): the last period's
+        # moves unmarked, this period's (PROMOTED_NEXT, DEMOTED_NEXT: never both) made the next's
+        m = ((m & ~(PROMOTED | DEMOTED | IN_NEXT | PROMOTED_NEXT | DEMOTED_NEXT))
+             | ((m >> NEXT_SHIFT_PROMOTED) & PROMOTED) | ((m >> NEXT_SHIFT_DEMOTED) & DEMOTED))
         held[n_judged] = page  # kept only if judged next (n_judged <= j: this slot was read)
-        n_judged += (m & (PROMOTED | DEMOTED)) != 0
-        if not m & (PROMOTED | DEMOTED | IN_STAY):
-            f &= ~np.uint8(MARKS_HELD)
+        n_judged += np.uint64((m & (PROMOTED | DEMOTED)) != 0)
+        kept = np.int64((m & (PROMOTED | DEMOTED | IN_STAY)) != 0)
+        f &= ~np.uint8(MARKS_HELD * (kept ^ 1))
         pagestat[page, P_MARKS] = m
         flags[page] = f
     promoted_worth = demoted_worth = missed_worth = fast_worth = 0
@@ -494,7 +499,7 @@ def _judge_held(counts, flags, pagestat, first_fast, held, n_held, worth_min, wo
         demoted_worth += demoted - demoted0
         missed_worth += missed - missed0
         fast_worth += fast - fast0
-    return promoted_worth, demoted_worth, missed_worth, fast_worth, n_judged
+    return promoted_worth, demoted_worth, missed_worth, fast_worth, np.int64(n_judged)
 
 
 @njit
