@@ -141,8 +141,18 @@ HISTOGRAM_BINS = 1 << 16
 DENSE_METRICS_SHARE = 0.25
 #: The same for the policies that decide (reclaim-demotion, active-shrink).
 DENSE_METRICS_SHARE_DECIDING = 0.05
-#: The same for the classifier policies (memtier.simulation.policies._driver.score_in_page_order).
-DENSE_METRICS_SHARE_CLASSIFIERS = 0.1
+#: The classifier policies score a period in page order (memtier.simulation.policies._driver.
+#: score_in_page_order) when the pages it touched and the moves whose marks turn over at its end
+#: (the last period's and its own) add up to this share of the pages.  First-touch order costs
+#: about 25 ns a touched page and a move when the per-page arrays miss the caches, and little
+#: when the pages touched are few enough for their rows to stay cached (a policy that moves
+#: nothing, on a small hot set); page order costs 2-3 ms a period over a million pages.  Measured
+#: with each order forced, alternating in one process (CPU time, shared 2-core VM): ``mglru``
+#: time-scaled on the hot-set trace of benchmarks/bench_policies.py (10 M accesses) at 0.1 s
+#: periods (11 % of the pages touched) 351 ms in first-touch order, 344 in page order, at 0.05 s
+#: (8 %) 327 against 386; ``hemem`` (no moves) at 0.3 s (12 %) 131 against 142, at 1 s (19-38 %)
+#: 113 against 108.
+DENSE_METRICS_SHARE_CLASSIFIERS = 0.2
 
 
 def _whole(value, name: str, minimum: int, *, allow_none: bool = False):

@@ -313,7 +313,9 @@ def end_period(row, config, fconfig, flags, counts, touched, histogram, top, sta
     # the pages the period's decisions were made about: on the fast node at its end, and
     # those demoted during it (each demotion once), so that demotion recall stays a share
     out[row, C_FAST_BEFORE] = state[S_FAST_USED] + out[row, C_DEMOTED]
-    if state[S_TOUCHED] >= config[K_DENSE_TOUCHED]:  # the same results, whichever order is faster
+    # the same results, whichever order is faster: page order, when the pages touched and the
+    # moves to turn over (read at random in first-touch order) are many
+    if state[S_TOUCHED] + state[S_N_JUDGED] + state[S_N_NEXT] >= config[K_DENSE_TOUCHED]:
         score_in_page_order(row, config, fconfig, counts, touched, flags, histogram, top, state, pagestat, judged,
                             nxt, out)
     else:
