@@ -5,7 +5,8 @@ that walks a chunk of the trace with the helpers below, so that what is common (
 page at its first access, serving an access from its node, the simulated clock, moving a
 page and charging it, closing a period and scoring it) is written once and a policy adds
 only its own classification.  The metrics are :func:`memtier.simulation.policies.active_shrink.score_period`'s, the same as
-for the list policies, with one difference in *when* a move is judged: these policies move
+for the list policies (computed in page order by :func:`score_in_page_order` for a period that
+touched many pages), with one difference in *when* a move is judged: these policies move
 pages at any time (a hint fault, a sampling thread's pass), not once at a period's end, so
 a move made during period ``t`` is judged by the accesses of period ``t + 1`` (as the list
 policies' reclaim demotions are).
@@ -19,7 +20,8 @@ every other policy, so the work charged lengthens a run but not its periods.
 
 Flags and marks (``pagestat[page, P_MARKS]``) are :mod:`memtier.simulation.policies.active_shrink`'s, plus two marks used
 here only: ``PROMOTED_NEXT`` (promoted during the current period, judged in the next) and
-``IN_NEXT`` (listed in ``nxt``).
+``IN_NEXT`` (listed in ``nxt``); and one flag, :data:`MARKS_HELD` (the page's marks may hold
+something the metrics read).
 """
 import numpy as np
 
