@@ -461,7 +461,8 @@ def _serve_full_free(trace, j, end, records, flags, queue, touched, head, tail, 
     (a branch that predicts well).  On a hit the head and its victim are read and not used.
     Measured against :func:`_serve_full_branching` in ``LRU_BLOCK_FREE_LOW``'s comment;
     on ``benchmarks/bench_simulator.py``'s zipf-0.8 trace (49 % hits) the kernel alone ran
-    at 100-132 M accesses/s against 80-83 (one period, alternating, best of 3, shared VM).
+    at 101 M accesses/s against 80 for the loop before (one period, alternating, best of 3,
+    shared VM; ``docs/simulator.md``).
     Its loop keeps few values (LLVM spilled the loop's figures to the stack when the fill
     level and the promotion and demotion counts were carried too), and the skip loop's
     test is the hole alone: with the miss in it, LLVM branched on the miss again."""
