@@ -305,6 +305,35 @@ def test_lru_queue_compaction_and_wraparound_across_chunks(params):
     assert 8 * len(result._storage["queue"]) < tail < len(trace)  # wrapped; compacted
 
 
+@settings(max_examples=60, **FAST)
+@given(counts=st.lists(st.integers(0, 5), min_size=1, max_size=300), data=st.data())
+def test_lru_top_pages_taken_in_first_touch_order_with_ties(counts, data):
+    """``baselines._take_top`` (the LRU's top pages, in two loops split at the last tie
+    taken) takes every page above the threshold and the first ``ties`` at it, in touched
+    order, at most ``k``, and counts those whose first access was fast (stored ``~page``)."""
+    from memtier.simulation.policies import baselines
+
+    gathered = np.array(counts, dtype=np.int32)
+    n = len(counts)
+    pages = data.draw(st.permutations(range(n)))
+    fast = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    touched = np.array([~p if f else p for p, f in zip(pages, fast)], dtype=np.int32)
+    threshold = data.draw(st.integers(0, 5))
+    ties = data.draw(st.integers(0, int((gathered == threshold).sum())))
+    k = data.draw(st.one_of(st.just(int((gathered > threshold).sum()) + ties), st.integers(0, n)))
+    top = np.full(n + 1, -7, dtype=np.int32)
+    n_top, top_fast = baselines._take_top(gathered, touched, n, k, threshold, ties, top)
+    expected, left = [], ties
+    for c, p, f in zip(counts, pages, fast):
+        if len(expected) == k:
+            break
+        if c > threshold or (c == threshold and left > 0):
+            left -= c == threshold
+            expected.append((p, f))
+    assert n_top == len(expected) and list(top[:n_top]) == [p for p, _ in expected]
+    assert top_fast == sum(f for _, f in expected)
+
+
 def test_lru_both_access_loops_and_the_switch_between_them(params):
     """Once the fast node is full, ``lru`` serves blocks of ``LRU_BLOCK`` accesses with a loop
     that branches on hit or miss or with one that does not, as the last block's share of

@@ -120,25 +120,54 @@ def _score_lru(row, config, records, touched, histogram, top, state, gathered, o
     most, static_hits = _histogram_gathered(gathered, n_touched, histogram,
                                             min(config[K_FAST_CAPACITY], n_touched))
     k, threshold, ties = hot_count_threshold(config[K_FAST_CAPACITY], histogram, most, gathered, touched, n_touched, False)
-    top_fast = 0
-    n_top = 0
-    for i in range(n_touched):  # as score_period's, without a branch (top has a slot past k)
-        if n_top == k:  # the rest are below the threshold, or ties past the first
-            break
-        c = gathered[i]
-        page = touched[i]
-        tie = c == threshold
-        taken = (c > threshold) | (tie & (ties > 0))
-        ties -= taken & tie
-        top[n_top] = page ^ (page >> 31)
-        n_top += taken
-        top_fast += taken & (page < 0)
+    n_top, top_fast = _take_top(gathered, touched, n_touched, k, threshold, ties, top)
     if state[S_PERIOD] == 0:
         reactive_hits = static_hits
     state[S_N_TOP] = n_top
     state[S_TOUCHED] = 0
     write_scores(out, row, k, top_fast, static_hits, 0, 0, 0, 0)
     out[row, C_REACTIVE_HITS] = reactive_hits
+
+
+@njit
+def _take_top(gathered, touched, n_touched, k, threshold, ties, top):
+    """The period's top pages into ``top``, in first-touch order: every page whose count
+    exceeds ``threshold`` and the first ``ties`` whose count equals it, at most ``k``;
+    returns ``(pages taken, those fast at their first access)``.
+
+    The pages are taken without a branch (``top`` has a slot past ``k``), in two loops split
+    at the last tie taken (found first, by counting the ties from the start): before it a
+    page is taken if its count is at least the threshold, after it if above, so that neither
+    loop carries the count of ties left (score_period's single loop does).  On a captured
+    uniform period (667 000 touched pages, best of 9, shared VM) 1.15 -> 0.93 ms, zipf 0.8
+    (553 000) 0.91 -> 0.77."""
+    last_tie = -1
+    if ties > 0:
+        seen = 0
+        for i in range(n_touched):
+            seen += gathered[i] == threshold
+            if seen == ties:
+                last_tie = i
+                break
+    top_fast = np.uint64(0)
+    n_top = np.uint64(0)  # unsigned: no wraparound code at each store
+    most = np.uint64(k)
+    i = 0
+    while i <= last_tie and n_top != most:
+        page = touched[i]
+        taken = np.uint64(gathered[i] >= threshold)
+        top[n_top] = page ^ (page >> 31)
+        n_top += taken
+        top_fast += taken & np.uint64(page < 0)
+        i += 1
+    while i < n_touched and n_top != most:  # the rest are below the threshold, or ties past the first
+        page = touched[i]
+        taken = np.uint64(gathered[i] > threshold)
+        top[n_top] = page ^ (page >> 31)
+        n_top += taken
+        top_fast += taken & np.uint64(page < 0)
+        i += 1
+    return np.int64(n_top), np.int64(top_fast)
 
 
 @njit
