@@ -8,7 +8,7 @@ checks its decisions against libCacheSim's LRU and a pure-Python reference.
 import numpy as np
 
 from ..._jit import njit, prefetch
-from ..hotset import AHEAD, hot_count_threshold, true_hot_set
+from ..hotset import hot_count_threshold, true_hot_set
 from .active_shrink import (
     C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED, C_REACTIVE_HITS,
     C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FS_REMAINING, IN_TRUE_SET, K_BATCH_PAGES, K_CALL_PAGES,
@@ -106,9 +106,10 @@ def _score_lru(row, config, records, touched, histogram, top, state, gathered, o
     counted in registers: in the gather's loop, each page's ``histogram[n] += 1`` waited on
     the previous page's when both had the same small count (most pages of a uniform period
     have 1 to 3).  The reactive oracle's hits read the previous top pages' counts at random,
-    prefetched ``SCORE_AHEAD`` pages ahead (it was ``AHEAD``, 16).  On a captured uniform
-    period (667 000 touched pages, caches evicted, best of 9, shared VM): 8.6-11.7 ms ->
-    6.4-7.3 ms; zipf 0.8 (553 000): 7.8-11.8 -> 3.0-10.0 (the VM's load moved both)."""
+    prefetched ``SCORE_AHEAD`` pages ahead (it was :data:`memtier.simulation.hotset.AHEAD`,
+    16).  On a captured uniform period (667 000 touched pages, caches evicted, best of 9,
+    shared VM): 8.6-11.7 ms -> 6.4-7.3 ms; zipf 0.8 (553 000): 7.8-11.8 -> 3.0-10.0 (the VM's
+    load moved both)."""
     n_touched = state[S_TOUCHED]
     counts = records[COUNT::2]
     reactive_hits = 0
