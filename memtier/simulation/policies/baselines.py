@@ -468,7 +468,7 @@ def _serve_full_branching(trace, j, end, records, flags, queue, touched, head, t
         queue[np.uint64(slot)] = page
         tail += 1
         c = records[at + np.uint64(COUNT)]
-        if touch_free:  # loop-invariant: one test a block, or the loop unswitched
+        if touch_free:  # the same for the whole block: a branch that does not mispredict
             touched[np.uint64(n_touched)] = np.int32(page) ^ -np.int32(hit)  # ~page if hit: memtier.simulation.hotset
             n_touched += np.int64(c < 2)  # the period's first access (STATIC_BIT aside)
         elif c < 2:
