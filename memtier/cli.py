@@ -752,7 +752,8 @@ def _kernel_check(args) -> int:
         result = kernel_check(workload, args.out, force=args.force, icount=not args.no_icount,
                               timeout=args.timeout, kernel=args.kernel, progress=step,
                               node0_free=args.node0_free or None, boot=args.boot,
-                              vmscan_counters=args.vmscan_counters, direct_reclaim=args.direct_reclaim)
+                              vmscan_counters=args.vmscan_counters, direct_reclaim=args.direct_reclaim,
+                              watermark_boost_factor=args.watermark_boost_factor)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     v = result["verdict"]
@@ -797,6 +798,9 @@ def _add_kernel_check_commands(sub) -> None:
     p.add_argument("--vmscan-counters", action="store_true",
                    help="build the guest's program with kswapd's reclaim counters and node 0's zones and lists in "
                         "kernel_raw.csv (another binary, so another run of the kernel: README)")
+    p.add_argument("--watermark-boost-factor", type=int, default=None, metavar="N",
+                   help="write N to the guest's vm.watermark_boost_factor before the workload (0: no watermark "
+                        "boosting, which memtier does not model; 6.1's default 15000); default: not written")
     p.add_argument("--direct-reclaim", action="store_true",
                    help="memtier's side with 6.1's direct reclaim: the workload's page tables taken from node 0 "
                         "as its first touches allocate them, and a table that finds node 0 at its min watermark "

@@ -613,3 +613,18 @@ def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
     near = pstate(wmark_min_pages=settings["params"]["wmark_low_pages"] - 8)
     assert near[nb.PS_DR_CALLS] >= 1
     assert near[nb.PS_DR_SCANNED] > near[nb.PS_DR_DEMOTED] >= 32
+
+
+def test_tier_setup_writes_the_boost_factor_only_when_given():
+    """``--watermark-boost-factor``: one command more in the guest's set-up, right after tiering
+    is turned on; without it the set-up is byte for byte the default one (whose runs repeat to
+    the byte); a negative factor is refused in one line."""
+    assert kc.tier_setup() is kc.TIER_SETUP
+    lines, default = kc.tier_setup(0).splitlines(), kc.TIER_SETUP.splitlines()
+    at = default.index("echo 2 > /proc/sys/kernel/numa_balancing") + 1
+    assert lines == default[:at] + ["echo 0 > /proc/sys/vm/watermark_boost_factor"] + default[at:]
+    with pytest.raises(kc.KernelCheckError, match="watermark_boost_factor"):
+        kc.tier_setup(-1)
+    args = cli.build_parser().parse_args(["kernel-check", "--watermark-boost-factor", "0", "--direct-reclaim",
+                                          "--out", "x"])
+    assert (args.watermark_boost_factor, args.direct_reclaim) == (0, True)

@@ -133,6 +133,22 @@ cat /proc/zoneinfo > "$OUT/zoneinfo.txt"
 """
 
 
+def tier_setup(watermark_boost_factor: int | None = None) -> str:
+    """:data:`TIER_SETUP`, with ``vm.watermark_boost_factor`` written after tiering is turned on
+    when given (``None``: the set-up as it is, byte for byte, so the guest runs as before).  6.1
+    raises a zone's watermarks by a pageblock after a fragmenting fallback (``boost_watermark``
+    from ``steal_suitable_fallback``, ``mm/page_alloc.c``), up to this many ten-thousandths of
+    its high watermark (default 15000); 0 turns boosting off.  memtier does not model it."""
+    if watermark_boost_factor is None:
+        return TIER_SETUP
+    factor = int(watermark_boost_factor)
+    if factor < 0:
+        raise KernelCheckError(f"watermark_boost_factor is vm.watermark_boost_factor (ten-thousandths of the high "
+                               f"watermark, 0: no boosting, 6.1's default 15000), got {watermark_boost_factor}")
+    anchor = "echo 2 > /proc/sys/kernel/numa_balancing\n"
+    return TIER_SETUP.replace(anchor, anchor + f"echo {factor} > /proc/sys/vm/watermark_boost_factor\n", 1)
+
+
 class KernelCheckError(ValueError):
     """A bad argument or a guest result that cannot be compared (one-line message)."""
 
@@ -958,9 +974,10 @@ def machine(icount: bool = True) -> guest.Machine:
     return guest.Machine(memory="2G", numa=("512M,cpus=0-1", "1536M"), cpus=2, append=APPEND)
 
 
-def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel):
+def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel,
+                   watermark_boost_factor: int | None = None):
     """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`)."""
-    script = TIER_SETUP + (
+    script = tier_setup(watermark_boost_factor) + (
         # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
         # lists (about 9 MB), which kswapd would demote first: removed once they have run
         'rm -rf /usr/bin/ndctl /usr/bin/daxctl /lib /lib64 /usr/lib\n'
@@ -974,7 +991,8 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
-              node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False) -> dict:
+              node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False,
+              watermark_boost_factor: int | None = None) -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -983,8 +1001,11 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     start (else the one read after the tier set-up).  ``boot``: ``"virtme"``, virtme-ng's guest
     (:mod:`memtier.kernel.guest`, its root read over 9p), or ``"initramfs"``, a guest that reads
     nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte.
-    ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`)."""
+    ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`).
+    ``watermark_boost_factor``: written to ``vm.watermark_boost_factor`` in the set-up
+    (:func:`tier_setup`; ``None``: not written)."""
     folder = Path(folder)
+    setup = tier_setup(watermark_boost_factor)
     binary = build_workload(folder, vmscan_counters)
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
     if node0_free is not None:
@@ -993,7 +1014,7 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
         env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
     if boot == "initramfs":
         env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
-        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel)
+        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor)
     elif boot != "virtme":
         raise KernelCheckError(f"boot must be 'initramfs' or 'virtme', got {boot!r}")
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
@@ -1001,7 +1022,7 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint
     # (and an exec whose pages are read through 9p) would let host timing into the run.
     ram = f'"{folder}/ram"'
-    command = None if boot == "initramfs" else TIER_SETUP + (
+    command = None if boot == "initramfs" else setup + (
         f'mkdir -p {ram} && mount -t tmpfs -o size=16m,mpol=bind:0 memtier-kcheck {ram} '
         f'&& cp "{binary}" {ram}/workload || exit 97\n'
         # the copy's reads through 9p left page cache on node 0: dropped, as the boot's was
@@ -1042,7 +1063,7 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
 
 
 def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs",
-            vmscan_counters: bool = False) -> str:
+            vmscan_counters: bool = False, watermark_boost_factor: int | None = None) -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
@@ -1063,12 +1084,16 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
     if vmscan_counters:
         lines.append("program: built with -DVMSCAN_COUNTERS (kswapd's reclaim counters, node 0's zones and lists): "
                      "another binary than the default's, so another run")
+    if watermark_boost_factor is not None:
+        lines.append(f"set-up: vm.watermark_boost_factor written {int(watermark_boost_factor)} after numa_balancing "
+                     "(a command more than the default set-up, so another run)")
     return "".join(f"# {line}\n" for line in lines)
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
                  kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs",
-                 vmscan_counters: bool = False, direct_reclaim: bool = False) -> dict:
+                 vmscan_counters: bool = False, direct_reclaim: bool = False,
+                 watermark_boost_factor: int | None = None) -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -1079,6 +1104,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json")
     for name in names:
         check_output(out / name, force=force, what="--out")
+    tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
     if boot == "initramfs":  # a missing tool: one line before anything runs
         bare.find_tools(kernel)
     else:
@@ -1088,7 +1114,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         os.chmod(scratch, 0o755)
         say("booting the tiered guest and running the workload")
         result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
-                           boot=boot, vmscan_counters=vmscan_counters)
+                           boot=boot, vmscan_counters=vmscan_counters, watermark_boost_factor=watermark_boost_factor)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
@@ -1097,11 +1123,12 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         say(f"guest done in {result['seconds']:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
-        header = _header(w, result, icount, node0_free, boot, vmscan_counters)
+        header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
+                "watermark_boost_factor": watermark_boost_factor,
                 "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
                 "vmstat_after": (Path(scratch) / "vmstat.txt").read_text() if (Path(scratch) / "vmstat.txt").exists()
                 else None}
