@@ -588,7 +588,6 @@ def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
     the tables reach it during kswapd's first pass, and the task's reclaim keeps the young pages it
     meets (first trips) and demotes 32 or more once it meets them again at a lower priority."""
     from memtier import datasets
-    from memtier.simulation.policies import numa_balancing as nb
 
     info = kc.load_run(datasets.data_path("kernel_check/initramfs_hot_set_1000mb_guest.json"))
     w, settings = info["workload"], info["simulator"]
@@ -605,14 +604,14 @@ def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
                                   slow_capacity=with_reclaim["slow_capacity"], n_pages=w.total_pages, period_s=1.0,
                                   fit=kc.free_moves(), fast_access_ns=w.access_ns, slow_access_ns=w.access_ns,
                                   rmap_ns=0.0, **params)
-        return result._storage["pstate"]
+        return kc.reclaim_counts(result)
 
     plain = pstate()
-    assert plain[nb.PS_KERNEL_USED] == w.rate // 512 + 1  # a table for each 2 MB begun
-    assert plain[nb.PS_DR_CALLS] == 0
+    assert plain == {"page_tables": w.rate // 512 + 1, "direct_reclaim_calls": 0,  # a table for each 2 MB begun
+                     "direct_scanned": 0, "direct_demoted": 0}
     near = pstate(wmark_min_pages=settings["params"]["wmark_low_pages"] - 8)
-    assert near[nb.PS_DR_CALLS] >= 1
-    assert near[nb.PS_DR_SCANNED] > near[nb.PS_DR_DEMOTED] >= 32
+    assert near["direct_reclaim_calls"] >= 1
+    assert near["direct_scanned"] > near["direct_demoted"] >= 32
 
 
 def test_tier_setup_writes_the_boost_factor_only_when_given():

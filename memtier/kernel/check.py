@@ -731,6 +731,20 @@ def kswapd_params(w: Workload) -> dict:
             "kswapd_cpu_scan_pages_per_s": KSWAPD_CPU_KEPT_PER_S}
 
 
+def reclaim_counts(result) -> dict:
+    """What a ``numa-balancing`` run with ``pgtable_pages`` and ``direct_reclaim`` did outside
+    kswapd (a :func:`memtier.simulate` result): page tables on the fast node, the task's
+    ``do_try_to_free_pages`` calls, and the pages they scanned and demoted (the kernel's
+    ``allocstall_*``, ``pgscan_direct``, ``pgdemote_direct``)."""
+    from ..simulation.policies import numa_balancing as nb
+
+    state = getattr(result, "_storage", {}).get("pstate")
+    if result.policy != "numa-balancing" or state is None:
+        raise KernelCheckError(f"reclaim_counts reads a numa-balancing run, got a {result.policy!r} one")
+    return {"page_tables": int(state[nb.PS_KERNEL_USED]), "direct_reclaim_calls": int(state[nb.PS_DR_CALLS]),
+            "direct_scanned": int(state[nb.PS_DR_SCANNED]), "direct_demoted": int(state[nb.PS_DR_DEMOTED])}
+
+
 def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start: bool = False,
                    boot: str = "virtme", vcpus: int = 1, direct_reclaim: bool = False) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
