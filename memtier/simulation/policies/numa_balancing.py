@@ -76,7 +76,10 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   touch of each new 2 MB of address space allocates one that, with node 0 at its low
   watermark, finds no zone and wakes kswapd (``pgtable_wakes_kswapd``; 6.1's fast path wakes
   kswapd only for a boosted watermark, in ``rmqueue`` after a fragmenting fallback, not
-  modelled).  A failed promotion wakes it too (``numamigrate_isolate_page``, above).  New
+  modelled).  A failed promotion wakes it too (``numamigrate_isolate_page``, above).
+  ``pgtable_pages`` also takes the page table's page from the fast node (the zonelist at low,
+  else at min: ``ALLOC_WMARK_MIN``), and ``direct_reclaim`` makes a table that finds no zone above
+  min reclaim in the task first (**Direct reclaim**, below); both 0 by default.  New
   anonymous pages join the inactive list (``lru_cache_add_inactive_or_unevictable``, since
   5.9).  The earlier rule, ``fast_path_fallback=0`` and ``pgtable_wakes_kswapd=0``: every
   allocation at or below ``low`` wakes kswapd, and the page takes the fast node down to
@@ -93,8 +96,8 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   zones' high watermarks, at least 32 each: ``kswapd_shrink_node``), the balance checked
   between passes, the priority lowered after a pass short of ``nr_to_reclaim`` or without a
   demotion, a run ended below priority 1 (a ``kswapd_failure`` if it demoted nothing; at
-  ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good: memtier has no direct reclaim
-  to revive it) and another begun unless the node is balanced.  In each round a page off the
+  ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good unless ``direct_reclaim`` demotes
+  a page, which revives it) and another begun unless the node is balanced.  In each round a page off the
   inactive tail whose accessed bit is set is activated only if it has ``PG_referenced``, else
   kept at the inactive head and given the bit (6.1's ``folio_check_references``, "look twice",
   for anonymous pages since 5.9: ``referenced_kept_once``, the default since 2026-11-26; 0
@@ -117,6 +120,18 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
   faster: give yours.  The slow node is the last tier: without swap its pages are never
   reclaimed.
+- **Direct reclaim** (``direct_reclaim``, with ``pgtable_pages``; ``__alloc_pages_direct_reclaim``
+  -> ``try_to_free_pages`` -> ``do_try_to_free_pages``, ``mm/page_alloc.c``, ``mm/vmscan.c``).
+  The allocating task reclaims the fast node itself: ``nr_to_reclaim`` ``SWAP_CLUSTER_MAX``,
+  priorities 12 down to 0, at each a ``shrink_node`` with ``get_scan_count``'s targets for a
+  fresh ``scan_control`` (as kswapd's passes; ``SCAN_EQUAL``, the whole lists, at 0) in rounds
+  of 32 with ``folio_check_references``' rules, the whole target at ``DEF_PRIORITY``
+  (``proportional_reclaim``) and below it up to the round that brings the priority's demotions
+  to 32; done at 32 in all; a call that demotes resets ``kswapd_failures``.  Its pages go on the
+  task's clock at ``kswapd_cpu_pages_per_s`` and ``kswapd_cpu_scan_pages_per_s`` (the same
+  ``shrink_folio_list`` on the task's CPU).  In the kernel-check guest it acts only after a
+  watermark boost (not modelled): memtier's page tables alone never take the fast node from its
+  low watermark to min (``docs/kernel-check.md``).
 - **Zones** (``low_zone_pages``; 0, the default, takes the fast node as one zone).  6.1
   checks watermarks zone by zone, and a small node has two: node 0 of the kernel-check guest
   is ZONE_DMA (16 MB) below ZONE_DMA32.  The allocator walks the zonelist, the main zone
@@ -166,7 +181,9 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
   wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
 Simplifications, stated: kswapd's work is charged to the run (like the list policies'
-reclaim) though it runs beside the task; one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+reclaim) though it runs beside the task; one zone per node (unless ``low_zone_pages``); no watermark
+boosting (``boost_watermark`` after a fragmenting fallback: memtier has no pageblocks or
+migratetypes to say when one happens); no per-CPU page lists (``pcp``: pages counted free at once); one task, so no ``cpupid`` two-stage
 filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
 milliseconds (``jiffies_to_msecs``).
 
