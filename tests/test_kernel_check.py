@@ -612,6 +612,8 @@ def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
     near = pstate(wmark_min_pages=settings["params"]["wmark_low_pages"] - 8)
     assert near["direct_reclaim_calls"] >= 1
     assert near["direct_scanned"] > near["direct_demoted"] >= 32
+    with pytest.raises(kc.KernelCheckError, match="numa-balancing"):
+        kc.reclaim_counts(memtier.simulate(np.arange(8), "hemem", 4))
 
 
 def test_tier_setup_writes_the_boost_factor_only_when_given():
