@@ -467,6 +467,35 @@ def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
             "demoted_per_allocation": demoted_per_s / rate, "kept_per_allocation": kept_per_s / rate}
 
 
+def kswapd_time(raw: pd.DataFrame) -> pd.DataFrame:
+    """Who had the one vCPU between checkpoints of a guest run: one row per interval (indexed by
+    its end on the nominal clock) with the guest's time (``guest_s``), the task's CPU time
+    (``task_s``, ``CLOCK_PROCESS_CPUTIME_ID``), the rest (``other_s``: kswapd's, with the
+    interrupts and the few other threads of the guest), its share of the guest's time
+    (``share``) and its ratio to the task's (``ratio``), kswapd's demotions and scans and its
+    demotions a second of ``other_s`` (``demoted_per_other_s``); with ``pageoutrun`` (the
+    counters build) the ``balance_pgdat`` runs begun (``runs``: each one after kswapd found the
+    node balanced and slept).  memtier's ``kswapd_cpu_share`` gives kswapd ``share`` of the CPU
+    while it is awake, i.e. ``ratio`` = share / (1 - share) of the task's time; these rows say
+    what the guest gave it (``docs/kernel-check.md``, 'Why memtier's fill ends early')."""
+    need = ("nominal_s", "guest_s", "cpu_s", "pgdemote_kswapd", "pgscan_kswapd")
+    missing = [c for c in need if c not in raw]
+    if missing:
+        raise KernelCheckError(f"kswapd_time needs a guest run's rows with {', '.join(need)}; missing "
+                               f"{', '.join(missing)} (read a data/kernel_check/*_kernel_raw.csv)")
+    d = raw[list(need) + (["pageoutrun"] if "pageoutrun" in raw else [])].astype(float).diff().iloc[1:]
+    other = d["guest_s"] - d["cpu_s"]
+    table = pd.DataFrame({"guest_s": d["guest_s"], "task_s": d["cpu_s"], "other_s": other,
+                          "share": other / d["guest_s"], "ratio": other / d["cpu_s"],
+                          "demoted": d["pgdemote_kswapd"], "scanned": d["pgscan_kswapd"],
+                          "demoted_per_other_s": d["pgdemote_kswapd"] / other})
+    if "pageoutrun" in d:
+        table["runs"] = d["pageoutrun"]
+    table.index = raw["nominal_s"].iloc[1:].round(6).to_numpy()
+    table.index.name = "nominal_s"
+    return table
+
+
 #: What a scan takes in the guest (ns of guest time): a present page walked, and a page armed
 #: besides.  From ``data/kernel_check/scan_trace.txt`` (:func:`scan_trace`): a scan that walked
 #: about 154 000 pages of node 0 and armed 18 took 7.0 ms (45 ns a page), one that walked
