@@ -633,9 +633,9 @@ def test_tier_setup_writes_the_boost_factor_only_when_given():
 
 def test_kswapd_time_in_the_fill_is_not_a_share_of_the_task_time():
     """kswapd_time on the boosting-off runs of the issue's example: in the fill's demoting pass
-    kswapd had 0.42-0.44 of the one vCPU (0.72-0.79 of the task's time, not the 1.0 that
-    kswapd_cpu_share 0.5 gives it), at the per-CPU pace kernel-check gives it, and slept and
-    was woken 10-14 times a 0.1 s; and a build whose task took 0.23 s more CPU by 1 s (the
+    kswapd had 0.42-0.44 of the one vCPU (0.72-0.79 of the task's time, its bookkeeping included,
+    where kswapd_cpu_share 0.5 gives it 1.0), at the per-CPU pace kernel-check gives it, and slept
+    and was woken 10-14 times a 0.1 s; and a build whose task took 0.23 s more CPU by 1 s (the
     counters read every 100 ms) gave kswapd the same time (docs/kernel-check.md)."""
     from memtier import datasets
 
