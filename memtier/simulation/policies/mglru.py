@@ -337,22 +337,42 @@ def _byte_count(bits):
     return np.int64((bits * BYTE_ONES) >> BYTE_SUM_SHIFT)
 
 
+#: A generation byte's top bit, shifted to its bit 0: set for ``NONE`` (255), clear for a
+#: sequence number modulo 128 (``SEQ_MASK``), a page on a list.
+SEQ_TOP_SHIFT = np.uint64(7)
+BYTE_FF = np.uint64(0xFF)
+assert MAX_NR_GENS == 4  # a generation is two bits of its byte (see _clear_young_fast)
+
+
 @njit_borrow
 def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
     """The aging's walk of ``flags[start:end]`` (a PTE table, or a look-around's window):
     every young PTE of a fast page cleared and its page's generation set to ``max_seq``
     (:func:`_update_gen`); returns ``(present, young)``, the PTEs read and the young ones.
 
-    Eight flags a word, tested at once; only a word holding a young fast page is visited,
-    at its young pages alone, lowest first (:func:`memtier._jit.trailing_zeros`: no branch
-    per page to mispredict).  Most words hold none: the walks read 512 PTEs a table, the
-    look-around 64, and page by page the look-around alone took more than half of
-    eviction's time (zipf trace of ``benchmarks/bench_policies.py``).  The same pages, in
-    the same order."""
+    Eight flags a word, tested at once; only a word holding a young fast page is visited.
+    Most words hold none: the walks read 512 PTEs a table, the look-around 64, and page by
+    page the look-around alone took more than half of eviction's time (zipf trace of
+    ``benchmarks/bench_policies.py``).  The generations are a byte a page too, so a word's
+    eight are one uint64 as well: the young pages on a list (a generation byte other than
+    ``NONE``, whose top bit is set) have theirs set to ``max_seq`` at once, and the pages
+    each generation loses are counted from the bits of the old ones (a generation is its
+    byte's two low bits, 128 being a multiple of ``MAX_NR_GENS``), summed over the walk and
+    taken from ``gen_size`` at its end (the walk reads no generation's size).  Page by
+    page, the young pages of a word were visited lowest first, each with a branch on its
+    generation and two updates of ``gen_size``.  The same pages end in the same
+    generations, with the same sizes."""
     present = 0
     young = 0
     n_words = (end - start) >> 3
     words = flags[start:start + 8 * n_words].view(np.uint64)
+    gens = seq_of[start:start + 8 * n_words].view(np.uint64)
+    max_seq = pstate[PS_MAX_SEQ]
+    new_gens = np.uint64(max_seq & SEQ_MASK) * BYTE_ONES
+    moved = 0        # young pages on a list: each leaves its generation for max_seq's
+    low_bit = 0      # ... of them, those whose old generation has bit 0 set
+    high_bit = 0     # ... bit 1 set
+    both_bits = 0    # ... both
     for k in range(n_words):
         w = words[k]
         present += _byte_count(w & BYTE_ONES)
@@ -360,10 +380,21 @@ def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
         if hit != 0:
             words[k] = w & ~(hit << ACCESSED_SHIFT)
             young += _byte_count(hit)
-            base = start + 8 * k
-            while hit != 0:  # the young pages of the word, lowest first
-                _update_gen(base + np.int64(trailing_zeros(hit) >> BYTE_SHIFT), seq_of, gen_size, pstate)
-                hit &= hit - np.uint64(1)
+            g = gens[k]
+            listed = hit & ~(g >> SEQ_TOP_SHIFT)  # young and on a list (an isolated page is on none)
+            low = g & listed
+            high = (g >> np.uint64(1)) & listed
+            moved += _byte_count(listed)
+            low_bit += _byte_count(low)
+            high_bit += _byte_count(high)
+            both_bits += _byte_count(low & high)
+            mask = listed * BYTE_FF
+            gens[k] = (g & ~mask) | (new_gens & mask)
+    gen_size[0] -= moved - low_bit - high_bit + both_bits
+    gen_size[1] -= low_bit - both_bits
+    gen_size[2] -= high_bit - both_bits
+    gen_size[3] -= both_bits
+    gen_size[max_seq % MAX_NR_GENS] += moved
     for page in range(start + 8 * n_words, end):
         f = flags[page]
         if f == 0:
@@ -404,6 +435,27 @@ def _should_run_aging(gen_size, pstate):
 
 
 @njit_borrow
+def _next_table(table, use_filter, held):
+    """The first PTE table from ``table`` on that the aging walks (every one without the filter)."""
+    if use_filter:
+        while table < held.shape[0] and held[table] == 0:
+            table += 1
+    return table
+
+
+@njit_borrow
+def _prefetch_table(table, flags, seq_of):
+    """Start loading a PTE table's flags and generations (eight lines each), which the aging's
+    walk reads next: the generations of its young pages at random within the table."""
+    start = table * PTRS_PER_PTE
+    last = flags.shape[0] - 1
+    for line in range(PTRS_PER_PTE // 64):
+        at = np.uint64(min(start + 64 * line, last))
+        prefetch(flags, at)
+        prefetch(seq_of, at)
+
+
+@njit_borrow
 def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, pending):
     """``try_to_inc_max_seq``: the page-table walk, then ``inc_max_seq``."""
     n_pages = flags.shape[0]
@@ -415,9 +467,13 @@ def _age(pconfig, flags, seq_of, ring, ends, gen_size, filters, pstate, fstate, 
     pstate[PS_FILTER0 + following] = 1
     walked = 0
     found = 0
-    for table in range(filters.shape[1]):
-        if use_filter and filters[this, table] == 0:
-            continue
+    n_tables = filters.shape[1]
+    following_table = _next_table(0, use_filter, filters[this])
+    while following_table < n_tables:
+        table = following_table
+        following_table = _next_table(table + 1, use_filter, filters[this])
+        if following_table < n_tables:  # its flags and generations, while this table is walked
+            _prefetch_table(following_table, flags, seq_of)
         start = table * PTRS_PER_PTE
         end = min(start + PTRS_PER_PTE, n_pages)
         present, young = _clear_young_fast(flags, start, end, seq_of, gen_size, pstate)
