@@ -184,6 +184,9 @@ PS_SIZE = 15
 # window exactly when its walk's number is below it (the walks' times only grow), the same
 # test ``now_ms - last_ms > window`` on the same floats.
 MAX_WINDOW_WALKS = 1 << 20
+#: klruscand lists a word's young pages this many at a time, without a branch on each
+#: (see :func:`_klruscand`).
+LIST_GROUP = 4
 MAX_WALKS = 1 << 29  # walk numbers a record can hold (checked at each walk: a clear error, not a wrap)
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
@@ -255,7 +258,8 @@ def make_state(pconfig, config, n_pages):
         record=np.zeros((n_pages, 2), dtype=np.uint32),
         walk_ms=np.zeros(max(0, int(pconfig[P_WINDOW_MS] * 1e6 / pconfig[P_SCAN_NS])) + 4, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int64),      # candidates' entries, oldest first, and DEAD ones
-        order=np.zeros(max(n_pages, 1), dtype=np.int32),     # kpromoted's order (entries' positions); scratch
+        # kpromoted's order (entries' positions); scratch, with room for klruscand's listing (see there)
+        order=np.zeros(max(n_pages, 1) + LIST_GROUP, dtype=np.int32),
         young_bits=np.zeros((n_pages // 8 + 7) // 8, dtype=np.uint64),  # klruscand's: a bit a page (see there)
         pstate=pstate,
         pfstate=np.array([pconfig[P_SCAN_NS], pconfig[P_PROMOTE_NS]], dtype=np.float64),
@@ -727,13 +731,15 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
         hit = w & ~(w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES  # present, slow, young
         words[k] = w & ~(hit << ACCESSED_SHIFT)
         masks[k] = np.uint8((hit * GATHER_BYTES) >> BYTE_SUM_SHIFT)
+    one = np.uint64(1)
     for g in range(young_bits.shape[0]):  # the young pages, 64 a word, lowest first
         bits = young_bits[g]
         base = 64 * g
-        while bits != 0:
-            order[young] = base + np.int64(trailing_zeros(bits))
-            young += 1
-            bits &= bits - np.uint64(1)
+        while bits != 0:  # LIST_GROUP at a time: a slot past the word's last is overwritten next
+            for _ in range(LIST_GROUP):
+                order[young] = base + np.int64(trailing_zeros(bits))
+                young += np.int64(bits != 0)
+                bits &= bits - one
     for page in range(8 * n_words, n_pages):
         f = flags[page]
         if f != 0 and not f & FAST and f & ACCESSED:
