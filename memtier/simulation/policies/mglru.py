@@ -794,8 +794,13 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
         ahead = np.uint64(max(heap[order[min(pstate[PS_CURSOR] + AHEAD, last)]], 0) >> 3)  # at random
         prefetch(flags, ahead)
-        prefetch(marks, ahead)  # what a promotion reads first (move_page); without it, half of kpromoted's
-        prefetch(seq_of, ahead)  # time waited on that load (perf, hot-set trace time-scaled)
+        # what a promotion reads first (move_page); without it, half of kpromoted's time waited on
+        # that load (perf, hot-set trace time-scaled).  Once kswapd has run and left the node at or
+        # under its high watermark, the pass promotes nothing more (only promotions change the
+        # free pages here): its candidates are dropped, their flags all that is read.
+        if not woken or capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:
+            prefetch(marks, ahead)
+            prefetch(seq_of, ahead)
         at = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
         e = heap[at]
