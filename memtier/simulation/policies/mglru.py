@@ -138,9 +138,6 @@ PGHOT_HASH_PCT, PGHOT_HEAP_PCT = 50, 25  # include/linux/pghot.h: the heap's siz
 # 0.08-0.18 -> 0.02-0.06 G cycles for making the orders, x1.03 for the run (CPU time,
 # median of thirteen rounds alternated with the code before, range 0.94-1.13, shared VM).
 DEAD = -1
-# A page's record and its entry's position are the two columns of one row (``record``): a report
-# that makes its page a candidate writes both, one line rather than two at random.
-R_RECORD, R_HEAP_POS = 0, 1
 
 PARAMETERS = {
     "watermark_scale_factor": (10.0, "vm.watermark_scale_factor, in 1/10000 of the node"),
@@ -259,11 +256,10 @@ def make_state(pconfig, config, n_pages):
         gen_size=np.zeros(MAX_NR_GENS, dtype=np.int64),     # pages per generation, by counter (nr_pages)
         filters=np.zeros((2, max(n_tables, 1)), dtype=np.uint8),
         isolated=np.zeros(MIN_LRU_BATCH, dtype=np.int32),
-        # pghot's record of a page (walk << 3 | frequency, 0: none) and where its heap entry is, side by side
-        record=np.zeros((n_pages, 2), dtype=np.uint32),
+        record=np.zeros(n_pages, dtype=np.uint32),            # pghot: walk << 3 | frequency (0: no record)
         walk_ms=np.zeros(max(0, int(pconfig[P_WINDOW_MS] * 1e6 / pconfig[P_SCAN_NS])) + 4, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int64),      # candidates' entries, oldest first, and DEAD ones
-        # kpromoted's order (entries' positions); scratch, with room for klruscand's listing (see there)
+        heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
         order=np.zeros(max(n_pages, 1) + LIST_GROUP, dtype=np.int32),
         young_bits=np.zeros((n_pages // 8 + 7) // 8, dtype=np.uint64),  # klruscand's: a bit a page (see there)
         pstate=pstate,
@@ -837,13 +833,11 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
 @njit
 def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, flags, counts, touched, histogram, top,
          state, fstate, moved, pagestat, judged, nxt, pending, out, seq_of, ring, ends, gen_size, filters,
-         isolated, record, walk_ms, heap, order, young_bits, pstate, pfstate):
+         isolated, record, walk_ms, heap, heap_pos, order, young_bits, pstate, pfstate):
     """Run one chunk of the trace; the number of periods closed (rows of ``out``).  Each
     access: a first touch allocates (waking kswapd below the low watermark), the access is
     served, then klruscand and kpromoted run if their time has come and the period closes
     if it is over."""
-    pghot = record[:, R_RECORD]
-    heap_pos = record[:, R_HEAP_POS]
     capacity = config[K_FAST_CAPACITY]
     wake = pconfig[P_LOW]
     wmark_min = pconfig[P_MIN]
@@ -879,12 +873,12 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
             flush_loop_state(accesses, hits, now, remaining, n_touched, state, fstate, pending)
             accesses = hits = 0
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_SCAN_NS]:
-                _klruscand(pconfig, flags, pghot, walk_ms, heap, heap_pos, order, young_bits, state, fstate,
+                _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bits, state, fstate,
                            pstate, pending)
                 pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pconfig[P_SCAN_NS]
             if promote and fstate[FS_NOW_NS] >= pfstate[PF_NEXT_PROMOTE_NS]:
                 _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends, gen_size,
-                           filters, isolated, pghot, heap, heap_pos, order, state, fstate, pstate,
+                           filters, isolated, record, heap, heap_pos, order, state, fstate, pstate,
                            pagestat, nxt, pending)
                 pfstate[PF_NEXT_PROMOTE_NS] = fstate[FS_NOW_NS] + pconfig[P_PROMOTE_NS]
             if promote:
