@@ -181,11 +181,6 @@ PS_SIZE = 15
 # window exactly when its walk's number is below it (the walks' times only grow), the same
 # test ``now_ms - last_ms > window`` on the same floats.
 MAX_WINDOW_WALKS = 1 << 20
-#: klruscand's reports ahead of the one made whose page's record is prefetched: their records are
-#: the walk's misses (perf puts most of the reports' samples on the record's load and on the
-#: prefetch), and twice ``AHEAD`` took 8 % fewer of the samples on the hot-set trace time-scaled
-#: (three processes alternated with main, 12.9-13.4 % of the run's samples against 14.1 % at 16).
-REPORT_AHEAD = 32
 #: klruscand lists a word's young pages this many at a time, without a branch on each
 #: (see :func:`_klruscand`).
 LIST_GROUP = 4
@@ -673,7 +668,7 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
     Two passes: the walk lists the young slow pages (in ``order``, kpromoted's scratch: a
     walk that lists any sets ``PS_DIRTY``, so kpromoted makes its order again before it
     reads it), then reports them in the same order with their records prefetched
-    :data:`REPORT_AHEAD` reports on.  Reported at once, page by page as the walk found them, each report waited
+    ``AHEAD``.  Reported at once, page by page as the walk found them, each report waited
     for its page's record (a miss).  The walk's number and its time in the ring come
     first, and the window's start moves up to the first walk not older than the window.
 
@@ -729,7 +724,7 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
             young += 1
     last = young - 1
     for j in range(young):
-        ahead = np.uint64(order[min(j + REPORT_AHEAD, last)])
+        ahead = np.uint64(order[min(j + AHEAD, last)])
         prefetch(record, ahead)
         _record(order[j], walk, pconfig, flags, record, heap, heap_pos, pstate)
     charge_overhead(state[S_DISTINCT] * pconfig[P_SCAN_PTE_NS] + young * pconfig[P_SCAN_YOUNG_NS], young,
