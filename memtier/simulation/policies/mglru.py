@@ -181,10 +181,10 @@ PS_SIZE = 15
 # window exactly when its walk's number is below it (the walks' times only grow), the same
 # test ``now_ms - last_ms > window`` on the same floats.
 MAX_WINDOW_WALKS = 1 << 20
-#: klruscand lists a word's young pages this many at a time, without a branch on each
-#: (see :func:`_klruscand`).
-LIST_GROUP = 4
 MAX_WALKS = 1 << 29  # walk numbers a record can hold (checked at each walk: a clear error, not a wrap)
+#: klruscand lists a word's young pages this many at a time, without a branch on each
+#: (see :func:`_klruscand`); ``order`` has this many slots of room past the pages.
+LIST_GROUP = 4
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 # A page's generation is kept as its sequence number modulo 128 (``SEQ_MASK``), in one byte:
@@ -255,7 +255,7 @@ def make_state(pconfig, config, n_pages):
         walk_ms=np.zeros(max(0, int(pconfig[P_WINDOW_MS] * 1e6 / pconfig[P_SCAN_NS])) + 4, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int64),      # candidates' entries, oldest first, and DEAD ones
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
-        order=np.zeros(max(n_pages, 1) + LIST_GROUP, dtype=np.int32),
+        order=np.zeros(max(n_pages, 1) + LIST_GROUP, dtype=np.int32),  # kpromoted's order (entries' positions); scratch
         young_bits=np.zeros((n_pages // 8 + 7) // 8, dtype=np.uint64),  # klruscand's: a bit a page (see there)
         pstate=pstate,
         pfstate=np.array([pconfig[P_SCAN_NS], pconfig[P_PROMOTE_NS]], dtype=np.float64),
@@ -325,7 +325,6 @@ BYTE_ONES = np.uint64(0x0101010101010101)
 FAST_SHIFT = np.uint64(FAST.bit_length() - 1)
 ACCESSED_SHIFT = np.uint64(ACCESSED.bit_length() - 1)
 BYTE_SUM_SHIFT = np.uint64(56)
-BYTE_SHIFT = np.uint64(3)  # a set bit's position // 8: its byte, the page within the word
 #: Times a word of eight 0/1 bytes: their bits gathered in its top byte, byte i at bit 56 + i
 #: (each byte's bit lands at a bit of its own, and no two sums carry into the top byte).
 GATHER_BYTES = np.uint64(0x0102040810204080)
@@ -773,7 +772,9 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
         # what a promotion reads first (move_page); without it, half of kpromoted's time waited on
         # that load (perf, hot-set trace time-scaled).  Once kswapd has run and left the node at or
         # under its high watermark, the pass promotes nothing more (only promotions change the
-        # free pages here): its candidates are dropped, their flags all that is read.
+        # free pages here): its candidates are dropped, their flags all that is read (kpromoted's
+        # perf samples 308-318 against 339-359 prefetching both for every candidate, three
+        # processes alternated, hot-set trace time-scaled).
         if not woken or capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:
             prefetch(marks, ahead)
             prefetch(seq_of, ahead)
