@@ -752,7 +752,8 @@ def _kernel_check(args) -> int:
         result = kernel_check(workload, args.out, force=args.force, icount=not args.no_icount,
                               timeout=args.timeout, kernel=args.kernel, progress=step,
                               node0_free=args.node0_free or None, boot=args.boot,
-                              vmscan_counters=args.vmscan_counters)
+                              vmscan_counters=args.vmscan_counters, direct_reclaim=args.direct_reclaim,
+                              watermark_boost_factor=args.watermark_boost_factor)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     v = result["verdict"]
@@ -797,6 +798,14 @@ def _add_kernel_check_commands(sub) -> None:
     p.add_argument("--vmscan-counters", action="store_true",
                    help="build the guest's program with kswapd's reclaim counters and node 0's zones and lists in "
                         "kernel_raw.csv (another binary, so another run of the kernel: README)")
+    p.add_argument("--watermark-boost-factor", type=int, default=None, metavar="N",
+                   help="write N to the guest's vm.watermark_boost_factor before the workload (0: no watermark "
+                        "boosting, which memtier does not model; 6.1's default 15000); default: not written")
+    p.add_argument("--direct-reclaim", action="store_true",
+                   help="memtier's side with 6.1's direct reclaim: the workload's page tables taken from node 0 "
+                        "as its first touches allocate them, and a table that finds node 0 at its min watermark "
+                        "reclaimed for by the task (numa-balancing's pgtable_pages and direct_reclaim; off by "
+                        "default: docs/kernel-check.md)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
     p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")

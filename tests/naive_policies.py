@@ -92,6 +92,10 @@ class NaiveNumaBalancing(_Base):
         # its scanned and demoted pages, the run's demoted pages, kswapd_failures
         self.prio, self.left, self.active_left = DEF_PRIORITY, 0, 0
         self.pass_scanned = self.pass_demoted = self.run_demoted = self.failures = 0
+        # pgtable_pages: the fast node's pages given to page tables (main zone, low zone);
+        # direct_reclaim's calls, pages scanned and demoted
+        self.kernel_main = self.kernel_low = 0
+        self.dr_calls = self.dr_scanned = self.dr_demoted = 0
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
@@ -101,18 +105,20 @@ class NaiveNumaBalancing(_Base):
     # promotion's time on the task, an access's time to spare, referenced pages kept once, a first
     # touch's time, share / (1 - share) of kswapd_cpu_share, the low zone's pages, protection and
     # its min, low, high and promo watermarks, kswapd_priority, swappiness, nr_to_reclaim and the
-    # zones' high watermarks summed
+    # zones' high watermarks summed, page tables the fast node's, direct reclaim and its ns a page
+    # demoted / kept
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
                  "first_period_ms", "fallback", "pgtable_wake", "demote_ns", "keep_ns", "scan_limit", "scan_charged",
                  "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once",
                  "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo",
-                 "prio_loop", "swappiness", "nr_to_reclaim", "high_total"]
+                 "prio_loop", "swappiness", "nr_to_reclaim", "high_total", "pgtable_pages", "direct_reclaim",
+                 "dr_demote_ns", "dr_keep_ns"]
         return self.p[names.index(name)]
 
     def free(self):
-        return self.capacity - self.fast_used
+        return self.capacity - self.fast_used - self.kernel_main - self.kernel_low
 
     def zone_with_room(self, mark, low_mark):
         """The fast node's zone an allocation at these watermarks gets, by the zonelist (the
@@ -125,8 +131,8 @@ class NaiveNumaBalancing(_Base):
             return "main" if self.free() > mark else None
         low_pages, protection = self._p("lz_pages"), self._p("lz_prot")
         main_pages = self.capacity - (low_pages - protection)
-        main_free = main_pages - (self.fast_used - len(self.in_low))
-        low_free = low_pages - len(self.in_low)
+        main_free = main_pages - (self.fast_used - len(self.in_low)) - self.kernel_main
+        low_free = low_pages - len(self.in_low) - self.kernel_low
         if main_free > mark:
             return "main"
         if low_free > low_mark + protection:
@@ -276,6 +282,66 @@ class NaiveNumaBalancing(_Base):
                 self.awake = False
                 break
 
+    def direct_reclaim(self):
+        """do_try_to_free_pages of the fast node (6.1): priorities 12 down to 0, targets as
+        get_scan_count's for a fresh scan_control (SCAN_EQUAL at 0), rounds of 32, all of the
+        target at DEF_PRIORITY, below it stopping once the priority demoted 32; done at 32 in all.
+        Returns (demoted, the task's ns)."""
+        k_scanned = self.k_scanned
+        reclaimed, ns = 0, 0.0
+        self.dr_calls += 1
+        for prio in range(DEF_PRIORITY, -1, -1):
+            may_deactivate = self.inactive_is_low()
+            free = self.free() + (self._p("lz_prot") if self._p("lz_pages") else 0)
+            target, active_target = len(self.inactive) >> prio, len(self.active) >> prio
+            tiny = free <= self._p("high_total") and not may_deactivate and target > 0
+            if prio and not tiny:
+                target = target * int(self._p("swappiness")) // 200
+                active_target = active_target * int(self._p("swappiness")) // 200
+            if not may_deactivate:
+                active_target = 0
+            local = 0
+            while target > 0:
+                n_inactive, n_active = min(SWAP_CLUSTER_MAX, target), min(SWAP_CLUSTER_MAX, active_target)
+                target -= n_inactive
+                active_target -= n_active
+                n, demoted = self.kswapd_batch(n_inactive, n_active, refill=False)
+                local += demoted
+                self.dr_scanned += n
+                ns += demoted * self._p("dr_demote_ns") + (n - demoted) * self._p("dr_keep_ns")
+                if n == 0 or (local >= SWAP_CLUSTER_MAX and prio != DEF_PRIORITY):
+                    break
+            self.age()
+            reclaimed += local
+            if local:
+                self.failures = 0  # a successful direct reclaim revives kswapd
+            if reclaimed >= SWAP_CLUSTER_MAX:
+                break
+        self.dr_demoted += reclaimed
+        self.k_scanned = k_scanned
+        return reclaimed, ns
+
+    def kernel_page(self):
+        """A page table's page: the zonelist at low, else at min, else direct reclaim (again
+        while it demotes and no zone passes, at most 16 times), then below min if it must."""
+        ns = 0.0
+        zone = self.zone_with_room(self._p("low"), self._p("lz_low"))
+        if zone is None:
+            zone = self.zone_with_room(self._p("min"), self._p("lz_min"))
+        tries = 0
+        while zone is None and self._p("direct_reclaim") and tries < MAX_RECLAIM_RETRIES:
+            reclaimed, more = self.direct_reclaim()
+            ns += more
+            tries += 1
+            zone = self.zone_with_room(self._p("min"), self._p("lz_min"))
+            if not reclaimed:
+                break
+        if zone == "low":
+            self.kernel_low += 1
+        else:
+            self.kernel_main += 1
+        return ns
+
     def kswapd(self):
         """wakeup_kswapd."""
         if self.awake or self.balanced():
@@ -415,14 +481,18 @@ class NaiveNumaBalancing(_Base):
             self.task_ns = 0.0  # the task's own work at this access: its first touch or hint fault
             if page not in self.node:
                 self.kswapd_until(self.now)
+                block = page // max(1, int(self._p("align")))
+                new_table = block not in self.pgtables
+                self.pgtables.add(block)
                 if self._p("pgtable_wake"):
-                    block = page // max(1, int(self._p("align")))
-                    if block not in self.pgtables:  # a page table: node 0 only, woken below low
-                        self.pgtables.add(block)
-                        if self.zone_with_room(self._p("low"), self._p("lz_low")) is None:
-                            self.kswapd()
+                    if new_table and self.zone_with_room(self._p("low"), self._p("lz_low")) is None:
+                        self.kswapd()  # a page table: node 0 only, woken below low
                 elif self.free() <= self._p("wake"):
                     self.kswapd()
+                if new_table and self._p("pgtable_pages"):  # its page, before the user page
+                    ns = self.kernel_page()
+                    self.now += ns
+                    self.task_ns += ns
                 slow_full = self.slow_used >= self.slow_capacity
                 zone = self.zone_with_room(floor, low_zone_floor)
                 fast = zone is not None or slow_full

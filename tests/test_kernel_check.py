@@ -577,3 +577,55 @@ def test_runs_saved_before_referenced_kept_once_load_with_activation_at_once(tmp
     committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_hot_set_timeline.csv"))
     committed = committed[committed["source"] == "memtier"].head(len(rows))
     assert (rows != committed[columns].values).any()
+
+
+def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
+    """``--direct-reclaim`` (``direct_reclaim_settings``): the workload's page tables leave
+    ``fast_capacity`` and are taken by the policy as the first touches allocate them, one per 512
+    pages, with 6.1's direct reclaim.  In the committed 1000 MB run's fill (its first second) they
+    never take node 0 from its low watermark to min, so the task never reclaims (the guest's run
+    did: ``pgdemote_direct`` 34 by 1 s; ``docs/kernel-check.md``); with min 8 pages below low
+    the tables reach it during kswapd's first pass, and the task's reclaim keeps the young pages it
+    meets (first trips) and demotes 32 or more once it meets them again at a lower priority."""
+    from memtier import datasets
+
+    info = kc.load_run(datasets.data_path("kernel_check/initramfs_hot_set_1000mb_guest.json"))
+    w, settings = info["workload"], info["simulator"]
+    with_reclaim = kc.direct_reclaim_settings(settings, w)
+    assert with_reclaim["fast_capacity"] == settings["fast_capacity"] + w.total_pages // 512
+    assert with_reclaim["params"]["pgtable_pages"] == with_reclaim["params"]["direct_reclaim"] == 1.0
+    assert kc.direct_reclaim_settings(with_reclaim, w) is with_reclaim
+    assert kc.own_pages(w) - kc.own_pages(w, page_tables=False) == w.total_pages // 512
+    stream = kc.access_stream(w)[:w.rate]  # the first second: node 0 at low from about 0.52 s
+
+    def pstate(**change):
+        params = dict(with_reclaim["params"], scan_pte_ns=0.0, **change)
+        result = memtier.simulate(stream, "numa-balancing", with_reclaim["fast_capacity"],
+                                  slow_capacity=with_reclaim["slow_capacity"], n_pages=w.total_pages, period_s=1.0,
+                                  fit=kc.free_moves(), fast_access_ns=w.access_ns, slow_access_ns=w.access_ns,
+                                  rmap_ns=0.0, **params)
+        return kc.reclaim_counts(result)
+
+    plain = pstate()
+    assert plain == {"page_tables": w.rate // 512 + 1, "direct_reclaim_calls": 0,  # a table for each 2 MB begun
+                     "direct_scanned": 0, "direct_demoted": 0}
+    near = pstate(wmark_min_pages=settings["params"]["wmark_low_pages"] - 8)
+    assert near["direct_reclaim_calls"] >= 1
+    assert near["direct_scanned"] > near["direct_demoted"] >= 32
+    with pytest.raises(kc.KernelCheckError, match="numa-balancing"):
+        kc.reclaim_counts(memtier.simulate(np.arange(8), "hemem", 4))
+
+
+def test_tier_setup_writes_the_boost_factor_only_when_given():
+    """``--watermark-boost-factor``: one command more in the guest's set-up, right after tiering
+    is turned on; without it the set-up is byte for byte the default one (whose runs repeat to
+    the byte); a negative factor is refused in one line."""
+    assert kc.tier_setup() is kc.TIER_SETUP
+    lines, default = kc.tier_setup(0).splitlines(), kc.TIER_SETUP.splitlines()
+    at = default.index("echo 2 > /proc/sys/kernel/numa_balancing") + 1
+    assert lines == default[:at] + ["echo 0 > /proc/sys/vm/watermark_boost_factor"] + default[at:]
+    with pytest.raises(kc.KernelCheckError, match="watermark_boost_factor"):
+        kc.tier_setup(-1)
+    args = cli.build_parser().parse_args(["kernel-check", "--watermark-boost-factor", "0", "--direct-reclaim",
+                                          "--out", "x"])
+    assert (args.watermark_boost_factor, args.direct_reclaim) == (0, True)

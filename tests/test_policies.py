@@ -75,7 +75,15 @@ def cases(draw):
                            # kswapd on the task's CPU (CFS) and a first touch's time
                            kswapd_cpu_share=draw(st.sampled_from([0, 0.5])),
                            first_touch_ns=draw(st.sampled_from([0, 700.0])),
+                           **draw(kernel_pages()),
                            **draw(low_zones(fast))))
+
+
+@st.composite
+def kernel_pages(draw):
+    """numa-balancing / tpp: page tables on the fast node, with or without direct reclaim."""
+    pages = draw(st.sampled_from([0, 1]))
+    return dict(pgtable_pages=pages, direct_reclaim=draw(st.sampled_from([0, 1])) if pages else 0)
 
 
 @st.composite
@@ -151,6 +159,11 @@ def test_kernel_agrees_with_its_twin(policy, case, params):
         in_low = (result._storage["referenced"] & numa_balancing.IN_LOW_ZONE) != 0
         np.testing.assert_array_equal(in_low, [page in model.in_low for page in range(case["n_pages"])])
         np.testing.assert_allclose(result._storage["fstate"][FS_NOW_NS], model.now, rtol=1e-9, atol=1e-6)
+        # pgtable_pages and direct_reclaim: the kernel's pages, the reclaim's calls and pages
+        pstate = result._storage["pstate"]
+        assert pstate[numa_balancing.PS_KERNEL_USED] == model.kernel_main + model.kernel_low
+        assert (pstate[numa_balancing.PS_DR_CALLS], pstate[numa_balancing.PS_DR_SCANNED],
+                pstate[numa_balancing.PS_DR_DEMOTED]) == (model.dr_calls, model.dr_scanned, model.dr_demoted)
 
 
 @settings(max_examples=120, **FAST)
@@ -174,6 +187,51 @@ def test_numa_balancing_zones_and_one_cpu_agree_with_the_twin(case, pages, marks
                                                                            sorted(marks))},
                          **{f"wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), sorted(main_marks))})
     test_kernel_agrees_with_its_twin.hypothesis.inner_test("numa-balancing", case, params)
+
+
+@settings(max_examples=60, **FAST)
+@given(case=cases(), marks=st.lists(st.integers(0, 6), min_size=4, max_size=4), young=st.booleans())
+def test_numa_balancing_direct_reclaim_agrees_with_the_twin(case, marks, young, params):
+    """The draws of ``test_kernel_agrees_with_its_twin`` with a page table a page (2 MB pages)
+    taken from the fast node and direct reclaim on, after a fill (every page touched once, and
+    again if ``young``), with watermarks small enough for the page tables to reach min."""
+    fill = np.arange(case["n_pages"])
+    case["trace"] = np.concatenate([fill, fill if young else fill[:0], case["trace"]])
+    case["writes"] = np.zeros(len(case["trace"]), dtype=bool)
+    case["mechanism"] = Mechanism(batch_pages=case["mechanism"].batch_pages, page_bytes=2 << 20)
+    case["rules"].update(pgtable_pages=1, direct_reclaim=1, kswapd_cpu_pages_per_s=1e6,
+                         kswapd_cpu_scan_pages_per_s=1e7,
+                         **{f"wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), sorted(marks))})
+    test_kernel_agrees_with_its_twin.hypothesis.inner_test("numa-balancing", case, params)
+
+
+def test_direct_reclaim_keeps_the_fast_node_at_min_for_page_tables(params):
+    """6.1: a page table (GFP_KERNEL, the fast node only) that finds no zone above min makes
+    its task reclaim (do_try_to_free_pages): with 2 MB pages every first touch takes a page
+    table, and once the user pages fall back to the slow node the tables take the fast node
+    down to min; with direct reclaim the task demotes (32 at a time) and the node stays at or
+    above min, without it the tables take it below.  The fill's pages are young when the reclaim
+    first meets them, so it keeps them (PG_referenced) and demotes them when a lower priority
+    meets them again, not young: it scans more pages than it demotes."""
+    n, fast = 120, 200  # 70 first touches fill it to low (a page and a table each), 20 tables to min
+    marks = dict(wmark_min_pages=40, wmark_low_pages=60, wmark_high_pages=80, wmark_promo_pages=100)
+    slow_kswapd = dict(kswapd_pages_per_s=1.0, kswapd_scan_pages_per_s=1.0)  # one round at its wake, then asleep
+    trace = np.arange(n)
+    free = {}
+    for reclaim in (0, 1):
+        result = memtier.simulate(trace, "numa-balancing", fast, slow_capacity=n, n_pages=n, fit=params,
+                                  mechanism=Mechanism(page_bytes=2 << 20), pgtable_pages=1, direct_reclaim=reclaim,
+                                  **marks, **slow_kswapd)
+        pstate = result._storage["pstate"]
+        assert pstate[numa_balancing.PS_KERNEL_USED] == n  # a page table a 2 MB page
+        free[reclaim] = fast - int((result.final_node == 0).sum()) - n
+        if reclaim:
+            assert pstate[numa_balancing.PS_DR_CALLS] >= 1
+            assert pstate[numa_balancing.PS_DR_SCANNED] > pstate[numa_balancing.PS_DR_DEMOTED] >= 32
+            assert int(result.periods["demoted"].sum()) >= pstate[numa_balancing.PS_DR_DEMOTED]
+        else:
+            assert pstate[numa_balancing.PS_DR_CALLS] == 0
+    assert free[1] >= marks["wmark_min_pages"] > free[0]
 
 
 @pytest.mark.parametrize("policy", NEW_POLICIES)

@@ -305,6 +305,78 @@ def test_lru_queue_compaction_and_wraparound_across_chunks(params):
     assert 8 * len(result._storage["queue"]) < tail < len(trace)  # wrapped; compacted
 
 
+@settings(max_examples=60, **FAST)
+@given(counts=st.lists(st.integers(0, 5), min_size=1, max_size=300), data=st.data())
+def test_lru_top_pages_taken_in_first_touch_order_with_ties(counts, data):
+    """``baselines._take_top`` (the LRU's top pages, in two loops split at the last tie
+    taken) takes every page above the threshold and the first ``ties`` at it, in touched
+    order, at most ``k``, and counts those whose first access was fast (stored ``~page``)."""
+    from memtier.simulation.policies import baselines
+
+    gathered = np.array(counts, dtype=np.int32)
+    n = len(counts)
+    pages = data.draw(st.permutations(range(n)))
+    fast = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    touched = np.array([~p if f else p for p, f in zip(pages, fast)], dtype=np.int32)
+    threshold = data.draw(st.integers(0, 5))
+    ties = data.draw(st.integers(0, int((gathered == threshold).sum())))
+    k = data.draw(st.one_of(st.just(int((gathered > threshold).sum()) + ties), st.integers(0, n)))
+    top = np.full(n + 1, -7, dtype=np.int32)
+    n_top, top_fast = baselines._take_top(gathered, touched, n, k, threshold, ties, top)
+    expected, left = [], ties
+    for c, p, f in zip(counts, pages, fast):
+        if len(expected) == k:
+            break
+        if c > threshold or (c == threshold and left > 0):
+            left -= c == threshold
+            expected.append((p, f))
+    assert n_top == len(expected) and list(top[:n_top]) == [p for p, _ in expected]
+    assert top_fast == sum(f for _, f in expected)
+
+
+def test_lru_both_access_loops_and_the_switch_between_them(params):
+    """Once the fast node is full, ``lru`` serves blocks of ``LRU_BLOCK`` accesses with a loop
+    that branches on hit or miss or with one that does not, as the last block's share of
+    misses says.  A trace whose phases' miss shares lie inside and outside the branch-free
+    range (the test checks that they do, block by block, from the twin's hits) runs both
+    loops and switches between them several times; its per-period table and final placement
+    equal the pure-Python twin's, its misses libCacheSim's."""
+    from memtier.simulation.policies import baselines
+
+    rng = np.random.default_rng(11)
+    block = baselines.LRU_BLOCK
+    phases = [rng.integers(0, 40, 3 * block),                 # all hits once warm
+              rng.integers(0, 300, 3 * block),                # about two misses in three
+              np.arange(3 * block) % 5000 + 1000,             # a scan: all misses
+              rng.integers(0, 300, 3 * block),
+              rng.choice(60, 3 * block) * 7]                  # few misses again
+    trace = np.concatenate(phases)
+    case = dict(trace=trace, n_pages=6000, fast_capacity=100, slow_capacity=6000, period=7001,
+                mechanism=as_mechanism("linux"))
+    result = simulate(policy="lru", fit=params, chunk_accesses=20_000, **case)
+    expected, final_node, model = naive("lru", case, result)
+    for column in ("fast_hits", "promoted", "demoted", "static_fast_hits", "reactive_fast_hits", "top_pages",
+                   "top_pages_fast", "fast_used"):
+        np.testing.assert_array_equal(result.periods[column].to_numpy(), expected[column].to_numpy(),
+                                      err_msg=column)
+    np.testing.assert_array_equal(result.final_node, final_node)
+    # the blocks' miss shares, from an LRU replayed here: some blocks in the branch-free
+    # range, some outside it, each kind followed by the other
+    cached, misses = {}, np.zeros(len(trace), dtype=bool)
+    for i, page in enumerate(trace.tolist()):
+        if page in cached:
+            del cached[page]
+        else:
+            misses[i] = True
+            if len(cached) == 100:
+                del cached[next(iter(cached))]
+        cached[page] = True
+    share = misses[block:].reshape(-1, block).mean(axis=1)  # the fast node is full after the first block
+    free = (share >= baselines.LRU_BLOCK_FREE_LOW) & (share <= baselines.LRU_BLOCK_FREE_HIGH)
+    assert 0 < free.sum() < len(free) and np.count_nonzero(np.diff(free.astype(int))) >= 3
+    assert len(trace) - result.periods["fast_hits"].sum() == misses.sum()
+
+
 @settings(max_examples=40, **FAST)
 @given(pages=st.lists(st.integers(0, 40), min_size=1, max_size=400), capacity=st.integers(1, 45),
        period=st.integers(1, 150))

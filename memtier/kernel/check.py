@@ -133,6 +133,22 @@ cat /proc/zoneinfo > "$OUT/zoneinfo.txt"
 """
 
 
+def tier_setup(watermark_boost_factor: int | None = None) -> str:
+    """:data:`TIER_SETUP`, with ``vm.watermark_boost_factor`` written after tiering is turned on
+    when given (``None``: the set-up as it is, byte for byte, so the guest runs as before).  6.1
+    raises a zone's watermarks by a pageblock after a fragmenting fallback (``boost_watermark``
+    from ``steal_suitable_fallback``, ``mm/page_alloc.c``), up to this many ten-thousandths of
+    its high watermark (default 15000); 0 turns boosting off.  memtier does not model it."""
+    if watermark_boost_factor is None:
+        return TIER_SETUP
+    factor = int(watermark_boost_factor)
+    if factor < 0:
+        raise KernelCheckError(f"watermark_boost_factor is vm.watermark_boost_factor (ten-thousandths of the high "
+                               f"watermark, 0: no boosting, 6.1's default 15000), got {watermark_boost_factor}")
+    anchor = "echo 2 > /proc/sys/kernel/numa_balancing\n"
+    return TIER_SETUP.replace(anchor, anchor + f"echo {factor} > /proc/sys/vm/watermark_boost_factor\n", 1)
+
+
 class KernelCheckError(ValueError):
     """A bad argument or a guest result that cannot be compared (one-line message)."""
 
@@ -359,14 +375,33 @@ def check_tiers(settings: dict) -> None:
                                "and daxctl.json in the output folder")
 
 
-def own_pages(w: Workload, at_start: bool = False) -> int:
+def own_pages(w: Workload, at_start: bool = False, page_tables: bool = True) -> int:
     """Pages the workload program takes on node 0 besides its mapping: page tables (one page per
     512 mapped, and two more levels), its pagemap buffer (8 bytes a page), its hot mask (one byte
     a page) and zipf's tables (12 bytes a page).  ``at_start``: those it takes after its start
-    (zipf's tables are written before it)."""
+    (zipf's tables are written before it).  ``page_tables`` False: without the last level's
+    tables, which the policy takes itself when the first touches allocate them
+    (``pgtable_pages``, :func:`direct_reclaim_settings`)."""
     n = w.total_pages
     zipf = -(-n * 12 // PAGE) if w.kind == "zipf" and not at_start else 0
-    return n // 512 + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + zipf
+    return (n // 512 if page_tables else 0) + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + zipf
+
+
+def direct_reclaim_settings(settings: dict, w: Workload) -> dict:
+    """kernel-check's settings (:func:`guest_settings`, or a saved ``guest.json``'s ``simulator``)
+    with 6.1's direct reclaim: the workload's page tables (one page per 512 mapped, GFP_KERNEL,
+    node 0 only) taken by the policy when its first touches allocate them (``pgtable_pages``),
+    rather than off ``fast_capacity`` at the start, and a table that finds node 0 at its min
+    watermark reclaimed for by the task (``direct_reclaim``: ``do_try_to_free_pages``).  Not
+    kernel-check's default: in the fills of the saved runs page tables alone never take node 0
+    from its low watermark to min (``docs/kernel-check.md``), so the rule never acts there; what
+    took the guest's node 0 to min (its counters show direct reclaim in six of eight runs) is not
+    modelled."""
+    params = settings["params"]
+    if params.get("pgtable_pages"):
+        return settings
+    return dict(settings, fast_capacity=settings["fast_capacity"] + w.total_pages // 512,
+                params=dict(params, pgtable_pages=1.0, direct_reclaim=1.0))
 
 
 #: kswapd's pace in the guest during a fill, in pages per page the workload allocates (the
@@ -696,8 +731,22 @@ def kswapd_params(w: Workload) -> dict:
             "kswapd_cpu_scan_pages_per_s": KSWAPD_CPU_KEPT_PER_S}
 
 
+def reclaim_counts(result) -> dict:
+    """What a ``numa-balancing`` run with ``pgtable_pages`` and ``direct_reclaim`` did outside
+    kswapd (a :func:`memtier.simulate` result): page tables on the fast node, the task's
+    ``do_try_to_free_pages`` calls, and the pages they scanned and demoted (the kernel's
+    ``allocstall_*``, ``pgscan_direct``, ``pgdemote_direct``)."""
+    from ..simulation.policies import numa_balancing as nb
+
+    state = getattr(result, "_storage", {}).get("pstate")
+    if result.policy != "numa-balancing" or state is None:
+        raise KernelCheckError(f"reclaim_counts reads a numa-balancing run, got a {result.policy!r} one")
+    return {"page_tables": int(state[nb.PS_KERNEL_USED]), "direct_reclaim_calls": int(state[nb.PS_DR_CALLS]),
+            "direct_scanned": int(state[nb.PS_DR_SCANNED]), "direct_demoted": int(state[nb.PS_DR_DEMOTED])}
+
+
 def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start: bool = False,
-                   boot: str = "virtme", vcpus: int = 1) -> dict:
+                   boot: str = "virtme", vcpus: int = 1, direct_reclaim: bool = False) -> dict:
     """The ``numa-balancing`` parameters and capacities of the guest.
 
     - scan delay, period min/max, scan size, hot threshold: debugfs (6.1 defaults 1000, 1000,
@@ -721,7 +770,9 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start
       ``zoneinfo``; with ``vcpus`` 1 only: ``--no-icount``'s two vCPUs give kswapd a CPU of its
       own); with both memtier meets the issue's targets there (``docs/kernel-check.md``).  ``"virtme"``:
       the scan delay, as that guest's trace shows (:func:`simulator_params`), and neither rule
-      (with them memtier moves away from that guest's fill, ``docs/kernel-check.md``).
+      (with them memtier moves away from that guest's fill, ``docs/kernel-check.md``);
+    - ``direct_reclaim``: page tables taken when allocated and 6.1's direct reclaim
+      (:func:`direct_reclaim_settings`; off by default).
     """
     debugfs, sysctl = settings["debugfs"], settings["sysctl"]
 
@@ -742,7 +793,7 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start
     scan = {"scan_delay_ms": number(debugfs, "scan_delay_ms", 1000.0),
             "scan_period_min_ms": number(debugfs, "scan_period_min_ms", 1000.0),
             "scan_size_mb": number(debugfs, "scan_size_mb", 256.0)}
-    return {
+    result = {
         "fast_capacity": fast_free - own,
         "slow_capacity": int((node1["free"] + node1["pcp"]).sum()),
         "params": {
@@ -761,6 +812,7 @@ def guest_settings(settings: dict, zoneinfo: pd.DataFrame, w: Workload, at_start
         },
         "debugfs_read": bool(debugfs),
     }
+    return direct_reclaim_settings(result, w) if direct_reclaim else result
 
 
 def scan_start(params: dict, resident_pages: int, page_bytes: int = PAGE) -> dict:
@@ -936,9 +988,10 @@ def machine(icount: bool = True) -> guest.Machine:
     return guest.Machine(memory="2G", numa=("512M,cpus=0-1", "1536M"), cpus=2, append=APPEND)
 
 
-def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel):
+def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel,
+                   watermark_boost_factor: int | None = None):
     """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`)."""
-    script = TIER_SETUP + (
+    script = tier_setup(watermark_boost_factor) + (
         # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
         # lists (about 9 MB), which kswapd would demote first: removed once they have run
         'rm -rf /usr/bin/ndctl /usr/bin/daxctl /lib /lib64 /usr/lib\n'
@@ -952,7 +1005,8 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
-              node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False) -> dict:
+              node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False,
+              watermark_boost_factor: int | None = None) -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -961,8 +1015,11 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     start (else the one read after the tier set-up).  ``boot``: ``"virtme"``, virtme-ng's guest
     (:mod:`memtier.kernel.guest`, its root read over 9p), or ``"initramfs"``, a guest that reads
     nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte.
-    ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`)."""
+    ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`).
+    ``watermark_boost_factor``: written to ``vm.watermark_boost_factor`` in the set-up
+    (:func:`tier_setup`; ``None``: not written)."""
     folder = Path(folder)
+    setup = tier_setup(watermark_boost_factor)
     binary = build_workload(folder, vmscan_counters)
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
     if node0_free is not None:
@@ -971,7 +1028,7 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
         env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
     if boot == "initramfs":
         env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
-        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel)
+        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor)
     elif boot != "virtme":
         raise KernelCheckError(f"boot must be 'initramfs' or 'virtme', got {boot!r}")
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
@@ -979,7 +1036,7 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint
     # (and an exec whose pages are read through 9p) would let host timing into the run.
     ram = f'"{folder}/ram"'
-    command = None if boot == "initramfs" else TIER_SETUP + (
+    command = None if boot == "initramfs" else setup + (
         f'mkdir -p {ram} && mount -t tmpfs -o size=16m,mpol=bind:0 memtier-kcheck {ram} '
         f'&& cp "{binary}" {ram}/workload || exit 97\n'
         # the copy's reads through 9p left page cache on node 0: dropped, as the boot's was
@@ -1020,7 +1077,7 @@ def check_digests(raw: pd.DataFrame, w: Workload, stream) -> None:
 
 
 def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = None, boot: str = "initramfs",
-            vmscan_counters: bool = False) -> str:
+            vmscan_counters: bool = False, watermark_boost_factor: int | None = None) -> str:
     settings = result["settings"]
     opts = " ".join(machine(icount).qemu_opts.split()) or "none"
     lines = [
@@ -1041,12 +1098,16 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
     if vmscan_counters:
         lines.append("program: built with -DVMSCAN_COUNTERS (kswapd's reclaim counters, node 0's zones and lists): "
                      "another binary than the default's, so another run")
+    if watermark_boost_factor is not None:
+        lines.append(f"set-up: vm.watermark_boost_factor written {int(watermark_boost_factor)} after numa_balancing "
+                     "(a command more than the default set-up, so another run)")
     return "".join(f"# {line}\n" for line in lines)
 
 
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
                  kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs",
-                 vmscan_counters: bool = False) -> dict:
+                 vmscan_counters: bool = False, direct_reclaim: bool = False,
+                 watermark_boost_factor: int | None = None) -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -1057,6 +1118,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json")
     for name in names:
         check_output(out / name, force=force, what="--out")
+    tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
     if boot == "initramfs":  # a missing tool: one line before anything runs
         bare.find_tools(kernel)
     else:
@@ -1066,20 +1128,21 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         os.chmod(scratch, 0o755)
         say("booting the tiered guest and running the workload")
         result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
-                           boot=boot, vmscan_counters=vmscan_counters)
+                           boot=boot, vmscan_counters=vmscan_counters, watermark_boost_factor=watermark_boost_factor)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
         settings = guest_settings(result["settings"], result["zoneinfo"], w, result["zoneinfo_at_start"], boot,
-                                  vcpus=machine(icount).cpus)
+                                  vcpus=machine(icount).cpus, direct_reclaim=direct_reclaim)
         say(f"guest done in {result['seconds']:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
-        header = _header(w, result, icount, node0_free, boot, vmscan_counters)
+        header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
+                "watermark_boost_factor": watermark_boost_factor,
                 "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
                 "vmstat_after": (Path(scratch) / "vmstat.txt").read_text() if (Path(scratch) / "vmstat.txt").exists()
                 else None}

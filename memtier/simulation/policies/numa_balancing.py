@@ -76,7 +76,10 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   touch of each new 2 MB of address space allocates one that, with node 0 at its low
   watermark, finds no zone and wakes kswapd (``pgtable_wakes_kswapd``; 6.1's fast path wakes
   kswapd only for a boosted watermark, in ``rmqueue`` after a fragmenting fallback, not
-  modelled).  A failed promotion wakes it too (``numamigrate_isolate_page``, above).  New
+  modelled).  A failed promotion wakes it too (``numamigrate_isolate_page``, above).
+  ``pgtable_pages`` also takes the page table's page from the fast node (the zonelist at low,
+  else at min: ``ALLOC_WMARK_MIN``), and ``direct_reclaim`` makes a table that finds no zone above
+  min reclaim in the task first (**Direct reclaim**, below); both 0 by default.  New
   anonymous pages join the inactive list (``lru_cache_add_inactive_or_unevictable``, since
   5.9).  The earlier rule, ``fast_path_fallback=0`` and ``pgtable_wakes_kswapd=0``: every
   allocation at or below ``low`` wakes kswapd, and the page takes the fast node down to
@@ -93,8 +96,8 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   zones' high watermarks, at least 32 each: ``kswapd_shrink_node``), the balance checked
   between passes, the priority lowered after a pass short of ``nr_to_reclaim`` or without a
   demotion, a run ended below priority 1 (a ``kswapd_failure`` if it demoted nothing; at
-  ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good: memtier has no direct reclaim
-  to revive it) and another begun unless the node is balanced.  In each round a page off the
+  ``MAX_RECLAIM_RETRIES``, 16, kswapd leaves the node for good unless ``direct_reclaim`` demotes
+  a page, which revives it) and another begun unless the node is balanced.  In each round a page off the
   inactive tail whose accessed bit is set is activated only if it has ``PG_referenced``, else
   kept at the inactive head and given the bit (6.1's ``folio_check_references``, "look twice",
   for anonymous pages since 5.9: ``referenced_kept_once``, the default since 2026-11-26; 0
@@ -117,6 +120,18 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
   faster: give yours.  The slow node is the last tier: without swap its pages are never
   reclaimed.
+- **Direct reclaim** (``direct_reclaim``, with ``pgtable_pages``; ``__alloc_pages_direct_reclaim``
+  -> ``try_to_free_pages`` -> ``do_try_to_free_pages``, ``mm/page_alloc.c``, ``mm/vmscan.c``).
+  The allocating task reclaims the fast node itself: ``nr_to_reclaim`` ``SWAP_CLUSTER_MAX``,
+  priorities 12 down to 0, at each a ``shrink_node`` with ``get_scan_count``'s targets for a
+  fresh ``scan_control`` (as kswapd's passes; ``SCAN_EQUAL``, the whole lists, at 0) in rounds
+  of 32 with ``folio_check_references``' rules, the whole target at ``DEF_PRIORITY``
+  (``proportional_reclaim``) and below it up to the round that brings the priority's demotions
+  to 32; done at 32 in all; a call that demotes resets ``kswapd_failures``.  Its pages go on the
+  task's clock at ``kswapd_cpu_pages_per_s`` and ``kswapd_cpu_scan_pages_per_s`` (the same
+  ``shrink_folio_list`` on the task's CPU).  In the kernel-check guest it acts only after a
+  watermark boost (not modelled): memtier's page tables alone never take the fast node from its
+  low watermark to min (``docs/kernel-check.md``).
 - **Zones** (``low_zone_pages``; 0, the default, takes the fast node as one zone).  6.1
   checks watermarks zone by zone, and a small node has two: node 0 of the kernel-check guest
   is ZONE_DMA (16 MB) below ZONE_DMA32.  The allocator walks the zonelist, the main zone
@@ -166,7 +181,9 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
   wakes kswapd (``pgtable_wakes_kswapd`` does not apply).
 
 Simplifications, stated: kswapd's work is charged to the run (like the list policies'
-reclaim) though it runs beside the task; one zone per node; no watermark boosting; one task, so no ``cpupid`` two-stage
+reclaim) though it runs beside the task; one zone per node (unless ``low_zone_pages``); no watermark
+boosting (``boost_watermark`` after a fragmenting fallback: memtier has no pageblocks or
+migratetypes to say when one happens); no per-CPU page lists (``pcp``: pages counted free at once); one task, so no ``cpupid`` two-stage
 filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
 milliseconds (``jiffies_to_msecs``).
 
@@ -337,6 +354,32 @@ PARAMETERS = {
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
     "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
                          "scan_pte_ns (the earlier estimate); kernel-check: measured in the guest"),
+    "pgtable_pages": (0.0, "1: the page-table page of each new 2 MB of address space (__pte_alloc, mm/memory.c: "
+                           "GFP_PGTABLE_USER, i.e. GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT) is taken from the fast "
+                           "node when the first touch allocates it, from its zones only (GFP_KERNEL's highest zone "
+                           "is ZONE_NORMAL; a node onlined by dax/kmem, as the kernel-check guest's node 1, is "
+                           "ZONE_MOVABLE): get_page_from_freelist at the low watermark, else __alloc_pages_slowpath "
+                           "at the min watermark (ALLOC_WMARK_MIN, after wake_all_kswapds: pgtable_wakes_kswapd), "
+                           "else direct_reclaim, else below min (the reserves; OOM is not modelled).  0: page "
+                           "tables are not the policy's (the earlier rule; kernel-check took them off fast_capacity "
+                           "at the start)"),
+    "direct_reclaim": (0.0, "1: with pgtable_pages, a page table that finds no fast zone above its min watermark is "
+                            "preceded by the task's own reclaim, 6.1's __alloc_pages_direct_reclaim -> "
+                            "try_to_free_pages -> do_try_to_free_pages (mm/page_alloc.c, mm/vmscan.c): "
+                            "nr_to_reclaim SWAP_CLUSTER_MAX (32), priorities DEF_PRIORITY (12) down to 0, at each a "
+                            "shrink_node of the fast node with get_scan_count's targets for a fresh scan_control "
+                            "(as kswapd's passes: SCAN_FRACT, SCAN_ANON when file_is_tiny; SCAN_EQUAL, the whole "
+                            "lists, at priority 0), scanned SWAP_CLUSTER_MAX at a time with folio_check_references' "
+                            "keep / activate / demote rules (referenced_kept_once), the whole target at "
+                            "DEF_PRIORITY (shrink_lruvec's proportional_reclaim) and below it stopping after the "
+                            "round that brings this priority's demotions to 32; done once 32 are demoted in all; a "
+                            "shrink_node that demoted a page revives a hopeless kswapd (kswapd_failures = 0).  "
+                            "Repeated (should_reclaim_retry) while no zone is above min and the round demoted "
+                            "something, at most MAX_RECLAIM_RETRIES (16) times.  It is the task's own work: besides "
+                            "the cost model's charges (rmap_ns, the migrations), kswapd_cpu_pages_per_s and "
+                            "kswapd_cpu_scan_pages_per_s (shrink_folio_list's pace on the CPU, whoever runs it) "
+                            "put its pages on the task's clock, stretched by kswapd_cpu_share as the task's other "
+                            "work.  0: no direct reclaim (the earlier rule): the page table takes a page below min"),
 }
 
 #: What :func:`memtier.simulation.policies.time_scaled` divides (times) and multiplies (rates).
@@ -351,14 +394,14 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
  P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
  P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO, P_PRIO_LOOP, P_SWAPPINESS,
- P_NR_TO_RECLAIM, P_HIGH_TOTAL) = range(45)
-P_SIZE = 45
+ P_NR_TO_RECLAIM, P_HIGH_TOTAL, P_PGTABLE_PAGES, P_DIRECT_RECLAIM, P_DR_DEMOTE_NS, P_DR_KEEP_NS) = range(49)
+P_SIZE = 49
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
  PS_LZ_USED, PS_PRIO, PS_PASS_LEFT, PS_PASS_ACTIVE_LEFT, PS_PASS_SCANNED, PS_PASS_DEMOTED, PS_RUN_DEMOTED,
- PS_FAILURES) = range(22)
-PS_SIZE = 22
+ PS_FAILURES, PS_KERNEL_USED, PS_DR_CALLS, PS_DR_SCANNED, PS_DR_DEMOTED) = range(26)
+PS_SIZE = 26
 #: balance_pgdat's first priority (DEF_PRIORITY) and the failed runs after which kswapd leaves the
 #: node (MAX_RECLAIM_RETRIES, mm/internal.h), 6.1
 DEF_PRIORITY, MAX_RECLAIM_RETRIES = 12, 16
@@ -469,6 +512,15 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
     p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
     p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 1.0) else 0.0
+    p[P_PGTABLE_PAGES] = 1.0 if params.get("pgtable_pages", 0.0) else 0.0
+    p[P_DIRECT_RECLAIM] = 1.0 if params.get("direct_reclaim", 0.0) else 0.0
+    if p[P_DIRECT_RECLAIM] and not p[P_PGTABLE_PAGES]:
+        raise ValueError("direct_reclaim is the reclaim of a page table that finds the fast node at its min "
+                         "watermark: give pgtable_pages=1 with it (or direct_reclaim=0)")
+    if p[P_DIRECT_RECLAIM]:  # shrink_folio_list's pace on the task's CPU
+        cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
+        p[P_DR_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
+        p[P_DR_KEEP_NS] = 1e9 / cpu_keep if cpu_keep else 0.0
     if params.get("kswapd_shares_cpu", 0.0):
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
@@ -542,7 +594,8 @@ def _zone_above(config, state, pconfig, pstate, mark, low_mark):
     helper: inlined, it takes no reference to the arrays (a branching helper given arrays did,
     and called it cost the one-zone runs a fifth of their speed: bench_policies --stands-for 60,
     numa-balancing and tpp)."""
-    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED], pconfig[P_LZ_PAGES], pstate[PS_LZ_USED],
+    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED], pconfig[P_LZ_PAGES],
+                    pstate[PS_LZ_USED],
                     pconfig[P_LZ_PROT], mark, low_mark)
 
 
@@ -655,7 +708,8 @@ def _pass_start(pconfig, config, state, meta, flags, ring, pstate):
     inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
     may_deactivate = lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
     # the node's free pages: fast_capacity leaves out the low zone's protection
-    free = config[K_FAST_CAPACITY] - state[S_FAST_USED] + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0)
+    free = (config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED]
+            + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0))
     in_target, active_target = inactive >> prio, active >> prio
     if not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
         swappiness = np.int64(pconfig[P_SWAPPINESS])
@@ -780,6 +834,95 @@ def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, stat
     pfstate[PF_KSWAPD_NS] = fstate[FS_NOW_NS]
     _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                   pfstate, pagestat, nxt, pending, referenced)
+
+
+@njit_borrow
+def _direct_reclaim(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
+                    pending, referenced):
+    """``do_try_to_free_pages`` (6.1, ``mm/vmscan.c``) by the allocating task, of the fast node
+    (``shrink_zones``: node 1's ``ZONE_MOVABLE`` is above a ``GFP_KERNEL`` allocation's
+    ``reclaim_idx``): ``nr_to_reclaim`` ``SWAP_CLUSTER_MAX``, priorities ``DEF_PRIORITY`` down to
+    0, each a ``shrink_node`` with ``get_scan_count``'s targets (``prepare_scan_count`` on a fresh
+    ``scan_control``, as :func:`_pass_start`; ``SCAN_EQUAL`` at priority 0: the whole lists) and
+    ``shrink_lruvec``'s rounds (``SWAP_CLUSTER_MAX`` inactive, then as many active pages while
+    ``may_deactivate``, :func:`_kswapd_batch`), the whole target at ``DEF_PRIORITY``
+    (``proportional_reclaim``) and below it up to the round that brings the priority's demotions
+    to ``nr_to_reclaim`` (no file pages: ``if (!nr_file || !nr_anon) break``); then its last
+    aging (:func:`_age_active`); a ``shrink_node`` that demoted a page resets ``kswapd_failures``;
+    done once the demotions reach ``nr_to_reclaim``.  Returns ``(demoted, task ns)``: the pages at
+    ``kswapd_cpu_*_pages_per_s`` on the task's CPU, which the caller puts on its clock.
+    Not modelled: ``consider_reclaim_throttle``'s sleep at priority 1 with nothing reclaimed, and
+    the retry with ``force_deactivate`` after a call that reclaimed nothing."""
+    kswapd_scanned = pstate[PS_KSWAPD_SCANNED]  # the earlier rule's limit counts kswapd's pages only
+    reclaimed = 0
+    task_ns = 0.0
+    pstate[PS_DR_CALLS] += 1
+    prio = DEF_PRIORITY
+    while prio >= 0:
+        inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
+        may_deactivate = lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
+        free = (config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED]
+                + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0))
+        in_target, active_target = inactive >> prio, active >> prio
+        if prio > 0 and not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
+            swappiness = np.int64(pconfig[P_SWAPPINESS])
+            in_target = in_target * swappiness // 200
+            active_target = active_target * swappiness // 200
+        if not may_deactivate:  # shrink_list: the active list is not scanned (skipped_deactivate)
+            active_target = 0
+        local = 0
+        while in_target > 0:  # shrink_lruvec: while nr[LRU_INACTIVE_ANON] (no file pages)
+            n_inactive = min(SWAP_CLUSTER_MAX, in_target)
+            n_active = min(SWAP_CLUSTER_MAX, active_target)
+            in_target -= n_inactive
+            active_target -= n_active
+            n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                                       pstate, pagestat, nxt, pending, referenced, n_inactive, n_active, False)
+            local += demoted
+            pstate[PS_DR_SCANNED] += n
+            task_ns += demoted * pconfig[P_DR_DEMOTE_NS] + (n - demoted) * pconfig[P_DR_KEEP_NS]
+            if n == 0:
+                break
+            if local >= SWAP_CLUSTER_MAX and prio != DEF_PRIORITY:
+                break
+        _age_active(meta, flags, ring, config)
+        reclaimed += local
+        if local > 0:  # shrink_node: reclaimable, "a successful direct reclaim run will revive a dormant kswapd"
+            pstate[PS_FAILURES] = 0
+        if reclaimed >= SWAP_CLUSTER_MAX:
+            break
+        prio -= 1
+    pstate[PS_DR_DEMOTED] += reclaimed
+    pstate[PS_KSWAPD_SCANNED] = kswapd_scanned
+    return reclaimed, task_ns
+
+
+@njit_borrow
+def _kernel_page(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
+                 pending, referenced):
+    """A ``GFP_KERNEL`` page (a page table: ``pgtable_pages``) from the fast node, after
+    ``wake_all_kswapds`` where the fast path failed (the caller): the zonelist at the min
+    watermark (``__alloc_pages_slowpath``'s ``ALLOC_WMARK_MIN``); where no zone passes,
+    ``direct_reclaim`` (:func:`_direct_reclaim`), again while it demotes pages and no zone passes,
+    at most ``MAX_RECLAIM_RETRIES`` times (``should_reclaim_retry``); then the page, below min
+    if it must be (the reserves; memtier has no OOM).  Returns the task's time for the reclaim."""
+    task_ns = 0.0
+    zone = _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW])
+    if zone < 0:
+        zone = _zone_above(config, state, pconfig, pstate, pconfig[P_MIN], pconfig[P_LZ_MIN])
+    tries = 0
+    while zone < 0 and pconfig[P_DIRECT_RECLAIM] != 0 and tries < MAX_RECLAIM_RETRIES:
+        reclaimed, ns = _direct_reclaim(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                                        pstate, pagestat, nxt, pending, referenced)
+        task_ns += ns
+        tries += 1
+        zone = _zone_above(config, state, pconfig, pstate, pconfig[P_MIN], pconfig[P_LZ_MIN])
+        if reclaimed == 0:
+            break
+    pstate[PS_KERNEL_USED] += 1
+    if zone == 1:
+        pstate[PS_LZ_USED] += 1
+    return task_ns
 
 
 @njit_borrow
@@ -960,6 +1103,7 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
     low_zone_low = pconfig[P_LZ_LOW]
     low_zone_floor = low_zone_low if pconfig[P_FALLBACK] != 0 else pconfig[P_LZ_MIN]
     pgtable_wake = pconfig[P_PGTABLE_WAKE] != 0
+    pgtable_pages = pconfig[P_PGTABLE_PAGES] != 0
     align = max(np.int64(1), np.int64(pconfig[P_ALIGN]))
     latency = np.array([fconfig[F_SLOW_NS], fconfig[F_FAST_NS]])
     unit = np.array([fconfig[F_UNIT_SLOW], fconfig[F_UNIT_FAST]])
@@ -1011,17 +1155,25 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
                 _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
                               fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
             if flags[page] == 0:
-                if pgtable_wake:
+                new_table = False
+                if pgtable_wake or pgtable_pages:
                     block = page // align
-                    if pgtable[block] == 0:  # __pte_alloc: a GFP_KERNEL page, node 0 only
-                        pgtable[block] = 1
-                        if _zone_above(config, state, pconfig, pstate, low, low_zone_low) < 0:
-                            # no zone at low: the slow path wakes kswapd
-                            _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
-                                         pstate, pfstate, pagestat, nxt, pending, referenced)
-                elif capacity - state[S_FAST_USED] <= wake:  # the allocation wakes kswapd (tpp, or the earlier rule)
+                    new_table = pgtable[block] == 0  # __pte_alloc: a GFP_KERNEL page, node 0 only
+                    pgtable[block] = 1
+                if pgtable_wake:
+                    if new_table and _zone_above(config, state, pconfig, pstate, low, low_zone_low) < 0:
+                        # no zone at low: the slow path wakes kswapd
+                        _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
+                                     pstate, pfstate, pagestat, nxt, pending, referenced)
+                elif capacity - state[S_FAST_USED] - pstate[PS_KERNEL_USED] <= wake:
+                    # the allocation wakes kswapd (tpp, or the earlier rule)
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                                  pfstate, pagestat, nxt, pending, referenced)
+                reclaim_ns = 0.0
+                if new_table and pgtable_pages:  # the page table's page, taken before the user page
+                    reclaim_ns = _kernel_page(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
+                                              fstate, pstate, pagestat, nxt, pending, referenced)
+                    fstate[FS_NOW_NS] += reclaim_ns
                 slow_full = state[S_SLOW_USED] >= slow_capacity
                 zone = _zone_above(config, state, pconfig, pstate, floor, low_zone_floor)
                 fast = zone >= 0 or slow_full
@@ -1033,6 +1185,7 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
                 task_ns = pconfig[P_TOUCH_NS]
                 if task_ns != 0:  # do_anonymous_page: the allocating fault, on the task's clock
                     fstate[FS_NOW_NS] += task_ns
+                task_ns += reclaim_ns
                 if fast:
                     if zone == 1:  # zone -1 (the slow node full): the main zone
                         _take_zone(page, referenced, pstate)
