@@ -417,9 +417,11 @@ KSWAPD_DEMOTED_PER_ALLOCATION = 0.72
 KSWAPD_KEPT_PER_ALLOCATION = 8.4
 #: The same run's pace per second of kswapd's own CPU time (the guest's time less the task's):
 #: on the one vCPU that time is taken from the task, whose run time times the scanner
-#: (the policy's ``kswapd_shares_cpu``).
+#: (the policy's ``kswapd_shares_cpu``).  Kept: 711 000 since 2026-11-26 21:00 UTC (870 000
+#: before, :func:`fill_rates`' wake interpolated within its interval); the 1000 MB
+#: boosting-off run with 100 ms checkpoints kept 103 397 pages in 0.141 s (731 000).
 KSWAPD_CPU_DEMOTED_PER_S = 91000.0
-KSWAPD_CPU_KEPT_PER_S = 870000.0
+KSWAPD_CPU_KEPT_PER_S = 711000.0
 
 
 def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
@@ -435,8 +437,14 @@ def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
       demoted over the time left after the pages kept at that pace.
 
     Besides the nominal rates, ``*_per_cpu_s`` are the same over kswapd's own CPU time (the
-    guest's time less the task's: nothing else runs in the guest), and ``*_per_allocation``
-    the nominal rates over the fill's ``rate``."""
+    guest's time less the task's: nothing else runs in the guest), counted from the start of
+    the interval of the wake (kswapd takes no time before it wakes: the intervals before it
+    have 0.0-0.6 ms of it in 50 ms), each pace over kswapd's time less the other's pages at
+    the other pace (solved together), and ``*_per_allocation`` the nominal rates over the
+    fill's ``rate``.  Until 2026-11-26 21:00 UTC the CPU time at the wake was interpolated
+    within its interval as the nominal time is, which put 83 % of that interval's kswapd time
+    (34 ms) before the wake and gave 873 000 pages kept a CPU second, not 711 000, and the
+    first pass's demotions were not taken off its time."""
     slow = (raw["slow_hot"] + raw["slow_cold"]).to_numpy()
     t, acc = raw["nominal_s"].to_numpy(float), raw["accesses"].to_numpy(float)
     guest_s, cpu_s = raw["guest_s"].to_numpy(float), raw["cpu_s"].to_numpy(float)
@@ -447,8 +455,7 @@ def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
         raise KernelCheckError("fill_rates needs a run whose fill overflows node 0 after its first checkpoint")
     i = int(full[0])
     t_wake = (acc[i] - slow[i]) / rate
-    f = (t_wake - t[i - 1]) / (t[i] - t[i - 1])
-    g_wake, c_wake = (guest_s[i - 1] + f * (guest_s[i] - guest_s[i - 1]), cpu_s[i - 1] + f * (cpu_s[i] - cpu_s[i - 1]))
+    other = guest_s - cpu_s  # kswapd's time (and the guest's few others'), cumulative
     steady = [r for r in range(i + 1, len(raw)) if demoted[r] - demoted[r - 1] >= 0.5 * (acc[r] - acc[r - 1])]
     filling = np.flatnonzero(raw["absent"].to_numpy() > 0)
     if not steady or filling.size == 0 or filling[-1] <= steady[0]:
@@ -456,15 +463,46 @@ def fill_rates(raw: pd.DataFrame, rate: float) -> dict:
                                "run a larger fill or closer checkpoints")
     j, k = steady[0], int(filling[-1])
     kept_per_s = kept[j - 1] / (t[j - 1] - t_wake)
-    kept_per_cpu_s = kept[j - 1] / ((guest_s[j - 1] - g_wake) - (cpu_s[j - 1] - c_wake))
     n_demoted, n_kept = demoted[k] - demoted[j - 1], kept[k] - kept[j - 1]
     demoted_per_s = n_demoted / (t[k] - t[j - 1] - n_kept / kept_per_s)
-    kswapd_cpu = (guest_s[k] - guest_s[j - 1]) - (cpu_s[k] - cpu_s[j - 1])
-    demoted_per_cpu_s = n_demoted / (kswapd_cpu - n_kept / kept_per_cpu_s)
+    first_cpu, then_cpu = other[j - 1] - other[i - 1], other[k] - other[j - 1]
+    kept_per_cpu_s, demoted_per_cpu_s = kept[j - 1] / first_cpu, n_demoted / then_cpu
+    for _ in range(50):  # each pass's time less its other pages at the other pace; the cross terms are small
+        kept_per_cpu_s = kept[j - 1] / (first_cpu - demoted[j - 1] / demoted_per_cpu_s)
+        demoted_per_cpu_s = n_demoted / (then_cpu - n_kept / kept_per_cpu_s)
     return {"wake_s": t_wake, "first_pass_end_s": t[j - 1], "fill_end_s": t[k],
             "demoted_per_s": demoted_per_s, "kept_per_s": kept_per_s,
             "demoted_per_cpu_s": demoted_per_cpu_s, "kept_per_cpu_s": kept_per_cpu_s,
             "demoted_per_allocation": demoted_per_s / rate, "kept_per_allocation": kept_per_s / rate}
+
+
+def kswapd_time(raw: pd.DataFrame) -> pd.DataFrame:
+    """Who had the one vCPU between checkpoints of a guest run: one row per interval (indexed by
+    its end on the nominal clock) with the guest's time (``guest_s``), the task's CPU time
+    (``task_s``, ``CLOCK_PROCESS_CPUTIME_ID``), the rest (``other_s``: kswapd's, with the
+    interrupts and the few other threads of the guest), its share of the guest's time
+    (``share``) and its ratio to the task's (``ratio``), kswapd's demotions and scans and its
+    demotions a second of ``other_s`` (``demoted_per_other_s``); with ``pageoutrun`` (the
+    counters build) the ``balance_pgdat`` runs begun (``runs``: each one after kswapd found the
+    node balanced and slept).  memtier's ``kswapd_cpu_share`` gives kswapd ``share`` of the CPU
+    while it is awake, i.e. ``ratio`` = share / (1 - share) of the task's time; these rows say
+    what the guest gave it (``docs/kernel-check.md``, 'Why memtier's fill ends early')."""
+    need = ("nominal_s", "guest_s", "cpu_s", "pgdemote_kswapd", "pgscan_kswapd")
+    missing = [c for c in need if c not in raw]
+    if missing:
+        raise KernelCheckError(f"kswapd_time needs a guest run's rows with {', '.join(need)}; missing "
+                               f"{', '.join(missing)} (read a data/kernel_check/*_kernel_raw.csv)")
+    d = raw[list(need) + (["pageoutrun"] if "pageoutrun" in raw else [])].astype(float).diff().iloc[1:]
+    other = d["guest_s"] - d["cpu_s"]
+    table = pd.DataFrame({"guest_s": d["guest_s"], "task_s": d["cpu_s"], "other_s": other,
+                          "share": other / d["guest_s"], "ratio": other / d["cpu_s"],
+                          "demoted": d["pgdemote_kswapd"], "scanned": d["pgscan_kswapd"],
+                          "demoted_per_other_s": d["pgdemote_kswapd"] / other})
+    if "pageoutrun" in d:
+        table["runs"] = d["pageoutrun"]
+    table.index = raw["nominal_s"].iloc[1:].round(6).to_numpy()
+    table.index.name = "nominal_s"
+    return table
 
 
 #: What a scan takes in the guest (ns of guest time): a present page walked, and a page armed

@@ -182,6 +182,9 @@ PS_SIZE = 15
 # test ``now_ms - last_ms > window`` on the same floats.
 MAX_WINDOW_WALKS = 1 << 20
 MAX_WALKS = 1 << 29  # walk numbers a record can hold (checked at each walk: a clear error, not a wrap)
+#: klruscand lists a word's young pages this many at a time, without a branch on each
+#: (see :func:`_klruscand`); ``order`` has this many slots of room past the pages.
+LIST_GROUP = 4
 # pfstate slots (float64): klruscand's next walk, kpromoted's next pass (ns)
 PF_NEXT_SCAN_NS, PF_NEXT_PROMOTE_NS = 0, 1
 # A page's generation is kept as its sequence number modulo 128 (``SEQ_MASK``), in one byte:
@@ -252,7 +255,7 @@ def make_state(pconfig, config, n_pages):
         walk_ms=np.zeros(max(0, int(pconfig[P_WINDOW_MS] * 1e6 / pconfig[P_SCAN_NS])) + 4, dtype=np.float64),
         heap=np.zeros(max(n_pages, 1), dtype=np.int64),      # candidates' entries, oldest first, and DEAD ones
         heap_pos=np.zeros(n_pages, dtype=np.int32),          # where a candidate's entry is
-        order=np.zeros(max(n_pages, 1), dtype=np.int32),     # kpromoted's order (entries' positions); scratch
+        order=np.zeros(max(n_pages, 1) + LIST_GROUP, dtype=np.int32),  # kpromoted's order (entries' positions); scratch
         young_bits=np.zeros((n_pages // 8 + 7) // 8, dtype=np.uint64),  # klruscand's: a bit a page (see there)
         pstate=pstate,
         pfstate=np.array([pconfig[P_SCAN_NS], pconfig[P_PROMOTE_NS]], dtype=np.float64),
@@ -322,7 +325,6 @@ BYTE_ONES = np.uint64(0x0101010101010101)
 FAST_SHIFT = np.uint64(FAST.bit_length() - 1)
 ACCESSED_SHIFT = np.uint64(ACCESSED.bit_length() - 1)
 BYTE_SUM_SHIFT = np.uint64(56)
-BYTE_SHIFT = np.uint64(3)  # a set bit's position // 8: its byte, the page within the word
 #: Times a word of eight 0/1 bytes: their bits gathered in its top byte, byte i at bit 56 + i
 #: (each byte's bit lands at a bit of its own, and no two sums carry into the top byte).
 GATHER_BYTES = np.uint64(0x0102040810204080)
@@ -334,22 +336,44 @@ def _byte_count(bits):
     return np.int64((bits * BYTE_ONES) >> BYTE_SUM_SHIFT)
 
 
+#: A generation byte's top bit, shifted to its bit 0: set for ``NONE`` (255), clear for a
+#: sequence number modulo 128 (``SEQ_MASK``), a page on a list.
+SEQ_TOP_SHIFT = np.uint64(7)
+BYTE_FF = np.uint64(0xFF)
+assert MAX_NR_GENS == 4  # a generation is two bits of its byte (see _clear_young_fast)
+
+
 @njit_borrow
 def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
     """The aging's walk of ``flags[start:end]`` (a PTE table, or a look-around's window):
     every young PTE of a fast page cleared and its page's generation set to ``max_seq``
     (:func:`_update_gen`); returns ``(present, young)``, the PTEs read and the young ones.
 
-    Eight flags a word, tested at once; only a word holding a young fast page is visited,
-    at its young pages alone, lowest first (:func:`memtier._jit.trailing_zeros`: no branch
-    per page to mispredict).  Most words hold none: the walks read 512 PTEs a table, the
-    look-around 64, and page by page the look-around alone took more than half of
-    eviction's time (zipf trace of ``benchmarks/bench_policies.py``).  The same pages, in
-    the same order."""
+    Eight flags a word, tested at once; only a word holding a young fast page is visited.
+    Most words hold none: the walks read 512 PTEs a table, the look-around 64, and page by
+    page the look-around alone took more than half of eviction's time (zipf trace of
+    ``benchmarks/bench_policies.py``).  The generations are a byte a page too, so a word's
+    eight are one uint64 as well: the young pages on a list (a generation byte other than
+    ``NONE``, whose top bit is set) have theirs set to ``max_seq`` at once, and the pages
+    each generation loses are counted from the bits of the old ones (a generation is its
+    byte's two low bits, 128 being a multiple of ``MAX_NR_GENS``), summed over the walk and
+    taken from ``gen_size`` at its end (the walk reads no generation's size).  Page by
+    page, the young pages of a word were visited lowest first, each with a branch on its
+    generation and two updates of ``gen_size``: this function's perf samples 913-938 ->
+    367-384 in a process of three runs (hot-set trace of ``benchmarks/bench_policies.py``
+    time-scaled, alternated with the code before; numba now vectorises the loop).  The same
+    pages end in the same generations, with the same sizes."""
     present = 0
     young = 0
     n_words = (end - start) >> 3
     words = flags[start:start + 8 * n_words].view(np.uint64)
+    gens = seq_of[start:start + 8 * n_words].view(np.uint64)
+    max_seq = pstate[PS_MAX_SEQ]
+    new_gens = np.uint64(max_seq & SEQ_MASK) * BYTE_ONES
+    moved = 0        # young pages on a list: each leaves its generation for max_seq's
+    low_bit = 0      # ... of them, those whose old generation has bit 0 set
+    high_bit = 0     # ... bit 1 set
+    both_bits = 0    # ... both
     for k in range(n_words):
         w = words[k]
         present += _byte_count(w & BYTE_ONES)
@@ -357,10 +381,21 @@ def _clear_young_fast(flags, start, end, seq_of, gen_size, pstate):
         if hit != 0:
             words[k] = w & ~(hit << ACCESSED_SHIFT)
             young += _byte_count(hit)
-            base = start + 8 * k
-            while hit != 0:  # the young pages of the word, lowest first
-                _update_gen(base + np.int64(trailing_zeros(hit) >> BYTE_SHIFT), seq_of, gen_size, pstate)
-                hit &= hit - np.uint64(1)
+            g = gens[k]
+            listed = hit & ~(g >> SEQ_TOP_SHIFT)  # young and on a list (an isolated page is on none)
+            low = g & listed
+            high = (g >> np.uint64(1)) & listed
+            moved += _byte_count(listed)
+            low_bit += _byte_count(low)
+            high_bit += _byte_count(high)
+            both_bits += _byte_count(low & high)
+            mask = listed * BYTE_FF
+            gens[k] = (g & ~mask) | (new_gens & mask)
+    gen_size[0] -= moved - low_bit - high_bit + both_bits
+    gen_size[1] -= low_bit - both_bits
+    gen_size[2] -= high_bit - both_bits
+    gen_size[3] -= both_bits
+    gen_size[max_seq % MAX_NR_GENS] += moved
     for page in range(start + 8 * n_words, end):
         f = flags[page]
         if f == 0:
@@ -639,7 +674,10 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
     The listing is itself two loops: one without a branch over the flags, eight to a word,
     that clears the young bits and gathers them into a bit a page (``young_bits``, a byte a
     word, so a word of bits is 64 pages on a little-endian machine: numba's x86-64, AArch64, ppc64le;
-    :data:`GATHER_BYTES`; numba vectorises it), then one over those bits, lowest first.
+    :data:`GATHER_BYTES`; numba vectorises it), then one over those bits, lowest first,
+    :data:`LIST_GROUP` at a time without a branch on each (with a branch on each bit, the
+    loop's end was a misprediction a word: perf samples of the walks 1030-1061 -> 911-942 a
+    three-run process, hot set time-scaled, alternated with the code before).
     With a branch per word of flags (a quarter of the words hold a young page on the
     hot-set trace, a twelfth on zipf, at random) it took 3-5 cycles a word, and the
     time-scaled runs walk the million pages 130 (hot set) to 270 (zipf) times: on the
@@ -668,13 +706,15 @@ def _klruscand(pconfig, flags, record, walk_ms, heap, heap_pos, order, young_bit
         hit = w & ~(w >> FAST_SHIFT) & (w >> ACCESSED_SHIFT) & BYTE_ONES  # present, slow, young
         words[k] = w & ~(hit << ACCESSED_SHIFT)
         masks[k] = np.uint8((hit * GATHER_BYTES) >> BYTE_SUM_SHIFT)
+    one = np.uint64(1)
     for g in range(young_bits.shape[0]):  # the young pages, 64 a word, lowest first
         bits = young_bits[g]
         base = 64 * g
-        while bits != 0:
-            order[young] = base + np.int64(trailing_zeros(bits))
-            young += 1
-            bits &= bits - np.uint64(1)
+        while bits != 0:  # LIST_GROUP at a time: a slot past the word's last is overwritten next
+            for _ in range(LIST_GROUP):
+                order[young] = base + np.int64(trailing_zeros(bits))
+                young += np.int64(bits != 0)
+                bits &= bits - one
     for page in range(8 * n_words, n_pages):
         f = flags[page]
         if f != 0 and not f & FAST and f & ACCESSED:
@@ -729,8 +769,15 @@ def _kpromoted(pconfig, config, fconfig, migrate_cost, flags, seq_of, ring, ends
     while taken < batch and pstate[PS_CURSOR] < pstate[PS_ORDER_N]:
         ahead = np.uint64(max(heap[order[min(pstate[PS_CURSOR] + AHEAD, last)]], 0) >> 3)  # at random
         prefetch(flags, ahead)
-        prefetch(marks, ahead)  # what a promotion reads first (move_page); without it, half of kpromoted's
-        prefetch(seq_of, ahead)  # time waited on that load (perf, hot-set trace time-scaled)
+        # what a promotion reads first (move_page); without it, half of kpromoted's time waited on
+        # that load (perf, hot-set trace time-scaled).  Once kswapd has run and left the node at or
+        # under its high watermark, the pass promotes nothing more (only promotions change the
+        # free pages here): its candidates are dropped, their flags all that is read (kpromoted's
+        # perf samples 308-318 against 339-359 prefetching both for every candidate, three
+        # processes alternated, hot-set trace time-scaled).
+        if not woken or capacity - state[S_FAST_USED] > pconfig[P_HIGH] + 1:
+            prefetch(marks, ahead)
+            prefetch(seq_of, ahead)
         at = order[pstate[PS_CURSOR]]
         pstate[PS_CURSOR] += 1
         e = heap[at]

@@ -114,9 +114,11 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   fault, a scan, the end of a period) or kswapd's next round.  Defaults: kswapd's pace in
   the kernel-check guest (6.1 on one emulated vCPU at one instruction a ns, ``-icount``)
   during a 600 MB fill, per second of kswapd's own CPU time (the guest's time less the
-  task's): 91 000 pages demoted and 870 000 scanned and kept (its first pass over a freshly
+  task's): 91 000 pages demoted and 711 000 scanned and kept (its first pass over a freshly
   written inactive list, where every page is young) a second
-  (``memtier.kernel_check.fill_rates`` on ``data/kernel_check/fill_kernel_raw.csv``).  A
+  (``memtier.kernel_check.fill_rates`` on ``data/kernel_check/fill_kernel_raw.csv``; the kept
+  pace was 870 000 until 2026-11-26, when ``fill_rates`` put a third of the first pass's time
+  before kswapd's wake: ``docs/kernel-check.md``).  A
   real CPU runs a few instructions a ns, so a kswapd with a CPU of its own is a few times
   faster: give yours.  The slow node is the last tier: without swap its pages are never
   reclaimed.
@@ -260,7 +262,7 @@ PARAMETERS = {
                                     "task; 0: at once (the earlier simplification).  Default: 6.1 in the "
                                     "kernel-check guest, kswapd's demotions a second of its own CPU time during a "
                                     "fill (one emulated vCPU, 1 instruction a ns; memtier.kernel_check.fill_rates)"),
-    "kswapd_scan_pages_per_s": (870000.0, "pages kswapd scans a second without demoting them (referenced: kept or "
+    "kswapd_scan_pages_per_s": (711000.0, "pages kswapd scans a second without demoting them (referenced: kept or "
                                           "activated); 0: at once.  Default: as kswapd_pages_per_s, its first pass "
                                           "over a freshly written inactive list"),
     "placement_doubles": (1.0, "1: 6.1 in tiering mode: a promoting hint fault counts as remote (the page was on "
@@ -292,7 +294,7 @@ PARAMETERS = {
                                "kswapd_cpu_scan_pages_per_s (kernel-check: one vCPU); 0: a CPU of its own"),
     "kswapd_cpu_pages_per_s": (91000.0, "kswapd_shares_cpu: pages kswapd demotes a second of its own CPU time "
                                         "(default: the kernel-check guest, as kswapd_pages_per_s)"),
-    "kswapd_cpu_scan_pages_per_s": (870000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
+    "kswapd_cpu_scan_pages_per_s": (711000.0, "kswapd_shares_cpu: pages it scans and keeps a second of its CPU "
                                               "time (default: the kernel-check guest)"),
     "kswapd_cpu_share": (0.0, "kswapd and the task on one CPU (CFS, kernel/sched/fair.c: two runnable tasks of "
                               "equal weight, nice 0, get equal shares): while kswapd is awake it takes this share "
