@@ -32,7 +32,7 @@ from .active_shrink import (
     DEMOTED_NEXT, FAST, F_FAST_NS, F_PERIOD, F_SLOW_NS, F_UNIT_FAST, F_UNIT_SLOW, F_WORTH_MIN, IN_STAY, IN_TRUE_SET,
     K_DENSE_TOUCHED, K_FAST_CAPACITY, K_PINGPONG_PERIODS, NEW, P_LAST_DEMOTED, P_MARKS, P_STAY, PRESENT, PROMOTED,
     S_DISTINCT, S_FAST_USED, S_N_TOP, S_PERIOD, S_SLOW_USED, S_TOUCHED, STATIC_FAST, break_ties, histogram_pages,
-    judge_worth, score_period, threshold_pool, write_scores,
+    judge_worth, score_period, take_top_pages, threshold_pool, write_scores,
 )
 
 # Marks beyond memtier.simulation.policies.active_shrink' (1-16).
@@ -512,12 +512,7 @@ def _top_pages_first_fast(counts, first_fast, least, top, n_top):
     reset every count; returns ``(pages in top, those of them fast at their first access of
     the period)``, read from the bitmap ``first_fast``."""
     start = n_top
-    at = np.uint64(n_top)  # unsigned: no wraparound code for a negative index at each store
-    for page in range(counts.shape[0]):
-        top[at] = page  # kept only if taken (top has a spare slot)
-        at += np.uint64(counts[page] >= least)
-    n_top = np.int64(at)
-    counts[:] = 0
+    n_top = take_top_pages(counts, least, top, n_top)
     top_fast = 0
     for j in range(start, n_top):
         page = np.uint64(top[j])

@@ -1363,18 +1363,25 @@ def break_ties(counts, touched, n_touched, threshold, ties, pool, top):
     return 0, 0, threshold
 
 
+@njit_inline
+def take_top_pages(counts, least, top, n_top):
+    """Append to ``top`` (from ``n_top``) every page whose count is at least ``least``, in
+    page order, without a branch, and reset every count; returns the new ``n_top``."""
+    at = np.uint64(n_top)  # unsigned: no wraparound code for a negative index at each store
+    for page in range(counts.shape[0]):
+        top[at] = page  # kept only if taken (top has a spare slot)
+        at += np.uint64(counts[page] >= least)
+    counts[:] = 0
+    return np.int64(at)
+
+
 @njit
 def _top_pages(counts, flags, least, top, n_top):
     """Append to ``top`` every page whose count is at least ``least``, in page order, and
     reset every count; returns ``(pages in top, those of them fast at their first access of
     the period)``, the flags read only for the pages taken."""
     start = n_top
-    at = np.uint64(n_top)  # unsigned: no wraparound code for a negative index at each store
-    for page in range(counts.shape[0]):
-        top[at] = page  # kept only if taken (top has a spare slot)
-        at += np.uint64(counts[page] >= least)
-    n_top = np.int64(at)
-    counts[:] = 0
+    n_top = take_top_pages(counts, least, top, n_top)
     top_fast = 0
     for j in range(start, n_top):
         f = flags[np.uint64(top[j])]
