@@ -13,7 +13,7 @@ from .active_shrink import (
     C_ACCESSES, C_DEMOTED, C_FAST_BEFORE, C_FAST_HITS, C_FAST_USED, C_MIGRATION_US, C_PROMOTED, C_REACTIVE_HITS,
     C_SLOW_USED, F_PERIOD, F_UNIT_FAST, F_UNIT_SLOW, FAST, FS_REMAINING, IN_TRUE_SET, K_BATCH_PAGES, K_CALL_PAGES,
     K_FAST_CAPACITY, NEW, PRESENT, S_DISTINCT, S_FAST_USED, S_LRU_HEAD, S_LRU_TAIL, S_N_TOP, S_PERIOD, S_SLOW_USED,
-    S_TOUCHED, STATIC_FAST, calls_cost_us, mark_move, score_period, write_scores,
+    S_TOUCHED, SMALL_COUNTS, STATIC_FAST, calls_cost_us, mark_move, score_period, write_scores,
 )
 
 #: Fields of the LRU's per-page records, and the ``[SLOT]`` of a page not on the fast node
@@ -52,8 +52,6 @@ LRU_BLOCK_FREE_HIGH = 0.85
 #: 16 %, 87 / 94.  Between those two, by the rule that a branch mispredicts about as often as
 #: its rarer outcome, not measured at the crossover.
 LRU_TOUCH_FREE_LOW = 0.1
-#: Counts below this are histogrammed by :func:`_histogram_gathered` in registers.
-SMALL_COUNTS = 16
 
 
 #: The LRU's queue holds at least this many times the pages the fast node can hold.
@@ -193,7 +191,7 @@ def _histogram_gathered(gathered, n_touched, histogram, k):
     histogram them; returns ``(largest bin, accesses to STATIC_BIT pages)``.
 
     As :func:`memtier.simulation.policies.active_shrink`'s page-order histogram: counts below
-    ``SMALL_COUNTS`` are counted in registers, by comparisons, in a loop without memory
+    ``SMALL_COUNTS`` (``active_shrink``'s, 16: the registers ``h0``-``h15`` below) are counted in registers, by comparisons, in a loop without memory
     dependencies; the larger ones all in bin ``SMALL_COUNTS`` unless ``k`` or more of them
     make the threshold fall among them (the threshold search passes that bin whole), then
     one by one.  With a histogram of ``SMALL_COUNTS`` bins or fewer (the tests force one),

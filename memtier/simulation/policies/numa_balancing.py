@@ -700,27 +700,36 @@ def _age_active(meta, flags, ring, config):
 @njit_borrow
 def _pass_start(pconfig, config, state, meta, flags, ring, pstate):
     """The top of ``balance_pgdat``'s loop past ``pgdat_balanced``: ``kswapd_age_node``, then
-    ``shrink_node``'s targets for this priority (``prepare_scan_count``, ``get_scan_count``):
-    ``(inactive >> priority) x swappiness // 200`` of the inactive list, as much of the active
-    list when ``inactive_is_low`` (``may_deactivate``), or ``inactive >> priority`` alone when
-    ``file_is_tiny`` (no file pages, the node's free pages at most its zones' high watermarks,
-    the inactive list not low: ``SCAN_ANON``)."""
+    ``shrink_node``'s targets for this priority (:func:`_scan_targets`)."""
     _age_active(meta, flags, ring, config)
-    prio = pstate[PS_PRIO]
+    in_target, active_target = _scan_targets(pconfig, config, state, meta, pstate, pstate[PS_PRIO])
+    pstate[PS_PASS_LEFT] = in_target
+    pstate[PS_PASS_ACTIVE_LEFT] = active_target
+    pstate[PS_PASS_SCANNED] = 0
+    pstate[PS_PASS_DEMOTED] = 0
+
+
+@njit_borrow
+def _scan_targets(pconfig, config, state, meta, pstate, prio):
+    """``shrink_node``'s targets at priority ``prio`` (``prepare_scan_count``,
+    ``get_scan_count``), for kswapd's passes (:func:`_pass_start`) and direct reclaim
+    (:func:`_direct_reclaim`): ``(inactive >> prio) x swappiness // 200`` of the inactive list,
+    as much of the active list when ``inactive_is_low`` (``may_deactivate``, else none:
+    ``shrink_list`` skips it), or ``inactive >> prio`` alone when ``file_is_tiny`` (no file
+    pages, the node's free pages at most its zones' high watermarks, the inactive list not
+    low: ``SCAN_ANON``); the whole lists at priority 0 (``SCAN_EQUAL``: direct reclaim's last;
+    kswapd's passes stop at 1)."""
     inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
     may_deactivate = lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
     # the node's free pages: fast_capacity leaves out the low zone's protection
     free = (config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED]
             + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0))
     in_target, active_target = inactive >> prio, active >> prio
-    if not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
+    if prio > 0 and not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
         swappiness = np.int64(pconfig[P_SWAPPINESS])
         in_target = in_target * swappiness // 200
         active_target = active_target * swappiness // 200
-    pstate[PS_PASS_LEFT] = in_target
-    pstate[PS_PASS_ACTIVE_LEFT] = active_target if may_deactivate else 0
-    pstate[PS_PASS_SCANNED] = 0
-    pstate[PS_PASS_DEMOTED] = 0
+    return in_target, (active_target if may_deactivate else 0)
 
 
 @njit_borrow
@@ -861,17 +870,7 @@ def _direct_reclaim(pconfig, config, fconfig, migrate_cost, flags, ring, meta, s
     pstate[PS_DR_CALLS] += 1
     prio = DEF_PRIORITY
     while prio >= 0:
-        inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
-        may_deactivate = lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
-        free = (config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED]
-                + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0))
-        in_target, active_target = inactive >> prio, active >> prio
-        if prio > 0 and not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
-            swappiness = np.int64(pconfig[P_SWAPPINESS])
-            in_target = in_target * swappiness // 200
-            active_target = active_target * swappiness // 200
-        if not may_deactivate:  # shrink_list: the active list is not scanned (skipped_deactivate)
-            active_target = 0
+        in_target, active_target = _scan_targets(pconfig, config, state, meta, pstate, prio)
         local = 0
         while in_target > 0:  # shrink_lruvec: while nr[LRU_INACTIVE_ANON] (no file pages)
             n_inactive = min(SWAP_CLUSTER_MAX, in_target)
