@@ -96,6 +96,12 @@ class NaiveNumaBalancing(_Base):
         # direct_reclaim's calls, pages scanned and demoted
         self.kernel_main = self.kernel_low = 0
         self.dr_calls = self.dr_scanned = self.dr_demoted = 0
+        # balance_pgdat runs begun; kswapd_cpu_slices: kswapd's vruntime and CPU time, when the task was
+        # last picked; pcp_high_pages: the main zone's per-CPU list (all pages, the unmovable ones) and
+        # its free_factor
+        self.runs = 0
+        self.ks_vr = self.ks_cpu = self.task_picked = 0.0
+        self.pcp = self.pcp_unmovable = self.pcp_factor = 0
 
     # pconfig: scan period ns, scan pages, align, threshold period ms, hot ms, rate pages, min,
     # low, high, promo, enough, wake, target, tpp, fault ns, pte ns, shortest period (ms), floor (ms),
@@ -106,7 +112,7 @@ class NaiveNumaBalancing(_Base):
     # touch's time, share / (1 - share) of kswapd_cpu_share, the low zone's pages, protection and
     # its min, low, high and promo watermarks, kswapd_priority, swappiness, nr_to_reclaim and the
     # zones' high watermarks summed, page tables the fast node's, direct reclaim and its ns a page
-    # demoted / kept
+    # demoted / kept, kswapd_cpu_slices and the tick (ns), the per-CPU list's high and batch
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
@@ -114,11 +120,11 @@ class NaiveNumaBalancing(_Base):
                  "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once",
                  "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo",
                  "prio_loop", "swappiness", "nr_to_reclaim", "high_total", "pgtable_pages", "direct_reclaim",
-                 "dr_demote_ns", "dr_keep_ns"]
+                 "dr_demote_ns", "dr_keep_ns", "slices", "tick_ns", "pcp_high", "pcp_batch"]
         return self.p[names.index(name)]
 
     def free(self):
-        return self.capacity - self.fast_used - self.kernel_main - self.kernel_low
+        return self.capacity - self.fast_used - self.kernel_main - self.kernel_low - self.pcp
 
     def zone_with_room(self, mark, low_mark):
         """The fast node's zone an allocation at these watermarks gets, by the zonelist (the
@@ -131,7 +137,7 @@ class NaiveNumaBalancing(_Base):
             return "main" if self.free() > mark else None
         low_pages, protection = self._p("lz_pages"), self._p("lz_prot")
         main_pages = self.capacity - (low_pages - protection)
-        main_free = main_pages - (self.fast_used - len(self.in_low)) - self.kernel_main
+        main_free = main_pages - (self.fast_used - len(self.in_low)) - self.kernel_main - self.pcp
         low_free = low_pages - len(self.in_low) - self.kernel_low
         if main_free > mark:
             return "main"
@@ -147,6 +153,44 @@ class NaiveNumaBalancing(_Base):
     def place_fast(self, page, zone):
         if zone == "low":
             self.in_low.add(page)
+        else:
+            self.pcp_take(False)
+
+    def pcp_free(self, n):
+        """n pages of the main zone freed onto its per-CPU list (free_unref_page_commit), the list
+        bulk-freed (free_pcppages_bulk, nr_pcp_free) at nr_pcp_high, the movable pages first."""
+        high_set, batch = int(self._p("pcp_high")), int(self._p("pcp_batch"))
+        if not high_set:
+            return
+        for _ in range(n):
+            self.pcp += 1
+            high = min(batch * 4, high_set) if self.awake else high_set  # ZONE_RECLAIM_ACTIVE
+            if self.pcp >= high:
+                if high < batch:
+                    count = 1
+                else:
+                    count = batch * 2 ** self.pcp_factor
+                    if count < high - batch:
+                        self.pcp_factor += 1
+                    count = min(max(count, batch), high - batch)
+                count = min(count, self.pcp)
+                self.pcp_unmovable -= max(0, count - (self.pcp - self.pcp_unmovable))
+                self.pcp -= count
+
+    def pcp_take(self, unmovable):
+        """A main-zone page off its list (rmqueue_pcplist), refilled with a batch when empty."""
+        if not self._p("pcp_high"):
+            return
+        batch = int(self._p("pcp_batch"))
+        self.pcp_factor //= 2
+        if unmovable:
+            if self.pcp_unmovable == 0:
+                self.pcp_unmovable += batch
+                self.pcp += batch
+            self.pcp_unmovable -= 1
+        elif self.pcp == self.pcp_unmovable:
+            self.pcp += batch
+        self.pcp -= 1
 
     def move(self, page, to_fast):
         if not to_fast:
@@ -170,7 +214,7 @@ class NaiveNumaBalancing(_Base):
     def kswapd_batch(self, n_inactive=SWAP_CLUSTER_MAX, n_active=0, refill=True):
         """One round: (the earlier rule) refill the inactive list while it is low, then up to
         n_inactive pages off its tail, then n_active pages off the active tail."""
-        scanned = 0
+        scanned = low_freed = 0
         while refill and self.inactive_is_low() and self.active:
             n = min(SWAP_CLUSTER_MAX, len(self.active))
             self.deactivate(n)
@@ -191,6 +235,7 @@ class NaiveNumaBalancing(_Base):
                 self.accessed.discard(page)
                 if self._p("keep_once"):
                     self.referenced.discard(page)
+                low_freed += page in self.in_low
                 self.move(page, False)
                 demoted += 1
             else:
@@ -201,6 +246,7 @@ class NaiveNumaBalancing(_Base):
         scanned += n_active
         if demoted:
             self.migration(_calls_cost(demoted, self.batch, self.cost))
+            self.pcp_free(demoted - low_freed)
         if scanned:
             self.overhead(scanned * self.rmap_ns, scanned)
         self.k_scanned += scanned
@@ -238,6 +284,8 @@ class NaiveNumaBalancing(_Base):
                 self.awake = False
                 return True
             self.prio, self.run_demoted = DEF_PRIORITY, 0
+            if not self.balanced():  # balance_pgdat again
+                self.runs += 1
         if self.balanced():
             self.awake = False
             return True
@@ -247,26 +295,13 @@ class NaiveNumaBalancing(_Base):
         """kswapd's rounds due by ``until_ns``, each at its own clock, which moves on by the
         time its pages took; asleep once balanced, scanned twice over, or out of pages
         (kswapd_priority: balance_pgdat's passes, see the module)."""
+        if self._p("slices"):
+            if self.awake and self.k_ns <= until_ns:
+                self.kswapd_slices()
+            return
         if self._p("prio_loop"):
             while self.awake and self.k_ns <= until_ns:
-                if self.left == 0:
-                    self.pass_start()
-                    if self.left == 0:
-                        if self.pass_end():
-                            break
-                        continue
-                n_inactive, n_active = min(SWAP_CLUSTER_MAX, self.left), min(SWAP_CLUSTER_MAX, self.active_left)
-                self.left -= n_inactive
-                self.active_left -= n_active
-                n, demoted = self.kswapd_batch(n_inactive, n_active, refill=False)
-                self.pass_scanned += n
-                self.pass_demoted += demoted
-                self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
-                self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
-                if self.pass_demoted >= self._p("nr_to_reclaim"):
-                    self.left = 0
-                if self.left == 0 and self.pass_end():
-                    break
+                self.k_ns += self.balance_step()
             return
         while self.awake and self.k_ns <= until_ns:
             if self.balanced() or self.k_scanned >= self.k_limit:
@@ -281,6 +316,65 @@ class NaiveNumaBalancing(_Base):
             if self._p("cfs_slow") and self.balanced():  # one CPU: balance_pgdat checks right after its round
                 self.awake = False
                 break
+
+    def balance_step(self):
+        """A round of balance_pgdat's pass (a pass begun first if the last one ended, its end
+        when the round ends it); kswapd's CPU time for it."""
+        if self.left == 0:
+            self.pass_start()
+            if self.left == 0:
+                self.pass_end()
+                return 0.0
+        n_inactive, n_active = min(SWAP_CLUSTER_MAX, self.left), min(SWAP_CLUSTER_MAX, self.active_left)
+        self.left -= n_inactive
+        self.active_left -= n_active
+        n, demoted = self.kswapd_batch(n_inactive, n_active, refill=False)
+        self.pass_scanned += n
+        self.pass_demoted += demoted
+        self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
+        if self.pass_demoted >= self._p("nr_to_reclaim"):
+            self.left = 0
+        if self.left == 0:
+            self.pass_end()
+        return demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
+
+    def next_pick(self, t):
+        """kswapd waiting from t: the first tick after t at which the task, on the CPU since
+        task_picked, is rescheduled (its slice run, or past the minimum granularity a slice ahead)
+        and kswapd's vruntime is not above its own."""
+        tick = self._p("tick_ns")
+        picked = self.task_picked
+        at = (t // tick + 1) * tick
+        while True:
+            ran, task_vr = at - picked, at - self.ks_cpu
+            if ran > 3e6 or (ran >= 0.75e6 and task_vr - self.ks_vr > 3e6):
+                if self.ks_vr <= task_vr:
+                    return at
+                picked = at
+            at += tick
+
+    def kswapd_slices(self):
+        """kswapd on the CPU from now: balance_pgdat's steps until it sleeps or a tick after its
+        slice (at a step's end) gives the CPU back to the task; the clock runs on meanwhile."""
+        start = t = picked = self.now
+        task_vr, vr, tick = start - self.ks_cpu, self.ks_vr, self._p("tick_ns")
+        at = (t // tick + 1) * tick
+        preempted = False
+        while self.awake and not preempted:
+            t += self.balance_step()
+            while at <= t and not preempted:
+                ran, tick_vr = at - picked, vr + (at - start)
+                if ran > 3e6 or (ran >= 0.75e6 and tick_vr - task_vr > 3e6):
+                    if task_vr <= tick_vr:
+                        preempted = True
+                    else:
+                        picked = at
+                at += tick
+        self.ks_vr = vr + (t - start)
+        self.ks_cpu += t - start
+        self.now = self.task_picked = t
+        if self.awake:
+            self.k_ns = self.next_pick(t)
 
     def direct_reclaim(self):
         """do_try_to_free_pages of the fast node (6.1): priorities 12 down to 0, targets as
@@ -340,6 +434,7 @@ class NaiveNumaBalancing(_Base):
             self.kernel_low += 1
         else:
             self.kernel_main += 1
+            self.pcp_take(True)
         return ns
 
     def kswapd(self):
@@ -353,6 +448,13 @@ class NaiveNumaBalancing(_Base):
         self.awake, self.k_scanned = True, 0
         self.k_limit = 2 * (len(self.inactive) + len(self.active)) + SWAP_CLUSTER_MAX
         self.k_ns = self.now
+        self.runs += 1
+        if self._p("slices"):  # placed at most 3 ms behind the task; preempts it if over 1 ms behind
+            task_vr = self.now - self.ks_cpu
+            self.ks_vr = max(self.ks_vr, task_vr - 3e6)
+            if task_vr - self.ks_vr <= 1e6:
+                self.k_ns = self.next_pick(self.now)
+            return
         self.kswapd_until(self.now)
 
     def hint_fault(self, page):

@@ -164,6 +164,17 @@ def test_kernel_agrees_with_its_twin(policy, case, params):
         assert pstate[numa_balancing.PS_KERNEL_USED] == model.kernel_main + model.kernel_low
         assert (pstate[numa_balancing.PS_DR_CALLS], pstate[numa_balancing.PS_DR_SCANNED],
                 pstate[numa_balancing.PS_DR_DEMOTED]) == (model.dr_calls, model.dr_scanned, model.dr_demoted)
+        # balance_pgdat's runs; kswapd_cpu_slices' CFS figures; pcp_high_pages' per-CPU list
+        assert pstate[numa_balancing.PS_KSWAPD_RUNS] == model.runs
+        pfstate = result._storage["pfstate"]
+        np.testing.assert_allclose([pfstate[numa_balancing.PF_KSWAPD_VR], pfstate[numa_balancing.PF_KSWAPD_CPU_NS],
+                                    pfstate[numa_balancing.PF_TASK_PICKED_NS]],
+                                   [model.ks_vr, model.ks_cpu, model.task_picked], rtol=1e-9, atol=1e-6)
+        assert (pstate[numa_balancing.PS_PCP], pstate[numa_balancing.PS_PCP_UNMOVABLE],
+                pstate[numa_balancing.PS_PCP_FREE_FACTOR]) == (model.pcp, model.pcp_unmovable, model.pcp_factor)
+        assert pstate[numa_balancing.PS_KSWAPD_AWAKE] == model.awake
+        if quick.get("kswapd_cpu_slices") and model.awake:  # when the waiting kswapd is picked
+            assert pfstate[numa_balancing.PF_KSWAPD_NS] == pytest.approx(model.k_ns, rel=1e-9, abs=1e-6)
 
 
 @settings(max_examples=120, **FAST)
@@ -185,6 +196,35 @@ def test_numa_balancing_zones_and_one_cpu_agree_with_the_twin(case, pages, marks
                          low_zone_protection_pages=max(0, pages - fast) + (pages - max(0, pages - fast)) // 2,
                          **{f"low_zone_wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"),
                                                                            sorted(marks))},
+                         **{f"wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), sorted(main_marks))})
+    test_kernel_agrees_with_its_twin.hypothesis.inner_test("numa-balancing", case, params)
+
+
+@settings(max_examples=120, **FAST)
+@given(case=cases(), pages=st.integers(0, 8), marks=st.lists(st.integers(0, 3), min_size=4, max_size=4),
+       main_marks=st.lists(st.integers(0, 4), min_size=4, max_size=4),
+       touch=st.sampled_from([0, 2e5, 1e6, 3e6]), hz=st.sampled_from([250.0, 1000.0, 1e4]),
+       paces=st.sampled_from([(1e2, 1e3), (1e3, 1e4), (1e6, 1e7)]), pcp=st.sampled_from([0, 1, 2, 4, 6]),
+       batch=st.integers(1, 3))
+def test_numa_balancing_cpu_slices_and_pcp_agree_with_the_twin(case, pages, marks, main_marks, touch, hz, paces, pcp,
+                                                               batch, params):
+    """The draws of ``test_kernel_agrees_with_its_twin`` with ``kswapd_cpu_slices`` on (CFS's slices on
+    one CPU: kswapd's placement, wakeup preemption, the ticks) and with or without the per-CPU list
+    (``pcp_high_pages``), after a fill, the low zone drawn as in the one-CPU test (or none), kswapd's
+    paces and the first touch slow enough (ms a page) for kswapd's runs and the task's to span ticks
+    and slices, and small watermarks."""
+    fast = case["fast_capacity"]
+    case["trace"] = np.concatenate([np.arange(case["n_pages"]), case["trace"]])
+    case["writes"] = np.concatenate([np.zeros(case["n_pages"], dtype=bool), case["writes"]])
+    case["rules"] = {k: v for k, v in case["rules"].items() if not k.startswith("low_zone")}
+    zone = {}
+    if pages:
+        zone = dict(low_zone_pages=pages,
+                    low_zone_protection_pages=max(0, pages - fast) + (pages - max(0, pages - fast)) // 2,
+                    **{f"low_zone_wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), sorted(marks))})
+    case["rules"].update(kswapd_cpu_share=0, kswapd_cpu_slices=1, kswapd_priority=1, sched_tick_hz=hz,
+                         kswapd_cpu_pages_per_s=paces[0], kswapd_cpu_scan_pages_per_s=paces[1], first_touch_ns=touch,
+                         pcp_high_pages=pcp, pcp_batch_pages=batch, **zone,
                          **{f"wmark_{w}_pages": m for w, m in zip(("min", "low", "high", "promo"), sorted(main_marks))})
     test_kernel_agrees_with_its_twin.hypothesis.inner_test("numa-balancing", case, params)
 
@@ -832,6 +872,33 @@ def test_numa_balancing_first_touch_and_one_cpu_share():
     # sharing the CPU, the touches made while kswapd was awake took longer, at most twice as long
     extra = touched._storage["fstate"][FS_NOW_NS] - alone._storage["fstate"][FS_NOW_NS]
     assert 0 < extra <= 600 * 500.0
+
+
+def test_kswapd_cpu_slices_holds_the_cpu_and_sleeps():
+    """``kswapd_cpu_slices``: kswapd and the task take turns on the one CPU (CFS's slices), so the
+    clock is the task's own time (3 000 first touches at 1 us an access and 5 us a touch) plus
+    kswapd's CPU time, nothing stretched, and kswapd's CPU time is what its pages took (10 us a
+    page demoted, 1 us a page kept, its CPU paces); kswapd sleeps when balance_pgdat finds the
+    node balanced and is woken again by the fill (many runs).  With the per-CPU list
+    (``pcp_high_pages``) the same identities hold; with ``kswapd_cpu_share`` kswapd has no CPU
+    time of its own to count.  Both rules together with a share are refused in one line."""
+    from memtier.kernel.check import free_moves
+
+    trace = np.arange(3000)
+    common = dict(n_pages=3000, slow_capacity=4000, fit=free_moves(), fast_access_ns=1000.0, slow_access_ns=1000.0,
+                  rmap_ns=0.0, hint_fault_ns=0.0, scan_pte_ns=0.0, scan_delay_ms=1e6, wmark_min_pages=4,
+                  wmark_low_pages=8, wmark_high_pages=12, wmark_promo_pages=16, pgtable_wakes_kswapd=0,
+                  first_touch_ns=5000.0, kswapd_cpu_pages_per_s=1e5, kswapd_cpu_scan_pages_per_s=1e6,
+                  kswapd_cpu_slices=1)
+    for pcp in ({}, dict(pcp_high_pages=12, pcp_batch_pages=2)):
+        result = memtier.simulate(trace, "numa-balancing", 400, period=len(trace), **common, **pcp)
+        cpu = result._storage["pfstate"][numa_balancing.PF_KSWAPD_CPU_NS]
+        demoted, scanned = result.periods["demoted"].sum(), result.periods["scanned"].sum()
+        assert demoted > 0 and cpu == pytest.approx(demoted * 1e4 + (scanned - demoted) * 1e3)
+        assert result._storage["fstate"][FS_NOW_NS] == pytest.approx(3000 * 6000.0 + cpu)
+        assert result._storage["pstate"][numa_balancing.PS_KSWAPD_RUNS] > 10
+    with pytest.raises(ValueError, match="kswapd_cpu_slices.*kswapd_cpu_share=0"):
+        memtier.simulate(trace, "numa-balancing", 400, **common | dict(kswapd_cpu_share=0.5))
 
 
 def test_kswapd_cpu_share_below_one():

@@ -165,6 +165,31 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   an event runs (charged to the run by the simplification below) are kswapd's time, not the
   task's (the twin in the tests found the stretch taking them in, and a round stretched or not
   by whether it fell at an event or between them).
+- **One CPU by the scheduler's slices** (``kswapd_cpu_slices``, off by default; with
+  ``kswapd_priority``, in place of ``kswapd_cpu_share``).  6.1's CFS on one CPU
+  (``kernel/sched/fair.c``; one CPU: ``sysctl_sched_latency`` 6 ms, ``sysctl_sched_min_granularity``
+  0.75 ms, ``sysctl_sched_wakeup_granularity`` 1 ms, ``sched_slice`` 3 ms for two nice-0 tasks, a
+  tick every 4 ms at Debian's ``CONFIG_HZ=250``, ``sched_tick_hz``): the CPU is kswapd's or the
+  task's, never both, and while kswapd holds it the clock runs on and the task allocates nothing.
+  A woken kswapd (``wakeup_kswapd``, as above) is placed at most 3 ms of vruntime behind the task
+  (``place_entity``, ``GENTLE_FAIR_SLEEPERS``: half of ``sched_latency``) and preempts it when more
+  than the wakeup granularity behind (``check_preempt_wakeup``), when the waking fault returns; at
+  each tick ``check_preempt_tick`` reschedules the one on the CPU once it has run its slice (or,
+  past the minimum granularity, is a slice ahead of the other), and the one of lower vruntime runs
+  (``pick_next_entity``).  On the CPU kswapd does ``balance_pgdat``'s passes at its CPU paces
+  (``kswapd_cpu_pages_per_s``, ``kswapd_cpu_scan_pages_per_s``), checks ``pgdat_balanced`` between
+  them and sleeps when balanced (``kswapd_try_to_sleep``) until woken again; the scanner's timer,
+  the task's run time, is held back by kswapd's time.  Departure: a tick that falls inside a round
+  of ``SWAP_CLUSTER_MAX`` takes effect at the round's end.  Tested against its twin; measured
+  against the kernel-check guest in ``docs/kernel-check.md`` ('The scheduler's slices'), not
+  kernel-check's default.
+- **Per-CPU page lists** (``pcp_high_pages``, off by default; ``pcp_batch_pages``): 6.1's list of
+  the main zone on the one CPU (``free_unref_page_commit``, ``nr_pcp_high``, ``nr_pcp_free``,
+  ``free_pcppages_bulk``, ``rmqueue_pcplist``, ``rmqueue_bulk``, ``mm/page_alloc.c``): a demoted
+  page's frame goes on the list, not counted free by the watermark tests, until the list reaches
+  ``high`` (``min(batch << 2, high)`` while kswapd's ``balance_pgdat`` runs,
+  ``ZONE_RECLAIM_ACTIVE``) and a bulk free gives some back; allocations of the main zone take their
+  page off the list (movable: user pages; unmovable: page tables), refilled ``batch`` at a time.
 - **Watermarks** (``__setup_per_zone_wmarks``): the fast node's share of
   ``min_free_kbytes`` (by default the kernel's ``int_sqrt(16 x memory in KB)``, clamped to
   128 KB - 256 MB) is ``min``; ``low``, ``high`` and ``promo`` are ``min`` plus 1, 2 and 3
@@ -185,7 +210,8 @@ ASPLOS'23, section 5): the same, with the paper's two changes to promotion and d
 Simplifications, stated: kswapd's work is charged to the run (like the list policies'
 reclaim) though it runs beside the task; one zone per node (unless ``low_zone_pages``); no watermark
 boosting (``boost_watermark`` after a fragmenting fallback: memtier has no pageblocks or
-migratetypes to say when one happens); no per-CPU page lists (``pcp``: pages counted free at once); one task, so no ``cpupid`` two-stage
+migratetypes to say when one happens); no per-CPU page lists unless ``pcp_high_pages`` (``pcp``: pages counted free at
+once); one task, so no ``cpupid`` two-stage
 filter (bypassed for slow pages in tiering mode anyway) and no shared faults; time is whole
 milliseconds (``jiffies_to_msecs``).
 
@@ -337,6 +363,38 @@ PARAMETERS = {
     "swappiness": (60.0, "vm.swappiness (default 60): with kswapd_priority, the anonymous lists' share of a pass "
                          "is swappiness / (200) of (list >> priority) (get_scan_count: ap = swappiness, fp = 200 - "
                          "swappiness, anon_cost = file_cost = 0 while nothing is written out or refaults)"),
+    "kswapd_cpu_slices": (0.0, "1: kswapd and the task on one CPU by 6.1's CFS rules (kernel/sched/fair.c, one "
+                               "CPU) instead of kswapd_cpu_share's fluid share: the CPU is the task's or kswapd's, "
+                               "never both, and the clock runs on while kswapd holds it (the task allocates "
+                               "nothing then); a woken kswapd is placed at most sched_latency / 2 (3 ms) behind the "
+                               "task (place_entity, GENTLE_FAIR_SLEEPERS) and preempts it when more than "
+                               "sysctl_sched_wakeup_granularity (1 ms) behind (check_preempt_wakeup), after the "
+                               "waking fault; at each tick (sched_tick_hz) the one on the CPU is rescheduled once "
+                               "it has run its sched_slice (3 ms: two nice-0 tasks, sched_latency 6 ms) or, past "
+                               "sysctl_sched_min_granularity (0.75 ms), is that far ahead (check_preempt_tick), and "
+                               "the one of lower vruntime runs (pick_next_entity); kswapd works at "
+                               "kswapd_cpu_pages_per_s and kswapd_cpu_scan_pages_per_s, checks pgdat_balanced "
+                               "between balance_pgdat's passes and sleeps when balanced (kswapd_try_to_sleep), to "
+                               "be woken as before.  Needs kswapd_priority; kswapd_cpu_share must be 0.  "
+                               "Departure: a reschedule that falls inside a round of SWAP_CLUSTER_MAX takes effect "
+                               "at the round's end.  0: not (kswapd_cpu_share's rule, or a CPU of its own)"),
+    "pcp_high_pages": (0.0, "the per-CPU page list of the fast node's main zone (6.1, mm/page_alloc.c; one CPU): its "
+                            "pcp->high (zoneinfo's pagesets; the kernel-check guest's DMA32: 298, zone_highsize: "
+                            "the low watermark over the node's CPUs).  A page freed (a demotion) goes on the list "
+                            "and is not counted free (NR_FREE_PAGES) until free_unref_page_commit finds the list at "
+                            "nr_pcp_high (pcp->high, or min(batch << 2, pcp->high) while kswapd's balance_pgdat runs: "
+                            "ZONE_RECLAIM_ACTIVE) and free_pcppages_bulk gives nr_pcp_free of them back (batch << "
+                            "free_factor within [batch, high - batch], free_factor raised at each such free, halved "
+                            "at each allocation from the list); a page allocated there (first touches, promotions: "
+                            "the movable list; page tables: the unmovable one) comes off its list, refilled with "
+                            "batch pages from the zone when empty (rmqueue_bulk).  The watermark tests see the "
+                            "zone's free pages without the list.  0: no list, pages free at once (the earlier "
+                            "rule).  The low zone's list (the guest's DMA: high 9, batch 1, at most 4 pages while "
+                            "reclaiming) is not modelled"),
+    "pcp_batch_pages": (31.0, "pcp_high_pages: the list's pcp->batch (zoneinfo's pagesets; the guest's DMA32: 31, "
+                              "zone_batchsize)"),
+    "sched_tick_hz": (250.0, "kswapd_cpu_slices: the scheduler's tick (CONFIG_HZ; Debian's 6.1 kernels: 250, a 4 ms "
+                             "tick), at which check_preempt_tick runs"),
     "first_touch_ns": (0.0, "the task's time for a first touch beside the access (do_anonymous_page: allocate, "
                             "zero and map the page, mm/memory.c), charged on its clock and paid back by "
                             "access_slack_ns; kernel-check: measured in the guest; 0: free (the earlier rule)"),
@@ -396,14 +454,16 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
  P_FIRST_PERIOD_MS, P_FALLBACK, P_PGTABLE_WAKE, P_DEMOTE_NS, P_KEEP_NS, P_SCAN_LIMIT, P_SCAN_CHARGED,
  P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
  P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO, P_PRIO_LOOP, P_SWAPPINESS,
- P_NR_TO_RECLAIM, P_HIGH_TOTAL, P_PGTABLE_PAGES, P_DIRECT_RECLAIM, P_DR_DEMOTE_NS, P_DR_KEEP_NS) = range(49)
-P_SIZE = 49
+ P_NR_TO_RECLAIM, P_HIGH_TOTAL, P_PGTABLE_PAGES, P_DIRECT_RECLAIM, P_DR_DEMOTE_NS, P_DR_KEEP_NS, P_SLICES,
+ P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH) = range(53)
+P_SIZE = 53
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
  PS_LZ_USED, PS_PRIO, PS_PASS_LEFT, PS_PASS_ACTIVE_LEFT, PS_PASS_SCANNED, PS_PASS_DEMOTED, PS_RUN_DEMOTED,
- PS_FAILURES, PS_KERNEL_USED, PS_DR_CALLS, PS_DR_SCANNED, PS_DR_DEMOTED) = range(26)
-PS_SIZE = 26
+ PS_FAILURES, PS_KERNEL_USED, PS_DR_CALLS, PS_DR_SCANNED, PS_DR_DEMOTED, PS_KSWAPD_RUNS, PS_PCP, PS_PCP_UNMOVABLE,
+ PS_PCP_FREE_FACTOR) = range(30)
+PS_SIZE = 30
 #: balance_pgdat's first priority (DEF_PRIORITY) and the failed runs after which kswapd leaves the
 #: node (MAX_RECLAIM_RETRIES, mm/internal.h), 6.1
 DEF_PRIORITY, MAX_RECLAIM_RETRIES = 12, 16
@@ -411,8 +471,18 @@ DEF_PRIORITY, MAX_RECLAIM_RETRIES = 12, 16
 #: node's low zone (``low_zone_pages``: ZONE_DMA)
 PG_REFERENCED, IN_LOW_ZONE = 1, 2
 # pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got),
-# how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns)
-PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS = 0, 1, 2, 3
+# how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns);
+# kswapd_cpu_slices: kswapd's vruntime, its CPU time in all (the task's vruntime is the clock less it), and
+# when the task was last picked (its prev_sum_exec_runtime)
+PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS, PF_KSWAPD_VR, PF_KSWAPD_CPU_NS, PF_TASK_PICKED_NS = range(7)
+PF_SIZE = 7
+#: CFS on one CPU (6.1 kernel/sched/fair.c; get_update_sysctl_factor's factor is 1 + ilog2(1) = 1):
+#: sysctl_sched_latency 6 ms, sysctl_sched_min_granularity 0.75 ms, sysctl_sched_wakeup_granularity 1 ms;
+#: two runnable nice-0 tasks (fewer than sched_nr_latency, 8) have a period of sched_latency and a
+#: sched_slice of half of it each, and place_entity's sleeper credit is sched_latency / 2
+#: (GENTLE_FAIR_SLEEPERS)
+SCHED_LATENCY_NS, SCHED_MIN_GRANULARITY_NS, SCHED_WAKEUP_GRANULARITY_NS = 6e6, 0.75e6, 1e6
+SCHED_SLICE_NS = SCHED_LATENCY_NS / 2
 
 #: The most lag-paying accesses the access loop counts out at once (see ``run_policy``).
 SLACK_RUN = 4096
@@ -489,6 +559,26 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
         rate = params.get("kswapd_cpu_pages_per_s", 0.0) * share
         keep_rate = params.get("kswapd_cpu_scan_pages_per_s", 0.0) * share
         p[P_CFS_SLOW] = share / (1.0 - share)
+    if params.get("kswapd_cpu_slices", 0.0):
+        if share or not params.get("kswapd_priority", 1.0) or policy == "tpp":
+            raise ValueError("kswapd_cpu_slices is numa-balancing's kswapd on the task's CPU by CFS's slices, in "
+                             "place of kswapd_cpu_share and with balance_pgdat's passes: give it with "
+                             "kswapd_cpu_share=0 and kswapd_priority=1")
+        hz = params.get("sched_tick_hz", 250.0)
+        if not hz > 0:
+            raise ValueError(f"sched_tick_hz is the scheduler's tick a second (CONFIG_HZ, Debian's 250), got {hz}")
+        # kswapd at its CPU pace while it holds the CPU, the task's run time (the scanner's timer) held
+        # back by as much (kswapd_shares_cpu)
+        rate = params.get("kswapd_cpu_pages_per_s", 0.0)
+        keep_rate = params.get("kswapd_cpu_scan_pages_per_s", 0.0)
+        p[P_SLICES] = 1.0
+        p[P_TICK_NS] = 1e9 / hz
+    pcp_high, pcp_batch = params.get("pcp_high_pages", 0.0), params.get("pcp_batch_pages", 31.0)
+    if pcp_high and not (pcp_batch >= 1 and pcp_high >= 1):
+        raise ValueError(f"pcp_high_pages and pcp_batch_pages are a per-CPU list's high and batch (zoneinfo's "
+                         f"pagesets), at least 1 each, got {pcp_high} and {pcp_batch}")
+    p[P_PCP_HIGH] = int(pcp_high)
+    p[P_PCP_BATCH] = int(pcp_batch)
     p[P_TOUCH_NS] = params.get("first_touch_ns", 0.0)
     if params.get("low_zone_pages", 0.0) and policy != "tpp":
         lz = [params.get(f"low_zone_wmark_{w}_pages", 0.0) for w in ("min", "low", "high", "promo")]
@@ -523,7 +613,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_DR_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
         p[P_DR_KEEP_NS] = 1e9 / cpu_keep if cpu_keep else 0.0
-    if params.get("kswapd_shares_cpu", 0.0):
+    if params.get("kswapd_shares_cpu", 0.0) or p[P_SLICES]:
         cpu, cpu_keep = params.get("kswapd_cpu_pages_per_s", 0.0), params.get("kswapd_cpu_scan_pages_per_s", 0.0)
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
         p[P_STEAL_KEEP_NS] = 1e9 / cpu_keep if cpu_keep else 0.0
@@ -541,7 +631,8 @@ def make_state(pconfig, config, n_pages):
     pstate = np.zeros(PS_SIZE, dtype=np.int64)
     # the first scan after scan_delay, and the first period scan_delay (unless first_scan_ms /
     # first_period_ms say otherwise)
-    pfstate = np.array([pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS], 0.0, 0.0], dtype=np.float64)
+    pfstate = np.zeros(PF_SIZE, dtype=np.float64)
+    pfstate[PF_NEXT_SCAN_NS], pfstate[PF_PERIOD_MS] = pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]
     align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
@@ -596,7 +687,8 @@ def _zone_above(config, state, pconfig, pstate, mark, low_mark):
     helper: inlined, it takes no reference to the arrays (a branching helper given arrays did,
     and called it cost the one-zone runs a fifth of their speed: bench_policies --stands-for 60,
     numa-balancing and tpp)."""
-    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED], pconfig[P_LZ_PAGES],
+    return _zone_of(config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED] - pstate[PS_PCP],
+                    pconfig[P_LZ_PAGES],
                     pstate[PS_LZ_USED],
                     pconfig[P_LZ_PROT], mark, low_mark)
 
@@ -625,6 +717,55 @@ def _leave_zone(page, referenced, pstate):
 
 
 @njit_borrow
+def _pcp_free(n, pconfig, pstate):
+    """``pcp_high_pages``: ``n`` pages of the main zone freed (``free_unref_page`` ->
+    ``free_unref_page_commit``, 6.1) onto the per-CPU list, each followed by
+    ``free_pcppages_bulk`` when the list reaches ``nr_pcp_high`` (``min(batch << 2, high)`` while
+    kswapd's ``balance_pgdat`` runs, ``ZONE_RECLAIM_ACTIVE``), of ``nr_pcp_free`` pages: the
+    movable list (the freed pages') first, the unmovable one if that runs out."""
+    high_set = np.int64(pconfig[P_PCP_HIGH])
+    if high_set == 0:
+        return
+    batch = np.int64(pconfig[P_PCP_BATCH])
+    for _ in range(n):
+        pstate[PS_PCP] += 1
+        high = min(batch << 2, high_set) if pstate[PS_KSWAPD_AWAKE] != 0 else high_set
+        if pstate[PS_PCP] >= high:
+            if high < batch:  # nr_pcp_free: a list smaller than its batch frees one
+                count = np.int64(1)
+            else:
+                most = high - batch
+                count = batch << pstate[PS_PCP_FREE_FACTOR]
+                if count < most:
+                    pstate[PS_PCP_FREE_FACTOR] += 1
+                count = min(max(count, batch), most)
+            count = min(count, pstate[PS_PCP])
+            movable = pstate[PS_PCP] - pstate[PS_PCP_UNMOVABLE]
+            if count > movable:
+                pstate[PS_PCP_UNMOVABLE] -= count - movable
+            pstate[PS_PCP] -= count
+
+
+@njit_borrow
+def _pcp_take(unmovable, pconfig, pstate):
+    """``pcp_high_pages``: a page of the main zone allocated (``rmqueue_pcplist``, 6.1: the list's
+    ``free_factor`` halved) off its migratetype's list, which ``rmqueue_bulk`` first refills with
+    ``batch`` pages of the zone when it is empty.  The caller has counted the page used."""
+    if pconfig[P_PCP_HIGH] == 0:
+        return
+    batch = np.int64(pconfig[P_PCP_BATCH])
+    pstate[PS_PCP_FREE_FACTOR] >>= 1
+    if unmovable:
+        if pstate[PS_PCP_UNMOVABLE] == 0:
+            pstate[PS_PCP_UNMOVABLE] += batch
+            pstate[PS_PCP] += batch
+        pstate[PS_PCP_UNMOVABLE] -= 1
+    elif pstate[PS_PCP] - pstate[PS_PCP_UNMOVABLE] == 0:
+        pstate[PS_PCP] += batch
+    pstate[PS_PCP] -= 1
+
+
+@njit_borrow
 def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pagestat, nxt,
                   pending, referenced, n_inactive, n_active, refill):
     """One round of ``shrink_node``'s work: with ``refill`` (the earlier rule) refill the
@@ -641,6 +782,7 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
     # one-zone runs a fifth of their speed (bench_policies --stands-for 60)
     low_zone = pconfig[P_LZ_PAGES] != 0
     scanned = 0
+    low_freed = 0
     while refill and lru_inactive_is_low(0, meta, page_bytes, 0) and meta[FAST_ACTIVE, M_SIZE] > 0:
         n = min(SWAP_CLUSTER_MAX, meta[FAST_ACTIVE, M_SIZE])
         shrink_active(0, n, flags, ring, meta)
@@ -671,6 +813,8 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
             if keep_once:  # folio_test_clear_referenced: reclaimed, not referenced
                 referenced[page] &= ~PG_REFERENCED
             if low_zone:
+                if referenced[page] & IN_LOW_ZONE:
+                    low_freed += 1
                 _leave_zone(page, referenced, pstate)
             move_page(page, False, flags, state, pagestat, nxt, config, fconfig, pending)
             demoted += 1
@@ -683,6 +827,7 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
         scanned += n_active
     if demoted > 0:
         charge_migration(calls_cost_us(demoted, config[K_BATCH_PAGES], migrate_cost), fstate, pending)
+        _pcp_free(demoted - low_freed, pconfig, pstate)  # the main zone's pages, onto its per-CPU list
     if scanned > 0:
         charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
     pstate[PS_KSWAPD_SCANNED] += scanned
@@ -722,7 +867,7 @@ def _scan_targets(pconfig, config, state, meta, pstate, prio):
     inactive, active = meta[FAST_INACTIVE, M_SIZE], meta[FAST_ACTIVE, M_SIZE]
     may_deactivate = lru_inactive_is_low(0, meta, config[K_PAGE_BYTES], 0)
     # the node's free pages: fast_capacity leaves out the low zone's protection
-    free = (config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED]
+    free = (config[K_FAST_CAPACITY] - state[S_FAST_USED] - pstate[PS_KERNEL_USED] - pstate[PS_PCP]
             + (pconfig[P_LZ_PROT] if pconfig[P_LZ_PAGES] != 0 else 0))
     in_target, active_target = inactive >> prio, active >> prio
     if prio > 0 and not (free <= pconfig[P_HIGH_TOTAL] and not may_deactivate and in_target > 0):  # SCAN_FRACT
@@ -755,6 +900,8 @@ def _pass_end(pconfig, config, state, meta, flags, ring, pstate):
             return True
         pstate[PS_PRIO] = DEF_PRIORITY
         pstate[PS_RUN_DEMOTED] = 0
+        if not _balanced(config, state, pconfig, pstate):  # kswapd_try_to_sleep does not sleep: balance_pgdat again
+            pstate[PS_KSWAPD_RUNS] += 1
     if _balanced(config, state, pconfig, pstate):
         pstate[PS_KSWAPD_AWAKE] = 0
         return True
@@ -762,32 +909,102 @@ def _pass_end(pconfig, config, state, meta, flags, ring, pstate):
 
 
 @njit_borrow
+def _balance_step(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate, pagestat,
+                  nxt, pending, referenced):
+    """``kswapd_priority``: one step of 6.1's ``balance_pgdat`` (see the parameter): a round of
+    ``SWAP_CLUSTER_MAX`` inactive pages (and as many active ones) of the pass, a new pass begun
+    first if the last one ended, and the pass's end (:func:`_pass_end`: the balance checked,
+    kswapd asleep after it if balanced) when the round ends it.  Returns kswapd's CPU time for
+    the round (``P_DEMOTE_NS`` a page demoted, ``P_KEEP_NS`` a page kept); the scanner's timer
+    moves back by the round's time on the task's CPU (``kswapd_shares_cpu``)."""
+    if pstate[PS_PASS_LEFT] == 0:  # a new pass
+        _pass_start(pconfig, config, state, meta, flags, ring, pstate)
+        if pstate[PS_PASS_LEFT] == 0:  # nothing to scan at this priority
+            _pass_end(pconfig, config, state, meta, flags, ring, pstate)
+            return 0.0
+    n_inactive = min(SWAP_CLUSTER_MAX, pstate[PS_PASS_LEFT])
+    n_active = min(SWAP_CLUSTER_MAX, pstate[PS_PASS_ACTIVE_LEFT])
+    pstate[PS_PASS_LEFT] -= n_inactive
+    pstate[PS_PASS_ACTIVE_LEFT] -= n_active
+    n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
+                               pagestat, nxt, pending, referenced, n_inactive, n_active, False)
+    pstate[PS_PASS_SCANNED] += n
+    pstate[PS_PASS_DEMOTED] += demoted
+    pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+    if pstate[PS_PASS_DEMOTED] >= pconfig[P_NR_TO_RECLAIM]:  # shrink_lruvec: enough, and no file list
+        pstate[PS_PASS_LEFT] = 0
+    if pstate[PS_PASS_LEFT] == 0:
+        _pass_end(pconfig, config, state, meta, flags, ring, pstate)
+    return demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
+
+
+@njit_borrow
 def _balance_pgdat_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
                          pstate, pfstate, pagestat, nxt, pending, referenced):
-    """``kswapd_priority``: 6.1's ``balance_pgdat`` (see the parameter) up to ``until_ns``, a
-    round of ``SWAP_CLUSTER_MAX`` inactive pages (and as many active ones) at a time on
-    kswapd's clock, as :func:`_kswapd_until`'s rounds."""
+    """``kswapd_priority``: 6.1's ``balance_pgdat`` up to ``until_ns``, its steps
+    (:func:`_balance_step`) at kswapd's clock, as :func:`_kswapd_until`'s rounds."""
     while pstate[PS_KSWAPD_AWAKE] != 0 and pfstate[PF_KSWAPD_NS] <= until_ns:
-        if pstate[PS_PASS_LEFT] == 0:  # a new pass
-            _pass_start(pconfig, config, state, meta, flags, ring, pstate)
-            if pstate[PS_PASS_LEFT] == 0:  # nothing to scan at this priority
-                if _pass_end(pconfig, config, state, meta, flags, ring, pstate):
-                    break
-                continue
-        n_inactive = min(SWAP_CLUSTER_MAX, pstate[PS_PASS_LEFT])
-        n_active = min(SWAP_CLUSTER_MAX, pstate[PS_PASS_ACTIVE_LEFT])
-        pstate[PS_PASS_LEFT] -= n_inactive
-        pstate[PS_PASS_ACTIVE_LEFT] -= n_active
-        n, demoted = _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
-                                   pagestat, nxt, pending, referenced, n_inactive, n_active, False)
-        pstate[PS_PASS_SCANNED] += n
-        pstate[PS_PASS_DEMOTED] += demoted
-        pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
-        pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
-        if pstate[PS_PASS_DEMOTED] >= pconfig[P_NR_TO_RECLAIM]:  # shrink_lruvec: enough, and no file list
-            pstate[PS_PASS_LEFT] = 0
-        if pstate[PS_PASS_LEFT] == 0 and _pass_end(pconfig, config, state, meta, flags, ring, pstate):
-            break
+        pfstate[PF_KSWAPD_NS] += _balance_step(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state,
+                                               fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
+
+
+@njit_borrow
+def _next_pick(t, pconfig, pfstate):
+    """``kswapd_cpu_slices``: kswapd runnable and waiting from ``t``, the task on the CPU since
+    ``PF_TASK_PICKED_NS``: the first tick after ``t`` at which ``check_preempt_tick`` reschedules
+    the task (it has run its ``sched_slice``, or past ``sysctl_sched_min_granularity`` it is a
+    slice ahead of kswapd) and ``pick_next_entity`` takes kswapd (its vruntime not above the
+    task's: the waiting one first on a tie, as the rbtree puts the one put back after its
+    equal); a reschedule that picks the task again starts its slice anew (``set_next_entity``)."""
+    tick = pconfig[P_TICK_NS]
+    vr = pfstate[PF_KSWAPD_VR]
+    picked = pfstate[PF_TASK_PICKED_NS]
+    at = (math.floor(t / tick) + 1.0) * tick
+    while True:
+        ran = at - picked
+        task_vr = at - pfstate[PF_KSWAPD_CPU_NS]  # the task's vruntime: its CPU time, the clock less kswapd's
+        if ran > SCHED_SLICE_NS or (ran >= SCHED_MIN_GRANULARITY_NS and task_vr - vr > SCHED_SLICE_NS):
+            if vr <= task_vr:
+                return at
+            picked = at
+        at += tick
+
+
+@njit_borrow
+def _kswapd_slices(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                   pagestat, nxt, pending, referenced):
+    """``kswapd_cpu_slices``: kswapd, picked now, holds the CPU, the task's clock running on while it
+    does ``balance_pgdat``'s steps (:func:`_balance_step`) until it sleeps (balanced, or hopeless) or a
+    tick reschedules it (``check_preempt_tick``: it has run its ``sched_slice``, or past
+    ``sysctl_sched_min_granularity`` it is a slice ahead of the task) and the task, of lower
+    vruntime, is picked; a tick inside a step takes effect at its end (the stated departure).  Then
+    the task runs, and kswapd, if still runnable, is due at :func:`_next_pick`."""
+    start = fstate[FS_NOW_NS]
+    t = start
+    picked = start
+    task_vr = start - pfstate[PF_KSWAPD_CPU_NS]  # off the CPU, the task's vruntime stays
+    vr = pfstate[PF_KSWAPD_VR]
+    tick = pconfig[P_TICK_NS]
+    at = (math.floor(t / tick) + 1.0) * tick
+    preempted = False
+    while pstate[PS_KSWAPD_AWAKE] != 0 and not preempted:
+        t += _balance_step(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                           pagestat, nxt, pending, referenced)
+        while at <= t and not preempted:
+            ran = at - picked
+            tick_vr = vr + (at - start)
+            if ran > SCHED_SLICE_NS or (ran >= SCHED_MIN_GRANULARITY_NS and tick_vr - task_vr > SCHED_SLICE_NS):
+                if task_vr <= tick_vr:  # pick_next_entity: the task
+                    preempted = True
+                else:  # kswapd again, a slice anew
+                    picked = at
+            at += tick
+    pfstate[PF_KSWAPD_VR] = vr + (t - start)
+    pfstate[PF_KSWAPD_CPU_NS] += t - start
+    fstate[FS_NOW_NS] = t
+    pfstate[PF_TASK_PICKED_NS] = t
+    if pstate[PS_KSWAPD_AWAKE] != 0:
+        pfstate[PF_KSWAPD_NS] = _next_pick(t, pconfig, pfstate)
 
 
 @njit_borrow
@@ -800,6 +1017,10 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
     (``pgdat_balanced``: ``zone_watermark_ok``, free > mark), the lists were scanned twice
     over since it woke, or the inactive list is empty.  ``kswapd_priority``: 6.1's passes
     instead (:func:`_balance_pgdat_until`)."""
+    if pconfig[P_SLICES] != 0:  # kswapd holds the CPU from now (due by until_ns)
+        _kswapd_slices(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate, pfstate,
+                       pagestat, nxt, pending, referenced)
+        return
     if pconfig[P_PRIO_LOOP] != 0:
         _balance_pgdat_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
                              pstate, pfstate, pagestat, nxt, pending, referenced)
@@ -843,6 +1064,18 @@ def _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, stat
     pstate[PS_KSWAPD_SCANNED] = 0
     pstate[PS_KSWAPD_LIMIT] = 2 * (meta[FAST_INACTIVE, M_SIZE] + meta[FAST_ACTIVE, M_SIZE]) + SWAP_CLUSTER_MAX
     pfstate[PF_KSWAPD_NS] = fstate[FS_NOW_NS]
+    pstate[PS_KSWAPD_RUNS] += 1  # balance_pgdat's PAGEOUTRUN
+    if pconfig[P_SLICES] != 0:
+        # try_to_wake_up -> enqueue_entity -> place_entity: at most sched_latency / 2 behind min_vruntime,
+        # the task's vruntime (alone on the CPU while kswapd slept); check_preempt_wakeup: kswapd takes
+        # the CPU when the waking fault returns if it is more than the wakeup granularity behind, else at
+        # the task's reschedule
+        now = fstate[FS_NOW_NS]
+        task_vr = now - pfstate[PF_KSWAPD_CPU_NS]
+        pfstate[PF_KSWAPD_VR] = max(pfstate[PF_KSWAPD_VR], task_vr - SCHED_LATENCY_NS / 2)
+        if task_vr - pfstate[PF_KSWAPD_VR] <= SCHED_WAKEUP_GRANULARITY_NS:
+            pfstate[PF_KSWAPD_NS] = _next_pick(now, pconfig, pfstate)
+        return
     _kswapd_until(fstate[FS_NOW_NS], pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                   pfstate, pagestat, nxt, pending, referenced)
 
@@ -923,6 +1156,8 @@ def _kernel_page(pconfig, config, fconfig, migrate_cost, flags, ring, meta, stat
     pstate[PS_KERNEL_USED] += 1
     if zone == 1:
         pstate[PS_LZ_USED] += 1
+    elif pconfig[P_PCP_HIGH] != 0:
+        _pcp_take(True, pconfig, pstate)
     return task_ns
 
 
@@ -1031,6 +1266,8 @@ def _promote(page, pconfig, config, fconfig, migrate_cost, flags, ring, meta, re
     which ``kswapd_cpu_share`` stretches."""
     if _zone_above(config, state, pconfig, pstate, pconfig[P_LOW], pconfig[P_LZ_LOW]) == 1:
         _take_zone(page, referenced, pstate)
+    elif pconfig[P_PCP_HIGH] != 0:
+        _pcp_take(False, pconfig, pstate)
     move_page(page, True, flags, state, pagestat, nxt, config, fconfig, pending)
     push_head(FAST_ACTIVE if flags[page] & ACTIVE else FAST_INACTIVE, page, ring, meta)
     charge_migration(migrate_cost[1], fstate, pending)
@@ -1166,7 +1403,7 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
                         # no zone at low: the slow path wakes kswapd
                         _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate,
                                      pstate, pfstate, pagestat, nxt, pending, referenced)
-                elif capacity - state[S_FAST_USED] - pstate[PS_KERNEL_USED] <= wake:
+                elif capacity - state[S_FAST_USED] - pstate[PS_KERNEL_USED] - pstate[PS_PCP] <= wake:
                     # the allocation wakes kswapd (tpp, or the earlier rule)
                     _kswapd_wake(pconfig, config, fconfig, migrate_cost, flags, ring, meta, state, fstate, pstate,
                                  pfstate, pagestat, nxt, pending, referenced)
@@ -1190,6 +1427,8 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
                 if fast:
                     if zone == 1:  # zone -1 (the slow node full): the main zone
                         _take_zone(page, referenced, pstate)
+                    elif pconfig[P_PCP_HIGH] != 0:
+                        _pcp_take(False, pconfig, pstate)
                     push_head(FAST_INACTIVE, page, ring, meta)
             else:
                 decision = _hint_fault(page, pconfig, config, flags, scan_ms, referenced, state, fstate, pstate,
