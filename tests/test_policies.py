@@ -200,7 +200,7 @@ def test_numa_balancing_zones_and_one_cpu_agree_with_the_twin(case, pages, marks
     test_kernel_agrees_with_its_twin.hypothesis.inner_test("numa-balancing", case, params)
 
 
-@settings(max_examples=120, **FAST)
+@settings(max_examples=50, **FAST)
 @given(case=cases(), pages=st.integers(0, 8), marks=st.lists(st.integers(0, 3), min_size=4, max_size=4),
        main_marks=st.lists(st.integers(0, 4), min_size=4, max_size=4),
        touch=st.sampled_from([0, 2e5, 1e6, 3e6]), hz=st.sampled_from([250.0, 1000.0, 1e4]),
