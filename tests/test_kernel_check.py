@@ -537,12 +537,13 @@ def test_committed_runs_simulate_again_to_their_rows():
     """memtier's side of committed runs, simulated again from their saved settings, gives the
     committed rows: a virtme-ng run saved before kernel-check gave ``kswapd_priority`` (memtier's
     rounds of 32, the policy's default then: ``load_run`` gives it 0) and an initramfs run that
-    gives it (6.1's passes, the default now); the first 2 s, the fill and its kswapd.  Without
+    gives it (6.1's passes, the default now), and one of another size (800 MB); the first 2 s, the fill
+    and its kswapd.  Without
     ``load_run``'s 0 the old run's rows differ (the rule matters there)."""
     from memtier import datasets
 
     columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
-    for name in ("hot_set", "initramfs_hot_set"):
+    for name in ("hot_set", "initramfs_hot_set", "initramfs_hot_set_800mb"):
         info = kc.load_run(datasets.data_path(f"kernel_check/{name}_guest.json"))
         committed = kc.load_timeline(datasets.data_path(f"kernel_check/{name}_timeline.csv"))
         committed = committed[committed["source"] == "memtier"].head(2)
