@@ -59,6 +59,22 @@ def test_outputs_checked_before_work(tmp_path):
         outputs.check_output(tmp_path, force=True)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_get_the_mode_of_a_new_file(tmp_path, umask):
+    """A result is readable as any file its user writes: 0o666 less the umask (0o644 under the
+    usual 0o022), not the owner-only 0o600 of a temporary file; lackey's writer too."""
+    old = os.umask(umask)
+    try:
+        outputs.write_text(tmp_path / "out.csv", "result\n")
+        handle, temporary = outputs.temporary_beside(tmp_path / "trace.npy")
+        handle.close()
+        outputs.commit(temporary, tmp_path / "trace.npy")
+    finally:
+        os.umask(old)
+    for name in ("out.csv", "trace.npy"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_a_file_that_appears_meanwhile_is_not_replaced(tmp_path):
     target = tmp_path / "out.csv"
     with pytest.raises(FileExistsError, match="appeared"):
