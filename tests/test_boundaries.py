@@ -372,3 +372,20 @@ def test_a_period_longer_than_the_counts_hold_is_refused(policy, most):
         memtier.simulate(trace, policy, 1, period_s=1000.0)  # 1000 s hold 10^10 accesses
     with pytest.raises(ValueError, match="give a shorter period"):
         memtier.simulate(trace, policy, 1, period=most + 1)
+
+
+def test_a_script_that_sweeps_unguarded_gets_one_clear_line(tmp_path):
+    """The README's sweep, pasted into a script without ``if __name__ == "__main__":``: the local
+    cluster's workers import the script again ('spawn').  Each says so in one line and stops,
+    instead of Python's page of traceback per worker, and the sweep's error says the same."""
+    script = tmp_path / "study.py"
+    script.write_text("import numpy as np\nimport memtier\n"
+                      "memtier.sweep({'t': np.arange(2000) % 100}, ['lru'], ['10%'], workers=2, progress=False)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode != 0
+    assert "freeze_support" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert 'if __name__ == "__main__":' in lines[-1] and "did not start" in lines[-1]
+    assert "memtier.sweep: a worker process ran the script again" in done.stderr
