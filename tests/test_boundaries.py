@@ -287,6 +287,21 @@ def test_flags_named_in_messages(tmp_path):
         assert status == 2 and err.count("\n") == 1 and words in err, err
 
 
+def test_a_trace_of_another_format_is_named_for_what_it_is(tmp_path):
+    """A CSV, a lackey log or an .npz given as a trace: what it starts with and how to make a
+    trace, not numpy's advice to load pickled data with allow_pickle=."""
+    (tmp_path / "rows.csv").write_text("page_size,n_pages\n4096,1\n")
+    (tmp_path / "prog.lackey").write_text(" L 1fff000778,8\n")
+    np.savez(tmp_path / "archive.npz", pages=np.arange(3))
+    (tmp_path / "archive.npy").write_bytes((tmp_path / "archive.npz").read_bytes())
+    for name in ("rows.csv", "prog.lackey", "archive.npy"):
+        status, err = _in_process(["simulate", "--trace", str(tmp_path / name), "--fast-capacity", "10"])
+        assert status == 2 and err.count("\n") == 1, err
+        assert "memtier trace convert" in err and "pickle" not in err, err
+        with pytest.raises(ValueError, match="not a numpy .npy trace"):
+            workloads.load_trace(tmp_path / name)
+
+
 def _in_process(argv):
     import contextlib
     import io
