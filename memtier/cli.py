@@ -62,11 +62,14 @@ _BOUNDS = {
     "hot_fraction": (0.0, 1.0, False, ""),
     "hot_probability": (0.0, 1.0, False, ""),
     "migration_share": (0.0, math.inf, True, ""),
+    "write_share": (0.0, 1.0, False, ""),
+    "period_s": (0.0, math.inf, False, ""),
+    "rmap_ns": (0.0, math.inf, False, ""),
     "connect_timeout": (0.0, 86_400.0, False, "a day"),
     "int": (0, INT64_MAX, False, "the largest int64"),
     "float": (-math.inf, math.inf, False, ""),
 }
-_OPEN_LOW = {"hot_fraction", "connect_timeout"}  # must be above the minimum, not equal to it
+_OPEN_LOW = {"hot_fraction", "connect_timeout", "period_s"}  # must be above the minimum, not equal to it
 
 
 def _flag(action) -> str:
@@ -372,7 +375,11 @@ def _policy_params(pairs, policies) -> dict:
         if not value:
             raise CliError(f"--param {pair!r}: give NAME=VALUE, e.g. --param hot_threshold_ms=500")
         if name not in accepted:
-            raise CliError(f"--param {name}: no chosen policy takes it; the chosen policies take "
+            import difflib
+
+            close = difflib.get_close_matches(name, accepted, n=1)
+            guess = f" (did you mean {close[0]}?)" if close else ""
+            raise CliError(f"--param {name}: no chosen policy takes it{guess}; the chosen policies take "
                            f"{', '.join(sorted(accepted)) or 'no parameters'}")
         try:
             chosen[name] = float(value)
