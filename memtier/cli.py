@@ -489,7 +489,10 @@ def _simulate(args) -> int:
     period = (f"period {args.period_s} s" if args.period_s is not None
               else f"period {result.config['period']} accesses")
     print(f"{len(trace)} accesses, fast capacity {fast} pages, {period}, {mechanism.label}")
-    print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
+    print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}", na_rep="-"))
+    if summary[columns].isna().any(axis=None):
+        print("-: not defined: the policy is not judged as a classifier (static, reclaim-no-demotion, lru, "
+              "oracle), or there was nothing to judge (no page moved, or none worth moving)")
     if args.out:
         print(f"per-period results written to {args.out}")
     return 0

@@ -92,6 +92,16 @@ def test_simulate_mix_workload(capsys):
     assert "--mix-of" in capsys.readouterr().err
 
 
+def test_simulate_table_shows_no_nan(capsys):
+    """Metrics a policy has no value for print as '-' with a line saying why, not as NaN."""
+    assert main(["simulate", "--pages", "1000", "--accesses", "20000", "--fast-capacity", "10%",
+                 "--policy", "static,active-shrink", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    static = next(line for line in out.splitlines() if line.startswith("static "))
+    assert "NaN" not in out and static.split()[4:6] == ["-", "-"]
+    assert "-: not defined" in out
+
+
 def test_fit_with_free_and_base(tmp_path, capsys):
     base = tmp_path / "base.json"
     main(["fit", str(data_path("zi_yan_2019_rfc.csv")), "--bootstrap", "0", "--out", str(base)])
