@@ -181,6 +181,20 @@ def test_misspelt_column_refused(tmp_path):
         load_measurements(path)
 
 
+def test_configurations_and_tables_of_another_kind_are_refused_in_words():
+    """predict() needs no throughput column, so its refusal does not ask for one; fit() of a list
+    says what it takes, instead of pathlib's 'expected str, bytes or os.PathLike object'."""
+    with pytest.raises(MeasurementError) as refused:
+        memtier.default_fit().predict([{"page_size": "2M", "n_pages": 16}])
+    assert "missing column(s) copy, workers" in str(refused.value) and "gbps" not in str(refused.value)
+    import pandas as pd
+
+    with pytest.raises(MeasurementError, match="missing column.*one of gbps or time_us"):
+        load_measurements(pd.DataFrame([{"page_size": "2M"}]))
+    with pytest.raises(MeasurementError, match="give a CSV file's path or a pandas DataFrame, not a list"):
+        memtier.fit([{"page_size": "2M", "n_pages": 16}])
+
+
 def test_huge_tables_stop_early(tmp_path, monkeypatch):
     import memtier.measurement.schema as measurements
 
