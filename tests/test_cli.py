@@ -133,6 +133,34 @@ def test_help_shows_an_example(command):
     assert done.returncode == 0 and "example:" in done.stdout and f"memtier {command}" in done.stdout
 
 
+#: Options whose help rightly states no default: each is an addition with nothing in its place.
+NO_DEFAULT = {"simulate --trace", "simulate --param", "sweep --param", "sweep --scheduler", "trace damon --trace"}
+
+
+def test_every_option_says_its_default():
+    """Each option that takes a value and may be left out says what happens then, or when it is
+    needed (kernel-check's options are its own reference's, docs/kernel-check.md)."""
+    import argparse
+
+    from memtier.cli import _flag, _subparsers, build_parser
+
+    def commands(parser, prefix=""):
+        for name, sub in _subparsers(parser):
+            yield prefix + name, sub
+            yield from commands(sub, prefix + name + " ")
+
+    silent = []
+    for name, sub in commands(build_parser()):
+        for action in sub._actions:
+            takes_value = action.option_strings and action.nargs is None and not isinstance(
+                action, (argparse._StoreConstAction, argparse._HelpAction))
+            key = f"{name} {_flag(action)}"
+            if (takes_value and not action.required and name != "kernel-check" and key not in NO_DEFAULT
+                    and not any(word in (action.help or "") for word in ("default", "required with"))):
+                silent.append(key)
+    assert not silent
+
+
 def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
     """`import memtier` loads no pandas, scipy or matplotlib; `memtier trace convert` never does."""
     log = tmp_path / "prog.lackey"
