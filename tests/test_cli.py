@@ -127,10 +127,11 @@ def test_errors_are_one_line(tmp_path, args, words):
     assert done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("command", ["reproduce", "fit", "predict"])
+@pytest.mark.parametrize("command", ["reproduce", "fit", "predict", "simulate", "sweep", "measure", "trace",
+                                     "trace record", "trace convert", "trace damon"])
 def test_help_shows_an_example(command):
-    done = run(command, "--help")
-    assert done.returncode == 0 and "example:" in done.stdout and f"memtier {command}" in done.stdout
+    done = run(*command.split(), "--help")
+    assert done.returncode == 0 and "example" in done.stdout and f"memtier {command}" in done.stdout
 
 
 #: Options whose help rightly states no default: each is an addition with nothing in its place.
