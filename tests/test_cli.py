@@ -162,6 +162,35 @@ def test_every_option_says_its_default():
     assert not silent
 
 
+def test_the_docs_python_snippets_define_every_name_they_use():
+    """A reader pastes the README's and docs' Python blocks in order: each name a block reads is
+    imported or assigned in it or an earlier block of the same page (the README's fit block read a
+    placeholder, configurations_dataframe; docs/classifiers.md's read trace and memtier unset)."""
+    import ast
+    import builtins
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    unset = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        bound = set(dir(builtins))
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            tree = ast.parse(block)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    bound.add(node.id)
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+                elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    bound.add(node.name)
+                elif isinstance(node, ast.arg):
+                    bound.add(node.arg)
+            unset += [f"{page.name}: {node.id}" for node in ast.walk(tree)
+                      if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound]
+    assert not unset
+
+
 def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
     """`import memtier` loads no pandas, scipy or matplotlib; `memtier trace convert` never does."""
     log = tmp_path / "prog.lackey"
