@@ -423,3 +423,12 @@ def test_a_script_that_sweeps_unguarded_gets_one_clear_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert 'if __name__ == "__main__":' in lines[-1] and "did not start" in lines[-1]
     assert "memtier.sweep: a worker process ran the script again" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["fast_capacity", "slow_capacity"])
+def test_a_share_given_to_simulate_says_it_takes_pages(name):
+    """'10%' is what the command line and sweep() take; simulate() says so, where it said only
+    'must be a whole number'."""
+    capacities = {"fast_capacity": 10, name: "10%"}
+    with pytest.raises(ValueError, match=f"{name} '10%': simulate\\(\\) takes a page count.*memtier.sweep"):
+        memtier.simulate(np.arange(100), "lru", **capacities)
