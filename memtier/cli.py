@@ -905,11 +905,16 @@ def _trace_damon(args) -> int:
     from pathlib import Path
 
     from .traces.damon import damon_trace, read_damon_record
-    from .traces.lackey import check_trace_outputs, write_trace
+    from .traces.lackey import check_trace_outputs, sidecar_path, write_trace
+    from .traces.workloads import writes_path
 
     out = Path(args.out)
     check_output(out, force=args.force, inputs=[args.record], what="--out")
     if args.trace:
+        trace_files = (Path(args.trace), sidecar_path(args.trace), writes_path(args.trace))
+        if any(os.path.abspath(out) == os.path.abspath(path) for path in trace_files):
+            raise CliError(f"--out {out} is also where --trace {args.trace} is written (the trace, its .json "
+                           "sidecar or its write flags); give the table another name")
         check_trace_outputs(args.trace, args.force, inputs=[args.record, out])
     table = read_damon_record(args.record)
     trace = damon_trace(table, n_accesses=args.accesses, page_size=args.page_size, seed=args.seed) if args.trace else None

@@ -432,3 +432,13 @@ def test_a_share_given_to_simulate_says_it_takes_pages(name):
     capacities = {"fast_capacity": 10, name: "10%"}
     with pytest.raises(ValueError, match=f"{name} '10%': simulate\\(\\) takes a page count.*memtier.sweep"):
         memtier.simulate(np.arange(100), "lru", **capacities)
+
+
+@pytest.mark.parametrize("out", ["heat.npy", "heat.json"])
+def test_damon_table_and_trace_on_one_name_are_refused_as_such(tmp_path, out):
+    """--out naming the --trace file or its sidecar is two outputs on one name, not an input."""
+    record = data_path("damon/damon.data")
+    status, err = _in_process(["trace", "damon", str(record), "--out", str(tmp_path / out),
+                               "--trace", str(tmp_path / "heat.npy")])
+    assert status == 2 and err.count("\n") == 1 and "is also where --trace" in err, err
+    assert list(tmp_path.iterdir()) == []
