@@ -290,8 +290,10 @@ def _add_model_commands(sub) -> None:
         _reproduce,
     )
     p.add_argument("--out", default="memtier-results", help="folder to write into (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="20 bootstrap rounds instead of 200 (the test suite's mode)")
-    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap rounds for the intervals (default: 200, or 20 with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="20 bootstrap rounds instead of 200 (the test suite's mode)")
+    p.add_argument("--bootstrap", type=int, default=None,
+                   help="bootstrap rounds for the intervals (default: 200, or 20 with --quick)")
     p.add_argument("--force", action="store_true", help="overwrite files already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
 
@@ -307,8 +309,9 @@ def _add_model_commands(sub) -> None:
     )
     p.add_argument("csv", help="measurements in memtier's schema")
     p.add_argument("--free", help="comma-separated parameters to fit (default: all the data constrain)")
-    p.add_argument("--base", help="a saved fit whose parameters the others are taken from (default: the RFC "
-                        "machine's values, memtier.model.cost.ModelParams)")
+    p.add_argument("--base",
+                   help="a saved fit whose parameters the others are taken from (default: the RFC machine's "
+                        "values, memtier.model.cost.ModelParams)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap rounds (default: %(default)s)")
     p.add_argument("--source-effect", choices=("auto", "on", "off"), default="auto",
                    help="a factor per source on its DMA rows' serial work (auto: when two sources measured a "
@@ -520,7 +523,8 @@ def _add_simulator_commands(sub) -> None:
                    help="mix: workloads to interleave, each on an equal share of pages and accesses "
                         "(default: %(default)s)")
     p.add_argument("--trace", help="a .npy trace of page numbers (read memory-mapped) instead of --workload")
-    p.add_argument("--pages", type=int, help="pages in the address space (required with --workload; with --trace, default: its "
+    p.add_argument("--pages", type=int,
+                   help="pages in the address space (required with --workload; with --trace, default: its "
                         "largest page number + 1)")
     p.add_argument("--accesses", type=int, help="accesses to generate (required with --workload)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated trace (default: 0)")
@@ -540,7 +544,8 @@ def _add_simulator_commands(sub) -> None:
                    help="a parameter of numa-balancing, tpp, hemem, memtis, bit-history, mglru or damon, named as in "
                         "the kernel or the paper, e.g. hot_threshold_ms=500 or sample_period=101 (repeatable; see "
                         "memtier.simulation.policies)")
-    p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)} (default: none, the "
+    p.add_argument("--variants",
+                   help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)} (default: none, the "
                         "posted rules)")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
     p.add_argument("--period-s", type=float,
@@ -554,10 +559,12 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--batch-pages", type=int, default=16, help="pages per migration call (default: 16)")
     p.add_argument("--migration-share", type=float,
                    help="share of a period's access time migration may take (default: no budget, as the RFC)")
-    p.add_argument("--max-migrate-pages", type=int, help="mm_manage's nr_pages: slow pages isolated per period (default: no limit)")
+    p.add_argument("--max-migrate-pages", type=int,
+                   help="mm_manage's nr_pages: slow pages isolated per period (default: no limit)")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
-    p.add_argument("--out", help="write the per-period results of every policy to this CSV (default: none, "
-                        "the summary is printed only)")
+    p.add_argument("--out",
+                   help="write the per-period results of every policy to this CSV (default: none, the summary "
+                        "is printed only)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -645,8 +652,9 @@ def _add_sweep_commands(sub) -> None:
     p.add_argument("--param", action="append", metavar="NAME=V1,V2",
                    help="another memtier.simulate argument to sweep, e.g. period=10000,100000 (repeatable)")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
-    p.add_argument("--out", help="folder of Parquet files, one per finished cell; run again to resume "
-                        "(default: none, nothing saved)")
+    p.add_argument("--out",
+                   help="folder of Parquet files, one per finished cell; run again to resume (default: none, "
+                        "nothing saved)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: no cluster)")
     p.add_argument("--connect-timeout", type=float, default=10.0,

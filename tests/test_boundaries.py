@@ -298,7 +298,8 @@ def test_flags_named_in_messages(tmp_path):
                         (simulate + ["--fast-capacity", "10", "--period", "9223372036854775808"], "--period"),
                         (simulate + ["--fast-capacity", "10", "--period-s", "0"], "--period-s 0: must be above 0"),
                         (simulate + ["--fast-capacity", "10", "--rmap-ns", "-1"], "--rmap-ns -1: must be at least 0"),
-                        (simulate + ["--fast-capacity", "10", "--write-share", "2"], "--write-share 2: must be at most 1"),
+                        (simulate + ["--fast-capacity", "10", "--write-share", "2"],
+                         "--write-share 2: must be at most 1"),
                         (simulate + ["--fast-capacity", "10", "--policy", "numa-balancing", "--param",
                                      "hot_thresold_ms=5"], "(did you mean hot_threshold_ms?)"),
                         (["fit", RFC, "--bootstrap", "-5"], "--bootstrap")]:
