@@ -860,7 +860,9 @@ def _trace_record(args) -> int:
     # stderr: stdout is the recorded program's, and its output stays apart from ours
     print(_trace_summary(args.out, info), file=sys.stderr)
     if info["source"]["exit_status"] != 0:
-        print(f"note: {program[0]} exited with status {info['source']['exit_status']}", file=sys.stderr)
+        print(f"note: {program[0]} exited with status {info['source']['exit_status']}: the trace is of that run "
+              "as it went (its own messages are above); check its arguments if it was not meant to fail",
+              file=sys.stderr)
     return 0
 
 
