@@ -241,7 +241,7 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     clashes = [name for name in OUTPUTS if (out / name).exists()]
     if clashes and not force and not resuming:
         raise FileExistsError(f"{out} already holds {', '.join(clashes[:3])}"
-                              f"{' ...' if len(clashes) > 3 else ''}; use another --out or --force")
+                              f"{' ...' if len(clashes) > 3 else ''}; use another --out or --force (out=, force=True)")
     if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0):
         raise ValueError(f"bootstrap={bootstrap!r}; give a whole number of rounds, 0 or more")
     out.mkdir(parents=True, exist_ok=True)

@@ -443,3 +443,17 @@ def test_damon_table_and_trace_on_one_name_are_refused_as_such(tmp_path, out):
                                "--trace", str(tmp_path / "heat.npy")])
     assert status == 2 and err.count("\n") == 1 and "is also where --trace" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_python_callers_are_told_the_keyword_not_only_the_flag(tmp_path):
+    """reproduce() and run_measurements() refuse an existing output naming force=True, as every
+    other writer does, not only the command line's --force."""
+    from memtier.reproduce import reproduce
+
+    (tmp_path / "summary.md").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"force=True"):
+        reproduce(tmp_path)
+    (tmp_path / "mine.csv").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"force=True"):
+        memtier.run_measurements(tmp_path / "mine.csv", memtier.make_plan(quick=True))
+    assert (tmp_path / "mine.csv").read_text() == (tmp_path / "summary.md").read_text() == "mine"
