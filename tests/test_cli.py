@@ -22,6 +22,15 @@ def test_reproduce_writes_every_output(tmp_path):
         assert (out / name).stat().st_size > 0, name
     summary = (out / "summary.md").read_text()
     assert "median |error|" in summary and "leave one configuration out" in summary
+    # The other machines' line names every machine its counts include (the RFC's own, from
+    # another mail, was counted but not named).
+    import pandas as pd
+
+    machines = pd.read_csv(out / "other_machines.csv")["machine"].unique()
+    line = next(line for line in summary.splitlines() if line.startswith("- other published figures"))
+    rfc = [name for name in machines if name not in line]
+    assert len(rfc) == 1 and "the RFC's own machine (another mail)" in line
+    assert f"of {len(pd.read_csv(out / 'other_machines.csv'))} rows" in line
     # A second run keeps what is there unless asked.
     done = run("reproduce", "--out", str(out), "--quick")
     assert done.returncode == 2 and "already holds" in done.stderr and "Traceback" not in done.stderr
