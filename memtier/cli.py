@@ -62,11 +62,14 @@ _BOUNDS = {
     "hot_fraction": (0.0, 1.0, False, ""),
     "hot_probability": (0.0, 1.0, False, ""),
     "migration_share": (0.0, math.inf, True, ""),
+    "write_share": (0.0, 1.0, False, ""),
+    "period_s": (0.0, math.inf, False, ""),
+    "rmap_ns": (0.0, math.inf, False, ""),
     "connect_timeout": (0.0, 86_400.0, False, "a day"),
     "int": (0, INT64_MAX, False, "the largest int64"),
     "float": (-math.inf, math.inf, False, ""),
 }
-_OPEN_LOW = {"hot_fraction", "connect_timeout"}  # must be above the minimum, not equal to it
+_OPEN_LOW = {"hot_fraction", "connect_timeout", "period_s"}  # must be above the minimum, not equal to it
 
 
 def _flag(action) -> str:
@@ -287,8 +290,10 @@ def _add_model_commands(sub) -> None:
         _reproduce,
     )
     p.add_argument("--out", default="memtier-results", help="folder to write into (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="fewer bootstrap rounds, smaller simulations")
-    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap rounds for the intervals")
+    p.add_argument("--quick", action="store_true",
+                   help="20 bootstrap rounds instead of 200 (the test suite's mode)")
+    p.add_argument("--bootstrap", type=int, default=None,
+                   help="bootstrap rounds for the intervals (default: 200, or 20 with --quick)")
     p.add_argument("--force", action="store_true", help="overwrite files already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
 
@@ -304,12 +309,14 @@ def _add_model_commands(sub) -> None:
     )
     p.add_argument("csv", help="measurements in memtier's schema")
     p.add_argument("--free", help="comma-separated parameters to fit (default: all the data constrain)")
-    p.add_argument("--base", help="a saved fit whose parameters the others are taken from")
+    p.add_argument("--base",
+                   help="a saved fit whose parameters the others are taken from (default: the RFC machine's "
+                        "values, memtier.model.cost.ModelParams)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap rounds (default: %(default)s)")
     p.add_argument("--source-effect", choices=("auto", "on", "off"), default="auto",
                    help="a factor per source on its DMA rows' serial work (auto: when two sources measured a "
                         "DMA configuration in common; default: %(default)s)")
-    p.add_argument("--out", help="save the fit as JSON here")
+    p.add_argument("--out", help="save the fit as JSON here (default: none, the report is printed only)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
     p = _command(
@@ -322,7 +329,7 @@ def _add_model_commands(sub) -> None:
     p.add_argument("fit", help="a fit saved by 'memtier fit --out' or 'memtier reproduce'")
     p.add_argument("--page-size", default="2M", help="page size: 4K, 64K, 2M, 1G or bytes (default: 2M)")
     p.add_argument("--pages", type=int, default=1, help="pages moved by one call (default: 1)")
-    p.add_argument("--workers", type=int, default=1, help="copy threads, or DMA channels with --dma")
+    p.add_argument("--workers", type=int, default=1, help="copy threads, or DMA channels with --dma (default: 1)")
     p.add_argument("--dma", action="store_true", help="copy with a DMA engine instead of CPU threads")
     p.add_argument("--batched", action="store_true", help="concurrent (batched) migration of the list")
     p.add_argument("--exchange", action="store_true", help="exchange pages instead of migrating them")
@@ -372,7 +379,11 @@ def _policy_params(pairs, policies) -> dict:
         if not value:
             raise CliError(f"--param {pair!r}: give NAME=VALUE, e.g. --param hot_threshold_ms=500")
         if name not in accepted:
-            raise CliError(f"--param {name}: no chosen policy takes it; the chosen policies take "
+            import difflib
+
+            close = difflib.get_close_matches(name, accepted, n=1)
+            guess = f" (did you mean {close[0]}?)" if close else ""
+            raise CliError(f"--param {name}: no chosen policy takes it{guess}; the chosen policies take "
                            f"{', '.join(sorted(accepted)) or 'no parameters'}")
         try:
             chosen[name] = float(value)
@@ -482,7 +493,10 @@ def _simulate(args) -> int:
     period = (f"period {args.period_s} s" if args.period_s is not None
               else f"period {result.config['period']} accesses")
     print(f"{len(trace)} accesses, fast capacity {fast} pages, {period}, {mechanism.label}")
-    print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}"))
+    print(summary[columns].to_string(float_format=lambda x: f"{x:.4g}", na_rep="-"))
+    if summary[columns].isna().any(axis=None):
+        print("-: not defined: the policy is not judged as a classifier (static, reclaim-no-demotion, lru, "
+              "oracle), or there was nothing to judge (no page moved, or none worth moving)")
     if args.out:
         print(f"per-period results written to {args.out}")
     return 0
@@ -509,8 +523,10 @@ def _add_simulator_commands(sub) -> None:
                    help="mix: workloads to interleave, each on an equal share of pages and accesses "
                         "(default: %(default)s)")
     p.add_argument("--trace", help="a .npy trace of page numbers (read memory-mapped) instead of --workload")
-    p.add_argument("--pages", type=int, help="pages in the address space")
-    p.add_argument("--accesses", type=int, help="accesses to generate")
+    p.add_argument("--pages", type=int,
+                   help="pages in the address space (required with --workload; with --trace, default: its "
+                        "largest page number + 1)")
+    p.add_argument("--accesses", type=int, help="accesses to generate (required with --workload)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated trace (default: 0)")
     p.add_argument("--alpha", type=float, default=1.0, help="zipf skew (default: 1.0)")
     p.add_argument("--hot-fraction", type=float, default=0.1, help="hot_set: share of pages hot (default: 0.1)")
@@ -528,11 +544,13 @@ def _add_simulator_commands(sub) -> None:
                    help="a parameter of numa-balancing, tpp, hemem, memtis, bit-history, mglru or damon, named as in "
                         "the kernel or the paper, e.g. hot_threshold_ms=500 or sample_period=101 (repeatable; see "
                         "memtier.simulation.policies)")
-    p.add_argument("--variants", help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)}")
+    p.add_argument("--variants",
+                   help=f"active-shrink variants, comma-separated: {', '.join(VARIANTS)} (default: none, the "
+                        "posted rules)")
     p.add_argument("--period", type=int, help="accesses between mm_manage calls (default: 1%% of the trace)")
     p.add_argument("--period-s", type=float,
                    help="seconds of simulated access time between mm_manage calls (the RFC: 1-5 s), "
-                        "instead of --period")
+                        "instead of --period (default: --period)")
     p.add_argument("--rmap-ns", type=float, default=RMAP_WALK_NS,
                    help="ns charged per page a list scan looks at (default: %(default)s, an estimate)")
     p.add_argument("--mechanism", default="linux", choices=list(MECHANISMS), metavar="MECHANISM",
@@ -541,9 +559,12 @@ def _add_simulator_commands(sub) -> None:
     p.add_argument("--batch-pages", type=int, default=16, help="pages per migration call (default: 16)")
     p.add_argument("--migration-share", type=float,
                    help="share of a period's access time migration may take (default: no budget, as the RFC)")
-    p.add_argument("--max-migrate-pages", type=int, help="mm_manage's nr_pages: slow pages isolated per period")
+    p.add_argument("--max-migrate-pages", type=int,
+                   help="mm_manage's nr_pages: slow pages isolated per period (default: no limit)")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
-    p.add_argument("--out", help="write the per-period results of every policy to this CSV")
+    p.add_argument("--out",
+                   help="write the per-period results of every policy to this CSV (default: none, the summary "
+                        "is printed only)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -631,7 +652,9 @@ def _add_sweep_commands(sub) -> None:
     p.add_argument("--param", action="append", metavar="NAME=V1,V2",
                    help="another memtier.simulate argument to sweep, e.g. period=10000,100000 (repeatable)")
     p.add_argument("--fit", help="a saved cost-model fit (default: the RFC machine's)")
-    p.add_argument("--out", help="folder of Parquet files, one per finished cell; run again to resume")
+    p.add_argument("--out",
+                   help="folder of Parquet files, one per finished cell; run again to resume (default: none, "
+                        "nothing saved)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: no cluster)")
     p.add_argument("--connect-timeout", type=float, default=10.0,
@@ -724,8 +747,8 @@ def _add_measure_commands(sub) -> None:
     p.add_argument("--to", dest="target", type=int, help="NUMA node they move to (default: the next with memory)")
     p.add_argument("--same-node", action="store_true",
                    help="time move_pages within one node (no data moves; labelled in notes)")
-    p.add_argument("--page-sizes", help="comma-separated, e.g. 4K,64K,2M (default: 4K,64K,2M)")
-    p.add_argument("--pages", help="pages per copy call, e.g. 1,16,512 (default)")
+    p.add_argument("--page-sizes", help="comma-separated, e.g. 4K,2M (default: 4K,64K,2M; 4K,2M with --quick)")
+    p.add_argument("--pages", help="pages per copy call (default: 1,16,512; 1,16 with --quick)")
     p.add_argument("--threads", help="copy thread counts, e.g. 1,2,4 (default: 1, 2, 4 ... cores)")
     p.add_argument("--buffer", help="bytes of each copy buffer, e.g. 1G (default: 2x last-level cache)")
     p.add_argument("--repeats", type=int, help="timed runs per figure (default: 7; 3 with --quick)")
@@ -837,7 +860,9 @@ def _trace_record(args) -> int:
     # stderr: stdout is the recorded program's, and its output stays apart from ours
     print(_trace_summary(args.out, info), file=sys.stderr)
     if info["source"]["exit_status"] != 0:
-        print(f"note: {program[0]} exited with status {info['source']['exit_status']}", file=sys.stderr)
+        print(f"note: {program[0]} exited with status {info['source']['exit_status']}: the trace is of that run "
+              "as it went (its own messages are above); check its arguments if it was not meant to fail",
+              file=sys.stderr)
     return 0
 
 
@@ -890,11 +915,16 @@ def _trace_damon(args) -> int:
     from pathlib import Path
 
     from .traces.damon import damon_trace, read_damon_record
-    from .traces.lackey import check_trace_outputs, write_trace
+    from .traces.lackey import check_trace_outputs, sidecar_path, write_trace
+    from .traces.workloads import writes_path
 
     out = Path(args.out)
     check_output(out, force=args.force, inputs=[args.record], what="--out")
     if args.trace:
+        trace_files = (Path(args.trace), sidecar_path(args.trace), writes_path(args.trace))
+        if any(os.path.abspath(out) == os.path.abspath(path) for path in trace_files):
+            raise CliError(f"--out {out} is also where --trace {args.trace} is written (the trace, its .json "
+                           "sidecar or its write flags); give the table another name")
         check_trace_outputs(args.trace, args.force, inputs=[args.record, out])
     table = read_damon_record(args.record)
     trace = damon_trace(table, n_accesses=args.accesses, page_size=args.page_size, seed=args.seed) if args.trace else None

@@ -113,12 +113,14 @@ def _create_exclusive(path: Path, names: list) -> int:
 
     The name is put in ``names`` *before* the file is created (``tempfile.mkstemp`` would only
     return it afterwards), so that a Ctrl-C arriving just after the creation still lets the
-    caller remove the file; a name that is already taken is never put there."""
+    caller remove the file; a name that is already taken is never put there.  The file gets the
+    mode any new file gets (``0o666`` less the umask, as ``open(path, "w")`` gives it), not
+    ``tempfile.mkstemp``'s ``0o600``, which left every result readable by its owner alone."""
     for _ in range(100):
         name = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(6)}.partial")
         names[:] = [name]
         try:
-            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             names.clear()
     raise FileExistsError(f"no unused temporary name beside {path} after 100 tries")

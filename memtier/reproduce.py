@@ -207,6 +207,14 @@ def other_machines(base: Fit) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _machine_names(machines: pd.DataFrame, rfc: pd.DataFrame) -> list:
+    """The machines of ``other_machines.csv`` in order, the RFC's own (its syscall figures from
+    another mail) named as such: the summary's counts include its rows."""
+    own = set(rfc["machine"])
+    return ["the RFC's own machine (another mail)" if name in own else name
+            for name in machines["machine"].unique()]
+
+
 def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False,
               bootstrap: int | None = None, progress=None) -> Path:
     """Fit the model to the RFC's table and write every figure and table into ``out``.
@@ -241,7 +249,7 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
     clashes = [name for name in OUTPUTS if (out / name).exists()]
     if clashes and not force and not resuming:
         raise FileExistsError(f"{out} already holds {', '.join(clashes[:3])}"
-                              f"{' ...' if len(clashes) > 3 else ''}; use another --out or --force")
+                              f"{' ...' if len(clashes) > 3 else ''}; use another --out or --force (out=, force=True)")
     if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0):
         raise ValueError(f"bootstrap={bootstrap!r}; give a whole number of rounds, 0 or more")
     out.mkdir(parents=True, exist_ok=True)
@@ -301,7 +309,7 @@ def reproduce(out="memtier-results", *, quick: bool = False, force: bool = False
         f"(worst: {_worst(genuine)})",
         f"- {len(cv) - len(genuine)} held-out figures could not be genuinely predicted: they alone "
         f"constrain {', '.join(sorted(set(cv.loc[cv['lost'] != '', 'lost'])))}",
-        f"- other machines ({', '.join(machines['machine'].unique()[1:])}; 2-4 figures each): "
+        f"- other published figures ({', '.join(_machine_names(machines, table))}; 2-4 figures each): "
         f"fitted to all of a machine's rows, median |error| "
         f"{np.median(np.abs(machines['fitted_gbps'] / machines['gbps'] - 1)):.1%}; each row predicted "
         f"from the machine's other rows: {len(genuine_machines)} of {len(machines)} rows could be, "

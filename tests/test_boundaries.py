@@ -59,6 +59,22 @@ def test_outputs_checked_before_work(tmp_path):
         outputs.check_output(tmp_path, force=True)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_get_the_mode_of_a_new_file(tmp_path, umask):
+    """A result is readable as any file its user writes: 0o666 less the umask (0o644 under the
+    usual 0o022), not the owner-only 0o600 of a temporary file; lackey's writer too."""
+    old = os.umask(umask)
+    try:
+        outputs.write_text(tmp_path / "out.csv", "result\n")
+        handle, temporary = outputs.temporary_beside(tmp_path / "trace.npy")
+        handle.close()
+        outputs.commit(temporary, tmp_path / "trace.npy")
+    finally:
+        os.umask(old)
+    for name in ("out.csv", "trace.npy"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_a_file_that_appears_meanwhile_is_not_replaced(tmp_path):
     target = tmp_path / "out.csv"
     with pytest.raises(FileExistsError, match="appeared"):
@@ -165,6 +181,20 @@ def test_misspelt_column_refused(tmp_path):
         load_measurements(path)
 
 
+def test_configurations_and_tables_of_another_kind_are_refused_in_words():
+    """predict() needs no throughput column, so its refusal does not ask for one; fit() of a list
+    says what it takes, instead of pathlib's 'expected str, bytes or os.PathLike object'."""
+    with pytest.raises(MeasurementError) as refused:
+        memtier.default_fit().predict([{"page_size": "2M", "n_pages": 16}])
+    assert "missing column(s) copy, workers" in str(refused.value) and "gbps" not in str(refused.value)
+    import pandas as pd
+
+    with pytest.raises(MeasurementError, match="missing column.*one of gbps or time_us"):
+        load_measurements(pd.DataFrame([{"page_size": "2M"}]))
+    with pytest.raises(MeasurementError, match="give a CSV file's path or a pandas DataFrame, not a list"):
+        memtier.fit([{"page_size": "2M", "n_pages": 16}])
+
+
 def test_huge_tables_stop_early(tmp_path, monkeypatch):
     import memtier.measurement.schema as measurements
 
@@ -266,9 +296,30 @@ def test_flags_named_in_messages(tmp_path):
                         (simulate + ["--fast-capacity", "0%"], "--fast-capacity"),
                         (simulate + ["--fast-capacity", "10", "--seed", "-1"], "--seed -1: must be at least 0"),
                         (simulate + ["--fast-capacity", "10", "--period", "9223372036854775808"], "--period"),
+                        (simulate + ["--fast-capacity", "10", "--period-s", "0"], "--period-s 0: must be above 0"),
+                        (simulate + ["--fast-capacity", "10", "--rmap-ns", "-1"], "--rmap-ns -1: must be at least 0"),
+                        (simulate + ["--fast-capacity", "10", "--write-share", "2"],
+                         "--write-share 2: must be at most 1"),
+                        (simulate + ["--fast-capacity", "10", "--policy", "numa-balancing", "--param",
+                                     "hot_thresold_ms=5"], "(did you mean hot_threshold_ms?)"),
                         (["fit", RFC, "--bootstrap", "-5"], "--bootstrap")]:
         status, err = _in_process(args)
         assert status == 2 and err.count("\n") == 1 and words in err, err
+
+
+def test_a_trace_of_another_format_is_named_for_what_it_is(tmp_path):
+    """A CSV, a lackey log or an .npz given as a trace: what it starts with and how to make a
+    trace, not numpy's advice to load pickled data with allow_pickle=."""
+    (tmp_path / "rows.csv").write_text("page_size,n_pages\n4096,1\n")
+    (tmp_path / "prog.lackey").write_text(" L 1fff000778,8\n")
+    np.savez(tmp_path / "archive.npz", pages=np.arange(3))
+    (tmp_path / "archive.npy").write_bytes((tmp_path / "archive.npz").read_bytes())
+    for name in ("rows.csv", "prog.lackey", "archive.npy"):
+        status, err = _in_process(["simulate", "--trace", str(tmp_path / name), "--fast-capacity", "10"])
+        assert status == 2 and err.count("\n") == 1, err
+        assert "memtier trace convert" in err and "pickle" not in err, err
+        with pytest.raises(ValueError, match="not a numpy .npy trace"):
+            workloads.load_trace(tmp_path / name)
 
 
 def _in_process(argv):
@@ -356,3 +407,53 @@ def test_a_period_longer_than_the_counts_hold_is_refused(policy, most):
         memtier.simulate(trace, policy, 1, period_s=1000.0)  # 1000 s hold 10^10 accesses
     with pytest.raises(ValueError, match="give a shorter period"):
         memtier.simulate(trace, policy, 1, period=most + 1)
+
+
+def test_a_script_that_sweeps_unguarded_gets_one_clear_line(tmp_path):
+    """The README's sweep, pasted into a script without ``if __name__ == "__main__":``: the local
+    cluster's workers import the script again ('spawn').  Each says so in one line and stops,
+    instead of Python's page of traceback per worker, and the sweep's error says the same."""
+    script = tmp_path / "study.py"
+    script.write_text("import numpy as np\nimport memtier\n"
+                      "memtier.sweep({'t': np.arange(2000) % 100}, ['lru'], ['10%'], workers=2, progress=False)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode != 0
+    assert "freeze_support" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert 'if __name__ == "__main__":' in lines[-1] and "did not start" in lines[-1]
+    assert "memtier.sweep: a worker process ran the script again" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["fast_capacity", "slow_capacity"])
+def test_a_share_given_to_simulate_says_it_takes_pages(name):
+    """'10%' is what the command line and sweep() take; simulate() says so, where it said only
+    'must be a whole number'."""
+    capacities = {"fast_capacity": 10, name: "10%"}
+    with pytest.raises(ValueError, match=f"{name} '10%': simulate\\(\\) takes a page count.*memtier.sweep"):
+        memtier.simulate(np.arange(100), "lru", **capacities)
+
+
+@pytest.mark.parametrize("out", ["heat.npy", "heat.json"])
+def test_damon_table_and_trace_on_one_name_are_refused_as_such(tmp_path, out):
+    """--out naming the --trace file or its sidecar is two outputs on one name, not an input."""
+    record = data_path("damon/damon.data")
+    status, err = _in_process(["trace", "damon", str(record), "--out", str(tmp_path / out),
+                               "--trace", str(tmp_path / "heat.npy")])
+    assert status == 2 and err.count("\n") == 1 and "is also where --trace" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_callers_are_told_the_keyword_not_only_the_flag(tmp_path):
+    """reproduce() and run_measurements() refuse an existing output naming force=True, as every
+    other writer does, not only the command line's --force."""
+    from memtier.reproduce import reproduce
+
+    (tmp_path / "summary.md").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"force=True"):
+        reproduce(tmp_path)
+    (tmp_path / "mine.csv").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"force=True"):
+        memtier.run_measurements(tmp_path / "mine.csv", memtier.make_plan(quick=True))
+    assert (tmp_path / "mine.csv").read_text() == (tmp_path / "summary.md").read_text() == "mine"

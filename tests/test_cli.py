@@ -22,6 +22,15 @@ def test_reproduce_writes_every_output(tmp_path):
         assert (out / name).stat().st_size > 0, name
     summary = (out / "summary.md").read_text()
     assert "median |error|" in summary and "leave one configuration out" in summary
+    # The other machines' line names every machine its counts include (the RFC's own, from
+    # another mail, was counted but not named).
+    import pandas as pd
+
+    machines = pd.read_csv(out / "other_machines.csv")["machine"].unique()
+    line = next(line for line in summary.splitlines() if line.startswith("- other published figures"))
+    rfc = [name for name in machines if name not in line]
+    assert len(rfc) == 1 and "the RFC's own machine (another mail)" in line
+    assert f"of {len(pd.read_csv(out / 'other_machines.csv'))} rows" in line
     # A second run keeps what is there unless asked.
     done = run("reproduce", "--out", str(out), "--quick")
     assert done.returncode == 2 and "already holds" in done.stderr and "Traceback" not in done.stderr
@@ -92,6 +101,16 @@ def test_simulate_mix_workload(capsys):
     assert "--mix-of" in capsys.readouterr().err
 
 
+def test_simulate_table_shows_no_nan(capsys):
+    """Metrics a policy has no value for print as '-' with a line saying why, not as NaN."""
+    assert main(["simulate", "--pages", "1000", "--accesses", "20000", "--fast-capacity", "10%",
+                 "--policy", "static,active-shrink", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    static = next(line for line in out.splitlines() if line.startswith("static "))
+    assert "NaN" not in out and static.split()[4:6] == ["-", "-"]
+    assert "-: not defined" in out
+
+
 def test_fit_with_free_and_base(tmp_path, capsys):
     base = tmp_path / "base.json"
     main(["fit", str(data_path("zi_yan_2019_rfc.csv")), "--bootstrap", "0", "--out", str(base)])
@@ -117,10 +136,68 @@ def test_errors_are_one_line(tmp_path, args, words):
     assert done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("command", ["reproduce", "fit", "predict"])
+@pytest.mark.parametrize("command", ["reproduce", "fit", "predict", "simulate", "sweep", "measure", "trace",
+                                     "trace record", "trace convert", "trace damon"])
 def test_help_shows_an_example(command):
-    done = run(command, "--help")
-    assert done.returncode == 0 and "example:" in done.stdout and f"memtier {command}" in done.stdout
+    done = run(*command.split(), "--help")
+    assert done.returncode == 0 and "example" in done.stdout and f"memtier {command}" in done.stdout
+
+
+#: Options whose help rightly states no default: each is an addition with nothing in its place.
+NO_DEFAULT = {"simulate --trace", "simulate --param", "sweep --param", "sweep --scheduler", "trace damon --trace"}
+
+
+def test_every_option_says_its_default():
+    """Each option that takes a value and may be left out says what happens then, or when it is
+    needed (kernel-check's options are its own reference's, docs/kernel-check.md)."""
+    import argparse
+
+    from memtier.cli import _flag, _subparsers, build_parser
+
+    def commands(parser, prefix=""):
+        for name, sub in _subparsers(parser):
+            yield prefix + name, sub
+            yield from commands(sub, prefix + name + " ")
+
+    silent = []
+    for name, sub in commands(build_parser()):
+        for action in sub._actions:
+            takes_value = action.option_strings and action.nargs is None and not isinstance(
+                action, (argparse._StoreConstAction, argparse._HelpAction))
+            key = f"{name} {_flag(action)}"
+            if (takes_value and not action.required and name != "kernel-check" and key not in NO_DEFAULT
+                    and not any(word in (action.help or "") for word in ("default", "required with"))):
+                silent.append(key)
+    assert not silent
+
+
+def test_the_docs_python_snippets_define_every_name_they_use():
+    """A reader pastes the README's and docs' Python blocks in order: each name a block reads is
+    imported or assigned in it or an earlier block of the same page (the README's fit block read a
+    placeholder, configurations_dataframe; docs/classifiers.md's read trace and memtier unset)."""
+    import ast
+    import builtins
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    unset = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        bound = set(dir(builtins))
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            tree = ast.parse(block)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    bound.add(node.id)
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+                elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    bound.add(node.name)
+                elif isinstance(node, ast.arg):
+                    bound.add(node.arg)
+            unset += [f"{page.name}: {node.id}" for node in ast.walk(tree)
+                      if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound]
+    assert not unset
 
 
 def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):

@@ -58,3 +58,18 @@ def test_dma_envelope_covers_the_fit_and_pins_the_measured_point(fitted):
     assert np.all(low <= modelled * 1.01) and np.all(modelled <= high * 1.01)
     # wide where nothing was measured, narrow at the one measured point (16 channels)
     assert (high[0] / low[0]) > 2 * (high[-1] / low[-1])
+
+
+def test_simulation_plot_counts_pages_from_zero_without_an_offset():
+    """The README's hot-set run moved 4999-5000 pages a period; the pages panel showed ticks
+    -1.0 ... 0.0 under '+5e3'.  Counts are drawn from 0 and written out."""
+    from memtier import workloads
+
+    result = memtier.simulate(workloads.hot_set(2000, 40_000, hot_fraction=0.05, phases=2), "active-shrink", 200)
+    figure = result.plot()
+    pages = figure.axes[2]
+    figure.canvas.draw()
+    assert pages.get_ylim()[0] == 0
+    assert pages.yaxis.get_major_formatter().get_offset() == ""
+    assert pages.yaxis.get_major_formatter().get_useOffset() is False
+    plt.close(figure)

@@ -280,6 +280,16 @@ def test_record_a_real_program(tmp_path):
 
 
 @needs_valgrind
+def test_record_of_a_failing_program_says_what_the_trace_is(tmp_path, capsys):
+    """'sort words.txt' without a words.txt is recorded (a failing run can be what is studied),
+    and the last line says the trace is of that failed run, not only its status."""
+    out = tmp_path / "sort.npy"
+    assert main(["trace", "record", "--out", str(out), "--quiet", "--", "sort", str(tmp_path / "words.txt")]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "exited with status 2" in last and "the trace is of that run" in last and out.exists()
+
+
+@needs_valgrind
 def test_record_command_line(tmp_path, capsys):
     out = tmp_path / "ls.npy"
     assert main(["trace", "record", "--out", str(out), "--quiet", "--", "ls", str(tmp_path)]) == 0

@@ -445,7 +445,7 @@ class RowFile:
         self.path, self.header, self.sidecar = Path(path), header, dict(sidecar)
         for target in (self.path, sidecar_path(self.path)):
             if target.exists() and not force:
-                raise FileExistsError(f"{target} exists; choose another --out or pass --force")
+                raise FileExistsError(f"{target} exists; choose another --out or pass --force (force=True)")
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"folder {self.path.parent} does not exist")
         self.rows: list[dict] = []

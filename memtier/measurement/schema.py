@@ -28,6 +28,7 @@ the column, and says what is expected.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 
@@ -249,6 +250,10 @@ def load_measurements(source, *, name: str | None = None, throughput: bool = Tru
         table = source.copy()
         name = name or "measurements"
     else:
+        if not isinstance(source, (str, os.PathLike)):
+            raise MeasurementError(f"{name or 'measurements'}: give a CSV file's path or a pandas DataFrame, "
+                                   f"not a {type(source).__name__} (pandas.DataFrame(rows) makes one of a list "
+                                   "of dicts)")
         path = Path(source)
         name = name or str(path)
         if not path.exists():
@@ -265,7 +270,7 @@ def load_measurements(source, *, name: str | None = None, throughput: bool = Tru
     if missing:
         raise MeasurementError(
             f"{name}: missing column(s) {', '.join(missing)}; the schema needs "
-            f"{', '.join(REQUIRED)} and one of gbps or time_us"
+            f"{', '.join(REQUIRED)}" + (" and one of gbps or time_us" if throughput else "")
         )
     if throughput and not any(c in table.columns for c in THROUGHPUT):
         raise MeasurementError(f"{name}: needs a 'gbps' or a 'time_us' column")

@@ -891,10 +891,18 @@ class Fit:
                          + " (Fit.structure['probed'] says why)")
         lines.append("")
         lines.append(f"{'parameter':<24}{'value':>11}  {'unit':<5} {'95% interval':>22}")
+        outside = 0
         for row in self.intervals().itertuples():
             interval = (f"{row.low:10.4g} - {row.high:<10.4g}" if row.status == "fitted"
                         and np.isfinite(row.low) else row.status if row.status != "fitted" else "")
-            lines.append(f"{row.parameter:<24}{row.value:>11.4g}  {row.unit:<5} {interval:>22}")
+            # a percentile interval can miss the value itself when the refits of resampled
+            # rows land elsewhere (a value at a bound, or one the rows barely determine)
+            mark = "  *" if np.isfinite(row.low) and not row.low <= row.value <= row.high else ""
+            outside += bool(mark)
+            lines.append(f"{row.parameter:<24}{row.value:>11.4g}  {row.unit:<5} {interval:>22}{mark}")
+        if outside:
+            lines.append("* the fitted value lies outside its bootstrap interval: the refits of resampled rows "
+                         "put it elsewhere (these rows determine it poorly)")
         lines += ["", f"{'page':>5} {'pages':>6} {'copy':>4} {'wk':>3} {'bat':>3} {'xchg':>4} "
                       f"{'scope':<8}{'measured':>9}{'modelled':>9}{'error':>8}"]
         for i, row in enumerate(self.residuals().itertuples()):

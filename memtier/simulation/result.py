@@ -307,6 +307,10 @@ class SimulationResult:
             if p[column].any():
                 axes[2].plot(x, p[column], label=column)
         axes[2].set_ylabel("pages per period")
+        # counts from 0, written out: nearly equal counts (4999 and 5000 a period) were drawn as
+        # "-1.0 ... 0.0" under an offset "+5e3"
+        axes[2].set_ylim(bottom=0)
+        axes[2].ticklabel_format(axis="y", style="plain", useOffset=False)
         axes[2].set_xlabel("accesses")
         if axes[2].get_legend_handles_labels()[0]:
             axes[2].legend(**outside)

@@ -347,6 +347,11 @@ def simulate(
     policy_params = policies.check_params(policy, policy_params)
     trace = check_trace(trace)
     n_accesses = len(trace)
+    for name, value in (("fast_capacity", fast_capacity), ("slow_capacity", slow_capacity)):
+        if isinstance(value, str) and value.strip().endswith("%"):  # what the command line takes
+            raise ValueError(f"{name} {value!r}: simulate() takes a page count; for a share of the pages "
+                             f"give e.g. int(0.10 * n_pages) ('memtier simulate --{name.replace('_', '-')}' "
+                             "and memtier.sweep take '10%')")
     fast_capacity = _whole(fast_capacity, "fast_capacity", 1)
     n_pages = _whole(n_pages, "n_pages", 1, allow_none=True)
     slow_capacity = _whole(slow_capacity, "slow_capacity", 0, allow_none=True)

@@ -550,6 +550,38 @@ def _local_cluster(workers: int):
     return Client(cluster, set_as_default=False), cluster
 
 
+#: What to do when a script's worker processes would run the sweep again.
+_GUARD = ('in a script, call memtier.sweep under \'if __name__ == "__main__":\' (each worker process '
+          "of the local cluster imports the script again, Python's 'spawn' start), or pass workers=1 "
+          "to run every cell in this process")
+
+
+def _refuse_a_worker_rerunning_the_script() -> None:
+    """End a worker process of the local cluster that is running the caller's script again.
+
+    Dask starts the workers with multiprocessing's 'spawn', which imports the parent's
+    ``__main__`` script in each new process under the name ``__mp_main__``.  A script that
+    calls :func:`sweep` at its top level, not under ``if __name__ == "__main__":``, so
+    calls it again in every worker, which would start a cluster of its own: Python refuses
+    that with a page of traceback per worker (``freeze_support``).  Here such a worker
+    stops at once with one line (``SystemExit``: no traceback), and the parent's sweep
+    says the same when its cluster does not start (:func:`_cluster_failed`).
+    """
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            raise SystemExit(f"memtier.sweep: a worker process ran the script again: {_GUARD}")
+        frame = frame.f_back
+
+
+def _cluster_failed(workers: int, error: BaseException) -> RuntimeError:
+    """The error of a local cluster that did not start, with the usual cause's remedy."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    main = sys.modules.get("__main__")
+    hint = f"; {_GUARD}" if getattr(main, "__file__", None) else ""
+    return RuntimeError(f"Dask's local cluster of {workers} worker processes did not start ({reason}){hint}")
+
+
 class _Starting:
     """A local cluster started in a thread, so that the caller can read its inputs meanwhile."""
 
@@ -770,6 +802,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
     _check_paths(traces)
     out = _check_out(out) if out is not None else None
     local = (workers or _default_workers()) if client is None else 1
+    if local > 1:
+        _refuse_a_worker_rerunning_the_script()
     # A new sweep starts its local cluster now, while the traces are read, the cost model is
     # fitted and the arguments are checked (seconds each); a resumed one once it knows that
     # cells are left.
@@ -807,7 +841,11 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
             sources = _write_arrays(sources, Path(spill.name))
 
         if pending and local > 1:
-            client, own_cluster = starting.get() if starting is not None else _local_cluster(local)
+            try:
+                client, own_cluster = starting.get() if starting is not None else _local_cluster(local)
+            except Exception as error:  # noqa: BLE001 - said in one line, with the usual cause
+                starting = None
+                raise _cluster_failed(local, error) from None
             own_client, starting = client, None
             if progress and _has_bokeh():
                 tqdm.write(f"sweep: Dask's dashboard at {own_cluster.dashboard_link}", file=sys.stderr)

@@ -301,6 +301,12 @@ def load_trace(path) -> np.ndarray:
         raise FileNotFoundError(f"trace file {path} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"trace file {path} is a folder; give a .npy file")
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+    if start and start != b"\x93NUMPY":  # numpy's own error spoke of pickles and allow_pickle=
+        raise ValueError(f"{path} is not a numpy .npy trace (it starts {start!r}, not numpy's "
+                         "b'\\x93NUMPY'); make one from a lackey log with 'memtier trace convert LOG --out "
+                         "TRACE.npy', or from an array with memtier.workloads.save_trace")
     try:
         trace = np.load(path, mmap_mode="r", allow_pickle=False)
     except EOFError:
