@@ -760,8 +760,12 @@ def _add_measure_commands(sub) -> None:
 
 def _kernel_check(args) -> int:
     from .kernel import guest
-    from .kernel.check import Workload, kernel_check
+    from .kernel.check import KernelCheckError, Workload, check_kernel_runs, kernel_check
 
+    try:
+        check_kernel_runs(args.kernel_runs, args.run_offset_ms)
+    except KernelCheckError as error:
+        raise CliError(str(error)) from None
     if args.node0_free < 0:
         raise CliError(f"--node0-free must be a number of pages >= 0 (0: no ballast), got {args.node0_free}")
     workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
@@ -776,13 +780,24 @@ def _kernel_check(args) -> int:
                               timeout=args.timeout, kernel=args.kernel, progress=step,
                               node0_free=args.node0_free or None, boot=args.boot,
                               vmscan_counters=args.vmscan_counters, direct_reclaim=args.direct_reclaim,
-                              watermark_boost_factor=args.watermark_boost_factor)
+                              watermark_boost_factor=args.watermark_boost_factor,
+                              kernel_runs=args.kernel_runs, run_offset_ms=args.run_offset_ms)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     v = result["verdict"]
     print(f"wrote {args.out}/timeline.csv and timeline.png: hot pages on the fast node differ by at most "
           f"{v['max_gap_points']:.1f} points (target 10); promoted {v['memtier_promoted']} against the kernel's "
           f"{v['kernel_promoted']}, demoted {v['memtier_demoted']} against {v['kernel_demoted']} (target: within 25 %)")
+    if "spread_verdict" in result:
+        s = result["spread_verdict"]
+        print(f"wrote {args.out}/kernel_runs.csv: the kernel's {s['kernel_runs']} runs differ by up to "
+              f"{s['kernel_spread_points']:.1f} points in hot share ({s['kernel_spread_at_s']:g} s); memtier lies "
+              + (f"{s['memtier_outside_points']:.1f} points outside their range at most"
+                 if s["memtier_outside_points"] > 0 else "within their range at every checkpoint")
+              + f"; promoted {s['kernel_promoted_range'][0]}-{s['kernel_promoted_range'][1]} "
+              f"(memtier {'inside' if s['memtier_promoted_inside'] else 'outside'}), demoted "
+              f"{s['kernel_demoted_range'][0]}-{s['kernel_demoted_range'][1]} "
+              f"(memtier {'inside' if s['memtier_demoted_inside'] else 'outside'})")
     return 0
 
 
@@ -829,6 +844,11 @@ def _add_kernel_check_commands(sub) -> None:
                         "as its first touches allocate them, and a table that finds node 0 at its min watermark "
                         "reclaimed for by the task (numa-balancing's pgtable_pages and direct_reclaim; off by "
                         "default: docs/kernel-check.md)")
+    p.add_argument("--kernel-runs", type=int, default=1, metavar="N",
+                   help="run the guest N times, run k starting the same accesses k x --run-offset-ms later: the "
+                        "kernel's own spread, and memtier against it, in kernel_runs.csv (default: %(default)s)")
+    p.add_argument("--run-offset-ms", type=float, default=1.0, metavar="MS",
+                   help="how much later each further kernel run starts, in ms of guest time (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
     p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")

@@ -4,6 +4,7 @@ the comparison, and the command's checks.  The guest run itself is tests/test_ke
 (``numa_vm`` marker)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -661,3 +662,131 @@ def test_kswapd_time_in_the_fill_is_not_a_share_of_the_task_time():
     assert "runs" not in kc.kswapd_time(default)
     with pytest.raises(kc.KernelCheckError, match="missing cpu_s"):
         kc.kswapd_time(fine.drop(columns="cpu_s"))
+
+
+def test_kernel_spread_and_its_verdict():
+    """The runs' range per checkpoint, memtier's distance outside it (0 inside), and the counts'
+    range at the end."""
+    runs = pd.DataFrame([
+        dict(time_s=1.0, run=0, fast_hot_pages=40, promoted=0, demoted=10),
+        dict(time_s=1.0, run=1, fast_hot_pages=60, promoted=2, demoted=12),
+        dict(time_s=2.0, run=0, fast_hot_pages=90, promoted=30, demoted=40),
+        dict(time_s=2.0, run=1, fast_hot_pages=70, promoted=20, demoted=50),
+    ])
+    timeline = pd.DataFrame([
+        dict(time_s=1.0, source="kernel", fast_hot_pages=40, fast_cold_pages=0, promoted=0, demoted=10),
+        dict(time_s=1.0, source="memtier", fast_hot_pages=50, fast_cold_pages=0, promoted=1, demoted=11),
+        dict(time_s=2.0, source="kernel", fast_hot_pages=90, fast_cold_pages=0, promoted=30, demoted=40),
+        dict(time_s=2.0, source="memtier", fast_hot_pages=95, fast_cold_pages=0, promoted=35, demoted=45),
+    ])
+    table = kc.kernel_spread(runs, timeline, hot_pages=100)
+    assert table["spread_points"].tolist() == pytest.approx([20.0, 20.0])
+    assert table["outside_points"].tolist() == pytest.approx([0.0, 5.0])  # inside at 1 s, 5 above at 2 s
+    v = kc.spread_verdict(table)
+    assert v["kernel_runs"] == 2 and v["kernel_spread_points"] == pytest.approx(20.0)
+    assert v["memtier_outside_points"] == pytest.approx(5.0)
+    assert v["kernel_promoted_range"] == [20, 30] and not v["memtier_promoted_inside"]
+    assert v["kernel_demoted_range"] == [40, 50] and v["memtier_demoted_inside"]
+    below = timeline.assign(fast_hot_pages=[40, 30, 90, 80])
+    assert kc.kernel_spread(runs, below, hot_pages=100)["outside_points"].tolist() == pytest.approx([10.0, 0.0])
+
+
+@pytest.mark.parametrize("runs, offset, flag", [(0, 1.0, "--kernel-runs"), (11, 1.0, "--kernel-runs"),
+                                                (True, 1.0, "--kernel-runs"), (2.5, 1.0, "--kernel-runs"),
+                                                (3, 0.0, "--run-offset-ms"), (3, -1, "--run-offset-ms"),
+                                                (3, float("nan"), "--run-offset-ms"), (3, "x", "--run-offset-ms")])
+def test_kernel_runs_are_checked(runs, offset, flag):
+    with pytest.raises(kc.KernelCheckError, match=flag):
+        kc.check_kernel_runs(runs, offset)
+
+
+def test_cli_refuses_bad_kernel_runs_before_booting(tmp_path, monkeypatch, capsys):
+    def boot(*args, **kwargs):
+        raise AssertionError("the guest must not be started")
+
+    monkeypatch.setattr(kc, "run_guest", boot)
+    status = cli.main(["kernel-check", "--total-mb", "300", "--hot-mb", "64", "--seconds", "10", "--kernel-runs", "0",
+                       "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "--kernel-runs" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_program_built_with_a_start_offset_starts_that_much_later(tmp_path):
+    """-DSTART_OFFSET_US: the accesses start that long after the program is ready (no minute
+    to wait for here), and it says so; the default build has not a byte of that code."""
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("gcc is needed to build the workload program")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        plain = kc.build_workload(tmp_path / "a")
+        late = kc.build_workload(tmp_path / "b", start_offset_us=300_000)
+    except kc.KernelCheckError as error:
+        pytest.skip(str(error))
+    assert plain.read_bytes() != late.read_bytes()
+    w = kc.Workload(kind="hot_set", total_mb=8, hot_mb=2, seconds=0.2, rate=40_000, checkpoint_ms=100)
+    for binary, name in ((plain, "plain.csv"), (late, "late.csv")):
+        subprocess.run([str(binary)] + w.arguments(str(tmp_path / name)), check=True, timeout=60,
+                       env=dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0"))
+    text = (tmp_path / "late.csv").read_text()
+    ready = float(re.search(r"# ready at ([0-9.]+) s", text).group(1))
+    start = re.search(r"# accesses start at ([0-9.]+) s of the guest's CLOCK_MONOTONIC \((\d+) us", text)
+    assert start and int(start.group(2)) == 300_000
+    assert float(start.group(1)) - ready == pytest.approx(0.3, abs=1e-5)
+    assert "accesses start" not in (tmp_path / "plain.csv").read_text()
+    kc.check_digests(pd.read_csv(tmp_path / "late.csv", comment="#"), w, kc.access_stream(w))
+
+
+def test_kernel_runs_run_the_guest_again_with_later_starts_and_write_the_spread(tmp_path, monkeypatch):
+    """kernel_check(kernel_runs=3): the guest runs twice more, with the program built to start
+    1 and 2 ms later; kernel_runs.csv holds the three runs (run 0 the timeline's kernel), the
+    result and guest.json the spread, and memtier's side is simulated once.  The guest is this
+    host here: the program runs on one node, and the settings are a committed run's."""
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("gcc is needed to build the workload program")
+    from memtier import datasets
+
+    saved = json.loads(Path(datasets.data_path("kernel_check/initramfs_phase_guest.json")).read_text())
+    offsets, simulated = [], []
+
+    def host_run(w, folder, *, start_offset_us=None, **kwargs):
+        offsets.append(start_offset_us)
+        folder = Path(folder)
+        binary = kc.build_workload(folder, start_offset_us=start_offset_us)
+        subprocess.run([str(binary)] + w.arguments(str(folder / "kernel_raw.csv")), check=True, timeout=60,
+                       env=dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0"))
+        (folder / "zoneinfo.txt").write_text(saved["zoneinfo"])
+        return {"raw": kc.read_kernel_timeline(folder / "kernel_raw.csv", w), "settings": saved["settings"],
+                "zoneinfo": kc.parse_zoneinfo(saved["zoneinfo"]), "zoneinfo_at_start": False,
+                "seconds": 1.0, "attempts": 1}
+
+    real_simulate = kc.simulate_timeline
+
+    def simulate_once(*args, **kwargs):
+        simulated.append(1)
+        return real_simulate(*args, **kwargs)
+
+    monkeypatch.setattr(kc, "run_guest", host_run)
+    monkeypatch.setattr(kc, "simulate_timeline", simulate_once)
+    monkeypatch.setattr(kc.bare, "find_tools", lambda kernel=None: "/boot/vmlinuz")
+    w = kc.Workload(kind="phase", total_mb=8, hot_mb=2, seconds=0.3, rate=40_000, checkpoint_ms=100)
+    result = kc.kernel_check(w, tmp_path / "out", kernel_runs=3, run_offset_ms=1.0)
+    assert offsets == [None, 1000, 2000] and len(simulated) == 1
+    runs = kc.load_kernel_runs(tmp_path / "out" / "kernel_runs.csv")
+    assert sorted(runs["run"].unique()) == [0, 1, 2]
+    assert runs.groupby("run")["start_offset_ms"].first().tolist() == [0.0, 1.0, 2.0]
+    timeline = kc.load_timeline(tmp_path / "out" / "timeline.csv")
+    first = runs[runs["run"] == 0].reset_index(drop=True)
+    kernel = timeline[timeline["source"] == "kernel"].reset_index(drop=True)
+    assert first["fast_hot_pages"].tolist() == kernel["fast_hot_pages"].tolist()
+    # one node on the host: every run has the whole hot set on it, so no spread and memtier judged against that
+    assert result["spread_verdict"]["kernel_runs"] == 3 and result["spread_verdict"]["kernel_spread_points"] == 0
+    assert json.loads((tmp_path / "out" / "guest.json").read_text())["spread_verdict"] == result["spread_verdict"]
+    assert (tmp_path / "out" / "timeline.png").stat().st_size > 10_000
+    # a second run of the same command refuses to overwrite kernel_runs.csv without --force
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "kernel_runs.csv").write_text("earlier\n")
+    with pytest.raises(FileExistsError):
+        kc.kernel_check(w, tmp_path / "again", kernel_runs=2)
+    assert (tmp_path / "again" / "kernel_runs.csv").read_text() == "earlier\n"

@@ -974,13 +974,67 @@ def verdict(table: pd.DataFrame) -> dict:
             "kernel_demoted": int(last["kernel_demoted"]), "memtier_demoted": int(last["memtier_demoted"])}
 
 
-def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None):
+def kernel_spread(runs: pd.DataFrame, timeline: pd.DataFrame, hot_pages: int) -> pd.DataFrame:
+    """The kernel against itself, and memtier against that spread.
+
+    ``runs``: the kernel's rows of several runs of one workload (``kernel_runs.csv``: a ``run``
+    column beside the timeline's), which differ only in when the accesses start
+    (:func:`kernel_check`'s ``kernel_runs``).  Per checkpoint: the lowest and highest share of
+    hot pages on the fast node over the runs, their distance (``spread_points``), memtier's
+    share and how far it lies outside that range (``outside_points``, 0 inside), and the same
+    range of cumulative promotions and demotions beside memtier's.  A gap to one run smaller
+    than the runs' own spread says the check cannot tell memtier from the kernel there; only
+    ``outside_points`` is a difference the kernel's timing alone does not explain."""
+    sim = timeline[timeline["source"] == "memtier"].set_index("time_s")
+    grouped = runs.groupby("time_s")
+    times = sim.index.intersection(grouped.size().index)
+    share = grouped["fast_hot_pages"]
+    table = pd.DataFrame(index=times)
+    table["kernel_runs"] = grouped.size().loc[times]
+    table["kernel_low_share"] = share.min().loc[times] / hot_pages
+    table["kernel_high_share"] = share.max().loc[times] / hot_pages
+    table["spread_points"] = 100 * (table["kernel_high_share"] - table["kernel_low_share"])
+    table["memtier_hot_share"] = sim.loc[times, "fast_hot_pages"] / hot_pages
+    below = table["kernel_low_share"] - table["memtier_hot_share"]
+    above = table["memtier_hot_share"] - table["kernel_high_share"]
+    table["outside_points"] = 100 * np.maximum(np.maximum(below, above), 0.0)
+    for column in ("promoted", "demoted"):
+        table[f"kernel_low_{column}"] = grouped[column].min().loc[times]
+        table[f"kernel_high_{column}"] = grouped[column].max().loc[times]
+        table[f"memtier_{column}"] = sim.loc[times, column]
+    return table
+
+
+def spread_verdict(table: pd.DataFrame) -> dict:
+    """:func:`kernel_spread` in a few numbers: the kernel runs' largest spread in hot share
+    (points, and when), memtier's largest distance outside their range, and whether memtier's
+    cumulative promotions and demotions at the end lie within the runs' range."""
+    last = table.iloc[-1]
+    widest = table["spread_points"].idxmax()
+    verdict_ = {"kernel_runs": int(table["kernel_runs"].min()),
+                "kernel_spread_points": float(table["spread_points"].max()), "kernel_spread_at_s": float(widest),
+                "memtier_outside_points": float(table["outside_points"].max())}
+    for column in ("promoted", "demoted"):
+        low, high, sim = (int(last[f"kernel_low_{column}"]), int(last[f"kernel_high_{column}"]),
+                          int(last[f"memtier_{column}"]))
+        verdict_[f"kernel_{column}_range"] = [low, high]
+        verdict_[f"memtier_{column}_inside"] = bool(low <= sim <= high)
+    return verdict_
+
+
+def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None, runs: pd.DataFrame | None = None):
     """Both timelines: the share of hot pages on the fast node, and cumulative promotions and
-    demotions (kernel solid, memtier dashed)."""
+    demotions (kernel solid, memtier dashed).  ``runs`` (``kernel_runs.csv``): the range of the
+    kernel's runs shaded behind the hot share."""
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if runs is not None and runs["run"].nunique() > 1:
+        share = runs.groupby("time_s")["fast_hot_pages"]
+        low, high = 100 * share.min() / hot_pages, 100 * share.max() / hot_pages
+        axes[0].fill_between(low.index, low.values, high.values, color="0.6", alpha=0.35, step=None,
+                             label=f"kernel, {runs['run'].nunique()} runs (start offsets)")
     style = {"kernel": "-", "memtier": "--"}
     for source, rows in timeline.groupby("source"):
         axes[0].plot(rows["time_s"], 100 * rows["fast_hot_pages"] / hot_pages, style.get(source, ":"), marker=".",
@@ -1000,16 +1054,21 @@ def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None)
 # --- the whole comparison --------------------------------------------------------------------
 
 
-def build_workload(folder, vmscan_counters: bool = False) -> Path:
+def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int | None = None) -> Path:
     """Compile :data:`SOURCE` statically (the guest runs it from the host's files).
     ``vmscan_counters``: with ``-DVMSCAN_COUNTERS``, so that its rows also carry kswapd's reclaim
     counters and node 0's zones and lists; another binary, so another run under ``-icount``
-    (``docs/kernel-check.md``: the kernel's tiering of a large fill moves with it)."""
+    (``docs/kernel-check.md``: the kernel's tiering of a large fill moves with it).
+    ``start_offset_us``: with ``-DSTART_OFFSET_US``, the accesses start that many microseconds
+    after the whole minute (:func:`kernel_check`'s ``kernel_runs``); ``None``: the default
+    binary, the same byte for byte as without that code."""
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise KernelCheckError("kernel-check needs a C compiler to build its workload (apt-get install gcc libc6-dev)")
     binary = Path(folder) / "kernel_workload"
     flags = ["-DVMSCAN_COUNTERS"] if vmscan_counters else []
+    if start_offset_us is not None:
+        flags.append(f"-DSTART_OFFSET_US={int(start_offset_us)}")
     done = subprocess.run([compiler, "-O2", "-static", *flags, "-o", str(binary), str(SOURCE), "-lm"],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -1044,7 +1103,7 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
               node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False,
-              watermark_boost_factor: int | None = None) -> dict:
+              watermark_boost_factor: int | None = None, start_offset_us: int | None = None) -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -1055,10 +1114,11 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     nothing from the host (:mod:`memtier.kernel.bare`), whose runs repeat to the byte.
     ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`).
     ``watermark_boost_factor``: written to ``vm.watermark_boost_factor`` in the set-up
-    (:func:`tier_setup`; ``None``: not written)."""
+    (:func:`tier_setup`; ``None``: not written).  ``start_offset_us``: the program built to start
+    its accesses that many microseconds after the whole minute (:func:`build_workload`)."""
     folder = Path(folder)
     setup = tier_setup(watermark_boost_factor)
-    binary = build_workload(folder, vmscan_counters)
+    binary = build_workload(folder, vmscan_counters, start_offset_us)
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
     if node0_free is not None:
         if int(node0_free) <= 0:
@@ -1142,18 +1202,51 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
     return "".join(f"# {line}\n" for line in lines)
 
 
+#: ``kernel_runs`` allowed: each run is a guest boot of several minutes at the issue's size.
+MAX_KERNEL_RUNS = 10
+
+
+def check_kernel_runs(kernel_runs, run_offset_ms) -> tuple[int, float]:
+    """``kernel_runs`` and ``run_offset_ms`` checked (one line naming the flag if not)."""
+    if isinstance(kernel_runs, bool) or not isinstance(kernel_runs, (int, np.integer)) or \
+            not 1 <= kernel_runs <= MAX_KERNEL_RUNS:
+        raise KernelCheckError(f"--kernel-runs is how many times the guest runs the workload, 1 to {MAX_KERNEL_RUNS} "
+                               f"(1: once, as by default), got {kernel_runs!r}")
+    try:
+        offset = float(run_offset_ms)
+    except (TypeError, ValueError):
+        offset = math.nan
+    if not 0.001 <= offset <= 1000.0:
+        raise KernelCheckError(f"--run-offset-ms is how much later each further run starts its accesses, "
+                               f"0.001 to 1000 ms of guest time (default 1), got {run_offset_ms!r}")
+    return int(kernel_runs), offset
+
+
 def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, timeout: float = 600,
                  kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs",
                  vmscan_counters: bool = False, direct_reclaim: bool = False,
-                 watermark_boost_factor: int | None = None) -> dict:
+                 watermark_boost_factor: int | None = None, kernel_runs: int = 1,
+                 run_offset_ms: float = 1.0) -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
 
-    Returns ``{"timeline", "comparison", "verdict", "guest"}``."""
+    ``kernel_runs`` > 1: the guest runs the same accesses that many times, run ``k`` (from 1) with
+    the program built to start them ``k * run_offset_ms`` later after the whole minute
+    (:func:`build_workload`'s ``start_offset_us``): the kernel's ticks (4 ms at HZ=250) and
+    periodic work then meet the fill at another phase, and nothing else changes but those few
+    instructions.  Under ``-icount`` each run repeats to the byte, so what the runs differ by is
+    the kernel's own sensitivity to when things happen, which no simulator can be held to more
+    closely.  ``out/kernel_runs.csv`` gets every run's rows (run 0 is the timeline's kernel) and
+    the result a ``"spread"`` (:func:`kernel_spread`) and ``"spread_verdict"``; memtier's side is
+    simulated once (its accesses and settings are the same).
+
+    Returns ``{"timeline", "comparison", "verdict", "guest"}`` (and the spread's two)."""
+    kernel_runs, run_offset_ms = check_kernel_runs(kernel_runs, run_offset_ms)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json")
+    names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json") + (
+        ("kernel_runs.csv",) if kernel_runs > 1 else ())
     for name in names:
         check_output(out / name, force=force, what="--out")
     tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
@@ -1172,9 +1265,24 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         check_digests(result["raw"], w, stream)
         settings = guest_settings(result["settings"], result["zoneinfo"], w, result["zoneinfo_at_start"], boot,
                                   vcpus=machine(icount).cpus, direct_reclaim=direct_reclaim)
-        say(f"guest done in {result['seconds']:.0f} s; simulating")
+        runs = [kernel_rows(result["raw"]).assign(run=0, start_offset_ms=0.0, guest_seconds=result["seconds"])]
+        for k in range(1, kernel_runs):
+            offset_us = round(k * run_offset_ms * 1000)
+            say(f"guest done in {runs[-1]['guest_seconds'].iloc[0]:.0f} s; kernel run {k + 1} of {kernel_runs}, "
+                f"its accesses started {offset_us / 1000:g} ms later")
+            folder = Path(scratch) / f"run{k}"
+            folder.mkdir()
+            folder.chmod(0o755)
+            again = run_guest(w, folder, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
+                              boot=boot, vmscan_counters=vmscan_counters,
+                              watermark_boost_factor=watermark_boost_factor, start_offset_us=offset_us)
+            check_digests(again["raw"], w, stream)
+            runs.append(kernel_rows(again["raw"]).assign(run=k, start_offset_ms=offset_us / 1000,
+                                                         guest_seconds=again["seconds"]))
+        say(f"guest done in {runs[-1]['guest_seconds'].iloc[0]:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
+        runs = pd.concat(runs, ignore_index=True)
         header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
@@ -1186,8 +1294,21 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
                 else None}
     table = compare(timeline, w.hot_pages)
     judged = verdict(table)
+    extra = {}
+    if kernel_runs > 1:
+        extra["spread"] = kernel_spread(runs, timeline, w.hot_pages)
+        extra["spread_verdict"] = spread_verdict(extra["spread"])
+        info["kernel_runs"] = {"runs": kernel_runs, "run_offset_ms": run_offset_ms,
+                               "guest_seconds": [float(x) for x in runs.groupby("run")["guest_seconds"].first()]}
     with atomic_write(out / "guest.json", force=force, what="--out") as handle:
-        json.dump(dict(info, verdict=judged), handle, indent=1)
+        json.dump(dict(info, verdict=judged, **({"spread_verdict": extra["spread_verdict"]} if extra else {})),
+                  handle, indent=1)
+    if kernel_runs > 1:
+        with atomic_write(out / "kernel_runs.csv", force=force, what="--out") as handle:
+            handle.write(header + f"# kernel runs: {kernel_runs}, run k's accesses started k x {run_offset_ms:g} ms "
+                                  "after the whole minute (the program built with -DSTART_OFFSET_US); run 0 is "
+                                  "timeline.csv's kernel\n")
+            runs.to_csv(handle, index=False)
     with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
         handle.write(header)
         timeline.to_csv(handle, index=False)
@@ -1196,10 +1317,21 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    axes = plot_timeline(timeline, w.hot_pages, title=f"{w.kind}: {w.total_mb} MB, {w.hot_mb} MB hot")
+    axes = plot_timeline(timeline, w.hot_pages, title=f"{w.kind}: {w.total_mb} MB, {w.hot_mb} MB hot",
+                         runs=runs if kernel_runs > 1 else None)
     save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
     plt.close(axes[0].figure)
-    return {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings}
+    return {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings, **extra}
+
+
+def load_kernel_runs(path) -> pd.DataFrame:
+    """A ``kernel_runs.csv`` (``#`` lines are its provenance)."""
+    table = pd.read_csv(path, comment="#")
+    needed = {"time_s", "run", "fast_hot_pages", "promoted", "demoted"}
+    if not needed <= set(table.columns):
+        raise KernelCheckError(f"{path} is not a kernel-check kernel_runs.csv: it lacks "
+                               f"{sorted(needed - set(table.columns))}")
+    return table
 
 
 def load_timeline(path) -> pd.DataFrame:
