@@ -679,7 +679,7 @@ def test_the_stated_engine_layout_is_tried():
 from memtier.measurement.datasets import amd_zen3_2025  # noqa: E402
 
 
-@pytest.mark.slow  # 29 s on the project's 2-core VM under a load of 4 (one fit, 1-4 counts)
+@pytest.mark.slow  # one fit of the 1-4 counts: 16-29 s on the project's 2-core VM at loads of 3-4
 def test_amd_2025_held_out_threads_and_channels():
     """Regression guard, measured and not tuned (docs/cost-model.md, "Rows not fitted when the
     model was built"): the V3 posting's rows (2025-09-23) at 1, 2 and 4 threads or channels
