@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from memtier import MeasurementError, load_measurements, parse_page_size, save_measurements
-from memtier.measurement.datasets import other_published, provenance, rfc_2019
+from memtier.measurement.datasets import amd_zen3_2025, amd_zen3_2026, other_published, provenance, rfc_2019
 
 GOOD = dict(page_size="2M", n_pages=16, copy="cpu", workers=4, batched=True, exchange=False,
             scope="migrate", gbps=7.382)
@@ -38,6 +38,60 @@ def test_shipped_data_load_with_provenance():
     row = other[(other["page_size"] == 2 << 20) & (other["time_us"].round(2) == 658.54)]
     assert row["gbps"].iloc[0] == pytest.approx(2097152 / 658.54e3)
 
+
+
+def test_amd_zen3_2025_transcription():
+    """The 2025 postings' tables, read off the mails as printed (V2: 20250319192211.10092-1, V3:
+    20250923174752.35701-1, both shivankg@amd.com): row counts per table and values from each
+    table's corners and middle, so that a shifted column or row fails."""
+    rows = amd_zen3_2025()
+    assert len(rows) == 237
+    v2, v3 = (rows[rows["source"] == s] for s in ("SG-RFCv2-2025-03-19", "SG-RFCv3-2025-09-23"))
+    assert len(v2) == 106 and len(v3) == 131
+    assert (rows["scope"] == "syscall").all() and rows["batched"].all() and not rows["exchange"].any()
+
+    def value(table, size, copy, workers, n_pages=None, note=None):
+        kb = {"4K": 4, "16K": 16, "32K": 32, "64K": 64, "128K": 128, "256K": 256, "512K": 512, "1M": 1024, "2M": 2048}
+        page = kb[size] << 10
+        hit = table[(table["page_size"] == page) & (table["copy"] == copy) & (table["workers"] == workers)
+                    & (table["n_pages"] == (n_pages or (1 << 30) // page))]
+        if note is not None:
+            hit = hit[hit["notes"].str.startswith(note)]
+        assert len(hit) == 1, (size, copy, workers, n_pages, note)
+        return hit["gbps"].iloc[0], hit["gbps_sd"].iloc[0]
+
+    # V2 table 1a (threads 1-16, 4K-2M with 32K, 128K, 512K) and 1b (channels).
+    assert set(v2["workers"]) == {1, 2, 4, 8, 16}
+    assert value(v2, "4K", "cpu", 1) == (1.72, 0.05)
+    assert value(v2, "2M", "cpu", 8) == (37.42, 0.70)
+    assert value(v2, "512K", "cpu", 16) == (9.72, 1.51)
+    assert value(v2, "4K", "dma", 1) == (0.46, 0.01)
+    assert value(v2, "256K", "dma", 4) == (8.32, 0.04)
+    assert value(v2, "2M", "dma", 16) == (55.45, 1.20)
+    # A spread printed as 0.00 is kept as printed (the fit reads it as half the last digit).
+    assert value(v2, "4K", "dma", 8) == (1.14, 0.0)
+    # V2 tables 2a/2b: 2 MiB folios, 1 to 8192 of them, one thread or channel.
+    assert value(v2, "2M", "cpu", 1, n_pages=1) == (7.56, 3.23)
+    assert value(v2, "2M", "dma", 1, n_pages=8192) == (12.03, 0.05)
+    # V3: vanilla (1a), mtcopy (1b, threads 1-16 with 12), DMA (1c), folio counts (2).
+    assert set(v3["workers"]) == {1, 2, 4, 8, 12, 16}
+    assert value(v3, "4K", "cpu", 1, note="vanilla") == (3.73, 0.33)
+    assert value(v3, "4K", "cpu", 1, note="mtcopy") == (3.84, 0.10)
+    assert value(v3, "128K", "cpu", 8) == (13.94, 3.75)
+    assert value(v3, "2M", "cpu", 16) == (35.89, 2.07)
+    assert value(v3, "4K", "dma", 1) == (2.75, 0.19)
+    assert value(v3, "2M", "dma", 12) == (59.94, 4.19)
+    assert value(v3, "1M", "dma", 16) == (15.44, 4.65)
+    assert value(v3, "2M", "cpu", 1, n_pages=1, note="vanilla") == (7.96, 2.22)
+    assert value(v3, "2M", "cpu", 1, n_pages=16, note="mtcopy") == (9.06, 0.95)
+    assert value(v3, "2M", "dma", 1, n_pages=8192) == (12.81, 0.02)
+    # mTHPs are PTE-mapped (x86-64's default), 4 KiB and 2 MiB one entry each.
+    assert (rows.loc[rows["page_size"] == 128 << 10, "ptes_per_page"] == 32).all()
+    assert (rows.loc[rows["page_size"].isin([4096, 2 << 20]), "ptes_per_page"] == 1).all()
+    header = provenance("amd_zen3_2025.csv")
+    assert "20250319192211.10092-1-shivankg@amd.com" in header and "20250923174752.35701-1-shivankg@amd.com" in header
+    # None of these rows repeats the 2026 file's (other postings, other kernels).
+    assert not set(rows["source"]) & set(amd_zen3_2026()["source"])
 
 def _csv(tmp_path, rows, columns=None):
     path = tmp_path / "m.csv"

@@ -15,6 +15,7 @@ from .schema import load_measurements
 RFC_2019 = "zi_yan_2019_rfc.csv"
 OTHER_PUBLISHED = "other_published_migration.csv"
 AMD_ZEN3_2026 = "amd_zen3_2026.csv"
+AMD_ZEN3_2025 = "amd_zen3_2025.csv"
 
 
 def data_path(name: str) -> Path:
@@ -107,3 +108,13 @@ def amd_zen3_2026() -> pd.DataFrame:
     """AMD's Zen3 EPYC with the PTDMA engine (Shivank Garg's linux-mm postings, 2026): 68
     ``move_pages(2)`` figures, 4 KiB to 2 MiB folios, one CPU thread and 1-16 DMA channels."""
     return load_measurements(data_path(AMD_ZEN3_2026))
+
+
+def amd_zen3_2025() -> pd.DataFrame:
+    """The same AMD Zen3 EPYC with PTDMA in the series' two 2025 postings (Shivank Garg, "[PATCH
+    RFC V2 0/9]", linux-mm 2025-03-19, and "[RFC V3 0/9]", 2025-09-23): 237 ``move_pages(2)``
+    figures, 4 KiB to 2 MiB folios, 1-16 CPU copy threads (the series' multi-threaded copy) and
+    1-16 DMA channels (two builds of the dcbm driver), and 2 MiB folios 1 to 8192 at a time.
+    None of them was seen when the model was built (``docs/cost-model.md``, "Rows not fitted
+    when the model was built"); the file's header says how each table was read."""
+    return load_measurements(data_path(AMD_ZEN3_2025))
