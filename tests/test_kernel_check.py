@@ -689,6 +689,16 @@ def test_kernel_spread_and_its_verdict():
     assert v["kernel_demoted_range"] == [40, 50] and v["memtier_demoted_inside"]
     below = timeline.assign(fast_hot_pages=[40, 30, 90, 80])
     assert kc.kernel_spread(runs, below, hot_pages=100)["outside_points"].tolist() == pytest.approx([10.0, 0.0])
+    # the figure shades the runs' range behind the hot share (and the counts'), from 40-60 % to 70-90 %
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    axes = kc.plot_timeline(timeline, 100, runs=runs.assign(start_offset_ms=runs["run"] * 1.0))
+    band = [c for c in axes[0].collections if c.get_label().startswith("kernel, 2 runs")]
+    assert len(band) == 1 and len(axes[1].collections) == 2
+    corners = band[0].get_paths()[0].vertices
+    assert {round(y) for y in corners[:, 1]} == {40, 60, 70, 90}
+    plt.close(axes[0].figure)
 
 
 @pytest.mark.parametrize("runs, offset, flag", [(0, 1.0, "--kernel-runs"), (11, 1.0, "--kernel-runs"),

@@ -1029,16 +1029,21 @@ def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None,
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if runs is not None and runs["run"].nunique() > 1:
-        share = runs.groupby("time_s")["fast_hot_pages"]
+        _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    several = runs is not None and runs["run"].nunique() > 1
+    if several:
+        by_time = runs.groupby("time_s")
+        share = by_time["fast_hot_pages"]
         low, high = 100 * share.min() / hot_pages, 100 * share.max() / hot_pages
-        axes[0].fill_between(low.index, low.values, high.values, color="0.6", alpha=0.35, step=None,
-                             label=f"kernel, {runs['run'].nunique()} runs (start offsets)")
+        label = f"kernel, {runs['run'].nunique()} runs (started {runs['start_offset_ms'].max():g} ms apart at most)"
+        axes[0].fill_between(low.index, low.values, high.values, color="0.6", alpha=0.35, label=label)
+        for column, color in (("promoted", "C0"), ("demoted", "C3")):
+            axes[1].fill_between(by_time[column].min().index, by_time[column].min().values,
+                                 by_time[column].max().values, color=color, alpha=0.15)
     style = {"kernel": "-", "memtier": "--"}
     for source, rows in timeline.groupby("source"):
         axes[0].plot(rows["time_s"], 100 * rows["fast_hot_pages"] / hot_pages, style.get(source, ":"), marker=".",
-                     label=source)
+                     label="kernel, run 0" if several and source == "kernel" else source)
         axes[1].plot(rows["time_s"], rows["promoted"], style.get(source, ":"), color="C0", label=f"promoted, {source}")
         axes[1].plot(rows["time_s"], rows["demoted"], style.get(source, ":"), color="C3", label=f"demoted, {source}")
     axes[0].set(xlabel="guest time (s)", ylabel="hot pages on the fast node (%)", ylim=(-2, 102))
