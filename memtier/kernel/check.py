@@ -1035,7 +1035,7 @@ def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None,
         by_time = runs.groupby("time_s")
         share = by_time["fast_hot_pages"]
         low, high = 100 * share.min() / hot_pages, 100 * share.max() / hot_pages
-        label = f"kernel, {runs['run'].nunique()} runs (started {runs['start_offset_ms'].max():g} ms apart at most)"
+        label = f"kernel, {runs['run'].nunique()} runs (started 0-{runs['start_offset_ms'].max():g} ms late)"
         axes[0].fill_between(low.index, low.values, high.values, color="0.6", alpha=0.35, label=label)
         for column, color in (("promoted", "C0"), ("demoted", "C3")):
             axes[1].fill_between(by_time[column].min().index, by_time[column].min().values,
