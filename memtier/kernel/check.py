@@ -47,6 +47,12 @@ wave); on one vCPU, where
 the workload and kswapd take turns at 4 ms ticks, the fill's race turns a difference of a few
 instructions into hundreds of pages.
 
+The kernel against itself (``kernel_runs``, ``--kernel-runs``).  A run that repeats to the byte is
+still one of many: the same accesses started a millisecond later (a quarter of the 4 ms tick;
+the program built with ``-DSTART_OFFSET_US``) moved CI's 12 s ``phase`` run's promotion wave by
+3 s (the runs 99.6 points apart) and the issue's 1000 MB example by 14.5 points (2026-11-27,
+``docs/kernel-check.md``).  :func:`kernel_spread` judges memtier against the runs' range.
+
 The simulation.  The accesses of the stream are given one duration each, ``1 / rate``, on both
 nodes, so the simulator's clock is the guest's nominal clock: the scan delay, period and size,
 the hot threshold and the promotion rate limit then act on the same time as in the guest.  The
