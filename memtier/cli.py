@@ -366,6 +366,24 @@ def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
     return pages
 
 
+def _fast_capacity(text: str, n_pages: int, whose: str) -> int:
+    """``--fast-capacity`` in pages, at most the ``n_pages`` there are (``whose``: ``--pages
+    100``, or ``the trace``: its address space, :func:`memtier.simulation.pagespace.address_space`).
+
+    A fast node that holds every page is a legitimate control (every policy then serves every
+    access fast); one larger than that holds nothing more, and usually means --pages or the
+    trace is not the one meant.  ``memtier.simulate`` itself
+    accepts it (``kernel-check`` sizes the fast node as the guest's node 0, which can be
+    larger than the workload).  A share is at most 100% already (:func:`_capacity`)."""
+    pages = _capacity(text, n_pages, "--fast-capacity")
+    if pages > n_pages:
+        where = f"the {n_pages} of {whose}" if whose.startswith("--") else f"the trace's {n_pages}"
+        raise CliError(f"--fast-capacity {str(text).strip()}: more pages than {where}, so every page would fit on "
+                       f"the fast node and every policy would do the same; give at most {n_pages} pages, or a "
+                       "share such as 10%")
+    return pages
+
+
 def _policy_params(pairs, policies) -> dict:
     """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
     from .simulation import policies as classifiers
@@ -435,17 +453,23 @@ def _simulate(args) -> int:
 
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.trace, args.fit], what="--out")
+    n_pages = args.pages
     if args.trace:
         trace = workloads.load_trace(args.trace)
-        n_pages = args.pages
     else:
         if args.pages is None or args.accesses is None:
             raise CliError("give --pages and --accesses for a generated workload (or --trace FILE.npy)")
         if args.workload != "mix":
             workloads.check_generator_memory(args.workload, args.pages, args.accesses,
                                              words={"n_pages": "--pages", "n_accesses": "--accesses"})
+    pages_for_shares = n_pages if n_pages is not None else address_space(trace)
+    # checked before a workload is generated: a wrong capacity costs no wait
+    fast = _fast_capacity(args.fast_capacity, pages_for_shares,
+                          f"--pages {n_pages}" if n_pages is not None else "the trace")
+    slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
+                                                              "--slow-capacity", minimum=0)
+    if not args.trace:
         trace = _generated_trace(args)
-        n_pages = args.pages
     writes = None
     if args.trace:
         writes_file = workloads.writes_path(args.trace)
@@ -453,7 +477,6 @@ def _simulate(args) -> int:
             writes = np.load(writes_file, mmap_mode="r")
     elif args.write_share:
         writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
-    pages_for_shares = n_pages if n_pages is not None else address_space(trace)
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
     if args.policy == "all" and args.period_s is not None:
         policies.remove("oracle")  # its periods must be counts of accesses
@@ -464,9 +487,6 @@ def _simulate(args) -> int:
         from .model.fitting import load_fit
 
         fit = load_fit(args.fit)
-    fast = _capacity(args.fast_capacity, pages_for_shares, "--fast-capacity")
-    slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
-                                                              "--slow-capacity", minimum=0)
     progress = not args.quiet and len(trace) >= 5_000_000
     chosen = _policy_params(args.param, policies)
     summaries, tables = [], []

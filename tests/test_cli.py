@@ -242,3 +242,32 @@ def test_trace_convert_ends_the_process_at_once_with_everything_written(tmp_path
     assert again.returncode == 2 and again.stderr.startswith("memtier: error: ") and again.stderr.count("\n") == 1
     other = memtier("trace", "damon", str(tmp_path / "missing.data"), "--out", str(tmp_path / "heat.csv"))
     assert other.returncode == 2 and other.stderr.endswith("teardown\n"), other.stderr
+
+
+# --- --fast-capacity against the pages there are ---------------------------------------------
+
+
+def test_a_fast_capacity_above_the_pages_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    """A fast node larger than every page makes every policy alike: refused, before the
+    workload is generated; as many pages as there are (everything fits) stays a legitimate
+    control; a share above 100% was already refused."""
+    import memtier.cli as cli
+
+    monkeypatch.setattr(cli, "_generated_trace", lambda args: (_ for _ in ()).throw(AssertionError("generated")))
+    base = ["simulate", "--pages", "1000", "--accesses", "5000", "--policy", "static", "--quiet"]
+    assert main(base + ["--fast-capacity", "1001"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("memtier: error: --fast-capacity 1001: more pages than the 1000 of --pages 1000, so every page "
+                   "would fit on the fast node and every policy would do the same; give at most 1000 pages, or a "
+                   "share such as 10%\n")
+    assert main(base + ["--fast-capacity", "150%"]) == 2
+    assert "--fast-capacity 150%: a share of the pages must be above 0% and at most 100%" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(base + ["--fast-capacity", "1000"]) == 0 and main(base + ["--fast-capacity", "100%"]) == 0
+    assert capsys.readouterr().out.count("fast capacity 1000 pages") == 2
+    trace = tmp_path / "t.npy"
+    np.save(trace, np.arange(300, dtype=np.int32))
+    assert main(["simulate", "--trace", str(trace), "--fast-capacity", "301", "--quiet"]) == 2
+    assert "--fast-capacity 301: more pages than the trace's 300," in capsys.readouterr().err
+    assert main(["simulate", "--trace", str(trace), "--pages", "400", "--fast-capacity", "301", "--quiet",
+                 "--policy", "static"]) == 0
