@@ -244,7 +244,74 @@ def test_trace_convert_ends_the_process_at_once_with_everything_written(tmp_path
     assert other.returncode == 2 and other.stderr.endswith("teardown\n"), other.stderr
 
 
-# --- --fast-capacity against the pages there are ---------------------------------------------
+# --- progress bars only on a terminal ---------------------------------------------------------
+
+
+def _lackey_log(path, lines=20_000):
+    path.write_text("".join(f" L {0x1000 * (i % 97) + 0x04000000:08x},8\n" for i in range(lines)))
+    return path
+
+
+def test_progress_bars_are_drawn_on_a_terminal_only(tmp_path):
+    """stderr a terminal: the bar, redrawn with carriage returns; a file or a pipe: no bar, so
+    no half-drawn lines in a log."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+    import threading
+
+    log = _lackey_log(tmp_path / "prog.lackey")
+    command = [sys.executable, "-m", "memtier", "trace", "convert", str(log), "--force"]
+    piped = subprocess.run(command + ["--out", str(tmp_path / "a.npy")], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80 columns: room for a bar
+    drawn = []
+
+    def read():  # while the command runs: a terminal holds only a few KiB unread
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the other end is closed and everything was read
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        done = subprocess.run(command + ["--out", str(tmp_path / "b.npy")], stdout=subprocess.PIPE,
+                              stderr=follower, text=True)
+    finally:
+        os.close(follower)
+        reader.join(timeout=30)
+        os.close(leader)
+    drawn = b"".join(drawn)
+    assert done.returncode == 0 and b"\r" in drawn and b"prog.lackey:" in drawn, drawn
+
+
+def test_no_bar_reaches_a_captured_stream(tmp_path, capsys):
+    """Every tqdm bar of memtier (the simulator's two, a sweep's, a measurement's) asked for with
+    progress=True stays off when stderr is not a terminal (here pytest's capture); a
+    measurement writes a line per finished row instead."""
+    import memtier
+
+    trace = np.arange(3000) % 300
+    memtier.simulate(trace, "static", 30, progress=True)
+    memtier.simulate(trace, "tpp", 30, progress=True)
+    memtier.sweep([trace], "static", [30], workers=1, progress=True)
+    plan = memtier.make_plan(quick=True, page_sizes=[4096], pages_per_call=[1], threads=[1], buffer_bytes=1 << 22)
+    memtier.run_measurements(tmp_path / "m.csv", plan, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "simulating" not in err and "%|" not in err
+    rows = [line for line in err.splitlines() if "copy 4K" in line]
+    assert len(rows) == 1 and rows[0].startswith("memtier measure: copy 4K x1, 1 thread(s): ")
+
+
+# --- --fast-capacity against the pages there are ----------------------------------------------
 
 
 def test_a_fast_capacity_above_the_pages_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
