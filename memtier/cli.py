@@ -190,6 +190,23 @@ def _command(sub, name: str, summary: str, example: str, handler):
     return parser
 
 
+def _compiling_note(command: str, what: str, how_long: str, quiet: bool = False):
+    """A block within which numba's first compile is announced with one line on stderr
+    (``memtier simulate: compiling ...``), unless ``quiet``: a first run compiles the kernels
+    and prints nothing meanwhile, which looks like a hang.  A run that loads them from numba's
+    cache says nothing (:func:`memtier._jit.when_compiling`)."""
+    from ._jit import when_compiling
+
+    def say():
+        if not quiet:
+            from tqdm.auto import tqdm
+
+            # through tqdm: a progress bar being drawn is cleared, and redrawn below the line
+            tqdm.write(f"memtier {command}: compiling {what} (first run only: {how_long})...", file=sys.stderr)
+
+    return when_compiling(say)
+
+
 # --- the cost model: reproduce, fit, predict ------------------------------------------------
 
 
@@ -231,7 +248,9 @@ def _fit(args) -> int:
 
         base = load_fit(args.base)
     source_effect = {"auto": None, "on": True, "off": False}[args.source_effect]
-    result = fit(table, free=free, base=base, bootstrap=args.bootstrap, source_effect=source_effect)
+    # 4.5 s of compiling on this project's 2-core VM at a load of 2.7, before the fit's own 4 s
+    with _compiling_note("fit", "the cost model", "seconds, more on a busy machine"):
+        result = fit(table, free=free, base=base, bootstrap=args.bootstrap, source_effect=source_effect)
     if args.out:  # written before anything is printed: a closed pipe cannot lose it
         result.save(args.out, force=args.force)
     print(result.report())
@@ -496,9 +515,11 @@ def _simulate(args) -> int:
         else:
             options = dict(variants=args.variants if policy == "active-shrink" else None,
                            migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
-        result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
-                          period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
-                          writes=writes, progress=progress, **options)
+        # a policy's kernels compiled in 60 s on this project's idle 2-core VM, 106 s at a load of 3
+        with _compiling_note("simulate", f"{policy}'s kernels", "a minute or more per policy", quiet=args.quiet):
+            result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
+                              period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
+                              writes=writes, progress=progress, **options)
         summaries.append(result.summary())
         tables.append(result.periods.assign(policy=policy))
     summary = pd.DataFrame(summaries).set_index("policy")
@@ -586,7 +607,8 @@ def _add_simulator_commands(sub) -> None:
                    help="write the per-period results of every policy to this CSV (default: none, the summary "
                         "is printed only)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar, and no line when a policy's kernels compile (a first run)")
 
 
 # --- parameter sweeps -------------------------------------------------------------------------
@@ -772,7 +794,9 @@ def _add_measure_commands(sub) -> None:
     p.add_argument("--threads", help="copy thread counts, e.g. 1,2,4 (default: 1, 2, 4 ... cores)")
     p.add_argument("--buffer", help="bytes of each copy buffer, e.g. 1G (default: 2x last-level cache)")
     p.add_argument("--repeats", type=int, help="timed runs per figure (default: 7; 3 with --quick)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (nor its line per row where stderr is not a terminal), and no line "
+                        "when the copy kernels compile (a first run)")
 
 
 # --- the simulator against the kernel: kernel-check (issue 15) --------------------------------

@@ -311,6 +311,52 @@ def test_no_bar_reaches_a_captured_stream(tmp_path, capsys):
     assert len(rows) == 1 and rows[0].startswith("memtier measure: copy 4K x1, 1 thread(s): ")
 
 
+# --- a first run's compile, said --------------------------------------------------------------
+
+
+def _compile_something_new():
+    """A kernel no cache holds: compiling it starts numba's compile event, as a first run does."""
+    import numba
+
+    @numba.njit(cache=False)
+    def fresh(x):
+        return x + 1
+
+    fresh(1)
+
+
+def test_simulate_says_when_a_policys_kernels_compile(monkeypatch, capsys):
+    """One line per policy whose kernels compile (the first run: a minute or more each, silent
+    before), none for a policy that compiles nothing, none with --quiet."""
+    import memtier.simulation.simulator as simulator
+
+    real = simulator.simulate
+
+    def first_run(trace, policy, *args, **kwargs):
+        if policy == "lru":
+            _compile_something_new()
+        return real(trace, policy, *args, **kwargs)
+
+    monkeypatch.setattr(simulator, "simulate", first_run)
+    command = ["simulate", "--pages", "200", "--accesses", "2000", "--fast-capacity", "20", "--policy", "static,lru"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert err.count("memtier simulate: compiling") == 1 and "compiling lru's kernels (first run only" in err
+    assert main(command + ["--quiet"]) == 0
+    assert "compiling" not in capsys.readouterr().err
+
+
+def test_fit_says_when_the_cost_model_compiles(monkeypatch, capsys):
+    import memtier.model.fitting as fitting
+
+    real = fitting.fit
+    monkeypatch.setattr(fitting, "fit", lambda *args, **kwargs: _compile_something_new() or real(*args, **kwargs))
+    assert main(["fit", str(data_path("zi_yan_2019_rfc.csv")), "--bootstrap", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("memtier fit: compiling the cost model (first run only")
+    assert captured.err.count("\n") == 1 and "memtier fit: 52 measurements fitted" in captured.out
+
+
 # --- --fast-capacity against the pages there are ----------------------------------------------
 
 

@@ -54,7 +54,8 @@ import numpy as np
 import pandas as pd
 
 from . import numa
-from ._copy import copy_pages, max_threads
+from .._jit import when_compiling
+from ._copy import copy_pages, load_copy_kernels, max_threads
 from .schema import format_page_size, save_measurements
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -486,6 +487,13 @@ def _row(plan: Plan, machine: str, scope: str, page_bytes: int, n_pages: int, wo
     }
 
 
+#: Said on stderr before the copy kernels compile (a first run only: numba keeps them in its
+#: cache).  3-5 s on this project's idle 2-core VM; the newcomer's audit of the eleventh stop
+#: waited 95 s on the loaded VM, with nothing printed.
+COMPILING = ("memtier measure: compiling the copy kernels (first run only: seconds, up to a few minutes "
+             "on a busy machine)...")
+
+
 def measure_machine(out, *, quick: bool = False, force: bool = False, progress: bool = True, echo=print,
             **choices) -> RowFile:
     """Plan (:func:`make_plan` with ``choices``) and run (:func:`run_measurements`) in one call."""
@@ -503,7 +511,8 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
         From :func:`make_plan`.
     progress : bool
         Show a tqdm progress bar on stderr where stderr is a terminal; elsewhere (a file, a
-        pipe) one line per finished row instead.
+        pipe) one line per finished row instead.  Either way, a line on stderr before the
+        copy kernels compile, on a first run.
     echo : callable
         Receives one line per message (single node, skipped rows, pages that did not move).
 
@@ -536,6 +545,13 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
     for message in plan.messages:
         say(message)
     configs = plan.copy_configs()
+    if configs:
+        def compiling():
+            if progress:
+                print(COMPILING, file=sys.stderr, flush=True)
+
+        with when_compiling(compiling):
+            load_copy_kernels(threaded=any(threads > 1 for _, _, threads in configs))
     # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r);
     # a line per finished row there instead
     bar = tqdm(total=len(configs) + len(plan.syscall), desc="memtier measure", unit="row",
