@@ -207,6 +207,30 @@ def _compiling_note(command: str, what: str, how_long: str, quiet: bool = False)
     return when_compiling(say)
 
 
+def _warn_wide_spreads(table, name) -> None:
+    """One warning line for a measurement file whose rows' spreads are comparable to their
+    values (:func:`memtier.measurement.schema.wide_spreads`): how many, which, what to do.
+    The rows stay as they are; :func:`main` prints the line after the results."""
+    from .measurement.schema import WIDE_SPREAD, format_page_size, wide_spreads
+
+    wide = wide_spreads(table)
+    if not wide.any():
+        return
+    shown = []
+    for _, row in table[wide].iterrows():
+        workers = int(row["workers"])
+        engine = "DMA channel" if row["copy"] == "dma" else "thread"
+        shown.append(f"{row['scope']} {format_page_size(int(row['page_size']))} x{int(row['n_pages'])}, "
+                     f"{workers} {engine}{'s' * (workers > 1)}: {row['gbps']:.3g} GB/s, sd {row['gbps_sd']:.3g}")
+    listed = "; ".join(shown[:4]) + (f"; and {len(shown) - 4} more" if len(shown) > 4 else "")
+    count = int(wide.sum())
+    warnings.warn(f"{name}: {count} of {len(table)} rows {'has' if count == 1 else 'have'} a standard deviation "
+                  f"above {WIDE_SPREAD:g} of the value ({listed}): one standard deviation either side spans a "
+                  "factor of three or more, so such a figure is not the machine's to trust; the rows are kept and "
+                  "used as they are; measure again without --quick, with more --repeats, or on a quieter machine",
+                  stacklevel=1)
+
+
 # --- the cost model: reproduce, fit, predict ------------------------------------------------
 
 
@@ -231,6 +255,7 @@ def _fit(args) -> int:
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.csv, args.base], what="--out")
     table = load_measurements(args.csv)
+    _warn_wide_spreads(table, args.csv)
     same_node = same_node_rows(table)
     if same_node.all():
         raise ValueError(f"{args.csv}: every row was timed within one node ('same-node' in notes: no data "
@@ -767,6 +792,9 @@ def _measure(args) -> int:
             print("memtier: interrupted before the first row was finished; nothing written", file=sys.stderr)
         return 130
     print(f"{len(rows.rows)} rows written to {rows.path} (machine: {sidecar_path(rows.path)})")
+    from .measurement.schema import load_measurements
+
+    _warn_wide_spreads(load_measurements(rows.path), rows.path)
     return 0
 
 

@@ -357,6 +357,41 @@ def test_fit_says_when_the_cost_model_compiles(monkeypatch, capsys):
     assert captured.err.count("\n") == 1 and "memtier fit: 52 measurements fitted" in captured.out
 
 
+# --- rows whose spread is as large as their value ---------------------------------------------
+
+
+def test_fit_warns_once_about_rows_whose_spread_is_as_large_as_their_value(tmp_path, capsys):
+    """One warning line naming the rows and what to do; the fit is the one without the
+    warning's rows changed in any way (none dropped or reweighted)."""
+    import pandas as pd
+
+    table = pd.read_csv(data_path("zi_yan_2019_rfc.csv"), comment="#")
+    table["gbps_sd"] = 0.01 * table["gbps"]
+    table.to_csv(tmp_path / "quiet.csv", index=False)
+    table.loc[[0, 5], "gbps_sd"] = 0.6 * table.loc[[0, 5], "gbps"]
+    table.loc[[1], "gbps_sd"] = 0.4 * table.loc[[1], "gbps"]  # below half: not named
+    table.to_csv(tmp_path / "noisy.csv", index=False)
+    assert main(["fit", str(tmp_path / "quiet.csv"), "--bootstrap", "0"]) == 0
+    quiet = capsys.readouterr()
+    assert main(["fit", str(tmp_path / "noisy.csv"), "--bootstrap", "0"]) == 0
+    noisy_run = capsys.readouterr()
+    assert "warning" not in quiet.err
+    warning, = noisy_run.err.splitlines()
+    assert warning.startswith(f"memtier: warning: {tmp_path / 'noisy.csv'}: 2 of 52 rows have a standard deviation")
+    assert warning.count(" GB/s, sd ") == 2 and "without --quick" in warning and "quieter machine" in warning
+    assert noisy_run.out.replace("noisy.csv", "quiet.csv") == quiet.out
+
+
+def test_wide_spreads_are_above_half_the_value():
+    import pandas as pd
+
+    from memtier.measurement.schema import wide_spreads
+
+    table = pd.DataFrame({"gbps": [2.0, 2.0, 2.0, float("nan"), 2.0], "gbps_sd": [1.01, 1.0, float("nan"), 5.0, 0.1]})
+    assert wide_spreads(table).tolist() == [True, False, False, False, False]
+    assert not wide_spreads(pd.DataFrame({"gbps": [1.0]})).any()
+
+
 # --- --fast-capacity against the pages there are ----------------------------------------------
 
 

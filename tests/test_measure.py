@@ -686,7 +686,7 @@ def test_guest_process_group_is_ended():
         process.wait()
 
 
-# --- what a run says: the first compile, the rows where stderr is a file ----------------------
+# --- what a run says: the first compile, the rows where stderr is a file, wide spreads ----------
 
 
 def test_copy_kernels_are_ready_before_the_first_timed_call():
@@ -748,3 +748,23 @@ def test_the_compile_line_follows_progress(tmp_path, monkeypatch, capsys, progre
     measure.run_measurements(tmp_path / "m.csv", tiny_plan(page_sizes=[4096]), progress=progress,
                              echo=lambda m: None)
     assert capsys.readouterr().err.count(measure.COMPILING) == (1 if progress else 0)
+
+
+def test_measure_warns_once_when_spreads_are_as_large_as_the_values(tmp_path, monkeypatch, capsys):
+    """Rows whose standard deviation is above half their value: one warning line after the
+    result, naming how many and which, and what to do; the rows are written as measured."""
+    monkeypatch.setattr(measure, "measure_copy", lambda buffers, page_bytes, pages, threads, *rest:
+                        (2.0, 1.5 if threads == 1 and pages == 1 else 0.2))
+    out = tmp_path / "m.csv"
+    assert cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--page-sizes", "4K,2M",
+                     "--pages", "1,16", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "rows written" in captured.out
+    warning, = [line for line in captured.err.splitlines() if line.startswith("memtier: warning:")]
+    assert f"{out}: 2 of {len(load_measurements(out))} rows have a standard deviation above 0.5" in warning
+    assert "copy 4K x1, 1 thread: 2 GB/s, sd 1.5" in warning and "copy 2M x1, 1 thread: 2 GB/s" in warning
+    assert "x16" not in warning and "without --quick" in warning and "--repeats" in warning
+    assert (load_measurements(out)["gbps_sd"] == 1.5).sum() == 2  # kept as measured
+    monkeypatch.setattr(measure, "measure_copy", lambda *args, **kwargs: (2.0, 0.9))  # 0.45: below
+    assert cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--force", "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
