@@ -114,9 +114,10 @@ def format_page_size(page_bytes: int) -> str:
 #: the value, a factor of three, and the median of the 3 runs of ``memtier measure --quick`` is
 #: uncertain by about 0.36 of its value (the median's standard error, 1.25 sd / sqrt(3); 0.24
 #: for the default 7 runs): several times the cost model's largest accepted error on the RFC's
-#: rows (9.5 %).  Chosen from that reasoning, not from any file; as a check, every spread
-#: memtier ships from published sources is at most 0.32 of its value (the 1 MiB x1024 dcbm
-#: row of ``data/amd_zen3_2026.csv``), and only the emulated guest run's has larger ones.
+#: rows (9.5 %).  Chosen from that reasoning, not from any file; as a check, no spread memtier
+#: ships from published sources reaches it: at most 0.32 of the value in
+#: ``data/amd_zen3_2026.csv`` (the 1 MiB x1024 dcbm row) and 0.45 in ``data/amd_zen3_2025.csv``
+#: (V2's one-THP DMA row); only the emulated guest run (``data/numa_guest_run.csv``) has larger ones.
 WIDE_SPREAD = 0.5
 
 
