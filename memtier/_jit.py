@@ -5,6 +5,7 @@ are made once for the whole package.  Kernels are private (``_name``) and receiv
 contiguous arrays and scalars that a public wrapper has already validated: numba does not
 check bounds, so a bad index would corrupt memory instead of raising.
 """
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -176,6 +177,46 @@ def load_kernel(dispatcher, *signatures) -> None:
     """
     for signature in signatures:
         dispatcher.compile(tuple(signature))
+
+
+try:  # numba's event API (numba.core.event, since 0.53): "numba:compile" starts on a cache miss only
+    from numba.core import event as _event
+except ImportError:  # pragma: no cover - another numba: no notice, the compile is as silent as before
+    _event = None
+
+
+@contextlib.contextmanager
+def when_compiling(say):
+    """Within the block, call ``say()`` once, as numba starts compiling a kernel, before it does.
+
+    A command's first run compiles its kernels: from a few seconds to minutes on a loaded
+    machine, with nothing printed.  ``say`` tells the user why.  It is called only for a real
+    compile: numba's ``Dispatcher.compile`` loads the machine code from its cache first and
+    starts the ``numba:compile`` event only when the cache did not hold it (a first run, an
+    edited source, another numba or CPU), so a warm run says nothing.  Checked with numba 0.68.
+    """
+    if _event is None:
+        yield
+        return
+    listener = _FirstCompile(say)
+    with _event.install_listener("numba:compile", listener):
+        yield
+
+
+if _event is not None:
+    class _FirstCompile(_event.Listener):
+        """Calls ``say()`` at the start of the first compile it hears of, and never again."""
+
+        def __init__(self, say):
+            self.say, self.said = say, False
+
+        def on_start(self, event):
+            if not self.said:
+                self.said = True
+                self.say()
+
+        def on_end(self, event):
+            pass
 
 
 # The prefetch intrinsic is overloaded on its pointer type: LLVM 17 and later have only opaque

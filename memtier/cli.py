@@ -190,6 +190,47 @@ def _command(sub, name: str, summary: str, example: str, handler):
     return parser
 
 
+def _compiling_note(command: str, what: str, how_long: str, quiet: bool = False):
+    """A block within which numba's first compile is announced with one line on stderr
+    (``memtier simulate: compiling ...``), unless ``quiet``: a first run compiles the kernels
+    and prints nothing meanwhile, which looks like a hang.  A run that loads them from numba's
+    cache says nothing (:func:`memtier._jit.when_compiling`)."""
+    from ._jit import when_compiling
+
+    def say():
+        if not quiet:
+            from tqdm.auto import tqdm
+
+            # through tqdm: a progress bar being drawn is cleared, and redrawn below the line
+            tqdm.write(f"memtier {command}: compiling {what} (first run only: {how_long})...", file=sys.stderr)
+
+    return when_compiling(say)
+
+
+def _warn_wide_spreads(table, name) -> None:
+    """One warning line for a measurement file whose rows' spreads are comparable to their
+    values (:func:`memtier.measurement.schema.wide_spreads`): how many, which, what to do.
+    The rows stay as they are; :func:`main` prints the line after the results."""
+    from .measurement.schema import WIDE_SPREAD, format_page_size, wide_spreads
+
+    wide = wide_spreads(table)
+    if not wide.any():
+        return
+    shown = []
+    for _, row in table[wide].iterrows():
+        workers = int(row["workers"])
+        engine = "DMA channel" if row["copy"] == "dma" else "thread"
+        shown.append(f"{row['scope']} {format_page_size(int(row['page_size']))} x{int(row['n_pages'])}, "
+                     f"{workers} {engine}{'s' * (workers > 1)}: {row['gbps']:.3g} GB/s, sd {row['gbps_sd']:.3g}")
+    listed = "; ".join(shown[:4]) + (f"; and {len(shown) - 4} more" if len(shown) > 4 else "")
+    count = int(wide.sum())
+    warnings.warn(f"{name}: {count} of {len(table)} rows {'has' if count == 1 else 'have'} a standard deviation "
+                  f"above {WIDE_SPREAD:g} of the value ({listed}): one standard deviation either side spans a "
+                  "factor of three or more, so such a figure is not the machine's to trust; the rows are kept and "
+                  "used as they are; measure again without --quick, with more --repeats, or on a quieter machine",
+                  stacklevel=1)
+
+
 # --- the cost model: reproduce, fit, predict ------------------------------------------------
 
 
@@ -214,6 +255,7 @@ def _fit(args) -> int:
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.csv, args.base], what="--out")
     table = load_measurements(args.csv)
+    _warn_wide_spreads(table, args.csv)
     same_node = same_node_rows(table)
     if same_node.all():
         raise ValueError(f"{args.csv}: every row was timed within one node ('same-node' in notes: no data "
@@ -231,7 +273,9 @@ def _fit(args) -> int:
 
         base = load_fit(args.base)
     source_effect = {"auto": None, "on": True, "off": False}[args.source_effect]
-    result = fit(table, free=free, base=base, bootstrap=args.bootstrap, source_effect=source_effect)
+    # 4.5 s of compiling on this project's 2-core VM at a load of 2.7, before the fit's own 4 s
+    with _compiling_note("fit", "the cost model", "seconds, more on a busy machine"):
+        result = fit(table, free=free, base=base, bootstrap=args.bootstrap, source_effect=source_effect)
     if args.out:  # written before anything is printed: a closed pipe cannot lose it
         result.save(args.out, force=args.force)
     print(result.report())
@@ -366,6 +410,24 @@ def _capacity(text: str, n_pages: int, name: str, minimum: int = 1) -> int:
     return pages
 
 
+def _fast_capacity(text: str, n_pages: int, whose: str) -> int:
+    """``--fast-capacity`` in pages, at most the ``n_pages`` there are (``whose``: ``--pages
+    100``, or ``the trace``: its address space, :func:`memtier.simulation.pagespace.address_space`).
+
+    A fast node that holds every page is a legitimate control (every policy then serves every
+    access fast); one larger than that holds nothing more, and usually means --pages or the
+    trace is not the one meant.  ``memtier.simulate`` itself
+    accepts it (``kernel-check`` sizes the fast node as the guest's node 0, which can be
+    larger than the workload).  A share is at most 100% already (:func:`_capacity`)."""
+    pages = _capacity(text, n_pages, "--fast-capacity")
+    if pages > n_pages:
+        where = f"the {n_pages} of {whose}" if whose.startswith("--") else f"the trace's {n_pages}"
+        raise CliError(f"--fast-capacity {str(text).strip()}: more pages than {where}, so every page would fit on "
+                       f"the fast node and every policy would do the same; give at most {n_pages} pages, or a "
+                       "share such as 10%")
+    return pages
+
+
 def _policy_params(pairs, policies) -> dict:
     """``--param NAME=VALUE`` options: each must be a parameter of one of the chosen policies."""
     from .simulation import policies as classifiers
@@ -435,17 +497,23 @@ def _simulate(args) -> int:
 
     if args.out:
         check_output(args.out, force=args.force, inputs=[args.trace, args.fit], what="--out")
+    n_pages = args.pages
     if args.trace:
         trace = workloads.load_trace(args.trace)
-        n_pages = args.pages
     else:
         if args.pages is None or args.accesses is None:
             raise CliError("give --pages and --accesses for a generated workload (or --trace FILE.npy)")
         if args.workload != "mix":
             workloads.check_generator_memory(args.workload, args.pages, args.accesses,
                                              words={"n_pages": "--pages", "n_accesses": "--accesses"})
+    pages_for_shares = n_pages if n_pages is not None else address_space(trace)
+    # checked before a workload is generated: a wrong capacity costs no wait
+    fast = _fast_capacity(args.fast_capacity, pages_for_shares,
+                          f"--pages {n_pages}" if n_pages is not None else "the trace")
+    slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
+                                                              "--slow-capacity", minimum=0)
+    if not args.trace:
         trace = _generated_trace(args)
-        n_pages = args.pages
     writes = None
     if args.trace:
         writes_file = workloads.writes_path(args.trace)
@@ -453,7 +521,6 @@ def _simulate(args) -> int:
             writes = np.load(writes_file, mmap_mode="r")
     elif args.write_share:
         writes = workloads.write_flags(len(trace), args.write_share, seed=args.seed)
-    pages_for_shares = n_pages if n_pages is not None else address_space(trace)
     policies = list(POLICIES) if args.policy == "all" else [p.strip() for p in args.policy.split(",")]
     if args.policy == "all" and args.period_s is not None:
         policies.remove("oracle")  # its periods must be counts of accesses
@@ -464,9 +531,6 @@ def _simulate(args) -> int:
         from .model.fitting import load_fit
 
         fit = load_fit(args.fit)
-    fast = _capacity(args.fast_capacity, pages_for_shares, "--fast-capacity")
-    slow = None if args.slow_capacity is None else _capacity(args.slow_capacity, pages_for_shares,
-                                                              "--slow-capacity", minimum=0)
     progress = not args.quiet and len(trace) >= 5_000_000
     chosen = _policy_params(args.param, policies)
     summaries, tables = [], []
@@ -476,9 +540,11 @@ def _simulate(args) -> int:
         else:
             options = dict(variants=args.variants if policy == "active-shrink" else None,
                            migration_share=args.migration_share, max_migrate_pages=args.max_migrate_pages)
-        result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
-                          period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
-                          writes=writes, progress=progress, **options)
+        # a policy's kernels compiled in 60 s on this project's idle 2-core VM, 106 s at a load of 3
+        with _compiling_note("simulate", f"{policy}'s kernels", "a minute or more per policy", quiet=args.quiet):
+            result = simulate(trace, policy, fast, slow_capacity=slow, n_pages=n_pages, period=args.period,
+                              period_s=args.period_s, mechanism=mechanism, fit=fit, rmap_ns=args.rmap_ns,
+                              writes=writes, progress=progress, **options)
         summaries.append(result.summary())
         tables.append(result.periods.assign(policy=policy))
     summary = pd.DataFrame(summaries).set_index("policy")
@@ -566,7 +632,8 @@ def _add_simulator_commands(sub) -> None:
                    help="write the per-period results of every policy to this CSV (default: none, the summary "
                         "is printed only)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar, and no line when a policy's kernels compile (a first run)")
 
 
 # --- parameter sweeps -------------------------------------------------------------------------
@@ -725,6 +792,9 @@ def _measure(args) -> int:
             print("memtier: interrupted before the first row was finished; nothing written", file=sys.stderr)
         return 130
     print(f"{len(rows.rows)} rows written to {rows.path} (machine: {sidecar_path(rows.path)})")
+    from .measurement.schema import load_measurements
+
+    _warn_wide_spreads(load_measurements(rows.path), rows.path)
     return 0
 
 
@@ -752,7 +822,9 @@ def _add_measure_commands(sub) -> None:
     p.add_argument("--threads", help="copy thread counts, e.g. 1,2,4 (default: 1, 2, 4 ... cores)")
     p.add_argument("--buffer", help="bytes of each copy buffer, e.g. 1G (default: 2x last-level cache)")
     p.add_argument("--repeats", type=int, help="timed runs per figure (default: 7; 3 with --quick)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (nor its line per row where stderr is not a terminal), and no line "
+                        "when the copy kernels compile (a first run)")
 
 
 # --- the simulator against the kernel: kernel-check (issue 15) --------------------------------

@@ -242,3 +242,180 @@ def test_trace_convert_ends_the_process_at_once_with_everything_written(tmp_path
     assert again.returncode == 2 and again.stderr.startswith("memtier: error: ") and again.stderr.count("\n") == 1
     other = memtier("trace", "damon", str(tmp_path / "missing.data"), "--out", str(tmp_path / "heat.csv"))
     assert other.returncode == 2 and other.stderr.endswith("teardown\n"), other.stderr
+
+
+# --- progress bars only on a terminal ---------------------------------------------------------
+
+
+def _lackey_log(path, lines=20_000):
+    path.write_text("".join(f" L {0x1000 * (i % 97) + 0x04000000:08x},8\n" for i in range(lines)))
+    return path
+
+
+def test_progress_bars_are_drawn_on_a_terminal_only(tmp_path):
+    """stderr a terminal: the bar, redrawn with carriage returns; a file or a pipe: no bar, so
+    no half-drawn lines in a log."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+    import threading
+
+    log = _lackey_log(tmp_path / "prog.lackey")
+    command = [sys.executable, "-m", "memtier", "trace", "convert", str(log), "--force"]
+    piped = subprocess.run(command + ["--out", str(tmp_path / "a.npy")], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80 columns: room for a bar
+    drawn = []
+
+    def read():  # while the command runs: a terminal holds only a few KiB unread
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the other end is closed and everything was read
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        done = subprocess.run(command + ["--out", str(tmp_path / "b.npy")], stdout=subprocess.PIPE,
+                              stderr=follower, text=True)
+    finally:
+        os.close(follower)
+        reader.join(timeout=30)
+        os.close(leader)
+    drawn = b"".join(drawn)
+    assert done.returncode == 0 and b"\r" in drawn and b"prog.lackey:" in drawn, drawn
+
+
+def test_no_bar_reaches_a_captured_stream(tmp_path, capsys):
+    """Every tqdm bar of memtier (the simulator's two, a sweep's, a measurement's) asked for with
+    progress=True stays off when stderr is not a terminal (here pytest's capture); a
+    measurement writes a line per finished row instead."""
+    import memtier
+
+    trace = np.arange(3000) % 300
+    memtier.simulate(trace, "static", 30, progress=True)
+    memtier.simulate(trace, "tpp", 30, progress=True)
+    memtier.sweep([trace], "static", [30], workers=1, progress=True)
+    plan = memtier.make_plan(quick=True, page_sizes=[4096], pages_per_call=[1], threads=[1], buffer_bytes=1 << 22)
+    memtier.run_measurements(tmp_path / "m.csv", plan, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "simulating" not in err and "%|" not in err
+    rows = [line for line in err.splitlines() if "copy 4K" in line]
+    assert len(rows) == 1 and rows[0].startswith("memtier measure: copy 4K x1, 1 thread(s): ")
+
+
+# --- a first run's compile, said --------------------------------------------------------------
+
+
+def _compile_something_new():
+    """A kernel no cache holds: compiling it starts numba's compile event, as a first run does."""
+    import numba
+
+    @numba.njit(cache=False)
+    def fresh(x):
+        return x + 1
+
+    fresh(1)
+
+
+def test_simulate_says_when_a_policys_kernels_compile(monkeypatch, capsys):
+    """One line per policy whose kernels compile (the first run: a minute or more each, silent
+    before), none for a policy that compiles nothing, none with --quiet."""
+    import memtier.simulation.simulator as simulator
+
+    real = simulator.simulate
+
+    def first_run(trace, policy, *args, **kwargs):
+        if policy == "lru":
+            _compile_something_new()
+        return real(trace, policy, *args, **kwargs)
+
+    monkeypatch.setattr(simulator, "simulate", first_run)
+    command = ["simulate", "--pages", "200", "--accesses", "2000", "--fast-capacity", "20", "--policy", "static,lru"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert err.count("memtier simulate: compiling") == 1 and "compiling lru's kernels (first run only" in err
+    assert main(command + ["--quiet"]) == 0
+    assert "compiling" not in capsys.readouterr().err
+
+
+def test_fit_says_when_the_cost_model_compiles(monkeypatch, capsys):
+    import memtier.model.fitting as fitting
+
+    real = fitting.fit
+    monkeypatch.setattr(fitting, "fit", lambda *args, **kwargs: _compile_something_new() or real(*args, **kwargs))
+    assert main(["fit", str(data_path("zi_yan_2019_rfc.csv")), "--bootstrap", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("memtier fit: compiling the cost model (first run only")
+    assert captured.err.count("\n") == 1 and "memtier fit: 52 measurements fitted" in captured.out
+
+
+# --- rows whose spread is as large as their value ---------------------------------------------
+
+
+def test_fit_warns_once_about_rows_whose_spread_is_as_large_as_their_value(tmp_path, capsys):
+    """One warning line naming the rows and what to do; the fit is the one without the
+    warning's rows changed in any way (none dropped or reweighted)."""
+    import pandas as pd
+
+    table = pd.read_csv(data_path("zi_yan_2019_rfc.csv"), comment="#")
+    table["gbps_sd"] = 0.01 * table["gbps"]
+    table.to_csv(tmp_path / "quiet.csv", index=False)
+    table.loc[[0, 5], "gbps_sd"] = 0.6 * table.loc[[0, 5], "gbps"]
+    table.loc[[1], "gbps_sd"] = 0.4 * table.loc[[1], "gbps"]  # below half: not named
+    table.to_csv(tmp_path / "noisy.csv", index=False)
+    assert main(["fit", str(tmp_path / "quiet.csv"), "--bootstrap", "0"]) == 0
+    quiet = capsys.readouterr()
+    assert main(["fit", str(tmp_path / "noisy.csv"), "--bootstrap", "0"]) == 0
+    noisy_run = capsys.readouterr()
+    assert "warning" not in quiet.err
+    warning, = noisy_run.err.splitlines()
+    assert warning.startswith(f"memtier: warning: {tmp_path / 'noisy.csv'}: 2 of 52 rows have a standard deviation")
+    assert warning.count(" GB/s, sd ") == 2 and "without --quick" in warning and "quieter machine" in warning
+    assert noisy_run.out.replace("noisy.csv", "quiet.csv") == quiet.out
+
+
+def test_wide_spreads_are_above_half_the_value():
+    import pandas as pd
+
+    from memtier.measurement.schema import wide_spreads
+
+    table = pd.DataFrame({"gbps": [2.0, 2.0, 2.0, float("nan"), 2.0], "gbps_sd": [1.01, 1.0, float("nan"), 5.0, 0.1]})
+    assert wide_spreads(table).tolist() == [True, False, False, False, False]
+    assert not wide_spreads(pd.DataFrame({"gbps": [1.0]})).any()
+
+
+# --- --fast-capacity against the pages there are ----------------------------------------------
+
+
+def test_a_fast_capacity_above_the_pages_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    """A fast node larger than every page makes every policy alike: refused, before the
+    workload is generated; as many pages as there are (everything fits) stays a legitimate
+    control; a share above 100% was already refused."""
+    import memtier.cli as cli
+
+    monkeypatch.setattr(cli, "_generated_trace", lambda args: (_ for _ in ()).throw(AssertionError("generated")))
+    base = ["simulate", "--pages", "1000", "--accesses", "5000", "--policy", "static", "--quiet"]
+    assert main(base + ["--fast-capacity", "1001"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("memtier: error: --fast-capacity 1001: more pages than the 1000 of --pages 1000, so every page "
+                   "would fit on the fast node and every policy would do the same; give at most 1000 pages, or a "
+                   "share such as 10%\n")
+    assert main(base + ["--fast-capacity", "150%"]) == 2
+    assert "--fast-capacity 150%: a share of the pages must be above 0% and at most 100%" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(base + ["--fast-capacity", "1000"]) == 0 and main(base + ["--fast-capacity", "100%"]) == 0
+    assert capsys.readouterr().out.count("fast capacity 1000 pages") == 2
+    trace = tmp_path / "t.npy"
+    np.save(trace, np.arange(300, dtype=np.int32))
+    assert main(["simulate", "--trace", str(trace), "--fast-capacity", "301", "--quiet"]) == 2
+    assert "--fast-capacity 301: more pages than the trace's 300," in capsys.readouterr().err
+    assert main(["simulate", "--trace", str(trace), "--pages", "400", "--fast-capacity", "301", "--quiet",
+                 "--policy", "static"]) == 0

@@ -184,3 +184,35 @@ def test_memtis_get_idx_is_the_kernels_loop():
     out = np.zeros(nums.size, dtype=np.int64)
     each(nums, out)
     assert out.tolist() == [get_idx(int(v)) for v in nums]
+
+
+def test_when_compiling_speaks_once_for_a_real_compile_and_not_for_a_cache_hit(tmp_path):
+    """:func:`memtier._jit.when_compiling`: the first process finds no cache and compiles two
+    kernels (one calling the other): said once, before the compile; a second call in the same
+    process compiles nothing: not said.  The next process loads both from the cache: not said."""
+    (tmp_path / "kernels.py").write_text(
+        "import numba\n"
+        "@numba.njit(cache=True)\n"
+        "def inner(x):\n"
+        "    return x + 1\n"
+        "@numba.njit(cache=True)\n"
+        "def outer(x):\n"
+        "    return inner(x) * 2\n")
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+            "import time, kernels\n"
+            "from memtier._jit import when_compiling\n"
+            "said = []\n"
+            "for _ in range(2):\n"
+            "    with when_compiling(lambda: said.append(len(kernels.outer.overloads))):\n"
+            "        assert kernels.outer(1) == 4\n"
+            "print(said, sum(kernels.outer.stats.cache_hits.values()))\n")
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def one_process():
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                              env=environment)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert one_process() == "[0] 0"  # said once, while outer had no machine code yet; no cache hit
+    assert one_process() == "[] 1"  # loaded from the cache: nothing said

@@ -684,3 +684,87 @@ def test_guest_process_group_is_ended():
     finally:
         process.kill()
         process.wait()
+
+
+# --- what a run says: the first compile, the rows where stderr is a file, wide spreads ----------
+
+
+def test_copy_kernels_are_ready_before_the_first_timed_call():
+    """``load_copy_kernels`` makes ready exactly the code ``copy_pages`` calls (one thread and
+    several): the calls after it compile nothing, so the line said before it covers every
+    compile of a run."""
+    from memtier._jit import when_compiling
+
+    _copy.load_copy_kernels(threaded=True)
+    known = (len(_copy._copy_calls.signatures), len(_copy._copy_calls_threaded.signatures))
+    said = []
+    with numa.Region(1 * MIB) as src, numa.Region(1 * MIB) as dst, when_compiling(lambda: said.append(1)):
+        for threads in THREADS:
+            _copy.copy_pages(src.array, dst.array, 4096, 2, threads)
+    assert not said
+    assert (len(_copy._copy_calls.signatures), len(_copy._copy_calls_threaded.signatures)) == known
+
+
+def test_first_run_says_it_compiles_and_a_redirected_run_writes_lines_not_a_bar(tmp_path):
+    """``memtier measure`` with stderr to a pipe: one line before the copy kernels compile (a
+    first run, here an empty numba cache), none when they come from the cache; one line per
+    finished row instead of a bar, and no carriage return anywhere."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+               NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def one_run(name):
+        done = subprocess.run([sys.executable, "-m", "memtier", "measure", "--quick", "--buffer", "4M",
+                               "--out", str(tmp_path / name)], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    first, second = one_run("first.csv"), one_run("second.csv")
+    table = load_measurements(tmp_path / "first.csv")
+
+    def row_lines(err):
+        return [line for line in err.splitlines() if line.startswith(("memtier measure: copy ",
+                                                                      "memtier measure: syscall "))]
+
+    assert first.splitlines()[0] == measure.COMPILING and "\r" not in first
+    assert len(row_lines(first)) == len(table) and row_lines(first)[0].startswith("memtier measure: copy 4K x1, 1 ")
+    assert measure.COMPILING not in second and "\r" not in second and len(row_lines(second)) == len(table)
+
+
+def _compile_something_new():
+    """A kernel no cache holds: compiling it starts numba's compile event, as a first run does."""
+    import numba
+
+    @numba.njit(cache=False)
+    def fresh(x):
+        return x + 1
+
+    fresh(1)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_the_compile_line_follows_progress(tmp_path, monkeypatch, capsys, progress):
+    monkeypatch.setattr(measure, "load_copy_kernels", lambda threaded: _compile_something_new())
+    monkeypatch.setattr(measure, "measure_copy", lambda *args, **kwargs: (1.0, 0.1))
+    measure.run_measurements(tmp_path / "m.csv", tiny_plan(page_sizes=[4096]), progress=progress,
+                             echo=lambda m: None)
+    assert capsys.readouterr().err.count(measure.COMPILING) == (1 if progress else 0)
+
+
+def test_measure_warns_once_when_spreads_are_as_large_as_the_values(tmp_path, monkeypatch, capsys):
+    """Rows whose standard deviation is above half their value: one warning line after the
+    result, naming how many and which, and what to do; the rows are written as measured."""
+    monkeypatch.setattr(measure, "measure_copy", lambda buffers, page_bytes, pages, threads, *rest:
+                        (2.0, 1.5 if threads == 1 and pages == 1 else 0.2))
+    out = tmp_path / "m.csv"
+    assert cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--page-sizes", "4K,2M",
+                     "--pages", "1,16", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "rows written" in captured.out
+    warning, = [line for line in captured.err.splitlines() if line.startswith("memtier: warning:")]
+    assert f"{out}: 2 of {len(load_measurements(out))} rows have a standard deviation above 0.5" in warning
+    assert "copy 4K x1, 1 thread: 2 GB/s, sd 1.5" in warning and "copy 2M x1, 1 thread: 2 GB/s" in warning
+    assert "x16" not in warning and "without --quick" in warning and "--repeats" in warning
+    assert (load_measurements(out)["gbps_sd"] == 1.5).sum() == 2  # kept as measured
+    monkeypatch.setattr(measure, "measure_copy", lambda *args, **kwargs: (2.0, 0.9))  # 0.45: below
+    assert cli.main(["measure", "--quick", "--no-progress", "--buffer", "4M", "--force", "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err

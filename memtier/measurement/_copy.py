@@ -30,7 +30,7 @@ from numba import prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from .._jit import njit, njit_parallel
+from .._jit import load_kernel, njit, njit_parallel
 
 LINE = 64  # bytes moved by one vector load and one streaming store
 PIECE = 4096  # bytes of each of the four interleaved streams
@@ -126,6 +126,22 @@ def _copy_calls_threaded(src, dst, page_bytes, pages_per_call, calls, threads):
         for thread in prange(threads):
             low, high = _share(call * call_bytes, page_bytes, pages_per_call, threads, thread)
             _copy_share(src, dst, low, high, page_bytes)
+
+
+#: The argument types :func:`copy_pages` passes its kernels: the buffers (writable, contiguous
+#: uint8), then whole numbers.
+_BUFFER = types.Array(types.uint8, 1, "C")
+_COPY_CALLS = (_BUFFER, _BUFFER, types.int64, types.int64, types.int64)
+
+
+def load_copy_kernels(threaded: bool) -> None:
+    """Make the copy kernels ready before the first timed call: loaded from numba's cache, or
+    compiled on a first run (seconds on an idle machine, minutes on a loaded one), so that a
+    caller can say so first (:func:`memtier._jit.when_compiling`).  ``threaded``: the
+    several-thread kernel too."""
+    load_kernel(_copy_calls, _COPY_CALLS)
+    if threaded:
+        load_kernel(_copy_calls_threaded, _COPY_CALLS + (types.int64,))
 
 
 def max_threads() -> int:

@@ -45,6 +45,7 @@ import contextlib
 import datetime
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,7 +54,8 @@ import numpy as np
 import pandas as pd
 
 from . import numa
-from ._copy import copy_pages, max_threads
+from .._jit import when_compiling
+from ._copy import copy_pages, load_copy_kernels, max_threads
 from .schema import format_page_size, save_measurements
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -485,6 +487,13 @@ def _row(plan: Plan, machine: str, scope: str, page_bytes: int, n_pages: int, wo
     }
 
 
+#: Said on stderr before the copy kernels compile (a first run only: numba keeps them in its
+#: cache).  3-5 s on this project's idle 2-core VM; the newcomer's audit of the eleventh stop
+#: waited 95 s on the loaded VM, with nothing printed.
+COMPILING = ("memtier measure: compiling the copy kernels (first run only: seconds, up to a few minutes "
+             "on a busy machine)...")
+
+
 def measure_machine(out, *, quick: bool = False, force: bool = False, progress: bool = True, echo=print,
             **choices) -> RowFile:
     """Plan (:func:`make_plan` with ``choices``) and run (:func:`run_measurements`) in one call."""
@@ -501,7 +510,9 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
     plan : Plan
         From :func:`make_plan`.
     progress : bool
-        Show a tqdm progress bar on stderr.
+        Show a tqdm progress bar on stderr where stderr is a terminal; elsewhere (a file, a
+        pipe) one line per finished row instead.  Either way, a line on stderr before the
+        copy kernels compile, on a first run.
     echo : callable
         Receives one line per message (single node, skipped rows, pages that did not move).
 
@@ -534,7 +545,26 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
     for message in plan.messages:
         say(message)
     configs = plan.copy_configs()
-    bar = tqdm(total=len(configs) + len(plan.syscall), desc="memtier measure", unit="row", disable=not progress)
+    if configs:
+        def compiling():
+            if progress:
+                print(COMPILING, file=sys.stderr, flush=True)
+
+        with when_compiling(compiling):
+            load_copy_kernels(threaded=any(threads > 1 for _, _, threads in configs))
+    # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r);
+    # a line per finished row there instead
+    bar = tqdm(total=len(configs) + len(plan.syscall), desc="memtier measure", unit="row",
+               disable=None if progress else True)
+
+    def finished(row):
+        rows.add(row)
+        if progress and bar.disable:
+            print(f"memtier measure: {format_row(row)}", file=sys.stderr, flush=True)
+        else:
+            bar.set_postfix_str(format_row(row), refresh=False)
+        bar.update()
+
     buffers = None
     pinned = numa.pin_threads(plan.copy_cpus) if plan.copy_cpus else contextlib.nullcontext()
     try:
@@ -547,9 +577,7 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
             notes = "; ".join(filter(None, [copy_notes(plan), buffers.placement]))
             for page_bytes, count, threads in configs:
                 gbps, sd = measure_copy(buffers, page_bytes, count, threads, plan.repeats, plan.warmup)
-                rows.add(_row(plan, machine, "copy", page_bytes, count, threads, gbps, sd, notes))
-                bar.set_postfix_str(format_row(rows.rows[-1]), refresh=False)
-                bar.update()
+                finished(_row(plan, machine, "copy", page_bytes, count, threads, gbps, sd, notes))
             buffers.close()
             buffers = None
         for page_bytes, count in plan.syscall:
@@ -569,11 +597,9 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
             notes = "; ".join(filter(None, [syscall_notes(plan), problems, remarks]))
             if plan.source == plan.target:
                 # No data moved: a throughput would be a made-up figure; the call's time is not.
-                rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, np.nan, np.nan, notes, time_us))
+                finished(_row(plan, machine, "syscall", page_bytes, count, 1, np.nan, np.nan, notes, time_us))
             else:
-                rows.add(_row(plan, machine, "syscall", page_bytes, count, 1, gbps, sd, notes))
-            bar.set_postfix_str(format_row(rows.rows[-1]), refresh=False)
-            bar.update()
+                finished(_row(plan, machine, "syscall", page_bytes, count, 1, gbps, sd, notes))
         rows.write_sidecar(complete=True)
     except KeyboardInterrupt:
         rows.discard_partials()

@@ -109,6 +109,29 @@ def format_page_size(page_bytes: int) -> str:
     return f"{page_bytes}B"
 
 
+#: A row whose spread (``gbps_sd``) is above this share of its value is too uncertain to read
+#: as a figure of the machine.  At 0.5, one standard deviation either side spans 0.5x to 1.5x
+#: the value, a factor of three, and the median of the 3 runs of ``memtier measure --quick`` is
+#: uncertain by about 0.36 of its value (the median's standard error, 1.25 sd / sqrt(3); 0.24
+#: for the default 7 runs): several times the cost model's largest accepted error on the RFC's
+#: rows (9.5 %).  Chosen from that reasoning, not from any file; as a check, no spread memtier
+#: ships from published sources reaches it: at most 0.32 of the value in
+#: ``data/amd_zen3_2026.csv`` (the 1 MiB x1024 dcbm row) and 0.45 in ``data/amd_zen3_2025.csv``
+#: (V2's one-THP DMA row); only the emulated guest run (``data/numa_guest_run.csv``) has larger ones.
+WIDE_SPREAD = 0.5
+
+
+def wide_spreads(table) -> np.ndarray:
+    """Which rows of a measurement table have a spread above :data:`WIDE_SPREAD` of their value
+    (``gbps_sd > 0.5 * gbps``); rows without a spread or a throughput are not.  Boolean, one
+    per row.  Nothing is dropped or reweighted: a caller says so to the user."""
+    if "gbps" not in table or "gbps_sd" not in table:
+        return np.zeros(len(table), dtype=bool)
+    gbps = table["gbps"].to_numpy(np.float64)
+    sd = table["gbps_sd"].to_numpy(np.float64)
+    return np.nan_to_num(sd, nan=0.0) > WIDE_SPREAD * np.nan_to_num(gbps, nan=np.inf)
+
+
 def _default_ptes(page_bytes: int) -> int:
     # x86-64: 4 KiB pages, 2 MiB PMD and 1 GiB PUD mappings are one entry; other folios one
     # 4 KiB PTE per subpage. Kept in step with memtier.model.cost.default_ptes_per_page.

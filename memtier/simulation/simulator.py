@@ -325,7 +325,7 @@ def simulate(
         Which accesses write (a trace file's ``.writes.npy``); reported per period as
         ``writes``; ``hemem`` samples loads and stores apart.
     progress : bool
-        Show a progress bar (tqdm).
+        Show a progress bar (tqdm) on stderr, where stderr is a terminal.
     chunk_accesses : int
         Accesses read and simulated at once.
     **policy_params
@@ -575,7 +575,9 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     results = []
     n = len(trace)
     # at most one row per access of the chunk, plus the period a chunk may close
-    with tqdm(total=n, disable=not progress, unit="access", unit_scale=True,
+    # disable=None: no bar where stderr is not a terminal (a file, a pipe), which its redraws
+    # would fill with carriage returns
+    with tqdm(total=n, disable=None if progress else True, unit="access", unit_scale=True,
               desc="simulating", leave=False) as bar:
         for start, part in _chunks(trace, chunk):
             part = part.astype(np.int32, copy=False)

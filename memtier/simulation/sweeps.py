@@ -761,7 +761,7 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
         Without ``client``: start a local cluster of this many processes (default: one per
         core) and stop it afterwards; ``1`` runs every cell here, with no cluster.
     progress : bool
-        A tqdm bar of finished cells, and one closing line on stderr.
+        A tqdm bar of finished cells (where stderr is a terminal), and one closing line on stderr.
     connect_timeout : float
         Seconds to wait for a scheduler given by address.
     **options
@@ -854,7 +854,9 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
 
         rows = dict(done)
         failed = resubmitted = 0
-        bar = tqdm(total=len(cells), initial=len(done), unit="cell", desc="sweep", disable=not progress)
+        # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r)
+        bar = tqdm(total=len(cells), initial=len(done), unit="cell", desc="sweep",
+                   disable=None if progress else True)
 
         def finish(cell, outcome):
             nonlocal failed

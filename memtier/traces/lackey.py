@@ -250,8 +250,9 @@ def _progress_bar(enabled, total, description):
         return None
     from tqdm.auto import tqdm
 
+    # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r)
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
-                leave=False)
+                leave=False, disable=None)
 
 
 def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress, write_sink=None):
@@ -416,7 +417,7 @@ def record_trace(program, out=None, page_size="4K", instructions: bool = False, 
     force : bool
         Overwrite ``out`` and its sidecar if they exist.
     progress : bool
-        Show a progress bar (bytes of lackey text parsed).
+        Show a progress bar (bytes of lackey text parsed) where stderr is a terminal.
     program_output : file object or int, optional
         Where the program's standard output and error go (``subprocess.DEVNULL`` to discard);
         by default they are this process's.

@@ -134,7 +134,8 @@ def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, c
     no_writes = np.zeros(0, dtype=np.uint8)
     results = []
     n = len(trace)
-    with tqdm(total=n, disable=not progress, unit="access", unit_scale=True, desc="simulating",
+    # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r)
+    with tqdm(total=n, disable=None if progress else True, unit="access", unit_scale=True, desc="simulating",
               leave=False) as bar:
         for start in range(0, n, chunk):
             part = np.ascontiguousarray(np.asarray(trace[start:start + chunk])).astype(np.int32, copy=False)
