@@ -800,3 +800,23 @@ def test_kernel_runs_run_the_guest_again_with_later_starts_and_write_the_spread(
     with pytest.raises(FileExistsError):
         kc.kernel_check(w, tmp_path / "again", kernel_runs=2)
     assert (tmp_path / "again" / "kernel_runs.csv").read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize("runs, earlier", [("initramfs_hot_set_1000mb_runs4", "initramfs_hot_set_1000mb"),
+                                           ("initramfs_phase_1000mb_runs4", "initramfs_phase_1000mb"),
+                                           ("initramfs_hot_set_runs4", "initramfs_hot_set"),
+                                           ("initramfs_phase_runs4", "initramfs_phase")])
+def test_run_0_of_the_committed_spreads_is_the_earlier_committed_run(runs, earlier):
+    """The kernel repeats across days: run 0 of each --kernel-runs 4 run (2026-11-27, the default
+    program) is the kernel's side of the run committed for the same workload on 2026-11-26, row
+    for row; the other runs, started 1-3 ms later, are not."""
+    from memtier import datasets
+
+    columns = ["time_s", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    spread = kc.load_kernel_runs(datasets.data_path(f"kernel_check/{runs}_kernel_runs.csv"))
+    before = kc.load_timeline(datasets.data_path(f"kernel_check/{earlier}_timeline.csv"))
+    before = before[before["source"] == "kernel"][columns].reset_index(drop=True)
+    assert spread[spread["run"] == 0][columns].reset_index(drop=True).equals(before)
+    assert sorted(spread["run"].unique()) == [0, 1, 2, 3]
+    for k in (1, 2, 3):
+        assert not spread[spread["run"] == k][columns].reset_index(drop=True).equals(before)
