@@ -794,6 +794,9 @@ def test_kernel_runs_run_the_guest_again_with_later_starts_and_write_the_spread(
     assert result["spread_verdict"]["kernel_runs"] == 3 and result["spread_verdict"]["kernel_spread_points"] == 0
     assert json.loads((tmp_path / "out" / "guest.json").read_text())["spread_verdict"] == result["spread_verdict"]
     assert (tmp_path / "out" / "timeline.png").stat().st_size > 10_000
+    raw = pd.read_csv(tmp_path / "out" / "kernel_runs_raw.csv", comment="#")
+    assert sorted(raw["run"].unique()) == [0, 1, 2] and {"digest", "pgpromote_success"} <= set(raw.columns)
+    assert (raw.groupby("run")["digest"].apply(list).map(tuple).nunique()) == 1  # the same accesses in every run
     # a second run of the same command refuses to overwrite kernel_runs.csv without --force
     (tmp_path / "again").mkdir()
     (tmp_path / "again" / "kernel_runs.csv").write_text("earlier\n")

@@ -1248,7 +1248,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     periodic work then meet the fill at another phase, and nothing else changes but those few
     instructions.  Under ``-icount`` each run repeats to the byte, so what the runs differ by is
     the kernel's own sensitivity to when things happen, which no simulator can be held to more
-    closely.  ``out/kernel_runs.csv`` gets every run's rows (run 0 is the timeline's kernel) and
+    closely.  ``out/kernel_runs.csv`` gets every run's rows (run 0 is the timeline's kernel),
+    ``out/kernel_runs_raw.csv`` every run's program rows (its counters), and
     the result a ``"spread"`` (:func:`kernel_spread`) and ``"spread_verdict"``; memtier's side is
     simulated once (its accesses and settings are the same).
 
@@ -1257,7 +1258,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json") + (
-        ("kernel_runs.csv",) if kernel_runs > 1 else ())
+        ("kernel_runs.csv", "kernel_runs_raw.csv") if kernel_runs > 1 else ())
     for name in names:
         check_output(out / name, force=force, what="--out")
     tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
@@ -1277,6 +1278,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         settings = guest_settings(result["settings"], result["zoneinfo"], w, result["zoneinfo_at_start"], boot,
                                   vcpus=machine(icount).cpus, direct_reclaim=direct_reclaim)
         runs = [kernel_rows(result["raw"]).assign(run=0, start_offset_ms=0.0, guest_seconds=result["seconds"])]
+        raws = [result["raw"].assign(run=0)]
         for k in range(1, kernel_runs):
             offset_us = round(k * run_offset_ms * 1000)
             say(f"guest done in {runs[-1]['guest_seconds'].iloc[0]:.0f} s; kernel run {k + 1} of {kernel_runs}, "
@@ -1290,6 +1292,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
             check_digests(again["raw"], w, stream)
             runs.append(kernel_rows(again["raw"]).assign(run=k, start_offset_ms=offset_us / 1000,
                                                          guest_seconds=again["seconds"]))
+            raws.append(again["raw"].assign(run=k))
         say(f"guest done in {runs[-1]['guest_seconds'].iloc[0]:.0f} s; simulating")
         sim = simulate_timeline(w, settings, stream, progress=say)
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
@@ -1320,6 +1323,9 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
                                   "after the whole minute (the program built with -DSTART_OFFSET_US); run 0 is "
                                   "timeline.csv's kernel\n")
             runs.to_csv(handle, index=False)
+        with atomic_write(out / "kernel_runs_raw.csv", force=force, what="--out") as handle:
+            handle.write(header + "# every kernel run's program rows (kernel_raw.csv's columns), a run column after them\n")
+            pd.concat(raws, ignore_index=True).to_csv(handle, index=False)
     with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
         handle.write(header)
         timeline.to_csv(handle, index=False)
