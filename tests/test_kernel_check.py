@@ -808,7 +808,8 @@ def test_kernel_runs_run_the_guest_again_with_later_starts_and_write_the_spread(
 @pytest.mark.parametrize("runs, earlier", [("initramfs_hot_set_1000mb_runs4", "initramfs_hot_set_1000mb"),
                                            ("initramfs_phase_1000mb_runs4", "initramfs_phase_1000mb"),
                                            ("initramfs_hot_set_runs4", "initramfs_hot_set"),
-                                           ("initramfs_phase_runs4", "initramfs_phase")])
+                                           ("initramfs_phase_runs4", "initramfs_phase"),
+                                           ("initramfs_zipf_runs4", "initramfs_zipf")])
 def test_run_0_of_the_committed_spreads_is_the_earlier_committed_run(runs, earlier):
     """The kernel repeats across days: run 0 of each --kernel-runs 4 run (2026-11-27, the default
     program) is the kernel's side of the run committed for the same workload on 2026-11-26, row
