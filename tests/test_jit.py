@@ -14,6 +14,14 @@ from memtier.traces import _lackey_parser
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _python_with_cache(code: str, cache) -> str:
+    """``code`` run by a fresh interpreter with numba's cache in ``cache``; its standard output."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)))
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_a_policy_kernel_is_stamped_with_its_subpackage():
     locator = hemem.run_policy._cache._impl.locator
     assert isinstance(locator, (_jit.InTreeSubpackageLocator, _jit.UserDirSubpackageLocator))
@@ -72,13 +80,9 @@ def test_quick_load_compiles_on_a_miss_then_loads_the_same_code_without_numbas_w
             "total = quick.scaled_sum(values, out, 2.0)\n"
             "hits = sum(quick.scaled_sum.stats.cache_hits.values())\n"
             "print(total, out.tolist(), hits, len(quick.scaled_sum.overloads), 'numba.np.arraymath' in sys.modules)\n")
-    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
 
     def one_process():
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                              env=environment)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.split()
+        return _python_with_cache(code, tmp_path / "cache").split()
 
     first, second = one_process(), one_process()
     expected = ["20.0", "[0.0,", "2.0,", "4.0,", "6.0,", "8.0]"]
@@ -206,13 +210,9 @@ def test_when_compiling_speaks_once_for_a_real_compile_and_not_for_a_cache_hit(t
             "    with when_compiling(lambda: said.append(len(kernels.outer.overloads))):\n"
             "        assert kernels.outer(1) == 4\n"
             "print(said, sum(kernels.outer.stats.cache_hits.values()))\n")
-    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
 
     def one_process():
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                              env=environment)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
+        return _python_with_cache(code, tmp_path / "cache").strip()
 
     assert one_process() == "[0] 0"  # said once, while outer had no machine code yet; no cache hit
     assert one_process() == "[] 1"  # loaded from the cache: nothing said
