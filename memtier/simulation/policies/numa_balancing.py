@@ -948,6 +948,15 @@ def _balance_pgdat_until(until_ns, pconfig, config, fconfig, migrate_cost, flags
                                                fstate, pstate, pfstate, pagestat, nxt, pending, referenced)
 
 
+@njit_inline
+def _tick_reschedules(ran, running_vr, waiting_vr):
+    """``kswapd_cpu_slices``: ``check_preempt_tick`` (6.1, two nice-0 tasks on one CPU): the one
+    on the CPU, there for ``ran`` ns since it was picked, is rescheduled once it has run its
+    ``sched_slice``, or, past ``sysctl_sched_min_granularity``, once its vruntime is a slice
+    ahead of the waiting one's.  Who runs next is ``pick_next_entity``'s choice (the callers)."""
+    return ran > SCHED_SLICE_NS or (ran >= SCHED_MIN_GRANULARITY_NS and running_vr - waiting_vr > SCHED_SLICE_NS)
+
+
 @njit_borrow
 def _next_pick(t, pconfig, pfstate):
     """``kswapd_cpu_slices``: kswapd runnable and waiting from ``t``, the task on the CPU since
@@ -963,7 +972,7 @@ def _next_pick(t, pconfig, pfstate):
     while True:
         ran = at - picked
         task_vr = at - pfstate[PF_KSWAPD_CPU_NS]  # the task's vruntime: its CPU time, the clock less kswapd's
-        if ran > SCHED_SLICE_NS or (ran >= SCHED_MIN_GRANULARITY_NS and task_vr - vr > SCHED_SLICE_NS):
+        if _tick_reschedules(ran, task_vr, vr):
             if vr <= task_vr:
                 return at
             picked = at
@@ -993,7 +1002,7 @@ def _kswapd_slices(pconfig, config, fconfig, migrate_cost, flags, ring, meta, st
         while at <= t and not preempted:
             ran = at - picked
             tick_vr = vr + (at - start)
-            if ran > SCHED_SLICE_NS or (ran >= SCHED_MIN_GRANULARITY_NS and tick_vr - task_vr > SCHED_SLICE_NS):
+            if _tick_reschedules(ran, tick_vr, task_vr):
                 if task_vr <= tick_vr:  # pick_next_entity: the task
                     preempted = True
                 else:  # kswapd again, a slice anew
