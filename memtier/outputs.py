@@ -202,6 +202,15 @@ def write_bytes(path, data: bytes, *, force: bool = False, inputs=(), what: str 
     return Path(path)
 
 
+def progress_bar(progress: bool, **options):
+    """A tqdm bar on stderr (``tqdm.auto``: a widget in a notebook) when ``progress``, drawn only
+    where stderr is a terminal: elsewhere (a file, a pipe) its redraws would fill the file with
+    carriage returns (tqdm's ``disable=None``).  ``options`` go to tqdm."""
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=None if progress else True, **options)
+
+
 def save_figure(figure, path, *, force: bool = False, **options) -> Path:
     """``figure.savefig`` to ``path`` atomically (the format from the file's suffix)."""
     path = Path(path)

@@ -525,6 +525,8 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
     """
     from tqdm.auto import tqdm
 
+    from ..outputs import progress_bar
+
     __version__ = _version()
     description = numa.describe_machine()
     machine = numa.machine_summary(description)
@@ -552,10 +554,8 @@ def run_measurements(out, plan: Plan, *, force: bool = False, progress: bool = T
 
         with when_compiling(compiling):
             load_copy_kernels(threaded=any(threads > 1 for _, _, threads in configs))
-    # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r);
-    # a line per finished row there instead
-    bar = tqdm(total=len(configs) + len(plan.syscall), desc="memtier measure", unit="row",
-               disable=None if progress else True)
+    # where stderr is not a terminal no bar is drawn: a line per finished row there instead
+    bar = progress_bar(progress, total=len(configs) + len(plan.syscall), desc="memtier measure", unit="row")
 
     def finished(row):
         rows.add(row)

@@ -67,7 +67,6 @@ import difflib
 import math
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .policies import baselines
 from .policies import active_shrink as lists
@@ -75,6 +74,7 @@ from . import pagespace
 from . import policies
 from .mechanisms import Mechanism, as_mechanism
 from .result import SimulationResult
+from ..outputs import progress_bar
 from ..traces.workloads import positive_int, check_trace
 
 POLICIES = {
@@ -575,10 +575,7 @@ def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chu
     results = []
     n = len(trace)
     # at most one row per access of the chunk, plus the period a chunk may close
-    # disable=None: no bar where stderr is not a terminal (a file, a pipe), which its redraws
-    # would fill with carriage returns
-    with tqdm(total=n, disable=None if progress else True, unit="access", unit_scale=True,
-              desc="simulating", leave=False) as bar:
+    with progress_bar(progress, total=n, unit="access", unit_scale=True, desc="simulating", leave=False) as bar:
         for start, part in _chunks(trace, chunk):
             part = part.astype(np.int32, copy=False)
             final = start + len(part) >= n

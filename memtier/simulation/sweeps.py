@@ -69,6 +69,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import simulator
+from ..outputs import progress_bar
 from ..traces import workloads
 from .mechanisms import Mechanism
 
@@ -854,9 +855,7 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
 
         rows = dict(done)
         failed = resubmitted = 0
-        # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r)
-        bar = tqdm(total=len(cells), initial=len(done), unit="cell", desc="sweep",
-                   disable=None if progress else True)
+        bar = progress_bar(progress, total=len(cells), initial=len(done), unit="cell", desc="sweep")
 
         def finish(cell, outcome):
             nonlocal failed

@@ -45,7 +45,7 @@ import numpy as np
 from ._lackey_parser import (DEFAULT_CHUNK_BYTES, MAX_DISTINCT_PAGES, LackeyFormatError, LackeyParser,
                       parse_file)
 from ..measurement.schema import format_page_size, parse_page_size
-from ..outputs import check_output, commit, discard, temporary_beside, write_text
+from ..outputs import check_output, commit, discard, progress_bar, temporary_beside, write_text
 from .workloads import writes_path
 
 INSTALL_HINT = "install it with 'apt-get install valgrind' or 'conda install -c conda-forge valgrind'"
@@ -248,11 +248,8 @@ def read_trace(path) -> Trace:
 def _progress_bar(enabled, total, description):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
-    # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r)
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
-                leave=False, disable=None)
+    return progress_bar(True, total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
+                        leave=False)
 
 
 def _parse_stream(stream, name, page_size, instructions, chunk_bytes, sink, progress, write_sink=None):

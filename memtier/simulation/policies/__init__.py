@@ -120,8 +120,7 @@ def check_params(policy: str, params: dict) -> dict:
 
 def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, chunk, progress, rows_bound):
     """Feed the validated trace to the policy's kernel chunk by chunk: ``(rows, storage)``."""
-    from tqdm.auto import tqdm
-
+    from ...outputs import progress_bar
     from .active_shrink import F_PERIOD, F_UNIT_SLOW, K_FAST_CAPACITY, K_PAGE_BYTES, K_SLOW_CAPACITY, N_COLUMNS
 
     module = MODULES[policy]
@@ -134,9 +133,7 @@ def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, c
     no_writes = np.zeros(0, dtype=np.uint8)
     results = []
     n = len(trace)
-    # disable=None: no bar where stderr is not a terminal (its redraws would fill a file with \r)
-    with tqdm(total=n, disable=None if progress else True, unit="access", unit_scale=True, desc="simulating",
-              leave=False) as bar:
+    with progress_bar(progress, total=n, unit="access", unit_scale=True, desc="simulating", leave=False) as bar:
         for start in range(0, n, chunk):
             part = np.ascontiguousarray(np.asarray(trace[start:start + chunk])).astype(np.int32, copy=False)
             part_writes = no_writes if writes is None else np.asarray(writes[start:start + len(part)])
