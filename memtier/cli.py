@@ -840,8 +840,12 @@ def _kernel_check(args) -> int:
         raise CliError(str(error)) from None
     if args.node0_free < 0:
         raise CliError(f"--node0-free must be a number of pages >= 0 (0: no ballast), got {args.node0_free}")
-    workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
-                        rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha)
+    try:
+        workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
+                            rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha,
+                            trace=args.trace)
+    except KernelCheckError as error:
+        raise CliError(str(error)) from None
 
     def step(message):
         if not args.quiet:
@@ -882,11 +886,18 @@ def _add_kernel_check_commands(sub) -> None:
         """
         memtier kernel-check --workload hot_set --total-mb 1000 --hot-mb 128 --seconds 60 --out kcheck
         memtier kernel-check --workload phase --total-mb 600 --hot-mb 64 --seconds 24 --out phase
+        memtier kernel-check --workload trace --trace prog.npy --total-mb 600 --hot-mb 16 --seconds 24 --out prog
         """,
         _kernel_check,
     )
-    p.add_argument("--workload", choices=("hot_set", "phase", "zipf"), default="hot_set",
-                   help="hot_set: one hot range; phase: it moves halfway; zipf: pages by zipf popularity")
+    p.add_argument("--workload", choices=("hot_set", "phase", "zipf", "trace"), default="hot_set",
+                   help="hot_set: one hot range; phase: it moves halfway; zipf: pages by zipf popularity; "
+                        "trace: a recorded trace (--trace), replayed round and round")
+    p.add_argument("--trace", metavar="FILE.npy", default=None,
+                   help="with --workload trace: a .npy trace of page numbers (memtier trace record/convert/damon, "
+                        "or memtier.workloads.save_trace), at most 4194304 accesses; its pages are the mapping's "
+                        "first ones, filled in order first as every workload's, and its --hot-mb most accessed "
+                        "pages are the hot set")
     p.add_argument("--total-mb", type=int, default=1000, help="memory the workload fills (default: %(default)s)")
     p.add_argument("--hot-mb", type=int, default=128, help="of which hot (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=60.0, help="guest seconds of accesses (default: %(default)s)")

@@ -824,3 +824,168 @@ def test_run_0_of_the_committed_spreads_is_the_earlier_committed_run(runs, earli
     assert sorted(spread["run"].unique()) == [0, 1, 2, 3]
     for k in (1, 2, 3):
         assert not spread[spread["run"] == k][columns].reset_index(drop=True).equals(before)
+
+
+# --- a recorded trace, replayed in the guest (--workload trace) ------------------------------------
+
+
+def _saved_trace(path, pages):
+    memtier.workloads.save_trace(np.asarray(pages, dtype=np.int64), path)
+    return str(path)
+
+
+def test_a_trace_workload_replays_the_trace_after_the_fill(tmp_path):
+    """kind "trace": the fill, then the trace round and round; its hot set is the --hot-mb pages
+    it accesses most, a tie going to the lower page; the program's own pages count the trace."""
+    pages = np.r_[np.full(300, 700), np.arange(600), np.full(300, 5)]  # 700 and 5 most, then 0-599 once
+    trace = _saved_trace(tmp_path / "t.npy", pages)
+    w = kc.Workload(kind="trace", trace=trace, total_mb=4, hot_mb=1, seconds=1.0, rate=10_000, checkpoint_ms=100)
+    stream = kc.access_stream(w)
+    n = w.total_pages
+    assert (stream[:n] == np.arange(n)).all()
+    after = stream[n:]
+    assert (after[:pages.size] == pages).all() and (after[pages.size:2 * pages.size] == pages).all()
+    assert after.size == w.n_accesses - n
+    hot = np.flatnonzero(kc.hot_mask(w, 1))
+    assert hot.size == w.hot_pages == 256
+    assert set(hot) == {700, 5} | set(range(255))  # 700 and 5, then of the ties the lowest pages
+    plain = kc.Workload(kind="hot_set", total_mb=4, hot_mb=1, seconds=1.0, rate=10_000, checkpoint_ms=100)
+    assert kc.own_pages(w) == kc.own_pages(plain) + 2 + 1  # 1200 accesses x 4 bytes: 2 pages; a hot flag a page: 1
+    assert kc.own_pages(w, at_start=True) == kc.own_pages(plain, at_start=True)
+    raw = kc.trace_file_bytes(w)
+    assert raw[:8] == b"MTTRACE1" and len(raw) == 8 + 16 + 4 * pages.size + n
+
+
+def test_trace_workload_checks(tmp_path, monkeypatch):
+    small = _saved_trace(tmp_path / "small.npy", np.arange(100) % 40)
+    common = dict(total_mb=4, hot_mb=1, seconds=1.0, rate=10_000, checkpoint_ms=100)
+    with pytest.raises(kc.KernelCheckError, match="--workload trace needs it"):
+        kc.Workload(kind="trace", **common)
+    with pytest.raises(kc.KernelCheckError, match="goes with --workload trace"):
+        kc.Workload(kind="hot_set", trace=small, **common)
+    with pytest.raises(kc.KernelCheckError, match="is more than the 40 pages"):
+        kc.Workload(kind="trace", trace=small, **common)
+    wide = _saved_trace(tmp_path / "wide.npy", [0, 5000])
+    with pytest.raises(kc.KernelCheckError, match="beyond the 1024 pages of --total-mb 4; give --total-mb 20"):
+        kc.Workload(kind="trace", trace=wide, **dict(common, hot_mb=0 + 1))
+    negative = _saved_trace(tmp_path / "negative.npy", [3, -1])
+    with pytest.raises(kc.KernelCheckError, match="negative page number"):
+        kc.Workload(kind="trace", trace=negative, **common)
+    (tmp_path / "text.npy").write_text("1 2 3\n")
+    with pytest.raises(kc.KernelCheckError, match="--trace: .*not a numpy .npy trace"):
+        kc.Workload(kind="trace", trace=str(tmp_path / "text.npy"), **common)
+    with pytest.raises(kc.KernelCheckError, match="--trace: .*does not exist"):
+        kc.Workload(kind="trace", trace=str(tmp_path / "none.npy"), **common)
+    monkeypatch.setattr(kc, "MAX_TRACE_ACCESSES", 50)
+    with pytest.raises(kc.KernelCheckError, match="has 100 accesses; the guest's program holds at most 50"):
+        kc.Workload(kind="trace", trace=small, **dict(common, hot_mb=1))
+
+
+@needs_gcc
+def test_the_trace_build_replays_what_memtier_simulates(tmp_path):
+    """The program built with -DTRACE_WORKLOAD reads the trace file, removes it when asked, and
+    accesses what access_stream gives (digests); it counts as hot the pages the file flags; it
+    refuses a file that is not one, or whose pages leave the mapping.  The default build is
+    another binary, which refuses kind trace."""
+    rng = np.random.default_rng(5)
+    trace = _saved_trace(tmp_path / "t.npy", rng.zipf(1.3, 30_000) % 1500)
+    w = kc.Workload(kind="trace", trace=trace, total_mb=8, hot_mb=2, seconds=0.5, rate=40_000, checkpoint_ms=100)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        plain, binary = kc.build_workload(tmp_path / "a"), kc.build_workload(tmp_path / "b", trace=True)
+    except kc.KernelCheckError as error:
+        pytest.skip(str(error))
+    assert plain.read_bytes() != binary.read_bytes()
+    env = dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0")
+    file = tmp_path / "trace.bin"
+    file.write_bytes(kc.trace_file_bytes(w))
+    subprocess.run([str(binary)] + w.arguments(str(tmp_path / "raw.csv"), str(file)), check=True, timeout=60,
+                   env=dict(env, KERNEL_WORKLOAD_REMOVE_TRACE="1"))
+    assert not file.exists()
+    raw = pd.read_csv(tmp_path / "raw.csv", comment="#")
+    assert len(raw) == w.checkpoints == 5
+    kc.check_digests(raw, w, kc.access_stream(w))
+    assert (raw["fast_hot"] == w.hot_pages).all() and (raw["fast_cold"] == w.total_pages - w.hot_pages).all()
+    # the hot flags are the file's: fewer flagged, fewer counted
+    flagged = bytearray(kc.trace_file_bytes(w))
+    flags = len(flagged) - w.total_pages
+    flagged[flags:] = bytes(w.total_pages)
+    flagged[flags + 3] = 1
+    file.write_bytes(bytes(flagged))
+    subprocess.run([str(binary)] + w.arguments(str(tmp_path / "raw2.csv"), str(file)), check=True, timeout=60, env=env)
+    assert file.exists()  # kept without KERNEL_WORKLOAD_REMOVE_TRACE
+    assert (pd.read_csv(tmp_path / "raw2.csv", comment="#")["fast_hot"] == 1).all()
+    broken = bytearray(kc.trace_file_bytes(w))
+    broken[24:28] = np.array([w.total_pages], dtype="<u4").tobytes()  # the first access outside the mapping
+    file.write_bytes(bytes(broken))
+    done = subprocess.run([str(binary)] + w.arguments(str(tmp_path / "raw3.csv"), str(file)), timeout=60, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "outside the mapping's 2048 pages" in done.stderr
+    file.write_bytes(b"not a trace at all")
+    done = subprocess.run([str(binary)] + w.arguments(str(tmp_path / "raw4.csv"), str(file)), timeout=60, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "not a trace file" in done.stderr
+    done = subprocess.run([str(plain)] + w.arguments(str(tmp_path / "raw5.csv"), str(file))[:10],
+                          timeout=60, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "must be hot_set, phase or zipf" in done.stderr
+
+
+@needs_gcc
+def test_kernel_check_of_a_trace_keeps_the_trace_and_redoes_memtier_from_its_outputs(tmp_path, monkeypatch):
+    """The whole command on a trace, the guest being this host (one node; a committed run's
+    settings): the program gets the trace's file, the outputs hold a copy of the trace
+    (``trace.npy``) whose digest ``guest.json`` records, and ``load_run`` redoes memtier's side from
+    the folder alone; a changed copy is refused."""
+    from memtier import datasets
+
+    saved = json.loads(Path(datasets.data_path("kernel_check/initramfs_phase_guest.json")).read_text())
+    given = []
+
+    def host_run(w, folder, *, start_offset_us=None, **kwargs):
+        folder = Path(folder)
+        binary = kc.build_workload(folder, start_offset_us=start_offset_us, trace=w.kind == "trace")
+        (folder / "trace.bin").write_bytes(kc.trace_file_bytes(w))
+        given.append(w.trace)
+        subprocess.run([str(binary)] + w.arguments(str(folder / "kernel_raw.csv"), str(folder / "trace.bin")),
+                       check=True, timeout=60, env=dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0"))
+        (folder / "zoneinfo.txt").write_text(saved["zoneinfo"])
+        return {"raw": kc.read_kernel_timeline(folder / "kernel_raw.csv", w), "settings": saved["settings"],
+                "zoneinfo": kc.parse_zoneinfo(saved["zoneinfo"]), "zoneinfo_at_start": False,
+                "seconds": 1.0, "attempts": 1}
+
+    monkeypatch.setattr(kc, "run_guest", host_run)
+    monkeypatch.setattr(kc.bare, "find_tools", lambda kernel=None: "/boot/vmlinuz")
+    trace = _saved_trace(tmp_path / "prog.npy", np.tile(np.arange(0, 1200, 3), 20))
+    w = kc.Workload(kind="trace", trace=trace, total_mb=8, hot_mb=1, seconds=0.3, rate=40_000, checkpoint_ms=100)
+    out = tmp_path / "out"
+    result = kc.kernel_check(w, out)
+    assert given == [trace]
+    assert (np.load(out / "trace.npy") == np.load(trace)).all()
+    info = json.loads((out / "guest.json").read_text())
+    assert info["workload"]["trace"] == "trace.npy" and len(info["workload"]["trace_sha256"]) == 64
+    assert "# trace: 8000 accesses over pages 0-1197" in (out / "timeline.csv").read_text()
+    run = kc.load_run(out / "guest.json")
+    again = kc.simulate_timeline(run["workload"], run["simulator"])
+    memtier_rows = result["timeline"][result["timeline"]["source"] == "memtier"].reset_index(drop=True)
+    assert again["fast_hot_pages"].tolist() == memtier_rows["fast_hot_pages"].tolist()
+    memtier.workloads.save_trace(np.arange(1200), out / "trace.npy", force=True)
+    with pytest.raises(kc.KernelCheckError, match="not the trace the run replayed"):
+        kc.load_run(out / "guest.json")
+
+
+def test_cli_refuses_a_bad_trace_before_booting(tmp_path, monkeypatch, capsys):
+    def boot(*args, **kwargs):
+        raise AssertionError("the guest must not be started")
+
+    monkeypatch.setattr(kc, "run_guest", boot)
+    status = cli.main(["kernel-check", "--workload", "trace", "--total-mb", "300", "--hot-mb", "64",
+                       "--seconds", "10", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "--workload trace needs it" in err and len(err.strip().splitlines()) == 1
+    trace = _saved_trace(tmp_path / "t.npy", np.arange(5000) % 3000)
+    status = cli.main(["kernel-check", "--workload", "trace", "--trace", trace, "--total-mb", "300", "--hot-mb", "64",
+                       "--seconds", "10", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "give --hot-mb 11 or less" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

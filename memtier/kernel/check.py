@@ -75,6 +75,7 @@ time where the kernel's scanner runs on the task's CPU time.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -91,7 +92,11 @@ import pandas as pd
 from . import bare, guest
 from ..outputs import atomic_write, check_output, save_figure
 
-WORKLOADS = ("hot_set", "phase", "zipf")
+WORKLOADS = ("hot_set", "phase", "zipf", "trace")
+#: A replayed trace's accesses at most: the guest's program holds them in node 0's memory (4 bytes
+#: each, 16 MB here, read before its start and counted as its own pages, :func:`own_pages`), and the
+#: initramfs carries the file.
+MAX_TRACE_ACCESSES = 1 << 22
 PAGE = 4096
 #: The guest's shape: node 0 512 MB with the CPUs, node 1 1536 MB of which 1280 MB fake pmem.
 APPEND = ("memmap=1280M!512M memmap=256M$1792M",)
@@ -172,10 +177,14 @@ class Workload:
     checkpoint_ms: int = 1000
     seed: int = 1
     alpha: float = 1.0
+    trace: str | None = None  # kind "trace": a .npy trace of page numbers (memtier.workloads.save_trace)
 
     def __post_init__(self):
         if self.kind not in WORKLOADS:
             raise KernelCheckError(f"--workload {self.kind!r} is not one of {', '.join(WORKLOADS)}")
+        if (self.kind == "trace") != (self.trace is not None):
+            raise KernelCheckError("--trace FILE.npy goes with --workload trace, and --workload trace needs it "
+                                   f"(got --workload {self.kind} and --trace {self.trace})")
         for name in ("total_mb", "hot_mb", "rate", "slot_us", "checkpoint_ms"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -202,6 +211,15 @@ class Workload:
         if self.n_accesses <= self.total_pages:
             raise KernelCheckError(f"{self.seconds} s at {self.rate} accesses/s do not even fill "
                                    f"{self.total_mb} MB; run longer or faster")
+        if self.kind == "trace":
+            pages, hot = _read_trace(self)
+            object.__setattr__(self, "_trace_pages", pages)
+            object.__setattr__(self, "_trace_hot", hot)
+
+    @property
+    def trace_pages(self) -> np.ndarray:
+        """kind ``"trace"``: the trace's page numbers (int32), as the program replays them."""
+        return self._trace_pages
 
     @property
     def total_pages(self) -> int:
@@ -241,10 +259,57 @@ class Workload:
         """``phase``: the access number from which the hot set is pages 0 .. hot - 1."""
         return (self.slots // 2) * self.per_slot
 
-    def arguments(self, out: str) -> list[str]:
-        """The workload program's command line."""
+    def arguments(self, out: str, trace_file: str | None = None) -> list[str]:
+        """The workload program's command line (kind ``"trace"``: the program built with
+        ``trace=True``, :func:`build_workload`, and ``trace_file`` where it finds
+        :func:`trace_file_bytes`)."""
+        if (self.kind == "trace") != (trace_file is not None):
+            raise KernelCheckError("the program's trace file goes with kind 'trace' only")
         return [self.kind, str(self.total_pages), str(self.hot_pages), repr(float(self.seconds)), str(self.rate),
-                str(self.slot_us), str(self.checkpoint_ms), str(self.seed), repr(float(self.alpha)), out]
+                str(self.slot_us), str(self.checkpoint_ms), str(self.seed), repr(float(self.alpha)), out] + (
+                    [trace_file] if trace_file is not None else [])
+
+
+def _read_trace(w: Workload) -> tuple[np.ndarray, np.ndarray]:
+    """``w.trace`` read and checked (one line naming what to change if not): its pages (int32)
+    and the hot set, the ``w.hot_pages`` pages it accesses most (ties: the lower page number)."""
+    from ..traces.workloads import load_trace
+
+    try:
+        pages = load_trace(w.trace)
+    except (OSError, ValueError) as error:
+        raise KernelCheckError(f"--trace: {' '.join(str(error).split())}") from None
+    if pages.size > MAX_TRACE_ACCESSES:
+        raise KernelCheckError(f"--trace {w.trace} has {pages.size} accesses; the guest's program holds at most "
+                               f"{MAX_TRACE_ACCESSES} (16 MB of node 0): give a part of it "
+                               f"(memtier.workloads.save_trace(trace[:{MAX_TRACE_ACCESSES}], ...)), it is replayed "
+                               "round and round")
+    low, high = int(pages.min()), int(pages.max())
+    if low < 0:
+        raise KernelCheckError(f"--trace {w.trace} has a negative page number ({low}); pages are 0 and up")
+    if high >= w.total_pages:
+        raise KernelCheckError(f"--trace {w.trace} accesses page {high}, beyond the {w.total_pages} pages of "
+                               f"--total-mb {w.total_mb}; give --total-mb {-(-(high + 1) * PAGE // (1 << 20))} or "
+                               "more (pages beyond the trace's are filled and stay cold)")
+    pages = np.asarray(pages, dtype=np.int32)
+    counts = np.bincount(pages, minlength=w.total_pages)
+    touched = int((counts > 0).sum())
+    if w.hot_pages > touched:
+        raise KernelCheckError(f"--hot-mb {w.hot_mb} ({w.hot_pages} pages) is more than the {touched} pages "
+                               f"--trace {w.trace} accesses; give --hot-mb {touched * PAGE // (1 << 20)} or less")
+    order = np.lexsort((np.arange(w.total_pages), -counts))  # most accessed first, then lower page numbers
+    hot = np.zeros(w.total_pages, dtype=bool)
+    hot[order[:w.hot_pages]] = True
+    return pages, hot
+
+
+def trace_file_bytes(w: Workload) -> bytes:
+    """The file the program's trace build reads (``read_trace`` in ``kernel_workload.c``):
+    ``b"MTTRACE1"``, the trace's length and the mapping's pages (little-endian uint64), the
+    pages (uint32) and one byte a page of the mapping, 1 for the hot set."""
+    head = np.array([w.trace_pages.size, w.total_pages], dtype="<u8").tobytes()
+    return (b"MTTRACE1" + head + w.trace_pages.astype("<u4").tobytes()
+            + w._trace_hot.astype(np.uint8).tobytes())
 
 
 # --- the access stream, as the program makes it -------------------------------------------------
@@ -286,6 +351,8 @@ def access_stream(w: Workload) -> np.ndarray:
         if w.kind == "phase":
             moved = j >= w.switch_at
             after[moved] = (j[moved] - w.switch_at) % hot
+        elif w.kind == "trace":  # after the fill, the trace round and round
+            after = w.trace_pages[(j - n) % w.trace_pages.size]
     return np.concatenate([np.arange(n), after]).astype(np.int32)
 
 
@@ -294,6 +361,8 @@ def hot_mask(w: Workload, checkpoint: int) -> np.ndarray:
     mask = np.zeros(w.total_pages, dtype=bool)
     if w.kind == "zipf":
         mask[_zipf_tables(w)[0][:w.hot_pages]] = True
+    elif w.kind == "trace":
+        mask[w._trace_hot] = True
     elif w.kind == "phase" and checkpoint * w.slots_per_checkpoint * w.per_slot > w.switch_at:
         mask[:w.hot_pages] = True
     else:
@@ -384,13 +453,18 @@ def check_tiers(settings: dict) -> None:
 def own_pages(w: Workload, at_start: bool = False, page_tables: bool = True) -> int:
     """Pages the workload program takes on node 0 besides its mapping: page tables (one page per
     512 mapped, and two more levels), its pagemap buffer (8 bytes a page), its hot mask (one byte
-    a page) and zipf's tables (12 bytes a page).  ``at_start``: those it takes after its start
-    (zipf's tables are written before it).  ``page_tables`` False: without the last level's
+    a page), zipf's tables (12 bytes a page) and a replayed trace (4 bytes an access, and its hot
+    set, one byte a page).  ``at_start``: those it takes after its start (zipf's tables and the
+    trace are read before it).  ``page_tables`` False: without the last level's
     tables, which the policy takes itself when the first touches allocate them
     (``pgtable_pages``, :func:`direct_reclaim_settings`)."""
     n = w.total_pages
-    zipf = -(-n * 12 // PAGE) if w.kind == "zipf" and not at_start else 0
-    return (n // 512 if page_tables else 0) + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + zipf
+    tables = 0
+    if w.kind == "zipf" and not at_start:
+        tables = -(-n * 12 // PAGE)
+    elif w.kind == "trace" and not at_start:
+        tables = -(-w.trace_pages.size * 4 // PAGE) + -(-n // PAGE)
+    return (n // 512 if page_tables else 0) + 2 + -(-n * 8 // PAGE) + -(-n // PAGE) + tables
 
 
 def direct_reclaim_settings(settings: dict, w: Workload) -> dict:
@@ -1065,14 +1139,17 @@ def plot_timeline(timeline: pd.DataFrame, hot_pages: int, axes=None, title=None,
 # --- the whole comparison --------------------------------------------------------------------
 
 
-def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int | None = None) -> Path:
+def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int | None = None,
+                   trace: bool = False) -> Path:
     """Compile :data:`SOURCE` statically (the guest runs it from the host's files).
     ``vmscan_counters``: with ``-DVMSCAN_COUNTERS``, so that its rows also carry kswapd's reclaim
     counters and node 0's zones and lists; another binary, so another run under ``-icount``
     (``docs/kernel-check.md``: the kernel's tiering of a large fill moves with it).
     ``start_offset_us``: with ``-DSTART_OFFSET_US``, the accesses start that many microseconds
     after the whole minute (:func:`kernel_check`'s ``kernel_runs``); ``None``: the default
-    binary, the same byte for byte as without that code."""
+    binary, the same byte for byte as without that code.  ``trace``: with ``-DTRACE_WORKLOAD``, the
+    build that replays a trace (kind ``"trace"``, :func:`trace_file_bytes`); another binary, which
+    runs that kind only, so the default one stays the committed runs'."""
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise KernelCheckError("kernel-check needs a C compiler to build its workload (apt-get install gcc libc6-dev)")
@@ -1080,6 +1157,8 @@ def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int |
     flags = ["-DVMSCAN_COUNTERS"] if vmscan_counters else []
     if start_offset_us is not None:
         flags.append(f"-DSTART_OFFSET_US={int(start_offset_us)}")
+    if trace:
+        flags.append("-DTRACE_WORKLOAD")
     done = subprocess.run([compiler, "-O2", "-static", *flags, "-o", str(binary), str(SOURCE), "-lm"],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -1098,18 +1177,23 @@ def machine(icount: bool = True) -> guest.Machine:
 
 def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel,
                    watermark_boost_factor: int | None = None):
-    """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`)."""
+    """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`); a trace's
+    file goes in it, and the program removes it once read (``KERNEL_WORKLOAD_REMOVE_TRACE``: the
+    RAM file system's pages are on node 0's lists, where kswapd would demote them first)."""
+    trace_file = "/trace.bin" if w.kind == "trace" else None
     script = tier_setup(watermark_boost_factor) + (
         # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
         # lists (about 9 MB), which kswapd would demote first: removed once they have run
         'rm -rf /usr/bin/ndctl /usr/bin/daxctl /lib /lib64 /usr/lib\n'
         'sync; echo 3 > /proc/sys/vm/drop_caches\n'
-        f'{env} /workload ' + " ".join(f'"{a}"' for a in w.arguments("/out/kernel_raw.csv"))
+        f'{env} /workload ' + " ".join(f'"{a}"' for a in w.arguments("/out/kernel_raw.csv", trace_file))
         + ' 2> /out/workload.err\nstatus=$?\ncat /proc/vmstat > /out/vmstat.txt\nexit $status\n')
     shape = machine(icount)
     shape = dataclasses.replace(shape, append=(*shape.append, "nokaslr"), qemu_opts=f"{shape.qemu_opts} -seed 1 -rtc base=2026-01-01T00:00:00,clock=vm")
-    return bare.run(script, folder, extra={"/workload": binary.read_bytes()}, machine=shape, timeout=timeout,
-                    kernel=kernel)
+    extra = {"/workload": binary.read_bytes()}
+    if trace_file is not None:
+        extra[trace_file] = trace_file_bytes(w)
+    return bare.run(script, folder, extra=extra, machine=shape, timeout=timeout, kernel=kernel)
 
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
@@ -1129,8 +1213,12 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     its accesses that many microseconds after the whole minute (:func:`build_workload`)."""
     folder = Path(folder)
     setup = tier_setup(watermark_boost_factor)
-    binary = build_workload(folder, vmscan_counters, start_offset_us)
+    binary = build_workload(folder, vmscan_counters, start_offset_us, trace=w.kind == "trace")
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
+    if w.kind == "trace":
+        env += " KERNEL_WORKLOAD_REMOVE_TRACE=1"
+        if boot == "virtme":  # copied to the guest's RAM file system from the shared folder
+            (folder / "trace.bin").write_bytes(trace_file_bytes(w))
     if node0_free is not None:
         if int(node0_free) <= 0:
             raise KernelCheckError(f"node 0's free pages at the start must be a positive number, got {node0_free}")
@@ -1145,12 +1233,15 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint
     # (and an exec whose pages are read through 9p) would let host timing into the run.
     ram = f'"{folder}/ram"'
+    trace_mb = -(-len(trace_file_bytes(w)) // (1 << 20)) if w.kind == "trace" else 0
     command = None if boot == "initramfs" else setup + (
-        f'mkdir -p {ram} && mount -t tmpfs -o size=16m,mpol=bind:0 memtier-kcheck {ram} '
-        f'&& cp "{binary}" {ram}/workload || exit 97\n'
+        f'mkdir -p {ram} && mount -t tmpfs -o size={16 + trace_mb}m,mpol=bind:0 memtier-kcheck {ram} '
+        f'&& cp "{binary}" {ram}/workload ' + (f'&& cp "{folder}/trace.bin" {ram}/trace.bin ' if trace_mb else "")
+        + '|| exit 97\n'
         # the copy's reads through 9p left page cache on node 0: dropped, as the boot's was
         'sync; echo 3 > /proc/sys/vm/drop_caches\n'
-        f'{env} {ram}/workload ' + " ".join(f'"{a}"' for a in w.arguments(f"{folder}/ram/kernel_raw.csv"))
+        f'{env} {ram}/workload ' + " ".join(f'"{a}"' for a in w.arguments(
+            f"{folder}/ram/kernel_raw.csv", f"{folder}/ram/trace.bin" if trace_mb else None))
         + f' 2> {ram}/workload.err\nstatus=$?\n'
         f'cat /proc/vmstat > "{folder}/vmstat.txt"\n'
         f'cp {ram}/kernel_raw.csv {ram}/workload.err "{folder}/" 2>/dev/null\n'
@@ -1199,6 +1290,9 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
         f"qemu: {machine(icount).cpus} vCPU(s), -m 2G, nodes {', '.join(machine(icount).numa)}, options: {opts}",
         f"tiers: {settings['tiers']}; settings: {settings['debugfs']} {settings['sysctl']}",
         f"workload: {json.dumps(dataclasses.asdict(w))}",
+        *([f"trace: {w.trace_pages.size} accesses over pages 0-{int(w.trace_pages.max())} (sha256 of its pages as "
+           f"int32: {trace_digest(w)}), replayed round and round after the fill; copied to trace.npy beside this "
+           "file"] if w.kind == "trace" else []),
         "node 0 at the start: " + (f"{node0_free} pages free (other processes' pages moved to node 1, a locked "
                                    "ballast takes the rest)" if node0_free else "as the boot left it"),
         f"guest run: {result['seconds']:.0f} s wall, {result['attempts']} boot attempt(s); "
@@ -1211,6 +1305,25 @@ def _header(w: Workload, result: dict, icount: bool, node0_free: int | None = No
         lines.append(f"set-up: vm.watermark_boost_factor written {int(watermark_boost_factor)} after numa_balancing "
                      "(a command more than the default set-up, so another run)")
     return "".join(f"# {line}\n" for line in lines)
+
+
+def trace_digest(w: Workload) -> str:
+    """sha256 of a trace workload's pages as int32 (its provenance in the outputs)."""
+    return hashlib.sha256(np.ascontiguousarray(w.trace_pages, dtype="<i4").tobytes()).hexdigest()
+
+
+def _is_the_copy(w: Workload, out: Path) -> bool:
+    """The trace given is ``out/trace.npy`` itself (a run again into the same folder): not rewritten."""
+    return (out / "trace.npy").exists() and Path(w.trace).resolve() == (out / "trace.npy").resolve()
+
+
+def _workload_record(w: Workload) -> dict:
+    """The workload as ``guest.json`` keeps it: a trace by its copy in the output folder."""
+    record = dataclasses.asdict(w)
+    if w.kind == "trace":
+        record["trace"] = "trace.npy"
+        record["trace_sha256"] = trace_digest(w)
+    return record
 
 
 #: ``kernel_runs`` allowed: each run is a guest boot of several minutes at the issue's size.
@@ -1258,7 +1371,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json") + (
-        ("kernel_runs.csv", "kernel_runs_raw.csv") if kernel_runs > 1 else ())
+        ("kernel_runs.csv", "kernel_runs_raw.csv") if kernel_runs > 1 else ()) + (
+        ("trace.npy",) if w.kind == "trace" and not _is_the_copy(w, out) else ())
     for name in names:
         check_output(out / name, force=force, what="--out")
     tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
@@ -1300,7 +1414,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
-        info = {"settings": result["settings"], "simulator": settings, "workload": dataclasses.asdict(w),
+        info = {"settings": result["settings"], "simulator": settings, "workload": _workload_record(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
                 "watermark_boost_factor": watermark_boost_factor,
                 "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
@@ -1314,6 +1428,10 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         extra["spread_verdict"] = spread_verdict(extra["spread"])
         info["kernel_runs"] = {"runs": kernel_runs, "run_offset_ms": run_offset_ms,
                                "guest_seconds": [float(x) for x in runs.groupby("run")["guest_seconds"].first()]}
+    if w.kind == "trace":  # the run's outputs hold what it replayed: load_run redoes memtier's side from them
+        if not _is_the_copy(w, out):
+            with atomic_write(out / "trace.npy", force=force, what="--out", binary=True) as handle:
+                np.save(handle, w.trace_pages)
     with atomic_write(out / "guest.json", force=force, what="--out") as handle:
         json.dump(dict(info, verdict=judged, **({"spread_verdict": extra["spread_verdict"]} if extra else {})),
                   handle, indent=1)
@@ -1334,7 +1452,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    axes = plot_timeline(timeline, w.hot_pages, title=f"{w.kind}: {w.total_mb} MB, {w.hot_mb} MB hot",
+    name = f"trace {Path(w.trace).name}" if w.kind == "trace" else w.kind
+    axes = plot_timeline(timeline, w.hot_pages, title=f"{name}: {w.total_mb} MB, {w.hot_mb} MB hot",
                          runs=runs if kernel_runs > 1 else None)
     save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
     plt.close(axes[0].figure)
@@ -1371,7 +1490,14 @@ def load_run(path) -> dict:
     policy's default until 2026-11-26: they get ``referenced_kept_once`` 0."""
     info = json.loads(Path(path).read_text())
     try:
-        info["workload"] = Workload(**info["workload"])
+        record = dict(info["workload"])
+        digest = record.pop("trace_sha256", None)
+        if record.get("trace") is not None:  # the run's copy, beside guest.json
+            record["trace"] = str(Path(path).parent / record["trace"])
+        info["workload"] = Workload(**record)
+        if digest is not None and trace_digest(info["workload"]) != digest:
+            raise KernelCheckError(f"{record['trace']} is not the trace the run replayed (its sha256 differs "
+                                   "from guest.json's trace_sha256)")
         info["simulator"]["params"].setdefault("kswapd_priority", 0.0)
         info["simulator"]["params"].setdefault("referenced_kept_once", 0.0)
     except (KeyError, TypeError, AttributeError) as error:

@@ -16,7 +16,9 @@
  *   - hot_set: then pages TOTAL - HOT .. TOTAL - 1, round and round;
  *   - phase: the same until half of SECONDS, then pages 0 .. HOT - 1 round and round;
  *   - zipf: a page drawn with probability proportional to 1 / rank^ALPHA, ranks given to pages
- *     by a SEEDed shuffle; the HOT pages of the lowest ranks are its hot set.
+ *     by a SEEDed shuffle; the HOT pages of the lowest ranks are its hot set;
+ *   - trace (built with -DTRACE_WORKLOAD, one more argument TRACE_FILE): then the pages of a
+ *     recorded trace, round and round, its hot set the one the file names (read_trace).
  *
  * Every CHECKPOINT_MS of the stream's time, one CSV row: the nominal time, the guest's
  * CLOCK_MONOTONIC and CPU time since the start, the largest lag of a slot behind its time
@@ -291,12 +293,63 @@ static void vmstat(unsigned long long *values) {
     fclose(f);
 }
 
+#ifdef TRACE_WORKLOAD
+/* The trace build (kernel-check --workload trace; the default binary stays the one of the committed
+ * runs, byte for byte).  TRACE_FILE, as memtier.kernel.check.trace_file_bytes writes it: the 8 bytes
+ * "MTTRACE1", the trace's length L and the mapping's pages (little-endian uint64 each), L page
+ * numbers (uint32, each below the mapping's pages), then one byte a page of the mapping, 1 for
+ * the hot set.  The hot flags go to HOT (TOTAL bytes); the pages are returned (malloc'ed). */
+static uint32_t *read_trace(const char *path, uint64_t total, unsigned char *hot, uint64_t *length) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die(path);
+    char magic[8];
+    uint64_t head[2];
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "MTTRACE1", 8) || fread(head, 8, 2, f) != 2) {
+        fprintf(stderr, "kernel_workload: %s is not a trace file written by memtier kernel-check\n", path);
+        exit(2);
+    }
+    if (head[0] == 0 || head[1] != total) {
+        fprintf(stderr, "kernel_workload: %s holds %llu accesses over %llu pages; the command line says %llu pages\n",
+                path, (unsigned long long)head[0], (unsigned long long)head[1], (unsigned long long)total);
+        exit(2);
+    }
+    uint32_t *pages = malloc(head[0] * sizeof *pages);
+    if (!pages) die("malloc");
+    if (fread(pages, sizeof *pages, head[0], f) != head[0] || fread(hot, 1, total, f) != total) {
+        fprintf(stderr, "kernel_workload: %s ends early\n", path);
+        exit(2);
+    }
+    for (uint64_t i = 0; i < head[0]; i++)
+        if (pages[i] >= total) {
+            fprintf(stderr, "kernel_workload: %s: access %llu is to page %u, outside the mapping's %llu pages\n",
+                    path, (unsigned long long)i, pages[i], (unsigned long long)total);
+            exit(2);
+        }
+    fclose(f);
+    *length = head[0];
+    return pages;
+}
+#endif
+
 int main(int argc, char **argv) {
+#ifdef TRACE_WORKLOAD
+    if (argc != 12) {
+        fprintf(stderr, "usage: kernel_workload KIND TOTAL_PAGES HOT_PAGES SECONDS RATE SLOT_US CHECKPOINT_MS "
+                        "SEED ALPHA OUT TRACE_FILE\n");
+        return 2;
+    }
+    int trace = !strcmp(argv[1], "trace");
+    if (!trace) {
+        fprintf(stderr, "kernel_workload: this build runs KIND trace only, got %s\n", argv[1]);
+        return 2;
+    }
+#else
     if (argc != 11) {
         fprintf(stderr, "usage: kernel_workload KIND TOTAL_PAGES HOT_PAGES SECONDS RATE SLOT_US CHECKPOINT_MS "
                         "SEED ALPHA OUT\n");
         return 2;
     }
+#endif
     const char *kind = argv[1];
     uint64_t total = strtoull(argv[2], 0, 10), hot = strtoull(argv[3], 0, 10);
     double seconds = atof(argv[4]), rate = atof(argv[5]);
@@ -304,7 +357,11 @@ int main(int argc, char **argv) {
     uint64_t seed = strtoull(argv[8], 0, 10);
     double alpha = atof(argv[9]);
     int zipf = !strcmp(kind, "zipf"), phase = !strcmp(kind, "phase");
+#ifdef TRACE_WORKLOAD
+    if (0) {
+#else
     if (!zipf && !phase && strcmp(kind, "hot_set")) {
+#endif
         fprintf(stderr, "kernel_workload: KIND must be hot_set, phase or zipf, got %s\n", kind);
         return 2;
     }
@@ -344,6 +401,16 @@ int main(int argc, char **argv) {
     unsigned char *is_hot = calloc(total, 1);
     uint64_t *pagemap = malloc(total * sizeof *pagemap);
     if (!is_hot || !pagemap) die("malloc");
+#ifdef TRACE_WORKLOAD
+    /* the trace and its hot set, read before the start (their pages are node 0's at the start, as
+     * zipf's tables are); the file itself removed when asked (the guest's copy is in its RAM file
+     * system, whose pages kswapd would demote first) */
+    uint64_t trace_length = 0;
+    unsigned char *trace_hot = malloc(total);
+    if (!trace_hot) die("malloc");
+    uint32_t *trace_pages = read_trace(argv[11], total, trace_hot, &trace_length);
+    if (getenv("KERNEL_WORKLOAD_REMOVE_TRACE") && unlink(argv[11])) die(argv[11]);
+#endif
 
     /* The mapping starts on a 2 MB boundary: page p of it is then in the page table (and the PMD)
      * of pages p / 512 x 512 .. + 511, and task_numa_work's scan windows end on 2 MB boundaries
@@ -451,6 +518,10 @@ int main(int argc, char **argv) {
                     if (cdf[mid] > u) hi = mid; else lo = mid + 1;
                 }
                 page = page_of_rank[lo];
+#ifdef TRACE_WORKLOAD
+            } else if (trace) {
+                page = trace_pages[(j - total) % trace_length];
+#endif
             } else if (phase && j >= switch_at) {
                 page = (j - switch_at) % hot;
             } else {
@@ -464,6 +535,10 @@ int main(int argc, char **argv) {
             memset(is_hot, 0, total);
             if (zipf) {
                 for (uint64_t r = 0; r < hot; r++) is_hot[page_of_rank[r]] = 1;
+#ifdef TRACE_WORKLOAD
+            } else if (trace) {
+                memcpy(is_hot, trace_hot, total);
+#endif
             } else if (phase && j > switch_at) {
                 memset(is_hot, 1, hot);
             } else {
