@@ -903,6 +903,10 @@ def test_the_trace_build_replays_what_memtier_simulates(tmp_path):
     subprocess.run([str(binary)] + w.arguments(str(tmp_path / "raw.csv"), str(file)), check=True, timeout=60,
                    env=dict(env, KERNEL_WORKLOAD_REMOVE_TRACE="1"))
     assert not file.exists()
+    text = (tmp_path / "raw.csv").read_text()
+    # locked, as root (the guest's program): else its pages would be demoted and fault back
+    assert ("# the trace is locked in memory (mlock): 30000 accesses" in text if os.geteuid() == 0
+            else "# the trace is NOT locked in memory" in text or "locked in memory (mlock)" in text)
     raw = pd.read_csv(tmp_path / "raw.csv", comment="#")
     assert len(raw) == w.checkpoints == 5
     kc.check_digests(raw, w, kc.access_stream(w))

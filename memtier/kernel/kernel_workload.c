@@ -410,6 +410,14 @@ int main(int argc, char **argv) {
     if (!trace_hot) die("malloc");
     uint32_t *trace_pages = read_trace(argv[11], total, trace_hot, &trace_length);
     if (getenv("KERNEL_WORKLOAD_REMOVE_TRACE") && unlink(argv[11])) die(argv[11]);
+    /* Locked: the program reads the trace as it replays it (4 bytes an access, a page every 1024),
+     * and unlocked its pages, older than the fill's, would be the first kswapd demotes and would
+     * then come back by hint faults, promotions that are not the trace's (mlock'ed pages are on
+     * the unevictable list, and in tiering mode the scanner does not arm node 0's pages) */
+    if (mlock(trace_pages, trace_length * sizeof *trace_pages) || mlock(trace_hot, total))
+        fprintf(out, "# the trace is NOT locked in memory (mlock: %s)\n", strerror(errno));
+    else
+        fprintf(out, "# the trace is locked in memory (mlock): %llu accesses\n", (unsigned long long)trace_length);
 #endif
 
     /* The mapping starts on a 2 MB boundary: page p of it is then in the page table (and the PMD)
