@@ -281,9 +281,10 @@ def _read_trace(w: Workload) -> tuple[np.ndarray, np.ndarray]:
         raise KernelCheckError(f"--trace: {' '.join(str(error).split())}") from None
     if pages.size > MAX_TRACE_ACCESSES:
         raise KernelCheckError(f"--trace {w.trace} has {pages.size} accesses; the guest's program holds at most "
-                               f"{MAX_TRACE_ACCESSES} (16 MB of node 0): give a part of it "
-                               f"(memtier.workloads.save_trace(trace[:{MAX_TRACE_ACCESSES}], ...)), it is replayed "
-                               "round and round")
+                               f"{MAX_TRACE_ACCESSES} (16 MB of node 0): save a part of it, or every "
+                               f"{-(-pages.size // MAX_TRACE_ACCESSES)}th access, with memtier.workloads.save_trace("
+                               f"trace[:{MAX_TRACE_ACCESSES}] or trace[::{-(-pages.size // MAX_TRACE_ACCESSES)}], "
+                               "...); it is replayed round and round")
     low, high = int(pages.min()), int(pages.max())
     if low < 0:
         raise KernelCheckError(f"--trace {w.trace} has a negative page number ({low}); pages are 0 and up")
