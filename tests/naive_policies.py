@@ -81,6 +81,8 @@ class NaiveNumaBalancing(_Base):
         self.offset = 0
         self.next_scan = p[0]
         self.period_ms = p[0] * 1e-6
+        # scan_tick_gate: node_stamp and numa_next_scan on the clock
+        self.stamp, self.due = 0.0, p[0]
         self.seq = self.placement_seq = 0
         self.nr_cand = self.rl_start = self.rl_nr_cand = self.th = self.th_start = self.th_nr_cand = 0
         # kswapd: awake or not, its own clock (ns), pages scanned since it woke and its limit
@@ -112,7 +114,8 @@ class NaiveNumaBalancing(_Base):
     # touch's time, share / (1 - share) of kswapd_cpu_share, the low zone's pages, protection and
     # its min, low, high and promo watermarks, kswapd_priority, swappiness, nr_to_reclaim and the
     # zones' high watermarks summed, page tables the fast node's, direct reclaim and its ns a page
-    # demoted / kept, kswapd_cpu_slices and the tick (ns), the per-CPU list's high and batch
+    # demoted / kept, kswapd_cpu_slices and the tick (ns), the per-CPU list's high and batch,
+    # scan_tick_gate and its 2 ticks (ns)
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
@@ -120,7 +123,8 @@ class NaiveNumaBalancing(_Base):
                  "arm_ns", "doubles", "steal_demote_ns", "steal_keep_ns", "promote_ns", "slack_ns", "keep_once",
                  "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo",
                  "prio_loop", "swappiness", "nr_to_reclaim", "high_total", "pgtable_pages", "direct_reclaim",
-                 "dr_demote_ns", "dr_keep_ns", "slices", "tick_ns", "pcp_high", "pcp_batch"]
+                 "dr_demote_ns", "dr_keep_ns", "slices", "tick_ns", "pcp_high", "pcp_batch",
+                 "tick_gate", "stamp_ticks_ns"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -312,7 +316,7 @@ class NaiveNumaBalancing(_Base):
                 self.awake = False
                 break
             self.k_ns += demoted * self._p("demote_ns") + (n - demoted) * self._p("keep_ns")
-            self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
+            self.steal(demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns"))
             if self._p("cfs_slow") and self.balanced():  # one CPU: balance_pgdat checks right after its round
                 self.awake = False
                 break
@@ -331,7 +335,7 @@ class NaiveNumaBalancing(_Base):
         n, demoted = self.kswapd_batch(n_inactive, n_active, refill=False)
         self.pass_scanned += n
         self.pass_demoted += demoted
-        self.next_scan += demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns")
+        self.steal(demoted * self._p("steal_demote_ns") + (n - demoted) * self._p("steal_keep_ns"))
         if self.pass_demoted >= self._p("nr_to_reclaim"):
             self.left = 0
         if self.left == 0:
@@ -510,6 +514,19 @@ class NaiveNumaBalancing(_Base):
         else:
             self.kswapd()
 
+    def steal(self, ns):
+        """kswapd's CPU time on the task's CPU holds the scanner's run-time timer back."""
+        self.next_scan += ns
+        self.stamp += ns
+
+    def tick_gate(self):
+        """scan_tick_gate: the first window of task_tick_numa (run time past node_stamp + the
+        period) at or after numa_next_scan; each window before it moves node_stamp on."""
+        period_ns = self.period_ms * 1e6
+        while self.stamp + period_ns < self.due:
+            self.stamp += period_ns
+        self.next_scan = self.stamp + period_ns
+
     def placement(self):
         """The first promoting fault of a new scan pass lengthens the scan period."""
         if self.seq == self.placement_seq:
@@ -522,9 +539,11 @@ class NaiveNumaBalancing(_Base):
         longest = max(shortest, self._p("th_period") / windows)
         if self._p("doubles"):  # 6.1, tiering: no local fault, the period doubles, the next scan moves
             self.period_ms = min(2 * self.period_ms, longest)
-            self.next_scan = self.now + self.period_ms * 1e6
+            self.next_scan = self.due = self.now + self.period_ms * 1e6
         else:
             self.period_ms = min(max(self.period_ms + 3 * (self.period_ms / 10), shortest), longest)
+        if self._p("tick_gate"):
+            self.tick_gate()
 
     def scan(self, n_pages):
         now_ms = int(self.now // 1e6)
@@ -621,8 +640,13 @@ class NaiveNumaBalancing(_Base):
                 self.kswapd_until(now)
                 if now >= self.next_scan:
                     scan_ns = self.scan(n_pages)
-                    # the next scan waits scan_limit x this one's time besides the period
-                    self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * scan_ns
+                    if self._p("tick_gate"):  # numa_next_scan from the scan's start; node_stamp + 2 ticks
+                        self.due = now + self.period_ms * 1e6
+                        self.stamp = now + self._p("stamp_ticks_ns") + self._p("scan_limit") * scan_ns
+                        self.tick_gate()
+                    else:
+                        # the next scan waits scan_limit x this one's time besides the period
+                        self.next_scan = self.now + self.period_ms * 1e6 + self._p("scan_limit") * scan_ns
                 if self.slack() > 0:
                     self.lag += self.now - now
         return self.record.rows

@@ -581,6 +581,33 @@ def test_runs_saved_before_referenced_kept_once_load_with_activation_at_once(tmp
     assert (rows != committed[columns].values).any()
 
 
+def test_runs_saved_before_scan_tick_gate_load_with_the_earlier_scan_timing(tmp_path):
+    """Every committed run was simulated before kernel-check gave ``scan_tick_gate`` (6.1's two
+    gates on the next scan): ``load_run`` gives them 0, so their rows come out as committed, and
+    a run that gives it keeps its 1, as kernel-check now does.  In the committed 600 MB hot-set
+    run the rule matters by 4 s: the gates' 2 ticks (8 ms) put the scan that memtier made just
+    before the 4 s checkpoint after it, so its 111 promotions fall in the next second."""
+    from memtier import datasets
+
+    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    source = datasets.data_path("kernel_check/initramfs_hot_set_runs4_guest.json")
+    assert kc.simulator_params(kc.Workload(kind="phase", total_mb=600, hot_mb=64, seconds=24))["scan_tick_gate"] == 1
+    saved = json.loads(Path(source).read_text())
+    assert "scan_tick_gate" not in saved["simulator"]["params"]
+    saved["simulator"]["params"]["scan_tick_gate"] = 1.0
+    newer = tmp_path / "guest.json"
+    newer.write_text(json.dumps(saved))
+    info, gated = kc.load_run(source), kc.load_run(newer)
+    assert (info["simulator"]["params"]["scan_tick_gate"], gated["simulator"]["params"]["scan_tick_gate"]) == (0, 1)
+    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=4)
+    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_hot_set_runs4_timeline.csv"))
+    committed = committed[committed["source"] == "memtier"].head(4)
+    assert (rows[columns].values == committed[columns].values).all()
+    later = kc.simulate_timeline(gated["workload"], gated["simulator"], up_to=4)
+    assert (later[columns].values[:3] == rows[columns].values[:3]).all()
+    assert (rows["promoted"].iloc[3], later["promoted"].iloc[3]) == (111, 0)
+
+
 def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
     """``--direct-reclaim`` (``direct_reclaim_settings``): the workload's page tables leave
     ``fast_capacity`` and are taken by the policy as the first touches allocate them, one per 512

@@ -63,6 +63,9 @@ def cases(draw):
                            scan_cost_charged=draw(st.sampled_from([0, 1])),
                            scan_arm_ns=draw(st.sampled_from([0, 700])),
                            placement_doubles=draw(st.sampled_from([0, 1])),
+                           # 6.1's two gates on the next scan (2 ticks of 0.1 us, or of 4 ms)
+                           scan_tick_gate=draw(st.sampled_from([0, 1])),
+                           sched_tick_hz=draw(st.sampled_from([250, 2e7])),
                            kswapd_shares_cpu=draw(st.sampled_from([0, 1])),
                            kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
                            kswapd_cpu_scan_pages_per_s=draw(st.sampled_from([0, 1e7])),
@@ -631,6 +634,42 @@ def test_numa_balancing_next_scan_waits_32_times_the_scan(params):
         assert (result.final_node == 0).all()
         assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, limit
         assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)
+
+
+def test_numa_balancing_scan_tick_gate_counts_a_new_period_from_node_stamp(params):
+    """``scan_tick_gate`` (6.1's ``task_tick_numa`` and ``task_numa_work``): phase one's first
+    scan (at 1 ms, period 1 ms) arms the slow pages; touched 0.6 ms after phase one (about
+    1.3 ms), they are promoted, and the first promotion of the pass doubles the period to 2 ms
+    and sets ``numa_next_scan`` 2 ms after it, when the earlier rule scans.  Under the two
+    gates the run-time gate opens at node_stamp + 2 ms, node_stamp being the scan's time plus 2
+    ticks (1 us at 2 MHz) and 32 x the scan's time.  A scan of no cost: the gate opens before
+    ``numa_next_scan``, that window is lost and the next comes a period later, 4 ms + 1 us after
+    the scan.  A scan of 31.25 us (1 ms x 32): the gate opens after it, 1 ms + 1 us + 2 ms after
+    the scan."""
+    from memtier.simulation.policies.numa_balancing import PF_DUE_NS, PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_STAMP_NS
+
+    doubling = dict(NB, scan_period_min_ms=0.5, max_scan_window_mbps=1e9, scan_overhead_limit=0, scan_cost_charged=0)
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1))
+    trace = np.concatenate([first, _wait(fast_page, 0.6), slow[:k]])
+    gate = dict(scan_tick_gate=1, sched_tick_hz=2e6)
+    earlier = memtier.simulate(trace, "numa-balancing", fit=params, **doubling)
+    gated = memtier.simulate(trace, "numa-balancing", fit=params, **gate, **doubling)
+    # 128 pages walked at 244.140625 ns each: a scan of 31.25 us
+    costly = memtier.simulate(trace, "numa-balancing", fit=params, **gate,
+                              **dict(doubling, scan_overhead_limit=32, scan_pte_ns=1e6 / 32 / 128))
+    for result in (earlier, gated, costly):
+        assert result.periods["promoted"].sum() == k > 1
+        assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == 1  # one scan, its pass ended
+        assert result._storage["pfstate"][PF_PERIOD_MS] == pytest.approx(2.0)
+    fault = earlier._storage["pfstate"][PF_NEXT_SCAN_NS] - 2e6  # numa_next_scan - the new period
+    scan = gated._storage["pfstate"][PF_STAMP_NS] - 2e6 - 1e3  # node_stamp, moved on by the lost window
+    assert 1e6 <= scan < 1e6 + 100 and scan + 0.2e6 < fault < scan + 0.5e6
+    assert gated._storage["pfstate"][PF_DUE_NS] == pytest.approx(fault + 2e6)
+    assert gated._storage["pfstate"][PF_NEXT_SCAN_NS] == pytest.approx(scan + 1e3 + 4e6)
+    assert costly._storage["pfstate"][PF_NEXT_SCAN_NS] == pytest.approx(scan + 1e3 + 1e6 + 2e6)
+    # the earlier rule is the default (kernel-check's committed runs were simulated with it)
+    assert policies.parameters("numa-balancing")["scan_tick_gate"][0] == 0
 
 
 def test_numa_balancing_charged_faults_delay_the_task_until_its_slack_pays_them_back(params):

@@ -675,6 +675,11 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms
       without it, the fill's young pages went to the active list and, after the phase change,
       kswapd met 30 000 young pages the fill had left on the inactive list, where the kernel's
       kswapd scanned only pages it demoted, ``pgscan_kswapd`` = ``pgdemote_kswapd`` in that second);
+    - 6.1's two gates on each next scan (``scan_tick_gate``): ``task_tick_numa``'s run-time gate at
+      ``node_stamp`` plus the period (the scan's time, 2 ticks and 32 times the scan's time on from
+      it) and ``mm->numa_next_scan``; a period doubled at a promoting fault counts from
+      ``node_stamp``, a window before ``numa_next_scan`` is lost (in the 1000 MB ``phase`` run the
+      new hot set's wave moves from 23-24 s to 24-25 s; ``docs/kernel-check.md``);
     - the workload's hint faults and promotions on its clock, paid back by its slack
       (:func:`fault_params`);
     - the scan period from the first scan on: ``first_period_ms`` (the initramfs guest:
@@ -687,7 +692,7 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms
       tick, i.e. if it had run about 0.43 s of CPU time before its accesses)."""
     period = float(scan_delay_ms) if first_period_ms is None else float(first_period_ms)
     return {**kswapd_params(w), **fault_params(w), "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
-            "scan_cost_charged": 0.0, "first_period_ms": period, "referenced_kept_once": 1.0}
+            "scan_cost_charged": 0.0, "first_period_ms": period, "referenced_kept_once": 1.0, "scan_tick_gate": 1.0}
 
 
 def first_tick_rss(w: Workload, scan_delay_ms: float = 1000.0, touch_ns: float | None = None) -> int:
@@ -1488,7 +1493,9 @@ def load_run(path) -> dict:
     ``kswapd_priority`` 0, so that their rows come out as committed.  Likewise settings saved
     before kernel-check gave ``referenced_kept_once`` (before 2026-11-26 09:32 UTC; every
     committed run has it) were simulated with a referenced page activated at once, the
-    policy's default until 2026-11-26: they get ``referenced_kept_once`` 0."""
+    policy's default until 2026-11-26: they get ``referenced_kept_once`` 0.  And settings saved
+    before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run) were
+    simulated with the earlier scan timing: they get ``scan_tick_gate`` 0."""
     info = json.loads(Path(path).read_text())
     try:
         record = dict(info["workload"])
@@ -1501,6 +1508,7 @@ def load_run(path) -> dict:
                                    "from guest.json's trace_sha256)")
         info["simulator"]["params"].setdefault("kswapd_priority", 0.0)
         info["simulator"]["params"].setdefault("referenced_kept_once", 0.0)
+        info["simulator"]["params"].setdefault("scan_tick_gate", 0.0)
     except (KeyError, TypeError, AttributeError) as error:
         raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
     return info

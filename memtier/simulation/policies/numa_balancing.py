@@ -37,6 +37,17 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   (``task_tick_numa``: ``se.sum_exec_runtime``): with ``kswapd_shares_cpu`` kswapd runs on the
   task's CPU and the CPU time it takes (``kswapd_cpu_pages_per_s`` demoted,
   ``kswapd_cpu_scan_pages_per_s`` kept) moves the next scan back by as much.
+  6.1 has two gates on the next scan (``scan_tick_gate``, off by default): ``task_tick_numa``
+  queues ``task_numa_work`` when the task's run time passes ``node_stamp`` plus the period, and
+  moves ``node_stamp`` on by the period whether or not it queues it, which it does only once
+  ``jiffies`` reach ``mm->numa_next_scan``; ``task_numa_work`` sets ``numa_next_scan`` to now
+  plus the period and adds ``2 * TICK_NSEC`` and 32 times the scan's time to ``node_stamp``.
+  So the period a placement doubles counts from ``node_stamp``, not from the fault, and when
+  the new ``numa_next_scan`` (the fault plus that period) comes after the run-time gate, that
+  window is lost and the scan comes a period later again.  Without it (the earlier rule) the
+  next scan is a period plus 32 times the scan's time after it, or the new period after the
+  promoting fault that doubled it: a scan early by 2 ticks, by 32 times the scan's time, and
+  by kswapd's CPU time between the scan and the fault.
   Two departures by default, each a named parameter to remove it: in 6.1 the first tick of
   ``task_tick_numa`` sets the period to ``task_scan_start`` (the shortest, above) rather than
   keeping ``scan_delay_ms`` (``first_period_ms``), and a program just ``exec()``-ed scans
@@ -311,6 +322,16 @@ PARAMETERS = {
     "scan_overhead_limit": (32.0, "task_numa_work (6.1): after a scan the next one waits this many times the "
                                   "scan's own time (p->node_stamp += 32 x its CPU time: 'limit NUMA PTE scanning "
                                   "overhead to 3%'); 0: no wait"),
+    "scan_tick_gate": (0.0, "1: 6.1's two gates on the next scan (kernel/sched/fair.c): task_tick_numa queues "
+                            "task_numa_work once the task's run time passes node_stamp + numa_scan_period "
+                            "(node_stamp += the period then, whether or not the work is queued) and only if "
+                            "jiffies >= mm->numa_next_scan; task_numa_work sets numa_next_scan = now + the period "
+                            "and adds 2 x TICK_NSEC (sched_tick_hz) and 32 x the scan's time to node_stamp.  So "
+                            "a period changed by update_task_scan_period counts from node_stamp, and when its "
+                            "numa_next_scan (a doubling: the fault's time + the new period) is later than that, "
+                            "the gate's window is lost and the scan comes a period later again.  0: the earlier "
+                            "rule: the next scan a period plus 32 x the scan's time after it, or, after a "
+                            "doubling, the new period after the promoting fault"),
     "scan_cost_charged": (1.0, "1: a scan's cost (scan_pte_ns a page walked) is charged to the run's clock; 0: "
                                "not (kernel-check: the guest pays it out of its slots' slack), though it still "
                                "sets scan_overhead_limit's wait"),
@@ -455,8 +476,8 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
  P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
  P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO, P_PRIO_LOOP, P_SWAPPINESS,
  P_NR_TO_RECLAIM, P_HIGH_TOTAL, P_PGTABLE_PAGES, P_DIRECT_RECLAIM, P_DR_DEMOTE_NS, P_DR_KEEP_NS, P_SLICES,
- P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH) = range(53)
-P_SIZE = 53
+ P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH, P_TICK_GATE, P_STAMP_TICKS_NS) = range(55)
+P_SIZE = 55
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
@@ -473,9 +494,11 @@ PG_REFERENCED, IN_LOW_ZONE = 1, 2
 # pfstate slots (float64): the next scan, the scan period, kswapd's own clock (how far its work has got),
 # how far the clock is ahead of the accesses' own time (work charged and not yet paid back, access_slack_ns);
 # kswapd_cpu_slices: kswapd's vruntime, its CPU time in all (the task's vruntime is the clock less it), and
-# when the task was last picked (its prev_sum_exec_runtime)
-PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS, PF_KSWAPD_VR, PF_KSWAPD_CPU_NS, PF_TASK_PICKED_NS = range(7)
-PF_SIZE = 7
+# when the task was last picked (its prev_sum_exec_runtime); scan_tick_gate: task_tick_numa's node_stamp
+# and mm->numa_next_scan, on the clock (the time the task's run time reaches node_stamp)
+(PF_NEXT_SCAN_NS, PF_PERIOD_MS, PF_KSWAPD_NS, PF_LAG_NS, PF_KSWAPD_VR, PF_KSWAPD_CPU_NS, PF_TASK_PICKED_NS,
+ PF_STAMP_NS, PF_DUE_NS) = range(9)
+PF_SIZE = 9
 #: CFS on one CPU (6.1 kernel/sched/fair.c; get_update_sysctl_factor's factor is 1 + ilog2(1) = 1):
 #: sysctl_sched_latency 6 ms, sysctl_sched_min_granularity 0.75 ms, sysctl_sched_wakeup_granularity 1 ms;
 #: two runnable nice-0 tasks (fewer than sched_nr_latency, 8) have a period of sched_latency and a
@@ -601,6 +624,12 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
+    if params.get("scan_tick_gate", 0.0):
+        hz = params.get("sched_tick_hz", 250.0)
+        if not hz > 0:
+            raise ValueError(f"sched_tick_hz is the scheduler's tick a second (CONFIG_HZ, Debian's 250), got {hz}")
+        p[P_TICK_GATE] = 1.0
+        p[P_STAMP_TICKS_NS] = 2e9 / hz  # task_numa_work: node_stamp += 2 * TICK_NSEC
     p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
     p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
     p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 1.0) else 0.0
@@ -633,6 +662,8 @@ def make_state(pconfig, config, n_pages):
     # first_period_ms say otherwise)
     pfstate = np.zeros(PF_SIZE, dtype=np.float64)
     pfstate[PF_NEXT_SCAN_NS], pfstate[PF_PERIOD_MS] = pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]
+    pfstate[PF_DUE_NS] = pconfig[P_FIRST_SCAN_NS]
+    pfstate[PF_STAMP_NS] = pconfig[P_FIRST_SCAN_NS] - pconfig[P_FIRST_PERIOD_MS] * 1e6
     align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
@@ -930,7 +961,9 @@ def _balance_step(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
                                pagestat, nxt, pending, referenced, n_inactive, n_active, False)
     pstate[PS_PASS_SCANNED] += n
     pstate[PS_PASS_DEMOTED] += demoted
-    pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+    stolen = demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+    pfstate[PF_NEXT_SCAN_NS] += stolen
+    pfstate[PF_STAMP_NS] += stolen
     if pstate[PS_PASS_DEMOTED] >= pconfig[P_NR_TO_RECLAIM]:  # shrink_lruvec: enough, and no file list
         pstate[PS_PASS_LEFT] = 0
     if pstate[PS_PASS_LEFT] == 0:
@@ -1045,7 +1078,9 @@ def _kswapd_until(until_ns, pconfig, config, fconfig, migrate_cost, flags, ring,
             break
         pfstate[PF_KSWAPD_NS] += demoted * pconfig[P_DEMOTE_NS] + (n - demoted) * pconfig[P_KEEP_NS]
         # on the task's CPU, kswapd's CPU time holds back the scanner's run-time timer
-        pfstate[PF_NEXT_SCAN_NS] += demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+        stolen = demoted * pconfig[P_STEAL_DEMOTE_NS] + (n - demoted) * pconfig[P_STEAL_KEEP_NS]
+        pfstate[PF_NEXT_SCAN_NS] += stolen
+        pfstate[PF_STAMP_NS] += stolen
         if pconfig[P_CFS_SLOW] != 0 and _balanced(config, state, pconfig, pstate):
             # one CPU: balance_pgdat checks pgdat_balanced right after its shrink_node, the task off
             # the CPU, so what the round freed is not taken back by allocations first
@@ -1221,8 +1256,27 @@ def _placement(pconfig, config, state, fstate, pstate, pfstate):
     if pconfig[P_DOUBLES] != 0:  # local + shared == 0: scan slower
         pfstate[PF_PERIOD_MS] = min(2 * period, longest)
         pfstate[PF_NEXT_SCAN_NS] = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6  # mm->numa_next_scan
+        pfstate[PF_DUE_NS] = pfstate[PF_NEXT_SCAN_NS]
     else:
         pfstate[PF_PERIOD_MS] = min(max(period + 3 * (period / 10), shortest), longest)
+    if pconfig[P_TICK_GATE] != 0:
+        _tick_gate(pfstate)
+
+
+@njit_inline
+def _tick_gate(pfstate):
+    """``scan_tick_gate``: when the next scan runs under 6.1's two gates (``kernel/sched/fair.c``):
+    ``task_tick_numa`` opens the first once the task's run time passes ``node_stamp`` plus the
+    period (here its time on the clock, ``PF_STAMP_NS`` plus the period) and then moves
+    ``node_stamp`` on by the period, queueing ``task_numa_work`` only if ``mm->numa_next_scan``
+    (``PF_DUE_NS``) has come: a window that opens before it is lost, and the next opens a period
+    later.  (The tick's own 4 ms grain is left out.)"""
+    period_ns = pfstate[PF_PERIOD_MS] * 1e6
+    gate = pfstate[PF_STAMP_NS] + period_ns
+    while gate < pfstate[PF_DUE_NS]:
+        pfstate[PF_STAMP_NS] += period_ns
+        gate += period_ns
+    pfstate[PF_NEXT_SCAN_NS] = gate
 
 
 #: What :func:`_hint_fault` decided: the page stays (unarmed), is promoted (:func:`_promote`), or
@@ -1471,9 +1525,17 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
             next_scan = pfstate[PF_NEXT_SCAN_NS]
             if now >= next_scan:
                 scan_ns = _scan(pconfig, flags, scan_ms, fstate, pstate, pending)
-                # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
-                next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6 + pconfig[P_SCAN_LIMIT] * scan_ns
-                pfstate[PF_NEXT_SCAN_NS] = next_scan
+                if pconfig[P_TICK_GATE] != 0:
+                    # task_numa_work: numa_next_scan = now + the period, then node_stamp += 2 ticks
+                    # and 32 x the scan's time (the node_stamp the tick moved on is taken as now)
+                    pfstate[PF_DUE_NS] = now + pfstate[PF_PERIOD_MS] * 1e6
+                    pfstate[PF_STAMP_NS] = now + pconfig[P_STAMP_TICKS_NS] + pconfig[P_SCAN_LIMIT] * scan_ns
+                    _tick_gate(pfstate)
+                    next_scan = pfstate[PF_NEXT_SCAN_NS]
+                else:
+                    # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
+                    next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6 + pconfig[P_SCAN_LIMIT] * scan_ns
+                    pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
                 end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
                        nxt, fstate, pending, out)
