@@ -290,7 +290,6 @@ def _predict(args) -> int:
     from .model.fitting import load_fit
     from .measurement.schema import load_measurements
 
-    result = load_fit(args.fit)
     row = {
         "page_size": args.page_size,
         "n_pages": args.pages,
@@ -300,10 +299,13 @@ def _predict(args) -> int:
         "exchange": args.exchange,
         "scope": args.scope,
     }
-    config = load_measurements(pd.DataFrame([row]), name="the command line", throughput=False)
-    gbps = float(result.predict(config)[0])
+    # 3.6 s of compiling the cost model's 17 kernels on this project's 2-core VM at a load of 0.9
+    with _compiling_note("predict", "the cost model", "seconds, more on a busy machine"):
+        result = load_fit(args.fit)
+        config = load_measurements(pd.DataFrame([row]), name="the command line", throughput=False)
+        gbps = float(result.predict(config)[0])
+        low, high = result.predict_interval(config)
     time_us = config["page_size"].iloc[0] * config["n_pages"].iloc[0] / gbps / 1e3
-    low, high = result.predict_interval(config)
     print(
         f"{gbps:.4g} GB/s ({time_us:.4g} us per call); "
         f"{result.confidence:.0%} interval {low[0]:.4g} to {high[0]:.4g} GB/s"
@@ -947,8 +949,9 @@ def _trace_record(args) -> int:
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         raise CliError("no program given; e.g. memtier trace record --out ls.npy -- ls /usr")
-    info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
-                  force=args.force, progress=not args.quiet)
+    with _compiling_note("trace record", "the lackey parser", "seconds, more on a busy machine", quiet=args.quiet):
+        info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
+                            force=args.force, progress=not args.quiet)
     # stderr: stdout is the recorded program's, and its output stays apart from ours
     print(_trace_summary(args.out, info), file=sys.stderr)
     if info["source"]["exit_status"] != 0:
@@ -970,7 +973,9 @@ def _trace_convert(args) -> int:
     try:
         from .traces.lackey import convert_lackey
 
-        with _no_blas_probe():
+        # 4.0 s of compiling the parser on this project's 2-core VM at a load of 0.9
+        with _no_blas_probe(), _compiling_note("trace convert", "the lackey parser", "seconds, more on a busy machine",
+                                               quiet=args.quiet):
             info = convert_lackey(args.log, args.out, page_size=args.page_size,
                                   instructions=args.instructions, force=args.force,
                                   progress=not args.quiet)
@@ -1048,7 +1053,8 @@ def _add_trace_commands(sub) -> None:
         p.add_argument("--instructions", action="store_true",
                        help="count instruction fetches as accesses too (default: data only)")
         p.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--quiet", action="store_true",
+                       help="no progress bar, and no line when the parser compiles (a first run)")
 
     p = _command(actions, "record",
                  "Run a program under valgrind's lackey and save its page-access trace.",

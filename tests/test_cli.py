@@ -1,4 +1,5 @@
 """The command line end to end, as a user types it: results, one-line errors, --help examples."""
+import shutil
 import subprocess
 import sys
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from memtier.cli import main
-from memtier.measurement.datasets import data_path
+from memtier.measurement.datasets import data_path, rfc_2019
 
 
 def run(*args):
@@ -357,6 +358,52 @@ def test_fit_says_when_the_cost_model_compiles(monkeypatch, capsys):
     assert captured.err.count("\n") == 1 and "memtier fit: 52 measurements fitted" in captured.out
 
 
+def test_predict_says_when_the_cost_model_compiles(tmp_path, monkeypatch, capsys):
+    import memtier.model.fitting as fitting
+
+    saved = tmp_path / "rfc.json"
+    fitting.fit(rfc_2019(), bootstrap=0).save(saved)
+    real = fitting.Fit.predict
+    monkeypatch.setattr(fitting.Fit, "predict", lambda self, *args: _compile_something_new() or real(self, *args))
+    assert main(["predict", str(saved)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("memtier predict: compiling the cost model (first run only: seconds, more on a busy "
+                            "machine)...\n")
+    assert " GB/s " in captured.out
+
+
+def _lackey_parser_compiles(monkeypatch):
+    """The lackey parser's kernels load as on a first run: compiling something on the way."""
+    from memtier.traces import _lackey_parser as parser
+
+    real = parser._load_kernels
+    monkeypatch.setattr(parser, "_load_kernels",
+                        lambda readonly_input: _compile_something_new() or real(readonly_input))
+
+
+def test_trace_convert_says_when_the_parser_compiles(tmp_path, monkeypatch, capsys):
+    """One line (4 s of compiling before the first byte is parsed, silent before); none with --quiet."""
+    log = tmp_path / "prog.lackey"
+    log.write_bytes(b" L 1000,8\n S 9000,4\n")
+    command = ["trace", "convert", str(log), "--out", str(tmp_path / "prog.npy"), "--force"]
+    _lackey_parser_compiles(monkeypatch)
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("memtier trace convert: compiling the lackey parser (first run only: seconds, more on "
+                            "a busy machine)...\n") and captured.out.startswith("wrote ")
+    assert main(command + ["--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed; CI installs it")
+def test_trace_record_says_when_the_parser_compiles(tmp_path, monkeypatch, capsys):
+    _lackey_parser_compiles(monkeypatch)
+    assert main(["trace", "record", "--out", str(tmp_path / "true.npy"), "--", "true"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "compiling" in line]
+    assert said == ["memtier trace record: compiling the lackey parser (first run only: seconds, more on a busy "
+                    "machine)..."]
+
+
 # --- rows whose spread is as large as their value ---------------------------------------------
 
 
@@ -419,3 +466,4 @@ def test_a_fast_capacity_above_the_pages_is_refused_in_one_line(tmp_path, monkey
     assert "--fast-capacity 301: more pages than the trace's 300," in capsys.readouterr().err
     assert main(["simulate", "--trace", str(trace), "--pages", "400", "--fast-capacity", "301", "--quiet",
                  "--policy", "static"]) == 0
+
