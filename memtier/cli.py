@@ -679,9 +679,13 @@ def _sweep(args) -> int:
             raise CliError(f"two --trace files are named {name!r} ({traces[name]}, {path}); rename one")
         traces[name] = path
     try:
-        table = sweep(traces, args.policy, args.fast_capacity, args.mechanism, grid=grid, out=args.out,
-                      client=args.scheduler, workers=args.workers, progress=not args.quiet,
-                      connect_timeout=args.connect_timeout, **options)
+        # about 110 s for static and lru on this project's 2-core VM (load 1-6), in this process:
+        # the cells' kernels, compiled and cached by sweep's check of the arguments, which a
+        # local cluster's workers then load (a cluster given by --scheduler compiles its own)
+        with _compiling_note("sweep", "the simulator's kernels", "a minute or more per policy", quiet=args.quiet):
+            table = sweep(traces, args.policy, args.fast_capacity, args.mechanism, grid=grid, out=args.out,
+                          client=args.scheduler, workers=args.workers, progress=not args.quiet,
+                          connect_timeout=args.connect_timeout, **options)
     except KeyboardInterrupt:
         if args.out and Path(args.out).is_dir():
             saved = sum(1 for p in Path(args.out).iterdir() if p.name.startswith("cell-"))
@@ -728,7 +732,8 @@ def _add_sweep_commands(sub) -> None:
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: no cluster)")
     p.add_argument("--connect-timeout", type=float, default=10.0,
                    help="seconds to wait for --scheduler (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar, and no line when the simulator's kernels compile (a first run)")
 
 
 # --- measuring this machine -------------------------------------------------------------------

@@ -404,6 +404,29 @@ def test_trace_record_says_when_the_parser_compiles(tmp_path, monkeypatch, capsy
                     "machine)..."]
 
 
+def test_sweep_says_once_when_the_simulators_kernels_compile(tmp_path, monkeypatch, capsys):
+    """One line for the whole sweep, however many of its simulations compile (here every one:
+    its check of the arguments and each cell, with --workers 1); none with --quiet."""
+    import memtier.model.fitting as fitting
+    import memtier.simulation.simulator as simulator
+
+    fit = tmp_path / "rfc.json"
+    fitting.fit(rfc_2019(), bootstrap=0).save(fit)
+    trace = tmp_path / "t.npy"
+    np.save(trace, np.arange(2000, dtype=np.int32) % 200)
+    real = simulator.simulate
+    monkeypatch.setattr(simulator, "simulate",
+                        lambda *args, **kwargs: _compile_something_new() or real(*args, **kwargs))
+    command = ["sweep", "--trace", str(trace), "--policy", "static,lru", "--fast-capacity", "10%,50",
+               "--fit", str(fit), "--workers", "1"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert err.count("compiling") == 1 and err.startswith(
+        "memtier sweep: compiling the simulator's kernels (first run only: a minute or more per policy)...\n")
+    assert main(command + ["--quiet"]) == 0
+    assert "compiling" not in capsys.readouterr().err
+
+
 # --- rows whose spread is as large as their value ---------------------------------------------
 
 
