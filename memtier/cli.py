@@ -683,6 +683,7 @@ def _sweep(args) -> int:
         # the cells' kernels, compiled and cached by sweep's check of the arguments, which a
         # local cluster's workers then load (a cluster given by --scheduler compiles its own)
         with _compiling_note("sweep", "the simulator's kernels", "a minute or more per policy", quiet=args.quiet):
+            _sweep_fast_capacity(args.fast_capacity, traces, grid.get("n_pages", [None]))
             table = sweep(traces, args.policy, args.fast_capacity, args.mechanism, grid=grid, out=args.out,
                           client=args.scheduler, workers=args.workers, progress=not args.quiet,
                           connect_timeout=args.connect_timeout, **options)
@@ -706,6 +707,26 @@ def _sweep(args) -> int:
     return 1 if counts["failed"] else 0
 
 
+def _sweep_fast_capacity(text: str, traces: dict, n_pages: list) -> None:
+    """Each value of ``--fast-capacity`` checked against each trace's pages as simulate checks
+    its one (:func:`_fast_capacity`: a page count above the pages there are, a share above 100%
+    or of less than one page, each refused in one line), before the sweep starts its cluster or
+    fits anything.  ``n_pages``: the values of ``--param n_pages`` (None: the trace's own pages,
+    :func:`memtier.simulation.pagespace.address_space`)."""
+    from .simulation.pagespace import address_space
+    from .traces.workloads import load_trace
+
+    specs = [spec.strip() for spec in text.split(",") if spec.strip()]
+    for path in traces.values():
+        trace = load_trace(path)
+        for pages in n_pages:
+            if pages is not None and not isinstance(pages, int):
+                continue  # not a page count: refused by the sweep's own check of its arguments
+            space = address_space(trace, pages)
+            for spec in specs:
+                _fast_capacity(spec, space, f"--trace {path}" if pages is None else f"--param n_pages={pages}")
+
+
 def _add_sweep_commands(sub) -> None:
     p = _command(
         sub,
@@ -720,7 +741,8 @@ def _add_sweep_commands(sub) -> None:
     p.add_argument("--trace", action="append", required=True,
                    help=".npy trace (repeat for several; read memory-mapped where the cell runs)")
     p.add_argument("--policy", default="all", help="policies, comma-separated, or 'all' (default: all)")
-    p.add_argument("--fast-capacity", required=True, help="fast-node limits: pages or shares, e.g. 5%%,10%%,4096")
+    p.add_argument("--fast-capacity", required=True,
+                   help="fast-node limits: pages (at most each trace's) or shares, e.g. 5%%,10%%,4096")
     p.add_argument("--mechanism", default="linux", help="mechanisms, comma-separated (default: linux)")
     p.add_argument("--param", action="append", metavar="NAME=V1,V2",
                    help="another memtier.simulate argument to sweep, e.g. period=10000,100000 (repeatable)")

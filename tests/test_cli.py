@@ -490,3 +490,29 @@ def test_a_fast_capacity_above_the_pages_is_refused_in_one_line(tmp_path, monkey
     assert main(["simulate", "--trace", str(trace), "--pages", "400", "--fast-capacity", "301", "--quiet",
                  "--policy", "static"]) == 0
 
+
+def test_sweep_refuses_a_fast_capacity_above_a_traces_pages_in_one_line(tmp_path, monkeypatch, capsys):
+    """As simulate, each value against each trace, before the sweep starts (its cluster, its fit,
+    its cells); a share is at most 100% and at least one page of every trace; --param n_pages
+    gives the pages a trace's cells hold."""
+    import memtier.simulation.sweeps as sweeps
+
+    def reached(*args, **kwargs):
+        raise KeyboardInterrupt  # the sweep was started: main returns 130
+
+    monkeypatch.setattr(sweeps, "sweep", reached)
+    small, large = tmp_path / "small.npy", tmp_path / "large.npy"
+    np.save(small, np.arange(300, dtype=np.int32))
+    np.save(large, np.arange(1000, dtype=np.int32))
+    base = ["sweep", "--trace", str(large), "--trace", str(small), "--policy", "static", "--quiet"]
+    assert main(base + ["--fast-capacity", "10%,301"]) == 2
+    assert capsys.readouterr().err == (
+        f"memtier: error: --fast-capacity 301: more pages than the 300 of --trace {small}, so every page would fit "
+        "on the fast node and every policy would do the same; give at most 300 pages, or a share such as 10%\n")
+    assert main(base + ["--fast-capacity", "150%"]) == 2
+    assert capsys.readouterr().err == ("memtier: error: --fast-capacity 150%: a share of the pages must be above 0% "
+                                       "and at most 100%\n")
+    assert main(base + ["--fast-capacity", "0.1%"]) == 2  # a page of large, 0.3 of small
+    assert "--fast-capacity 0.1% of the trace's 300 pages is less than one page" in capsys.readouterr().err
+    assert main(base + ["--fast-capacity", "300,100%"]) == 130
+    assert main(base + ["--fast-capacity", "1000", "--param", "n_pages=1000"]) == 130
