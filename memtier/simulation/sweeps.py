@@ -318,8 +318,8 @@ def _probe(cells, options, kinds) -> None:
     so the kernels compiled and cached here are the ones the cells load.  With a writable
     probe, on a first run each worker process of a local cluster compiled the read-only kernels
     of a trace given by path once more (12 versions of 8 kernels; each worker's first cell took
-    20-25 s, 6.3 s with this probe, on this project's 2-core VM shared at a load of 1-6), after
-    the sweep's own process had compiled the rest.
+    23-27 s, 3.4-3.6 s with this probe, on this project's 2-core VM shared at a load of 1.3-3),
+    after the sweep's own process had compiled the rest.
     """
     largest = {}
     for cell in cells:
