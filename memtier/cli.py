@@ -290,7 +290,6 @@ def _predict(args) -> int:
     from .model.fitting import load_fit
     from .measurement.schema import load_measurements
 
-    result = load_fit(args.fit)
     row = {
         "page_size": args.page_size,
         "n_pages": args.pages,
@@ -300,10 +299,13 @@ def _predict(args) -> int:
         "exchange": args.exchange,
         "scope": args.scope,
     }
-    config = load_measurements(pd.DataFrame([row]), name="the command line", throughput=False)
-    gbps = float(result.predict(config)[0])
+    # 3.6 s of compiling the cost model's 17 kernels on this project's 2-core VM at a load of 0.9
+    with _compiling_note("predict", "the cost model", "seconds, more on a busy machine"):
+        result = load_fit(args.fit)
+        config = load_measurements(pd.DataFrame([row]), name="the command line", throughput=False)
+        gbps = float(result.predict(config)[0])
+        low, high = result.predict_interval(config)
     time_us = config["page_size"].iloc[0] * config["n_pages"].iloc[0] / gbps / 1e3
-    low, high = result.predict_interval(config)
     print(
         f"{gbps:.4g} GB/s ({time_us:.4g} us per call); "
         f"{result.confidence:.0%} interval {low[0]:.4g} to {high[0]:.4g} GB/s"
@@ -677,9 +679,14 @@ def _sweep(args) -> int:
             raise CliError(f"two --trace files are named {name!r} ({traces[name]}, {path}); rename one")
         traces[name] = path
     try:
-        table = sweep(traces, args.policy, args.fast_capacity, args.mechanism, grid=grid, out=args.out,
-                      client=args.scheduler, workers=args.workers, progress=not args.quiet,
-                      connect_timeout=args.connect_timeout, **options)
+        # about 110 s for static and lru on this project's 2-core VM (load 1-6), in this process:
+        # the cells' kernels, compiled and cached by sweep's check of the arguments, which a
+        # local cluster's workers then load (a cluster given by --scheduler compiles its own)
+        with _compiling_note("sweep", "the simulator's kernels", "a minute or more per policy", quiet=args.quiet):
+            _sweep_fast_capacity(args.fast_capacity, traces, grid.get("n_pages", [None]))
+            table = sweep(traces, args.policy, args.fast_capacity, args.mechanism, grid=grid, out=args.out,
+                          client=args.scheduler, workers=args.workers, progress=not args.quiet,
+                          connect_timeout=args.connect_timeout, **options)
     except KeyboardInterrupt:
         if args.out and Path(args.out).is_dir():
             saved = sum(1 for p in Path(args.out).iterdir() if p.name.startswith("cell-"))
@@ -700,6 +707,26 @@ def _sweep(args) -> int:
     return 1 if counts["failed"] else 0
 
 
+def _sweep_fast_capacity(text: str, traces: dict, n_pages: list) -> None:
+    """Each value of ``--fast-capacity`` checked against each trace's pages as simulate checks
+    its one (:func:`_fast_capacity`: a page count above the pages there are, a share above 100%
+    or of less than one page, each refused in one line), before the sweep starts its cluster or
+    fits anything.  ``n_pages``: the values of ``--param n_pages`` (None: the trace's own pages,
+    :func:`memtier.simulation.pagespace.address_space`)."""
+    from .simulation.pagespace import address_space
+    from .traces.workloads import load_trace
+
+    specs = [spec.strip() for spec in text.split(",") if spec.strip()]
+    for path in traces.values():
+        trace = load_trace(path)
+        for pages in n_pages:
+            if pages is not None and not isinstance(pages, int):
+                continue  # not a page count: refused by the sweep's own check of its arguments
+            space = address_space(trace, pages)
+            for spec in specs:
+                _fast_capacity(spec, space, f"--trace {path}" if pages is None else f"--param n_pages={pages}")
+
+
 def _add_sweep_commands(sub) -> None:
     p = _command(
         sub,
@@ -714,7 +741,8 @@ def _add_sweep_commands(sub) -> None:
     p.add_argument("--trace", action="append", required=True,
                    help=".npy trace (repeat for several; read memory-mapped where the cell runs)")
     p.add_argument("--policy", default="all", help="policies, comma-separated, or 'all' (default: all)")
-    p.add_argument("--fast-capacity", required=True, help="fast-node limits: pages or shares, e.g. 5%%,10%%,4096")
+    p.add_argument("--fast-capacity", required=True,
+                   help="fast-node limits: pages (at most each trace's) or shares, e.g. 5%%,10%%,4096")
     p.add_argument("--mechanism", default="linux", help="mechanisms, comma-separated (default: linux)")
     p.add_argument("--param", action="append", metavar="NAME=V1,V2",
                    help="another memtier.simulate argument to sweep, e.g. period=10000,100000 (repeatable)")
@@ -726,7 +754,8 @@ def _add_sweep_commands(sub) -> None:
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: no cluster)")
     p.add_argument("--connect-timeout", type=float, default=10.0,
                    help="seconds to wait for --scheduler (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar, and no line when the simulator's kernels compile (a first run)")
 
 
 # --- measuring this machine -------------------------------------------------------------------
@@ -958,8 +987,9 @@ def _trace_record(args) -> int:
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         raise CliError("no program given; e.g. memtier trace record --out ls.npy -- ls /usr")
-    info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
-                  force=args.force, progress=not args.quiet)
+    with _compiling_note("trace record", "the lackey parser", "seconds, more on a busy machine", quiet=args.quiet):
+        info = record_trace(program, args.out, page_size=args.page_size, instructions=args.instructions,
+                            force=args.force, progress=not args.quiet)
     # stderr: stdout is the recorded program's, and its output stays apart from ours
     print(_trace_summary(args.out, info), file=sys.stderr)
     if info["source"]["exit_status"] != 0:
@@ -981,7 +1011,9 @@ def _trace_convert(args) -> int:
     try:
         from .traces.lackey import convert_lackey
 
-        with _no_blas_probe():
+        # 4.0 s of compiling the parser on this project's 2-core VM at a load of 0.9
+        with _no_blas_probe(), _compiling_note("trace convert", "the lackey parser", "seconds, more on a busy machine",
+                                               quiet=args.quiet):
             info = convert_lackey(args.log, args.out, page_size=args.page_size,
                                   instructions=args.instructions, force=args.force,
                                   progress=not args.quiet)
@@ -1059,7 +1091,8 @@ def _add_trace_commands(sub) -> None:
         p.add_argument("--instructions", action="store_true",
                        help="count instruction fetches as accesses too (default: data only)")
         p.add_argument("--force", action="store_true", help="overwrite --out and its sidecar if they exist")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--quiet", action="store_true",
+                       help="no progress bar, and no line when the parser compiles (a first run)")
 
     p = _command(actions, "record",
                  "Run a program under valgrind's lackey and save its page-access trace.",

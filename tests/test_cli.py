@@ -1,4 +1,5 @@
 """The command line end to end, as a user types it: results, one-line errors, --help examples."""
+import shutil
 import subprocess
 import sys
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from memtier.cli import main
-from memtier.measurement.datasets import data_path
+from memtier.measurement.datasets import data_path, rfc_2019
 
 
 def run(*args):
@@ -357,6 +358,75 @@ def test_fit_says_when_the_cost_model_compiles(monkeypatch, capsys):
     assert captured.err.count("\n") == 1 and "memtier fit: 52 measurements fitted" in captured.out
 
 
+def test_predict_says_when_the_cost_model_compiles(tmp_path, monkeypatch, capsys):
+    import memtier.model.fitting as fitting
+
+    saved = tmp_path / "rfc.json"
+    fitting.fit(rfc_2019(), bootstrap=0).save(saved)
+    real = fitting.Fit.predict
+    monkeypatch.setattr(fitting.Fit, "predict", lambda self, *args: _compile_something_new() or real(self, *args))
+    assert main(["predict", str(saved)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("memtier predict: compiling the cost model (first run only: seconds, more on a busy "
+                            "machine)...\n")
+    assert " GB/s " in captured.out
+
+
+def _lackey_parser_compiles(monkeypatch):
+    """The lackey parser's kernels load as on a first run: compiling something on the way."""
+    from memtier.traces import _lackey_parser as parser
+
+    real = parser._load_kernels
+    monkeypatch.setattr(parser, "_load_kernels",
+                        lambda readonly_input: _compile_something_new() or real(readonly_input))
+
+
+def test_trace_convert_says_when_the_parser_compiles(tmp_path, monkeypatch, capsys):
+    """One line (4 s of compiling before the first byte is parsed, silent before); none with --quiet."""
+    log = tmp_path / "prog.lackey"
+    log.write_bytes(b" L 1000,8\n S 9000,4\n")
+    command = ["trace", "convert", str(log), "--out", str(tmp_path / "prog.npy"), "--force"]
+    _lackey_parser_compiles(monkeypatch)
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ("memtier trace convert: compiling the lackey parser (first run only: seconds, more on "
+                            "a busy machine)...\n") and captured.out.startswith("wrote ")
+    assert main(command + ["--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed; CI installs it")
+def test_trace_record_says_when_the_parser_compiles(tmp_path, monkeypatch, capsys):
+    _lackey_parser_compiles(monkeypatch)
+    assert main(["trace", "record", "--out", str(tmp_path / "true.npy"), "--", "true"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "compiling" in line]
+    assert said == ["memtier trace record: compiling the lackey parser (first run only: seconds, more on a busy "
+                    "machine)..."]
+
+
+def test_sweep_says_once_when_the_simulators_kernels_compile(tmp_path, monkeypatch, capsys):
+    """One line for the whole sweep, however many of its simulations compile (here every one:
+    its check of the arguments and each cell, with --workers 1); none with --quiet."""
+    import memtier.model.fitting as fitting
+    import memtier.simulation.simulator as simulator
+
+    fit = tmp_path / "rfc.json"
+    fitting.fit(rfc_2019(), bootstrap=0).save(fit)
+    trace = tmp_path / "t.npy"
+    np.save(trace, np.arange(2000, dtype=np.int32) % 200)
+    real = simulator.simulate
+    monkeypatch.setattr(simulator, "simulate",
+                        lambda *args, **kwargs: _compile_something_new() or real(*args, **kwargs))
+    command = ["sweep", "--trace", str(trace), "--policy", "static,lru", "--fast-capacity", "10%,50",
+               "--fit", str(fit), "--workers", "1"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert err.count("compiling") == 1 and err.startswith(
+        "memtier sweep: compiling the simulator's kernels (first run only: a minute or more per policy)...\n")
+    assert main(command + ["--quiet"]) == 0
+    assert "compiling" not in capsys.readouterr().err
+
+
 # --- rows whose spread is as large as their value ---------------------------------------------
 
 
@@ -419,3 +489,30 @@ def test_a_fast_capacity_above_the_pages_is_refused_in_one_line(tmp_path, monkey
     assert "--fast-capacity 301: more pages than the trace's 300," in capsys.readouterr().err
     assert main(["simulate", "--trace", str(trace), "--pages", "400", "--fast-capacity", "301", "--quiet",
                  "--policy", "static"]) == 0
+
+
+def test_sweep_refuses_a_fast_capacity_above_a_traces_pages_in_one_line(tmp_path, monkeypatch, capsys):
+    """As simulate, each value against each trace, before the sweep starts (its cluster, its fit,
+    its cells); a share is at most 100% and at least one page of every trace; --param n_pages
+    gives the pages a trace's cells hold."""
+    import memtier.simulation.sweeps as sweeps
+
+    def reached(*args, **kwargs):
+        raise KeyboardInterrupt  # the sweep was started: main returns 130
+
+    monkeypatch.setattr(sweeps, "sweep", reached)
+    small, large = tmp_path / "small.npy", tmp_path / "large.npy"
+    np.save(small, np.arange(300, dtype=np.int32))
+    np.save(large, np.arange(1000, dtype=np.int32))
+    base = ["sweep", "--trace", str(large), "--trace", str(small), "--policy", "static", "--quiet"]
+    assert main(base + ["--fast-capacity", "10%,301"]) == 2
+    assert capsys.readouterr().err == (
+        f"memtier: error: --fast-capacity 301: more pages than the 300 of --trace {small}, so every page would fit "
+        "on the fast node and every policy would do the same; give at most 300 pages, or a share such as 10%\n")
+    assert main(base + ["--fast-capacity", "150%"]) == 2
+    assert capsys.readouterr().err == ("memtier: error: --fast-capacity 150%: a share of the pages must be above 0% "
+                                       "and at most 100%\n")
+    assert main(base + ["--fast-capacity", "0.1%"]) == 2  # a page of large, 0.3 of small
+    assert "--fast-capacity 0.1% of the trace's 300 pages is less than one page" in capsys.readouterr().err
+    assert main(base + ["--fast-capacity", "300,100%"]) == 130
+    assert main(base + ["--fast-capacity", "1000", "--param", "n_pages=1000"]) == 130

@@ -155,6 +155,31 @@ def test_a_local_cluster_gives_the_in_process_table_for_arrays(tmp_path, monkeyp
     assert not list(tmp_path.glob("memtier-sweep-*")), "the temporary trace files were left behind"
 
 
+def test_the_argument_check_compiles_for_the_kind_of_array_each_cell_gets(tmp_path, monkeypatch, fit):
+    """numba compiles a kernel apart for each dtype and for read-only and writable arrays: the
+    check's one-access trace is of the kind the cells' trace is, so that the kernels it compiles
+    (and caches) are the ones the cells load: a file's are read-only (memory-mapped) and of its
+    dtype; an array's are the array itself here, or read-only from a local cluster's .npy file."""
+    seen = []
+    real = simulator.simulate
+
+    def recording(trace, *args, **kwargs):
+        seen.append(("check" if len(trace) == 1 else "cell", trace.dtype.str, trace.flags.writeable))
+        return real(trace, *args, **kwargs)
+
+    monkeypatch.setattr(simulator, "simulate", recording)
+    path = tmp_path / "t.npy"
+    np.save(path, np.arange(1000, dtype=np.int64) % 100)
+    for trace, kind in ((path, ("<i8", False)), (np.arange(1000, dtype=np.int32) % 100, ("<i4", True))):
+        seen.clear()
+        memtier.sweep({"t": trace}, ["static", "lru"], ["10%"], workers=1, fit=fit, progress=False)
+        assert {s[1:] for s in seen if s[0] == "check"} == {s[1:] for s in seen if s[0] == "cell"} == {kind}
+    seen.clear()
+    memtier.sweep({"t": np.arange(1000, dtype=np.int32) % 100}, ["static"], ["10%"], workers=2, fit=fit,
+                  progress=False)
+    assert seen == [("check", "<i4", False)]  # the cells ran in the workers, on the .npy file
+
+
 def test_a_cluster_starts_the_longest_traces_first_and_keeps_grid_order_among_equals(fit):
     from memtier.simulation.sweeps import _cells, _longest_first, _traces
 

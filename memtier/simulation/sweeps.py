@@ -97,6 +97,7 @@ class _Trace:
     n_pages: int            # largest page number + 1
     digest: str             # hash of the page numbers and their dtype
     accesses: int = 0       # its length
+    dtype: str = "<i4"      # its page numbers' dtype
 
 
 @dataclass
@@ -213,7 +214,7 @@ def _traces(traces) -> list[_Trace]:
         low, high, digest = _scan(pages)
         if low < 0:
             raise ValueError(f"trace {name!r} holds a negative page number ({low}); page numbers start at 0")
-        prepared.append(_Trace(str(name), source, high + 1, digest, len(pages)))
+        prepared.append(_Trace(str(name), source, high + 1, digest, len(pages), pages.dtype.str))
     return prepared
 
 
@@ -308,17 +309,28 @@ def _cells(traces, policies, specs, mechanisms, grid, options) -> list[_Cell]:
     return cells
 
 
-def _probe(cells, options) -> None:
+def _probe(cells, options, kinds) -> None:
     """Let the simulator check every distinct combination of arguments on a one-access trace,
-    so that an argument it refuses stops the sweep before any cell runs."""
-    probe = np.zeros(1, dtype=np.int32)
+    so that an argument it refuses stops the sweep before any cell runs.
+
+    The one access is in an array of the kind the cells' traces will be (``kinds``: its dtype
+    and whether it is read-only, by trace name): numba compiles a kernel apart for each kind,
+    so the kernels compiled and cached here are the ones the cells load.  With a writable
+    probe, on a first run each worker process of a local cluster compiled the read-only kernels
+    of a trace given by path once more (12 versions of 8 kernels; each worker's first cell took
+    23-27 s, 3.4-3.6 s with this probe, on this project's 2-core VM shared at a load of 1.3-3),
+    after the sweep's own process had compiled the rest.
+    """
     largest = {}
     for cell in cells:
         rest = {k: v for k, v in cell.kwargs.items() if k != "fast_capacity"}
-        signature = json.dumps({k: _token(v) for k, v in rest.items()}, sort_keys=True)
+        signature = json.dumps({"kind": kinds[cell.trace], **{k: _token(v) for k, v in rest.items()}},
+                               sort_keys=True)
         if signature not in largest or cell.kwargs["fast_capacity"] > largest[signature][0]:
-            largest[signature] = (cell.kwargs["fast_capacity"], rest)
-    for pages, rest in largest.values():
+            largest[signature] = (cell.kwargs["fast_capacity"], kinds[cell.trace], rest)
+    for pages, (dtype, read_only), rest in largest.values():
+        probe = np.zeros(1, dtype=dtype)
+        probe.flags.writeable = not read_only
         try:
             simulator.simulate(probe, fast_capacity=pages, **rest, **options).summary()
         except Exception as error:  # noqa: BLE001 - any refusal is the user's to fix
@@ -825,7 +837,11 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
         else:
             run_options = {**options, "fit": getattr(options["fit"], "params", options["fit"])} \
                 if "fit" in options else dict(options)
-        _probe(cells, run_options)
+        # the arrays the cells get: memory-mapped read-only (a path, or an array a local cluster's
+        # workers read from the .npy file it is written to), else the array itself
+        kinds = {trace.name: (trace.dtype, isinstance(trace.source, str) or local > 1
+                              or not trace.source.flags.writeable) for trace in traces}
+        _probe(cells, run_options, kinds)
 
         done = {}
         if out is not None:
