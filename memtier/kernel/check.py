@@ -21,7 +21,8 @@ guest) accesses one anonymous mapping of 4 KiB pages (``MADV_NOHUGEPAGE``) as on
 fixed rate of guest time, spinning between slots (NUMA balancing's scanner is timed by the
 task's CPU time, ``task_tick_numa``, so the task stays on the CPU); the stream is a function of
 the access number and a seed, generated identically here (:func:`access_stream`, checked by a
-digest at every checkpoint).  At each checkpoint it counts its hot and cold pages on each node
+digest at every checkpoint), or a recorded trace replayed after the fill (``kind="trace"``: the
+program's trace build reads it from a file, :func:`trace_file_bytes`, and locks it on node 0).  At each checkpoint it counts its hot and cold pages on each node
 from ``/proc/self/pagemap`` (``move_pages`` with no nodes fails for pages armed for hint faults)
 and reads ``/proc/vmstat``, and its CPU time in its accesses (``work_s``: the accesses, and the
 hint faults and promotions they take, :func:`fault_costs`).
