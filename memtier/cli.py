@@ -7,10 +7,13 @@ line on stderr (``memtier: error: ...``) and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 import warnings
 
 from .limits import INT64_MAX, MAX_WORKERS
@@ -1199,11 +1202,43 @@ def run() -> None:
     raise SystemExit(status)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit, ``kill``), raised where the command is: handled
+    as an interrupt, so that a file being written is removed and what is finished is kept (a
+    sweep's saved cells, ``measure``'s rows); the exit status is then 143, 128 + SIGTERM, as
+    for a program the signal ended."""
+
+
+_SIGTERM_SEEN = threading.Event()  # a command that caught the interrupt itself returns 130: made 143
+
+
+def _raise_terminated(signum, frame):
+    _SIGTERM_SEEN.set()
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While the command runs, SIGTERM raises :class:`Terminated` (only from the main thread,
+    and only where nobody else has claimed the signal)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    _SIGTERM_SEEN.clear()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status.
 
     0 success; 2 an error the user can fix (one line on stderr); 3 an unexpected error (one
-    line asking for a report; ``--debug`` shows the traceback); 130 interrupted; 141 standard
+    line asking for a report; ``--debug`` shows the traceback); 130 interrupted (143 by
+    SIGTERM: :class:`Terminated`); 141 standard
     output closed before everything was printed (results are written before anything is
     printed, so files are complete; the exit status still says the printout was cut).
     """
@@ -1217,7 +1252,10 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             parser = build_parser("trace" if argv[:1] == ["trace"] else None)
             args = parser.parse_args(_join_dashed_values(parser, argv))
-            status = args.handler(args)
+            with _terminate_as_interrupt():
+                status = args.handler(args)
+            if status == 130 and _SIGTERM_SEEN.is_set():  # a command that handled the interrupt itself
+                status = 143
         for warning in caught:  # one line each, after the results
             print(f"memtier: warning: {_one_line(warning.message)}", file=sys.stderr)
         sys.stdout.flush()
@@ -1229,6 +1267,9 @@ def main(argv=None) -> int:
         # exit status says so, as a shell's for a program ended by SIGPIPE.
         _quiet_stdout()
         return 141
+    except Terminated:
+        print("memtier: terminated (SIGTERM); files being written were removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("memtier: interrupted", file=sys.stderr)
         return 130

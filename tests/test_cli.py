@@ -1,11 +1,14 @@
 """The command line end to end, as a user types it: results, one-line errors, --help examples."""
+import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
+from memtier import cli
 from memtier.cli import main
 from memtier.measurement.datasets import data_path, rfc_2019
 
@@ -516,3 +519,42 @@ def test_sweep_refuses_a_fast_capacity_above_a_traces_pages_in_one_line(tmp_path
     assert "--fast-capacity 0.1% of the trace's 300 pages is less than one page" in capsys.readouterr().err
     assert main(base + ["--fast-capacity", "300,100%"]) == 130
     assert main(base + ["--fast-capacity", "1000", "--param", "n_pages=1000"]) == 130
+
+
+def test_sigterm_is_an_interrupt_that_removes_what_is_being_written(tmp_path):
+    """While a command runs, SIGTERM (a batch scheduler's time limit) raises cli.Terminated, a
+    KeyboardInterrupt: a file being written atomically is removed, nothing is left at its
+    name, and the handler is put back afterwards."""
+    import signal
+
+    from memtier.outputs import atomic_write
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(cli.Terminated):
+        with cli._terminate_as_interrupt():
+            with atomic_write(tmp_path / "out.csv") as handle:
+                handle.write("half a table\n")
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the signal arrives before this ends
+    assert not list(tmp_path.iterdir())
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind records the program")
+def test_a_terminated_command_exits_143_and_leaves_no_partial_files(tmp_path):
+    """`memtier trace record` of a program that runs on, sent SIGTERM once its outputs are being
+    written: exit status 143, one line, no file left in the output folder, valgrind ended."""
+    import signal
+
+    process = subprocess.Popen([sys.executable, "-m", "memtier", "trace", "record", "--quiet", "--out",
+                                str(tmp_path / "t.npy"), "--", "sleep", "120"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".t.npy.*")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".t.npy.*")), "the recording never started writing"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
