@@ -872,12 +872,9 @@ def _kernel_check(args) -> int:
         raise CliError(str(error)) from None
     if args.node0_free < 0:
         raise CliError(f"--node0-free must be a number of pages >= 0 (0: no ballast), got {args.node0_free}")
-    try:
-        workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
-                            rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha,
-                            trace=args.trace)
-    except KernelCheckError as error:
-        raise CliError(str(error)) from None
+    workload = Workload(kind=args.workload, total_mb=args.total_mb, hot_mb=args.hot_mb, seconds=args.seconds,
+                        rate=args.rate, checkpoint_ms=args.checkpoint_ms, seed=args.seed, alpha=args.alpha,
+                        trace=args.trace)  # a KernelCheckError is a ValueError: one line, status 2
 
     def step(message):
         if not args.quiet:

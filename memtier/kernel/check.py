@@ -348,13 +348,13 @@ def access_stream(w: Workload) -> np.ndarray:
         page_of_rank, cdf, used = _zipf_tables(w)
         u = (_splitmix64(w.seed, used, j.size) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53 * cdf[-1]
         after = page_of_rank[np.searchsorted(cdf, u, side="right")]
+    elif w.kind == "trace":  # after the fill, the trace round and round
+        after = w.trace_pages[(j - n) % w.trace_pages.size]
     else:
         after = n - hot + (j - n) % hot
         if w.kind == "phase":
             moved = j >= w.switch_at
             after[moved] = (j[moved] - w.switch_at) % hot
-        elif w.kind == "trace":  # after the fill, the trace round and round
-            after = w.trace_pages[(j - n) % w.trace_pages.size]
     return np.concatenate([np.arange(n), after]).astype(np.int32)
 
 
@@ -1183,11 +1183,11 @@ def machine(icount: bool = True) -> guest.Machine:
 
 
 def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel,
-                   watermark_boost_factor: int | None = None):
+                   watermark_boost_factor: int | None = None, trace_bytes: bytes | None = None):
     """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`); a trace's
     file goes in it, and the program removes it once read (``KERNEL_WORKLOAD_REMOVE_TRACE``: the
     RAM file system's pages are on node 0's lists, where kswapd would demote them first)."""
-    trace_file = "/trace.bin" if w.kind == "trace" else None
+    trace_file = "/trace.bin" if trace_bytes is not None else None
     script = tier_setup(watermark_boost_factor) + (
         # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
         # lists (about 9 MB), which kswapd would demote first: removed once they have run
@@ -1199,7 +1199,7 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
     shape = dataclasses.replace(shape, append=(*shape.append, "nokaslr"), qemu_opts=f"{shape.qemu_opts} -seed 1 -rtc base=2026-01-01T00:00:00,clock=vm")
     extra = {"/workload": binary.read_bytes()}
     if trace_file is not None:
-        extra[trace_file] = trace_file_bytes(w)
+        extra[trace_file] = trace_bytes
     return bare.run(script, folder, extra=extra, machine=shape, timeout=timeout, kernel=kernel)
 
 
@@ -1222,17 +1222,18 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     setup = tier_setup(watermark_boost_factor)
     binary = build_workload(folder, vmscan_counters, start_offset_us, trace=w.kind == "trace")
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
-    if w.kind == "trace":
+    trace_bytes = trace_file_bytes(w) if w.kind == "trace" else None
+    if trace_bytes is not None:
         env += " KERNEL_WORKLOAD_REMOVE_TRACE=1"
         if boot == "virtme":  # copied to the guest's RAM file system from the shared folder
-            (folder / "trace.bin").write_bytes(trace_file_bytes(w))
+            (folder / "trace.bin").write_bytes(trace_bytes)
     if node0_free is not None:
         if int(node0_free) <= 0:
             raise KernelCheckError(f"node 0's free pages at the start must be a positive number, got {node0_free}")
         env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
     if boot == "initramfs":
         env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
-        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor)
+        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor, trace_bytes)
     elif boot != "virtme":
         raise KernelCheckError(f"boot must be 'initramfs' or 'virtme', got {boot!r}")
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
@@ -1240,7 +1241,7 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     # when the host completes a 9p request, so a write to the shared folder at each checkpoint
     # (and an exec whose pages are read through 9p) would let host timing into the run.
     ram = f'"{folder}/ram"'
-    trace_mb = -(-len(trace_file_bytes(w)) // (1 << 20)) if w.kind == "trace" else 0
+    trace_mb = -(-len(trace_bytes) // (1 << 20)) if trace_bytes is not None else 0
     command = None if boot == "initramfs" else setup + (
         f'mkdir -p {ram} && mount -t tmpfs -o size={16 + trace_mb}m,mpol=bind:0 memtier-kcheck {ram} '
         f'&& cp "{binary}" {ram}/workload ' + (f'&& cp "{folder}/trace.bin" {ram}/trace.bin ' if trace_mb else "")

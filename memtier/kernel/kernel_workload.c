@@ -357,14 +357,12 @@ int main(int argc, char **argv) {
     uint64_t seed = strtoull(argv[8], 0, 10);
     double alpha = atof(argv[9]);
     int zipf = !strcmp(kind, "zipf"), phase = !strcmp(kind, "phase");
-#ifdef TRACE_WORKLOAD
-    if (0) {
-#else
+#ifndef TRACE_WORKLOAD /* the trace build checked its KIND above */
     if (!zipf && !phase && strcmp(kind, "hot_set")) {
-#endif
         fprintf(stderr, "kernel_workload: KIND must be hot_set, phase or zipf, got %s\n", kind);
         return 2;
     }
+#endif
     if (total == 0 || hot == 0 || hot > total || slot_us == 0 || checkpoint_ms == 0 || rate <= 0) {
         fprintf(stderr, "kernel_workload: bad sizes or rates\n");
         return 2;
