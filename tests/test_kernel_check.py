@@ -97,6 +97,19 @@ cpus 1
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is needed to build the workload program")
 
 
+def _default_and_variant(tmp_path, **variant):
+    """The default build of the workload program and one built with ``variant``
+    (:func:`kc.build_workload`'s options), in two folders; the test is skipped without a C compiler."""
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("gcc is needed to build the workload program")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        return kc.build_workload(tmp_path / "a"), kc.build_workload(tmp_path / "b", **variant)
+    except kc.KernelCheckError as error:
+        pytest.skip(str(error))
+
+
 @pytest.fixture(scope="module")
 def program(tmp_path_factory):
     if shutil.which("gcc") is None:
@@ -134,14 +147,7 @@ def test_the_program_built_with_vmscan_counters_reports_kswapd_and_node_0(tmp_pa
     """--vmscan-counters: the same accesses and rows, with kswapd's counters and node 0's zones
     and lists after them (the host's node 0: its lists hold at least this program's pages); the
     default build is another binary."""
-    if shutil.which("gcc") is None and shutil.which("cc") is None:
-        pytest.skip("gcc is needed to build the workload program")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    try:
-        plain, counted = kc.build_workload(tmp_path / "a"), kc.build_workload(tmp_path / "b", vmscan_counters=True)
-    except kc.KernelCheckError as error:
-        pytest.skip(str(error))
+    plain, counted = _default_and_variant(tmp_path, vmscan_counters=True)
     assert plain.read_bytes() != counted.read_bytes()
     w = kc.Workload(kind="hot_set", total_mb=8, hot_mb=2, seconds=0.5, rate=40_000, checkpoint_ms=100)
     subprocess.run([str(counted)] + w.arguments(str(tmp_path / "raw.csv")), check=True, timeout=60,
@@ -752,15 +758,7 @@ def test_cli_refuses_bad_kernel_runs_before_booting(tmp_path, monkeypatch, capsy
 def test_the_program_built_with_a_start_offset_starts_that_much_later(tmp_path):
     """-DSTART_OFFSET_US: the accesses start that long after the program is ready (no minute
     to wait for here), and it says so; the default build has not a byte of that code."""
-    if shutil.which("gcc") is None and shutil.which("cc") is None:
-        pytest.skip("gcc is needed to build the workload program")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    try:
-        plain = kc.build_workload(tmp_path / "a")
-        late = kc.build_workload(tmp_path / "b", start_offset_us=300_000)
-    except kc.KernelCheckError as error:
-        pytest.skip(str(error))
+    plain, late = _default_and_variant(tmp_path, start_offset_us=300_000)
     assert plain.read_bytes() != late.read_bytes()
     w = kc.Workload(kind="hot_set", total_mb=8, hot_mb=2, seconds=0.2, rate=40_000, checkpoint_ms=100)
     for binary, name in ((plain, "plain.csv"), (late, "late.csv")):
@@ -917,12 +915,7 @@ def test_the_trace_build_replays_what_memtier_simulates(tmp_path):
     rng = np.random.default_rng(5)
     trace = _saved_trace(tmp_path / "t.npy", rng.zipf(1.3, 30_000) % 1500)
     w = kc.Workload(kind="trace", trace=trace, total_mb=8, hot_mb=2, seconds=0.5, rate=40_000, checkpoint_ms=100)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    try:
-        plain, binary = kc.build_workload(tmp_path / "a"), kc.build_workload(tmp_path / "b", trace=True)
-    except kc.KernelCheckError as error:
-        pytest.skip(str(error))
+    plain, binary = _default_and_variant(tmp_path, trace=True)
     assert plain.read_bytes() != binary.read_bytes()
     env = dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0")
     file = tmp_path / "trace.bin"
