@@ -527,6 +527,30 @@ def test_chunks_do_not_change_results(policy, params):
     assert runs[0].periods["promoted"].sum() > 0  # the run exercises the policy's moves
 
 
+@pytest.mark.parametrize("policy", NEW_POLICIES)
+def test_snapshots_are_the_runs_cut_there(policy, params):
+    """``snapshots``: the state after k accesses, taken during one run, is the run of the trace's
+    first k accesses (the open period closed there), rows and placement, at cuts inside
+    pieces, at their edges, at the first access and at the last; and taking them does not
+    change the run."""
+    trace = memtier.workloads.hot_set(300, 6000, hot_fraction=0.1, phases=3, seed=4)
+    writes = memtier.workloads.write_flags(len(trace), 0.3, seed=4)
+    counts = [1, 500, 996, 997, 998, 3001, 6000]
+    run = dict(n_pages=300, fit=params, period_s=2e-4, **QUICK[policy])
+    whole = memtier.simulate(trace, policy, 40, writes=writes, snapshots=counts, chunk_accesses=997, **run)
+    assert len(whole.snapshots) == len(counts)
+    for count, snapshot in zip(counts, whole.snapshots):
+        cut = memtier.simulate(trace[:count], policy, 40, writes=writes[:count], **run)
+        pd.testing.assert_frame_equal(snapshot.periods, cut.periods)
+        np.testing.assert_array_equal(snapshot.final_node, cut.final_node)
+    plain = memtier.simulate(trace, policy, 40, writes=writes, **run)
+    pd.testing.assert_frame_equal(whole.periods, plain.periods)
+    np.testing.assert_array_equal(whole.final_node, plain.final_node)
+    assert plain.snapshots == []
+    # the snapshots differ from one another: each is its own state, not the run's arrays
+    assert len({snapshot.final_node.tobytes() for snapshot in whole.snapshots}) > 3
+
+
 def test_numa_balancing_scan_period_grows_by_three_tenths_after_a_promoting_pass(params):
     """update_task_scan_period, the earlier rule (placement_doubles=0): the first promotion
     after a full pass lengthens the period by 30 %, once per pass; without promotions it

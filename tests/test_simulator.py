@@ -821,3 +821,41 @@ def test_period_table_equals_the_pandas_reference(policy, with_writes, params):
     assert list(result.periods.columns) == list(reference.columns)
     assert (result.periods.dtypes == reference.dtypes).all()
     pd.testing.assert_frame_equal(result.periods, reference, check_exact=True)
+
+
+@settings(max_examples=60, **FAST)
+@given(case=scenarios(), policy=st.sampled_from(sorted(set(POLICIES) - {"oracle"})), data=st.data())
+def test_snapshots_are_the_runs_cut_there(case, policy, data, params):
+    """The list policies, ``lru`` and the reactive oracle: a snapshot after k accesses is the
+    run of the first k accesses (``n_pages`` the whole run's), whatever the chunking."""
+    case = policy_cases(policy, case)
+    trace = case.pop("trace")
+    counts = sorted(data.draw(st.sets(st.integers(1, len(trace)), min_size=1, max_size=5)))
+    chunk = data.draw(st.integers(1, 60))
+    whole = simulate(trace, policy, fit=params, snapshots=counts, chunk_accesses=chunk, **case)
+    for count, snapshot in zip(counts, whole.snapshots, strict=True):
+        cut = simulate(trace[:count], policy, fit=params, **case)
+        pd.testing.assert_frame_equal(snapshot.periods, cut.periods)
+        np.testing.assert_array_equal(snapshot.final_node, cut.final_node)
+    pd.testing.assert_frame_equal(whole.periods, simulate(trace, policy, fit=params, **case).periods)
+
+
+@pytest.mark.parametrize("snapshots, message", [
+    ([0, 5], "increasing access counts from 1"),
+    ([5, 5], "increasing access counts from 1"),
+    ([9, 4], "increasing access counts from 1"),
+    ([101], "the trace's 100 accesses"),
+    ([1.5], "whole access counts"),
+    ([[1, 2]], "whole access counts"),
+])
+def test_bad_snapshots_are_refused(snapshots, message, params):
+    trace = np.arange(100) % 10
+    with pytest.raises(ValueError, match=message):
+        simulate(trace, "reclaim-demotion", 4, fit=params, snapshots=snapshots)
+
+
+def test_the_oracle_takes_no_snapshots(params):
+    """Its placement after an access depends on the accesses after it: a cut run is another run."""
+    with pytest.raises(ValueError, match="oracle has no snapshots.*reactive-oracle"):
+        simulate(np.arange(100) % 10, "oracle", 4, fit=params, period=10, snapshots=[50])
+    assert simulate(np.arange(100) % 10, "oracle", 4, fit=params, period=10, snapshots=[]).snapshots == []

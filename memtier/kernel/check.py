@@ -1001,32 +1001,33 @@ def free_moves():
 
 
 def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_to: int | None = None) -> pd.DataFrame:
-    """memtier's rows of the timeline: ``numa-balancing`` with the guest's settings, run on the
-    stream up to each checkpoint (a run is causal, so its state at a checkpoint is that of a
-    run to the end)."""
+    """memtier's rows of the timeline: ``numa-balancing`` with the guest's settings, one run
+    of the stream up to the last checkpoint, with a snapshot at each (``simulate``'s
+    ``snapshots``: at each, what a run of the stream cut there gives)."""
     from ..simulation.simulator import simulate
 
     stream = access_stream(w) if stream is None else stream
-    fit = free_moves()
     params = dict(guest["params"])
     if params.get("scan_cost_charged", 1.0) != 0:  # settings of an earlier run: scans cost nothing
         params["scan_pte_ns"] = 0.0
     per_checkpoint = w.slots_per_checkpoint * w.per_slot
-    rows = []
     last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)
-    for c in range(1, last + 1):
-        end = c * per_checkpoint
-        result = simulate(stream[:end], "numa-balancing", guest["fast_capacity"],
-                          slow_capacity=guest["slow_capacity"], n_pages=w.total_pages, period_s=w.checkpoint_ms / 1e3,
-                          fit=fit, fast_access_ns=w.access_ns, slow_access_ns=w.access_ns, rmap_ns=0.0, **params)
-        on_fast = result.final_node == 0
+    if last < 1:
+        return pd.DataFrame(columns=["time_s", "source", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"])
+    if progress:
+        progress(f"simulating {last} checkpoints in one run")
+    result = simulate(stream[:last * per_checkpoint], "numa-balancing", guest["fast_capacity"],
+                      slow_capacity=guest["slow_capacity"], n_pages=w.total_pages, period_s=w.checkpoint_ms / 1e3,
+                      fit=free_moves(), fast_access_ns=w.access_ns, slow_access_ns=w.access_ns, rmap_ns=0.0,
+                      snapshots=[c * per_checkpoint for c in range(1, last + 1)], progress=bool(progress), **params)
+    rows = []
+    for c, snap in enumerate(result.snapshots, start=1):
+        on_fast = snap.final_node == 0
         hot = hot_mask(w, c)
         rows.append({"time_s": c * w.checkpoint_ms / 1e3, "source": "memtier",
                      "fast_hot_pages": int((on_fast & hot).sum()), "fast_cold_pages": int((on_fast & ~hot).sum()),
-                     "promoted": int(result.periods["promoted"].sum()),
-                     "demoted": int(result.periods["demoted"].sum())})
-        if progress:
-            progress(f"simulated {c}/{last} checkpoints")
+                     "promoted": int(snap.periods["promoted"].sum()),
+                     "demoted": int(snap.periods["demoted"].sum())})
     return pd.DataFrame(rows)
 
 

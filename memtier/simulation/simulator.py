@@ -198,9 +198,37 @@ def _variants(variants) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _chunks(trace, chunk):
-    for start in range(0, len(trace), chunk):
-        yield start, np.ascontiguousarray(np.asarray(trace[start:start + chunk]))
+def _plan(n_accesses: int, chunk: int, snapshots) -> list[tuple[int, int, bool]]:
+    """The pieces a driver feeds its kernel: ``(start, stop, snapshot)``, chunks of at most
+    ``chunk`` accesses, also cut so that each snapshot's count of accesses ends a piece one
+    access long (``snapshot`` True there).  The driver runs that one access twice: on a copy
+    of the state as the last access of the trace (``final``: the open period closed, as a run
+    of the trace cut there closes it), which is the snapshot, and on the state itself as any
+    other.  The kernels carry their whole state from piece to piece, so any cut gives the same
+    run (``test_chunks_do_not_change_results``)."""
+    cuts = set(range(0, n_accesses, chunk)) | {n_accesses}
+    for count in snapshots:
+        cuts.update((count - 1, count))
+    cuts = sorted(cuts)
+    wanted = set(snapshots)
+    return [(a, b, b in wanted) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def _snapshot_counts(snapshots, n_accesses: int, code: int) -> tuple[int, ...]:
+    """``snapshots`` checked: increasing whole counts of accesses, 1 to the trace's length."""
+    if snapshots is None:
+        return ()
+    counts = np.asarray(snapshots)
+    if counts.ndim != 1 or not (np.issubdtype(counts.dtype, np.integer) or counts.size == 0):
+        raise ValueError(f"snapshots must be a list of whole access counts, got {snapshots!r}")
+    if counts.size and (counts[0] < 1 or counts[-1] > n_accesses or np.any(np.diff(counts) <= 0)):
+        raise ValueError(f"snapshots must be increasing access counts from 1 to the trace's {n_accesses:,} "
+                         f"accesses, got {counts.tolist()[:8]}{' ...' if counts.size > 8 else ''}")
+    if counts.size and code == lists.ORACLE:
+        raise ValueError("the clairvoyant oracle has no snapshots: its placement after an access depends on the "
+                         "accesses that follow it, so a run cut there is not the same run; use "
+                         "policy='reactive-oracle'")
+    return tuple(int(c) for c in counts)
 
 
 def _page_range(trace, chunk) -> tuple[int, int]:
@@ -276,6 +304,7 @@ def simulate(
     writes=None,
     progress: bool = False,
     chunk_accesses: int = CHUNK_ACCESSES,
+    snapshots=None,
     **policy_params,
 ) -> SimulationResult:
     """Simulate a tiering policy on a page-access trace.
@@ -328,6 +357,13 @@ def simulate(
         Show a progress bar (tqdm) on stderr, where stderr is a terminal.
     chunk_accesses : int
         Accesses read and simulated at once.
+    snapshots : sequence of int, optional
+        Increasing counts of accesses (1 to the trace's length).  ``result.snapshots[k]`` is
+        then the SimulationResult that ``simulate(trace[:snapshots[k]], ..., n_pages=n_pages)``
+        returns (its ``periods`` and ``final_node``; the open period closed at the cut), taken
+        during this one run: a timeline of placements in one pass instead of one run per
+        point.  Its pages are this run's (``n_pages``, ``page_numbers``).  Not with
+        ``oracle``, whose placement depends on the accesses after the cut.
     **policy_params
         Parameters of a policy of :mod:`memtier.simulation.policies` (``numa-balancing``, ``tpp``,
         ``hemem``), named after the kernel's or the paper's own, e.g.
@@ -337,6 +373,7 @@ def simulate(
     Returns
     -------
     SimulationResult
+        ``result.snapshots``: the snapshots' results (an empty list without ``snapshots``).
         A trace whose page numbers are sparse (more pages in their range than accesses) is
         renumbered densely in first-touch order (:mod:`memtier.simulation.pagespace`); then
         ``result.page_numbers[i]`` is the trace's page number of page ``i`` (``final_node[i]``);
@@ -367,6 +404,7 @@ def simulate(
     elif period is None:
         period = max(1, n_accesses // 100)
     chunk_accesses = _whole(chunk_accesses, "chunk_accesses", 1)
+    snapshots = _snapshot_counts(snapshots, n_accesses, code)
     mechanism = as_mechanism(mechanism)
     chosen_variants = _variants(variants)
     if chosen_variants and code != lists.ACTIVE_SHRINK:
@@ -466,12 +504,35 @@ def simulate(
         fconfig[lists.F_UNIT_FAST] = fconfig[lists.F_UNIT_SLOW] = 1.0
     fconfig[lists.F_RMAP_NS] = rmap_ns
     fconfig[lists.F_WORTH_MIN] = worth_min
+    plan = _plan(n_accesses, chunk_accesses, snapshots)
+    settings = dict(policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
+                    slow_capacity=slow_capacity, n_pages=n_pages, period=period, period_s=period_s,
+                    fast_access_ns=fast_access_ns, slow_access_ns=slow_access_ns, rmap_ns=rmap_ns,
+                    migration_share=migration_share, max_migrate_pages=max_migrate_pages,
+                    variants=chosen_variants, move_us=move_us, pingpong_periods=pingpong_periods,
+                    policy_params=policy_params)
+    taken = []
+
+    def snapshot(count, rows, storage):  # the state after the first ``count`` accesses, as a result
+        part_writes = None if writes is None else writes[:count]
+        taken.append(_result(rows, storage, part_writes, worth_min, settings, page_numbers))
+
     if policy in policies.MODULES:
         rows, storage = policies.run(trace, writes, policy, policy_params, config, fconfig, migrate_cost, n_pages,
-                                     chunk_accesses, progress, _rows_bound)
+                                     plan, progress, _rows_bound, snapshot)
     else:
-        rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk_accesses,
-                             progress)
+        rows, storage = _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, plan, progress,
+                             snapshot)
+    result = _result(rows, storage, writes, worth_min, settings, page_numbers)
+    result.snapshots = taken
+    # the kernels' final state and inputs, for the tests' invariant checks and the twin
+    storage.update(migrate_cost=migrate_cost, exchange_cost=exchange_cost, config=config, fconfig=fconfig)
+    result._storage = storage
+    return result
+
+
+def _result(rows, storage, writes, worth_min: float, settings: dict, page_numbers) -> SimulationResult:
+    """The SimulationResult of a run's rows and its kernels' state at the end (or at a snapshot)."""
     flags = storage["flags"]
     if "pages" in storage:  # the LRU's records: on the fast node when in its queue
         on_fast = storage["pages"][:, baselines.SLOT] >= 0
@@ -492,16 +553,8 @@ def simulate(
         rows, final_node=final_node, writes=write_counts,
         open_stays=(int(np.count_nonzero(open_stays)),
                     int(np.count_nonzero((pagestat[:, lists.P_STAY] > worth_min) & open_stays))),
-        policy=policy, mechanism=mechanism, fast_capacity=fast_capacity,
-        slow_capacity=slow_capacity, n_pages=n_pages, period=period, period_s=period_s,
-        fast_access_ns=fast_access_ns, slow_access_ns=slow_access_ns, rmap_ns=rmap_ns,
-        migration_share=migration_share, max_migrate_pages=max_migrate_pages,
-        variants=chosen_variants, move_us=move_us, pingpong_periods=pingpong_periods,
-        policy_params=policy_params,
-    )
-    # the kernels' final state and inputs, for the tests' invariant checks and the twin
-    storage.update(migrate_cost=migrate_cost, exchange_cost=exchange_cost, config=config, fconfig=fconfig)
-    result._storage = storage
+        **settings)
+    result.snapshots = []
     result.page_numbers = page_numbers  # pagespace: trace page of each dense page (None: not renumbered)
     return result
 
@@ -528,77 +581,93 @@ def _lists_storage(fast_length: int, slow_length: int):
     return np.zeros(int(lengths.sum()) + 1, dtype=np.int32), meta
 
 
-def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, chunk, progress):
-    """Feed the validated trace to the policy's kernel chunk by chunk; per-period rows."""
+def _run(trace, code, config, fconfig, migrate_cost, exchange_cost, n_pages, plan, progress, snapshot):
+    """Feed the validated trace to the policy's kernel piece by piece (``_plan``); per-period rows."""
     fast_capacity = int(config[lists.K_FAST_CAPACITY])
     fast_length = min(fast_capacity, n_pages)
-    touched = np.zeros(n_pages + 1, dtype=np.int32)  # + 1: see run_lists
     period_accesses = len(trace) if fconfig[lists.F_UNIT_SLOW] != 1.0 else int(fconfig[lists.F_PERIOD])
-    histogram = np.zeros(min(period_accesses, len(trace), HISTOGRAM_BINS) + 2, dtype=np.int32)
-    state = np.zeros(lists.STATE_SIZE, dtype=np.int64)
-    fstate = np.array([fconfig[lists.F_PERIOD]], dtype=np.float64)
-    pending = np.zeros((1, lists.N_COLUMNS), dtype=np.float64)
-    flags = np.zeros(n_pages, dtype=np.uint8)
-    top = np.zeros(fast_length + 1, dtype=np.int32)
-    moved = np.zeros(n_pages + 1, dtype=np.int32)
+    storage = dict(
+        touched=np.zeros(n_pages + 1, dtype=np.int32),  # + 1: see run_lists
+        histogram=np.zeros(min(period_accesses, len(trace), HISTOGRAM_BINS) + 2, dtype=np.int32),
+        state=np.zeros(lists.STATE_SIZE, dtype=np.int64),
+        fstate=np.array([fconfig[lists.F_PERIOD]], dtype=np.float64),
+        pending=np.zeros((1, lists.N_COLUMNS), dtype=np.float64),
+        flags=np.zeros(n_pages, dtype=np.uint8),
+        top=np.zeros(fast_length + 1, dtype=np.int32),
+        moved=np.zeros(n_pages + 1, dtype=np.int32))
     if code in (lists.LRU, lists.ORACLE):
         # no per-page metrics row: these two judge no decision, so _score never reads it (and
         # filling 12 bytes a page cost a few ms a run)
-        pagestat = np.zeros((0, 3), dtype=np.int32)
+        storage["pagestat"] = np.zeros((0, 3), dtype=np.int32)
     else:
         pagestat = np.zeros((n_pages, 3), dtype=np.int32)
         pagestat[:, lists.P_LAST_DEMOTED] = -(1 << 30)
-    storage = dict(touched=touched, histogram=histogram, state=state, flags=flags, top=top, moved=moved,
-                   pagestat=pagestat)
+        storage["pagestat"] = pagestat
     if code == lists.LRU:
         pages = np.zeros((n_pages, 2), dtype=np.int32)
         pages[:, baselines.SLOT] = baselines.UNTOUCHED
-        queue = np.zeros(baselines.lru_queue_slots(fast_capacity, n_pages), dtype=np.int32)
-        storage.update(pages=pages, queue=queue)
+        storage.update(pages=pages, queue=np.zeros(baselines.lru_queue_slots(fast_capacity, n_pages), dtype=np.int32))
     else:
-        counts = np.zeros(n_pages, dtype=np.int32)
-        storage["counts"] = counts
+        storage["counts"] = np.zeros(n_pages, dtype=np.int32)
     if code in (lists.ORACLE, lists.REACTIVE_ORACLE):
-        fast_pages = np.zeros(fast_length + 1, dtype=np.int32)
-        storage["fast_pages"] = fast_pages
+        storage["fast_pages"] = np.zeros(fast_length + 1, dtype=np.int32)
     elif code != lists.LRU:
         ring, meta = _lists_storage(fast_length, min(int(config[lists.K_SLOW_CAPACITY]), n_pages))
-        cold = np.zeros(fast_length + 1, dtype=np.int32)
-        iso_slow = np.zeros(fast_length + 1, dtype=np.int32)
-        iso_fast = np.zeros(fast_length + 1, dtype=np.int32)
-        first_flags = np.zeros(n_pages + 1, dtype=np.uint8)  # beside touched: active_shrink._score_lists
-        scratch = np.zeros(n_pages + 1, dtype=np.int32)  # active_shrink._score_lists
-        # active_shrink._close_period: the pages a decision moves, a bit each
-        moving = np.zeros((n_pages >> 3) + 1 if code == lists.ACTIVE_SHRINK else 1, dtype=np.uint8)
-        storage.update(ring=ring, meta=meta, cold=cold, iso_slow=iso_slow, iso_fast=iso_fast, first_flags=first_flags,
-                       scratch=scratch, moving=moving)
+        storage.update(
+            ring=ring, meta=meta,
+            cold=np.zeros(fast_length + 1, dtype=np.int32),
+            iso_slow=np.zeros(fast_length + 1, dtype=np.int32),
+            iso_fast=np.zeros(fast_length + 1, dtype=np.int32),
+            first_flags=np.zeros(n_pages + 1, dtype=np.uint8),  # beside touched: active_shrink._score_lists
+            scratch=np.zeros(n_pages + 1, dtype=np.int32),  # active_shrink._score_lists
+            # active_shrink._close_period: the pages a decision moves, a bit each
+            moving=np.zeros((n_pages >> 3) + 1 if code == lists.ACTIVE_SHRINK else 1, dtype=np.uint8))
+
+    def step(st, part, final, start):
+        """One piece through the policy's kernel on the state ``st``: its rows."""
+        # at most one row per access of the piece, plus the period a piece may close
+        out = np.zeros((_rows_bound(len(part), fconfig), lists.N_COLUMNS), dtype=np.float64)
+        common = (st["touched"], st["histogram"], st["top"], st["state"], st["fstate"], st["moved"], st["pagestat"],
+                  st["pending"], out)
+        if code == lists.LRU:
+            # the records flat, the trace unsigned (pages are >= 0): baselines._serve_lru
+            rows = baselines.run_lru(part.view(np.uint32), final, config, fconfig, migrate_cost,
+                                      st["pages"].reshape(-1), st["flags"], st["queue"], *common)
+        elif code == lists.ORACLE:
+            rows = baselines.run_oracle(part, final, config, fconfig, st["flags"], st["fast_pages"], st["counts"],
+                                         *common)
+        elif code == lists.REACTIVE_ORACLE:
+            rows = baselines.run_reactive(part, final, config, fconfig, migrate_cost, st["flags"], st["fast_pages"],
+                                           st["counts"], *common)
+        else:
+            rows = lists.run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, st["flags"], st["ring"],
+                                    st["meta"], st["cold"], st["iso_slow"], st["iso_fast"], st["counts"],
+                                    st["touched"], st["first_flags"], st["histogram"], st["top"], st["state"],
+                                    st["fstate"], st["moved"], st["pagestat"], st["scratch"], st["moving"],
+                                    st["pending"], out)
+        return out[:rows]
+
+    return drive(trace, plan, storage, step, progress, snapshot), storage
+
+
+def drive(trace, plan, storage, step, progress, snapshot):
+    """Run ``step(state, piece, final, start)`` over the plan's pieces (:func:`_plan`) on the
+    kernels' state ``storage``, returning their rows; at a snapshot's piece, first on a copy of
+    the state as the trace's last access, handed to ``snapshot(count, rows, state)``."""
     results = []
     n = len(trace)
-    # at most one row per access of the chunk, plus the period a chunk may close
     with progress_bar(progress, total=n, unit="access", unit_scale=True, desc="simulating", leave=False) as bar:
-        for start, part in _chunks(trace, chunk):
-            part = part.astype(np.int32, copy=False)
-            final = start + len(part) >= n
-            out = np.zeros((_rows_bound(len(part), fconfig), lists.N_COLUMNS), dtype=np.float64)
-            if code == lists.LRU:
-                # the records flat, the trace unsigned (pages are >= 0): baselines._serve_lru
-                rows = baselines.run_lru(part.view(np.uint32), final, config, fconfig, migrate_cost,
-                                          pages.reshape(-1), flags, queue, touched,
-                                          histogram, top, state, fstate, moved, pagestat, pending, out)
-            elif code == lists.ORACLE:
-                rows = baselines.run_oracle(part, final, config, fconfig, flags, fast_pages, counts, touched,
-                                             histogram, top, state, fstate, moved, pagestat, pending, out)
-            elif code == lists.REACTIVE_ORACLE:
-                rows = baselines.run_reactive(part, final, config, fconfig, migrate_cost, flags, fast_pages,
-                                               counts, touched, histogram, top, state, fstate, moved,
-                                               pagestat, pending, out)
-            else:
-                rows = lists.run_lists(part, final, config, fconfig, migrate_cost, exchange_cost, flags, ring,
-                                        meta, cold, iso_slow, iso_fast, counts, touched, first_flags, histogram,
-                                        top, state, fstate, moved, pagestat, scratch, moving, pending, out)
-            results.append(out[:rows])
+        for start, stop, wanted in plan:
+            part = np.ascontiguousarray(np.asarray(trace[start:stop])).astype(np.int32, copy=False)
+            final = stop >= n
+            if wanted and not final:
+                copy = {name: array.copy() for name, array in storage.items()}
+                snapshot(stop, np.concatenate(results + [step(copy, part, True, start)]), copy)
+            results.append(step(storage, part, final, start))
+            if wanted and final:
+                snapshot(stop, np.concatenate(results), storage)
             bar.update(len(part))
-    return np.concatenate(results), storage
+    return np.concatenate(results)
 
 
 def _rows_bound(n_part: int, fconfig) -> int:

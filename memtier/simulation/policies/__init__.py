@@ -118,9 +118,10 @@ def check_params(policy: str, params: dict) -> dict:
     return chosen
 
 
-def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, chunk, progress, rows_bound):
-    """Feed the validated trace to the policy's kernel chunk by chunk: ``(rows, storage)``."""
-    from ...outputs import progress_bar
+def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, plan, progress, rows_bound, snapshot):
+    """Feed the validated trace to the policy's kernel piece by piece: ``(rows, storage)``.
+    ``plan`` and ``snapshot`` as :func:`memtier.simulation.simulator.drive` takes them."""
+    from ..simulator import drive
     from .active_shrink import F_PERIOD, F_UNIT_SLOW, K_FAST_CAPACITY, K_PAGE_BYTES, K_SLOW_CAPACITY, N_COLUMNS
 
     module = MODULES[policy]
@@ -130,23 +131,22 @@ def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, c
     pconfig = module.make_pconfig(policy, params, int(config[K_FAST_CAPACITY]), int(config[K_SLOW_CAPACITY]),
                                   n_pages, int(config[K_PAGE_BYTES]))
     own = module.make_state(pconfig, config, n_pages)
-    no_writes = np.zeros(0, dtype=np.uint8)
-    results = []
-    n = len(trace)
-    with progress_bar(progress, total=n, unit="access", unit_scale=True, desc="simulating", leave=False) as bar:
-        for start in range(0, n, chunk):
-            part = np.ascontiguousarray(np.asarray(trace[start:start + chunk])).astype(np.int32, copy=False)
-            part_writes = no_writes if writes is None else np.asarray(writes[start:start + len(part)])
-            if part_writes.dtype == np.bool_ and part_writes.flags.c_contiguous:
-                part_writes = part_writes.view(np.uint8)  # the same 0/1 bytes, not copied
-            else:
-                part_writes = np.ascontiguousarray(part_writes, dtype=np.uint8)
-            out = np.zeros((rows_bound(len(part), fconfig), N_COLUMNS), dtype=np.float64)
-            rows = module.run_policy(part, part_writes, start + len(part) >= n, config, fconfig, pconfig, migrate_cost,
-                               *shared.values(), out, *own.values())
-            results.append(out[:rows])
-            bar.update(len(part))
+    shared_names, own_names = tuple(shared), tuple(own)
     storage = dict(shared)
     storage.update(own)
+    no_writes = np.zeros(0, dtype=np.uint8)
+
+    def step(st, part, final, start):
+        part_writes = no_writes if writes is None else np.asarray(writes[start:start + len(part)])
+        if part_writes.dtype == np.bool_ and part_writes.flags.c_contiguous:
+            part_writes = part_writes.view(np.uint8)  # the same 0/1 bytes, not copied
+        else:
+            part_writes = np.ascontiguousarray(part_writes, dtype=np.uint8)
+        out = np.zeros((rows_bound(len(part), fconfig), N_COLUMNS), dtype=np.float64)
+        rows = module.run_policy(part, part_writes, final, config, fconfig, pconfig, migrate_cost,
+                                 *(st[name] for name in shared_names), out, *(st[name] for name in own_names))
+        return out[:rows]
+
+    rows = drive(trace, plan, storage, step, progress, snapshot)
     storage["pconfig"] = pconfig
-    return np.concatenate(results), storage
+    return rows, storage
