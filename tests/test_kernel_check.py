@@ -544,22 +544,48 @@ def test_committed_runs_simulate_again_to_their_rows():
     """memtier's side of committed runs, simulated again from their saved settings, gives the
     committed rows: a virtme-ng run saved before kernel-check gave ``kswapd_priority`` (memtier's
     rounds of 32, the policy's default then: ``load_run`` gives it 0) and an initramfs run that
-    gives it (6.1's passes, the default now), and one of another size (800 MB); the first 2 s, the fill
-    and its kswapd.  Without
-    ``load_run``'s 0 the old run's rows differ (the rule matters there)."""
+    gives it (6.1's passes, the default now), and one of another size (800 MB); every checkpoint.
+    Without ``load_run``'s 0 the old run's rows differ (the rule matters there)."""
     from memtier import datasets
 
-    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    columns = ["time_s", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
     for name in ("hot_set", "initramfs_hot_set", "initramfs_hot_set_800mb"):
         info = kc.load_run(datasets.data_path(f"kernel_check/{name}_guest.json"))
         committed = kc.load_timeline(datasets.data_path(f"kernel_check/{name}_timeline.csv"))
-        committed = committed[committed["source"] == "memtier"].head(2)
-        again = kc.simulate_timeline(info["workload"], info["simulator"], up_to=2)
+        committed = committed[committed["source"] == "memtier"]
+        again = kc.simulate_timeline(info["workload"], info["simulator"])
+        assert len(again) == len(committed) == info["workload"].checkpoints
         assert (again[columns].values == committed[columns].values).all(), name
         if name == "hot_set":
             assert info["simulator"]["params"]["kswapd_priority"] == 0
             newer = dict(info["simulator"], params={**info["simulator"]["params"], "kswapd_priority": 1.0})
-            assert (kc.simulate_timeline(info["workload"], newer, up_to=2)[columns].values != committed[columns].values).any()
+            assert (kc.simulate_timeline(info["workload"], newer, up_to=2)[columns].values
+                    != committed[columns].values[:2]).any()
+
+
+def _committed_runs():
+    """Every committed run whose folder holds all memtier needs (the recorded traces' runs need
+    their trace: tested apart)."""
+    from memtier import datasets
+
+    folder = Path(datasets.data_path("kernel_check/hot_set_guest.json")).parent
+    return sorted(path.name[:-len("_guest.json")] for path in folder.glob("*_guest.json")
+                  if "_trace_" not in path.name)
+
+
+@pytest.mark.parametrize("name", _committed_runs())
+def test_every_committed_run_simulates_again_to_its_rows(name):
+    """Each committed run's memtier rows, every checkpoint, from its saved settings alone: a
+    change to the simulator that moves any of them shows here (one run with a snapshot per
+    checkpoint, 0.2-15 s a run)."""
+    from memtier import datasets
+
+    columns = ["time_s", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    info = kc.load_run(datasets.data_path(f"kernel_check/{name}_guest.json"))
+    committed = kc.load_timeline(datasets.data_path(f"kernel_check/{name}_timeline.csv"))
+    committed = committed[committed["source"] == "memtier"]
+    again = kc.simulate_timeline(info["workload"], info["simulator"])
+    assert again[columns].values.tolist() == committed[columns].values.tolist()
 
 
 def test_runs_saved_before_referenced_kept_once_load_with_activation_at_once(tmp_path):
