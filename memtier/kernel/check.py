@@ -329,7 +329,19 @@ def _splitmix64(seed: int, first: int, count: int) -> np.ndarray:
 
 
 def _zipf_tables(w: Workload):
-    """``(page_of_rank, cdf, outputs used)``: the program's shuffle and cumulative weights."""
+    """``(page_of_rank, cdf, outputs used)``: the program's shuffle and cumulative weights,
+    read-only, made once per Workload (0.16 s at 600 MB: the stream and every checkpoint's hot
+    mask ask for them)."""
+    made = w.__dict__.get("_zipf")
+    if made is None:
+        made = _make_zipf_tables(w)
+        for table in made[:2]:
+            table.flags.writeable = False
+        object.__setattr__(w, "_zipf", made)
+    return made
+
+
+def _make_zipf_tables(w: Workload):
     n = w.total_pages
     draws = _splitmix64(w.seed, 0, n - 1)
     page_of_rank = np.arange(n, dtype=np.int64)
