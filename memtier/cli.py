@@ -906,6 +906,35 @@ def _kernel_check(args) -> int:
     return 0
 
 
+def _kernel_resimulate(args) -> int:
+    from .kernel.check import resimulate
+
+    params = _policy_params(args.param, ["numa-balancing"])
+
+    def step(message):
+        if not args.quiet:
+            print(f"memtier kernel-resimulate: {message}", file=sys.stderr, flush=True)
+
+    with _compiling_note("kernel-resimulate", "numa-balancing's kernels", "a minute or two, more on a busy machine",
+                         quiet=args.quiet):
+        result = resimulate(args.run, args.out, params=params, force=args.force, progress=step)
+    v, c = result["verdict"], result["change"]
+    what = ", ".join(f"{name}={value:g}" for name, value in params.items()) or "the saved settings"
+    print(f"memtier with {what}: hot pages on the fast node differ from the kernel's by at most "
+          f"{v['max_gap_points']:.1f} points (target 10); promoted {v['memtier_promoted']} against the kernel's "
+          f"{v['kernel_promoted']}, demoted {v['memtier_demoted']} against {v['kernel_demoted']} (target: within 25 %)")
+    print(f"against the run's saved memtier rows: hot share moved by up to {c['max_change_points']:.1f} points; "
+          f"promoted {c['saved_promoted']} -> {c['promoted']}, demoted {c['saved_demoted']} -> {c['demoted']}")
+    if "spread_verdict" in result:
+        s = result["spread_verdict"]
+        print(f"against the kernel's {s['kernel_runs']} runs ({s['kernel_spread_points']:.1f} points apart at most): "
+              + (f"memtier {s['memtier_outside_points']:.1f} points outside their range at most"
+                 if s["memtier_outside_points"] > 0 else "memtier within their range at every checkpoint"))
+    if args.out:
+        print(f"wrote {args.out}/timeline.csv, timeline.png and guest.json")
+    return 0
+
+
 def _add_kernel_check_commands(sub) -> None:
     p = _command(
         sub,
@@ -965,6 +994,28 @@ def _add_kernel_check_commands(sub) -> None:
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
     p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")
     p.add_argument("--force", action="store_true", help="overwrite those files")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    p = _command(
+        sub,
+        "kernel-resimulate",
+        "Simulate memtier's side of a saved kernel-check run again, without the guest: with the run's saved "
+        "settings, or some of numa-balancing's parameters changed (--param); compare with the run's kernel rows.",
+        """
+        memtier kernel-resimulate data/kernel_check/initramfs_phase_1000mb_runs4_guest.json --param scan_tick_gate=1
+        memtier kernel-resimulate kcheck --param hot_threshold_ms=500 --out kcheck-500ms
+        """,
+        _kernel_resimulate,
+    )
+    p.add_argument("run", help="a kernel-check --out folder, or a run's guest.json (data/kernel_check/NAME_guest.json)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a parameter of memtier's numa-balancing replacing the run's saved value (repeatable; "
+                        "default: the saved settings, which give the run's own rows); memtier simulate --help lists "
+                        "the policies' parameters")
+    p.add_argument("--out", default=None,
+                   help="folder for timeline.csv, timeline.png and guest.json (and kernel_runs.csv, trace.npy when "
+                        "the run has them); default: print the comparison only")
+    p.add_argument("--force", action="store_true", help="overwrite those files (never the run's own)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 

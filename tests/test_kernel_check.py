@@ -1019,6 +1019,11 @@ def test_kernel_check_of_a_trace_keeps_the_trace_and_redoes_memtier_from_its_out
     again = kc.simulate_timeline(run["workload"], run["simulator"])
     memtier_rows = result["timeline"][result["timeline"]["source"] == "memtier"].reset_index(drop=True)
     assert again["fast_hot_pages"].tolist() == memtier_rows["fast_hot_pages"].tolist()
+    (tmp_path / "again").mkdir()
+    redone = kc.resimulate(out, tmp_path / "again")  # the trace goes with it: its folder is a run too
+    assert (np.load(tmp_path / "again" / "trace.npy") == np.load(trace)).all()
+    assert redone["change"]["max_change_points"] == 0
+    assert kc.load_run(tmp_path / "again" / "guest.json")["workload"].trace_pages.size == 8000
     memtier.workloads.save_trace(np.arange(1200), out / "trace.npy", force=True)
     with pytest.raises(kc.KernelCheckError, match="not the trace the run replayed"):
         kc.load_run(out / "guest.json")
@@ -1061,3 +1066,79 @@ def test_the_committed_damon_trace_run_is_that_record_and_simulates_again_to_its
     assert (again[columns].values == committed[columns].values).all()
     raw = pd.read_csv(datasets.data_path(f"{name}_kernel_runs_raw.csv"), comment="#")
     assert raw.groupby("run")["digest"].apply(tuple).nunique() == 1  # the three kernel runs replayed the same
+
+
+def test_resimulate_gives_a_saved_run_its_rows_and_shows_what_a_parameter_moves(tmp_path):
+    """``resimulate`` (``memtier kernel-resimulate``): a committed run simulated again from its
+    saved settings gives its memtier rows and moves nothing; with ``scan_tick_gate`` on (the
+    rule kernel-check gives new runs), the committed 600 MB hot-set run's 111 promotions of the
+    4 s checkpoint fall after it (``test_runs_saved_before_scan_tick_gate...``), and the change is
+    reported.  Its outputs are a run: loaded again, they give the new rows, and the kernel's
+    rows and runs are the saved ones."""
+    from memtier import datasets
+
+    source = datasets.data_path("kernel_check/initramfs_hot_set_runs4_guest.json")
+    columns = ["time_s", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_hot_set_runs4_timeline.csv"))
+    same = kc.resimulate(source)
+    assert same["change"]["max_change_points"] == 0
+    assert same["timeline"][columns].values.tolist() == committed[columns].values.tolist()
+    assert same["spread_verdict"]["kernel_runs"] == 4
+    out = tmp_path / "gated"
+    out.mkdir()
+    gated = kc.resimulate(source, out, params={"scan_tick_gate": 1})
+    rows = gated["timeline"][gated["timeline"]["source"] == "memtier"].reset_index(drop=True)
+    saved = committed[committed["source"] == "memtier"].reset_index(drop=True)
+    assert (saved["promoted"][3], rows["promoted"][3]) == (saved["promoted"][2] + 111, saved["promoted"][2])
+    assert gated["change"]["max_change_points"] > 0
+    assert (gated["timeline"][gated["timeline"]["source"] == "kernel"][columns].values.tolist()
+            == committed[committed["source"] == "kernel"][columns].values.tolist())
+    info = json.loads((out / "guest.json").read_text())
+    assert info["resimulated"]["params"] == {"scan_tick_gate": 1.0}
+    assert info["simulator"]["params"]["scan_tick_gate"] == 1.0
+    assert (out / "kernel_runs.csv").read_text() == Path(str(source).replace("guest.json", "kernel_runs.csv")).read_text()
+    assert (out / "timeline.png").stat().st_size > 10_000
+    again = kc.resimulate(out)
+    assert again["change"]["max_change_points"] == 0
+    assert again["timeline"][columns].values.tolist() == gated["timeline"][columns].values.tolist()
+    # the outputs exist now: not again without force, and never over the run's own files
+    with pytest.raises(FileExistsError, match="--force"):
+        kc.resimulate(source, out)
+    with pytest.raises(ValueError, match="also an input"):
+        kc.resimulate(out, out, force=True)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"hot_treshold_ms": 500}, "not a parameter of memtier's numa-balancing .did you mean hot_threshold_ms"),
+    ({"hot_threshold_ms": -1}, "hot_threshold_ms must be a finite non-negative number"),
+    ({"scan_tick_gate": 2}, "scan_tick_gate must be 0 or 1"),
+])
+def test_resimulate_refuses_a_bad_parameter_before_simulating(params, message, monkeypatch):
+    from memtier import datasets
+
+    monkeypatch.setattr(kc, "simulate_timeline", lambda *a, **k: pytest.fail("must not simulate"))
+    with pytest.raises(kc.KernelCheckError, match=message):
+        kc.resimulate(datasets.data_path("kernel_check/initramfs_hot_set_guest.json"), params=params)
+
+
+def test_cli_kernel_resimulate(tmp_path, capsys):
+    """One line per refusal, status 2; the comparison printed; files written only with --out."""
+    from memtier import datasets
+    from memtier.cli import main
+
+    source = str(datasets.data_path("kernel_check/initramfs_phase_guest.json"))
+    assert main(["kernel-resimulate", source, "--param", "scan_tick_gate=1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "memtier with scan_tick_gate=1: hot pages on the fast node differ from the kernel's by at most" in printed
+    assert "against the run's saved memtier rows: hot share moved by up to" in printed
+    for argv, message in [
+        ([str(tmp_path / "nothing")], "does not exist"),
+        ([str(Path(source).with_name("initramfs_phase_timeline.csv"))], "give a kernel-check --out folder or its guest.json"),
+        ([str(tmp_path)], "guest.json does not exist"),
+        ([source, "--param", "hot_treshold_ms=5"], "did you mean hot_threshold_ms"),
+        ([source, "--out", str(tmp_path / "missing")], "not a folder"),
+    ]:
+        assert main(["kernel-resimulate", *argv, "--quiet"]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (argv, err)
+    assert list(tmp_path.iterdir()) == []

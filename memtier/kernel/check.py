@@ -1481,6 +1481,139 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     return {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings, **extra}
 
 
+def run_files(run) -> dict:
+    """The files of a saved kernel-check run: ``run`` is its ``--out`` folder (``guest.json``,
+    ``timeline.csv``...) or a ``*guest.json`` whose siblings share its prefix (the committed
+    runs: ``data/kernel_check/NAME_guest.json``, ``NAME_timeline.csv``...).  ``{"guest",
+    "timeline", "kernel_runs"}`` (``kernel_runs`` None when the run had one kernel run)."""
+    run = Path(run)
+    if not run.exists():
+        raise KernelCheckError(f"{run} does not exist; give a kernel-check --out folder or its guest.json")
+    if run.is_dir():
+        prefix = f"{run}{os.sep}"
+        guest_json = run / "guest.json"
+    elif run.name.endswith("guest.json"):
+        guest_json = run
+        prefix = str(run)[:-len("guest.json")]
+    else:
+        raise KernelCheckError(f"{run}: give a kernel-check --out folder or its guest.json (a committed run: "
+                               "data/kernel_check/NAME_guest.json)")
+    timeline = Path(f"{prefix}timeline.csv")
+    for needed in (guest_json, timeline):
+        if not needed.is_file():
+            raise KernelCheckError(f"{run}: {needed} does not exist; a kernel-check run writes guest.json and "
+                                   "timeline.csv in its --out folder")
+    kernel_runs = Path(f"{prefix}kernel_runs.csv")
+    return {"guest": guest_json, "timeline": timeline, "kernel_runs": kernel_runs if kernel_runs.is_file() else None}
+
+
+def resimulate(run, out=None, *, params=None, force: bool = False, progress=None) -> dict:
+    """memtier's side of a saved kernel-check run simulated again, without the guest: with the
+    settings the run saved (so that the same code gives the same rows), each of ``params``
+    (``numa-balancing``'s parameters, e.g. ``{"scan_tick_gate": 1}``) replacing the saved
+    value.  The research loop of ``docs/kernel-check.md``: does a rule close a gap, on runs
+    that took minutes of guest time each, in seconds.
+
+    ``run``: the run's ``--out`` folder or its ``guest.json`` (:func:`run_files`).  ``out``: a
+    folder for ``timeline.csv`` (the run's kernel rows and the new memtier rows), ``timeline.png``,
+    ``guest.json`` (the settings used, with ``resimulated``: where from and what changed, so
+    that :func:`load_run` of it gives the new rows again), and ``kernel_runs.csv`` and
+    ``trace.npy`` copied when the run has them; None writes nothing.  The run's own files are
+    never written over, even with ``force``.
+
+    Returns ``{"timeline", "comparison", "verdict", "guest", "change"}`` (and ``"spread"``,
+    ``"spread_verdict"`` for a run of several kernel runs): ``change`` is what the new settings
+    moved in memtier's rows against the run's saved ones (largest change in hot share, points,
+    and the cumulative promotions and demotions at the end, saved and new)."""
+    from ..simulation import policies
+
+    files = run_files(run)
+    params = dict(params or {})
+    known = policies.parameters("numa-balancing")
+    for name in params:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            raise KernelCheckError(f"--param {name}: not a parameter of memtier's numa-balancing"
+                                   + (f" (did you mean {close[0]}?)" if close else "")
+                                   + "; memtier.simulation.policies.parameters('numa-balancing') lists them")
+    try:
+        changed = {name: value for name, value in policies.check_params("numa-balancing", params).items()
+                   if name in params}
+    except (TypeError, ValueError) as error:
+        raise KernelCheckError(f"--param {error}") from None
+    info = load_run(files["guest"])
+    w = info["workload"]
+    saved = load_timeline(files["timeline"])
+    kernel = saved[saved["source"] == "kernel"].reset_index(drop=True)
+    before = saved[saved["source"] == "memtier"].reset_index(drop=True)
+    runs = load_kernel_runs(files["kernel_runs"]) if files["kernel_runs"] is not None else None
+    names = ()
+    if out is not None:
+        out = Path(out)
+        if not out.is_dir():
+            raise KernelCheckError(f"--out {out}: not a folder; create it first")
+        inputs = [files["guest"], files["timeline"], files["kernel_runs"], w.trace]
+        names = ("timeline.csv", "timeline.png", "guest.json") + (("kernel_runs.csv",) if runs is not None else ()) + (
+            ("trace.npy",) if w.kind == "trace" else ())
+        for name in names:
+            check_output(out / name, force=force, inputs=inputs, what="--out")
+    settings = dict(info["simulator"], params={**info["simulator"]["params"], **changed})
+    say = progress or (lambda message: None)
+    sim = simulate_timeline(w, settings, progress=say)
+    timeline = pd.concat([kernel, sim], ignore_index=True)
+    table = compare(timeline, w.hot_pages)
+    judged = verdict(table)
+    both = min(len(before), len(sim))
+    change = {"max_change_points": float(100 * np.abs(sim["fast_hot_pages"].to_numpy()[:both]
+                                                      - before["fast_hot_pages"].to_numpy()[:both]).max()
+                                         / w.hot_pages) if both else 0.0,
+              "saved_promoted": int(before["promoted"].iloc[-1]) if len(before) else 0,
+              "promoted": int(sim["promoted"].iloc[-1]) if len(sim) else 0,
+              "saved_demoted": int(before["demoted"].iloc[-1]) if len(before) else 0,
+              "demoted": int(sim["demoted"].iloc[-1]) if len(sim) else 0}
+    result = {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings, "change": change}
+    if runs is not None:
+        result["spread"] = kernel_spread(runs, timeline, w.hot_pages)
+        result["spread_verdict"] = spread_verdict(result["spread"])
+    if out is None:
+        return result
+    record = json.loads(files["guest"].read_text())
+    record.update(simulator=settings, workload=_workload_record(w), verdict=judged,
+                  resimulated={"from": str(files["guest"]), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                               "params": changed})
+    if "spread_verdict" in result:
+        record["spread_verdict"] = result["spread_verdict"]
+    header = "".join(line for line in files["timeline"].read_text().splitlines(keepends=True) if line.startswith("#"))
+    header += (f"# memtier's side simulated again from {files['guest']} "
+               f"({time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}), the kernel's rows as saved; "
+               f"parameters changed: {json.dumps(changed) if changed else 'none'}\n")
+    if w.kind == "trace":
+        with atomic_write(out / "trace.npy", force=force, what="--out", binary=True) as handle:
+            np.save(handle, w.trace_pages)
+    if runs is not None:
+        with atomic_write(out / "kernel_runs.csv", force=force, what="--out") as handle:
+            handle.write(files["kernel_runs"].read_text())
+    with atomic_write(out / "guest.json", force=force, what="--out") as handle:
+        json.dump(record, handle, indent=1)
+    with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
+        handle.write(header)
+        timeline.to_csv(handle, index=False)
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    name = f"trace {Path(w.trace).name}" if w.kind == "trace" else w.kind
+    what = ", ".join(f"{key}={value:g}" for key, value in changed.items()) or "as saved"
+    axes = plot_timeline(timeline, w.hot_pages, title=f"{name}: {w.total_mb} MB, {w.hot_mb} MB hot; memtier {what}",
+                         runs=runs)
+    save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
+    plt.close(axes[0].figure)
+    return result
+
+
 def load_kernel_runs(path) -> pd.DataFrame:
     """A ``kernel_runs.csv`` (``#`` lines are its provenance)."""
     table = pd.read_csv(path, comment="#")
