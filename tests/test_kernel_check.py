@@ -1046,26 +1046,31 @@ def test_cli_refuses_a_bad_trace_before_booting(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_the_committed_damon_trace_run_is_that_record_and_simulates_again_to_its_rows(tmp_path):
-    """The committed run of a DAMON trace (initramfs_trace_damon_runs3) replayed what
-    ``memtier trace damon`` draws from damo's test record (1 000 000 accesses, seed 0): the trace
-    made again has the sha256 its guest.json keeps, and memtier's side simulated again from the
-    run's folder gives the committed rows (the first 2 s: the fill and its kswapd)."""
+def test_the_committed_damon_trace_runs_are_that_record_and_simulate_again_to_their_rows(tmp_path):
+    """The committed runs of a DAMON trace (initramfs_trace_damon_runs3 at 600 MB and
+    ..._1000mb_runs2) replayed what ``memtier trace damon`` draws from damo's test record
+    (1 000 000 accesses, seed 0): the trace made again has the sha256 their guest.json keeps,
+    and memtier's side simulated again from each run's folder gives its committed rows, every
+    checkpoint (``resimulate``: nothing moves)."""
     from memtier import datasets
 
     trace = memtier.damon_trace(memtier.read_damon_record(datasets.damon_record()), n_accesses=1_000_000, seed=0)
-    memtier.workloads.save_trace(trace.pages, tmp_path / "trace.npy")
-    name = "kernel_check/initramfs_trace_damon_runs3"
-    shutil.copy(datasets.data_path(f"{name}_guest.json"), tmp_path / "guest.json")
-    run = kc.load_run(tmp_path / "guest.json")  # refuses a trace whose sha256 differs
-    assert run["workload"].kind == "trace" and run["workload"].trace_pages.size == 1_000_000
-    committed = kc.load_timeline(datasets.data_path(f"{name}_timeline.csv"))
-    committed = committed[committed["source"] == "memtier"].head(2)
-    again = kc.simulate_timeline(run["workload"], run["simulator"], up_to=2)
-    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
-    assert (again[columns].values == committed[columns].values).all()
-    raw = pd.read_csv(datasets.data_path(f"{name}_kernel_runs_raw.csv"), comment="#")
-    assert raw.groupby("run")["digest"].apply(tuple).nunique() == 1  # the three kernel runs replayed the same
+    for name, runs in (("initramfs_trace_damon_runs3", 3), ("initramfs_trace_damon_1000mb_runs2", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        memtier.workloads.save_trace(trace.pages, folder / "trace.npy")
+        for part in ("guest.json", "timeline.csv", "kernel_runs.csv"):
+            shutil.copy(datasets.data_path(f"kernel_check/{name}_{part}"), folder / part)
+        run = kc.load_run(folder / "guest.json")  # refuses a trace whose sha256 differs
+        assert run["workload"].kind == "trace" and run["workload"].trace_pages.size == 1_000_000
+        again = kc.resimulate(folder)
+        assert again["change"]["max_change_points"] == 0, name
+        committed = kc.load_timeline(folder / "timeline.csv")
+        columns = ["time_s", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+        assert again["timeline"][columns].values.tolist() == committed[columns].values.tolist(), name
+        assert again["spread_verdict"]["kernel_runs"] == runs
+        raw = pd.read_csv(datasets.data_path(f"kernel_check/{name}_kernel_runs_raw.csv"), comment="#")
+        assert raw.groupby("run")["digest"].apply(tuple).nunique() == 1  # the kernel runs replayed the same
 
 
 def test_resimulate_gives_a_saved_run_its_rows_and_shows_what_a_parameter_moves(tmp_path):
