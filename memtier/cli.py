@@ -907,9 +907,26 @@ def _kernel_check(args) -> int:
 
 
 def _kernel_resimulate(args) -> int:
-    from .kernel.check import resimulate
+    from .kernel.check import resimulate, resimulate_grid
 
-    params = _policy_params(args.param, ["numa-balancing"])
+    grid = {}
+    for pair in args.param or []:
+        name, _, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not name or not text.strip() or any(not value.strip() for value in text.split(",")):
+            raise CliError(f"--param {pair!r}: give NAME=VALUE or NAME=VALUE,VALUE,..., e.g. --param hot_threshold_ms=500")
+        if name in grid:
+            raise CliError(f"--param {name} given twice; give its values once, comma-separated")
+        try:
+            grid[name] = [float(value) for value in text.split(",")]
+        except ValueError:
+            raise CliError(f"--param {name}={text!r}: the values must be numbers") from None
+    several = any(len(values) > 1 for values in grid.values())
+    if (several or args.table) and args.out:
+        raise CliError("--out writes one run's folder, for one value of each --param; with several values (or "
+                       "--table) the comparison of every combination is a table")
+    if args.table:
+        check_output(args.table, force=args.force, what="--table")
 
     def step(message):
         if not args.quiet:
@@ -917,7 +934,18 @@ def _kernel_resimulate(args) -> int:
 
     with _compiling_note("kernel-resimulate", "numa-balancing's kernels", "a minute or two, more on a busy machine",
                          quiet=args.quiet):
-        result = resimulate(args.run, args.out, params=params, force=args.force, progress=step)
+        if several or args.table:
+            table = resimulate_grid(args.run, grid, progress=step)
+        else:
+            params = {name: values[0] for name, values in grid.items()}
+            result = resimulate(args.run, args.out, params=params, force=args.force, progress=step)
+    if several or args.table:
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        if args.table:
+            with atomic_write(args.table, force=args.force, what="--table") as handle:
+                table.to_csv(handle, index=False)
+            print(f"wrote {args.table}")
+        return 0
     v, c = result["verdict"], result["change"]
     what = ", ".join(f"{name}={value:g}" for name, value in params.items()) or "the saved settings"
     print(f"memtier with {what}: hot pages on the fast node differ from the kernel's by at most "
@@ -1004,14 +1032,18 @@ def _add_kernel_check_commands(sub) -> None:
         """
         memtier kernel-resimulate data/kernel_check/initramfs_phase_1000mb_runs4_guest.json --param scan_tick_gate=1
         memtier kernel-resimulate kcheck --param hot_threshold_ms=500 --out kcheck-500ms
+        memtier kernel-resimulate kcheck --param hot_threshold_ms=500,1000,2000 --param scan_tick_gate=0,1
         """,
         _kernel_resimulate,
     )
     p.add_argument("run", help="a kernel-check --out folder, or a run's guest.json (data/kernel_check/NAME_guest.json)")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+    p.add_argument("--param", action="append", metavar="NAME=VALUE[,VALUE...]",
                    help="a parameter of memtier's numa-balancing replacing the run's saved value (repeatable; "
-                        "default: the saved settings, which give the run's own rows); memtier simulate --help lists "
-                        "the policies' parameters")
+                        "default: the saved settings, which give the run's own rows); several values: every "
+                        "combination, one row of a table each; memtier simulate --help lists the policies' "
+                        "parameters")
+    p.add_argument("--table", default=None, metavar="FILE.csv",
+                   help="write the comparison of every combination to this CSV (default: printed only)")
     p.add_argument("--out", default=None,
                    help="folder for timeline.csv, timeline.png and guest.json (and kernel_runs.csv, trace.npy when "
                         "the run has them); default: print the comparison only")

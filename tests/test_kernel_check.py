@@ -1126,6 +1126,26 @@ def test_resimulate_refuses_a_bad_parameter_before_simulating(params, message, m
         kc.resimulate(datasets.data_path("kernel_check/initramfs_hot_set_guest.json"), params=params)
 
 
+def test_resimulate_grid_is_one_resimulate_per_combination(monkeypatch):
+    """Every combination of the grid, in order, each the row ``resimulate`` gives it; a bad value
+    anywhere is refused before the first run."""
+    from memtier import datasets
+
+    source = datasets.data_path("kernel_check/initramfs_phase_guest.json")
+    table = kc.resimulate_grid(source, {"scan_tick_gate": [0, 1], "hot_threshold_ms": [500, 1000]})
+    assert table[["scan_tick_gate", "hot_threshold_ms"]].values.tolist() == [[0, 500], [0, 1000], [1, 500], [1, 1000]]
+    one = kc.resimulate(source, params={"scan_tick_gate": 1, "hot_threshold_ms": 500})
+    row = table.iloc[2]
+    assert row["max_gap_points"] == one["verdict"]["max_gap_points"]
+    assert (row["promoted"], row["demoted"]) == (one["change"]["promoted"], one["change"]["demoted"])
+    assert table.iloc[1]["max_change_points"] == 0  # the saved settings: the saved rows
+    assert "outside_points" not in table  # one kernel run
+    assert table["max_change_points"].iloc[[2, 3]].gt(0).all()  # the gates move this run
+    monkeypatch.setattr(kc, "resimulate", lambda *a, **k: pytest.fail("must not simulate"))
+    with pytest.raises(kc.KernelCheckError, match="hot_threshold_ms must be a finite non-negative number, got -1.0"):
+        kc.resimulate_grid(source, {"hot_threshold_ms": [500, -1.0]})
+
+
 def test_cli_kernel_resimulate(tmp_path, capsys):
     """One line per refusal, status 2; the comparison printed; files written only with --out."""
     from memtier import datasets
@@ -1136,12 +1156,21 @@ def test_cli_kernel_resimulate(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "memtier with scan_tick_gate=1: hot pages on the fast node differ from the kernel's by at most" in printed
     assert "against the run's saved memtier rows: hot share moved by up to" in printed
+    table = tmp_path / "grid.csv"
+    assert main(["kernel-resimulate", source, "--param", "scan_tick_gate=0,1", "--table", str(table), "--quiet"]) == 0
+    assert pd.read_csv(table)["scan_tick_gate"].tolist() == [0, 1]
+    assert "max_gap_points" in capsys.readouterr().out
+    table.unlink()
     for argv, message in [
         ([str(tmp_path / "nothing")], "does not exist"),
         ([str(Path(source).with_name("initramfs_phase_timeline.csv"))], "give a kernel-check --out folder or its guest.json"),
         ([str(tmp_path)], "guest.json does not exist"),
         ([source, "--param", "hot_treshold_ms=5"], "did you mean hot_threshold_ms"),
         ([source, "--out", str(tmp_path / "missing")], "not a folder"),
+        ([source, "--param", "scan_tick_gate=0,1", "--out", str(tmp_path)], "with several values"),
+        ([source, "--param", "scan_tick_gate=0,", ], "give NAME=VALUE or NAME=VALUE,VALUE"),
+        ([source, "--param", "scan_tick_gate=0", "--param", "scan_tick_gate=1"], "given twice"),
+        ([source, "--param", "hot_threshold_ms=5,-1"], "finite non-negative number, got -1.0"),
     ]:
         assert main(["kernel-resimulate", *argv, "--quiet"]) == 2, argv
         err = capsys.readouterr().err

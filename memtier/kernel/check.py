@@ -1525,24 +1525,8 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     ``"spread_verdict"`` for a run of several kernel runs): ``change`` is what the new settings
     moved in memtier's rows against the run's saved ones (largest change in hot share, points,
     and the cumulative promotions and demotions at the end, saved and new)."""
-    from ..simulation import policies
-
     files = run_files(run)
-    params = dict(params or {})
-    known = policies.parameters("numa-balancing")
-    for name in params:
-        if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=1)
-            raise KernelCheckError(f"--param {name}: not a parameter of memtier's numa-balancing"
-                                   + (f" (did you mean {close[0]}?)" if close else "")
-                                   + "; memtier.simulation.policies.parameters('numa-balancing') lists them")
-    try:
-        changed = {name: value for name, value in policies.check_params("numa-balancing", params).items()
-                   if name in params}
-    except (TypeError, ValueError) as error:
-        raise KernelCheckError(f"--param {error}") from None
+    changed = _checked_params(params)
     info = load_run(files["guest"])
     w = info["workload"]
     saved = load_timeline(files["timeline"])
@@ -1612,6 +1596,57 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
     plt.close(axes[0].figure)
     return result
+
+
+def _checked_params(params) -> dict:
+    """``params`` for ``numa-balancing``, names and values checked (one line for a bad one)."""
+    from ..simulation import policies
+
+    params = dict(params or {})
+    known = policies.parameters("numa-balancing")
+    for name in params:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            raise KernelCheckError(f"--param {name}: not a parameter of memtier's numa-balancing"
+                                   + (f" (did you mean {close[0]}?)" if close else "")
+                                   + "; memtier.simulation.policies.parameters('numa-balancing') lists them")
+    try:
+        return {name: value for name, value in policies.check_params("numa-balancing", params).items()
+                if name in params}
+    except (TypeError, ValueError) as error:
+        raise KernelCheckError(f"--param {error}") from None
+
+
+def resimulate_grid(run, grid: dict, *, progress=None) -> pd.DataFrame:
+    """:func:`resimulate` of one saved run for every combination of ``grid``'s values
+    (``{"hot_threshold_ms": [500, 1000, 2000], ...}``; an empty grid: the saved settings):
+    one row per combination, its parameters, the verdict against the run's kernel rows
+    (``max_gap_points``, ``promoted_gap``, ``demoted_gap``), memtier's distance outside the kernel
+    runs' range when the run has several (``outside_points``), and what it moved against the
+    run's saved memtier rows (``max_change_points``, ``promoted``, ``demoted``)."""
+    import itertools
+
+    names = list(grid)
+    values = [np.atleast_1d(grid[name]).tolist() for name in names]
+    run_files(run)
+    for name, options in zip(names, values):  # every value checked before the first run
+        for value in options:
+            _checked_params({name: value})
+    rows = []
+    for combination in itertools.product(*values):
+        params = dict(zip(names, (float(value) for value in combination)))
+        if progress:
+            progress(", ".join(f"{name}={value:g}" for name, value in params.items()) or "the saved settings")
+        result = resimulate(run, params=params)
+        row = dict(params)
+        row.update({key: result["verdict"][key] for key in ("max_gap_points", "promoted_gap", "demoted_gap")})
+        if "spread_verdict" in result:
+            row["outside_points"] = result["spread_verdict"]["memtier_outside_points"]
+        row.update({key: result["change"][key] for key in ("max_change_points", "promoted", "demoted")})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def load_kernel_runs(path) -> pd.DataFrame:
