@@ -940,7 +940,7 @@ def _kernel_resimulate(args) -> int:
             params = {name: values[0] for name, values in grid.items()}
             result = resimulate(args.run, args.out, params=params, force=args.force, progress=step)
     if several or args.table:
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.0f}" if float(x).is_integer() else f"{x:.4g}"))
         if args.table:
             with atomic_write(args.table, force=args.force, what="--table") as handle:
                 table.to_csv(handle, index=False)
