@@ -137,6 +137,12 @@ def test_a_scattered_array_arrives_aligned():
     assert isinstance(arrived, np.ndarray) and arrived.flags.aligned
     np.testing.assert_array_equal(arrived, pages)
     assert arrived.dtype == pages.dtype
+    # read-only, aligned or not and whatever the message's bytes were: the kind the sweep's probe
+    # compiled the kernels for (a writable one made each worker compile them again)
+    assert not arrived.flags.writeable
+    whole = bytearray(buffers[0].raw())  # aligned, writable bytes: used as they are, not copied
+    aligned = pickle.loads(message, buffers=[whole])
+    assert not aligned.flags.writeable and np.shares_memory(aligned, np.frombuffer(whole, dtype=pages.dtype))
 
 
 def test_a_local_cluster_gives_the_in_process_table_for_arrays(tmp_path, monkeypatch, fit):
@@ -399,13 +405,15 @@ def cluster(tmp_path_factory):
 
 
 def test_cli_on_a_cluster_gives_the_in_process_table(cluster, files, reference, tmp_path):
+    """... and says first that the cluster's workers load (or compile) the kernels."""
     from distributed import Client
 
     result = _memtier("--trace", files / "hot.npy", "--trace", files / "zipf.npy", "--policy", "all",
                       "--fast-capacity", ",".join(CAPACITIES), "--mechanism", ",".join(MECHANISMS),
                       "--fit", files / "fit.json", "--scheduler", cluster.address, "--out",
-                      tmp_path / "study.parquet", "--quiet")
+                      tmp_path / "study.parquet")
     assert result.returncode == 0, result.stderr
+    assert "sweep: loading memtier's kernels on the cluster's 2 worker(s)" in result.stderr
     table = memtier.read_sweep(tmp_path / "study.parquet")
     assert len(table) == len(reference) and (table["status"] == "ok").all()
     assert table["worker"].str.startswith("tcp://127.0.0.1:").all()

@@ -339,6 +339,26 @@ def _probe(cells, options, kinds) -> None:
             raise ValueError(f"{described}: {message}") from None
 
 
+def _ready_workers(client, cells, options, kinds, progress) -> None:
+    """A cluster given (``client=``, ``--scheduler``): its workers load the kernels the cells
+    need before the first cell (:func:`_probe` on each, ``Client.run``), from their own numba
+    cache, which on a first run there means compiling them: a minute or more a worker, which
+    the first cells took before with nothing said.  One line says so first.  A worker that
+    cannot import memtier is said in one line here, not in every cell's error.  (A local
+    cluster's workers share this process's cache, which ``_probe`` has just filled.)"""
+    count = len(client.scheduler_info().get("workers", {}))
+    if not count:
+        return  # none yet (an adaptive cluster): each compiles at its first cell
+    if progress:
+        tqdm.write(f"sweep: loading memtier's kernels on the cluster's {count} worker(s) from their numba cache "
+                   "(a first run there compiles them: a minute or more)", file=sys.stderr)
+    try:
+        client.run(_probe, cells, options, kinds)
+    except ImportError as error:
+        raise ValueError(f"the cluster's workers cannot run memtier ({type(error).__name__}: {error}); install "
+                         "this version of memtier where they run") from None
+
+
 # --- running a cell ---------------------------------------------------------------------------
 
 
@@ -639,8 +659,14 @@ class _Aligned:
 
 
 def _aligned_array(data, dtype: str) -> np.ndarray:
+    """The trace a worker receives, over the message's own bytes (a copy only when they are not
+    aligned), read-only whether those bytes were or not: the kind ``_probe`` compiled the
+    kernels for (numba compiles a kernel apart for writable and read-only arrays)."""
     pages = np.frombuffer(data, dtype=dtype)
-    return pages if pages.flags.aligned else pages.copy()
+    if not pages.flags.aligned:
+        pages = pages.copy()
+    pages.flags.writeable = False
+    return pages
 
 
 def _write_arrays(sources: dict, folder: Path) -> dict:
@@ -838,8 +864,9 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
             run_options = {**options, "fit": getattr(options["fit"], "params", options["fit"])} \
                 if "fit" in options else dict(options)
         # the arrays the cells get: memory-mapped read-only (a path, or an array a local cluster's
-        # workers read from the .npy file it is written to), else the array itself
-        kinds = {trace.name: (trace.dtype, isinstance(trace.source, str) or local > 1
+        # workers read from the .npy file it is written to), read-only from the message on a
+        # cluster given (_aligned_array), else the array itself
+        kinds = {trace.name: (trace.dtype, isinstance(trace.source, str) or local > 1 or client is not None
                               or not trace.source.flags.writeable) for trace in traces}
         _probe(cells, run_options, kinds)
 
@@ -868,6 +895,8 @@ def sweep(traces, policies="all", fast_capacity=("10%",), mechanisms=("linux",),
                 tqdm.write(f"sweep: Dask's dashboard at {own_cluster.dashboard_link}", file=sys.stderr)
         elif pending and isinstance(client, str):
             client = own_client = _connect(client, connect_timeout)
+        if pending and client is not None and own_cluster is None:
+            _ready_workers(client, pending, run_options, kinds, progress)
 
         rows = dict(done)
         failed = resubmitted = 0
