@@ -1677,7 +1677,8 @@ def load_run(path) -> dict:
     before kernel-check gave ``referenced_kept_once`` (before 2026-11-26 09:32 UTC; every
     committed run has it) were simulated with a referenced page activated at once, the
     policy's default until 2026-11-26: they get ``referenced_kept_once`` 0.  And settings saved
-    before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run) were
+    before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run but
+    ``initramfs_trace_sort_runs3`` and ``initramfs_trace_damon_1000mb_runs2``, which have it) were
     simulated with the earlier scan timing: they get ``scan_tick_gate`` 0."""
     info = json.loads(Path(path).read_text())
     try:
