@@ -1171,6 +1171,10 @@ def test_cli_kernel_resimulate(tmp_path, capsys):
         ([source, "--param", "scan_tick_gate=0,", ], "give NAME=VALUE or NAME=VALUE,VALUE"),
         ([source, "--param", "scan_tick_gate=0", "--param", "scan_tick_gate=1"], "given twice"),
         ([source, "--param", "hot_threshold_ms=5,-1"], "finite non-negative number, got -1.0"),
+        # a committed trace run: its trace is not beside its guest.json (was "--trace: trace file
+        # .../trace.npy does not exist", naming an option kernel-resimulate does not have)
+        ([str(datasets.data_path("kernel_check/initramfs_trace_damon_runs3_guest.json"))],
+         "a folder holding the run's guest.json, timeline.csv and the trace it replayed as trace.npy"),
     ]:
         assert main(["kernel-resimulate", *argv, "--quiet"]) == 2, argv
         err = capsys.readouterr().err

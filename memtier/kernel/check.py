@@ -1686,6 +1686,12 @@ def load_run(path) -> dict:
         digest = record.pop("trace_sha256", None)
         if record.get("trace") is not None:  # the run's copy, beside guest.json
             record["trace"] = str(Path(path).parent / record["trace"])
+            if not Path(record["trace"]).is_file():  # a committed run's trace is not in data/kernel_check/
+                raise KernelCheckError(
+                    f"{path}: the run replayed {Path(record['trace']).name}, kept beside its guest.json, and "
+                    f"{record['trace']} does not exist; give a folder holding the run's guest.json, timeline.csv "
+                    "and the trace it replayed as trace.npy (its sha256 is checked; the committed runs' traces are "
+                    "not in the repository: docs/kernel-check.md, \"A recorded trace\", says how each was made)")
         info["workload"] = Workload(**record)
         if digest is not None and trace_digest(info["workload"]) != digest:
             raise KernelCheckError(f"{record['trace']} is not the trace the run replayed (its sha256 differs "
