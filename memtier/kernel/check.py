@@ -1515,7 +1515,8 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     that took minutes of guest time each, in seconds.
 
     ``run``: the run's ``--out`` folder or its ``guest.json`` (:func:`run_files`).  ``out``: a
-    folder for ``timeline.csv`` (the run's kernel rows and the new memtier rows), ``timeline.png``,
+    folder (made if missing, as kernel-check's) for ``timeline.csv`` (the run's kernel rows and
+    the new memtier rows), ``timeline.png``,
     ``guest.json`` (the settings used, with ``resimulated``: where from and what changed, so
     that :func:`load_run` of it gives the new rows again), and ``kernel_runs.csv`` and
     ``trace.npy`` copied when the run has them; None writes nothing.  The run's own files are
@@ -1536,8 +1537,9 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     names = ()
     if out is not None:
         out = Path(out)
-        if not out.is_dir():
-            raise KernelCheckError(f"--out {out}: not a folder; create it first")
+        if out.exists() and not out.is_dir():
+            raise KernelCheckError(f"--out {out}: not a folder; give a folder for the run's files")
+        out.mkdir(parents=True, exist_ok=True)  # a run folder of its own, as kernel-check's --out
         inputs = [files["guest"], files["timeline"], files["kernel_runs"], w.trace]
         names = ("timeline.csv", "timeline.png", "guest.json") + (("kernel_runs.csv",) if runs is not None else ()) + (
             ("trace.npy",) if w.kind == "trace" else ())
