@@ -204,6 +204,39 @@ def test_the_docs_python_snippets_define_every_name_they_use():
     assert not unset
 
 
+def test_the_docs_python_snippets_reach_memtier_through_its_public_names():
+    """Each ``memtier.a.b...`` a README or docs Python block reads starts at a name ``import
+    memtier`` gives (``memtier.__all__``), and the rest of it exists.  ``memtier.simulation`` is
+    not one: it is set only once something imports the subpackage, so the README's
+    ``memtier.simulation.policies.parameters("tpp")`` after ``import memtier`` alone raised
+    AttributeError (``memtier.policies`` is the public name)."""
+    import re
+    from pathlib import Path
+
+    import memtier
+
+    root = Path(__file__).resolve().parent.parent
+    wrong = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+        # prose: a call on memtier shown in backquotes, e.g. `memtier.policies.parameters("tpp")`
+        blocks += re.findall(r"`(memtier\.[\w.]+\(.*?\))`", text)
+        for block in blocks:
+            for chain in re.findall(r"(?<![\w.])memtier((?:\.\w+)+)", block):
+                names = chain.lstrip(".").split(".")
+                if names[0] not in memtier.__all__:
+                    wrong.append(f"{page.name}: memtier{chain} (memtier.{names[0]} is not public)")
+                    continue
+                value = memtier
+                for name in names:
+                    if not hasattr(value, name):
+                        wrong.append(f"{page.name}: memtier{chain} (no {name})")
+                        break
+                    value = getattr(value, name)
+    assert not wrong
+
+
 def test_import_is_light_and_trace_convert_needs_no_pandas(tmp_path):
     """`import memtier` loads no pandas, scipy or matplotlib; `memtier trace convert` never does."""
     log = tmp_path / "prog.lackey"

@@ -1166,13 +1166,22 @@ def test_cli_kernel_resimulate(tmp_path, capsys):
         ([str(Path(source).with_name("initramfs_phase_timeline.csv"))], "give a kernel-check --out folder or its guest.json"),
         ([str(tmp_path)], "guest.json does not exist"),
         ([source, "--param", "hot_treshold_ms=5"], "did you mean hot_threshold_ms"),
-        ([source, "--out", str(tmp_path / "missing")], "not a folder"),
+        ([source, "--out", source], "not a folder"),
         ([source, "--param", "scan_tick_gate=0,1", "--out", str(tmp_path)], "with several values"),
         ([source, "--param", "scan_tick_gate=0,", ], "give NAME=VALUE or NAME=VALUE,VALUE"),
         ([source, "--param", "scan_tick_gate=0", "--param", "scan_tick_gate=1"], "given twice"),
         ([source, "--param", "hot_threshold_ms=5,-1"], "finite non-negative number, got -1.0"),
+        # a committed trace run: its trace is not beside its guest.json (was "--trace: trace file
+        # .../trace.npy does not exist", naming an option kernel-resimulate does not have)
+        ([str(datasets.data_path("kernel_check/initramfs_trace_damon_runs3_guest.json"))],
+         "a folder holding the run's guest.json, timeline.csv and the trace it replayed as trace.npy"),
     ]:
         assert main(["kernel-resimulate", *argv, "--quiet"]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (argv, err)
     assert list(tmp_path.iterdir()) == []
+    # --out names a folder that does not exist yet: made, as kernel-check's (the help's example
+    # '--out kcheck-500ms' was refused: "not a folder; create it first")
+    assert main(["kernel-resimulate", source, "--param", "hot_threshold_ms=500", "--out", str(tmp_path / "new"),
+                 "--quiet"]) == 0
+    assert sorted(path.name for path in (tmp_path / "new").iterdir()) == ["guest.json", "timeline.csv", "timeline.png"]

@@ -1515,7 +1515,8 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     that took minutes of guest time each, in seconds.
 
     ``run``: the run's ``--out`` folder or its ``guest.json`` (:func:`run_files`).  ``out``: a
-    folder for ``timeline.csv`` (the run's kernel rows and the new memtier rows), ``timeline.png``,
+    folder (made if missing, as kernel-check's) for ``timeline.csv`` (the run's kernel rows and
+    the new memtier rows), ``timeline.png``,
     ``guest.json`` (the settings used, with ``resimulated``: where from and what changed, so
     that :func:`load_run` of it gives the new rows again), and ``kernel_runs.csv`` and
     ``trace.npy`` copied when the run has them; None writes nothing.  The run's own files are
@@ -1536,8 +1537,9 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     names = ()
     if out is not None:
         out = Path(out)
-        if not out.is_dir():
-            raise KernelCheckError(f"--out {out}: not a folder; create it first")
+        if out.exists() and not out.is_dir():
+            raise KernelCheckError(f"--out {out}: not a folder; give a folder for the run's files")
+        out.mkdir(parents=True, exist_ok=True)  # a run folder of its own, as kernel-check's --out
         inputs = [files["guest"], files["timeline"], files["kernel_runs"], w.trace]
         names = ("timeline.csv", "timeline.png", "guest.json") + (("kernel_runs.csv",) if runs is not None else ()) + (
             ("trace.npy",) if w.kind == "trace" else ())
@@ -1677,7 +1679,8 @@ def load_run(path) -> dict:
     before kernel-check gave ``referenced_kept_once`` (before 2026-11-26 09:32 UTC; every
     committed run has it) were simulated with a referenced page activated at once, the
     policy's default until 2026-11-26: they get ``referenced_kept_once`` 0.  And settings saved
-    before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run) were
+    before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run but
+    ``initramfs_trace_sort_runs3`` and ``initramfs_trace_damon_1000mb_runs2``, which have it) were
     simulated with the earlier scan timing: they get ``scan_tick_gate`` 0."""
     info = json.loads(Path(path).read_text())
     try:
@@ -1685,6 +1688,12 @@ def load_run(path) -> dict:
         digest = record.pop("trace_sha256", None)
         if record.get("trace") is not None:  # the run's copy, beside guest.json
             record["trace"] = str(Path(path).parent / record["trace"])
+            if not Path(record["trace"]).is_file():  # a committed run's trace is not in data/kernel_check/
+                raise KernelCheckError(
+                    f"{path}: the run replayed {Path(record['trace']).name}, kept beside its guest.json, and "
+                    f"{record['trace']} does not exist; give a folder holding the run's guest.json, timeline.csv "
+                    "and the trace it replayed as trace.npy (its sha256 is checked; the committed runs' traces are "
+                    "not in the repository: docs/kernel-check.md, \"A recorded trace\", says how each was made)")
         info["workload"] = Workload(**record)
         if digest is not None and trace_digest(info["workload"]) != digest:
             raise KernelCheckError(f"{record['trace']} is not the trace the run replayed (its sha256 differs "
