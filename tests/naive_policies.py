@@ -6,6 +6,7 @@ while serving it, and the time charged; the tests hold the numba kernels equal t
 random traces.  Parameters arrive as the kernel's ``pconfig`` (the module's
 ``make_pconfig``, plain Python arithmetic on the documented parameters).
 """
+import math
 from collections import deque
 from math import isqrt
 
@@ -85,6 +86,8 @@ class NaiveNumaBalancing(_Base):
         self.stamp, self.due = 0.0, p[0]
         self.seq = self.placement_seq = 0
         self.nr_cand = self.rl_start = self.rl_nr_cand = self.th = self.th_start = self.th_nr_cand = 0
+        if self._p("th_at_once"):  # the first adjustment at the first fault
+            self.th_start = -(int(self._p("th_period")) + 1)
         # kswapd: awake or not, its own clock (ns), pages scanned since it woke and its limit
         self.awake, self.k_ns, self.k_scanned, self.k_limit = False, 0.0, 0, 0
         self.pgtables = set()  # 2 MB pieces of address space with a page table
@@ -115,7 +118,7 @@ class NaiveNumaBalancing(_Base):
     # its min, low, high and promo watermarks, kswapd_priority, swappiness, nr_to_reclaim and the
     # zones' high watermarks summed, page tables the fast node's, direct reclaim and its ns a page
     # demoted / kept, kswapd_cpu_slices and the tick (ns), the per-CPU list's high and batch,
-    # scan_tick_gate and its 2 ticks (ns)
+    # scan_tick_gate and its 2 ticks (ns), scan_time_ticks' tick (ns), threshold_adjusts_at_once
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
@@ -124,7 +127,7 @@ class NaiveNumaBalancing(_Base):
                  "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo",
                  "prio_loop", "swappiness", "nr_to_reclaim", "high_total", "pgtable_pages", "direct_reclaim",
                  "dr_demote_ns", "dr_keep_ns", "slices", "tick_ns", "pcp_high", "pcp_batch",
-                 "tick_gate", "stamp_ticks_ns"]
+                 "tick_gate", "stamp_ticks_ns", "scan_tick_ns", "th_at_once"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -640,6 +643,8 @@ class NaiveNumaBalancing(_Base):
                 self.kswapd_until(now)
                 if now >= self.next_scan:
                     scan_ns = self.scan(n_pages)
+                    if self._p("scan_tick_ns"):  # scan_time_ticks: the whole ticks within the scan
+                        scan_ns = self._p("scan_tick_ns") * math.floor(scan_ns / self._p("scan_tick_ns"))
                     if self._p("tick_gate"):  # numa_next_scan from the scan's start; node_stamp + 2 ticks
                         self.due = now + self.period_ms * 1e6
                         self.stamp = now + self._p("stamp_ticks_ns") + self._p("scan_limit") * scan_ns

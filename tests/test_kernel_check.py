@@ -640,6 +640,35 @@ def test_runs_saved_before_scan_tick_gate_load_with_the_earlier_scan_timing(tmp_
     assert (rows["promoted"].iloc[3], later["promoted"].iloc[3]) == (111, 0)
 
 
+def test_runs_saved_before_threshold_adjusts_at_once_load_with_the_first_adjustment_at_60_s(tmp_path):
+    """Every committed run was simulated before kernel-check gave ``threshold_adjusts_at_once``
+    (6.1's first ``numa_promotion_adjust_threshold`` at the first hint fault: 1125 ms from then):
+    ``load_run`` gives them 0, so their rows come out as committed, and a run that gives it keeps
+    its 1.  In the committed 600 MB zipf run the rule matters from the 4 s checkpoint: 600 pages
+    more promoted by then (12 677, 12 077 without), their hint faults 1000-1124 ms after the scan."""
+    from memtier import datasets
+
+    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    source = datasets.data_path("kernel_check/initramfs_zipf_runs4_guest.json")
+    assert kc.simulator_params(kc.Workload(kind="zipf", total_mb=600, hot_mb=64, seconds=24))[
+        "threshold_adjusts_at_once"] == 1
+    saved = json.loads(Path(source).read_text())
+    assert "threshold_adjusts_at_once" not in saved["simulator"]["params"]
+    saved["simulator"]["params"]["threshold_adjusts_at_once"] = 1.0
+    newer = tmp_path / "guest.json"
+    newer.write_text(json.dumps(saved))
+    info, adjusted = kc.load_run(source), kc.load_run(newer)
+    assert (info["simulator"]["params"]["threshold_adjusts_at_once"],
+            adjusted["simulator"]["params"]["threshold_adjusts_at_once"]) == (0, 1)
+    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=4)
+    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_zipf_runs4_timeline.csv"))
+    committed = committed[committed["source"] == "memtier"].head(4)
+    assert (rows[columns].values == committed[columns].values).all()
+    later = kc.simulate_timeline(adjusted["workload"], adjusted["simulator"], up_to=4)
+    assert (later[columns].values[:3] == rows[columns].values[:3]).all()
+    assert (rows["promoted"].iloc[3], later["promoted"].iloc[3]) == (12077, 12677)
+
+
 def test_direct_reclaim_settings_take_the_page_tables_when_allocated():
     """``--direct-reclaim`` (``direct_reclaim_settings``): the workload's page tables leave
     ``fast_capacity`` and are taken by the policy as the first touches allocate them, one per 512

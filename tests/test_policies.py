@@ -65,6 +65,9 @@ def cases(draw):
                            placement_doubles=draw(st.sampled_from([0, 1])),
                            # 6.1's two gates on the next scan (2 ticks of 0.1 us, or of 4 ms)
                            scan_tick_gate=draw(st.sampled_from([0, 1])),
+                           # 6.1's scan time in whole ticks (of 0.05 us at 2e7 Hz, or 4 ms)
+                           scan_time_ticks=draw(st.sampled_from([0, 1])),
+                           threshold_adjusts_at_once=draw(st.sampled_from([0, 1])),
                            sched_tick_hz=draw(st.sampled_from([250, 2e7])),
                            kswapd_shares_cpu=draw(st.sampled_from([0, 1])),
                            kswapd_cpu_pages_per_s=draw(st.sampled_from([0, 1e6])),
@@ -452,6 +455,26 @@ def test_numa_balancing_promotes_every_slow_page_touched_after_it_was_armed(para
     assert (result.final_node[touched] == 1).all()
 
 
+def test_numa_balancing_threshold_adjusts_at_the_first_fault(params):
+    """``threshold_adjusts_at_once`` (6.1's ``numa_promotion_adjust_threshold``, its clock 300 s
+    before boot and its window's start 0): the first hint fault raises the threshold by 2 x 8 /
+    16 = 1 ms, to 9, no candidate having been counted.  Pages armed by the scan at 1 ms and touched
+    9 ms after the fill (a latency of 8 whole ms) are promoted with it; without it the threshold stays 8
+    until scan_period_max_ms (60 s) into the run, and none is."""
+    first, fast_page, slow, free = _phase_one("numa-balancing", params)
+    k = min(len(slow), free - (HIGH + 1))
+    assert k > 0
+    touched = slow[:k]
+    trace = np.concatenate([first, _wait(fast_page, 9.0), touched])
+    for at_once, promoted in ((1, k), (0, 0)):
+        result = memtier.simulate(trace, "numa-balancing", fit=params, period=len(trace) - k, hot_threshold_ms=8,
+                                  threshold_adjusts_at_once=at_once, **NB)
+        assert result.periods["promoted"].iloc[-1] == promoted
+        assert (result.final_node[touched] == (0 if at_once else 1)).all()
+        assert result._storage["pstate"][numa_balancing.PS_TH] == (9 if at_once else 0)
+    assert policies.parameters("numa-balancing")["threshold_adjusts_at_once"][0] == 0
+
+
 def test_tpp_promotes_an_inactive_page_at_its_third_hint_fault(params):
     first, fast_page, slow, free = _phase_one("tpp", params)
     page = slow[0]
@@ -658,6 +681,25 @@ def test_numa_balancing_next_scan_waits_32_times_the_scan(params):
         assert (result.final_node == 0).all()
         assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, limit
         assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)
+
+
+def test_numa_balancing_scan_time_ticks_counts_the_scan_in_whole_ticks(params):
+    """``scan_time_ticks`` (6.1's ``task_numa_work``: ``diff`` is the growth of
+    ``sum_exec_runtime``, which the tick alone brings up to date while the task runs on): the
+    scan of the test above (200 pages walked at 1 us, 200 us) counts as the whole ticks within
+    it.  A tick of 250 us (4 kHz): none, so the next scan waits only the period, scans at 1, 2,
+    3 and 4 ms and the next due at 5 ms, as with no limit; a tick of 80 us (12.5 kHz): two, so
+    the next is due at 1 + 1 + 32 x 0.16 = 7.12 ms, where 32 x the scan's own time gives 8.4."""
+    trace = np.concatenate([np.arange(200), np.full(60_000, 7)])
+    common = dict(n_pages=200, fit=params, mechanism=Mechanism(page_bytes=2 << 20), scan_delay_ms=1,
+                  scan_period_min_ms=1, scan_size_mb=128, max_scan_window_mbps=1e9, scan_pte_ns=1000,
+                  scan_cost_charged=0, scan_overhead_limit=32, **EARLIER)
+    for ticks, hz, scans, next_ms in ((1, 4000, 4, 5.0), (1, 12500, 1, 7.12), (0, 12500, 1, 8.4)):
+        result = memtier.simulate(trace, "numa-balancing", 200, scan_time_ticks=ticks, sched_tick_hz=hz, **common)
+        assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, (ticks, hz)
+        assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)
+    # off by default: kernel-check's committed runs were simulated with 32 x the scan's time
+    assert policies.parameters("numa-balancing")["scan_time_ticks"][0] == 0
 
 
 def test_numa_balancing_scan_tick_gate_counts_a_new_period_from_node_stamp(params):

@@ -693,6 +693,12 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms
       it) and ``mm->numa_next_scan``; a period doubled at a promoting fault counts from
       ``node_stamp``, a window before ``numa_next_scan`` is lost (in the 1000 MB ``phase`` run the
       new hot set's wave moves from 23-24 s to 24-25 s; ``docs/kernel-check.md``);
+    - 6.1's first adjustment of the hot threshold at the first hint fault
+      (``threshold_adjusts_at_once``: ``numa_promotion_adjust_threshold``'s clock,
+      ``jiffies_to_msecs(jiffies)``, starts 300 s before boot and its window's start at 0, so in
+      the freshly booted guest the threshold is 1125 ms from the first fault, not 1000 until 60 s:
+      the ``zipf`` runs' promotions 7-8 % more, nearer the kernel's; ``docs/kernel-check.md``, the
+      ``sort`` bullet);
     - the workload's hint faults and promotions on its clock, paid back by its slack
       (:func:`fault_params`);
     - the scan period from the first scan on: ``first_period_ms`` (the initramfs guest:
@@ -705,7 +711,8 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms
       tick, i.e. if it had run about 0.43 s of CPU time before its accesses)."""
     period = float(scan_delay_ms) if first_period_ms is None else float(first_period_ms)
     return {**kswapd_params(w), **fault_params(w), "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
-            "scan_cost_charged": 0.0, "first_period_ms": period, "referenced_kept_once": 1.0, "scan_tick_gate": 1.0}
+            "scan_cost_charged": 0.0, "first_period_ms": period, "referenced_kept_once": 1.0, "scan_tick_gate": 1.0,
+            "threshold_adjusts_at_once": 1.0}
 
 
 def first_tick_rss(w: Workload, scan_delay_ms: float = 1000.0, touch_ns: float | None = None) -> int:
@@ -1681,7 +1688,9 @@ def load_run(path) -> dict:
     policy's default until 2026-11-26: they get ``referenced_kept_once`` 0.  And settings saved
     before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run but
     ``initramfs_trace_sort_runs3`` and ``initramfs_trace_damon_1000mb_runs2``, which have it) were
-    simulated with the earlier scan timing: they get ``scan_tick_gate`` 0."""
+    simulated with the earlier scan timing: they get ``scan_tick_gate`` 0; and those saved before
+    it gave ``threshold_adjusts_at_once`` (before 2026-11-27 09:30 UTC; every committed run) were
+    simulated with the threshold's first adjustment 60 s into the run: they get 0."""
     info = json.loads(Path(path).read_text())
     try:
         record = dict(info["workload"])
@@ -1701,6 +1710,7 @@ def load_run(path) -> dict:
         info["simulator"]["params"].setdefault("kswapd_priority", 0.0)
         info["simulator"]["params"].setdefault("referenced_kept_once", 0.0)
         info["simulator"]["params"].setdefault("scan_tick_gate", 0.0)
+        info["simulator"]["params"].setdefault("threshold_adjusts_at_once", 0.0)
     except (KeyError, TypeError, AttributeError) as error:
         raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
     return info

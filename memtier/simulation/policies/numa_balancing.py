@@ -37,6 +37,13 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   (``task_tick_numa``: ``se.sum_exec_runtime``): with ``kswapd_shares_cpu`` kswapd runs on the
   task's CPU and the CPU time it takes (``kswapd_cpu_pages_per_s`` demoted,
   ``kswapd_cpu_scan_pages_per_s`` kept) moves the next scan back by as much.
+  6.1 measures the scan's time by the task's run time (``diff = p->se.sum_exec_runtime -
+  runtime``), which ``update_curr`` brings up to date only at the scheduler's tick while the task
+  runs on; the scan starts right after the tick that queued it, so it counts as the whole ticks
+  within it, nothing for a scan shorter than a tick (``scan_time_ticks``, off by default: 4 ms at
+  ``sched_tick_hz`` 250; the kernel-check guest's trace shows it, ``docs/kernel-check.md``, where
+  kernel-check leaves it off: with scan times of ``scan_pte_ns`` and ``scan_arm_ns`` a tick off
+  here and there it made most committed comparisons worse).
   6.1 has two gates on the next scan (``scan_tick_gate``, off by default): ``task_tick_numa``
   queues ``task_numa_work`` when the task's run time passes ``node_stamp`` plus the period, and
   moves ``node_stamp`` on by the period whether or not it queues it, which it does only once
@@ -63,7 +70,9 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   per second, ``numa_promotion_rate_limit``) allows.  Every ``scan_period_max_ms`` (60 s)
   the threshold moves by a sixteenth of twice its default towards the rate limit's
   number of candidates (``numa_promotion_adjust_threshold``, Huang Ying, "memory
-  tiering: adjust hot threshold automatically", 2022).  The move itself
+  tiering: adjust hot threshold automatically", 2022); the first move comes at the first
+  fault with ``threshold_adjusts_at_once`` (6.1's clock starts 300 s before boot while the
+  window's start is 0: 1125 ms from then on with the defaults), else a period into the run.  The move itself
   (``numamigrate_isolate_page``) needs the fast node above its high watermark plus the
   page (``migrate_balanced_pgdat``); if it is not, kswapd is woken and the page stays.
   The fault and the move are the faulting task's own work (``do_numa_page`` calls
@@ -332,6 +341,27 @@ PARAMETERS = {
                             "the gate's window is lost and the scan comes a period later again.  0: the earlier "
                             "rule: the next scan a period plus 32 x the scan's time after it, or, after a "
                             "doubling, the new period after the promoting fault"),
+    "scan_time_ticks": (0.0, "1: the scan's time that scan_overhead_limit multiplies is 6.1's: task_numa_work "
+                             "(kernel/sched/fair.c) takes diff = p->se.sum_exec_runtime after the scan less before "
+                             "it, and update_curr brings sum_exec_runtime up to date only at the scheduler's tick "
+                             "(scheduler_tick -> task_tick_fair -> entity_tick) while the task runs on; the scan runs "
+                             "right after the tick whose task_tick_numa queued it (task_work_add(TWA_RESUME), on the "
+                             "return to user mode), so diff is TICK_NSEC (1 / sched_tick_hz, 4 ms at Debian's "
+                             "CONFIG_HZ=250) times the ticks within the scan: floor(scan / tick) ticks, and nothing "
+                             "for a scan shorter than a tick.  The kernel-check guest's trace shows it "
+                             "(data/kernel_check/scan_trace.txt: scans of 13.2, 8.2 and 3.9 ms, each starting on the "
+                             "4 ms tick grid, were followed 392, 264 and 12 ms after the period, i.e. 2 ticks plus 32 "
+                             "x 12, 8 and 0 ms, where 32 x the scan's time gives 430, 271 and 133).  0: 32 x the "
+                             "scan's time (the earlier rule, the mean over where the ticks fall)"),
+    "threshold_adjusts_at_once": (0.0, "1: 6.1's first numa_promotion_adjust_threshold (kernel/sched/fair.c) "
+                                       "adjusts at the first hint fault that reaches it, then every "
+                                       "scan_period_max_ms: it tests now - pgdat->nbp_th_start > th_period in unsigned "
+                                       "ms, nbp_th_start is 0 from boot and now is jiffies_to_msecs(jiffies), which "
+                                       "starts at INITIAL_JIFFIES (-300 s, include/linux/jiffies.h), so in a machine up "
+                                       "less than 300 s (or more than 360 s) the window is over at once; with no "
+                                       "candidates counted yet the threshold rises by 2 x hot_threshold_ms / 16 (1125 ms "
+                                       "from 1000).  0: the first adjustment scan_period_max_ms into the run (the "
+                                       "earlier rule)"),
     "scan_cost_charged": (1.0, "1: a scan's cost (scan_pte_ns a page walked) is charged to the run's clock; 0: "
                                "not (kernel-check: the guest pays it out of its slots' slack), though it still "
                                "sets scan_overhead_limit's wait"),
@@ -476,8 +506,8 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
  P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
  P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO, P_PRIO_LOOP, P_SWAPPINESS,
  P_NR_TO_RECLAIM, P_HIGH_TOTAL, P_PGTABLE_PAGES, P_DIRECT_RECLAIM, P_DR_DEMOTE_NS, P_DR_KEEP_NS, P_SLICES,
- P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH, P_TICK_GATE, P_STAMP_TICKS_NS) = range(55)
-P_SIZE = 55
+ P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH, P_TICK_GATE, P_STAMP_TICKS_NS, P_SCAN_TICK_NS, P_TH_AT_ONCE) = range(57)
+P_SIZE = 57
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
@@ -630,6 +660,12 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
             raise ValueError(f"sched_tick_hz is the scheduler's tick a second (CONFIG_HZ, Debian's 250), got {hz}")
         p[P_TICK_GATE] = 1.0
         p[P_STAMP_TICKS_NS] = 2e9 / hz  # task_numa_work: node_stamp += 2 * TICK_NSEC
+    if params.get("scan_time_ticks", 0.0):
+        hz = params.get("sched_tick_hz", 250.0)
+        if not hz > 0:
+            raise ValueError(f"sched_tick_hz is the scheduler's tick a second (CONFIG_HZ, Debian's 250), got {hz}")
+        p[P_SCAN_TICK_NS] = 1e9 / hz  # TICK_NSEC: update_curr's grain while the task runs
+    p[P_TH_AT_ONCE] = 1.0 if params.get("threshold_adjusts_at_once", 0.0) else 0.0
     p[P_PROMOTE_NS] = params.get("promote_ns", 0.0)
     p[P_SLACK_NS] = params.get("access_slack_ns", 0.0)
     p[P_KEEP_ONCE] = 1.0 if params.get("referenced_kept_once", 1.0) else 0.0
@@ -664,6 +700,8 @@ def make_state(pconfig, config, n_pages):
     pfstate[PF_NEXT_SCAN_NS], pfstate[PF_PERIOD_MS] = pconfig[P_FIRST_SCAN_NS], pconfig[P_FIRST_PERIOD_MS]
     pfstate[PF_DUE_NS] = pconfig[P_FIRST_SCAN_NS]
     pfstate[PF_STAMP_NS] = pconfig[P_FIRST_SCAN_NS] - pconfig[P_FIRST_PERIOD_MS] * 1e6
+    if pconfig[P_TH_AT_ONCE] != 0:  # threshold_adjusts_at_once: the window over before the first fault
+        pstate[PS_TH_START] = -(int(pconfig[P_TH_PERIOD_MS]) + 1)
     align = max(1, int(pconfig[P_ALIGN]))
     return dict(
         ring=np.zeros(2 * fast_length + 2, dtype=np.int32),
@@ -1380,6 +1418,18 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     return scan_ns
 
 
+@njit_inline
+def _scan_runtime(scan_ns, pconfig):
+    """The scan's own time as ``task_numa_work`` counts it for ``scan_overhead_limit``: the growth
+    of ``p->se.sum_exec_runtime`` over the scan, which ``update_curr`` brings up to date only at
+    the scheduler's tick while the task runs on (``scan_time_ticks``: the whole ticks within the
+    scan, which starts right after the tick that queued it), else the scan's time itself."""
+    tick = pconfig[P_SCAN_TICK_NS]
+    if tick == 0:
+        return scan_ns
+    return tick * math.floor(scan_ns / tick)
+
+
 @njit_borrow
 def _next_event(next_scan, pstate, pfstate):
     """The next time the access loop must stop: the scanner's, or kswapd's next round."""
@@ -1529,12 +1579,14 @@ def run_policy(trace, writes, final, config, fconfig, pconfig, migrate_cost, fla
                     # task_numa_work: numa_next_scan = now + the period, then node_stamp += 2 ticks
                     # and 32 x the scan's time (the node_stamp the tick moved on is taken as now)
                     pfstate[PF_DUE_NS] = now + pfstate[PF_PERIOD_MS] * 1e6
-                    pfstate[PF_STAMP_NS] = now + pconfig[P_STAMP_TICKS_NS] + pconfig[P_SCAN_LIMIT] * scan_ns
+                    pfstate[PF_STAMP_NS] = (now + pconfig[P_STAMP_TICKS_NS]
+                                            + pconfig[P_SCAN_LIMIT] * _scan_runtime(scan_ns, pconfig))
                     _tick_gate(pfstate)
                     next_scan = pfstate[PF_NEXT_SCAN_NS]
                 else:
                     # task_numa_work: node_stamp += 32 x the scan's time, on top of the period
-                    next_scan = fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6 + pconfig[P_SCAN_LIMIT] * scan_ns
+                    next_scan = (fstate[FS_NOW_NS] + pfstate[PF_PERIOD_MS] * 1e6
+                                 + pconfig[P_SCAN_LIMIT] * _scan_runtime(scan_ns, pconfig))
                     pfstate[PF_NEXT_SCAN_NS] = next_scan
             if fstate[FS_REMAINING] <= 0 or last:
                 end_period(row, config, fconfig, flags, counts, touched, histogram, top, state, moved, pagestat, judged,
