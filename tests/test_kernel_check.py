@@ -613,30 +613,38 @@ def test_runs_saved_before_referenced_kept_once_load_with_activation_at_once(tmp
     assert (rows != committed[columns].values).any()
 
 
+def _saved_without_and_with(tmp_path, name: str, key: str, kind: str):
+    """A committed run saved before kernel-check gave the rule ``key`` to new runs (as it does
+    now, for ``kind``): memtier's first 4 checkpoints as ``load_run`` gives them (``key`` 0), which
+    are the committed rows, and with ``key`` 1 in the saved settings, which ``load_run`` keeps."""
+    from memtier import datasets
+
+    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
+    source = datasets.data_path(f"kernel_check/{name}_guest.json")
+    assert kc.simulator_params(kc.Workload(kind=kind, total_mb=600, hot_mb=64, seconds=24))[key] == 1
+    saved = json.loads(Path(source).read_text())
+    assert key not in saved["simulator"]["params"]
+    saved["simulator"]["params"][key] = 1.0
+    newer = tmp_path / "guest.json"
+    newer.write_text(json.dumps(saved))
+    info, given = kc.load_run(source), kc.load_run(newer)
+    assert (info["simulator"]["params"][key], given["simulator"]["params"][key]) == (0, 1)
+    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=4)
+    committed = kc.load_timeline(datasets.data_path(f"kernel_check/{name}_timeline.csv"))
+    committed = committed[committed["source"] == "memtier"].head(4)
+    assert (rows[columns].values == committed[columns].values).all()
+    later = kc.simulate_timeline(given["workload"], given["simulator"], up_to=4)
+    assert (later[columns].values[:3] == rows[columns].values[:3]).all()
+    return rows, later
+
+
 def test_runs_saved_before_scan_tick_gate_load_with_the_earlier_scan_timing(tmp_path):
     """Every committed run was simulated before kernel-check gave ``scan_tick_gate`` (6.1's two
     gates on the next scan): ``load_run`` gives them 0, so their rows come out as committed, and
     a run that gives it keeps its 1, as kernel-check now does.  In the committed 600 MB hot-set
     run the rule matters by 4 s: the gates' 2 ticks (8 ms) put the scan that memtier made just
     before the 4 s checkpoint after it, so its 111 promotions fall in the next second."""
-    from memtier import datasets
-
-    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
-    source = datasets.data_path("kernel_check/initramfs_hot_set_runs4_guest.json")
-    assert kc.simulator_params(kc.Workload(kind="phase", total_mb=600, hot_mb=64, seconds=24))["scan_tick_gate"] == 1
-    saved = json.loads(Path(source).read_text())
-    assert "scan_tick_gate" not in saved["simulator"]["params"]
-    saved["simulator"]["params"]["scan_tick_gate"] = 1.0
-    newer = tmp_path / "guest.json"
-    newer.write_text(json.dumps(saved))
-    info, gated = kc.load_run(source), kc.load_run(newer)
-    assert (info["simulator"]["params"]["scan_tick_gate"], gated["simulator"]["params"]["scan_tick_gate"]) == (0, 1)
-    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=4)
-    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_hot_set_runs4_timeline.csv"))
-    committed = committed[committed["source"] == "memtier"].head(4)
-    assert (rows[columns].values == committed[columns].values).all()
-    later = kc.simulate_timeline(gated["workload"], gated["simulator"], up_to=4)
-    assert (later[columns].values[:3] == rows[columns].values[:3]).all()
+    rows, later = _saved_without_and_with(tmp_path, "initramfs_hot_set_runs4", "scan_tick_gate", "phase")
     assert (rows["promoted"].iloc[3], later["promoted"].iloc[3]) == (111, 0)
 
 
@@ -646,26 +654,7 @@ def test_runs_saved_before_threshold_adjusts_at_once_load_with_the_first_adjustm
     ``load_run`` gives them 0, so their rows come out as committed, and a run that gives it keeps
     its 1.  In the committed 600 MB zipf run the rule matters from the 4 s checkpoint: 600 pages
     more promoted by then (12 677, 12 077 without), their hint faults 1000-1124 ms after the scan."""
-    from memtier import datasets
-
-    columns = ["fast_hot_pages", "fast_cold_pages", "promoted", "demoted"]
-    source = datasets.data_path("kernel_check/initramfs_zipf_runs4_guest.json")
-    assert kc.simulator_params(kc.Workload(kind="zipf", total_mb=600, hot_mb=64, seconds=24))[
-        "threshold_adjusts_at_once"] == 1
-    saved = json.loads(Path(source).read_text())
-    assert "threshold_adjusts_at_once" not in saved["simulator"]["params"]
-    saved["simulator"]["params"]["threshold_adjusts_at_once"] = 1.0
-    newer = tmp_path / "guest.json"
-    newer.write_text(json.dumps(saved))
-    info, adjusted = kc.load_run(source), kc.load_run(newer)
-    assert (info["simulator"]["params"]["threshold_adjusts_at_once"],
-            adjusted["simulator"]["params"]["threshold_adjusts_at_once"]) == (0, 1)
-    rows = kc.simulate_timeline(info["workload"], info["simulator"], up_to=4)
-    committed = kc.load_timeline(datasets.data_path("kernel_check/initramfs_zipf_runs4_timeline.csv"))
-    committed = committed[committed["source"] == "memtier"].head(4)
-    assert (rows[columns].values == committed[columns].values).all()
-    later = kc.simulate_timeline(adjusted["workload"], adjusted["simulator"], up_to=4)
-    assert (later[columns].values[:3] == rows[columns].values[:3]).all()
+    rows, later = _saved_without_and_with(tmp_path, "initramfs_zipf_runs4", "threshold_adjusts_at_once", "zipf")
     assert (rows["promoted"].iloc[3], later["promoted"].iloc[3]) == (12077, 12677)
 
 
