@@ -362,8 +362,10 @@ def simulate(
         then the SimulationResult that ``simulate(trace[:snapshots[k]], ..., n_pages=n_pages)``
         returns (its ``periods`` and ``final_node``; the open period closed at the cut), taken
         during this one run: a timeline of placements in one pass instead of one run per
-        point.  Its pages are this run's (``n_pages``, ``page_numbers``).  Not with
-        ``oracle``, whose placement depends on the accesses after the cut.
+        point.  Its pages are this run's (``n_pages``, ``page_numbers``).  Each keeps its
+        ``final_node`` (a byte a page) and its periods so far, so memory grows with snapshots
+        times pages and periods.  Not with ``oracle``, whose placement depends on the accesses
+        after the cut.
     **policy_params
         Parameters of a policy of :mod:`memtier.simulation.policies` (``numa-balancing``, ``tpp``,
         ``hemem``), named after the kernel's or the paper's own, e.g.
