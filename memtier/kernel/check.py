@@ -1514,7 +1514,7 @@ def run_files(run) -> dict:
     return {"guest": guest_json, "timeline": timeline, "kernel_runs": kernel_runs if kernel_runs.is_file() else None}
 
 
-def resimulate(run, out=None, *, params=None, force: bool = False, progress=None) -> dict:
+def resimulate(run, out=None, *, params=None, force: bool = False, progress=None, stream=None) -> dict:
     """memtier's side of a saved kernel-check run simulated again, without the guest: with the
     settings the run saved (so that the same code gives the same rows), each of ``params``
     (``numa-balancing``'s parameters, e.g. ``{"scan_tick_gate": 1}``) replacing the saved
@@ -1532,7 +1532,9 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     Returns ``{"timeline", "comparison", "verdict", "guest", "change"}`` (and ``"spread"``,
     ``"spread_verdict"`` for a run of several kernel runs): ``change`` is what the new settings
     moved in memtier's rows against the run's saved ones (largest change in hot share, points,
-    and the cumulative promotions and demotions at the end, saved and new)."""
+    and the cumulative promotions and demotions at the end, saved and new).  ``stream``: the
+    run's accesses (:func:`access_stream` of its workload) when the caller has them already, as
+    :func:`resimulate_grid` does for every combination; made here otherwise."""
     files = run_files(run)
     changed = _checked_params(params)
     info = load_run(files["guest"])
@@ -1554,7 +1556,7 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
             check_output(out / name, force=force, inputs=inputs, what="--out")
     settings = dict(info["simulator"], params={**info["simulator"]["params"], **changed})
     say = progress or (lambda message: None)
-    sim = simulate_timeline(w, settings, progress=say)
+    sim = simulate_timeline(w, settings, stream, progress=say)
     timeline = pd.concat([kernel, sim], ignore_index=True)
     table = compare(timeline, w.hot_pages)
     judged = verdict(table)
@@ -1643,12 +1645,13 @@ def resimulate_grid(run, grid: dict, *, progress=None) -> pd.DataFrame:
     for name, options in zip(names, values):  # every value checked before the first run
         for value in options:
             _checked_params({name: value})
+    stream = access_stream(load_run(run_files(run)["guest"])["workload"])  # the same for every combination
     rows = []
     for combination in itertools.product(*values):
         params = dict(zip(names, (float(value) for value in combination)))
         if progress:
             progress(", ".join(f"{name}={value:g}" for name, value in params.items()) or "the saved settings")
-        result = resimulate(run, params=params)
+        result = resimulate(run, params=params, stream=stream)
         row = dict(params)
         row.update({key: result["verdict"][key] for key in ("max_gap_points", "promoted_gap", "demoted_gap")})
         if "spread_verdict" in result:
