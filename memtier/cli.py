@@ -657,6 +657,21 @@ def _grid_value(text: str):
     return text
 
 
+def _param_lists(pairs, example: str) -> dict:
+    """``--param NAME=VALUE[,VALUE...]`` options (sweep, kernel-resimulate) -> ``{name: [text, ...]}``:
+    a name without ``=``, an empty value or a name given twice is refused in one line."""
+    chosen = {}
+    for pair in pairs or []:
+        name, equals, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not equals or not name or any(not value.strip() for value in text.split(",")):
+            raise CliError(f"--param {pair!r}: give NAME=VALUE or NAME=VALUE,VALUE,..., e.g. --param {example}")
+        if name in chosen:
+            raise CliError(f"--param {name} given twice; give its values once, comma-separated")
+        chosen[name] = [value.strip() for value in text.split(",")]
+    return chosen
+
+
 def _sweep(args) -> int:
     from pathlib import Path
 
@@ -664,12 +679,8 @@ def _sweep(args) -> int:
 
     if args.scheduler and args.workers is not None:
         raise CliError("give --scheduler (a running cluster) or --workers (a local one), not both")
-    grid = {}
-    for item in args.param or []:
-        name, equals, values = item.partition("=")
-        if not equals or not name.strip() or not values.strip():
-            raise CliError(f"--param {item!r}: write NAME=VALUE[,VALUE...], e.g. --param period=10000,100000")
-        grid[name.strip().replace("-", "_")] = [_grid_value(v) for v in values.split(",") if v.strip()]
+    grid = {name: [_grid_value(value) for value in values]
+            for name, values in _param_lists(args.param, "period=10000,100000").items()}
     options = {}
     if args.fit:
         from .model.fitting import load_fit
@@ -910,17 +921,11 @@ def _kernel_resimulate(args) -> int:
     from .kernel.check import resimulate, resimulate_grid
 
     grid = {}
-    for pair in args.param or []:
-        name, _, text = pair.partition("=")
-        name = name.strip().replace("-", "_")
-        if not name or not text.strip() or any(not value.strip() for value in text.split(",")):
-            raise CliError(f"--param {pair!r}: give NAME=VALUE or NAME=VALUE,VALUE,..., e.g. --param hot_threshold_ms=500")
-        if name in grid:
-            raise CliError(f"--param {name} given twice; give its values once, comma-separated")
+    for name, values in _param_lists(args.param, "hot_threshold_ms=500,1000").items():
         try:
-            grid[name] = [float(value) for value in text.split(",")]
+            grid[name] = [float(value) for value in values]
         except ValueError:
-            raise CliError(f"--param {name}={text!r}: the values must be numbers") from None
+            raise CliError(f"--param {name}={','.join(values)!r}: the values must be numbers") from None
     several = any(len(values) > 1 for values in grid.values())
     if (several or args.table) and args.out:
         raise CliError("--out writes one run's folder, for one value of each --param; with several values (or "
