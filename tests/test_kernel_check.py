@@ -16,6 +16,7 @@ import pytest
 import memtier
 from memtier import cli
 from memtier import kernel_check as kc
+from memtier.kernel import workload as kernel_workload
 
 # Trimmed from the tiered guest's /proc/zoneinfo (Debian 6.1.0-56, memmap=1280M!512M, node 1
 # onlined by daxctl): node 0 has DMA and DMA32, node 1 one Movable zone.
@@ -945,7 +946,8 @@ def test_trace_workload_checks(tmp_path, monkeypatch):
         kc.Workload(kind="trace", trace=str(tmp_path / "text.npy"), **common)
     with pytest.raises(kc.KernelCheckError, match="--trace: .*does not exist"):
         kc.Workload(kind="trace", trace=str(tmp_path / "none.npy"), **common)
-    monkeypatch.setattr(kc, "MAX_TRACE_ACCESSES", 50)
+    # the limit is read where the trace is checked, memtier.kernel.workload (kc.MAX_TRACE_ACCESSES is its copy)
+    monkeypatch.setattr(kernel_workload, "MAX_TRACE_ACCESSES", 50)
     with pytest.raises(kc.KernelCheckError, match="has 100 accesses; the guest's program holds at most 50"):
         kc.Workload(kind="trace", trace=small, **dict(common, hot_mb=1))
 
