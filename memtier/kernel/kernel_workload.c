@@ -1,4 +1,4 @@
-/* The workload that memtier kernel-check runs in the guest (see memtier/kernel_check.py).
+/* The workload that memtier kernel-check runs in the guest (see memtier/kernel/check.py).
  *
  *   kernel_workload KIND TOTAL_PAGES HOT_PAGES SECONDS RATE SLOT_US CHECKPOINT_MS SEED ALPHA OUT
  *
@@ -9,7 +9,7 @@
  * (no sleep: NUMA balancing's scanner runs on the task's CPU time, task_tick_numa, so the task
  * must stay on the CPU for its scan period to be one of wall time) until slot s + 1 is due.
  * The stream is a pure function of the access number (and SEED), so the host generates the
- * same one (memtier.kernel_check.access_stream); a digest of it is written at every
+ * same one (memtier.kernel.workload.access_stream); a digest of it is written at every
  * checkpoint to show that it did:
  *
  *   - the first TOTAL_PAGES accesses write each page once, in order (the fill);
@@ -295,7 +295,7 @@ static void vmstat(unsigned long long *values) {
 
 #ifdef TRACE_WORKLOAD
 /* The trace build (kernel-check --workload trace; the default binary stays the one of the committed
- * runs, byte for byte).  TRACE_FILE, as memtier.kernel.check.trace_file_bytes writes it: the 8 bytes
+ * runs, byte for byte).  TRACE_FILE, as memtier.kernel.workload.trace_file_bytes writes it: the 8 bytes
  * "MTTRACE1", the trace's length L and the mapping's pages (little-endian uint64 each), L page
  * numbers (uint32, each below the mapping's pages), then one byte a page of the mapping, 1 for
  * the hot set.  The hot flags go to HOT (TOTAL bytes); the pages are returned (malloc'ed). */
