@@ -1205,3 +1205,37 @@ def test_cli_kernel_resimulate(tmp_path, capsys):
     assert main(["kernel-resimulate", source, "--param", "hot_threshold_ms=500", "--out", str(tmp_path / "new"),
                  "--quiet"]) == 0
     assert sorted(path.name for path in (tmp_path / "new").iterdir()) == ["guest.json", "timeline.csv", "timeline.png"]
+
+
+def test_verdicts_say_when_and_the_cli_points_one_run_to_the_kernels_spread(tmp_path, monkeypatch, capsys):
+    """The verdicts name the first checkpoint of the largest gap (and of memtier's largest distance
+    outside the kernel runs' range); kernel-check's summary prints it with each count's relative
+    difference, and, with one kernel run and a gap over the target, says how to measure the
+    kernel's own spread (a wave one checkpoint apart is 100 points)."""
+    times = [1.0, 2.0, 3.0]
+    timeline = pd.DataFrame({"time_s": times * 2, "source": ["kernel"] * 3 + ["memtier"] * 3,
+                             "fast_hot_pages": [0, 50, 100, 0, 100, 100], "fast_cold_pages": [0] * 6,
+                             "promoted": [0, 50, 100, 0, 100, 90], "demoted": [0, 10, 20, 0, 10, 22]})
+    judged = kc.verdict(kc.compare(timeline, hot_pages=100))
+    assert judged["max_gap_points"] == 50 and judged["max_gap_at_s"] == 2.0
+    runs = timeline[timeline["source"] == "kernel"].assign(run=0)
+    runs = pd.concat([runs, runs.assign(run=1, fast_hot_pages=[0, 40, 100])])
+    spread = kc.spread_verdict(kc.kernel_spread(runs, timeline, hot_pages=100))
+    assert spread["memtier_outside_points"] == 50 and spread["memtier_outside_at_s"] == 2.0
+
+    def fake_check(w, out, **kwargs):
+        result = {"verdict": judged}
+        if kwargs["kernel_runs"] > 1:
+            result["spread_verdict"] = spread
+        return result
+
+    monkeypatch.setattr(kc, "kernel_check", fake_check)
+    base = ["kernel-check", "--total-mb", "300", "--hot-mb", "64", "--seconds", "3", "--quiet", "--out", str(tmp_path)]
+    assert cli.main(base) == 0
+    printed = capsys.readouterr().out
+    assert "by at most 50.0 points at 2 s (target 10)" in printed
+    assert "promoted 90 against the kernel's 100 (-10.0 %), demoted 22 against 20 (+10.0 %)" in printed
+    assert "--kernel-runs 3" in printed
+    assert cli.main(base + ["--kernel-runs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "50.0 points outside their range at most (2 s)" in printed and "--kernel-runs 3" not in printed

@@ -55,15 +55,17 @@ def compare(timeline: pd.DataFrame, hot_pages: int) -> pd.DataFrame:
 
 
 def verdict(table: pd.DataFrame) -> dict:
-    """The issue's checks: the largest gap in hot share (points; target 10) and the relative
-    gap of cumulative promotions and demotions at the end (target 25 %)."""
+    """The issue's checks: the largest gap in hot share (points; target 10), the first checkpoint
+    where it is (``max_gap_at_s``), and the relative gap of cumulative promotions and demotions at
+    the end (target 25 %)."""
     last = table.iloc[-1]
 
     def relative(name):
         kernel, sim = last[f"kernel_{name}"], last[f"memtier_{name}"]
         return float(abs(sim - kernel) / kernel) if kernel else (0.0 if sim == 0 else math.inf)
 
-    return {"max_gap_points": float(table["gap_points"].abs().max()),
+    gaps = table["gap_points"].abs()
+    return {"max_gap_points": float(gaps.max()), "max_gap_at_s": float(gaps.idxmax()),
             "promoted_gap": relative("promoted"), "demoted_gap": relative("demoted"),
             "kernel_promoted": int(last["kernel_promoted"]), "memtier_promoted": int(last["memtier_promoted"]),
             "kernel_demoted": int(last["kernel_demoted"]), "memtier_demoted": int(last["memtier_demoted"])}
@@ -102,13 +104,15 @@ def kernel_spread(runs: pd.DataFrame, timeline: pd.DataFrame, hot_pages: int) ->
 
 def spread_verdict(table: pd.DataFrame) -> dict:
     """:func:`kernel_spread` in a few numbers: the kernel runs' largest spread in hot share
-    (points, and when), memtier's largest distance outside their range, and whether memtier's
+    (points, and when), memtier's largest distance outside their range (and the first checkpoint
+    where it is), and whether memtier's
     cumulative promotions and demotions at the end lie within the runs' range."""
     last = table.iloc[-1]
     widest = table["spread_points"].idxmax()
     verdict_ = {"kernel_runs": int(table["kernel_runs"].min()),
                 "kernel_spread_points": float(table["spread_points"].max()), "kernel_spread_at_s": float(widest),
-                "memtier_outside_points": float(table["outside_points"].max())}
+                "memtier_outside_points": float(table["outside_points"].max()),
+                "memtier_outside_at_s": float(table["outside_points"].idxmax())}
     for column in ("promoted", "demoted"):
         low, high, sim = (int(last[f"kernel_low_{column}"]), int(last[f"kernel_high_{column}"]),
                           int(last[f"memtier_{column}"]))
