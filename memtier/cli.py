@@ -897,7 +897,8 @@ def _kernel_check(args) -> int:
                               node0_free=args.node0_free or None, boot=args.boot,
                               vmscan_counters=args.vmscan_counters, direct_reclaim=args.direct_reclaim,
                               watermark_boost_factor=args.watermark_boost_factor,
-                              kernel_runs=args.kernel_runs, run_offset_ms=args.run_offset_ms)
+                              kernel_runs=args.kernel_runs, run_offset_ms=args.run_offset_ms,
+                              scan_trace=args.scan_trace)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     print(f"wrote {args.out}/timeline.csv and timeline.png: {_verdict_words(result['verdict'])}")
@@ -1042,6 +1043,10 @@ def _add_kernel_check_commands(sub) -> None:
                         "kernel's own spread, and memtier against it, in kernel_runs.csv (default: %(default)s)")
     p.add_argument("--run-offset-ms", type=float, default=1.0, metavar="MS",
                    help="how much later each further kernel run starts, in ms of guest time (default: %(default)s)")
+    p.add_argument("--scan-trace", action="store_true",
+                   help="the initramfs guest's first run under ftrace kprobes on the NUMA scanner (task_numa_work, "
+                        "change_prot_numa) and the workload's context switches, written to scan_trace.txt; the "
+                        "probes' instructions are in the guest's time (docs/kernel-check.md, 'Scan times')")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
     p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")

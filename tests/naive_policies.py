@@ -118,7 +118,8 @@ class NaiveNumaBalancing(_Base):
     # its min, low, high and promo watermarks, kswapd_priority, swappiness, nr_to_reclaim and the
     # zones' high watermarks summed, page tables the fast node's, direct reclaim and its ns a page
     # demoted / kept, kswapd_cpu_slices and the tick (ns), the per-CPU list's high and batch,
-    # scan_tick_gate and its 2 ticks (ns), scan_time_ticks' tick (ns), threshold_adjusts_at_once
+    # scan_tick_gate and its 2 ticks (ns), scan_time_ticks' tick (ns), threshold_adjusts_at_once,
+    # scan_fast_ns
     def _p(self, name):
         names = ["scan_ns", "scan_pages", "align", "th_period", "hot_ms", "rate", "min", "low", "high", "promo",
                  "enough", "wake", "target", "tpp", "fault_ns", "pte_ns", "period_min", "floor", "first_scan_ns",
@@ -127,7 +128,7 @@ class NaiveNumaBalancing(_Base):
                  "touch_ns", "cfs_slow", "lz_pages", "lz_prot", "lz_min", "lz_low", "lz_high", "lz_promo",
                  "prio_loop", "swappiness", "nr_to_reclaim", "high_total", "pgtable_pages", "direct_reclaim",
                  "dr_demote_ns", "dr_keep_ns", "slices", "tick_ns", "pcp_high", "pcp_batch",
-                 "tick_gate", "stamp_ticks_ns", "scan_tick_ns", "th_at_once"]
+                 "tick_gate", "stamp_ticks_ns", "scan_tick_ns", "th_at_once", "fast_ns"]
         return self.p[names.index(name)]
 
     def free(self):
@@ -553,7 +554,7 @@ class NaiveNumaBalancing(_Base):
         align, pages = int(self._p("align")), int(self._p("scan_pages"))
         virtpages = 8 * pages
         start = self.offset
-        walked = armed = 0
+        walked = fast = armed = 0
         while True:
             if start >= n_pages:
                 start = 0
@@ -564,6 +565,7 @@ class NaiveNumaBalancing(_Base):
             for page in range(start, end):
                 if page in self.node:
                     walked += 1
+                    fast += self.node[page] == 0
                     if self.node[page] == 1 and page not in self.armed:
                         self.armed[page] = now_ms
                         updates += 1
@@ -575,7 +577,7 @@ class NaiveNumaBalancing(_Base):
             if pages <= 0 or virtpages <= 0:
                 break
         self.offset = start
-        scan_ns = walked * self._p("pte_ns") + armed * self._p("arm_ns")
+        scan_ns = walked * self._p("pte_ns") + fast * self._p("fast_ns") + armed * self._p("arm_ns")
         if self._p("scan_charged"):
             self.overhead(scan_ns, 0)
         return scan_ns

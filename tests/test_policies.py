@@ -62,6 +62,7 @@ def cases(draw):
                            scan_overhead_limit=draw(st.sampled_from([0, 32])),
                            scan_cost_charged=draw(st.sampled_from([0, 1])),
                            scan_arm_ns=draw(st.sampled_from([0, 700])),
+                           scan_fast_ns=draw(st.sampled_from([0, 300])),
                            placement_doubles=draw(st.sampled_from([0, 1])),
                            # 6.1's two gates on the next scan (2 ticks of 0.1 us, or of 4 ms)
                            scan_tick_gate=draw(st.sampled_from([0, 1])),
@@ -681,6 +682,23 @@ def test_numa_balancing_next_scan_waits_32_times_the_scan(params):
         assert (result.final_node == 0).all()
         assert result._storage["pstate"][numa_balancing.PS_SCAN_SEQ] == scans, limit
         assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)
+
+
+def test_numa_balancing_scan_fast_ns_is_paid_for_each_fast_page_walked(params):
+    """``scan_fast_ns`` (6.1's ``change_pte_range``: a page on the task's node is looked up,
+    ``vm_normal_page`` and ``page_to_nid``, before it is passed over): the scan of the test
+    above walks 200 pages, all on the fast node, at 1 us each; with 0.5 us more a fast page it
+    takes 300 us, and the next is due at 1 + 1 + 32 x 0.3 = 11.6 ms (8.4 without).  Off by
+    default: the earlier model, one cost a page walked."""
+    trace = np.concatenate([np.arange(200), np.full(60_000, 7)])
+    common = dict(n_pages=200, fit=params, mechanism=Mechanism(page_bytes=2 << 20), scan_delay_ms=1,
+                  scan_period_min_ms=1, scan_size_mb=128, max_scan_window_mbps=1e9, scan_pte_ns=1000,
+                  scan_cost_charged=0, scan_overhead_limit=32, **EARLIER)
+    for fast_ns, next_ms in ((500, 11.6), (0, 8.4)):
+        result = memtier.simulate(trace, "numa-balancing", 200, scan_fast_ns=fast_ns, **common)
+        assert (result.final_node == 0).all()
+        assert result._storage["pfstate"][numa_balancing.PF_NEXT_SCAN_NS] == pytest.approx(next_ms * 1e6, rel=1e-3)
+    assert policies.parameters("numa-balancing")["scan_fast_ns"][0] == 0
 
 
 def test_numa_balancing_scan_time_ticks_counts_the_scan_in_whole_ticks(params):

@@ -103,10 +103,11 @@ from .compare import (  # noqa: F401
     spread_verdict, verdict)
 from .settings import (  # noqa: F401
     ACCESS_OWN_NS, FAULT_COSTS_RUN, FIRST_TOUCH_NS, HINT_FAULT_NS, KSWAPD_CPU_DEMOTED_PER_S, KSWAPD_CPU_KEPT_PER_S,
-    KSWAPD_CPU_SHARE, KSWAPD_DEMOTED_PER_ALLOCATION, KSWAPD_KEPT_PER_ALLOCATION, PROMOTE_NS, SCAN_ARM_NS, SCAN_PTE_NS,
+    KSWAPD_CPU_SHARE, KSWAPD_DEMOTED_PER_ALLOCATION, KSWAPD_KEPT_PER_ALLOCATION, PROMOTE_NS, SCAN_ARM_NS, SCAN_FAST_NS,
+    SCAN_PTE_NS, SCAN_TRACES,
     check_tiers, direct_reclaim_settings, fault_costs, fault_params, fill_rates, first_tick_period, first_tick_rss,
     first_touch_cost, guest_settings, kswapd_params, kswapd_time, one_cpu_params, own_pages, parse_settings,
-    parse_zoneinfo, reclaim_counts, scan_start, scan_trace, simulator_params, vmscan_trace, zone_params)
+    parse_zoneinfo, reclaim_counts, scan_costs, scan_start, scan_trace, simulator_params, vmscan_trace, zone_params)
 from .workload import (  # noqa: F401
     MAX_TRACE_ACCESSES, PAGE, WORKLOADS, KernelCheckError, Workload, access_stream, hot_mask, stream_digests,
     trace_digest, trace_file_bytes)
@@ -124,6 +125,30 @@ SOURCE = Path(__file__).with_name("kernel_workload.c")
 #: guest's boot leaves 96 1xx-96 3xx there once they are moved (the runs of 2026-11-26): this is
 #: about 2 000 below.
 NODE0_FREE_PAGES = 94_000
+
+#: The ftrace kprobes of ``scan_trace`` (:func:`run_guest`), set just before the workload
+#: starts: ``task_numa_work``'s entry and return (6.1, ``kernel/sched/fair.c``: one scan, or an
+#: early return when it is not yet time), ``change_prot_numa``'s entry (``mm/mempolicy.c``;
+#: ``addr``/``end``: the virtual range of one chunk, x86-64's second and third arguments) and its
+#: return (the PTEs it armed), and the scheduler's switches to and from the workload
+#: (``sched_switch``: 6.1's ``change_pmd_range`` calls ``cond_resched`` at each 2 MB, where
+#: kswapd, woken meanwhile, may run within a scan).  Read by
+#: :func:`memtier.kernel.settings.scan_trace`.
+SCAN_TRACE_ON = r"""T=/sys/kernel/tracing
+mount -t tracefs nodev $T 2>/dev/null
+echo 8192 > $T/buffer_size_kb
+echo 'prev_comm == "workload" || next_comm == "workload"' > $T/events/sched/sched_switch/filter
+echo 1 > $T/events/sched/sched_switch/enable
+echo 'p:tnw_in task_numa_work' > $T/kprobe_events
+echo 'r:tnw_out task_numa_work' >> $T/kprobe_events
+echo 'p:cpi change_prot_numa addr=%si:x64 end=%dx:x64' >> $T/kprobe_events
+echo 'r:cpn change_prot_numa ret=$retval:x64' >> $T/kprobe_events
+echo 1 > $T/events/kprobes/enable
+"""
+SCAN_TRACE_OFF = r"""echo 0 > $T/events/kprobes/enable
+echo 0 > $T/events/sched/sched_switch/enable
+cat $T/trace > /out/scan_trace.txt
+"""
 
 #: The guest's commands before the workload: make node 1 a lower tier, turn tiering on, and
 #: record what the simulation needs (``$OUT`` is the folder shared with the host).
@@ -263,18 +288,22 @@ def machine(icount: bool = True) -> guest.Machine:
 
 
 def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bool, timeout: float, kernel,
-                   watermark_boost_factor: int | None = None, trace_bytes: bytes | None = None):
+                   watermark_boost_factor: int | None = None, trace_bytes: bytes | None = None,
+                   scan_trace: bool = False):
     """The workload in a guest booted from an initramfs (:mod:`memtier.kernel.bare`); a trace's
     file goes in it, and the program removes it once read (``KERNEL_WORKLOAD_REMOVE_TRACE``: the
-    RAM file system's pages are on node 0's lists, where kswapd would demote them first)."""
+    RAM file system's pages are on node 0's lists, where kswapd would demote them first).
+    ``scan_trace``: the workload runs under :data:`SCAN_TRACE_ON`'s kprobes, their trace in
+    ``scan_trace.txt``."""
     trace_file = "/trace.bin" if trace_bytes is not None else None
     script = tier_setup(watermark_boost_factor) + (
         # the set-up's tools, libraries and modules are RAM file-system pages on node 0's LRU
         # lists (about 9 MB), which kswapd would demote first: removed once they have run
         'rm -rf /usr/bin/ndctl /usr/bin/daxctl /lib /lib64 /usr/lib\n'
-        'sync; echo 3 > /proc/sys/vm/drop_caches\n'
+        'sync; echo 3 > /proc/sys/vm/drop_caches\n' + (SCAN_TRACE_ON if scan_trace else "") +
         f'{env} /workload ' + " ".join(f'"{a}"' for a in w.arguments("/out/kernel_raw.csv", trace_file))
-        + ' 2> /out/workload.err\nstatus=$?\ncat /proc/vmstat > /out/vmstat.txt\nexit $status\n')
+        + ' 2> /out/workload.err\nstatus=$?\n' + (SCAN_TRACE_OFF if scan_trace else "")
+        + 'cat /proc/vmstat > /out/vmstat.txt\nexit $status\n')
     shape = machine(icount)
     shape = dataclasses.replace(shape, append=(*shape.append, "nokaslr"), qemu_opts=f"{shape.qemu_opts} -seed 1 -rtc base=2026-01-01T00:00:00,clock=vm")
     extra = {"/workload": binary.read_bytes()}
@@ -285,7 +314,8 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
               node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False,
-              watermark_boost_factor: int | None = None, start_offset_us: int | None = None) -> dict:
+              watermark_boost_factor: int | None = None, start_offset_us: int | None = None,
+              scan_trace: bool = False) -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -297,8 +327,13 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     ``vmscan_counters``: the program built with kswapd's counters (:func:`build_workload`).
     ``watermark_boost_factor``: written to ``vm.watermark_boost_factor`` in the set-up
     (:func:`tier_setup`; ``None``: not written).  ``start_offset_us``: the program built to start
-    its accesses that many microseconds after the whole minute (:func:`build_workload`)."""
+    its accesses that many microseconds after the whole minute (:func:`build_workload`).
+    ``scan_trace`` (initramfs guest only): the workload runs under ftrace kprobes on the NUMA
+    scanner (:data:`SCAN_TRACE_ON`), their trace left in ``folder/scan_trace.txt``; the probes'
+    own instructions are in the guest's time, so the run may differ from one without them."""
     folder = Path(folder)
+    if scan_trace and boot != "initramfs":
+        raise KernelCheckError("scan_trace needs the initramfs guest (boot='initramfs')")
     setup = tier_setup(watermark_boost_factor)
     binary = build_workload(folder, vmscan_counters, start_offset_us, trace=w.kind == "trace")
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
@@ -313,7 +348,8 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
         env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
     if boot == "initramfs":
         env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
-        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor, trace_bytes)
+        run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor, trace_bytes,
+                             scan_trace)
     elif boot != "virtme":
         raise KernelCheckError(f"boot must be 'initramfs' or 'virtme', got {boot!r}")
     # While the workload runs the guest touches no 9p file: its program and its rows live in a
@@ -435,7 +471,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
                  kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs",
                  vmscan_counters: bool = False, direct_reclaim: bool = False,
                  watermark_boost_factor: int | None = None, kernel_runs: int = 1,
-                 run_offset_ms: float = 1.0) -> dict:
+                 run_offset_ms: float = 1.0, scan_trace: bool = False) -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -451,13 +487,19 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     the result a ``"spread"`` (:func:`kernel_spread`) and ``"spread_verdict"``; memtier's side is
     simulated once (its accesses and settings are the same).
 
+    ``scan_trace`` (initramfs guest): the first run under the scanner's kprobes
+    (:func:`run_guest`), their trace in ``out/scan_trace.txt``.
+
     Returns ``{"timeline", "comparison", "verdict", "guest"}`` (and the spread's two)."""
     kernel_runs, run_offset_ms = check_kernel_runs(kernel_runs, run_offset_ms)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json") + (
         ("kernel_runs.csv", "kernel_runs_raw.csv") if kernel_runs > 1 else ()) + (
-        ("trace.npy",) if w.kind == "trace" and not _is_the_copy(w, out) else ())
+        ("trace.npy",) if w.kind == "trace" and not _is_the_copy(w, out) else ()) + (
+        ("scan_trace.txt",) if scan_trace else ())
+    if scan_trace and boot != "initramfs":
+        raise KernelCheckError("scan_trace needs the initramfs guest (boot='initramfs')")
     for name in names:
         check_output(out / name, force=force, what="--out")
     tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
@@ -470,7 +512,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         os.chmod(scratch, 0o755)
         say("booting the tiered guest and running the workload")
         result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
-                           boot=boot, vmscan_counters=vmscan_counters, watermark_boost_factor=watermark_boost_factor)
+                           boot=boot, vmscan_counters=vmscan_counters, watermark_boost_factor=watermark_boost_factor,
+                           scan_trace=scan_trace)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
@@ -499,6 +542,10 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
+        if scan_trace:
+            with atomic_write(out / "scan_trace.txt", force=force, what="--out") as handle:
+                handle.write("".join(f"# memtier: {line[2:]}\n" for line in header.splitlines())
+                             + (Path(scratch) / "scan_trace.txt").read_text())
         info = {"settings": result["settings"], "simulator": settings, "workload": _workload_record(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
                 "watermark_boost_factor": watermark_boost_factor,

@@ -217,43 +217,142 @@ def kswapd_time(raw: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-#: What a scan takes in the guest (ns of guest time): a present page walked, and a page armed
-#: besides.  From ``data/kernel_check/scan_trace.txt`` (:func:`scan_trace`): a scan that walked
-#: about 154 000 pages of node 0 and armed 18 took 7.0 ms (45 ns a page), one that walked
-#: 65 536 and armed 3 888 took 3.9 ms (so 0.24 us more a page armed); the three scans of the
-#: fill's pages (65 536 walked, 39 508 armed; 65 536, 12 557; 22 528, 5 575) took 13.2, 8.2 and
-#: 3.1 ms against 12.4, 5.9 and 2.4 ms by these two figures.
-SCAN_PTE_NS = 45.0
-SCAN_ARM_NS = 240.0
+#: What a scan takes in the initramfs guest (ns of guest time, one instruction a ns), by the kind
+#: of present page 6.1's ``change_pte_range`` meets (:func:`scan_costs`): every page walked
+#: (:data:`SCAN_PTE_NS`: its PTE read, passed over at once if already ``PROT_NONE``), more for a
+#: page on the fast node (:data:`SCAN_FAST_NS`: ``vm_normal_page``, ``page_to_nid``, passed over
+#: as on the task's node) and more for a page armed (:data:`SCAN_ARM_NS`: the look-up,
+#: ``xchg_page_access_time`` and ``ptep_modify_prot_start``/``_commit``).  From the traces of
+#: :data:`SCAN_TRACES` (``kernel-check --scan-trace``, 2026-11-27; 68 scans of 6 runs): a page on
+#: node 0 90.6 ns and a page armed 273.5 ns (the 13 scans of the first passes, none
+#: ``PROT_NONE`` yet, each within 0.013 ms), a ``PROT_NONE`` page 21.1 ns (the scans that walk
+#: the whole mapping and arm nothing, node 0's pages from the program's rows); the policy's
+#: figures are those less 21 ns, rounded.  Until 2026-11-27 kernel-check gave 45 and 240 ns
+#: (SCAN_FAST_NS 0), from five scans of the virtme-ng guest (``data/kernel_check/scan_trace.txt``),
+#: which were 0.7-2.3 ms off the fill's scans: a tick (4 ms) off here and there once counted in
+#: ticks (``scan_time_ticks``; ``docs/kernel-check.md``, 'Scan times').
+SCAN_PTE_NS = 21.0
+SCAN_FAST_NS = 69.0
+SCAN_ARM_NS = 252.0
+#: The traces :data:`SCAN_PTE_NS`, :data:`SCAN_FAST_NS` and :data:`SCAN_ARM_NS` come from
+#: (``data/kernel_check/scan_trace_<name>.txt.gz``, the program's rows in ``..._raw.csv``), each
+#: with node 0's pages of the mapping once settled where its later scans walk all of it.
+SCAN_TRACES = {"initramfs_hot_set": 100725, "initramfs_phase": None, "initramfs_zipf": None,
+               "initramfs_hot_set_1000mb": None, "initramfs_phase_1000mb": None,
+               "initramfs_hot_set_800mb_192hot": 100702}
 
 
 def scan_trace(text: str) -> pd.DataFrame:
     """An ftrace of ``task_numa_work`` (kprobes ``tnw_in``/``tnw_out``) and of
     ``change_prot_numa``'s return (``cpn ... ret=0x...``, PTEs armed) -> one row per call:
     ``start_s``, ``ms`` (its duration), ``armed``, ``chunks`` (calls of change_prot_numa) and
-    ``gap_s`` from the previous call's start."""
-    rows, current = [], None
+    ``gap_s`` from the previous call's start.  Where the trace has them (kernel-check's
+    ``scan_trace``, :data:`memtier.kernel.check.SCAN_TRACE_ON`): ``walked``, the pages of
+    address space its chunks covered (``change_prot_numa``'s entry, kprobe ``cpi`` with
+    ``addr``/``end``), ``pass``, the scanner's passes over the address space before it (a
+    pass ends when a scan starts below where the last one stopped), and ``away_ms``, the time within the call the workload was switched out
+    (``sched_switch`` from and back to it), with ``task_ms`` = ``ms`` - ``away_ms``, the call's
+    own CPU time; else those three are NaN."""
+    rows, current, switches, away_since, passes, last_end = [], None, False, None, 0, None
     for line in text.splitlines():
         if line.startswith("#"):
             continue
-        found = re.search(r"\s(\d+\.\d+): (tnw_in|tnw_out|cpn):.*?(?:ret=(0x[0-9a-f]+))?\s*$", line)
+        found = re.search(r"\s(\d+\.\d+): (tnw_in|tnw_out|cpn|cpi|sched_switch):(.*)$", line)
         if not found:
             continue
-        t, kind, ret = float(found.group(1)), found.group(2), found.group(3)
-        if kind == "tnw_in":
-            current = {"start_s": t, "armed": 0, "chunks": 0}
-        elif kind == "cpn" and current is not None:
-            current["armed"] += int(ret, 16) if ret else 0
+        t, kind, rest = float(found.group(1)), found.group(2), found.group(3)
+        if kind == "sched_switch":
+            switches = True
+            if current is not None:
+                if re.search(r"prev_comm=workload\s", rest):
+                    away_since = t
+                elif re.search(r"next_comm=workload\s", rest) and away_since is not None:
+                    current["away_ms"] += 1e3 * (t - away_since)
+                    away_since = None
+        elif kind == "tnw_in":
+            current, away_since = {"start_s": t, "armed": 0, "chunks": 0, "walked": 0, "away_ms": 0.0,
+                                   "ranges": 0, "first": None}, None
+        elif current is None:
+            continue
+        elif kind == "cpi":
+            span = re.search(r"addr=(0x[0-9a-f]+) end=(0x[0-9a-f]+)", rest)
+            if span:
+                addr, end = int(span.group(1), 16), int(span.group(2), 16)
+                if current["first"] is None and last_end is not None and addr < last_end:
+                    passes += 1  # back below where the last scan stopped: reset_ptenuma_scan, a new pass
+                current["first"] = addr if current["first"] is None else current["first"]
+                current["walked"] += (end - addr) >> 12
+                current["ranges"] += 1
+                last_end = end
+        elif kind == "cpn":
+            ret = re.search(r"ret=(0x[0-9a-f]+)", rest)
+            current["armed"] += int(ret.group(1), 16) if ret else 0
             current["chunks"] += 1
-        elif kind == "tnw_out" and current is not None:
+        elif kind == "tnw_out":
             current["ms"] = 1e3 * (t - current["start_s"])
+            current["pass"] = passes
             rows.append(current)
             current = None
     if not rows:
         raise KernelCheckError("no task_numa_work calls in the trace (kprobes tnw_in/tnw_out)")
-    table = pd.DataFrame(rows)[["start_s", "ms", "armed", "chunks"]]
+    table = pd.DataFrame(rows)
     table["gap_s"] = table["start_s"].diff()
-    return table
+    if not table.pop("ranges").any():
+        table["walked"] = table["pass"] = np.nan
+    if not switches:
+        table["away_ms"] = np.nan
+    table["task_ms"] = table["ms"] - table["away_ms"]
+    return table[["start_s", "ms", "armed", "chunks", "gap_s", "walked", "away_ms", "task_ms", "pass"]]
+
+
+def scan_costs(tables, node0_pages=None) -> dict:
+    """What a scan takes in the guest, from traced scans (:func:`scan_trace` tables with
+    ``walked``, ``pass`` and ``task_ms``: ``kernel-check --scan-trace``), in the three kinds of
+    present page 6.1's ``change_pte_range`` (``mm/mprotect.c``, under ``change_prot_numa`` ->
+    ``change_protection`` -> ``change_protection_range``) meets: a PTE already ``PROT_NONE`` is
+    passed over at once (``pte_protnone``); a page on the task's node (node 0, the fast one) is
+    looked up first (``vm_normal_page``, ``page_count``, ``page_to_nid`` = ``target_node``:
+    passed over); a page on node 1 is armed (besides that look-up, ``xchg_page_access_time`` and
+    ``ptep_modify_prot_start``/``_commit``).
+
+    In the first pass (``pass`` 0) no PTE is ``PROT_NONE`` yet, so a scan's pages are the ones
+    it armed and the rest, on node 0: a least-squares fit, through 0, of each such scan's own
+    time (``task_ms``) on those two counts gives ``fast_ns`` (a page on node 0) and
+    ``arm_ns`` (a page armed).  ``node0_pages`` (one per table, or None): node 0's pages of the
+    mapping while that trace's later scans walk all of it (a run whose tiering has settled,
+    the program's ``fast_hot`` + ``fast_cold``); its scans of pass >= 1 that walk at least the
+    mapping and arm nothing give ``protnone_ns``, the mean of (``task_ms`` - node 0's pages x
+    ``fast_ns``) over their other pages.  A scan two traces share (the same time, pages and
+    PTEs: ``hot_set`` and ``phase`` are one guest until the phase changes) counts once.
+    ``task_numa_work``'s own loop, the upper levels' walk, the ``flush_tlb_range`` of each chunk
+    and the program's other mappings (a few hundred pages) are in the residuals.
+
+    Returns ``{"fast_ns", "arm_ns", "protnone_ns", "first_pass"}``: the last, the first pass's
+    scans with their ``model_ms`` and ``residual_ms``; ``protnone_ns`` NaN without
+    ``node0_pages``."""
+    tables = list(tables)
+    node0_pages = [None] * len(tables) if node0_pages is None else list(node0_pages)
+    if len(node0_pages) != len(tables):
+        raise KernelCheckError(f"scan_costs: {len(node0_pages)} node-0 counts for {len(tables)} traces")
+    scans = pd.concat([t[t["chunks"] > 0].assign(trace=i) for i, t in enumerate(tables)], ignore_index=True)
+    if scans.empty or scans[["walked", "pass", "task_ms"]].isna().any().any():
+        raise KernelCheckError("scan_costs needs traces with change_prot_numa's ranges and the task's switches "
+                               "(kernel-check --scan-trace), with at least one scan")
+    scans = scans.drop_duplicates(subset=["ms", "armed", "walked", "chunks"]).reset_index(drop=True)
+    first = scans[scans["pass"] == 0].copy()
+    x = np.column_stack([first["walked"] - first["armed"], first["armed"]]).astype(float)
+    (fast, arm), *_ = np.linalg.lstsq(x, first["task_ms"].to_numpy(), rcond=None)
+    first["model_ms"] = x @ np.array([fast, arm])
+    first["residual_ms"] = first["task_ms"] - first["model_ms"]
+    protnone = []
+    for i, node0 in enumerate(node0_pages):
+        if node0 is None:
+            continue
+        whole = scans[(scans["trace"] == i) & (scans["pass"] >= 1) & (scans["armed"] == 0)
+                      & (scans["walked"] >= node0)]
+        protnone += ((whole["task_ms"] - node0 * fast) / (whole["walked"] - node0)).tolist()
+    return {"fast_ns": 1e6 * float(fast), "arm_ns": 1e6 * float(arm),
+            "protnone_ns": 1e6 * float(np.mean(protnone)) if protnone else float("nan"), "first_pass": first}
 
 
 #: What the workload's own faults take in the guest (ns of guest time, one instruction a ns):
@@ -298,9 +397,12 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms
 
     - 6.1's allocation and kswapd at the guest's pace (:func:`kswapd_params`);
     - scans that cost the run's clock nothing, while a scan's time in the guest
-      (:data:`SCAN_PTE_NS` a page walked, :data:`SCAN_ARM_NS` more a page armed) makes the next
-      one wait 32 times as long (``task_numa_work``'s overhead limit, the policy's
-      ``scan_overhead_limit``);
+      (:data:`SCAN_PTE_NS` a page walked, :data:`SCAN_FAST_NS` more a page on the fast node,
+      :data:`SCAN_ARM_NS` more a page armed) makes the next one wait 32 times as long
+      (``task_numa_work``'s overhead limit, the policy's ``scan_overhead_limit``), that time
+      counted in whole 4 ms ticks as 6.1 counts it (``scan_time_ticks``: ``diff`` is the growth
+      of ``sum_exec_runtime``, brought up to date at the tick; given since 2026-11-27, when the
+      scan's time was measured to well under a tick; saved runs without the key had 0);
     - 6.1's ``folio_check_references``: a page kswapd finds referenced on the inactive list is
       kept there once (``PG_referenced``) before it is activated (``referenced_kept_once``;
       without it, the fill's young pages went to the active list and, after the phase change,
@@ -328,9 +430,9 @@ def simulator_params(w: Workload, scan_delay_ms: float = 1000.0, first_period_ms
       here (it would if the program's resident set were one scan window or less at its first
       tick, i.e. if it had run about 0.43 s of CPU time before its accesses)."""
     period = float(scan_delay_ms) if first_period_ms is None else float(first_period_ms)
-    return {**kswapd_params(w), **fault_params(w), "scan_pte_ns": SCAN_PTE_NS, "scan_arm_ns": SCAN_ARM_NS,
-            "scan_cost_charged": 0.0, "first_period_ms": period, "referenced_kept_once": 1.0, "scan_tick_gate": 1.0,
-            "threshold_adjusts_at_once": 1.0}
+    return {**kswapd_params(w), **fault_params(w), "scan_pte_ns": SCAN_PTE_NS, "scan_fast_ns": SCAN_FAST_NS,
+            "scan_arm_ns": SCAN_ARM_NS, "scan_time_ticks": 1.0, "scan_cost_charged": 0.0, "first_period_ms": period,
+            "referenced_kept_once": 1.0, "scan_tick_gate": 1.0, "threshold_adjusts_at_once": 1.0}
 
 
 def first_tick_rss(w: Workload, scan_delay_ms: float = 1000.0, touch_ns: float | None = None) -> int:

@@ -32,8 +32,10 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   ends with ``p->node_stamp += 32 * diff``, diff its CPU time, "to limit NUMA PTE scanning
   overhead to 3%": ``task_tick_numa`` queues the next scan only once the task's run time
   passes ``node_stamp`` plus the period), ``scan_overhead_limit``; the scan's time is
-  ``scan_pte_ns`` a present page walked and ``scan_arm_ns`` more a page armed, charged to
-  the run unless ``scan_cost_charged`` is 0.  The scanner's timer is the task's run time
+  ``scan_pte_ns`` a present page walked, ``scan_fast_ns`` more a page walked on the fast node
+  (``change_pte_range`` looks it up, ``vm_normal_page`` and ``page_to_nid``, before passing it
+  over; a ``PROT_NONE`` PTE is passed over at once; 0 by default, the earlier model) and
+  ``scan_arm_ns`` more a page armed, charged to the run unless ``scan_cost_charged`` is 0.  The scanner's timer is the task's run time
   (``task_tick_numa``: ``se.sum_exec_runtime``): with ``kswapd_shares_cpu`` kswapd runs on the
   task's CPU and the CPU time it takes (``kswapd_cpu_pages_per_s`` demoted,
   ``kswapd_cpu_scan_pages_per_s`` kept) moves the next scan back by as much.
@@ -465,6 +467,10 @@ PARAMETERS = {
     "scan_pte_ns": (50.0, "cost of one present page walked by the scanner (estimate, see the module)"),
     "scan_arm_ns": (0.0, "cost of arming one page (making its PTE PROT_NONE) on top of walking it; 0: in "
                          "scan_pte_ns (the earlier estimate); kernel-check: measured in the guest"),
+    "scan_fast_ns": (0.0, "cost of walking one present page on the fast node on top of scan_pte_ns "
+                          "(change_pte_range: vm_normal_page and page_to_nid for a page that is not PROT_NONE, "
+                          "passed over as on the task's node); 0: in scan_pte_ns (the earlier model); "
+                          "kernel-check: measured in the guest"),
     "pgtable_pages": (0.0, "1: the page-table page of each new 2 MB of address space (__pte_alloc, mm/memory.c: "
                            "GFP_PGTABLE_USER, i.e. GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT) is taken from the fast "
                            "node when the first touch allocates it, from its zones only (GFP_KERNEL's highest zone "
@@ -497,7 +503,7 @@ PARAMETERS = {
 TIME_SCALED = ("scan_delay_ms", "scan_period_min_ms", "scan_period_max_ms", "hot_threshold_ms")
 RATE_SCALED = ("promote_rate_limit_mbps", "max_scan_window_mbps", "kswapd_pages_per_s", "kswapd_scan_pages_per_s",
                "kswapd_cpu_pages_per_s", "kswapd_cpu_scan_pages_per_s")
-COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
+COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns", "scan_fast_ns")
 
 # pconfig slots
 (P_SCAN_PERIOD_NS, P_SCAN_PAGES, P_ALIGN, P_TH_PERIOD_MS, P_HOT_MS, P_RATE_PAGES, P_MIN, P_LOW, P_HIGH, P_PROMO,
@@ -506,8 +512,9 @@ COST_SCALED = ("hint_fault_ns", "scan_pte_ns", "scan_arm_ns")
  P_ARM_NS, P_DOUBLES, P_STEAL_DEMOTE_NS, P_STEAL_KEEP_NS, P_PROMOTE_NS, P_SLACK_NS, P_KEEP_ONCE, P_TOUCH_NS,
  P_CFS_SLOW, P_LZ_PAGES, P_LZ_PROT, P_LZ_MIN, P_LZ_LOW, P_LZ_HIGH, P_LZ_PROMO, P_PRIO_LOOP, P_SWAPPINESS,
  P_NR_TO_RECLAIM, P_HIGH_TOTAL, P_PGTABLE_PAGES, P_DIRECT_RECLAIM, P_DR_DEMOTE_NS, P_DR_KEEP_NS, P_SLICES,
- P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH, P_TICK_GATE, P_STAMP_TICKS_NS, P_SCAN_TICK_NS, P_TH_AT_ONCE) = range(57)
-P_SIZE = 57
+ P_TICK_NS, P_PCP_HIGH, P_PCP_BATCH, P_TICK_GATE, P_STAMP_TICKS_NS, P_SCAN_TICK_NS, P_TH_AT_ONCE,
+ P_FAST_NS) = range(58)
+P_SIZE = 58
 # pstate slots (int64)
 (PS_OFFSET, PS_NR_CAND, PS_RL_START, PS_RL_NR_CAND, PS_TH, PS_TH_START, PS_TH_NR_CAND, PS_FAULTS,
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
@@ -653,6 +660,7 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
     p[P_SCAN_LIMIT] = params.get("scan_overhead_limit", 0.0)
     p[P_SCAN_CHARGED] = 1.0 if params.get("scan_cost_charged", 1.0) else 0.0
     p[P_ARM_NS] = params.get("scan_arm_ns", 0.0)
+    p[P_FAST_NS] = params.get("scan_fast_ns", 0.0)
     p[P_DOUBLES] = 1.0 if params.get("placement_doubles", 1.0) else 0.0
     if params.get("scan_tick_gate", 0.0):
         hz = params.get("sched_tick_hz", 250.0)
@@ -1388,6 +1396,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
     virtpages = pages * 8
     start = pstate[PS_OFFSET]
     walked = 0
+    fast = 0
     armed = 0
     while True:
         if start >= n_pages:  # past the last VMA: reset_ptenuma_scan, a new pass
@@ -1400,7 +1409,9 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
             f = flags[page]
             if f != 0:  # present
                 walked += 1
-                if not f & (FAST | ARMED):
+                if f & FAST:
+                    fast += 1
+                elif not f & ARMED:
                     scan_ms[page] = now_ms
                     flags[page] = f | ARMED
                     updates += 1
@@ -1412,7 +1423,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
         if pages <= 0 or virtpages <= 0:
             break
     pstate[PS_OFFSET] = start
-    scan_ns = walked * pconfig[P_PTE_NS] + armed * pconfig[P_ARM_NS]
+    scan_ns = walked * pconfig[P_PTE_NS] + fast * pconfig[P_FAST_NS] + armed * pconfig[P_ARM_NS]
     if pconfig[P_SCAN_CHARGED] != 0:
         charge_overhead(scan_ns, 0, fstate, pending)
     return scan_ns
