@@ -5,7 +5,7 @@ import gzip
 import pandas as pd
 import pytest
 
-from memtier import datasets
+from memtier import cli, datasets
 from memtier import kernel_check as kc
 from memtier.kernel import check
 
@@ -82,7 +82,7 @@ def test_scan_costs_needs_the_ranges_of_kernel_check_s_trace():
         kc.scan_costs([_trace("initramfs_zipf")], [None, None])
 
 
-def test_scan_trace_option_puts_the_probes_around_the_workload_alone(tmp_path, monkeypatch):
+def test_scan_trace_option_puts_the_probes_around_the_workload_alone(tmp_path, monkeypatch, capsys):
     """``run_guest(scan_trace=True)``: the initramfs guest's script sets the kprobes and the
     switches' filter just before the workload and writes the trace to ``/out`` after it; without
     it the script is the committed runs' (no tracing); the virtme-ng guest refuses it."""
@@ -113,6 +113,12 @@ def test_scan_trace_option_puts_the_probes_around_the_workload_alone(tmp_path, m
     assert "r:cpn change_prot_numa ret=$retval" in traced and "p:cpi change_prot_numa addr=%si" in traced
     with pytest.raises(kc.KernelCheckError, match="needs the initramfs guest"):
         check.run_guest(w, tmp_path, boot="virtme", scan_trace=True)
+    with pytest.raises(kc.KernelCheckError, match="needs the initramfs guest"):
+        kc.kernel_check(w, tmp_path / "out", boot="virtme", scan_trace=True)
+    assert not (tmp_path / "out" / "scan_trace.txt").exists()
+    assert cli.main(["kernel-check", "--workload", "hot_set", "--total-mb", "600", "--hot-mb", "64", "--seconds",
+                     "24", "--boot", "virtme", "--scan-trace", "--out", str(tmp_path / "cli"), "--quiet"]) == 2
+    assert "scan_trace needs the initramfs guest" in capsys.readouterr().err
 
 
 def test_new_runs_count_the_scan_in_ticks_with_the_traced_figures():

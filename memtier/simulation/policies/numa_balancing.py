@@ -43,9 +43,9 @@ What is modelled, each rule with its source (Linux 6.0/6.1 unless said; ``fair.c
   runtime``), which ``update_curr`` brings up to date only at the scheduler's tick while the task
   runs on; the scan starts right after the tick that queued it, so it counts as the whole ticks
   within it, nothing for a scan shorter than a tick (``scan_time_ticks``, off by default: 4 ms at
-  ``sched_tick_hz`` 250; the kernel-check guest's trace shows it, ``docs/kernel-check.md``, where
-  kernel-check leaves it off: with scan times of ``scan_pte_ns`` and ``scan_arm_ns`` a tick off
-  here and there it made most committed comparisons worse).
+  ``sched_tick_hz`` 250; the kernel-check guest's trace shows it, ``docs/kernel-check.md``;
+  kernel-check gives it since 2026-11-27, with the scan's time traced in its guest: with the
+  earlier scan times, a tick off here and there, it made most committed comparisons worse).
   6.1 has two gates on the next scan (``scan_tick_gate``, off by default): ``task_tick_numa``
   queues ``task_numa_work`` when the task's run time passes ``node_stamp`` plus the period, and
   moves ``node_stamp`` on by the period whether or not it queues it, which it does only once
