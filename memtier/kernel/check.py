@@ -109,7 +109,7 @@ from .settings import (  # noqa: F401
     parse_zoneinfo, reclaim_counts, scan_start, scan_trace, simulator_params, vmscan_trace, zone_params)
 from .workload import (  # noqa: F401
     MAX_TRACE_ACCESSES, PAGE, WORKLOADS, KernelCheckError, Workload, access_stream, hot_mask, stream_digests,
-    trace_digest, trace_file_bytes)
+    trace_digest, trace_file_bytes, workload_record)
 
 #: The guest's shape: node 0 512 MB with the CPUs, node 1 1536 MB of which 1280 MB fake pmem.
 APPEND = ("memmap=1280M!512M memmap=256M$1792M",)
@@ -402,15 +402,6 @@ def _is_the_copy(w: Workload, out: Path) -> bool:
     return (out / "trace.npy").exists() and Path(w.trace).resolve() == (out / "trace.npy").resolve()
 
 
-def _workload_record(w: Workload) -> dict:
-    """The workload as ``guest.json`` keeps it: a trace by its copy in the output folder."""
-    record = dataclasses.asdict(w)
-    if w.kind == "trace":
-        record["trace"] = "trace.npy"
-        record["trace_sha256"] = trace_digest(w)
-    return record
-
-
 #: ``kernel_runs`` allowed: each run is a guest boot of several minutes at the issue's size.
 MAX_KERNEL_RUNS = 10
 
@@ -499,7 +490,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
         with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
             handle.write(header + (Path(scratch) / "kernel_raw.csv").read_text())
-        info = {"settings": result["settings"], "simulator": settings, "workload": _workload_record(w),
+        info = {"settings": result["settings"], "simulator": settings, "workload": workload_record(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
                 "watermark_boost_factor": watermark_boost_factor,
                 "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
@@ -632,7 +623,7 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     if out is None:
         return result
     record = json.loads(files["guest"].read_text())
-    record.update(simulator=settings, workload=_workload_record(w), verdict=judged,
+    record.update(simulator=settings, workload=workload_record(w), verdict=judged,
                   resimulated={"from": str(files["guest"]), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                                "params": changed})
     if "spread_verdict" in result:
