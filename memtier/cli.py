@@ -940,7 +940,7 @@ def _outside_words(s: dict) -> str:
 
 
 def _kernel_resimulate(args) -> int:
-    from .kernel.check import resimulate, resimulate_grid
+    from .kernel.saved import resimulate, resimulate_grid
 
     grid = {}
     for name, values in _param_lists(args.param, "hot_threshold_ms=500,1000").items():
