@@ -941,7 +941,7 @@ def _outside_words(s: dict) -> str:
 
 
 def _kernel_resimulate(args) -> int:
-    from .kernel.check import resimulate, resimulate_grid
+    from .kernel.saved import resimulate, resimulate_grid
 
     grid = {}
     for name, values in _param_lists(args.param, "hot_threshold_ms=500,1000").items():
@@ -1336,10 +1336,31 @@ def _terminate_as_interrupt():
         return
     _SIGTERM_SEEN.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _redeliver_swallowed_interrupt(previous_hook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+
+
+def _redeliver_swallowed_interrupt(previous_hook):
+    """``sys.unraisablehook`` for a command's run: an interrupt (SIGTERM's :class:`Terminated`, or
+    Ctrl-C) raised while C code had called back into Python cannot leave the callback: Python
+    prints it as "Exception ignored" and the command runs on (numba's compiler calls back while it
+    compiles, the first seconds of a command on a fresh install: a SIGTERM then went unheeded).
+    The signal is sent again a moment later, to be raised where the command is, outside the
+    callback; nothing is printed."""
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+            return
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+    return hook
 
 
 def main(argv=None) -> int:

@@ -573,6 +573,31 @@ def test_sigterm_is_an_interrupt_that_removes_what_is_being_written(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_sigterm_caught_inside_a_callback_from_c_is_raised_again_outside_it():
+    """An interrupt raised while C code has called back into Python (numba's compiler does, while
+    it compiles) cannot leave the callback: Python prints it and runs on.  While a command runs,
+    the signal is sent again and raised outside, silently; the hook is put back afterwards."""
+    import ctypes
+    import signal
+
+    def inside():
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.time() + 0.5
+        while time.time() < deadline:  # the handler runs here, in the callback
+            pass
+
+    callback = ctypes.CFUNCTYPE(None)(inside)
+    hook = sys.unraisablehook
+    started = time.time()
+    with pytest.raises(cli.Terminated):
+        with cli._terminate_as_interrupt():
+            callback()
+            while time.time() - started < 10:
+                time.sleep(0.01)
+    assert time.time() - started < 5
+    assert sys.unraisablehook is hook
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind records the program")
 def test_a_terminated_command_exits_143_and_leaves_no_partial_files(tmp_path):
     """`memtier trace record` of a program that runs on, sent SIGTERM once its outputs are being

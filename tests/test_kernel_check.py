@@ -16,6 +16,7 @@ import pytest
 import memtier
 from memtier import cli
 from memtier import kernel_check as kc
+from memtier.kernel import saved as kernel_saved
 from memtier.kernel import workload as kernel_workload
 
 # Trimmed from the tiered guest's /proc/zoneinfo (Debian 6.1.0-56, memmap=1280M!512M, node 1
@@ -1141,7 +1142,8 @@ def test_resimulate_gives_a_saved_run_its_rows_and_shows_what_a_parameter_moves(
 def test_resimulate_refuses_a_bad_parameter_before_simulating(params, message, monkeypatch):
     from memtier import datasets
 
-    monkeypatch.setattr(kc, "simulate_timeline", lambda *a, **k: pytest.fail("must not simulate"))
+    # resimulate looks simulate_timeline up in memtier.kernel.saved, not in kc (check.py re-exports it)
+    monkeypatch.setattr(kernel_saved, "simulate_timeline", lambda *a, **k: pytest.fail("must not simulate"))
     with pytest.raises(kc.KernelCheckError, match=message):
         kc.resimulate(datasets.data_path("kernel_check/initramfs_hot_set_guest.json"), params=params)
 
@@ -1161,7 +1163,7 @@ def test_resimulate_grid_is_one_resimulate_per_combination(monkeypatch):
     assert table.iloc[1]["max_change_points"] == 0  # the saved settings: the saved rows
     assert "outside_points" not in table  # one kernel run
     assert table["max_change_points"].iloc[[2, 3]].gt(0).all()  # the gates move this run
-    monkeypatch.setattr(kc, "resimulate", lambda *a, **k: pytest.fail("must not simulate"))
+    monkeypatch.setattr(kernel_saved, "resimulate", lambda *a, **k: pytest.fail("must not simulate"))
     with pytest.raises(kc.KernelCheckError, match="hot_threshold_ms must be a finite non-negative number, got -1.0"):
         kc.resimulate_grid(source, {"hot_threshold_ms": [500, -1.0]})
 

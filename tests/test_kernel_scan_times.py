@@ -1,6 +1,7 @@
 """kernel-check's scan times (issue 15, docs/kernel-check.md 'Scan times'): the scanner's trace
 in the initramfs guest, the scan-cost figures fitted on it, and what kernel-check gives new runs."""
 import gzip
+import json
 
 import pandas as pd
 import pytest
@@ -123,8 +124,8 @@ def test_scan_trace_option_puts_the_probes_around_the_workload_alone(tmp_path, m
 
 def test_new_runs_count_the_scan_in_ticks_with_the_traced_figures():
     """kernel-check gives new runs the traced figures and ``scan_time_ticks`` (6.1 counts the
-    scan's time in whole ticks); saved runs have neither key and keep the policy's defaults
-    (0: the earlier model), so they simulate to their rows (``test_every_committed_run_...``).
+    scan's time in whole ticks); saved runs have neither key and ``load_run`` gives them 0 (the
+    earlier model), so they simulate to their rows (``test_every_committed_run_...``).
     In the 600 MB hot-set run (its saved settings, both gates and the threshold rule) the first
     promotion wave comes at 4-5 s without ticks (0 promoted by 4 s), before 4 s with ticks and
     the earlier figures (3 307: its arming scan counted as 1 tick where the trace has 2), and
@@ -134,7 +135,9 @@ def test_new_runs_count_the_scan_in_ticks_with_the_traced_figures():
         (1.0, 21.0, 69.0, 252.0)
     info = kc.load_run(datasets.data_path("kernel_check/initramfs_hot_set_runs4_guest.json"))
     saved = info["simulator"]["params"]
-    assert "scan_time_ticks" not in saved and "scan_fast_ns" not in saved
+    on_disk = json.loads(datasets.data_path("kernel_check/initramfs_hot_set_runs4_guest.json").read_text())
+    assert not {"scan_time_ticks", "scan_fast_ns"} & set(on_disk["simulator"]["params"])
+    assert (saved["scan_time_ticks"], saved["scan_fast_ns"]) == (0.0, 0.0)  # load_run: as they were simulated
     assert (saved["scan_pte_ns"], saved["scan_arm_ns"]) == (45.0, 240.0)
     by_4s = []
     for extra in ({}, {"scan_time_ticks": 1.0},

@@ -74,11 +74,13 @@ one zone per node instead of DMA and DMA32; no page cache or other tasks; timers
 time where the kernel's scanner runs on the task's CPU time.
 
 Where things are.  This module runs the check: the tier set-up (:data:`TIER_SETUP`), the
-program's build and the guest's run (:func:`build_workload`, :func:`run_guest`), memtier's side
-(:func:`simulate_timeline`), :func:`kernel_check` and :func:`resimulate`.  The workload and its
-access stream are :mod:`memtier.kernel.workload`; what the guest's readings become as the
-simulator's parameters, :mod:`memtier.kernel.settings`; reading and judging the timelines,
-:mod:`memtier.kernel.compare`.  Their public names are this module's too (``memtier.kernel_check``).
+program's build and the guest's run (:func:`build_workload`, :func:`run_guest`) and
+:func:`kernel_check`.  The workload and its access stream are :mod:`memtier.kernel.workload`; what
+the guest's readings become as the simulator's parameters, :mod:`memtier.kernel.settings`;
+memtier's side (:func:`simulate_timeline`), :mod:`memtier.kernel.simulate`; reading and judging
+the timelines, :mod:`memtier.kernel.compare`; a saved run's files, loaded and simulated again
+(:func:`load_run`, :func:`resimulate`), :mod:`memtier.kernel.saved`.  Their public names are this
+module's too (``memtier.kernel_check``).
 """
 from __future__ import annotations
 
@@ -101,6 +103,7 @@ from ..outputs import atomic_write, check_output, save_figure
 from .compare import (  # noqa: F401
     compare, kernel_rows, kernel_spread, load_kernel_runs, load_timeline, plot_timeline, read_kernel_timeline,
     spread_verdict, verdict)
+from .saved import load_run, resimulate, resimulate_grid, run_files  # noqa: F401
 from .settings import (  # noqa: F401
     ACCESS_OWN_NS, FAULT_COSTS_RUN, FIRST_TOUCH_NS, HINT_FAULT_NS, KSWAPD_CPU_DEMOTED_PER_S, KSWAPD_CPU_KEPT_PER_S,
     KSWAPD_CPU_SHARE, KSWAPD_DEMOTED_PER_ALLOCATION, KSWAPD_KEPT_PER_ALLOCATION, PROMOTE_NS, SCAN_ARM_NS, SCAN_FAST_NS,
@@ -108,9 +111,10 @@ from .settings import (  # noqa: F401
     check_tiers, direct_reclaim_settings, fault_costs, fault_params, fill_rates, first_tick_period, first_tick_rss,
     first_touch_cost, guest_settings, kswapd_params, kswapd_time, one_cpu_params, own_pages, parse_settings,
     parse_zoneinfo, reclaim_counts, scan_costs, scan_start, scan_trace, simulator_params, vmscan_trace, zone_params)
+from .simulate import free_moves, simulate_timeline  # noqa: F401
 from .workload import (  # noqa: F401
     MAX_TRACE_ACCESSES, PAGE, WORKLOADS, KernelCheckError, Workload, access_stream, hot_mask, stream_digests,
-    trace_digest, trace_file_bytes)
+    trace_digest, trace_file_bytes, workload_record)
 
 #: The guest's shape: node 0 512 MB with the CPUs, node 1 1536 MB of which 1280 MB fake pmem.
 APPEND = ("memmap=1280M!512M memmap=256M$1792M",)
@@ -193,59 +197,6 @@ def tier_setup(watermark_boost_factor: int | None = None) -> str:
                                f"watermark, 0: no boosting, 6.1's default 15000), got {watermark_boost_factor}")
     anchor = "echo 2 > /proc/sys/kernel/numa_balancing\n"
     return TIER_SETUP.replace(anchor, anchor + f"echo {factor} > /proc/sys/vm/watermark_boost_factor\n", 1)
-
-
-# --- the simulation --------------------------------------------------------------------------
-
-
-def free_moves():
-    """A cost model whose page moves take (nearly) no time: the guest pays its moves out of the
-    slack of its slots, so on the nominal clock they take none.  Every per-call and per-page
-    cost is 0 and every bandwidth at its largest allowed value (a 4 KiB page: 0.04 us)."""
-    from ..model.cost import ModelParams
-
-    values = {}
-    for field in dataclasses.fields(ModelParams):
-        bounds = field.metadata.get("bounds")
-        unit = field.metadata.get("unit")
-        if bounds is None:
-            continue
-        if unit in ("us", "ns"):
-            values[field.name] = 0.0
-        elif unit == "GB/s":
-            values[field.name] = bounds[1]
-    return ModelParams(**values)
-
-
-def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_to: int | None = None) -> pd.DataFrame:
-    """memtier's rows of the timeline: ``numa-balancing`` with the guest's settings, one run
-    of the stream up to the last checkpoint, with a snapshot at each (``simulate``'s
-    ``snapshots``: at each, what a run of the stream cut there gives)."""
-    from ..simulation.simulator import simulate
-
-    stream = access_stream(w) if stream is None else stream
-    params = dict(guest["params"])
-    if params.get("scan_cost_charged", 1.0) != 0:  # settings of an earlier run: scans cost nothing
-        params["scan_pte_ns"] = 0.0
-    per_checkpoint = w.slots_per_checkpoint * w.per_slot
-    last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)
-    if last < 1:
-        return pd.DataFrame(columns=["time_s", "source", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"])
-    if progress:
-        progress(f"simulating {last} checkpoints in one run")
-    result = simulate(stream[:last * per_checkpoint], "numa-balancing", guest["fast_capacity"],
-                      slow_capacity=guest["slow_capacity"], n_pages=w.total_pages, period_s=w.checkpoint_ms / 1e3,
-                      fit=free_moves(), fast_access_ns=w.access_ns, slow_access_ns=w.access_ns, rmap_ns=0.0,
-                      snapshots=[c * per_checkpoint for c in range(1, last + 1)], progress=bool(progress), **params)
-    rows = []
-    for c, snap in enumerate(result.snapshots, start=1):
-        on_fast = snap.final_node == 0
-        hot = hot_mask(w, c)
-        rows.append({"time_s": c * w.checkpoint_ms / 1e3, "source": "memtier",
-                     "fast_hot_pages": int((on_fast & hot).sum()), "fast_cold_pages": int((on_fast & ~hot).sum()),
-                     "promoted": int(snap.periods["promoted"].sum()),
-                     "demoted": int(snap.periods["demoted"].sum())})
-    return pd.DataFrame(rows)
 
 
 # --- the whole comparison --------------------------------------------------------------------
@@ -438,15 +389,6 @@ def _is_the_copy(w: Workload, out: Path) -> bool:
     return (out / "trace.npy").exists() and Path(w.trace).resolve() == (out / "trace.npy").resolve()
 
 
-def _workload_record(w: Workload) -> dict:
-    """The workload as ``guest.json`` keeps it: a trace by its copy in the output folder."""
-    record = dataclasses.asdict(w)
-    if w.kind == "trace":
-        record["trace"] = "trace.npy"
-        record["trace_sha256"] = trace_digest(w)
-    return record
-
-
 #: ``kernel_runs`` allowed: each run is a guest boot of several minutes at the issue's size.
 MAX_KERNEL_RUNS = 10
 
@@ -546,7 +488,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
             with atomic_write(out / "scan_trace.txt", force=force, what="--out") as handle:
                 handle.write("".join(f"# memtier: {line[2:]}\n" for line in header.splitlines())
                              + (Path(scratch) / "scan_trace.txt").read_text())
-        info = {"settings": result["settings"], "simulator": settings, "workload": _workload_record(w),
+        info = {"settings": result["settings"], "simulator": settings, "workload": workload_record(w),
                 "icount": icount, "boot": boot, "node0_free": node0_free, "guest_seconds": result["seconds"],
                 "watermark_boost_factor": watermark_boost_factor,
                 "zoneinfo": (Path(scratch) / "zoneinfo.txt").read_text(),
@@ -590,215 +532,3 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
     plt.close(axes[0].figure)
     return {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings, **extra}
-
-
-def run_files(run) -> dict:
-    """The files of a saved kernel-check run: ``run`` is its ``--out`` folder (``guest.json``,
-    ``timeline.csv``...) or a ``*guest.json`` whose siblings share its prefix (the committed
-    runs: ``data/kernel_check/NAME_guest.json``, ``NAME_timeline.csv``...).  ``{"guest",
-    "timeline", "kernel_runs"}`` (``kernel_runs`` None when the run had one kernel run)."""
-    run = Path(run)
-    if not run.exists():
-        raise KernelCheckError(f"{run} does not exist; give a kernel-check --out folder or its guest.json")
-    if run.is_dir():
-        prefix = f"{run}{os.sep}"
-        guest_json = run / "guest.json"
-    elif run.name.endswith("guest.json"):
-        guest_json = run
-        prefix = str(run)[:-len("guest.json")]
-    else:
-        raise KernelCheckError(f"{run}: give a kernel-check --out folder or its guest.json (a committed run: "
-                               "data/kernel_check/NAME_guest.json)")
-    timeline = Path(f"{prefix}timeline.csv")
-    for needed in (guest_json, timeline):
-        if not needed.is_file():
-            raise KernelCheckError(f"{run}: {needed} does not exist; a kernel-check run writes guest.json and "
-                                   "timeline.csv in its --out folder")
-    kernel_runs = Path(f"{prefix}kernel_runs.csv")
-    return {"guest": guest_json, "timeline": timeline, "kernel_runs": kernel_runs if kernel_runs.is_file() else None}
-
-
-def resimulate(run, out=None, *, params=None, force: bool = False, progress=None, stream=None) -> dict:
-    """memtier's side of a saved kernel-check run simulated again, without the guest: with the
-    settings the run saved (so that the same code gives the same rows), each of ``params``
-    (``numa-balancing``'s parameters, e.g. ``{"scan_tick_gate": 1}``) replacing the saved
-    value.  The research loop of ``docs/kernel-check.md``: does a rule close a gap, on runs
-    that took minutes of guest time each, in seconds.
-
-    ``run``: the run's ``--out`` folder or its ``guest.json`` (:func:`run_files`).  ``out``: a
-    folder (made if missing, as kernel-check's) for ``timeline.csv`` (the run's kernel rows and
-    the new memtier rows), ``timeline.png``,
-    ``guest.json`` (the settings used, with ``resimulated``: where from and what changed, so
-    that :func:`load_run` of it gives the new rows again), and ``kernel_runs.csv`` and
-    ``trace.npy`` copied when the run has them; None writes nothing.  The run's own files are
-    never written over, even with ``force``.
-
-    Returns ``{"timeline", "comparison", "verdict", "guest", "change"}`` (and ``"spread"``,
-    ``"spread_verdict"`` for a run of several kernel runs): ``change`` is what the new settings
-    moved in memtier's rows against the run's saved ones (largest change in hot share, points,
-    and the cumulative promotions and demotions at the end, saved and new).  ``stream``: the
-    run's accesses (:func:`access_stream` of its workload) when the caller has them already, as
-    :func:`resimulate_grid` does for every combination; made here otherwise."""
-    files = run_files(run)
-    changed = _checked_params(params)
-    info = load_run(files["guest"])
-    w = info["workload"]
-    saved = load_timeline(files["timeline"])
-    kernel = saved[saved["source"] == "kernel"].reset_index(drop=True)
-    before = saved[saved["source"] == "memtier"].reset_index(drop=True)
-    runs = load_kernel_runs(files["kernel_runs"]) if files["kernel_runs"] is not None else None
-    names = ()
-    if out is not None:
-        out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise KernelCheckError(f"--out {out}: not a folder; give a folder for the run's files")
-        out.mkdir(parents=True, exist_ok=True)  # a run folder of its own, as kernel-check's --out
-        inputs = [files["guest"], files["timeline"], files["kernel_runs"], w.trace]
-        names = ("timeline.csv", "timeline.png", "guest.json") + (("kernel_runs.csv",) if runs is not None else ()) + (
-            ("trace.npy",) if w.kind == "trace" else ())
-        for name in names:
-            check_output(out / name, force=force, inputs=inputs, what="--out")
-    settings = dict(info["simulator"], params={**info["simulator"]["params"], **changed})
-    say = progress or (lambda message: None)
-    sim = simulate_timeline(w, settings, stream, progress=say)
-    timeline = pd.concat([kernel, sim], ignore_index=True)
-    table = compare(timeline, w.hot_pages)
-    judged = verdict(table)
-    both = min(len(before), len(sim))
-    change = {"max_change_points": float(100 * np.abs(sim["fast_hot_pages"].to_numpy()[:both]
-                                                      - before["fast_hot_pages"].to_numpy()[:both]).max()
-                                         / w.hot_pages) if both else 0.0,
-              "saved_promoted": int(before["promoted"].iloc[-1]) if len(before) else 0,
-              "promoted": int(sim["promoted"].iloc[-1]) if len(sim) else 0,
-              "saved_demoted": int(before["demoted"].iloc[-1]) if len(before) else 0,
-              "demoted": int(sim["demoted"].iloc[-1]) if len(sim) else 0}
-    result = {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings, "change": change}
-    if runs is not None:
-        result["spread"] = kernel_spread(runs, timeline, w.hot_pages)
-        result["spread_verdict"] = spread_verdict(result["spread"])
-    if out is None:
-        return result
-    record = json.loads(files["guest"].read_text())
-    record.update(simulator=settings, workload=_workload_record(w), verdict=judged,
-                  resimulated={"from": str(files["guest"]), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                               "params": changed})
-    if "spread_verdict" in result:
-        record["spread_verdict"] = result["spread_verdict"]
-    header = "".join(line for line in files["timeline"].read_text().splitlines(keepends=True) if line.startswith("#"))
-    header += (f"# memtier's side simulated again from {files['guest']} "
-               f"({time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}), the kernel's rows as saved; "
-               f"parameters changed: {json.dumps(changed) if changed else 'none'}\n")
-    if w.kind == "trace":
-        with atomic_write(out / "trace.npy", force=force, what="--out", binary=True) as handle:
-            np.save(handle, w.trace_pages)
-    if runs is not None:
-        with atomic_write(out / "kernel_runs.csv", force=force, what="--out") as handle:
-            handle.write(files["kernel_runs"].read_text())
-    with atomic_write(out / "guest.json", force=force, what="--out") as handle:
-        json.dump(record, handle, indent=1)
-    with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
-        handle.write(header)
-        timeline.to_csv(handle, index=False)
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    name = f"trace {Path(w.trace).name}" if w.kind == "trace" else w.kind
-    what = ", ".join(f"{key}={value:g}" for key, value in changed.items()) or "as saved"
-    axes = plot_timeline(timeline, w.hot_pages, title=f"{name}: {w.total_mb} MB, {w.hot_mb} MB hot; memtier {what}",
-                         runs=runs)
-    save_figure(axes[0].figure, out / "timeline.png", force=force, dpi=110, bbox_inches="tight")
-    plt.close(axes[0].figure)
-    return result
-
-
-def _checked_params(params) -> dict:
-    """``params`` for ``numa-balancing``, names and values checked (one line for a bad one)."""
-    from ..simulation import policies
-
-    params = dict(params or {})
-    known = policies.parameters("numa-balancing")
-    for name in params:
-        if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=1)
-            raise KernelCheckError(f"--param {name}: not a parameter of memtier's numa-balancing"
-                                   + (f" (did you mean {close[0]}?)" if close else "")
-                                   + "; memtier.simulation.policies.parameters('numa-balancing') lists them")
-    try:
-        return {name: value for name, value in policies.check_params("numa-balancing", params).items()
-                if name in params}
-    except (TypeError, ValueError) as error:
-        raise KernelCheckError(f"--param {error}") from None
-
-
-def resimulate_grid(run, grid: dict, *, progress=None) -> pd.DataFrame:
-    """:func:`resimulate` of one saved run for every combination of ``grid``'s values
-    (``{"hot_threshold_ms": [500, 1000, 2000], ...}``; an empty grid: the saved settings):
-    one row per combination, its parameters, the verdict against the run's kernel rows
-    (``max_gap_points``, ``promoted_gap``, ``demoted_gap``), memtier's distance outside the kernel
-    runs' range when the run has several (``outside_points``), and what it moved against the
-    run's saved memtier rows (``max_change_points``, ``promoted``, ``demoted``)."""
-    import itertools
-
-    names = list(grid)
-    values = [np.atleast_1d(grid[name]).tolist() for name in names]
-    run_files(run)
-    for name, options in zip(names, values):  # every value checked before the first run
-        for value in options:
-            _checked_params({name: value})
-    stream = access_stream(load_run(run_files(run)["guest"])["workload"])  # the same for every combination
-    rows = []
-    for combination in itertools.product(*values):
-        params = dict(zip(names, (float(value) for value in combination)))
-        if progress:
-            progress(", ".join(f"{name}={value:g}" for name, value in params.items()) or "the saved settings")
-        result = resimulate(run, params=params, stream=stream)
-        row = dict(params)
-        row.update({key: result["verdict"][key] for key in ("max_gap_points", "promoted_gap", "demoted_gap")})
-        if "spread_verdict" in result:
-            row["outside_points"] = result["spread_verdict"]["memtier_outside_points"]
-        row.update({key: result["change"][key] for key in ("max_change_points", "promoted", "demoted")})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def load_run(path) -> dict:
-    """A kernel-check run's ``guest.json`` -> ``{"workload": Workload, "simulator": settings, ...}``,
-    for :func:`simulate_timeline` to redo memtier's side.  Settings saved before kernel-check
-    gave ``kswapd_priority`` (the virtme-ng runs of ``data/kernel_check/`` and the 30 s one)
-    were simulated with memtier's rounds of 32, the policy's default then: they get
-    ``kswapd_priority`` 0, so that their rows come out as committed.  Likewise settings saved
-    before kernel-check gave ``referenced_kept_once`` (before 2026-11-26 09:32 UTC; every
-    committed run has it) were simulated with a referenced page activated at once, the
-    policy's default until 2026-11-26: they get ``referenced_kept_once`` 0.  And settings saved
-    before kernel-check gave ``scan_tick_gate`` (before 2026-11-27; every committed run but
-    ``initramfs_trace_sort_runs3`` and ``initramfs_trace_damon_1000mb_runs2``, which have it) were
-    simulated with the earlier scan timing: they get ``scan_tick_gate`` 0; and those saved before
-    it gave ``threshold_adjusts_at_once`` (before 2026-11-27 09:30 UTC; every committed run) were
-    simulated with the threshold's first adjustment 60 s into the run: they get 0."""
-    info = json.loads(Path(path).read_text())
-    try:
-        record = dict(info["workload"])
-        digest = record.pop("trace_sha256", None)
-        if record.get("trace") is not None:  # the run's copy, beside guest.json
-            record["trace"] = str(Path(path).parent / record["trace"])
-            if not Path(record["trace"]).is_file():  # a committed run's trace is not in data/kernel_check/
-                raise KernelCheckError(
-                    f"{path}: the run replayed {Path(record['trace']).name}, kept beside its guest.json, and "
-                    f"{record['trace']} does not exist; give a folder holding the run's guest.json, timeline.csv "
-                    "and the trace it replayed as trace.npy (its sha256 is checked; the committed runs' traces are "
-                    "not in the repository: docs/kernel-check.md, \"A recorded trace\", says how each was made)")
-        info["workload"] = Workload(**record)
-        if digest is not None and trace_digest(info["workload"]) != digest:
-            raise KernelCheckError(f"{record['trace']} is not the trace the run replayed (its sha256 differs "
-                                   "from guest.json's trace_sha256)")
-        info["simulator"]["params"].setdefault("kswapd_priority", 0.0)
-        info["simulator"]["params"].setdefault("referenced_kept_once", 0.0)
-        info["simulator"]["params"].setdefault("scan_tick_gate", 0.0)
-        info["simulator"]["params"].setdefault("threshold_adjusts_at_once", 0.0)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise KernelCheckError(f"{path} is not a kernel-check guest.json ({error})") from None
-    return info

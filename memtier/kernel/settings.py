@@ -250,9 +250,9 @@ def scan_trace(text: str) -> pd.DataFrame:
     ``scan_trace``, :data:`memtier.kernel.check.SCAN_TRACE_ON`): ``walked``, the pages of
     address space its chunks covered (``change_prot_numa``'s entry, kprobe ``cpi`` with
     ``addr``/``end``), ``pass``, the scanner's passes over the address space before it (a
-    pass ends when a scan starts below where the last one stopped), and ``away_ms``, the time within the call the workload was switched out
-    (``sched_switch`` from and back to it), with ``task_ms`` = ``ms`` - ``away_ms``, the call's
-    own CPU time; else those three are NaN."""
+    pass ends when a scan starts below where the last one stopped), and ``away_ms``, the time
+    within the call the workload was switched out (``sched_switch`` from and back to it), with
+    ``task_ms`` = ``ms`` - ``away_ms``, the call's own CPU time; else those four are NaN."""
     rows, current, switches, away_since, passes, last_end = [], None, False, None, 0, None
     for line in text.splitlines():
         if line.startswith("#"):

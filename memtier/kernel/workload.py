@@ -5,9 +5,10 @@
 rate and its checkpoints.  :func:`access_stream` gives every page the program accesses, in order,
 made here as the program makes it (its ``splitmix64``, zipf's shuffle and weights, the trace round
 and round), :func:`stream_digests` the program's digest of them (the guest's rows carry it at every
-checkpoint), :func:`hot_mask` the pages the program counts as hot at a checkpoint, and
-:func:`trace_file_bytes` the file the program's trace build reads.  :class:`KernelCheckError`, the
-error of all of kernel-check, lives here: every other module of :mod:`memtier.kernel` imports this one.
+checkpoint), :func:`hot_mask` the pages the program counts as hot at a checkpoint,
+:func:`trace_file_bytes` the file the program's trace build reads, and :func:`workload_record` the
+workload as a run's ``guest.json`` keeps it.  :class:`KernelCheckError`, the error of all of
+kernel-check, lives here: every other module of :mod:`memtier.kernel` imports this one.
 """
 from __future__ import annotations
 
@@ -271,3 +272,14 @@ def stream_digests(stream: np.ndarray, ends) -> list[int]:
 def trace_digest(w: Workload) -> str:
     """sha256 of a trace workload's pages as int32 (its provenance in the outputs)."""
     return hashlib.sha256(np.ascontiguousarray(w.trace_pages, dtype="<i4").tobytes()).hexdigest()
+
+
+def workload_record(w: Workload) -> dict:
+    """The workload as a run's ``guest.json`` keeps it (``"workload"``): its fields, a trace by its
+    copy beside ``guest.json`` (``"trace.npy"``) and that copy's :func:`trace_digest`
+    (``"trace_sha256"``), so that :func:`memtier.kernel.saved.load_run` finds it and checks it."""
+    record = dataclasses.asdict(w)
+    if w.kind == "trace":
+        record["trace"] = "trace.npy"
+        record["trace_sha256"] = trace_digest(w)
+    return record
