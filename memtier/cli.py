@@ -898,10 +898,20 @@ def _kernel_check(args) -> int:
                               vmscan_counters=args.vmscan_counters, direct_reclaim=args.direct_reclaim,
                               watermark_boost_factor=args.watermark_boost_factor,
                               kernel_runs=args.kernel_runs, run_offset_ms=args.run_offset_ms,
-                              scan_trace=args.scan_trace)
+                              scan_trace=args.scan_trace, node_map=args.node_map)
     except (guest.VmUnavailable, guest.GuestFailed) as error:
         raise CliError(str(error)) from None
     print(f"wrote {args.out}/timeline.csv and timeline.png: {_verdict_words(result['verdict'])}")
+    if result.get("counters") is not None:
+        print(f"wrote {args.out}/counters.csv: at the end, memtier against the kernel: "
+              f"{_counters_words(result['counters'])} (apart: by over 25 % and 100 events)")
+    if result.get("nodes") is not None:
+        nodes = result["nodes"]
+        worst = nodes["agree"].idxmin()
+        print(f"wrote {args.out}/node_map.npz: page by page, memtier places {100 * nodes['agree'].iloc[-1]:.1f} % of "
+              f"the pages where the kernel does at the end, {100 * nodes['agree'].min():.1f} % at {worst:g} s (the "
+              f"fewest); there {nodes.loc[worst, 'kernel_fast_only']} pages are on node 0 in the kernel only, "
+              f"{nodes.loc[worst, 'memtier_fast_only']} in memtier only")
     if "spread_verdict" in result:
         s = result["spread_verdict"]
         print(f"wrote {args.out}/kernel_runs.csv: the kernel's {s['kernel_runs']} runs differ by up to "
@@ -930,6 +940,24 @@ def _verdict_words(v: dict) -> str:
             f"(target 10); promoted {v['memtier_promoted']} against the kernel's {v['kernel_promoted']}"
             f"{relative('promoted')}, demoted {v['memtier_demoted']} against {v['kernel_demoted']}"
             f"{relative('demoted')} (target: within 25 %)")
+
+
+def _counters_words(table) -> str:
+    """The kernel's event counters against memtier's (:func:`memtier.kernel_check.compare_counters`)
+    in words: each at the end, and the first checkpoint where it parts by more than 25 %."""
+    from .kernel.compare import COUNTERS, counters_parting
+
+    if table is None or table.empty:
+        return "no counters to compare"
+    parting = counters_parting(table)
+    words = []
+    for name in COUNTERS:
+        if f"kernel_{name}" not in table.columns:
+            continue
+        kernel, sim = int(table[f"kernel_{name}"].iloc[-1]), int(table[f"memtier_{name}"].iloc[-1])
+        apart = f", apart from {parting[name]:g} s" if parting[name] is not None else ""
+        words.append(f"{name} {sim} against {kernel}{apart}")
+    return "; ".join(words)
 
 
 def _outside_words(s: dict) -> str:
@@ -983,8 +1011,12 @@ def _kernel_resimulate(args) -> int:
         s = result["spread_verdict"]
         print(f"against the kernel's {s['kernel_runs']} runs ({s['kernel_spread_points']:.1f} points apart at most): "
               + "memtier " + _outside_words(s))
+    if "counters" in result:
+        print(f"the kernel's counters (run 0) at the end, memtier against the kernel: {_counters_words(result['counters'])} "
+              "(apart: by over 25 % and 100 events)")
     if args.out:
-        print(f"wrote {args.out}/timeline.csv, timeline.png and guest.json")
+        print(f"wrote {args.out}/timeline.csv, timeline.png and guest.json"
+              + (" and counters.csv" if "counters" in result else ""))
     return 0
 
 
@@ -1047,9 +1079,13 @@ def _add_kernel_check_commands(sub) -> None:
                    help="the initramfs guest's first run under ftrace kprobes on the NUMA scanner (task_numa_work, "
                         "change_prot_numa) and the workload's context switches, written to scan_trace.txt; the "
                         "probes' instructions are in the guest's time (docs/kernel-check.md, 'Scan times')")
+    p.add_argument("--node-map", action="store_true",
+                   help="the initramfs guest's first run with the program built to record where every page is at "
+                        "every checkpoint (another binary, so another run), written beside memtier's to "
+                        "node_map.npz and compared page by page (docs/kernel-check.md, 'Page by page')")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the guest, boot included (default: %(default)s)")
     p.add_argument("--kernel", help="guest kernel (default: the newest /boot/vmlinuz-*)")
-    p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json")
+    p.add_argument("--out", required=True, help="folder for timeline.csv, timeline.png, kernel_raw.csv, guest.json, counters.csv")
     p.add_argument("--force", action="store_true", help="overwrite those files")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -1074,8 +1110,8 @@ def _add_kernel_check_commands(sub) -> None:
     p.add_argument("--table", default=None, metavar="FILE.csv",
                    help="write the comparison of every combination to this CSV (default: printed only)")
     p.add_argument("--out", default=None,
-                   help="folder for timeline.csv, timeline.png and guest.json (and kernel_runs.csv, trace.npy when "
-                        "the run has them); default: print the comparison only")
+                   help="folder for timeline.csv, timeline.png and guest.json (and counters.csv, kernel_raw.csv, "
+                        "kernel_runs.csv, trace.npy when the run has them); default: print the comparison only")
     p.add_argument("--force", action="store_true", help="overwrite those files (never the run's own)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 

@@ -101,6 +101,9 @@ class NaiveNumaBalancing(_Base):
         # direct_reclaim's calls, pages scanned and demoted
         self.kernel_main = self.kernel_low = 0
         self.dr_calls = self.dr_scanned = self.dr_demoted = 0
+        # /proc/vmstat's events: PTEs armed, hint faults, inactive pages isolated by reclaim (kswapd's
+        # and direct reclaim's together; the latter are dr_scanned)
+        self.pte_updates = self.hint_faults = self.pgscan = 0
         # balance_pgdat runs begun; kswapd_cpu_slices: kswapd's vruntime and CPU time, when the task was
         # last picked; pcp_high_pages: the main zone's per-CPU list (all pages, the unmovable ones) and
         # its free_factor
@@ -258,6 +261,7 @@ class NaiveNumaBalancing(_Base):
         if scanned:
             self.overhead(scanned * self.rmap_ns, scanned)
         self.k_scanned += scanned
+        self.pgscan += n
         return n, demoted
 
     def age(self):
@@ -469,6 +473,7 @@ class NaiveNumaBalancing(_Base):
         self.overhead(self._p("fault_ns"), 1)
         self.task_ns += self._p("fault_ns")
         scan_ms = self.armed.pop(page)
+        self.hint_faults += 1
         if self._p("tpp") and page not in self.is_active:
             if page in self.referenced:
                 self.is_active.add(page)
@@ -577,6 +582,7 @@ class NaiveNumaBalancing(_Base):
             if pages <= 0 or virtpages <= 0:
                 break
         self.offset = start
+        self.pte_updates += armed
         scan_ns = walked * self._p("pte_ns") + fast * self._p("fast_ns") + armed * self._p("arm_ns")
         if self._p("scan_charged"):
             self.overhead(scan_ns, 0)

@@ -145,6 +145,47 @@ def test_the_program_accesses_what_memtier_generates(program, tmp_path, kind, al
     assert "pgactivate" not in raw.columns  # the default build: the columns of the committed runs
 
 
+def test_the_program_built_with_node_map_records_every_pages_node(tmp_path):
+    """--node-map: the same accesses and rows, and at every checkpoint each page's node, two bits
+    a page (read_node_map); on the host every page is on node 0 (one node), as the rows count
+    them; the default build is another binary.  A map of other sizes is refused in one line."""
+    plain, mapped = _default_and_variant(tmp_path, node_map=True)
+    assert plain.read_bytes() != mapped.read_bytes()
+    w = kc.Workload(kind="phase", total_mb=4, hot_mb=1, seconds=0.5, rate=40_000, checkpoint_ms=100)
+    subprocess.run([str(mapped)] + w.arguments(str(tmp_path / "raw.csv")), check=True, timeout=60,
+                   env=dict(os.environ, KERNEL_WORKLOAD_ALIGN_S="0", KERNEL_WORKLOAD_NODE_MAP=str(tmp_path / "map.bin")))
+    raw = pd.read_csv(tmp_path / "raw.csv", comment="#")
+    kc.check_digests(raw, w, kc.access_stream(w))
+    nodes = kc.read_node_map(tmp_path / "map.bin", w)
+    assert nodes.shape == (w.checkpoints, w.total_pages) == (5, 1024)
+    assert ((nodes == 0).sum(axis=1) == raw["fast_hot"] + raw["fast_cold"]).all()
+    assert ((nodes == 0).sum(axis=1) == w.total_pages).all()
+    (tmp_path / "short.bin").write_bytes((tmp_path / "map.bin").read_bytes()[:-1])
+    with pytest.raises(kc.KernelCheckError, match="not a whole number of 256-byte maps of 1024 pages"):
+        kc.read_node_map(tmp_path / "short.bin", w)
+
+
+def test_compare_nodes_counts_the_pages_placed_apart():
+    """compare_nodes, page by page: two checkpoints of 1 100 pages (three 2 MB ranges), the kernel
+    with pages 0-99 on node 1, memtier with 0-49 and 600-649; hot pages 0-9 and 600-609."""
+    kernel = np.zeros((2, 1100), dtype=np.int8)
+    kernel[:, :100] = 1
+    kernel[0, 1099] = -1  # absent on one side: not compared
+    memtier = np.zeros_like(kernel)
+    memtier[:, :50] = 1
+    memtier[:, 600:650] = 1
+    hot = np.zeros(kernel.shape, dtype=bool)
+    hot[:, :10] = hot[:, 600:610] = True
+    table = kc.compare_nodes(kernel, memtier, hot, time_s=[1.0, 2.0])
+    assert table.index.tolist() == [1.0, 2.0]
+    assert table["kernel_fast_only"].tolist() == [50, 50] and table["memtier_fast_only"].tolist() == [50, 50]
+    assert table["hot_kernel_fast_only"].tolist() == [10, 10] and table["hot_memtier_fast_only"].tolist() == [0, 0]
+    assert table["agree"].tolist() == [999 / 1099, 1000 / 1100]
+    assert table["kernel_slow_ranges"].tolist() == [1, 1] and table["memtier_slow_ranges"].tolist() == [2, 2]
+    with pytest.raises(kc.KernelCheckError, match="different shapes"):
+        kc.compare_nodes(kernel, memtier[:, :10], hot)
+
+
 def test_the_program_built_with_vmscan_counters_reports_kswapd_and_node_0(tmp_path):
     """--vmscan-counters: the same accesses and rows, with kswapd's counters and node 0's zones
     and lists after them (the host's node 0: its lists hold at least this program's pages); the
@@ -1206,7 +1247,38 @@ def test_cli_kernel_resimulate(tmp_path, capsys):
     # '--out kcheck-500ms' was refused: "not a folder; create it first")
     assert main(["kernel-resimulate", source, "--param", "hot_threshold_ms=500", "--out", str(tmp_path / "new"),
                  "--quiet"]) == 0
-    assert sorted(path.name for path in (tmp_path / "new").iterdir()) == ["guest.json", "timeline.csv", "timeline.png"]
+    assert sorted(path.name for path in (tmp_path / "new").iterdir()) == [
+        "counters.csv", "guest.json", "kernel_raw.csv", "timeline.csv", "timeline.png"]
+    assert "numa_pte_updates" in capsys.readouterr().out
+
+
+def test_the_kernels_event_counters_beside_memtiers(tmp_path):
+    """``resimulate`` (and kernel-check) set the kernel's /proc/vmstat counters, read by the
+    workload program at each checkpoint (the run's ``kernel_raw.csv``), beside those memtier's
+    numa-balancing keeps (``SimulationResult.counters``), at every checkpoint: the kernel's as
+    read, memtier's those of a run cut at the checkpoint, never falling.  On the committed 600 MB
+    hot-set run both sides' first scan comes between 2 and 3 s (the scan delay after the fill)
+    and both first promote between 3 and 4 s.  ``counters.csv`` holds the table."""
+    from memtier import datasets
+
+    source = datasets.data_path("kernel_check/initramfs_hot_set_guest.json")
+    out = tmp_path / "again"
+    result = kc.resimulate(source, out)
+    table = result["counters"]
+    raw = kc.read_kernel_timeline(datasets.data_path("kernel_check/initramfs_hot_set_kernel_raw.csv"), None)
+    assert table.index.tolist() == raw["nominal_s"].tolist()
+    for name in kc.COUNTERS:
+        assert table[f"kernel_{name}"].tolist() == raw[name].tolist()
+        assert table[f"memtier_{name}"].is_monotonic_increasing
+    info = kc.load_run(source)
+    cut = kc.simulate_timeline(info["workload"], info["simulator"], up_to=3).attrs["counters"]
+    assert cut.set_index("time_s").loc[3.0].tolist() == [table.loc[3.0, f"memtier_{name}"] for name in kc.COUNTERS]
+    for side in ("kernel", "memtier"):
+        assert table.index[table[f"{side}_numa_pte_updates"] > 0][0] == 3.0, side
+        assert table.index[table[f"{side}_pgpromote_candidate"] > 1][0] == 4.0, side
+        assert (table[f"{side}_pgscan_kswapd"] > 0).all(), side  # the fill's, at 1 s
+    saved = pd.read_csv(out / "counters.csv", comment="#", index_col="time_s")
+    assert saved.equals(table)
 
 
 def test_verdicts_say_when_and_the_cli_points_one_run_to_the_kernels_spread(tmp_path, monkeypatch, capsys):
@@ -1225,8 +1297,16 @@ def test_verdicts_say_when_and_the_cli_points_one_run_to_the_kernels_spread(tmp_
     spread = kc.spread_verdict(kc.kernel_spread(runs, timeline, hot_pages=100))
     assert spread["memtier_outside_points"] == 50 and spread["memtier_outside_at_s"] == 2.0
 
+    raw = pd.DataFrame({"nominal_s": times, "numa_pte_updates": [0, 1000, 1000], "numa_hint_faults": [0, 0, 400],
+                        "pgpromote_candidate": [0, 0, 300], "pgscan_kswapd": [10, 10, 10]})
+    memtier_counted = pd.DataFrame({"time_s": times, "numa_pte_updates": [0, 1000, 1010], "numa_hint_faults": [0, 0, 200],
+                                    "pgpromote_candidate": [0, 0, 290], "pgscan_kswapd": [12, 12, 12]})
+    counted = kc.compare_counters(raw, memtier_counted)
+    assert kc.counters_parting(counted) == {"numa_pte_updates": None, "numa_hint_faults": 3.0,
+                                            "pgpromote_candidate": None, "pgscan_kswapd": None}
+
     def fake_check(w, out, **kwargs):
-        result = {"verdict": judged}
+        result = {"verdict": judged, "counters": counted}
         if kwargs["kernel_runs"] > 1:
             result["spread_verdict"] = spread
         return result
@@ -1238,6 +1318,7 @@ def test_verdicts_say_when_and_the_cli_points_one_run_to_the_kernels_spread(tmp_
     assert "by at most 50.0 points at 2 s (target 10)" in printed
     assert "promoted 90 against the kernel's 100 (-10.0 %), demoted 22 against 20 (+10.0 %)" in printed
     assert "--kernel-runs 3" in printed
+    assert "numa_hint_faults 200 against 400, apart from 3 s; pgpromote_candidate 290 against 300;" in printed
     assert cli.main(base + ["--kernel-runs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "50.0 points outside their range at most (2 s)" in printed and "--kernel-runs 3" not in printed

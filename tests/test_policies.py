@@ -180,6 +180,10 @@ def test_kernel_agrees_with_its_twin(policy, case, params):
         assert (pstate[numa_balancing.PS_PCP], pstate[numa_balancing.PS_PCP_UNMOVABLE],
                 pstate[numa_balancing.PS_PCP_FREE_FACTOR]) == (model.pcp, model.pcp_unmovable, model.pcp_factor)
         assert pstate[numa_balancing.PS_KSWAPD_AWAKE] == model.awake
+        # /proc/vmstat's counters, as kernel-check compares them with the kernel's
+        assert result.counters == {"numa_pte_updates": model.pte_updates, "numa_hint_faults": model.hint_faults,
+                                   "pgpromote_candidate": model.nr_cand,
+                                   "pgscan_kswapd": model.pgscan - model.dr_scanned}
         if quick.get("kswapd_cpu_slices") and model.awake:  # when the waiting kswapd is picked
             assert pfstate[numa_balancing.PF_KSWAPD_NS] == pytest.approx(model.k_ns, rel=1e-9, abs=1e-6)
 

@@ -101,8 +101,9 @@ from . import bare, guest
 from ..outputs import atomic_write, check_output, save_figure
 # Re-exported too: memtier.kernel_check is this module, and every name below is public there.
 from .compare import (  # noqa: F401
-    compare, kernel_rows, kernel_spread, load_kernel_runs, load_timeline, plot_timeline, read_kernel_timeline,
-    spread_verdict, verdict)
+    COUNTERS, compare, compare_counters, compare_nodes, counters_parting, hot_masks, kernel_rows, load_node_maps,
+    plot_node_maps, read_node_map, kernel_spread, load_kernel_runs, load_timeline,
+    plot_counters, plot_timeline, read_kernel_timeline, spread_verdict, verdict, write_counters)
 from .saved import load_run, resimulate, resimulate_grid, run_files  # noqa: F401
 from .settings import (  # noqa: F401
     ACCESS_OWN_NS, FAULT_COSTS_RUN, FIRST_TOUCH_NS, HINT_FAULT_NS, KSWAPD_CPU_DEMOTED_PER_S, KSWAPD_CPU_KEPT_PER_S,
@@ -203,7 +204,7 @@ def tier_setup(watermark_boost_factor: int | None = None) -> str:
 
 
 def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int | None = None,
-                   trace: bool = False) -> Path:
+                   trace: bool = False, node_map: bool = False) -> Path:
     """Compile :data:`SOURCE` statically (the guest runs it from the host's files).
     ``vmscan_counters``: with ``-DVMSCAN_COUNTERS``, so that its rows also carry kswapd's reclaim
     counters and node 0's zones and lists; another binary, so another run under ``-icount``
@@ -212,7 +213,9 @@ def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int |
     after the whole minute (:func:`kernel_check`'s ``kernel_runs``); ``None``: the default
     binary, the same byte for byte as without that code.  ``trace``: with ``-DTRACE_WORKLOAD``, the
     build that replays a trace (kind ``"trace"``, :func:`trace_file_bytes`); another binary, which
-    runs that kind only, so the default one stays the committed runs'."""
+    runs that kind only, so the default one stays the committed runs'.  ``node_map``: with
+    ``-DNODE_MAP``, the build that records where every page is at every checkpoint (the file
+    ``KERNEL_WORKLOAD_NODE_MAP`` names, :func:`read_node_map`); another binary too."""
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise KernelCheckError("kernel-check needs a C compiler to build its workload (apt-get install gcc libc6-dev)")
@@ -222,6 +225,8 @@ def build_workload(folder, vmscan_counters: bool = False, start_offset_us: int |
         flags.append(f"-DSTART_OFFSET_US={int(start_offset_us)}")
     if trace:
         flags.append("-DTRACE_WORKLOAD")
+    if node_map:
+        flags.append("-DNODE_MAP")
     done = subprocess.run([compiler, "-O2", "-static", *flags, "-o", str(binary), str(SOURCE), "-lm"],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -266,7 +271,7 @@ def _initramfs_run(w: Workload, folder: Path, binary: Path, env: str, icount: bo
 def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600, kernel=None,
               node0_free: int | None = None, boot: str = "initramfs", vmscan_counters: bool = False,
               watermark_boost_factor: int | None = None, start_offset_us: int | None = None,
-              scan_trace: bool = False) -> dict:
+              scan_trace: bool = False, node_map: bool = False) -> dict:
     """Boot the tiered guest, run the workload; returns ``{"raw", "settings", "zoneinfo", "seconds"}``.
 
     ``node0_free``: the program moves the other processes' pages to node 1 and locks a ballast
@@ -281,12 +286,16 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
     its accesses that many microseconds after the whole minute (:func:`build_workload`).
     ``scan_trace`` (initramfs guest only): the workload runs under ftrace kprobes on the NUMA
     scanner (:data:`SCAN_TRACE_ON`), their trace left in ``folder/scan_trace.txt``; the probes'
-    own instructions are in the guest's time, so the run may differ from one without them."""
+    own instructions are in the guest's time, so the run may differ from one without them.
+    ``node_map`` (initramfs guest only): the program built to record where each page is at each
+    checkpoint (:func:`build_workload`), left in ``folder/node_map.bin`` (:func:`read_node_map`)."""
     folder = Path(folder)
     if scan_trace and boot != "initramfs":
         raise KernelCheckError("scan_trace needs the initramfs guest (boot='initramfs')")
+    if node_map and boot != "initramfs":
+        raise KernelCheckError("node_map needs the initramfs guest (boot='initramfs')")
     setup = tier_setup(watermark_boost_factor)
-    binary = build_workload(folder, vmscan_counters, start_offset_us, trace=w.kind == "trace")
+    binary = build_workload(folder, vmscan_counters, start_offset_us, trace=w.kind == "trace", node_map=node_map)
     env = "KERNEL_WORKLOAD_ZONEINFO=" + f'"{folder}/ram/zoneinfo.txt"'
     trace_bytes = trace_file_bytes(w) if w.kind == "trace" else None
     if trace_bytes is not None:
@@ -297,6 +306,8 @@ def run_guest(w: Workload, folder, *, icount: bool = True, timeout: float = 600,
         if int(node0_free) <= 0:
             raise KernelCheckError(f"node 0's free pages at the start must be a positive number, got {node0_free}")
         env += f" KERNEL_WORKLOAD_MOVE_OTHERS=1 KERNEL_WORKLOAD_COMPACT=1 KERNEL_WORKLOAD_NODE0_FREE={int(node0_free)}"
+    if node_map:
+        env += " KERNEL_WORKLOAD_NODE_MAP=/out/node_map.bin"
     if boot == "initramfs":
         env = env.replace(f'"{folder}/ram/zoneinfo.txt"', "/out/zoneinfo_start.txt")
         run = _initramfs_run(w, folder, binary, env, icount, timeout, kernel, watermark_boost_factor, trace_bytes,
@@ -413,7 +424,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
                  kernel=None, progress=None, node0_free: int | None = None, boot: str = "initramfs",
                  vmscan_counters: bool = False, direct_reclaim: bool = False,
                  watermark_boost_factor: int | None = None, kernel_runs: int = 1,
-                 run_offset_ms: float = 1.0, scan_trace: bool = False) -> dict:
+                 run_offset_ms: float = 1.0, scan_trace: bool = False, node_map: bool = False) -> dict:
     """Run ``w`` in the tiered guest and in memtier; write ``out/timeline.csv``,
     ``out/timeline.png``, ``out/kernel_raw.csv`` (the program's own rows) and
     ``out/guest.json`` (what was read from the guest and given to the simulator).
@@ -432,16 +443,24 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     ``scan_trace`` (initramfs guest): the first run under the scanner's kprobes
     (:func:`run_guest`), their trace in ``out/scan_trace.txt``.
 
-    Returns ``{"timeline", "comparison", "verdict", "guest"}`` (and the spread's two)."""
+    ``node_map`` (initramfs guest): the first run's program records where each of its pages is at
+    each checkpoint (:func:`run_guest`); ``out/node_map.npz`` holds it beside memtier's
+    (:func:`load_node_maps`) and the result a ``"nodes"`` table (:func:`compare_nodes`).
+
+    Returns ``{"timeline", "comparison", "verdict", "guest", "counters"}`` (and the spread's two);
+    ``counters`` (also ``out/counters.csv``): the kernel's event counters beside memtier's at every
+    checkpoint (:func:`compare_counters`)."""
     kernel_runs, run_offset_ms = check_kernel_runs(kernel_runs, run_offset_ms)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json") + (
+    names = ("timeline.csv", "timeline.png", "kernel_raw.csv", "guest.json", "counters.csv") + (
         ("kernel_runs.csv", "kernel_runs_raw.csv") if kernel_runs > 1 else ()) + (
         ("trace.npy",) if w.kind == "trace" and not _is_the_copy(w, out) else ()) + (
-        ("scan_trace.txt",) if scan_trace else ())
+        ("scan_trace.txt",) if scan_trace else ()) + (("node_map.npz",) if node_map else ())
     if scan_trace and boot != "initramfs":
         raise KernelCheckError("scan_trace needs the initramfs guest (boot='initramfs')")
+    if node_map and boot != "initramfs":
+        raise KernelCheckError("node_map needs the initramfs guest (boot='initramfs')")
     for name in names:
         check_output(out / name, force=force, what="--out")
     tier_setup(watermark_boost_factor)  # a bad factor: one line before anything runs
@@ -455,7 +474,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
         say("booting the tiered guest and running the workload")
         result = run_guest(w, scratch, icount=icount, timeout=timeout, kernel=kernel, node0_free=node0_free,
                            boot=boot, vmscan_counters=vmscan_counters, watermark_boost_factor=watermark_boost_factor,
-                           scan_trace=scan_trace)
+                           scan_trace=scan_trace, node_map=node_map)
         check_tiers(result["settings"])
         stream = access_stream(w)
         check_digests(result["raw"], w, stream)
@@ -478,7 +497,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
                                                          guest_seconds=again["seconds"]))
             raws.append(again["raw"].assign(run=k))
         say(f"guest done in {runs[-1]['guest_seconds'].iloc[0]:.0f} s; simulating")
-        sim = simulate_timeline(w, settings, stream, progress=say)
+        sim = simulate_timeline(w, settings, stream, progress=say, nodes=node_map)
+        kernel_nodes = read_node_map(Path(scratch) / "node_map.bin", w) if node_map else None
         timeline = pd.concat([kernel_rows(result["raw"]), sim], ignore_index=True)
         runs = pd.concat(runs, ignore_index=True)
         header = _header(w, result, icount, node0_free, boot, vmscan_counters, watermark_boost_factor)
@@ -496,7 +516,14 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
                 else None}
     table = compare(timeline, w.hot_pages)
     judged = verdict(table)
-    extra = {}
+    counted = compare_counters(result["raw"], sim.attrs["counters"])
+    extra = {"counters": counted}
+    if node_map:
+        memtier_nodes = sim.attrs["nodes"][:len(kernel_nodes)]
+        times = np.arange(1, len(kernel_nodes) + 1) * w.checkpoint_ms / 1e3
+        extra["nodes"] = compare_nodes(kernel_nodes, memtier_nodes, hot_masks(w, len(kernel_nodes)), times)
+        with atomic_write(out / "node_map.npz", force=force, what="--out", binary=True) as handle:
+            np.savez_compressed(handle, kernel=kernel_nodes, memtier=memtier_nodes, time_s=times)
     if kernel_runs > 1:
         extra["spread"] = kernel_spread(runs, timeline, w.hot_pages)
         extra["spread_verdict"] = spread_verdict(extra["spread"])
@@ -507,7 +534,8 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
             with atomic_write(out / "trace.npy", force=force, what="--out", binary=True) as handle:
                 np.save(handle, w.trace_pages)
     with atomic_write(out / "guest.json", force=force, what="--out") as handle:
-        json.dump(dict(info, verdict=judged, **({"spread_verdict": extra["spread_verdict"]} if extra else {})),
+        json.dump(dict(info, verdict=judged, **({"spread_verdict": extra["spread_verdict"]}
+                                                if "spread_verdict" in extra else {})),
                   handle, indent=1)
     if kernel_runs > 1:
         with atomic_write(out / "kernel_runs.csv", force=force, what="--out") as handle:
@@ -521,6 +549,7 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
         handle.write(header)
         timeline.to_csv(handle, index=False)
+    write_counters(out / "counters.csv", counted, header, force=force)
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -7,7 +7,10 @@ hot share, target 10 points; promotions and demotions at the end, target within 
 :func:`kernel_spread` and :func:`spread_verdict` judge memtier against the range of several kernel
 runs, and :func:`plot_timeline` draws both.  The readers: :func:`read_kernel_timeline` (the
 program's own rows), :func:`kernel_rows` (those rows as the timeline's), :func:`load_timeline` and
-:func:`load_kernel_runs` (the saved files).
+:func:`load_kernel_runs` (the saved files).  Beside the timeline, :func:`compare_counters` sets the
+kernel's own event counters (``/proc/vmstat``: PTEs armed, hint faults, promotion candidates,
+kswapd's pages scanned) against memtier's, :func:`counters_parting` says when each parts, and
+:func:`plot_counters` draws them.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .workload import KernelCheckError, Workload
+from .workload import KernelCheckError, Workload, hot_mask
 
 
 def read_kernel_timeline(path, w: Workload) -> pd.DataFrame:
@@ -36,6 +39,173 @@ def kernel_rows(raw: pd.DataFrame) -> pd.DataFrame:
         "promoted": raw["pgpromote_success"].astype(np.int64),
         "demoted": (raw["pgdemote_kswapd"] + raw["pgdemote_direct"]).astype(np.int64),
     })
+
+
+#: The kernel's event counters (``/proc/vmstat``) the workload program reads at each checkpoint that
+#: memtier's ``numa-balancing`` keeps too (``SimulationResult.counters``; where 6.1 counts each:
+#: ``memtier.simulation.policies.numa_balancing.COUNTERS``): the scanner's PTEs armed, the hint
+#: faults, the faults that passed the hot threshold, and kswapd's inactive pages scanned.
+COUNTERS = ("numa_pte_updates", "numa_hint_faults", "pgpromote_candidate", "pgscan_kswapd")
+
+
+def compare_counters(raw: pd.DataFrame, counters: pd.DataFrame) -> pd.DataFrame:
+    """Per checkpoint, the kernel's event counters (the program's rows, :func:`read_kernel_timeline`)
+    and memtier's (``simulate_timeline``'s ``attrs["counters"]``) side by side: ``kernel_X`` and
+    ``memtier_X`` for each X of :data:`COUNTERS`, cumulative from the workload's start.  Where the
+    hot shares part, these say which part of the mechanism parted first: the scanner (PTEs
+    armed), the accesses to armed pages (hint faults), the hot threshold (candidates) or kswapd
+    (pages scanned).  Only the checkpoints and counters both sides have."""
+    kernel = raw.assign(time_s=raw["nominal_s"].astype(float)).set_index("time_s")
+    sim = counters.set_index("time_s") if len(counters) else pd.DataFrame(index=pd.Index([], name="time_s"))
+    both = kernel.index.intersection(sim.index)
+    table = pd.DataFrame(index=both)
+    for name in COUNTERS:
+        if name in kernel.columns and name in sim.columns:
+            table[f"kernel_{name}"] = kernel.loc[both, name].astype(np.int64)
+            table[f"memtier_{name}"] = sim.loc[both, name].astype(np.int64)
+    return table
+
+
+def counters_parting(table: pd.DataFrame, share: float = 0.25, floor: int = 100) -> dict:
+    """For each counter of :func:`compare_counters`' table, the first checkpoint where memtier's
+    count and the kernel's differ by more than ``share`` of the larger and by more than ``floor``
+    events (so that a few faults in the first second do not count), or None: ``{name: time_s}``."""
+    parting = {}
+    for name in COUNTERS:
+        if f"kernel_{name}" not in table.columns:
+            continue
+        kernel, sim = table[f"kernel_{name}"], table[f"memtier_{name}"]
+        gap = (sim - kernel).abs()
+        apart = (gap > share * np.maximum(kernel, sim)) & (gap > floor)
+        parting[name] = float(apart.idxmax()) if apart.any() else None
+    return parting
+
+
+def plot_counters(table: pd.DataFrame, axes=None, title=None):
+    """:func:`compare_counters`' table drawn: a panel per counter, the kernel's (solid) and
+    memtier's (dashed) against time.  Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    names = [name for name in COUNTERS if f"kernel_{name}" in table.columns]
+    if axes is None:
+        _, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 2.8), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names):
+        ax.plot(table.index, table[f"kernel_{name}"], color="black", label="kernel")
+        ax.plot(table.index, table[f"memtier_{name}"], color="tab:orange", linestyle="--", label="memtier")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("guest time (s)")
+    axes[0].set_ylabel("events since the start")
+    axes[0].legend(frameon=False)
+    if title:
+        axes[0].figure.suptitle(title, fontsize=11)
+    return axes
+
+
+def write_counters(path, table: pd.DataFrame, header: str, force: bool = False) -> None:
+    """:func:`compare_counters`' table as ``counters.csv`` (atomically; ``header``: the run's
+    ``#`` lines), a row per checkpoint."""
+    from ..outputs import atomic_write
+
+    with atomic_write(path, force=force, what="--out") as handle:
+        handle.write(header + "# the kernel's event counters (/proc/vmstat, cumulative from the workload's start) and "
+                              "memtier's (SimulationResult.counters) at each checkpoint\n")
+        table.to_csv(handle)
+
+
+#: Pages in one 2 MB range: a page table's (one PMD's) pages, the unit ``task_numa_work``'s scan
+#: windows end on and count (6.1, ``kernel/sched/fair.c``: ``ALIGN(start + pages, HPAGE_SIZE)``).
+RANGE_PAGES = 512
+
+
+def read_node_map(path, w: Workload) -> np.ndarray:
+    """The node of each page of the workload at each checkpoint, as the program built with
+    ``-DNODE_MAP`` wrote it (two bits a page, a checkpoint's map after the other's): an int8 array
+    (checkpoints, pages) in ``SimulationResult.final_node``'s terms, 0 node 0 (fast), 1 node 1,
+    -1 absent."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    per = (w.total_pages + 3) // 4
+    if per == 0 or len(raw) % per:
+        raise KernelCheckError(f"{path}: {len(raw)} bytes, not a whole number of {per}-byte maps of "
+                               f"{w.total_pages} pages; was it written by this workload?")
+    codes = np.stack([(raw >> (2 * i)) & 3 for i in range(4)], axis=1).reshape(len(raw) // per, -1)
+    codes = codes[:, :w.total_pages].astype(np.int8)
+    codes[codes == 2] = -1
+    return codes
+
+
+def hot_masks(w: Workload, checkpoints: int) -> np.ndarray:
+    """The workload's hot set at each checkpoint (1 .. ``checkpoints``): bool (checkpoints, pages)."""
+    return np.stack([hot_mask(w, c) for c in range(1, checkpoints + 1)]) if checkpoints else (
+        np.zeros((0, w.total_pages), dtype=bool))
+
+
+def compare_nodes(kernel: np.ndarray, memtier: np.ndarray, hot: np.ndarray, time_s=None) -> pd.DataFrame:
+    """Page by page, the kernel's placement (:func:`read_node_map`) against memtier's (its
+    snapshots' ``final_node``), a row per checkpoint: ``agree`` (the share of the pages present on
+    both sides that are on the same node), ``kernel_fast_only`` and ``memtier_fast_only`` (pages on
+    node 0 on one side and on node 1 on the other), the same for the hot pages
+    (``hot_kernel_fast_only``, ``hot_memtier_fast_only``), and ``kernel_slow_ranges`` and
+    ``memtier_slow_ranges``: the 2 MB ranges (:data:`RANGE_PAGES`) holding a page on node 1, which
+    set how far a scan goes (a scan stops after ``scan_size`` of ranges in which it armed a page)."""
+    if kernel.shape != memtier.shape or kernel.shape != hot.shape:
+        raise KernelCheckError(f"node maps of different shapes: kernel {kernel.shape}, memtier {memtier.shape}, "
+                               f"hot {hot.shape}")
+    both = (kernel >= 0) & (memtier >= 0)
+    k_only = both & (kernel == 0) & (memtier == 1)
+    m_only = both & (kernel == 1) & (memtier == 0)
+    pages = kernel.shape[1]
+    ranges = -(-pages // RANGE_PAGES)
+
+    def slow_ranges(nodes):
+        padded = np.zeros((nodes.shape[0], ranges * RANGE_PAGES), dtype=bool)
+        padded[:, :pages] = nodes == 1
+        return padded.reshape(nodes.shape[0], ranges, RANGE_PAGES).any(axis=2).sum(axis=1)
+
+    table = pd.DataFrame({
+        "agree": (both & (kernel == memtier)).sum(axis=1) / np.maximum(both.sum(axis=1), 1),
+        "kernel_fast_only": k_only.sum(axis=1), "memtier_fast_only": m_only.sum(axis=1),
+        "hot_kernel_fast_only": (k_only & hot).sum(axis=1), "hot_memtier_fast_only": (m_only & hot).sum(axis=1),
+        "kernel_slow_ranges": slow_ranges(kernel), "memtier_slow_ranges": slow_ranges(memtier)})
+    table.index = pd.Index(np.arange(1, len(table) + 1) if time_s is None else time_s, name="time_s")
+    return table
+
+
+def load_node_maps(path) -> dict:
+    """A run's ``node_map.npz`` (kernel-check ``--node-map``): ``{"kernel", "memtier", "time_s"}``."""
+    with np.load(path) as saved:
+        return {name: saved[name] for name in ("kernel", "memtier", "time_s")}
+
+
+def plot_node_maps(kernel: np.ndarray, memtier: np.ndarray, time_s, axes=None, title=None):
+    """Where the pages are, range by range: the share of each 2 MB range's pages on node 0 at each
+    checkpoint, the kernel's, memtier's, and memtier's less the kernel's.  Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True, sharey=True)
+    pages = kernel.shape[1]
+    ranges = -(-pages // RANGE_PAGES)
+
+    def share(nodes):
+        fast = np.zeros((nodes.shape[0], ranges * RANGE_PAGES))
+        fast[:, :pages] = nodes == 0
+        return fast.reshape(nodes.shape[0], ranges, RANGE_PAGES).mean(axis=2)
+
+    k, m = share(kernel), share(memtier)
+    extent = (0, pages * 4096 / (1 << 20), float(time_s[-1]) + 0.5, float(time_s[0]) - 0.5)
+    for ax, image, name, cmap, limits in ((axes[0], k, "the kernel", "viridis", (0, 1)),
+                                          (axes[1], m, "memtier", "viridis", (0, 1)),
+                                          (axes[2], m - k, "memtier less the kernel", "RdBu", (-1, 1))):
+        shown = ax.imshow(image, aspect="auto", interpolation="nearest", cmap=cmap, vmin=limits[0], vmax=limits[1],
+                          extent=extent)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("address in the mapping (MB)")
+        ax.figure.colorbar(shown, ax=ax, fraction=0.05)
+    axes[0].set_ylabel("guest time (s)")
+    if title:
+        axes[0].figure.suptitle(f"{title}: share of each 2 MB range on node 0", fontsize=11)
+    return axes
 
 
 def compare(timeline: pd.DataFrame, hot_pages: int) -> pd.DataFrame:

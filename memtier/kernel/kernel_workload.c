@@ -399,6 +399,25 @@ int main(int argc, char **argv) {
     unsigned char *is_hot = calloc(total, 1);
     uint64_t *pagemap = malloc(total * sizeof *pagemap);
     if (!is_hot || !pagemap) die("malloc");
+#ifdef NODE_MAP
+    /* Built with -DNODE_MAP (kernel-check --node-map): where every page is at every checkpoint,
+     * two bits a page (0 node 0, 1 node 1, 2 absent; page p in byte p / 4, bits 2 x (p % 4)),
+     * a checkpoint's map after the one before, (TOTAL_PAGES + 3) / 4 bytes each, written to the
+     * file KERNEL_WORKLOAD_NODE_MAP names at the end.  Kept in memory until then, bound to
+     * node 1 and locked (mbind MPOL_BIND, mlock), so that it takes no room on node 0 and kswapd
+     * never sees it.  Another binary, so another run under -icount. */
+    size_t map_bytes = (total + 3) / 4, n_maps = 0, max_maps = slots / slots_per_checkpoint;
+    size_t map_size = (max_maps * map_bytes + PAGE - 1) / PAGE * PAGE;
+    unsigned char *node_map = mmap(0, map_size ? map_size : PAGE, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (node_map == MAP_FAILED) die("mmap");
+    unsigned long node1_mask = 2;
+    if (syscall(SYS_mbind, node_map, map_size, 2 /* MPOL_BIND */, &node1_mask, 8 * sizeof node1_mask, 0))
+        fprintf(out, "# the node map is NOT bound to node 1 (mbind: %s)\n", strerror(errno));
+    if (mlock(node_map, map_size))
+        fprintf(out, "# the node map is NOT locked in memory (mlock: %s)\n", strerror(errno));
+    memset(node_map, 0, map_size);
+#endif
 #ifdef TRACE_WORKLOAD
     /* the trace and its hot set, read before the start (their pages are node 0's at the start, as
      * zipf's tables are); the file itself removed when asked (the guest's copy is in its RAM file
@@ -554,11 +573,23 @@ int main(int argc, char **argv) {
             off_t off = (off_t)((uintptr_t)base / PAGE * sizeof *pagemap);
             if (pread(pm, pagemap, want, off) != (ssize_t)want) die("reading /proc/self/pagemap");
             uint64_t count[2][2] = {{0, 0}, {0, 0}}, absent = 0;
+#ifdef NODE_MAP
+            unsigned char *map = n_maps < max_maps ? node_map + n_maps++ * map_bytes : 0;
+#endif
             for (uint64_t p = 0; p < total; p++) {
                 uint64_t e = pagemap[p];
-                if (!(e >> 63)) { absent++; continue; }
+                if (!(e >> 63)) {
+                    absent++;
+#ifdef NODE_MAP
+                    if (map) map[p >> 2] |= (unsigned char)(2 << (2 * (p & 3)));
+#endif
+                    continue;
+                }
                 uint64_t pfn = e & ((1ULL << 55) - 1);
                 count[on_node1(pfn)][is_hot[p]]++;
+#ifdef NODE_MAP
+                if (map) map[p >> 2] |= (unsigned char)(on_node1(pfn) << (2 * (p & 3)));
+#endif
             }
             vmstat(counters);
             fprintf(out, "%.3f,%.6f,%.6f,%.6f,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu", (s + 1) * slot_us * 1e-6,
@@ -576,6 +607,13 @@ int main(int argc, char **argv) {
             lag = 0;
         }
     }
+#ifdef NODE_MAP
+    const char *map_path = getenv("KERNEL_WORKLOAD_NODE_MAP");
+    if (map_path) {
+        FILE *f = fopen(map_path, "wb");
+        if (!f || fwrite(node_map, map_bytes, n_maps, f) != n_maps || fclose(f)) die(map_path);
+    }
+#endif
     fclose(out);
     return 0;
 }

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ..outputs import atomic_write, check_output, save_figure
-from .compare import compare, kernel_spread, load_kernel_runs, load_timeline, plot_timeline, spread_verdict, verdict
+from .compare import (compare, compare_counters, compare_nodes, hot_masks, kernel_spread, load_kernel_runs,
+                      load_node_maps, load_timeline, plot_timeline, read_kernel_timeline, spread_verdict, verdict,
+                      write_counters)
 from .simulate import simulate_timeline
 from .workload import KernelCheckError, Workload, access_stream, trace_digest, workload_record
 
@@ -29,7 +31,9 @@ def run_files(run) -> dict:
     """The files of a saved kernel-check run: ``run`` is its ``--out`` folder (``guest.json``,
     ``timeline.csv``...) or a ``*guest.json`` whose siblings share its prefix (the committed
     runs: ``data/kernel_check/NAME_guest.json``, ``NAME_timeline.csv``...).  ``{"guest",
-    "timeline", "kernel_runs"}`` (``kernel_runs`` None when the run had one kernel run)."""
+    "timeline", "kernel_runs", "kernel_raw"}`` (``kernel_runs`` None when the run had one kernel
+    run; ``kernel_raw``, the program's rows of kernel run 0, and ``node_map``, a ``--node-map``
+    run's ``node_map.npz``, None when the folder lacks them)."""
     run = Path(run)
     if not run.exists():
         raise KernelCheckError(f"{run} does not exist; give a kernel-check --out folder or its guest.json")
@@ -48,7 +52,11 @@ def run_files(run) -> dict:
             raise KernelCheckError(f"{run}: {needed} does not exist; a kernel-check run writes guest.json and "
                                    "timeline.csv in its --out folder")
     kernel_runs = Path(f"{prefix}kernel_runs.csv")
-    return {"guest": guest_json, "timeline": timeline, "kernel_runs": kernel_runs if kernel_runs.is_file() else None}
+    kernel_raw = Path(f"{prefix}kernel_raw.csv")
+    node_map = Path(f"{prefix}node_map.npz")
+    return {"guest": guest_json, "timeline": timeline, "kernel_runs": kernel_runs if kernel_runs.is_file() else None,
+            "kernel_raw": kernel_raw if kernel_raw.is_file() else None,
+            "node_map": node_map if node_map.is_file() else None}
 
 
 def resimulate(run, out=None, *, params=None, force: bool = False, progress=None, stream=None) -> dict:
@@ -62,12 +70,17 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     folder (made if missing, as kernel-check's) for ``timeline.csv`` (the run's kernel rows and
     the new memtier rows), ``timeline.png``,
     ``guest.json`` (the settings used, with ``resimulated``: where from and what changed, so
-    that :func:`load_run` of it gives the new rows again), and ``kernel_runs.csv`` and
-    ``trace.npy`` copied when the run has them; None writes nothing.  The run's own files are
+    that :func:`load_run` of it gives the new rows again), ``counters.csv`` (below), and
+    ``kernel_runs.csv``, ``kernel_raw.csv`` and ``trace.npy`` copied when the run has them; None
+    writes nothing.  The run's own files are
     never written over, even with ``force``.
 
     Returns ``{"timeline", "comparison", "verdict", "guest", "change"}`` (and ``"spread"``,
-    ``"spread_verdict"`` for a run of several kernel runs): ``change`` is what the new settings
+    ``"spread_verdict"`` for a run of several kernel runs, and ``"counters"``, also
+    ``counters.csv`` with ``out``, when the run has its ``kernel_raw.csv``: the kernel's event
+    counters beside memtier's, :func:`memtier.kernel.compare.compare_counters`; and ``"nodes"``,
+    also ``node_map.npz`` with the new memtier side, for a ``--node-map`` run: page by page,
+    :func:`memtier.kernel.compare.compare_nodes`): ``change`` is what the new settings
     moved in memtier's rows against the run's saved ones (largest change in hot share, points,
     and the cumulative promotions and demotions at the end, saved and new).  ``stream``: the
     run's accesses (:func:`access_stream` of its workload) when the caller has them already, as
@@ -86,14 +99,17 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
         if out.exists() and not out.is_dir():
             raise KernelCheckError(f"--out {out}: not a folder; give a folder for the run's files")
         out.mkdir(parents=True, exist_ok=True)  # a run folder of its own, as kernel-check's --out
-        inputs = [files["guest"], files["timeline"], files["kernel_runs"], w.trace]
+        inputs = [files["guest"], files["timeline"], files["kernel_runs"], files["kernel_raw"], files["node_map"],
+                  w.trace]
         names = ("timeline.csv", "timeline.png", "guest.json") + (("kernel_runs.csv",) if runs is not None else ()) + (
+            ("counters.csv", "kernel_raw.csv") if files["kernel_raw"] is not None else ()) + (
+            ("node_map.npz",) if files["node_map"] is not None else ()) + (
             ("trace.npy",) if w.kind == "trace" else ())
         for name in names:
             check_output(out / name, force=force, inputs=inputs, what="--out")
     settings = dict(info["simulator"], params={**info["simulator"]["params"], **changed})
     say = progress or (lambda message: None)
-    sim = simulate_timeline(w, settings, stream, progress=say)
+    sim = simulate_timeline(w, settings, stream, progress=say, nodes=files["node_map"] is not None)
     timeline = pd.concat([kernel, sim], ignore_index=True)
     table = compare(timeline, w.hot_pages)
     judged = verdict(table)
@@ -106,6 +122,13 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
               "saved_demoted": int(before["demoted"].iloc[-1]) if len(before) else 0,
               "demoted": int(sim["demoted"].iloc[-1]) if len(sim) else 0}
     result = {"timeline": timeline, "comparison": table, "verdict": judged, "guest": settings, "change": change}
+    if files["kernel_raw"] is not None:
+        result["counters"] = compare_counters(read_kernel_timeline(files["kernel_raw"], w), sim.attrs["counters"])
+    if files["node_map"] is not None:
+        maps = load_node_maps(files["node_map"])
+        maps["memtier"] = sim.attrs["nodes"][:len(maps["kernel"])]
+        result["nodes"] = compare_nodes(maps["kernel"], maps["memtier"], hot_masks(w, len(maps["kernel"])),
+                                        maps["time_s"])
     if runs is not None:
         result["spread"] = kernel_spread(runs, timeline, w.hot_pages)
         result["spread_verdict"] = spread_verdict(result["spread"])
@@ -132,6 +155,13 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     with atomic_write(out / "timeline.csv", force=force, what="--out") as handle:
         handle.write(header)
         timeline.to_csv(handle, index=False)
+    if "nodes" in result:
+        with atomic_write(out / "node_map.npz", force=force, what="--out", binary=True) as handle:
+            np.savez_compressed(handle, **maps)
+    if "counters" in result:
+        with atomic_write(out / "kernel_raw.csv", force=force, what="--out") as handle:
+            handle.write(files["kernel_raw"].read_text())
+        write_counters(out / "counters.csv", result["counters"], header, force=force)
     import matplotlib
 
     matplotlib.use("Agg", force=False)

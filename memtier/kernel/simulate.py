@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from .workload import Workload, access_stream, hot_mask
@@ -36,10 +37,16 @@ def free_moves():
     return ModelParams(**values)
 
 
-def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_to: int | None = None) -> pd.DataFrame:
+def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_to: int | None = None,
+                      nodes: bool = False) -> pd.DataFrame:
     """memtier's rows of the timeline: ``numa-balancing`` with the guest's settings, one run
     of the stream up to the last checkpoint, with a snapshot at each (``simulate``'s
-    ``snapshots``: at each, what a run of the stream cut there gives)."""
+    ``snapshots``: at each, what a run of the stream cut there gives).  Its ``attrs["counters"]``:
+    the kernel's event counters memtier kept at each checkpoint (``time_s`` and
+    :data:`memtier.kernel.compare.COUNTERS`), which :func:`memtier.kernel.compare.compare_counters`
+    sets beside the kernel's.  ``nodes``: also ``attrs["nodes"]``, each page's node at each
+    checkpoint (int8, checkpoints x pages: 0 fast, 1 slow, -1 not yet touched), as
+    :func:`memtier.kernel.compare.read_node_map` gives the kernel's."""
     from ..simulation.simulator import simulate
 
     stream = access_stream(w) if stream is None else stream
@@ -49,19 +56,28 @@ def simulate_timeline(w: Workload, guest: dict, stream=None, progress=None, up_t
     per_checkpoint = w.slots_per_checkpoint * w.per_slot
     last = w.checkpoints if up_to is None else min(int(up_to), w.checkpoints)
     if last < 1:
-        return pd.DataFrame(columns=["time_s", "source", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"])
+        table = pd.DataFrame(columns=["time_s", "source", "fast_hot_pages", "fast_cold_pages", "promoted", "demoted"])
+        table.attrs["counters"] = pd.DataFrame(columns=["time_s"])
+        return table
     if progress:
         progress(f"simulating {last} checkpoints in one run")
     result = simulate(stream[:last * per_checkpoint], "numa-balancing", guest["fast_capacity"],
                       slow_capacity=guest["slow_capacity"], n_pages=w.total_pages, period_s=w.checkpoint_ms / 1e3,
                       fit=free_moves(), fast_access_ns=w.access_ns, slow_access_ns=w.access_ns, rmap_ns=0.0,
                       snapshots=[c * per_checkpoint for c in range(1, last + 1)], progress=bool(progress), **params)
-    rows = []
+    rows, counted = [], []
     for c, snap in enumerate(result.snapshots, start=1):
+        counted.append({"time_s": c * w.checkpoint_ms / 1e3, **snap.counters})
         on_fast = snap.final_node == 0
         hot = hot_mask(w, c)
         rows.append({"time_s": c * w.checkpoint_ms / 1e3, "source": "memtier",
                      "fast_hot_pages": int((on_fast & hot).sum()), "fast_cold_pages": int((on_fast & ~hot).sum()),
                      "promoted": int(snap.periods["promoted"].sum()),
                      "demoted": int(snap.periods["demoted"].sum())})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # the kernel's event counters memtier kept (SimulationResult.counters), a row per checkpoint,
+    # beside the timeline rather than in it: kernel-check's timeline.csv has the issue's columns
+    table.attrs["counters"] = pd.DataFrame(counted)
+    if nodes:
+        table.attrs["nodes"] = np.stack([snap.final_node for snap in result.snapshots])
+    return table

@@ -108,11 +108,18 @@ class SimulationResult:
         Where each page ends: 0 fast node, 1 slow node, -1 never touched.
     config : dict
         The run's settings (policy, mechanism, capacities, period, latencies, budget).
+    counters : dict
+        The kernel's own event counters (``/proc/vmstat``'s names) a policy keeps, cumulative
+        over the run: ``numa-balancing`` and ``tpp`` keep ``numa_pte_updates``,
+        ``numa_hint_faults``, ``pgpromote_candidate`` and ``pgscan_kswapd``
+        (:data:`memtier.simulation.policies.numa_balancing.COUNTERS` says where 6.1 counts
+        each); ``{}`` for the other policies.  A snapshot's are those at its cut.
     """
 
     def __init__(self, rows: np.ndarray, final_node: np.ndarray, writes=None, open_stays=(0, 0), **config):
         self.config = config
         self.final_node = final_node
+        self.counters = {}
         fast_ns, slow_ns = config["fast_access_ns"], config["slow_access_ns"]
         page_bytes = config["mechanism"].page_bytes
         # Built column by column in numpy and handed to pandas once: the same table as

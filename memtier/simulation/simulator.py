@@ -557,6 +557,7 @@ def _result(rows, storage, writes, worth_min: float, settings: dict, page_number
                     int(np.count_nonzero((pagestat[:, lists.P_STAY] > worth_min) & open_stays))),
         **settings)
     result.snapshots = []
+    result.counters = policies.counters(settings["policy"], storage)
     result.page_numbers = page_numbers  # pagespace: trace page of each dense page (None: not renumbered)
     return result
 

@@ -118,6 +118,14 @@ def check_params(policy: str, params: dict) -> dict:
     return chosen
 
 
+def counters(policy: str, storage) -> dict:
+    """The kernel's event counters a policy keeps (its module's ``counters``, e.g.
+    :data:`memtier.simulation.policies.numa_balancing.COUNTERS`) from a run's state; ``{}`` for a
+    policy that keeps none."""
+    module = MODULES.get(policy)
+    return module.counters(storage) if module is not None and hasattr(module, "counters") else {}
+
+
 def run(trace, writes, policy, params, config, fconfig, migrate_cost, n_pages, plan, progress, rows_bound, snapshot):
     """Feed the validated trace to the policy's kernel piece by piece: ``(rows, storage)``.
     ``plan`` and ``snapshot`` as :func:`memtier.simulation.simulator.drive` takes them."""

@@ -520,8 +520,8 @@ P_SIZE = 58
  PS_KSWAPD_DEMOTED, PS_SCAN_SEQ, PS_PLACEMENT_SEQ, PS_KSWAPD_AWAKE, PS_KSWAPD_SCANNED, PS_KSWAPD_LIMIT,
  PS_LZ_USED, PS_PRIO, PS_PASS_LEFT, PS_PASS_ACTIVE_LEFT, PS_PASS_SCANNED, PS_PASS_DEMOTED, PS_RUN_DEMOTED,
  PS_FAILURES, PS_KERNEL_USED, PS_DR_CALLS, PS_DR_SCANNED, PS_DR_DEMOTED, PS_KSWAPD_RUNS, PS_PCP, PS_PCP_UNMOVABLE,
- PS_PCP_FREE_FACTOR) = range(30)
-PS_SIZE = 30
+ PS_PCP_FREE_FACTOR, PS_PTE_UPDATES, PS_PGSCAN) = range(32)
+PS_SIZE = 32
 #: balance_pgdat's first priority (DEF_PRIORITY) and the failed runs after which kswapd leaves the
 #: node (MAX_RECLAIM_RETRIES, mm/internal.h), 6.1
 DEF_PRIORITY, MAX_RECLAIM_RETRIES = 12, 16
@@ -691,6 +691,28 @@ def make_pconfig(policy, params, fast_capacity, slow_capacity, n_pages, page_byt
         p[P_STEAL_DEMOTE_NS] = 1e9 / cpu if cpu else 0.0
         p[P_STEAL_KEEP_NS] = 1e9 / cpu_keep if cpu_keep else 0.0
     return p
+
+
+#: The kernel's own event counters (``/proc/vmstat``, 6.1) that the policy keeps as it runs, as
+#: :func:`counters` gives them: name -> where 6.1 counts the event and what memtier counts.
+COUNTERS = {
+    "numa_pte_updates": "change_prot_numa (mm/mempolicy.c), called by task_numa_work: the PTEs a scan made "
+                        "PROT_NONE; memtier: the slow node's pages a scan armed",
+    "numa_hint_faults": "do_numa_page (mm/memory.c), every NUMA hint fault; memtier: every access to an armed page",
+    "pgpromote_candidate": "numa_promotion_rate_limit (kernel/sched/fair.c): the faults on the slow node that "
+                           "passed the hot threshold, before the rate limit; memtier: the same test",
+    "pgscan_kswapd": "shrink_inactive_list (mm/vmscan.c): the fast node's inactive pages kswapd isolated; "
+                     "memtier: the inactive pages its rounds took from the tail (direct reclaim's apart)",
+}
+
+
+def counters(storage) -> dict:
+    """The kernel's event counters (:data:`COUNTERS`) of a run's state (``SimulationResult``'s
+    ``counters``): cumulative from the start, as ``/proc/vmstat``'s since boot."""
+    pstate = storage["pstate"]
+    return {"numa_pte_updates": int(pstate[PS_PTE_UPDATES]), "numa_hint_faults": int(pstate[PS_FAULTS]),
+            "pgpromote_candidate": int(pstate[PS_NR_CAND]),
+            "pgscan_kswapd": int(pstate[PS_PGSCAN] - pstate[PS_DR_SCANNED])}
 
 
 def make_state(pconfig, config, n_pages):
@@ -908,6 +930,7 @@ def _kswapd_batch(pconfig, config, fconfig, migrate_cost, flags, ring, meta, sta
     if scanned > 0:
         charge_overhead(scanned * fconfig[F_RMAP_NS], scanned, fstate, pending)
     pstate[PS_KSWAPD_SCANNED] += scanned
+    pstate[PS_PGSCAN] += n  # shrink_inactive_list's nr_scanned (PGSCAN_KSWAPD or PGSCAN_DIRECT)
     return n, demoted
 
 
@@ -1423,6 +1446,7 @@ def _scan(pconfig, flags, scan_ms, fstate, pstate, pending):
         if pages <= 0 or virtpages <= 0:
             break
     pstate[PS_OFFSET] = start
+    pstate[PS_PTE_UPDATES] += armed  # change_prot_numa: count_vm_numa_events(NUMA_PTE_UPDATES, nr_updated)
     scan_ns = walked * pconfig[P_PTE_NS] + fast * pconfig[P_FAST_NS] + armed * pconfig[P_ARM_NS]
     if pconfig[P_SCAN_CHARGED] != 0:
         charge_overhead(scan_ns, 0, fstate, pending)
