@@ -1011,12 +1011,16 @@ def _kernel_resimulate(args) -> int:
         s = result["spread_verdict"]
         print(f"against the kernel's {s['kernel_runs']} runs ({s['kernel_spread_points']:.1f} points apart at most): "
               + "memtier " + _outside_words(s))
+    if "nodes" in result:
+        nodes = result["nodes"]
+        print(f"page by page (node_map.npz): memtier places {100 * nodes['agree'].iloc[-1]:.1f} % of the pages where "
+              f"the kernel does at the end, {100 * nodes['agree'].min():.1f} % at {nodes['agree'].idxmin():g} s (the fewest)")
     if "counters" in result:
         print(f"the kernel's counters (run 0) at the end, memtier against the kernel: {_counters_words(result['counters'])} "
               "(apart: by over 25 % and 100 events)")
     if args.out:
         print(f"wrote {args.out}/timeline.csv, timeline.png and guest.json"
-              + (" and counters.csv" if "counters" in result else ""))
+              + (" and counters.csv" if "counters" in result else "") + (" and node_map.npz" if "nodes" in result else ""))
     return 0
 
 
