@@ -142,7 +142,9 @@ def test_a_recorded_trace_replayed_in_the_guest(tmp_path):
     the trace, and replayed exactly memtier's stream (the command checks every checkpoint's
     digest); both put nearly all of its 32 MB hot set on node 0 (measured at 24 s, 2026-11-27:
     the whole of it by 6 s in three kernel runs and in memtier, 7.4 points apart at most, in the
-    fill: ``data/kernel_check/initramfs_trace_damon_runs3_*``)."""
+    fill: ``data/kernel_check/initramfs_trace_damon_runs3_*``).  Built with ``--node-map`` too: the
+    program's map, kept on node 1 and locked, gives every checkpoint's count on node 0 again, page
+    by page, beside memtier's in ``node_map.npz``."""
     _tools_or_skip()
     import memtier
     from memtier import datasets
@@ -154,7 +156,7 @@ def test_a_recorded_trace_replayed_in_the_guest(tmp_path):
     with contextlib.redirect_stderr(err):
         status = cli.main(["kernel-check", "--workload", "trace", "--trace", str(tmp_path / "heat.npy"),
                            "--total-mb", "600", "--hot-mb", "32", "--seconds", "8", "--timeout", str(TIMEOUT_S),
-                           "--out", str(out)])
+                           "--node-map", "--out", str(out)])
     assert status == 0, f"kernel-check failed: {err.getvalue()[-3000:]}"
     text = (out / "kernel_raw.csv").read_text()
     assert "# the trace is locked in memory (mlock): 1000000 accesses" in text
@@ -164,3 +166,9 @@ def test_a_recorded_trace_replayed_in_the_guest(tmp_path):
     assert kernel["promoted"].iloc[-1] > 10_000 and sim["promoted"].iloc[-1] > 10_000
     assert kernel["fast_hot_pages"].iloc[-1] > 0.9 * 32 * 256 and sim["fast_hot_pages"].iloc[-1] > 0.9 * 32 * 256
     assert (kc.load_run(out / "guest.json")["workload"].trace_pages == trace.pages).all()
+    assert "NOT bound" not in text and "NOT locked" not in text  # the map on node 1, out of kswapd's way
+    maps = kc.load_node_maps(out / "node_map.npz")
+    assert maps["kernel"].shape == maps["memtier"].shape == (8, 600 * 256)
+    fast = (maps["kernel"] == 0).sum(axis=1)
+    assert fast.tolist() == (kernel["fast_hot_pages"] + kernel["fast_cold_pages"]).tolist()
+    assert ((maps["memtier"] == 0).sum(axis=1) == (sim["fast_hot_pages"] + sim["fast_cold_pages"]).to_numpy()).all()
