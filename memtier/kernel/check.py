@@ -101,9 +101,9 @@ from . import bare, guest
 from ..outputs import atomic_write, check_output, save_figure
 # Re-exported too: memtier.kernel_check is this module, and every name below is public there.
 from .compare import (  # noqa: F401
-    COUNTERS, compare, compare_counters, compare_nodes, counters_parting, hot_masks, kernel_rows, load_node_maps,
-    plot_node_maps, read_node_map, kernel_spread, load_kernel_runs, load_timeline,
-    plot_counters, plot_timeline, read_kernel_timeline, spread_verdict, verdict, write_counters)
+    COUNTERS, compare, compare_counters, compare_nodes, counters_parting, hot_masks, kernel_rows, kernel_spread,
+    load_kernel_runs, load_node_maps, load_timeline, plot_counters, plot_node_maps, plot_timeline, read_kernel_timeline,
+    read_node_map, spread_verdict, verdict, write_counters)
 from .saved import load_run, resimulate, resimulate_grid, run_files  # noqa: F401
 from .settings import (  # noqa: F401
     ACCESS_OWN_NS, FAULT_COSTS_RUN, FIRST_TOUCH_NS, HINT_FAULT_NS, KSWAPD_CPU_DEMOTED_PER_S, KSWAPD_CPU_KEPT_PER_S,
