@@ -102,8 +102,8 @@ from ..outputs import atomic_write, check_output, save_figure
 # Re-exported too: memtier.kernel_check is this module, and every name below is public there.
 from .compare import (  # noqa: F401
     COUNTERS, compare, compare_counters, compare_nodes, counters_parting, hot_masks, kernel_rows, kernel_spread,
-    load_kernel_runs, load_node_maps, load_timeline, plot_counters, plot_node_maps, plot_timeline, read_kernel_timeline,
-    read_node_map, spread_verdict, verdict, write_counters)
+    load_kernel_runs, load_node_maps, load_timeline, node_maps_compared, plot_counters, plot_node_maps, plot_timeline,
+    read_kernel_timeline, read_node_map, spread_verdict, verdict, write_counters)
 from .saved import load_run, resimulate, resimulate_grid, run_files  # noqa: F401
 from .settings import (  # noqa: F401
     ACCESS_OWN_NS, FAULT_COSTS_RUN, FIRST_TOUCH_NS, HINT_FAULT_NS, KSWAPD_CPU_DEMOTED_PER_S, KSWAPD_CPU_KEPT_PER_S,
@@ -519,11 +519,10 @@ def kernel_check(w: Workload, out, *, force: bool = False, icount: bool = True, 
     counted = compare_counters(result["raw"], sim.attrs["counters"])
     extra = {"counters": counted}
     if node_map:
-        memtier_nodes = sim.attrs["nodes"][:len(kernel_nodes)]
-        times = np.arange(1, len(kernel_nodes) + 1) * w.checkpoint_ms / 1e3
-        extra["nodes"] = compare_nodes(kernel_nodes, memtier_nodes, hot_masks(w, len(kernel_nodes)), times)
+        maps, extra["nodes"] = node_maps_compared(kernel_nodes, sim, w,
+                                                  np.arange(1, len(kernel_nodes) + 1) * w.checkpoint_ms / 1e3)
         with atomic_write(out / "node_map.npz", force=force, what="--out", binary=True) as handle:
-            np.savez_compressed(handle, kernel=kernel_nodes, memtier=memtier_nodes, time_s=times)
+            np.savez_compressed(handle, **maps)
     if kernel_runs > 1:
         extra["spread"] = kernel_spread(runs, timeline, w.hot_pages)
         extra["spread_verdict"] = spread_verdict(extra["spread"])

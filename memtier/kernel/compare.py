@@ -118,6 +118,16 @@ def write_counters(path, table: pd.DataFrame, header: str, force: bool = False) 
 RANGE_PAGES = 512
 
 
+def _per_range(mask: np.ndarray) -> np.ndarray:
+    """A (checkpoints, pages) mask counted per 2 MB range (:data:`RANGE_PAGES`; the last range
+    padded with False): (checkpoints, ranges)."""
+    pages = mask.shape[1]
+    ranges = -(-pages // RANGE_PAGES)
+    padded = np.zeros((mask.shape[0], ranges * RANGE_PAGES), dtype=bool)
+    padded[:, :pages] = mask
+    return padded.reshape(mask.shape[0], ranges, RANGE_PAGES).sum(axis=2)
+
+
 def read_node_map(path, w: Workload) -> np.ndarray:
     """The node of each page of the workload at each checkpoint, as the program built with
     ``-DNODE_MAP`` wrote it (two bits a page, a checkpoint's map after the other's): an int8 array
@@ -154,13 +164,9 @@ def compare_nodes(kernel: np.ndarray, memtier: np.ndarray, hot: np.ndarray, time
     both = (kernel >= 0) & (memtier >= 0)
     k_only = both & (kernel == 0) & (memtier == 1)
     m_only = both & (kernel == 1) & (memtier == 0)
-    pages = kernel.shape[1]
-    ranges = -(-pages // RANGE_PAGES)
 
     def slow_ranges(nodes):
-        padded = np.zeros((nodes.shape[0], ranges * RANGE_PAGES), dtype=bool)
-        padded[:, :pages] = nodes == 1
-        return padded.reshape(nodes.shape[0], ranges, RANGE_PAGES).any(axis=2).sum(axis=1)
+        return (_per_range(nodes == 1) > 0).sum(axis=1)
 
     table = pd.DataFrame({
         "agree": (both & (kernel == memtier)).sum(axis=1) / np.maximum(both.sum(axis=1), 1),
@@ -169,6 +175,14 @@ def compare_nodes(kernel: np.ndarray, memtier: np.ndarray, hot: np.ndarray, time
         "kernel_slow_ranges": slow_ranges(kernel), "memtier_slow_ranges": slow_ranges(memtier)})
     table.index = pd.Index(np.arange(1, len(table) + 1) if time_s is None else time_s, name="time_s")
     return table
+
+
+def node_maps_compared(kernel: np.ndarray, sim: pd.DataFrame, w: Workload, time_s) -> tuple[dict, pd.DataFrame]:
+    """A ``--node-map`` run's kernel map beside memtier's (``simulate_timeline(..., nodes=True)``'s
+    ``attrs["nodes"]``, cut to the kernel's checkpoints): ``({"kernel", "memtier", "time_s"}``, as
+    ``node_map.npz`` holds them, and :func:`compare_nodes`' table)."""
+    maps = {"kernel": kernel, "memtier": sim.attrs["nodes"][:len(kernel)], "time_s": np.asarray(time_s)}
+    return maps, compare_nodes(kernel, maps["memtier"], hot_masks(w, len(kernel)), maps["time_s"])
 
 
 def load_node_maps(path) -> dict:
@@ -185,14 +199,7 @@ def plot_node_maps(kernel: np.ndarray, memtier: np.ndarray, time_s, axes=None, t
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True, sharey=True)
     pages = kernel.shape[1]
-    ranges = -(-pages // RANGE_PAGES)
-
-    def share(nodes):
-        fast = np.zeros((nodes.shape[0], ranges * RANGE_PAGES))
-        fast[:, :pages] = nodes == 0
-        return fast.reshape(nodes.shape[0], ranges, RANGE_PAGES).mean(axis=2)
-
-    k, m = share(kernel), share(memtier)
+    k, m = _per_range(kernel == 0) / RANGE_PAGES, _per_range(memtier == 0) / RANGE_PAGES
     extent = (0, pages * 4096 / (1 << 20), float(time_s[-1]) + 0.5, float(time_s[0]) - 0.5)
     for ax, image, name, cmap, limits in ((axes[0], k, "the kernel", "viridis", (0, 1)),
                                           (axes[1], m, "memtier", "viridis", (0, 1)),

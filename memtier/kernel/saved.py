@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..outputs import atomic_write, check_output, save_figure
-from .compare import (compare, compare_counters, compare_nodes, hot_masks, kernel_spread, load_kernel_runs,
-                      load_node_maps, load_timeline, plot_timeline, read_kernel_timeline, spread_verdict, verdict,
-                      write_counters)
+from .compare import (compare, compare_counters, kernel_spread, load_kernel_runs, load_node_maps, load_timeline,
+                      node_maps_compared, plot_timeline, read_kernel_timeline, spread_verdict, verdict, write_counters)
 from .simulate import simulate_timeline
 from .workload import KernelCheckError, Workload, access_stream, trace_digest, workload_record
 
@@ -125,10 +124,8 @@ def resimulate(run, out=None, *, params=None, force: bool = False, progress=None
     if files["kernel_raw"] is not None:
         result["counters"] = compare_counters(read_kernel_timeline(files["kernel_raw"], w), sim.attrs["counters"])
     if files["node_map"] is not None:
-        maps = load_node_maps(files["node_map"])
-        maps["memtier"] = sim.attrs["nodes"][:len(maps["kernel"])]
-        result["nodes"] = compare_nodes(maps["kernel"], maps["memtier"], hot_masks(w, len(maps["kernel"])),
-                                        maps["time_s"])
+        saved_maps = load_node_maps(files["node_map"])
+        maps, result["nodes"] = node_maps_compared(saved_maps["kernel"], sim, w, saved_maps["time_s"])
     if runs is not None:
         result["spread"] = kernel_spread(runs, timeline, w.hot_pages)
         result["spread_verdict"] = spread_verdict(result["spread"])
